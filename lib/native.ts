@@ -1,0 +1,100 @@
+// The typed boundary to the native addon (native/addon). Everything the C++ side accepts is
+// validated in TypeScript before it crosses this line; the addon only converts flat, typed
+// arguments. All methods that do real work return promises and run off the JS thread.
+import { createRequire } from 'node:module';
+import { findPackageRoot } from './package-root.js';
+
+/** Model hyperparameters read from the checkpoint's config.json, as the native core sees them. */
+export interface NativeSamConfig {
+  /** Side of the square model input (pixels), e.g. 1024. */
+  imageSize: number;
+  /** Longest edge the processor resizes to (preprocessor_config.json size.longest_edge), e.g. 1024. */
+  longestEdge: number;
+  /** Side of the square embedding grid, e.g. 64. */
+  embeddingSize: number;
+  /** Channels of the image embedding, e.g. 256. */
+  embeddingDim: number;
+  /** Side of the low-resolution mask logits, 4 × embeddingSize, e.g. 256. */
+  lowResSize: number;
+  /** Masks returned with multimask output (3 for SAM). */
+  numMultimaskOutputs: number;
+}
+
+/** Prompts for one decoder call. P = promptCount prompt sets are decoded in one call. */
+export interface NativePrompt {
+  /** Number of prompt sets P (≥ 1). */
+  promptCount: number;
+  /** [P, N, 2] (x, y) in pixels of the original image, or null. */
+  points: Float32Array | null;
+  /** [P, N] labels: 1 positive, 0 negative, -1 "not a point", -10 padding (ignored). */
+  labels: Int32Array | null;
+  /** N, the number of points in each prompt set (0 when points is null). */
+  pointsPerPrompt: number;
+  /** [P, 4] boxes (x0, y0, x1, y1) in pixels of the original image, or null. */
+  boxes: Float32Array | null;
+  /** [lowResSize, lowResSize] low-res logits used as the dense mask prompt for every set, or null. */
+  maskInput: Float32Array | null;
+  /** true: the 3 multimask outputs; false: the single-mask output. */
+  multimask: boolean;
+  /** Logit threshold for the binary masks at image size (the reference uses 0). */
+  threshold: number;
+}
+
+export interface NativeDecodeResult {
+  /** M = 3 with multimask, else 1. */
+  masksPerPrompt: number;
+  /** [P, M] predicted IoU. */
+  iou: Float32Array;
+  /** [P, M, lowResSize, lowResSize] low-res logits. */
+  lowRes: Float32Array;
+  /** [P, M, height, width] binary masks (0/1) at original image size, row-major. */
+  masks: Uint8Array;
+  /** Milliseconds spent in the native decode (prompt encoder + mask decoder + post-processing). */
+  decodeMs: number;
+}
+
+export interface NativeEmbedding {
+  /** Original image size. */
+  readonly width: number;
+  readonly height: number;
+  /** Size after the processor's longest-edge resize (before padding). */
+  readonly resizedWidth: number;
+  readonly resizedHeight: number;
+  /** Milliseconds the encode took (preprocessing + image encoder). */
+  readonly encodeMs: number;
+  /** Copy of the embedding as little-endian float32 [embeddingDim, embeddingSize, embeddingSize]. */
+  toCHW(): Float32Array;
+  /** Frees the native memory now; later use throws. Idempotent. */
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface NativeSamModel {
+  readonly config: NativeSamConfig;
+  /** Preprocess (resize, normalise, pad) and run the image encoder. pixels: HWC uint8, channels 3. */
+  encode(pixels: Uint8Array, width: number, height: number, channels: number): Promise<NativeEmbedding>;
+  /** Wrap a saved embedding ([embeddingDim, E, E] float32) for an image of width × height. */
+  embeddingFromCHW(data: Float32Array, width: number, height: number): NativeEmbedding;
+  decode(embedding: NativeEmbedding, prompt: NativePrompt): Promise<NativeDecodeResult>;
+  dispose(): void;
+}
+
+export interface NativeBinding {
+  /** Load a transformers-format SAM directory (config.json + model.safetensors [+ preprocessor_config.json]). */
+  loadSam(dir: string, options: { threads: number }): Promise<NativeSamModel>;
+  /** Threads the machine offers (hardware concurrency). */
+  hardwareThreads(): number;
+}
+
+let cached: NativeBinding | undefined;
+
+/** Loads the addon once (prebuilt binary or local build, found by node-gyp-build). */
+export function native(): NativeBinding {
+  if (cached === undefined) {
+    const require = createRequire(import.meta.url);
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
+    // lib/native.ts (vitest) or dist/lib/native.js (CLI): the root is the first dir with binding.gyp.
+    cached = nodeGypBuild(findPackageRoot(import.meta.url, 'binding.gyp'));
+  }
+  return cached;
+}

@@ -1,0 +1,68 @@
+// Shared pieces of the N-API layer: per-environment constructors (the addon is context-aware:
+// one copy per worker thread / realm), error conversion, zero-copy result buffers.
+#pragma once
+#include <napi.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace omniseg::addon {
+
+struct AddonData {
+  Napi::FunctionReference samModel;
+  Napi::FunctionReference embedding;
+};
+
+inline AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+// Error raised in a worker thread, thrown later on the JS thread with the matching class.
+struct PendingError {
+  std::string message;
+  ErrorKind kind = ErrorKind::Generic;
+  Napi::Error toJs(Napi::Env env) const {
+    switch (kind) {
+      case ErrorKind::Type: return Napi::TypeError::New(env, message);
+      case ErrorKind::Range: return Napi::RangeError::New(env, message);
+      default: return Napi::Error::New(env, message);
+    }
+  }
+};
+
+// Runs fn, converting any C++ exception into a PendingError. Returns false on error.
+template <class Fn>
+bool capture(PendingError& err, Fn&& fn) {
+  try {
+    fn();
+    return true;
+  } catch (const Error& e) {
+    err = {e.what(), e.kind()};
+  } catch (const std::bad_alloc&) {
+    err = {"out of memory", ErrorKind::Generic};
+  } catch (const std::exception& e) {
+    err = {e.what(), ErrorKind::Generic};
+  }
+  return false;
+}
+
+// Hands a vector's memory to JS as an ArrayBuffer without copying (the buffer owns the vector);
+// copies where the runtime refuses external buffers (e.g. Electron's V8 sandbox).
+template <class T>
+Napi::ArrayBuffer toArrayBuffer(Napi::Env env, std::vector<T>&& v) {
+  auto* owned = new std::vector<T>(std::move(v));
+  const size_t bytes = owned->size() * sizeof(T);
+  napi_value ab;
+  napi_status st = napi_create_external_arraybuffer(
+      env, owned->empty() ? nullptr : owned->data(), bytes,
+      [](napi_env, void*, void* hint) { delete static_cast<std::vector<T>*>(hint); }, owned, &ab);
+  if (st == napi_ok) return Napi::ArrayBuffer(env, ab);
+  Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, bytes);
+  if (bytes) std::memcpy(copy.Data(), owned->data(), bytes);
+  delete owned;
+  return copy;
+}
+
+}  // namespace omniseg::addon

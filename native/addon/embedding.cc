@@ -1,0 +1,84 @@
+#include "addon/embedding.h"
+
+#include "addon/common.h"
+
+namespace omniseg::addon {
+
+Napi::Function EmbeddingWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeEmbedding",
+                     {InstanceAccessor<&EmbeddingWrap::width>("width"),
+                      InstanceAccessor<&EmbeddingWrap::height>("height"),
+                      InstanceAccessor<&EmbeddingWrap::resizedWidth>("resizedWidth"),
+                      InstanceAccessor<&EmbeddingWrap::resizedHeight>("resizedHeight"),
+                      InstanceAccessor<&EmbeddingWrap::encodeMs>("encodeMs"),
+                      InstanceAccessor<&EmbeddingWrap::disposed>("disposed"),
+                      InstanceMethod<&EmbeddingWrap::toCHW>("toCHW"),
+                      InstanceMethod<&EmbeddingWrap::dispose>("dispose")});
+}
+
+namespace {
+struct Init {
+  std::shared_ptr<sam::SamModel> model;
+  std::shared_ptr<sam::Embedding> embedding;
+};
+}  // namespace
+
+Napi::Object EmbeddingWrap::create(Napi::Env env, std::shared_ptr<sam::SamModel> model,
+                                   std::shared_ptr<sam::Embedding> embedding) {
+  Init init{std::move(model), std::move(embedding)};
+  return data(env).embedding.New({Napi::External<Init>::New(env, &init)});
+}
+
+EmbeddingWrap::EmbeddingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EmbeddingWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    Napi::TypeError::New(info.Env(), "NativeEmbedding cannot be constructed directly").ThrowAsJavaScriptException();
+    return;
+  }
+  auto* init = info[0].As<Napi::External<Init>>().Data();
+  model_ = init->model;
+  embedding_ = init->embedding;
+  original_ = embedding_->original;
+  resized_ = embedding_->resized;
+  encodeMs_ = embedding_->encodeMs;
+}
+
+std::shared_ptr<sam::Embedding> EmbeddingWrap::get(Napi::Env env) const {
+  if (!embedding_) throw Napi::Error::New(env, "The embedding has been disposed");
+  return embedding_;
+}
+
+Napi::Value EmbeddingWrap::width(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(original_.width));
+}
+Napi::Value EmbeddingWrap::height(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(original_.height));
+}
+Napi::Value EmbeddingWrap::resizedWidth(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(resized_.width));
+}
+Napi::Value EmbeddingWrap::resizedHeight(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(resized_.height));
+}
+Napi::Value EmbeddingWrap::encodeMs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), encodeMs_);
+}
+Napi::Value EmbeddingWrap::disposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !embedding_);
+}
+
+Napi::Value EmbeddingWrap::toCHW(const Napi::CallbackInfo& info) {
+  auto e = get(info.Env());
+  const auto& c = model_->config();
+  const int64_t E = c.gridSize(), C = c.vision.outputChannels;
+  std::vector<float> chw(static_cast<size_t>(C * E * E));
+  model_->embeddingToCHW(*e, chw.data());
+  auto ab = toArrayBuffer(info.Env(), std::move(chw));
+  return Napi::Float32Array::New(info.Env(), static_cast<size_t>(C * E * E), ab, 0);
+}
+
+void EmbeddingWrap::dispose(const Napi::CallbackInfo&) {
+  embedding_.reset();
+  model_.reset();
+}
+
+}  // namespace omniseg::addon

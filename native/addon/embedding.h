@@ -1,0 +1,37 @@
+// JS object wrapping an encoded image (sam::Embedding): sizes, timings, toCHW(), dispose().
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "models/sam/sam.h"
+
+namespace omniseg::addon {
+
+class EmbeddingWrap : public Napi::ObjectWrap<EmbeddingWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  static Napi::Object create(Napi::Env env, std::shared_ptr<sam::SamModel> model,
+                             std::shared_ptr<sam::Embedding> embedding);
+  explicit EmbeddingWrap(const Napi::CallbackInfo& info);
+
+  // The live embedding; throws a JS Error if disposed.
+  std::shared_ptr<sam::Embedding> get(Napi::Env env) const;
+
+ private:
+  Napi::Value width(const Napi::CallbackInfo& info);
+  Napi::Value height(const Napi::CallbackInfo& info);
+  Napi::Value resizedWidth(const Napi::CallbackInfo& info);
+  Napi::Value resizedHeight(const Napi::CallbackInfo& info);
+  Napi::Value encodeMs(const Napi::CallbackInfo& info);
+  Napi::Value disposed(const Napi::CallbackInfo& info);
+  Napi::Value toCHW(const Napi::CallbackInfo& info);
+  void dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<sam::SamModel> model_;
+  std::shared_ptr<sam::Embedding> embedding_;
+  sam::Size original_{0, 0}, resized_{0, 0};
+  double encodeMs_ = 0;
+};
+
+}  // namespace omniseg::addon

@@ -1,0 +1,231 @@
+#include "addon/sam_model.h"
+
+#include <optional>
+
+#include "addon/common.h"
+#include "addon/embedding.h"
+
+namespace omniseg::addon {
+
+namespace {
+
+// Argument checks here are a last line of defence: lib/ validates everything first, with the
+// user-facing messages. These only keep malformed calls from reaching C++ code.
+void require(Napi::Env env, bool ok, const char* what) {
+  if (!ok) throw Napi::TypeError::New(env, std::string("omniseg native: invalid argument: ") + what);
+}
+
+template <class Worker>
+Napi::Promise queue(Worker* w) {
+  auto promise = w->deferred.Promise();
+  w->Queue();
+  return promise;
+}
+
+// Base for promise-returning workers: errors are captured in Execute and rejected with the
+// matching JS error class.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise::Deferred deferred;
+
+ protected:
+  void Execute() override {
+    if (!capture(error_, [this] { run(); })) SetError(error_.message);
+  }
+  void OnError(const Napi::Error&) override { deferred.Reject(error_.toJs(Env()).Value()); }
+  virtual void run() = 0;
+  PendingError error_;
+};
+
+class LoadWorker : public PromiseWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string dir, int threads) : PromiseWorker(env), dir_(std::move(dir)), threads_(threads) {}
+  void run() override { model_ = std::shared_ptr<sam::SamModel>(sam::SamModel::load(dir_, threads_)); }
+  void OnOK() override {
+    auto model = model_;
+    deferred.Resolve(data(Env()).samModel.New({Napi::External<std::shared_ptr<sam::SamModel>>::New(Env(), &model)}));
+  }
+
+ private:
+  std::string dir_;
+  int threads_;
+  std::shared_ptr<sam::SamModel> model_;
+};
+
+class EncodeWorker : public PromiseWorker {
+ public:
+  EncodeWorker(Napi::Env env, std::shared_ptr<sam::SamModel> model, Napi::Uint8Array pixels, int64_t w, int64_t h)
+      : PromiseWorker(env), model_(std::move(model)), pixels_(pixels.Data()), width_(w), height_(h) {
+    keep_ = Napi::Persistent(pixels.As<Napi::Object>());  // the input is read in place
+  }
+  void run() override { embedding_ = model_->encode(pixels_, height_, width_); }
+  void OnOK() override { deferred.Resolve(EmbeddingWrap::create(Env(), model_, embedding_)); }
+
+ private:
+  std::shared_ptr<sam::SamModel> model_;
+  Napi::ObjectReference keep_;
+  const uint8_t* pixels_;
+  int64_t width_, height_;
+  std::shared_ptr<sam::Embedding> embedding_;
+};
+
+class DecodeWorker : public PromiseWorker {
+ public:
+  DecodeWorker(Napi::Env env, std::shared_ptr<sam::SamModel> model, std::shared_ptr<sam::Embedding> e)
+      : PromiseWorker(env), model_(std::move(model)), embedding_(std::move(e)) {}
+  std::vector<float> points, boxes, maskInput;
+  std::vector<int32_t> labels;
+  sam::DecodeRequest req;
+
+  void run() override {
+    req.points = points.empty() ? nullptr : points.data();
+    req.labels = labels.empty() ? nullptr : labels.data();
+    req.boxes = boxes.empty() ? nullptr : boxes.data();
+    req.maskInput = maskInput.empty() ? nullptr : maskInput.data();
+    result_ = model_->decode(*embedding_, req);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto obj = Napi::Object::New(env);
+    const size_t nIou = result_.iou.size(), nLow = result_.lowRes.size(), nMask = result_.masks.size();
+    obj.Set("masksPerPrompt", Napi::Number::New(env, static_cast<double>(result_.masksPerPrompt)));
+    obj.Set("iou", Napi::Float32Array::New(env, nIou, toArrayBuffer(env, std::move(result_.iou)), 0));
+    obj.Set("lowRes", Napi::Float32Array::New(env, nLow, toArrayBuffer(env, std::move(result_.lowRes)), 0));
+    obj.Set("masks", Napi::Uint8Array::New(env, nMask, toArrayBuffer(env, std::move(result_.masks)), 0));
+    obj.Set("decodeMs", Napi::Number::New(env, result_.decodeMs));
+    deferred.Resolve(obj);
+  }
+
+ private:
+  std::shared_ptr<sam::SamModel> model_;
+  std::shared_ptr<sam::Embedding> embedding_;
+  sam::DecodeResult result_;
+};
+
+template <class T, class TA>
+std::vector<T> copyTyped(Napi::Env env, Napi::Value v, size_t expected, const char* what) {
+  if (v.IsNull() || v.IsUndefined()) return {};
+  require(env, v.IsTypedArray(), what);
+  auto ta = v.As<TA>();
+  require(env, ta.ElementLength() == expected, what);
+  return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
+}
+
+}  // namespace
+
+Napi::Function SamModelWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeSamModel",
+                     {InstanceAccessor<&SamModelWrap::config>("config"),
+                      InstanceMethod<&SamModelWrap::encode>("encode"),
+                      InstanceMethod<&SamModelWrap::embeddingFromCHW>("embeddingFromCHW"),
+                      InstanceMethod<&SamModelWrap::decode>("decode"),
+                      InstanceMethod<&SamModelWrap::dispose>("dispose")});
+}
+
+SamModelWrap::SamModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamModelWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    Napi::TypeError::New(info.Env(), "NativeSamModel cannot be constructed directly; use loadSam()")
+        .ThrowAsJavaScriptException();
+    return;
+  }
+  model_ = *info[0].As<Napi::External<std::shared_ptr<sam::SamModel>>>().Data();
+}
+
+Napi::Value SamModelWrap::load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require(env, info.Length() >= 2 && info[0].IsString() && info[1].IsObject(), "loadSam(dir, options)");
+  Napi::Value t = info[1].As<Napi::Object>().Get("threads");
+  require(env, t.IsNumber(), "options.threads");
+  const int threads = t.As<Napi::Number>().Int32Value();
+  return queue(new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), threads));
+}
+
+std::shared_ptr<sam::SamModel> SamModelWrap::get(Napi::Env env) const {
+  if (!model_) throw Napi::Error::New(env, "The model has been disposed");
+  return model_;
+}
+
+Napi::Value SamModelWrap::config(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& c = get(env)->config();
+  auto o = Napi::Object::New(env);
+  o.Set("imageSize", c.vision.imageSize);
+  o.Set("longestEdge", c.processor.longestEdge);
+  o.Set("embeddingSize", c.embeddingSize());
+  o.Set("embeddingDim", c.vision.outputChannels);
+  o.Set("lowResSize", c.lowResSize());
+  o.Set("numMultimaskOutputs", c.decoder.numMultimaskOutputs);
+  return o;
+}
+
+Napi::Value SamModelWrap::encode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = get(env);
+  require(env, info.Length() == 4 && info[0].IsTypedArray() && info[1].IsNumber() && info[2].IsNumber() && info[3].IsNumber(),
+          "encode(pixels, width, height, channels)");
+  require(env, info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array, "pixels must be a Uint8Array");
+  auto pixels = info[0].As<Napi::Uint8Array>();
+  const int64_t w = info[1].As<Napi::Number>().Int64Value(), h = info[2].As<Napi::Number>().Int64Value();
+  const int64_t ch = info[3].As<Napi::Number>().Int64Value();
+  require(env, ch == 3 && w > 0 && h > 0 && static_cast<int64_t>(pixels.ElementLength()) == w * h * 3,
+          "pixels must hold width*height*3 bytes of RGB");
+  return queue(new EncodeWorker(env, model, pixels, w, h));
+}
+
+Napi::Value SamModelWrap::embeddingFromCHW(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = get(env);
+  const auto& c = model->config();
+  const size_t n = static_cast<size_t>(c.vision.outputChannels) * c.gridSize() * c.gridSize();
+  require(env, info.Length() == 3 && info[0].IsTypedArray() && info[1].IsNumber() && info[2].IsNumber(),
+          "embeddingFromCHW(data, width, height)");
+  require(env, info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array &&
+                   info[0].As<Napi::Float32Array>().ElementLength() == n,
+          "data must be a Float32Array of embeddingDim*embeddingSize^2 values");
+  const int64_t w = info[1].As<Napi::Number>().Int64Value(), h = info[2].As<Napi::Number>().Int64Value();
+  require(env, w > 0 && h > 0, "width and height must be positive");
+  auto e = model->embeddingFromCHW(info[0].As<Napi::Float32Array>().Data(), h, w);
+  return EmbeddingWrap::create(env, model, e);
+}
+
+Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = get(env);
+  require(env, info.Length() == 2 && info[0].IsObject() && info[1].IsObject(), "decode(embedding, prompt)");
+  auto embObj = info[0].As<Napi::Object>();
+  require(env, embObj.InstanceOf(data(env).embedding.Value()), "embedding must be a NativeEmbedding");
+  auto embedding = EmbeddingWrap::Unwrap(embObj)->get(env);
+  auto p = info[1].As<Napi::Object>();
+  auto num = [&](const char* key) {
+    Napi::Value v = p.Get(key);
+    require(env, v.IsNumber(), key);
+    return v.As<Napi::Number>().Int64Value();
+  };
+  const auto& c = model->config();
+  auto* w = new DecodeWorker(env, model, embedding);
+  std::unique_ptr<DecodeWorker> guard(w);  // owned until queued
+  auto& r = w->req;
+  r.promptCount = num("promptCount");
+  r.pointsPerPrompt = num("pointsPerPrompt");
+  require(env, r.promptCount >= 1 && r.promptCount <= 4096 && r.pointsPerPrompt >= 0 && r.pointsPerPrompt <= 4096,
+          "promptCount / pointsPerPrompt out of range");
+  const size_t P = static_cast<size_t>(r.promptCount), N = static_cast<size_t>(r.pointsPerPrompt);
+  const size_t L = static_cast<size_t>(c.lowResSize());
+  w->points = copyTyped<float, Napi::Float32Array>(env, p.Get("points"), P * N * 2, "points");
+  w->labels = copyTyped<int32_t, Napi::Int32Array>(env, p.Get("labels"), P * N, "labels");
+  w->boxes = copyTyped<float, Napi::Float32Array>(env, p.Get("boxes"), P * 4, "boxes");
+  w->maskInput = copyTyped<float, Napi::Float32Array>(env, p.Get("maskInput"), L * L, "maskInput");
+  require(env, (N == 0) == w->points.empty() && w->points.empty() == w->labels.empty(), "points and labels");
+  require(env, N > 0 || !w->boxes.empty() || !w->maskInput.empty(), "at least one prompt");
+  Napi::Value mm = p.Get("multimask"), th = p.Get("threshold");
+  require(env, mm.IsBoolean() && th.IsNumber(), "multimask / threshold");
+  r.multimask = mm.As<Napi::Boolean>().Value();
+  r.threshold = th.As<Napi::Number>().FloatValue();
+  guard.release();
+  return queue(w);
+}
+
+void SamModelWrap::dispose(const Napi::CallbackInfo&) { model_.reset(); }
+
+}  // namespace omniseg::addon

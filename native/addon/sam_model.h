@@ -1,0 +1,30 @@
+// JS object wrapping a loaded SAM model; every heavy call is an AsyncWorker (off the JS thread).
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "models/sam/sam.h"
+
+namespace omniseg::addon {
+
+class SamModelWrap : public Napi::ObjectWrap<SamModelWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit SamModelWrap(const Napi::CallbackInfo& info);
+
+  // loadSam(dir: string, { threads }) → Promise<SamModelWrap>
+  static Napi::Value load(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<sam::SamModel> get(Napi::Env env) const;
+  Napi::Value config(const Napi::CallbackInfo& info);
+  Napi::Value encode(const Napi::CallbackInfo& info);
+  Napi::Value embeddingFromCHW(const Napi::CallbackInfo& info);
+  Napi::Value decode(const Napi::CallbackInfo& info);
+  void dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<sam::SamModel> model_;
+};
+
+}  // namespace omniseg::addon

@@ -1,0 +1,208 @@
+#include "models/sam/config.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace omniseg::sam {
+
+namespace {
+
+using nlohmann::json;
+
+json readJson(const std::string& path, bool required, bool* found) {
+  std::ifstream f(path);
+  *found = static_cast<bool>(f);
+  if (!f) {
+    if (required) throw Error("cannot read " + path + ": no such file or not readable");
+    return json::object();
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a valid JSON object");
+  return j;
+}
+
+// Integer field: absent → keep the default; present → must be an integer within [lo, hi].
+void readInt(const json& j, const char* key, int& out, const std::string& where, int lo = 1,
+             int hi = 1 << 20) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_number_integer()) throw Error(where + ": \"" + key + "\" must be an integer");
+  const auto v = it->get<int64_t>();
+  if (v < lo || v > hi)
+    throw Error(where + ": \"" + key + "\" = " + std::to_string(v) + " is out of range [" +
+                std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  out = static_cast<int>(v);
+}
+
+void readDouble(const json& j, const char* key, double& out, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_number()) throw Error(where + ": \"" + key + "\" must be a number");
+  out = it->get<double>();
+}
+
+void readBool(const json& j, const char* key, bool& out, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_boolean()) throw Error(where + ": \"" + key + "\" must be true or false");
+  out = it->get<bool>();
+}
+
+void requireAct(const json& j, const char* want, const std::string& where) {
+  auto it = j.find("hidden_act");
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_string() || it->get<std::string>() != want)
+    throw Error(where + ": hidden_act " + it->dump() + " is not supported (expected \"" + want + "\")");
+}
+
+const json& section(const json& root, const char* key, const std::string& where) {
+  static const json empty = json::object();
+  auto it = root.find(key);
+  if (it == root.end() || it->is_null()) return empty;
+  if (!it->is_object()) throw Error(where + ": \"" + key + "\" must be an object");
+  return *it;
+}
+
+void check(bool ok, const std::string& msg) {
+  if (!ok) throw Error(msg);
+}
+
+}  // namespace
+
+SamConfig loadConfig(const std::string& dir) {
+  bool found = false;
+  const std::string path = dir + "/config.json";
+  const json root = readJson(path, true, &found);
+  if (auto it = root.find("model_type"); it != root.end() && it->is_string() && *it != "sam")
+    throw Error(path + ": model_type " + it->dump() + " is not a SAM checkpoint (expected \"sam\")");
+
+  SamConfig c;
+  {
+    const std::string where = path + " vision_config";
+    const json& v = section(root, "vision_config", path);
+    auto& vc = c.vision;
+    readInt(v, "hidden_size", vc.hiddenSize, where);
+    readInt(v, "output_channels", vc.outputChannels, where);
+    readInt(v, "num_hidden_layers", vc.numHiddenLayers, where, 1, 256);
+    readInt(v, "num_attention_heads", vc.numAttentionHeads, where);
+    readInt(v, "num_channels", vc.numChannels, where, 3, 3);
+    readInt(v, "image_size", vc.imageSize, where);
+    readInt(v, "patch_size", vc.patchSize, where);
+    readDouble(v, "layer_norm_eps", vc.layerNormEps, where);
+    readBool(v, "qkv_bias", vc.qkvBias, where);
+    double mlpRatio = 4.0;
+    readDouble(v, "mlp_ratio", mlpRatio, where);
+    vc.mlpDim = static_cast<int>(vc.hiddenSize * mlpRatio);
+    readInt(v, "mlp_dim", vc.mlpDim, where);
+    readBool(v, "use_abs_pos", vc.useAbsPos, where);
+    readBool(v, "use_rel_pos", vc.useRelPos, where);
+    readInt(v, "window_size", vc.windowSize, where, 0);
+    readInt(v, "num_pos_feats", vc.numPosFeats, where);
+    if (auto it = v.find("global_attn_indexes"); it != v.end() && !it->is_null()) {
+      check(it->is_array(), where + ": \"global_attn_indexes\" must be a list of integers");
+      vc.globalAttnIndexes.clear();
+      for (const auto& e : *it) {
+        check(e.is_number_integer(), where + ": \"global_attn_indexes\" must be a list of integers");
+        vc.globalAttnIndexes.push_back(e.get<int>());
+      }
+    }
+    requireAct(v, "gelu", where);
+  }
+  {
+    const std::string where = path + " prompt_encoder_config";
+    const json& p = section(root, "prompt_encoder_config", path);
+    auto& pc = c.prompt;
+    readInt(p, "hidden_size", pc.hiddenSize, where);
+    readInt(p, "image_size", pc.imageSize, where);
+    readInt(p, "patch_size", pc.patchSize, where);
+    readInt(p, "mask_input_channels", pc.maskInputChannels, where);
+    readInt(p, "num_point_embeddings", pc.numPointEmbeddings, where, 4, 4);
+    readDouble(p, "layer_norm_eps", pc.layerNormEps, where);
+    requireAct(p, "gelu", where);
+  }
+  {
+    const std::string where = path + " mask_decoder_config";
+    const json& m = section(root, "mask_decoder_config", path);
+    auto& mc = c.decoder;
+    readInt(m, "hidden_size", mc.hiddenSize, where);
+    readInt(m, "mlp_dim", mc.mlpDim, where);
+    readInt(m, "num_hidden_layers", mc.numHiddenLayers, where, 1, 64);
+    readInt(m, "num_attention_heads", mc.numAttentionHeads, where);
+    readInt(m, "attention_downsample_rate", mc.attentionDownsampleRate, where);
+    readInt(m, "num_multimask_outputs", mc.numMultimaskOutputs, where, 1, 64);
+    readInt(m, "iou_head_depth", mc.iouHeadDepth, where, 2, 64);
+    readInt(m, "iou_head_hidden_dim", mc.iouHeadHiddenDim, where);
+    readDouble(m, "layer_norm_eps", mc.layerNormEps, where);
+    requireAct(m, "relu", where);
+  }
+  {
+    const std::string ppath = dir + "/preprocessor_config.json";
+    const json pp = readJson(ppath, false, &found);
+    auto& pc = c.processor;
+    // Without a processor file, the processor of the published checkpoints is implied, with
+    // sizes following the model's input size.
+    pc.longestEdge = pc.padHeight = pc.padWidth = c.vision.imageSize;
+    if (found) {
+      if (auto it = pp.find("size"); it != pp.end() && it->is_object())
+        readInt(*it, "longest_edge", pc.longestEdge, ppath + " size");
+      if (auto it = pp.find("pad_size"); it != pp.end() && it->is_object()) {
+        readInt(*it, "height", pc.padHeight, ppath + " pad_size");
+        readInt(*it, "width", pc.padWidth, ppath + " pad_size");
+      }
+      readDouble(pp, "rescale_factor", pc.rescaleFactor, ppath);
+      for (auto [key, dst] : {std::pair<const char*, std::array<double, 3>*>{"image_mean", &pc.mean},
+                              {"image_std", &pc.std}}) {
+        auto it = pp.find(key);
+        if (it == pp.end() || it->is_null()) continue;
+        check(it->is_array() && it->size() == 3, ppath + ": \"" + key + "\" must be a list of 3 numbers");
+        for (int i = 0; i < 3; ++i) {
+          check((*it)[i].is_number(), ppath + ": \"" + key + "\" must be a list of 3 numbers");
+          (*dst)[i] = (*it)[i].get<double>();
+        }
+      }
+      if (auto it = pp.find("resample"); it != pp.end() && !it->is_null())
+        check(it->is_number_integer() && it->get<int>() == 2,
+              ppath + ": only bilinear resampling (resample = 2) is supported");
+      for (const char* flag : {"do_resize", "do_rescale", "do_normalize", "do_pad"}) {
+        bool v = true;
+        readBool(pp, flag, v, ppath);
+        check(v, ppath + ": \"" + flag + "\" = false is not supported");
+      }
+    }
+  }
+
+  // Consistency: the shapes the model code relies on.
+  const auto& v = c.vision;
+  check(v.imageSize % v.patchSize == 0, path + ": vision image_size must be a multiple of patch_size");
+  check(v.hiddenSize % v.numAttentionHeads == 0,
+        path + ": vision hidden_size must be divisible by num_attention_heads");
+  for (int i : v.globalAttnIndexes)
+    check(i >= 0 && i < v.numHiddenLayers, path + ": global_attn_indexes entry " + std::to_string(i) +
+                                               " is not a layer index");
+  check(c.prompt.hiddenSize == v.outputChannels && c.decoder.hiddenSize == v.outputChannels,
+        path + ": prompt encoder and mask decoder hidden_size must equal vision output_channels");
+  check(2 * v.numPosFeats == c.prompt.hiddenSize,
+        path + ": vision num_pos_feats must be half the prompt encoder hidden_size");
+  check(c.embeddingSize() == c.gridSize(),
+        path + ": prompt encoder image_size/patch_size must match the vision encoder's grid");
+  check(c.prompt.maskInputChannels % 4 == 0, path + ": mask_input_channels must be a multiple of 4");
+  check(c.decoder.hiddenSize % 8 == 0, path + ": mask decoder hidden_size must be a multiple of 8");
+  const int internal = c.decoder.hiddenSize / c.decoder.attentionDownsampleRate;
+  check(internal % c.decoder.numAttentionHeads == 0 &&
+            c.decoder.hiddenSize % c.decoder.numAttentionHeads == 0,
+        path + ": mask decoder num_attention_heads must divide its attention width");
+  const auto& pc = c.processor;
+  check(pc.padHeight == v.imageSize && pc.padWidth == v.imageSize,
+        dir + "/preprocessor_config.json: pad_size must equal the model's image_size (" +
+            std::to_string(v.imageSize) + ")");
+  check(pc.longestEdge >= 1 && pc.longestEdge <= v.imageSize,
+        dir + "/preprocessor_config.json: size.longest_edge must be in [1, image_size]");
+  return c;
+}
+
+}  // namespace omniseg::sam

@@ -1,0 +1,155 @@
+#include "models/sam/image_encoder.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace omniseg::sam {
+
+namespace {
+
+// Copies tokens of the [E, E, C] grid into window order [nW, ws*ws, C] of the zero-padded
+// [P, P] grid (P = E rounded up to ws), as window_partition does after F.pad.
+void windowPartition(Ctx& ctx, const float* x, int64_t E, int64_t C, int64_t ws, float* win) {
+  const int64_t nw = (E + ws - 1) / ws;
+  ctx.pool.parallelFor(nw * nw, 1, [&](int64_t b, int64_t e) {
+    for (int64_t w = b; w < e; ++w) {
+      const int64_t wy = w / nw, wx = w % nw;
+      for (int64_t r = 0; r < ws; ++r)
+        for (int64_t c = 0; c < ws; ++c) {
+          const int64_t y = wy * ws + r, xx = wx * ws + c;
+          float* dst = win + (w * ws * ws + r * ws + c) * C;
+          if (y < E && xx < E)
+            std::memcpy(dst, x + (y * E + xx) * C, C * sizeof(float));
+          else
+            std::memset(dst, 0, C * sizeof(float));
+        }
+    }
+  });
+}
+
+// x[y, x] += win[window token], dropping the padding (window_unpartition + residual).
+void windowUnpartitionAdd(Ctx& ctx, const float* win, int64_t E, int64_t C, int64_t ws, float* x) {
+  const int64_t nw = (E + ws - 1) / ws;
+  ctx.pool.parallelFor(E, 1, [&](int64_t y0, int64_t y1) {
+    for (int64_t y = y0; y < y1; ++y)
+      for (int64_t xx = 0; xx < E; ++xx) {
+        const int64_t w = (y / ws) * nw + xx / ws;
+        const float* src = win + (w * ws * ws + (y % ws) * ws + xx % ws) * C;
+        float* dst = x + (y * E + xx) * C;
+        for (int64_t c = 0; c < C; ++c) dst[c] += src[c];
+      }
+  });
+}
+
+}  // namespace
+
+ImageEncoder::ImageEncoder(const VisionConfig& config, WeightStore& w)
+    : cfg_(config), grid_(config.imageSize / config.patchSize) {
+  const int64_t C = cfg_.hiddenSize, p = cfg_.patchSize, E = grid_, out = cfg_.outputChannels;
+  const int64_t hd = C / cfg_.numAttentionHeads;
+  const std::string pre = "vision_encoder.";
+  patchW = w.get(pre + "patch_embed.projection.weight", {C, cfg_.numChannels, p, p});
+  patchB = w.get(pre + "patch_embed.projection.bias", {C});
+  if (cfg_.useAbsPos) posEmbed = w.get(pre + "pos_embed", {1, E, E, C});
+  for (int i = 0; i < cfg_.numHiddenLayers; ++i) {
+    const std::string l = pre + "layers." + std::to_string(i) + ".";
+    const bool global = std::find(cfg_.globalAttnIndexes.begin(), cfg_.globalAttnIndexes.end(), i) !=
+                        cfg_.globalAttnIndexes.end();
+    Layer L{};
+    L.window = global ? 0 : cfg_.windowSize;
+    const int64_t n = L.window > 0 ? L.window : E;  // attention grid side
+    L.ln1W = w.get(l + "layer_norm1.weight", {C});
+    L.ln1B = w.get(l + "layer_norm1.bias", {C});
+    L.qkvW = w.get(l + "attn.qkv.weight", {3 * C, C});
+    L.qkvB = cfg_.qkvBias ? w.get(l + "attn.qkv.bias", {3 * C}) : nullptr;
+    L.projW = w.get(l + "attn.proj.weight", {C, C});
+    L.projB = w.get(l + "attn.proj.bias", {C});
+    if (cfg_.useRelPos) {
+      L.relH = w.get(l + "attn.rel_pos_h", {2 * n - 1, hd});
+      L.relW = w.get(l + "attn.rel_pos_w", {2 * n - 1, hd});
+    }
+    L.ln2W = w.get(l + "layer_norm2.weight", {C});
+    L.ln2B = w.get(l + "layer_norm2.bias", {C});
+    L.lin1W = w.get(l + "mlp.lin1.weight", {cfg_.mlpDim, C});
+    L.lin1B = w.get(l + "mlp.lin1.bias", {cfg_.mlpDim});
+    L.lin2W = w.get(l + "mlp.lin2.weight", {C, cfg_.mlpDim});
+    L.lin2B = w.get(l + "mlp.lin2.bias", {C});
+    layers_.push_back(L);
+  }
+  neckConv1 = w.get(pre + "neck.conv1.weight", {out, C, 1, 1});
+  neckLn1W = w.get(pre + "neck.layer_norm1.weight", {out});
+  neckLn1B = w.get(pre + "neck.layer_norm1.bias", {out});
+  neckConv2 = w.get(pre + "neck.conv2.weight", {out, out, 3, 3});
+  neckLn2W = w.get(pre + "neck.layer_norm2.weight", {out});
+  neckLn2B = w.get(pre + "neck.layer_norm2.bias", {out});
+}
+
+// x [E*E, C] += proj(attention(layer_norm1(x))), windowed or global.
+// ref: modeling_sam.py SamVisionLayer.forward (first half), SamVisionAttention.forward
+void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x) const {
+  const int64_t C = cfg_.hiddenSize, E = grid_, heads = cfg_.numAttentionHeads;
+  const float eps = static_cast<float>(cfg_.layerNormEps);
+  float* ln = ctx.arena.floats(E * E * C);
+  ops::layerNorm(ctx, x, E * E, C, L.ln1W, L.ln1B, eps, ln);
+  if (L.window > 0) {
+    const int64_t ws = L.window, nw = (E + ws - 1) / ws, B = nw * nw, T = B * ws * ws;
+    float* win = ctx.arena.floats(T * C);                 // [nW, ws*ws, C]
+    windowPartition(ctx, ln, E, C, ws, win);
+    float* qkv = ctx.arena.floats(T * 3 * C);             // [nW, ws*ws, 3C]
+    ops::linear(ctx, win, T, C, L.qkvW, L.qkvB, 3 * C, qkv);
+    float* att = win;                                     // reuse: [nW, ws*ws, C]
+    ops::relPosAttention(ctx, qkv, B, ws, ws, heads, C / heads, L.relH, L.relW, att);
+    float* proj = ctx.arena.floats(T * C);
+    ops::linear(ctx, att, T, C, L.projW, L.projB, C, proj);
+    windowUnpartitionAdd(ctx, proj, E, C, ws, x);
+  } else {
+    float* qkv = ctx.arena.floats(E * E * 3 * C);         // [E*E, 3C]
+    ops::linear(ctx, ln, E * E, C, L.qkvW, L.qkvB, 3 * C, qkv);
+    ops::relPosAttention(ctx, qkv, 1, E, E, heads, C / heads, L.relH, L.relW, ln);
+    ops::linear(ctx, ln, E * E, C, L.projW, L.projB, C, x, ops::Act::None, /*accumulate=*/true);
+  }
+}
+
+// x += lin2(gelu(lin1(layer_norm2(x))))     ref: SamVisionLayer.forward (second half), SamMLPBlock
+void ImageEncoder::mlpBlock(Ctx& ctx, const Layer& L, float* x) const {
+  const int64_t C = cfg_.hiddenSize, N = static_cast<int64_t>(grid_) * grid_;
+  float* ln = ctx.arena.floats(N * C);
+  ops::layerNorm(ctx, x, N, C, L.ln2W, L.ln2B, static_cast<float>(cfg_.layerNormEps), ln);
+  float* h = ctx.arena.floats(N * cfg_.mlpDim);
+  ops::linear(ctx, ln, N, C, L.lin1W, L.lin1B, cfg_.mlpDim, h, ops::Act::Gelu);
+  ops::linear(ctx, h, N, cfg_.mlpDim, L.lin2W, L.lin2B, C, x, ops::Act::None, /*accumulate=*/true);
+}
+
+void ImageEncoder::forward(Ctx& ctx, const float* pixels, float* embedding) const {
+  const int64_t C = cfg_.hiddenSize, E = grid_, N = E * E, p = cfg_.patchSize;
+  const int64_t S = cfg_.imageSize, out = cfg_.outputChannels;
+
+  // patch embedding { conv p×p stride p as a GEMM over patches; + pos_embed }
+  float* cols = ctx.arena.floats(N * cfg_.numChannels * p * p);  // [N, 3*p*p]
+  ops::patchify(ctx, pixels, cfg_.numChannels, S, S, p, cols);
+  float* x = ctx.arena.floats(N * C);  // [E, E, C]
+  ops::linear(ctx, cols, N, cfg_.numChannels * p * p, patchW, patchB, C, x);
+  if (posEmbed) ops::add(ctx, x, posEmbed, N * C, x);
+
+  for (const Layer& L : layers_) {
+    {
+      ArenaScope scratch(ctx.arena);
+      attentionBlock(ctx, L, x);
+    }
+    ArenaScope scratch(ctx.arena);
+    mlpBlock(ctx, L, x);
+  }
+
+  // neck { conv1 1×1 → LayerNorm2d → conv2 3×3 pad 1 → LayerNorm2d }   ref: SamVisionNeck.forward
+  const float eps = 1e-6f;  // SamLayerNorm default, not the config's
+  float* y = ctx.arena.floats(N * out);
+  ops::linear(ctx, x, N, C, neckConv1, nullptr, out, y);
+  ops::layerNorm(ctx, y, N, out, neckLn1W, neckLn1B, eps, y);
+  float* cols3 = ctx.arena.floats(N * out * 9);
+  ops::im2col3x3(ctx, y, E, E, out, cols3);
+  ops::linear(ctx, cols3, N, out * 9, neckConv2, nullptr, out, embedding);
+  ops::layerNorm(ctx, embedding, N, out, neckLn2W, neckLn2B, eps, embedding);
+}
+
+}  // namespace omniseg::sam

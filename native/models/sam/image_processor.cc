@@ -1,0 +1,73 @@
+#include "models/sam/image_processor.h"
+
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+
+namespace omniseg::sam {
+
+Size preprocessShape(int64_t height, int64_t width, int64_t longestEdge) {
+  // ref: image_processing_pil_sam.py _get_preprocess_shape (float64 arithmetic, int(x + 0.5))
+  const double scale = static_cast<double>(longestEdge) * 1.0 / static_cast<double>(std::max(height, width));
+  const double h = static_cast<double>(height) * scale, w = static_cast<double>(width) * scale;
+  return {static_cast<int64_t>(h + 0.5), static_cast<int64_t>(w + 0.5)};
+}
+
+Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_t height,
+                int64_t width, float* pixels) {
+  const Size r = preprocessShape(height, width, cfg.longestEdge);
+  const int64_t S = cfg.padHeight;
+  OMNISEG_CHECK(r.height >= 1 && r.width >= 1 && r.height <= S && r.width <= S,
+                "image of " + std::to_string(width) + "x" + std::to_string(height) +
+                    " cannot be resized into the model input");
+  std::vector<uint8_t> resized(static_cast<size_t>(r.height * r.width * 3));
+  ops::resizeU8Pil(ctx, rgb, height, width, 3, resized.data(), r.height, r.width);
+  // rescale in float64 then cast to float32; normalise in float32; zero padding.
+  float mean[3], stdv[3];
+  for (int c = 0; c < 3; ++c) {
+    mean[c] = static_cast<float>(cfg.mean[c]);
+    stdv[c] = static_cast<float>(cfg.std[c]);
+  }
+  float lut[3][256];
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) {
+      const float x = static_cast<float>(static_cast<double>(v) * cfg.rescaleFactor);
+      lut[c][v] = (x - mean[c]) / stdv[c];
+    }
+  ctx.pool.parallelFor(S, 16, [&](int64_t y0, int64_t y1) {
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t y = y0; y < y1; ++y) {
+        float* row = pixels + (c * S + y) * S;
+        if (y >= r.height) {
+          std::memset(row, 0, S * sizeof(float));
+          continue;
+        }
+        const uint8_t* src = resized.data() + y * r.width * 3 + c;
+        for (int64_t x = 0; x < r.width; ++x) row[x] = lut[c][src[x * 3]];
+        std::memset(row + r.width, 0, (S - r.width) * sizeof(float));
+      }
+  });
+  return r;
+}
+
+void postprocessMasks(Ctx& ctx, const float* lowRes, int64_t planes, int64_t L, int64_t S,
+                      Size resized, Size original, float threshold, uint8_t* masks) {
+  ArenaScope scratch(ctx.arena);
+  // Only the top-left resized.height × resized.width of the [S, S] upscale survives the crop;
+  // the taps of those pixels do not depend on the rest, so only they are computed.
+  float* up = ctx.arena.floats(planes * resized.height * resized.width);
+  ops::resizeBilinear(ctx, lowRes, planes, L, L, L, L * L, up, S, S, resized.height, resized.width);
+  const int64_t H = original.height, W = original.width;
+  float* full = ctx.arena.floats(H * W);
+  for (int64_t p = 0; p < planes; ++p) {
+    ops::resizeBilinear(ctx, up + p * resized.height * resized.width, 1, resized.height,
+                        resized.width, resized.width, 0, full, H, W, H, W);
+    uint8_t* m = masks + p * H * W;
+    ctx.pool.parallelFor(H * W, 1 << 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) m[i] = full[i] > threshold ? 1 : 0;
+    });
+  }
+}
+
+}  // namespace omniseg::sam

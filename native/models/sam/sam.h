@@ -1,0 +1,85 @@
+// The Segment Anything Model: loads a transformers checkpoint directory, encodes images into
+// embeddings, and decodes prompts into masks.
+// ref: transformers/models/sam/modeling_sam.py SamModel, processing_sam.py SamProcessor
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/thread_pool.h"
+#include "core/weights.h"
+#include "models/sam/config.h"
+#include "models/sam/image_encoder.h"
+#include "models/sam/image_processor.h"
+#include "models/sam/mask_decoder.h"
+#include "models/sam/prompt_encoder.h"
+
+namespace omniseg::sam {
+
+// An encoded image: the embedding [E*E, C] (NHWC) and the sizes needed to map prompts and masks.
+struct Embedding {
+  FloatBuffer data;
+  Size original{0, 0}, resized{0, 0};
+  double encodeMs = 0;
+  // First-layer image-side projections, computed on the first decode without a mask prompt.
+  std::once_flag cacheOnce;
+  ImageSideCache cache;
+};
+
+// Prompts for one decode, in pixels of the original image.
+struct DecodeRequest {
+  int64_t promptCount = 1;                // P
+  int64_t pointsPerPrompt = 0;            // N
+  const float* points = nullptr;          // [P, N, 2]
+  const int32_t* labels = nullptr;        // [P, N]
+  const float* boxes = nullptr;           // [P, 4] or null
+  const float* maskInput = nullptr;       // [L, L] or null
+  bool multimask = false;
+  float threshold = 0.f;
+};
+
+struct DecodeResult {
+  int64_t promptCount = 0, masksPerPrompt = 0;
+  std::vector<float> iou;       // [P, M]
+  std::vector<float> lowRes;    // [P, M, L, L]
+  std::vector<uint8_t> masks;   // [P, M, H, W]
+  double decodeMs = 0;
+};
+
+class SamModel {
+ public:
+  // dir: config.json + model.safetensors [+ preprocessor_config.json]. threads ≥ 1.
+  static std::unique_ptr<SamModel> load(const std::string& dir, int threads);
+
+  const SamConfig& config() const { return cfg_; }
+
+  // rgb [H, W, 3] uint8 (read in place).
+  std::shared_ptr<Embedding> encode(const uint8_t* rgb, int64_t height, int64_t width);
+  // A saved embedding, [C, E, E] (the reference's layout), for an image of height × width.
+  std::shared_ptr<Embedding> embeddingFromCHW(const float* chw, int64_t height, int64_t width) const;
+  // embedding → [C, E, E]
+  void embeddingToCHW(const Embedding& e, float* chw) const;
+
+  DecodeResult decode(Embedding& e, const DecodeRequest& r);
+
+ private:
+  SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads);
+
+  // An arena per concurrent call, reused across calls.
+  std::unique_ptr<Arena> takeArena();
+  void giveArena(std::unique_ptr<Arena> a);
+
+  SamConfig cfg_;
+  std::unique_ptr<WeightStore> weights_;
+  ThreadPool pool_;
+  std::unique_ptr<ImageEncoder> imageEncoder_;
+  std::unique_ptr<PromptEncoder> promptEncoder_;
+  std::unique_ptr<MaskDecoder> maskDecoder_;
+  FloatBuffer imagePe_;  // [E*E, C]
+  std::mutex arenasMu_;
+  std::vector<std::unique_ptr<Arena>> arenas_;
+};
+
+}  // namespace omniseg::sam

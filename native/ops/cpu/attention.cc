@@ -1,0 +1,106 @@
+// Attention kernels. Each task handles one (grid or window, head, block of query rows): scores
+// by GEMM into a per-thread buffer, bias + softmax in one pass over the row, then the GEMM with
+// V written straight into the output's head columns. Nothing of size tokens² per head is kept.
+#include <cblas.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "ops/cpu/simd.h"
+#include "ops/ops.h"
+
+namespace omniseg::ops {
+
+namespace {
+
+// Per-thread scratch that survives between calls (sized to the largest use).
+float* scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// row[i] = exp(row[i] - max) / Σ, over n values.
+OMNISEG_SIMD void softmaxRow(float* row, int64_t n) {
+  float mx = row[0];
+  for (int64_t i = 1; i < n; ++i) mx = row[i] > mx ? row[i] : mx;
+  float sum = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    row[i] = simd::expf(row[i] - mx);
+    sum += row[i];
+  }
+  const float inv = 1.f / sum;
+  for (int64_t i = 0; i < n; ++i) row[i] *= inv;
+}
+
+// scores[kh*w + kw] += th[qh - kh + h - 1] + tw[qw - kw + w - 1]: decomposed rel-pos bias.
+// twRev holds the w width terms for this query in key order.
+OMNISEG_SIMD void addRelPos(float* scores, const float* th, const float* tw, int64_t h, int64_t w,
+                            int64_t qh, int64_t qw, float* twRev) {
+  for (int64_t kw = 0; kw < w; ++kw) twRev[kw] = tw[qw - kw + w - 1];
+  for (int64_t kh = 0; kh < h; ++kh) {
+    const float bh = th[qh - kh + h - 1];
+    float* s = scores + kh * w;
+    for (int64_t kw = 0; kw < w; ++kw) s[kw] += bh + twRev[kw];
+  }
+}
+
+}  // namespace
+
+void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
+               int64_t ldv, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, float scale,
+               float* out) {
+  const int64_t C = heads * d;
+  const int64_t qb = std::min<int64_t>(Nq, 256);
+  const int64_t blocks = (Nq + qb - 1) / qb;
+  ctx.pool.parallelFor(heads * blocks, 1, [&](int64_t t0, int64_t t1) {
+    float* s = scratch(static_cast<size_t>(qb * Nk));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t hd = t / blocks, i0 = (t % blocks) * qb, n = std::min(qb, Nq - i0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Nk, d, scale, q + i0 * ldq + hd * d,
+                  ldq, k + hd * d, ldk, 0.f, s, Nk);
+      for (int64_t i = 0; i < n; ++i) softmaxRow(s + i * Nk, Nk);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nk, 1.f, s, Nk, v + hd * d, ldv,
+                  0.f, out + i0 * C + hd * d, C);
+    }
+  });
+}
+
+void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
+                     int64_t d, const float* relPosH, const float* relPosW, float* out) {
+  const int64_t S = h * w, C = heads * d, ld = 3 * C;
+  const int64_t qb = S <= 256 ? S : 128;
+  const int64_t blocks = (S + qb - 1) / qb;
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  ctx.pool.parallelFor(B * heads * blocks, 1, [&](int64_t t0, int64_t t1) {
+    // scores [qb, S] | th [qb, 2h-1] | tw [qb, 2w-1] | twRev [w]
+    float* s = scratch(static_cast<size_t>(qb * S + qb * (2 * h - 1) + qb * (2 * w - 1) + w));
+    float* th = s + qb * S;
+    float* tw = th + qb * (2 * h - 1);
+    float* twRev = tw + qb * (2 * w - 1);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / (heads * blocks), hd = (t / blocks) % heads;
+      const int64_t i0 = (t % blocks) * qb, n = std::min(qb, S - i0);
+      const float* base = qkv + b * S * ld;
+      const float* Q = base + i0 * ld + hd * d;  // [n, d] stride ld
+      const float* K = base + C + hd * d;        // [S, d]
+      const float* V = base + 2 * C + hd * d;    // [S, d]
+      // scores = (q·scale)·kᵀ ; th = q·relPosHᵀ ; tw = q·relPosWᵀ  (bias uses the unscaled q)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, S, d, scale, Q, ld, K, ld, 0.f, s, S);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 2 * h - 1, d, 1.f, Q, ld, relPosH, d,
+                  0.f, th, 2 * h - 1);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 2 * w - 1, d, 1.f, Q, ld, relPosW, d,
+                  0.f, tw, 2 * w - 1);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t qi = i0 + i;
+        addRelPos(s + i * S, th + i * (2 * h - 1), tw + i * (2 * w - 1), h, w, qi / w, qi % w,
+                  twRev);
+        softmaxRow(s + i * S, S);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, S, 1.f, s, S, V, ld, 0.f,
+                  out + (b * S + i0) * C + hd * d, C);
+    }
+  });
+}
+
+}  // namespace omniseg::ops

@@ -1,0 +1,91 @@
+// GEMM-based ops through OpenBLAS (cblas). OpenBLAS runs single-threaded in each calling
+// thread; omniseg splits the rows (or, for few rows, the output columns) across its pool so
+// that every thread makes one large call.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "ops/cpu/simd.h"
+#include "ops/ops.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace omniseg::ops {
+
+void initBlas() { openblas_set_num_threads(1); }
+
+namespace {
+
+OMNISEG_SIMD void biasAct(float* y, int64_t rows, int64_t cols, int64_t ldy, const float* b,
+                          Act act) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = y + r * ldy;
+    if (b) {
+      for (int64_t c = 0; c < cols; ++c) row[c] += b[c];
+    }
+    if (act == Act::Gelu) {
+      for (int64_t c = 0; c < cols; ++c) row[c] = simd::gelu(row[c]);
+    } else if (act == Act::Relu) {
+      for (int64_t c = 0; c < cols; ++c) row[c] = row[c] > 0.f ? row[c] : 0.f;
+    }
+  }
+}
+
+// Rows per thread below which splitting the output columns is better than splitting rows.
+constexpr int64_t kMinRowsPerThread = 64;
+
+}  // namespace
+
+void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, const float* b,
+            int64_t N, float* y, Act act, bool accumulate, int64_t ldx, int64_t ldy) {
+  if (ldx == 0) ldx = K;
+  if (ldy == 0) ldy = N;
+  const float beta = accumulate ? 1.f : 0.f;
+  const int threads = ctx.pool.size();
+  if (M >= kMinRowsPerThread * threads || N < 64) {
+    // y[r0:r1, :] = x[r0:r1, :] · Wᵀ
+    ctx.pool.parallelRanges(M, 16, [&](int64_t r0, int64_t r1) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, N, K, 1.f, x + r0 * ldx, ldx,
+                  W, K, beta, y + r0 * ldy, ldy);
+      biasAct(y + r0 * ldy, r1 - r0, N, ldy, b, act);
+    });
+  } else {
+    // y[:, c0:c1] = x · W[c0:c1, :]ᵀ
+    ctx.pool.parallelRanges(N, 16, [&](int64_t c0, int64_t c1) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, c1 - c0, K, 1.f, x, ldx, W + c0 * K,
+                  K, beta, y + c0, ldy);
+      biasAct(y + c0, M, c1 - c0, ldy, b ? b + c0 : nullptr, act);
+    });
+  }
+}
+
+void matmul(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* B, int64_t N, float* y,
+            bool accumulate) {
+  const float beta = accumulate ? 1.f : 0.f;
+  ctx.pool.parallelRanges(M, 16, [&](int64_t r0, int64_t r1) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, N, K, 1.f, x + r0 * K, K, B, N,
+                beta, y + r0 * N, N);
+  });
+}
+
+void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin,
+                      const float* weight, const float* b, int64_t Cout, float* y) {
+  // tmp [H*W, Cout*4] = x [H*W, Cin] · weight [Cin, Cout*4]; column = co*4 + dy*2 + dx.
+  float* tmp = ctx.arena.floats(H * W * Cout * 4);
+  matmul(ctx, x, H * W, Cin, weight, Cout * 4, tmp);
+  const int64_t OW = 2 * W;
+  ctx.pool.parallelFor(H, 4, [&](int64_t y0, int64_t y1) {
+    for (int64_t iy = y0; iy < y1; ++iy)
+      for (int64_t ix = 0; ix < W; ++ix) {
+        const float* t = tmp + (iy * W + ix) * Cout * 4;
+        for (int64_t dy = 0; dy < 2; ++dy)
+          for (int64_t dx = 0; dx < 2; ++dx) {
+            float* o = y + ((2 * iy + dy) * OW + 2 * ix + dx) * Cout;
+            for (int64_t co = 0; co < Cout; ++co) o[co] = t[co * 4 + dy * 2 + dx] + b[co];
+          }
+      }
+  });
+}
+
+}  // namespace omniseg::ops

@@ -1,0 +1,163 @@
+// Resampling: torch-style bilinear for float planes (mask post-processing) and Pillow's
+// bilinear for 8-bit images (the SAM processor's resize).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/cpu/simd.h"
+#include "ops/ops.h"
+
+namespace omniseg::ops {
+
+namespace {
+
+// One output coordinate's two source taps and weights (torch's compute_indices_weights_linear,
+// align_corners=False).
+struct Tap {
+  int64_t i0, i1;
+  float w0, w1;
+};
+
+std::vector<Tap> linearTaps(int64_t in, int64_t out) {
+  // ref: aten/src/ATen/native/UpSample.h area_pixel_compute_source_index, guard_index_and_lambda
+  std::vector<Tap> taps(static_cast<size_t>(out));
+  const float scale = static_cast<float>(in) / static_cast<float>(out);
+  for (int64_t o = 0; o < out; ++o) {
+    float src = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
+    if (src < 0.f) src = 0.f;
+    const int64_t i0 = std::min(static_cast<int64_t>(std::floor(src)), in - 1);
+    const float l1 = std::min(std::max(src - static_cast<float>(i0), 0.f), 1.f);
+    taps[o] = {i0, i0 + (i0 < in - 1 ? 1 : 0), 1.f - l1, l1};
+  }
+  return taps;
+}
+
+OMNISEG_SIMD void bilinearRow(const float* r0, const float* r1, float wy0, float wy1,
+                              const Tap* tx, int64_t ow, float* out) {
+  for (int64_t x = 0; x < ow; ++x) {
+    const Tap& t = tx[x];
+    out[x] = (r0[t.i0] * t.w0 + r0[t.i1] * t.w1) * wy0 + (r1[t.i0] * t.w0 + r1[t.i1] * t.w1) * wy1;
+  }
+}
+
+// ---- Pillow ----------------------------------------------------------------------------------
+// ref: Pillow src/libImaging/Resample.c (precompute_coeffs, normalize_coeffs_8bpc,
+// ImagingResampleHorizontal_8bpc / Vertical_8bpc) with the bilinear filter (support 1).
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+struct Coeffs {
+  int ksize = 0;
+  std::vector<int> bounds;  // [out, 2]: first tap, tap count
+  std::vector<int32_t> kk;  // [out, ksize] fixed point
+};
+
+double bilinearFilter(double x) {
+  if (x < 0.0) x = -x;
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+Coeffs pilCoeffs(int inSize, int outSize) {
+  const double scale = static_cast<double>(inSize) / outSize;
+  const double filterscale = scale < 1.0 ? 1.0 : scale;
+  const double support = 1.0 * filterscale;
+  Coeffs c;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.bounds.resize(static_cast<size_t>(outSize) * 2);
+  c.kk.assign(static_cast<size_t>(outSize) * c.ksize, 0);
+  std::vector<double> k(static_cast<size_t>(c.ksize));
+  for (int xx = 0; xx < outSize; ++xx) {
+    const double center = (xx + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    int xmin = static_cast<int>(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = static_cast<int>(center + support + 0.5);
+    if (xmax > inSize) xmax = inSize;
+    xmax -= xmin;
+    double ww = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+      const double w = bilinearFilter((x + xmin - center + 0.5) * ss);
+      k[x] = w;
+      ww += w;
+    }
+    for (int x = 0; x < xmax; ++x) {
+      const double v = ww != 0.0 ? k[x] / ww : k[x];
+      c.kk[static_cast<size_t>(xx) * c.ksize + x] =
+          static_cast<int32_t>(v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
+    }
+    c.bounds[xx * 2] = xmin;
+    c.bounds[xx * 2 + 1] = xmax;
+  }
+  return c;
+}
+
+inline uint8_t clip8(int32_t v) {
+  v >>= kPrecisionBits;
+  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+}  // namespace
+
+void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64_t iw,
+                    int64_t inStride, int64_t inPlaneStride, float* out, int64_t oh, int64_t ow,
+                    int64_t outRows, int64_t outCols) {
+  const std::vector<Tap> tx = linearTaps(iw, ow), ty = linearTaps(ih, oh);
+  ctx.pool.parallelFor(planes * outRows, 16, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t p = r / outRows, y = r % outRows;
+      const float* plane = in + p * inPlaneStride;
+      const Tap& t = ty[y];
+      bilinearRow(plane + t.i0 * inStride, plane + t.i1 * inStride, t.w0, t.w1, tx.data(),
+                  outCols, out + r * outCols);
+    }
+  });
+}
+
+void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t channels,
+                 uint8_t* out, int64_t oh, int64_t ow) {
+  OMNISEG_CHECK(ih > 0 && iw > 0 && oh > 0 && ow > 0 && channels > 0, "resizeU8Pil: empty image");
+  const int64_t C = channels;
+  if (ih == oh && iw == ow) {
+    std::memcpy(out, in, static_cast<size_t>(ih * iw * C));
+    return;
+  }
+  // Horizontal pass into tmp [ih, ow, C] (skipped when the width is unchanged).
+  std::vector<uint8_t> tmp;
+  const uint8_t* src = in;
+  if (ow != iw) {
+    const Coeffs c = pilCoeffs(static_cast<int>(iw), static_cast<int>(ow));
+    uint8_t* dst = oh == ih ? out : (tmp.resize(static_cast<size_t>(ih * ow * C)), tmp.data());
+    ctx.pool.parallelFor(ih, 8, [&](int64_t y0, int64_t y1) {
+      for (int64_t y = y0; y < y1; ++y) {
+        const uint8_t* row = in + y * iw * C;
+        for (int64_t x = 0; x < ow; ++x) {
+          const int xmin = c.bounds[x * 2], xn = c.bounds[x * 2 + 1];
+          const int32_t* k = &c.kk[static_cast<size_t>(x) * c.ksize];
+          for (int64_t ch = 0; ch < C; ++ch) {
+            int32_t ss = 1 << (kPrecisionBits - 1);
+            for (int i = 0; i < xn; ++i) ss += row[(xmin + i) * C + ch] * k[i];
+            dst[(y * ow + x) * C + ch] = clip8(ss);
+          }
+        }
+      }
+    });
+    if (oh == ih) return;
+    src = tmp.data();
+  }
+  // Vertical pass from src [ih, ow, C] into out [oh, ow, C].
+  const Coeffs c = pilCoeffs(static_cast<int>(ih), static_cast<int>(oh));
+  ctx.pool.parallelFor(oh, 8, [&](int64_t y0, int64_t y1) {
+    for (int64_t y = y0; y < y1; ++y) {
+      const int ymin = c.bounds[y * 2], yn = c.bounds[y * 2 + 1];
+      const int32_t* k = &c.kk[static_cast<size_t>(y) * c.ksize];
+      for (int64_t x = 0; x < ow * C; ++x) {
+        int32_t ss = 1 << (kPrecisionBits - 1);
+        for (int i = 0; i < yn; ++i) ss += src[(ymin + i) * ow * C + x] * k[i];
+        out[y * ow * C + x] = clip8(ss);
+      }
+    }
+  });
+}
+
+}  // namespace omniseg::ops
