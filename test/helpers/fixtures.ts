@@ -1,0 +1,63 @@
+// Reads the SAM fixtures written by models/sam/generate_fixtures.py (transformers on random,
+// jittered weights at a small configuration). See that script for the format.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'sam-tiny');
+export const MODEL_DIR = path.join(FIXTURES, 'model');
+
+export interface FixtureImage {
+  file: string;
+  width: number;
+  height: number;
+  resized: [number, number];
+  embedding: string;
+}
+
+export interface FixtureCase {
+  name: string;
+  image: string;
+  points: number[][][] | null;
+  labels: number[][] | null;
+  boxes: number[][] | null;
+  maskInput: string | null;
+  multimask: boolean;
+  lowres: string;
+  iou: string;
+  masks: string;
+  shape: { P: number; M: number; H: number; W: number };
+}
+
+export const cases = JSON.parse(readFileSync(path.join(FIXTURES, 'cases.json'), 'utf8')) as {
+  images: FixtureImage[];
+  cases: FixtureCase[];
+};
+
+export function f32(file: string): Float32Array {
+  const b = readFileSync(path.join(FIXTURES, file));
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+export function u8(file: string): Uint8Array {
+  return new Uint8Array(readFileSync(path.join(FIXTURES, file)));
+}
+
+/** ‖a − b‖ / ‖b‖ */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} ≠ ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+export function mismatches(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} ≠ ${b.length}`);
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) n++;
+  return n;
+}

@@ -1,0 +1,94 @@
+// Parity of the native SAM core with transformers (fixtures from models/sam/generate_fixtures.py):
+// image embeddings, low-res logits, predicted IoU and post-processed masks, for every prompt kind.
+import sharp from 'sharp';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { native, type NativeEmbedding, type NativeSamModel } from '../lib/native.js';
+import { cases, f32, FIXTURES, mismatches, MODEL_DIR, relL2, u8 } from './helpers/fixtures.js';
+
+// fp32 everywhere; differences come from summation order and erf/exp approximations only.
+const TOL = 1e-5;
+
+async function rgb(file: string) {
+  const { data, info } = await sharp(path.join(FIXTURES, file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+describe('native SAM (sam-tiny fixtures)', () => {
+  let model: NativeSamModel;
+  const embeddings = new Map<string, NativeEmbedding>();
+
+  beforeAll(async () => {
+    model = await native().loadSam(MODEL_DIR, { threads: 2 });
+    for (const im of cases.images) {
+      const { data, width, height } = await rgb(im.file);
+      embeddings.set(im.file, await model.encode(data, width, height, 3));
+    }
+  });
+
+  it('reads the configuration', () => {
+    expect(model.config).toEqual({
+      imageSize: 128, longestEdge: 128, embeddingSize: 16, embeddingDim: 32, lowResSize: 64, numMultimaskOutputs: 3,
+    });
+  });
+
+  for (const im of cases.images) {
+    it(`encodes ${im.file} like the reference (resize, normalise, pad, ViT with windowed + global attention, neck)`, () => {
+      const e = embeddings.get(im.file)!;
+      expect([e.resizedHeight, e.resizedWidth]).toEqual(im.resized);
+      expect(relL2(e.toCHW(), f32(im.embedding))).toBeLessThan(TOL);
+    });
+  }
+
+  for (const c of cases.cases) {
+    it(`decodes ${c.image} / ${c.name}`, async () => {
+      const e = embeddings.get(c.image)!;
+      const r = await model.decode(e, {
+        promptCount: c.shape.P,
+        pointsPerPrompt: c.points ? c.points[0].length : 0,
+        points: c.points ? new Float32Array(c.points.flat(2)) : null,
+        labels: c.labels ? new Int32Array(c.labels.flat()) : null,
+        boxes: c.boxes ? new Float32Array(c.boxes.flat()) : null,
+        maskInput: c.maskInput ? f32(c.maskInput) : null,
+        multimask: c.multimask,
+        threshold: 0,
+      });
+      expect(r.masksPerPrompt).toBe(c.shape.M);
+      expect(relL2(r.lowRes, f32(c.lowres))).toBeLessThan(TOL);
+      const iou = f32(c.iou);
+      expect(r.iou.length).toBe(iou.length);
+      r.iou.forEach((v, i) => expect(Math.abs(v - iou[i])).toBeLessThan(1e-5));
+      // Binary masks at image size: identical but for pixels whose logit is within rounding of 0.
+      const ref = u8(c.masks);
+      expect(r.masks.length).toBe(ref.length);
+      expect(mismatches(r.masks, ref)).toBeLessThanOrEqual(Math.ceil(ref.length * 1e-4));
+    });
+  }
+
+  it('reuses the image-side decoder cache without changing results', async () => {
+    const c = cases.cases.find((x) => x.name === 'point' && x.image === 'wide.png')!;
+    const e = embeddings.get(c.image)!;
+    const prompt = {
+      promptCount: 1, pointsPerPrompt: 1, points: new Float32Array(c.points!.flat(2)), labels: new Int32Array(c.labels!.flat()),
+      boxes: null, maskInput: null, multimask: true, threshold: 0,
+    };
+    const a = await model.decode(e, prompt);
+    const b = await model.decode(e, prompt);
+    expect(Array.from(b.lowRes)).toEqual(Array.from(a.lowRes));
+  });
+
+  it('round-trips an embedding through toCHW / embeddingFromCHW', async () => {
+    const im = cases.images[0];
+    const chw = f32(im.embedding);
+    const e = model.embeddingFromCHW(chw, im.width, im.height);
+    expect([e.resizedHeight, e.resizedWidth]).toEqual(im.resized);
+    expect(Array.from(e.toCHW())).toEqual(Array.from(chw));
+  });
+
+  it('throws after dispose', () => {
+    const e = model.embeddingFromCHW(f32(cases.images[0].embedding), 10, 10);
+    e.dispose();
+    expect(e.disposed).toBe(true);
+    expect(() => e.toCHW()).toThrow('The embedding has been disposed');
+  });
+});
