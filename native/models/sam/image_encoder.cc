@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/profile.h"
+
 namespace omniseg::sam {
 
 namespace {
@@ -91,23 +93,23 @@ void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x) const {
   const int64_t C = cfg_.hiddenSize, E = grid_, heads = cfg_.numAttentionHeads;
   const float eps = static_cast<float>(cfg_.layerNormEps);
   float* ln = ctx.arena.floats(E * E * C);
-  ops::layerNorm(ctx, x, E * E, C, L.ln1W, L.ln1B, eps, ln);
+  { ProfileScope ps("layer norm"); ops::layerNorm(ctx, x, E * E, C, L.ln1W, L.ln1B, eps, ln); }
   if (L.window > 0) {
     const int64_t ws = L.window, nw = (E + ws - 1) / ws, B = nw * nw, T = B * ws * ws;
     float* win = ctx.arena.floats(T * C);                 // [nW, ws*ws, C]
-    windowPartition(ctx, ln, E, C, ws, win);
+    { ProfileScope ps("window partition"); windowPartition(ctx, ln, E, C, ws, win); }
     float* qkv = ctx.arena.floats(T * 3 * C);             // [nW, ws*ws, 3C]
-    ops::linear(ctx, win, T, C, L.qkvW, L.qkvB, 3 * C, qkv);
+    { ProfileScope ps("qkv"); ops::linear(ctx, win, T, C, L.qkvW, L.qkvB, 3 * C, qkv); }
     float* att = win;                                     // reuse: [nW, ws*ws, C]
-    ops::relPosAttention(ctx, qkv, B, ws, ws, heads, C / heads, L.relH, L.relW, att);
+    { ProfileScope ps("attention (window)"); ops::relPosAttention(ctx, qkv, B, ws, ws, heads, C / heads, L.relH, L.relW, att); }
     float* proj = ctx.arena.floats(T * C);
-    ops::linear(ctx, att, T, C, L.projW, L.projB, C, proj);
-    windowUnpartitionAdd(ctx, proj, E, C, ws, x);
+    { ProfileScope ps("proj"); ops::linear(ctx, att, T, C, L.projW, L.projB, C, proj); }
+    { ProfileScope ps("window unpartition"); windowUnpartitionAdd(ctx, proj, E, C, ws, x); }
   } else {
     float* qkv = ctx.arena.floats(E * E * 3 * C);         // [E*E, 3C]
-    ops::linear(ctx, ln, E * E, C, L.qkvW, L.qkvB, 3 * C, qkv);
-    ops::relPosAttention(ctx, qkv, 1, E, E, heads, C / heads, L.relH, L.relW, ln);
-    ops::linear(ctx, ln, E * E, C, L.projW, L.projB, C, x, ops::Act::None, /*accumulate=*/true);
+    { ProfileScope ps("qkv"); ops::linear(ctx, ln, E * E, C, L.qkvW, L.qkvB, 3 * C, qkv); }
+    { ProfileScope ps("attention (global)"); ops::relPosAttention(ctx, qkv, 1, E, E, heads, C / heads, L.relH, L.relW, ln); }
+    { ProfileScope ps("proj"); ops::linear(ctx, ln, E * E, C, L.projW, L.projB, C, x, ops::Act::None, /*accumulate=*/true); }
   }
 }
 
@@ -115,16 +117,17 @@ void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x) const {
 void ImageEncoder::mlpBlock(Ctx& ctx, const Layer& L, float* x) const {
   const int64_t C = cfg_.hiddenSize, N = static_cast<int64_t>(grid_) * grid_;
   float* ln = ctx.arena.floats(N * C);
-  ops::layerNorm(ctx, x, N, C, L.ln2W, L.ln2B, static_cast<float>(cfg_.layerNormEps), ln);
+  { ProfileScope ps("layer norm"); ops::layerNorm(ctx, x, N, C, L.ln2W, L.ln2B, static_cast<float>(cfg_.layerNormEps), ln); }
   float* h = ctx.arena.floats(N * cfg_.mlpDim);
-  ops::linear(ctx, ln, N, C, L.lin1W, L.lin1B, cfg_.mlpDim, h, ops::Act::Gelu);
-  ops::linear(ctx, h, N, cfg_.mlpDim, L.lin2W, L.lin2B, C, x, ops::Act::None, /*accumulate=*/true);
+  { ProfileScope ps("mlp lin1 + gelu"); ops::linear(ctx, ln, N, C, L.lin1W, L.lin1B, cfg_.mlpDim, h, ops::Act::Gelu); }
+  { ProfileScope ps("mlp lin2"); ops::linear(ctx, h, N, cfg_.mlpDim, L.lin2W, L.lin2B, C, x, ops::Act::None, /*accumulate=*/true); }
 }
 
 void ImageEncoder::forward(Ctx& ctx, const float* pixels, float* embedding) const {
   const int64_t C = cfg_.hiddenSize, E = grid_, N = E * E, p = cfg_.patchSize;
   const int64_t S = cfg_.imageSize, out = cfg_.outputChannels;
 
+  ProfileScope total("~ total (overlaps)");
   // patch embedding { conv p×p stride p as a GEMM over patches; + pos_embed }
   float* cols = ctx.arena.floats(N * cfg_.numChannels * p * p);  // [N, 3*p*p]
   ops::patchify(ctx, pixels, cfg_.numChannels, S, S, p, cols);
@@ -150,6 +153,7 @@ void ImageEncoder::forward(Ctx& ctx, const float* pixels, float* embedding) cons
   ops::im2col3x3(ctx, y, E, E, out, cols3);
   ops::linear(ctx, cols3, N, out * 9, neckConv2, nullptr, out, embedding);
   ops::layerNorm(ctx, embedding, N, out, neckLn2W, neckLn2B, eps, embedding);
+  Profile::report("image encoder");
 }
 
 }  // namespace omniseg::sam

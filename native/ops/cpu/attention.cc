@@ -22,14 +22,9 @@ float* scratch(size_t n) {
 
 // row[i] = exp(row[i] - max) / Σ, over n values.
 OMNISEG_SIMD void softmaxRow(float* row, int64_t n) {
-  float mx = row[0];
-  for (int64_t i = 1; i < n; ++i) mx = row[i] > mx ? row[i] : mx;
-  float sum = 0.f;
-  for (int64_t i = 0; i < n; ++i) {
-    row[i] = simd::expf(row[i] - mx);
-    sum += row[i];
-  }
-  const float inv = 1.f / sum;
+  const float mx = simd::max(row, n);
+  for (int64_t i = 0; i < n; ++i) row[i] = simd::expf(row[i] - mx);
+  const float inv = 1.f / simd::sum(row, n);
   for (int64_t i = 0; i < n; ++i) row[i] *= inv;
 }
 

@@ -13,14 +13,13 @@ OMNISEG_SIMD void layerNormRows(const float* x, int64_t rows, int64_t C, const f
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * C;
     float* yr = y + r * C;
-    float sum = 0.f;
-    for (int64_t c = 0; c < C; ++c) sum += xr[c];
-    const float mean = sum / static_cast<float>(C);
-    float sq = 0.f;
-    for (int64_t c = 0; c < C; ++c) {
-      const float d = xr[c] - mean;
-      sq += d * d;
-    }
+    const float mean = simd::sum(xr, C) / static_cast<float>(C);
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t c = 0;
+    for (; c + 8 <= C; c += 8)
+      for (int j = 0; j < 8; ++j) acc[j] += (xr[c + j] - mean) * (xr[c + j] - mean);
+    float sq = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; c < C; ++c) sq += (xr[c] - mean) * (xr[c] - mean);
     const float rstd = 1.f / std::sqrt(sq / static_cast<float>(C) + eps);
     for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mean) * rstd * gamma[c] + beta[c];
   }
