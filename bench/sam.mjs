@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// `npm run bench`: SAM (sam-vit-base configuration, random weights) encoder and decoder latency
+// and peak RSS, omniseg next to PyTorch (transformers, eager, fp32) measured in the same run on
+// the same checkpoint, image and thread count. Targets (issue #2): encoder ≤ 0.5× PyTorch,
+// decoder (prompt → masks at image size) ≤ 0.3× PyTorch, peak RSS ≤ 1.5 GB.
+//
+//   npm run bench [-- --threads 2 --runs 3 --image path.png --skip-reference]
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '2' },
+    runs: { type: 'string', default: '3' },
+    image: { type: 'string' },
+    'skip-reference': { type: 'boolean', default: false },
+  },
+});
+const py = path.join(root, '.venv', 'bin', 'python');
+const sh = (cmd, args) => execFileSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+
+// The random sam-vit-base checkpoint and the 1024² test image come from the parity harness.
+sh('bash', ['scripts/setup-python.sh']);
+sh(py, ['models/sam/parity.py', '--prepare-only']);
+const modelDir = path.join(root, '.cache', 'parity', 'sam-vit-base');
+const image = values.image ?? path.join(root, '.cache', 'parity', 'run', 'astronaut1024.png');
+if (!existsSync(path.join(root, 'dist', 'lib', 'cli.js'))) sh('npm', ['run', 'build:ts']);
+
+const ours = JSON.parse(
+  sh(process.execPath, ['dist/lib/cli.js', 'bench', '--model', modelDir, '--image', image, '--threads', values.threads, '--runs', values.runs, '--json']),
+);
+const ref = values['skip-reference']
+  ? null
+  : JSON.parse(sh(py, ['bench/sam_reference.py', '--model', modelDir, '--image', image, '--threads', values.threads, '--runs', values.runs]));
+
+const row = (name, a, b, unit, target) => {
+  const ratio = b ? a / b : NaN;
+  const ok = target === undefined || !b ? '' : ratio <= target ? 'ok' : 'MISSES TARGET';
+  console.log(`${name.padEnd(22)} ${a.toFixed(1).padStart(10)} ${b ? b.toFixed(1).padStart(10) : '         -'}  ${unit.padEnd(3)} ${b ? `${ratio.toFixed(2)}×` : ''} ${target ? `(target ≤ ${target}×)` : ''} ${ok}`);
+};
+console.log(`SAM vit-base config, ${image}, threads=${values.threads}, runs=${values.runs}`);
+console.log(`${''.padEnd(22)} ${'omniseg'.padStart(10)} ${'pytorch'.padStart(10)}`);
+row('encoder (median)', ours.encodeMs, ref?.encodeMs, 'ms', 0.5);
+row('decoder (median)', ours.decodeMs, ref?.decodeMs, 'ms', 0.3);
+row('peak RSS', ours.peakRssMB, ref?.peakRssMB, 'MB');
+console.log(ours.peakRssMB <= 1536 ? 'peak RSS within 1.5 GB' : 'peak RSS ABOVE 1.5 GB');
+console.log(JSON.stringify({ omniseg: ours, pytorch: ref }));
