@@ -1,0 +1,307 @@
+// Command-line parsing for `omniseg`: a pure function from argv to a typed command, so that the
+// CLI's contract (flags, requirements, usage errors) is testable without the native addon.
+//
+// Usage errors (unknown command or option, missing option or value, malformed value) throw
+// UsageError (exit code 2). Values are checked for syntax only; ranges (e.g. a point outside the
+// image, threads beyond the limit) are the library's to check.
+import { parseArgs } from 'node:util';
+import { argumentMessage } from '../errors.js';
+import type { Box, Point } from '../types.js';
+
+export const COMMANDS = ['encode', 'segment', 'bench', 'info'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+/** A command-line mistake: reported in one line, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly exitCode = 2;
+}
+
+export interface HelpCommand {
+  command: 'help';
+  /** The command whose help to print; undefined for the overview. */
+  topic?: CommandName;
+}
+
+export interface VersionCommand {
+  command: 'version';
+}
+
+export interface EncodeCommand {
+  command: 'encode';
+  image: string;
+  model: string;
+  threads?: number;
+  saveEmbedding: string;
+  json: boolean;
+}
+
+export interface SegmentCommand {
+  command: 'segment';
+  image: string;
+  model: string;
+  threads?: number;
+  /** --point x,y,label, in order given. */
+  points: Point[];
+  box?: Box;
+  /** File of lowResSize² little-endian float32 logits. */
+  maskInput?: string;
+  multimask: boolean;
+  json: boolean;
+  saveLogits?: string;
+  out?: string;
+}
+
+export interface BenchCommand {
+  command: 'bench';
+  model: string;
+  image: string;
+  threads?: number;
+  /** Timed runs after the warm-up. Default 5. */
+  runs: number;
+  json: boolean;
+}
+
+export interface InfoCommand {
+  command: 'info';
+  json: boolean;
+}
+
+export type CliCommand = HelpCommand | VersionCommand | EncodeCommand | SegmentCommand | BenchCommand | InfoCommand;
+
+export const DEFAULT_BENCH_RUNS = 5;
+
+interface OptionSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  short?: string;
+}
+
+const HELP: OptionSpec = { type: 'boolean', short: 'h' };
+const MODEL: OptionSpec = { type: 'string' };
+const THREADS: OptionSpec = { type: 'string' };
+const JSON_FLAG: OptionSpec = { type: 'boolean' };
+
+/** Options and positional arguments of each command. */
+const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; positionals: readonly string[] }> = {
+  encode: {
+    options: { model: MODEL, threads: THREADS, 'save-embedding': { type: 'string' }, json: JSON_FLAG, help: HELP },
+    positionals: ['image'],
+  },
+  segment: {
+    options: {
+      model: MODEL,
+      threads: THREADS,
+      point: { type: 'string', multiple: true },
+      box: { type: 'string' },
+      'mask-input': { type: 'string' },
+      multimask: { type: 'boolean' },
+      json: JSON_FLAG,
+      'save-logits': { type: 'string' },
+      out: { type: 'string' },
+      help: HELP,
+    },
+    positionals: ['image'],
+  },
+  bench: {
+    options: { model: MODEL, image: { type: 'string' }, threads: THREADS, runs: { type: 'string' }, json: JSON_FLAG, help: HELP },
+    positionals: [],
+  },
+  info: { options: { json: JSON_FLAG, help: HELP }, positionals: [] },
+};
+
+/** Parsed options of one command: strings (or lists of strings) and booleans. */
+class Values {
+  constructor(
+    private readonly strings: Map<string, string[]>,
+    private readonly flags: Set<string>,
+    readonly positionals: string[],
+  ) {}
+
+  string(name: string): string | undefined {
+    return this.strings.get(name)?.[0];
+  }
+
+  required(name: string): string {
+    const value = this.string(name);
+    if (value === undefined) throw new UsageError(`Missing required option --${name}`);
+    return value;
+  }
+
+  list(name: string): string[] {
+    return this.strings.get(name) ?? [];
+  }
+
+  flag(name: string): boolean {
+    return this.flags.has(name);
+  }
+}
+
+/** Parses `omniseg`'s arguments (process.argv.slice(2)). @throws UsageError */
+export function parseCliArgs(argv: readonly string[]): CliCommand {
+  const [first, ...rest] = argv;
+  if (first === undefined) throw new UsageError(`Missing command (${COMMANDS.join(', ')}); see omniseg --help`);
+  if (first === '--help' || first === '-h') return { command: 'help' };
+  if (first === '--version' || first === '-v') return { command: 'version' };
+  if (first === 'help') return helpFor(rest[0]);
+  if (!isCommand(first)) {
+    throw new UsageError(`Unknown command ${JSON.stringify(first)}; expected one of ${COMMANDS.join(', ')}`);
+  }
+  const values = readOptions(first, rest);
+  if (values === 'help') return { command: 'help', topic: first };
+  switch (first) {
+    case 'encode':
+      return {
+        command: 'encode',
+        image: values.positionals[0],
+        model: values.required('model'),
+        ...threads(values),
+        saveEmbedding: values.required('save-embedding'),
+        json: values.flag('json'),
+      };
+    case 'segment':
+      return segmentCommand(values);
+    case 'bench':
+      return {
+        command: 'bench',
+        model: values.required('model'),
+        image: values.required('image'),
+        ...threads(values),
+        runs: optionalPositiveInteger(values.string('runs'), '--runs') ?? DEFAULT_BENCH_RUNS,
+        json: values.flag('json'),
+      };
+    case 'info':
+      return { command: 'info', json: values.flag('json') };
+  }
+}
+
+function isCommand(name: string): name is CommandName {
+  return (COMMANDS as readonly string[]).includes(name);
+}
+
+function helpFor(topic: string | undefined): HelpCommand {
+  if (topic === undefined) return { command: 'help' };
+  if (!isCommand(topic)) throw new UsageError(`Unknown command ${JSON.stringify(topic)}; expected one of ${COMMANDS.join(', ')}`);
+  return { command: 'help', topic };
+}
+
+function segmentCommand(values: Values): SegmentCommand {
+  const points = values.list('point').map((raw) => parsePoint(raw));
+  const boxRaw = values.string('box');
+  const maskInput = values.string('mask-input');
+  if (points.length === 0 && boxRaw === undefined && maskInput === undefined) {
+    throw new UsageError('Missing prompt: give at least one --point, --box or --mask-input');
+  }
+  return {
+    command: 'segment',
+    image: values.positionals[0],
+    model: values.required('model'),
+    ...threads(values),
+    points,
+    ...(boxRaw === undefined ? {} : { box: parseBox(boxRaw) }),
+    ...(maskInput === undefined ? {} : { maskInput }),
+    multimask: values.flag('multimask'),
+    json: values.flag('json'),
+    ...optionalString(values, 'save-logits', 'saveLogits'),
+    ...optionalString(values, 'out', 'out'),
+  };
+}
+
+function optionalString<K extends string>(values: Values, option: string, key: K): Partial<Record<K, string>> {
+  const value = values.string(option);
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function threads(values: Values): { threads?: number } {
+  const n = optionalPositiveInteger(values.string('threads'), '--threads');
+  return n === undefined ? {} : { threads: n };
+}
+
+/**
+ * Tokenises a command's arguments and checks them against its spec.
+ * @returns the values, or 'help' when --help / -h is among them.
+ */
+function readOptions(command: CommandName, args: readonly string[]): Values | 'help' {
+  const spec = SPECS[command];
+  const { tokens } = parseArgs({
+    args: [...args],
+    options: spec.options,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return 'help';
+
+  const strings = new Map<string, string[]>();
+  const flags = new Set<string>();
+  const positionals: string[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      positionals.push(token.value);
+      continue;
+    }
+    if (token.kind !== 'option') continue; // the '--' terminator
+    const option = spec.options[token.name];
+    if (option === undefined) {
+      throw new UsageError(`Unknown option ${token.rawName} for omniseg ${command}; see omniseg ${command} --help`);
+    }
+    if (option.type === 'boolean') {
+      if (token.value !== undefined) throw new UsageError(`Option --${token.name} does not take a value`);
+      flags.add(token.name);
+      continue;
+    }
+    const value = token.value;
+    // With strict: false, "--model --json" would make "--json" the model: treat it as missing.
+    if (value === undefined || value === '' || (!token.inlineValue && /^-(-|[a-zA-Z])/.test(value))) {
+      throw new UsageError(`Option --${token.name} requires a value`);
+    }
+    const previous = strings.get(token.name);
+    if (previous !== undefined && option.multiple !== true) {
+      throw new UsageError(`Option --${token.name} was given more than once`);
+    }
+    strings.set(token.name, [...(previous ?? []), value]);
+  }
+
+  const expected = spec.positionals;
+  if (positionals.length > expected.length) {
+    throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[expected.length])} for omniseg ${command}`);
+  }
+  if (positionals.length < expected.length) {
+    throw new UsageError(`Missing the <${expected[positionals.length]}> argument; see omniseg ${command} --help`);
+  }
+  return new Values(strings, flags, positionals);
+}
+
+function optionalPositiveInteger(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(argumentMessage('a positive integer', flag, raw));
+  return n;
+}
+
+/** A decimal number ("12", "-3.5", "1e3"); NaN for anything else. */
+function parseNumber(raw: string): number {
+  const s = raw.trim();
+  return s === '' ? NaN : Number(s);
+}
+
+/** "x,y,label" with label 0 or 1. */
+export function parsePoint(raw: string): Point {
+  const parts = raw.split(',');
+  const [x, y] = parts.slice(0, 2).map(parseNumber);
+  const label = parts[2]?.trim();
+  if (parts.length !== 3 || !Number.isFinite(x) || !Number.isFinite(y) || (label !== '0' && label !== '1')) {
+    throw new UsageError(argumentMessage('x,y,label (numbers, label 0 or 1)', '--point', raw));
+  }
+  return { x, y, label: label === '1' ? 1 : 0 };
+}
+
+/** "x0,y0,x1,y1". */
+export function parseBox(raw: string): Box {
+  const values = raw.split(',').map(parseNumber);
+  if (values.length !== 4 || !values.every(Number.isFinite)) {
+    throw new UsageError(argumentMessage('x0,y0,x1,y1 (4 numbers)', '--box', raw));
+  }
+  const [x0, y0, x1, y1] = values;
+  return [x0, y0, x1, y1];
+}

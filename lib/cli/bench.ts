@@ -1,0 +1,54 @@
+// omniseg bench --model <dir> --image <file> [--runs R]
+import { performance } from 'node:perf_hooks';
+import { decodeImage } from '../image.js';
+import type { Prompt } from '../prompt.js';
+import { Segmenter } from '../segmenter.js';
+import type { RawImage } from '../types.js';
+import type { BenchCommand } from './args.js';
+import { jsonLine, median, ms, round } from './format.js';
+import type { CliIO } from './io.js';
+
+interface Timing {
+  encodeMs: number;
+  decodeMs: number;
+}
+
+export async function runBench(args: BenchCommand, io: CliIO): Promise<void> {
+  const decoded = await decodeImage(args.image);
+  const pixels: RawImage = { ...decoded, channels: 3 };
+  const prompt: Prompt = { points: [{ x: Math.floor(decoded.width / 2), y: Math.floor(decoded.height / 2), label: 1 }] };
+  const segmenter = await Segmenter.load({ model: args.model, threads: args.threads });
+  try {
+    await timeOnce(segmenter, pixels, prompt); // warm-up
+    const runs: Timing[] = [];
+    for (let i = 0; i < args.runs; i++) runs.push(await timeOnce(segmenter, pixels, prompt));
+    const result = {
+      encodeMs: round(median(runs.map((r) => r.encodeMs)), 3),
+      decodeMs: round(median(runs.map((r) => r.decodeMs)), 3),
+      peakRssMB: round(process.resourceUsage().maxRSS / 1024, 1),
+    };
+    if (args.json) {
+      io.stdout(jsonLine(result));
+    } else {
+      io.stdout(
+        `${args.image} (${decoded.width}x${decoded.height}), ${segmenter.threads} threads, ${args.runs} runs (median)\n` +
+          `  encode  ${ms(result.encodeMs)}\n  decode  ${ms(result.decodeMs)}\n  peak RSS ${result.peakRssMB} MB\n`,
+      );
+    }
+  } finally {
+    segmenter.dispose();
+  }
+}
+
+/** One encode, then one decode on the cached embedding; wall-clock time of each call. */
+async function timeOnce(segmenter: Segmenter, pixels: RawImage, prompt: Prompt): Promise<Timing> {
+  const t0 = performance.now();
+  const embedding = await segmenter.encode(pixels);
+  const t1 = performance.now();
+  try {
+    await segmenter.segment(embedding, prompt, { multimask: true });
+    return { encodeMs: t1 - t0, decodeMs: performance.now() - t1 };
+  } finally {
+    embedding.dispose();
+  }
+}

@@ -1,0 +1,82 @@
+// Help texts of the `omniseg` command line.
+import { DEFAULT_BENCH_RUNS, type CommandName } from './args.js';
+
+const OVERVIEW = `Usage: omniseg <command> [options]
+
+Segment Anything (SAM) in Node.js, on the CPU.
+
+Commands:
+  segment   segment an image from point, box and mask prompts
+  encode    run the image encoder and save the embedding
+  bench     time the image encoder and the mask decoder
+  info      print version, platform and available backends
+
+Run "omniseg <command> --help" for a command's options.
+Set OMNISEG_DEBUG=1 to print stack traces with errors.
+`;
+
+const MODEL_OPTIONS = `  --model <dir>         checkpoint directory (transformers layout: config.json,
+                        model.safetensors, preprocessor_config.json)   [required]
+  --threads <n>         worker threads (default: the machine's hardware threads)`;
+
+const TOPICS: Record<CommandName, string> = {
+  segment: `Usage: omniseg segment <image> --model <dir> [prompts] [options]
+
+Segments <image> (a file: PNG, JPEG, WebP, ...) from prompts in pixels of the image
+(x to the right, y down). At least one prompt is required.
+
+Prompts:
+  --point <x,y,label>   a click; label 1 positive, 0 negative (repeatable)
+  --box <x0,y0,x1,y1>   a box
+  --mask-input <file>   low-res mask logits: 256x256 little-endian float32 (as --save-logits writes)
+
+Options:
+${MODEL_OPTIONS}
+  --multimask           return SAM's 3 candidate masks instead of 1
+  --json                print one JSON object:
+                        {"width","height","masks":[{"score","box","area","rle"}],
+                         "timings":{"encodeMs","decodeMs"}}
+                        rle is COCO RLE {"size":[h,w],"counts":"<compressed string>"}
+  --save-logits <file>  write the low-res logits, float32 [masks, 256, 256]
+  --out <file>          write the image with the best-scoring mask drawn over it
+  -h, --help            show this help
+`,
+  encode: `Usage: omniseg encode <image> --model <dir> --save-embedding <file> [options]
+
+Runs the image encoder on <image> and writes the embedding as little-endian float32
+[channels, size, size] (e.g. [256, 64, 64]).
+
+Options:
+${MODEL_OPTIONS}
+  --save-embedding <file>  where to write the embedding                [required]
+  --json                print {"width","height","embeddingShape","timings":{"encodeMs"}}
+  -h, --help            show this help
+`,
+  bench: `Usage: omniseg bench --model <dir> --image <file> [options]
+
+Times the model on one image: 1 warm-up, then the timed runs. encodeMs is the median
+time of Segmenter.encode() on the decoded pixels; decodeMs the median time of
+Segmenter.segment() on the cached embedding with one positive point at the image centre
+(multimask, masks at image size). Both are measured in JavaScript around the call.
+
+Options:
+${MODEL_OPTIONS}
+  --image <file>        the image                                      [required]
+  --runs <n>            timed runs (default: ${DEFAULT_BENCH_RUNS})
+  --json                print {"encodeMs","decodeMs","peakRssMB"}
+  -h, --help            show this help
+`,
+  info: `Usage: omniseg info [--json]
+
+Prints the omniseg version, Node.js version, platform, hardware threads and backends.
+
+Options:
+  --json                print one JSON object
+  -h, --help            show this help
+`,
+};
+
+/** The help text for a command, or the overview. */
+export function helpText(topic?: CommandName): string {
+  return topic === undefined ? OVERVIEW : TOPICS[topic];
+}

@@ -1,0 +1,54 @@
+// The `omniseg` command line: parse, dispatch, and report errors in one line.
+import { packageVersion } from '../version.js';
+import { parseCliArgs, UsageError, type CliCommand } from './args.js';
+import { runBench } from './bench.js';
+import { runEncode } from './encode.js';
+import { helpText } from './help.js';
+import { runInfo } from './info.js';
+import type { CliIO } from './io.js';
+import { runSegment } from './segment.js';
+
+const processIO: CliIO = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+};
+
+/**
+ * Runs `omniseg` with `argv` (process.argv.slice(2)).
+ * @returns the exit code: 0 success, 1 error, 2 usage error. Errors print one line
+ *   `omniseg: <message>` on stderr (plus the stack when OMNISEG_DEBUG is set).
+ */
+export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
+  try {
+    await dispatch(parseCliArgs(argv), io);
+    return 0;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr(`omniseg: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    if (debugEnabled(io.env) && error instanceof Error && error.stack !== undefined) io.stderr(`${error.stack}\n`);
+    return error instanceof UsageError ? error.exitCode : 1;
+  }
+}
+
+async function dispatch(command: CliCommand, io: CliIO): Promise<void> {
+  switch (command.command) {
+    case 'help':
+      return io.stdout(helpText(command.topic));
+    case 'version':
+      return io.stdout(`${packageVersion()}\n`);
+    case 'encode':
+      return runEncode(command, io);
+    case 'segment':
+      return runSegment(command, io);
+    case 'bench':
+      return runBench(command, io);
+    case 'info':
+      return runInfo(command, io);
+  }
+}
+
+function debugEnabled(env: CliIO['env']): boolean {
+  const value = env.OMNISEG_DEBUG;
+  return value !== undefined && value !== '' && value !== '0';
+}

@@ -1,0 +1,111 @@
+// Image input: file path, encoded bytes or raw pixels → RGB HWC uint8, as the SAM processor sees
+// it after PIL's `convert("RGB")`.
+import { stat } from 'node:fs/promises';
+import sharp from 'sharp';
+import { invalidRange, invalidType } from './errors.js';
+import { integerInRange, isPlainObject } from './validate.js';
+import type { DecodedImage, ImageInput } from './types.js';
+
+/** sharp's default pixel limit (0x3FFF × 0x3FFF). */
+export const DEFAULT_LIMIT_INPUT_PIXELS = 268402689;
+
+export interface DecodeImageOptions {
+  /**
+   * Refuse images with more pixels than this (width × height), before decoding them.
+   * 0 disables the check. Default: 268402689 (sharp's default, 0x3FFF²).
+   */
+  limitInputPixels?: number;
+}
+
+const IMAGE_WHAT = 'a file path, a Buffer/Uint8Array of an encoded image, or raw pixels {data, width, height, channels}';
+
+/**
+ * Decodes an image to RGB (row-major HWC, uint8).
+ *
+ * - Encoded images (path or bytes) are decoded by sharp: EXIF orientation applied, alpha dropped
+ *   without compositing and greyscale expanded to RGB (as PIL's `convert("RGB")`), 16-bit samples
+ *   scaled to 8 bits; embedded ICC profiles are ignored, as PIL ignores them.
+ * - Raw pixels with 3 channels are returned as they are (`data` is the caller's array, not a
+ *   copy); 1 and 4 channels are converted to RGB in a new array.
+ *
+ * @throws TypeError / RangeError for invalid arguments; Error when the file is missing or the
+ *   bytes cannot be decoded.
+ */
+export async function decodeImage(input: ImageInput, options: DecodeImageOptions = {}): Promise<DecodedImage> {
+  const limit =
+    options.limitInputPixels === undefined
+      ? DEFAULT_LIMIT_INPUT_PIXELS
+      : integerInRange(options.limitInputPixels, 'limitInputPixels', 0);
+  if (typeof input === 'string') {
+    if (input.length === 0) throw invalidRange(IMAGE_WHAT, 'image', input);
+    await assertReadableFile(input);
+    return decodeEncoded(input, input, limit);
+  }
+  if (input instanceof Uint8Array) return decodeEncoded(input, 'buffer', limit);
+  if (isPlainObject(input)) return fromRaw(input, limit);
+  throw invalidType(IMAGE_WHAT, 'image', input);
+}
+
+async function assertReadableFile(file: string): Promise<void> {
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) throw new Error(`Cannot decode image ${file}: not a file`);
+  } catch (error) {
+    if (isErrnoException(error) && error.code === 'ENOENT') throw new Error(`Image file not found: ${file}`);
+    if (isErrnoException(error)) throw new Error(`Cannot read image ${file}: ${error.message}`);
+    throw error;
+  }
+}
+
+function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
+}
+
+async function decodeEncoded(input: string | Uint8Array, label: string, limit: number): Promise<DecodedImage> {
+  try {
+    const { data, info } = await sharp(input, { limitInputPixels: limit === 0 ? false : limit, ignoreIcc: true })
+      .rotate() // EXIF auto-orientation (same as .autoOrient())
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`expected 3 channels after conversion, got ${info.channels}`);
+    return { data, width: info.width, height: info.height };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`Cannot decode image ${label}: ${message}`);
+  }
+}
+
+/** Validates raw pixels and converts them to RGB (3 channels: no copy). */
+function fromRaw(raw: Record<string, unknown>, limit: number): DecodedImage {
+  const width = integerInRange(raw.width, 'image.width', 1);
+  const height = integerInRange(raw.height, 'image.height', 1);
+  const channels = raw.channels;
+  if (typeof channels !== 'number') throw invalidType('1, 3 or 4', 'image.channels', channels);
+  if (channels !== 1 && channels !== 3 && channels !== 4) throw invalidRange('1, 3 or 4', 'image.channels', channels);
+  const data = raw.data;
+  const what = `a Uint8Array of width × height × channels = ${width * height * channels} bytes`;
+  if (!(data instanceof Uint8Array)) throw invalidType(what, 'image.data', data);
+  if (data.length !== width * height * channels) throw invalidRange(what, 'image.data', data);
+  if (limit !== 0 && width * height > limit) {
+    throw invalidRange(`an image of at most ${limit} pixels (limitInputPixels)`, 'image', raw);
+  }
+  return { data: toRGB(data, width * height, channels), width, height };
+}
+
+function toRGB(data: Uint8Array, pixels: number, channels: 1 | 3 | 4): Uint8Array {
+  if (channels === 3) return data;
+  const rgb = new Uint8Array(pixels * 3);
+  for (let i = 0, o = 0; i < pixels; i++, o += 3) {
+    if (channels === 1) {
+      rgb[o] = rgb[o + 1] = rgb[o + 2] = data[i];
+    } else {
+      const s = i * 4;
+      rgb[o] = data[s];
+      rgb[o + 1] = data[s + 1];
+      rgb[o + 2] = data[s + 2];
+    }
+  }
+  return rgb;
+}

@@ -1,0 +1,200 @@
+// One predicted mask: the binary mask at image size plus the decoder's outputs for it.
+import sharp from 'sharp';
+import { invalidRange, invalidType } from './errors.js';
+import { encodeRLE } from './rle.js';
+import { finiteNumber, integerInRange } from './validate.js';
+import type { NativeDecodeResult } from './native.js';
+import type { RLE } from './types.js';
+
+/** Inclusive pixel bounds `[x0, y0, x1, y1]` of a mask. */
+export type MaskBox = [x0: number, y0: number, x1: number, y1: number];
+
+/** Offset around the mask threshold used by the stability score (SAM's `stability_score_offset`). */
+export const STABILITY_SCORE_OFFSET = 1.0;
+
+export interface MaskInit {
+  /** height × width bytes, row-major, 0 or 1. Kept as given (a view, not a copy). */
+  data: Uint8Array;
+  width: number;
+  height: number;
+  /** The decoder's predicted IoU for this mask. */
+  score: number;
+  /** lowResSize × lowResSize mask logits, row-major. Kept as given (a view, not a copy). */
+  lowResLogits: Float32Array;
+  /** Logit threshold that produced `data`. Default: 0 (SAM's `mask_threshold`). */
+  threshold?: number;
+}
+
+interface Bounds {
+  box: MaskBox;
+  area: number;
+}
+
+/**
+ * A binary mask at the size of the original image.
+ *
+ * `data` and `lowResLogits` are views into the buffers the native decoder returned (no copies);
+ * `box`, `area` and `stabilityScore` are computed on first use.
+ */
+export class Mask {
+  /** height × width bytes, row-major: 1 inside the mask, 0 outside. */
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  /** Predicted IoU: the decoder's own estimate of this mask's quality, in about [0, 1]. */
+  readonly score: number;
+  /** The decoder's mask logits at low resolution, lowResSize × lowResSize row-major (before upscaling). */
+  readonly lowResLogits: Float32Array;
+  /** Side of `lowResLogits` (256 for SAM). */
+  readonly lowResSize: number;
+  /** Logit threshold that produced `data` (0 unless segment() was given another). */
+  readonly threshold: number;
+
+  #bounds: Bounds | undefined;
+  #stability: number | undefined;
+
+  constructor(init: MaskInit) {
+    this.width = integerInRange(init.width, 'width', 0);
+    this.height = integerInRange(init.height, 'height', 0);
+    const pixels = this.width * this.height;
+    if (!(init.data instanceof Uint8Array)) throw invalidType(`a Uint8Array of ${pixels} bytes`, 'data', init.data);
+    if (init.data.length !== pixels) throw invalidRange(`a Uint8Array of ${pixels} bytes`, 'data', init.data);
+    const logits = init.lowResLogits;
+    const side = logits instanceof Float32Array ? Math.round(Math.sqrt(logits.length)) : 0;
+    if (!(logits instanceof Float32Array)) throw invalidType('a square Float32Array', 'lowResLogits', logits);
+    if (side * side !== logits.length) throw invalidRange('a square Float32Array', 'lowResLogits', logits);
+    this.data = init.data;
+    if (typeof init.score !== 'number') throw invalidType('a number', 'score', init.score);
+    this.score = init.score;
+    this.lowResLogits = logits;
+    this.lowResSize = side;
+    this.threshold = init.threshold === undefined ? 0 : finiteNumber(init.threshold, 'threshold');
+  }
+
+  /**
+   * Stability score: the IoU between the mask thresholded at `threshold + 1` and at
+   * `threshold - 1` (SAM's `calculate_stability_score` with `stability_score_offset = 1.0`),
+   * computed on the low-resolution logits. A mask whose logits are far from the threshold
+   * everywhere scores close to 1. SAM's automatic mask generator computes the same ratio on the
+   * upscaled logits, so values differ slightly. 0 when no logit exceeds `threshold - 1`
+   * (SAM gives NaN there, which every `>=` filter rejects too).
+   */
+  get stabilityScore(): number {
+    if (this.#stability === undefined) {
+      const high = this.threshold + STABILITY_SCORE_OFFSET;
+      const low = this.threshold - STABILITY_SCORE_OFFSET;
+      let intersection = 0;
+      let union = 0;
+      for (const logit of this.lowResLogits) {
+        if (logit > high) intersection++;
+        if (logit > low) union++;
+      }
+      this.#stability = union === 0 ? 0 : intersection / union;
+    }
+    return this.#stability;
+  }
+
+  /**
+   * Inclusive pixel bounds `[x0, y0, x1, y1]` of the foreground, as SAM's `batched_mask_to_box`
+   * (a single-pixel mask at (x, y) gives [x, y, x, y]); `[0, 0, 0, 0]` for an empty mask.
+   */
+  get box(): MaskBox {
+    return [...this.#computeBounds().box];
+  }
+
+  /** Number of foreground pixels. */
+  get area(): number {
+    return this.#computeBounds().area;
+  }
+
+  /** COCO RLE of the mask (compressed string counts, as pycocotools). */
+  toRLE(): RLE {
+    return encodeRLE(this.data, this.height, this.width);
+  }
+
+  /** The mask as a single-channel 8-bit PNG: 255 inside, 0 outside. */
+  async toPNG(): Promise<Buffer> {
+    const grey = new Uint8Array(this.data.length);
+    for (let i = 0; i < grey.length; i++) grey[i] = this.data[i] === 0 ? 0 : 255;
+    return sharp(grey, { raw: { width: this.width, height: this.height, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toBuffer();
+  }
+
+  #computeBounds(): Bounds {
+    if (this.#bounds === undefined) {
+      const { data, width, height } = this;
+      let x0 = width;
+      let y0 = height;
+      let x1 = -1;
+      let y1 = -1;
+      let area = 0;
+      for (let y = 0, row = 0; y < height; y++, row += width) {
+        let first = -1;
+        let last = -1;
+        for (let x = 0; x < width; x++) {
+          if (data[row + x] !== 0) {
+            if (first < 0) first = x;
+            last = x;
+            area++;
+          }
+        }
+        if (first >= 0) {
+          if (y0 === height) y0 = y;
+          y1 = y;
+          if (first < x0) x0 = first;
+          if (last > x1) x1 = last;
+        }
+      }
+      this.#bounds = { box: area === 0 ? [0, 0, 0, 0] : [x0, y0, x1, y1], area };
+    }
+    return this.#bounds;
+  }
+}
+
+/** Shapes of one native decode call, to slice its flat outputs into masks. */
+export interface DecodeLayout {
+  /** P, the number of prompt sets decoded. */
+  promptCount: number;
+  width: number;
+  height: number;
+  lowResSize: number;
+  threshold: number;
+}
+
+/**
+ * Splits a native decode result ([P, M, H, W] masks, [P, M] IoU, [P, M, L, L] logits) into
+ * P × M masks in prompt order, then output order. The masks are views: nothing is copied.
+ * @throws Error if the native arrays do not have the sizes the layout implies.
+ */
+export function masksFromDecode(result: NativeDecodeResult, layout: DecodeLayout): Mask[] {
+  const { promptCount, width, height, lowResSize, threshold } = layout;
+  const count = promptCount * result.masksPerPrompt;
+  const pixels = width * height;
+  const logits = lowResSize * lowResSize;
+  if (
+    result.iou.length !== count ||
+    result.masks.length !== count * pixels ||
+    result.lowRes.length !== count * logits
+  ) {
+    throw new Error(
+      `Native decode returned inconsistent sizes for ${count} masks of ${width}x${height}: ` +
+        `iou ${result.iou.length}, masks ${result.masks.length}, lowRes ${result.lowRes.length}`,
+    );
+  }
+  const masks: Mask[] = [];
+  for (let i = 0; i < count; i++) {
+    masks.push(
+      new Mask({
+        data: result.masks.subarray(i * pixels, (i + 1) * pixels),
+        width,
+        height,
+        score: result.iou[i],
+        lowResLogits: result.lowRes.subarray(i * logits, (i + 1) * logits),
+        threshold,
+      }),
+    );
+  }
+  return masks;
+}

@@ -1,0 +1,154 @@
+// COCO run-length encoding, bit-compatible with pycocotools (common/maskApi.c: rleEncode,
+// rleDecode, rleArea, rleToString, rleFrString).
+//
+// Counts are run lengths over the mask in column-major order (down each column, then the next
+// column), alternating zeros and ones and always starting with a run of zeros (possibly 0).
+// The compressed string stores each count (for i > 2, its difference from counts[i - 2]) as a
+// signed little-endian base-32 number: 5 data bits per character, bit 0x20 set when another
+// character follows, bit 0x10 of the last character the sign; characters are offset by 48 ('0').
+import { invalidRange, invalidType } from './errors.js';
+import { integerInRange } from './validate.js';
+import type { RLE, RLEInput } from './types.js';
+
+const OFFSET = 48; // '0'
+const MORE = 0x20;
+const SIGN = 0x10;
+const DATA = 0x1f;
+
+/**
+ * Encodes a row-major binary mask (any non-zero byte is foreground) as COCO RLE with compressed
+ * string counts — the same string pycocotools' `mask.encode(np.asfortranarray(m))` returns.
+ */
+export function encodeRLE(mask: Uint8Array, height: number, width: number): RLE {
+  const h = integerInRange(height, 'height', 0);
+  const w = integerInRange(width, 'width', 0);
+  const what = `a Uint8Array of height × width = ${h * w} bytes`;
+  if (!(mask instanceof Uint8Array)) throw invalidType(what, 'mask', mask);
+  if (mask.length !== h * w) throw invalidRange(what, 'mask', mask);
+  return { size: [h, w], counts: countsToString(maskToCounts(mask, h, w)) };
+}
+
+/** Decodes COCO RLE (compressed string or uncompressed number[] counts) to a row-major 0/1 mask. */
+export function decodeRLE(rle: RLEInput): Uint8Array {
+  const [height, width] = rleSize(rle);
+  const counts = rleCounts(rle, height * width);
+  const mask = new Uint8Array(height * width);
+  // Column-major position k is pixel (row k % height, column ⌊k / height⌋).
+  let k = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const end = k + counts[i];
+    if (i % 2 === 1) {
+      for (let j = k; j < end; j++) mask[(j % height) * width + Math.floor(j / height)] = 1;
+    }
+    k = end;
+  }
+  return mask;
+}
+
+/** Foreground pixel count of an RLE: the sum of its odd-indexed (ones) runs. */
+export function rleArea(rle: RLEInput): number {
+  const [height, width] = rleSize(rle);
+  const counts = rleCounts(rle, height * width);
+  let area = 0;
+  for (let i = 1; i < counts.length; i += 2) area += counts[i];
+  return area;
+}
+
+/** Column-major run lengths of a row-major mask, starting with zeros (pycocotools rleEncode). */
+export function maskToCounts(mask: Uint8Array, height: number, width: number): number[] {
+  const counts: number[] = [];
+  const n = height * width;
+  let value = 0;
+  let run = 0;
+  for (let x = 0; x < width; x++) {
+    for (let i = x; i < n; i += width) {
+      const v = mask[i] === 0 ? 0 : 1;
+      if (v !== value) {
+        counts.push(run);
+        run = 0;
+        value = v;
+      }
+      run++;
+    }
+  }
+  counts.push(run);
+  return counts;
+}
+
+/** Run lengths → COCO compressed string (pycocotools rleToString). */
+export function countsToString(counts: readonly number[]): string {
+  const chars: number[] = [];
+  for (let i = 0; i < counts.length; i++) {
+    let x = i > 2 ? counts[i] - counts[i - 2] : counts[i];
+    let more = true;
+    while (more) {
+      // x & 0x1f and x >>= 5 on a two's-complement integer, exact for |x| < 2^53.
+      const high = Math.floor(x / 32);
+      let c = x - high * 32;
+      x = high;
+      more = c & SIGN ? x !== -1 : x !== 0;
+      if (more) c |= MORE;
+      chars.push(c + OFFSET);
+    }
+  }
+  return fromCharCodes(chars);
+}
+
+/** COCO compressed string → run lengths (pycocotools rleFrString). */
+export function countsFromString(s: string, param = 'rle.counts'): number[] {
+  const counts: number[] = [];
+  let p = 0;
+  while (p < s.length) {
+    let x = 0;
+    let scale = 1;
+    let more = true;
+    while (more) {
+      if (p >= s.length) throw invalidRange('a COCO compressed RLE string', param, s);
+      const c = s.charCodeAt(p) - OFFSET;
+      if (c < 0 || c > 63) throw invalidRange('a COCO compressed RLE string (characters 0 to o)', param, s);
+      x += (c & DATA) * scale;
+      scale *= 32;
+      more = (c & MORE) !== 0;
+      if (!more && c & SIGN) x -= scale; // sign-extend
+      p++;
+    }
+    if (counts.length > 2) x += counts[counts.length - 2];
+    counts.push(x);
+  }
+  return counts;
+}
+
+function fromCharCodes(codes: number[]): string {
+  const CHUNK = 8192; // stay well below the engine's argument-count limit
+  let s = '';
+  for (let i = 0; i < codes.length; i += CHUNK) s += String.fromCharCode(...codes.slice(i, i + CHUNK));
+  return s;
+}
+
+function rleSize(rle: RLEInput): [number, number] {
+  if (typeof rle !== 'object' || rle === null) throw invalidType('an object {size, counts}', 'rle', rle);
+  const size: unknown = rle.size;
+  if (!Array.isArray(size)) throw invalidType('an array [height, width]', 'rle.size', size);
+  if (size.length !== 2) throw invalidRange('an array [height, width]', 'rle.size', size);
+  return [integerInRange(size[0], 'rle.size[0]', 0), integerInRange(size[1], 'rle.size[1]', 0)];
+}
+
+/** The run lengths of an RLE, checked to be non-negative integers that sum to height × width. */
+function rleCounts(rle: RLEInput, pixels: number): readonly number[] {
+  const raw: unknown = rle.counts;
+  let counts: readonly number[];
+  if (typeof raw === 'string') {
+    counts = countsFromString(raw);
+    if (counts.some((c) => c < 0)) throw invalidRange('a COCO compressed RLE string', 'rle.counts', raw);
+  } else if (Array.isArray(raw)) {
+    raw.forEach((c, i) => integerInRange(c, `rle.counts[${i}]`, 0));
+    counts = raw as readonly number[];
+  } else {
+    throw invalidType('a string or an array of run lengths', 'rle.counts', raw);
+  }
+  const total = counts.reduce((sum, c) => sum + c, 0);
+  if (total !== pixels) {
+    throw invalidRange(`run lengths summing to height × width = ${pixels} (they sum to ${total})`, 'rle.counts', raw);
+  }
+  return counts;
+}

@@ -1,0 +1,256 @@
+// Segmenter: a loaded SAM checkpoint. encode() runs the heavy image encoder once per image;
+// segment() runs the light prompt decoder per prompt. All arguments are validated here, before
+// any native call.
+import { stat } from 'node:fs/promises';
+import { loadBinding } from './binding.js';
+import { ImageEmbedding, nativeEmbedding } from './embedding.js';
+import { withCallerStack } from './errors.js';
+import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
+import { masksFromDecode, type Mask } from './mask.js';
+import type {
+  NativeDecodeResult,
+  NativeEmbedding,
+  NativePrompt,
+  NativeSamConfig,
+  NativeSamModel,
+} from './native.js';
+import { toNativePrompt, type Prompt } from './prompt.js';
+import type { DecodedImage, ImageInput } from './types.js';
+import {
+  boolean,
+  finiteNumber,
+  float32Array,
+  integerInRange,
+  nonEmptyString,
+  oneOf,
+  plainObject,
+} from './validate.js';
+
+/** Where the model runs. This build has the CPU backend only. */
+export type Device = 'cpu' | 'cuda' | 'auto';
+
+/** Model hyperparameters read from the checkpoint's config.json. */
+export type SamConfig = Readonly<NativeSamConfig>;
+
+export interface LoadOptions {
+  /**
+   * Checkpoint directory in the Hugging Face transformers layout: `config.json`,
+   * `model.safetensors` and (optionally) `preprocessor_config.json`. Required.
+   */
+  model: string;
+  /**
+   * Backend. Default: `'auto'`, which is `'cpu'` in this build; `'cuda'` throws, as this build
+   * has no CUDA backend.
+   */
+  device?: Device;
+  /** Worker threads for the native core, ≥ 1. Default: the machine's hardware threads. */
+  threads?: number;
+  /**
+   * Refuse images with more pixels than this (width × height) before decoding them; 0 disables
+   * the check. Default: 268402689 (sharp's default, 0x3FFF²).
+   */
+  limitInputPixels?: number;
+}
+
+export interface SegmentOptions {
+  /**
+   * Return SAM's 3 multimask outputs per prompt set (useful for ambiguous prompts such as a
+   * single click) instead of its single-mask output. Default: `false`.
+   */
+  multimask?: boolean;
+  /** Logit threshold for the binary masks at image size. Default: `0` (SAM's `mask_threshold`). */
+  threshold?: number;
+}
+
+export interface SegmentResult {
+  /**
+   * Masks in prompt order, then output order: for each box (or the single prompt set when there
+   * are no boxes), 3 masks with `multimask`, else 1.
+   */
+  masks: Mask[];
+  timings: {
+    /** Milliseconds the native encode took; 0 when segment() was given an ImageEmbedding. */
+    encodeMs: number;
+    /** Milliseconds the native decode took (prompt encoder, mask decoder, post-processing). */
+    decodeMs: number;
+  };
+}
+
+const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
+
+/** A loaded SAM model. Create it with `Segmenter.load()`; free it with `dispose()`. */
+export class Segmenter {
+  /** The model's hyperparameters (image size, embedding size, low-res mask size, ...). */
+  readonly config: SamConfig;
+  /** The backend the model runs on. */
+  readonly device: 'cpu';
+  /** Worker threads of the native core. */
+  readonly threads: number;
+  /** Pixel limit applied to every image (0: none). */
+  readonly limitInputPixels: number;
+
+  #model: NativeSamModel | undefined;
+
+  private constructor(model: NativeSamModel, threads: number, limitInputPixels: number) {
+    this.#model = model;
+    this.config = Object.freeze({ ...model.config });
+    this.device = 'cpu';
+    this.threads = threads;
+    this.limitInputPixels = limitInputPixels;
+  }
+
+  /**
+   * Loads a checkpoint directory.
+   * @throws TypeError / RangeError for invalid options; Error when the directory is missing, the
+   *   checkpoint is invalid, CUDA is requested, or the native addon is not built.
+   */
+  static async load(options: LoadOptions): Promise<Segmenter> {
+    const context = new Error();
+    const opts = plainObject(options, 'options', 'an object {model, device?, threads?, limitInputPixels?}');
+    const model = nonEmptyString(opts.model, 'model');
+    const device = opts.device === undefined ? 'auto' : oneOf(opts.device, 'device', DEVICES);
+    if (device === 'cuda') {
+      throw new Error("This build of omniseg has no CUDA backend; use device 'cpu' or 'auto'");
+    }
+    const threads = opts.threads === undefined ? undefined : integerInRange(opts.threads, 'threads', 1);
+    const limitInputPixels =
+      opts.limitInputPixels === undefined
+        ? DEFAULT_LIMIT_INPUT_PIXELS
+        : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
+    await assertDirectory(model);
+    const binding = loadBinding();
+    const threadCount = threads ?? binding.hardwareThreads();
+    try {
+      const samModel = await binding.loadSam(model, { threads: threadCount });
+      return new Segmenter(samModel, threadCount, limitInputPixels);
+    } catch (error) {
+      throw withCallerStack(error, context);
+    }
+  }
+
+  /**
+   * Runs the image encoder on an image (path, encoded bytes or raw pixels).
+   * @returns the embedding, to pass to segment() any number of times; dispose it when done.
+   */
+  async encode(image: ImageInput): Promise<ImageEmbedding> {
+    const context = new Error();
+    const model = this.#live();
+    const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
+    return this.#wrap(await this.#encodeNative(model, decoded, context));
+  }
+
+  /**
+   * Wraps a saved embedding (from `ImageEmbedding.toFloat32Array()` or `omniseg encode
+   * --save-embedding`) of a width × height image.
+   */
+  embeddingFromFloat32Array(data: Float32Array, width: number, height: number): ImageEmbedding {
+    const model = this.#live();
+    const [c, e] = [this.config.embeddingDim, this.config.embeddingSize];
+    const values = c * e * e;
+    float32Array(data, 'data', values, `a Float32Array of ${values} finite values (${c}x${e}x${e})`);
+    const w = integerInRange(width, 'width', 1);
+    const h = integerInRange(height, 'height', 1);
+    return this.#wrap(model.embeddingFromCHW(data, w, h));
+  }
+
+  /**
+   * Segments an image (encoding it first) or an already encoded image.
+   *
+   * Several boxes give one set of masks per box, decoded in one native call; points, if also
+   * given, are shared by every box. An image given here is encoded, decoded and its embedding
+   * freed; encode() once and pass the embedding to segment the same image several times.
+   * @throws TypeError / RangeError for invalid arguments (coordinates outside the image, no
+   *   prompt, ...); Error for a disposed Segmenter or ImageEmbedding.
+   */
+  async segment(
+    input: ImageInput | ImageEmbedding,
+    prompt: Prompt,
+    options: SegmentOptions = {},
+  ): Promise<SegmentResult> {
+    const context = new Error();
+    const model = this.#live();
+    const opts = plainObject(options, 'options', 'an object {multimask?, threshold?}');
+    const settings = {
+      multimask: opts.multimask === undefined ? false : boolean(opts.multimask, 'multimask'),
+      threshold: opts.threshold === undefined ? 0 : finiteNumber(opts.threshold, 'threshold'),
+    };
+
+    if (input instanceof ImageEmbedding) {
+      const embedding = nativeEmbedding(input, this);
+      const nativePrompt = toNativePrompt(prompt, input.width, input.height, this.config.lowResSize, settings);
+      return this.#decode(model, embedding, nativePrompt, 0, context);
+    }
+    const image = await decodeImage(input, { limitInputPixels: this.limitInputPixels });
+    const nativePrompt = toNativePrompt(prompt, image.width, image.height, this.config.lowResSize, settings);
+    const embedding = await this.#encodeNative(model, image, context);
+    try {
+      return await this.#decode(model, embedding, nativePrompt, embedding.encodeMs, context);
+    } finally {
+      embedding.dispose();
+    }
+  }
+
+  /** Frees the model's native memory. Idempotent; later calls throw. Embeddings stay valid until disposed. */
+  dispose(): void {
+    this.#model?.dispose();
+    this.#model = undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+
+  #live(): NativeSamModel {
+    if (this.#model === undefined) throw new Error('The Segmenter has been disposed; call Segmenter.load() again');
+    return this.#model;
+  }
+
+  #wrap(embedding: NativeEmbedding): ImageEmbedding {
+    const { embeddingDim, embeddingSize } = this.config;
+    return new ImageEmbedding(embedding, this, [embeddingDim, embeddingSize, embeddingSize]);
+  }
+
+  async #encodeNative(model: NativeSamModel, image: DecodedImage, context: Error): Promise<NativeEmbedding> {
+    try {
+      return await model.encode(image.data, image.width, image.height, 3);
+    } catch (error) {
+      throw withCallerStack(error, context);
+    }
+  }
+
+  async #decode(
+    model: NativeSamModel,
+    embedding: NativeEmbedding,
+    prompt: NativePrompt,
+    encodeMs: number,
+    context: Error,
+  ): Promise<SegmentResult> {
+    let result: NativeDecodeResult;
+    try {
+      result = await model.decode(embedding, prompt);
+    } catch (error) {
+      throw withCallerStack(error, context);
+    }
+    const masks = masksFromDecode(result, {
+      promptCount: prompt.promptCount,
+      width: embedding.width,
+      height: embedding.height,
+      lowResSize: this.config.lowResSize,
+      threshold: prompt.threshold,
+    });
+    return { masks, timings: { encodeMs, decodeMs: result.decodeMs } };
+  }
+}
+
+/** A clear error for a model path that is missing or not a directory (the native side reports the rest). */
+async function assertDirectory(dir: string): Promise<void> {
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(dir)).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`Model directory not found: ${dir}`);
+    throw new Error(`Cannot read model directory ${dir}: ${(error as Error).message}`);
+  }
+  if (!isDirectory) throw new Error(`Model path is not a directory: ${dir}`);
+}

@@ -1,0 +1,56 @@
+// Public types shared by the API modules. Coordinates are pixels of the original image,
+// x to the right, y down.
+
+/** Point label: 1 = positive (inside the object), 0 = negative (outside). */
+export type PointLabel = 0 | 1;
+
+/** A click prompt, in pixels of the original image. */
+export interface Point {
+  /** Column, in [0, width]. */
+  x: number;
+  /** Row, in [0, height]. */
+  y: number;
+  /** 1 positive, 0 negative. */
+  label: PointLabel;
+}
+
+/** A box `[x0, y0, x1, y1]` (XYXY) in pixels of the original image, with x0 <= x1 and y0 <= y1. */
+export type Box = [x0: number, y0: number, x1: number, y1: number];
+
+/** Raw pixels, row-major HWC, 8 bits per channel. */
+export interface RawImage {
+  /** width × height × channels bytes. */
+  data: Uint8Array;
+  width: number;
+  height: number;
+  /** 1 (grey), 3 (RGB) or 4 (RGBA; alpha is dropped). */
+  channels: 1 | 3 | 4;
+}
+
+/**
+ * An image: a file path, the bytes of an encoded image (PNG, JPEG, WebP, AVIF, TIFF, GIF, ...;
+ * a Buffer is a Uint8Array), or raw pixels.
+ */
+export type ImageInput = string | Uint8Array | RawImage;
+
+/** A decoded image: RGB, row-major HWC, 3 bytes per pixel. */
+export interface DecodedImage {
+  /** width × height × 3 bytes. */
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** A COCO run-length encoding in compressed string form (as pycocotools' `encode`). */
+export interface RLE {
+  /** [height, width]. */
+  size: [height: number, width: number];
+  /** Column-major run lengths starting with a run of zeros, in COCO's compressed string form. */
+  counts: string;
+}
+
+/** An RLE to decode: compressed string counts, or the uncompressed list of run lengths. */
+export interface RLEInput {
+  size: readonly [height: number, width: number] | readonly number[];
+  counts: string | readonly number[];
+}

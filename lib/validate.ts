@@ -1,0 +1,109 @@
+// Argument validators. Each takes an unknown value and the parameter's name as the user wrote it
+// (e.g. `prompt.points[0].x`), and returns the value typed, or throws with the shared template:
+// TypeError for a wrong type, RangeError for a wrong value (NaN, ±Infinity, out of range).
+import { invalidRange, invalidType } from './errors.js';
+import type { Box, Point, PointLabel } from './types.js';
+
+/** "between 0 and 640", or ">= 1" when there is no upper bound. */
+function rangeText(min: number, max: number): string {
+  return max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
+}
+
+/** A number that is not NaN or ±Infinity. */
+export function finiteNumber(value: unknown, param: string): number {
+  if (typeof value !== 'number') throw invalidType('a finite number', param, value);
+  if (!Number.isFinite(value)) throw invalidRange('a finite number', param, value);
+  return value;
+}
+
+/** A number in [min, max] (NaN is out of every range). */
+export function numberInRange(value: unknown, param: string, min: number, max: number): number {
+  const what = `a number ${rangeText(min, max)}`;
+  if (typeof value !== 'number') throw invalidType(what, param, value);
+  if (!(value >= min && value <= max)) throw invalidRange(what, param, value);
+  return value;
+}
+
+/** An integer in [min, max]; max defaults to no upper bound. */
+export function integerInRange(value: unknown, param: string, min: number, max = Infinity): number {
+  const what = `an integer ${rangeText(min, max)}`;
+  if (typeof value !== 'number') throw invalidType(what, param, value);
+  if (!Number.isInteger(value) || value < min || value > max) throw invalidRange(what, param, value);
+  return value;
+}
+
+/** true or false. */
+export function boolean(value: unknown, param: string): boolean {
+  if (typeof value !== 'boolean') throw invalidType('a boolean', param, value);
+  return value;
+}
+
+/** A string with at least one character. */
+export function nonEmptyString(value: unknown, param: string): string {
+  if (typeof value !== 'string') throw invalidType('a non-empty string', param, value);
+  if (value.length === 0) throw invalidRange('a non-empty string', param, value);
+  return value;
+}
+
+/** A plain object (not null, not an array, not a class instance). */
+export function plainObject(value: unknown, param: string, what = 'an object'): Record<string, unknown> {
+  if (!isPlainObject(value)) throw invalidType(what, param, value);
+  return value;
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** One of a fixed set of strings. A non-string is a TypeError, an unknown string a RangeError. */
+export function oneOf<T extends string>(value: unknown, param: string, choices: readonly T[]): T {
+  const what = `one of ${choices.map((choice) => `'${choice}'`).join(', ')}`;
+  if (typeof value !== 'string') throw invalidType(what, param, value);
+  if (!(choices as readonly string[]).includes(value)) throw invalidRange(what, param, value);
+  return value as T;
+}
+
+/** A point `{ x, y, label }` inside a width × height image (edges included), label 0 or 1. */
+export function point(value: unknown, param: string, width: number, height: number): Point {
+  const obj = plainObject(value, param, 'an object {x, y, label}');
+  const x = numberInRange(obj.x, `${param}.x`, 0, width);
+  const y = numberInRange(obj.y, `${param}.y`, 0, height);
+  return { x, y, label: pointLabel(obj.label, `${param}.label`) };
+}
+
+/** 1 (positive) or 0 (negative). */
+export function pointLabel(value: unknown, param: string): PointLabel {
+  if (typeof value !== 'number') throw invalidType('0 or 1', param, value);
+  if (value !== 0 && value !== 1) throw invalidRange('0 or 1', param, value);
+  return value;
+}
+
+/** A box `[x0, y0, x1, y1]` inside a width × height image with x0 <= x1 and y0 <= y1. */
+export function box(value: unknown, param: string, width: number, height: number): Box {
+  const what = 'an array [x0, y0, x1, y1]';
+  if (!Array.isArray(value)) throw invalidType(what, param, value);
+  if (value.length !== 4) throw invalidRange(what, param, value);
+  const limits = [width, height, width, height];
+  const [x0, y0, x1, y1] = limits.map((max, i) => numberInRange(value[i], `${param}[${i}]`, 0, max));
+  if (x0 > x1 || y0 > y1) throw invalidRange('a box [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1', param, value);
+  return [x0, y0, x1, y1];
+}
+
+/** A Float32Array of exactly `length` finite values; `what` describes it for the message. */
+export function float32Array(value: unknown, param: string, length: number, what: string): Float32Array {
+  if (!(value instanceof Float32Array)) throw invalidType(what, param, value);
+  if (value.length !== length) throw invalidRange(what, param, value);
+  for (let i = 0; i < value.length; i++) {
+    if (!Number.isFinite(value[i])) throw invalidRange(what, `${param}[${i}]`, value[i]);
+  }
+  return value;
+}
+
+/** An optional array: undefined stays undefined; anything else must be an array. */
+export function optionalArray(value: unknown, param: string, what: string): readonly unknown[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw invalidType(what, param, value);
+  return value;
+}

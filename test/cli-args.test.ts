@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { parseCliArgs, UsageError } from '../lib/cli/args.js';
+
+const parse = (line: string) => parseCliArgs(line.split(' ').filter((s) => s !== ''));
+
+/** Asserts a UsageError with exactly this message. */
+function usage(line: string, message: string): void {
+  expect(() => parse(line)).toThrow(new UsageError(message));
+}
+
+describe('segment', () => {
+  it('parses every flag', () => {
+    expect(
+      parse(
+        'segment img.png --model m --point 10,20,1 --point 30.5,40,0 --box 1,2,3,4 --mask-input in.f32 ' +
+          '--multimask --threads 4 --json --save-logits l.f32 --out o.png',
+      ),
+    ).toEqual({
+      command: 'segment',
+      image: 'img.png',
+      model: 'm',
+      threads: 4,
+      points: [
+        { x: 10, y: 20, label: 1 },
+        { x: 30.5, y: 40, label: 0 },
+      ],
+      box: [1, 2, 3, 4],
+      maskInput: 'in.f32',
+      multimask: true,
+      json: true,
+      saveLogits: 'l.f32',
+      out: 'o.png',
+    });
+  });
+
+  it('has defaults for the optional flags; options may come before the image and use =', () => {
+    expect(parse('segment --model=m --box=0,0,5,5 img.png')).toEqual({
+      command: 'segment',
+      image: 'img.png',
+      model: 'm',
+      points: [],
+      box: [0, 0, 5, 5],
+      multimask: false,
+      json: false,
+    });
+  });
+
+  it('accepts a mask input alone as the prompt', () => {
+    expect(parse('segment img.png --model m --mask-input prev.f32')).toMatchObject({ maskInput: 'prev.f32', points: [] });
+  });
+
+  it('leaves range checks (negative or outside coordinates) to the library', () => {
+    expect(parse('segment img.png --model m --point -5,3,1')).toMatchObject({ points: [{ x: -5, y: 3, label: 1 }] });
+  });
+
+  it('requires a prompt, the model and the image', () => {
+    usage('segment img.png --model m', 'Missing prompt: give at least one --point, --box or --mask-input');
+    usage('segment img.png --point 1,2,1', 'Missing required option --model');
+    usage('segment --model m --point 1,2,1', 'Missing the <image> argument; see omniseg segment --help');
+  });
+
+  it('rejects malformed points and boxes', () => {
+    usage(
+      'segment img.png --model m --point 1,2',
+      'Expected x,y,label (numbers, label 0 or 1) for --point but received "1,2" of type string',
+    );
+    usage(
+      'segment img.png --model m --point 1,2,2',
+      'Expected x,y,label (numbers, label 0 or 1) for --point but received "1,2,2" of type string',
+    );
+    usage(
+      'segment img.png --model m --point a,2,1',
+      'Expected x,y,label (numbers, label 0 or 1) for --point but received "a,2,1" of type string',
+    );
+    usage(
+      'segment img.png --model m --box 1,2,3',
+      'Expected x0,y0,x1,y1 (4 numbers) for --box but received "1,2,3" of type string',
+    );
+    usage(
+      'segment img.png --model m --box 1,2,,4',
+      'Expected x0,y0,x1,y1 (4 numbers) for --box but received "1,2,,4" of type string',
+    );
+  });
+
+  it('allows one --box only', () => {
+    usage('segment img.png --model m --box 1,2,3,4 --box 1,2,3,4', 'Option --box was given more than once');
+  });
+});
+
+describe('encode', () => {
+  it('parses', () => {
+    expect(parse('encode img.png --model m --save-embedding e.f32 --threads 2 --json')).toEqual({
+      command: 'encode',
+      image: 'img.png',
+      model: 'm',
+      threads: 2,
+      saveEmbedding: 'e.f32',
+      json: true,
+    });
+  });
+
+  it('requires --save-embedding', () => {
+    usage('encode img.png --model m', 'Missing required option --save-embedding');
+  });
+});
+
+describe('bench', () => {
+  it('parses with 5 runs by default', () => {
+    expect(parse('bench --model m --image img.png')).toEqual({
+      command: 'bench',
+      model: 'm',
+      image: 'img.png',
+      runs: 5,
+      json: false,
+    });
+    expect(parse('bench --model m --image img.png --runs 12 --threads 3 --json')).toMatchObject({
+      runs: 12,
+      threads: 3,
+      json: true,
+    });
+  });
+
+  it('takes the image as an option, not a positional', () => {
+    usage('bench --model m img.png', 'Unexpected argument "img.png" for omniseg bench');
+    usage('bench --model m', 'Missing required option --image');
+  });
+
+  it('rejects runs and threads that are not positive integers', () => {
+    usage('bench --model m --image i --runs 0', 'Expected a positive integer for --runs but received "0" of type string');
+    usage('bench --model m --image i --runs 2.5', 'Expected a positive integer for --runs but received "2.5" of type string');
+    usage('bench --model m --image i --threads x', 'Expected a positive integer for --threads but received "x" of type string');
+  });
+});
+
+describe('info, help and version', () => {
+  it('info', () => {
+    expect(parse('info')).toEqual({ command: 'info', json: false });
+    expect(parse('info --json')).toEqual({ command: 'info', json: true });
+  });
+
+  it('help in every spelling', () => {
+    expect(parse('--help')).toEqual({ command: 'help' });
+    expect(parse('-h')).toEqual({ command: 'help' });
+    expect(parse('help')).toEqual({ command: 'help' });
+    expect(parse('help segment')).toEqual({ command: 'help', topic: 'segment' });
+    expect(parse('segment --help')).toEqual({ command: 'help', topic: 'segment' });
+    expect(parse('bench -h')).toEqual({ command: 'help', topic: 'bench' });
+  });
+
+  it('--help wins over other mistakes on the line', () => {
+    expect(parse('segment --bogus --help')).toEqual({ command: 'help', topic: 'segment' });
+  });
+
+  it('version', () => {
+    expect(parse('--version')).toEqual({ command: 'version' });
+  });
+});
+
+describe('usage errors', () => {
+  it('are UsageErrors with exit code 2', () => {
+    const error = (() => {
+      try {
+        parse('info --bogus');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).exitCode).toBe(2);
+  });
+
+  it('missing or unknown command', () => {
+    usage('', 'Missing command (encode, segment, bench, info); see omniseg --help');
+    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, bench, info');
+    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, bench, info');
+  });
+
+  it('unknown options, long and short', () => {
+    usage('segment img.png --model m --bogus', 'Unknown option --bogus for omniseg segment; see omniseg segment --help');
+    usage('info -x', 'Unknown option -x for omniseg info; see omniseg info --help');
+    usage('info --point 1,2,1', 'Unknown option --point for omniseg info; see omniseg info --help');
+  });
+
+  it('an option without its value', () => {
+    usage('segment img.png --point 1,2,1 --model', 'Option --model requires a value');
+    usage('segment img.png --model --json --point 1,2,1', 'Option --model requires a value');
+    usage('segment img.png --model= --point 1,2,1', 'Option --model requires a value');
+  });
+
+  it('a value given to a flag', () => {
+    usage('info --json=yes', 'Option --json does not take a value');
+  });
+
+  it('an option repeated', () => {
+    usage('encode img.png --model a --model b --save-embedding e', 'Option --model was given more than once');
+  });
+
+  it('extra positional arguments', () => {
+    usage('segment a.png b.png --model m --point 1,2,1', 'Unexpected argument "b.png" for omniseg segment');
+  });
+});

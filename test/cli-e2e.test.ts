@@ -1,0 +1,138 @@
+// The CLI contract end to end on the tiny SAM fixture, against the reference outputs of
+// transformers (test/helpers/fixtures.ts). Skipped when the native addon is not built.
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../lib/cli/main.js';
+import { native } from '../lib/native.js';
+import { decodeRLE } from '../lib/rle.js';
+import { cases, f32, FIXTURES, MODEL_DIR as MODEL, mismatches, u8 } from './helpers/fixtures.js';
+
+const IMAGE = path.join(FIXTURES, 'wide.png');
+/** The reference for `--point 75,50,1 --multimask` on wide.png. */
+const POINT_CASE = cases.cases.find((c) => c.name === 'point' && c.image === 'wide.png');
+
+function addonAvailable(): boolean {
+  try {
+    native();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const ready = POINT_CASE !== undefined && addonAvailable();
+
+async function run(argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    env: {},
+  });
+  return { code, stdout, stderr };
+}
+
+async function readF32(file: string): Promise<Float32Array> {
+  const b = await readFile(file);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+interface SegmentJson {
+  width: number;
+  height: number;
+  masks: Array<{ score: number; box: number[]; area: number; rle: { size: [number, number]; counts: string } }>;
+  timings: { encodeMs: number; decodeMs: number };
+}
+
+describe.skipIf(!ready)('omniseg CLI on the sam-tiny fixture', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'omniseg-e2e-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('segment --json matches the reference masks and IoU, in decoder order', async () => {
+    const logits = path.join(dir, 'logits.f32');
+    const out = path.join(dir, 'overlay.png');
+    const [[x, y]] = POINT_CASE!.points![0];
+    const args = ['segment', IMAGE, '--model', MODEL, '--point', `${x},${y},1`, '--multimask', '--json'];
+    const { code, stdout, stderr } = await run([...args, '--save-logits', logits, '--out', out]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout.trimEnd().split('\n')).toHaveLength(1);
+    const result = JSON.parse(stdout) as SegmentJson;
+    expect(Object.keys(result)).toEqual(['width', 'height', 'masks', 'timings']);
+    expect([result.width, result.height]).toEqual([150, 100]);
+    expect(result.masks).toHaveLength(3);
+
+    const refIou = f32(POINT_CASE!.iou);
+    const refMasks = u8(POINT_CASE!.masks);
+    result.masks.forEach((m, i) => {
+      expect(Object.keys(m)).toEqual(['score', 'box', 'area', 'rle']);
+      expect(m.score).toBeCloseTo(refIou[i], 4);
+      expect(m.rle.size).toEqual([100, 150]);
+      const decoded = decodeRLE(m.rle);
+      expect(mismatches(decoded, refMasks.subarray(i * 15000, (i + 1) * 15000))).toBe(0);
+      expect(m.area).toBe(decoded.reduce((s, v) => s + v, 0));
+    });
+    expect((await stat(logits)).size).toBe(3 * 64 * 64 * 4);
+    const meta = await sharp(out).metadata();
+    expect([meta.width, meta.height]).toEqual([150, 100]);
+  });
+
+  it('--mask-input takes back what --save-logits wrote, and rejects other sizes', async () => {
+    const logits = path.join(dir, 'one.f32');
+    expect((await run(['segment', IMAGE, '--model', MODEL, '--box', '30,20,120,85', '--save-logits', logits])).code).toBe(0);
+    const { code } = await run(['segment', IMAGE, '--model', MODEL, '--point', '75,50,1', '--mask-input', logits, '--json']);
+    expect(code).toBe(0);
+
+    const three = path.join(dir, 'three.f32');
+    await run(['segment', IMAGE, '--model', MODEL, '--box', '30,20,120,85', '--multimask', '--save-logits', three]);
+    expect(await run(['segment', IMAGE, '--model', MODEL, '--mask-input', three])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `omniseg: --mask-input file ${three} must hold exactly 4096 float32 values (16384 bytes) but has 49152 bytes\n`,
+    });
+  });
+
+  it('encode writes [C, E, E] float32 and prints the contract JSON', async () => {
+    const file = path.join(dir, 'emb.f32');
+    const { code, stdout } = await run(['encode', IMAGE, '--model', MODEL, '--save-embedding', file, '--json']);
+    expect(code).toBe(0);
+    const json = JSON.parse(stdout) as Record<string, unknown>;
+    expect(Object.keys(json)).toEqual(['width', 'height', 'embeddingShape', 'timings']);
+    expect(json).toMatchObject({ width: 150, height: 100, embeddingShape: [32, 16, 16] });
+    const embedding = await readF32(file);
+    const reference = f32('wide.embedding.f32');
+    expect(embedding.length).toBe(reference.length);
+    let maxDiff = 0;
+    for (let i = 0; i < embedding.length; i++) maxDiff = Math.max(maxDiff, Math.abs(embedding[i] - reference[i]));
+    expect(maxDiff).toBeLessThan(1e-4);
+  });
+
+  it('bench --json prints the three medians', async () => {
+    const { code, stdout } = await run(['bench', '--model', MODEL, '--image', IMAGE, '--runs', '2', '--json']);
+    expect(code).toBe(0);
+    const json = JSON.parse(stdout) as Record<string, number>;
+    expect(Object.keys(json)).toEqual(['encodeMs', 'decodeMs', 'peakRssMB']);
+    for (const v of Object.values(json)) expect(v).toBeGreaterThan(0);
+  });
+
+  it('a point outside the image is a one-line RangeError, exit code 1', async () => {
+    expect(await run(['segment', IMAGE, '--model', MODEL, '--point', '151,10,1'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'omniseg: Expected a number between 0 and 150 for prompt.points[0].x but received 151 of type number\n',
+    });
+  });
+});

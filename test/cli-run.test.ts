@@ -1,0 +1,138 @@
+// runCli: exit codes, one-line errors, help, info, and the CLI's file helpers. Nothing here
+// needs the native addon.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { median } from '../lib/cli/format.js';
+import { helpText } from '../lib/cli/help.js';
+import { concatFloat32, readFloat32File, writeFloat32File } from '../lib/cli/io.js';
+import { runCli } from '../lib/cli/main.js';
+import { maskOutline } from '../lib/cli/overlay.js';
+import { packageVersion } from '../lib/version.js';
+
+async function run(argv: string[], env: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    env,
+  });
+  return { code, stdout, stderr };
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'omniseg-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('runCli', () => {
+  it('--help prints the overview, <command> --help the command help', async () => {
+    expect(await run(['--help'])).toEqual({ code: 0, stdout: helpText(), stderr: '' });
+    expect(await run(['segment', '--help'])).toEqual({ code: 0, stdout: helpText('segment'), stderr: '' });
+    expect(helpText('segment')).toContain('--mask-input <file>');
+  });
+
+  it('--version prints the package version', async () => {
+    expect(await run(['--version'])).toEqual({ code: 0, stdout: `${packageVersion()}\n`, stderr: '' });
+    expect(packageVersion()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('usage errors: one line on stderr, exit code 2', async () => {
+    expect(await run(['info', '--bogus'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'omniseg: Unknown option --bogus for omniseg info; see omniseg info --help\n',
+    });
+    expect((await run([])).code).toBe(2);
+  });
+
+  it('runtime errors: one line on stderr, exit code 1, no stack', async () => {
+    const missing = path.join(dir, 'missing.png');
+    expect(await run(['segment', missing, '--model', dir, '--point', '1,2,1'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `omniseg: Image file not found: ${missing}\n`,
+    });
+  });
+
+  it('OMNISEG_DEBUG=1 adds the stack', async () => {
+    const missing = path.join(dir, 'missing.png');
+    const { code, stderr } = await run(['segment', missing, '--model', dir, '--point', '1,2,1'], { OMNISEG_DEBUG: '1' });
+    expect(code).toBe(1);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe(`omniseg: Image file not found: ${missing}`);
+    expect(lines[1]).toBe(`Error: Image file not found: ${missing}`);
+    expect(lines[2]).toMatch(/^ {4}at /);
+  });
+
+  it('info --json has the contract shape', async () => {
+    const { code, stdout } = await run(['info', '--json']);
+    expect(code).toBe(0);
+    expect(stdout.endsWith('\n')).toBe(true);
+    const info = JSON.parse(stdout) as Record<string, unknown>;
+    expect(info).toMatchObject({ version: packageVersion(), node: process.version, platform: process.platform });
+    expect(info.hardwareThreads).toBeGreaterThanOrEqual(1);
+    expect(info.backends).toMatchObject({
+      cpu: { available: expect.any(Boolean) as boolean },
+      cuda: { compiled: false, available: false, devices: [] },
+    });
+  });
+});
+
+describe('float32 files', () => {
+  it('round-trip little-endian float32', async () => {
+    const file = path.join(dir, 'a.f32');
+    const data = new Float32Array([1.5, -2, 3e-8, 65504]);
+    await writeFloat32File(file, data);
+    expect(await readFloat32File(file, 4, '--mask-input')).toEqual(data);
+  });
+
+  it('a file of the wrong size is a clear error', async () => {
+    const file = path.join(dir, 'short.f32');
+    await writeFile(file, Buffer.alloc(12));
+    await expect(readFloat32File(file, 65536, '--mask-input')).rejects.toThrow(
+      new Error(`--mask-input file ${file} must hold exactly 65536 float32 values (262144 bytes) but has 12 bytes`),
+    );
+  });
+
+  it('a missing file', async () => {
+    const file = path.join(dir, 'none.f32');
+    await expect(readFloat32File(file, 4, '--mask-input')).rejects.toThrow(
+      new Error(`Cannot read --mask-input file ${file}: no such file or directory`),
+    );
+  });
+
+  it('concatFloat32 joins in order', () => {
+    expect(concatFloat32([new Float32Array([1]), new Float32Array([2, 3])])).toEqual(new Float32Array([1, 2, 3]));
+  });
+});
+
+describe('helpers', () => {
+  it('median', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+  });
+
+  it('maskOutline marks the inner border, not the image edge', () => {
+    // 5 × 4 mask, columns 0..3 of rows 0..3 set.
+    const mask = new Uint8Array(20);
+    for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) mask[y * 5 + x] = 1;
+    const outline = maskOutline(mask, 5, 4, 1);
+    // Only column 3 borders background (column 4); the image edges do not count.
+    const expected = new Uint8Array(20);
+    for (let y = 0; y < 4; y++) expected[y * 5 + 3] = 1;
+    expect(outline).toEqual(expected);
+    // Two pixels thick: columns 2 and 3.
+    for (let y = 0; y < 4; y++) expected[y * 5 + 2] = 1;
+    expect(maskOutline(mask, 5, 4, 2)).toEqual(expected);
+  });
+});

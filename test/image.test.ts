@@ -1,0 +1,181 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeImage } from '../lib/image.js';
+
+/** 3 × 2 RGB pixels, row-major. */
+const RGB = new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+
+function png(data: Uint8Array, width: number, height: number, channels: 1 | 2 | 3 | 4): Promise<Buffer> {
+  const image = sharp(data, { raw: { width, height, channels } });
+  return (channels <= 2 ? image.toColourspace('b-w') : image).png().toBuffer();
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'omniseg-image-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('decodeImage: encoded images', () => {
+  it('decodes a PNG buffer to RGB HWC bytes', async () => {
+    const decoded = await decodeImage(await png(RGB, 3, 2, 3));
+    expect(decoded.width).toBe(3);
+    expect(decoded.height).toBe(2);
+    expect(decoded.data).toBeInstanceOf(Uint8Array);
+    expect(Array.from(decoded.data)).toEqual(Array.from(RGB));
+  });
+
+  it('decodes a file path', async () => {
+    const file = path.join(dir, 'rgb.png');
+    await writeFile(file, await png(RGB, 3, 2, 3));
+    const decoded = await decodeImage(file);
+    expect(Array.from(decoded.data)).toEqual(Array.from(RGB));
+  });
+
+  it('drops alpha without compositing (as PIL convert("RGB"))', async () => {
+    const rgba = new Uint8Array([10, 20, 30, 0, 40, 50, 60, 128]);
+    const decoded = await decodeImage(await png(rgba, 2, 1, 4));
+    expect(Array.from(decoded.data)).toEqual([10, 20, 30, 40, 50, 60]);
+  });
+
+  it('expands greyscale (with or without alpha) to RGB', async () => {
+    const grey = await decodeImage(await png(new Uint8Array([0, 128]), 2, 1, 1));
+    expect(Array.from(grey.data)).toEqual([0, 0, 0, 128, 128, 128]);
+    const greyAlpha = await decodeImage(await png(new Uint8Array([7, 0, 200, 255]), 2, 1, 2));
+    expect(Array.from(greyAlpha.data)).toEqual([7, 7, 7, 200, 200, 200]);
+  });
+
+  it('applies the EXIF orientation', async () => {
+    // 4 × 2 stored, orientation 6 (rotate 90° clockwise to display) → 2 × 4.
+    const jpeg = await sharp({ create: { width: 4, height: 2, channels: 3, background: '#ff0000' } })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    const decoded = await decodeImage(jpeg);
+    expect([decoded.width, decoded.height]).toEqual([2, 4]);
+    expect(decoded.data.length).toBe(2 * 4 * 3);
+  });
+
+  it('decodes other formats (WebP, lossless)', async () => {
+    const webp = await sharp(RGB, { raw: { width: 3, height: 2, channels: 3 } }).webp({ lossless: true }).toBuffer();
+    expect(Array.from((await decodeImage(webp)).data)).toEqual(Array.from(RGB));
+  });
+});
+
+describe('decodeImage: errors', () => {
+  it('a corrupt buffer', async () => {
+    await expect(decodeImage(Buffer.from('not an image'))).rejects.toThrow(
+      new Error('Cannot decode image buffer: Input buffer contains unsupported image format'),
+    );
+  });
+
+  it('a truncated PNG', async () => {
+    const full = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } })
+      .png()
+      .toBuffer();
+    await expect(decodeImage(full.subarray(0, full.length >> 1))).rejects.toThrow(/^Cannot decode image buffer: /);
+  });
+
+  it('a corrupt file names the path', async () => {
+    const file = path.join(dir, 'corrupt.png');
+    await writeFile(file, 'garbage');
+    await expect(decodeImage(file)).rejects.toThrow(
+      new Error(`Cannot decode image ${file}: Input file contains unsupported image format`),
+    );
+  });
+
+  it('a missing file names the path', async () => {
+    const file = path.join(dir, 'missing.png');
+    await expect(decodeImage(file)).rejects.toThrow(new Error(`Image file not found: ${file}`));
+  });
+
+  it('a directory', async () => {
+    await expect(decodeImage(dir)).rejects.toThrow(new Error(`Cannot decode image ${dir}: not a file`));
+  });
+
+  it('an image above limitInputPixels', async () => {
+    await expect(decodeImage(await png(RGB, 3, 2, 3), { limitInputPixels: 5 })).rejects.toThrow(
+      new Error('Cannot decode image buffer: Input image exceeds pixel limit'),
+    );
+    await expect(decodeImage(await png(RGB, 3, 2, 3), { limitInputPixels: 6 })).resolves.toBeDefined();
+  });
+
+  it('an invalid limitInputPixels', async () => {
+    await expect(decodeImage(RGB, { limitInputPixels: -1 })).rejects.toThrow(
+      new RangeError('Expected an integer >= 0 for limitInputPixels but received -1 of type number'),
+    );
+  });
+
+  it('inputs of the wrong type', async () => {
+    const what = 'a file path, a Buffer/Uint8Array of an encoded image, or raw pixels {data, width, height, channels}';
+    await expect(decodeImage(42 as unknown as string)).rejects.toThrow(
+      new TypeError(`Expected ${what} for image but received 42 of type number`),
+    );
+    await expect(decodeImage('')).rejects.toThrow(new RangeError(`Expected ${what} for image but received "" of type string`));
+  });
+});
+
+describe('decodeImage: raw pixels', () => {
+  it('passes RGB through without copying', async () => {
+    const data = new Uint8Array(RGB);
+    const decoded = await decodeImage({ data, width: 3, height: 2, channels: 3 });
+    expect(decoded.data).toBe(data);
+    expect(decoded.data.buffer).toBe(data.buffer);
+    expect([decoded.width, decoded.height]).toEqual([3, 2]);
+  });
+
+  it('passes a Buffer view through without copying', async () => {
+    const backing = Buffer.alloc(64);
+    const data = backing.subarray(8, 8 + 18);
+    const decoded = await decodeImage({ data, width: 3, height: 2, channels: 3 });
+    expect(decoded.data.buffer).toBe(backing.buffer);
+    expect(decoded.data.byteOffset).toBe(data.byteOffset);
+  });
+
+  it('converts grey and RGBA to RGB', async () => {
+    const grey = await decodeImage({ data: new Uint8Array([1, 2]), width: 2, height: 1, channels: 1 });
+    expect(Array.from(grey.data)).toEqual([1, 1, 1, 2, 2, 2]);
+    const rgba = await decodeImage({ data: new Uint8Array([1, 2, 3, 0, 4, 5, 6, 255]), width: 2, height: 1, channels: 4 });
+    expect(Array.from(rgba.data)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('rejects unsupported channel counts', async () => {
+    await expect(decodeImage({ data: new Uint8Array(4), width: 2, height: 1, channels: 2 as 3 })).rejects.toThrow(
+      new RangeError('Expected 1, 3 or 4 for image.channels but received 2 of type number'),
+    );
+  });
+
+  it('rejects data of the wrong size or type', async () => {
+    await expect(decodeImage({ data: new Uint8Array(5), width: 3, height: 2, channels: 1 })).rejects.toThrow(
+      new RangeError(
+        'Expected a Uint8Array of width × height × channels = 6 bytes for image.data but received Uint8Array(5) of type Uint8Array',
+      ),
+    );
+    await expect(
+      decodeImage({ data: new Float32Array(6) as unknown as Uint8Array, width: 3, height: 2, channels: 1 }),
+    ).rejects.toThrow(
+      new TypeError(
+        'Expected a Uint8Array of width × height × channels = 6 bytes for image.data but received Float32Array(6) of type Float32Array',
+      ),
+    );
+  });
+
+  it('rejects invalid dimensions', async () => {
+    await expect(decodeImage({ data: new Uint8Array(0), width: 0, height: 2, channels: 3 })).rejects.toThrow(
+      new RangeError('Expected an integer >= 1 for image.width but received 0 of type number'),
+    );
+  });
+
+  it('applies limitInputPixels', async () => {
+    await expect(decodeImage({ data: RGB, width: 3, height: 2, channels: 3 }, { limitInputPixels: 5 })).rejects.toThrow(
+      new RangeError(
+        'Expected an image of at most 5 pixels (limitInputPixels) for image but received {data: Uint8Array(18), width: 3, height: 2, channels: 3} of type object',
+      ),
+    );
+  });
+});

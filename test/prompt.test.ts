@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { toNativePrompt } from '../lib/prompt.js';
+
+const settings = { multimask: false, threshold: 0 };
+/** 100 × 80 image, 4 × 4 low-res logits. */
+const pack = (prompt: unknown, s = settings) => toNativePrompt(prompt, 100, 80, 4, s);
+
+describe('toNativePrompt', () => {
+  it('points only: one prompt set of N points, in image pixels, no padding point', () => {
+    const p = pack({
+      points: [
+        { x: 10, y: 20, label: 1 },
+        { x: 99.5, y: 0, label: 0 },
+      ],
+    });
+    expect(p.promptCount).toBe(1);
+    expect(p.pointsPerPrompt).toBe(2);
+    expect(p.points).toEqual(new Float32Array([10, 20, 99.5, 0]));
+    expect(p.labels).toEqual(new Int32Array([1, 0]));
+    expect(p.boxes).toBeNull();
+    expect(p.maskInput).toBeNull();
+  });
+
+  it('several boxes: one prompt set per box, the points repeated in each', () => {
+    const p = pack({
+      points: [{ x: 5, y: 6, label: 1 }],
+      boxes: [
+        [0, 0, 50, 40],
+        [10, 20, 100, 80],
+      ],
+    });
+    expect(p.promptCount).toBe(2);
+    expect(p.pointsPerPrompt).toBe(1);
+    expect(p.points).toEqual(new Float32Array([5, 6, 5, 6]));
+    expect(p.labels).toEqual(new Int32Array([1, 1]));
+    expect(p.boxes).toEqual(new Float32Array([0, 0, 50, 40, 10, 20, 100, 80]));
+  });
+
+  it('boxes only', () => {
+    const p = pack({ boxes: [[1, 2, 3, 4]] });
+    expect(p.promptCount).toBe(1);
+    expect(p.points).toBeNull();
+    expect(p.labels).toBeNull();
+    expect(p.pointsPerPrompt).toBe(0);
+  });
+
+  it('mask input only, passed through as given', () => {
+    const maskInput = new Float32Array(16);
+    const p = pack({ maskInput });
+    expect(p.promptCount).toBe(1);
+    expect(p.maskInput).toBe(maskInput);
+  });
+
+  it('carries multimask and threshold', () => {
+    const p = pack({ boxes: [[1, 2, 3, 4]] }, { multimask: true, threshold: -0.5 });
+    expect([p.multimask, p.threshold]).toEqual([true, -0.5]);
+  });
+
+  it('no prompt at all is a RangeError', () => {
+    expect(() => pack({})).toThrow(
+      new RangeError('Expected at least one of points, boxes or maskInput for prompt but received {} of type object'),
+    );
+    expect(() => pack({ points: [], boxes: [] })).toThrow(
+      new RangeError(
+        'Expected at least one of points, boxes or maskInput for prompt but received {points: [], boxes: []} of type object',
+      ),
+    );
+  });
+
+  it('type errors name the offending field', () => {
+    expect(() => pack(null)).toThrow(
+      new TypeError('Expected an object {points?, boxes?, maskInput?} for prompt but received null of type null'),
+    );
+    expect(() => pack({ points: { x: 1, y: 2, label: 1 } })).toThrow(
+      new TypeError(
+        'Expected an array of points {x, y, label} for prompt.points but received {x: 1, y: 2, label: 1} of type object',
+      ),
+    );
+    expect(() => pack({ boxes: [1, 2, 3, 4] })).toThrow(
+      new TypeError('Expected an array [x0, y0, x1, y1] for prompt.boxes[0] but received 1 of type number'),
+    );
+  });
+
+  it('checks coordinates against the image and the mask input size', () => {
+    expect(() => pack({ points: [{ x: 1, y: 81, label: 1 }] })).toThrow(
+      new RangeError('Expected a number between 0 and 80 for prompt.points[0].y but received 81 of type number'),
+    );
+    expect(() => pack({ boxes: [[0, 0, 10, 10], [30, 0, 20, 10]] })).toThrow(
+      new RangeError(
+        'Expected a box [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1 for prompt.boxes[1] but received [30, 0, 20, 10] of type array',
+      ),
+    );
+    expect(() => pack({ maskInput: new Float32Array(15) })).toThrow(
+      new RangeError(
+        'Expected a Float32Array of 16 finite values (4x4 logits) for prompt.maskInput but received Float32Array(15) of type Float32Array',
+      ),
+    );
+  });
+});

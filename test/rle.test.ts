@@ -1,0 +1,220 @@
+import { describe, expect, it } from 'vitest';
+import { countsFromString, countsToString, decodeRLE, encodeRLE, maskToCounts, rleArea } from '../lib/rle.js';
+
+/** Row-major mask of height × width with the given (row, column) pixels set. */
+function maskWith(height: number, width: number, pixels: Array<[number, number]>): Uint8Array {
+  const mask = new Uint8Array(height * width);
+  for (const [y, x] of pixels) mask[y * width + x] = 1;
+  return mask;
+}
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('encodeRLE (pycocotools-compatible, hand-computed)', () => {
+  it('all-zero 3x3 mask: one run of 9 zeros', () => {
+    expect(encodeRLE(new Uint8Array(9), 3, 3)).toEqual({ size: [3, 3], counts: '9' });
+  });
+
+  it('all-one 2x2 mask: an empty zero run, then 4 ones (pycocotools gives b"04")', () => {
+    expect(encodeRLE(new Uint8Array(4).fill(1), 2, 2)).toEqual({ size: [2, 2], counts: '04' });
+  });
+
+  it('single pixel at row 1, column 1 of 3x3: column-major index 4', () => {
+    const mask = maskWith(3, 3, [[1, 1]]);
+    expect(maskToCounts(mask, 3, 3)).toEqual([4, 1, 4]);
+    expect(encodeRLE(mask, 3, 3).counts).toBe('414');
+  });
+
+  it('counts run down the columns, not along the rows', () => {
+    // Top row of a 2x3 mask: each column is [1, 0].
+    const mask = maskWith(2, 3, [
+      [0, 0],
+      [0, 1],
+      [0, 2],
+    ]);
+    expect(maskToCounts(mask, 2, 3)).toEqual([0, 1, 1, 1, 1, 1, 1]);
+    // From i = 3 on, each count is stored as its difference from counts[i - 2] (here 0).
+    expect(encodeRLE(mask, 2, 3).counts).toBe('0110000');
+  });
+
+  it('vertical bars: whole columns are single runs', () => {
+    // 2 x 5, columns 1 and 3 set → counts [2, 2, 2, 2, 2] → "222" then deltas 0, 0.
+    const mask = maskWith(2, 5, [
+      [0, 1],
+      [1, 1],
+      [0, 3],
+      [1, 3],
+    ]);
+    expect(maskToCounts(mask, 2, 5)).toEqual([2, 2, 2, 2, 2]);
+    expect(encodeRLE(mask, 2, 5).counts).toBe('22200');
+  });
+
+  it('counts >= 32 take several characters with the continuation bit', () => {
+    // 100 = 3·32 + 4: low group 4 | 0x20 → 'T' (84), then 3 → '3'.
+    expect(encodeRLE(new Uint8Array(100), 10, 10).counts).toBe('T3');
+  });
+
+  it('negative deltas are sign-extended groups', () => {
+    // counts [10, 40, 45, 5] in a 10x10 mask: 10 → ':'; 40 → 'X1'; 45 → ']1';
+    // 5 - 40 = -35 → groups 29 | 0x20 → 'm', then 30 (sign bit 0x10 set, last) → 'N'.
+    const mask = new Uint8Array(100);
+    for (let k = 10; k < 50; k++) mask[(k % 10) * 10 + Math.floor(k / 10)] = 1;
+    for (let k = 95; k < 100; k++) mask[(k % 10) * 10 + Math.floor(k / 10)] = 1;
+    expect(maskToCounts(mask, 10, 10)).toEqual([10, 40, 45, 5]);
+    expect(encodeRLE(mask, 10, 10).counts).toBe(':X1]1mN');
+    expect(countsFromString(':X1]1mN')).toEqual([10, 40, 45, 5]);
+  });
+
+  it('treats any non-zero byte as foreground', () => {
+    const mask = new Uint8Array([0, 255, 7, 0]);
+    expect(encodeRLE(mask, 2, 2)).toEqual(encodeRLE(new Uint8Array([0, 1, 1, 0]), 2, 2));
+  });
+
+  it('an empty (0 x 0) mask has the single count 0', () => {
+    expect(encodeRLE(new Uint8Array(0), 0, 0)).toEqual({ size: [0, 0], counts: '0' });
+  });
+});
+
+describe('countsToString / countsFromString', () => {
+  it('round-trips large counts and large negative deltas', () => {
+    const counts = [0, 1_000_000, 3, 268_402_689, 1, 0, 31, 32, 33, 1023, 1024, 5];
+    expect(countsFromString(countsToString(counts))).toEqual(counts);
+  });
+
+  it('uses only the characters 48..111', () => {
+    const s = countsToString([123456, 7, 1, 99999, 2, 3]);
+    for (const ch of s) expect(ch.charCodeAt(0)).toBeGreaterThanOrEqual(48);
+    for (const ch of s) expect(ch.charCodeAt(0)).toBeLessThanOrEqual(111);
+  });
+
+  it('rejects characters outside the alphabet', () => {
+    expect(() => countsFromString('9 ')).toThrow(
+      new RangeError(
+        'Expected a COCO compressed RLE string (characters 0 to o) for rle.counts but received "9 " of type string',
+      ),
+    );
+  });
+
+  it('rejects a string that ends inside a number', () => {
+    // 'T' has the continuation bit set.
+    expect(() => countsFromString('T')).toThrow(
+      new RangeError('Expected a COCO compressed RLE string for rle.counts but received "T" of type string'),
+    );
+  });
+});
+
+describe('decodeRLE', () => {
+  it('decodes compressed and uncompressed counts to a row-major mask', () => {
+    const expected = maskWith(3, 3, [[1, 1]]);
+    expect(decodeRLE({ size: [3, 3], counts: '414' })).toEqual(expected);
+    expect(decodeRLE({ size: [3, 3], counts: [4, 1, 4] })).toEqual(expected);
+  });
+
+  it('decodes column-major runs into rows', () => {
+    expect(decodeRLE({ size: [2, 3], counts: '0110000' })).toEqual(new Uint8Array([1, 1, 1, 0, 0, 0]));
+  });
+
+  it('rejects counts that do not cover the mask', () => {
+    expect(() => decodeRLE({ size: [3, 3], counts: [4, 1, 3] })).toThrow(
+      new RangeError(
+        'Expected run lengths summing to height × width = 9 (they sum to 8) for rle.counts but received [4, 1, 3] of type array',
+      ),
+    );
+  });
+
+  it('rejects negative and fractional run lengths', () => {
+    expect(() => decodeRLE({ size: [1, 2], counts: [3, -1] })).toThrow(
+      new RangeError('Expected an integer >= 0 for rle.counts[1] but received -1 of type number'),
+    );
+    expect(() => decodeRLE({ size: [1, 2], counts: [1.5, 0.5] })).toThrow(
+      new RangeError('Expected an integer >= 0 for rle.counts[0] but received 1.5 of type number'),
+    );
+  });
+
+  it('rejects a malformed size', () => {
+    expect(() => decodeRLE({ size: [3], counts: '9' })).toThrow(
+      new RangeError('Expected an array [height, width] for rle.size but received [3] of type array'),
+    );
+    expect(() => decodeRLE({ size: [3, -1], counts: '9' })).toThrow(
+      new RangeError('Expected an integer >= 0 for rle.size[1] but received -1 of type number'),
+    );
+  });
+
+  it('rejects counts of the wrong type', () => {
+    const rle = { size: [1, 1], counts: 5 } as unknown as { size: number[]; counts: string };
+    expect(() => decodeRLE(rle)).toThrow(
+      new TypeError('Expected a string or an array of run lengths for rle.counts but received 5 of type number'),
+    );
+  });
+});
+
+describe('rleArea', () => {
+  it('sums the runs of ones', () => {
+    expect(rleArea({ size: [10, 10], counts: ':X1]1mN' })).toBe(45);
+    expect(rleArea({ size: [3, 3], counts: '9' })).toBe(0);
+    expect(rleArea({ size: [2, 2], counts: [0, 4] })).toBe(4);
+  });
+});
+
+describe('encodeRLE argument errors', () => {
+  it('rejects a mask of the wrong size', () => {
+    expect(() => encodeRLE(new Uint8Array(5), 2, 3)).toThrow(
+      new RangeError('Expected a Uint8Array of height × width = 6 bytes for mask but received Uint8Array(5) of type Uint8Array'),
+    );
+  });
+
+  it('rejects a mask that is not a Uint8Array', () => {
+    expect(() => encodeRLE([0, 1] as unknown as Uint8Array, 1, 2)).toThrow(
+      new TypeError('Expected a Uint8Array of height × width = 2 bytes for mask but received [0, 1] of type array'),
+    );
+  });
+
+  it('rejects non-integer dimensions', () => {
+    expect(() => encodeRLE(new Uint8Array(4), 2.5, 2)).toThrow(
+      new RangeError('Expected an integer >= 0 for height but received 2.5 of type number'),
+    );
+  });
+});
+
+describe('round trip', () => {
+  it('decodeRLE(encodeRLE(m)) === m for random masks of random sizes and densities', () => {
+    const random = rng(42);
+    for (let trial = 0; trial < 200; trial++) {
+      const height = 1 + Math.floor(random() * 40);
+      const width = 1 + Math.floor(random() * 40);
+      const density = random();
+      // Blobby masks (long runs) half of the time, salt-and-pepper the other half.
+      const blobby = trial % 2 === 0;
+      const mask = new Uint8Array(height * width);
+      let value = 0;
+      for (let i = 0; i < mask.length; i++) {
+        if (!blobby || random() < 0.05) value = random() < density ? 1 : 0;
+        mask[i] = value;
+      }
+      const rle = encodeRLE(mask, height, width);
+      expect(rle.size).toEqual([height, width]);
+      expect(decodeRLE(rle)).toEqual(mask);
+      expect(rleArea(rle)).toBe(mask.reduce((sum, v) => sum + v, 0));
+      expect(countsFromString(rle.counts)).toEqual(maskToCounts(mask, height, width));
+    }
+  });
+
+  it('handles a large mask (1000 x 1000) with long runs', () => {
+    const mask = new Uint8Array(1000 * 1000);
+    for (let y = 100; y < 900; y++) mask.fill(1, y * 1000 + 250, y * 1000 + 750);
+    const rle = encodeRLE(mask, 1000, 1000);
+    expect(rleArea(rle)).toBe(800 * 500);
+    // Buffer comparison: toEqual walks a million elements one by one.
+    expect(Buffer.from(decodeRLE(rle)).equals(Buffer.from(mask))).toBe(true);
+  });
+});

@@ -1,0 +1,288 @@
+// Segmenter against a fake native binding: argument validation, prompt packing, result
+// slicing and lifetimes, without the addon. (Numerical parity is the native tests' job.)
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type {
+  NativeBinding,
+  NativeDecodeResult,
+  NativeEmbedding,
+  NativePrompt,
+  NativeSamConfig,
+  NativeSamModel,
+} from '../lib/native.js';
+
+const CONFIG: NativeSamConfig = {
+  imageSize: 64,
+  longestEdge: 64,
+  embeddingSize: 4,
+  embeddingDim: 8,
+  lowResSize: 16,
+  numMultimaskOutputs: 3,
+};
+
+/** What the fake addon saw. */
+const calls = {
+  loadSam: [] as Array<{ dir: string; threads: number }>,
+  encode: [] as Array<{ pixels: Uint8Array; width: number; height: number; channels: number }>,
+  decode: [] as NativePrompt[],
+  decodeError: undefined as Error | undefined,
+};
+
+function fakeEmbedding(width: number, height: number): NativeEmbedding {
+  let disposed = false;
+  return {
+    width,
+    height,
+    resizedWidth: width,
+    resizedHeight: height,
+    encodeMs: 12.5,
+    toCHW: () => Float32Array.from({ length: 8 * 4 * 4 }, (_, i) => i),
+    dispose: () => {
+      disposed = true;
+    },
+    get disposed() {
+      return disposed;
+    },
+  };
+}
+
+function fakeModel(): NativeSamModel {
+  return {
+    config: CONFIG,
+    encode: async (pixels, width, height, channels) => {
+      calls.encode.push({ pixels, width, height, channels });
+      return fakeEmbedding(width, height);
+    },
+    embeddingFromCHW: (_data, width, height) => fakeEmbedding(width, height),
+    decode: async (embedding, prompt): Promise<NativeDecodeResult> => {
+      calls.decode.push(prompt);
+      if (calls.decodeError) throw calls.decodeError;
+      const m = prompt.multimask ? 3 : 1;
+      const n = prompt.promptCount * m;
+      const pixels = embedding.width * embedding.height;
+      return {
+        masksPerPrompt: m,
+        iou: Float32Array.from({ length: n }, (_, i) => i),
+        lowRes: new Float32Array(n * 16 * 16),
+        masks: new Uint8Array(n * pixels),
+        decodeMs: 3.25,
+      };
+    },
+    dispose: vi.fn(),
+  };
+}
+
+const binding: NativeBinding = {
+  loadSam: async (dir, options) => {
+    calls.loadSam.push({ dir, ...options });
+    return fakeModel();
+  },
+  hardwareThreads: () => 7,
+};
+
+vi.mock('../lib/native.js', () => ({ native: () => binding }));
+
+const { Segmenter, ImageEmbedding } = await import('../lib/index.js');
+
+let modelDir: string;
+beforeAll(async () => {
+  modelDir = await mkdtemp(path.join(tmpdir(), 'omniseg-model-'));
+});
+afterAll(async () => {
+  await rm(modelDir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  calls.loadSam.length = 0;
+  calls.encode.length = 0;
+  calls.decode.length = 0;
+  calls.decodeError = undefined;
+});
+
+/** 20 × 10 RGB raw pixels. */
+const pixels = () => ({ data: new Uint8Array(20 * 10 * 3), width: 20, height: 10, channels: 3 as const });
+
+describe('Segmenter.load', () => {
+  it('loads with the hardware threads by default and exposes the config', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 7 }]);
+    expect(segmenter.threads).toBe(7);
+    expect(segmenter.device).toBe('cpu');
+    expect(segmenter.config).toEqual(CONFIG);
+    expect(Object.isFrozen(segmenter.config)).toBe(true);
+  });
+
+  it('passes threads through', async () => {
+    await Segmenter.load({ model: modelDir, threads: 2, device: 'cpu' });
+    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 2 }]);
+  });
+
+  it('validates options before touching the addon', async () => {
+    await expect(Segmenter.load({} as { model: string })).rejects.toThrow(
+      new TypeError('Expected a non-empty string for model but received undefined of type undefined'),
+    );
+    await expect(Segmenter.load({ model: modelDir, threads: 0 })).rejects.toThrow(
+      new RangeError('Expected an integer >= 1 for threads but received 0 of type number'),
+    );
+    await expect(Segmenter.load({ model: modelDir, device: 'gpu' as 'cpu' })).rejects.toThrow(
+      new RangeError("Expected one of 'cpu', 'cuda', 'auto' for device but received \"gpu\" of type string"),
+    );
+    await expect(Segmenter.load({ model: modelDir, limitInputPixels: -5 })).rejects.toThrow(
+      new RangeError('Expected an integer >= 0 for limitInputPixels but received -5 of type number'),
+    );
+    expect(calls.loadSam).toHaveLength(0);
+  });
+
+  it("device 'cuda' says this build has no CUDA backend", async () => {
+    await expect(Segmenter.load({ model: modelDir, device: 'cuda' })).rejects.toThrow(
+      new Error("This build of omniseg has no CUDA backend; use device 'cpu' or 'auto'"),
+    );
+  });
+
+  it('a missing model directory', async () => {
+    const missing = path.join(modelDir, 'nope');
+    await expect(Segmenter.load({ model: missing })).rejects.toThrow(new Error(`Model directory not found: ${missing}`));
+  });
+});
+
+describe('Segmenter.encode', () => {
+  it('hands raw RGB pixels to the addon without copying', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const image = pixels();
+    const embedding = await segmenter.encode(image);
+    expect(calls.encode).toHaveLength(1);
+    expect(calls.encode[0].pixels).toBe(image.data);
+    expect(calls.encode[0]).toMatchObject({ width: 20, height: 10, channels: 3 });
+    expect(embedding).toBeInstanceOf(ImageEmbedding);
+    expect([embedding.width, embedding.height, embedding.encodeMs]).toEqual([20, 10, 12.5]);
+    expect(embedding.shape).toEqual([8, 4, 4]);
+    expect(embedding.toFloat32Array()).toHaveLength(128);
+  });
+
+  it('a disposed embedding cannot be used', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const embedding = await segmenter.encode(pixels());
+    embedding.dispose();
+    embedding.dispose(); // idempotent
+    expect(embedding.disposed).toBe(true);
+    expect(() => embedding.toFloat32Array()).toThrow(
+      new Error('The ImageEmbedding has been disposed; call segmenter.encode() again'),
+    );
+    await expect(segmenter.segment(embedding, { points: [{ x: 1, y: 1, label: 1 }] })).rejects.toThrow(
+      new Error('The ImageEmbedding has been disposed; call segmenter.encode() again'),
+    );
+  });
+
+  it('supports await using (Symbol.asyncDispose)', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const embedding = await segmenter.encode(pixels());
+    await embedding[Symbol.asyncDispose]();
+    expect(embedding.disposed).toBe(true);
+  });
+});
+
+describe('Segmenter.segment', () => {
+  it('decodes several boxes in one native call, masks in prompt then output order', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const embedding = await segmenter.encode(pixels());
+    const result = await segmenter.segment(
+      embedding,
+      {
+        points: [{ x: 3, y: 4, label: 0 }],
+        boxes: [
+          [0, 0, 10, 5],
+          [5, 5, 20, 10],
+        ],
+      },
+      { multimask: true },
+    );
+    expect(calls.decode).toHaveLength(1);
+    expect(calls.decode[0]).toMatchObject({ promptCount: 2, pointsPerPrompt: 1, multimask: true, threshold: 0 });
+    expect(calls.decode[0].points).toEqual(new Float32Array([3, 4, 3, 4]));
+    expect(result.masks.map((m) => m.score)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(result.masks[0]).toMatchObject({ width: 20, height: 10 });
+    expect(result.timings).toEqual({ encodeMs: 0, decodeMs: 3.25 });
+  });
+
+  it('encodes an image given directly, then frees its embedding', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const result = await segmenter.segment(pixels(), { boxes: [[0, 0, 20, 10]] }, { threshold: 0.5 });
+    expect(calls.encode).toHaveLength(1);
+    expect(calls.decode[0]).toMatchObject({ promptCount: 1, multimask: false, threshold: 0.5 });
+    expect(result.masks).toHaveLength(1);
+    expect(result.masks[0].threshold).toBe(0.5);
+    expect(result.timings).toEqual({ encodeMs: 12.5, decodeMs: 3.25 });
+  });
+
+  it('validates the prompt before any native work', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    await expect(segmenter.segment(pixels(), {})).rejects.toThrow(
+      new RangeError('Expected at least one of points, boxes or maskInput for prompt but received {} of type object'),
+    );
+    await expect(segmenter.segment(pixels(), { points: [{ x: 21, y: 0, label: 1 }] })).rejects.toThrow(
+      new RangeError('Expected a number between 0 and 20 for prompt.points[0].x but received 21 of type number'),
+    );
+    await expect(segmenter.segment(pixels(), { boxes: [[0, 0, 5, 5]] }, { multimask: 1 as unknown as boolean })).rejects.toThrow(
+      new TypeError('Expected a boolean for multimask but received 1 of type number'),
+    );
+    await expect(segmenter.segment(pixels(), { boxes: [[0, 0, 5, 5]] }, { threshold: NaN })).rejects.toThrow(
+      new RangeError('Expected a finite number for threshold but received NaN of type number'),
+    );
+    expect(calls.encode).toHaveLength(0);
+    expect(calls.decode).toHaveLength(0);
+  });
+
+  it('checks the mask input against the model low-res size', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    await expect(segmenter.segment(pixels(), { maskInput: new Float32Array(256 * 256) })).rejects.toThrow(
+      new RangeError(
+        'Expected a Float32Array of 256 finite values (16x16 logits) for prompt.maskInput but received Float32Array(65536) of type Float32Array',
+      ),
+    );
+  });
+
+  it('refuses an embedding from another Segmenter', async () => {
+    const a = await Segmenter.load({ model: modelDir });
+    const b = await Segmenter.load({ model: modelDir });
+    const embedding = await a.encode(pixels());
+    await expect(b.segment(embedding, { boxes: [[0, 0, 1, 1]] })).rejects.toThrow(
+      new Error('The ImageEmbedding was created by another Segmenter; encode the image with this one'),
+    );
+  });
+
+  it('native errors keep their message and get the caller stack', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    calls.decodeError = new Error('decoder exploded');
+    const error = await segmenter.segment(pixels(), { boxes: [[0, 0, 1, 1]] }).catch((e: unknown) => e);
+    expect(error).toEqual(new Error('decoder exploded'));
+    expect((error as Error).stack).toContain('segmenter.test.ts');
+  });
+});
+
+describe('Segmenter lifetime', () => {
+  it('dispose() frees the model; later calls throw', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    segmenter.dispose();
+    segmenter.dispose();
+    await expect(segmenter.encode(pixels())).rejects.toThrow(
+      new Error('The Segmenter has been disposed; call Segmenter.load() again'),
+    );
+    expect(segmenter.config.lowResSize).toBe(16);
+  });
+});
+
+describe('Segmenter.embeddingFromFloat32Array', () => {
+  it('wraps a saved embedding and checks its size', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const embedding = segmenter.embeddingFromFloat32Array(new Float32Array(128), 30, 20);
+    expect([embedding.width, embedding.height]).toEqual([30, 20]);
+    const result = await segmenter.segment(embedding, { points: [{ x: 30, y: 20, label: 1 }] });
+    expect(result.masks[0].data).toHaveLength(600);
+    expect(() => segmenter.embeddingFromFloat32Array(new Float32Array(127), 30, 20)).toThrow(
+      new RangeError(
+        'Expected a Float32Array of 128 finite values (8x4x4) for data but received Float32Array(127) of type Float32Array',
+      ),
+    );
+  });
+});
