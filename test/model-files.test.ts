@@ -1,0 +1,147 @@
+// Malformed checkpoints on purpose: every one is a clear Error naming the problem (and, through
+// the CLI, one line on stderr with exit code 1) — never a crash of the process.
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../lib/cli/main.js';
+import { Segmenter } from '../lib/index.js';
+import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
+
+let root: string;
+let weights: Buffer;
+let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+let dataStart: number;
+
+/** A checkpoint directory whose model.safetensors is `bytes` and config.json is `config`. */
+async function checkpoint(name: string, bytes: Buffer, config?: string): Promise<string> {
+  const dir = path.join(root, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'model.safetensors'), bytes);
+  if (config === undefined) await copyFile(path.join(MODEL_DIR, 'config.json'), path.join(dir, 'config.json'));
+  else await writeFile(path.join(dir, 'config.json'), config);
+  await copyFile(path.join(MODEL_DIR, 'preprocessor_config.json'), path.join(dir, 'preprocessor_config.json'));
+  return dir;
+}
+
+/** Re-serialises the fixture's tensors with `edit` applied to the header entries. */
+function rewrite(edit: (h: typeof header) => void): Buffer {
+  const h = structuredClone(header);
+  edit(h);
+  // Keep the data section as is; drop entries that were deleted and re-pack offsets in order.
+  const entries = Object.entries(h).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of entries) {
+    const [b, e] = header[k]?.data_offsets ?? v.data_offsets;
+    const data = weights.subarray(dataStart + b, dataStart + e);
+    out[k] = { ...v, data_offsets: [offset, offset + data.length] };
+    chunks.push(data);
+    offset += data.length;
+  }
+  let json = JSON.stringify(out);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, Buffer.from(json), ...chunks]);
+}
+
+async function loadError(dir: string): Promise<Error> {
+  try {
+    const s = await Segmenter.load({ model: dir, threads: 1 });
+    s.dispose();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected Segmenter.load to fail');
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'omniseg-models-'));
+  weights = await readFile(path.join(MODEL_DIR, 'model.safetensors'));
+  const n = Number(weights.readBigUInt64LE(0));
+  header = JSON.parse(weights.subarray(8, 8 + n).toString('utf8'));
+  delete (header as Record<string, unknown>).__metadata__;
+  dataStart = 8 + n;
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('malformed checkpoints', () => {
+  it('the fixture itself loads (the rewrite helper is faithful)', async () => {
+    const s = await Segmenter.load({ model: await checkpoint('ok', rewrite(() => {})), threads: 1 });
+    expect(s.config.embeddingDim).toBe(32);
+    s.dispose();
+  });
+
+  it('truncated file', async () => {
+    const e = await loadError(await checkpoint('truncated', weights.subarray(0, weights.length - 100)));
+    expect(e.message).toMatch(/model\.safetensors: .*(out of range|beyond|exceed|past)/i);
+  });
+
+  it('header length larger than the file', async () => {
+    const b = Buffer.from(weights);
+    b.writeBigUInt64LE(BigInt(weights.length * 2), 0);
+    const e = await loadError(await checkpoint('hdrlen', b));
+    expect(e.message).toMatch(/model\.safetensors: header/i);
+  });
+
+  it('a file shorter than the 8-byte header length', async () => {
+    const e = await loadError(await checkpoint('tiny', Buffer.from([1, 2, 3])));
+    expect(e.message).toMatch(/model\.safetensors/);
+  });
+
+  it('garbage instead of JSON', async () => {
+    const b = Buffer.from(weights);
+    b.fill(0x7b, 8, 40);
+    const e = await loadError(await checkpoint('garbage', b));
+    expect(e.message).toMatch(/model\.safetensors: .*JSON/i);
+  });
+
+  it('a missing tensor is named', async () => {
+    const key = 'mask_decoder.iou_token.weight';
+    const e = await loadError(await checkpoint('missing', rewrite((h) => delete h[key])));
+    expect(e.message).toContain(`missing tensor "${key}"`);
+  });
+
+  it('an unexpected tensor is named', async () => {
+    const extra = rewrite((h) => {
+      h['vision_encoder.extra.weight'] = { ...h['mask_decoder.iou_token.weight'] };
+    });
+    const e = await loadError(await checkpoint('extra', extra));
+    expect(e.message).toContain('"vision_encoder.extra.weight"');
+  });
+
+  it('a mis-shaped tensor is named with both shapes', async () => {
+    const key = 'mask_decoder.mask_tokens.weight'; // [4, 32]
+    const e = await loadError(await checkpoint('shape', rewrite((h) => (h[key].shape = [32, 4]))));
+    expect(e.message).toContain(`"${key}" has shape [32, 4] but the model configuration expects [4, 32]`);
+  });
+
+  it('config.json that is not JSON, or not a SAM config', async () => {
+    let e = await loadError(await checkpoint('badcfg', weights, '{ not json'));
+    expect(e.message).toMatch(/config\.json: not a valid JSON object/);
+    e = await loadError(await checkpoint('clipcfg', weights, '{"model_type": "clip"}'));
+    expect(e.message).toMatch(/is not a SAM checkpoint/);
+  });
+
+  it('config sizes that disagree with the weights', async () => {
+    const cfg = JSON.parse(await readFile(path.join(MODEL_DIR, 'config.json'), 'utf8'));
+    cfg.vision_config.num_hidden_layers = 4;
+    const e = await loadError(await checkpoint('layers', weights, JSON.stringify(cfg)));
+    expect(e.message).toContain('missing tensor "vision_encoder.layers.3.');
+  });
+
+  it('the CLI reports a bad checkpoint in one line with exit code 1', async () => {
+    let stderr = '';
+    const code = await runCli(
+      ['segment', path.join(FIXTURES, 'wide.png'), '--model', await checkpoint('cli', weights.subarray(0, 1000)), '--point', '10,10,1'],
+      { stdout: () => {}, stderr: (t) => (stderr += t), env: {} },
+    );
+    expect(code).toBe(1);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^omniseg: .*model\.safetensors/);
+  });
+});
