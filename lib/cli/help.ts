@@ -57,7 +57,8 @@ ${MODEL_OPTIONS}
 Times the model on one image: 1 warm-up, then the timed runs. encodeMs is the median
 time of Segmenter.encode() on the decoded pixels; decodeMs the median time of
 Segmenter.segment() on the cached embedding with one positive point at the image centre
-(multimask, masks at image size). Both are measured in JavaScript around the call.
+(multimask, masks at image size), 5 decodes per encode (the first of each includes the
+once-per-image decoder cache). Both are measured in JavaScript around the call.
 
 Options:
 ${MODEL_OPTIONS}

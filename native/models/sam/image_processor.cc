@@ -58,14 +58,19 @@ void postprocessMasks(Ctx& ctx, const float* lowRes, int64_t planes, int64_t L, 
   // the taps of those pixels do not depend on the rest, so only they are computed.
   float* up = ctx.arena.floats(planes * resized.height * resized.width);
   ops::resizeBilinear(ctx, lowRes, planes, L, L, L, L * L, up, S, S, resized.height, resized.width);
-  const int64_t H = original.height, W = original.width;
-  float* full = ctx.arena.floats(H * W);
+  const int64_t H = original.height, W = original.width, rh = resized.height, rw = resized.width;
+  // A bilinear resize to the same size is the identity (weights 1 and 0), so it is skipped.
+  const bool same = rh == H && rw == W;
+  float* full = same ? nullptr : ctx.arena.floats(H * W);
   for (int64_t p = 0; p < planes; ++p) {
-    ops::resizeBilinear(ctx, up + p * resized.height * resized.width, 1, resized.height,
-                        resized.width, resized.width, 0, full, H, W, H, W);
+    const float* src = up + p * rh * rw;
+    if (!same) {
+      ops::resizeBilinear(ctx, src, 1, rh, rw, rw, 0, full, H, W, H, W);
+      src = full;
+    }
     uint8_t* m = masks + p * H * W;
     ctx.pool.parallelFor(H * W, 1 << 16, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) m[i] = full[i] > threshold ? 1 : 0;
+      for (int64_t i = b; i < e; ++i) m[i] = src[i] > threshold ? 1 : 0;
     });
   }
 }

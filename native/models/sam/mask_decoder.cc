@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/profile.h"
+
 namespace omniseg::sam {
 
 void FeedForward::bind(WeightStore& w, const std::string& p, int in, int hidden, int out,
@@ -57,7 +59,8 @@ void MaskDecoder::forward(Ctx& ctx, float* image, const float* pe, int64_t E, co
   std::memcpy(tokens + C, maskTokens_, T * C * sizeof(float));
   if (Ns > 0) std::memcpy(tokens + (1 + T) * C, sparse, Ns * C * sizeof(float));
   float* queries = ctx.arena.floats(Nt * C);
-  transformer_.forward(ctx, tokens, Nt, image, pe, N, queries, cache);
+  { ProfileScope ps("two-way transformer"); transformer_.forward(ctx, tokens, Nt, image, pe, N, queries, cache); }
+  ProfileScope ps("upscale + hypernetworks");
 
   // upscaling { convT 2×2 → LayerNorm2d → GELU → convT 2×2 → GELU }  image: [E, E, C] NHWC
   float* up1 = ctx.arena.floats(4 * N * (C / 4));  // [2E, 2E, C/4]

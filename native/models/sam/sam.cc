@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/profile.h"
 #include "core/safetensors.h"
 
 namespace omniseg::sam {
@@ -108,6 +109,7 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
     const ImageSideCache* cache = nullptr;
     if (!r.maskInput) {
       std::call_once(e.cacheOnce, [&] {
+        ProfileScope ps("image-side cache (once)");
         ArenaScope scratch(ctx.arena);
         float* keys0 = ctx.arena.floats(N * C);
         const float* nm = promptEncoder_->noMask();
@@ -157,6 +159,7 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
         std::memcpy(&out.lowRes[(p * M + m) * L * L], &lowAll[(first + m) * L * L], L * L * sizeof(float));
       }
     }
+    ProfileScope ps("post-process");
     postprocessMasks(ctx, out.lowRes.data(), r.promptCount * M, L, cfg_.processor.padHeight,
                      e.resized, e.original, r.threshold, out.masks.data());
   } catch (...) {
@@ -165,6 +168,7 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   }
   giveArena(std::move(arena));
   out.decodeMs = msSince(t0);
+  Profile::report("decode");
   return out;
 }
 

@@ -34,6 +34,8 @@ OMNISEG_SIMD void biasAct(float* y, int64_t rows, int64_t cols, int64_t ldy, con
 
 // Rows per thread below which splitting the output columns is better than splitting rows.
 constexpr int64_t kMinRowsPerThread = 64;
+// Multiply-adds below which a GEMM runs on the calling thread alone.
+constexpr int64_t kInlineMacs = 1 << 20;
 
 }  // namespace
 
@@ -43,7 +45,11 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   if (ldy == 0) ldy = N;
   const float beta = accumulate ? 1.f : 0.f;
   const int threads = ctx.pool.size();
-  if (M >= kMinRowsPerThread * threads || N < 64) {
+  if (M * N * K < kInlineMacs) {
+    // Too small to be worth waking other threads (prompt-token matrices in the decoder).
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.f, x, ldx, W, K, beta, y, ldy);
+    biasAct(y, M, N, ldy, b, act);
+  } else if (M >= kMinRowsPerThread * threads || N < 64) {
     // y[r0:r1, :] = x[r0:r1, :] · Wᵀ
     ctx.pool.parallelRanges(M, 16, [&](int64_t r0, int64_t r1) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, N, K, 1.f, x + r0 * ldx, ldx,
