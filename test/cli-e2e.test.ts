@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../lib/cli/main.js';
+import { run } from './helpers/cli.js';
 import { native } from '../lib/native.js';
 import { decodeRLE } from '../lib/rle.js';
 import { cases, f32, FIXTURES, MODEL_DIR as MODEL, mismatches, u8 } from './helpers/fixtures.js';
@@ -25,20 +25,6 @@ function addonAvailable(): boolean {
 
 const ready = POINT_CASE !== undefined && addonAvailable();
 
-async function run(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env: {},
-  });
-  return { code, stdout, stderr };
-}
 
 async function readF32(file: string): Promise<Float32Array> {
   const b = await readFile(file);

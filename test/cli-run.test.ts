@@ -7,24 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { median } from '../lib/cli/format.js';
 import { helpText } from '../lib/cli/help.js';
 import { concatFloat32, readFloat32File, writeFloat32File } from '../lib/cli/io.js';
-import { runCli } from '../lib/cli/main.js';
+import { run } from './helpers/cli.js';
 import { maskOutline } from '../lib/cli/overlay.js';
 import { packageVersion } from '../lib/version.js';
 
-async function run(argv: string[], env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env,
-  });
-  return { code, stdout, stderr };
-}
 
 let dir: string;
 beforeAll(async () => {

@@ -4,8 +4,8 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../lib/cli/main.js';
 import { Segmenter } from '../lib/index.js';
+import { run } from './helpers/cli.js';
 import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
 
 let root: string;
@@ -135,10 +135,8 @@ describe('malformed checkpoints', () => {
   });
 
   it('the CLI reports a bad checkpoint in one line with exit code 1', async () => {
-    let stderr = '';
-    const code = await runCli(
+    const { code, stderr } = await run(
       ['segment', path.join(FIXTURES, 'wide.png'), '--model', await checkpoint('cli', weights.subarray(0, 1000)), '--point', '10,10,1'],
-      { stdout: () => {}, stderr: (t) => (stderr += t), env: {} },
     );
     expect(code).toBe(1);
     expect(stderr.trimEnd().split('\n')).toHaveLength(1);

@@ -63,15 +63,9 @@ void PromptEncoder::sparse(const PromptSet& p, float* out) const {
     const int64_t total = n + (p.hasBox ? 0 : 1);
     for (int64_t i = 0; i < total; ++i, ++t) {
       float* o = out + t * C_;
-      const bool pad = i == n;  // padding point (0, 0) with label -1 when there is no box
+      const bool pad = i == n;  // SAM's padding point: label -1 when there is no box
       const int label = pad ? -1 : p.labels[i];
-      const double x = pad ? 0.0 : p.points[2 * i], y = pad ? 0.0 : p.points[2 * i + 1];
-      if (pad) {
-        // The padding point sits at (0, 0) *before* the +0.5 shift is applied to the whole tensor.
-        fourier(norm(0.0), norm(0.0), o);
-      } else {
-        fourier(norm(x), norm(y), o);
-      }
+      if (!pad) fourier(norm(p.points[2 * i]), norm(p.points[2 * i + 1]), o);
       if (label == -1) {
         std::memcpy(o, notAPoint_, C_ * sizeof(float));
       } else if (label == -10) {

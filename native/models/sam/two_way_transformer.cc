@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/profile.h"
 
 namespace omniseg::sam {
 
@@ -38,7 +37,6 @@ void DecoderAttention::forward(Ctx& ctx, const float* q, int64_t Nq, const float
                                const float* K, const float* V) const {
   // ref: modeling_sam.py SamAttention.forward
   ArenaScope scratch(ctx.arena);
-  ProfileScope ps0(Nq > Nk ? "attn i2t" : "attn t2i/self");
   const int64_t I = internal, d = internal / heads;
   if (!Q) {
     float* t = ctx.arena.floats(Nq * I);
@@ -56,11 +54,7 @@ void DecoderAttention::forward(Ctx& ctx, const float* q, int64_t Nq, const float
     V = t;
   }
   float* a = ctx.arena.floats(Nq * I);
-  {
-    ProfileScope ps1(Nq > Nk ? "  i2t core" : "  t2i core");
-    ops::attention(ctx, Q, I, K, I, V, I, Nq, Nk, heads, d, 1.f / std::sqrt(static_cast<float>(d)), a);
-  }
-  ProfileScope ps2("  out proj");
+  ops::attention(ctx, Q, I, K, I, V, I, Nq, Nk, heads, d, 1.f / std::sqrt(static_cast<float>(d)), a);
   ops::linear(ctx, a, Nq, I, oW, oB, hidden, out, ops::Act::None, accumulate);
 }
 
@@ -135,7 +129,7 @@ void TwoWayTransformer::forward(Ctx& ctx, const float* tokens, int64_t Nt, float
     // }
     // cross attention, tokens → image {
     ops::add(ctx, queries, tokens, Nt * C, qpe);
-    if (!cached) { ProfileScope ps("keys+pe"); ops::add(ctx, keys, pe, N * C, kpe); }
+    if (!cached) ops::add(ctx, keys, pe, N * C, kpe);
     b.tokenToImage.forward(ctx, qpe, Nt, kpe, keys, N, queries, true, nullptr,
                            cached ? cache->kT2I.data() : nullptr, cached ? cache->vT2I.data() : nullptr);
     ops::layerNorm(ctx, queries, Nt, C, b.ln2W, b.ln2B, eps, queries);
@@ -149,7 +143,7 @@ void TwoWayTransformer::forward(Ctx& ctx, const float* tokens, int64_t Nt, float
     ops::add(ctx, queries, tokens, Nt * C, qpe);
     b.imageToToken.forward(ctx, kpe, N, qpe, queries, Nt, keys, true,
                            cached ? cache->qI2T.data() : nullptr);
-    { ProfileScope ps("ln4 keys"); ops::layerNorm(ctx, keys, N, C, b.ln4W, b.ln4B, eps, keys); }
+    ops::layerNorm(ctx, keys, N, C, b.ln4W, b.ln4B, eps, keys);
     // }
   }
   // final attention, tokens → image {   ref: SamTwoWayTransformer.forward
