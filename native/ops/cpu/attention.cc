@@ -64,7 +64,7 @@ void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ld
 void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
                      int64_t d, const float* relPosH, const float* relPosW, float* out) {
   const int64_t S = h * w, C = heads * d, ld = 3 * C;
-  const int64_t qb = S <= 256 ? S : 128;
+  const int64_t qb = S <= 256 ? S : 256;
   const int64_t blocks = (S + qb - 1) / qb;
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
   ctx.pool.parallelFor(B * heads * blocks, 1, [&](int64_t t0, int64_t t1) {
