@@ -10,9 +10,12 @@ namespace omniseg::sam {
 
 namespace {
 
-// Copies tokens of the [E, E, C] grid into window order [nW, ws*ws, C] of the zero-padded
-// [P, P] grid (P = E rounded up to ws), as window_partition does after F.pad.
-void windowPartition(Ctx& ctx, const float* x, int64_t E, int64_t C, int64_t ws, float* win) {
+// Copies rows of the [E, E, D] grid into window order [nW, ws*ws, D] of the grid padded to
+// [P, P] (P = E rounded up to ws), as window_partition does after F.pad. Padding rows get `fill`
+// ([D]; zeros when null): the qkv rows of zero-padded tokens are the qkv bias, so the qkv GEMM
+// runs on the E*E real tokens only and the padding is filled in here.
+void windowPartition(Ctx& ctx, const float* x, int64_t E, int64_t D, int64_t ws, const float* fill,
+                     float* win) {
   const int64_t nw = (E + ws - 1) / ws;
   ctx.pool.parallelFor(nw * nw, 1, [&](int64_t b, int64_t e) {
     for (int64_t w = b; w < e; ++w) {
@@ -20,26 +23,27 @@ void windowPartition(Ctx& ctx, const float* x, int64_t E, int64_t C, int64_t ws,
       for (int64_t r = 0; r < ws; ++r)
         for (int64_t c = 0; c < ws; ++c) {
           const int64_t y = wy * ws + r, xx = wx * ws + c;
-          float* dst = win + (w * ws * ws + r * ws + c) * C;
+          float* dst = win + (w * ws * ws + r * ws + c) * D;
           if (y < E && xx < E)
-            std::memcpy(dst, x + (y * E + xx) * C, C * sizeof(float));
+            std::memcpy(dst, x + (y * E + xx) * D, D * sizeof(float));
+          else if (fill)
+            std::memcpy(dst, fill, D * sizeof(float));
           else
-            std::memset(dst, 0, C * sizeof(float));
+            std::memset(dst, 0, D * sizeof(float));
         }
     }
   });
 }
 
-// x[y, x] += win[window token], dropping the padding (window_unpartition + residual).
-void windowUnpartitionAdd(Ctx& ctx, const float* win, int64_t E, int64_t C, int64_t ws, float* x) {
+// x [E, E, D] ← the real tokens of win [nW, ws*ws, D] (window_unpartition, padding dropped).
+void windowUnpartition(Ctx& ctx, const float* win, int64_t E, int64_t D, int64_t ws, float* x) {
   const int64_t nw = (E + ws - 1) / ws;
   ctx.pool.parallelFor(E, 1, [&](int64_t y0, int64_t y1) {
     for (int64_t y = y0; y < y1; ++y)
       for (int64_t xx = 0; xx < E; ++xx) {
         const int64_t w = (y / ws) * nw + xx / ws;
-        const float* src = win + (w * ws * ws + (y % ws) * ws + xx % ws) * C;
-        float* dst = x + (y * E + xx) * C;
-        for (int64_t c = 0; c < C; ++c) dst[c] += src[c];
+        std::memcpy(x + (y * E + xx) * D, win + (w * ws * ws + (y % ws) * ws + xx % ws) * D,
+                    D * sizeof(float));
       }
   });
 }
@@ -87,30 +91,37 @@ ImageEncoder::ImageEncoder(const VisionConfig& config, WeightStore& w)
   neckLn2B = w.get(pre + "neck.layer_norm2.bias", {out});
 }
 
-// x [E*E, C] += proj(attention(layer_norm1(x))), windowed or global.
+// x [E*E, C] += proj(attention(layer_norm1(x))), windowed or global. The qkv and proj GEMMs
+// run on the E*E real tokens; only the attention itself sees the window layout and its padding.
 // ref: modeling_sam.py SamVisionLayer.forward (first half), SamVisionAttention.forward
 void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x) const {
-  const int64_t C = cfg_.hiddenSize, E = grid_, heads = cfg_.numAttentionHeads;
-  const float eps = static_cast<float>(cfg_.layerNormEps);
-  float* ln = ctx.arena.floats(E * E * C);
-  { ProfileScope ps("layer norm"); ops::layerNorm(ctx, x, E * E, C, L.ln1W, L.ln1B, eps, ln); }
+  const int64_t C = cfg_.hiddenSize, E = grid_, N = E * E, heads = cfg_.numAttentionHeads;
+  float* ln = ctx.arena.floats(N * C);
+  {
+    ProfileScope ps("layer norm");
+    ops::layerNorm(ctx, x, N, C, L.ln1W, L.ln1B, static_cast<float>(cfg_.layerNormEps), ln);
+  }
+  float* qkv = ctx.arena.floats(N * 3 * C);  // [E*E, 3C]
+  {
+    ProfileScope ps("qkv");
+    ops::linear(ctx, ln, N, C, L.qkvW, L.qkvB, 3 * C, qkv);
+  }
+  float* att = ln;  // reuse: [E*E, C]
   if (L.window > 0) {
     const int64_t ws = L.window, nw = (E + ws - 1) / ws, B = nw * nw, T = B * ws * ws;
-    float* win = ctx.arena.floats(T * C);                 // [nW, ws*ws, C]
-    { ProfileScope ps("window partition"); windowPartition(ctx, ln, E, C, ws, win); }
-    float* qkv = ctx.arena.floats(T * 3 * C);             // [nW, ws*ws, 3C]
-    { ProfileScope ps("qkv"); ops::linear(ctx, win, T, C, L.qkvW, L.qkvB, 3 * C, qkv); }
-    float* att = win;                                     // reuse: [nW, ws*ws, C]
-    { ProfileScope ps("attention (window)"); ops::relPosAttention(ctx, qkv, B, ws, ws, heads, C / heads, L.relH, L.relW, att); }
-    float* proj = ctx.arena.floats(T * C);
-    { ProfileScope ps("proj"); ops::linear(ctx, att, T, C, L.projW, L.projB, C, proj); }
-    { ProfileScope ps("window unpartition"); windowUnpartitionAdd(ctx, proj, E, C, ws, x); }
+    ArenaScope scratch(ctx.arena);
+    float* qkvWin = ctx.arena.floats(T * 3 * C);  // [nW, ws*ws, 3C]
+    float* attWin = ctx.arena.floats(T * C);      // [nW, ws*ws, C]
+    ProfileScope ps("attention (window)");
+    windowPartition(ctx, qkv, E, 3 * C, ws, L.qkvB, qkvWin);
+    ops::relPosAttention(ctx, qkvWin, B, ws, ws, heads, C / heads, L.relH, L.relW, attWin);
+    windowUnpartition(ctx, attWin, E, C, ws, att);
   } else {
-    float* qkv = ctx.arena.floats(E * E * 3 * C);         // [E*E, 3C]
-    { ProfileScope ps("qkv"); ops::linear(ctx, ln, E * E, C, L.qkvW, L.qkvB, 3 * C, qkv); }
-    { ProfileScope ps("attention (global)"); ops::relPosAttention(ctx, qkv, 1, E, E, heads, C / heads, L.relH, L.relW, ln); }
-    { ProfileScope ps("proj"); ops::linear(ctx, ln, E * E, C, L.projW, L.projB, C, x, ops::Act::None, /*accumulate=*/true); }
+    ProfileScope ps("attention (global)");
+    ops::relPosAttention(ctx, qkv, 1, E, E, heads, C / heads, L.relH, L.relW, att);
   }
+  ProfileScope ps("proj");
+  ops::linear(ctx, att, N, C, L.projW, L.projB, C, x, ops::Act::None, /*accumulate=*/true);
 }
 
 // x += lin2(gelu(lin1(layer_norm2(x))))     ref: SamVisionLayer.forward (second half), SamMLPBlock
