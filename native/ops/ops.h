@@ -85,9 +85,10 @@ void patchify(Ctx& ctx, const float* x, int64_t C, int64_t H, int64_t W, int64_t
 void im2col3x3(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t C, float* cols);
 
 // ConvTranspose2d(kernel 2, stride 2): x [H*W, Cin] (NHWC) · W [Cin, Cout, 2, 2] + b
-// → y [(2H)*(2W), Cout] (NHWC).
+// → y [(2H)*(2W), Cout] (NHWC), then act.
 void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin,
-                      const float* weight, const float* b, int64_t Cout, float* y);
+                      const float* weight, const float* b, int64_t Cout, float* y,
+                      Act act = Act::None);
 
 }  // namespace ops
 }  // namespace omniseg

@@ -49,7 +49,8 @@ MaskDecoder::MaskDecoder(const MaskDecoderConfig& c, WeightStore& w)
 }
 
 void MaskDecoder::forward(Ctx& ctx, float* image, const float* pe, int64_t E, const float* sparse,
-                          int64_t Ns, const ImageSideCache* cache, float* lowRes, float* iou) const {
+                          int64_t Ns, const ImageSideCache* cache, int64_t first, int64_t count,
+                          float* lowRes, float* iou) const {
   // ref: modeling_sam.py SamMaskDecoder.forward
   const int64_t C = cfg_.hiddenSize, T = numMaskTokens(), Nt = 1 + T + Ns, N = E * E;
   ArenaScope scratch(ctx.arena);
@@ -64,19 +65,21 @@ void MaskDecoder::forward(Ctx& ctx, float* image, const float* pe, int64_t E, co
 
   // upscaling { convT 2×2 → LayerNorm2d → GELU → convT 2×2 → GELU }  image: [E, E, C] NHWC
   float* up1 = ctx.arena.floats(4 * N * (C / 4));  // [2E, 2E, C/4]
-  { ProfileScope p1("  convT1"); ops::convTranspose2x2(ctx, image, E, E, C, up1W_, up1B_, C / 4, up1); }
+  ops::convTranspose2x2(ctx, image, E, E, C, up1W_, up1B_, C / 4, up1);
   ops::layerNorm(ctx, up1, 4 * N, C / 4, upLnW_, upLnB_, 1e-6f, up1);
   ops::gelu(ctx, up1, 4 * N * (C / 4));
   float* up2 = ctx.arena.floats(16 * N * (C / 8));  // [4E, 4E, C/8]
-  { ProfileScope p1("  convT2"); ops::convTranspose2x2(ctx, up1, 2 * E, 2 * E, C / 4, up2W_, up2B_, C / 8, up2); }
-  ops::gelu(ctx, up2, 16 * N * (C / 8));
+  ops::convTranspose2x2(ctx, up1, 2 * E, 2 * E, C / 4, up2W_, up2B_, C / 8, up2, ops::Act::Gelu);
   // }
-  // hypernetworks { hyper [T, C/8]; masks [T, (4E)²] = hyper · up2ᵀ }
-  float* hyper = ctx.arena.floats(T * (C / 8));
-  for (int64_t t = 0; t < T; ++t) hyper_[t].forward(ctx, queries + (1 + t) * C, hyper + t * (C / 8));
-  ops::linear(ctx, hyper, T, C / 8, up2, nullptr, 16 * N, lowRes);  // = hyper · up2ᵀ
+  // hypernetworks { hyper [count, C/8] (selected tokens); masks [count, (4E)²] = hyper · up2ᵀ }
+  float* hyper = ctx.arena.floats(count * (C / 8));
+  for (int64_t t = 0; t < count; ++t)
+    hyper_[first + t].forward(ctx, queries + (1 + first + t) * C, hyper + t * (C / 8));
+  ops::linear(ctx, hyper, count, C / 8, up2, nullptr, 16 * N, lowRes);
   // }
-  iouHead_.forward(ctx, queries, iou);
+  float* iouAll = ctx.arena.floats(T);
+  iouHead_.forward(ctx, queries, iouAll);
+  std::memcpy(iou, iouAll + first, count * sizeof(float));
 }
 
 }  // namespace omniseg::sam

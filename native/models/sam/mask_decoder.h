@@ -28,10 +28,11 @@ class MaskDecoder {
   const TwoWayTransformer& transformer() const { return transformer_; }
 
   // image [N, C] = image embedding + dense prompt (consumed: updated in place); pe [N, C];
-  // sparse [Ns, C]; → lowRes [numMaskTokens, (4E)²], iou [numMaskTokens] (all outputs; the caller
-  // selects multimask outputs 1.. or the single mask 0).
+  // sparse [Ns, C]; → the outputs [first, first + count) of the mask tokens (multimask: 1..T-1,
+  // single mask: 0): lowRes [count, (4E)²], iou [count].
   void forward(Ctx& ctx, float* image, const float* pe, int64_t E, const float* sparse, int64_t Ns,
-               const ImageSideCache* cache, float* lowRes, float* iou) const;
+               const ImageSideCache* cache, int64_t first, int64_t count, float* lowRes,
+               float* iou) const;
 
  private:
   MaskDecoderConfig cfg_;

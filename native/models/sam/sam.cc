@@ -90,7 +90,7 @@ void SamModel::embeddingToCHW(const Embedding& e, float* chw) const {
 DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t E = cfg_.embeddingSize(), C = cfg_.prompt.hiddenSize, N = E * E;
-  const int64_t L = cfg_.lowResSize(), T = maskDecoder_->numMaskTokens();
+  const int64_t L = cfg_.lowResSize();
   const int64_t M = r.multimask ? cfg_.decoder.numMultimaskOutputs : 1;
   const int64_t H = e.original.height, W = e.original.width;
   OMNISEG_CHECK(r.promptCount >= 1, "decode: promptCount must be at least 1");
@@ -130,7 +130,6 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
     // The processor's coordinate mapping: original pixels → resized input pixels (float64).
     const double sx = static_cast<double>(e.resized.width) / static_cast<double>(W);
     const double sy = static_cast<double>(e.resized.height) / static_cast<double>(H);
-    std::vector<float> lowAll(T * L * L), iouAll(T);
     for (int64_t p = 0; p < r.promptCount; ++p) {
       ArenaScope scratch(ctx.arena);
       PromptSet ps;
@@ -150,14 +149,9 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
       promptEncoder_->sparse(ps, sparse);
       float* image = ctx.arena.floats(N * C);  // image embedding + dense prompt
       ops::add(ctx, e.data.data(), dense, N * C, image);
-      maskDecoder_->forward(ctx, image, imagePe_.data(), E, sparse, Ns, cache, lowAll.data(),
-                            iouAll.data());
       // multimask → outputs 1..T-1, else output 0   ref: SamMaskDecoder.forward mask_slice
-      const int64_t first = r.multimask ? 1 : 0;
-      for (int64_t m = 0; m < M; ++m) {
-        out.iou[p * M + m] = iouAll[first + m];
-        std::memcpy(&out.lowRes[(p * M + m) * L * L], &lowAll[(first + m) * L * L], L * L * sizeof(float));
-      }
+      maskDecoder_->forward(ctx, image, imagePe_.data(), E, sparse, Ns, cache, r.multimask ? 1 : 0, M,
+                            &out.lowRes[p * M * L * L], &out.iou[p * M]);
     }
     ProfileScope ps("post-process");
     postprocessMasks(ctx, out.lowRes.data(), r.promptCount * M, L, cfg_.processor.padHeight,
