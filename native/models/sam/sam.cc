@@ -105,27 +105,24 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   auto arena = takeArena();
   try {
     Ctx ctx{pool_, *arena};
-    // Image-side cache for prompts without a mask (the dense prompt is then no_mask_embed).
-    const ImageSideCache* cache = nullptr;
-    if (!r.maskInput) {
-      std::call_once(e.cacheOnce, [&] {
-        ProfileScope ps("image-side cache (once)");
-        ArenaScope scratch(ctx.arena);
-        float* keys0 = ctx.arena.floats(N * C);
-        const float* nm = promptEncoder_->noMask();
-        for (int64_t i = 0; i < N; ++i)
-          for (int64_t c = 0; c < C; ++c) keys0[i * C + c] = e.data.data()[i * C + c] + nm[c];
-        maskDecoder_->transformer().precompute(ctx, keys0, imagePe_.data(), N, e.cache);
-      });
-      cache = &e.cache;
-    }
     // dense prompt [N, C]: the mask embedding, or no_mask_embed broadcast
     float* dense = ctx.arena.floats(N * C);
+    const ImageSideCache* cache = nullptr;
     if (r.maskInput) {
       promptEncoder_->dense(ctx, r.maskInput, dense);
     } else {
       const float* nm = promptEncoder_->noMask();
       for (int64_t i = 0; i < N; ++i) std::memcpy(dense + i * C, nm, C * sizeof(float));
+      // Image-side cache, valid while the dense prompt is no_mask_embed: computed once per image
+      // from the same image + dense sum every prompt set starts from.
+      std::call_once(e.cacheOnce, [&] {
+        ProfileScope ps("image-side cache (once)");
+        ArenaScope scratch(ctx.arena);
+        float* keys0 = ctx.arena.floats(N * C);
+        ops::add(ctx, e.data.data(), dense, N * C, keys0);
+        maskDecoder_->transformer().precompute(ctx, keys0, imagePe_.data(), N, e.cache);
+      });
+      cache = &e.cache;
     }
     // The processor's coordinate mapping: original pixels → resized input pixels (float64).
     const double sx = static_cast<double>(e.resized.width) / static_cast<double>(W);
