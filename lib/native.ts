@@ -18,6 +18,35 @@ export interface NativeSamConfig {
   lowResSize: number;
   /** Masks returned with multimask output (3 for SAM). */
   numMultimaskOutputs: number;
+  /** Where the model runs. */
+  device: 'cpu' | 'cuda';
+}
+
+/** A CUDA device as the driver reports it. */
+export interface CudaDevice {
+  index: number;
+  name: string;
+  /** e.g. "9.0" for an H100. */
+  computeCapability: string;
+  /** Bytes. */
+  totalMemory: number;
+  /** Bytes free when probed. */
+  freeMemory: number;
+  multiprocessors: number;
+}
+
+/** What the addon knows of its CUDA backend. */
+export interface CudaInfo {
+  /** The addon was built with the CUDA backend (`npm run build:cuda`). */
+  compiled: boolean;
+  /** A usable driver and at least one device were found (and no fatal GPU error happened since). */
+  available: boolean;
+  /** Why it is not available. */
+  reason?: string;
+  /** CUDA driver and runtime versions as integers (e.g. 13000), when compiled. */
+  driverVersion?: number;
+  runtimeVersion?: number;
+  devices: CudaDevice[];
 }
 
 /** Prompts for one decoder call. P = promptCount prompt sets are decoded in one call. */
@@ -81,12 +110,15 @@ export interface NativeSamModel {
 
 export interface NativeBinding {
   /** Load a transformers-format SAM directory (config.json + model.safetensors [+ preprocessor_config.json]). */
-  loadSam(dir: string, options: { threads: number }): Promise<NativeSamModel>;
+  loadSam(dir: string, options: { threads: number; device?: 'cpu' | 'cuda' }): Promise<NativeSamModel>;
   /** Threads the machine offers (hardware concurrency). */
   hardwareThreads(): number;
+  /** Probes the CUDA backend (never throws). */
+  cudaInfo(): CudaInfo;
 }
 
 let cached: NativeBinding | undefined;
+let cachedCuda: { binding?: NativeBinding; error?: string } | undefined;
 
 /** Loads the addon once (prebuilt binary or local build, found by node-gyp-build). */
 export function native(): NativeBinding {
@@ -97,4 +129,23 @@ export function native(): NativeBinding {
     cached = nodeGypBuild(findPackageRoot(import.meta.url, 'binding.gyp'));
   }
   return cached;
+}
+
+/**
+ * The CUDA-enabled build (`npm run build:cuda` writes build-cuda/Release/omniseg.node), loaded
+ * once; `{ error }` says why it is unusable (not built, or its libraries failed to load).
+ */
+export function nativeCuda(): { binding?: NativeBinding; error?: string } {
+  if (cachedCuda === undefined) {
+    const require = createRequire(import.meta.url);
+    const root = findPackageRoot(import.meta.url, 'binding.gyp');
+    const file = `${root}/build-cuda/Release/omniseg.node`;
+    try {
+      cachedCuda = { binding: require(file) as NativeBinding };
+    } catch (error) {
+      const message = error instanceof Error ? error.message.split('\n', 1)[0] : String(error);
+      cachedCuda = { error: `cannot load the CUDA build ${file} (${message})` };
+    }
+  }
+  return cachedCuda;
 }

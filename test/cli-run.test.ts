@@ -69,8 +69,11 @@ describe('runCli', () => {
     expect(info.hardwareThreads).toBeGreaterThanOrEqual(1);
     expect(info.backends).toMatchObject({
       cpu: { available: expect.any(Boolean) as boolean },
-      cuda: { compiled: false, available: false, devices: [] },
+      cuda: { compiled: expect.any(Boolean) as boolean, available: expect.any(Boolean) as boolean,
+        devices: expect.any(Array) as unknown[] },
     });
+    const cuda = (info.backends as { cuda: { available: boolean; reason?: string } }).cuda;
+    if (!cuda.available) expect(cuda.reason).toMatch(/\S/);  // unavailable always says why
   });
 });
 

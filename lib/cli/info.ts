@@ -1,7 +1,9 @@
 // omniseg info [--json]
 import { availableParallelism } from 'node:os';
+import { cudaStatus } from '../backends.js';
 import { loadBinding } from '../binding.js';
 import { packageVersion } from '../version.js';
+import type { CudaInfo } from '../native.js';
 import type { InfoCommand } from './args.js';
 import { jsonLine } from './format.js';
 import type { CliIO } from './io.js';
@@ -21,7 +23,7 @@ export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
     platform: process.platform,
     arch: process.arch,
     hardwareThreads,
-    backends: { cpu, cuda: { compiled: false, available: false, devices: [] } },
+    backends: { cpu, cuda: cudaStatus() },
   };
   if (args.json) {
     io.stdout(jsonLine(info));
@@ -31,6 +33,13 @@ export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
     `omniseg ${info.version}\n` +
       `node ${info.node} on ${info.platform}-${info.arch}, ${hardwareThreads} hardware threads\n` +
       `cpu backend: ${cpu.available ? 'available' : `not available (${cpu.error})`}\n` +
-      'cuda backend: not compiled in this build\n',
+      `cuda backend: ${describeCuda(info.backends.cuda)}\n`,
   );
+}
+
+function describeCuda(c: CudaInfo): string {
+  if (!c.compiled) return `not compiled in this build (${c.reason ?? 'npm run build:cuda'})`;
+  if (!c.available) return `compiled, not available (${c.reason ?? 'no usable device'})`;
+  const gb = (b: number) => `${(b / 2 ** 30).toFixed(0)} GiB`;
+  return c.devices.map((d) => `${d.name} (compute ${d.computeCapability}, ${gb(d.totalMemory)})`).join(', ');
 }

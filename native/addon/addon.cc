@@ -7,12 +7,51 @@
 #include "addon/embedding.h"
 #include "addon/sam_model.h"
 #include "ops/ops.h"
+#ifdef OMNISEG_CUDA
+#include "gpu/check.h"
+#include "gpu/device.h"
+#endif
 
 namespace omniseg::addon {
 
 Napi::Value hardwareThreads(const Napi::CallbackInfo& info) {
   const unsigned n = std::thread::hardware_concurrency();
   return Napi::Number::New(info.Env(), n == 0 ? 1 : n);
+}
+
+// {compiled, available, reason?, driverVersion?, runtimeVersion?, devices: [{index, name,
+// computeCapability, totalMemory, freeMemory, multiprocessors}]}: what `omniseg info` reports.
+Napi::Value cudaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  auto devices = Napi::Array::New(env);
+#ifdef OMNISEG_CUDA
+  const gpu::BackendInfo b = gpu::probe();
+  const std::string failure = gpu::failure();
+  o.Set("compiled", true);
+  o.Set("available", b.available && failure.empty());
+  if (!b.available) o.Set("reason", b.reason);
+  if (!failure.empty()) o.Set("reason", failure);
+  o.Set("driverVersion", b.driverVersion);
+  o.Set("runtimeVersion", b.runtimeVersion);
+  for (size_t i = 0; i < b.devices.size(); ++i) {
+    const auto& d = b.devices[i];
+    auto x = Napi::Object::New(env);
+    x.Set("index", d.index);
+    x.Set("name", d.name);
+    x.Set("computeCapability", std::to_string(d.computeMajor) + "." + std::to_string(d.computeMinor));
+    x.Set("totalMemory", static_cast<double>(d.totalMemory));
+    x.Set("freeMemory", static_cast<double>(d.freeMemory));
+    x.Set("multiprocessors", d.multiprocessors);
+    devices.Set(static_cast<uint32_t>(i), x);
+  }
+#else
+  o.Set("compiled", false);
+  o.Set("available", false);
+  o.Set("reason", "this build of omniseg has no CUDA backend (build it with `npm run build:cuda`)");
+#endif
+  o.Set("devices", devices);
+  return o;
 }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
@@ -23,6 +62,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(d);
   exports.Set("loadSam", Napi::Function::New(env, SamModelWrap::load, "loadSam"));
   exports.Set("hardwareThreads", Napi::Function::New(env, hardwareThreads, "hardwareThreads"));
+  exports.Set("cudaInfo", Napi::Function::New(env, cudaInfo, "cudaInfo"));
   return exports;
 }
 

@@ -48,6 +48,15 @@ bool capture(PendingError& err, Fn&& fn) {
   return false;
 }
 
+// Runs fn on the JS thread; a C++ exception becomes a thrown JS error of the matching class.
+template <class Fn>
+auto onJsThread(Napi::Env env, Fn&& fn) -> decltype(fn()) {
+  PendingError err;
+  decltype(fn()) result;
+  if (!capture(err, [&] { result = fn(); })) throw err.toJs(env);
+  return result;
+}
+
 // Hands a vector's memory to JS as an ArrayBuffer without copying (the buffer owns the vector);
 // copies where the runtime refuses external buffers (e.g. Electron's V8 sandbox).
 template <class T>

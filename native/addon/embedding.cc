@@ -71,7 +71,10 @@ Napi::Value EmbeddingWrap::toCHW(const Napi::CallbackInfo& info) {
   const auto& c = model_->config();
   const int64_t E = c.gridSize(), C = c.vision.outputChannels;
   std::vector<float> chw(static_cast<size_t>(C * E * E));
-  model_->embeddingToCHW(*e, chw.data());
+  onJsThread(info.Env(), [&] {
+    model_->embeddingToCHW(*e, chw.data());
+    return true;
+  });
   auto ab = toArrayBuffer(info.Env(), std::move(chw));
   return Napi::Float32Array::New(info.Env(), static_cast<size_t>(C * E * E), ab, 0);
 }

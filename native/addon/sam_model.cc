@@ -40,8 +40,9 @@ class PromiseWorker : public Napi::AsyncWorker {
 
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(Napi::Env env, std::string dir, int threads) : PromiseWorker(env), dir_(std::move(dir)), threads_(threads) {}
-  void run() override { model_ = std::shared_ptr<sam::SamModel>(sam::SamModel::load(dir_, threads_)); }
+  LoadWorker(Napi::Env env, std::string dir, int threads, Device device)
+      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), device_(device) {}
+  void run() override { model_ = std::shared_ptr<sam::SamModel>(sam::SamModel::load(dir_, threads_, device_)); }
   void OnOK() override {
     auto model = model_;
     deferred.Resolve(data(Env()).samModel.New({Napi::External<std::shared_ptr<sam::SamModel>>::New(Env(), &model)}));
@@ -50,6 +51,7 @@ class LoadWorker : public PromiseWorker {
  private:
   std::string dir_;
   int threads_;
+  Device device_;
   std::shared_ptr<sam::SamModel> model_;
 };
 
@@ -138,7 +140,12 @@ Napi::Value SamModelWrap::load(const Napi::CallbackInfo& info) {
   Napi::Value t = info[1].As<Napi::Object>().Get("threads");
   require(env, t.IsNumber(), "options.threads");
   const int threads = t.As<Napi::Number>().Int32Value();
-  return queue(new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), threads));
+  Napi::Value d = info[1].As<Napi::Object>().Get("device");
+  require(env, d.IsUndefined() || d.IsString(), "options.device");
+  const std::string device = d.IsString() ? d.As<Napi::String>().Utf8Value() : "cpu";
+  require(env, device == "cpu" || device == "cuda", "options.device must be 'cpu' or 'cuda'");
+  return queue(new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), threads,
+                              device == "cuda" ? Device::Cuda : Device::Cpu));
 }
 
 std::shared_ptr<sam::SamModel> SamModelWrap::get(Napi::Env env) const {
@@ -156,6 +163,7 @@ Napi::Value SamModelWrap::config(const Napi::CallbackInfo& info) {
   o.Set("embeddingDim", c.vision.outputChannels);
   o.Set("lowResSize", c.lowResSize());
   o.Set("numMultimaskOutputs", c.decoder.numMultimaskOutputs);
+  o.Set("device", get(env)->device() == Device::Cuda ? "cuda" : "cpu");
   return o;
 }
 
@@ -185,7 +193,8 @@ Napi::Value SamModelWrap::embeddingFromCHW(const Napi::CallbackInfo& info) {
           "data must be a Float32Array of embeddingDim*embeddingSize^2 values");
   const int64_t w = info[1].As<Napi::Number>().Int64Value(), h = info[2].As<Napi::Number>().Int64Value();
   require(env, w > 0 && h > 0, "width and height must be positive");
-  auto e = model->embeddingFromCHW(info[0].As<Napi::Float32Array>().Data(), h, w);
+  const float* chw = info[0].As<Napi::Float32Array>().Data();
+  auto e = onJsThread(env, [&] { return model->embeddingFromCHW(chw, h, w); });
   return EmbeddingWrap::create(env, model, e);
 }
 

@@ -17,8 +17,13 @@ void* alignedAlloc(size_t n) {
 }
 }  // namespace
 
+const Allocator& hostAllocator() {
+  static const Allocator a{alignedAlloc, std::free, false};
+  return a;
+}
+
 Arena::~Arena() {
-  for (auto& b : blocks_) std::free(b.data);
+  for (auto& b : blocks_) alloc_->free(b.data);
 }
 
 void* Arena::bytes(size_t n) {
@@ -35,15 +40,9 @@ void* Arena::bytes(size_t n) {
     ++current_;
   }
   const size_t size = n > kMinBlock ? n : kMinBlock;
-  blocks_.push_back({static_cast<uint8_t*>(alignedAlloc(size)), size, 0});
+  blocks_.push_back({static_cast<uint8_t*>(alloc_->alloc(size)), size, 0});
   current_ = blocks_.size() - 1;
   return bytes(n);
-}
-
-float* Arena::zeros(size_t n) {
-  float* p = floats(n);
-  std::memset(p, 0, n * sizeof(float));
-  return p;
 }
 
 void Arena::reset() {
@@ -69,8 +68,7 @@ size_t Arena::capacity() const {
   return c;
 }
 
-FloatBuffer::FloatBuffer(size_t n) : data_(static_cast<float*>(alignedAlloc(n * sizeof(float) + 1))), size_(n) {}
-
-void FloatBuffer::Free::operator()(float* p) const { std::free(p); }
+FloatBuffer::FloatBuffer(size_t n, const Allocator& allocator)
+    : data_(static_cast<float*>(allocator.alloc(n * sizeof(float) + 1)), Free{&allocator}), size_(n) {}
 
 }  // namespace omniseg

@@ -62,11 +62,15 @@ const float* WeightStore::get(const std::string& key,
     throw Error(path() + ": tensor " + quote(key) + " has dtype " +
                 SafeTensors::dtypeName(t->dtype) +
                 "; only F32, F16 and BF16 can be loaded as float weights");
-  used_.insert(key);
+  const bool first = used_.insert(key).second;
+  const size_t count = static_cast<size_t>(t->end - t->begin) / SafeTensors::dtypeSize(t->dtype);
 
   const uint8_t* src = file_->bytes(*t);
-  if (t->dtype == DType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0)
-    return reinterpret_cast<const float*>(src);  // zero copy
+  if (t->dtype == DType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
+    const float* p = reinterpret_cast<const float*>(src);  // zero copy
+    if (first) handedOut_.push_back({p, count});
+    return p;
+  }
 
   auto cached = converted_.find(key);
   if (cached != converted_.end()) return cached->second.get();
@@ -97,6 +101,7 @@ const float* WeightStore::get(const std::string& key,
       break;
   }
   bytesConverted_ += bytes;
+  handedOut_.push_back({dst, count});
   return converted_.emplace(key, std::move(buf)).first->second.get();
 }
 

@@ -40,6 +40,14 @@ class WeightStore {
   // Throws omniseg::Error naming up to 5 tensors that were never get()/markUsed().
   void checkAllUsed() const;
 
+  // Every tensor get() has handed out (data, element count), once each: what a GPU backend
+  // copies to device memory.
+  struct Tensor {
+    const float* data;
+    size_t count;
+  };
+  const std::vector<Tensor>& handedOut() const { return handedOut_; }
+
   size_t bytesMapped() const { return file_->mappingSize(); }
   size_t bytesConverted() const { return bytesConverted_; }
   const SafeTensors& file() const { return *file_; }
@@ -58,6 +66,7 @@ class WeightStore {
   std::unique_ptr<SafeTensors> file_;
   std::unordered_set<std::string> used_;
   std::unordered_map<std::string, Buffer> converted_;
+  std::vector<Tensor> handedOut_;
   size_t bytesConverted_ = 0;
 };
 

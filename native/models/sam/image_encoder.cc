@@ -1,54 +1,11 @@
 #include "models/sam/image_encoder.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "core/profile.h"
 
 namespace omniseg::sam {
-
-namespace {
-
-// Copies rows of the [E, E, D] grid into window order [nW, ws*ws, D] of the grid padded to
-// [P, P] (P = E rounded up to ws), as window_partition does after F.pad. Padding rows get `fill`
-// ([D]; zeros when null): the qkv rows of zero-padded tokens are the qkv bias, so the qkv GEMM
-// runs on the E*E real tokens only and the padding is filled in here.
-void windowPartition(Ctx& ctx, const float* x, int64_t E, int64_t D, int64_t ws, const float* fill,
-                     float* win) {
-  const int64_t nw = (E + ws - 1) / ws;
-  ctx.pool.parallelFor(nw * nw, 1, [&](int64_t b, int64_t e) {
-    for (int64_t w = b; w < e; ++w) {
-      const int64_t wy = w / nw, wx = w % nw;
-      for (int64_t r = 0; r < ws; ++r)
-        for (int64_t c = 0; c < ws; ++c) {
-          const int64_t y = wy * ws + r, xx = wx * ws + c;
-          float* dst = win + (w * ws * ws + r * ws + c) * D;
-          if (y < E && xx < E)
-            std::memcpy(dst, x + (y * E + xx) * D, D * sizeof(float));
-          else if (fill)
-            std::memcpy(dst, fill, D * sizeof(float));
-          else
-            std::memset(dst, 0, D * sizeof(float));
-        }
-    }
-  });
-}
-
-// x [E, E, D] ← the real tokens of win [nW, ws*ws, D] (window_unpartition, padding dropped).
-void windowUnpartition(Ctx& ctx, const float* win, int64_t E, int64_t D, int64_t ws, float* x) {
-  const int64_t nw = (E + ws - 1) / ws;
-  ctx.pool.parallelFor(E, 1, [&](int64_t y0, int64_t y1) {
-    for (int64_t y = y0; y < y1; ++y)
-      for (int64_t xx = 0; xx < E; ++xx) {
-        const int64_t w = (y / ws) * nw + xx / ws;
-        std::memcpy(x + (y * E + xx) * D, win + (w * ws * ws + (y % ws) * ws + xx % ws) * D,
-                    D * sizeof(float));
-      }
-  });
-}
-
-}  // namespace
 
 ImageEncoder::ImageEncoder(const VisionConfig& config, WeightStore& w)
     : cfg_(config), grid_(config.imageSize / config.patchSize) {
@@ -113,9 +70,10 @@ void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x) const {
     float* qkvWin = ctx.arena.floats(T * 3 * C);  // [nW, ws*ws, 3C]
     float* attWin = ctx.arena.floats(T * C);      // [nW, ws*ws, C]
     ProfileScope ps("attention (window)");
-    windowPartition(ctx, qkv, E, 3 * C, ws, L.qkvB, qkvWin);
+    // padding rows of zero tokens project to the qkv bias
+    ops::windowPartition(ctx, qkv, E, 3 * C, ws, L.qkvB, qkvWin);
     ops::relPosAttention(ctx, qkvWin, B, ws, ws, heads, C / heads, L.relH, L.relW, attWin);
-    windowUnpartition(ctx, attWin, E, C, ws, att);
+    ops::windowUnpartition(ctx, attWin, E, C, ws, att);
   } else {
     ProfileScope ps("attention (global)");
     ops::relPosAttention(ctx, qkv, 1, E, E, heads, C / heads, L.relH, L.relW, att);

@@ -35,10 +35,12 @@ Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_
       const float x = static_cast<float>(static_cast<double>(v) * cfg.rescaleFactor);
       lut[c][v] = (x - mean[c]) / stdv[c];
     }
+  FloatBuffer host(3 * S * S);  // normalised on the host, then moved to the backend's memory
+  float* px = host.data();
   ctx.pool.parallelFor(S, 16, [&](int64_t y0, int64_t y1) {
     for (int64_t c = 0; c < 3; ++c)
       for (int64_t y = y0; y < y1; ++y) {
-        float* row = pixels + (c * S + y) * S;
+        float* row = px + (c * S + y) * S;
         if (y >= r.height) {
           std::memset(row, 0, S * sizeof(float));
           continue;
@@ -48,6 +50,7 @@ Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_
         std::memset(row + r.width, 0, (S - r.width) * sizeof(float));
       }
   });
+  ops::upload(ctx, px, 3 * S * S * sizeof(float), pixels);
   return r;
 }
 
@@ -68,10 +71,7 @@ void postprocessMasks(Ctx& ctx, const float* lowRes, int64_t planes, int64_t L, 
       ops::resizeBilinear(ctx, src, 1, rh, rw, rw, 0, full, H, W, H, W);
       src = full;
     }
-    uint8_t* m = masks + p * H * W;
-    ctx.pool.parallelFor(H * W, 1 << 16, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) m[i] = src[i] > threshold ? 1 : 0;
-    });
+    ops::threshold(ctx, src, H * W, threshold, masks + p * H * W);
   }
 }
 

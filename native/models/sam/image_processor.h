@@ -18,7 +18,8 @@ struct Size {
 // Size after the longest-edge resize: round(side * longest / max(h, w)).
 Size preprocessShape(int64_t height, int64_t width, int64_t longestEdge);
 
-// rgb [H, W, 3] uint8 → pixels [3, S, S] float (S = pad size), returns the resized size.
+// rgb [H, W, 3] uint8 (host) → pixels [3, S, S] float (S = pad size; the backend's memory),
+// returns the resized size.
 Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_t height,
                 int64_t width, float* pixels);
 

@@ -1,6 +1,5 @@
 #include "models/sam/mask_decoder.h"
 
-#include <cstring>
 #include <string>
 
 #include "core/profile.h"
@@ -56,9 +55,9 @@ void MaskDecoder::forward(Ctx& ctx, float* image, const float* pe, int64_t E, co
   ArenaScope scratch(ctx.arena);
   // tokens [Nt, C] = [iou_token; mask_tokens; sparse prompt embeddings]
   float* tokens = ctx.arena.floats(Nt * C);
-  std::memcpy(tokens, iouToken_, C * sizeof(float));
-  std::memcpy(tokens + C, maskTokens_, T * C * sizeof(float));
-  if (Ns > 0) std::memcpy(tokens + (1 + T) * C, sparse, Ns * C * sizeof(float));
+  ops::copy(ctx, iouToken_, C, tokens);
+  ops::copy(ctx, maskTokens_, T * C, tokens + C);
+  if (Ns > 0) ops::copy(ctx, sparse, Ns * C, tokens + (1 + T) * C);
   float* queries = ctx.arena.floats(Nt * C);
   { ProfileScope ps("two-way transformer"); transformer_.forward(ctx, tokens, Nt, image, pe, N, queries, cache); }
   ProfileScope ps("upscale + hypernetworks");
@@ -79,7 +78,7 @@ void MaskDecoder::forward(Ctx& ctx, float* image, const float* pe, int64_t E, co
   // }
   float* iouAll = ctx.arena.floats(T);
   iouHead_.forward(ctx, queries, iouAll);
-  std::memcpy(iou, iouAll + first, count * sizeof(float));
+  ops::copy(ctx, iouAll + first, count, iou);
 }
 
 }  // namespace omniseg::sam

@@ -98,8 +98,7 @@ void PromptEncoder::dense(Ctx& ctx, const float* mask, float* out) const {
   ops::layerNorm(ctx, h1, L2 * L2, q, ln1W_, ln1B_, eps_, h1);
   ops::gelu(ctx, h1, L2 * L2 * q);
   float* chw = ctx.arena.floats(q * L2 * L2);  // NCHW for patchify
-  for (int64_t i = 0; i < L2 * L2; ++i)
-    for (int64_t c = 0; c < q; ++c) chw[c * L2 * L2 + i] = h1[i * q + c];
+  ops::transpose(ctx, h1, L2 * L2, q, chw);
   float* cols2 = ctx.arena.floats(L4 * L4 * q * 4);
   ops::patchify(ctx, chw, q, L2, L2, 2, cols2);
   float* h2 = ctx.arena.floats(L4 * L4 * m);

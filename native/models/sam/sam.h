@@ -16,10 +16,20 @@
 #include "models/sam/mask_decoder.h"
 #include "models/sam/prompt_encoder.h"
 
-namespace omniseg::sam {
+namespace omniseg {
+namespace gpu {
+class WeightMirror;
+}
 
-// An encoded image: the embedding [E*E, C] (NHWC) and the sizes needed to map prompts and masks.
+// Where a model runs. Cuda needs a build with the CUDA backend (OMNISEG_CUDA).
+enum class Device { Cpu, Cuda };
+
+namespace sam {
+
+// An encoded image: the embedding [E*E, C] (NHWC, in the memory of the model's device) and the
+// sizes needed to map prompts and masks.
 struct Embedding {
+  Device device = Device::Cpu;
   FloatBuffer data;
   Size original{0, 0}, resized{0, 0};
   double encodeMs = 0;
@@ -50,36 +60,47 @@ struct DecodeResult {
 
 class SamModel {
  public:
-  // dir: config.json + model.safetensors [+ preprocessor_config.json]. threads ≥ 1.
-  static std::unique_ptr<SamModel> load(const std::string& dir, int threads);
+  // dir: config.json + model.safetensors [+ preprocessor_config.json]. threads ≥ 1 (host
+  // threads: the whole pass on CPU, preprocessing on CUDA).
+  static std::unique_ptr<SamModel> load(const std::string& dir, int threads,
+                                        Device device = Device::Cpu);
+  ~SamModel();
 
   const SamConfig& config() const { return cfg_; }
+  Device device() const { return device_; }
 
   // rgb [H, W, 3] uint8 (read in place).
   std::shared_ptr<Embedding> encode(const uint8_t* rgb, int64_t height, int64_t width);
-  // A saved embedding, [C, E, E] (the reference's layout), for an image of height × width.
-  std::shared_ptr<Embedding> embeddingFromCHW(const float* chw, int64_t height, int64_t width) const;
-  // embedding → [C, E, E]
-  void embeddingToCHW(const Embedding& e, float* chw) const;
+  // A saved embedding, [C, E, E] (the reference's layout, host memory), for an image of
+  // height × width.
+  std::shared_ptr<Embedding> embeddingFromCHW(const float* chw, int64_t height, int64_t width);
+  // embedding → [C, E, E] (host memory)
+  void embeddingToCHW(const Embedding& e, float* chw);
 
   DecodeResult decode(Embedding& e, const DecodeRequest& r);
 
  private:
-  SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads);
+  SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads, Device device);
 
-  // An arena per concurrent call, reused across calls.
-  std::unique_ptr<Arena> takeArena();
-  void giveArena(std::unique_ptr<Arena> a);
+  // What one concurrent call runs with: its arena (and, on CUDA, its stream); reused across
+  // calls.
+  struct Worker;
+  class Lease;
+  std::unique_ptr<Worker> takeWorker();
+  void giveWorker(std::unique_ptr<Worker> w);
 
   SamConfig cfg_;
+  Device device_;
   std::unique_ptr<WeightStore> weights_;
   ThreadPool pool_;
   std::unique_ptr<ImageEncoder> imageEncoder_;
   std::unique_ptr<PromptEncoder> promptEncoder_;
   std::unique_ptr<MaskDecoder> maskDecoder_;
-  FloatBuffer imagePe_;  // [E*E, C]
-  std::mutex arenasMu_;
-  std::vector<std::unique_ptr<Arena>> arenas_;
+  FloatBuffer imagePe_;  // [E*E, C] (host; mirrored on CUDA like a weight)
+  std::unique_ptr<gpu::WeightMirror> mirror_;  // CUDA: device copies of weights and imagePe_
+  std::mutex workersMu_;
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
-}  // namespace omniseg::sam
+}  // namespace sam
+}  // namespace omniseg

@@ -1,8 +1,6 @@
 #include "models/sam/two_way_transformer.h"
 
 #include <cmath>
-#include <cstring>
-
 
 namespace omniseg::sam {
 
@@ -94,9 +92,10 @@ void TwoWayTransformer::precompute(Ctx& ctx, const float* keys0, const float* pe
   ArenaScope scratch(ctx.arena);
   float* kpe = ctx.arena.floats(N * C);
   ops::add(ctx, keys0, pe, N * C, kpe);
-  cache.kT2I = FloatBuffer(N * I);
-  cache.vT2I = FloatBuffer(N * I);
-  cache.qI2T = FloatBuffer(N * b.imageToToken.internal);
+  const Allocator& memory = ctx.arena.allocator();  // the pass's backend
+  cache.kT2I = FloatBuffer(N * I, memory);
+  cache.vT2I = FloatBuffer(N * I, memory);
+  cache.qI2T = FloatBuffer(N * b.imageToToken.internal, memory);
   b.tokenToImage.projectK(ctx, kpe, N, cache.kT2I.data());
   b.tokenToImage.projectV(ctx, keys0, N, cache.vT2I.data());
   b.imageToToken.projectQ(ctx, kpe, N, cache.qI2T.data());
@@ -111,7 +110,7 @@ void TwoWayTransformer::forward(Ctx& ctx, const float* tokens, int64_t Nt, float
   float* qpe = ctx.arena.floats(Nt * C);  // queries + query_point_embedding
   float* kpe = ctx.arena.floats(N * C);   // keys + key_point_embedding
   float* mlp = ctx.arena.floats(Nt * cfg_.mlpDim);
-  std::memcpy(queries, tokens, Nt * C * sizeof(float));
+  ops::copy(ctx, tokens, Nt * C, queries);
 
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
@@ -119,7 +118,7 @@ void TwoWayTransformer::forward(Ctx& ctx, const float* tokens, int64_t Nt, float
     // self attention {   ref: SamTwoWayAttentionBlock.forward
     if (i == 0) {  // skip_first_layer_pe: no positional embedding, no residual
       float* q0 = ctx.arena.floats(Nt * C);
-      std::memcpy(q0, queries, Nt * C * sizeof(float));
+      ops::copy(ctx, queries, Nt * C, q0);
       b.selfAttn.forward(ctx, q0, Nt, q0, q0, Nt, queries, /*accumulate=*/false);
     } else {
       ops::add(ctx, queries, tokens, Nt * C, qpe);

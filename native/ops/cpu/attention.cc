@@ -9,7 +9,7 @@
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
-namespace omniseg::ops {
+namespace omniseg::ops::cpu {
 
 namespace {
 
@@ -98,4 +98,4 @@ void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w
   });
 }
 
-}  // namespace omniseg::ops
+}  // namespace omniseg::ops::cpu

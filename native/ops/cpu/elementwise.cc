@@ -4,7 +4,7 @@
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
-namespace omniseg::ops {
+namespace omniseg::ops::cpu {
 
 namespace {
 
@@ -61,4 +61,4 @@ void add(Ctx& ctx, const float* a, const float* b, int64_t n, float* y) {
   ctx.pool.parallelFor(n, kGrain, [&](int64_t s, int64_t e) { addSpan(a + s, b + s, e - s, y + s); });
 }
 
-}  // namespace omniseg::ops
+}  // namespace omniseg::ops::cpu

@@ -15,6 +15,8 @@ namespace omniseg::ops {
 
 void initBlas() { openblas_set_num_threads(1); }
 
+namespace cpu {
+
 namespace {
 
 OMNISEG_SIMD void biasAct(float* y, int64_t rows, int64_t cols, int64_t ldy, const float* b,
@@ -95,4 +97,5 @@ void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Ci
   });
 }
 
+}  // namespace cpu
 }  // namespace omniseg::ops

@@ -3,7 +3,7 @@
 
 #include "ops/ops.h"
 
-namespace omniseg::ops {
+namespace omniseg::ops::cpu {
 
 void patchify(Ctx& ctx, const float* x, int64_t C, int64_t H, int64_t W, int64_t k, float* cols) {
   const int64_t gh = H / k, gw = W / k, K = C * k * k;
@@ -35,4 +35,4 @@ void im2col3x3(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t C, float*
   });
 }
 
-}  // namespace omniseg::ops
+}  // namespace omniseg::ops::cpu

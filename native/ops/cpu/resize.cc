@@ -99,6 +99,7 @@ inline uint8_t clip8(int32_t v) {
 
 }  // namespace
 
+namespace cpu {
 void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64_t iw,
                     int64_t inStride, int64_t inPlaneStride, float* out, int64_t oh, int64_t ow,
                     int64_t outRows, int64_t outCols) {
@@ -113,6 +114,8 @@ void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64
     }
   });
 }
+
+}  // namespace cpu
 
 void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t channels,
                  uint8_t* out, int64_t oh, int64_t ow) {

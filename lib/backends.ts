@@ -1,0 +1,36 @@
+// Which native build runs a model: the default CPU build, or the CUDA-enabled build
+// (`npm run build:cuda`) when a usable GPU is present. The CUDA build is loaded only when a
+// caller asks for CUDA ('cuda' or 'auto').
+import { loadBinding } from './binding.js';
+import { nativeCuda, type CudaInfo, type NativeBinding } from './native.js';
+
+/** The CUDA backend as this installation sees it (never throws). */
+export function cudaStatus(): CudaInfo {
+  if (process.env.OMNISEG_DEVICE === 'cpu') {
+    return { compiled: false, available: false, reason: 'OMNISEG_DEVICE=cpu', devices: [] };
+  }
+  const cuda = nativeCuda();
+  if (cuda.binding === undefined) {
+    return { compiled: false, available: false, reason: cuda.error ?? 'not built', devices: [] };
+  }
+  return cuda.binding.cudaInfo();
+}
+
+/**
+ * The binding and device for a requested device. 'auto' picks CUDA when the CUDA build loads
+ * and reports a usable device, CPU otherwise.
+ * @throws Error when 'cuda' is requested and unusable, naming the reason.
+ */
+export function bindingFor(device: 'cpu' | 'cuda' | 'auto'): { binding: NativeBinding; device: 'cpu' | 'cuda' } {
+  if (device !== 'cpu') {
+    const status = cudaStatus();
+    if (status.available) {
+      const binding = nativeCuda().binding;
+      if (binding !== undefined) return { binding, device: 'cuda' };
+    }
+    if (device === 'cuda') {
+      throw new Error(`The CUDA backend is not available: ${status.reason ?? 'no usable device'}`);
+    }
+  }
+  return { binding: loadBinding(), device: 'cpu' };
+}

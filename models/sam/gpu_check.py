@@ -1,0 +1,209 @@
+"""GPU parity and benchmark of omniseg's CUDA backend against transformers on the same GPU.
+
+Run by scripts/gpu-check.sh on a machine with an NVIDIA GPU, PyTorch and transformers (no Node
+needed): it drives omniseg through the standalone program test/gpu/sam_gpu.cc.
+
+  python3 models/sam/gpu_check.py --sam-gpu BIN --images DIR [--work DIR] [--iters N]
+
+1. Builds a random sam-vit-base (common.vit_base_config, every parameter re-drawn with
+   common.build_model, seed 1234) and saves it with its processor configs.
+2. Reference: transformers SamProcessor (PIL) + SamModel on the GPU in fp32 with TF32 off, for
+   each image (chelsea.png 451x300: resize + padding; astronaut.png 512x512) and prompt case:
+   embedding, low-res logits, IoU, masks at image size (post_process_masks).
+3. omniseg: `sam_gpu --device cuda` on the same model, image and prompts.
+4. Prints per image and case ||ours - ref|| / ||ref|| of the embedding and logits, the max
+   score error and the fraction of mismatched mask pixels; exit 1 above the bounds below.
+5. Timings, all on this GPU in this run (median ms after warm-up): PyTorch eager encoder
+   (get_image_embeddings on pixel values already on the GPU) in fp32, fp16 and bf16; its
+   processor + encoder; its decode (prompt -> masks at image size, fp32); omniseg's encode
+   (host preprocessing + upload + encoder) and decode (prompt -> masks at image size, in host
+   memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+SEED = 1234
+EMB_REL_L2_MAX = 1e-4
+LOGITS_REL_L2_MAX = 1e-4
+MASK_MISMATCH_MAX = 1e-3
+
+CASES = {  # name -> (points [[x, y, label]...] as fractions of the image, box fractions, multimask)
+    "point": ([[0.48, 0.40, 1]], None, True),
+    "points3": ([[0.30, 0.50, 1], [0.60, 0.45, 1], [0.80, 0.20, 0]], None, False),
+    "box_point": ([[0.50, 0.50, 1]], [0.20, 0.15, 0.85, 0.90], False),
+}
+
+
+def rel_l2(a, b):
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def cuda_time(fn, iters):
+    fn()
+    torch.cuda.synchronize()
+    ms = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ms)
+
+
+def case_prompts(name, w, h):
+    pts, box, mm = CASES[name]
+    points = [[[p[0] * w, p[1] * h] for p in pts]]
+    labels = [[int(p[2]) for p in pts]]
+    boxes = [[box[0] * w, box[1] * h, box[2] * w, box[3] * h]] if box else None
+    return points, labels, boxes, mm
+
+
+def reference(model, processor, image, iters):
+    dev = "cuda"
+    w, h = image.size
+    out = {}
+    with torch.no_grad():
+        inputs = processor(images=image, return_tensors="pt")
+        pv = inputs["pixel_values"].to(dev)
+        emb = model.get_image_embeddings(pv)
+        out["embedding"] = emb[0].float().cpu().numpy()
+        for name in CASES:
+            points, labels, boxes, mm = case_prompts(name, w, h)
+            kw = {"input_points": [points], "input_labels": [labels]}
+            if boxes:
+                kw["input_boxes"] = [boxes]
+            p = processor(images=image, return_tensors="pt", **kw)
+            fwd = {k: p[k].to(dev) for k in ("input_points", "input_labels", "input_boxes") if k in p}
+
+            def decode():
+                r = model(image_embeddings=emb, multimask_output=mm, **fwd)
+                m = processor.image_processor.post_process_masks(
+                    r.pred_masks, p["original_sizes"], p["reshaped_input_sizes"])[0]
+                return r, m
+
+            r, m = decode()
+            out[name] = {
+                "lowres": r.pred_masks[0].float().cpu().numpy(),
+                "iou": r.iou_scores[0].float().cpu().numpy(),
+                "masks": m.cpu().numpy().astype(bool),
+                "decodeMs": cuda_time(decode, iters * 5),
+            }
+        timings = {"encoderFp32": cuda_time(lambda: model.get_image_embeddings(pv), iters),
+                   "processorEncoderFp32": cuda_time(
+                       lambda: model.get_image_embeddings(
+                           processor(images=image, return_tensors="pt")["pixel_values"].to(dev)), iters)}
+    return out, timings
+
+
+def half_timings(model, pv, iters):
+    res = {}
+    for name, dt in (("encoderFp16", torch.float16), ("encoderBf16", torch.bfloat16)):
+        m = model.to(dt)
+        x = pv.to(dt)
+        with torch.no_grad():
+            res[name] = cuda_time(lambda: m.get_image_embeddings(x), iters)
+    model.to(torch.float32)
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sam-gpu", required=True)
+    ap.add_argument("--images", required=True)
+    ap.add_argument("--work", default="/tmp/omniseg-gpu")
+    ap.add_argument("--iters", type=int, default=10)
+    args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    work = Path(args.work)
+    model_dir = work / "sam-vit-base"
+    t0 = time.perf_counter()
+    cfg = common.vit_base_config()
+    model = common.build_model(cfg, SEED)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(model_dir, safe_serialization=True)
+    processor = common.make_processor(1024, 256)
+    common.save_processor(processor, model_dir)
+    model = model.to("cuda").eval()
+    print(f"model: random sam-vit-base in {time.perf_counter() - t0:.1f} s; GPU {torch.cuda.get_device_name()}",
+          flush=True)
+
+    failures = []
+    report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "images": {}}
+    for file in ("chelsea.png", "astronaut.png"):
+        image = Image.open(Path(args.images) / file).convert("RGB")
+        w, h = image.size
+        ref, timings = reference(model, processor, image, args.iters)
+        raw = work / f"{file}.rgb"
+        raw.write_bytes(np.asarray(image, dtype=np.uint8).tobytes())
+        out = work / f"out-{file}"
+        out.mkdir(exist_ok=True)
+        cmd = [args.sam_gpu, "--model", str(model_dir), "--image", str(raw), "--width", str(w), "--height", str(h),
+               "--out", str(out), "--device", "cuda", "--iters", str(args.iters)]
+        for name in CASES:
+            points, labels, boxes, mm = case_prompts(name, w, h)
+            items = [f"p:{x},{y},{l}" for (x, y), l in zip(points[0], labels[0])]
+            if boxes:
+                items.append("b:" + ",".join(str(v) for v in boxes[0]))
+            if mm:
+                items.append("multimask")
+            cmd += ["--case", f"{name}=" + ";".join(items)]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            print(res.stderr)
+            failures.append(f"{file}: sam_gpu failed")
+            continue
+        ours = json.loads(res.stdout.strip().splitlines()[-1])
+        e = np.fromfile(out / "embedding.f32", np.float32).reshape(ref["embedding"].shape)
+        err = rel_l2(e, ref["embedding"])
+        print(f"{file}: embedding rel L2 {err:.2e}  max abs {np.abs(e - ref['embedding']).max():.2e}")
+        if not err <= EMB_REL_L2_MAX:
+            failures.append(f"{file} embedding {err:.2e}")
+        img = {"embeddingRelL2": err, "cases": {}, "timings": timings, "omniseg": ours}
+        for name in CASES:
+            r = ref[name]
+            lo = np.fromfile(out / f"{name}.lowres.f32", np.float32).reshape(r["lowres"].shape)
+            iou = np.fromfile(out / f"{name}.iou.f32", np.float32).reshape(r["iou"].shape)
+            mk = np.fromfile(out / f"{name}.masks.u8", np.uint8).reshape(r["masks"].shape).astype(bool)
+            le, se, mm = rel_l2(lo, r["lowres"]), float(np.abs(iou - r["iou"]).max()), float((mk != r["masks"]).mean())
+            print(f"  {name:10s} logits rel L2 {le:.2e}  score err {se:.1e}  mask mismatch {mm * 100:.4f}%  "
+                  f"decode ms: omniseg {ours['cases'][name]['median']:.3f} vs torch {r['decodeMs']:.3f}")
+            img["cases"][name] = {"logitsRelL2": le, "scoreErr": se, "maskMismatch": mm,
+                                  "decodeMs": ours["cases"][name]["median"], "torchDecodeMs": r["decodeMs"]}
+            if not (le <= LOGITS_REL_L2_MAX and mm <= MASK_MISMATCH_MAX):
+                failures.append(f"{file} {name}")
+        report["images"][file] = img
+        print(f"  encode ms: omniseg {ours['encodeMs']['median']:.2f} (preprocess + encoder)  "
+              f"torch fp32 encoder {timings['encoderFp32']:.2f}  processor + encoder {timings['processorEncoderFp32']:.2f}",
+              flush=True)
+
+    pv = processor(images=Image.open(Path(args.images) / "astronaut.png").convert("RGB"),
+                   return_tensors="pt")["pixel_values"].to("cuda")
+    report["torchHalf"] = half_timings(model, pv, args.iters)
+    print("torch eager half precision encoder ms:", json.dumps(report["torchHalf"]))
+    print("REPORT " + json.dumps(report))
+    if failures:
+        print("FAIL: " + "; ".join(failures))
+        return 1
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+#include "gpu/device.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "gpu/check.h"
+
+namespace omniseg::gpu {
+
+BackendInfo probe() {
+  BackendInfo info;
+  cudaDriverGetVersion(&info.driverVersion);
+  cudaRuntimeGetVersion(&info.runtimeVersion);
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    info.reason = std::string("no usable CUDA driver or device: ") + cudaGetErrorName(err);
+    return info;
+  }
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    DeviceInfo d;
+    d.index = i;
+    d.name = p.name;
+    d.computeMajor = p.major;
+    d.computeMinor = p.minor;
+    d.totalMemory = p.totalGlobalMem;
+    d.multiprocessors = p.multiProcessorCount;
+    int previous = 0;
+    if (cudaGetDevice(&previous) == cudaSuccess && cudaSetDevice(i) == cudaSuccess) {
+      size_t freeBytes = 0, total = 0;
+      if (cudaMemGetInfo(&freeBytes, &total) == cudaSuccess) d.freeMemory = freeBytes;
+      cudaSetDevice(previous);
+    }
+    info.devices.push_back(d);
+  }
+  cudaGetLastError();
+  info.available = !info.devices.empty();
+  if (!info.available) info.reason = "no CUDA device found";
+  return info;
+}
+
+namespace {
+void* deviceAlloc(size_t bytes) {
+  ensureUsable();
+  void* p = nullptr;
+  check(cudaMalloc(&p, bytes), "cudaMalloc");
+  return p;
+}
+void deviceFree(void* p) { cudaFree(p); }
+}  // namespace
+
+const Allocator& deviceAllocator() {
+  static const Allocator a{deviceAlloc, deviceFree, true};
+  return a;
+}
+
+void WeightMirror::add(const float* host, size_t count) {
+  if (!host || count == 0) return;
+  const uintptr_t b = reinterpret_cast<uintptr_t>(host), e = b + count * sizeof(float);
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), b,
+                             [](uintptr_t v, const Range& r) { return v < r.begin; });
+  if (it != ranges_.begin() && std::prev(it)->end >= e && std::prev(it)->begin <= b) return;  // already there
+  FloatBuffer buf(count, deviceAllocator());
+  OMNISEG_CUDA_CHECK(cudaMemcpy(buf.data(), host, count * sizeof(float), cudaMemcpyHostToDevice));
+  ranges_.insert(it, Range{b, e, buf.data()});
+  buffers_.push_back(std::move(buf));
+  bytes_ += count * sizeof(float);
+}
+
+const float* WeightMirror::resolve(const float* p) const {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), a,
+                             [](uintptr_t v, const Range& r) { return v < r.begin; });
+  if (it == ranges_.begin()) return p;
+  const Range& r = *std::prev(it);
+  if (a >= r.end) return p;
+  return r.device + (a - r.begin) / sizeof(float);
+}
+
+}  // namespace omniseg::gpu

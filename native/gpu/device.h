@@ -1,0 +1,54 @@
+// The CUDA backend's process-wide pieces: device discovery, device memory, and the mirror that
+// maps model weights (host pointers into the checkpoint) to their copies in device memory.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/allocator.h"
+#include "core/arena.h"
+
+namespace omniseg::gpu {
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int computeMajor = 0, computeMinor = 0;
+  size_t totalMemory = 0, freeMemory = 0;
+  int multiprocessors = 0;
+};
+
+struct BackendInfo {
+  bool available = false;   // a usable device and driver were found
+  std::string reason;       // why not, when unavailable
+  int driverVersion = 0, runtimeVersion = 0;
+  std::vector<DeviceInfo> devices;
+};
+
+// Probes the driver and devices; never throws (a missing driver is a reason, not an error).
+BackendInfo probe();
+
+// cudaMalloc / cudaFree; allocation failure throws omniseg::Error ("CUDA out of memory ...").
+const Allocator& deviceAllocator();
+
+// Host → device copies of the tensors a model reads; resolve() maps any pointer inside a mirrored
+// host range to the same offset in its device copy, and returns other pointers unchanged
+// (activations are device memory already).
+class WeightMirror {
+ public:
+  void add(const float* host, size_t count);
+  const float* resolve(const float* p) const;
+  size_t bytes() const { return bytes_; }
+
+ private:
+  struct Range {
+    uintptr_t begin, end;
+    const float* device;
+  };
+  std::vector<Range> ranges_;  // sorted by begin, disjoint
+  std::vector<FloatBuffer> buffers_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace omniseg::gpu

@@ -1,0 +1,37 @@
+// One in-flight GPU pass: its CUDA stream, its cuBLASLt handle and workspace, and the weight
+// mirror of the model it runs. A Ctx whose gpu member points at a Stream runs every op on it.
+#pragma once
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "gpu/device.h"
+
+namespace omniseg::gpu {
+
+class Stream {
+ public:
+  // mirror: the model's weights (may be null for op tests that pass device pointers only).
+  explicit Stream(const WeightMirror* mirror = nullptr);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  cudaStream_t get() const { return stream_; }
+  cublasLtHandle_t lt() const { return lt_; }
+  void* workspace() const { return workspace_; }
+  size_t workspaceBytes() const { return workspaceBytes_; }
+  const float* resolve(const float* p) const { return mirror_ ? mirror_->resolve(p) : p; }
+  // Waits for the work queued on the stream; throws its error, if any.
+  void synchronize();
+
+ private:
+  const WeightMirror* mirror_;
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspaceBytes_ = 32u << 20;
+};
+
+}  // namespace omniseg::gpu

@@ -1,0 +1,277 @@
+// GEMM-based ops through cuBLASLt (fp32, CUBLAS_COMPUTE_32F: no TF32, this is the parity path):
+// linear, matmul, convTranspose2x2, and the ltGemm every other GEMM-based op uses.
+//
+// Row-major y[M,N] = x[M,K]·W[N,K]ᵀ is column-major D[N,M] = op(A)·B with A = W viewed as
+// col-major [K,N] (ld K) transposed and B = x as col-major [K,M] (ld ldx); D has ld ldy.
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/arena.h"
+#include "ops/cuda/launch.h"
+
+namespace omniseg::ops::cuda {
+
+namespace {
+
+// Largest power of two (≤ 256) dividing the address and, for batches, every batch's offset.
+uint32_t alignmentOf(const void* p, int64_t strideElems) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (strideElems) a |= static_cast<uintptr_t>(strideElems) * sizeof(float);
+  uint32_t al = 256;
+  while (al > 4 && (a & (al - 1))) al >>= 1;
+  return al;
+}
+
+// Everything the heuristic's answer depends on.
+struct Key {
+  int32_t device, transA, transB, epilogue, hasBeta;
+  int64_t m, n, k, lda, ldb, ldd, strideA, strideB, strideD, batch;
+  uint32_t alA, alB, alD;
+  uint64_t workspace;
+  bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
+};
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    const auto* b = reinterpret_cast<const unsigned char*>(&k);
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (size_t i = 0; i < sizeof(Key); ++i) h = (h ^ b[i]) * 1099511628211ull;
+    return static_cast<size_t>(h);
+  }
+};
+
+std::mutex cacheMu;
+std::unordered_map<Key, cublasLtMatmulAlgo_t, KeyHash>& algoCache() {
+  static std::unordered_map<Key, cublasLtMatmulAlgo_t, KeyHash> cache;
+  return cache;
+}
+
+// RAII holders so a throwing check never leaks descriptors.
+struct OpDesc {
+  cublasLtMatmulDesc_t d = nullptr;
+  ~OpDesc() {
+    if (d) cublasLtMatmulDescDestroy(d);
+  }
+};
+struct LayoutDesc {
+  cublasLtMatrixLayout_t d = nullptr;
+  ~LayoutDesc() {
+    if (d) cublasLtMatrixLayoutDestroy(d);
+  }
+};
+struct PrefDesc {
+  cublasLtMatmulPreference_t d = nullptr;
+  ~PrefDesc() {
+    if (d) cublasLtMatmulPreferenceDestroy(d);
+  }
+};
+
+void makeLayout(LayoutDesc& l, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
+                int64_t stride) {
+  OMNISEG_CUDA_CHECK(cublasLtMatrixLayoutCreate(&l.d, CUDA_R_32F, static_cast<uint64_t>(rows),
+                                                static_cast<uint64_t>(cols), ld));
+  if (batch > 1) {
+    const int32_t count = static_cast<int32_t>(batch);
+    OMNISEG_CUDA_CHECK(cublasLtMatrixLayoutSetAttribute(l.d, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                        &count, sizeof(count)));
+    OMNISEG_CUDA_CHECK(cublasLtMatrixLayoutSetAttribute(
+        l.d, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
+  }
+}
+
+__global__ void biasActKernel(float* y, int64_t rows, int64_t cols, int64_t ldy, const float* b,
+                              Act act) {
+  const int64_t n = rows * cols;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / cols, c = i - r * cols;
+    float v = y[r * ldy + c];
+    if (b) v = dev::add(v, b[c]);
+    y[r * ldy + c] = dev::act(v, act);
+  }
+}
+
+// tmp [H*W, Cout*4] (column co*4 + dy*2 + dx) → y [(2H)*(2W), Cout] with bias and act.
+__global__ void convT2x2Scatter(const float* tmp, int64_t H, int64_t W, int64_t Cout,
+                                const float* b, Act act, float* y) {
+  const int64_t n = 4 * H * W * Cout, OW = 2 * W;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t co = i % Cout, pix = i / Cout;
+    const int64_t oy = pix / OW, ox = pix % OW;
+    const int64_t iy = oy >> 1, dy = oy & 1, ix = ox >> 1, dx = ox & 1;
+    float v = tmp[(iy * W + ix) * Cout * 4 + co * 4 + dy * 2 + dx];
+    if (b) v = dev::add(v, b[co]);
+    y[i] = dev::act(v, act);
+  }
+}
+
+}  // namespace
+
+void ltGemm(Ctx& ctx, const Gemm& g) {
+  OMNISEG_CHECK(ctx.gpu != nullptr, "ltGemm: no GPU stream");
+  OMNISEG_CHECK(g.m > 0 && g.n > 0 && g.k > 0 && g.batch > 0, "ltGemm: empty GEMM");
+  OMNISEG_CHECK(g.A && g.B && g.D, "ltGemm: null operand");
+  OMNISEG_CHECK(g.batch <= INT32_MAX, "ltGemm: batch too large");
+  const gpu::Stream& s = *ctx.gpu;
+
+  cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
+  if (g.bias) {
+    OMNISEG_CHECK(biasAligned(g.bias), "ltGemm: bias not 16-byte aligned");
+    epi = g.relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+  } else if (g.relu) {
+    epi = CUBLASLT_EPILOGUE_RELU;
+  }
+
+  OpDesc op;
+  OMNISEG_CUDA_CHECK(cublasLtMatmulDescCreate(&op.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t ta = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t tb = g.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  OMNISEG_CUDA_CHECK(
+      cublasLtMatmulDescSetAttribute(op.d, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  OMNISEG_CUDA_CHECK(
+      cublasLtMatmulDescSetAttribute(op.d, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  OMNISEG_CUDA_CHECK(
+      cublasLtMatmulDescSetAttribute(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+  if (g.bias) {
+    OMNISEG_CUDA_CHECK(cublasLtMatmulDescSetAttribute(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                      &g.bias, sizeof(g.bias)));
+  }
+
+  // Stored shapes: A is [m, k] after op, so stored [k, m] when transposed; likewise B.
+  LayoutDesc la, lb, ld;
+  makeLayout(la, g.transA ? g.k : g.m, g.transA ? g.m : g.k, g.lda, g.batch, g.strideA);
+  makeLayout(lb, g.transB ? g.n : g.k, g.transB ? g.k : g.n, g.ldb, g.batch, g.strideB);
+  makeLayout(ld, g.m, g.n, g.ldd, g.batch, g.strideD);
+
+  Key key;
+  std::memset(&key, 0, sizeof(key));  // padding bytes take part in the hash
+  OMNISEG_CUDA_CHECK(cudaGetDevice(&key.device));
+  key.transA = g.transA;
+  key.transB = g.transB;
+  key.epilogue = static_cast<int32_t>(epi);
+  key.hasBeta = g.beta != 0.f;
+  key.m = g.m;
+  key.n = g.n;
+  key.k = g.k;
+  key.lda = g.lda;
+  key.ldb = g.ldb;
+  key.ldd = g.ldd;
+  key.batch = g.batch;
+  key.strideA = g.batch > 1 ? g.strideA : 0;
+  key.strideB = g.batch > 1 ? g.strideB : 0;
+  key.strideD = g.batch > 1 ? g.strideD : 0;
+  key.alA = alignmentOf(g.A, key.strideA);
+  key.alB = alignmentOf(g.B, key.strideB);
+  key.alD = alignmentOf(g.D, key.strideD);
+  key.workspace = s.workspaceBytes();
+
+  cublasLtMatmulAlgo_t algo;
+  bool cached = false;
+  {
+    std::lock_guard<std::mutex> lock(cacheMu);
+    auto it = algoCache().find(key);
+    if (it != algoCache().end()) {
+      algo = it->second;
+      cached = true;
+    }
+  }
+  if (!cached) {
+    PrefDesc pref;
+    OMNISEG_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref.d));
+    const uint64_t ws = key.workspace;
+    OMNISEG_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        pref.d, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+    OMNISEG_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &key.alA, sizeof(key.alA)));
+    OMNISEG_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &key.alB, sizeof(key.alB)));
+    OMNISEG_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &key.alD, sizeof(key.alD)));
+    OMNISEG_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key.alD, sizeof(key.alD)));
+    cublasLtMatmulHeuristicResult_t result;
+    int found = 0;
+    OMNISEG_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(s.lt(), op.d, la.d, lb.d, ld.d, ld.d, pref.d,
+                                                      1, &result, &found));
+    OMNISEG_CHECK(found > 0, "cuBLASLt: no fp32 algorithm for this GEMM");
+    algo = result.algo;
+    std::lock_guard<std::mutex> lock(cacheMu);
+    algoCache().emplace(key, algo);
+  }
+
+  OMNISEG_CUDA_CHECK(cublasLtMatmul(s.lt(), op.d, &g.alpha, g.A, la.d, g.B, lb.d, &g.beta, g.D,
+                                    ld.d, g.D, ld.d, &algo, s.workspace(), s.workspaceBytes(),
+                                    s.get()));
+}
+
+void biasAct(Ctx& ctx, float* y, int64_t rows, int64_t cols, int64_t ldy, const float* b,
+             Act act) {
+  if (rows <= 0 || cols <= 0 || (!b && act == Act::None)) return;
+  biasActKernel<<<gridFor(rows * cols), kThreads, 0, stream(ctx)>>>(y, rows, cols, ldy, b, act);
+  gpu::checkLaunch("biasActKernel");
+}
+
+void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, const float* b,
+            int64_t N, float* y, Act act, bool accumulate, int64_t ldx, int64_t ldy) {
+  if (ldx == 0) ldx = K;
+  if (ldy == 0) ldy = N;
+  OMNISEG_CHECK(M >= 0 && K > 0 && N > 0, "linear: bad shape");
+  OMNISEG_CHECK(ldx >= K && ldy >= N, "linear: row stride smaller than the row");
+  OMNISEG_CHECK(x && W && y, "linear: null operand");
+  if (M == 0) return;
+  Gemm g;
+  g.transA = true;  // W [N,K] row-major = col-major [K,N] (ld K), transposed
+  g.m = N;
+  g.n = M;
+  g.k = K;
+  g.A = W;
+  g.lda = K;
+  g.B = x;
+  g.ldb = ldx;
+  g.D = y;
+  g.ldd = ldy;
+  g.beta = accumulate ? 1.f : 0.f;
+  // Bias and ReLU in the epilogue where cuBLASLt can; exact GELU (cuBLASLt's is the tanh form)
+  // and unaligned biases in biasAct.
+  const bool epiBias = b && act != Act::Gelu && biasAligned(b);
+  if (epiBias) g.bias = b;
+  const bool epiRelu = act == Act::Relu && (epiBias || !b);
+  g.relu = epiRelu;
+  ltGemm(ctx, g);
+  if (!epiBias && (b || act != Act::None) && !epiRelu) biasAct(ctx, y, M, N, ldy, b, act);
+}
+
+void matmul(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* B, int64_t N, float* y,
+            bool accumulate) {
+  OMNISEG_CHECK(M >= 0 && K > 0 && N > 0, "matmul: bad shape");
+  OMNISEG_CHECK(x && B && y, "matmul: null operand");
+  if (M == 0) return;
+  // Col-major D[N,M] = B_cm[N,K] (ld N) · x_cm[K,M] (ld K).
+  Gemm g;
+  g.m = N;
+  g.n = M;
+  g.k = K;
+  g.A = B;
+  g.lda = N;
+  g.B = x;
+  g.ldb = K;
+  g.D = y;
+  g.ldd = N;
+  g.beta = accumulate ? 1.f : 0.f;
+  ltGemm(ctx, g);
+}
+
+void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin,
+                      const float* weight, const float* b, int64_t Cout, float* y, Act act) {
+  OMNISEG_CHECK(H > 0 && W > 0 && Cin > 0 && Cout > 0, "convTranspose2x2: bad shape");
+  OMNISEG_CHECK(x && weight && y, "convTranspose2x2: null operand");
+  ArenaScope scope(ctx.arena);
+  float* tmp = ctx.arena.floats(static_cast<size_t>(H * W * Cout * 4));
+  matmul(ctx, x, H * W, Cin, weight, Cout * 4, tmp);
+  convT2x2Scatter<<<gridFor(4 * H * W * Cout), kThreads, 0, stream(ctx)>>>(tmp, H, W, Cout, b, act,
+                                                                           y);
+  gpu::checkLaunch("convT2x2Scatter");
+}
+
+}  // namespace omniseg::ops::cuda

@@ -1,0 +1,123 @@
+// Shared pieces of the CUDA op implementations (ops/cuda/*.cu): the pass's stream, grid sizing,
+// the cuBLASLt GEMM every GEMM-based op goes through, and device copies of the CPU backend's
+// scalar math (ops/cpu/simd.h) so elementwise results match the CPU bit for bit.
+#pragma once
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/error.h"
+#include "gpu/check.h"
+#include "gpu/stream.h"
+#include "ops/ops.h"
+
+namespace omniseg::ops::cuda {
+
+inline cudaStream_t stream(Ctx& ctx) {
+  OMNISEG_CHECK(ctx.gpu != nullptr, "CUDA op called without a GPU stream");
+  return ctx.gpu->get();
+}
+
+constexpr int kThreads = 256;
+
+// Blocks for a grid-stride loop over n items (capped; the loop covers the rest).
+inline unsigned gridFor(int64_t n, int threads = kThreads) {
+  const int64_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(b, 65535LL * 8)));
+}
+
+// A GEMM in cuBLASLt's column-major terms: D[m, n] = alpha · op(A) · op(B) + beta · C (+ epilogue),
+// over `batch` matrices at the given element strides. fp32 everywhere, CUBLAS_COMPUTE_32F (no
+// TF32). C is D (in place) when beta != 0. bias: length m, with CUBLASLT_EPILOGUE_BIAS or
+// RELU_BIAS; must be 16-byte aligned (callers fall back to their own kernel otherwise).
+struct Gemm {
+  bool transA = false, transB = false;
+  int64_t m = 0, n = 0, k = 0;
+  const float* A = nullptr;
+  int64_t lda = 0, strideA = 0;
+  const float* B = nullptr;
+  int64_t ldb = 0, strideB = 0;
+  float* D = nullptr;
+  int64_t ldd = 0, strideD = 0;
+  int64_t batch = 1;
+  float alpha = 1.f, beta = 0.f;
+  const float* bias = nullptr;
+  bool relu = false;  // RELU_BIAS / RELU epilogue
+};
+void ltGemm(Ctx& ctx, const Gemm& g);  // gemm.cu
+
+// Whether p is aligned for the cuBLASLt bias epilogue.
+inline bool biasAligned(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// y[r, c] = act(y[r, c] + b[c]) over rows × cols with row stride ldy (b may be null). gemm.cu.
+void biasAct(Ctx& ctx, float* y, int64_t rows, int64_t cols, int64_t ldy, const float* b, Act act);
+
+// ---- Device copies of ops/cpu/simd.h (explicit round-to-nearest intrinsics: no FMA
+// contraction, so results equal the CPU build's, which uses -ffp-contract=off) ------------------
+namespace dev {
+
+__device__ __forceinline__ float mul(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ float add(float a, float b) { return __fadd_rn(a, b); }
+
+__device__ __forceinline__ float expf(float x) {
+  x = x < 88.3762626647949f ? x : 88.3762626647949f;
+  x = x > -87.3365447504f ? x : -87.3365447504f;
+  const float fx = floorf(add(mul(x, 1.44269504088896341f), 0.5f));
+  const float r = add(add(x, -mul(fx, 0.693359375f)), mul(fx, 2.12194440e-4f));
+  float y = 1.9875691500e-4f;
+  y = add(mul(y, r), 1.3981999507e-3f);
+  y = add(mul(y, r), 8.3334519073e-3f);
+  y = add(mul(y, r), 4.1665795894e-2f);
+  y = add(mul(y, r), 1.6666665459e-1f);
+  y = add(mul(y, r), 5.0000001201e-1f);
+  y = add(add(mul(mul(y, r), r), r), 1.0f);
+  const int n = static_cast<int>(fx) + 127;
+  return mul(y, __int_as_float(n << 23));
+}
+
+__device__ __forceinline__ float erf(float x) {
+  const float ax = fabsf(x);
+  const float t = __fdiv_rn(1.0f, add(1.0f, mul(0.3275911f, ax)));
+  float p = 1.061405429f;
+  p = add(mul(p, t), -1.453152027f);
+  p = add(mul(p, t), 1.421413741f);
+  p = add(mul(p, t), -0.284496736f);
+  p = add(mul(p, t), 0.254829592f);
+  const float y = add(1.0f, -mul(mul(p, t), expf(mul(-ax, ax))));
+  return x < 0 ? -y : y;
+}
+
+// Exact (erf) GELU as the CPU computes it: 0.5·x·(1 + erf(x/√2)).
+__device__ __forceinline__ float gelu(float x) {
+  return mul(mul(0.5f, x), add(1.0f, erf(mul(x, 0.70710678118654752f))));
+}
+
+__device__ __forceinline__ float act(float v, Act a) {
+  if (a == Act::Gelu) return gelu(v);
+  if (a == Act::Relu) return v > 0.f ? v : 0.f;
+  return v;
+}
+
+__device__ __forceinline__ float warpSum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warpMax(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+}  // namespace dev
+
+// Softmax over the rows of S [rows, n] in place (attention.cu). With rel-pos bias (th/tw non-null):
+// row r = (bh, t) of T = h·w queries gets S[r, kh·w + kw] += th[r, qh - kh + h - 1] +
+// tw[r, qw - kw + w - 1] first (qh = t / w, qw = t % w); th [rows, 2h-1], tw [rows, 2w-1].
+void softmaxRows(Ctx& ctx, float* S, int64_t rows, int64_t n, const float* th = nullptr,
+                 const float* tw = nullptr, int64_t h = 0, int64_t w = 0);
+
+// Bytes of attention scores computed per chunk of heads (bounds the arena's high water).
+constexpr int64_t kScoreChunkFloats = int64_t{1} << 27;  // 512 MiB
+
+}  // namespace omniseg::ops::cuda

@@ -1,0 +1,129 @@
+// SAM ViT attention with decomposed relative-position bias (the encoder's windowed and global
+// attention), with the CPU backend's semantics: scores = (q·kᵀ)·scale + relH + relW where
+// relH[q, kh] = q·relPosH[qh - kh + h - 1] and relW[q, kw] = q·relPosW[qw - kw + w - 1] use the
+// unscaled q; softmax; ·v.
+// Steps: a permute kernel qkv [B, T, 3, heads, d] → Q, K, V [B*heads, T, d]; two GEMMs for the
+// rel-pos terms th = Q·relPosHᵀ [B*heads*T, 2h-1] and tw = Q·relPosWᵀ [.., 2w-1]; then per chunk
+// of (window, head) pairs a strided-batched GEMM for the scores [chunk, T, T], the softmax kernel
+// that adds the bias first (attention.cu), a batched GEMM O = P·V; finally a permute of
+// O [B, heads, T, d] into out [B, T, heads*d].
+#include <cmath>
+
+#include "core/arena.h"
+#include "ops/cuda/launch.h"
+
+namespace omniseg::ops::cuda {
+
+namespace {
+
+// qkv [B, T, 3, heads, d] → dst [3][B, heads, T, d].
+__global__ void splitHeadsKernel(const float* qkv, int64_t B, int64_t T, int64_t heads, int64_t d,
+                                 float* dst) {
+  const int64_t per = B * heads * T * d, n = 3 * per;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t which = i / per, r = i - which * per;
+    const int64_t e = r % d, t = (r / d) % T, bh = r / (d * T);
+    const int64_t b = bh / heads, hd = bh - b * heads;
+    dst[i] = qkv[((b * T + t) * 3 + which) * heads * d + hd * d + e];
+  }
+}
+
+// O [B, heads, T, d] → out [B, T, heads, d].
+__global__ void mergeHeadsKernel(const float* O, int64_t B, int64_t T, int64_t heads, int64_t d,
+                                 float* out) {
+  const int64_t n = B * T * heads * d;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t e = i % d, hd = (i / d) % heads, bt = i / (d * heads);
+    const int64_t b = bt / T, t = bt - b * T;
+    out[i] = O[((b * heads + hd) * T + t) * d + e];
+  }
+}
+
+// Row-major y[M, N] = x[M, d]·R[N, d]ᵀ (dense).
+void gemmNT(Ctx& ctx, const float* x, int64_t M, int64_t d, const float* R, int64_t N, float* y) {
+  Gemm g;
+  g.transA = true;
+  g.m = N;
+  g.n = M;
+  g.k = d;
+  g.A = R;
+  g.lda = d;
+  g.B = x;
+  g.ldb = d;
+  g.D = y;
+  g.ldd = N;
+  ltGemm(ctx, g);
+}
+
+}  // namespace
+
+void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
+                     int64_t d, const float* relPosH, const float* relPosW, float* out) {
+  OMNISEG_CHECK(B > 0 && h > 0 && w > 0 && heads > 0 && d > 0, "relPosAttention: bad shape");
+  OMNISEG_CHECK(qkv && relPosH && relPosW && out, "relPosAttention: null operand");
+  const int64_t T = h * w, BH = B * heads, per = T * d;
+  OMNISEG_CHECK(T <= (int64_t{1} << 24), "relPosAttention: grid too large");
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  const cudaStream_t st = stream(ctx);
+  ArenaScope scope(ctx.arena);
+
+  float* Q = ctx.arena.floats(static_cast<size_t>(3 * BH * per));
+  float* K = Q + BH * per;
+  float* V = K + BH * per;
+  splitHeadsKernel<<<gridFor(3 * BH * per), kThreads, 0, st>>>(qkv, B, T, heads, d, Q);
+  gpu::checkLaunch("splitHeadsKernel");
+
+  const int64_t nh = 2 * h - 1, nw = 2 * w - 1;
+  float* th = ctx.arena.floats(static_cast<size_t>(BH * T * nh));
+  float* tw = ctx.arena.floats(static_cast<size_t>(BH * T * nw));
+  gemmNT(ctx, Q, BH * T, d, relPosH, nh, th);
+  gemmNT(ctx, Q, BH * T, d, relPosW, nw, tw);
+
+  float* O = ctx.arena.floats(static_cast<size_t>(BH * per));
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(BH, kScoreChunkFloats / (T * T)));
+  float* S = ctx.arena.floats(static_cast<size_t>(chunk * T * T));
+  for (int64_t b0 = 0; b0 < BH; b0 += chunk) {
+    const int64_t nb = std::min(chunk, BH - b0);
+    // Row-major S[T, T] = scale·Q·Kᵀ per (window, head): col-major D[T(k), T(q)] = K_cmᵀ·Q_cm.
+    Gemm s;
+    s.transA = true;
+    s.m = T;
+    s.n = T;
+    s.k = d;
+    s.A = K + b0 * per;
+    s.lda = d;
+    s.strideA = per;
+    s.B = Q + b0 * per;
+    s.ldb = d;
+    s.strideB = per;
+    s.D = S;
+    s.ldd = T;
+    s.strideD = T * T;
+    s.batch = nb;
+    s.alpha = scale;
+    ltGemm(ctx, s);
+    softmaxRows(ctx, S, nb * T, T, th + b0 * T * nh, tw + b0 * T * nw, h, w);
+    // Row-major O[T, d] = P[T, T]·V[T, d]: col-major D[d, T] = V_cm[d, T]·P_cm[T, T].
+    Gemm o;
+    o.m = d;
+    o.n = T;
+    o.k = T;
+    o.A = V + b0 * per;
+    o.lda = d;
+    o.strideA = per;
+    o.B = S;
+    o.ldb = T;
+    o.strideB = T * T;
+    o.D = O + b0 * per;
+    o.ldd = d;
+    o.strideD = per;
+    o.batch = nb;
+    ltGemm(ctx, o);
+  }
+  mergeHeadsKernel<<<gridFor(BH * per), kThreads, 0, st>>>(O, B, T, heads, d, out);
+  gpu::checkLaunch("mergeHeadsKernel");
+}
+
+}  // namespace omniseg::ops::cuda

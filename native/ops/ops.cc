@@ -1,0 +1,121 @@
+// The dispatchers: one per op, each runs the CPU implementation or, when the pass has a GPU
+// stream, the CUDA one. For CUDA, every input pointer goes through dev(): model weights are host
+// pointers into the checkpoint and map to their device copies; activations pass through as
+// they are.
+#include "ops/ops.h"
+
+#ifdef OMNISEG_CUDA
+#include "gpu/stream.h"
+#define OMNISEG_DISPATCH(call)                          \
+  do {                                                  \
+    if (ctx.gpu) {                                      \
+      const gpu::Stream& s = *ctx.gpu;                  \
+      [[maybe_unused]] auto dev = [&s](const float* p) { return s.resolve(p); }; \
+      return cuda::call;                                \
+    }                                                   \
+    [[maybe_unused]] auto dev = [](const float* p) { return p; }; \
+    return cpu::call;                                   \
+  } while (0)
+#else
+#define OMNISEG_DISPATCH(call)                   \
+  do {                                           \
+    [[maybe_unused]] auto dev = [](const float* p) { return p; }; \
+    return cpu::call;                            \
+  } while (0)
+#endif
+
+namespace omniseg::ops {
+
+void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, const float* b,
+            int64_t N, float* y, Act act, bool accumulate, int64_t ldx, int64_t ldy) {
+  OMNISEG_DISPATCH(linear(ctx, dev(x), M, K, dev(W), dev(b), N, y, act, accumulate, ldx, ldy));
+}
+
+void matmul(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* B, int64_t N, float* y,
+            bool accumulate) {
+  OMNISEG_DISPATCH(matmul(ctx, dev(x), M, K, dev(B), N, y, accumulate));
+}
+
+void layerNorm(Ctx& ctx, const float* x, int64_t rows, int64_t C, const float* gamma,
+               const float* beta, float eps, float* y) {
+  OMNISEG_DISPATCH(layerNorm(ctx, dev(x), rows, C, dev(gamma), dev(beta), eps, y));
+}
+
+void gelu(Ctx& ctx, float* x, int64_t n) { OMNISEG_DISPATCH(gelu(ctx, x, n)); }
+void relu(Ctx& ctx, float* x, int64_t n) { OMNISEG_DISPATCH(relu(ctx, x, n)); }
+
+void add(Ctx& ctx, const float* a, const float* b, int64_t n, float* y) {
+  OMNISEG_DISPATCH(add(ctx, dev(a), dev(b), n, y));
+}
+
+void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
+               int64_t ldv, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, float scale,
+               float* out) {
+  OMNISEG_DISPATCH(attention(ctx, dev(q), ldq, dev(k), ldk, dev(v), ldv, Nq, Nk, heads, d, scale, out));
+}
+
+void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
+                     int64_t d, const float* relPosH, const float* relPosW, float* out) {
+  OMNISEG_DISPATCH(relPosAttention(ctx, dev(qkv), B, h, w, heads, d, dev(relPosH), dev(relPosW), out));
+}
+
+void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64_t iw,
+                    int64_t inStride, int64_t inPlaneStride, float* out, int64_t oh, int64_t ow,
+                    int64_t outRows, int64_t outCols) {
+  OMNISEG_DISPATCH(resizeBilinear(ctx, dev(in), planes, ih, iw, inStride, inPlaneStride, out, oh,
+                                  ow, outRows, outCols));
+}
+
+void patchify(Ctx& ctx, const float* x, int64_t C, int64_t H, int64_t W, int64_t k, float* cols) {
+  OMNISEG_DISPATCH(patchify(ctx, dev(x), C, H, W, k, cols));
+}
+
+void im2col3x3(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t C, float* cols) {
+  OMNISEG_DISPATCH(im2col3x3(ctx, dev(x), H, W, C, cols));
+}
+
+void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin,
+                      const float* weight, const float* b, int64_t Cout, float* y, Act act) {
+  OMNISEG_DISPATCH(convTranspose2x2(ctx, dev(x), H, W, Cin, dev(weight), dev(b), Cout, y, act));
+}
+
+void windowPartition(Ctx& ctx, const float* x, int64_t E, int64_t D, int64_t ws,
+                     const float* fill, float* win) {
+  OMNISEG_DISPATCH(windowPartition(ctx, dev(x), E, D, ws, dev(fill), win));
+}
+
+void windowUnpartition(Ctx& ctx, const float* win, int64_t E, int64_t D, int64_t ws, float* x) {
+  OMNISEG_DISPATCH(windowUnpartition(ctx, dev(win), E, D, ws, x));
+}
+
+void transpose(Ctx& ctx, const float* x, int64_t rows, int64_t cols, float* y) {
+  OMNISEG_DISPATCH(transpose(ctx, dev(x), rows, cols, y));
+}
+
+void broadcastRows(Ctx& ctx, const float* row, int64_t rows, int64_t C, float* y) {
+  OMNISEG_DISPATCH(broadcastRows(ctx, dev(row), rows, C, y));
+}
+
+void threshold(Ctx& ctx, const float* x, int64_t n, float t, uint8_t* y) {
+  OMNISEG_DISPATCH(threshold(ctx, dev(x), n, t, y));
+}
+
+void copy(Ctx& ctx, const float* src, int64_t n, float* dst) {
+  OMNISEG_DISPATCH(copy(ctx, dev(src), n, dst));
+}
+
+void upload(Ctx& ctx, const void* host, size_t bytes, void* dst) {
+  OMNISEG_DISPATCH(upload(ctx, host, bytes, dst));
+}
+
+void download(Ctx& ctx, const void* src, size_t bytes, void* host) {
+  OMNISEG_DISPATCH(download(ctx, src, bytes, host));
+}
+
+void wait(Ctx& ctx) {
+#ifdef OMNISEG_CUDA
+  if (ctx.gpu) ctx.gpu->synchronize();
+#endif
+}
+
+}  // namespace omniseg::ops

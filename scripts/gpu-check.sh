@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The CUDA backend's whole check, in one call:
+#   scripts/gpu-check.sh build   (here: a machine with nvcc, cmake, g++, libopenblas-dev)
+#       builds the standalone check programs (test/gpu) with the CUDA backend into .gpu/bin
+#       (OpenBLAS and the CUDA runtime linked statically; cuBLASLt from the nvidia-cublas wheel,
+#       scripts/cublas.sh) and packs them with the test images into .gpu/ for the GPU machine.
+#   scripts/gpu-check.sh run     (the GPU machine: NVIDIA GPU, PyTorch + transformers, no Node)
+#       1. op-by-op parity, CUDA vs CPU on random inputs (test/gpu/cuda_ops_test.cc),
+#       2. full SAM parity against transformers on the GPU, 3. the benchmark next to PyTorch
+#       eager (models/sam/gpu_check.py). cuBLASLt is taken from PyTorch's nvidia-cublas.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+
+if [ "$mode" = build ]; then
+  root=$(scripts/cublas.sh)
+  cmake -S . -B build-gpu-tools -DCMAKE_BUILD_TYPE=Release -DOMNISEG_CUDA=ON -DOMNISEG_GPU_TOOLS=ON \
+    -DOMNISEG_ADDON=OFF -DOMNISEG_STATIC_OPENBLAS=ON -DOMNISEG_CUBLAS_ROOT="$root" >/dev/null
+  cmake --build build-gpu-tools -j "$(nproc)"
+  mkdir -p .gpu/images
+  cp ../shared/images/chelsea.png ../shared/images/astronaut.png .gpu/images/
+  strip -o .gpu/cuda_ops_test build-gpu-tools/cuda_ops_test
+  strip -o .gpu/sam_gpu build-gpu-tools/sam_gpu
+  tar -C .gpu -cJf .gpu/bin.tar.xz cuda_ops_test sam_gpu && rm .gpu/cuda_ops_test .gpu/sam_gpu
+  ls -la .gpu
+  exit 0
+fi
+
+# run
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+site=$(python3 -c 'import site; print(site.getsitepackages()[0])')
+export LD_LIBRARY_PATH="$site/nvidia/cu13/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+bin=/tmp/omniseg-gpu-bin
+mkdir -p "$bin" && tar -C "$bin" -xJf .gpu/bin.tar.xz
+status=0
+echo "== op parity (CUDA vs CPU)"
+"$bin/cuda_ops_test" || status=1
+echo "== SAM parity and benchmark (sam-vit-base, random weights)"
+PYTHONUNBUFFERED=1 python3 models/sam/gpu_check.py --sam-gpu "$bin/sam_gpu" --images .gpu/images || status=1
+exit $status

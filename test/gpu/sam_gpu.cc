@@ -1,0 +1,153 @@
+// Runs the SAM model of omniseg's C++ core without Node, for the GPU check (scripts/gpu-check.sh)
+// on machines that have a GPU but no Node.js: encodes one raw RGB image and decodes prompt
+// cases, writes the outputs as raw little-endian arrays and prints timings as JSON.
+//
+//   sam_gpu --model DIR --image FILE.rgb --width W --height H --out DIR [--device cuda|cpu]
+//           [--threads N] [--iters N] [--case NAME=SPEC]...
+//   SPEC: ';'-separated items: p:x,y,label (point) | b:x0,y0,x1,y1 (box) | multimask
+//
+// Writes OUT/embedding.f32 ([C, E, E]) and OUT/NAME.{iou.f32,lowres.f32,masks.u8}; prints
+// {"device","encodeMs":{"min","median"},"cases":{NAME:{"min","median"}}} (ms, after a warm-up).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "models/sam/sam.h"
+
+using namespace omniseg;
+
+namespace {
+
+struct Case {
+  std::string name;
+  std::vector<float> points, boxes;
+  std::vector<int32_t> labels;
+  bool multimask = false;
+};
+
+Case parseCase(const std::string& arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos) throw Error("--case needs NAME=SPEC: " + arg);
+  Case c;
+  c.name = arg.substr(0, eq);
+  std::stringstream items(arg.substr(eq + 1));
+  std::string item;
+  while (std::getline(items, item, ';')) {
+    if (item == "multimask") {
+      c.multimask = true;
+      continue;
+    }
+    std::vector<float> v;
+    std::stringstream nums(item.substr(2));
+    std::string n;
+    while (std::getline(nums, n, ',')) v.push_back(std::stof(n));
+    if (item.rfind("p:", 0) == 0 && v.size() == 3) {
+      c.points.insert(c.points.end(), {v[0], v[1]});
+      c.labels.push_back(static_cast<int32_t>(v[2]));
+    } else if (item.rfind("b:", 0) == 0 && v.size() == 4) {
+      c.boxes = v;
+    } else {
+      throw Error("bad case item: " + item);
+    }
+  }
+  return c;
+}
+
+template <class T>
+void writeFile(const std::string& path, const T* data, size_t count) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
+  if (!f) throw Error("cannot write " + path);
+}
+
+struct Stats {
+  double min = 0, median = 0;
+};
+
+template <class Fn>
+Stats timeIt(int iters, Fn&& fn) {
+  fn();  // warm-up
+  std::vector<double> ms;
+  for (int i = 0; i < iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return {ms.front(), ms[ms.size() / 2]};
+}
+
+int run(int argc, char** argv) {
+  std::map<std::string, std::string> opt{{"device", "cuda"}, {"threads", "4"}, {"iters", "10"}};
+  std::vector<Case> cases;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--", 0) != 0 || i + 1 >= argc) throw Error("bad argument: " + a);
+    if (a == "--case")
+      cases.push_back(parseCase(argv[++i]));
+    else
+      opt[a.substr(2)] = argv[++i];
+  }
+  for (const char* k : {"model", "image", "width", "height", "out"})
+    if (!opt.count(k)) throw Error(std::string("missing --") + k);
+  const int64_t W = std::stoll(opt["width"]), H = std::stoll(opt["height"]);
+  const int iters = std::stoi(opt["iters"]);
+  std::vector<uint8_t> rgb(static_cast<size_t>(W * H * 3));
+  {
+    std::ifstream f(opt["image"], std::ios::binary);
+    f.read(reinterpret_cast<char*>(rgb.data()), static_cast<std::streamsize>(rgb.size()));
+    if (!f) throw Error("cannot read " + std::to_string(rgb.size()) + " bytes from " + opt["image"]);
+  }
+  const Device device = opt["device"] == "cuda" ? Device::Cuda : Device::Cpu;
+  auto model = sam::SamModel::load(opt["model"], std::stoi(opt["threads"]), device);
+  const auto& cfg = model->config();
+
+  std::shared_ptr<sam::Embedding> emb;
+  const Stats enc = timeIt(iters, [&] { emb = model->encode(rgb.data(), H, W); });
+  const int64_t E = cfg.gridSize(), C = cfg.vision.outputChannels;
+  std::vector<float> chw(static_cast<size_t>(C * E * E));
+  model->embeddingToCHW(*emb, chw.data());
+  writeFile(opt["out"] + "/embedding.f32", chw.data(), chw.size());
+
+  std::ostringstream json;
+  json << "{\"device\":\"" << opt["device"] << "\",\"encodeMs\":{\"min\":" << enc.min
+       << ",\"median\":" << enc.median << "},\"cases\":{";
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    sam::DecodeRequest r;
+    r.pointsPerPrompt = static_cast<int64_t>(c.labels.size());
+    r.points = c.points.empty() ? nullptr : c.points.data();
+    r.labels = c.labels.empty() ? nullptr : c.labels.data();
+    r.boxes = c.boxes.empty() ? nullptr : c.boxes.data();
+    r.multimask = c.multimask;
+    sam::DecodeResult out;
+    const Stats dec = timeIt(iters * 5, [&] { out = model->decode(*emb, r); });
+    const std::string base = opt["out"] + "/" + c.name;
+    writeFile(base + ".iou.f32", out.iou.data(), out.iou.size());
+    writeFile(base + ".lowres.f32", out.lowRes.data(), out.lowRes.size());
+    writeFile(base + ".masks.u8", out.masks.data(), out.masks.size());
+    json << (i ? "," : "") << "\"" << c.name << "\":{\"min\":" << dec.min << ",\"median\":" << dec.median << "}";
+  }
+  json << "}}";
+  std::cout << json.str() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "sam_gpu: " << e.what() << std::endl;
+    return 1;
+  }
+}
