@@ -103,3 +103,21 @@ export function withCallerStack(error: unknown, context: Error): unknown {
   }
   return error;
 }
+
+/**
+ * The rejection of a call cancelled through its `signal` option. Its `name` is `'AbortError'`
+ * (as for `fetch` and Node's own APIs) whatever the abort reason; the reason is its `cause`.
+ */
+export class AbortError extends Error {
+  override readonly name = 'AbortError';
+  readonly code = 'ABORT_ERR';
+
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The AbortError for an aborted signal, with the signal's reason as its cause. */
+export function abortError(signal: AbortSignal): AbortError {
+  return new AbortError('The operation was aborted', { cause: signal.reason });
+}

@@ -1,6 +1,11 @@
 // omniseg: Segment Anything in Node.js. Public API.
 export { Segmenter } from './segmenter.js';
-export type { Device, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
+export type { Device, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
+export { SegmentSession } from './session.js';
+export type { SessionAddOptions, SessionOptions, SessionPrompt, SessionRound } from './session.js';
+export { AbortError } from './errors.js';
+export { scribbleToPoints, SCRIBBLE_MAX_POINTS, SCRIBBLE_SPACING_DIVISOR } from './scribble.js';
+export type { MaskPolygon, Ring } from './contours.js';
 export { ImageEmbedding } from './embedding.js';
 export { Mask, STABILITY_SCORE_OFFSET } from './mask.js';
 export type { MaskBox, MaskInit } from './mask.js';
@@ -8,4 +13,15 @@ export type { Prompt } from './prompt.js';
 export { decodeImage, DEFAULT_LIMIT_INPUT_PIXELS } from './image.js';
 export type { DecodeImageOptions } from './image.js';
 export { encodeRLE, decodeRLE, rleArea, countsToString, countsFromString } from './rle.js';
-export type { Box, DecodedImage, ImageInput, Point, PointLabel, RawImage, RLE, RLEInput } from './types.js';
+export type {
+  Box,
+  DecodedImage,
+  ImageInput,
+  Point,
+  PointLabel,
+  RawImage,
+  RLE,
+  RLEInput,
+  Scribble,
+  Vertex,
+} from './types.js';

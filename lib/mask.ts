@@ -1,5 +1,6 @@
 // One predicted mask: the binary mask at image size plus the decoder's outputs for it.
 import sharp from 'sharp';
+import { traceContours, type MaskPolygon } from './contours.js';
 import { invalidRange, invalidType } from './errors.js';
 import { encodeRLE } from './rle.js';
 import { finiteNumber, integerInRange } from './validate.js';
@@ -120,6 +121,23 @@ export class Mask {
       .toColourspace('b-w')
       .png()
       .toBuffer();
+  }
+
+  /**
+   * The mask as polygons with holes, one per 4-connected region of foreground pixels, in raster
+   * order of each region's first pixel (top row first, then leftmost).
+   *
+   * Vertices `[x, y]` are pixel corners (integers): pixel (x, y) is the square [x, x+1] × [y, y+1],
+   * so the polygons follow pixel edges exactly, and the shoelace area of `outer` minus those of
+   * `holes` equals the region's pixel count. Rings are closed implicitly (the first vertex is not
+   * repeated) and keep only their corners. `outer` runs clockwise on screen (positive shoelace sum
+   * in image coordinates, y down) from the top-left corner of the region's first pixel; holes run
+   * counter-clockwise. Pixels touching only at a corner belong to different polygons, which then
+   * share that vertex; background touching the outside only at a corner is not a hole. `[]` for an
+   * empty mask. Computed on each call.
+   */
+  toPolygons(): MaskPolygon[] {
+    return traceContours(this.data, this.width, this.height);
   }
 
   #computeBounds(): Bounds {

@@ -1,16 +1,24 @@
 // Prompt validation and packing into the flat arrays the native decoder takes (NativePrompt).
 import { invalidRange } from './errors.js';
 import type { NativePrompt } from './native.js';
-import { box, float32Array, optionalArray, plainObject, point } from './validate.js';
-import type { Box, Point } from './types.js';
+import { scribbleToPoints } from './scribble.js';
+import { box, float32Array, optionalArray, plainObject, point, scribble } from './validate.js';
+import type { Box, Point, Scribble } from './types.js';
 
-/** What to segment. At least one of `points`, `boxes` or `maskInput` is required. */
+/** What to segment. At least one of `points`, `scribbles`, `boxes` or `maskInput` is required. */
 export interface Prompt {
   /**
    * Clicks in pixels of the original image, label 1 positive / 0 negative. With several boxes,
    * every box is decoded with all these points. Default: none.
    */
   points?: Point[];
+  /**
+   * Polylines `{ path: [x, y][], label }` in pixels of the original image, label 1 positive /
+   * 0 negative. Each becomes up to 8 clicks evenly spaced along its length, endpoints included
+   * (one every max(width, height) / 32 pixels; see `scribbleToPoints`), decoded after `points`,
+   * scribble by scribble. Default: none.
+   */
+  scribbles?: Scribble[];
   /**
    * Boxes `[x0, y0, x1, y1]` in pixels of the original image. Each box is decoded as its own
    * prompt set (one set of masks per box), all in one decoder call. Default: none.
@@ -43,10 +51,14 @@ export function toNativePrompt(
   lowResSize: number,
   settings: DecodeSettings,
 ): NativePrompt {
-  const obj = plainObject(prompt, 'prompt', 'an object {points?, boxes?, maskInput?}');
-  const points = (optionalArray(obj.points, 'prompt.points', 'an array of points {x, y, label}') ?? []).map(
+  const obj = plainObject(prompt, 'prompt', 'an object {points?, scribbles?, boxes?, maskInput?}');
+  const clicks = (optionalArray(obj.points, 'prompt.points', 'an array of points {x, y, label}') ?? []).map(
     (p, i) => point(p, `prompt.points[${i}]`, width, height),
   );
+  const scribbles = (
+    optionalArray(obj.scribbles, 'prompt.scribbles', 'an array of scribbles {path, label}') ?? []
+  ).map((s, i) => scribble(s, `prompt.scribbles[${i}]`, width, height));
+  const points = [...clicks, ...scribbles.flatMap((s) => scribbleToPoints(s, width, height))];
   const boxes = (optionalArray(obj.boxes, 'prompt.boxes', 'an array of boxes [x0, y0, x1, y1]') ?? []).map((b, i) =>
     box(b, `prompt.boxes[${i}]`, width, height),
   );
@@ -61,7 +73,7 @@ export function toNativePrompt(
           `a Float32Array of ${logits} finite values (${lowResSize}x${lowResSize} logits)`,
         );
   if (points.length === 0 && boxes.length === 0 && maskInput === null) {
-    throw invalidRange('at least one of points, boxes or maskInput', 'prompt', prompt);
+    throw invalidRange('at least one of points, scribbles, boxes or maskInput', 'prompt', prompt);
   }
 
   const promptCount = Math.max(1, boxes.length);

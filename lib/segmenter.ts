@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { loadBinding } from './binding.js';
 import { ImageEmbedding, nativeEmbedding } from './embedding.js';
-import { withCallerStack } from './errors.js';
+import { abortError, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
 import type {
@@ -15,8 +15,11 @@ import type {
   NativeSamModel,
 } from './native.js';
 import { toNativePrompt, type Prompt } from './prompt.js';
+import { WorkQueue } from './queue.js';
+import { SegmentSession, type SessionOptions } from './session.js';
 import type { DecodedImage, ImageInput } from './types.js';
 import {
+  abortSignal,
   boolean,
   finiteNumber,
   float32Array,
@@ -60,6 +63,23 @@ export interface SegmentOptions {
   multimask?: boolean;
   /** Logit threshold for the binary masks at image size. Default: `0` (SAM's `mask_threshold`). */
   threshold?: number;
+  /**
+   * Cancels the call if its native work has not started yet (see `EncodeOptions.signal`).
+   * Default: none.
+   */
+  signal?: AbortSignal;
+}
+
+export interface EncodeOptions {
+  /**
+   * Cancels the call. Native calls on one Segmenter wait in a queue (encodes one at a time,
+   * decodes one at a time); an already-aborted signal rejects at once, and a call aborted before
+   * its native work started never starts it. Either way, and also when native work already
+   * running is aborted (it cannot be interrupted: it finishes in the background and its result
+   * is freed), the promise rejects at once with an `AbortError` (`name === 'AbortError'`, the
+   * signal's reason as `cause`). Default: none.
+   */
+  signal?: AbortSignal;
 }
 
 export interface SegmentResult {
@@ -90,6 +110,10 @@ export class Segmenter {
   readonly limitInputPixels: number;
 
   #model: NativeSamModel | undefined;
+  /** Native encodes, one at a time (each uses every thread of the native pool); abortable while queued. */
+  readonly #encodes = new WorkQueue(1);
+  /** Native decodes, one at a time, next to the encodes; abortable while queued. */
+  readonly #decodes = new WorkQueue(1);
 
   private constructor(model: NativeSamModel, threads: number, limitInputPixels: number) {
     this.#model = model;
@@ -132,11 +156,14 @@ export class Segmenter {
    * Runs the image encoder on an image (path, encoded bytes or raw pixels).
    * @returns the embedding, to pass to segment() any number of times; dispose it when done.
    */
-  async encode(image: ImageInput): Promise<ImageEmbedding> {
+  async encode(image: ImageInput, options: EncodeOptions = {}): Promise<ImageEmbedding> {
     const context = new Error();
-    const model = this.#live();
+    this.#live();
+    const opts = plainObject(options, 'options', 'an object {signal?}');
+    const signal = optionalSignal(opts.signal);
+    throwIfAborted(signal);
     const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
-    return this.#wrap(await this.#encodeNative(model, decoded, context));
+    return this.#wrap(await this.#encodeNative(decoded, context, signal));
   }
 
   /**
@@ -168,26 +195,50 @@ export class Segmenter {
     options: SegmentOptions = {},
   ): Promise<SegmentResult> {
     const context = new Error();
-    const model = this.#live();
-    const opts = plainObject(options, 'options', 'an object {multimask?, threshold?}');
+    this.#live();
+    const opts = plainObject(options, 'options', 'an object {multimask?, threshold?, signal?}');
     const settings = {
       multimask: opts.multimask === undefined ? false : boolean(opts.multimask, 'multimask'),
       threshold: opts.threshold === undefined ? 0 : finiteNumber(opts.threshold, 'threshold'),
     };
+    const signal = optionalSignal(opts.signal);
 
     if (input instanceof ImageEmbedding) {
       const embedding = nativeEmbedding(input, this);
       const nativePrompt = toNativePrompt(prompt, input.width, input.height, this.config.lowResSize, settings);
-      return this.#decode(model, embedding, nativePrompt, 0, context);
+      return this.#decode(embedding, nativePrompt, 0, context, signal);
     }
+    throwIfAborted(signal);
     const image = await decodeImage(input, { limitInputPixels: this.limitInputPixels });
     const nativePrompt = toNativePrompt(prompt, image.width, image.height, this.config.lowResSize, settings);
-    const embedding = await this.#encodeNative(model, image, context);
+    const embedding = await this.#encodeNative(image, context, signal);
     try {
-      return await this.#decode(model, embedding, nativePrompt, embedding.encodeMs, context);
+      return await this.#decode(embedding, nativePrompt, embedding.encodeMs, context, signal);
     } finally {
       embedding.dispose();
     }
+  }
+
+  /**
+   * Starts an interactive session on an image (encoded once, here) or on an embedding (used as
+   * it is, and not disposed by the session). Each `session.add(prompt)` is one round, decoded
+   * with the clicks and scribbles of all rounds and the previous round's best mask logits.
+   * @throws TypeError / RangeError for invalid options; the errors of encode() for an image.
+   */
+  async session(input: ImageInput | ImageEmbedding, options: SessionOptions = {}): Promise<SegmentSession> {
+    this.#live();
+    const opts = plainObject(options, 'options', 'an object {multimask?, threshold?, signal?}');
+    const settings = {
+      multimask: opts.multimask === undefined ? false : boolean(opts.multimask, 'multimask'),
+      threshold: opts.threshold === undefined ? 0 : finiteNumber(opts.threshold, 'threshold'),
+    };
+    const signal = optionalSignal(opts.signal);
+    if (input instanceof ImageEmbedding) {
+      nativeEmbedding(input, this);
+      return new SegmentSession(this, input, false, settings);
+    }
+    const embedding = await this.encode(input, signal === undefined ? {} : { signal });
+    return new SegmentSession(this, embedding, true, settings);
   }
 
   /** Frees the model's native memory. Idempotent; later calls throw. Embeddings stay valid until disposed. */
@@ -210,24 +261,32 @@ export class Segmenter {
     return new ImageEmbedding(embedding, this, [embeddingDim, embeddingSize, embeddingSize]);
   }
 
-  async #encodeNative(model: NativeSamModel, image: DecodedImage, context: Error): Promise<NativeEmbedding> {
+  async #encodeNative(image: DecodedImage, context: Error, signal?: AbortSignal): Promise<NativeEmbedding> {
     try {
-      return await model.encode(image.data, image.width, image.height, 3);
+      return await this.#encodes.run(
+        () => this.#live().encode(image.data, image.width, image.height, 3),
+        signal,
+        (late) => late.dispose(),
+      );
     } catch (error) {
       throw withCallerStack(error, context);
     }
   }
 
   async #decode(
-    model: NativeSamModel,
     embedding: NativeEmbedding,
     prompt: NativePrompt,
     encodeMs: number,
     context: Error,
+    signal?: AbortSignal,
   ): Promise<SegmentResult> {
     let result: NativeDecodeResult;
     try {
-      result = await model.decode(embedding, prompt);
+      result = await this.#decodes.run(() => {
+        const model = this.#live();
+        if (embedding.disposed) throw new Error('The ImageEmbedding has been disposed; call segmenter.encode() again');
+        return model.decode(embedding, prompt);
+      }, signal);
     } catch (error) {
       throw withCallerStack(error, context);
     }
@@ -240,6 +299,15 @@ export class Segmenter {
     });
     return { masks, timings: { encodeMs, decodeMs: result.decodeMs } };
   }
+}
+
+function optionalSignal(value: unknown): AbortSignal | undefined {
+  return value === undefined ? undefined : abortSignal(value, 'signal');
+}
+
+/** Rejects before any work (such as decoding the image) when the signal is already aborted. */
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw abortError(signal);
 }
 
 /** A clear error for a model path that is missing or not a directory (the native side reports the rest). */

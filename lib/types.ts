@@ -14,6 +14,21 @@ export interface Point {
   label: PointLabel;
 }
 
+/** A vertex `[x, y]` of a scribble's path, in pixels of the original image. */
+export type Vertex = [x: number, y: number];
+
+/**
+ * A scribble: a polyline drawn over the object (label 1) or over what is not the object
+ * (label 0), in pixels of the original image. The decoder sees it as clicks sampled along the
+ * path (see `scribbleToPoints`).
+ */
+export interface Scribble {
+  /** The polyline's vertices, at least one; each inside the image (edges included). */
+  path: Vertex[];
+  /** 1 positive, 0 negative. */
+  label: PointLabel;
+}
+
 /** A box `[x0, y0, x1, y1]` (XYXY) in pixels of the original image, with x0 <= x1 and y0 <= y1. */
 export type Box = [x0: number, y0: number, x1: number, y1: number];
 

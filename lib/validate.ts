@@ -2,7 +2,7 @@
 // (e.g. `prompt.points[0].x`), and returns the value typed, or throws with the shared template:
 // TypeError for a wrong type, RangeError for a wrong value (NaN, ±Infinity, out of range).
 import { invalidRange, invalidType } from './errors.js';
-import type { Box, Point, PointLabel } from './types.js';
+import type { Box, Point, PointLabel, Scribble, Vertex } from './types.js';
 
 /** "between 0 and 640", or ">= 1" when there is no upper bound. */
 function rangeText(min: number, max: number): string {
@@ -89,6 +89,39 @@ export function box(value: unknown, param: string, width: number, height: number
   const [x0, y0, x1, y1] = limits.map((max, i) => numberInRange(value[i], `${param}[${i}]`, 0, max));
   if (x0 > x1 || y0 > y1) throw invalidRange('a box [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1', param, value);
   return [x0, y0, x1, y1];
+}
+
+/** A vertex `[x, y]` inside a width × height image (edges included). */
+export function vertex(value: unknown, param: string, width: number, height: number): Vertex {
+  const what = 'an array [x, y]';
+  if (!Array.isArray(value)) throw invalidType(what, param, value);
+  if (value.length !== 2) throw invalidRange(what, param, value);
+  return [numberInRange(value[0], `${param}[0]`, 0, width), numberInRange(value[1], `${param}[1]`, 0, height)];
+}
+
+/** A scribble `{ path, label }`: a non-empty array of vertices inside the image, label 0 or 1. */
+export function scribble(value: unknown, param: string, width: number, height: number): Scribble {
+  const obj = plainObject(value, param, 'an object {path, label}');
+  const what = 'a non-empty array of vertices [x, y]';
+  if (!Array.isArray(obj.path)) throw invalidType(what, `${param}.path`, obj.path);
+  if (obj.path.length === 0) throw invalidRange(what, `${param}.path`, obj.path);
+  const path = obj.path.map((v: unknown, i) => vertex(v, `${param}.path[${i}]`, width, height));
+  return { path, label: pointLabel(obj.label, `${param}.label`) };
+}
+
+/** An AbortSignal (checked by shape, so that signals from other realms are accepted too). */
+export function abortSignal(value: unknown, param: string): AbortSignal {
+  const candidate = value as Partial<AbortSignal> | null;
+  if (
+    typeof value !== 'object' ||
+    candidate === null ||
+    typeof candidate.aborted !== 'boolean' ||
+    typeof candidate.addEventListener !== 'function' ||
+    typeof candidate.removeEventListener !== 'function'
+  ) {
+    throw invalidType('an AbortSignal', param, value);
+  }
+  return value as AbortSignal;
 }
 
 /** A Float32Array of exactly `length` finite values; `what` describes it for the message. */

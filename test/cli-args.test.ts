@@ -13,7 +13,7 @@ describe('segment', () => {
     expect(
       parse(
         'segment img.png --model m --point 10,20,1 --point 30.5,40,0 --box 1,2,3,4 --mask-input in.f32 ' +
-          '--multimask --threads 4 --json --save-logits l.f32 --out o.png',
+          '--multimask --threads 4 --json --save-logits l.f32 --out o.png --scribble 1,2;3.5,4;5,6:1 --scribble 7,8:0',
       ),
     ).toEqual({
       command: 'segment',
@@ -23,6 +23,10 @@ describe('segment', () => {
       points: [
         { x: 10, y: 20, label: 1 },
         { x: 30.5, y: 40, label: 0 },
+      ],
+      scribbles: [
+        { path: [[1, 2], [3.5, 4], [5, 6]], label: 1 },
+        { path: [[7, 8]], label: 0 },
       ],
       box: [1, 2, 3, 4],
       maskInput: 'in.f32',
@@ -39,6 +43,7 @@ describe('segment', () => {
       image: 'img.png',
       model: 'm',
       points: [],
+      scribbles: [],
       box: [0, 0, 5, 5],
       multimask: false,
       json: false,
@@ -54,7 +59,7 @@ describe('segment', () => {
   });
 
   it('requires a prompt, the model and the image', () => {
-    usage('segment img.png --model m', 'Missing prompt: give at least one --point, --box or --mask-input');
+    usage('segment img.png --model m', 'Missing prompt: give at least one --point, --scribble, --box or --mask-input');
     usage('segment img.png --point 1,2,1', 'Missing required option --model');
     usage('segment --model m --point 1,2,1', 'Missing the <image> argument; see omniseg segment --help');
   });
@@ -80,6 +85,25 @@ describe('segment', () => {
       'segment img.png --model m --box 1,2,,4',
       'Expected x0,y0,x1,y1 (4 numbers) for --box but received "1,2,,4" of type string',
     );
+  });
+
+  it('accepts scribbles alone as the prompt, with spaces around the numbers', () => {
+    expect(parse('segment img.png --model m --scribble=0,0;10,-2.5e1:0')).toMatchObject({
+      points: [],
+      scribbles: [{ path: [[0, 0], [10, -25]], label: 0 }],
+    });
+    expect(parseCliArgs(['segment', 'img.png', '--model', 'm', '--scribble', ' 1, 2 ; 3,4 : 1'])).toMatchObject({
+      scribbles: [{ path: [[1, 2], [3, 4]], label: 1 }],
+    });
+  });
+
+  it('rejects malformed scribbles', () => {
+    for (const raw of ['1,2;3,4', '1,2;3,4:2', '1,2;3:1', '1,2;;3,4:1', ':1', '1,2;a,4:1', '1,2;3,4;:1', '1,2,3:1', '1,2:1:1']) {
+      usage(
+        `segment img.png --model m --scribble ${raw}`,
+        `Expected x0,y0;x1,y1;...:label (number pairs, label 0 or 1) for --scribble but received ${JSON.stringify(raw)} of type string`,
+      );
+    }
   });
 
   it('allows one --box only', () => {

@@ -114,6 +114,36 @@ describe.skipIf(!ready)('omniseg CLI on the sam-tiny fixture', () => {
     for (const v of Object.values(json)) expect(v).toBeGreaterThan(0);
   });
 
+  it('--scribble gives the masks of the clicks sampled along it', async () => {
+    const withoutTimings = (stdout: string) => {
+      const { timings: _timings, ...rest } = JSON.parse(stdout) as SegmentJson;
+      return rest;
+    };
+    // 70 px on a 150-px-wide image → 8 clicks 10 px apart (see scribbleToPoints); then a negative flick.
+    const scribble = await run([
+      'segment', IMAGE, '--model', MODEL, '--multimask', '--json',
+      '--scribble', '10,40;80,40:1', '--scribble', '120,90;126,98:0',
+    ]);
+    const clicks = [10, 20, 30, 40, 50, 60, 70, 80].flatMap((x) => ['--point', `${x},40,1`]);
+    const points = await run([
+      'segment', IMAGE, '--model', MODEL, '--multimask', '--json',
+      ...clicks, '--point', '120,90,0', '--point', '123,94,0', '--point', '126,98,0',
+    ]);
+    expect([scribble.code, scribble.stderr]).toEqual([0, '']);
+    expect(points.code).toBe(0);
+    expect(withoutTimings(scribble.stdout)).toEqual(withoutTimings(points.stdout));
+    const endpoints = await run(['segment', IMAGE, '--model', MODEL, '--multimask', '--json', '--point', '10,40,1', '--point', '80,40,1']);
+    expect(withoutTimings(endpoints.stdout)).not.toEqual(withoutTimings(scribble.stdout));
+  });
+
+  it('a scribble outside the image is a one-line RangeError, exit code 1', async () => {
+    expect(await run(['segment', IMAGE, '--model', MODEL, '--scribble', '10,10;10,101:1'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'omniseg: Expected a number between 0 and 100 for prompt.scribbles[0].path[1][1] but received 101 of type number\n',
+    });
+  });
+
   it('a point outside the image is a one-line RangeError, exit code 1', async () => {
     expect(await run(['segment', IMAGE, '--model', MODEL, '--point', '151,10,1'])).toEqual({
       code: 1,

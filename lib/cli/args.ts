@@ -6,7 +6,7 @@
 // image, threads beyond the limit) are the library's to check.
 import { parseArgs } from 'node:util';
 import { argumentMessage } from '../errors.js';
-import type { Box, Point } from '../types.js';
+import type { Box, Point, Scribble } from '../types.js';
 
 export const COMMANDS = ['encode', 'segment', 'bench', 'info'] as const;
 export type CommandName = (typeof COMMANDS)[number];
@@ -43,6 +43,8 @@ export interface SegmentCommand {
   threads?: number;
   /** --point x,y,label, in order given. */
   points: Point[];
+  /** --scribble "x0,y0;x1,y1;...:label", in order given. */
+  scribbles: Scribble[];
   box?: Box;
   /** File of lowResSize² little-endian float32 logits. */
   maskInput?: string;
@@ -93,6 +95,7 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       model: MODEL,
       threads: THREADS,
       point: { type: 'string', multiple: true },
+      scribble: { type: 'string', multiple: true },
       box: { type: 'string' },
       'mask-input': { type: 'string' },
       multimask: { type: 'boolean' },
@@ -187,10 +190,11 @@ function helpFor(topic: string | undefined): HelpCommand {
 
 function segmentCommand(values: Values): SegmentCommand {
   const points = values.list('point').map((raw) => parsePoint(raw));
+  const scribbles = values.list('scribble').map((raw) => parseScribble(raw));
   const boxRaw = values.string('box');
   const maskInput = values.string('mask-input');
-  if (points.length === 0 && boxRaw === undefined && maskInput === undefined) {
-    throw new UsageError('Missing prompt: give at least one --point, --box or --mask-input');
+  if (points.length === 0 && scribbles.length === 0 && boxRaw === undefined && maskInput === undefined) {
+    throw new UsageError('Missing prompt: give at least one --point, --scribble, --box or --mask-input');
   }
   return {
     command: 'segment',
@@ -198,6 +202,7 @@ function segmentCommand(values: Values): SegmentCommand {
     model: values.required('model'),
     ...threads(values),
     points,
+    scribbles,
     ...(boxRaw === undefined ? {} : { box: parseBox(boxRaw) }),
     ...(maskInput === undefined ? {} : { maskInput }),
     multimask: values.flag('multimask'),
@@ -294,6 +299,22 @@ export function parsePoint(raw: string): Point {
     throw new UsageError(argumentMessage('x,y,label (numbers, label 0 or 1)', '--point', raw));
   }
   return { x, y, label: label === '1' ? 1 : 0 };
+}
+
+/** "x0,y0;x1,y1;...:label": vertices separated by ';', label 0 or 1 after the last ':'. */
+export function parseScribble(raw: string): Scribble {
+  const colon = raw.lastIndexOf(':');
+  const label = raw.slice(colon + 1).trim();
+  const vertices = colon < 0 ? [] : raw.slice(0, colon).split(';');
+  const path = vertices.map((v) => v.split(',').map(parseNumber));
+  if (
+    colon < 0 ||
+    (label !== '0' && label !== '1') ||
+    !path.every((xy) => xy.length === 2 && xy.every(Number.isFinite))
+  ) {
+    throw new UsageError(argumentMessage('x0,y0;x1,y1;...:label (number pairs, label 0 or 1)', '--scribble', raw));
+  }
+  return { path: path.map(([x, y]) => [x, y]), label: label === '1' ? 1 : 0 };
 }
 
 /** "x0,y0,x1,y1". */

@@ -6,7 +6,7 @@ const OVERVIEW = `Usage: omniseg <command> [options]
 Segment Anything (SAM) in Node.js, on the CPU.
 
 Commands:
-  segment   segment an image from point, box and mask prompts
+  segment   segment an image from point, scribble, box and mask prompts
   encode    run the image encoder and save the embedding
   bench     time the image encoder and the mask decoder
   info      print version, platform and available backends
@@ -27,6 +27,10 @@ Segments <image> (a file: PNG, JPEG, WebP, ...) from prompts in pixels of the im
 
 Prompts:
   --point <x,y,label>   a click; label 1 positive, 0 negative (repeatable)
+  --scribble <x0,y0;x1,y1;...:label>
+                        a polyline, label 1 positive, 0 negative (repeatable; quote
+                        it for the shell); it becomes up to 8 clicks evenly spaced
+                        along it, endpoints included
   --box <x0,y0,x1,y1>   a box
   --mask-input <file>   low-res mask logits: 256x256 little-endian float32 (as --save-logits writes)
 

@@ -1,4 +1,5 @@
-// omniseg segment <image> --model <dir> [--point x,y,label]... [--box x0,y0,x1,y1] [--mask-input f]
+// omniseg segment <image> --model <dir> [--point x,y,label]... [--scribble x0,y0;x1,y1;...:label]...
+//   [--box x0,y0,x1,y1] [--mask-input f]
 import { decodeImage } from '../image.js';
 import type { Mask } from '../mask.js';
 import type { Prompt } from '../prompt.js';
@@ -14,6 +15,7 @@ export async function runSegment(args: SegmentCommand, io: CliIO): Promise<void>
   try {
     const prompt: Prompt = {};
     if (args.points.length > 0) prompt.points = args.points;
+    if (args.scribbles.length > 0) prompt.scribbles = args.scribbles;
     if (args.box !== undefined) prompt.boxes = [args.box];
     if (args.maskInput !== undefined) {
       const size = segmenter.config.lowResSize;

@@ -1,0 +1,225 @@
+// Mask.toPolygons / traceContours on constructed masks: exact rings for small shapes, and
+// invariants (areas, even-odd refill, one polygon per 4-connected region) on random masks.
+import { describe, expect, it } from 'vitest';
+import { ringArea, traceContours, type MaskPolygon, type Ring } from '../lib/contours.js';
+import { Mask } from '../lib/mask.js';
+
+/** A mask from rows of '#' (foreground) and '.' (background). */
+function parse(rows: string[]): { data: Uint8Array; width: number; height: number } {
+  const height = rows.length;
+  const width = rows[0].length;
+  const data = new Uint8Array(width * height);
+  rows.forEach((row, y) => {
+    for (let x = 0; x < width; x++) data[y * width + x] = row[x] === '#' ? 1 : 0;
+  });
+  return { data, width, height };
+}
+
+function polygons(rows: string[]): MaskPolygon[] {
+  const { data, width, height } = parse(rows);
+  return new Mask({ data, width, height, score: 1, lowResLogits: new Float32Array(1) }).toPolygons();
+}
+
+/** Pixel area of a polygon: its outer ring's shoelace area minus its holes'. */
+const polygonArea = (p: MaskPolygon): number => ringArea(p.outer) + p.holes.reduce((sum, h) => sum + ringArea(h), 0);
+
+/** Fills rings even-odd at pixel centres: the mask the polygons describe. */
+function rasterize(all: MaskPolygon[], width: number, height: number): Uint8Array {
+  const out = new Uint8Array(width * height);
+  const rings = all.flatMap((p) => [p.outer, ...p.holes]);
+  for (let y = 0; y < height; y++) {
+    const cy = y + 0.5;
+    for (let x = 0; x < width; x++) {
+      const cx = x + 0.5;
+      let inside = false;
+      for (const ring of rings) {
+        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+          const [xi, yi] = ring[i];
+          const [xj, yj] = ring[j];
+          if (yi > cy !== yj > cy && cx < ((xj - xi) * (cy - yi)) / (yj - yi) + xi) inside = !inside;
+        }
+      }
+      out[y * width + x] = inside ? 1 : 0;
+    }
+  }
+  return out;
+}
+
+/** Sizes of the 4-connected foreground regions, in raster order of their first pixel (an independent flood fill). */
+function regionSizes(data: Uint8Array, width: number, height: number): number[] {
+  const seen = new Uint8Array(data.length);
+  const sizes: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] === 0 || seen[i] === 1) continue;
+    let size = 0;
+    const queue = [i];
+    seen[i] = 1;
+    while (queue.length > 0) {
+      const p = queue.pop()!;
+      size++;
+      const x = p % width;
+      const y = Math.floor(p / width);
+      for (const [nx, ny] of [[x - 1, y], [x + 1, y], [x, y - 1], [x, y + 1]]) {
+        const q = ny * width + nx;
+        if (nx >= 0 && ny >= 0 && nx < width && ny < height && data[q] !== 0 && seen[q] === 0) {
+          seen[q] = 1;
+          queue.push(q);
+        }
+      }
+    }
+    sizes.push(size);
+  }
+  return sizes;
+}
+
+/** Every edge axis-aligned and no two consecutive edges collinear (only corners kept). */
+function expectCornersOnly(ring: Ring): void {
+  expect(ring.length).toBeGreaterThanOrEqual(4);
+  for (let i = 0; i < ring.length; i++) {
+    const a = ring[(i + ring.length - 1) % ring.length];
+    const b = ring[i];
+    const c = ring[(i + 1) % ring.length];
+    expect(a[0] === b[0] || a[1] === b[1]).toBe(true);
+    const cross = (b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0]);
+    expect(cross).not.toBe(0);
+  }
+}
+
+function expectInvariants(data: Uint8Array, width: number, height: number): MaskPolygon[] {
+  const result = traceContours(data, width, height);
+  const sizes = regionSizes(data, width, height);
+  expect(result.map(polygonArea)).toEqual(sizes);
+  for (const p of result) {
+    expect(ringArea(p.outer)).toBeGreaterThan(0);
+    expectCornersOnly(p.outer);
+    for (const hole of p.holes) {
+      expect(ringArea(hole)).toBeLessThan(0);
+      expectCornersOnly(hole);
+    }
+  }
+  expect(rasterize(result, width, height)).toEqual(data);
+  return result;
+}
+
+describe('Mask.toPolygons', () => {
+  it('an empty mask has no polygons', () => {
+    expect(polygons(['....', '....'])).toEqual([]);
+    expect(new Mask({ data: new Uint8Array(0), width: 0, height: 0, score: 0, lowResLogits: new Float32Array(1) }).toPolygons()).toEqual([]);
+  });
+
+  it('a single pixel is its unit square, clockwise on screen from its top-left corner', () => {
+    const [p, ...rest] = polygons(['....', '..#.', '....']);
+    expect(rest).toEqual([]);
+    expect(p).toEqual({ outer: [[2, 1], [3, 1], [3, 2], [2, 2]], holes: [] });
+    expect(ringArea(p.outer)).toBe(1);
+  });
+
+  it('a square', () => {
+    const result = polygons(['.....', '.###.', '.###.', '.###.', '.....']);
+    expect(result).toEqual([{ outer: [[1, 1], [4, 1], [4, 4], [1, 4]], holes: [] }]);
+    expect(polygonArea(result[0])).toBe(9);
+  });
+
+  it('a square with a hole: the hole runs counter-clockwise and subtracts', () => {
+    const result = polygons(['.....', '.###.', '.#.#.', '.###.', '.....']);
+    expect(result).toEqual([{ outer: [[1, 1], [4, 1], [4, 4], [1, 4]], holes: [[[2, 3], [3, 3], [3, 2], [2, 2]]] }]);
+    expect(ringArea(result[0].holes[0])).toBe(-1);
+    expect(polygonArea(result[0])).toBe(8);
+  });
+
+  it('two separate blobs, in raster order of their first pixel', () => {
+    const result = polygons(['...##', '#..##', '#....']);
+    expect(result).toEqual([
+      { outer: [[3, 0], [5, 0], [5, 2], [3, 2]], holes: [] },
+      { outer: [[0, 1], [1, 1], [1, 3], [0, 3]], holes: [] },
+    ]);
+  });
+
+  it('pixels touching at a corner are separate polygons sharing a vertex', () => {
+    expect(polygons(['#.', '.#'])).toEqual([
+      { outer: [[0, 0], [1, 0], [1, 1], [0, 1]], holes: [] },
+      { outer: [[1, 1], [2, 1], [2, 2], [1, 2]], holes: [] },
+    ]);
+    expect(polygons(['.#', '#.'])).toEqual([
+      { outer: [[1, 0], [2, 0], [2, 1], [1, 1]], holes: [] },
+      { outer: [[0, 1], [1, 1], [1, 2], [0, 2]], holes: [] },
+    ]);
+  });
+
+  it('a diagonal ring encloses no hole: its middle touches the outside at corners', () => {
+    const result = polygons(['.##', '#.#', '##.']);
+    expect(result).toHaveLength(2);
+    expect(result.every((p) => p.holes.length === 0)).toBe(true);
+    expect(result.map(polygonArea)).toEqual([3, 3]);
+  });
+
+  it('a hole touching the region only at a corner stays one hole (background is 8-connected)', () => {
+    const result = polygons(['#####', '#.###', '##.##', '#####']);
+    expect(result).toHaveLength(1);
+    expect(result[0].holes).toHaveLength(1);
+    expect(ringArea(result[0].holes[0])).toBe(-2);
+    expect(polygonArea(result[0])).toBe(18);
+  });
+
+  it('a mask touching the image border, and a full mask', () => {
+    expect(polygons(['###', '###'])).toEqual([{ outer: [[0, 0], [3, 0], [3, 2], [0, 2]], holes: [] }]);
+    const result = polygons(['##..', '#...', '...#']);
+    expect(result).toEqual([
+      { outer: [[0, 0], [2, 0], [2, 1], [1, 1], [1, 2], [0, 2]], holes: [] },
+      { outer: [[3, 2], [4, 2], [4, 3], [3, 3]], holes: [] },
+    ]);
+  });
+
+  it('nested regions: a blob inside the hole of another is its own polygon', () => {
+    const result = polygons(['#######', '#.....#', '#..#..#', '#.....#', '#######']);
+    expect(result).toEqual([
+      { outer: [[0, 0], [7, 0], [7, 5], [0, 5]], holes: [[[1, 4], [6, 4], [6, 1], [1, 1]]] },
+      { outer: [[3, 2], [4, 2], [4, 3], [3, 3]], holes: [] },
+    ]);
+    expect(result.map(polygonArea)).toEqual([20, 1]);
+  });
+
+  it('a region with several holes and concave outline', () => {
+    const rows = ['.#######.', '##.##.###', '.#######.', '.#.#..##.', '.####.##.'];
+    const { data, width, height } = parse(rows);
+    const result = expectInvariants(data, width, height);
+    expect(result).toHaveLength(1);
+    // The holes at (2,1), (5,1) and (2,3) are enclosed; (4..5, 3..4) opens to the bottom edge.
+    expect(result[0].holes.map(ringArea)).toEqual([-1, -1, -1]);
+  });
+
+  it('a checkerboard is one polygon per pixel', () => {
+    const rows = ['#.#.#', '.#.#.', '#.#.#'];
+    const result = polygons(rows);
+    expect(result).toHaveLength(8);
+    expect(result.every((p) => polygonArea(p) === 1 && p.holes.length === 0)).toBe(true);
+  });
+
+  it('random masks: areas, refill and regions agree with the pixels', () => {
+    // Deterministic xorshift32; densities from sparse to dense give isolated pixels, saddles and holes.
+    let state = 0x9e3779b9;
+    const random = (): number => {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) / 2 ** 32;
+    };
+    let holes = 0;
+    for (let trial = 0; trial < 200; trial++) {
+      const width = 1 + Math.floor(random() * 24);
+      const height = 1 + Math.floor(random() * 24);
+      const density = 0.2 + 0.6 * random();
+      const data = Uint8Array.from({ length: width * height }, () => (random() < density ? 1 : 0));
+      holes += expectInvariants(data, width, height).reduce((n, p) => n + p.holes.length, 0);
+    }
+    expect(holes).toBeGreaterThan(50); // the trials did exercise holes
+  });
+
+  it('non-zero values other than 1 count as foreground', () => {
+    const data = new Uint8Array([0, 255, 7, 0]);
+    expect(traceContours(data, 2, 2)).toEqual([
+      { outer: [[1, 0], [2, 0], [2, 1], [1, 1]], holes: [] },
+      { outer: [[0, 1], [1, 1], [1, 2], [0, 2]], holes: [] },
+    ]);
+  });
+});
