@@ -20,6 +20,7 @@ const CONFIG: NativeSamConfig = {
   embeddingDim: 8,
   lowResSize: 16,
   numMultimaskOutputs: 3,
+  device: 'cpu',
 };
 
 /** What the fake addon saw. */
@@ -80,6 +81,7 @@ const binding: NativeBinding = {
     return fakeModel();
   },
   hardwareThreads: () => 7,
+  cudaInfo: () => ({ compiled: false, available: false, devices: [] }),
 };
 
 vi.mock('../lib/native.js', () => ({ native: () => binding }));
