@@ -13,12 +13,15 @@ describe('segment', () => {
     expect(
       parse(
         'segment img.png --model m --point 10,20,1 --point 30.5,40,0 --box 1,2,3,4 --mask-input in.f32 ' +
-          '--multimask --threads 4 --json --save-logits l.f32 --out o.png --scribble 1,2;3.5,4;5,6:1 --scribble 7,8:0',
+          '--multimask --threads 4 --json --save-logits l.f32 --out o.png --scribble 1,2;3.5,4;5,6:1 --scribble 7,8:0 ' +
+          '--device cuda --precision bf16',
       ),
     ).toEqual({
       command: 'segment',
       image: 'img.png',
       model: 'm',
+      device: 'cuda',
+      precision: 'bf16',
       threads: 4,
       points: [
         { x: 10, y: 20, label: 1 },
@@ -42,6 +45,8 @@ describe('segment', () => {
       command: 'segment',
       image: 'img.png',
       model: 'm',
+      device: 'auto',
+      precision: 'fp32',
       points: [],
       scribbles: [],
       box: [0, 0, 5, 5],
@@ -117,6 +122,8 @@ describe('encode', () => {
       command: 'encode',
       image: 'img.png',
       model: 'm',
+      device: 'auto',
+      precision: 'fp32',
       threads: 2,
       saveEmbedding: 'e.f32',
       json: true,
@@ -126,6 +133,13 @@ describe('encode', () => {
   it('requires --save-embedding', () => {
     usage('encode img.png --model m', 'Missing required option --save-embedding');
   });
+
+  it('takes --device and --precision', () => {
+    expect(parse('encode img.png --model m --save-embedding e.f32 --device=cpu --precision fp16')).toMatchObject({
+      device: 'cpu',
+      precision: 'fp16',
+    });
+  });
 });
 
 describe('bench', () => {
@@ -134,13 +148,17 @@ describe('bench', () => {
       command: 'bench',
       model: 'm',
       image: 'img.png',
+      device: 'auto',
+      precision: 'fp32',
       runs: 5,
       json: false,
     });
-    expect(parse('bench --model m --image img.png --runs 12 --threads 3 --json')).toMatchObject({
+    expect(parse('bench --model m --image img.png --runs 12 --threads 3 --json --device auto --precision fp16')).toMatchObject({
       runs: 12,
       threads: 3,
       json: true,
+      device: 'auto',
+      precision: 'fp16',
     });
   });
 
@@ -153,6 +171,36 @@ describe('bench', () => {
     usage('bench --model m --image i --runs 0', 'Expected a positive integer for --runs but received "0" of type string');
     usage('bench --model m --image i --runs 2.5', 'Expected a positive integer for --runs but received "2.5" of type string');
     usage('bench --model m --image i --threads x', 'Expected a positive integer for --threads but received "x" of type string');
+  });
+});
+
+describe('--device and --precision', () => {
+  it('accept every device and precision on encode, segment and bench', () => {
+    for (const device of ['cpu', 'cuda', 'auto']) {
+      for (const precision of ['fp32', 'fp16', 'bf16']) {
+        const flags = `--device ${device} --precision ${precision}`;
+        expect(parse(`encode i.png --model m --save-embedding e ${flags}`)).toMatchObject({ device, precision });
+        expect(parse(`segment i.png --model m --point 1,2,1 ${flags}`)).toMatchObject({ device, precision });
+        expect(parse(`bench --model m --image i.png ${flags}`)).toMatchObject({ device, precision });
+      }
+    }
+  });
+
+  it('reject other values, case included', () => {
+    usage('encode i.png --model m --save-embedding e --device gpu', 'Expected one of cpu, cuda, auto for --device but received "gpu" of type string');
+    usage('segment i.png --model m --point 1,2,1 --device CUDA', 'Expected one of cpu, cuda, auto for --device but received "CUDA" of type string');
+    usage('bench --model m --image i --precision fp8', 'Expected one of fp32, fp16, bf16 for --precision but received "fp8" of type string');
+    usage('bench --model m --image i --precision half', 'Expected one of fp32, fp16, bf16 for --precision but received "half" of type string');
+  });
+
+  it('need a value, once', () => {
+    usage('bench --model m --image i --device', 'Option --device requires a value');
+    usage('bench --model m --image i --precision= ', 'Option --precision requires a value');
+    usage('bench --model m --image i --device cpu --device cuda', 'Option --device was given more than once');
+  });
+
+  it('are not options of info', () => {
+    usage('info --device cpu', 'Unknown option --device for omniseg info; see omniseg info --help');
   });
 });
 

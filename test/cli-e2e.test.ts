@@ -6,6 +6,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from './helpers/cli.js';
+import { cudaStatus } from '../lib/backends.js';
 import { native } from '../lib/native.js';
 import { decodeRLE } from '../lib/rle.js';
 import { cases, f32, FIXTURES, MODEL_DIR as MODEL, mismatches, u8 } from './helpers/fixtures.js';
@@ -106,12 +107,37 @@ describe.skipIf(!ready)('omniseg CLI on the sam-tiny fixture', () => {
     expect(maxDiff).toBeLessThan(1e-4);
   });
 
-  it('bench --json prints the three medians', async () => {
+  it('bench --json prints the three medians, the device and the precision', async () => {
     const { code, stdout } = await run(['bench', '--model', MODEL, '--image', IMAGE, '--runs', '2', '--json']);
     expect(code).toBe(0);
-    const json = JSON.parse(stdout) as Record<string, number>;
-    expect(Object.keys(json)).toEqual(['encodeMs', 'decodeMs', 'peakRssMB']);
-    for (const v of Object.values(json)) expect(v).toBeGreaterThan(0);
+    const { device, precision, ...timings } = JSON.parse(stdout) as Record<string, number | string>;
+    expect(Object.keys(JSON.parse(stdout) as object)).toEqual(['encodeMs', 'decodeMs', 'peakRssMB', 'device', 'precision']);
+    for (const v of Object.values(timings)) expect(v).toBeGreaterThan(0);
+    expect(['cpu', 'cuda']).toContain(device);
+    expect(['fp32', 'fp16', 'bf16']).toContain(precision);
+  });
+
+  it('--device cpu runs on the CPU in fp32, whatever --precision asks', async () => {
+    const bench = await run(['bench', '--model', MODEL, '--image', IMAGE, '--runs', '1', '--device', 'cpu', '--precision', 'fp16', '--json']);
+    expect([bench.code, bench.stderr]).toEqual([0, '']);
+    expect(JSON.parse(bench.stdout)).toMatchObject({ device: 'cpu', precision: 'fp32' });
+    const text = await run(['bench', '--model', MODEL, '--image', IMAGE, '--runs', '1', '--device', 'cpu']);
+    expect(text.code).toBe(0);
+    expect(text.stdout.split('\n')[0]).toMatch(/\(150x100\), cpu fp32, \d+ threads, 1 runs \(median\)$/);
+
+    const args = ['segment', IMAGE, '--model', MODEL, '--point', '75,50,1', '--multimask', '--json'];
+    const cpu = await run([...args, '--device', 'cpu']);
+    expect([cpu.code, cpu.stderr]).toEqual([0, '']);
+    const masks = (stdout: string) => (JSON.parse(stdout) as SegmentJson).masks;
+    const refMasks = u8(POINT_CASE!.masks);
+    masks(cpu.stdout).forEach((m, i) => {
+      expect(mismatches(decodeRLE(m.rle), refMasks.subarray(i * 15000, (i + 1) * 15000))).toBe(0);
+    });
+
+    const file = path.join(dir, 'emb-cpu.f32');
+    const encode = await run(['encode', IMAGE, '--model', MODEL, '--save-embedding', file, '--device', 'cpu']);
+    expect([encode.code, encode.stderr]).toEqual([0, '']);
+    expect((await stat(file)).size).toBe(32 * 16 * 16 * 4);
   });
 
   it('--scribble gives the masks of the clicks sampled along it', async () => {
@@ -150,5 +176,26 @@ describe.skipIf(!ready)('omniseg CLI on the sam-tiny fixture', () => {
       stdout: '',
       stderr: 'omniseg: Expected a number between 0 and 150 for prompt.points[0].x but received 151 of type number\n',
     });
+  });
+});
+
+// Where CUDA is unusable (no CUDA build, or no GPU), --device cuda is a one-line error, exit 1.
+// Needs neither build: the check comes before any model is loaded.
+describe.skipIf(cudaStatus().available)('--device cuda without a usable CUDA backend', () => {
+  it('encode, segment and bench fail in one line naming the CUDA backend, no stack', async () => {
+    const commands = [
+      ['encode', IMAGE, '--model', MODEL, '--save-embedding', path.join(tmpdir(), 'omniseg-never-written.f32')],
+      ['segment', IMAGE, '--model', MODEL, '--point', '75,50,1'],
+      ['bench', '--model', MODEL, '--image', IMAGE, '--runs', '1'],
+    ];
+    for (const args of commands) {
+      for (const precision of [[], ['--precision', 'fp16']]) {
+        const { code, stdout, stderr } = await run([...args, '--device', 'cuda', ...precision]);
+        expect(code).toBe(1);
+        expect(stdout).toBe('');
+        expect(stderr).toMatch(/^omniseg: The CUDA backend is not available: \S[^\n]*\n$/);
+        expect(stderr).not.toMatch(/\bat /);
+      }
+    }
   });
 });

@@ -6,10 +6,16 @@
 // image, threads beyond the limit) are the library's to check.
 import { parseArgs } from 'node:util';
 import { argumentMessage } from '../errors.js';
+import type { Device, Precision } from '../segmenter.js';
 import type { Box, Point, Scribble } from '../types.js';
 
 export const COMMANDS = ['encode', 'segment', 'bench', 'info'] as const;
 export type CommandName = (typeof COMMANDS)[number];
+
+/** --device values; the default is 'auto'. */
+export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
+/** --precision values; the default is 'fp32'. */
+export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
 
 /** A command-line mistake: reported in one line, exit code 2. */
 export class UsageError extends Error {
@@ -31,6 +37,10 @@ export interface EncodeCommand {
   command: 'encode';
   image: string;
   model: string;
+  /** --device: where the model runs. Default 'auto'. */
+  device: Device;
+  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
+  precision: Precision;
   threads?: number;
   saveEmbedding: string;
   json: boolean;
@@ -40,6 +50,10 @@ export interface SegmentCommand {
   command: 'segment';
   image: string;
   model: string;
+  /** --device: where the model runs. Default 'auto'. */
+  device: Device;
+  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
+  precision: Precision;
   threads?: number;
   /** --point x,y,label, in order given. */
   points: Point[];
@@ -58,6 +72,10 @@ export interface BenchCommand {
   command: 'bench';
   model: string;
   image: string;
+  /** --device: where the model runs. Default 'auto'. */
+  device: Device;
+  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
+  precision: Precision;
   threads?: number;
   /** Timed runs after the warm-up. Default 5. */
   runs: number;
@@ -82,17 +100,29 @@ interface OptionSpec {
 const HELP: OptionSpec = { type: 'boolean', short: 'h' };
 const MODEL: OptionSpec = { type: 'string' };
 const THREADS: OptionSpec = { type: 'string' };
+const DEVICE: OptionSpec = { type: 'string' };
+const PRECISION: OptionSpec = { type: 'string' };
 const JSON_FLAG: OptionSpec = { type: 'boolean' };
 
 /** Options and positional arguments of each command. */
 const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; positionals: readonly string[] }> = {
   encode: {
-    options: { model: MODEL, threads: THREADS, 'save-embedding': { type: 'string' }, json: JSON_FLAG, help: HELP },
+    options: {
+      model: MODEL,
+      device: DEVICE,
+      precision: PRECISION,
+      threads: THREADS,
+      'save-embedding': { type: 'string' },
+      json: JSON_FLAG,
+      help: HELP,
+    },
     positionals: ['image'],
   },
   segment: {
     options: {
       model: MODEL,
+      device: DEVICE,
+      precision: PRECISION,
       threads: THREADS,
       point: { type: 'string', multiple: true },
       scribble: { type: 'string', multiple: true },
@@ -107,7 +137,16 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
     positionals: ['image'],
   },
   bench: {
-    options: { model: MODEL, image: { type: 'string' }, threads: THREADS, runs: { type: 'string' }, json: JSON_FLAG, help: HELP },
+    options: {
+      model: MODEL,
+      image: { type: 'string' },
+      device: DEVICE,
+      precision: PRECISION,
+      threads: THREADS,
+      runs: { type: 'string' },
+      json: JSON_FLAG,
+      help: HELP,
+    },
     positionals: [],
   },
   info: { options: { json: JSON_FLAG, help: HELP }, positionals: [] },
@@ -158,6 +197,7 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
         command: 'encode',
         image: values.positionals[0],
         model: values.required('model'),
+        ...backend(values),
         ...threads(values),
         saveEmbedding: values.required('save-embedding'),
         json: values.flag('json'),
@@ -169,6 +209,7 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
         command: 'bench',
         model: values.required('model'),
         image: values.required('image'),
+        ...backend(values),
         ...threads(values),
         runs: optionalPositiveInteger(values.string('runs'), '--runs') ?? DEFAULT_BENCH_RUNS,
         json: values.flag('json'),
@@ -200,6 +241,7 @@ function segmentCommand(values: Values): SegmentCommand {
     command: 'segment',
     image: values.positionals[0],
     model: values.required('model'),
+    ...backend(values),
     ...threads(values),
     points,
     scribbles,
@@ -215,6 +257,14 @@ function segmentCommand(values: Values): SegmentCommand {
 function optionalString<K extends string>(values: Values, option: string, key: K): Partial<Record<K, string>> {
   const value = values.string(option);
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+/** --device (default 'auto') and --precision (default 'fp32'). */
+function backend(values: Values): { device: Device; precision: Precision } {
+  return {
+    device: optionalChoice(values.string('device'), '--device', DEVICES) ?? 'auto',
+    precision: optionalChoice(values.string('precision'), '--precision', PRECISIONS) ?? 'fp32',
+  };
 }
 
 function threads(values: Values): { threads?: number } {
@@ -282,6 +332,14 @@ function optionalPositiveInteger(raw: string | undefined, flag: string): number 
   const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(argumentMessage('a positive integer', flag, raw));
   return n;
+}
+
+function optionalChoice<T extends string>(raw: string | undefined, flag: string, choices: readonly T[]): T | undefined {
+  if (raw === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(raw)) {
+    throw new UsageError(argumentMessage(`one of ${choices.join(', ')}`, flag, raw));
+  }
+  return raw as T;
 }
 
 /** A decimal number ("12", "-3.5", "1e3"); NaN for anything else. */

@@ -1,4 +1,4 @@
-// omniseg bench --model <dir> --image <file> [--runs R]
+// omniseg bench --model <dir> --image <file> [--device D] [--precision P] [--runs R]
 import { performance } from 'node:perf_hooks';
 import { decodeImage } from '../image.js';
 import type { Prompt } from '../prompt.js';
@@ -17,7 +17,12 @@ export async function runBench(args: BenchCommand, io: CliIO): Promise<void> {
   const decoded = await decodeImage(args.image);
   const pixels: RawImage = { ...decoded, channels: 3 };
   const prompt: Prompt = { points: [{ x: Math.floor(decoded.width / 2), y: Math.floor(decoded.height / 2), label: 1 }] };
-  const segmenter = await Segmenter.load({ model: args.model, threads: args.threads });
+  const segmenter = await Segmenter.load({
+    model: args.model,
+    device: args.device,
+    precision: args.precision,
+    threads: args.threads,
+  });
   try {
     await timeOnce(segmenter, pixels, prompt); // warm-up
     const runs: Timing[] = [];
@@ -26,12 +31,15 @@ export async function runBench(args: BenchCommand, io: CliIO): Promise<void> {
       encodeMs: round(median(runs.map((r) => r.encodeMs)), 3),
       decodeMs: round(median(runs.map((r) => r.decodeMs)), 3),
       peakRssMB: round(process.resourceUsage().maxRSS / 1024, 1),
+      device: segmenter.device,
+      precision: segmenter.precision,
     };
     if (args.json) {
       io.stdout(jsonLine(result));
     } else {
       io.stdout(
-        `${args.image} (${decoded.width}x${decoded.height}), ${segmenter.threads} threads, ${args.runs} runs (median)\n` +
+        `${args.image} (${decoded.width}x${decoded.height}), ${result.device} ${result.precision}, ` +
+          `${segmenter.threads} threads, ${args.runs} runs (median)\n` +
           `  encode  ${ms(result.encodeMs)}\n  decode  ${ms(result.decodeMs)}\n  peak RSS ${result.peakRssMB} MB\n`,
       );
     }

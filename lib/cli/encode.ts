@@ -5,7 +5,12 @@ import { jsonLine, ms } from './format.js';
 import { writeFloat32File, type CliIO } from './io.js';
 
 export async function runEncode(args: EncodeCommand, io: CliIO): Promise<void> {
-  const segmenter = await Segmenter.load({ model: args.model, threads: args.threads });
+  const segmenter = await Segmenter.load({
+    model: args.model,
+    device: args.device,
+    precision: args.precision,
+    threads: args.threads,
+  });
   try {
     const embedding = await segmenter.encode(args.image);
     try {

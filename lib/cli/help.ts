@@ -3,7 +3,7 @@ import { DEFAULT_BENCH_RUNS, type CommandName } from './args.js';
 
 const OVERVIEW = `Usage: omniseg <command> [options]
 
-Segment Anything (SAM) in Node.js, on the CPU.
+Segment Anything (SAM) in Node.js, on the CPU or an NVIDIA GPU (CUDA build).
 
 Commands:
   segment   segment an image from point, scribble, box and mask prompts
@@ -17,6 +17,11 @@ Set OMNISEG_DEBUG=1 to print stack traces with errors.
 
 const MODEL_OPTIONS = `  --model <dir>         checkpoint directory (transformers layout: config.json,
                         model.safetensors, preprocessor_config.json)   [required]
+  --device <d>          cpu, cuda or auto (default: auto, which is CUDA when the CUDA build
+                        (npm run build:cuda) and a usable GPU are present, else CPU;
+                        OMNISEG_DEVICE=cpu forces the CPU)
+  --precision <p>       the image encoder's arithmetic on CUDA: fp32, fp16 or bf16
+                        (default: fp32; the CPU always runs fp32)
   --threads <n>         worker threads (default: the machine's hardware threads)`;
 
 const TOPICS: Record<CommandName, string> = {
@@ -68,7 +73,8 @@ Options:
 ${MODEL_OPTIONS}
   --image <file>        the image                                      [required]
   --runs <n>            timed runs (default: ${DEFAULT_BENCH_RUNS})
-  --json                print {"encodeMs","decodeMs","peakRssMB"}
+  --json                print {"encodeMs","decodeMs","peakRssMB","device","precision"}
+                        (device and precision: what the model ran on)
   -h, --help            show this help
 `,
   info: `Usage: omniseg info [--json]

@@ -11,7 +11,12 @@ import { writeOverlay } from './overlay.js';
 
 export async function runSegment(args: SegmentCommand, io: CliIO): Promise<void> {
   const image = await decodeImage(args.image);
-  const segmenter = await Segmenter.load({ model: args.model, threads: args.threads });
+  const segmenter = await Segmenter.load({
+    model: args.model,
+    device: args.device,
+    precision: args.precision,
+    threads: args.threads,
+  });
   try {
     const prompt: Prompt = {};
     if (args.points.length > 0) prompt.points = args.points;
