@@ -1,6 +1,6 @@
 // omniseg: Segment Anything in Node.js. Public API.
 export { Segmenter } from './segmenter.js';
-export type { Device, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
+export type { Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
 export { SegmentSession } from './session.js';
 export type { SessionAddOptions, SessionOptions, SessionPrompt, SessionRound } from './session.js';
 export { AbortError } from './errors.js';

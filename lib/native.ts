@@ -20,6 +20,8 @@ export interface NativeSamConfig {
   numMultimaskOutputs: number;
   /** Where the model runs. */
   device: 'cpu' | 'cuda';
+  /** Arithmetic of the image encoder (CUDA may run it in half precision; CPU is always fp32). */
+  precision: 'fp32' | 'fp16' | 'bf16';
 }
 
 /** A CUDA device as the driver reports it. */
@@ -110,7 +112,10 @@ export interface NativeSamModel {
 
 export interface NativeBinding {
   /** Load a transformers-format SAM directory (config.json + model.safetensors [+ preprocessor_config.json]). */
-  loadSam(dir: string, options: { threads: number; device?: 'cpu' | 'cuda' }): Promise<NativeSamModel>;
+  loadSam(
+    dir: string,
+    options: { threads: number; device?: 'cpu' | 'cuda'; precision?: 'fp32' | 'fp16' | 'bf16' },
+  ): Promise<NativeSamModel>;
   /** Threads the machine offers (hardware concurrency). */
   hardwareThreads(): number;
   /** Probes the CUDA backend (never throws). */

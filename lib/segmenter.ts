@@ -2,7 +2,7 @@
 // segment() runs the light prompt decoder per prompt. All arguments are validated here, before
 // any native call.
 import { stat } from 'node:fs/promises';
-import { loadBinding } from './binding.js';
+import { bindingFor } from './backends.js';
 import { ImageEmbedding, nativeEmbedding } from './embedding.js';
 import { abortError, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
@@ -29,8 +29,19 @@ import {
   plainObject,
 } from './validate.js';
 
-/** Where the model runs. This build has the CPU backend only. */
+/**
+ * Where the model runs: `'cuda'` needs the CUDA-enabled build (`npm run build:cuda`) and a
+ * usable NVIDIA GPU; `'auto'` picks CUDA when both are present, CPU otherwise.
+ */
 export type Device = 'cpu' | 'cuda' | 'auto';
+
+/**
+ * Arithmetic of the image encoder on CUDA: `'fp32'` matches the reference to fp32 rounding;
+ * `'fp16'` / `'bf16'` run its matrix products and attention on tensor cores (fp32 accumulation),
+ * several times faster, with masks that can differ from the reference on a few boundary pixels.
+ * The prompt encoder and mask decoder always run in fp32, and the CPU backend always in fp32.
+ */
+export type Precision = 'fp32' | 'fp16' | 'bf16';
 
 /** Model hyperparameters read from the checkpoint's config.json. */
 export type SamConfig = Readonly<NativeSamConfig>;
@@ -42,10 +53,16 @@ export interface LoadOptions {
    */
   model: string;
   /**
-   * Backend. Default: `'auto'`, which is `'cpu'` in this build; `'cuda'` throws, as this build
-   * has no CUDA backend.
+   * Backend. Default: `'auto'` (CUDA when the CUDA build and a usable GPU are present, else CPU);
+   * `'cuda'` throws, naming the reason, when CUDA is unusable. `OMNISEG_DEVICE=cpu` in the
+   * environment makes `'auto'` pick the CPU.
    */
   device?: Device;
+  /**
+   * Arithmetic of the image encoder on CUDA (ignored on CPU, which is always fp32).
+   * Default: `'fp32'`.
+   */
+  precision?: Precision;
   /** Worker threads for the native core, ≥ 1. Default: the machine's hardware threads. */
   threads?: number;
   /**
@@ -97,13 +114,16 @@ export interface SegmentResult {
 }
 
 const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
+const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
 
 /** A loaded SAM model. Create it with `Segmenter.load()`; free it with `dispose()`. */
 export class Segmenter {
   /** The model's hyperparameters (image size, embedding size, low-res mask size, ...). */
   readonly config: SamConfig;
   /** The backend the model runs on. */
-  readonly device: 'cpu';
+  readonly device: 'cpu' | 'cuda';
+  /** Arithmetic of the image encoder (always `'fp32'` on CPU). */
+  readonly precision: Precision;
   /** Worker threads of the native core. */
   readonly threads: number;
   /** Pixel limit applied to every image (0: none). */
@@ -118,7 +138,8 @@ export class Segmenter {
   private constructor(model: NativeSamModel, threads: number, limitInputPixels: number) {
     this.#model = model;
     this.config = Object.freeze({ ...model.config });
-    this.device = 'cpu';
+    this.device = model.config.device;
+    this.precision = model.config.precision;
     this.threads = threads;
     this.limitInputPixels = limitInputPixels;
   }
@@ -126,26 +147,33 @@ export class Segmenter {
   /**
    * Loads a checkpoint directory.
    * @throws TypeError / RangeError for invalid options; Error when the directory is missing, the
-   *   checkpoint is invalid, CUDA is requested, or the native addon is not built.
+   *   checkpoint is invalid, CUDA is requested but unusable, or the native addon is not built.
    */
   static async load(options: LoadOptions): Promise<Segmenter> {
     const context = new Error();
-    const opts = plainObject(options, 'options', 'an object {model, device?, threads?, limitInputPixels?}');
+    const opts = plainObject(
+      options,
+      'options',
+      'an object {model, device?, precision?, threads?, limitInputPixels?}',
+    );
     const model = nonEmptyString(opts.model, 'model');
     const device = opts.device === undefined ? 'auto' : oneOf(opts.device, 'device', DEVICES);
-    if (device === 'cuda') {
-      throw new Error("This build of omniseg has no CUDA backend; use device 'cpu' or 'auto'");
-    }
+    const precision = opts.precision === undefined ? 'fp32' : oneOf(opts.precision, 'precision', PRECISIONS);
     const threads = opts.threads === undefined ? undefined : integerInRange(opts.threads, 'threads', 1);
     const limitInputPixels =
       opts.limitInputPixels === undefined
         ? DEFAULT_LIMIT_INPUT_PIXELS
         : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
     await assertDirectory(model);
-    const binding = loadBinding();
+    const chosen = bindingFor(device);
+    const binding = chosen.binding;
     const threadCount = threads ?? binding.hardwareThreads();
     try {
-      const samModel = await binding.loadSam(model, { threads: threadCount });
+      const samModel = await binding.loadSam(model, {
+        threads: threadCount,
+        device: chosen.device,
+        precision: chosen.device === 'cuda' ? precision : 'fp32',
+      });
       return new Segmenter(samModel, threadCount, limitInputPixels);
     } catch (error) {
       throw withCallerStack(error, context);

@@ -9,7 +9,7 @@ import { calls, flush, gate, resetCalls } from './helpers/fake-binding.js';
 
 vi.mock('../lib/native.js', async () => {
   const { binding } = await import('./helpers/fake-binding.js');
-  return { native: () => binding };
+  return { native: () => binding, nativeCuda: () => ({ error: 'not built' }) };
 });
 
 const { AbortError, Segmenter } = await import('../lib/index.js');

@@ -29,7 +29,7 @@ describe('native SAM (sam-tiny fixtures)', () => {
   it('reads the configuration', () => {
     expect(model.config).toEqual({
       imageSize: 128, longestEdge: 128, embeddingSize: 16, embeddingDim: 32, lowResSize: 64, numMultimaskOutputs: 3,
-      device: 'cpu',
+      device: 'cpu', precision: 'fp32',
     });
   });
 

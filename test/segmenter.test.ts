@@ -21,11 +21,12 @@ const CONFIG: NativeSamConfig = {
   lowResSize: 16,
   numMultimaskOutputs: 3,
   device: 'cpu',
+  precision: 'fp32',
 };
 
 /** What the fake addon saw. */
 const calls = {
-  loadSam: [] as Array<{ dir: string; threads: number }>,
+  loadSam: [] as Array<{ dir: string; threads: number; device?: string; precision?: string }>,
   encode: [] as Array<{ pixels: Uint8Array; width: number; height: number; channels: number }>,
   decode: [] as NativePrompt[],
   decodeError: undefined as Error | undefined,
@@ -84,7 +85,7 @@ const binding: NativeBinding = {
   cudaInfo: () => ({ compiled: false, available: false, devices: [] }),
 };
 
-vi.mock('../lib/native.js', () => ({ native: () => binding }));
+vi.mock('../lib/native.js', () => ({ native: () => binding, nativeCuda: () => ({ error: 'not built' }) }));
 
 const { Segmenter, ImageEmbedding } = await import('../lib/index.js');
 
@@ -108,7 +109,7 @@ const pixels = () => ({ data: new Uint8Array(20 * 10 * 3), width: 20, height: 10
 describe('Segmenter.load', () => {
   it('loads with the hardware threads by default and exposes the config', async () => {
     const segmenter = await Segmenter.load({ model: modelDir });
-    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 7 }]);
+    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 7, device: 'cpu', precision: 'fp32' }]);
     expect(segmenter.threads).toBe(7);
     expect(segmenter.device).toBe('cpu');
     expect(segmenter.config).toEqual(CONFIG);
@@ -117,7 +118,7 @@ describe('Segmenter.load', () => {
 
   it('passes threads through', async () => {
     await Segmenter.load({ model: modelDir, threads: 2, device: 'cpu' });
-    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 2 }]);
+    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 2, device: 'cpu', precision: 'fp32' }]);
   });
 
   it('validates options before touching the addon', async () => {
@@ -136,9 +137,20 @@ describe('Segmenter.load', () => {
     expect(calls.loadSam).toHaveLength(0);
   });
 
-  it("device 'cuda' says this build has no CUDA backend", async () => {
+  it("device 'cuda' names why CUDA is unusable; 'auto' falls back to the CPU", async () => {
     await expect(Segmenter.load({ model: modelDir, device: 'cuda' })).rejects.toThrow(
-      new Error("This build of omniseg has no CUDA backend; use device 'cpu' or 'auto'"),
+      new Error('The CUDA backend is not available: not built'),
+    );
+    expect(calls.loadSam).toHaveLength(0);
+    const segmenter = await Segmenter.load({ model: modelDir, device: 'auto', precision: 'bf16' });
+    expect(segmenter.device).toBe('cpu');
+    expect(segmenter.precision).toBe('fp32');
+    expect(calls.loadSam.at(-1)).toMatchObject({ device: 'cpu', precision: 'fp32' });
+  });
+
+  it('validates precision', async () => {
+    await expect(Segmenter.load({ model: modelDir, precision: 'fp8' as 'fp16' })).rejects.toThrow(
+      new RangeError("Expected one of 'fp32', 'fp16', 'bf16' for precision but received \"fp8\" of type string"),
     );
   });
 

@@ -10,7 +10,7 @@ import { calls, CONFIG, flush, gate, resetCalls } from './helpers/fake-binding.j
 
 vi.mock('../lib/native.js', async () => {
   const { binding } = await import('./helpers/fake-binding.js');
-  return { native: () => binding };
+  return { native: () => binding, nativeCuda: () => ({ error: 'not built' }) };
 });
 
 const { Segmenter, SegmentSession } = await import('../lib/index.js');

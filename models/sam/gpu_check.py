@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,9 @@ SEED = 1234
 EMB_REL_L2_MAX = 1e-4
 LOGITS_REL_L2_MAX = 1e-4
 MASK_MISMATCH_MAX = 1e-3
+# Half-precision encoder (fp16 / bf16 operands, fp32 accumulation) against the fp32 reference:
+# bounds that rounding explains (bf16 keeps 8 significant bits, fp16 11) and a bug does not.
+HALF_BOUNDS = {"fp16": {"emb": 1e-2, "mask": 1e-2}, "bf16": {"emb": 5e-2, "mask": 3e-2}}
 
 CASES = {  # name -> (points [[x, y, label]...] as fractions of the image, box fractions, multimask)
     "point": ([[0.48, 0.40, 1]], None, True),
@@ -170,12 +174,51 @@ def main() -> int:
             failures.append(f"{file}: sam_gpu failed")
             continue
         ours = json.loads(res.stdout.strip().splitlines()[-1])
+        # The decoder op by op (no CUDA graph): same outputs, and the graph's gain.
+        eager = work / f"out-{file}-eager"
+        eager.mkdir(exist_ok=True)
+        ecmd = [a if a != str(out) else str(eager) for a in cmd]
+        eres = subprocess.run(ecmd, capture_output=True, text=True, env={**os.environ, "OMNISEG_CUDA_GRAPHS": "0"})
+        if eres.returncode != 0:
+            print(eres.stderr)
+            failures.append(f"{file}: sam_gpu without graphs failed")
+        else:
+            ej = json.loads(eres.stdout.strip().splitlines()[-1])
+            for name in CASES:
+                same = all((eager / f"{name}.{x}").read_bytes() == (out / f"{name}.{x}").read_bytes()
+                           for x in ("iou.f32", "lowres.f32", "masks.u8"))
+                print(f"  {name:10s} decode without CUDA graph {ej['cases'][name]['median']:.3f} ms; "
+                      f"outputs {'identical' if same else 'DIFFER'} to the graph's")
+                if not same:
+                    failures.append(f"{file} {name}: graph and op-by-op decode differ")
+            ours["eagerDecode"] = ej["cases"]
+        half = {}
+        for prec in ("bf16", "fp16"):
+            hout = work / f"out-{file}-{prec}"
+            hout.mkdir(exist_ok=True)
+            hcmd = [a if a != str(out) else str(hout) for a in cmd] + ["--precision", prec]
+            hres = subprocess.run(hcmd, capture_output=True, text=True)
+            if hres.returncode != 0:
+                print(hres.stderr)
+                failures.append(f"{file}: sam_gpu --precision {prec} failed")
+                continue
+            hj = json.loads(hres.stdout.strip().splitlines()[-1])
+            he = np.fromfile(hout / "embedding.f32", np.float32).reshape(ref["embedding"].shape)
+            herr = rel_l2(he, ref["embedding"])
+            mism = max(float((np.fromfile(hout / f"{n}.masks.u8", np.uint8).reshape(ref[n]["masks"].shape).astype(bool)
+                              != ref[n]["masks"]).mean()) for n in CASES)
+            half[prec] = {"encodeMs": hj["encodeMs"], "embeddingRelL2": herr, "maxMaskMismatch": mism}
+            print(f"{file}: {prec} encoder: embedding rel L2 {herr:.2e}  worst mask mismatch {mism * 100:.3f}%  "
+                  f"encode ms {hj['encodeMs']['median']:.2f} (host preprocess {hj['preprocessMs']:.2f})", flush=True)
+            b = HALF_BOUNDS[prec]
+            if not (herr <= b["emb"] and mism <= b["mask"]):
+                failures.append(f"{file} {prec}: embedding {herr:.2e}, masks {mism:.2e}")
         e = np.fromfile(out / "embedding.f32", np.float32).reshape(ref["embedding"].shape)
         err = rel_l2(e, ref["embedding"])
         print(f"{file}: embedding rel L2 {err:.2e}  max abs {np.abs(e - ref['embedding']).max():.2e}")
         if not err <= EMB_REL_L2_MAX:
             failures.append(f"{file} embedding {err:.2e}")
-        img = {"embeddingRelL2": err, "cases": {}, "timings": timings, "omniseg": ours}
+        img = {"embeddingRelL2": err, "cases": {}, "timings": timings, "omniseg": ours, "half": half}
         for name in CASES:
             r = ref[name]
             lo = np.fromfile(out / f"{name}.lowres.f32", np.float32).reshape(r["lowres"].shape)
@@ -189,7 +232,7 @@ def main() -> int:
             if not (le <= LOGITS_REL_L2_MAX and mm <= MASK_MISMATCH_MAX):
                 failures.append(f"{file} {name}")
         report["images"][file] = img
-        print(f"  encode ms: omniseg {ours['encodeMs']['median']:.2f} (preprocess + encoder)  "
+        print(f"  encode ms: omniseg {ours['encodeMs']['median']:.2f} (host preprocess {ours['preprocessMs']:.2f} + encoder)  "
               f"torch fp32 encoder {timings['encoderFp32']:.2f}  processor + encoder {timings['processorEncoderFp32']:.2f}",
               flush=True)
 

@@ -40,9 +40,11 @@ class PromiseWorker : public Napi::AsyncWorker {
 
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(Napi::Env env, std::string dir, int threads, Device device)
-      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), device_(device) {}
-  void run() override { model_ = std::shared_ptr<sam::SamModel>(sam::SamModel::load(dir_, threads_, device_)); }
+  LoadWorker(Napi::Env env, std::string dir, int threads, Device device, Precision precision)
+      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), device_(device), precision_(precision) {}
+  void run() override {
+    model_ = std::shared_ptr<sam::SamModel>(sam::SamModel::load(dir_, threads_, device_, precision_));
+  }
   void OnOK() override {
     auto model = model_;
     deferred.Resolve(data(Env()).samModel.New({Napi::External<std::shared_ptr<sam::SamModel>>::New(Env(), &model)}));
@@ -52,6 +54,7 @@ class LoadWorker : public PromiseWorker {
   std::string dir_;
   int threads_;
   Device device_;
+  Precision precision_;
   std::shared_ptr<sam::SamModel> model_;
 };
 
@@ -144,8 +147,16 @@ Napi::Value SamModelWrap::load(const Napi::CallbackInfo& info) {
   require(env, d.IsUndefined() || d.IsString(), "options.device");
   const std::string device = d.IsString() ? d.As<Napi::String>().Utf8Value() : "cpu";
   require(env, device == "cpu" || device == "cuda", "options.device must be 'cpu' or 'cuda'");
+  Napi::Value p = info[1].As<Napi::Object>().Get("precision");
+  require(env, p.IsUndefined() || p.IsString(), "options.precision");
+  const std::string precision = p.IsString() ? p.As<Napi::String>().Utf8Value() : "fp32";
+  require(env, precision == "fp32" || precision == "fp16" || precision == "bf16",
+          "options.precision must be 'fp32', 'fp16' or 'bf16'");
   return queue(new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), threads,
-                              device == "cuda" ? Device::Cuda : Device::Cpu));
+                              device == "cuda" ? Device::Cuda : Device::Cpu,
+                              precision == "fp16"   ? Precision::Fp16
+                              : precision == "bf16" ? Precision::Bf16
+                                                    : Precision::Fp32));
 }
 
 std::shared_ptr<sam::SamModel> SamModelWrap::get(Napi::Env env) const {
@@ -164,6 +175,8 @@ Napi::Value SamModelWrap::config(const Napi::CallbackInfo& info) {
   o.Set("lowResSize", c.lowResSize());
   o.Set("numMultimaskOutputs", c.decoder.numMultimaskOutputs);
   o.Set("device", get(env)->device() == Device::Cuda ? "cuda" : "cpu");
+  const Precision pr = get(env)->precision();
+  o.Set("precision", pr == Precision::Fp16 ? "fp16" : pr == Precision::Bf16 ? "bf16" : "fp32");
   return o;
 }
 

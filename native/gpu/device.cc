@@ -1,8 +1,11 @@
 #include "gpu/device.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "gpu/check.h"
 
@@ -79,6 +82,43 @@ const float* WeightMirror::resolve(const float* p) const {
   const Range& r = *std::prev(it);
   if (a >= r.end) return p;
   return r.device + (a - r.begin) / sizeof(float);
+}
+
+void WeightMirror::addHalfCopies(Precision p) {
+  if (p == Precision::Fp32) return;
+  std::vector<uint16_t> host;
+  for (const Range& r : ranges_) {
+    const size_t n = (r.end - r.begin) / sizeof(float);
+    const float* src = reinterpret_cast<const float*>(r.begin);  // the host tensor
+    host.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (p == Precision::Fp16) {
+        const __half v = __float2half_rn(src[i]);
+        std::memcpy(&host[i], &v, 2);
+      } else {
+        const __nv_bfloat16 v = __float2bfloat16_rn(src[i]);
+        std::memcpy(&host[i], &v, 2);
+      }
+    }
+    FloatBuffer buf((n + 1) / 2, deviceAllocator());
+    OMNISEG_CUDA_CHECK(cudaMemcpy(buf.data(), host.data(), n * 2, cudaMemcpyHostToDevice));
+    const uintptr_t db = reinterpret_cast<uintptr_t>(r.device);
+    halves_.push_back({db, db + n * sizeof(float), reinterpret_cast<const uint16_t*>(buf.data())});
+    buffers_.push_back(std::move(buf));
+    bytes_ += n * 2;
+  }
+  std::sort(halves_.begin(), halves_.end(),
+            [](const HalfRange& a, const HalfRange& b) { return a.begin < b.begin; });
+}
+
+const void* WeightMirror::half(const float* device) const {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(device);
+  auto it = std::upper_bound(halves_.begin(), halves_.end(), a,
+                             [](uintptr_t v, const HalfRange& r) { return v < r.begin; });
+  if (it == halves_.begin()) return nullptr;
+  const HalfRange& r = *std::prev(it);
+  if (a >= r.end) return nullptr;
+  return r.half + (a - r.begin) / sizeof(float);
 }
 
 }  // namespace omniseg::gpu

@@ -8,6 +8,7 @@
 
 #include "core/allocator.h"
 #include "core/arena.h"
+#include "core/precision.h"
 
 namespace omniseg::gpu {
 
@@ -39,6 +40,10 @@ class WeightMirror {
  public:
   void add(const float* host, size_t count);
   const float* resolve(const float* p) const;
+  // Adds an fp16 or bf16 copy of every tensor added so far (the half-precision mode's GEMM
+  // operands); half() maps a device pointer from resolve() to the same element of that copy.
+  void addHalfCopies(Precision p);
+  const void* half(const float* device) const;
   size_t bytes() const { return bytes_; }
 
  private:
@@ -46,7 +51,12 @@ class WeightMirror {
     uintptr_t begin, end;
     const float* device;
   };
-  std::vector<Range> ranges_;  // sorted by begin, disjoint
+  struct HalfRange {
+    uintptr_t begin, end;  // of the fp32 device copy
+    const uint16_t* half;
+  };
+  std::vector<Range> ranges_;      // sorted by begin, disjoint
+  std::vector<HalfRange> halves_;  // sorted by begin, disjoint
   std::vector<FloatBuffer> buffers_;
   size_t bytes_ = 0;
 };

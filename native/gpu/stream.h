@@ -23,11 +23,17 @@ class Stream {
   void* workspace() const { return workspace_; }
   size_t workspaceBytes() const { return workspaceBytes_; }
   const float* resolve(const float* p) const { return mirror_ ? mirror_->resolve(p) : p; }
+  // The half-precision copy of a mirrored weight (device pointer from resolve()), or null for
+  // activations and when the mirror holds no half copies.
+  const void* half(const float* device) const { return mirror_ ? mirror_->half(device) : nullptr; }
+  Precision precision() const { return precision_; }
+  void setPrecision(Precision p) { precision_ = p; }
   // Waits for the work queued on the stream; throws its error, if any.
   void synchronize();
 
  private:
   const WeightMirror* mirror_;
+  Precision precision_ = Precision::Fp32;
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;

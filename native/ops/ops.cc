@@ -96,6 +96,11 @@ void broadcastRows(Ctx& ctx, const float* row, int64_t rows, int64_t C, float* y
   OMNISEG_DISPATCH(broadcastRows(ctx, dev(row), rows, C, y));
 }
 
+void normalizeRgb(Ctx& ctx, const uint8_t* rgb, int64_t h, int64_t w, const float* lut, int64_t S,
+                  float* planes) {
+  OMNISEG_DISPATCH(normalizeRgb(ctx, rgb, h, w, dev(lut), S, planes));
+}
+
 void threshold(Ctx& ctx, const float* x, int64_t n, float t, uint8_t* y) {
   OMNISEG_DISPATCH(threshold(ctx, dev(x), n, t, y));
 }

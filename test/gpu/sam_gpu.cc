@@ -3,7 +3,7 @@
 // cases, writes the outputs as raw little-endian arrays and prints timings as JSON.
 //
 //   sam_gpu --model DIR --image FILE.rgb --width W --height H --out DIR [--device cuda|cpu]
-//           [--threads N] [--iters N] [--case NAME=SPEC]...
+//           [--precision fp32|fp16|bf16] [--threads N] [--iters N] [--case NAME=SPEC]...
 //   SPEC: ';'-separated items: p:x,y,label (point) | b:x0,y0,x1,y1 (box) | multimask
 //
 // Writes OUT/embedding.f32 ([C, E, E]) and OUT/NAME.{iou.f32,lowres.f32,masks.u8}; prints
@@ -107,19 +107,24 @@ int run(int argc, char** argv) {
     if (!f) throw Error("cannot read " + std::to_string(rgb.size()) + " bytes from " + opt["image"]);
   }
   const Device device = opt["device"] == "cuda" ? Device::Cuda : Device::Cpu;
-  auto model = sam::SamModel::load(opt["model"], std::stoi(opt["threads"]), device);
+  const std::string prec = opt.count("precision") ? opt["precision"] : "fp32";
+  const Precision precision = prec == "fp16"   ? Precision::Fp16
+                                   : prec == "bf16" ? Precision::Bf16
+                                                    : Precision::Fp32;
+  auto model = sam::SamModel::load(opt["model"], std::stoi(opt["threads"]), device, precision);
   const auto& cfg = model->config();
 
   std::shared_ptr<sam::Embedding> emb;
   const Stats enc = timeIt(iters, [&] { emb = model->encode(rgb.data(), H, W); });
+  const double preprocessMs = emb->preprocessMs;  // of the last run
   const int64_t E = cfg.gridSize(), C = cfg.vision.outputChannels;
   std::vector<float> chw(static_cast<size_t>(C * E * E));
   model->embeddingToCHW(*emb, chw.data());
   writeFile(opt["out"] + "/embedding.f32", chw.data(), chw.size());
 
   std::ostringstream json;
-  json << "{\"device\":\"" << opt["device"] << "\",\"encodeMs\":{\"min\":" << enc.min
-       << ",\"median\":" << enc.median << "},\"cases\":{";
+  json << "{\"device\":\"" << opt["device"] << "\",\"precision\":\"" << prec << "\",\"encodeMs\":{\"min\":" << enc.min
+       << ",\"median\":" << enc.median << "},\"preprocessMs\":" << preprocessMs << ",\"cases\":{";
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
     sam::DecodeRequest r;

@@ -2,7 +2,8 @@
 // returns results with recognisable values, and can hold calls open to test queueing and abort.
 //
 // Use it with
-//   vi.mock('../lib/native.js', async () => ({ native: () => (await import('./helpers/fake-binding.js')).binding }));
+//   vi.mock('../lib/native.js', async () => ({ native: () => (await import('./helpers/fake-binding.js')).binding,
+//     nativeCuda: () => ({ error: 'not built' }) }));
 // Decode results: masks M = 3 with multimask, else 1; iou of mask i (over all prompt sets) = i;
 // lowRes of mask i filled with 100 + i; binary masks all 0.
 import { vi } from 'vitest';
@@ -25,6 +26,7 @@ export const CONFIG = {
   lowResSize: 16,
   numMultimaskOutputs: 3,
   device: 'cpu',
+  precision: 'fp32',
 } as NativeSamConfig;
 
 const LOW_RES = CONFIG.lowResSize * CONFIG.lowResSize;

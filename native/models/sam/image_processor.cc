@@ -21,36 +21,24 @@ Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_
   OMNISEG_CHECK(r.height >= 1 && r.width >= 1 && r.height <= S && r.width <= S,
                 "image of " + std::to_string(width) + "x" + std::to_string(height) +
                     " cannot be resized into the model input");
+  // Pillow's resize on the host; the 8-bit result moves to the backend's memory and is
+  // rescaled (float64, then cast), normalised (float32) and zero-padded there through a LUT.
   std::vector<uint8_t> resized(static_cast<size_t>(r.height * r.width * 3));
   ops::resizeU8Pil(ctx, rgb, height, width, 3, resized.data(), r.height, r.width);
-  // rescale in float64 then cast to float32; normalise in float32; zero padding.
-  float mean[3], stdv[3];
+  float lut[3 * 256];
   for (int c = 0; c < 3; ++c) {
-    mean[c] = static_cast<float>(cfg.mean[c]);
-    stdv[c] = static_cast<float>(cfg.std[c]);
-  }
-  float lut[3][256];
-  for (int c = 0; c < 3; ++c)
+    const float mean = static_cast<float>(cfg.mean[c]), stdv = static_cast<float>(cfg.std[c]);
     for (int v = 0; v < 256; ++v) {
       const float x = static_cast<float>(static_cast<double>(v) * cfg.rescaleFactor);
-      lut[c][v] = (x - mean[c]) / stdv[c];
+      lut[c * 256 + v] = (x - mean) / stdv;
     }
-  FloatBuffer host(3 * S * S);  // normalised on the host, then moved to the backend's memory
-  float* px = host.data();
-  ctx.pool.parallelFor(S, 16, [&](int64_t y0, int64_t y1) {
-    for (int64_t c = 0; c < 3; ++c)
-      for (int64_t y = y0; y < y1; ++y) {
-        float* row = px + (c * S + y) * S;
-        if (y >= r.height) {
-          std::memset(row, 0, S * sizeof(float));
-          continue;
-        }
-        const uint8_t* src = resized.data() + y * r.width * 3 + c;
-        for (int64_t x = 0; x < r.width; ++x) row[x] = lut[c][src[x * 3]];
-        std::memset(row + r.width, 0, (S - r.width) * sizeof(float));
-      }
-  });
-  ops::upload(ctx, px, 3 * S * S * sizeof(float), pixels);
+  }
+  ArenaScope scratch(ctx.arena);
+  uint8_t* staged = static_cast<uint8_t*>(ctx.arena.bytes(resized.size()));
+  float* lutStaged = ctx.arena.floats(3 * 256);
+  ops::upload(ctx, resized.data(), resized.size(), staged);
+  ops::upload(ctx, lut, sizeof(lut), lutStaged);
+  ops::normalizeRgb(ctx, staged, r.height, r.width, lutStaged, S, pixels);
   return r;
 }
 

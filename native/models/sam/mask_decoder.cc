@@ -48,7 +48,7 @@ MaskDecoder::MaskDecoder(const MaskDecoderConfig& c, WeightStore& w)
 }
 
 void MaskDecoder::forward(Ctx& ctx, float* image, const float* pe, int64_t E, const float* sparse,
-                          int64_t Ns, const ImageSideCache* cache, int64_t first, int64_t count,
+                          int64_t Ns, const ImageSide* cache, int64_t first, int64_t count,
                           float* lowRes, float* iou) const {
   // ref: modeling_sam.py SamMaskDecoder.forward
   const int64_t C = cfg_.hiddenSize, T = numMaskTokens(), Nt = 1 + T + Ns, N = E * E;

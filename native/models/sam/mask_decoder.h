@@ -31,7 +31,7 @@ class MaskDecoder {
   // sparse [Ns, C]; → the outputs [first, first + count) of the mask tokens (multimask: 1..T-1,
   // single mask: 0): lowRes [count, (4E)²], iou [count].
   void forward(Ctx& ctx, float* image, const float* pe, int64_t E, const float* sparse, int64_t Ns,
-               const ImageSideCache* cache, int64_t first, int64_t count, float* lowRes,
+               const ImageSide* cache, int64_t first, int64_t count, float* lowRes,
                float* iou) const;
 
  private:

@@ -9,6 +9,11 @@
 #include "core/safetensors.h"
 #include "gpu/device.h"  // plain C++: the WeightMirror type (its code is built with CUDA only)
 #ifdef OMNISEG_CUDA
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "gpu/graph.h"
 #include "gpu/stream.h"
 #endif
 
@@ -20,23 +25,57 @@ double msSince(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
+#ifdef OMNISEG_CUDA
+// A decode recorded as a CUDA graph for one shape of request. Its arena holds every buffer the
+// graph reads and writes, so replays never collide with other work.
+struct SamModel::DecodeGraph {
+  std::unique_ptr<Arena> arena;
+  std::unique_ptr<gpu::Graph> graph;
+  DecodeIO io;
+  float* image = nullptr;  // io.image's buffer
+  float* side = nullptr;   // io.side's buffer (null without the image-side cache)
+  uint64_t lastUse = 0;
+};
+
+namespace {
+constexpr size_t kGraphsPerWorker = 8;  // least recently used shapes are dropped beyond this
+
+// OMNISEG_CUDA_GRAPHS=0 runs decodes op by op (for measuring and debugging).
+bool graphsEnabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("OMNISEG_CUDA_GRAPHS");
+    return !(v && v[0] == '0');
+  }();
+  return on;
+}
+}  // namespace
+#endif
+
 struct SamModel::Worker {
   std::unique_ptr<Arena> arena;
 #ifdef OMNISEG_CUDA
   std::unique_ptr<gpu::Stream> stream;  // null on CPU
+  std::map<std::string, DecodeGraph> graphs;
+  uint64_t clock = 0;
 #endif
 };
 
-// A worker held for one call and handed back (arena reset) however the call ends.
+// A worker held for one call and handed back (arena reset) however the call ends. encoder: the
+// call runs the image encoder (in the model's precision); everything else runs in fp32.
 class SamModel::Lease {
  public:
-  explicit Lease(SamModel& m) : model_(m), w_(m.takeWorker()), ctx_{m.pool_, *w_->arena, nullptr} {
+  explicit Lease(SamModel& m, bool encoder = false)
+      : model_(m), w_(m.takeWorker()), ctx_{m.pool_, *w_->arena, nullptr} {
 #ifdef OMNISEG_CUDA
     ctx_.gpu = w_->stream.get();
+    if (ctx_.gpu) {
+      ctx_.gpu->setPrecision(encoder ? m.precision_ : Precision::Fp32);
+    }
 #endif
   }
   ~Lease() { model_.giveWorker(std::move(w_)); }
   Ctx& ctx() { return ctx_; }
+  Worker& worker() { return *w_; }
 
  private:
   SamModel& model_;
@@ -45,8 +84,8 @@ class SamModel::Lease {
 };
 
 SamModel::SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads,
-                   Device device)
-    : cfg_(cfg), device_(device), weights_(std::move(weights)), pool_(threads) {
+                   Device device, Precision precision)
+    : cfg_(cfg), device_(device), precision_(precision), weights_(std::move(weights)), pool_(threads) {
   imageEncoder_ = std::make_unique<ImageEncoder>(cfg_.vision, *weights_);
   promptEncoder_ = std::make_unique<PromptEncoder>(cfg_, *weights_);
   maskDecoder_ = std::make_unique<MaskDecoder>(cfg_.decoder, *weights_);
@@ -59,21 +98,25 @@ SamModel::SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, i
     mirror_ = std::make_unique<gpu::WeightMirror>();
     for (const auto& t : weights_->handedOut()) mirror_->add(t.data, t.count);
     mirror_->add(imagePe_.data(), imagePe_.size());
+    mirror_->addHalfCopies(precision_);
   }
 #endif
 }
 
 SamModel::~SamModel() = default;
 
-std::unique_ptr<SamModel> SamModel::load(const std::string& dir, int threads, Device device) {
+std::unique_ptr<SamModel> SamModel::load(const std::string& dir, int threads, Device device,
+                                         Precision precision) {
   if (threads < 1) throw Error("threads must be at least 1", ErrorKind::Range);
+  if (device == Device::Cpu && precision != Precision::Fp32)
+    throw Error("the CPU backend runs in fp32 only", ErrorKind::Range);
 #ifndef OMNISEG_CUDA
   if (device == Device::Cuda)
     throw Error("this build of omniseg has no CUDA backend (build it with `npm run build:cuda`)");
 #endif
   const SamConfig cfg = loadConfig(dir);
   auto weights = std::make_unique<WeightStore>(SafeTensors::open(dir + "/model.safetensors"));
-  return std::unique_ptr<SamModel>(new SamModel(cfg, std::move(weights), threads, device));
+  return std::unique_ptr<SamModel>(new SamModel(cfg, std::move(weights), threads, device, precision));
 }
 
 std::unique_ptr<SamModel::Worker> SamModel::takeWorker() {
@@ -106,7 +149,7 @@ void SamModel::giveWorker(std::unique_ptr<Worker> w) {
 std::shared_ptr<Embedding> SamModel::encode(const uint8_t* rgb, int64_t height, int64_t width) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t S = cfg_.vision.imageSize, E = cfg_.gridSize(), C = cfg_.vision.outputChannels;
-  Lease lease(*this);
+  Lease lease(*this, /*encoder=*/true);
   Ctx& ctx = lease.ctx();
   auto emb = std::make_shared<Embedding>();
   emb->device = device_;
@@ -114,6 +157,7 @@ std::shared_ptr<Embedding> SamModel::encode(const uint8_t* rgb, int64_t height, 
   emb->original = {height, width};
   float* pixels = ctx.arena.floats(3 * S * S);
   emb->resized = preprocess(ctx, cfg_.processor, rgb, height, width, pixels);
+  emb->preprocessMs = msSince(t0);
   imageEncoder_->forward(ctx, pixels, emb->data.data());
   ops::wait(ctx);
   emb->encodeMs = msSince(t0);
@@ -147,6 +191,84 @@ void SamModel::embeddingToCHW(const Embedding& e, float* chw) {
   ops::download(ctx, t, E * E * C * sizeof(float), chw);
 }
 
+// The part of a decode that runs on the model's device from inputs already there: dense prompt,
+// mask decoder per prompt set, post-processing. On CUDA it is recorded once per shape as a graph.
+void SamModel::decodeOnDevice(Ctx& ctx, const Embedding& e, const DecodeRequest& r, int64_t Ns,
+                              const DecodeIO& io) const {
+  const int64_t E = cfg_.embeddingSize(), C = cfg_.prompt.hiddenSize, N = E * E;
+  const int64_t L = cfg_.lowResSize(), P = r.promptCount;
+  const int64_t M = r.multimask ? cfg_.decoder.numMultimaskOutputs : 1;
+  // dense prompt [N, C]: the mask embedding, or no_mask_embed broadcast
+  float* dense = ctx.arena.floats(N * C);
+  if (io.mask)
+    promptEncoder_->dense(ctx, io.mask, dense);
+  else
+    ops::broadcastRows(ctx, promptEncoder_->noMask(), N, C, dense);
+  for (int64_t p = 0; p < P; ++p) {
+    ArenaScope scratch(ctx.arena);
+    float* image = ctx.arena.floats(N * C);  // image embedding + dense prompt
+    ops::add(ctx, io.image, dense, N * C, image);
+    // multimask → outputs 1..T-1, else output 0   ref: SamMaskDecoder.forward mask_slice
+    maskDecoder_->forward(ctx, image, imagePe_.data(), E, io.sparse + p * Ns * C, Ns,
+                          io.side.kT2I ? &io.side : nullptr, r.multimask ? 1 : 0, M,
+                          io.lowRes + p * M * L * L, io.iou + p * M);
+  }
+  ProfileScope ps("post-process");
+  postprocessMasks(ctx, io.lowRes, P * M, L, cfg_.processor.padHeight, e.resized, e.original,
+                   r.threshold, io.masks);
+}
+
+// Buffers for the prompt inputs and the outputs of decodeOnDevice, from ctx's arena (image and
+// side are the caller's to set).
+SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_t Ns,
+                                        const Embedding& e) const {
+  const int64_t C = cfg_.prompt.hiddenSize, L = cfg_.lowResSize(), P = r.promptCount;
+  const int64_t M = r.multimask ? cfg_.decoder.numMultimaskOutputs : 1;
+  DecodeIO io;
+  io.sparse = ctx.arena.floats(std::max<int64_t>(P * Ns, 1) * C);
+  io.mask = r.maskInput ? ctx.arena.floats(L * L) : nullptr;
+  io.lowRes = ctx.arena.floats(P * M * L * L);
+  io.iou = ctx.arena.floats(P * M);
+  io.masks = static_cast<uint8_t*>(
+      ctx.arena.bytes(static_cast<size_t>(P * M * e.original.height * e.original.width)));
+  return io;
+}
+
+#ifdef OMNISEG_CUDA
+SamModel::DecodeGraph& SamModel::decodeGraph(Worker& w, Ctx& ctx, const Embedding& e,
+                                             const DecodeRequest& r, int64_t Ns) {
+  std::ostringstream k;  // everything decodeOnDevice bakes into the graph
+  k << r.promptCount << ',' << Ns << ',' << r.multimask << ',' << (r.maskInput != nullptr) << ','
+    << e.original.height << 'x' << e.original.width << ',' << e.resized.height << 'x'
+    << e.resized.width << ',' << std::hexfloat << r.threshold;
+  const std::string key = k.str();
+  auto it = w.graphs.find(key);
+  if (it == w.graphs.end()) {
+    if (w.graphs.size() >= kGraphsPerWorker) {
+      auto oldest = w.graphs.begin();
+      for (auto g = w.graphs.begin(); g != w.graphs.end(); ++g)
+        if (g->second.lastUse < oldest->second.lastUse) oldest = g;
+      w.graphs.erase(oldest);
+    }
+    DecodeGraph g;
+    g.arena = std::make_unique<Arena>(gpu::deviceAllocator());
+    Ctx gctx{pool_, *g.arena, ctx.gpu};
+    const int64_t N = static_cast<int64_t>(cfg_.embeddingSize()) * cfg_.embeddingSize();
+    g.io = allocateIO(gctx, r, Ns, e);
+    g.image = gctx.arena.floats(N * cfg_.prompt.hiddenSize);
+    g.io.image = g.image;
+    if (!r.maskInput) {
+      g.side = gctx.arena.floats(e.cache.data.size());
+      g.io.side = e.cache.view(g.side);
+    }
+    g.graph = gpu::Graph::capture(ctx.gpu->get(), [&] { decodeOnDevice(gctx, e, r, Ns, g.io); });
+    it = w.graphs.emplace(key, std::move(g)).first;
+  }
+  it->second.lastUse = ++w.clock;
+  return it->second;
+}
+#endif
+
 DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t E = cfg_.embeddingSize(), C = cfg_.prompt.hiddenSize, N = E * E;
@@ -156,37 +278,13 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   OMNISEG_CHECK(P >= 1, "decode: promptCount must be at least 1");
   OMNISEG_CHECK(e.device == device_, "the embedding was made by a model on another device");
 
-  Lease lease(*this);
-  Ctx& ctx = lease.ctx();
-  // dense prompt [N, C]: the mask embedding, or no_mask_embed broadcast
-  float* dense = ctx.arena.floats(N * C);
-  const ImageSideCache* cache = nullptr;
-  if (r.maskInput) {
-    ArenaScope scratch(ctx.arena);
-    float* mask = ctx.arena.floats(L * L);
-    ops::upload(ctx, r.maskInput, L * L * sizeof(float), mask);
-    promptEncoder_->dense(ctx, mask, dense);
-  } else {
-    ops::broadcastRows(ctx, promptEncoder_->noMask(), N, C, dense);
-    // Image-side cache, valid while the dense prompt is no_mask_embed: computed once per image
-    // from the same image + dense sum every prompt set starts from.
-    std::call_once(e.cacheOnce, [&] {
-      ProfileScope ps("image-side cache (once)");
-      ArenaScope scratch(ctx.arena);
-      float* keys0 = ctx.arena.floats(N * C);
-      ops::add(ctx, e.data.data(), dense, N * C, keys0);
-      maskDecoder_->transformer().precompute(ctx, keys0, imagePe_.data(), N, e.cache);
-    });
-    cache = &e.cache;
-  }
-  float* lowRes = ctx.arena.floats(P * M * L * L);  // [P, M, L, L]
-  float* iou = ctx.arena.floats(P * M);             // [P, M]
+  // Sparse prompt tokens on the host, [P, Ns, C] (every set has the same points and box count).
   // The processor's coordinate mapping: original pixels → resized input pixels (float64).
   const double sx = static_cast<double>(e.resized.width) / static_cast<double>(W);
   const double sy = static_cast<double>(e.resized.height) / static_cast<double>(H);
-  std::vector<float> sparseHost;
+  std::vector<float> sparse;
+  int64_t Ns = 0;
   for (int64_t p = 0; p < P; ++p) {
-    ArenaScope scratch(ctx.arena);
     PromptSet ps;
     for (int64_t i = 0; i < r.pointsPerPrompt; ++i) {
       const int64_t k = p * r.pointsPerPrompt + i;
@@ -199,32 +297,63 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
       for (int k = 0; k < 4; ++k)
         ps.box[k] = static_cast<double>(r.boxes[4 * p + k]) * (k % 2 == 0 ? sx : sy);
     }
-    const int64_t Ns = PromptEncoder::sparseCount(ps);
-    sparseHost.assign(std::max<int64_t>(Ns, 1) * C, 0.f);
-    promptEncoder_->sparse(ps, sparseHost.data());  // on the host: a few tokens
-    float* sparse = ctx.arena.floats(sparseHost.size());
-    ops::upload(ctx, sparseHost.data(), sparseHost.size() * sizeof(float), sparse);
-    float* image = ctx.arena.floats(N * C);  // image embedding + dense prompt
-    ops::add(ctx, e.data.data(), dense, N * C, image);
-    // multimask → outputs 1..T-1, else output 0   ref: SamMaskDecoder.forward mask_slice
-    maskDecoder_->forward(ctx, image, imagePe_.data(), E, sparse, Ns, cache, r.multimask ? 1 : 0, M,
-                          lowRes + p * M * L * L, iou + p * M);
+    Ns = PromptEncoder::sparseCount(ps);
+    if (p == 0) sparse.assign(std::max<int64_t>(P * Ns, 1) * C, 0.f);
+    promptEncoder_->sparse(ps, sparse.data() + p * Ns * C);
   }
-  uint8_t* masks = static_cast<uint8_t*>(ctx.arena.bytes(static_cast<size_t>(P * M * H * W)));
-  {
-    ProfileScope ps("post-process");
-    postprocessMasks(ctx, lowRes, P * M, L, cfg_.processor.padHeight, e.resized, e.original,
-                     r.threshold, masks);
+
+  Lease lease(*this);
+  Ctx& ctx = lease.ctx();
+  const bool useSide = r.maskInput == nullptr;
+  if (useSide) {
+    // Image-side cache, valid while the dense prompt is no_mask_embed: computed once per image
+    // from the same image + dense sum every prompt set starts from.
+    std::call_once(e.cacheOnce, [&] {
+      ProfileScope ps("image-side cache (once)");
+      ArenaScope scratch(ctx.arena);
+      float* keys0 = ctx.arena.floats(N * C);
+      ops::broadcastRows(ctx, promptEncoder_->noMask(), N, C, keys0);
+      ops::add(ctx, e.data.data(), keys0, N * C, keys0);
+      maskDecoder_->transformer().precompute(ctx, keys0, imagePe_.data(), N, e.cache);
+    });
   }
+
+  const DecodeIO* io = nullptr;
+  DecodeIO local;
+#ifdef OMNISEG_CUDA
+  DecodeGraph* graph = ctx.gpu && graphsEnabled() ? &decodeGraph(lease.worker(), ctx, e, r, Ns) : nullptr;
+  if (graph) {
+    // Inputs into the graph's own buffers: the embedding (and its cache) by device copy.
+    ops::copy(ctx, e.data.data(), N * C, graph->image);
+    if (useSide)
+      ops::copy(ctx, e.cache.data.data(), static_cast<int64_t>(e.cache.data.size()), graph->side);
+    io = &graph->io;
+  }
+#endif
+  if (!io) {
+    local = allocateIO(ctx, r, Ns, e);
+    local.image = e.data.data();
+    if (useSide) local.side = e.cache.view();
+    io = &local;
+  }
+  ops::upload(ctx, sparse.data(), sparse.size() * sizeof(float), io->sparse);
+  if (r.maskInput) ops::upload(ctx, r.maskInput, L * L * sizeof(float), io->mask);
+#ifdef OMNISEG_CUDA
+  if (graph)
+    graph->graph->launch(ctx.gpu->get());
+  else
+#endif
+    decodeOnDevice(ctx, e, r, Ns, *io);
+
   DecodeResult out;
   out.promptCount = P;
   out.masksPerPrompt = M;
   out.iou.resize(P * M);
   out.lowRes.resize(P * M * L * L);
   out.masks.resize(static_cast<size_t>(P * M * H * W));
-  ops::download(ctx, iou, out.iou.size() * sizeof(float), out.iou.data());
-  ops::download(ctx, lowRes, out.lowRes.size() * sizeof(float), out.lowRes.data());
-  ops::download(ctx, masks, out.masks.size(), out.masks.data());
+  ops::download(ctx, io->iou, out.iou.size() * sizeof(float), out.iou.data());
+  ops::download(ctx, io->lowRes, out.lowRes.size() * sizeof(float), out.lowRes.data());
+  ops::download(ctx, io->masks, out.masks.size(), out.masks.data());
   out.decodeMs = msSince(t0);
   Profile::report("decode");
   return out;

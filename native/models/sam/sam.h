@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/arena.h"
+#include "core/precision.h"
 #include "core/thread_pool.h"
 #include "core/weights.h"
 #include "models/sam/config.h"
@@ -24,6 +25,7 @@ class WeightMirror;
 // Where a model runs. Cuda needs a build with the CUDA backend (OMNISEG_CUDA).
 enum class Device { Cpu, Cuda };
 
+
 namespace sam {
 
 // An encoded image: the embedding [E*E, C] (NHWC, in the memory of the model's device) and the
@@ -33,6 +35,7 @@ struct Embedding {
   FloatBuffer data;
   Size original{0, 0}, resized{0, 0};
   double encodeMs = 0;
+  double preprocessMs = 0;  // the host part of encodeMs (Pillow resize, staging)
   // First-layer image-side projections, computed on the first decode without a mask prompt.
   std::once_flag cacheOnce;
   ImageSideCache cache;
@@ -61,13 +64,16 @@ struct DecodeResult {
 class SamModel {
  public:
   // dir: config.json + model.safetensors [+ preprocessor_config.json]. threads ≥ 1 (host
-  // threads: the whole pass on CPU, preprocessing on CUDA).
+  // threads: the whole pass on CPU, preprocessing on CUDA). precision: of the image encoder on
+  // CUDA (the prompt encoder and mask decoder always run in fp32); CPU takes Fp32 only.
   static std::unique_ptr<SamModel> load(const std::string& dir, int threads,
-                                        Device device = Device::Cpu);
+                                        Device device = Device::Cpu,
+                                        Precision precision = Precision::Fp32);
   ~SamModel();
 
   const SamConfig& config() const { return cfg_; }
   Device device() const { return device_; }
+  Precision precision() const { return precision_; }
 
   // rgb [H, W, 3] uint8 (read in place).
   std::shared_ptr<Embedding> encode(const uint8_t* rgb, int64_t height, int64_t width);
@@ -80,17 +86,35 @@ class SamModel {
   DecodeResult decode(Embedding& e, const DecodeRequest& r);
 
  private:
-  SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads, Device device);
+  SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads, Device device,
+           Precision precision);
 
-  // What one concurrent call runs with: its arena (and, on CUDA, its stream); reused across
-  // calls.
+  // What one concurrent call runs with: its arena (and, on CUDA, its stream and decode graphs);
+  // reused across calls.
   struct Worker;
   class Lease;
+  struct DecodeGraph;
+
+  // Device memory a decode reads and writes between the host transfers.
+  struct DecodeIO {
+    float* sparse = nullptr;  // [P, Ns, C] sparse prompt tokens
+    float* mask = nullptr;    // [L, L] mask prompt, or null
+    const float* image = nullptr;  // [E*E, C] image embedding
+    ImageSide side{nullptr, nullptr, nullptr};  // first-layer projections (no mask prompt)
+    float* lowRes = nullptr;  // [P, M, L, L]
+    float* iou = nullptr;     // [P, M]
+    uint8_t* masks = nullptr; // [P, M, H, W]
+  };
+  DecodeIO allocateIO(Ctx& ctx, const DecodeRequest& r, int64_t Ns, const Embedding& e) const;
+  void decodeOnDevice(Ctx& ctx, const Embedding& e, const DecodeRequest& r, int64_t Ns,
+                      const DecodeIO& io) const;
+  DecodeGraph& decodeGraph(Worker& w, Ctx& ctx, const Embedding& e, const DecodeRequest& r, int64_t Ns);
   std::unique_ptr<Worker> takeWorker();
   void giveWorker(std::unique_ptr<Worker> w);
 
   SamConfig cfg_;
   Device device_;
+  Precision precision_;
   std::unique_ptr<WeightStore> weights_;
   ThreadPool pool_;
   std::unique_ptr<ImageEncoder> imageEncoder_;

@@ -92,18 +92,19 @@ void TwoWayTransformer::precompute(Ctx& ctx, const float* keys0, const float* pe
   ArenaScope scratch(ctx.arena);
   float* kpe = ctx.arena.floats(N * C);
   ops::add(ctx, keys0, pe, N * C, kpe);
-  const Allocator& memory = ctx.arena.allocator();  // the pass's backend
-  cache.kT2I = FloatBuffer(N * I, memory);
-  cache.vT2I = FloatBuffer(N * I, memory);
-  cache.qI2T = FloatBuffer(N * b.imageToToken.internal, memory);
-  b.tokenToImage.projectK(ctx, kpe, N, cache.kT2I.data());
-  b.tokenToImage.projectV(ctx, keys0, N, cache.vT2I.data());
-  b.imageToToken.projectQ(ctx, kpe, N, cache.qI2T.data());
+  cache.n = N;
+  cache.internalT2I = I;
+  cache.internalI2T = b.imageToToken.internal;
+  cache.data = FloatBuffer(N * (2 * I + cache.internalI2T), ctx.arena.allocator());  // the pass's device
+  float* out = cache.data.data();  // the layout ImageSideCache::view() reads
+  b.tokenToImage.projectK(ctx, kpe, N, out);
+  b.tokenToImage.projectV(ctx, keys0, N, out + N * I);
+  b.imageToToken.projectQ(ctx, kpe, N, out + 2 * N * I);
 }
 
 void TwoWayTransformer::forward(Ctx& ctx, const float* tokens, int64_t Nt, float* keys,
                                 const float* pe, int64_t N, float* queries,
-                                const ImageSideCache* cache) const {
+                                const ImageSide* cache) const {
   const int64_t C = cfg_.hiddenSize;
   const float eps = static_cast<float>(cfg_.layerNormEps);
   ArenaScope scratch(ctx.arena);
@@ -130,7 +131,7 @@ void TwoWayTransformer::forward(Ctx& ctx, const float* tokens, int64_t Nt, float
     ops::add(ctx, queries, tokens, Nt * C, qpe);
     if (!cached) ops::add(ctx, keys, pe, N * C, kpe);
     b.tokenToImage.forward(ctx, qpe, Nt, kpe, keys, N, queries, true, nullptr,
-                           cached ? cache->kT2I.data() : nullptr, cached ? cache->vT2I.data() : nullptr);
+                           cached ? cache->kT2I : nullptr, cached ? cache->vT2I : nullptr);
     ops::layerNorm(ctx, queries, Nt, C, b.ln2W, b.ln2B, eps, queries);
     // }
     // mlp {
@@ -141,7 +142,7 @@ void TwoWayTransformer::forward(Ctx& ctx, const float* tokens, int64_t Nt, float
     // cross attention, image → tokens (keys attend to the updated queries) {
     ops::add(ctx, queries, tokens, Nt * C, qpe);
     b.imageToToken.forward(ctx, kpe, N, qpe, queries, Nt, keys, true,
-                           cached ? cache->qI2T.data() : nullptr);
+                           cached ? cache->qI2T : nullptr);
     ops::layerNorm(ctx, keys, N, C, b.ln4W, b.ln4B, eps, keys);
     // }
   }

@@ -34,8 +34,17 @@ struct DecoderAttention {
 // The image-side projections of the first layer, which depend only on the image embedding
 // (with the no-mask dense prompt), so they are computed once per image and reused by every
 // prompt: token→image K and V, image→token Q. Each [E*E, internal].
+struct ImageSide {
+  const float *kT2I, *vT2I, *qI2T;
+};
+// Their storage: one buffer [kT2I | vT2I | qI2T] in the memory of the model's device.
 struct ImageSideCache {
-  FloatBuffer kT2I, vT2I, qI2T;
+  FloatBuffer data;
+  int64_t n = 0, internalT2I = 0, internalI2T = 0;  // rows, widths
+  ImageSide view(const float* base) const {
+    return {base, base + n * internalT2I, base + 2 * n * internalT2I};
+  }
+  ImageSide view() const { return view(data.data()); }
 };
 
 class TwoWayTransformer {
@@ -49,7 +58,7 @@ class TwoWayTransformer {
   // tokens (+ dense prompt), updated in place; pe [N, C]; queries [Nt, C] out.
   // cache, when non-null, replaces the first layer's image-side projections.
   void forward(Ctx& ctx, const float* tokens, int64_t Nt, float* keys, const float* pe, int64_t N,
-               float* queries, const ImageSideCache* cache) const;
+               float* queries, const ImageSide* cache) const;
 
  private:
   struct Block {

@@ -54,6 +54,24 @@ void broadcastRows(Ctx& ctx, const float* row, int64_t rows, int64_t C, float* y
   for (int64_t i = 0; i < rows; ++i) std::memcpy(y + i * C, row, C * sizeof(float));
 }
 
+void normalizeRgb(Ctx& ctx, const uint8_t* rgb, int64_t h, int64_t w, const float* lut, int64_t S,
+                  float* planes) {
+  ctx.pool.parallelFor(S, 16, [&](int64_t y0, int64_t y1) {
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t y = y0; y < y1; ++y) {
+        float* row = planes + (c * S + y) * S;
+        if (y >= h) {
+          std::memset(row, 0, S * sizeof(float));
+          continue;
+        }
+        const uint8_t* src = rgb + y * w * 3 + c;
+        const float* map = lut + c * 256;
+        for (int64_t x = 0; x < w; ++x) row[x] = map[src[x * 3]];
+        std::memset(row + w, 0, (S - w) * sizeof(float));
+      }
+  });
+}
+
 void threshold(Ctx& ctx, const float* x, int64_t n, float t, uint8_t* y) {
   ctx.pool.parallelFor(n, 1 << 16, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) y[i] = x[i] > t ? 1 : 0;

@@ -1,5 +1,7 @@
-// GEMM-based ops through cuBLASLt (fp32, CUBLAS_COMPUTE_32F: no TF32, this is the parity path):
-// linear, matmul, convTranspose2x2, and the ltGemm every other GEMM-based op uses.
+// GEMM-based ops through cuBLASLt (CUBLAS_COMPUTE_32F: no TF32): linear, matmul,
+// convTranspose2x2, and the ltGemm every other GEMM-based op uses. In fp32 precision (the parity
+// path) everything is fp32; in fp16 / bf16 precision, linear multiplies the weight's half copy
+// (made at load) by its input rounded to half, accumulating and writing fp32.
 //
 // Row-major y[M,N] = x[M,K]·W[N,K]ᵀ is column-major D[N,M] = op(A)·B with A = W viewed as
 // col-major [K,N] (ld K) transposed and B = x as col-major [K,M] (ld ldx); D has ld ldy.
@@ -15,9 +17,9 @@ namespace omniseg::ops::cuda {
 namespace {
 
 // Largest power of two (≤ 256) dividing the address and, for batches, every batch's offset.
-uint32_t alignmentOf(const void* p, int64_t strideElems) {
+uint32_t alignmentOf(const void* p, int64_t strideElems, size_t elemBytes) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  if (strideElems) a |= static_cast<uintptr_t>(strideElems) * sizeof(float);
+  if (strideElems) a |= static_cast<uintptr_t>(strideElems) * elemBytes;
   uint32_t al = 256;
   while (al > 4 && (a & (al - 1))) al >>= 1;
   return al;
@@ -25,7 +27,7 @@ uint32_t alignmentOf(const void* p, int64_t strideElems) {
 
 // Everything the heuristic's answer depends on.
 struct Key {
-  int32_t device, transA, transB, epilogue, hasBeta;
+  int32_t device, transA, transB, epilogue, hasBeta, type;
   int64_t m, n, k, lda, ldb, ldd, strideA, strideB, strideD, batch;
   uint32_t alA, alB, alD;
   uint64_t workspace;
@@ -66,9 +68,9 @@ struct PrefDesc {
   }
 };
 
-void makeLayout(LayoutDesc& l, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
-                int64_t stride) {
-  OMNISEG_CUDA_CHECK(cublasLtMatrixLayoutCreate(&l.d, CUDA_R_32F, static_cast<uint64_t>(rows),
+void makeLayout(LayoutDesc& l, cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
+                int64_t batch, int64_t stride) {
+  OMNISEG_CUDA_CHECK(cublasLtMatrixLayoutCreate(&l.d, type, static_cast<uint64_t>(rows),
                                                 static_cast<uint64_t>(cols), ld));
   if (batch > 1) {
     const int32_t count = static_cast<int32_t>(batch);
@@ -140,9 +142,9 @@ void ltGemm(Ctx& ctx, const Gemm& g) {
 
   // Stored shapes: A is [m, k] after op, so stored [k, m] when transposed; likewise B.
   LayoutDesc la, lb, ld;
-  makeLayout(la, g.transA ? g.k : g.m, g.transA ? g.m : g.k, g.lda, g.batch, g.strideA);
-  makeLayout(lb, g.transB ? g.n : g.k, g.transB ? g.k : g.n, g.ldb, g.batch, g.strideB);
-  makeLayout(ld, g.m, g.n, g.ldd, g.batch, g.strideD);
+  makeLayout(la, g.type, g.transA ? g.k : g.m, g.transA ? g.m : g.k, g.lda, g.batch, g.strideA);
+  makeLayout(lb, g.type, g.transB ? g.n : g.k, g.transB ? g.k : g.n, g.ldb, g.batch, g.strideB);
+  makeLayout(ld, CUDA_R_32F, g.m, g.n, g.ldd, g.batch, g.strideD);
 
   Key key;
   std::memset(&key, 0, sizeof(key));  // padding bytes take part in the hash
@@ -151,6 +153,7 @@ void ltGemm(Ctx& ctx, const Gemm& g) {
   key.transB = g.transB;
   key.epilogue = static_cast<int32_t>(epi);
   key.hasBeta = g.beta != 0.f;
+  key.type = static_cast<int32_t>(g.type);
   key.m = g.m;
   key.n = g.n;
   key.k = g.k;
@@ -161,9 +164,10 @@ void ltGemm(Ctx& ctx, const Gemm& g) {
   key.strideA = g.batch > 1 ? g.strideA : 0;
   key.strideB = g.batch > 1 ? g.strideB : 0;
   key.strideD = g.batch > 1 ? g.strideD : 0;
-  key.alA = alignmentOf(g.A, key.strideA);
-  key.alB = alignmentOf(g.B, key.strideB);
-  key.alD = alignmentOf(g.D, key.strideD);
+  const size_t ab = g.type == CUDA_R_32F ? 4 : 2;
+  key.alA = alignmentOf(g.A, key.strideA, ab);
+  key.alB = alignmentOf(g.B, key.strideB, ab);
+  key.alD = alignmentOf(g.D, key.strideD, sizeof(float));
   key.workspace = s.workspaceBytes();
 
   cublasLtMatmulAlgo_t algo;
@@ -194,7 +198,7 @@ void ltGemm(Ctx& ctx, const Gemm& g) {
     int found = 0;
     OMNISEG_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(s.lt(), op.d, la.d, lb.d, ld.d, ld.d, pref.d,
                                                       1, &result, &found));
-    OMNISEG_CHECK(found > 0, "cuBLASLt: no fp32 algorithm for this GEMM");
+    OMNISEG_CHECK(found > 0, "cuBLASLt: no algorithm for this GEMM");
     algo = result.algo;
     std::lock_guard<std::mutex> lock(cacheMu);
     algoCache().emplace(key, algo);
@@ -229,6 +233,15 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   g.lda = K;
   g.B = x;
   g.ldb = ldx;
+  const Precision p = ctx.gpu->precision();
+  ArenaScope scope(ctx.arena);  // the half copy of x (and of W when it is not a weight)
+  if (p != Precision::Fp32) {
+    g.type = gemmType(p);
+    const void* Wh = ctx.gpu->half(W);
+    g.A = Wh ? Wh : toHalf(ctx, W, N, K, K, p);
+    g.B = toHalf(ctx, x, M, K, ldx, p);
+    g.ldb = K;
+  }
   g.D = y;
   g.ldd = ldy;
   g.beta = accumulate ? 1.f : 0.f;

@@ -29,15 +29,17 @@ inline unsigned gridFor(int64_t n, int threads = kThreads) {
 }
 
 // A GEMM in cuBLASLt's column-major terms: D[m, n] = alpha · op(A) · op(B) + beta · C (+ epilogue),
-// over `batch` matrices at the given element strides. fp32 everywhere, CUBLAS_COMPUTE_32F (no
-// TF32). C is D (in place) when beta != 0. bias: length m, with CUBLASLT_EPILOGUE_BIAS or
-// RELU_BIAS; must be 16-byte aligned (callers fall back to their own kernel otherwise).
+// over `batch` matrices at the given element strides. A and B are `type` (fp32, or fp16 / bf16
+// for the half-precision mode), D is fp32, CUBLAS_COMPUTE_32F (no TF32). C is D (in place) when
+// beta != 0. bias: length m, with CUBLASLT_EPILOGUE_BIAS or RELU_BIAS; must be 16-byte aligned
+// (callers fall back to their own kernel otherwise).
 struct Gemm {
   bool transA = false, transB = false;
   int64_t m = 0, n = 0, k = 0;
-  const float* A = nullptr;
+  cudaDataType_t type = CUDA_R_32F;  // of A and B
+  const void* A = nullptr;
   int64_t lda = 0, strideA = 0;
-  const float* B = nullptr;
+  const void* B = nullptr;
   int64_t ldb = 0, strideB = 0;
   float* D = nullptr;
   int64_t ldd = 0, strideD = 0;
@@ -47,6 +49,16 @@ struct Gemm {
   bool relu = false;  // RELU_BIAS / RELU epilogue
 };
 void ltGemm(Ctx& ctx, const Gemm& g);  // gemm.cu
+
+// The cuBLASLt type of a precision's GEMM operands.
+inline cudaDataType_t gemmType(Precision p) {
+  return p == Precision::Fp16 ? CUDA_R_16F : p == Precision::Bf16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+// x [rows, cols] (row stride ld) rounded to half precision p (Fp16 / Bf16), dense, in the arena
+// (convert.cu). Returns 2-byte elements.
+const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld,
+                   Precision p);
 
 // Whether p is aligned for the cuBLASLt bias epilogue.
 inline bool biasAligned(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }

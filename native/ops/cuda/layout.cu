@@ -56,6 +56,15 @@ __global__ void broadcastRowsKernel(const float* row, int64_t rows, int64_t C, f
   OMNISEG_GRID_STRIDE(i, rows * C) y[i] = row[i % C];
 }
 
+// planes [3, S, S] from rgb [h, w, 3] through lut [3, 256], zero padding.
+__global__ void normalizeRgbKernel(const uint8_t* rgb, int64_t h, int64_t w, const float* lut,
+                                   int64_t S, float* planes) {
+  OMNISEG_GRID_STRIDE(i, 3 * S * S) {
+    const int64_t c = i / (S * S), y = (i / S) % S, x = i % S;
+    planes[i] = (y < h && x < w) ? lut[c * 256 + rgb[(y * w + x) * 3 + c]] : 0.f;
+  }
+}
+
 __global__ void thresholdKernel(const float* x, int64_t n, float t, uint8_t* y) {
   OMNISEG_GRID_STRIDE(i, n) y[i] = x[i] > t ? 1 : 0;
 }
@@ -98,6 +107,13 @@ void broadcastRows(Ctx& ctx, const float* row, int64_t rows, int64_t C, float* y
   OMNISEG_CHECK(row && y, "broadcastRows: null operand");
   broadcastRowsKernel<<<gridFor(rows * C), kThreads, 0, stream(ctx)>>>(row, rows, C, y);
   gpu::checkLaunch("broadcastRowsKernel");
+}
+
+void normalizeRgb(Ctx& ctx, const uint8_t* rgb, int64_t h, int64_t w, const float* lut, int64_t S,
+                  float* planes) {
+  OMNISEG_CHECK(h > 0 && w > 0 && h <= S && w <= S, "normalizeRgb: bad shape");
+  normalizeRgbKernel<<<gridFor(3 * S * S), kThreads, 0, stream(ctx)>>>(rgb, h, w, lut, S, planes);
+  gpu::checkLaunch("normalizeRgbKernel");
 }
 
 void threshold(Ctx& ctx, const float* x, int64_t n, float t, uint8_t* y) {

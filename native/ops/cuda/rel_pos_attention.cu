@@ -7,9 +7,12 @@
 // of (window, head) pairs a strided-batched GEMM for the scores [chunk, T, T], the softmax kernel
 // that adds the bias first (attention.cu), a batched GEMM O = P·V; finally a permute of
 // O [B, heads, T, d] into out [B, T, heads*d].
+// In half precision, Q, K and V are rounded to fp16 / bf16 and the fused tensor-core kernel
+// (flash_attention.cu) replaces the score GEMM, softmax and P·V where it supports the shape.
 #include <cmath>
 
 #include "core/arena.h"
+#include "ops/cuda/flash_attention.h"
 #include "ops/cuda/launch.h"
 
 namespace omniseg::ops::cuda {
@@ -80,6 +83,20 @@ void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w
   float* tw = ctx.arena.floats(static_cast<size_t>(BH * T * nw));
   gemmNT(ctx, Q, BH * T, d, relPosH, nh, th);
   gemmNT(ctx, Q, BH * T, d, relPosW, nw, tw);
+
+  const Precision p = ctx.gpu->precision();
+  if (p != Precision::Fp32) {
+    const void* qkvHalf = toHalf(ctx, Q, 3 * BH * T, d, d, p);  // [3][B*heads, T, d]
+    bool done;
+    if (p == Precision::Fp16) {
+      const __half* q = static_cast<const __half*>(qkvHalf);
+      done = flashAttention(ctx, q, q + BH * per, q + 2 * BH * per, B, heads, h, w, d, scale, th, tw, out);
+    } else {
+      const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(qkvHalf);
+      done = flashAttention(ctx, q, q + BH * per, q + 2 * BH * per, B, heads, h, w, d, scale, th, tw, out);
+    }
+    if (done) return;
+  }
 
   float* O = ctx.arena.floats(static_cast<size_t>(BH * per));
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(BH, kScoreChunkFloats / (T * T)));
