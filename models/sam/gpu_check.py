@@ -126,12 +126,33 @@ def half_timings(model, pv, iters):
     return res
 
 
+def profile(args, model_dir: Path, work: Path) -> int:
+    image = Image.open(Path(args.images) / "chelsea.png").convert("RGB")
+    w, h = image.size
+    raw = work / "chelsea.rgb"
+    raw.write_bytes(np.asarray(image, dtype=np.uint8).tobytes())
+    out = Path(args.profile)
+    for prec in ("bf16", "fp32"):
+        cmd = ["ncu", "--metrics", "gpu__time_duration.sum", "--csv", "--print-units", "base",
+               args.sam_gpu, "--model", str(model_dir), "--image", str(raw), "--width", str(w), "--height", str(h),
+               "--out", str(work), "--device", "cuda", "--iters", "1", "--precision", prec,
+               "--case", f"point=p:{0.48 * w},{0.4 * h},1;multimask"]
+        env = {**os.environ, "OMNISEG_CUDA_GRAPHS": "0"}
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        (out / f"ncu-{prec}.csv").write_text(res.stdout)
+        print(f"ncu {prec}: exit {res.returncode}; {res.stderr[-2000:]}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sam-gpu", required=True)
     ap.add_argument("--images", required=True)
     ap.add_argument("--work", default="/tmp/omniseg-gpu")
     ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--profile", metavar="DIR",
+                    help="instead of the checks: per-kernel GPU times (Nsight Compute) of one bf16 encode and "
+                         "one decode, written as CSV into DIR")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -147,6 +168,9 @@ def main() -> int:
     model = model.to("cuda").eval()
     print(f"model: random sam-vit-base in {time.perf_counter() - t0:.1f} s; GPU {torch.cuda.get_device_name()}",
           flush=True)
+
+    if args.profile:
+        return profile(args, model_dir, work)
 
     failures = []
     report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "images": {}}

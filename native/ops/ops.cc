@@ -66,6 +66,11 @@ void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64
                                   ow, outRows, outCols));
 }
 
+void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t channels,
+                 uint8_t* out, int64_t oh, int64_t ow) {
+  OMNISEG_DISPATCH(resizeU8Pil(ctx, in, ih, iw, channels, out, oh, ow));
+}
+
 void patchify(Ctx& ctx, const float* x, int64_t C, int64_t H, int64_t W, int64_t k, float* cols) {
   OMNISEG_DISPATCH(patchify(ctx, dev(x), C, H, W, k, cols));
 }

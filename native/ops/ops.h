@@ -32,13 +32,6 @@ enum class Act { None, Gelu, Relu };
 // around it with its own pool. Called once when the addon loads.
 void initBlas();
 
-// Host-memory op (preprocessing runs on the host for every backend):
-// PIL's Image.resize(..., BILINEAR, reducing_gap=None) on 8-bit interleaved pixels
-// [ih, iw, channels] → [oh, ow, channels], bit-exact with Pillow (fixed-point coefficients,
-// antialiasing support when shrinking).
-void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t channels,
-                 uint8_t* out, int64_t oh, int64_t ow);
-
 #include "ops/op_list.inc"
 
 // Returns once the work queued on ctx has finished (CPU ops finish as they return).

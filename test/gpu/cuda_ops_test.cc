@@ -12,7 +12,12 @@
 //  - gelu, relu, add: per-element relative error, bound 1e-6 (expected bit-exact too).
 //  - layout ops (window partition, transpose, im2col, broadcast, threshold, copy, transfers):
 //    exact.
+//  - flashAttention (the half-precision fused kernel, ops/cuda/flash_attention.h): the reference
+//    is the CPU path (fp32) on the same half-rounded q/k/v, so only the kernel's own rounding
+//    (P rounded to the half type, exp2 approximation) counts. Relative to the magnitude, bound
+//    5e-3 for fp16 and 2e-2 for bf16.
 // `cuda_ops_test --bench` prints GPU timings of the heaviest ops instead.
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -21,6 +26,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "core/arena.h"
@@ -29,6 +35,7 @@
 #include "gpu/check.h"
 #include "gpu/device.h"
 #include "gpu/stream.h"
+#include "ops/cuda/flash_attention.h"
 #include "ops/ops.h"
 
 using namespace omniseg;
@@ -198,6 +205,141 @@ void testRelPos(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t 
   report("relPosAttention", "B" + std::to_string(B) + " " + dims({h, w}) + " h" +
                                 std::to_string(heads) + " d" + std::to_string(d),
          ref.data(), got.data(), ref.size(), gemmBound(std::max(d, T)), Norm::Magnitude);
+  e.reset();
+}
+
+// ---- Half-precision fused attention -------------------------------------------------------------
+
+float roundTo(__half, float x) { return __half2float(__float2half_rn(x)); }
+float roundTo(__nv_bfloat16, float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+template <class Half>
+Half toHalfT(float x);
+template <>
+__half toHalfT<__half>(float x) {
+  return __float2half_rn(x);
+}
+template <>
+__nv_bfloat16 toHalfT<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+template <class Half>
+const char* halfName();
+template <>
+const char* halfName<__half>() {
+  return "fp16";
+}
+template <>
+const char* halfName<__nv_bfloat16>() {
+  return "bf16";
+}
+
+// Q, K, V in the kernel's layout [B*heads, T, d] (half) and rel-pos terms th/tw [B*heads*T, 2h-1 /
+// 2w-1] (fp32, from the unscaled q), built from one random qkv [B, T, 3, heads, d] whose values
+// are rounded to Half first, so that the CPU reference sees the same inputs.
+template <class Half>
+struct FlashInputs {
+  std::vector<float> qkv, rh, rw, th, tw;
+  std::vector<Half> q, k, v;
+  FlashInputs(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d, float qScale) {
+    const int64_t T = h * w, C = heads * d, BH = B * heads, nh = 2 * h - 1, nw = 2 * w - 1;
+    qkv = randn(B * T * 3 * C);
+    for (int64_t i = 0; i < B * T; ++i)
+      for (int64_t c = 0; c < C; ++c) qkv[i * 3 * C + c] *= qScale;  // sharper softmax rows
+    for (auto& x : qkv) x = roundTo(Half(), x);
+    rh = randn(nh * d, 0.3f);
+    rw = randn(nw * d, 0.3f);
+    q.resize(BH * T * d);
+    k.resize(BH * T * d);
+    v.resize(BH * T * d);
+    std::vector<float> qf(BH * T * d);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t hd = 0; hd < heads; ++hd)
+          for (int64_t j = 0; j < d; ++j) {
+            const int64_t dst = ((b * heads + hd) * T + t) * d + j;
+            const float* src = qkv.data() + (b * T + t) * 3 * C + hd * d + j;
+            qf[dst] = src[0];
+            q[dst] = toHalfT<Half>(src[0]);
+            k[dst] = toHalfT<Half>(src[C]);
+            v[dst] = toHalfT<Half>(src[2 * C]);
+          }
+    // th = q·relPosHᵀ, tw = q·relPosWᵀ (the CPU matmul wants the right factor as [d, n]).
+    std::vector<float> rhT(d * nh), rwT(d * nw);
+    for (int64_t i = 0; i < nh; ++i)
+      for (int64_t j = 0; j < d; ++j) rhT[j * nh + i] = rh[i * d + j];
+    for (int64_t i = 0; i < nw; ++i)
+      for (int64_t j = 0; j < d; ++j) rwT[j * nw + i] = rw[i * d + j];
+    th.resize(BH * T * nh);
+    tw.resize(BH * T * nw);
+    ops::cpu::matmul(e.cpu, qf.data(), BH * T, d, rhT.data(), nh, th.data());
+    ops::cpu::matmul(e.cpu, qf.data(), BH * T, d, rwT.data(), nw, tw.data());
+  }
+};
+
+template <class Half>
+Half* devHalf(Env& e, const std::vector<Half>& h) {
+  auto* d = static_cast<Half*>(e.devArena.bytes(h.size() * sizeof(Half)));
+  ops::upload(e.gpu, h.data(), h.size() * sizeof(Half), d);
+  return d;
+}
+
+// bias: 0 none, 1 th and tw, 2 th only (tw null).
+template <class Half>
+void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d, int bias,
+               float qScale = 1.f) {
+  const int64_t T = h * w, C = heads * d;
+  FlashInputs<Half> in(e, B, h, w, heads, d, qScale);
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  std::vector<float> ref(B * T * C);
+  if (bias == 1) {
+    ops::cpu::relPosAttention(e.cpu, in.qkv.data(), B, h, w, heads, d, in.rh.data(), in.rw.data(),
+                              ref.data());
+  } else {
+    // Without bias (or th only: zero relPosW makes tw = 0) through the CPU's rel-pos attention
+    // too, or its plain attention.
+    if (bias == 2) {
+      std::vector<float> zw(in.rw.size(), 0.f);
+      ops::cpu::relPosAttention(e.cpu, in.qkv.data(), B, h, w, heads, d, in.rh.data(), zw.data(),
+                                ref.data());
+    } else {
+      for (int64_t b = 0; b < B; ++b) {
+        const float* base = in.qkv.data() + b * T * 3 * C;
+        ops::cpu::attention(e.cpu, base, 3 * C, base + C, 3 * C, base + 2 * C, 3 * C, T, T, heads,
+                            d, scale, ref.data() + b * T * C);
+      }
+    }
+  }
+  float* dout = e.devAlloc(B * T * C);
+  const float* dth = bias ? e.dev(in.th) : nullptr;
+  const float* dtw = bias == 1 ? e.dev(in.tw) : nullptr;
+  const bool ran = ops::cuda::flashAttention(e.gpu, devHalf(e, in.q), devHalf(e, in.k),
+                                             devHalf(e, in.v), B, heads, h, w, d, scale, dth, dtw,
+                                             dout);
+  const std::string shape = std::string(halfName<Half>()) + " B" + std::to_string(B) + " " +
+                            dims({h, w}) + " h" + std::to_string(heads) + " d" +
+                            std::to_string(d) +
+                            (bias == 1 ? " bias" : bias == 2 ? " th-only" : "") +
+                            (qScale != 1.f ? " q*" + std::to_string(static_cast<int>(qScale)) : "");
+  const double bound = std::is_same<Half, __half>::value ? 5e-3 : 2e-2;
+  if (!ran) {
+    ++failures;
+    std::printf("%-18s %-44s %-9s %-9s %.1e FAIL (unsupported)\n", "flashAttention",
+                shape.c_str(), "-", "-", bound);
+  } else {
+    auto got = e.host(dout, B * T * C);
+    report("flashAttention", shape, ref.data(), got.data(), ref.size(), bound, Norm::Magnitude);
+  }
+  e.reset();
+}
+
+// Unsupported head sizes are declined (false, nothing launched) so the caller can fall back.
+void testFlashDeclines(Env& e) {
+  auto* q = static_cast<__half*>(e.devArena.bytes(2 * 4 * 4 * 24 * sizeof(__half)));
+  const bool ran = ops::cuda::flashAttention(e.gpu, q, q, q, 1, 2, 4, 4, 24, 0.2f, nullptr, nullptr,
+                                             e.devAlloc(4 * 4 * 48));
+  if (ran) ++failures;
+  std::printf("%-18s %-44s %.3e %.3e %.1e %s\n", "flashAttention", "d24 declined", 0.0, 0.0, 0.0,
+              ran ? "FAIL" : "PASS");
   e.reset();
 }
 
@@ -439,9 +581,119 @@ void benchmarks(Env& e) {
         [&] { ops::attention(e.gpu, x, 256, x, 256, x, 256, 4096, 7, 8, 16, 0.25f, y); });
   bench(e, "attention Nq7 Nk4096 h8 d16",
         [&] { ops::attention(e.gpu, x, 256, x, 256, x, 256, 7, 4096, 8, 16, 0.25f, y); });
+  {
+    // flashAttention (half inputs, rel-pos bias) at the encoder's ViT-B shapes.
+    const int64_t n = 12 * T * 64;
+    auto* q16 = static_cast<__half*>(e.devArena.bytes(3 * n * sizeof(__half)));
+    OMNISEG_CUDA_CHECK(cudaMemsetAsync(q16, 0, 3 * n * sizeof(__half), e.stream.get()));
+    auto* qb = reinterpret_cast<__nv_bfloat16*>(q16);
+    float* th = e.dev(randn(12 * T * 127, 0.5f));
+    float* ow = e.devAlloc(12 * T * 64);
+    bench(e, "flashAttention fp16 global B1 64x64 h12 d64", [&] {
+      ops::cuda::flashAttention(e.gpu, q16, q16 + n, q16 + 2 * n, 1, 12, 64, 64, 64, 0.125f, th,
+                                th, ow);
+    });
+    bench(e, "flashAttention bf16 global B1 64x64 h12 d64", [&] {
+      ops::cuda::flashAttention(e.gpu, qb, qb + n, qb + 2 * n, 1, 12, 64, 64, 64, 0.125f, th, th,
+                                ow);
+    });
+    bench(e, "flashAttention fp16 global B1 64x64 h12 d64 no bias", [&] {
+      ops::cuda::flashAttention(e.gpu, q16, q16 + n, q16 + 2 * n, 1, 12, 64, 64, 64, 0.125f,
+                                nullptr, nullptr, ow);
+    });
+    const int64_t nw = 25 * 12 * 196 * 64;
+    auto* w16 = static_cast<__half*>(e.devArena.bytes(3 * nw * sizeof(__half)));
+    OMNISEG_CUDA_CHECK(cudaMemsetAsync(w16, 0, 3 * nw * sizeof(__half), e.stream.get()));
+    auto* wb = reinterpret_cast<__nv_bfloat16*>(w16);
+    float* thw = e.dev(randn(25 * 12 * 196 * 27, 0.5f));
+    float* oww = e.devAlloc(25 * 196 * 12 * 64);
+    bench(e, "flashAttention fp16 windows B25 14x14 h12 d64", [&] {
+      ops::cuda::flashAttention(e.gpu, w16, w16 + nw, w16 + 2 * nw, 25, 12, 14, 14, 64, 0.125f,
+                                thw, thw, oww);
+    });
+    bench(e, "flashAttention bf16 windows B25 14x14 h12 d64", [&] {
+      ops::cuda::flashAttention(e.gpu, wb, wb + nw, wb + 2 * nw, 25, 12, 14, 14, 64, 0.125f, thw,
+                                thw, oww);
+    });
+    const int64_t nh = 16 * T * 80;
+    auto* h16 = static_cast<__half*>(e.devArena.bytes(3 * nh * sizeof(__half)));
+    OMNISEG_CUDA_CHECK(cudaMemsetAsync(h16, 0, 3 * nh * sizeof(__half), e.stream.get()));
+    float* thh = e.dev(randn(16 * T * 127, 0.5f));
+    float* owh = e.devAlloc(16 * T * 80);
+    bench(e, "flashAttention fp16 global B1 64x64 h16 d80 (ViT-H)", [&] {
+      ops::cuda::flashAttention(e.gpu, h16, h16 + nh, h16 + 2 * nh, 1, 16, 64, 64, 80, 0.1118f,
+                                thh, thh, owh);
+    });
+  }
   bench(e, "layerNorm 4096x768", [&] { ops::layerNorm(e.gpu, x, T, C, b, b, 1e-6f, y); });
   bench(e, "gelu 4096x3072", [&] { ops::gelu(e.gpu, y, T * 4 * C); });
   e.reset();
+}
+
+// resizeU8Pil (Pillow's 8-bit bilinear): CUDA vs CPU on random bytes, exact (0 differing bytes).
+// With `time`: GPU time of the resize and of the original's (pageable) upload, and the CPU
+// backend's time on this machine's pool, for the preprocessing cost per image.
+void testResizeU8(Env& e, int64_t ih, int64_t iw, int64_t C, int64_t oh, int64_t ow,
+                  bool time = false) {
+  std::uniform_int_distribution<int> byte(0, 255);
+  const size_t inBytes = static_cast<size_t>(ih * iw * C);
+  const size_t outBytes = static_cast<size_t>(oh * ow * C);
+  std::vector<uint8_t> in(inBytes), ref(outBytes), got(outBytes, 0xAB);
+  for (auto& v : in) v = static_cast<uint8_t>(byte(rng));
+  // Some saturated runs (clipping at both ends of the fixed-point sums).
+  for (size_t i = 0; i < inBytes / 4; ++i) in[i] = (i / 7) % 2 ? 255 : 0;
+  ops::cpu::resizeU8Pil(e.cpu, in.data(), ih, iw, C, ref.data(), oh, ow);
+  auto* din = static_cast<uint8_t*>(e.devArena.bytes(inBytes));
+  auto* dout = static_cast<uint8_t*>(e.devArena.bytes(outBytes));
+  ops::upload(e.gpu, in.data(), inBytes, din);
+  ops::resizeU8Pil(e.gpu, din, ih, iw, C, dout, oh, ow);
+  ops::download(e.gpu, dout, outBytes, got.data());
+  const std::string shape = dims({ih, iw, C}) + " -> " + dims({oh, ow});
+  reportBytes("resizeU8Pil", shape, ref.data(), got.data(), outBytes);
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < outBytes; ++i)
+    if (ref[i] != got[i] && bad++ == 0) first = i;
+  if (bad)
+    std::printf("  %zu differing bytes, first at %zu: cpu %d cuda %d\n", bad, first, ref[first],
+                got[first]);
+  if (time) {
+    bench(e, ("resizeU8Pil " + shape).c_str(),
+          [&] { ops::resizeU8Pil(e.gpu, din, ih, iw, C, dout, oh, ow); });
+    bench(e, ("upload original " + dims({ih, iw, C})).c_str(),
+          [&] { ops::upload(e.gpu, in.data(), inBytes, din); });
+    ops::cpu::resizeU8Pil(e.cpu, in.data(), ih, iw, C, ref.data(), oh, ow);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; ++i)
+      ops::cpu::resizeU8Pil(e.cpu, in.data(), ih, iw, C, ref.data(), oh, ow);
+    const auto dt = std::chrono::steady_clock::now() - t0;
+    const double ms = std::chrono::duration<double, std::milli>(dt).count() / 5;
+    std::printf("bench %-48s %8.3f ms (host, %d threads)\n",
+                ("cpu resizeU8Pil " + shape).c_str(), ms, e.pool.size());
+  }
+  e.reset();
+}
+
+void testResizeU8All(Env& e) {
+  testResizeU8(e, 300, 400, 3, 300, 123);    // shrink x only (horizontal pass straight to out)
+  testResizeU8(e, 300, 123, 3, 300, 400);    // enlarge x only
+  testResizeU8(e, 400, 300, 3, 123, 300);    // shrink y only (vertical pass only)
+  testResizeU8(e, 123, 300, 3, 400, 300);    // enlarge y only
+  testResizeU8(e, 50, 300, 3, 170, 77);      // shrink x, enlarge y
+  testResizeU8(e, 300, 50, 3, 77, 170);      // enlarge x, shrink y
+  testResizeU8(e, 37, 53, 3, 37, 53);        // same size (copy)
+  testResizeU8(e, 1, 1, 3, 1, 1);            // 1-pixel images
+  testResizeU8(e, 1, 1, 3, 9, 4);
+  testResizeU8(e, 1, 1, 3, 1, 5);
+  testResizeU8(e, 6, 9, 3, 1, 1);
+  testResizeU8(e, 7, 3, 3, 1, 1);            // 3x7 -> 1x1 (width x height)
+  testResizeU8(e, 3, 7, 3, 1, 1);
+  testResizeU8(e, 2, 5000, 3, 1, 3);         // extreme shrink (thousands of taps)
+  testResizeU8(e, 33, 65, 1, 100, 17);       // other channel counts
+  testResizeU8(e, 64, 48, 4, 31, 97);
+  testResizeU8(e, 300, 451, 3, 681, 1024, true);    // SAM shapes: 451x300 -> 1024x681
+  testResizeU8(e, 512, 512, 3, 1024, 1024, true);   // 512x512 -> 1024x1024
+  testResizeU8(e, 3000, 4000, 3, 768, 1024, true);  // 4000x3000 -> 1024x768
+  testResizeU8(e, 1080, 1920, 3, 576, 1024, true);  // 1920x1080 -> 1024x576
 }
 
 }  // namespace
@@ -500,6 +752,29 @@ int main(int argc, char** argv) {
     testRelPos(e, 3, 5, 7, 3, 24);
     testRelPos(e, 2, 40, 36, 2, 80);
     testRelPos(e, 1, 64, 64, 12, 64);
+    // flashAttention (half precision): both types, with and without the rel-pos bias.
+    for (int bias : {1, 0}) {
+      testFlash<__half>(e, 1, 64, 64, 12, 64, bias);
+      testFlash<__nv_bfloat16>(e, 1, 64, 64, 12, 64, bias);
+      testFlash<__half>(e, 25, 14, 14, 12, 64, bias);
+      testFlash<__nv_bfloat16>(e, 25, 14, 14, 12, 64, bias);
+      testFlash<__half>(e, 2, 40, 36, 2, 80, bias);
+      testFlash<__nv_bfloat16>(e, 2, 40, 36, 2, 80, bias);
+      testFlash<__half>(e, 3, 5, 7, 3, 64, bias);
+      testFlash<__nv_bfloat16>(e, 3, 5, 7, 3, 64, bias);
+      testFlash<__half>(e, 1, 64, 64, 16, 80, bias);
+      testFlash<__nv_bfloat16>(e, 1, 64, 64, 16, 80, bias);
+    }
+    testFlash<__half>(e, 3, 5, 7, 3, 64, 2);             // th only
+    testFlash<__nv_bfloat16>(e, 2, 64, 64, 2, 64, 2);   // th only, w = 64 (the row-bias path)
+    testFlash<__half>(e, 2, 32, 64, 3, 80, 1);           // row-bias path, h != w
+    testFlash<__half>(e, 2, 40, 36, 2, 80, 1, 3.f);      // peaked softmax (q scaled by 3)
+    testFlash<__nv_bfloat16>(e, 25, 14, 14, 12, 64, 1, 3.f);
+    testFlash<__half>(e, 3, 9, 11, 2, 32, 1);            // other head sizes
+    testFlash<__half>(e, 2, 9, 11, 2, 96, 1);
+    testFlash<__nv_bfloat16>(e, 2, 9, 11, 2, 128, 1);
+    testFlash<__half>(e, 1, 1, 1, 1, 64, 1);             // a single token
+    testFlashDeclines(e);
     // layerNorm
     testLayerNorm(e, 4096, 768, false);
     testLayerNorm(e, 4096, 256, true);
@@ -536,6 +811,7 @@ int main(int argc, char** argv) {
     testThreshold(e, (1 << 20) + 1, 0.f);
     testThreshold(e, 13, 0.5f);
     testCopy(e, 12345);
+    testResizeU8All(e);
     testWeightMirror(e);
     testChecks(e);
   } catch (const std::exception& ex) {

@@ -21,10 +21,9 @@ Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_
   OMNISEG_CHECK(r.height >= 1 && r.width >= 1 && r.height <= S && r.width <= S,
                 "image of " + std::to_string(width) + "x" + std::to_string(height) +
                     " cannot be resized into the model input");
-  // Pillow's resize on the host; the 8-bit result moves to the backend's memory and is
-  // rescaled (float64, then cast), normalised (float32) and zero-padded there through a LUT.
-  std::vector<uint8_t> resized(static_cast<size_t>(r.height * r.width * 3));
-  ops::resizeU8Pil(ctx, rgb, height, width, 3, resized.data(), r.height, r.width);
+  // The original 8-bit image moves to the backend's memory once; Pillow's resize runs there,
+  // then the result is rescaled (float64, then cast), normalised (float32) and zero-padded
+  // through a LUT.
   float lut[3 * 256];
   for (int c = 0; c < 3; ++c) {
     const float mean = static_cast<float>(cfg.mean[c]), stdv = static_cast<float>(cfg.std[c]);
@@ -34,11 +33,15 @@ Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_
     }
   }
   ArenaScope scratch(ctx.arena);
-  uint8_t* staged = static_cast<uint8_t*>(ctx.arena.bytes(resized.size()));
+  const size_t originalBytes = static_cast<size_t>(height * width * 3);
+  const size_t resizedBytes = static_cast<size_t>(r.height * r.width * 3);
+  uint8_t* original = static_cast<uint8_t*>(ctx.arena.bytes(originalBytes));
+  uint8_t* resized = static_cast<uint8_t*>(ctx.arena.bytes(resizedBytes));
   float* lutStaged = ctx.arena.floats(3 * 256);
-  ops::upload(ctx, resized.data(), resized.size(), staged);
+  ops::upload(ctx, rgb, originalBytes, original);
   ops::upload(ctx, lut, sizeof(lut), lutStaged);
-  ops::normalizeRgb(ctx, staged, r.height, r.width, lutStaged, S, pixels);
+  ops::resizeU8Pil(ctx, original, height, width, 3, resized, r.height, r.width);
+  ops::normalizeRgb(ctx, resized, r.height, r.width, lutStaged, S, pixels);
   return r;
 }
 

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
+#include "ops/pil_coeffs.h"
 
 namespace omniseg::ops {
 
@@ -42,23 +43,20 @@ OMNISEG_SIMD void bilinearRow(const float* r0, const float* r1, float wy0, float
   }
 }
 
+}  // namespace
+
 // ---- Pillow ----------------------------------------------------------------------------------
 // ref: Pillow src/libImaging/Resample.c (precompute_coeffs, normalize_coeffs_8bpc,
 // ImagingResampleHorizontal_8bpc / Vertical_8bpc) with the bilinear filter (support 1).
-constexpr int kPrecisionBits = 32 - 8 - 2;
+// The coefficients are shared with the CUDA backend (ops/pil_coeffs.h).
+namespace pil {
 
-struct Coeffs {
-  int ksize = 0;
-  std::vector<int> bounds;  // [out, 2]: first tap, tap count
-  std::vector<int32_t> kk;  // [out, ksize] fixed point
-};
-
-double bilinearFilter(double x) {
+static double bilinearFilter(double x) {
   if (x < 0.0) x = -x;
   return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-Coeffs pilCoeffs(int inSize, int outSize) {
+Coeffs bilinearCoeffs(int inSize, int outSize) {
   const double scale = static_cast<double>(inSize) / outSize;
   const double filterscale = scale < 1.0 ? 1.0 : scale;
   const double support = 1.0 * filterscale;
@@ -92,6 +90,12 @@ Coeffs pilCoeffs(int inSize, int outSize) {
   return c;
 }
 
+}  // namespace pil
+
+namespace {
+
+constexpr int kPrecisionBits = pil::kPrecisionBits;
+
 inline uint8_t clip8(int32_t v) {
   v >>= kPrecisionBits;
   return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
@@ -115,11 +119,12 @@ void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64
   });
 }
 
-}  // namespace cpu
-
 void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t channels,
                  uint8_t* out, int64_t oh, int64_t ow) {
   OMNISEG_CHECK(ih > 0 && iw > 0 && oh > 0 && ow > 0 && channels > 0, "resizeU8Pil: empty image");
+  OMNISEG_CHECK(ih <= INT32_MAX && iw <= INT32_MAX && oh <= INT32_MAX && ow <= INT32_MAX,
+                "resizeU8Pil: image too large");
+  OMNISEG_CHECK(in && out, "resizeU8Pil: null operand");
   const int64_t C = channels;
   if (ih == oh && iw == ow) {
     std::memcpy(out, in, static_cast<size_t>(ih * iw * C));
@@ -129,7 +134,7 @@ void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t ch
   std::vector<uint8_t> tmp;
   const uint8_t* src = in;
   if (ow != iw) {
-    const Coeffs c = pilCoeffs(static_cast<int>(iw), static_cast<int>(ow));
+    const pil::Coeffs c = pil::bilinearCoeffs(static_cast<int>(iw), static_cast<int>(ow));
     uint8_t* dst = oh == ih ? out : (tmp.resize(static_cast<size_t>(ih * ow * C)), tmp.data());
     ctx.pool.parallelFor(ih, 8, [&](int64_t y0, int64_t y1) {
       for (int64_t y = y0; y < y1; ++y) {
@@ -149,7 +154,7 @@ void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t ch
     src = tmp.data();
   }
   // Vertical pass from src [ih, ow, C] into out [oh, ow, C].
-  const Coeffs c = pilCoeffs(static_cast<int>(ih), static_cast<int>(oh));
+  const pil::Coeffs c = pil::bilinearCoeffs(static_cast<int>(ih), static_cast<int>(oh));
   ctx.pool.parallelFor(oh, 8, [&](int64_t y0, int64_t y1) {
     for (int64_t y = y0; y < y1; ++y) {
       const int ymin = c.bounds[y * 2], yn = c.bounds[y * 2 + 1];
@@ -162,5 +167,7 @@ void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t ch
     }
   });
 }
+
+}  // namespace cpu
 
 }  // namespace omniseg::ops

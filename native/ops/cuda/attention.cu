@@ -3,6 +3,8 @@
 // scores straight from the strided q/k (a head is a batch entry d floats further on), a softmax
 // kernel over the rows (the CPU's exp, so only the GEMMs' summation order differs from the CPU),
 // and one batched GEMM with v writing each head's columns of `out` in place. Works for any d.
+// A few queries against many keys (the decoder's tokens attending to the image) take one fused
+// kernel instead: cuBLAS runs that P·V as a latency-bound GEMV.
 #include "core/arena.h"
 #include "ops/cuda/launch.h"
 
@@ -53,6 +55,78 @@ __global__ void softmaxWarpKernel(float* S, int64_t rows, int n, RelPos rp) {
 }
 
 constexpr int kRowThreads = 256;
+
+constexpr int64_t kFewQueries = 16, kMaxKeysFused = 8192;
+
+// One block per (query, head): scores of the query against every key in shared memory, softmax
+// (the CPU's exp), then out = Σ p·v with each thread's keys summed in registers and reduced
+// across the block. D = d (16, 32, 64 or 128).
+template <int D>
+__global__ void fewQueriesKernel(const float* q, int64_t ldq, const float* k, int64_t ldk,
+                                 const float* v, int64_t ldv, int Nk, int heads, float scale,
+                                 float* out, int64_t ldo) {
+  extern __shared__ float sh[];  // scores [Nk] | q [D] | reduction [kRowThreads / 32 * D]
+  float* s = sh;
+  float* qs = s + Nk;
+  float* red = qs + D;
+  const int qi = blockIdx.x / heads, hd = blockIdx.x - qi * heads;
+  const float* qrow = q + qi * ldq + hd * D;
+  for (int e = threadIdx.x; e < D; e += blockDim.x) qs[e] = qrow[e];
+  __syncthreads();
+  float mx = -INFINITY;
+  for (int j = threadIdx.x; j < Nk; j += blockDim.x) {
+    const float* kr = k + j * ldk + hd * D;
+    float dot = 0.f;
+#pragma unroll
+    for (int e = 0; e < D; ++e) dot = dev::add(dot, dev::mul(qs[e], kr[e]));
+    const float sc = dev::mul(dot, scale);
+    s[j] = sc;
+    mx = fmaxf(mx, sc);
+  }
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+  mx = dev::warpMax(mx);
+  if (lane == 0) red[warp] = mx;
+  __syncthreads();
+  mx = red[0];
+  for (int w = 1; w < warps; ++w) mx = fmaxf(mx, red[w]);
+  __syncthreads();
+  float sum = 0.f, acc[D];
+#pragma unroll
+  for (int e = 0; e < D; ++e) acc[e] = 0.f;
+  for (int j = threadIdx.x; j < Nk; j += blockDim.x) {
+    const float p = dev::expf(dev::add(s[j], -mx));
+    sum += p;
+    const float* vr = v + j * ldv + hd * D;
+#pragma unroll
+    for (int e = 0; e < D; ++e) acc[e] = dev::add(acc[e], dev::mul(p, vr[e]));
+  }
+  sum = dev::warpSum(sum);
+#pragma unroll
+  for (int e = 0; e < D; ++e) acc[e] = dev::warpSum(acc[e]);
+  if (lane == 0) {
+    red[warp] = sum;
+    for (int e = 0; e < D; ++e) red[warps + warp * D + e] = acc[e];
+  }
+  __syncthreads();
+  float total = 0.f;
+  for (int w = 0; w < warps; ++w) total += red[w];
+  const float inv = __fdiv_rn(1.f, total);
+  for (int e = threadIdx.x; e < D; e += blockDim.x) {
+    float o = 0.f;
+    for (int w = 0; w < warps; ++w) o = dev::add(o, red[warps + w * D + e]);
+    out[qi * ldo + hd * D + e] = dev::mul(o, inv);
+  }
+}
+
+template <int D>
+void launchFewQueries(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk,
+                      const float* v, int64_t ldv, int64_t Nq, int64_t Nk, int64_t heads,
+                      float scale, float* out) {
+  const size_t shared = (Nk + D + (kRowThreads / 32) * (D + 1)) * sizeof(float);
+  fewQueriesKernel<D><<<static_cast<unsigned>(Nq * heads), kRowThreads, shared, stream(ctx)>>>(
+      q, ldq, k, ldk, v, ldv, static_cast<int>(Nk), static_cast<int>(heads), scale, out, heads * D);
+  gpu::checkLaunch("fewQueriesKernel");
+}
 
 __device__ __forceinline__ float blockReduce(float v, bool isMax, float* red) {
   v = isMax ? dev::warpMax(v) : dev::warpSum(v);
@@ -125,6 +199,14 @@ void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ld
   OMNISEG_CHECK(ldq >= C && ldk >= C && ldv >= C, "attention: row stride smaller than heads*d");
   OMNISEG_CHECK(q && k && v && out, "attention: null operand");
   if (Nq == 0) return;
+  if (Nq <= kFewQueries && Nk >= 256 && Nk <= kMaxKeysFused) {
+    switch (d) {
+      case 16: return launchFewQueries<16>(ctx, q, ldq, k, ldk, v, ldv, Nq, Nk, heads, scale, out);
+      case 32: return launchFewQueries<32>(ctx, q, ldq, k, ldk, v, ldv, Nq, Nk, heads, scale, out);
+      case 64: return launchFewQueries<64>(ctx, q, ldq, k, ldk, v, ldv, Nq, Nk, heads, scale, out);
+      default: break;
+    }
+  }
   ArenaScope scope(ctx.arena);
   const int64_t per = Nq * Nk;
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(heads, kScoreChunkFloats / per));

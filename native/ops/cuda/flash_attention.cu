@@ -139,8 +139,21 @@ __device__ __forceinline__ void keyTable(int2* tbl, int tile, int T, int w) {
   }
 }
 
-template <class Half, int D, bool Bias>
-__global__ void __launch_bounds__(kFaThreads) flashAttentionKernel(FaParams p) {
+// Bias modes: kNoBias; kBiasTable (any h, w: per score, both terms from the staged tables);
+// kBiasRow (w == kBc, SAM's 64×64 global attention: a key tile is one key row kh = tile, so a
+// thread's 32 tw terms are the same for every tile and live in registers, and the th term is
+// constant over a row of the tile and is folded into the running max instead of each score).
+enum BiasMode { kNoBias, kBiasTable, kBiasRow };
+
+// Blocks per SM the register allocation aims at (the shared memory of the SAM shapes allows them):
+// 4 at d = 64 (the 128 registers the kernel needs without the row bias), 3 otherwise up to d = 80.
+template <int D, int Mode>
+constexpr int kMinBlocks = D <= 64 && Mode != kBiasRow ? 4 : D <= 80 ? 3 : 2;
+
+template <class Half, int D, int Mode>
+__global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
+    flashAttentionKernel(FaParams p) {
+  constexpr bool Bias = Mode != kNoBias;
   constexpr int kLd = D + 8;
   constexpr int kKSteps = D / 16;  // k-steps of Q·Kᵀ
   constexpr int kDTiles = D / 8;   // n-tiles of O
@@ -148,7 +161,7 @@ __global__ void __launch_bounds__(kFaThreads) flashAttentionKernel(FaParams p) {
   Half* sK = reinterpret_cast<Half*>(smem);  // [2][kBc][kLd]
   Half* sV = sK + 2 * kBc * kLd;             // [2][kBc][kLd]
   float* sTh = reinterpret_cast<float*>(sV + 2 * kBc * kLd);  // [h][kBiasLd]
-  float* sTw = sTh + p.h * kBiasLd;                            // [w][kBiasLd]
+  float* sTw = sTh + p.h * kBiasLd;  // [w][kBiasLd] (kBiasTable only)
   int2* sKey = reinterpret_cast<int2*>(sTw + p.w * kBiasLd);   // [2][kBc]
 
   const int T = p.T;
@@ -177,9 +190,11 @@ __global__ void __launch_bounds__(kFaThreads) flashAttentionKernel(FaParams p) {
       const float* thr = ok && p.th ? p.th + row * (2 * h - 1) + qh + h - 1 : nullptr;
       const float* twr = ok && p.tw ? p.tw + row * (2 * w - 1) + qw + w - 1 : nullptr;
       for (int kh = lane; kh < h; kh += 32) sTh[kh * kBiasLd + r] = thr ? thr[-kh] * kLog2e : 0.f;
-      for (int kw = lane; kw < w; kw += 32) sTw[kw * kBiasLd + r] = twr ? twr[-kw] * kLog2e : 0.f;
+      if constexpr (Mode == kBiasTable)
+        for (int kw = lane; kw < w; kw += 32)
+          sTw[kw * kBiasLd + r] = twr ? twr[-kw] * kLog2e : 0.f;
     }
-    keyTable(sKey, 0, T, w);
+    if constexpr (Mode == kBiasTable) keyTable(sKey, 0, T, w);
   }
   cpAsyncWait<0>();
   __syncthreads();
@@ -204,6 +219,22 @@ __global__ void __launch_bounds__(kFaThreads) flashAttentionKernel(FaParams p) {
   const int vRow = (lane & 7) + (((lane >> 3) & 1) << 3), vCol = (lane >> 4) * 8;
   const float* thBase = sTh + row0 + g;
   const float* twBase = sTw + row0 + g;
+  // kBiasRow: this thread's tw terms (rows g, g + 8; keys kw = 8n + 2·tig + c of every tile).
+  float twReg[Mode == kBiasRow ? 8 : 1][4];
+  if constexpr (Mode == kBiasRow) {
+    const int w = p.w;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int t = q0 + row0 + g + 8 * half;  // < T: T is a multiple of kBc = kBr here
+      const int qw = t % w;
+      const float* twr = p.tw ? p.tw + (bh * T + t) * (2 * w - 1) + qw + w - 1 : nullptr;
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int c = 0; c < 2; ++c)
+          twReg[n][2 * half + c] = twr ? twr[-(n * 8 + 2 * tig + c)] * kLog2e : 0.f;
+    }
+  }
 
   for (int j = 0; j < nTiles; ++j) {
     const int buf = j & 1;
@@ -211,7 +242,7 @@ __global__ void __launch_bounds__(kFaThreads) flashAttentionKernel(FaParams p) {
       loadTile<Half, D>(sK + (buf ^ 1) * kBc * kLd, Kg, (j + 1) * kBc, T);
       loadTile<Half, D>(sV + (buf ^ 1) * kBc * kLd, Vg, (j + 1) * kBc, T);
       cpAsyncCommit();
-      if constexpr (Bias) keyTable(sKey + (buf ^ 1) * kBc, j + 1, T, p.w);
+      if constexpr (Mode == kBiasTable) keyTable(sKey + (buf ^ 1) * kBc, j + 1, T, p.w);
       cpAsyncWait<1>();
     } else {
       cpAsyncWait<0>();
@@ -235,8 +266,17 @@ __global__ void __launch_bounds__(kFaThreads) flashAttentionKernel(FaParams p) {
       }
     }
 
-    // Scale, bias (log2 domain), mask.
-    if constexpr (Bias) {
+    // Scale, bias (log2 domain), mask. rb0 / rb1: a bias constant over the tile's row (added to
+    // the running max rather than to each score).
+    float rb0 = 0.f, rb1 = 0.f;
+    if constexpr (Mode == kBiasRow) {
+      rb0 = thBase[j * kBiasLd];
+      rb1 = thBase[j * kBiasLd + 8];
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] = fmaf(s[n][e], p.scaleLog2, twReg[n][e]);
+    } else if constexpr (Mode == kBiasTable) {
       const int2* tbl = sKey + buf * kBc + 2 * tig;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
@@ -268,7 +308,7 @@ __global__ void __launch_bounds__(kFaThreads) flashAttentionKernel(FaParams p) {
 
     // Online softmax (rows g and g + 8 of the warp's 16; a row's 64 scores are spread over the
     // 4 lanes of a quad).
-    float mx0 = m0, mx1 = m1;
+    float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
       mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
@@ -278,17 +318,20 @@ __global__ void __launch_bounds__(kFaThreads) flashAttentionKernel(FaParams p) {
     mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    mx0 = fmaxf(m0, mx0 + rb0);
+    mx1 = fmaxf(m1, mx1 + rb1);
     // Every tile holds at least one key < T, so mx is finite; ex2(-inf) = 0 on the first tile.
     const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
     m0 = mx0;
     m1 = mx1;
+    const float sub0 = mx0 - rb0, sub1 = mx1 - rb1;  // exp2(s + rb - mx)
     float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
-      s[n][0] = ex2(s[n][0] - mx0);
-      s[n][1] = ex2(s[n][1] - mx0);
-      s[n][2] = ex2(s[n][2] - mx1);
-      s[n][3] = ex2(s[n][3] - mx1);
+      s[n][0] = ex2(s[n][0] - sub0);
+      s[n][1] = ex2(s[n][1] - sub0);
+      s[n][2] = ex2(s[n][2] - sub1);
+      s[n][3] = ex2(s[n][3] - sub1);
       sum0 += s[n][0] + s[n][1];
       sum1 += s[n][2] + s[n][3];
     }
@@ -341,9 +384,9 @@ __global__ void __launch_bounds__(kFaThreads) flashAttentionKernel(FaParams p) {
   }
 }
 
-template <class Half, int D, bool Bias>
+template <class Half, int D, int Mode>
 void launch(const FaParams& p, dim3 grid, size_t smem, cudaStream_t st) {
-  auto* kernel = flashAttentionKernel<Half, D, Bias>;
+  auto* kernel = flashAttentionKernel<Half, D, Mode>;
   // Opt in to more than 48 KiB of dynamic shared memory (the same value on every call).
   int dev = 0, optin = 0;
   OMNISEG_CUDA_CHECK(cudaGetDevice(&dev));
@@ -355,11 +398,13 @@ void launch(const FaParams& p, dim3 grid, size_t smem, cudaStream_t st) {
 }
 
 template <class Half, int D>
-void launchD(const FaParams& p, bool bias, dim3 grid, size_t smem, cudaStream_t st) {
-  if (bias)
-    launch<Half, D, true>(p, grid, smem, st);
+void launchD(const FaParams& p, int mode, dim3 grid, size_t smem, cudaStream_t st) {
+  if (mode == kBiasRow)
+    launch<Half, D, kBiasRow>(p, grid, smem, st);
+  else if (mode == kBiasTable)
+    launch<Half, D, kBiasTable>(p, grid, smem, st);
   else
-    launch<Half, D, false>(p, grid, smem, st);
+    launch<Half, D, kNoBias>(p, grid, smem, st);
 }
 
 bool aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
@@ -377,9 +422,11 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
   if (d != 32 && d != 64 && d != 80 && d != 96 && d != 128) return false;
   if (T > (int64_t{1} << 24) || BH > 65535) return false;
   if (!aligned(Q, 16) || !aligned(K, 16) || !aligned(V, 16) || !aligned(out, 8)) return false;
-  const bool bias = th || tw;
+  const int mode = !(th || tw) ? kNoBias : w == kBc ? kBiasRow : kBiasTable;
   size_t smem = static_cast<size_t>(4 * kBc * (d + 8)) * sizeof(Half);
-  if (bias) smem += static_cast<size_t>((h + w) * kBiasLd) * sizeof(float) + 2 * kBc * sizeof(int2);
+  if (mode == kBiasRow) smem += static_cast<size_t>(h * kBiasLd) * sizeof(float);
+  if (mode == kBiasTable)
+    smem += static_cast<size_t>((h + w) * kBiasLd) * sizeof(float) + 2 * kBc * sizeof(int2);
   int dev = 0, optin = 0;
   OMNISEG_CUDA_CHECK(cudaGetDevice(&dev));
   OMNISEG_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
@@ -399,11 +446,11 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
   p.scaleLog2 = scale * kLog2e;
   const dim3 grid(static_cast<unsigned>((T + kBr - 1) / kBr), static_cast<unsigned>(BH));
   switch (d) {
-    case 32: launchD<Half, 32>(p, bias, grid, smem, st); break;
-    case 64: launchD<Half, 64>(p, bias, grid, smem, st); break;
-    case 80: launchD<Half, 80>(p, bias, grid, smem, st); break;
-    case 96: launchD<Half, 96>(p, bias, grid, smem, st); break;
-    default: launchD<Half, 128>(p, bias, grid, smem, st); break;
+    case 32: launchD<Half, 32>(p, mode, grid, smem, st); break;
+    case 64: launchD<Half, 64>(p, mode, grid, smem, st); break;
+    case 80: launchD<Half, 80>(p, mode, grid, smem, st); break;
+    case 96: launchD<Half, 96>(p, mode, grid, smem, st); break;
+    default: launchD<Half, 128>(p, mode, grid, smem, st); break;
   }
   return true;
 }

@@ -81,15 +81,13 @@ void makeLayout(LayoutDesc& l, cudaDataType_t type, int64_t rows, int64_t cols, 
   }
 }
 
-__global__ void biasActKernel(float* y, int64_t rows, int64_t cols, int64_t ldy, const float* b,
-                              Act act) {
-  const int64_t n = rows * cols;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t r = i / cols, c = i - r * cols;
-    float v = y[r * ldy + c];
+// One block per row of y.
+__global__ void biasActKernel(float* y, int64_t cols, int64_t ldy, const float* b, Act act) {
+  float* row = y + blockIdx.x * ldy;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    float v = row[c];
     if (b) v = dev::add(v, b[c]);
-    y[r * ldy + c] = dev::act(v, act);
+    row[c] = dev::act(v, act);
   }
 }
 
@@ -105,6 +103,69 @@ __global__ void convT2x2Scatter(const float* tmp, int64_t H, int64_t W, int64_t 
     float v = tmp[(iy * W + ix) * Cout * 4 + co * 4 + dy * 2 + dx];
     if (b) v = dev::add(v, b[co]);
     y[i] = dev::act(v, act);
+  }
+}
+
+// y[m, n] = act(y[m, n]·beta + Σ_k x[m, k]·W[n, k] + b[n]) for M ≤ kSmallM rows, in fp32 whatever
+// the precision: one thread per output column n, the rows of x in shared memory. cuBLAS's
+// choices for these shapes (the decoder's few prompt tokens) are launch- or latency-bound.
+constexpr int64_t kSmallM = 8;
+__global__ void smallMLinearKernel(const float* x, int64_t M, int64_t K, int64_t ldx, const float* W,
+                                   const float* b, int64_t N, float* y, int64_t ldy, Act act,
+                                   bool accumulate) {
+  extern __shared__ float xs[];  // [M, K]
+  for (int64_t i = threadIdx.x; i < M * K; i += blockDim.x) xs[i] = x[(i / K) * ldx + i % K];
+  __syncthreads();
+  const int64_t n = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (n >= N) return;
+  float acc[kSmallM];
+  for (int m = 0; m < kSmallM; ++m) acc[m] = 0.f;
+  const float* w = W + n * K;
+  for (int64_t k = 0; k < K; ++k) {
+    const float wk = w[k];
+#pragma unroll
+    for (int m = 0; m < kSmallM; ++m)
+      if (m < M) acc[m] = dev::add(acc[m], dev::mul(xs[m * K + k], wk));
+  }
+#pragma unroll
+  for (int m = 0; m < kSmallM; ++m) {
+    if (m >= M) break;
+    float v = acc[m];
+    if (accumulate) v = dev::add(y[m * ldy + n], v);
+    if (b) v = dev::add(v, b[n]);
+    y[m * ldy + n] = dev::act(v, act);
+  }
+}
+
+// The same for long rows (K ≥ kWarpK): one warp per output column, the lanes splitting K
+// (coalesced reads of W's row), a shuffle reduction per row of x.
+constexpr int64_t kWarpK = 64;
+__global__ void smallMLinearWarpKernel(const float* x, int64_t M, int64_t K, int64_t ldx,
+                                       const float* W, const float* b, int64_t N, float* y,
+                                       int64_t ldy, Act act, bool accumulate) {
+  extern __shared__ float xs[];  // [M, K]
+  for (int64_t i = threadIdx.x; i < M * K; i += blockDim.x) xs[i] = x[(i / K) * ldx + i % K];
+  __syncthreads();
+  const int64_t n = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  if (n >= N) return;  // whole warps leave together
+  float acc[kSmallM];
+  for (int m = 0; m < kSmallM; ++m) acc[m] = 0.f;
+  const float* w = W + n * K;
+  for (int64_t k = lane; k < K; k += 32) {
+    const float wk = w[k];
+#pragma unroll
+    for (int m = 0; m < kSmallM; ++m)
+      if (m < M) acc[m] = dev::add(acc[m], dev::mul(xs[m * K + k], wk));
+  }
+#pragma unroll
+  for (int m = 0; m < kSmallM; ++m) {
+    if (m >= M) break;
+    float v = dev::warpSum(acc[m]);
+    if (lane != 0) continue;
+    if (accumulate) v = dev::add(y[m * ldy + n], v);
+    if (b) v = dev::add(v, b[n]);
+    y[m * ldy + n] = dev::act(v, act);
   }
 }
 
@@ -212,7 +273,8 @@ void ltGemm(Ctx& ctx, const Gemm& g) {
 void biasAct(Ctx& ctx, float* y, int64_t rows, int64_t cols, int64_t ldy, const float* b,
              Act act) {
   if (rows <= 0 || cols <= 0 || (!b && act == Act::None)) return;
-  biasActKernel<<<gridFor(rows * cols), kThreads, 0, stream(ctx)>>>(y, rows, cols, ldy, b, act);
+  OMNISEG_CHECK(rows <= INT32_MAX, "biasAct: too many rows");
+  biasActKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream(ctx)>>>(y, cols, ldy, b, act);
   gpu::checkLaunch("biasActKernel");
 }
 
@@ -224,6 +286,21 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   OMNISEG_CHECK(ldx >= K && ldy >= N, "linear: row stride smaller than the row");
   OMNISEG_CHECK(x && W && y, "linear: null operand");
   if (M == 0) return;
+  const Precision p = ctx.gpu->precision();
+  if (M <= kSmallM && M * K * sizeof(float) <= 32 * 1024 && N <= INT32_MAX / 32) {
+    const size_t shared = M * K * sizeof(float);
+    if (K >= kWarpK) {
+      const unsigned blocks = static_cast<unsigned>((N * 32 + kThreads - 1) / kThreads);
+      smallMLinearWarpKernel<<<blocks, kThreads, shared, stream(ctx)>>>(x, M, K, ldx, W, b, N, y,
+                                                                         ldy, act, accumulate);
+    } else {
+      const unsigned blocks = static_cast<unsigned>((N + kThreads - 1) / kThreads);
+      smallMLinearKernel<<<blocks, kThreads, shared, stream(ctx)>>>(x, M, K, ldx, W, b, N, y, ldy,
+                                                                    act, accumulate);
+    }
+    gpu::checkLaunch("smallMLinear");
+    return;
+  }
   Gemm g;
   g.transA = true;  // W [N,K] row-major = col-major [K,N] (ld K), transposed
   g.m = N;
@@ -233,7 +310,6 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   g.lda = K;
   g.B = x;
   g.ldb = ldx;
-  const Precision p = ctx.gpu->precision();
   ArenaScope scope(ctx.arena);  // the half copy of x (and of W when it is not a weight)
   if (p != Precision::Fp32) {
     g.type = gemmType(p);

@@ -3,6 +3,8 @@
 // scalar math (ops/cpu/simd.h) so elementwise results match the CPU bit for bit.
 #pragma once
 #include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -106,10 +108,39 @@ __device__ __forceinline__ float gelu(float x) {
   return mul(mul(0.5f, x), add(1.0f, erf(mul(x, 0.70710678118654752f))));
 }
 
+// v as T: itself for float, rounded to nearest even for __half / __nv_bfloat16.
+template <class T>
+__device__ __forceinline__ T to(float v);
+template <>
+__device__ __forceinline__ float to<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __half to<__half>(float v) {
+  return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 to<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
 __device__ __forceinline__ float act(float v, Act a) {
   if (a == Act::Gelu) return gelu(v);
   if (a == Act::Relu) return v > 0.f ? v : 0.f;
   return v;
+}
+
+// Block-wide copy of one row of n floats (src null: zeros), 16 bytes at a time when both rows
+// allow it. For the row-per-block layout kernels.
+__device__ __forceinline__ void copyRow(const float* src, float* dst, int64_t n) {
+  const bool vec = n % 4 == 0 && ((reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst)) & 15u) == 0;
+  if (vec) {
+    const float4* s4 = reinterpret_cast<const float4*>(src);
+    float4* d4 = reinterpret_cast<float4*>(dst);
+    for (int64_t i = threadIdx.x; i < n / 4; i += blockDim.x) d4[i] = src ? s4[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+  } else {
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src ? src[i] : 0.f;
+  }
 }
 
 __device__ __forceinline__ float warpSum(float v) {

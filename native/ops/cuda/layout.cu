@@ -10,28 +10,23 @@ namespace {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
-// win [nW, ws*ws, D] from x [E, E, D] padded to [nw*ws, nw*ws]; padding gets fill (or 0).
+// One block per row of win [nW, ws*ws, D] (x [E, E, D] padded to [nw*ws, nw*ws]): the grid row,
+// or fill (or zeros) for padding.
 __global__ void windowPartitionKernel(const float* x, int64_t E, int64_t D, int64_t ws,
                                       const float* fill, float* win) {
-  const int64_t nw = (E + ws - 1) / ws, n = nw * nw * ws * ws * D;
-  OMNISEG_GRID_STRIDE(i, n) {
-    const int64_t e = i % D, row = i / D;
-    const int64_t w = row / (ws * ws), rr = row - w * ws * ws;
-    const int64_t y = (w / nw) * ws + rr / ws, xx = (w % nw) * ws + rr % ws;
-    win[i] = (y < E && xx < E) ? x[(y * E + xx) * D + e] : (fill ? fill[e] : 0.f);
-  }
+  const int64_t nw = (E + ws - 1) / ws, row = blockIdx.x;
+  const int64_t w = row / (ws * ws), rr = row - w * ws * ws;
+  const int64_t y = (w / nw) * ws + rr / ws, xx = (w % nw) * ws + rr % ws;
+  dev::copyRow(y < E && xx < E ? x + (y * E + xx) * D : fill, win + row * D, D);
 }
 
-// x [E, E, D] from the real tokens of win.
+// One block per row of x [E, E, D]: its row of win.
 __global__ void windowUnpartitionKernel(const float* win, int64_t E, int64_t D, int64_t ws,
                                         float* x) {
-  const int64_t nw = (E + ws - 1) / ws, n = E * E * D;
-  OMNISEG_GRID_STRIDE(i, n) {
-    const int64_t e = i % D, pix = i / D;
-    const int64_t y = pix / E, xx = pix - y * E;
-    const int64_t w = (y / ws) * nw + xx / ws;
-    x[i] = win[(w * ws * ws + (y % ws) * ws + xx % ws) * D + e];
-  }
+  const int64_t nw = (E + ws - 1) / ws, pix = blockIdx.x;
+  const int64_t y = pix / E, xx = pix - y * E;
+  const int64_t w = (y / ws) * nw + xx / ws;
+  dev::copyRow(win + (w * ws * ws + (y % ws) * ws + xx % ws) * D, x + pix * D, D);
 }
 
 constexpr int kTile = 32, kTileRows = 8;
@@ -77,16 +72,17 @@ void windowPartition(Ctx& ctx, const float* x, int64_t E, int64_t D, int64_t ws,
                      const float* fill, float* win) {
   OMNISEG_CHECK(E > 0 && D > 0 && ws > 0, "windowPartition: bad shape");
   OMNISEG_CHECK(x && win, "windowPartition: null operand");
-  const int64_t nw = (E + ws - 1) / ws;
-  windowPartitionKernel<<<gridFor(nw * nw * ws * ws * D), kThreads, 0, stream(ctx)>>>(x, E, D, ws,
-                                                                                      fill, win);
+  const int64_t nw = (E + ws - 1) / ws, rows = nw * nw * ws * ws;
+  OMNISEG_CHECK(rows <= INT32_MAX, "windowPartition: grid too large");
+  windowPartitionKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream(ctx)>>>(x, E, D, ws, fill, win);
   gpu::checkLaunch("windowPartitionKernel");
 }
 
 void windowUnpartition(Ctx& ctx, const float* win, int64_t E, int64_t D, int64_t ws, float* x) {
   OMNISEG_CHECK(E > 0 && D > 0 && ws > 0, "windowUnpartition: bad shape");
   OMNISEG_CHECK(x && win, "windowUnpartition: null operand");
-  windowUnpartitionKernel<<<gridFor(E * E * D), kThreads, 0, stream(ctx)>>>(win, E, D, ws, x);
+  OMNISEG_CHECK(E * E <= INT32_MAX, "windowUnpartition: grid too large");
+  windowUnpartitionKernel<<<static_cast<unsigned>(E * E), kThreads, 0, stream(ctx)>>>(win, E, D, ws, x);
   gpu::checkLaunch("windowUnpartitionKernel");
 }
 

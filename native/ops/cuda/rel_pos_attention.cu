@@ -7,8 +7,9 @@
 // of (window, head) pairs a strided-batched GEMM for the scores [chunk, T, T], the softmax kernel
 // that adds the bias first (attention.cu), a batched GEMM O = P·V; finally a permute of
 // O [B, heads, T, d] into out [B, T, heads*d].
-// In half precision, Q, K and V are rounded to fp16 / bf16 and the fused tensor-core kernel
-// (flash_attention.cu) replaces the score GEMM, softmax and P·V where it supports the shape.
+// In half precision, Q, K and V are split and rounded to fp16 / bf16 in one pass, the rel-pos
+// terms come from the half q, and the fused tensor-core kernel (flash_attention.cu) replaces the
+// score GEMM, softmax and P·V where it supports the shape.
 #include <cmath>
 
 #include "core/arena.h"
@@ -19,17 +20,25 @@ namespace omniseg::ops::cuda {
 
 namespace {
 
-// qkv [B, T, 3, heads, d] → dst [3][B, heads, T, d].
-__global__ void splitHeadsKernel(const float* qkv, int64_t B, int64_t T, int64_t heads, int64_t d,
-                                 float* dst) {
-  const int64_t per = B * heads * T * d, n = 3 * per;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t which = i / per, r = i - which * per;
-    const int64_t e = r % d, t = (r / d) % T, bh = r / (d * T);
-    const int64_t b = bh / heads, hd = bh - b * heads;
-    dst[i] = qkv[((b * T + t) * 3 + which) * heads * d + hd * d + e];
+// One block per token (b, t) of qkv [B, T, 3, heads, d] → dst [3][B, heads, T, d] as T (fp32,
+// or rounded to half; per = B*heads*T*d).
+template <class T>
+__global__ void splitHeadsKernel(const float* qkv, int64_t Tn, int64_t heads, int64_t d,
+                                 int64_t per, T* dst) {
+  const int64_t bt = blockIdx.x, b = bt / Tn, t = bt - b * Tn, C = heads * d;
+  const float* src = qkv + bt * 3 * C;
+  for (int64_t i = threadIdx.x; i < 3 * C; i += blockDim.x) {
+    const int64_t which = i / C, r = i - which * C, hd = r / d, e = r - hd * d;
+    dst[which * per + ((b * heads + hd) * Tn + t) * d + e] = dev::to<T>(src[i]);
   }
+}
+
+template <class T>
+void splitHeads(Ctx& ctx, const float* qkv, int64_t B, int64_t Tn, int64_t heads, int64_t d, T* dst) {
+  OMNISEG_CHECK(B * Tn <= INT32_MAX, "relPosAttention: too many tokens");
+  splitHeadsKernel<<<static_cast<unsigned>(B * Tn), kThreads, 0, stream(ctx)>>>(
+      qkv, Tn, heads, d, B * heads * Tn * d, dst);
+  gpu::checkLaunch("splitHeadsKernel");
 }
 
 // O [B, heads, T, d] → out [B, T, heads, d].
@@ -44,9 +53,11 @@ __global__ void mergeHeadsKernel(const float* O, int64_t B, int64_t T, int64_t h
   }
 }
 
-// Row-major y[M, N] = x[M, d]·R[N, d]ᵀ (dense).
-void gemmNT(Ctx& ctx, const float* x, int64_t M, int64_t d, const float* R, int64_t N, float* y) {
+// Row-major y[M, N] = x[M, d]·R[N, d]ᵀ (dense; x and R of `type`, y fp32).
+void gemmNT(Ctx& ctx, const void* x, int64_t M, int64_t d, const void* R, int64_t N, float* y,
+            cudaDataType_t type = CUDA_R_32F) {
   Gemm g;
+  g.type = type;
   g.transA = true;
   g.m = N;
   g.n = M;
@@ -60,6 +71,24 @@ void gemmNT(Ctx& ctx, const float* x, int64_t M, int64_t d, const float* R, int6
   ltGemm(ctx, g);
 }
 
+// The half-precision path; false (nothing done but scratch) when the fused kernel declines the
+// shape.
+template <class Half>
+bool halfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
+              int64_t d, const float* relPosH, const float* relPosW, float* th, float* tw,
+              float scale, float* out) {
+  const int64_t T = h * w, BH = B * heads, per = BH * T * d;
+  const Precision p = ctx.gpu->precision();
+  const cudaDataType_t type = gemmType(p);
+  Half* qkvh = static_cast<Half*>(ctx.arena.bytes(static_cast<size_t>(3 * per) * sizeof(Half)));
+  splitHeads(ctx, qkv, B, T, heads, d, qkvh);
+  const void* rh = ctx.gpu->half(relPosH);
+  const void* rw = ctx.gpu->half(relPosW);
+  gemmNT(ctx, qkvh, BH * T, d, rh ? rh : toHalf(ctx, relPosH, 2 * h - 1, d, d, p), 2 * h - 1, th, type);
+  gemmNT(ctx, qkvh, BH * T, d, rw ? rw : toHalf(ctx, relPosW, 2 * w - 1, d, d, p), 2 * w - 1, tw, type);
+  return flashAttention(ctx, qkvh, qkvh + per, qkvh + 2 * per, B, heads, h, w, d, scale, th, tw, out);
+}
+
 }  // namespace
 
 void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
@@ -71,32 +100,26 @@ void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
   const cudaStream_t st = stream(ctx);
   ArenaScope scope(ctx.arena);
+  const int64_t nh = 2 * h - 1, nw = 2 * w - 1;
+  float* th = ctx.arena.floats(static_cast<size_t>(BH * T * nh));
+  float* tw = ctx.arena.floats(static_cast<size_t>(BH * T * nw));
+
+  const Precision p = ctx.gpu->precision();
+  if (p != Precision::Fp32) {
+    // Half precision: Q, K, V split and rounded in one pass; rel-pos terms from the half q and
+    // the half copies of relPosH / relPosW; the fused kernel for the rest.
+    if (p == Precision::Fp16 ? halfPath<__half>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, th, tw, scale, out)
+                             : halfPath<__nv_bfloat16>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, th, tw, scale, out))
+      return;
+  }
 
   float* Q = ctx.arena.floats(static_cast<size_t>(3 * BH * per));
   float* K = Q + BH * per;
   float* V = K + BH * per;
-  splitHeadsKernel<<<gridFor(3 * BH * per), kThreads, 0, st>>>(qkv, B, T, heads, d, Q);
-  gpu::checkLaunch("splitHeadsKernel");
+  splitHeads(ctx, qkv, B, T, heads, d, Q);
 
-  const int64_t nh = 2 * h - 1, nw = 2 * w - 1;
-  float* th = ctx.arena.floats(static_cast<size_t>(BH * T * nh));
-  float* tw = ctx.arena.floats(static_cast<size_t>(BH * T * nw));
   gemmNT(ctx, Q, BH * T, d, relPosH, nh, th);
   gemmNT(ctx, Q, BH * T, d, relPosW, nw, tw);
-
-  const Precision p = ctx.gpu->precision();
-  if (p != Precision::Fp32) {
-    const void* qkvHalf = toHalf(ctx, Q, 3 * BH * T, d, d, p);  // [3][B*heads, T, d]
-    bool done;
-    if (p == Precision::Fp16) {
-      const __half* q = static_cast<const __half*>(qkvHalf);
-      done = flashAttention(ctx, q, q + BH * per, q + 2 * BH * per, B, heads, h, w, d, scale, th, tw, out);
-    } else {
-      const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(qkvHalf);
-      done = flashAttention(ctx, q, q + BH * per, q + 2 * BH * per, B, heads, h, w, d, scale, th, tw, out);
-    }
-    if (done) return;
-  }
 
   float* O = ctx.arena.floats(static_cast<size_t>(BH * per));
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(BH, kScoreChunkFloats / (T * T)));
