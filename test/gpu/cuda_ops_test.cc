@@ -7,8 +7,10 @@
 //  - GEMM-based ops (linear, matmul, convTranspose2x2, attention, relPosAttention): the error is
 //    taken relative to the magnitude of the result (maxAbsErr / max|ref|), bound 1e-5·sqrt(K)
 //    with K the longest reduction (fp32 summation order differs between cuBLASLt and OpenBLAS).
-//  - layerNorm, resizeBilinear: relative to the magnitude, bound 1e-6 (the CUDA kernels round
-//    every operation like the CPU code and are expected to be bit-exact).
+//  - resizeBilinear: relative to the magnitude, bound 1e-6 (the CUDA kernel rounds every
+//    operation like the CPU code and is expected to be bit-exact).
+//  - layerNorm: relative to the magnitude, bound 1e-5 (warp reductions sum in another order
+//    than the CPU).
 //  - gelu, relu, add: per-element relative error, bound 1e-6 (expected bit-exact too).
 //  - layout ops (window partition, transpose, im2col, broadcast, threshold, copy, transfers):
 //    exact.
@@ -355,7 +357,7 @@ void testLayerNorm(Env& e, int64_t rows, int64_t C, bool alias) {
   ops::layerNorm(e.gpu, dx, rows, C, e.dev(g), e.dev(b), 1e-6f, dy);
   auto got = e.host(dy, rows * C);
   report("layerNorm", dims({rows, C}) + (alias ? " y==x" : ""), ref.data(), got.data(), ref.size(),
-         1e-6, Norm::Magnitude);
+         1e-5, Norm::Magnitude);
   e.reset();
 }
 

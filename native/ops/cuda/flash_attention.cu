@@ -36,6 +36,7 @@ struct FaParams {
   const void* V;
   const float* th;  // may be null (zero bias) when the kernel is instantiated with Bias
   const float* tw;
+  int ldth, ldtw;   // row strides of th and tw
   float* out;
   int T, h, w, heads;
   float scaleLog2;  // scale · log2(e)
@@ -187,8 +188,8 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
       const bool ok = t < T;
       const int qh = ok ? t / w : 0, qw = ok ? t - qh * w : 0;
       const int64_t row = bh * T + t;
-      const float* thr = ok && p.th ? p.th + row * (2 * h - 1) + qh + h - 1 : nullptr;
-      const float* twr = ok && p.tw ? p.tw + row * (2 * w - 1) + qw + w - 1 : nullptr;
+      const float* thr = ok && p.th ? p.th + row * p.ldth + qh + h - 1 : nullptr;
+      const float* twr = ok && p.tw ? p.tw + row * p.ldtw + qw + w - 1 : nullptr;
       for (int kh = lane; kh < h; kh += 32) sTh[kh * kBiasLd + r] = thr ? thr[-kh] * kLog2e : 0.f;
       if constexpr (Mode == kBiasTable)
         for (int kw = lane; kw < w; kw += 32)
@@ -227,7 +228,7 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
     for (int half = 0; half < 2; ++half) {
       const int t = q0 + row0 + g + 8 * half;  // < T: T is a multiple of kBc = kBr here
       const int qw = t % w;
-      const float* twr = p.tw ? p.tw + (bh * T + t) * (2 * w - 1) + qw + w - 1 : nullptr;
+      const float* twr = p.tw ? p.tw + (bh * T + t) * p.ldtw + qw + w - 1 : nullptr;
 #pragma unroll
       for (int n = 0; n < 8; ++n)
 #pragma unroll
@@ -414,7 +415,7 @@ bool aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p
 template <class Half>
 bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64_t B, int64_t heads,
                     int64_t h, int64_t w, int64_t d, float scale, const float* th, const float* tw,
-                    float* out) {
+                    float* out, int64_t ldth, int64_t ldtw) {
   OMNISEG_CHECK(B > 0 && heads > 0 && h > 0 && w > 0 && d > 0, "flashAttention: bad shape");
   OMNISEG_CHECK(Q && K && V && out, "flashAttention: null operand");
   const cudaStream_t st = stream(ctx);
@@ -438,6 +439,8 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
   p.V = V;
   p.th = th;
   p.tw = tw;
+  p.ldth = static_cast<int>(ldth > 0 ? ldth : 2 * h - 1);
+  p.ldtw = static_cast<int>(ldtw > 0 ? ldtw : 2 * w - 1);
   p.out = out;
   p.T = static_cast<int>(T);
   p.h = static_cast<int>(h);
@@ -457,10 +460,10 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
 
 template bool flashAttention<__half>(Ctx&, const __half*, const __half*, const __half*, int64_t,
                                      int64_t, int64_t, int64_t, int64_t, float, const float*,
-                                     const float*, float*);
+                                     const float*, float*, int64_t, int64_t);
 template bool flashAttention<__nv_bfloat16>(Ctx&, const __nv_bfloat16*, const __nv_bfloat16*,
                                             const __nv_bfloat16*, int64_t, int64_t, int64_t,
                                             int64_t, int64_t, float, const float*, const float*,
-                                            float*);
+                                            float*, int64_t, int64_t);
 
 }  // namespace omniseg::ops::cuda

@@ -12,12 +12,13 @@ namespace omniseg::ops::cuda {
 // out[b, t, hd*d + j] (fp32, [B, T, heads*d], T = h*w) =
 //   softmax_k(scale · q_t·k_k + th[r, qh-kh+h-1] + tw[r, qw-kw+w-1]) · v_k
 // for each (b, head hd) with r = (b*heads + hd)*T + t, qh = t / w, qw = t % w, kh = k / w,
-// kw = k % w. Q, K, V: half [B*heads, T, d] (dense). th: fp32 [B*heads*T, 2h-1], tw: fp32
-// [B*heads*T, 2w-1] (the decomposed rel-pos terms from the unscaled q; either may be null).
+// kw = k % w. Q, K, V: half [B*heads, T, d] (dense). th: fp32 [B*heads*T, 2h-1] (row stride
+// ldth), tw: fp32 [B*heads*T, 2w-1] (ldtw) — the decomposed rel-pos terms from the unscaled q;
+// either may be null; a stride of 0 means dense.
 // Returns false, doing nothing, for shapes it does not support (the caller falls back).
 template <class Half>
 bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64_t B, int64_t heads,
                     int64_t h, int64_t w, int64_t d, float scale, const float* th, const float* tw,
-                    float* out);
+                    float* out, int64_t ldth = 0, int64_t ldtw = 0);
 
 }  // namespace omniseg::ops::cuda

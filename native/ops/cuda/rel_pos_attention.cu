@@ -27,6 +27,19 @@ __global__ void splitHeadsKernel(const float* qkv, int64_t Tn, int64_t heads, in
                                  int64_t per, T* dst) {
   const int64_t bt = blockIdx.x, b = bt / Tn, t = bt - b * Tn, C = heads * d;
   const float* src = qkv + bt * 3 * C;
+  if (d % 4 == 0 && (reinterpret_cast<uintptr_t>(src) & 15u) == 0) {
+    // Four values of one head at a time (16-byte loads).
+    for (int64_t i = 4 * threadIdx.x; i < 3 * C; i += 4 * blockDim.x) {
+      const int64_t which = i / C, r = i - which * C, hd = r / d, e = r - hd * d;
+      const float4 f = *reinterpret_cast<const float4*>(src + i);
+      T* o = dst + which * per + ((b * heads + hd) * Tn + t) * d + e;
+      o[0] = dev::to<T>(f.x);
+      o[1] = dev::to<T>(f.y);
+      o[2] = dev::to<T>(f.z);
+      o[3] = dev::to<T>(f.w);
+    }
+    return;
+  }
   for (int64_t i = threadIdx.x; i < 3 * C; i += blockDim.x) {
     const int64_t which = i / C, r = i - which * C, hd = r / d, e = r - hd * d;
     dst[which * per + ((b * heads + hd) * Tn + t) * d + e] = dev::to<T>(src[i]);
@@ -53,9 +66,9 @@ __global__ void mergeHeadsKernel(const float* O, int64_t B, int64_t T, int64_t h
   }
 }
 
-// Row-major y[M, N] = x[M, d]·R[N, d]ᵀ (dense; x and R of `type`, y fp32).
+// Row-major y[M, N] = x[M, d]·R[N, d]ᵀ (x and R dense, of `type`; y fp32, row stride ldy).
 void gemmNT(Ctx& ctx, const void* x, int64_t M, int64_t d, const void* R, int64_t N, float* y,
-            cudaDataType_t type = CUDA_R_32F) {
+            cudaDataType_t type = CUDA_R_32F, int64_t ldy = 0) {
   Gemm g;
   g.type = type;
   g.transA = true;
@@ -67,7 +80,7 @@ void gemmNT(Ctx& ctx, const void* x, int64_t M, int64_t d, const void* R, int64_
   g.B = x;
   g.ldb = d;
   g.D = y;
-  g.ldd = N;
+  g.ldd = ldy > 0 ? ldy : N;
   ltGemm(ctx, g);
 }
 
@@ -75,18 +88,22 @@ void gemmNT(Ctx& ctx, const void* x, int64_t M, int64_t d, const void* R, int64_
 // shape.
 template <class Half>
 bool halfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
-              int64_t d, const float* relPosH, const float* relPosW, float* th, float* tw,
-              float scale, float* out) {
+              int64_t d, const float* relPosH, const float* relPosW, float scale, float* out) {
   const int64_t T = h * w, BH = B * heads, per = BH * T * d;
+  // The rel-pos terms with rows padded to 16 bytes (cuBLASLt's fast kernels need aligned rows).
+  const int64_t ldh = (2 * h - 1 + 3) / 4 * 4, ldw = (2 * w - 1 + 3) / 4 * 4;
+  float* th = ctx.arena.floats(static_cast<size_t>(BH * T * ldh));
+  float* tw = ctx.arena.floats(static_cast<size_t>(BH * T * ldw));
   const Precision p = ctx.gpu->precision();
   const cudaDataType_t type = gemmType(p);
   Half* qkvh = static_cast<Half*>(ctx.arena.bytes(static_cast<size_t>(3 * per) * sizeof(Half)));
   splitHeads(ctx, qkv, B, T, heads, d, qkvh);
   const void* rh = ctx.gpu->half(relPosH);
   const void* rw = ctx.gpu->half(relPosW);
-  gemmNT(ctx, qkvh, BH * T, d, rh ? rh : toHalf(ctx, relPosH, 2 * h - 1, d, d, p), 2 * h - 1, th, type);
-  gemmNT(ctx, qkvh, BH * T, d, rw ? rw : toHalf(ctx, relPosW, 2 * w - 1, d, d, p), 2 * w - 1, tw, type);
-  return flashAttention(ctx, qkvh, qkvh + per, qkvh + 2 * per, B, heads, h, w, d, scale, th, tw, out);
+  gemmNT(ctx, qkvh, BH * T, d, rh ? rh : toHalf(ctx, relPosH, 2 * h - 1, d, d, p), 2 * h - 1, th, type, ldh);
+  gemmNT(ctx, qkvh, BH * T, d, rw ? rw : toHalf(ctx, relPosW, 2 * w - 1, d, d, p), 2 * w - 1, tw, type, ldw);
+  return flashAttention(ctx, qkvh, qkvh + per, qkvh + 2 * per, B, heads, h, w, d, scale, th, tw, out,
+                        ldh, ldw);
 }
 
 }  // namespace
@@ -100,18 +117,18 @@ void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
   const cudaStream_t st = stream(ctx);
   ArenaScope scope(ctx.arena);
-  const int64_t nh = 2 * h - 1, nw = 2 * w - 1;
-  float* th = ctx.arena.floats(static_cast<size_t>(BH * T * nh));
-  float* tw = ctx.arena.floats(static_cast<size_t>(BH * T * nw));
-
   const Precision p = ctx.gpu->precision();
   if (p != Precision::Fp32) {
     // Half precision: Q, K, V split and rounded in one pass; rel-pos terms from the half q and
     // the half copies of relPosH / relPosW; the fused kernel for the rest.
-    if (p == Precision::Fp16 ? halfPath<__half>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, th, tw, scale, out)
-                             : halfPath<__nv_bfloat16>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, th, tw, scale, out))
+    ArenaScope halfScratch(ctx.arena);
+    if (p == Precision::Fp16 ? halfPath<__half>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out)
+                             : halfPath<__nv_bfloat16>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out))
       return;
   }
+  const int64_t nh = 2 * h - 1, nw = 2 * w - 1;
+  float* th = ctx.arena.floats(static_cast<size_t>(BH * T * nh));
+  float* tw = ctx.arena.floats(static_cast<size_t>(BH * T * nw));
 
   float* Q = ctx.arena.floats(static_cast<size_t>(3 * BH * per));
   float* K = Q + BH * per;
