@@ -109,7 +109,7 @@ __global__ void convT2x2Scatter(const float* tmp, int64_t H, int64_t W, int64_t 
 // y[m, n] = act(y[m, n]·beta + Σ_k x[m, k]·W[n, k] + b[n]) for M ≤ kSmallM rows, in fp32 whatever
 // the precision: one thread per output column n, the rows of x in shared memory. cuBLAS's
 // choices for these shapes (the decoder's few prompt tokens) are launch- or latency-bound.
-constexpr int64_t kSmallM = 8;
+constexpr int64_t kSmallM = 16;
 __global__ void smallMLinearKernel(const float* x, int64_t M, int64_t K, int64_t ldx, const float* W,
                                    const float* b, int64_t N, float* y, int64_t ldy, Act act,
                                    bool accumulate) {
@@ -138,14 +138,11 @@ __global__ void smallMLinearKernel(const float* x, int64_t M, int64_t K, int64_t
 }
 
 // The same for long rows (K ≥ kWarpK): one warp per output column, the lanes splitting K
-// (coalesced reads of W's row), a shuffle reduction per row of x.
+// (coalesced reads of W's row and of x, which stays in cache), a shuffle reduction per row.
 constexpr int64_t kWarpK = 64;
 __global__ void smallMLinearWarpKernel(const float* x, int64_t M, int64_t K, int64_t ldx,
                                        const float* W, const float* b, int64_t N, float* y,
                                        int64_t ldy, Act act, bool accumulate) {
-  extern __shared__ float xs[];  // [M, K]
-  for (int64_t i = threadIdx.x; i < M * K; i += blockDim.x) xs[i] = x[(i / K) * ldx + i % K];
-  __syncthreads();
   const int64_t n = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) >> 5;
   const int lane = threadIdx.x & 31;
   if (n >= N) return;  // whole warps leave together
@@ -156,7 +153,7 @@ __global__ void smallMLinearWarpKernel(const float* x, int64_t M, int64_t K, int
     const float wk = w[k];
 #pragma unroll
     for (int m = 0; m < kSmallM; ++m)
-      if (m < M) acc[m] = dev::add(acc[m], dev::mul(xs[m * K + k], wk));
+      if (m < M) acc[m] = dev::add(acc[m], dev::mul(x[m * ldx + k], wk));
   }
 #pragma unroll
   for (int m = 0; m < kSmallM; ++m) {
@@ -287,12 +284,12 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   OMNISEG_CHECK(x && W && y, "linear: null operand");
   if (M == 0) return;
   const Precision p = ctx.gpu->precision();
-  if (M <= kSmallM && M * K * sizeof(float) <= 32 * 1024 && N <= INT32_MAX / 32) {
+  if (M <= kSmallM && N <= INT32_MAX / 32 && (K >= kWarpK || M * K * sizeof(float) <= 32 * 1024)) {
     const size_t shared = M * K * sizeof(float);
     if (K >= kWarpK) {
       const unsigned blocks = static_cast<unsigned>((N * 32 + kThreads - 1) / kThreads);
-      smallMLinearWarpKernel<<<blocks, kThreads, shared, stream(ctx)>>>(x, M, K, ldx, W, b, N, y,
-                                                                         ldy, act, accumulate);
+      smallMLinearWarpKernel<<<blocks, kThreads, 0, stream(ctx)>>>(x, M, K, ldx, W, b, N, y, ldy,
+                                                                    act, accumulate);
     } else {
       const unsigned blocks = static_cast<unsigned>((N + kThreads - 1) / kThreads);
       smallMLinearKernel<<<blocks, kThreads, shared, stream(ctx)>>>(x, M, K, ldx, W, b, N, y, ldy,
