@@ -753,6 +753,10 @@ int main(int argc, char** argv) {
     testAttention(e, 33, 65, 3, 17, 5);
     testAttention(e, 1100, 1500, 2, 64, 3);
     testAttention(e, 9, 4096, 8, 128, 0);
+    // the fused few-query kernel for each head size it takes (strided too)
+    testAttention(e, 16, 300, 4, 32, 7);
+    testAttention(e, 3, 8192, 2, 64, 0);
+    testAttention(e, 1, 257, 8, 16, 3);
     // relPosAttention: windows (B > 1), global, non-square odd grid
     testRelPos(e, 25, 14, 14, 12, 64);
     testRelPos(e, 3, 5, 7, 3, 24);

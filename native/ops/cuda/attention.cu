@@ -57,15 +57,18 @@ __global__ void softmaxWarpKernel(float* S, int64_t rows, int n, RelPos rp) {
 constexpr int kRowThreads = 256;
 
 constexpr int64_t kFewQueries = 16, kMaxKeysFused = 8192;
+// Few blocks (queries × heads), so many threads each, as far as the registers of acc[D] allow.
+template <int D>
+constexpr int kFewThreads = D <= 32 ? 1024 : 256;
 
 // One block per (query, head): scores of the query against every key in shared memory, softmax
 // (the CPU's exp), then out = Σ p·v with each thread's keys summed in registers and reduced
 // across the block. D = d (16, 32, 64 or 128).
 template <int D>
-__global__ void fewQueriesKernel(const float* q, int64_t ldq, const float* k, int64_t ldk,
+__global__ void __launch_bounds__(kFewThreads<D>) fewQueriesKernel(const float* q, int64_t ldq, const float* k, int64_t ldk,
                                  const float* v, int64_t ldv, int Nk, int heads, float scale,
                                  float* out, int64_t ldo) {
-  extern __shared__ float sh[];  // scores [Nk] | q [D] | reduction [kRowThreads / 32 * D]
+  extern __shared__ float sh[];  // scores [Nk] | q [D] | reduction [warps * (D + 1)]
   float* s = sh;
   float* qs = s + Nk;
   float* red = qs + D;
@@ -122,8 +125,8 @@ template <int D>
 void launchFewQueries(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk,
                       const float* v, int64_t ldv, int64_t Nq, int64_t Nk, int64_t heads,
                       float scale, float* out) {
-  const size_t shared = (Nk + D + (kRowThreads / 32) * (D + 1)) * sizeof(float);
-  fewQueriesKernel<D><<<static_cast<unsigned>(Nq * heads), kRowThreads, shared, stream(ctx)>>>(
+  const size_t shared = (Nk + D + (kFewThreads<D> / 32) * (D + 1)) * sizeof(float);
+  fewQueriesKernel<D><<<static_cast<unsigned>(Nq * heads), kFewThreads<D>, shared, stream(ctx)>>>(
       q, ldq, k, ldk, v, ldv, static_cast<int>(Nk), static_cast<int>(heads), scale, out, heads * D);
   gpu::checkLaunch("fewQueriesKernel");
 }
