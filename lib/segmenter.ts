@@ -17,6 +17,7 @@ import type {
 import { toNativePrompt, type Prompt } from './prompt.js';
 import { WorkQueue } from './queue.js';
 import { SegmentSession, type SessionOptions } from './session.js';
+import { segmentFrames, type FrameResult, type FrameSource, type FrameStreamOptions } from './stream.js';
 import type { DecodedImage, ImageInput } from './types.js';
 import {
   abortSignal,
@@ -114,6 +115,14 @@ export interface SegmentResult {
 }
 
 const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
+
+/** multimask / threshold of segment() and session() options, validated, with their defaults. */
+function decodeSettings(opts: Record<string, unknown>): { multimask: boolean; threshold: number } {
+  return {
+    multimask: opts.multimask === undefined ? false : boolean(opts.multimask, 'multimask'),
+    threshold: opts.threshold === undefined ? 0 : finiteNumber(opts.threshold, 'threshold'),
+  };
+}
 const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
 
 /** A loaded SAM model. Create it with `Segmenter.load()`; free it with `dispose()`. */
@@ -225,10 +234,7 @@ export class Segmenter {
     const context = new Error();
     this.#live();
     const opts = plainObject(options, 'options', 'an object {multimask?, threshold?, signal?}');
-    const settings = {
-      multimask: opts.multimask === undefined ? false : boolean(opts.multimask, 'multimask'),
-      threshold: opts.threshold === undefined ? 0 : finiteNumber(opts.threshold, 'threshold'),
-    };
+    const settings = decodeSettings(opts);
     const signal = optionalSignal(opts.signal);
 
     if (input instanceof ImageEmbedding) {
@@ -256,10 +262,7 @@ export class Segmenter {
   async session(input: ImageInput | ImageEmbedding, options: SessionOptions = {}): Promise<SegmentSession> {
     this.#live();
     const opts = plainObject(options, 'options', 'an object {multimask?, threshold?, signal?}');
-    const settings = {
-      multimask: opts.multimask === undefined ? false : boolean(opts.multimask, 'multimask'),
-      threshold: opts.threshold === undefined ? 0 : finiteNumber(opts.threshold, 'threshold'),
-    };
+    const settings = decodeSettings(opts);
     const signal = optionalSignal(opts.signal);
     if (input instanceof ImageEmbedding) {
       nativeEmbedding(input, this);
@@ -267,6 +270,31 @@ export class Segmenter {
     }
     const embedding = await this.encode(input, signal === undefined ? {} : { signal });
     return new SegmentSession(this, embedding, true, settings);
+  }
+
+  /**
+   * Segments a stream of frames (an AsyncIterable or Iterable of images, or a Readable in object
+   * mode) with one prompt, yielding one result per frame, in frame order:
+   *
+   *     for await (const frame of sam.segmentStream(frames, { points }, { follow: true })) frame.best;
+   *
+   * Image decoding, encoding and mask decoding of successive frames overlap, with at most
+   * `maxFramesInFlight` frames (default 3) read from the source and not yet consumed: the source
+   * is read only as fast as the results are consumed. `follow: true` decodes each frame after the
+   * first from the previous frame's best mask (its box and low-res logits). Each frame's embedding
+   * is freed once its masks are decoded; ending the iteration early (`break`) cancels queued work,
+   * frees what is pending and closes the source. See `FrameStreamOptions`.
+   * @throws TypeError / RangeError at once for invalid arguments; the iteration rejects at the
+   *   first frame that fails (its message starts with `frame <index>: `), after yielding the
+   *   frames before it.
+   */
+  segmentStream(
+    frames: FrameSource,
+    prompt: Prompt,
+    options: FrameStreamOptions = {},
+  ): AsyncGenerator<FrameResult, void, undefined> {
+    this.#live();
+    return segmentFrames(this, frames, prompt, options);
   }
 
   /** Frees the model's native memory. Idempotent; later calls throw. Embeddings stay valid until disposed. */

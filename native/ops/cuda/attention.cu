@@ -210,45 +210,69 @@ void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ld
       default: break;
     }
   }
+  AttentionBatch a;
+  a.batch = heads;  // a head is a batch entry d floats further on
+  a.Nq = Nq;
+  a.Nk = Nk;
+  a.d = d;
+  a.q = q;
+  a.ldq = ldq;
+  a.strideQ = d;
+  a.k = k;
+  a.ldk = ldk;
+  a.strideK = d;
+  a.v = v;
+  a.ldv = ldv;
+  a.strideV = d;
+  a.out = out;
+  a.ldo = C;
+  a.strideO = d;
+  a.scale = scale;
+  attentionBatched(ctx, a);
+}
+
+void attentionBatched(Ctx& ctx, const AttentionBatch& a) {
   ArenaScope scope(ctx.arena);
-  const int64_t per = Nq * Nk;
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(heads, kScoreChunkFloats / per));
+  const int64_t per = a.Nq * a.Nk;
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(a.batch, kScoreChunkFloats / per));
   float* S = ctx.arena.floats(static_cast<size_t>(chunk * per));
-  for (int64_t h0 = 0; h0 < heads; h0 += chunk) {
-    const int64_t nb = std::min(chunk, heads - h0);
-    // Row-major S_h[Nq, Nk] = scale·Q_h·K_hᵀ: col-major D[Nk, Nq] = K_cm[d, Nk]ᵀ · Q_cm[d, Nq].
+  for (int64_t b0 = 0; b0 < a.batch; b0 += chunk) {
+    const int64_t nb = std::min(chunk, a.batch - b0);
+    // Row-major S_i[Nq, Nk] = scale·Q_i·K_iᵀ: col-major D[Nk, Nq] = K_cm[d, Nk]ᵀ · Q_cm[d, Nq].
     Gemm s;
     s.transA = true;
-    s.m = Nk;
-    s.n = Nq;
-    s.k = d;
-    s.A = k + h0 * d;
-    s.lda = ldk;
-    s.strideA = d;
-    s.B = q + h0 * d;
-    s.ldb = ldq;
-    s.strideB = d;
+    s.m = a.Nk;
+    s.n = a.Nq;
+    s.k = a.d;
+    s.A = a.k + b0 * a.strideK;
+    s.lda = a.ldk;
+    s.strideA = a.strideK;
+    s.B = a.q + b0 * a.strideQ;
+    s.ldb = a.ldq;
+    s.strideB = a.strideQ;
     s.D = S;
-    s.ldd = Nk;
+    s.ldd = a.Nk;
     s.strideD = per;
     s.batch = nb;
-    s.alpha = scale;
+    s.alpha = a.scale;
     ltGemm(ctx, s);
-    softmaxRows(ctx, S, nb * Nq, Nk);
-    // Row-major O_h[Nq, d] = P_h[Nq, Nk]·V_h[Nk, d]: col-major D[d, Nq] = V_cm[d, Nk]·P_cm[Nk, Nq].
+    const int64_t rows = b0 * a.Nq;  // first bias row of the chunk
+    softmaxRows(ctx, S, nb * a.Nq, a.Nk, a.th ? a.th + rows * (2 * a.h - 1) : nullptr,
+                a.tw ? a.tw + rows * (2 * a.w - 1) : nullptr, a.h, a.w);
+    // Row-major O_i[Nq, d] = P_i[Nq, Nk]·V_i[Nk, d]: col-major D[d, Nq] = V_cm[d, Nk]·P_cm[Nk, Nq].
     Gemm o;
-    o.m = d;
-    o.n = Nq;
-    o.k = Nk;
-    o.A = v + h0 * d;
-    o.lda = ldv;
-    o.strideA = d;
+    o.m = a.d;
+    o.n = a.Nq;
+    o.k = a.Nk;
+    o.A = a.v + b0 * a.strideV;
+    o.lda = a.ldv;
+    o.strideA = a.strideV;
     o.B = S;
-    o.ldb = Nk;
+    o.ldb = a.Nk;
     o.strideB = per;
-    o.D = out + h0 * d;
-    o.ldd = C;
-    o.strideD = d;
+    o.D = a.out + b0 * a.strideO;
+    o.ldd = a.ldo;
+    o.strideD = a.strideO;
     o.batch = nb;
     ltGemm(ctx, o);
   }

@@ -160,6 +160,27 @@ __device__ __forceinline__ float warpMax(float v) {
 void softmaxRows(Ctx& ctx, float* S, int64_t rows, int64_t n, const float* th = nullptr,
                  const float* tw = nullptr, int64_t h = 0, int64_t w = 0);
 
+// Attention with materialised scores over `batch` independent sets (attention.cu): set i has
+// Q_i [Nq, d] at q + i·strideQ (row stride ldq), K_i / V_i [Nk, d] likewise, and writes
+// O_i [Nq, d] at out + i·strideO (row stride ldo). Scores are computed in chunks of sets
+// (strided-batched cuBLASLt GEMMs), soft-maxed by softmaxRows with the optional rel-pos bias
+// (th / tw rows follow the sets' query rows), then multiplied by V.
+struct AttentionBatch {
+  int64_t batch = 1, Nq = 0, Nk = 0, d = 0;
+  const float* q = nullptr;
+  int64_t ldq = 0, strideQ = 0;
+  const float* k = nullptr;
+  int64_t ldk = 0, strideK = 0;
+  const float* v = nullptr;
+  int64_t ldv = 0, strideV = 0;
+  float* out = nullptr;
+  int64_t ldo = 0, strideO = 0;
+  float scale = 1.f;
+  const float *th = nullptr, *tw = nullptr;  // [batch*Nq, 2h-1], [batch*Nq, 2w-1]
+  int64_t h = 0, w = 0;
+};
+void attentionBatched(Ctx& ctx, const AttentionBatch& a);
+
 // Bytes of attention scores computed per chunk of heads (bounds the arena's high water).
 constexpr int64_t kScoreChunkFloats = int64_t{1} << 27;  // 512 MiB
 

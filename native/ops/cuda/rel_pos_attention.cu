@@ -139,46 +139,23 @@ void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w
   gemmNT(ctx, Q, BH * T, d, relPosW, nw, tw);
 
   float* O = ctx.arena.floats(static_cast<size_t>(BH * per));
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(BH, kScoreChunkFloats / (T * T)));
-  float* S = ctx.arena.floats(static_cast<size_t>(chunk * T * T));
-  for (int64_t b0 = 0; b0 < BH; b0 += chunk) {
-    const int64_t nb = std::min(chunk, BH - b0);
-    // Row-major S[T, T] = scale·Q·Kᵀ per (window, head): col-major D[T(k), T(q)] = K_cmᵀ·Q_cm.
-    Gemm s;
-    s.transA = true;
-    s.m = T;
-    s.n = T;
-    s.k = d;
-    s.A = K + b0 * per;
-    s.lda = d;
-    s.strideA = per;
-    s.B = Q + b0 * per;
-    s.ldb = d;
-    s.strideB = per;
-    s.D = S;
-    s.ldd = T;
-    s.strideD = T * T;
-    s.batch = nb;
-    s.alpha = scale;
-    ltGemm(ctx, s);
-    softmaxRows(ctx, S, nb * T, T, th + b0 * T * nh, tw + b0 * T * nw, h, w);
-    // Row-major O[T, d] = P[T, T]·V[T, d]: col-major D[d, T] = V_cm[d, T]·P_cm[T, T].
-    Gemm o;
-    o.m = d;
-    o.n = T;
-    o.k = T;
-    o.A = V + b0 * per;
-    o.lda = d;
-    o.strideA = per;
-    o.B = S;
-    o.ldb = T;
-    o.strideB = T * T;
-    o.D = O + b0 * per;
-    o.ldd = d;
-    o.strideD = per;
-    o.batch = nb;
-    ltGemm(ctx, o);
-  }
+  AttentionBatch a;  // one set per (window, head), dense [T, d] each
+  a.batch = BH;
+  a.Nq = T;
+  a.Nk = T;
+  a.d = d;
+  a.q = Q;
+  a.k = K;
+  a.v = V;
+  a.out = O;
+  a.ldq = a.ldk = a.ldv = a.ldo = d;
+  a.strideQ = a.strideK = a.strideV = a.strideO = per;
+  a.scale = scale;
+  a.th = th;
+  a.tw = tw;
+  a.h = h;
+  a.w = w;
+  attentionBatched(ctx, a);
   mergeHeadsKernel<<<gridFor(BH * per), kThreads, 0, st>>>(O, B, T, heads, d, out);
   gpu::checkLaunch("mergeHeadsKernel");
 }
