@@ -1,0 +1,275 @@
+// Frame streams: segment a sequence of images (video frames, a camera, a directory) with one
+// prompt, pipelining image decoding (sharp), the image encoder and the mask decoder across
+// frames, with a bounded number of frames in flight. `follow` re-prompts each frame from the
+// previous frame's best mask: the simple tracking baseline that video-memory models replace.
+import { Readable } from 'node:stream';
+import type { ImageEmbedding } from './embedding.js';
+import { AbortError, abortError, invalidRange, invalidType } from './errors.js';
+import { decodeImage } from './image.js';
+import type { Mask } from './mask.js';
+import type { Prompt } from './prompt.js';
+import type { SegmentResult, Segmenter } from './segmenter.js';
+import type { ImageInput } from './types.js';
+import { abortSignal, boolean, finiteNumber, integerInRange, plainObject } from './validate.js';
+
+/**
+ * Frames taken from the source and not yet handed to the consumer, by default: one being decoded
+ * by sharp, one in the image encoder, one in the mask decoder.
+ */
+export const DEFAULT_FRAMES_IN_FLIGHT = 3;
+
+/**
+ * Where frames come from: any AsyncIterable or Iterable of images (an async generator, an array,
+ * a Node Readable in object mode). Each image is what `segmenter.encode()` takes: a file path,
+ * the bytes of an encoded image, or raw pixels.
+ */
+export type FrameSource = AsyncIterable<ImageInput> | Iterable<ImageInput>;
+
+export interface FrameStreamOptions {
+  /** SAM's 3 multimask outputs per frame instead of its single-mask output. Default: `false`. */
+  multimask?: boolean;
+  /** Logit threshold for the binary masks. Default: `0`. */
+  threshold?: number;
+  /**
+   * Track the object: frame 0 is decoded with `prompt`; every later frame with the previous
+   * frame's best mask alone — its `box` as the box prompt and a copy of its `lowResLogits` as
+   * `maskInput` (the prompt's points and scribbles are not repeated). When the previous best mask
+   * is empty the frame falls back to `prompt`. All frames must then have one size. Default: `false`
+   * (every frame decoded with `prompt`).
+   */
+  follow?: boolean;
+  /**
+   * The most frames taken from the source and not yet handed to the consumer (being decoded,
+   * encoded, mask-decoded, or done and waiting for the consumer), ≥ 1. This bounds memory: at
+   * most this many decoded images, embeddings and results at once, whatever the length of the
+   * stream. The source is read only when a slot is free, so a slow consumer slows the producer.
+   * 1 runs the frames strictly one after the other. Default: 3 (`DEFAULT_FRAMES_IN_FLIGHT`).
+   */
+  maxFramesInFlight?: number;
+  /**
+   * Stops the stream: queued native work is cancelled and the iteration rejects with an
+   * `AbortError`. Default: none.
+   */
+  signal?: AbortSignal;
+}
+
+/** The result for one frame. */
+export interface FrameResult extends SegmentResult {
+  /** Position of the frame in the source, from 0. */
+  readonly index: number;
+  /** Width of the frame, pixels. */
+  readonly width: number;
+  /** Height of the frame, pixels. */
+  readonly height: number;
+  /** The highest-scoring mask (the first on ties): what `follow` carries to the next frame. */
+  readonly best: Mask;
+  /** The prompt this frame was decoded with (with `follow`, the previous frame's box and logits). */
+  readonly prompt: Prompt;
+}
+
+interface StreamSettings {
+  multimask: boolean;
+  threshold: number;
+  follow: boolean;
+  maxFramesInFlight: number;
+  signal: AbortSignal | undefined;
+}
+
+/** The stages of one frame; the next frame's stages wait on these to keep frame order. */
+interface FrameWork {
+  embedding: Promise<ImageEmbedding>;
+  result: Promise<FrameResult>;
+}
+
+const SOURCE_WHAT = 'an AsyncIterable or Iterable of images (or a Readable in object mode)';
+const OPTIONS_WHAT = 'an object {multimask?, threshold?, follow?, maxFramesInFlight?, signal?}';
+
+/**
+ * Validates the arguments of `segmenter.segmentStream()` (at once, before any frame is read)
+ * and returns the stream of results, one per frame, in frame order.
+ */
+export function segmentFrames(
+  segmenter: Segmenter,
+  frames: FrameSource,
+  prompt: Prompt,
+  options: FrameStreamOptions = {},
+): AsyncGenerator<FrameResult, void, undefined> {
+  const open = frameIterator(frames);
+  plainObject(prompt, 'prompt', 'an object {points?, scribbles?, boxes?, maskInput?}');
+  const opts = plainObject(options, 'options', OPTIONS_WHAT);
+  const settings: StreamSettings = {
+    multimask: opts.multimask === undefined ? false : boolean(opts.multimask, 'multimask'),
+    threshold: opts.threshold === undefined ? 0 : finiteNumber(opts.threshold, 'threshold'),
+    follow: opts.follow === undefined ? false : boolean(opts.follow, 'follow'),
+    maxFramesInFlight:
+      opts.maxFramesInFlight === undefined
+        ? DEFAULT_FRAMES_IN_FLIGHT
+        : integerInRange(opts.maxFramesInFlight, 'maxFramesInFlight', 1),
+    signal: opts.signal === undefined ? undefined : abortSignal(opts.signal, 'signal'),
+  };
+  return pipeline(segmenter, open, prompt, settings);
+}
+
+/** A function that opens the source's iterator, after checking that it is a source of frames. */
+function frameIterator(frames: unknown): () => AsyncIterator<unknown> | Iterator<unknown> {
+  // Strings and byte arrays are iterable, but they are one image, not a sequence of images.
+  if (typeof frames !== 'object' || frames === null || ArrayBuffer.isView(frames)) {
+    throw invalidType(SOURCE_WHAT, 'frames', frames);
+  }
+  if (frames instanceof Readable && !frames.readableObjectMode) {
+    throw invalidRange(SOURCE_WHAT, 'frames', frames);
+  }
+  const source = frames as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
+  if (typeof source[Symbol.asyncIterator] === 'function') return () => source[Symbol.asyncIterator]!();
+  if (typeof source[Symbol.iterator] === 'function') return () => source[Symbol.iterator]!();
+  throw invalidType(SOURCE_WHAT, 'frames', frames);
+}
+
+/**
+ * The stream proper. Each frame taken from the source starts at once: its image decode runs
+ * next to the other frames', its encode after the previous frame's encode, its mask decode after
+ * the previous frame's mask decode (whose best mask it needs with `follow`). The source is read
+ * only while fewer than `maxFramesInFlight` frames are pending, and the generator pauses at each
+ * `yield` until the consumer asks for more: that is the backpressure.
+ */
+async function* pipeline(
+  segmenter: Segmenter,
+  open: () => AsyncIterator<unknown> | Iterator<unknown>,
+  prompt: Prompt,
+  settings: StreamSettings,
+): AsyncGenerator<FrameResult, void, undefined> {
+  const { signal } = settings;
+  if (signal?.aborted === true) throw abortError(signal);
+  // Cancels the queued native work of pending frames when the stream ends early.
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const iterator = open();
+  const pending: Array<Promise<FrameResult>> = [];
+  let previous: FrameWork | undefined;
+  let exhausted = false;
+  let pulling = false;
+  let index = 0;
+  try {
+    for (;;) {
+      while (!exhausted && pending.length < settings.maxFramesInFlight) {
+        pulling = true;
+        const next = await untilAborted(Promise.resolve(iterator.next()), controller.signal);
+        pulling = false;
+        if (next.done === true) {
+          exhausted = true;
+          break;
+        }
+        previous = startFrame(segmenter, index++, next.value as ImageInput, previous, prompt, settings, controller.signal);
+        pending.push(previous.result);
+      }
+      const head = pending.shift();
+      if (head === undefined) return;
+      yield await untilAborted(head, controller.signal);
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (pending.length > 0) {
+      // Ended early (the consumer stopped, a frame failed, or the signal fired): cancel what is
+      // queued and wait for what runs, so that every embedding is freed before we return.
+      controller.abort(new AbortError('The frame stream was closed'));
+      await Promise.allSettled(pending);
+    }
+    if (!exhausted) {
+      // Close the source (a Readable is destroyed). While a read is still outstanding (the signal
+      // fired during it), an async generator would only run return() after that read: don't wait.
+      const closing = Promise.resolve(iterator.return?.());
+      if (pulling) closing.catch(() => undefined);
+      else await closing;
+    }
+  }
+}
+
+/** Starts the work of one frame; every stage's rejection is handled (reported through `result`). */
+function startFrame(
+  segmenter: Segmenter,
+  index: number,
+  input: ImageInput,
+  previous: FrameWork | undefined,
+  prompt: Prompt,
+  settings: StreamSettings,
+  signal: AbortSignal,
+): FrameWork {
+  const image = decodeImage(input, { limitInputPixels: segmenter.limitInputPixels });
+  const embedding = (async () => {
+    const decoded = await image;
+    await previous?.embedding.catch(() => undefined); // encodes in frame order
+    return segmenter.encode({ ...decoded, channels: 3 }, { signal });
+  })();
+  const result = (async (): Promise<FrameResult> => {
+    let encoded: ImageEmbedding | undefined;
+    try {
+      encoded = await embedding;
+      const before = await previous?.result.catch(() => undefined); // mask decodes in frame order
+      const framePrompt = settings.follow && before !== undefined ? followPrompt(before, encoded, index, prompt) : prompt;
+      const { masks, timings } = await segmenter.segment(encoded, framePrompt, {
+        multimask: settings.multimask,
+        threshold: settings.threshold,
+        signal,
+      });
+      const best = masks.reduce((a, m) => (m.score > a.score ? m : a));
+      return Object.freeze({
+        index,
+        width: encoded.width,
+        height: encoded.height,
+        masks,
+        best,
+        prompt: framePrompt,
+        timings: { encodeMs: encoded.encodeMs, decodeMs: timings.decodeMs },
+      });
+    } catch (error) {
+      throw atFrame(error, index);
+    } finally {
+      encoded?.dispose();
+    }
+  })();
+  embedding.catch(() => undefined); // reported through `result`
+  result.catch(() => undefined); // reported when the consumer reaches this frame
+  return { embedding, result };
+}
+
+/** The previous frame's best mask as this frame's prompt: its box and (a copy of) its logits. */
+function followPrompt(before: FrameResult, frame: ImageEmbedding, index: number, initial: Prompt): Prompt {
+  if (before.width !== frame.width || before.height !== frame.height) {
+    throw new RangeError(
+      `Expected a frame of ${before.width}x${before.height} pixels (the size of frame ${before.index}; ` +
+        `follow needs frames of one size) for frames[${index}] but received a frame of ${frame.width}x${frame.height} pixels`,
+    );
+  }
+  if (before.best.area === 0) return initial;
+  return { boxes: [before.best.box], maskInput: before.best.lowResLogits.slice() };
+}
+
+/** Names the frame in an error's message (AbortErrors are left as they are). */
+function atFrame(error: unknown, index: number): unknown {
+  if (error instanceof Error && !(error instanceof AbortError) && error.name !== 'AbortError') {
+    const header = `${error.name}: ${error.message}`;
+    error.message = `frame ${index}: ${error.message}`;
+    if (error.stack?.startsWith(header) === true) error.stack = `${error.name}: ${error.message}${error.stack.slice(header.length)}`;
+  }
+  return error;
+}
+
+/** Settles with `promise`, or rejects with an AbortError as soon as `signal` fires. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
