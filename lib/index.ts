@@ -12,7 +12,20 @@ export type { MaskBox, MaskInit } from './mask.js';
 export type { Prompt } from './prompt.js';
 export { decodeImage, DEFAULT_LIMIT_INPUT_PIXELS } from './image.js';
 export type { DecodeImageOptions } from './image.js';
-export { encodeRLE, decodeRLE, rleArea, countsToString, countsFromString } from './rle.js';
+export {
+  encodeRLE,
+  decodeRLE,
+  rleArea,
+  countsToString,
+  countsFromString,
+  rleMerge,
+  rleIoU,
+  rleRuns,
+  mergeRuns,
+  overlapRuns,
+  runsArea,
+} from './rle.js';
+export * from './eval/index.js';
 export type {
   Box,
   DecodedImage,

@@ -118,6 +118,110 @@ export function countsFromString(s: string, param = 'rle.counts'): number[] {
   return counts;
 }
 
+/**
+ * The size and validated run lengths of an RLE, whichever form its counts take (compressed string
+ * or uncompressed list): non-negative integers summing to height × width.
+ */
+export function rleRuns(rle: RLEInput): { height: number; width: number; counts: readonly number[] } {
+  const [height, width] = rleSize(rle);
+  return { height, width, counts: rleCounts(rle, height * width) };
+}
+
+/**
+ * Run lengths of the union (or the intersection) of two masks of the same size, given as run
+ * lengths (pycocotools rleMerge for two masks). The result starts with a run of zeros and has no
+ * zero-length runs after the first.
+ */
+export function mergeRuns(a: readonly number[], b: readonly number[], intersect = false): number[] {
+  const out: number[] = [];
+  let value = 0;
+  let run = 0;
+  sweepRuns(a, b, (va, vb, length) => {
+    const v = intersect ? va & vb : va | vb;
+    if (v !== value) {
+      out.push(run);
+      run = 0;
+      value = v;
+    }
+    run += length;
+  });
+  out.push(run);
+  return out;
+}
+
+/** Intersection and union areas of two masks of the same size, given as run lengths. */
+export function overlapRuns(a: readonly number[], b: readonly number[]): { intersection: number; union: number } {
+  let intersection = 0;
+  let union = 0;
+  sweepRuns(a, b, (va, vb, length) => {
+    if (va & vb) intersection += length;
+    if (va | vb) union += length;
+  });
+  return { intersection, union };
+}
+
+/** Foreground pixel count of run lengths: the sum of the odd-indexed (ones) runs. */
+export function runsArea(counts: readonly number[]): number {
+  let area = 0;
+  for (let i = 1; i < counts.length; i += 2) area += counts[i];
+  return area;
+}
+
+/**
+ * The union (or intersection) of masks of one size as an RLE with compressed string counts —
+ * pycocotools `mask.merge(rles, intersect)`. An empty list gives an all-zero mask of `size`.
+ */
+export function rleMerge(rles: readonly RLEInput[], intersect = false, size?: readonly [number, number]): RLE {
+  if (!Array.isArray(rles)) throw invalidType('an array of RLEs', 'rles', rles);
+  const runs = rles.map((rle) => rleRuns(rle));
+  const [height, width] = runs.length > 0 ? [runs[0].height, runs[0].width] : (size ?? [0, 0]);
+  runs.forEach((r, i) => {
+    if (r.height !== height || r.width !== width) {
+      throw invalidRange(`an RLE of size [${height}, ${width}]`, `rles[${i}].size`, [r.height, r.width]);
+    }
+  });
+  let counts: readonly number[] = [height * width];
+  if (runs.length > 0) {
+    counts = runs[0].counts;
+    for (let i = 1; i < runs.length; i++) counts = mergeRuns(counts, runs[i].counts, intersect);
+  }
+  return { size: [height, width], counts: countsToString(counts) };
+}
+
+/**
+ * Intersection over union of two RLEs of the same size (pycocotools `mask.iou(dt, gt, [0])`);
+ * 0 when both masks are empty.
+ */
+export function rleIoU(a: RLEInput, b: RLEInput): number {
+  const ra = rleRuns(a);
+  const rb = rleRuns(b);
+  if (ra.height !== rb.height || ra.width !== rb.width) {
+    throw invalidRange(`an RLE of size [${ra.height}, ${ra.width}]`, 'b.size', [rb.height, rb.width]);
+  }
+  const { intersection, union } = overlapRuns(ra.counts, rb.counts);
+  return union === 0 ? 0 : intersection / union;
+}
+
+/**
+ * Walks two run-length lists of equal total in step, calling `visit(valueA, valueB, length)` for
+ * each stretch where neither changes (values 0 or 1).
+ */
+function sweepRuns(a: readonly number[], b: readonly number[], visit: (va: number, vb: number, length: number) => void): void {
+  let ia = 0;
+  let ib = 0;
+  let ra = a[0] ?? 0;
+  let rb = b[0] ?? 0;
+  for (;;) {
+    while (ra === 0 && ia < a.length - 1) ra = a[++ia];
+    while (rb === 0 && ib < b.length - 1) rb = b[++ib];
+    if (ra === 0 || rb === 0) return;
+    const length = Math.min(ra, rb);
+    visit(ia & 1, ib & 1, length);
+    ra -= length;
+    rb -= length;
+  }
+}
+
 function fromCharCodes(codes: number[]): string {
   const CHUNK = 8192; // stay well below the engine's argument-count limit
   let s = '';

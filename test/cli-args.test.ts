@@ -242,9 +242,9 @@ describe('usage errors', () => {
   });
 
   it('missing or unknown command', () => {
-    usage('', 'Missing command (encode, segment, bench, info); see omniseg --help');
-    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, bench, info');
-    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, bench, info');
+    usage('', 'Missing command (encode, segment, bench, info, eval); see omniseg --help');
+    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, bench, info, eval');
+    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, bench, info, eval');
   });
 
   it('unknown options, long and short', () => {

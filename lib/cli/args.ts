@@ -6,10 +6,11 @@
 // image, threads beyond the limit) are the library's to check.
 import { parseArgs } from 'node:util';
 import { argumentMessage } from '../errors.js';
+import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
 import type { Device, Precision } from '../segmenter.js';
 import type { Box, Point, Scribble } from '../types.js';
 
-export const COMMANDS = ['encode', 'segment', 'bench', 'info'] as const;
+export const COMMANDS = ['encode', 'segment', 'bench', 'info', 'eval'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** --device values; the default is 'auto'. */
@@ -87,7 +88,40 @@ export interface InfoCommand {
   json: boolean;
 }
 
-export type CliCommand = HelpCommand | VersionCommand | EncodeCommand | SegmentCommand | BenchCommand | InfoCommand;
+/**
+ * omniseg eval: exactly one of `pred` (mask metrics), `heatmaps` (PointM) or `clicks` (NoC with
+ * `model`) goes with `gt`.
+ */
+export interface EvalCommand {
+  command: 'eval';
+  /** --gt: ground truth, JSON array or JSONL. */
+  gt: string;
+  /** --pred: predicted masks, JSON array or JSONL. */
+  pred?: string;
+  /** --heatmaps: folder of <id>.f32 heat maps. */
+  heatmaps?: string;
+  /** --clicks: simulate the NoC click protocol with --model. */
+  clicks: boolean;
+  /** --model, with --clicks. */
+  model?: string;
+  /** --device: where the model runs. Default 'auto'. */
+  device: Device;
+  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
+  precision: Precision;
+  threads?: number;
+  /** --max-clicks: the click budget. Default 20. */
+  maxClicks: number;
+  json: boolean;
+}
+
+export type CliCommand =
+  | HelpCommand
+  | VersionCommand
+  | EncodeCommand
+  | SegmentCommand
+  | BenchCommand
+  | InfoCommand
+  | EvalCommand;
 
 export const DEFAULT_BENCH_RUNS = 5;
 
@@ -150,6 +184,22 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
     positionals: [],
   },
   info: { options: { json: JSON_FLAG, help: HELP }, positionals: [] },
+  eval: {
+    options: {
+      gt: { type: 'string' },
+      pred: { type: 'string' },
+      heatmaps: { type: 'string' },
+      clicks: { type: 'boolean' },
+      model: MODEL,
+      device: DEVICE,
+      precision: PRECISION,
+      threads: THREADS,
+      'max-clicks': { type: 'string' },
+      json: JSON_FLAG,
+      help: HELP,
+    },
+    positionals: [],
+  },
 };
 
 /** Parsed options of one command: strings (or lists of strings) and booleans. */
@@ -216,7 +266,38 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
       };
     case 'info':
       return { command: 'info', json: values.flag('json') };
+    case 'eval':
+      return evalCommand(values);
   }
+}
+
+function evalCommand(values: Values): EvalCommand {
+  const gt = values.required('gt');
+  const pred = values.string('pred');
+  const heatmaps = values.string('heatmaps');
+  const clicks = values.flag('clicks');
+  const modes = [pred !== undefined, heatmaps !== undefined, clicks].filter(Boolean).length;
+  if (modes !== 1) {
+    throw new UsageError('Give exactly one of --pred (masks), --heatmaps (PointM) or --clicks (NoC, with --model)');
+  }
+  const model = values.string('model');
+  if (clicks && model === undefined) throw new UsageError('Missing required option --model (for --clicks)');
+  if (!clicks) {
+    const modelOnly = ['model', 'device', 'precision', 'threads', 'max-clicks'].find((o) => values.string(o) !== undefined);
+    if (modelOnly !== undefined) throw new UsageError(`Option --${modelOnly} goes with --clicks`);
+  }
+  return {
+    command: 'eval',
+    gt,
+    ...(pred === undefined ? {} : { pred }),
+    ...(heatmaps === undefined ? {} : { heatmaps }),
+    clicks,
+    ...(model === undefined ? {} : { model }),
+    ...backend(values),
+    ...threads(values),
+    maxClicks: optionalPositiveInteger(values.string('max-clicks'), '--max-clicks') ?? DEFAULT_MAX_CLICKS,
+    json: values.flag('json'),
+  };
 }
 
 function isCommand(name: string): name is CommandName {

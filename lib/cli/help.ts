@@ -1,4 +1,5 @@
 // Help texts of the `omniseg` command line.
+import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
 import { DEFAULT_BENCH_RUNS, type CommandName } from './args.js';
 
 const OVERVIEW = `Usage: omniseg <command> [options]
@@ -10,6 +11,7 @@ Commands:
   encode    run the image encoder and save the embedding
   bench     time the image encoder and the mask decoder
   info      print version, platform and available backends
+  eval      score predictions against ground truth (cIoU, gIoU, PointM, NoC)
 
 Run "omniseg <command> --help" for a command's options.
 Set OMNISEG_DEBUG=1 to print stack traces with errors.
@@ -84,6 +86,41 @@ Prints the omniseg version, Node.js version, platform, hardware threads and back
 Options:
   --json                print one JSON object
   -h, --help            show this help
+`,
+  eval: `Usage: omniseg eval --gt <file> --pred <file> [--json]
+       omniseg eval --gt <file> --heatmaps <dir> [--json]
+       omniseg eval --gt <file> --clicks --model <dir> [options] [--json]
+
+Scores against ground truth. Files are JSON arrays or JSONL, one record per sample:
+  ground truth  {"id", "height", "width", "masks": [RLE...], "image"?}
+  predictions   {"id", "masks": [RLE...]}          (any order, matched by id)
+RLE is COCO's {"size": [h, w], "counts"}, counts compressed string or list of run lengths.
+A side's masks are united per sample; a ground truth without masks is a no-target sample.
+A ground-truth id without a prediction is scored as an empty prediction (with a warning).
+
+Modes (exactly one):
+  --pred <file>         predicted masks: cIoU, gIoU, mIoU, precision@0.5..0.9, nAcc, tAcc
+  --heatmaps <dir>      heat maps <dir>/<id>.f32 (height x width little-endian float32):
+                        PointM = hits / (hits + misses), a hit when the maximum lies in
+                        the mask; samples without a target are skipped
+  --clicks              simulate clicks with --model (RITM / SimpleClick protocol: first
+                        click farthest inside the mask, then farthest inside the largest
+                        error region, previous logits fed back); NoC@85 and NoC@90.
+                        Each sample needs "image" (relative to the ground-truth file)
+
+Options:
+  --gt <file>           ground truth                                   [required]
+  --json                print one JSON object:
+                        --pred      {"cIoU","gIoU","precision":{"0.5",...,"0.9"},
+                                     "nAcc","tAcc","count","mIoU"}
+                        --heatmaps  {"PointM","hits","misses"}
+                        --clicks    {"NoC@85","NoC@90","NoF@85","NoF@90","count"}
+                        (null where there is nothing to count)
+  --max-clicks <n>      click budget with --clicks (default: ${DEFAULT_MAX_CLICKS})
+  -h, --help            show this help
+
+With --clicks:
+${MODEL_OPTIONS}
 `,
 };
 

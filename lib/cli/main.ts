@@ -3,6 +3,7 @@ import { packageVersion } from '../version.js';
 import { parseCliArgs, UsageError, type CliCommand } from './args.js';
 import { runBench } from './bench.js';
 import { runEncode } from './encode.js';
+import { runEval } from './eval.js';
 import { helpText } from './help.js';
 import { runInfo } from './info.js';
 import type { CliIO } from './io.js';
@@ -45,6 +46,8 @@ async function dispatch(command: CliCommand, io: CliIO): Promise<void> {
       return runBench(command, io);
     case 'info':
       return runInfo(command, io);
+    case 'eval':
+      return runEval(command, io);
   }
 }
 

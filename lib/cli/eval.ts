@@ -1,0 +1,143 @@
+// omniseg eval --gt gt.json (--pred pred.json | --heatmaps dir | --clicks --model dir) [--json]
+import path from 'node:path';
+import { samClickSegmenter, simulateClicks, summarizeClicks, type ClickRun } from '../eval/clicks.js';
+import { evaluateMasks, PRECISION_THRESHOLDS, type MaskMetrics } from '../eval/metrics.js';
+import { pointM, type HeatmapSample } from '../eval/pointm.js';
+import {
+  idKey,
+  readGroundTruth,
+  readPredictions,
+  unionRuns,
+  type GroundTruthSample,
+  type SampleId,
+} from '../eval/samples.js';
+import { decodeRLE, runsArea } from '../rle.js';
+import { Segmenter } from '../segmenter.js';
+import type { EvalCommand } from './args.js';
+import { jsonLine } from './format.js';
+import { readFloat32File, type CliIO } from './io.js';
+
+export async function runEval(args: EvalCommand, io: CliIO): Promise<void> {
+  const gt = await readGroundTruth(args.gt);
+  if (args.pred !== undefined) return evalMasks(args, args.pred, gt, io);
+  if (args.heatmaps !== undefined) return evalHeatmaps(args, args.heatmaps, gt, io);
+  return evalClicks(args, gt, io);
+}
+
+async function evalMasks(args: EvalCommand, predFile: string, gt: GroundTruthSample[], io: CliIO): Promise<void> {
+  const { metrics, missing, extra } = evaluateMasks(gt, await readPredictions(predFile));
+  if (missing.length > 0) {
+    warn(io, `${count(missing.length, 'ground-truth sample')} without a prediction, scored as empty: ${ids(missing)}`);
+  }
+  if (extra.length > 0) warn(io, `${count(extra.length, 'prediction')} with an id not in the ground truth, ignored: ${ids(extra)}`);
+  if (args.json) return io.stdout(jsonLine(metrics));
+  io.stdout(`${args.gt} vs ${predFile}: ${sampleSummary(gt)}\n${formatMetrics(metrics)}`);
+}
+
+async function evalHeatmaps(args: EvalCommand, dir: string, gt: GroundTruthSample[], io: CliIO): Promise<void> {
+  const samples: HeatmapSample[] = [];
+  for (const g of gt) {
+    const mask = unitedMask(g);
+    if (!mask.some((v) => v !== 0)) continue; // no target: nothing to point at
+    const heatmap = await readFloat32File(heatmapFile(dir, g.id), g.height * g.width, 'heat map');
+    samples.push({ mask, heatmap });
+  }
+  const result = pointM(samples);
+  if (args.json) return io.stdout(jsonLine(result));
+  io.stdout(
+    `${args.gt} vs ${dir}: ${sampleSummary(gt)}\n` +
+      `  PointM  ${fixed(result.PointM)}  (${result.hits} hits, ${result.misses} misses)\n`,
+  );
+}
+
+async function evalClicks(args: EvalCommand, gt: GroundTruthSample[], io: CliIO): Promise<void> {
+  const withTarget = gt.map((g) => ({ g, mask: unitedMask(g) })).filter((t) => t.mask.some((v) => v !== 0));
+  const noImage = withTarget.find((t) => t.g.image === undefined);
+  if (noImage !== undefined) {
+    throw new Error(`${args.gt}: sample ${idKey(noImage.g.id)} has no "image" (--clicks needs one per sample with a target)`);
+  }
+  const segmenter = await Segmenter.load({
+    model: args.model as string,
+    device: args.device,
+    precision: args.precision,
+    threads: args.threads,
+  });
+  const runs: ClickRun[] = [];
+  try {
+    for (const { g, mask } of withTarget) {
+      const image = path.resolve(path.dirname(args.gt), g.image as string);
+      const embedding = await segmenter.encode(image);
+      try {
+        if (embedding.width !== g.width || embedding.height !== g.height) {
+          throw new Error(
+            `Sample ${idKey(g.id)}: ${image} is ${embedding.width}x${embedding.height} but the ground truth is ${g.width}x${g.height}`,
+          );
+        }
+        runs.push(await simulateClicks(samClickSegmenter(segmenter, embedding), mask, g.width, g.height, { maxClicks: args.maxClicks }));
+      } finally {
+        embedding.dispose();
+      }
+    }
+  } finally {
+    segmenter.dispose();
+  }
+  const metrics = summarizeClicks(runs);
+  if (args.json) return io.stdout(jsonLine(metrics));
+  const skipped = gt.length - withTarget.length;
+  io.stdout(
+    `${args.gt} with ${args.model}: ${count(runs.length, 'sample')} with a target` +
+      `${skipped > 0 ? ` (${skipped} without, skipped)` : ''}, at most ${args.maxClicks} clicks\n` +
+      `  NoC@85  ${fixed(metrics['NoC@85'], 2)}  (${metrics['NoF@85']} never reached)\n` +
+      `  NoC@90  ${fixed(metrics['NoC@90'], 2)}  (${metrics['NoF@90']} never reached)\n`,
+  );
+}
+
+/** The ground truth's masks united, height × width row-major 0/1. */
+function unitedMask(g: GroundTruthSample): Uint8Array {
+  const counts = unionRuns(g.masks, g.height, g.width, `sample ${idKey(g.id)}`);
+  return decodeRLE({ size: [g.height, g.width], counts });
+}
+
+/** <dir>/<id>.f32; ids that are not plain file names are refused. */
+function heatmapFile(dir: string, id: SampleId): string {
+  const name = String(id);
+  if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
+    throw new Error(`Sample ${idKey(id)}: the id is not a file name, so it has no heat map file <id>.f32`);
+  }
+  return path.join(dir, `${name}.f32`);
+}
+
+function formatMetrics(m: MaskMetrics): string {
+  const lines = [
+    ['cIoU', fixed(m.cIoU)],
+    ['gIoU', fixed(m.gIoU)],
+    ['mIoU', fixed(m.mIoU)],
+    ...PRECISION_THRESHOLDS.map((t) => [`P@${t}`, fixed(m.precision[t])]),
+    ['nAcc', fixed(m.nAcc)],
+    ['tAcc', fixed(m.tAcc)],
+  ];
+  return lines.map(([k, v]) => `  ${k.padEnd(6)}  ${v}\n`).join('');
+}
+
+function sampleSummary(gt: readonly GroundTruthSample[]): string {
+  const targets = gt.filter((g) => runsArea(unionRuns(g.masks, g.height, g.width, `sample ${idKey(g.id)}`)) > 0).length;
+  return `${count(gt.length, 'sample')} (${targets} with a target, ${gt.length - targets} without)`;
+}
+
+function fixed(value: number | null, digits = 4): string {
+  return value === null ? 'n/a' : value.toFixed(digits);
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** The first few ids, JSON-quoted. */
+function ids(list: readonly SampleId[]): string {
+  const shown = list.slice(0, 5).map(idKey).join(', ');
+  return list.length > 5 ? `${shown}, ... (${list.length - 5} more)` : shown;
+}
+
+function warn(io: CliIO, message: string): void {
+  io.stderr(`omniseg: warning: ${message}\n`);
+}
