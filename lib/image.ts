@@ -50,6 +50,7 @@ async function assertReadableFile(file: string): Promise<void> {
   try {
     const info = await stat(file);
     if (!info.isFile()) throw new Error(`Cannot decode image ${file}: not a file`);
+    if (info.size === 0) throw new Error(`Cannot decode image ${file}: the file is empty`);
   } catch (error) {
     if (isErrnoException(error) && error.code === 'ENOENT') throw new Error(`Image file not found: ${file}`);
     if (isErrnoException(error)) throw new Error(`Cannot read image ${file}: ${error.message}`);
@@ -73,8 +74,30 @@ async function decodeEncoded(input: string | Uint8Array, label: string, limit: n
     return { data, width: info.width, height: info.height };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`Cannot decode image ${label}: ${message}`);
+    throw new Error(`Cannot decode image ${label}: ${await explain(message, input, limit)}`);
   }
+}
+
+/**
+ * sharp's message made fit for one line: libvips can report the same failure several times over
+ * several lines, and "corrupt header:" with nothing after it. An image over the pixel limit is
+ * refused from its header, before any pixel is decoded; its size is read (from the header
+ * again) to say by how much.
+ */
+async function explain(message: string, input: string | Uint8Array, limit: number): Promise<string> {
+  if (/exceeds pixel limit/.test(message)) {
+    const { width, height } = await sharp(input, { limitInputPixels: false }).metadata().catch(() => ({ width: 0, height: 0 }));
+    if (width > 0 && height > 0) {
+      return `${width}x${height} = ${width * height} pixels exceeds the limit of ${limit} (limitInputPixels)`;
+    }
+  }
+  const lines = message.split('\n').map((line) => line.trim());
+  // "Input file has corrupt header: <first reason>" then more reasons, some repeated.
+  const head = /^(.*corrupt header):\s*(.*)$/.exec(lines[0]);
+  const reasons = head === null ? lines : [head[2], ...lines.slice(1)];
+  const text = [...new Set(reasons.filter((line) => line !== ''))].join('; ');
+  if (head === null) return text;
+  return text === '' ? head[1] : `${head[1]}: ${text}`;
 }
 
 /** Validates raw pixels and converts them to RGB (3 channels: no copy). */

@@ -2,6 +2,8 @@
 export { Segmenter } from './segmenter.js';
 export type { Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
 export { SegmentSession } from './session.js';
+export { DEFAULT_FRAMES_IN_FLIGHT } from './stream.js';
+export type { FrameResult, FrameSource, FrameStreamOptions } from './stream.js';
 export type { SessionAddOptions, SessionOptions, SessionPrompt, SessionRound } from './session.js';
 export { AbortError } from './errors.js';
 export { scribbleToPoints, SCRIBBLE_MAX_POINTS, SCRIBBLE_SPACING_DIVISOR } from './scribble.js';

@@ -163,15 +163,18 @@ async function* pipeline(
         previous = startFrame(segmenter, index++, next.value as ImageInput, previous, prompt, settings, controller.signal);
         pending.push(previous.result);
       }
-      const head = pending.shift();
-      if (head === undefined) return;
-      yield await untilAborted(head, controller.signal);
+      if (pending.length === 0) return;
+      // Left in `pending` until it settles, so that an early end also waits for this frame.
+      const result = await untilAborted(pending[0], controller.signal);
+      pending.shift();
+      yield result;
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);
     if (pending.length > 0) {
       // Ended early (the consumer stopped, a frame failed, or the signal fired): cancel what is
-      // queued and wait for what runs, so that every embedding is freed before we return.
+      // queued and wait for the pending frames to settle, so that their embeddings are freed
+      // before we return (one still being encoded natively is freed when it arrives).
       controller.abort(new AbortError('The frame stream was closed'));
       await Promise.allSettled(pending);
     }

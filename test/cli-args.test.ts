@@ -242,9 +242,9 @@ describe('usage errors', () => {
   });
 
   it('missing or unknown command', () => {
-    usage('', 'Missing command (encode, segment, bench, info, eval); see omniseg --help');
-    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, bench, info, eval');
-    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, bench, info, eval');
+    usage('', 'Missing command (encode, segment, segment-frames, bench, info, eval); see omniseg --help');
+    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval');
+    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval');
   });
 
   it('unknown options, long and short', () => {

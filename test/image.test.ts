@@ -100,7 +100,7 @@ describe('decodeImage: errors', () => {
 
   it('an image above limitInputPixels', async () => {
     await expect(decodeImage(await png(RGB, 3, 2, 3), { limitInputPixels: 5 })).rejects.toThrow(
-      new Error('Cannot decode image buffer: Input image exceeds pixel limit'),
+      new Error('Cannot decode image buffer: 3x2 = 6 pixels exceeds the limit of 5 (limitInputPixels)'),
     );
     await expect(decodeImage(await png(RGB, 3, 2, 3), { limitInputPixels: 6 })).resolves.toBeDefined();
   });

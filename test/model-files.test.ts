@@ -47,6 +47,16 @@ function rewrite(edit: (h: typeof header) => void): Buffer {
   return Buffer.concat([len, Buffer.from(json), ...chunks]);
 }
 
+/** The fixture's data section behind `edited` header entries, serialised exactly as given (offsets included). */
+function rawHeader(edit: (h: typeof header) => void): Buffer {
+  const h = structuredClone(header);
+  edit(h);
+  const json = Buffer.from(JSON.stringify(h));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, json, weights.subarray(dataStart)]);
+}
+
 async function loadError(dir: string): Promise<Error> {
   try {
     const s = await Segmenter.load({ model: dir, threads: 1 });
@@ -132,6 +142,62 @@ describe('malformed checkpoints', () => {
     cfg.vision_config.num_hidden_layers = 4;
     const e = await loadError(await checkpoint('layers', weights, JSON.stringify(cfg)));
     expect(e.message).toContain('missing tensor "vision_encoder.layers.3.');
+  });
+
+  it('a header length over the 100 MiB limit is refused before reading it', async () => {
+    const b = Buffer.from(weights);
+    b.writeBigUInt64LE(1n << 62n, 0);
+    const e = await loadError(await checkpoint('hugehdr', b));
+    expect(e.message).toMatch(/model\.safetensors: header length 4611686018427387904 exceeds the limit of 104857600 bytes \(100 MiB\)$/);
+  });
+
+  it('data offsets past the end of the data section', async () => {
+    const key = 'mask_decoder.iou_token.weight';
+    const size = weights.length - dataStart;
+    const e = await loadError(
+      await checkpoint('oob', rawHeader((h) => (h[key].data_offsets = [size - 64, size + 64]))),
+    );
+    expect(e.message).toContain(`tensor "${key}": data_offsets [${size - 64}, ${size + 64}] out of range: data section is ${size} bytes`);
+  });
+
+  it('overlapping data offsets', async () => {
+    // Move the second tensor (in data order) 4 bytes back, into the first.
+    const [, [key, entry]] = Object.entries(header).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
+    const [b, e] = entry.data_offsets;
+    const err = await loadError(await checkpoint('overlap', rawHeader((h) => (h[key].data_offsets = [b - 4, e - 4]))));
+    expect(err.message).toContain(`tensor "${key}": byte range [${b - 4}, ${e - 4}) overlaps tensor`);
+  });
+
+  it('a shape whose byte count overflows 64 bits', async () => {
+    const key = 'mask_decoder.iou_token.weight';
+    const e = await loadError(await checkpoint('overflow', rawHeader((h) => (h[key].shape = [4294967296, 4294967296, 16]))));
+    expect(e.message).toContain(`tensor "${key}": shape [4294967296, 4294967296, 16] with dtype F32 overflows a 64-bit byte count`);
+  });
+
+  it('an unknown dtype', async () => {
+    const key = 'mask_decoder.iou_token.weight';
+    const e = await loadError(await checkpoint('dtype', rawHeader((h) => (h[key].dtype = 'F128'))));
+    expect(e.message).toContain(`tensor "${key}": unknown dtype "F128"`);
+  });
+
+  it('a missing config.json or model.safetensors is named', async () => {
+    const noConfig = await checkpoint('noconfig', weights);
+    await rm(path.join(noConfig, 'config.json'));
+    expect((await loadError(noConfig)).message).toMatch(/config\.json/);
+    const noWeights = await checkpoint('noweights', weights);
+    await rm(path.join(noWeights, 'model.safetensors'));
+    expect((await loadError(noWeights)).message).toMatch(/model\.safetensors/);
+  });
+
+  it('every malformed checkpoint above: one line from the CLI, exit code 1, and the process goes on', async () => {
+    const names = ['truncated', 'hdrlen', 'tiny', 'garbage', 'missing', 'shape', 'badcfg', 'hugehdr', 'oob', 'overlap', 'overflow', 'dtype', 'noconfig', 'noweights'];
+    for (const name of names) {
+      const { code, stdout, stderr } = await run(['segment', path.join(FIXTURES, 'wide.png'), '--model', path.join(root, name), '--point', '10,10,1']);
+      expect({ name, code, stdout }).toEqual({ name, code: 1, stdout: '' });
+      expect(stderr).toMatch(/^omniseg: [^\n]*(config\.json|model\.safetensors)[^\n]*\n$/);
+    }
+    // The fixture itself still loads in this process.
+    (await Segmenter.load({ model: MODEL_DIR, threads: 1 })).dispose();
   });
 
   it('the CLI reports a bad checkpoint in one line with exit code 1', async () => {

@@ -10,7 +10,7 @@ import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
 import type { Device, Precision } from '../segmenter.js';
 import type { Box, Point, Scribble } from '../types.js';
 
-export const COMMANDS = ['encode', 'segment', 'bench', 'info', 'eval'] as const;
+export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** --device values; the default is 'auto'. */
@@ -69,6 +69,29 @@ export interface SegmentCommand {
   out?: string;
 }
 
+export interface SegmentFramesCommand {
+  command: 'segment-frames';
+  /** A directory of images, a glob (wildcards in the file name only) or one file. */
+  frames: string;
+  model: string;
+  /** --device: where the model runs. Default 'auto'. */
+  device: Device;
+  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
+  precision: Precision;
+  threads?: number;
+  /** --point x,y,label, in order given. */
+  points: Point[];
+  /** --scribble "x0,y0;x1,y1;...:label", in order given. */
+  scribbles: Scribble[];
+  box?: Box;
+  /** --follow: each frame after the first is prompted with the previous frame's mask. */
+  follow: boolean;
+  multimask: boolean;
+  /** --out-dir: where the masks are written, one PNG per frame. */
+  outDir: string;
+  json: boolean;
+}
+
 export interface BenchCommand {
   command: 'bench';
   model: string;
@@ -119,6 +142,7 @@ export type CliCommand =
   | VersionCommand
   | EncodeCommand
   | SegmentCommand
+  | SegmentFramesCommand
   | BenchCommand
   | InfoCommand
   | EvalCommand;
@@ -169,6 +193,23 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       help: HELP,
     },
     positionals: ['image'],
+  },
+  'segment-frames': {
+    options: {
+      model: MODEL,
+      device: DEVICE,
+      precision: PRECISION,
+      threads: THREADS,
+      point: { type: 'string', multiple: true },
+      scribble: { type: 'string', multiple: true },
+      box: { type: 'string' },
+      follow: { type: 'boolean' },
+      multimask: { type: 'boolean' },
+      'out-dir': { type: 'string' },
+      json: JSON_FLAG,
+      help: HELP,
+    },
+    positionals: ['frames'],
   },
   bench: {
     options: {
@@ -254,6 +295,8 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
       };
     case 'segment':
       return segmentCommand(values);
+    case 'segment-frames':
+      return segmentFramesCommand(values);
     case 'bench':
       return {
         command: 'bench',
@@ -332,6 +375,29 @@ function segmentCommand(values: Values): SegmentCommand {
     json: values.flag('json'),
     ...optionalString(values, 'save-logits', 'saveLogits'),
     ...optionalString(values, 'out', 'out'),
+  };
+}
+
+function segmentFramesCommand(values: Values): SegmentFramesCommand {
+  const points = values.list('point').map((raw) => parsePoint(raw));
+  const scribbles = values.list('scribble').map((raw) => parseScribble(raw));
+  const boxRaw = values.string('box');
+  if (points.length === 0 && scribbles.length === 0 && boxRaw === undefined) {
+    throw new UsageError('Missing prompt: give at least one --point, --scribble or --box');
+  }
+  return {
+    command: 'segment-frames',
+    frames: values.positionals[0],
+    model: values.required('model'),
+    ...backend(values),
+    ...threads(values),
+    points,
+    scribbles,
+    ...(boxRaw === undefined ? {} : { box: parseBox(boxRaw) }),
+    follow: values.flag('follow'),
+    multimask: values.flag('multimask'),
+    outDir: values.required('out-dir'),
+    json: values.flag('json'),
   };
 }
 

@@ -8,6 +8,8 @@ Segment Anything (SAM) in Node.js, on the CPU or an NVIDIA GPU (CUDA build).
 
 Commands:
   segment   segment an image from point, scribble, box and mask prompts
+  segment-frames
+            segment a sequence of frames (a directory or glob), a mask per frame
   encode    run the image encoder and save the embedding
   bench     time the image encoder and the mask decoder
   info      print version, platform and available backends
@@ -50,6 +52,34 @@ ${MODEL_OPTIONS}
                         rle is COCO RLE {"size":[h,w],"counts":"<compressed string>"}
   --save-logits <file>  write the low-res logits, float32 [masks, 256, 256]
   --out <file>          write the image with the best-scoring mask drawn over it
+  -h, --help            show this help
+`,
+  'segment-frames': `Usage: omniseg segment-frames <frames> --model <dir> [prompts] --out-dir <dir> [options]
+
+Segments a sequence of frames with one prompt and writes the best mask of each frame to
+<out-dir>/<frame name>.png (8-bit grey, 255 inside, 0 outside). <frames> is a directory
+(its .png, .jpg, .jpeg, .webp, .tif, .tiff, .gif and .avif files), a glob with wildcards
+in the file name only (quote it for the shell: "frames/*.png"), or one file; frames are
+taken in natural order (frame2 before frame10). Decoding, encoding and mask decoding of
+successive frames overlap, at most 3 frames in flight. Prints a line per frame, then the
+frames per second (from the first frame read to the last mask written).
+
+Prompts (for the first frame; with --follow, for every frame without it):
+  --point <x,y,label>   a click; label 1 positive, 0 negative (repeatable)
+  --scribble <x0,y0;x1,y1;...:label>
+                        a polyline, label 1 positive, 0 negative (repeatable)
+  --box <x0,y0,x1,y1>   a box
+
+Options:
+${MODEL_OPTIONS}
+  --out-dir <dir>       where to write the masks (created if missing)  [required]
+  --follow              track the object: prompt each frame after the first with the
+                        previous frame's best mask (its box and low-res logits); falls back
+                        to the prompts when that mask is empty
+  --multimask           decode SAM's 3 candidate masks per frame and keep the best
+  --json                print one JSON object at the end:
+                        {"frames","seconds","framesPerSecond",
+                         "masks":[{"frame","mask","score","area","box"}]}
   -h, --help            show this help
 `,
   encode: `Usage: omniseg encode <image> --model <dir> --save-embedding <file> [options]

@@ -8,6 +8,7 @@ import { helpText } from './help.js';
 import { runInfo } from './info.js';
 import type { CliIO } from './io.js';
 import { runSegment } from './segment.js';
+import { runSegmentFrames } from './segment-frames.js';
 
 const processIO: CliIO = {
   stdout: (text) => process.stdout.write(text),
@@ -42,6 +43,8 @@ async function dispatch(command: CliCommand, io: CliIO): Promise<void> {
       return runEncode(command, io);
     case 'segment':
       return runSegment(command, io);
+    case 'segment-frames':
+      return runSegmentFrames(command, io);
     case 'bench':
       return runBench(command, io);
     case 'info':

@@ -63,6 +63,8 @@ export const calls = {
   encodeGate: undefined as Gate | undefined,
   /** When set, each native decode waits for it before returning. */
   decodeGate: undefined as Gate | undefined,
+  /** When set, may change each decode result (e.g. draw a mask) before it is returned. */
+  decodeHook: undefined as ((result: NativeDecodeResult, embedding: NativeEmbedding, prompt: NativePrompt) => void) | undefined,
 };
 
 export function resetCalls(): void {
@@ -73,6 +75,7 @@ export function resetCalls(): void {
   calls.decodeError = undefined;
   calls.encodeGate = undefined;
   calls.decodeGate = undefined;
+  calls.decodeHook = undefined;
 }
 
 function fakeEmbedding(width: number, height: number): FakeEmbedding {
@@ -112,13 +115,15 @@ function fakeModel(): NativeSamModel {
       const m = prompt.multimask ? 3 : 1;
       const n = prompt.promptCount * m;
       const pixels = embedding.width * embedding.height;
-      return {
+      const result = {
         masksPerPrompt: m,
         iou: Float32Array.from({ length: n }, (_, i) => i),
         lowRes: Float32Array.from({ length: n * LOW_RES }, (_, i) => 100 + Math.floor(i / LOW_RES)),
         masks: new Uint8Array(n * pixels),
         decodeMs: 3.25,
       };
+      calls.decodeHook?.(result, embedding, prompt);
+      return result;
     },
     dispose: vi.fn(),
   };
