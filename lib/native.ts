@@ -110,12 +110,77 @@ export interface NativeSamModel {
   dispose(): void;
 }
 
+/** CLIPSeg hyperparameters read from the checkpoint's config.json. */
+export interface NativeClipSegConfig {
+  /** Side of the vision tower's configured input (config.json vision_config.image_size), e.g. 224. */
+  imageSize: number;
+  /** Patch side, e.g. 16; image sides must be multiples of it, and logits are (side / patch) · patch. */
+  patchSize: number;
+  /** Length of the conditional (text / visual prompt) embeddings, e.g. 512. */
+  projectionDim: number;
+  /** Token ids must lie in [0, vocabSize). */
+  vocabSize: number;
+  /** Most tokens per text, e.g. 77. */
+  maxPositions: number;
+  /** Where the model runs. */
+  device: 'cpu' | 'cuda';
+}
+
+/**
+ * What a CLIPSeg forward pass is conditioned on: `inputIds` (a text), `promptPixels` (a visual
+ * prompt image), both (mixed as textWeight · text + (1 − textWeight) · visual, textWeight in
+ * [0, 1], default 1), or an `embedding` given directly.
+ */
+export interface NativeClipSegConditioning {
+  /** [T] CLIP token ids (1 ≤ T ≤ maxPositions). */
+  inputIds?: Int32Array;
+  /** [3, promptHeight, promptWidth] normalised pixels of the visual prompt. */
+  promptPixels?: Float32Array;
+  promptWidth?: number;
+  promptHeight?: number;
+  /** [projectionDim] conditional embedding (excludes inputIds and promptPixels). */
+  embedding?: Float32Array;
+  textWeight?: number;
+}
+
+export interface NativeClipSegResult {
+  /** Side of the square logits: (image side / patchSize) · patchSize. */
+  size: number;
+  /** [size, size] segmentation logits, row-major. */
+  logits: Float32Array;
+  /** [projectionDim] the conditional embedding the decoder was given. */
+  conditional: Float32Array;
+  /** Milliseconds of native work. */
+  ms: number;
+}
+
+export interface NativeClipSegModel {
+  readonly config: NativeClipSegConfig;
+  /** CLIP text features (text_projection of the pooled output), [projectionDim]. */
+  textEmbedding(inputIds: Int32Array): Promise<Float32Array>;
+  /** CLIP image features (visual_projection of the pooled output) of [3, height, width] normalised pixels. */
+  imageEmbedding(pixels: Float32Array, width: number, height: number): Promise<Float32Array>;
+  /** Segmentation logits of a square image [3, side, side] (normalised pixels) under a conditioning. */
+  forward(
+    pixels: Float32Array,
+    width: number,
+    height: number,
+    conditioning: NativeClipSegConditioning,
+  ): Promise<NativeClipSegResult>;
+  dispose(): void;
+}
+
 export interface NativeBinding {
   /** Load a transformers-format SAM directory (config.json + model.safetensors [+ preprocessor_config.json]). */
   loadSam(
     dir: string,
     options: { threads: number; device?: 'cpu' | 'cuda'; precision?: 'fp32' | 'fp16' | 'bf16' },
   ): Promise<NativeSamModel>;
+  /**
+   * Load a transformers-format CLIPSeg directory (config.json + model.safetensors, the layout of
+   * CIDAS/clipseg-rd64-refined). Optional so that test doubles of the binding need not provide it.
+   */
+  loadClipSeg?(dir: string, options: { threads: number; device?: 'cpu' | 'cuda' }): Promise<NativeClipSegModel>;
   /** Threads the machine offers (hardware concurrency). */
   hardwareThreads(): number;
   /** Probes the CUDA backend (never throws). */

@@ -3,6 +3,7 @@
 
 #include <thread>
 
+#include "addon/clipseg_model.h"
 #include "addon/common.h"
 #include "addon/embedding.h"
 #include "addon/sam_model.h"
@@ -59,8 +60,10 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   auto* d = new AddonData();
   d->samModel = Napi::Persistent(SamModelWrap::define(env));
   d->embedding = Napi::Persistent(EmbeddingWrap::define(env));
+  d->clipSegModel = Napi::Persistent(ClipSegModelWrap::define(env));
   env.SetInstanceData(d);
   exports.Set("loadSam", Napi::Function::New(env, SamModelWrap::load, "loadSam"));
+  exports.Set("loadClipSeg", Napi::Function::New(env, ClipSegModelWrap::load, "loadClipSeg"));
   exports.Set("hardwareThreads", Napi::Function::New(env, hardwareThreads, "hardwareThreads"));
   exports.Set("cudaInfo", Napi::Function::New(env, cudaInfo, "cudaInfo"));
   return exports;

@@ -15,6 +15,7 @@ namespace omniseg::addon {
 struct AddonData {
   Napi::FunctionReference samModel;
   Napi::FunctionReference embedding;
+  Napi::FunctionReference clipSegModel;
 };
 
 inline AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

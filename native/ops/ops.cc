@@ -48,10 +48,16 @@ void add(Ctx& ctx, const float* a, const float* b, int64_t n, float* y) {
   OMNISEG_DISPATCH(add(ctx, dev(a), dev(b), n, y));
 }
 
+void scaleShiftRows(Ctx& ctx, const float* x, int64_t rows, int64_t C, const float* scale,
+                    const float* shift, float* y) {
+  OMNISEG_DISPATCH(scaleShiftRows(ctx, dev(x), rows, C, dev(scale), dev(shift), y));
+}
+
 void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
                int64_t ldv, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, float scale,
-               float* out) {
-  OMNISEG_DISPATCH(attention(ctx, dev(q), ldq, dev(k), ldk, dev(v), ldv, Nq, Nk, heads, d, scale, out));
+               float* out, bool causal) {
+  OMNISEG_DISPATCH(attention(ctx, dev(q), ldq, dev(k), ldk, dev(v), ldv, Nq, Nk, heads, d, scale, out,
+                             causal));
 }
 
 void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
@@ -82,6 +88,11 @@ void im2col3x3(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t C, float*
 void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin,
                       const float* weight, const float* b, int64_t Cout, float* y, Act act) {
   OMNISEG_DISPATCH(convTranspose2x2(ctx, dev(x), H, W, Cin, dev(weight), dev(b), Cout, y, act));
+}
+
+void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
+                   const float* weight, const float* b, int64_t Cout, float* y, Act act) {
+  OMNISEG_DISPATCH(convTranspose(ctx, dev(x), H, W, Cin, k, dev(weight), dev(b), Cout, y, act));
 }
 
 void windowPartition(Ctx& ctx, const float* x, int64_t E, int64_t D, int64_t ws,

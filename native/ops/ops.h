@@ -26,7 +26,8 @@ struct Ctx {
 
 namespace ops {
 
-enum class Act { None, Gelu, Relu };
+// QuickGelu: x·sigmoid(1.702·x) (transformers' quick_gelu, CLIP).
+enum class Act { None, Gelu, Relu, QuickGelu };
 
 // Sets the BLAS library to run single-threaded in the calling thread; omniseg parallelises
 // around it with its own pool. Called once when the addon loads.

@@ -336,6 +336,7 @@ int main(int argc, char** argv) {
     testAdd(e, (1 << 20) + 3, false);
     testAdd(e, 7, true);
     imageTests(e);
+    clipSegTests(e);
     // layout
     testPatchify(e, 3, 1024, 1024, 16);
     testPatchify(e, 3, 33, 35, 4);

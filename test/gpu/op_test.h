@@ -106,7 +106,9 @@ struct Env {
   }
 };
 
-inline const char* actName(Act a) { return a == Act::Gelu ? "gelu" : a == Act::Relu ? "relu" : "none"; }
+inline const char* actName(Act a) {
+  return a == Act::Gelu ? "gelu" : a == Act::Relu ? "relu" : a == Act::QuickGelu ? "quick_gelu" : "none";
+}
 
 // --bench: GPU time of the heaviest ops at ViT-B shapes (mean of 10 after 2 warm-ups).
 template <class F>
@@ -130,5 +132,6 @@ void bench(Env& e, const char* what, F&& f) {
 void attentionTests(Env& e);       // attention_ops_test.cc
 void attentionBenchmarks(Env& e);  // attention_ops_test.cc
 void imageTests(Env& e);           // image_ops_test.cc
+void clipSegTests(Env& e);         // clipseg_ops_test.cc
 
 }  // namespace optest

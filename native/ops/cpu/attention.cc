@@ -44,7 +44,7 @@ OMNISEG_SIMD void addRelPos(float* scores, const float* th, const float* tw, int
 
 void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
                int64_t ldv, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, float scale,
-               float* out) {
+               float* out, bool causal) {
   const int64_t C = heads * d;
   const int64_t qb = std::min<int64_t>(Nq, 256);
   const int64_t blocks = (Nq + qb - 1) / qb;
@@ -54,7 +54,12 @@ void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ld
       const int64_t hd = t / blocks, i0 = (t % blocks) * qb, n = std::min(qb, Nq - i0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Nk, d, scale, q + i0 * ldq + hd * d,
                   ldq, k + hd * d, ldk, 0.f, s, Nk);
-      for (int64_t i = 0; i < n; ++i) softmaxRow(s + i * Nk, Nk);
+      for (int64_t i = 0; i < n; ++i) {
+        // causal: keys after the query get probability 0 (the reference adds -inf)
+        const int64_t valid = causal ? std::min(Nk, i0 + i + 1) : Nk;
+        softmaxRow(s + i * Nk, valid);
+        std::fill(s + i * Nk + valid, s + (i + 1) * Nk, 0.f);
+      }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nk, 1.f, s, Nk, v + hd * d, ldv,
                   0.f, out + i0 * C + hd * d, C);
     }

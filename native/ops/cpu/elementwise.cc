@@ -1,4 +1,5 @@
 // Row-wise and elementwise kernels: layer norm, activations, add.
+#include <algorithm>
 #include <cmath>
 
 #include "ops/cpu/simd.h"
@@ -37,6 +38,11 @@ OMNISEG_SIMD void addSpan(const float* a, const float* b, int64_t n, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
+OMNISEG_SIMD void scaleShiftRow(const float* x, int64_t C, const float* scale,
+                                const float* shift, float* y) {
+  for (int64_t c = 0; c < C; ++c) y[c] = x[c] * scale[c] + shift[c];
+}
+
 constexpr int64_t kGrain = 1 << 14;
 
 }  // namespace
@@ -59,6 +65,14 @@ void relu(Ctx& ctx, float* x, int64_t n) {
 
 void add(Ctx& ctx, const float* a, const float* b, int64_t n, float* y) {
   ctx.pool.parallelFor(n, kGrain, [&](int64_t s, int64_t e) { addSpan(a + s, b + s, e - s, y + s); });
+}
+
+void scaleShiftRows(Ctx& ctx, const float* x, int64_t rows, int64_t C, const float* scale,
+                    const float* shift, float* y) {
+  const int64_t grain = std::max<int64_t>(1, kGrain / C);
+  ctx.pool.parallelFor(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) scaleShiftRow(x + r * C, C, scale, shift, y + r * C);
+  });
 }
 
 }  // namespace omniseg::ops::cpu

@@ -30,6 +30,8 @@ OMNISEG_SIMD void biasAct(float* y, int64_t rows, int64_t cols, int64_t ldy, con
       for (int64_t c = 0; c < cols; ++c) row[c] = simd::gelu(row[c]);
     } else if (act == Act::Relu) {
       for (int64_t c = 0; c < cols; ++c) row[c] = row[c] > 0.f ? row[c] : 0.f;
+    } else if (act == Act::QuickGelu) {
+      for (int64_t c = 0; c < cols; ++c) row[c] = simd::quickGelu(row[c]);
     }
   }
 }
@@ -91,6 +93,27 @@ void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Ci
           for (int64_t dx = 0; dx < 2; ++dx) {
             float* o = y + ((2 * iy + dy) * OW + 2 * ix + dx) * Cout;
             for (int64_t co = 0; co < Cout; ++co) o[co] = t[co * 4 + dy * 2 + dx];
+            biasAct(o, 1, Cout, Cout, b, act);
+          }
+      }
+  });
+}
+
+void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
+                   const float* weight, const float* b, int64_t Cout, float* y, Act act) {
+  // tmp [H*W, Cout*k*k] = x [H*W, Cin] · weight [Cin, Cout*k*k]; column = (co*k + dy)*k + dx.
+  ArenaScope scope(ctx.arena);
+  const int64_t kk = k * k, OW = k * W;
+  float* tmp = ctx.arena.floats(H * W * Cout * kk);
+  matmul(ctx, x, H * W, Cin, weight, Cout * kk, tmp);
+  ctx.pool.parallelFor(H, 1, [&](int64_t y0, int64_t y1) {
+    for (int64_t iy = y0; iy < y1; ++iy)
+      for (int64_t ix = 0; ix < W; ++ix) {
+        const float* t = tmp + (iy * W + ix) * Cout * kk;
+        for (int64_t dy = 0; dy < k; ++dy)
+          for (int64_t dx = 0; dx < k; ++dx) {
+            float* o = y + ((k * iy + dy) * OW + k * ix + dx) * Cout;
+            for (int64_t co = 0; co < Cout; ++co) o[co] = t[co * kk + dy * k + dx];
             biasAct(o, 1, Cout, Cout, b, act);
           }
       }

@@ -76,4 +76,7 @@ static inline float max(const float* x, int64_t n) {
 
 static inline float gelu(float x) { return 0.5f * x * (1.0f + erf(x * 0.70710678118654752f)); }
 
+// x·sigmoid(1.702·x) (transformers' QuickGELUActivation).
+static inline float quickGelu(float x) { return x * (1.0f / (1.0f + expf(-(1.702f * x)))); }
+
 }  // namespace omniseg::simd

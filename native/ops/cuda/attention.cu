@@ -17,6 +17,10 @@ struct RelPos {
   const float* th;  // null: no bias
   const float* tw;
   int h, w, T;
+  int causalNq;  // > 0: row r is query r % causalNq and sees keys 0..that query only
+  __device__ __forceinline__ int validKeys(int64_t row, int n) const {
+    return causalNq > 0 ? min(n, static_cast<int>(row % causalNq) + 1) : n;
+  }
   __device__ __forceinline__ float bias(const float* thr, const float* twr, int qh, int qw,
                                         int j) const {
     const int kh = j / w, kw = j - kh * w;
@@ -30,6 +34,9 @@ __global__ void softmaxWarpKernel(float* S, int64_t rows, int n, RelPos rp) {
   const int lane = threadIdx.x & 31;
   if (row >= rows) return;  // whole warps leave together
   float* s = S + row * n;
+  const int nAll = n;
+  n = rp.validKeys(row, n);
+  for (int j = n + lane; j < nAll; j += 32) s[j] = 0.f;
   float mx = -INFINITY;
   if (rp.th) {
     const int t = static_cast<int>(row % rp.T), qh = t / rp.w, qw = t - qh * rp.w;
@@ -146,6 +153,9 @@ __global__ void softmaxBlockKernel(float* S, int n, RelPos rp) {
   __shared__ float red[32];
   const int64_t row = blockIdx.x;
   float* s = S + row * n;
+  const int nAll = n;
+  n = rp.validKeys(row, n);
+  for (int j = n + threadIdx.x; j < nAll; j += blockDim.x) s[j] = 0.f;
   float mx = -INFINITY;
   if (rp.th) {
     const int t = static_cast<int>(row % rp.T), qh = t / rp.w, qw = t - qh * rp.w;
@@ -173,10 +183,12 @@ __global__ void softmaxBlockKernel(float* S, int n, RelPos rp) {
 }  // namespace
 
 void softmaxRows(Ctx& ctx, float* S, int64_t rows, int64_t n, const float* th, const float* tw,
-                 int64_t h, int64_t w) {
+                 int64_t h, int64_t w, int64_t causalNq) {
   OMNISEG_CHECK(rows >= 0 && n > 0 && n <= INT32_MAX, "softmaxRows: bad shape");
+  OMNISEG_CHECK(causalNq >= 0 && causalNq <= INT32_MAX, "softmaxRows: bad causal query count");
   if (rows == 0) return;
-  RelPos rp{th, tw, static_cast<int>(h), static_cast<int>(w), static_cast<int>(h * w)};
+  RelPos rp{th, tw, static_cast<int>(h), static_cast<int>(w), static_cast<int>(h * w),
+            static_cast<int>(causalNq)};
   if (th) {
     OMNISEG_CHECK(tw && h > 0 && w > 0 && h * w == n, "softmaxRows: bad rel-pos shape");
   }
@@ -196,13 +208,13 @@ void softmaxRows(Ctx& ctx, float* S, int64_t rows, int64_t n, const float* th, c
 
 void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
                int64_t ldv, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, float scale,
-               float* out) {
+               float* out, bool causal) {
   const int64_t C = heads * d;
   OMNISEG_CHECK(Nq >= 0 && Nk > 0 && heads > 0 && d > 0, "attention: bad shape");
   OMNISEG_CHECK(ldq >= C && ldk >= C && ldv >= C, "attention: row stride smaller than heads*d");
   OMNISEG_CHECK(q && k && v && out, "attention: null operand");
   if (Nq == 0) return;
-  if (Nq <= kFewQueries && Nk >= 256 && Nk <= kMaxKeysFused) {
+  if (!causal && Nq <= kFewQueries && Nk >= 256 && Nk <= kMaxKeysFused) {
     switch (d) {
       case 16: return launchFewQueries<16>(ctx, q, ldq, k, ldk, v, ldv, Nq, Nk, heads, scale, out);
       case 32: return launchFewQueries<32>(ctx, q, ldq, k, ldk, v, ldv, Nq, Nk, heads, scale, out);
@@ -228,6 +240,7 @@ void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ld
   a.ldo = C;
   a.strideO = d;
   a.scale = scale;
+  a.causal = causal;
   attentionBatched(ctx, a);
 }
 
@@ -258,7 +271,7 @@ void attentionBatched(Ctx& ctx, const AttentionBatch& a) {
     ltGemm(ctx, s);
     const int64_t rows = b0 * a.Nq;  // first bias row of the chunk
     softmaxRows(ctx, S, nb * a.Nq, a.Nk, a.th ? a.th + rows * (2 * a.h - 1) : nullptr,
-                a.tw ? a.tw + rows * (2 * a.w - 1) : nullptr, a.h, a.w);
+                a.tw ? a.tw + rows * (2 * a.w - 1) : nullptr, a.h, a.w, a.causal ? a.Nq : 0);
     // Row-major O_i[Nq, d] = P_i[Nq, Nk]·V_i[Nk, d]: col-major D[d, Nq] = V_cm[d, Nk]·P_cm[Nk, Nq].
     Gemm o;
     o.m = a.d;

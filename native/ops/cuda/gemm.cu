@@ -1,5 +1,5 @@
 // GEMM-based ops through cuBLASLt (CUBLAS_COMPUTE_32F: no TF32): linear, matmul,
-// convTranspose2x2, and the ltGemm every other GEMM-based op uses. In fp32 precision (the parity
+// convTranspose2x2 / convTranspose, and the ltGemm every other GEMM-based op uses. In fp32 precision (the parity
 // path) everything is fp32; in fp16 / bf16 precision, linear multiplies the weight's half copy
 // (made at load) by its input rounded to half, accumulating and writing fp32.
 //
@@ -101,6 +101,21 @@ __global__ void convT2x2Scatter(const float* tmp, int64_t H, int64_t W, int64_t 
     const int64_t oy = pix / OW, ox = pix % OW;
     const int64_t iy = oy >> 1, dy = oy & 1, ix = ox >> 1, dx = ox & 1;
     float v = tmp[(iy * W + ix) * Cout * 4 + co * 4 + dy * 2 + dx];
+    if (b) v = dev::add(v, b[co]);
+    y[i] = dev::act(v, act);
+  }
+}
+
+// tmp [H*W, Cout*k*k] (column (co*k + dy)*k + dx) → y [(kH)*(kW), Cout] with bias and act.
+__global__ void convTScatter(const float* tmp, int64_t H, int64_t W, int64_t k, int64_t Cout,
+                             const float* b, Act act, float* y) {
+  const int64_t kk = k * k, n = kk * H * W * Cout, OW = k * W;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t co = i % Cout, pix = i / Cout;
+    const int64_t oy = pix / OW, ox = pix % OW;
+    const int64_t iy = oy / k, dy = oy % k, ix = ox / k, dx = ox % k;
+    float v = tmp[(iy * W + ix) * Cout * kk + co * kk + dy * k + dx];
     if (b) v = dev::add(v, b[co]);
     y[i] = dev::act(v, act);
   }
@@ -320,7 +335,7 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   g.beta = accumulate ? 1.f : 0.f;
   // Bias and ReLU in the epilogue where cuBLASLt can; exact GELU (cuBLASLt's is the tanh form)
   // and unaligned biases in biasAct.
-  const bool epiBias = b && act != Act::Gelu && biasAligned(b);
+  const bool epiBias = b && (act == Act::None || act == Act::Relu) && biasAligned(b);
   if (epiBias) g.bias = b;
   const bool epiRelu = act == Act::Relu && (epiBias || !b);
   g.relu = epiRelu;
@@ -358,6 +373,19 @@ void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Ci
   convT2x2Scatter<<<gridFor(4 * H * W * Cout), kThreads, 0, stream(ctx)>>>(tmp, H, W, Cout, b, act,
                                                                            y);
   gpu::checkLaunch("convT2x2Scatter");
+}
+
+void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
+                   const float* weight, const float* b, int64_t Cout, float* y, Act act) {
+  OMNISEG_CHECK(H > 0 && W > 0 && Cin > 0 && Cout > 0 && k > 0, "convTranspose: bad shape");
+  OMNISEG_CHECK(x && weight && y, "convTranspose: null operand");
+  ArenaScope scope(ctx.arena);
+  const int64_t kk = k * k;
+  float* tmp = ctx.arena.floats(static_cast<size_t>(H * W * Cout * kk));
+  matmul(ctx, x, H * W, Cin, weight, Cout * kk, tmp);
+  convTScatter<<<gridFor(kk * H * W * Cout), kThreads, 0, stream(ctx)>>>(tmp, H, W, k, Cout, b, act,
+                                                                         y);
+  gpu::checkLaunch("convTScatter");
 }
 
 }  // namespace omniseg::ops::cuda

@@ -108,6 +108,11 @@ __device__ __forceinline__ float gelu(float x) {
   return mul(mul(0.5f, x), add(1.0f, erf(mul(x, 0.70710678118654752f))));
 }
 
+// x·sigmoid(1.702·x) as the CPU computes it (simd::quickGelu).
+__device__ __forceinline__ float quickGelu(float x) {
+  return mul(x, __fdiv_rn(1.0f, add(1.0f, expf(-mul(1.702f, x)))));
+}
+
 // v as T: itself for float, rounded to nearest even for __half / __nv_bfloat16.
 template <class T>
 __device__ __forceinline__ T to(float v);
@@ -127,6 +132,7 @@ __device__ __forceinline__ __nv_bfloat16 to<__nv_bfloat16>(float v) {
 __device__ __forceinline__ float act(float v, Act a) {
   if (a == Act::Gelu) return gelu(v);
   if (a == Act::Relu) return v > 0.f ? v : 0.f;
+  if (a == Act::QuickGelu) return quickGelu(v);
   return v;
 }
 
@@ -157,8 +163,9 @@ __device__ __forceinline__ float warpMax(float v) {
 // Softmax over the rows of S [rows, n] in place (attention.cu). With rel-pos bias (th/tw non-null):
 // row r = (bh, t) of T = h·w queries gets S[r, kh·w + kw] += th[r, qh - kh + h - 1] +
 // tw[r, qw - kw + w - 1] first (qh = t / w, qw = t % w); th [rows, 2h-1], tw [rows, 2w-1].
+// causalNq > 0: row r is query i = r % causalNq, and its entries j > i become 0 (causal mask).
 void softmaxRows(Ctx& ctx, float* S, int64_t rows, int64_t n, const float* th = nullptr,
-                 const float* tw = nullptr, int64_t h = 0, int64_t w = 0);
+                 const float* tw = nullptr, int64_t h = 0, int64_t w = 0, int64_t causalNq = 0);
 
 // Attention with materialised scores over `batch` independent sets (attention.cu): set i has
 // Q_i [Nq, d] at q + i·strideQ (row stride ldq), K_i / V_i [Nk, d] likewise, and writes
@@ -178,6 +185,7 @@ struct AttentionBatch {
   float scale = 1.f;
   const float *th = nullptr, *tw = nullptr;  // [batch*Nq, 2h-1], [batch*Nq, 2w-1]
   int64_t h = 0, w = 0;
+  bool causal = false;  // query i attends to keys 0..i only
 };
 void attentionBatched(Ctx& ctx, const AttentionBatch& a);
 

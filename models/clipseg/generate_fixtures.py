@@ -1,0 +1,242 @@
+"""Generate the tiny-CLIPSeg reference fixtures in test/fixtures/clipseg-tiny/ (committed, ~0.3 MB).
+
+Run:  .venv/bin/python models/clipseg/generate_fixtures.py [--out DIR]
+Deterministic: fixed seeds, one torch thread. Reference = Hugging Face transformers
+CLIPSegForImageSegmentation (eager attention), fp32, eval.
+
+Model (tiny_config below; the layout of CIDAS/clipseg-rd64-refined at small sizes): text tower
+hidden 32, 2 layers, 2 heads, intermediate 64, vocabulary 64, 16 positions, eos_token_id 2 (as the
+CIDAS config: pooled output at the argmax of the ids); vision tower hidden 32, 4 layers, 2 heads,
+intermediate 64, patch 16 on a 64x64 configured input (4x4 position grid); quick_gelu in both;
+projection 24; decoder reduce_dim 16, 2 heads, intermediate 32, extract_layers [0, 1, 2],
+conditional_layer 0, complex transposed convolution (conv 3x3 + two ConvTranspose2d with kernel =
+stride = patch/4 = 4). Every parameter is re-drawn from a seeded generator (jitter_): Linear/Conv
+weights N(0, 1/fan_in), biases N(0, .1^2), LayerNorm weight 1+N(0, .1^2) and bias N(0, .1^2),
+embedding tables and class_embedding N(0, 1), film_mul/film_add weights N(0, 4/fan_in) (so the
+conditioning visibly changes the logits).
+
+Inputs are fed directly, independent of any vocabulary or image processor:
+  input ids    fixed int arrays (BOS 62, EOS 63 = the largest id, as in CLIP's vocabulary)
+  pixel values float32 [3, S, S] drawn N(0, 1) from a seeded generator; S = 96 for the query image
+               (6x6 patch grid: position embeddings are bicubic-interpolated from 4x4, as the real
+               checkpoint interpolates 14x14 -> 22x22 at 352x352) and S = 64 (no interpolation)
+               for the second query image; the visual prompt image is 80x80 (5x5 grid).
+
+Directory layout (raw arrays little-endian float32, C order, no header):
+  model/config.json, model/model.safetensors    save_pretrained(safe_serialization=True)
+  <image>.pixels.f32       [3, S, S]  query / prompt images
+  text.<name>.embedding.f32  [24]     get_text_features(ids).pooler_output (text_projection)
+  prompt.embedding.f32     [24]       get_image_features(prompt).pooler_output (visual_projection)
+  <case>.logits.f32        [S, S]     CLIPSegForImageSegmentation(...).logits[0]
+                                      (S = grid * patch: the decoder's output size)
+
+cases.json:
+  {"config": {...summary, seed, transformers, torch}, "model": "model",
+   "images": [{"name", "file", "size"}],
+   "texts": [{"name", "ids": [int], "embedding": file}],
+   "prompt": {"image": name, "embedding": file},
+   "cases": [{"name", "image", "text": name | null, "prompt": bool, "textWeight": number | null,
+              "logits": file, "size": S}]}
+  A case conditions on the text (text set, prompt false), on the visual prompt (text null, prompt
+  true), or on textWeight * text + (1 - textWeight) * prompt (both), the weighted mix passed as
+  conditional_embeddings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SEED = 20240604
+
+TEXTS = {
+    # BOS, a few words, EOS (largest id): the pooled output is read at the argmax (index 4).
+    "cat": [62, 10, 11, 12, 63],
+    "dog": [62, 20, 5, 63],
+    # Padding after EOS (pad id 1): causal attention keeps it from changing the pooled token.
+    "padded": [62, 30, 31, 32, 33, 34, 63, 1, 1, 1],
+}
+
+
+def tiny_config():
+    from transformers import CLIPSegConfig
+
+    return CLIPSegConfig(
+        text_config=dict(
+            vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=2, max_position_embeddings=16, hidden_act="quick_gelu",
+            bos_token_id=62, eos_token_id=2, pad_token_id=1,
+        ),
+        vision_config=dict(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=2,
+            image_size=64, patch_size=16, hidden_act="quick_gelu",
+        ),
+        projection_dim=24,
+        extract_layers=[0, 1, 2],
+        reduce_dim=16,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=32,
+        conditional_layer=0,
+        use_complex_transposed_convolution=True,
+        attn_implementation="eager",
+    )
+
+
+@torch.no_grad()
+def jitter_(model: nn.Module, seed: int) -> None:
+    """Re-draw every parameter (see the module docstring) so that no path is zero or identity."""
+    gen = torch.Generator().manual_seed(seed)
+    touched: set[int] = set()
+
+    def draw(p, std, mean=0.0):
+        if id(p) in touched:
+            return
+        p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32) * std + mean)
+        touched.add(id(p))
+
+    from transformers.models.clipseg.modeling_clipseg import CLIPSegModel, CLIPSegVisionEmbeddings
+
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Linear):
+            gain = 2.0 if name.endswith(("film_mul", "film_add")) else 1.0
+            draw(mod.weight, gain / math.sqrt(mod.in_features))
+            if mod.bias is not None:
+                draw(mod.bias, 0.1)
+        elif isinstance(mod, nn.ConvTranspose2d):
+            draw(mod.weight, 1.0 / math.sqrt(mod.in_channels))
+            draw(mod.bias, 0.1)
+        elif isinstance(mod, nn.Conv2d):
+            kh, kw = mod.kernel_size
+            draw(mod.weight, 1.0 / math.sqrt(mod.in_channels * kh * kw))
+            if mod.bias is not None:
+                draw(mod.bias, 0.1)
+        elif isinstance(mod, nn.LayerNorm):
+            draw(mod.weight, 0.1, 1.0)
+            draw(mod.bias, 0.1)
+        elif isinstance(mod, nn.Embedding):
+            draw(mod.weight, 1.0)
+        elif isinstance(mod, CLIPSegVisionEmbeddings):
+            draw(mod.class_embedding, 1.0)
+        elif isinstance(mod, CLIPSegModel):
+            draw(mod.logit_scale, 0.0, 2.6592)
+    missing = [n for n, p in model.named_parameters(remove_duplicate=False) if id(p) not in touched]
+    if missing:
+        raise RuntimeError(f"jitter_ left parameters untouched: {missing}")
+
+
+def write_f32(path: Path, arr) -> None:
+    if isinstance(arr, torch.Tensor):
+        arr = arr.detach().cpu().numpy()
+    a = np.ascontiguousarray(np.asarray(arr, dtype="<f4"))
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"non-finite values for {path}")
+    path.write_bytes(a.tobytes(order="C"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(REPO_ROOT / "test" / "fixtures" / "clipseg-tiny"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    torch.set_num_threads(1)
+    import transformers
+    from transformers import CLIPSegForImageSegmentation
+
+    cfg = tiny_config()
+    torch.manual_seed(SEED)
+    model = CLIPSegForImageSegmentation(cfg)
+    jitter_(model, SEED)
+    model.eval()
+
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "model").mkdir(parents=True)
+    model.save_pretrained(out / "model", safe_serialization=True)
+    # Reload what was saved, so the reference is exactly the committed checkpoint.
+    model = CLIPSegForImageSegmentation.from_pretrained(out / "model", attn_implementation="eager").eval()
+
+    gen = torch.Generator().manual_seed(SEED + 1)
+    images = {"query": 96, "square": 64, "prompt": 80}
+    pixels = {}
+    manifest_images = []
+    for name, s in images.items():
+        px = torch.randn((1, 3, s, s), generator=gen, dtype=torch.float32)
+        pixels[name] = px
+        write_f32(out / f"{name}.pixels.f32", px[0])
+        manifest_images.append({"name": name, "file": f"{name}.pixels.f32", "size": s})
+
+    text_emb = {}
+    manifest_texts = []
+    with torch.no_grad():
+        for name, ids in TEXTS.items():
+            e = model.clip.get_text_features(torch.tensor([ids])).pooler_output[0]
+            text_emb[name] = e
+            write_f32(out / f"text.{name}.embedding.f32", e)
+            manifest_texts.append({"name": name, "ids": ids, "embedding": f"text.{name}.embedding.f32"})
+        prompt_emb = model.clip.get_image_features(pixels["prompt"]).pooler_output[0]
+        write_f32(out / "prompt.embedding.f32", prompt_emb)
+
+        # Cross-check: the decoder's own conditional path equals the features written above.
+        ref = model(pixel_values=pixels["square"], input_ids=torch.tensor([TEXTS["cat"]]))
+        if not torch.allclose(ref.conditional_embeddings[0], text_emb["cat"]):
+            raise RuntimeError("text conditional embedding differs from get_text_features")
+        ref = model(pixel_values=pixels["square"], conditional_pixel_values=pixels["prompt"])
+        if not torch.allclose(ref.conditional_embeddings[0], prompt_emb):
+            raise RuntimeError("visual conditional embedding differs from get_image_features")
+
+        cases = []
+
+        def case(name, image, text=None, prompt=False, weight=None):
+            kw = {"pixel_values": pixels[image]}
+            if text is not None and prompt:
+                kw["conditional_embeddings"] = (weight * text_emb[text] + (1 - weight) * prompt_emb)[None]
+            elif text is not None:
+                kw["input_ids"] = torch.tensor([TEXTS[text]])
+            else:
+                kw["conditional_pixel_values"] = pixels["prompt"]
+            logits = model(**kw).logits[0]
+            write_f32(out / f"{name}.logits.f32", logits)
+            cases.append({"name": name, "image": image, "text": text, "prompt": prompt,
+                          "textWeight": weight, "logits": f"{name}.logits.f32", "size": logits.shape[-1]})
+            return logits
+
+        a = case("query_cat", "query", text="cat")
+        b = case("query_dog", "query", text="dog")
+        case("query_padded", "query", text="padded")
+        case("square_cat", "square", text="cat")
+        case("query_prompt", "query", prompt=True)
+        case("query_mix", "query", text="cat", prompt=True, weight=0.3)
+        diff = (a - b).norm() / a.norm()
+        if diff < 0.05:
+            raise RuntimeError(f"the text barely changes the logits (rel diff {diff:.3g})")
+
+    v, t = cfg.vision_config, cfg.text_config
+    summary = {
+        "projectionDim": cfg.projection_dim, "reduceDim": cfg.reduce_dim,
+        "extractLayers": list(cfg.extract_layers), "conditionalLayer": cfg.conditional_layer,
+        "visionHiddenSize": v.hidden_size, "visionLayers": v.num_hidden_layers,
+        "imageSize": v.image_size, "patchSize": v.patch_size,
+        "textHiddenSize": t.hidden_size, "textLayers": t.num_hidden_layers,
+        "maxPositions": t.max_position_embeddings, "vocabSize": t.vocab_size,
+        "textRelDiffCatDog": float(diff),
+        "seed": SEED, "transformers": transformers.__version__, "torch": torch.__version__,
+    }
+    manifest = {"config": summary, "model": "model", "images": manifest_images, "texts": manifest_texts,
+                "prompt": {"image": "prompt", "embedding": "prompt.embedding.f32"}, "cases": cases}
+    (out / "cases.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"wrote {out} ({total / 1024:.0f} KiB); cat/dog logits rel diff {diff:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+#include "addon/clipseg_model.h"
+
+#include <string>
+#include <vector>
+
+#include "addon/common.h"
+#include "addon/promise_worker.h"
+
+namespace omniseg::addon {
+
+namespace {
+
+using clipseg::ClipSegModel;
+
+class LoadWorker : public PromiseWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string dir, int threads, Device device)
+      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), device_(device) {}
+  void run() override { model_ = std::shared_ptr<ClipSegModel>(ClipSegModel::load(dir_, threads_, device_)); }
+  void OnOK() override {
+    auto model = model_;
+    deferred.Resolve(data(Env()).clipSegModel.New({Napi::External<std::shared_ptr<ClipSegModel>>::New(Env(), &model)}));
+  }
+
+ private:
+  std::string dir_;
+  int threads_;
+  Device device_;
+  std::shared_ptr<ClipSegModel> model_;
+};
+
+Napi::Float32Array toFloat32Array(Napi::Env env, std::vector<float>&& v) {
+  const size_t n = v.size();
+  return Napi::Float32Array::New(env, n, toArrayBuffer(env, std::move(v)), 0);
+}
+
+// Inputs are copied on the JS thread (a few MB at most), so JS may reuse its arrays at once.
+class EmbeddingWorker : public PromiseWorker {
+ public:
+  EmbeddingWorker(Napi::Env env, std::shared_ptr<ClipSegModel> model)
+      : PromiseWorker(env), model_(std::move(model)) {}
+  std::vector<int32_t> ids;  // text, or
+  std::vector<float> pixels;  // image [3, height, width]
+  int64_t width = 0, height = 0;
+  void run() override {
+    out_ = ids.empty() ? model_->imageEmbedding(pixels.data(), height, width)
+                       : model_->textEmbedding(ids.data(), static_cast<int64_t>(ids.size()));
+  }
+  void OnOK() override { deferred.Resolve(toFloat32Array(Env(), std::move(out_))); }
+
+ private:
+  std::shared_ptr<ClipSegModel> model_;
+  std::vector<float> out_;
+};
+
+class ForwardWorker : public PromiseWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<ClipSegModel> model)
+      : PromiseWorker(env), model_(std::move(model)) {}
+  std::vector<float> pixels, promptPixels, embedding;
+  std::vector<int32_t> ids;
+  int64_t width = 0, height = 0, promptWidth = 0, promptHeight = 0;
+  float textWeight = 1.f;
+  void run() override {
+    clipseg::Conditioning c;
+    if (!ids.empty()) {
+      c.ids = ids.data();
+      c.idsLength = static_cast<int64_t>(ids.size());
+    }
+    if (!promptPixels.empty()) {
+      c.promptPixels = promptPixels.data();
+      c.promptWidth = promptWidth;
+      c.promptHeight = promptHeight;
+    }
+    if (!embedding.empty()) c.embedding = embedding.data();
+    c.textWeight = textWeight;
+    result_ = model_->segment(pixels.data(), height, width, c);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto obj = Napi::Object::New(env);
+    obj.Set("size", Napi::Number::New(env, static_cast<double>(result_.size)));
+    obj.Set("logits", toFloat32Array(env, std::move(result_.logits)));
+    obj.Set("conditional", toFloat32Array(env, std::move(result_.conditional)));
+    obj.Set("ms", Napi::Number::New(env, result_.ms));
+    deferred.Resolve(obj);
+  }
+
+ private:
+  std::shared_ptr<ClipSegModel> model_;
+  clipseg::SegmentResult result_;
+};
+
+template <class T, class TA>
+std::vector<T> copyArray(Napi::Env env, Napi::Value v, napi_typedarray_type type, const char* what) {
+  require(env, v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type, what);
+  auto ta = v.As<TA>();
+  return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
+}
+
+// pixels [3, height, width] from (Float32Array, width, height) at info[i..i+2].
+std::vector<float> copyPixels(Napi::Env env, Napi::Value data, Napi::Value w, Napi::Value h,
+                              int64_t& width, int64_t& height, const char* what) {
+  require(env, w.IsNumber() && h.IsNumber(), what);
+  width = w.As<Napi::Number>().Int64Value();
+  height = h.As<Napi::Number>().Int64Value();
+  require(env, width > 0 && height > 0 && width <= 1 << 15 && height <= 1 << 15, what);
+  auto v = copyArray<float, Napi::Float32Array>(env, data, napi_float32_array, what);
+  require(env, static_cast<int64_t>(v.size()) == 3 * width * height, what);
+  return v;
+}
+
+}  // namespace
+
+Napi::Function ClipSegModelWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeClipSegModel",
+                     {InstanceAccessor<&ClipSegModelWrap::config>("config"),
+                      InstanceMethod<&ClipSegModelWrap::textEmbedding>("textEmbedding"),
+                      InstanceMethod<&ClipSegModelWrap::imageEmbedding>("imageEmbedding"),
+                      InstanceMethod<&ClipSegModelWrap::forward>("forward"),
+                      InstanceMethod<&ClipSegModelWrap::dispose>("dispose")});
+}
+
+ClipSegModelWrap::ClipSegModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ClipSegModelWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    Napi::TypeError::New(info.Env(), "NativeClipSegModel cannot be constructed directly; use loadClipSeg()")
+        .ThrowAsJavaScriptException();
+    return;
+  }
+  model_ = *info[0].As<Napi::External<std::shared_ptr<ClipSegModel>>>().Data();
+}
+
+Napi::Value ClipSegModelWrap::load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require(env, info.Length() >= 2 && info[0].IsString() && info[1].IsObject(), "loadClipSeg(dir, options)");
+  Napi::Value t = info[1].As<Napi::Object>().Get("threads");
+  require(env, t.IsNumber(), "options.threads");
+  Napi::Value d = info[1].As<Napi::Object>().Get("device");
+  require(env, d.IsUndefined() || d.IsString(), "options.device");
+  const std::string device = d.IsString() ? d.As<Napi::String>().Utf8Value() : "cpu";
+  require(env, device == "cpu" || device == "cuda", "options.device must be 'cpu' or 'cuda'");
+  auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), t.As<Napi::Number>().Int32Value(),
+                           device == "cuda" ? Device::Cuda : Device::Cpu);
+  return w->queue();
+}
+
+std::shared_ptr<ClipSegModel> ClipSegModelWrap::get(Napi::Env env) const {
+  if (!model_) throw Napi::Error::New(env, "The model has been disposed");
+  return model_;
+}
+
+Napi::Value ClipSegModelWrap::config(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = get(env);
+  const auto& c = model->config();
+  auto o = Napi::Object::New(env);
+  o.Set("imageSize", c.vision.imageSize);
+  o.Set("patchSize", c.vision.patchSize);
+  o.Set("projectionDim", c.projectionDim);
+  o.Set("vocabSize", c.text.vocabSize);
+  o.Set("maxPositions", c.text.maxPositionEmbeddings);
+  o.Set("device", model->device() == Device::Cuda ? "cuda" : "cpu");
+  return o;
+}
+
+Napi::Value ClipSegModelWrap::textEmbedding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* w = new EmbeddingWorker(env, get(env));
+  std::unique_ptr<EmbeddingWorker> guard(w);  // owned until queued
+  require(env, info.Length() == 1, "textEmbedding(inputIds)");
+  w->ids = copyArray<int32_t, Napi::Int32Array>(env, info[0], napi_int32_array, "inputIds must be an Int32Array");
+  require(env, !w->ids.empty(), "inputIds must not be empty");
+  return guard.release()->queue();
+}
+
+Napi::Value ClipSegModelWrap::imageEmbedding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* w = new EmbeddingWorker(env, get(env));
+  std::unique_ptr<EmbeddingWorker> guard(w);
+  require(env, info.Length() == 3, "imageEmbedding(pixels, width, height)");
+  w->pixels = copyPixels(env, info[0], info[1], info[2], w->width, w->height,
+                         "pixels must be a Float32Array [3, height, width]");
+  return guard.release()->queue();
+}
+
+Napi::Value ClipSegModelWrap::forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* w = new ForwardWorker(env, get(env));
+  std::unique_ptr<ForwardWorker> guard(w);
+  require(env, info.Length() == 4 && info[3].IsObject(), "forward(pixels, width, height, conditioning)");
+  w->pixels = copyPixels(env, info[0], info[1], info[2], w->width, w->height,
+                         "pixels must be a Float32Array [3, height, width]");
+  auto c = info[3].As<Napi::Object>();
+  auto present = [&](const char* key) {
+    Napi::Value v = c.Get(key);
+    return !(v.IsUndefined() || v.IsNull());
+  };
+  if (present("inputIds")) {
+    w->ids = copyArray<int32_t, Napi::Int32Array>(env, c.Get("inputIds"), napi_int32_array, "inputIds");
+    require(env, !w->ids.empty(), "inputIds must not be empty");
+  }
+  if (present("promptPixels"))
+    w->promptPixels = copyPixels(env, c.Get("promptPixels"), c.Get("promptWidth"), c.Get("promptHeight"),
+                                 w->promptWidth, w->promptHeight, "promptPixels / promptWidth / promptHeight");
+  if (present("embedding")) {
+    w->embedding = copyArray<float, Napi::Float32Array>(env, c.Get("embedding"), napi_float32_array, "embedding");
+    require(env, static_cast<int64_t>(w->embedding.size()) == get(env)->config().projectionDim,
+            "embedding must hold projectionDim values");
+  }
+  if (present("textWeight")) {
+    Napi::Value tw = c.Get("textWeight");
+    require(env, tw.IsNumber(), "textWeight");
+    w->textWeight = tw.As<Napi::Number>().FloatValue();
+  }
+  return guard.release()->queue();
+}
+
+void ClipSegModelWrap::dispose(const Napi::CallbackInfo&) { model_.reset(); }
+
+}  // namespace omniseg::addon

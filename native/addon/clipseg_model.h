@@ -1,0 +1,31 @@
+// JS object wrapping a loaded CLIPSeg model; every heavy call is an AsyncWorker (off the JS
+// thread).
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "models/clipseg/clipseg.h"
+
+namespace omniseg::addon {
+
+class ClipSegModelWrap : public Napi::ObjectWrap<ClipSegModelWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit ClipSegModelWrap(const Napi::CallbackInfo& info);
+
+  // loadClipSeg(dir: string, { threads, device? }) → Promise<ClipSegModelWrap>
+  static Napi::Value load(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<clipseg::ClipSegModel> get(Napi::Env env) const;
+  Napi::Value config(const Napi::CallbackInfo& info);
+  Napi::Value textEmbedding(const Napi::CallbackInfo& info);
+  Napi::Value imageEmbedding(const Napi::CallbackInfo& info);
+  Napi::Value forward(const Napi::CallbackInfo& info);
+  void dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<clipseg::ClipSegModel> model_;
+};
+
+}  // namespace omniseg::addon

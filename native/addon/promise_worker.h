@@ -1,0 +1,41 @@
+// Promise-returning AsyncWorkers: the work runs in Execute() (off the JS thread), a C++ exception
+// rejects the promise with the matching JS error class, OnOK resolves it.
+// (addon/sam_model.cc has its own copy, older; new entry points use this header.)
+#pragma once
+#include <napi.h>
+
+#include <string>
+
+#include "addon/common.h"
+
+namespace omniseg::addon {
+
+// Argument checks in the addon are a last line of defence: lib/ validates everything first, with
+// the user-facing messages. These only keep malformed calls from reaching C++ code.
+inline void require(Napi::Env env, bool ok, const char* what) {
+  if (!ok) throw Napi::TypeError::New(env, std::string("omniseg native: invalid argument: ") + what);
+}
+
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env)
+      : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise::Deferred deferred;
+
+  // Queues the worker (which deletes itself when done) and returns its promise.
+  Napi::Promise queue() {
+    auto promise = deferred.Promise();
+    Queue();
+    return promise;
+  }
+
+ protected:
+  void Execute() override {
+    if (!capture(error_, [this] { run(); })) SetError(error_.message);
+  }
+  void OnError(const Napi::Error&) override { deferred.Reject(error_.toJs(Env()).Value()); }
+  virtual void run() = 0;
+  PendingError error_;
+};
+
+}  // namespace omniseg::addon

@@ -1,0 +1,91 @@
+// Reading a checkpoint's config.json: typed fields with range checks and error messages that name
+// the file and the key. Absent or null keys keep the caller's default.
+// (models/sam/config.cc has its own copies of these, older; new models use this header.)
+#pragma once
+#include <cstdint>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace omniseg::config {
+
+using nlohmann::json;
+
+// The JSON object in path; `found` tells whether the file exists (a missing optional file is {}).
+inline json readJson(const std::string& path, bool required, bool* found = nullptr) {
+  std::ifstream f(path);
+  if (found) *found = static_cast<bool>(f);
+  if (!f) {
+    if (required) throw Error("cannot read " + path + ": no such file or not readable");
+    return json::object();
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a valid JSON object");
+  return j;
+}
+
+// Integer within [lo, hi].
+inline void readInt(const json& j, const char* key, int& out, const std::string& where, int lo = 1,
+                    int hi = 1 << 20) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_number_integer()) throw Error(where + ": \"" + key + "\" must be an integer");
+  const auto v = it->get<int64_t>();
+  if (v < lo || v > hi)
+    throw Error(where + ": \"" + key + "\" = " + std::to_string(v) + " is out of range [" +
+                std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  out = static_cast<int>(v);
+}
+
+inline void readDouble(const json& j, const char* key, double& out, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_number()) throw Error(where + ": \"" + key + "\" must be a number");
+  out = it->get<double>();
+}
+
+inline void readBool(const json& j, const char* key, bool& out, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_boolean()) throw Error(where + ": \"" + key + "\" must be true or false");
+  out = it->get<bool>();
+}
+
+inline void readString(const json& j, const char* key, std::string& out, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_string()) throw Error(where + ": \"" + key + "\" must be a string");
+  out = it->get<std::string>();
+}
+
+// List of integers within [lo, hi].
+inline void readIntList(const json& j, const char* key, std::vector<int>& out,
+                        const std::string& where, int lo = 0, int hi = 1 << 20) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  const std::string msg = where + ": \"" + key + "\" must be a list of integers in [" +
+                          std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  if (!it->is_array()) throw Error(msg);
+  out.clear();
+  for (const auto& e : *it) {
+    if (!e.is_number_integer() || e.get<int64_t>() < lo || e.get<int64_t>() > hi) throw Error(msg);
+    out.push_back(e.get<int>());
+  }
+}
+
+// A nested object (absent → {}).
+inline const json& section(const json& root, const char* key, const std::string& where) {
+  static const json empty = json::object();
+  auto it = root.find(key);
+  if (it == root.end() || it->is_null()) return empty;
+  if (!it->is_object()) throw Error(where + ": \"" + key + "\" must be an object");
+  return *it;
+}
+
+}  // namespace omniseg::config

@@ -1,0 +1,195 @@
+#include "models/clipseg/clipseg.h"
+
+#include <chrono>
+
+#include "core/error.h"
+#include "core/profile.h"
+#include "core/safetensors.h"
+#include "gpu/device.h"  // plain C++: the WeightMirror type (its code is built with CUDA only)
+#ifdef OMNISEG_CUDA
+#include "gpu/stream.h"
+#endif
+
+namespace omniseg::clipseg {
+
+struct ClipSegModel::Worker {
+  std::unique_ptr<Arena> arena;
+#ifdef OMNISEG_CUDA
+  std::unique_ptr<gpu::Stream> stream;  // null on CPU
+#endif
+};
+
+// A worker held for one call and handed back (arena reset) however the call ends.
+class ClipSegModel::Lease {
+ public:
+  explicit Lease(ClipSegModel& m) : model_(m), w_(m.takeWorker()), ctx_{m.pool_, *w_->arena, nullptr} {
+#ifdef OMNISEG_CUDA
+    ctx_.gpu = w_->stream.get();
+#endif
+  }
+  ~Lease() { model_.giveWorker(std::move(w_)); }
+  Ctx& ctx() { return ctx_; }
+
+ private:
+  ClipSegModel& model_;
+  std::unique_ptr<Worker> w_;
+  Ctx ctx_;
+};
+
+ClipSegModel::ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore> weights,
+                           int threads, Device device)
+    : cfg_(cfg), device_(device), weights_(std::move(weights)), pool_(threads) {
+  WeightStore& w = *weights_;
+  text_ = std::make_unique<TextEncoder>(cfg_.text, w, "clip.text_model.");
+  vision_ = std::make_unique<VisionEncoder>(cfg_.vision, w, "clip.vision_model.");
+  decoder_ = std::make_unique<Decoder>(cfg_, w);
+  textProjection_ = w.get("clip.text_projection.weight", {cfg_.projectionDim, cfg_.text.hiddenSize});
+  visualProjection_ = w.get("clip.visual_projection.weight", {cfg_.projectionDim, cfg_.vision.hiddenSize});
+  w.markUsed("clip.logit_scale");  // CLIP's contrastive temperature: not used for segmentation
+  w.checkAllUsed();
+#ifdef OMNISEG_CUDA
+  if (device_ == Device::Cuda) {
+    mirror_ = std::make_unique<gpu::WeightMirror>();
+    for (const auto& t : w.handedOut()) mirror_->add(t.data, t.count);
+  }
+#endif
+}
+
+ClipSegModel::~ClipSegModel() = default;
+
+std::unique_ptr<ClipSegModel> ClipSegModel::load(const std::string& dir, int threads, Device device) {
+  if (threads < 1) throw Error("threads must be at least 1", ErrorKind::Range);
+#ifndef OMNISEG_CUDA
+  if (device == Device::Cuda)
+    throw Error("this build of omniseg has no CUDA backend (build it with `npm run build:cuda`)");
+#endif
+  const ClipSegConfig cfg = loadConfig(dir);
+  auto weights = std::make_unique<WeightStore>(SafeTensors::open(dir + "/model.safetensors"));
+  return std::unique_ptr<ClipSegModel>(new ClipSegModel(cfg, std::move(weights), threads, device));
+}
+
+std::unique_ptr<ClipSegModel::Worker> ClipSegModel::takeWorker() {
+  {
+    std::lock_guard<std::mutex> lock(workersMu_);
+    if (!workers_.empty()) {
+      auto w = std::move(workers_.back());
+      workers_.pop_back();
+      return w;
+    }
+  }
+  auto w = std::make_unique<Worker>();
+#ifdef OMNISEG_CUDA
+  if (device_ == Device::Cuda) {
+    w->arena = std::make_unique<Arena>(gpu::deviceAllocator());
+    w->stream = std::make_unique<gpu::Stream>(mirror_.get());
+    return w;
+  }
+#endif
+  w->arena = std::make_unique<Arena>();
+  return w;
+}
+
+void ClipSegModel::giveWorker(std::unique_ptr<Worker> w) {
+  w->arena->reset();
+  std::lock_guard<std::mutex> lock(workersMu_);
+  workers_.push_back(std::move(w));
+}
+
+// ref: CLIPSegModel.get_text_features
+float* ClipSegModel::textOnDevice(Ctx& ctx, const int32_t* ids, int64_t T) {
+  ProfileScope ps("text tower");
+  float* pooled = ctx.arena.floats(cfg_.text.hiddenSize);
+  text_->forward(ctx, ids, T, pooled);
+  float* e = ctx.arena.floats(cfg_.projectionDim);
+  ops::linear(ctx, pooled, 1, cfg_.text.hiddenSize, textProjection_, nullptr, cfg_.projectionDim, e);
+  return e;
+}
+
+// ref: CLIPSegModel.get_image_features
+float* ClipSegModel::imageOnDevice(Ctx& ctx, const float* pixels, int64_t H, int64_t W) {
+  const int64_t C = cfg_.vision.hiddenSize;
+  float* px = ctx.arena.floats(3 * H * W);
+  ops::upload(ctx, pixels, 3 * H * W * sizeof(float), px);
+  float* pooled = ctx.arena.floats(C);
+  vision_->forward(ctx, px, H, W, {}, nullptr, pooled);
+  float* e = ctx.arena.floats(cfg_.projectionDim);
+  ops::linear(ctx, pooled, 1, C, visualProjection_, nullptr, cfg_.projectionDim, e);
+  return e;
+}
+
+std::vector<float> ClipSegModel::textEmbedding(const int32_t* ids, int64_t T) {
+  Lease lease(*this);
+  Ctx& ctx = lease.ctx();
+  std::vector<float> out(cfg_.projectionDim);
+  ops::download(ctx, textOnDevice(ctx, ids, T), out.size() * sizeof(float), out.data());
+  return out;
+}
+
+std::vector<float> ClipSegModel::imageEmbedding(const float* pixels, int64_t H, int64_t W) {
+  Lease lease(*this);
+  Ctx& ctx = lease.ctx();
+  std::vector<float> out(cfg_.projectionDim);
+  ops::download(ctx, imageOnDevice(ctx, pixels, H, W), out.size() * sizeof(float), out.data());
+  return out;
+}
+
+// ref: CLIPSegForImageSegmentation.get_conditional_embeddings (+ the weighted mix)
+float* ClipSegModel::conditional(Ctx& ctx, const Conditioning& c) {
+  const int64_t P = cfg_.projectionDim;
+  const bool text = c.ids != nullptr, visual = c.promptPixels != nullptr;
+  if (c.embedding) {
+    OMNISEG_CHECK(!text && !visual, "segment: a conditional embedding excludes text and visual prompts");
+    float* e = ctx.arena.floats(P);
+    ops::upload(ctx, c.embedding, P * sizeof(float), e);
+    return e;
+  }
+  OMNISEG_CHECK(text || visual, "segment: give input ids, a visual prompt or a conditional embedding");
+  if (!visual) return textOnDevice(ctx, c.ids, c.idsLength);
+  float* v = imageOnDevice(ctx, c.promptPixels, c.promptHeight, c.promptWidth);
+  if (!text) return v;
+  if (!(c.textWeight >= 0.f && c.textWeight <= 1.f))
+    throw Error("textWeight must be in [0, 1]", ErrorKind::Range);
+  // textWeight·text + (1 − textWeight)·visual, on the host (P values)
+  float* t = textOnDevice(ctx, c.ids, c.idsLength);
+  std::vector<float> th(P), vh(P);
+  ops::download(ctx, t, P * sizeof(float), th.data());
+  ops::download(ctx, v, P * sizeof(float), vh.data());
+  const float wt = c.textWeight, wv = 1.f - c.textWeight;
+  for (int64_t i = 0; i < P; ++i) th[i] = wt * th[i] + wv * vh[i];
+  ops::upload(ctx, th.data(), P * sizeof(float), t);
+  return t;
+}
+
+SegmentResult ClipSegModel::segment(const float* pixels, int64_t H, int64_t W, const Conditioning& c) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t C = cfg_.vision.hiddenSize, p = cfg_.vision.patchSize, P = cfg_.projectionDim;
+  // CLIPSegDecoder reshapes the patch tokens to a square grid
+  if (H != W)
+    throw Error("segment: the image must be square (got " + std::to_string(W) + "x" +
+                    std::to_string(H) + "); CLIPSeg's decoder reshapes the patches to a square grid",
+                ErrorKind::Range);
+  Lease lease(*this);
+  Ctx& ctx = lease.ctx();
+  const float* cond = conditional(ctx, c);
+  // step 1: the query image through the vision tower, keeping the extract_layers activations
+  const int64_t g = H / p, T = g * g + 1, k = static_cast<int64_t>(cfg_.extractLayers.size());
+  float* px = ctx.arena.floats(3 * H * W);
+  ops::upload(ctx, pixels, 3 * H * W * sizeof(float), px);
+  std::vector<float*> acts(k);
+  for (auto& a : acts) a = ctx.arena.floats(T * C);
+  vision_->forward(ctx, px, H, W, cfg_.extractLayers, acts.data(), nullptr);
+  // step 3: the decoder
+  SegmentResult r;
+  r.size = decoder_->outputSize(g);
+  float* logits = ctx.arena.floats(r.size * r.size);
+  decoder_->forward(ctx, acts.data(), g, cond, logits);
+  r.logits.resize(r.size * r.size);
+  r.conditional.resize(P);
+  ops::download(ctx, logits, r.logits.size() * sizeof(float), r.logits.data());
+  ops::download(ctx, cond, P * sizeof(float), r.conditional.data());
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  Profile::report("clipseg segment");
+  return r;
+}
+
+}  // namespace omniseg::clipseg

@@ -1,0 +1,93 @@
+// CLIPSeg (CLIPSegForImageSegmentation): loads a transformers checkpoint directory
+// (CIDAS/clipseg-rd64-refined layout), embeds text and visual prompts with the CLIP towers, and
+// turns an image plus a conditional embedding into segmentation logits.
+// ref: transformers/models/clipseg/modeling_clipseg.py CLIPSegForImageSegmentation, CLIPSegModel
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/thread_pool.h"
+#include "core/weights.h"
+#include "models/clipseg/config.h"
+#include "models/clipseg/decoder.h"
+#include "models/clipseg/text_encoder.h"
+#include "models/clipseg/vision_encoder.h"
+#include "models/sam/sam.h"  // Device (declared with SAM, the first model)
+
+namespace omniseg {
+namespace gpu {
+class WeightMirror;
+}
+
+namespace clipseg {
+
+// What a segmentation is conditioned on: a text (token ids from the CLIP tokenizer), a visual
+// prompt image, both (mixed as textWeight·text + (1 − textWeight)·visual, the CLIPSeg paper's
+// interpolation of the two embeddings), or a conditional embedding given directly.
+struct Conditioning {
+  const int32_t* ids = nullptr;  // [T] token ids, or null
+  int64_t idsLength = 0;
+  const float* promptPixels = nullptr;  // [3, h, w] normalised visual prompt, or null
+  int64_t promptHeight = 0, promptWidth = 0;
+  const float* embedding = nullptr;  // [projection_dim]: used as is (exclusive with the others)
+  float textWeight = 1.f;            // with text and visual prompt both given, in [0, 1]
+};
+
+struct SegmentResult {
+  std::vector<float> logits;       // [size, size]
+  int64_t size = 0;                // (H / patch) · patch
+  std::vector<float> conditional;  // [projection_dim]: the embedding the decoder was given
+  double ms = 0;
+};
+
+class ClipSegModel {
+ public:
+  // dir: config.json + model.safetensors. threads ≥ 1 (host threads; the whole pass on CPU).
+  static std::unique_ptr<ClipSegModel> load(const std::string& dir, int threads,
+                                            Device device = Device::Cpu);
+  ~ClipSegModel();
+
+  const ClipSegConfig& config() const { return cfg_; }
+  Device device() const { return device_; }
+
+  // ids [T] → text_projection(pooled text output) [projection_dim]   ref: get_text_features
+  std::vector<float> textEmbedding(const int32_t* ids, int64_t T);
+  // pixels [3, H, W] (normalised; H, W multiples of the patch size) →
+  // visual_projection(pooled image output) [projection_dim]           ref: get_image_features
+  std::vector<float> imageEmbedding(const float* pixels, int64_t H, int64_t W);
+  // pixels [3, S, S] (square, S a multiple of the patch size) → logits   ref: forward
+  SegmentResult segment(const float* pixels, int64_t H, int64_t W, const Conditioning& c);
+
+ private:
+  ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore> weights, int threads,
+               Device device);
+
+  struct Worker;
+  class Lease;
+  std::unique_ptr<Worker> takeWorker();
+  void giveWorker(std::unique_ptr<Worker> w);
+
+  // The conditional embedding [projection_dim] in ctx's memory.
+  float* conditional(Ctx& ctx, const Conditioning& c);
+  float* textOnDevice(Ctx& ctx, const int32_t* ids, int64_t T);
+  float* imageOnDevice(Ctx& ctx, const float* pixels, int64_t H, int64_t W);
+
+  ClipSegConfig cfg_;
+  Device device_;
+  std::unique_ptr<WeightStore> weights_;
+  ThreadPool pool_;
+  std::unique_ptr<TextEncoder> text_;
+  std::unique_ptr<VisionEncoder> vision_;
+  std::unique_ptr<Decoder> decoder_;
+  const float* textProjection_;    // clip.text_projection.weight [P, Ct] (no bias)
+  const float* visualProjection_;  // clip.visual_projection.weight [P, Cv] (no bias)
+  std::unique_ptr<gpu::WeightMirror> mirror_;  // CUDA: device copies of the weights
+  std::mutex workersMu_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace clipseg
+}  // namespace omniseg

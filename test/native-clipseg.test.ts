@@ -1,0 +1,226 @@
+// Parity of the native CLIPSeg core with transformers (fixtures from
+// models/clipseg/generate_fixtures.py: CLIPSegForImageSegmentation on random weights at a tiny
+// configuration): CLIP text and image features, and segmentation logits conditioned on a text,
+// a visual prompt and a weighted mix of both; then malformed inputs and checkpoints.
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { native, type NativeClipSegConditioning, type NativeClipSegModel } from '../lib/native.js';
+import { relL2 } from './helpers/fixtures.js';
+
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'clipseg-tiny');
+const MODEL_DIR = path.join(FIXTURES, 'model');
+
+// Relative L2 error bound, fp32 throughout: only summation order and the exp approximation
+// differ from PyTorch (measured: ~1e-6 on every output).
+const TOL = 1e-4;
+
+interface Manifest {
+  images: { name: string; file: string; size: number }[];
+  texts: { name: string; ids: number[]; embedding: string }[];
+  prompt: { image: string; embedding: string };
+  cases: {
+    name: string;
+    image: string;
+    text: string | null;
+    prompt: boolean;
+    textWeight: number | null;
+    logits: string;
+    size: number;
+  }[];
+}
+const manifest = JSON.parse(readFileSync(path.join(FIXTURES, 'cases.json'), 'utf8')) as Manifest;
+
+function f32(file: string): Float32Array {
+  const b = readFileSync(path.join(FIXTURES, file));
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+const image = (name: string) => manifest.images.find((i) => i.name === name)!;
+const text = (name: string) => manifest.texts.find((t) => t.name === name)!;
+const sub = (a: Float32Array, b: Float32Array) => a.map((v, i) => v - b[i]);
+
+function conditioning(c: Manifest['cases'][number]): NativeClipSegConditioning {
+  const out: NativeClipSegConditioning = {};
+  if (c.text) out.inputIds = new Int32Array(text(c.text).ids);
+  if (c.prompt) {
+    const p = image(manifest.prompt.image);
+    Object.assign(out, { promptPixels: f32(p.file), promptWidth: p.size, promptHeight: p.size });
+  }
+  if (c.textWeight !== null) out.textWeight = c.textWeight;
+  return out;
+}
+
+describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
+  let model: NativeClipSegModel;
+  const logits = new Map<string, Float32Array>();
+
+  beforeAll(async () => {
+    model = await native().loadClipSeg!(MODEL_DIR, { threads: 2 });
+    for (const c of manifest.cases) {
+      const im = image(c.image);
+      const r = await model.forward(f32(im.file), im.size, im.size, conditioning(c));
+      expect(r.size).toBe(c.size);
+      logits.set(c.name, r.logits);
+    }
+  });
+
+  it('reads the configuration', () => {
+    expect(model.config).toEqual({
+      imageSize: 64, patchSize: 16, projectionDim: 24, vocabSize: 64, maxPositions: 16, device: 'cpu',
+    });
+  });
+
+  for (const t of manifest.texts) {
+    it(`text features of "${t.name}" (causal text tower, pooled at the argmax id, projection)`, async () => {
+      const e = await model.textEmbedding(new Int32Array(t.ids));
+      expect(relL2(e, f32(t.embedding))).toBeLessThan(TOL);
+    });
+  }
+
+  it('image features of the visual prompt (80×80: position embeddings interpolated 4×4 → 5×5)', async () => {
+    const p = image(manifest.prompt.image);
+    const e = await model.imageEmbedding(f32(p.file), p.size, p.size);
+    expect(relL2(e, f32(manifest.prompt.embedding))).toBeLessThan(TOL);
+  });
+
+  for (const c of manifest.cases) {
+    const by = c.text && c.prompt ? `${c.textWeight}·text + ${1 - c.textWeight!}·visual prompt` : c.text ? `text "${c.text}"` : 'the visual prompt';
+    it(`logits of ${c.image} (${image(c.image).size}²) conditioned on ${by}`, () => {
+      expect(relL2(logits.get(c.name)!, f32(c.logits))).toBeLessThan(TOL);
+    });
+  }
+
+  it('the text path itself: the difference between two texts\' logits matches', () => {
+    // At random init the image path dominates the logits; the difference isolates the text path.
+    const ours = sub(logits.get('query_cat')!, logits.get('query_dog')!);
+    const ref = sub(f32('query_cat.logits.f32'), f32('query_dog.logits.f32'));
+    expect(relL2(ours, ref)).toBeLessThan(TOL);
+    const mix = sub(logits.get('query_mix')!, logits.get('query_prompt')!);
+    expect(relL2(mix, sub(f32('query_mix.logits.f32'), f32('query_prompt.logits.f32')))).toBeLessThan(TOL);
+  });
+
+  it('a conditional embedding given directly equals the text conditioning', async () => {
+    const im = image('query');
+    const cat = await model.textEmbedding(new Int32Array(text('cat').ids));
+    const r = await model.forward(f32(im.file), im.size, im.size, { embedding: cat });
+    expect(Array.from(r.conditional)).toEqual(Array.from(cat));
+    expect(relL2(r.logits, f32('query_cat.logits.f32'))).toBeLessThan(TOL);
+  });
+
+  it('rejects bad inputs with the reason', async () => {
+    const im = image('query');
+    const px = f32(im.file);
+    await expect(model.textEmbedding(new Int32Array([62, 64, 63]))).rejects.toThrow(
+      /token 64 at index 1 is outside the vocabulary \[0, 64\)/,
+    );
+    await expect(model.textEmbedding(new Int32Array(17).fill(5))).rejects.toThrow(/17 tokens, expected 1 to 16/);
+    await expect(model.forward(px, 96, 96, {})).rejects.toThrow(/give input ids, a visual prompt or a conditional embedding/);
+    await expect(model.forward(px, 48, 192, { inputIds: new Int32Array([62, 63]) })).rejects.toThrow(/must be square/);
+    const odd = new Float32Array(3 * 72 * 72);
+    await expect(model.forward(odd, 72, 72, { inputIds: new Int32Array([62, 63]) })).rejects.toThrow(
+      /multiples of the patch size 16/,
+    );
+    const p = image('prompt');
+    const mixed = { inputIds: new Int32Array([62, 63]), promptPixels: f32(p.file), promptWidth: p.size, promptHeight: p.size };
+    await expect(model.forward(px, 96, 96, { ...mixed, textWeight: 1.5 })).rejects.toThrow(/textWeight must be in \[0, 1\]/);
+    expect(() => model.forward(px, 95, 96, { inputIds: new Int32Array([1]) })).toThrow(TypeError);
+  });
+});
+
+describe('malformed CLIPSeg checkpoints', () => {
+  let root: string;
+  let weights: Buffer;
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  let dataStart: number;
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'omniseg-clipseg-'));
+    weights = await readFile(path.join(MODEL_DIR, 'model.safetensors'));
+    const n = Number(weights.readBigUInt64LE(0));
+    header = JSON.parse(weights.subarray(8, 8 + n).toString('utf8'));
+    delete (header as Record<string, unknown>).__metadata__;
+    dataStart = 8 + n;
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** The fixture's tensors re-serialised after `edit` (entries deleted or reshaped). */
+  function rewrite(edit: (h: typeof header) => void): Buffer {
+    const h = structuredClone(header);
+    edit(h);
+    const chunks: Buffer[] = [];
+    const out: Record<string, unknown> = {};
+    let offset = 0;
+    for (const [k, v] of Object.entries(h).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0])) {
+      const [b, e] = header[k]?.data_offsets ?? v.data_offsets;
+      const data = weights.subarray(dataStart + b, dataStart + e);
+      out[k] = { ...v, data_offsets: [offset, offset + data.length] };
+      chunks.push(data);
+      offset += data.length;
+    }
+    let json = JSON.stringify(out);
+    json += ' '.repeat((8 - (json.length % 8)) % 8);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    return Buffer.concat([len, Buffer.from(json), ...chunks]);
+  }
+
+  async function loadError(name: string, bytes: Buffer, config?: string): Promise<Error> {
+    const dir = path.join(root, name);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'model.safetensors'), bytes);
+    if (config === undefined) await copyFile(path.join(MODEL_DIR, 'config.json'), path.join(dir, 'config.json'));
+    else await writeFile(path.join(dir, 'config.json'), config);
+    try {
+      (await native().loadClipSeg!(dir, { threads: 1 })).dispose();
+    } catch (e) {
+      return e as Error;
+    }
+    throw new Error('expected loadClipSeg to fail');
+  }
+
+  it('the rewrite helper is faithful', async () => {
+    const dir = path.join(root, 'ok');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'model.safetensors'), rewrite(() => {}));
+    await copyFile(path.join(MODEL_DIR, 'config.json'), path.join(dir, 'config.json'));
+    const m = await native().loadClipSeg!(dir, { threads: 1 });
+    expect(m.config.projectionDim).toBe(24);
+    m.dispose();
+    expect(() => m.config).toThrow('The model has been disposed');
+  });
+
+  it('a missing tensor is named', async () => {
+    const e = await loadError('missing', rewrite((h) => delete h['decoder.film_mul.weight']));
+    expect(e.message).toMatch(/missing tensor "decoder\.film_mul\.weight" in .*model\.safetensors/);
+    const e2 = await loadError('missing-text', rewrite((h) => delete h['clip.text_model.encoder.layers.1.mlp.fc2.bias']));
+    expect(e2.message).toMatch(/missing tensor "clip\.text_model\.encoder\.layers\.1\.mlp\.fc2\.bias"/);
+  });
+
+  it('a tensor of the wrong shape is named with both shapes', async () => {
+    const e = await loadError('shape', rewrite((h) => {
+      h['clip.visual_projection.weight'].shape = [32, 24];
+    }));
+    expect(e.message).toMatch(/tensor "clip\.visual_projection\.weight" has shape \[32, ?24\] but the model configuration expects \[24, ?32\]/);
+  });
+
+  it('an unexpected tensor is named', async () => {
+    const e = await loadError('extra', rewrite((h) => {
+      h['decoder.extra.weight'] = { ...h['decoder.film_mul.bias'] };
+    }));
+    expect(e.message).toMatch(/unexpected tensor\(s\) in .*"decoder\.extra\.weight"/);
+  });
+
+  it('a SAM config or an unsupported activation is rejected', async () => {
+    const cfg = JSON.parse(await readFile(path.join(MODEL_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const e = await loadError('sam', weights, JSON.stringify({ ...cfg, model_type: 'sam' }));
+    expect(e.message).toMatch(/model_type "sam" is not a CLIPSeg checkpoint/);
+    const vision = { ...(cfg.vision_config as object), hidden_act: 'silu' };
+    const e2 = await loadError('act', weights, JSON.stringify({ ...cfg, vision_config: vision }));
+    expect(e2.message).toMatch(/vision_config: hidden_act "silu" is not supported/);
+  });
+});
