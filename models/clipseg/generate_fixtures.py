@@ -1,4 +1,4 @@
-"""Generate the tiny-CLIPSeg reference fixtures in test/fixtures/clipseg-tiny/ (committed, ~0.3 MB).
+"""Generate the tiny-CLIPSeg reference fixtures in test/fixtures/clipseg-tiny/ (committed, ~0.8 MB).
 
 Run:  .venv/bin/python models/clipseg/generate_fixtures.py [--out DIR]
 Deterministic: fixed seeds, one torch thread. Reference = Hugging Face transformers
