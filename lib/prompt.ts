@@ -1,11 +1,12 @@
 // Prompt validation and packing into the flat arrays the native decoder takes (NativePrompt).
 import { invalidRange } from './errors.js';
+import { MASK_PROMPT_LOGIT, maskToLogits, rasterizeScribbles, type MaskFrame } from './mask-prompt.js';
 import type { NativePrompt } from './native.js';
 import { scribbleToPoints } from './scribble.js';
-import { box, float32Array, optionalArray, plainObject, point, scribble } from './validate.js';
-import type { Box, Point, Scribble } from './types.js';
+import { binaryMask, box, float32Array, optionalArray, plainObject, point, scribble } from './validate.js';
+import type { BinaryMask, Box, Point, Scribble } from './types.js';
 
-/** What to segment. At least one of `points`, `scribbles`, `boxes` or `maskInput` is required. */
+/** What to segment. At least one of `points`, `scribbles`, `boxes`, `mask` or `maskInput` is required. */
 export interface Prompt {
   /**
    * Clicks in pixels of the original image, label 1 positive / 0 negative. With several boxes,
@@ -26,9 +27,23 @@ export interface Prompt {
   boxes?: Box[];
   /**
    * Dense mask prompt: low-resolution logits, lowResSize × lowResSize row-major (256 × 256 for
-   * SAM), usually a previous result's `Mask.lowResLogits`. Used for every box. Default: none.
+   * SAM), usually a previous result's `Mask.lowResLogits`. Used for every box. Exclusive with
+   * `mask` (giving both is a RangeError). Default: none.
    */
   maskInput?: Float32Array;
+  /**
+   * Dense mask prompt as a binary mask at image size `{ data, width, height }` (width × height
+   * bytes, 0 outside, 1 or 255 inside; width and height must be the image's), e.g. a user's
+   * selection or a thresholded previous result. It is converted here to the low-res logits that
+   * `maskInput` takes, framed like SAM's preprocessing frames the image (see `maskToLogits`):
+   * resized to the processor's longest-edge size, zero-padded to the square model input, area-
+   * averaged down to lowResSize × lowResSize, and each cell's covered fraction f mapped to
+   * clamp(ln(f / (1 − f)), −L, L) with L = MASK_PROMPT_LOGIT = ln 999 ≈ 6.9. Used for every box;
+   * positive `dense` scribbles are OR-ed into it. Exclusive with `maskInput` (giving both is a
+   * RangeError): pass a previous result's `lowResLogits` as `maskInput` when you have them, they
+   * carry SAM's own confidence. Default: none.
+   */
+  mask?: BinaryMask;
 }
 
 /** Decoder settings for one segment() call. */
@@ -43,6 +58,8 @@ export interface DecodeSettings {
  * Validates a prompt against a width × height image and packs it for the native decoder:
  * P = max(1, boxes.length) prompt sets, each with all N points (SAM's padding point is added by
  * the native side, not here).
+ * @param frame where the image lies in the model input, needed to convert `mask` and `dense`
+ *   scribbles (without it, they are refused).
  */
 export function toNativePrompt(
   prompt: unknown,
@@ -50,8 +67,9 @@ export function toNativePrompt(
   height: number,
   lowResSize: number,
   settings: DecodeSettings,
+  frame?: MaskFrame,
 ): NativePrompt {
-  const obj = plainObject(prompt, 'prompt', 'an object {points?, scribbles?, boxes?, maskInput?}');
+  const obj = plainObject(prompt, 'prompt', 'an object {points?, scribbles?, boxes?, mask?, maskInput?}');
   const clicks = (optionalArray(obj.points, 'prompt.points', 'an array of points {x, y, label}') ?? []).map(
     (p, i) => point(p, `prompt.points[${i}]`, width, height),
   );
@@ -72,8 +90,13 @@ export function toNativePrompt(
           logits,
           `a Float32Array of ${logits} finite values (${lowResSize}x${lowResSize} logits)`,
         );
-  if (points.length === 0 && boxes.length === 0 && maskInput === null) {
-    throw invalidRange('at least one of points, scribbles, boxes or maskInput', 'prompt', prompt);
+  const mask = obj.mask === undefined ? null : binaryMask(obj.mask, 'prompt.mask', width, height);
+  if (mask !== null && maskInput !== null) {
+    throw invalidRange('either mask or maskInput, not both', 'prompt', prompt);
+  }
+  const denseMaskInput = denseMaskPrompt(mask, maskInput, scribbles, width, height, frame);
+  if (points.length === 0 && boxes.length === 0 && denseMaskInput === null) {
+    throw invalidRange('at least one of points, scribbles, boxes, mask or maskInput', 'prompt', prompt);
   }
 
   const promptCount = Math.max(1, boxes.length);
@@ -83,10 +106,41 @@ export function toNativePrompt(
     ...packPoints(points, promptCount),
     pointsPerPrompt: n,
     boxes: boxes.length === 0 ? null : Float32Array.from(boxes.flat()),
-    maskInput,
+    maskInput: denseMaskInput,
     multimask: settings.multimask,
     threshold: settings.threshold,
   };
+}
+
+/**
+ * The low-res logits of the dense prompt: `maskInput` as given, or `mask` converted, with the
+ * positive `dense` scribbles drawn in. With `mask` (or neither), the strokes are OR-ed into the
+ * binary mask before the conversion; with `maskInput`, each cell the strokes touch takes the
+ * larger of its logit and the strokes' own logit there.
+ */
+function denseMaskPrompt(
+  mask: BinaryMask | null,
+  maskInput: Float32Array | null,
+  scribbles: readonly Scribble[],
+  width: number,
+  height: number,
+  frame: MaskFrame | undefined,
+): Float32Array | null {
+  const strokes = scribbles.filter((s) => s.dense === true && s.label === 1);
+  if (strokes.length === 0 && mask === null) return maskInput;
+  if (frame === undefined) {
+    throw new Error('prompt.mask and dense scribbles need the model input frame; use Segmenter.segment()');
+  }
+  if (maskInput === null) {
+    const bits = mask === null ? new Uint8Array(width * height) : Uint8Array.from(mask.data, (v) => (v === 0 ? 0 : 1));
+    return maskToLogits({ data: rasterizeScribbles(strokes, width, height, bits), width, height }, frame);
+  }
+  const stroked = maskToLogits({ data: rasterizeScribbles(strokes, width, height), width, height }, frame);
+  const out = maskInput.slice();
+  for (let i = 0; i < out.length; i++) {
+    if (stroked[i] > -MASK_PROMPT_LOGIT) out[i] = Math.max(out[i], stroked[i]);
+  }
+  return out;
 }
 
 /** points [P, N, 2] and labels [P, N]: the same N points repeated for each of the P sets. */

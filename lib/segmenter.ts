@@ -7,6 +7,7 @@ import { ImageEmbedding, nativeEmbedding } from './embedding.js';
 import { abortError, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
+import { resizedSize, type MaskFrame } from './mask-prompt.js';
 import type {
   NativeDecodeResult,
   NativeEmbedding,
@@ -239,12 +240,14 @@ export class Segmenter {
 
     if (input instanceof ImageEmbedding) {
       const embedding = nativeEmbedding(input, this);
-      const nativePrompt = toNativePrompt(prompt, input.width, input.height, this.config.lowResSize, settings);
+      const frame = this.#maskFrame(embedding.resizedWidth, embedding.resizedHeight);
+      const nativePrompt = toNativePrompt(prompt, input.width, input.height, this.config.lowResSize, settings, frame);
       return this.#decode(embedding, nativePrompt, 0, context, signal);
     }
     throwIfAborted(signal);
     const image = await decodeImage(input, { limitInputPixels: this.limitInputPixels });
-    const nativePrompt = toNativePrompt(prompt, image.width, image.height, this.config.lowResSize, settings);
+    const frame = this.#maskFrame(...resizedSize(image.width, image.height, this.config.longestEdge));
+    const nativePrompt = toNativePrompt(prompt, image.width, image.height, this.config.lowResSize, settings, frame);
     const embedding = await this.#encodeNative(image, context, signal);
     try {
       return await this.#decode(embedding, nativePrompt, embedding.encodeMs, context, signal);
@@ -310,6 +313,11 @@ export class Segmenter {
   #live(): NativeSamModel {
     if (this.#model === undefined) throw new Error('The Segmenter has been disposed; call Segmenter.load() again');
     return this.#model;
+  }
+
+  /** Where an image resized to resizedWidth × resizedHeight lies in the model input (for mask prompts). */
+  #maskFrame(resizedWidth: number, resizedHeight: number): MaskFrame {
+    return { resizedWidth, resizedHeight, imageSize: this.config.imageSize, lowResSize: this.config.lowResSize };
   }
 
   #wrap(embedding: NativeEmbedding): ImageEmbedding {

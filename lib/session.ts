@@ -189,7 +189,7 @@ export class SegmentSession {
     const what = 'an object {points?, scribbles?, box?}';
     const obj = plainObject(prompt, 'prompt', what);
     // A session keeps one box and sets the mask prompt itself: say so rather than ignore them.
-    if ('boxes' in obj || 'maskInput' in obj) throw invalidRange(what, 'prompt', prompt);
+    if ('boxes' in obj || 'maskInput' in obj || 'mask' in obj) throw invalidRange(what, 'prompt', prompt);
     const { width, height } = this;
     const points = optionalArray(obj.points, 'prompt.points', 'an array of points {x, y, label}')?.map((p, i) =>
       point(p, `prompt.points[${i}]`, width, height),

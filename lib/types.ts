@@ -27,6 +27,25 @@ export interface Scribble {
   path: Vertex[];
   /** 1 positive, 0 negative. */
   label: PointLabel;
+  /**
+   * Also draw this scribble into the dense mask prompt (positive scribbles only; ignored for
+   * label 0): it is rasterised with a round brush max(width, height) / 64 pixels wide (see
+   * `rasterizeScribbles`) into a binary mask that is OR-ed with `Prompt.mask`, or, with
+   * `Prompt.maskInput` (and in sessions, whose rounds feed the previous logits back), raises the
+   * low-res logits of the cells it touches to at least those of the stroke. Default: `false`
+   * (the scribble is clicks only).
+   */
+  dense?: boolean;
+}
+
+/**
+ * A binary mask at image size, e.g. a user's selection or a previous result's `Mask`: row-major
+ * width × height bytes, 0 outside and any non-zero value (1 or 255) inside.
+ */
+export interface BinaryMask {
+  data: Uint8Array;
+  width: number;
+  height: number;
 }
 
 /** A box `[x0, y0, x1, y1]` (XYXY) in pixels of the original image, with x0 <= x1 and y0 <= y1. */

@@ -2,7 +2,7 @@
 // (e.g. `prompt.points[0].x`), and returns the value typed, or throws with the shared template:
 // TypeError for a wrong type, RangeError for a wrong value (NaN, ±Infinity, out of range).
 import { invalidRange, invalidType } from './errors.js';
-import type { Box, Point, PointLabel, Scribble, Vertex } from './types.js';
+import type { BinaryMask, Box, Point, PointLabel, Scribble, Vertex } from './types.js';
 
 /** "between 0 and 640", or ">= 1" when there is no upper bound. */
 function rangeText(min: number, max: number): string {
@@ -99,14 +99,39 @@ export function vertex(value: unknown, param: string, width: number, height: num
   return [numberInRange(value[0], `${param}[0]`, 0, width), numberInRange(value[1], `${param}[1]`, 0, height)];
 }
 
-/** A scribble `{ path, label }`: a non-empty array of vertices inside the image, label 0 or 1. */
+/**
+ * A scribble `{ path, label, dense? }`: a non-empty array of vertices inside the image, label 0
+ * or 1, dense a boolean (kept only when true).
+ */
 export function scribble(value: unknown, param: string, width: number, height: number): Scribble {
-  const obj = plainObject(value, param, 'an object {path, label}');
+  const obj = plainObject(value, param, 'an object {path, label, dense?}');
   const what = 'a non-empty array of vertices [x, y]';
   if (!Array.isArray(obj.path)) throw invalidType(what, `${param}.path`, obj.path);
   if (obj.path.length === 0) throw invalidRange(what, `${param}.path`, obj.path);
   const path = obj.path.map((v: unknown, i) => vertex(v, `${param}.path[${i}]`, width, height));
-  return { path, label: pointLabel(obj.label, `${param}.label`) };
+  const dense = obj.dense === undefined ? false : boolean(obj.dense, `${param}.dense`);
+  return { path, label: pointLabel(obj.label, `${param}.label`), ...(dense ? { dense } : {}) };
+}
+
+/** A binary mask `{ data, width, height }` of exactly width × height bytes (the image's size). */
+export function binaryMask(value: unknown, param: string, width: number, height: number): BinaryMask {
+  const obj = plainObject(value, param, 'an object {data, width, height}');
+  const [w, h] = [
+    imageSide(obj.width, `${param}.width`, width, 'width'),
+    imageSide(obj.height, `${param}.height`, height, 'height'),
+  ];
+  const what = `a Uint8Array of ${w * h} bytes (${w}x${h}, 0 outside the mask)`;
+  if (!(obj.data instanceof Uint8Array)) throw invalidType(what, `${param}.data`, obj.data);
+  if (obj.data.length !== w * h) throw invalidRange(what, `${param}.data`, obj.data);
+  return { data: obj.data, width: w, height: h };
+}
+
+/** A mask's width or height: it must be the image's. */
+function imageSide(value: unknown, param: string, side: number, name: string): number {
+  const what = `the image's ${name} (${side})`;
+  if (typeof value !== 'number') throw invalidType(what, param, value);
+  if (value !== side) throw invalidRange(what, param, value);
+  return value;
 }
 
 /** An AbortSignal (checked by shape, so that signals from other realms are accepted too). */

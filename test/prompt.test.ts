@@ -58,18 +58,18 @@ describe('toNativePrompt', () => {
 
   it('no prompt at all is a RangeError', () => {
     expect(() => pack({})).toThrow(
-      new RangeError('Expected at least one of points, scribbles, boxes or maskInput for prompt but received {} of type object'),
+      new RangeError('Expected at least one of points, scribbles, boxes, mask or maskInput for prompt but received {} of type object'),
     );
     expect(() => pack({ points: [], boxes: [] })).toThrow(
       new RangeError(
-        'Expected at least one of points, scribbles, boxes or maskInput for prompt but received {points: [], boxes: []} of type object',
+        'Expected at least one of points, scribbles, boxes, mask or maskInput for prompt but received {points: [], boxes: []} of type object',
       ),
     );
   });
 
   it('type errors name the offending field', () => {
     expect(() => pack(null)).toThrow(
-      new TypeError('Expected an object {points?, scribbles?, boxes?, maskInput?} for prompt but received null of type null'),
+      new TypeError('Expected an object {points?, scribbles?, boxes?, mask?, maskInput?} for prompt but received null of type null'),
     );
     expect(() => pack({ points: { x: 1, y: 2, label: 1 } })).toThrow(
       new TypeError(

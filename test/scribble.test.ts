@@ -107,7 +107,7 @@ describe('scribbles in a prompt', () => {
           'Expected an array of scribbles {path, label} for prompt.scribbles but received {path: [[...]], label: 1} of type object',
         ),
       ],
-      [{ scribbles: [null] }, new TypeError('Expected an object {path, label} for prompt.scribbles[0] but received null of type null')],
+      [{ scribbles: [null] }, new TypeError('Expected an object {path, label, dense?} for prompt.scribbles[0] but received null of type null')],
       [
         { scribbles: [{ label: 1 }] },
         new TypeError('Expected a non-empty array of vertices [x, y] for prompt.scribbles[0].path but received undefined of type undefined'),
@@ -147,7 +147,7 @@ describe('scribbles in a prompt', () => {
       [
         { scribbles: [] },
         new RangeError(
-          'Expected at least one of points, scribbles, boxes or maskInput for prompt but received {scribbles: []} of type object',
+          'Expected at least one of points, scribbles, boxes, mask or maskInput for prompt but received {scribbles: []} of type object',
         ),
       ],
     ];

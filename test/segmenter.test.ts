@@ -232,7 +232,7 @@ describe('Segmenter.segment', () => {
   it('validates the prompt before any native work', async () => {
     const segmenter = await Segmenter.load({ model: modelDir });
     await expect(segmenter.segment(pixels(), {})).rejects.toThrow(
-      new RangeError('Expected at least one of points, scribbles, boxes or maskInput for prompt but received {} of type object'),
+      new RangeError('Expected at least one of points, scribbles, boxes, mask or maskInput for prompt but received {} of type object'),
     );
     await expect(segmenter.segment(pixels(), { points: [{ x: 21, y: 0, label: 1 }] })).rejects.toThrow(
       new RangeError('Expected a number between 0 and 20 for prompt.points[0].x but received 21 of type number'),

@@ -1,0 +1,159 @@
+// Binary masks → SAM's dense mask prompt. The decoder takes a mask prompt as low-resolution
+// logits framed like its input image: the image resized so that its longest edge is the
+// processor's longest_edge, zero-padded at the right and bottom to imageSize × imageSize, and
+// seen at lowResSize × lowResSize (256 × 256 for a 1024-px model). A binary mask at image size
+// is brought into that frame here, in TypeScript, before anything crosses into C++.
+import type { BinaryMask, Scribble } from './types.js';
+
+/**
+ * Magnitude L of the logits a binary mask becomes: a low-res cell fully inside the mask is +L,
+ * fully outside (or in the padding) −L, and a cell the mask covers in part is the log-odds of
+ * the covered fraction clipped to ±L. L = ln(999) ≈ 6.9 is the log-odds of 0.999 (micro-sam's
+ * choice for the same conversion): far enough from 0 to be decisive, within the range of the
+ * logits SAM itself outputs (mostly |logit| < 20), so that the decoder reads it like its own.
+ */
+export const MASK_PROMPT_LOGIT = Math.log(999);
+
+/**
+ * Brush width of a dense scribble (`Scribble.dense`), as a fraction of the image's longest side:
+ * max(width, height) / 64 pixels (16 px on a 1024-px image, 4 cells of SAM's 256 × 256 low-res
+ * grid), at least 1 pixel.
+ */
+export const SCRIBBLE_BRUSH_DIVISOR = 64;
+
+/** Where the original image lies in the model's input frame. */
+export interface MaskFrame {
+  /** Size of the image after the processor's longest-edge resize (before padding). */
+  resizedWidth: number;
+  resizedHeight: number;
+  /** Side of the square, zero-padded model input (e.g. 1024). */
+  imageSize: number;
+  /** Side of the low-res logits grid (e.g. 256). */
+  lowResSize: number;
+}
+
+/**
+ * The processor's longest-edge resize of a width × height image: the same arithmetic as the
+ * native preprocessing (ref: transformers' SamImageProcessor._get_preprocess_shape,
+ * `int(x * longest_edge / max(h, w) + 0.5)` in float64).
+ */
+export function resizedSize(width: number, height: number, longestEdge: number): [width: number, height: number] {
+  const scale = longestEdge / Math.max(width, height);
+  return [Math.floor(width * scale + 0.5), Math.floor(height * scale + 0.5)];
+}
+
+/**
+ * The fraction of each low-res cell covered by a binary mask (any non-zero byte is inside),
+ * lowResSize × lowResSize row-major.
+ *
+ * This is the mask resized to the model's input frame and downsampled to lowResSize by area
+ * averaging (a box filter, exact: no sampling): original pixel (i, j) covers [j, j + 1) × [i, i + 1),
+ * which the resize stretches by resizedWidth / width and resizedHeight / height; low-res cell
+ * (r, c) covers [c, c + 1) × [r, r + 1) · imageSize / lowResSize of the frame. The padding is
+ * outside the mask (fraction 0).
+ */
+export function maskCoverage(mask: BinaryMask, frame: MaskFrame): Float32Array {
+  const { width: W, height: H, data } = mask;
+  const L = frame.lowResSize;
+  const cell = frame.imageSize / L; // frame pixels per low-res cell
+  // Weights of each original column (row) in each low-res column (row): the length of their
+  // overlap, in original pixels.
+  const xs = overlaps(W, (cell * W) / frame.resizedWidth, L);
+  const ys = overlaps(H, (cell * H) / frame.resizedHeight, L);
+  const cellArea = ((cell * W) / frame.resizedWidth) * ((cell * H) / frame.resizedHeight);
+
+  const out = new Float32Array(L * L);
+  const rowSums = new Float64Array(L); // one original row, summed into low-res columns
+  for (let y = 0; y < H; y++) {
+    rowSums.fill(0);
+    let any = false;
+    const row = y * W;
+    for (const { index: c, from, to, weights } of xs) {
+      let s = 0;
+      for (let x = from; x < to; x++) if (data[row + x] !== 0) s += weights[x - from];
+      rowSums[c] = s;
+      any ||= s > 0;
+    }
+    if (!any) continue;
+    for (const { index: r, from, to, weights } of ys) {
+      if (y < from || y >= to) continue;
+      const wy = weights[y - from];
+      for (let c = 0; c < L; c++) out[r * L + c] += (wy * rowSums[c]) / cellArea;
+    }
+  }
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(1, out[i]);
+  return out;
+}
+
+/** For each of `cells` low-res cells of `span` original pixels: the original pixels it overlaps, with overlap lengths. */
+function overlaps(
+  pixels: number,
+  span: number,
+  cells: number,
+): { index: number; from: number; to: number; weights: Float64Array }[] {
+  const out = [];
+  for (let c = 0; c < cells; c++) {
+    const a = c * span;
+    const b = Math.min((c + 1) * span, pixels);
+    if (a >= pixels) break; // this cell and the next ones lie in the padding
+    const from = Math.floor(a);
+    const to = Math.min(pixels, Math.ceil(b));
+    const weights = new Float64Array(to - from);
+    for (let x = from; x < to; x++) weights[x - from] = Math.max(0, Math.min(b, x + 1) - Math.max(a, x));
+    out.push({ index: c, from, to, weights });
+  }
+  return out;
+}
+
+/**
+ * A binary mask as SAM mask-prompt logits (lowResSize × lowResSize row-major): the covered
+ * fraction f of each low-res cell (see `maskCoverage`) becomes clamp(ln(f / (1 − f)), −L, L) with
+ * L = MASK_PROMPT_LOGIT: +L inside, −L outside and in the padding, log-odds on the boundary.
+ */
+export function maskToLogits(mask: BinaryMask, frame: MaskFrame): Float32Array {
+  const coverage = maskCoverage(mask, frame);
+  const L = MASK_PROMPT_LOGIT;
+  for (let i = 0; i < coverage.length; i++) {
+    const f = coverage[i];
+    coverage[i] = f <= 0 ? -L : f >= 1 ? L : Math.min(L, Math.max(-L, Math.log(f / (1 - f))));
+  }
+  return coverage;
+}
+
+/**
+ * Rasterises scribbles into a width × height binary mask (0/1), drawn with a round brush of
+ * width max(width, height) / SCRIBBLE_BRUSH_DIVISOR (at least 1 px): pixel (x, y) is set when its
+ * distance to the polyline is at most half the brush width. Pixels are addressed like SAM's
+ * points: pixel (x, y) is the point (x, y).
+ * @param into a mask to draw into (its bytes are OR-ed with 1), or a new one.
+ */
+export function rasterizeScribbles(
+  scribbles: readonly Scribble[],
+  width: number,
+  height: number,
+  into: Uint8Array = new Uint8Array(width * height),
+): Uint8Array {
+  const radius = Math.max(1, Math.max(width, height) / SCRIBBLE_BRUSH_DIVISOR) / 2;
+  for (const { path } of scribbles) {
+    const segments = path.length === 1 ? [[path[0], path[0]]] : path.slice(1).map((b, i) => [path[i], b]);
+    for (const [[ax, ay], [bx, by]] of segments) {
+      const x0 = Math.max(0, Math.ceil(Math.min(ax, bx) - radius));
+      const x1 = Math.min(width - 1, Math.floor(Math.max(ax, bx) + radius));
+      const y0 = Math.max(0, Math.ceil(Math.min(ay, by) - radius));
+      const y1 = Math.min(height - 1, Math.floor(Math.max(ay, by) + radius));
+      const dx = bx - ax;
+      const dy = by - ay;
+      const len2 = dx * dx + dy * dy;
+      for (let y = y0; y <= y1; y++) {
+        for (let x = x0; x <= x1; x++) {
+          // distance from (x, y) to the segment a → b
+          const t = len2 === 0 ? 0 : Math.min(1, Math.max(0, ((x - ax) * dx + (y - ay) * dy) / len2));
+          const ex = ax + t * dx - x;
+          const ey = ay + t * dy - y;
+          if (ex * ex + ey * ey <= radius * radius) into[y * width + x] = 1;
+        }
+      }
+    }
+  }
+  return into;
+}
