@@ -242,9 +242,9 @@ describe('usage errors', () => {
   });
 
   it('missing or unknown command', () => {
-    usage('', 'Missing command (encode, segment, segment-frames, bench, info, eval); see omniseg --help');
-    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval');
-    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval');
+    usage('', 'Missing command (encode, segment, segment-frames, bench, info, eval, serve); see omniseg --help');
+    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve');
+    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve');
   });
 
   it('unknown options, long and short', () => {

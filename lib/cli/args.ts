@@ -10,7 +10,7 @@ import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
 import type { Device, Precision } from '../segmenter.js';
 import type { Box, Point, Scribble } from '../types.js';
 
-export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval'] as const;
+export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval', 'serve'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** --device values; the default is 'auto'. */
@@ -137,7 +137,33 @@ export interface EvalCommand {
   json: boolean;
 }
 
+/** omniseg serve: the HTTP segmentation server (lib/server). */
+export interface ServeCommand {
+  command: 'serve';
+  model: string;
+  /** --device: where the model runs. Default 'auto'. */
+  device: Device;
+  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
+  precision: Precision;
+  threads?: number;
+  /** --host. Default 127.0.0.1. */
+  host: string;
+  /** --port (0: any free port). Default 8080. */
+  port: number;
+  /** --cache-mb: the embedding cache's budget, MiB (fractions allowed). */
+  cacheMb?: number;
+  /** --max-queue: requests allowed to wait per queue. */
+  maxQueue?: number;
+  /** --max-batch: encoder requests per batch. */
+  maxBatch?: number;
+  /** --batch-delay-ms: how long an idle encoder waits for a batch to fill. */
+  batchDelayMs?: number;
+  /** --timeout-ms: a request's deadline. */
+  timeoutMs?: number;
+}
+
 export type CliCommand =
+  | ServeCommand
   | HelpCommand
   | VersionCommand
   | EncodeCommand
@@ -241,6 +267,23 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
     },
     positionals: [],
   },
+  serve: {
+    options: {
+      model: MODEL,
+      device: DEVICE,
+      precision: PRECISION,
+      threads: THREADS,
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'cache-mb': { type: 'string' },
+      'max-queue': { type: 'string' },
+      'max-batch': { type: 'string' },
+      'batch-delay-ms': { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      help: HELP,
+    },
+    positionals: [],
+  },
 };
 
 /** Parsed options of one command: strings (or lists of strings) and booleans. */
@@ -311,7 +354,42 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
       return { command: 'info', json: values.flag('json') };
     case 'eval':
       return evalCommand(values);
+    case 'serve':
+      return serveCommand(values);
   }
+}
+
+function serveCommand(values: Values): ServeCommand {
+  const port = values.string('port');
+  const optional = <K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> =>
+    value === undefined ? {} : ({ [key]: value } as Record<K, number>);
+  return {
+    command: 'serve',
+    model: values.required('model'),
+    ...backend(values),
+    ...threads(values),
+    host: values.string('host') ?? '127.0.0.1',
+    port: port === undefined ? 8080 : integerUpTo(port, '--port', 65535),
+    ...optional('cacheMb', optionalNonNegativeNumber(values.string('cache-mb'), '--cache-mb')),
+    ...optional('maxQueue', optionalPositiveInteger(values.string('max-queue'), '--max-queue')),
+    ...optional('maxBatch', optionalPositiveInteger(values.string('max-batch'), '--max-batch')),
+    ...optional('batchDelayMs', optionalNonNegativeNumber(values.string('batch-delay-ms'), '--batch-delay-ms')),
+    ...optional('timeoutMs', optionalPositiveInteger(values.string('timeout-ms'), '--timeout-ms')),
+  };
+}
+
+/** An integer in [0, max]. */
+function integerUpTo(raw: string, flag: string, max: number): number {
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n > max) throw new UsageError(argumentMessage(`an integer from 0 to ${max}`, flag, raw));
+  return n;
+}
+
+function optionalNonNegativeNumber(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = parseNumber(raw);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(argumentMessage('a number >= 0', flag, raw));
+  return n;
 }
 
 function evalCommand(values: Values): EvalCommand {

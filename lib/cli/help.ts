@@ -1,5 +1,14 @@
 // Help texts of the `omniseg` command line.
 import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
+import {
+  DEFAULT_BATCH_DELAY_MS,
+  DEFAULT_CACHE_MB,
+  DEFAULT_HOST,
+  DEFAULT_MAX_BATCH,
+  DEFAULT_MAX_QUEUE,
+  DEFAULT_PORT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from '../server/defaults.js';
 import { DEFAULT_BENCH_RUNS, type CommandName } from './args.js';
 
 const OVERVIEW = `Usage: omniseg <command> [options]
@@ -14,6 +23,7 @@ Commands:
   bench     time the image encoder and the mask decoder
   info      print version, platform and available backends
   eval      score predictions against ground truth (cIoU, gIoU, PointM, NoC)
+  serve     run the HTTP segmentation server (embedding cache, queues, metrics)
 
 Run "omniseg <command> --help" for a command's options.
 Set OMNISEG_DEBUG=1 to print stack traces with errors.
@@ -151,6 +161,34 @@ Options:
 
 With --clicks:
 ${MODEL_OPTIONS}
+`,
+  serve: `Usage: omniseg serve --model <dir> [options]
+
+Runs the HTTP segmentation server until SIGINT or SIGTERM (then it stops accepting,
+finishes the requests in flight and exits). Logs are JSON lines (pino) on stdout.
+
+Endpoints:
+  POST /v1/embeddings   raw image (Content-Type: image/*) or multipart field "image"
+                        -> {"imageId","width","height"}; the embedding is cached by imageId
+  POST /v1/segment      {"imageId" | "image": <base64>, "points": [[x,y,label]...],
+                         "boxes": [[x0,y0,x1,y1]...], "scribbles": [{"path","label"}...],
+                         "maskInput": <base64 float32 LxL>, "multimask", "format":
+                         "rle" | "png" | "polygons"} -> {"imageId","masks","timings"}
+  GET  /healthz, /readyz (503 until the model is loaded), /metrics (Prometheus)
+Errors are {"error":{"code","message"}}; a full queue answers 429 with Retry-After.
+
+Options:
+${MODEL_OPTIONS}
+  --host <host>         address to listen on (default: ${DEFAULT_HOST})
+  --port <n>            port, 0 for any free one (default: ${DEFAULT_PORT})
+  --cache-mb <m>        embedding cache budget, MiB (default: ${DEFAULT_CACHE_MB})
+  --max-queue <q>       requests allowed to wait per queue, encoder and decoder
+                        (default: ${DEFAULT_MAX_QUEUE}); beyond it, 429
+  --max-batch <b>       encoder requests per batch (default: ${DEFAULT_MAX_BATCH})
+  --batch-delay-ms <d>  how long an idle encoder waits for a batch to fill
+                        (default: ${DEFAULT_BATCH_DELAY_MS})
+  --timeout-ms <t>      a request's deadline; later, 503 (default: ${DEFAULT_REQUEST_TIMEOUT_MS})
+  -h, --help            show this help
 `,
 };
 

@@ -9,6 +9,7 @@ import { runInfo } from './info.js';
 import type { CliIO } from './io.js';
 import { runSegment } from './segment.js';
 import { runSegmentFrames } from './segment-frames.js';
+import { runServe } from './serve.js';
 
 const processIO: CliIO = {
   stdout: (text) => process.stdout.write(text),
@@ -51,6 +52,8 @@ async function dispatch(command: CliCommand, io: CliIO): Promise<void> {
       return runInfo(command, io);
     case 'eval':
       return runEval(command, io);
+    case 'serve':
+      return runServe(command, io);
   }
 }
 

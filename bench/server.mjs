@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// `npm run bench:server`: the HTTP server (omniseg serve, in a child process) under load from
+// closed-loop keep-alive clients in this process:
+//   1. decode-only requests on a cached embedding (POST /v1/segment {imageId, points}), 1 and 16
+//      clients: requests/s, p50, p99;
+//   2. encoder throughput (POST /v1/embeddings, every request a different image), 16 clients,
+//      without batching (--max-batch 1) and with it (--max-batch 8): images/s;
+//   3. the server's RSS before and after (from its /metrics).
+// The native encoder takes one image per call, so batching overlaps image decoding with encoding
+// but does not batch the encoder's matrix products.
+//
+//   npm run bench:server [-- --model dir --image file --seconds 5 --threads 2 --json]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: path.join(root, 'test', 'fixtures', 'sam-tiny', 'model') },
+    image: { type: 'string', default: path.join(root, 'test', 'fixtures', 'sam-tiny', 'wide.png') },
+    seconds: { type: 'string', default: '5' },
+    threads: { type: 'string', default: '2' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const seconds = Number(values.seconds);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/** Starts `omniseg serve` on a free port; resolves with its base URL and a stop function. */
+async function startServer(extra) {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'dist', 'lib', 'cli.js'), 'serve', '--model', values.model, '--port', '0', '--threads', values.threads, '--max-queue', '1024', ...extra],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let log = '';
+  const base = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      log += chunk;
+      const url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1];
+      if (url !== undefined && /model loaded/.test(log)) resolve(url);
+    });
+    child.on('exit', (code) => reject(new Error(`omniseg serve exited with ${code}:\n${log}`)));
+  });
+  const stop = () =>
+    new Promise((resolve) => {
+      child.removeAllListeners('exit');
+      child.on('exit', resolve);
+      child.kill('SIGTERM');
+    });
+  return { base, stop };
+}
+
+function request(base, method, url, body, type) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}${url}`, { method, agent, headers: body ? { 'content-type': type, 'content-length': body.length } : {} }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** `clients` closed loops of `makeRequest` for `seconds`: requests/s and latency percentiles. */
+async function load(clients, makeRequest) {
+  const latencies = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      for (let i = 0; performance.now() < end; i++) {
+        const t = performance.now();
+        const res = await makeRequest(client, i);
+        if (res.status !== 200) errors++;
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  return { clients, requests: latencies.length, errors, perSecond: latencies.length / elapsed, p50Ms: pct(50), p99Ms: pct(99) };
+}
+
+const rss = async (base) =>
+  Number(/^omniseg_process_resident_memory_bytes (\d+)/m.exec((await request(base, 'GET', '/metrics')).body)?.[1] ?? NaN) / 2 ** 20;
+
+const image = readFileSync(values.image);
+const { width, height } = await sharp(image).metadata();
+const results = { model: values.model, image: values.image, seconds, threads: Number(values.threads), decode: [], encode: [] };
+
+// 1. Decode-only on a cached embedding.
+{
+  const { base, stop } = await startServer([]);
+  const { imageId } = JSON.parse((await request(base, 'POST', '/v1/embeddings', image, 'image/png')).body);
+  results.rssBeforeMB = await rss(base);
+  results.rssAfterMB = [];
+  for (const clients of [1, 16, 16]) {
+    results.decode.push(
+      await load(clients, (client, i) => {
+        const body = JSON.stringify({ imageId, points: [[(client * 7 + i) % width, (i * 3) % height, 1]] });
+        return request(base, 'POST', '/v1/segment', Buffer.from(body), 'application/json');
+      }),
+    );
+    results.rssAfterMB.push(await rss(base));
+  }
+  await stop();
+}
+
+// 2. Encoder throughput, each request a new image (one pixel differs), with and without batching.
+const raw = await sharp(image).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+let serial = 0;
+const variant = () => {
+  const data = Buffer.from(raw.data);
+  const n = serial++;
+  data[0] = n & 255;
+  data[1] = (n >> 8) & 255;
+  data[2] = (n >> 16) & 255;
+  return sharp(data, { raw: raw.info }).png({ compressionLevel: 1 }).toBuffer();
+};
+const pool = await Promise.all(Array.from({ length: 4096 }, variant));
+let next = 0;
+for (const [label, flags] of [
+  ['no batching', ['--max-batch', '1', '--batch-delay-ms', '0']],
+  ['batching (8, 2 ms)', ['--max-batch', '8', '--batch-delay-ms', '2']],
+]) {
+  const { base, stop } = await startServer([...flags, '--cache-mb', '64']);
+  const r = await load(16, () => request(base, 'POST', '/v1/embeddings', pool[next++ % pool.length], 'image/png'));
+  const metrics = (await request(base, 'GET', '/metrics')).body;
+  const sum = Number(/^omniseg_encoder_batch_size_sum (\S+)/m.exec(metrics)?.[1]);
+  const count = Number(/^omniseg_encoder_batch_size_count (\S+)/m.exec(metrics)?.[1]);
+  results.encode.push({ label, ...r, meanBatch: sum / count });
+  await stop();
+}
+agent.destroy();
+
+if (values.json) {
+  console.log(JSON.stringify(results));
+} else {
+  const f = (x) => x.toFixed(1);
+  console.log(`omniseg serve: ${path.basename(values.model)}, ${path.basename(values.image)} (${width}x${height}), ${values.threads} threads, ${seconds} s per run`);
+  for (const r of results.decode) {
+    console.log(`  decode (cached embedding), ${String(r.clients).padStart(2)} clients: ${f(r.perSecond)} req/s, p50 ${f(r.p50Ms)} ms, p99 ${f(r.p99Ms)} ms, errors ${r.errors}`);
+  }
+  for (const r of results.encode) {
+    console.log(`  encode, 16 clients, ${r.label}: ${f(r.perSecond)} images/s, p50 ${f(r.p50Ms)} ms, p99 ${f(r.p99Ms)} ms, mean batch ${f(r.meanBatch)}, errors ${r.errors}`);
+  }
+  let total = 0;
+  const after = results.decode.map((r, i) => `${f(results.rssAfterMB[i])} MB after ${(total += r.requests)}`);
+  console.log(`  server RSS: ${f(results.rssBeforeMB)} MB before the decode runs, then ${after.join(', ')} requests`);
+}

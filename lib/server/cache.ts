@@ -1,0 +1,208 @@
+// Embedding cache: the server's image embeddings, keyed by a content hash of the image (its
+// imageId), least recently used first out when their bytes pass the budget. Entries in use (a
+// decode running on them) are pinned: evicted, they leave the index at once but their native
+// memory is freed when the last user releases them. Concurrent requests for an image being
+// encoded share one encode.
+import { createHash } from 'node:crypto';
+import type { ImageEmbedding } from '../embedding.js';
+import { abortError } from '../errors.js';
+
+/** The imageId of an encoded image: the SHA-256 of its bytes, hex. */
+export function imageId(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Bytes an embedding holds: float32 [C, E, E]. */
+export function embeddingBytes(embedding: ImageEmbedding): number {
+  const [c, h, w] = embedding.shape;
+  return c * h * w * 4;
+}
+
+/** A pinned embedding: valid until `release()` (idempotent). */
+export interface Lease {
+  readonly id: string;
+  readonly embedding: ImageEmbedding;
+  release(): void;
+}
+
+interface Entry {
+  readonly id: string;
+  readonly embedding: ImageEmbedding;
+  readonly bytes: number;
+  refs: number;
+  evicted: boolean;
+}
+
+interface Pending {
+  readonly controller: AbortController;
+  readonly promise: Promise<Entry>;
+  waiters: number;
+}
+
+export interface CacheEvents {
+  /** An entry left the cache to make room (not on clear()). */
+  onEvict?(id: string, bytes: number): void;
+}
+
+/** Result of `EmbeddingCache.resolve`: the pinned embedding and whether it was cached already. */
+export interface Resolved {
+  lease: Lease;
+  cached: boolean;
+}
+
+export class EmbeddingCache {
+  /** Byte budget of the cached embeddings. */
+  readonly maxBytes: number;
+  /** Insertion order = recency order: the first key is the least recently used. */
+  readonly #entries = new Map<string, Entry>();
+  readonly #pending = new Map<string, Pending>();
+  readonly #events: CacheEvents;
+  #bytes = 0;
+
+  constructor(maxBytes: number, events: CacheEvents = {}) {
+    if (!(maxBytes >= 0)) throw new RangeError(`maxBytes must be >= 0, got ${maxBytes}`);
+    this.maxBytes = maxBytes;
+    this.#events = events;
+  }
+
+  /** Bytes of the embeddings in the cache (pinned evicted ones excluded). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Embeddings in the cache. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Encodes in progress (shared by their waiters). */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  has(id: string): boolean {
+    return this.#entries.has(id);
+  }
+
+  /** Pins a cached embedding and makes it the most recently used; undefined when not cached. */
+  acquire(id: string): Lease | undefined {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(id);
+    this.#entries.set(id, entry);
+    return this.#lease(entry);
+  }
+
+  /**
+   * The embedding of `id`: from the cache, from an encode of the same image already in progress,
+   * or from `create` (called with a signal that aborts when every waiter has given up).
+   * `signal` abandons this caller's wait (rejecting with an AbortError at once).
+   */
+  async resolve(
+    id: string,
+    create: (signal: AbortSignal) => Promise<ImageEmbedding>,
+    signal?: AbortSignal,
+  ): Promise<Resolved> {
+    const cached = this.acquire(id);
+    if (cached !== undefined) return { lease: cached, cached: true };
+    if (signal?.aborted === true) throw abortError(signal);
+    let pending = this.#pending.get(id);
+    if (pending === undefined) pending = this.#start(id, create);
+    const shared = pending;
+    shared.waiters++;
+    let entry: Entry;
+    try {
+      entry = await waitOrAbort(shared.promise, signal);
+    } catch (error) {
+      shared.waiters--;
+      if (shared.waiters === 0 && this.#pending.get(id) === shared) {
+        // Nobody wants it any more: cancel the encode, and let a later request start afresh.
+        this.#pending.delete(id);
+        shared.controller.abort(signal?.reason);
+      }
+      throw error;
+    }
+    shared.waiters--;
+    return { lease: this.#lease(entry), cached: false };
+  }
+
+  /** Disposes every embedding (pinned ones when released). */
+  clear(): void {
+    for (const entry of this.#entries.values()) this.#remove(entry);
+  }
+
+  #start(id: string, create: (signal: AbortSignal) => Promise<ImageEmbedding>): Pending {
+    const controller = new AbortController();
+    const promise = create(controller.signal).then((embedding) => {
+      if (this.#pending.get(id) === pending) this.#pending.delete(id);
+      const entry: Entry = { id, embedding, bytes: embeddingBytes(embedding), refs: 1, evicted: false };
+      // Pinned for the waiters until they have resumed (continuations run before setImmediate).
+      setImmediate(() => this.#unpin(entry));
+      this.#insert(entry);
+      return entry;
+    });
+    promise.catch(() => {
+      if (this.#pending.get(id) === pending) this.#pending.delete(id);
+    });
+    const pending: Pending = { controller, promise, waiters: 0 };
+    this.#pending.set(id, pending);
+    return pending;
+  }
+
+  #insert(entry: Entry): void {
+    const previous = this.#entries.get(entry.id);
+    if (previous !== undefined) this.#remove(previous);
+    this.#entries.set(entry.id, entry);
+    this.#bytes += entry.bytes;
+    for (const victim of this.#entries.values()) {
+      if (this.#bytes <= this.maxBytes) break;
+      this.#remove(victim);
+      this.#events.onEvict?.(victim.id, victim.bytes);
+    }
+  }
+
+  #remove(entry: Entry): void {
+    this.#entries.delete(entry.id);
+    this.#bytes -= entry.bytes;
+    entry.evicted = true;
+    if (entry.refs === 0) entry.embedding.dispose();
+  }
+
+  #lease(entry: Entry): Lease {
+    entry.refs++;
+    let released = false;
+    return {
+      id: entry.id,
+      embedding: entry.embedding,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#unpin(entry);
+      },
+    };
+  }
+
+  #unpin(entry: Entry): void {
+    entry.refs--;
+    if (entry.refs === 0 && entry.evicted) entry.embedding.dispose();
+  }
+}
+
+/** `promise`'s outcome, or an AbortError as soon as `signal` aborts. */
+function waitOrAbort<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

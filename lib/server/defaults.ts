@@ -1,0 +1,13 @@
+// Defaults of the server's options (a module of its own, so that the CLI's help reads them
+// without loading Fastify).
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_CACHE_MB = 1024;
+export const DEFAULT_MAX_QUEUE = 64;
+export const DEFAULT_MAX_BATCH = 8;
+export const DEFAULT_BATCH_DELAY_MS = 2;
+export const DEFAULT_DECODE_CONCURRENCY = 2;
+export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/** 8192 × 8192. */
+export const DEFAULT_SERVER_PIXEL_LIMIT = 8192 * 8192;

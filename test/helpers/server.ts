@@ -1,0 +1,61 @@
+// Helpers for the server tests: multipart bodies, Prometheus text parsing, test images.
+import sharp from 'sharp';
+
+/** A multipart/form-data body with one file field. */
+export function multipartBody(field: string, file: Buffer, type = 'image/png'): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = '----omniseg-test-boundary';
+  const payload = Buffer.concat([
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="image.png"\r\nContent-Type: ${type}\r\n\r\n`,
+    ),
+    file,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * Parses the Prometheus text format (values as Go's ParseFloat reads them: NaN in any case) strictly enough to catch a malformed exposition: every sample
+ * line is `name{labels} value`, and every sample belongs to a metric declared by # HELP and # TYPE.
+ * @throws Error naming the first bad line.
+ */
+export function parsePrometheus(text: string): Sample[] {
+  const declared = new Map<string, string>();
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (meta !== null) {
+      if (meta[1] === 'TYPE') declared.set(meta[2], meta[3]);
+      continue;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/i.exec(line);
+    if (m === null) throw new Error(`Malformed metrics line: ${line}`);
+    const name = m[1];
+    const base = name.replace(/_(bucket|sum|count)$/, '');
+    if (!declared.has(name) && !declared.has(base)) throw new Error(`Sample without # TYPE: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const pair of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]] = pair[2];
+    samples.push({ name, labels, value: Number(m[4]) });
+  }
+  return samples;
+}
+
+/** The value of the sample `name` whose labels include `labels` (0 when there is none). */
+export function metric(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const found = samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  return found?.value ?? 0;
+}
+
+/** A w × h PNG of one colour: distinct colours give distinct images (and imageIds). */
+export async function solidPng(width: number, height: number, r: number, g = 0, b = 0): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
+}

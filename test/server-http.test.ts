@@ -1,0 +1,295 @@
+// The HTTP server on the tiny SAM fixture, through Fastify's inject(): every endpoint, the JSON
+// shapes, the error codes, the embedding cache (encode once, LRU eviction) and /metrics.
+// Skipped when the native addon is not built.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { InjectOptions } from 'fastify';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { native } from '../lib/native.js';
+import { decodeRLE } from '../lib/rle.js';
+import { Segmenter } from '../lib/segmenter.js';
+import { createServer, imageId, type OmnisegServer } from '../lib/server/index.js';
+import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
+import { metric, multipartBody, parsePrometheus } from './helpers/server.js';
+
+function addonAvailable(): boolean {
+  try {
+    native();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const WIDE = readFileSync(path.join(FIXTURES, 'wide.png')); // 150 × 100
+const SMALL = readFileSync(path.join(FIXTURES, 'small.png')); // 90 × 70
+const PNG = { 'content-type': 'image/png' };
+
+describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
+  let segmenter: Segmenter;
+  let server: OmnisegServer;
+
+  beforeAll(async () => {
+    segmenter = await Segmenter.load({ model: MODEL_DIR, threads: 2 });
+    server = await createServer({ model: MODEL_DIR, threads: 2, processMetrics: false });
+    await server.loaded;
+  });
+  afterAll(async () => {
+    await server?.close();
+    segmenter?.dispose();
+  });
+
+  const inject = (options: InjectOptions) => server.app.inject(options);
+  const segment = (body: unknown) => inject({ method: 'POST', url: '/v1/segment', payload: body as object });
+  const embed = (bytes: Buffer) => inject({ method: 'POST', url: '/v1/embeddings', headers: PNG, payload: bytes });
+  const scrape = async (s: OmnisegServer = server) => parsePrometheus((await s.app.inject({ url: '/metrics' })).body);
+
+  /** Asserts an error response: status, code, and a message matching `message`. */
+  function expectError(res: { statusCode: number; json(): unknown }, status: number, code: string, message?: RegExp) {
+    expect(res.statusCode).toBe(status);
+    const body = res.json() as { error: { code: string; message: string } };
+    expect(Object.keys(body)).toEqual(['error']);
+    expect(body.error.code).toBe(code);
+    expect(typeof body.error.message).toBe('string');
+    if (message !== undefined) expect(body.error.message).toMatch(message);
+  }
+
+  describe('probes', () => {
+    it('GET /healthz answers 200', async () => {
+      const res = await inject({ url: '/healthz' });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ status: 'ok' });
+    });
+
+    it('GET /readyz answers 200 with the backend once the model is loaded', async () => {
+      const res = await inject({ url: '/readyz' });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ status: 'ready', device: 'cpu', precision: 'fp32' });
+    });
+  });
+
+  describe('POST /v1/embeddings', () => {
+    it('encodes a raw image once: the same image again is a cache hit with the same imageId', async () => {
+      const before = await scrape();
+      const first = await embed(WIDE);
+      expect(first.statusCode).toBe(200);
+      expect(first.json()).toEqual({ imageId: imageId(WIDE), width: 150, height: 100 });
+      const second = await embed(WIDE);
+      expect(second.json()).toEqual(first.json());
+      const after = await scrape();
+      const delta = (name: string) => metric(after, name) - metric(before, name);
+      expect(delta('omniseg_encodes_total')).toBe(1);
+      expect(delta('omniseg_cache_misses_total')).toBe(1);
+      expect(delta('omniseg_cache_hits_total')).toBe(1);
+    });
+
+    it('takes the image as the multipart file field "image"', async () => {
+      const res = await inject({ method: 'POST', url: '/v1/embeddings', ...multipartBody('image', SMALL) });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ imageId: imageId(SMALL), width: 90, height: 70 });
+    });
+
+    it('400 for another multipart field, an empty body or bytes that are not an image', async () => {
+      expectError(await inject({ method: 'POST', url: '/v1/embeddings', ...multipartBody('picture', SMALL) }), 400, 'invalid_request', /field image/);
+      expectError(await embed(Buffer.alloc(0)), 400, 'invalid_image', /empty/);
+      expectError(await embed(Buffer.from('not an image at all')), 400, 'invalid_image', /Cannot decode image/);
+    });
+
+    it('415 for a body that is not image/* or multipart', async () => {
+      const json = await inject({ method: 'POST', url: '/v1/embeddings', payload: { image: 'x' } });
+      expectError(json, 415, 'unsupported_media_type', /image\/\* or multipart\/form-data.*application\/json/);
+      const none = await inject({ method: 'POST', url: '/v1/embeddings', payload: WIDE, headers: { 'content-type': '' } });
+      expectError(none, 415, 'unsupported_media_type');
+    });
+  });
+
+  describe('POST /v1/segment', () => {
+    const click = { points: [[75, 50, 1]] };
+
+    it('segments a cached image by imageId, as Segmenter.segment does, masks as COCO RLE', async () => {
+      await embed(WIDE);
+      const res = await segment({ imageId: imageId(WIDE), ...click, multimask: true });
+      expect(res.statusCode).toBe(200);
+      const body = res.json();
+      expect(Object.keys(body).sort()).toEqual(['imageId', 'masks', 'timings']);
+      expect(body.timings.encodeMs).toBe(0);
+      expect(body.timings.decodeMs).toBeGreaterThan(0);
+      const expected = await segmenter.segment(WIDE, { points: [{ x: 75, y: 50, label: 1 }] }, { multimask: true });
+      expect(body.masks).toHaveLength(3);
+      body.masks.forEach((m: { score: number; box: number[]; area: number; rle: { size: number[]; counts: string } }, i: number) => {
+        expect(Object.keys(m).sort()).toEqual(['area', 'box', 'rle', 'score']);
+        expect(m.score).toBeCloseTo(expected.masks[i].score, 6);
+        expect(m.box).toEqual(expected.masks[i].box);
+        expect(m.area).toBe(expected.masks[i].area);
+        expect(m.rle).toEqual(expected.masks[i].toRLE());
+        expect(decodeRLE(m.rle).length).toBe(150 * 100);
+      });
+    });
+
+    it('encodes an inline base64 image (once) and reports its imageId and encode time', async () => {
+      const image = (await sharp(SMALL).flop().png().toBuffer()).toString('base64');
+      const first = await segment({ image, boxes: [[10, 10, 60, 50]] });
+      expect(first.statusCode).toBe(200);
+      expect(first.json().imageId).toBe(imageId(Buffer.from(image, 'base64')));
+      expect(first.json().timings.encodeMs).toBeGreaterThan(0);
+      expect(first.json().masks).toHaveLength(1);
+      const second = await segment({ image, boxes: [[10, 10, 60, 50]] });
+      expect(second.json().timings.encodeMs).toBe(0);
+      expect(second.json().masks).toEqual(first.json().masks);
+    });
+
+    it('returns PNG (base64) or polygons with format', async () => {
+      await embed(WIDE);
+      const png = await segment({ imageId: imageId(WIDE), ...click, format: 'png' });
+      expect(png.statusCode).toBe(200);
+      const [mask] = png.json().masks;
+      expect(Object.keys(mask).sort()).toEqual(['area', 'box', 'png', 'score']);
+      const meta = await sharp(Buffer.from(mask.png, 'base64')).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual(['png', 150, 100]);
+      const poly = await segment({ imageId: imageId(WIDE), ...click, format: 'polygons' });
+      expect(poly.statusCode).toBe(200);
+      expect(Array.isArray(poly.json().masks[0].polygons)).toBe(true);
+    });
+
+    it('takes several boxes, scribbles and a base64 float32 maskInput', async () => {
+      await embed(WIDE);
+      const lowRes = segmenter.config.lowResSize;
+      const maskInput = Buffer.from(new Float32Array(lowRes * lowRes).fill(1).buffer).toString('base64');
+      const res = await segment({
+        imageId: imageId(WIDE),
+        boxes: [
+          [10, 10, 80, 60],
+          [60, 20, 140, 90],
+        ],
+        scribbles: [{ path: [[20, 20], [60, 40]], label: 1 }],
+        maskInput,
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().masks).toHaveLength(2);
+    });
+
+    it('400 naming the field for a body that does not fit the schema', async () => {
+      const id = imageId(WIDE);
+      expectError(await segment({ imageId: id, points: [[1, 2]] }), 400, 'invalid_request', /points\[0\]/);
+      expectError(await segment({ imageId: id, ...click, format: 'jpeg' }), 400, 'invalid_request', /format/);
+      expectError(await segment({ imageId: id, ...click, colour: 'red' }), 400, 'invalid_request', /Unknown field colour/);
+      expectError(await segment({ imageId: id, ...click, multimask: 'yes' }), 400, 'invalid_request', /multimask/);
+      expectError(await segment({ imageId: 'abc', ...click }), 400, 'invalid_request', /imageId/);
+      expectError(await segment({ imageId: id, scribbles: [{ path: [] , label: 1 }] }), 400, 'invalid_request', /scribbles\[0\]\.path/);
+    });
+
+    it('400 naming the field for values the model refuses', async () => {
+      await embed(WIDE);
+      const id = imageId(WIDE);
+      expectError(await segment({ imageId: id, points: [[500, 50, 1]] }), 400, 'invalid_argument', /for points\[0\]/);
+      expectError(await segment({ imageId: id, points: [[5, 5, 7]] }), 400, 'invalid_argument', /points\[0\]\.label/);
+      expectError(await segment({ imageId: id, boxes: [[50, 50, 10, 10]] }), 400, 'invalid_argument', /boxes\[0\]/);
+      expectError(await segment({ imageId: id }), 400, 'invalid_argument', /at least one of points/);
+      expectError(await segment({ imageId: id, ...click, maskInput: 'AAAA' }), 400, 'invalid_argument', /maskInput but received 3 bytes/);
+      expectError(await segment({ image: '***', ...click }), 400, 'invalid_argument', /base64 for image/);
+      expectError(await segment({ image: Buffer.from('nope').toString('base64'), ...click }), 400, 'invalid_image');
+    });
+
+    it('400 for neither or both of imageId and image, and for malformed JSON', async () => {
+      expectError(await segment(click), 400, 'invalid_request', /exactly one of imageId or image/);
+      expectError(await segment({ imageId: imageId(WIDE), image: WIDE.toString('base64'), ...click }), 400, 'invalid_request');
+      const bad = await inject({ method: 'POST', url: '/v1/segment', headers: { 'content-type': 'application/json' }, payload: '{"points": [' });
+      expectError(bad, 400, 'invalid_json');
+    });
+
+    it('404 for an imageId that is not cached', async () => {
+      expectError(await segment({ imageId: 'f'.repeat(64), ...click }), 404, 'unknown_image', /POST the image to \/v1\/embeddings/);
+    });
+
+    it('415 for a body that is not JSON', async () => {
+      const res = await inject({ method: 'POST', url: '/v1/segment', headers: { 'content-type': 'text/plain' }, payload: 'x' });
+      expectError(res, 415, 'unsupported_media_type', /application\/json/);
+    });
+
+    it('501 for text prompts and heat maps (no referrer model yet)', async () => {
+      expectError(await segment({ imageId: imageId(WIDE), text: 'a cat' }), 501, 'not_implemented', /referrer/);
+      expectError(await inject({ method: 'POST', url: '/v1/heatmap', payload: {} }), 501, 'not_implemented');
+    });
+  });
+
+  it('404 for an unknown route', async () => {
+    expectError(await inject({ url: '/v2/nothing' }), 404, 'not_found', /GET \/v2\/nothing/);
+  });
+
+  describe('limits', () => {
+    it('413 for a body over the limit and an image over the pixel limit', async () => {
+      const small = await createServer({ segmenter, bodyLimit: 1000, limitInputPixels: 100 * 100, processMetrics: false });
+      try {
+        const big = await small.app.inject({ method: 'POST', url: '/v1/embeddings', headers: PNG, payload: Buffer.alloc(2000, 1) });
+        expectError(big, 413, 'body_too_large');
+        const multi = await small.app.inject({ method: 'POST', url: '/v1/embeddings', ...multipartBody('image', Buffer.alloc(2000, 1)) });
+        expectError(multi, 413, 'body_too_large');
+        const json = await small.app.inject({ method: 'POST', url: '/v1/segment', payload: { image: 'A'.repeat(2000), points: [[1, 1, 1]] } });
+        expectError(json, 413, 'body_too_large');
+        const tiny = await sharp({ create: { width: 101, height: 100, channels: 3, background: 'red' } }).png().toBuffer();
+        expect(tiny.length).toBeLessThan(1000);
+        const pixels = await small.app.inject({ method: 'POST', url: '/v1/embeddings', headers: PNG, payload: tiny });
+        expectError(pixels, 413, 'image_too_large', /101x100 = 10100 pixels, more than the limit of 10000/);
+      } finally {
+        await small.close();
+      }
+      expect(segmenter.encode(SMALL)).toBeInstanceOf(Promise); // a server given a Segmenter leaves it usable
+    });
+
+    it('keeps the cache within its byte budget, evicting the least recently used embedding', async () => {
+      const bytes = segmenter.config.embeddingDim * segmenter.config.embeddingSize ** 2 * 4;
+      const lru = await createServer({ segmenter, cacheBytes: Math.floor(2.5 * bytes), processMetrics: false });
+      try {
+        const third = await sharp(WIDE).flip().png().toBuffer();
+        for (const image of [WIDE, SMALL]) expect((await lru.app.inject({ method: 'POST', url: '/v1/embeddings', headers: PNG, payload: image })).statusCode).toBe(200);
+        const seg = (image: Buffer) =>
+          lru.app.inject({ method: 'POST', url: '/v1/segment', payload: { imageId: imageId(image), points: [[5, 5, 1]] } });
+        expect((await seg(WIDE)).statusCode).toBe(200); // WIDE is now the most recently used
+        expect((await lru.app.inject({ method: 'POST', url: '/v1/embeddings', headers: PNG, payload: third })).statusCode).toBe(200);
+        expectError(await seg(SMALL), 404, 'unknown_image');
+        expect((await seg(WIDE)).statusCode).toBe(200);
+        expect((await seg(third)).statusCode).toBe(200);
+        const samples = await scrape(lru);
+        expect(metric(samples, 'omniseg_cache_evictions_total')).toBe(1);
+        expect(metric(samples, 'omniseg_cache_entries')).toBe(2);
+        expect(metric(samples, 'omniseg_cache_bytes')).toBe(2 * bytes);
+        expect(metric(samples, 'omniseg_cache_max_bytes')).toBe(Math.floor(2.5 * bytes));
+      } finally {
+        await lru.close();
+      }
+    });
+  });
+
+  describe('GET /metrics', () => {
+    it('serves Prometheus text with per-route counts and latencies, queues, batches, cache and backend', async () => {
+      await embed(WIDE);
+      await segment({ imageId: imageId(WIDE), points: [[75, 50, 1]] });
+      await segment({ imageId: 'f'.repeat(64), points: [[75, 50, 1]] });
+      const res = await inject({ url: '/metrics' });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+      const samples = parsePrometheus(res.body);
+      const route = { route: '/v1/segment', method: 'POST' };
+      expect(metric(samples, 'omniseg_http_requests_total', { ...route, status: '200' })).toBeGreaterThanOrEqual(1);
+      expect(metric(samples, 'omniseg_http_requests_total', { ...route, status: '404' })).toBeGreaterThanOrEqual(1);
+      expect(metric(samples, 'omniseg_http_request_duration_seconds_count', route)).toBeGreaterThanOrEqual(2);
+      expect(metric(samples, 'omniseg_http_request_duration_seconds_bucket', { ...route, le: '+Inf' })).toBeGreaterThanOrEqual(2);
+      expect(samples.some((s) => s.name === 'omniseg_queue_depth' && s.labels.queue === 'encoder')).toBe(true);
+      expect(samples.some((s) => s.name === 'omniseg_queue_depth' && s.labels.queue === 'decoder')).toBe(true);
+      expect(metric(samples, 'omniseg_encoder_batch_size_count')).toBeGreaterThanOrEqual(1);
+      expect(metric(samples, 'omniseg_decodes_total')).toBeGreaterThanOrEqual(1);
+      expect(metric(samples, 'omniseg_backend_info', { device: 'cpu', precision: 'fp32', threads: '2' })).toBe(1);
+      expect(metric(samples, 'omniseg_ready')).toBe(1);
+    });
+
+    it('includes the process metrics (RSS) by default', async () => {
+      const s = await createServer({ segmenter });
+      try {
+        expect(metric(await scrape(s), 'omniseg_process_resident_memory_bytes')).toBeGreaterThan(0);
+      } finally {
+        await s.close();
+      }
+    });
+  });
+});
