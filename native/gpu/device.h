@@ -8,7 +8,7 @@
 
 #include "core/allocator.h"
 #include "core/arena.h"
-#include "core/precision.h"
+#include "core/backend.h"
 
 namespace omniseg::gpu {
 

@@ -15,7 +15,7 @@
 #include "models/clipseg/decoder.h"
 #include "models/clipseg/text_encoder.h"
 #include "models/clipseg/vision_encoder.h"
-#include "models/sam/sam.h"  // Device (declared with SAM, the first model)
+#include "core/backend.h"
 
 namespace omniseg {
 namespace gpu {

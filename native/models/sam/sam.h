@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/arena.h"
-#include "core/precision.h"
+#include "core/backend.h"
 #include "core/thread_pool.h"
 #include "core/weights.h"
 #include "models/sam/config.h"
@@ -21,10 +21,6 @@ namespace omniseg {
 namespace gpu {
 class WeightMirror;
 }
-
-// Where a model runs. Cuda needs a build with the CUDA backend (OMNISEG_CUDA).
-enum class Device { Cpu, Cuda };
-
 
 namespace sam {
 
