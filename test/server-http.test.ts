@@ -261,6 +261,38 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
     });
   });
 
+  describe('over HTTP on 127.0.0.1', () => {
+    it('encodes a multipart upload and serves 16 concurrent clients the masks Segmenter.segment gives', async () => {
+      const s = await createServer({ segmenter, processMetrics: false });
+      try {
+        const base = await s.listen({ port: 0 });
+        const form = new FormData();
+        form.append('image', new Blob([new Uint8Array(WIDE)], { type: 'image/png' }), 'wide.png');
+        const up = await fetch(`${base}/v1/embeddings`, { method: 'POST', body: form });
+        expect(up.status).toBe(200);
+        const { imageId: id } = (await up.json()) as { imageId: string };
+        const clicks = Array.from({ length: 16 }, (_, i) => [5 + i * 9, 10 + i * 5, 1]);
+        const responses = await Promise.all(
+          clicks.map((click) =>
+            fetch(`${base}/v1/segment`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ imageId: id, points: [click] }),
+            }),
+          ),
+        );
+        expect(responses.map((r) => r.status)).toEqual(Array(16).fill(200));
+        const bodies = (await Promise.all(responses.map((r) => r.json()))) as Array<{ masks: Array<{ rle: unknown }> }>;
+        for (const [i, [x, y]] of clicks.entries()) {
+          const expected = await segmenter.segment(WIDE, { points: [{ x, y, label: 1 }] });
+          expect(bodies[i].masks[0].rle).toEqual(expected.masks[0].toRLE());
+        }
+      } finally {
+        await s.close();
+      }
+    });
+  });
+
   describe('GET /metrics', () => {
     it('serves Prometheus text with per-route counts and latencies, queues, batches, cache and backend', async () => {
       await embed(WIDE);

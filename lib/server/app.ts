@@ -80,7 +80,7 @@ export interface OmnisegServer {
 type Status = { state: 'loading' } | { state: 'ready' } | { state: 'failed'; message: string } | { state: 'closing' };
 
 /** A backend failure that makes the server unready (the model's device is unusable). */
-const FATAL = /CUDA|cuBLAS|out of memory|device lost|has been disposed/i;
+const FATAL = /CUDA|cuBLAS|out of memory|device lost|Segmenter has been disposed/i;
 
 function positive(value: number | undefined, name: string, fallback: number, integer = true): number {
   if (value === undefined) return fallback;

@@ -81,7 +81,10 @@ export function toHttpError(error: unknown): HttpError {
     return new HttpError(status, code, message);
   }
   if (/limitInputPixels/.test(message)) return new HttpError(413, 'image_too_large', message);
-  if (error instanceof TypeError || error instanceof RangeError) return new HttpError(400, 'invalid_argument', message);
+  if (error instanceof TypeError || error instanceof RangeError) {
+    // The library names prompt fields `prompt.points[0]`; in a request they are `points[0]`.
+    return new HttpError(400, 'invalid_argument', message.replace(/ for prompt\./, ' for '));
+  }
   if (/^Cannot decode image/.test(message)) return new HttpError(400, 'invalid_image', message);
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new HttpError(e.statusCode, 'bad_request', message);

@@ -226,10 +226,9 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
     if (maskInput !== undefined) prompt.maskInput = maskInput;
     const multimask = body.multimask ?? false;
     const { embedding } = lease;
-    // Checked here so that a bad prompt is refused without taking a decoder slot.
-    requestArgument(() =>
-      toNativePrompt(prompt, embedding.width, embedding.height, segmenter.config.lowResSize, { multimask, threshold: 0 }),
-    );
+    // Checked here so that a bad prompt is refused (400, see toHttpError) without taking a
+    // decoder slot; segment() checks it again.
+    toNativePrompt(prompt, embedding.width, embedding.height, segmenter.config.lowResSize, { multimask, threshold: 0 });
     const result = await ctx.decoder.run(
       () => ctx.backend(() => segmenter.segment(embedding, prompt, { multimask, signal })),
       signal,
@@ -244,18 +243,6 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
     };
   } finally {
     lease.release();
-  }
-}
-
-/** Runs `validate`, rewriting the library's `prompt.<field>` parameter names as body fields. */
-function requestArgument(validate: () => unknown): void {
-  try {
-    validate();
-  } catch (error) {
-    if (error instanceof TypeError || error instanceof RangeError) {
-      throw new HttpError(400, 'invalid_argument', error.message.replace(/ for prompt\./, ' for '));
-    }
-    throw error;
   }
 }
 
