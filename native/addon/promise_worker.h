@@ -1,6 +1,5 @@
 // Promise-returning AsyncWorkers: the work runs in Execute() (off the JS thread), a C++ exception
 // rejects the promise with the matching JS error class, OnOK resolves it.
-// (addon/sam_model.cc has its own copy, older; new entry points use this header.)
 #pragma once
 #include <napi.h>
 

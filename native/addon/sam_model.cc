@@ -4,39 +4,11 @@
 
 #include "addon/common.h"
 #include "addon/embedding.h"
+#include "addon/promise_worker.h"
 
 namespace omniseg::addon {
 
 namespace {
-
-// Argument checks here are a last line of defence: lib/ validates everything first, with the
-// user-facing messages. These only keep malformed calls from reaching C++ code.
-void require(Napi::Env env, bool ok, const char* what) {
-  if (!ok) throw Napi::TypeError::New(env, std::string("omniseg native: invalid argument: ") + what);
-}
-
-template <class Worker>
-Napi::Promise queue(Worker* w) {
-  auto promise = w->deferred.Promise();
-  w->Queue();
-  return promise;
-}
-
-// Base for promise-returning workers: errors are captured in Execute and rejected with the
-// matching JS error class.
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise::Deferred deferred;
-
- protected:
-  void Execute() override {
-    if (!capture(error_, [this] { run(); })) SetError(error_.message);
-  }
-  void OnError(const Napi::Error&) override { deferred.Reject(error_.toJs(Env()).Value()); }
-  virtual void run() = 0;
-  PendingError error_;
-};
 
 class LoadWorker : public PromiseWorker {
  public:
@@ -152,11 +124,12 @@ Napi::Value SamModelWrap::load(const Napi::CallbackInfo& info) {
   const std::string precision = p.IsString() ? p.As<Napi::String>().Utf8Value() : "fp32";
   require(env, precision == "fp32" || precision == "fp16" || precision == "bf16",
           "options.precision must be 'fp32', 'fp16' or 'bf16'");
-  return queue(new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), threads,
-                              device == "cuda" ? Device::Cuda : Device::Cpu,
-                              precision == "fp16"   ? Precision::Fp16
-                              : precision == "bf16" ? Precision::Bf16
-                                                    : Precision::Fp32));
+  const Precision pr = precision == "fp16"   ? Precision::Fp16
+                       : precision == "bf16" ? Precision::Bf16
+                                             : Precision::Fp32;
+  return (new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), threads,
+                         device == "cuda" ? Device::Cuda : Device::Cpu, pr))
+      ->queue();
 }
 
 std::shared_ptr<sam::SamModel> SamModelWrap::get(Napi::Env env) const {
@@ -191,7 +164,7 @@ Napi::Value SamModelWrap::encode(const Napi::CallbackInfo& info) {
   const int64_t ch = info[3].As<Napi::Number>().Int64Value();
   require(env, ch == 3 && w > 0 && h > 0 && static_cast<int64_t>(pixels.ElementLength()) == w * h * 3,
           "pixels must hold width*height*3 bytes of RGB");
-  return queue(new EncodeWorker(env, model, pixels, w, h));
+  return (new EncodeWorker(env, model, pixels, w, h))->queue();
 }
 
 Napi::Value SamModelWrap::embeddingFromCHW(const Napi::CallbackInfo& info) {
@@ -245,7 +218,7 @@ Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {
   r.multimask = mm.As<Napi::Boolean>().Value();
   r.threshold = th.As<Napi::Number>().FloatValue();
   guard.release();
-  return queue(w);
+  return w->queue();
 }
 
 void SamModelWrap::dispose(const Napi::CallbackInfo&) { model_.reset(); }

@@ -1,6 +1,5 @@
 // Reading a checkpoint's config.json: typed fields with range checks and error messages that name
 // the file and the key. Absent or null keys keep the caller's default.
-// (models/sam/config.cc has its own copies of these, older; new models use this header.)
 #pragma once
 #include <cstdint>
 #include <fstream>

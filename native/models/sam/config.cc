@@ -1,71 +1,24 @@
 #include "models/sam/config.h"
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
-
 #include "core/error.h"
+#include "core/json_config.h"
 
 namespace omniseg::sam {
 
 namespace {
 
-using nlohmann::json;
-
-json readJson(const std::string& path, bool required, bool* found) {
-  std::ifstream f(path);
-  *found = static_cast<bool>(f);
-  if (!f) {
-    if (required) throw Error("cannot read " + path + ": no such file or not readable");
-    return json::object();
-  }
-  std::stringstream ss;
-  ss << f.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a valid JSON object");
-  return j;
-}
-
-// Integer field: absent → keep the default; present → must be an integer within [lo, hi].
-void readInt(const json& j, const char* key, int& out, const std::string& where, int lo = 1,
-             int hi = 1 << 20) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return;
-  if (!it->is_number_integer()) throw Error(where + ": \"" + key + "\" must be an integer");
-  const auto v = it->get<int64_t>();
-  if (v < lo || v > hi)
-    throw Error(where + ": \"" + key + "\" = " + std::to_string(v) + " is out of range [" +
-                std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  out = static_cast<int>(v);
-}
-
-void readDouble(const json& j, const char* key, double& out, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return;
-  if (!it->is_number()) throw Error(where + ": \"" + key + "\" must be a number");
-  out = it->get<double>();
-}
-
-void readBool(const json& j, const char* key, bool& out, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return;
-  if (!it->is_boolean()) throw Error(where + ": \"" + key + "\" must be true or false");
-  out = it->get<bool>();
-}
+using config::json;
+using config::readBool;
+using config::readDouble;
+using config::readInt;
+using config::readJson;
+using config::section;
 
 void requireAct(const json& j, const char* want, const std::string& where) {
   auto it = j.find("hidden_act");
   if (it == j.end() || it->is_null()) return;
   if (!it->is_string() || it->get<std::string>() != want)
     throw Error(where + ": hidden_act " + it->dump() + " is not supported (expected \"" + want + "\")");
-}
-
-const json& section(const json& root, const char* key, const std::string& where) {
-  static const json empty = json::object();
-  auto it = root.find(key);
-  if (it == root.end() || it->is_null()) return empty;
-  if (!it->is_object()) throw Error(where + ": \"" + key + "\" must be an object");
-  return *it;
 }
 
 void check(bool ok, const std::string& msg) {
