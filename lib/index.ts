@@ -1,6 +1,16 @@
 // omniseg: Segment Anything in Node.js. Public API.
 export { Segmenter } from './segmenter.js';
 export type { Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
+export { Referrer, DEFAULT_TEXT_WEIGHT, heatmapFromLogits } from './referrer.js';
+export type { Heatmap, HeatmapOptions, HeatmapTimings, ReferrerLoadOptions } from './referrer.js';
+export { ClipTokenizer } from './clip/tokenizer.js';
+export {
+  PIL_BILINEAR,
+  preprocessClipImage,
+  readClipImageProcessorConfig,
+  resizeBilinearPil,
+} from './clip/image-processor.js';
+export type { ClipImageProcessorConfig } from './clip/image-processor.js';
 export { SegmentSession } from './session.js';
 export { DEFAULT_FRAMES_IN_FLIGHT } from './stream.js';
 export type { FrameResult, FrameSource, FrameStreamOptions } from './stream.js';

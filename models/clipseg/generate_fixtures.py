@@ -1,4 +1,4 @@
-"""Generate the tiny-CLIPSeg reference fixtures in test/fixtures/clipseg-tiny/ (committed, ~0.8 MB).
+"""Generate the tiny-CLIPSeg reference fixtures in test/fixtures/clipseg-tiny/ (committed, ~1.1 MB).
 
 Run:  .venv/bin/python models/clipseg/generate_fixtures.py [--out DIR]
 Deterministic: fixed seeds, one torch thread. Reference = Hugging Face transformers
@@ -30,13 +30,28 @@ Directory layout (raw arrays little-endian float32, C order, no header):
   <case>.logits.f32        [S, S]     CLIPSegForImageSegmentation(...).logits[0]
                                       (S = grid * patch: the decoder's output size)
 
+Preprocessing and tokenizer (the end-to-end cases of test/referrer.test.ts):
+  model/preprocessor_config.json  ViTImageProcessorPil (the PIL backend, as CIDAS's config names
+                           ViTImageProcessor): size 96x96 (6x6 grid, interpolated as the real
+                           checkpoint at 352), bilinear (resample 2), rescale 1/255, ImageNet
+                           mean/std as CIDAS/clipseg-rd64-refined.
+  model/vocab.json, model/merges.txt  a 64-id CLIP-style vocabulary written here (TINY_VOCAB:
+                           a-z with and without </w>, a few merged words, <|startoftext|> 62,
+                           <|endoftext|> 63 = unk/pad), so that text goes through the tokenizer.
+  <name>.pixel_values.f32  [3, 96, 96] the processor's pixel_values of test/fixtures/sam-tiny/<name>.png
+  e2e_<case>.logits.f32    [96, 96] logits of wide.png conditioned on a text through CLIPTokenizer
+                           (text case) or on small.png as the visual prompt (prompt case)
+
 cases.json:
   {"config": {...summary, seed, transformers, torch}, "model": "model",
    "images": [{"name", "file", "size"}],
    "texts": [{"name", "ids": [int], "embedding": file}],
    "prompt": {"image": name, "embedding": file},
    "cases": [{"name", "image", "text": name | null, "prompt": bool, "textWeight": number | null,
-              "logits": file, "size": S}]}
+              "logits": file, "size": S}],
+   "processor": {"size": 96, "images": [{"name", "source", "width", "height", "pixelValues"}]},
+   "tokens": [{"text", "ids"}],     CLIPTokenizer on the tiny vocabulary
+   "e2e": [{"name", "image", "text": str | null, "refImage": name | null, "logits", "size"}]}
   A case conditions on the text (text set, prompt false), on the visual prompt (text null, prompt
   true), or on textWeight * text + (1 - textWeight) * prompt (both), the weighted mix passed as
   conditional_embeddings.
@@ -65,6 +80,36 @@ TEXTS = {
     # Padding after EOS (pad id 1): causal attention keeps it from changing the pooled token.
     "padded": [62, 30, 31, 32, 33, 34, 63, 1, 1, 1],
 }
+
+
+# The tiny vocabulary: id -> token. CLIP's layout in miniature: single characters, the same with
+# the end-of-word marker, merged tokens, then the special tokens at the end.
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_MERGES = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>"), ("t", "h"), ("th", "e</w>"),
+           ("r", "e"), ("re", "d</w>")]
+TINY_VOCAB = ([*_LETTERS] + [f"{c}</w>" for c in _LETTERS] + [a + b for a, b in _MERGES]
+              + [".", ".</w>", "<|startoftext|>", "<|endoftext|>"])
+TOKEN_TEXTS = ["a red cat", "The dog.", "the CAT, the dog!", "zebra", "  red\tred  "]
+PROCESSOR_SIZE = 96
+SAM_IMAGES = REPO_ROOT / "test" / "fixtures" / "sam-tiny"
+
+
+def write_tokenizer(model_dir: Path) -> None:
+    assert len(TINY_VOCAB) == 64 and TINY_VOCAB[62] == "<|startoftext|>"
+    (model_dir / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(TINY_VOCAB)}, indent=0) + "\n")
+    (model_dir / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in _MERGES))
+
+
+def write_processor(model_dir: Path):
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    proc = ViTImageProcessorPil(
+        size={"height": PROCESSOR_SIZE, "width": PROCESSOR_SIZE}, resample=2, do_rescale=True,
+        rescale_factor=1 / 255, do_normalize=True, image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    )
+    proc.save_pretrained(model_dir)
+    return proc
 
 
 def tiny_config():
@@ -151,6 +196,9 @@ def main() -> int:
     import transformers
     from transformers import CLIPSegForImageSegmentation
 
+    from PIL import Image
+    from transformers import CLIPTokenizer
+
     cfg = tiny_config()
     torch.manual_seed(SEED)
     model = CLIPSegForImageSegmentation(cfg)
@@ -163,6 +211,9 @@ def main() -> int:
     model.save_pretrained(out / "model", safe_serialization=True)
     # Reload what was saved, so the reference is exactly the committed checkpoint.
     model = CLIPSegForImageSegmentation.from_pretrained(out / "model", attn_implementation="eager").eval()
+    write_tokenizer(out / "model")
+    proc = write_processor(out / "model")
+    tok = CLIPTokenizer.from_pretrained(out / "model")
 
     gen = torch.Generator().manual_seed(SEED + 1)
     images = {"query": 96, "square": 64, "prompt": 80}
@@ -216,6 +267,27 @@ def main() -> int:
         case("query_prompt", "query", prompt=True)
         case("query_mix", "query", text="cat", prompt=True, weight=0.3)
         diff = (a - b).norm() / a.norm()
+
+        # End to end: the processor's pixel values and the tokenizer's ids, as a user runs it.
+        tokens = [{"text": t, "ids": tok(t)["input_ids"]} for t in TOKEN_TEXTS]
+        proc_images, pv = [], {}
+        for name in ("wide", "small"):
+            im = Image.open(SAM_IMAGES / f"{name}.png").convert("RGB")
+            pv[name] = proc(images=im, return_tensors="pt")["pixel_values"]
+            write_f32(out / f"{name}.pixel_values.f32", pv[name][0])
+            proc_images.append({"name": name, "source": f"../sam-tiny/{name}.png", "width": im.width,
+                                "height": im.height, "pixelValues": f"{name}.pixel_values.f32"})
+        e2e = []
+        for name, text, ref in (("text", "a red cat", None), ("prompt", None, "small")):
+            kw = {"pixel_values": pv["wide"]}
+            if text is not None:
+                kw["input_ids"] = torch.tensor([tok(text)["input_ids"]])
+            else:
+                kw["conditional_pixel_values"] = pv[ref]
+            logits = model(**kw).logits[0]
+            write_f32(out / f"e2e_{name}.logits.f32", logits)
+            e2e.append({"name": name, "image": "wide", "text": text, "refImage": ref,
+                        "logits": f"e2e_{name}.logits.f32", "size": logits.shape[-1]})
         if diff < 0.05:
             raise RuntimeError(f"the text barely changes the logits (rel diff {diff:.3g})")
 
@@ -231,7 +303,8 @@ def main() -> int:
         "seed": SEED, "transformers": transformers.__version__, "torch": torch.__version__,
     }
     manifest = {"config": summary, "model": "model", "images": manifest_images, "texts": manifest_texts,
-                "prompt": {"image": "prompt", "embedding": "prompt.embedding.f32"}, "cases": cases}
+                "prompt": {"image": "prompt", "embedding": "prompt.embedding.f32"}, "cases": cases,
+                "processor": {"size": PROCESSOR_SIZE, "images": proc_images}, "tokens": tokens, "e2e": e2e}
     (out / "cases.json").write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"wrote {out} ({total / 1024:.0f} KiB); cat/dog logits rel diff {diff:.3f}")
