@@ -85,11 +85,6 @@ void im2col3x3(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t C, float*
   OMNISEG_DISPATCH(im2col3x3(ctx, dev(x), H, W, C, cols));
 }
 
-void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin,
-                      const float* weight, const float* b, int64_t Cout, float* y, Act act) {
-  OMNISEG_DISPATCH(convTranspose2x2(ctx, dev(x), H, W, Cin, dev(weight), dev(b), Cout, y, act));
-}
-
 void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
                    const float* weight, const float* b, int64_t Cout, float* y, Act act) {
   OMNISEG_DISPATCH(convTranspose(ctx, dev(x), H, W, Cin, k, dev(weight), dev(b), Cout, y, act));

@@ -4,7 +4,7 @@
 // One line per case: `op shape maxAbsErr maxRelErr bound PASS/FAIL`; exit code 1 on any failure.
 //
 // Bounds (stated per case below):
-//  - GEMM-based ops (linear, matmul, convTranspose2x2, attention, relPosAttention): the error is
+//  - GEMM-based ops (linear, matmul, convTranspose, attention, relPosAttention): the error is
 //    taken relative to the magnitude of the result (maxAbsErr / max|ref|), bound 1e-5·sqrt(K)
 //    with K the longest reduction (fp32 summation order differs between cuBLASLt and OpenBLAS).
 //  - resizeBilinear: relative to the magnitude, bound 1e-6 (the CUDA kernel rounds every
@@ -69,13 +69,13 @@ void testConvT(Env& e, int64_t H, int64_t W, int64_t Cin, int64_t Cout, bool bia
   auto b = randn(Cout);
   const int64_t n = 4 * H * W * Cout;
   std::vector<float> ref(n);
-  ops::cpu::convTranspose2x2(e.cpu, x.data(), H, W, Cin, w.data(), bias ? b.data() : nullptr, Cout,
-                             ref.data(), act);
+  ops::cpu::convTranspose(e.cpu, x.data(), H, W, Cin, 2, w.data(), bias ? b.data() : nullptr, Cout,
+                          ref.data(), act);
   float* dy = e.devAlloc(n);
-  ops::convTranspose2x2(e.gpu, e.dev(x), H, W, Cin, e.dev(w), bias ? e.dev(b) : nullptr, Cout, dy,
-                        act);
+  ops::convTranspose(e.gpu, e.dev(x), H, W, Cin, 2, e.dev(w), bias ? e.dev(b) : nullptr, Cout, dy,
+                     act);
   auto got = e.host(dy, n);
-  report("convTranspose2x2", dims({H, W, Cin, Cout}) + " " + actName(act) + (bias ? " bias" : ""),
+  report("convTranspose k2", dims({H, W, Cin, Cout}) + " " + actName(act) + (bias ? " bias" : ""),
          ref.data(), got.data(), n, gemmBound(Cin), Norm::Magnitude);
   e.reset();
 }
@@ -317,7 +317,7 @@ int main(int argc, char** argv) {
     testMatmul(e, 13, 7, 9, false);
     testMatmul(e, 13, 7, 9, true);
     testMatmul(e, 3, 256, 4096, true);
-    // convTranspose2x2
+    // convTranspose, k = 2 (SAM's upscaling; other k in clipseg_ops_test.cc)
     testConvT(e, 64, 64, 256, 64, true, Act::Gelu);
     testConvT(e, 128, 128, 64, 32, true, Act::Gelu);
     testConvT(e, 3, 5, 7, 3, false, Act::Relu);

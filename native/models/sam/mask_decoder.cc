@@ -64,11 +64,11 @@ void MaskDecoder::forward(Ctx& ctx, float* image, const float* pe, int64_t E, co
 
   // upscaling { convT 2×2 → LayerNorm2d → GELU → convT 2×2 → GELU }  image: [E, E, C] NHWC
   float* up1 = ctx.arena.floats(4 * N * (C / 4));  // [2E, 2E, C/4]
-  ops::convTranspose2x2(ctx, image, E, E, C, up1W_, up1B_, C / 4, up1);
+  ops::convTranspose(ctx, image, E, E, C, 2, up1W_, up1B_, C / 4, up1);
   ops::layerNorm(ctx, up1, 4 * N, C / 4, upLnW_, upLnB_, 1e-6f, up1);
   ops::gelu(ctx, up1, 4 * N * (C / 4));
   float* up2 = ctx.arena.floats(16 * N * (C / 8));  // [4E, 4E, C/8]
-  ops::convTranspose2x2(ctx, up1, 2 * E, 2 * E, C / 4, up2W_, up2B_, C / 8, up2, ops::Act::Gelu);
+  ops::convTranspose(ctx, up1, 2 * E, 2 * E, C / 4, 2, up2W_, up2B_, C / 8, up2, ops::Act::Gelu);
   // }
   // hypernetworks { hyper [count, C/8] (selected tokens); masks [count, (4E)²] = hyper · up2ᵀ }
   float* hyper = ctx.arena.floats(count * (C / 8));

@@ -79,26 +79,6 @@ void matmul(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* B, int6
   });
 }
 
-void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin,
-                      const float* weight, const float* b, int64_t Cout, float* y, Act act) {
-  // tmp [H*W, Cout*4] = x [H*W, Cin] · weight [Cin, Cout*4]; column = co*4 + dy*2 + dx.
-  float* tmp = ctx.arena.floats(H * W * Cout * 4);
-  matmul(ctx, x, H * W, Cin, weight, Cout * 4, tmp);
-  const int64_t OW = 2 * W;
-  ctx.pool.parallelFor(H, 4, [&](int64_t y0, int64_t y1) {
-    for (int64_t iy = y0; iy < y1; ++iy)
-      for (int64_t ix = 0; ix < W; ++ix) {
-        const float* t = tmp + (iy * W + ix) * Cout * 4;
-        for (int64_t dy = 0; dy < 2; ++dy)
-          for (int64_t dx = 0; dx < 2; ++dx) {
-            float* o = y + ((2 * iy + dy) * OW + 2 * ix + dx) * Cout;
-            for (int64_t co = 0; co < Cout; ++co) o[co] = t[co * 4 + dy * 2 + dx];
-            biasAct(o, 1, Cout, Cout, b, act);
-          }
-      }
-  });
-}
-
 void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
                    const float* weight, const float* b, int64_t Cout, float* y, Act act) {
   // tmp [H*W, Cout*k*k] = x [H*W, Cin] · weight [Cin, Cout*k*k]; column = (co*k + dy)*k + dx.

@@ -1,5 +1,5 @@
 // GEMM-based ops through cuBLASLt (CUBLAS_COMPUTE_32F: no TF32): linear, matmul,
-// convTranspose2x2 / convTranspose, and the ltGemm every other GEMM-based op uses. In fp32 precision (the parity
+// convTranspose, and the ltGemm every other GEMM-based op uses. In fp32 precision (the parity
 // path) everything is fp32; in fp16 / bf16 precision, linear multiplies the weight's half copy
 // (made at load) by its input rounded to half, accumulating and writing fp32.
 //
@@ -88,21 +88,6 @@ __global__ void biasActKernel(float* y, int64_t cols, int64_t ldy, const float* 
     float v = row[c];
     if (b) v = dev::add(v, b[c]);
     row[c] = dev::act(v, act);
-  }
-}
-
-// tmp [H*W, Cout*4] (column co*4 + dy*2 + dx) → y [(2H)*(2W), Cout] with bias and act.
-__global__ void convT2x2Scatter(const float* tmp, int64_t H, int64_t W, int64_t Cout,
-                                const float* b, Act act, float* y) {
-  const int64_t n = 4 * H * W * Cout, OW = 2 * W;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t co = i % Cout, pix = i / Cout;
-    const int64_t oy = pix / OW, ox = pix % OW;
-    const int64_t iy = oy >> 1, dy = oy & 1, ix = ox >> 1, dx = ox & 1;
-    float v = tmp[(iy * W + ix) * Cout * 4 + co * 4 + dy * 2 + dx];
-    if (b) v = dev::add(v, b[co]);
-    y[i] = dev::act(v, act);
   }
 }
 
@@ -361,18 +346,6 @@ void matmul(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* B, int6
   g.ldd = N;
   g.beta = accumulate ? 1.f : 0.f;
   ltGemm(ctx, g);
-}
-
-void convTranspose2x2(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin,
-                      const float* weight, const float* b, int64_t Cout, float* y, Act act) {
-  OMNISEG_CHECK(H > 0 && W > 0 && Cin > 0 && Cout > 0, "convTranspose2x2: bad shape");
-  OMNISEG_CHECK(x && weight && y, "convTranspose2x2: null operand");
-  ArenaScope scope(ctx.arena);
-  float* tmp = ctx.arena.floats(static_cast<size_t>(H * W * Cout * 4));
-  matmul(ctx, x, H * W, Cin, weight, Cout * 4, tmp);
-  convT2x2Scatter<<<gridFor(4 * H * W * Cout), kThreads, 0, stream(ctx)>>>(tmp, H, W, Cout, b, act,
-                                                                           y);
-  gpu::checkLaunch("convT2x2Scatter");
 }
 
 void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
