@@ -5,40 +5,12 @@
 #include "core/error.h"
 #include "core/profile.h"
 #include "core/safetensors.h"
-#include "gpu/device.h"  // plain C++: the WeightMirror type (its code is built with CUDA only)
-#ifdef OMNISEG_CUDA
-#include "gpu/stream.h"
-#endif
 
 namespace omniseg::clipseg {
 
-struct ClipSegModel::Worker {
-  std::unique_ptr<Arena> arena;
-#ifdef OMNISEG_CUDA
-  std::unique_ptr<gpu::Stream> stream;  // null on CPU
-#endif
-};
-
-// A worker held for one call and handed back (arena reset) however the call ends.
-class ClipSegModel::Lease {
- public:
-  explicit Lease(ClipSegModel& m) : model_(m), w_(m.takeWorker()), ctx_{m.pool_, *w_->arena, nullptr} {
-#ifdef OMNISEG_CUDA
-    ctx_.gpu = w_->stream.get();
-#endif
-  }
-  ~Lease() { model_.giveWorker(std::move(w_)); }
-  Ctx& ctx() { return ctx_; }
-
- private:
-  ClipSegModel& model_;
-  std::unique_ptr<Worker> w_;
-  Ctx ctx_;
-};
-
 ClipSegModel::ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore> weights,
                            int threads, Device device)
-    : cfg_(cfg), device_(device), weights_(std::move(weights)), pool_(threads) {
+    : cfg_(cfg), weights_(std::move(weights)), rt_(threads, device) {
   WeightStore& w = *weights_;
   text_ = std::make_unique<TextEncoder>(cfg_.text, w, "clip.text_model.");
   vision_ = std::make_unique<VisionEncoder>(cfg_.vision, w, "clip.vision_model.");
@@ -47,52 +19,16 @@ ClipSegModel::ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore
   visualProjection_ = w.get("clip.visual_projection.weight", {cfg_.projectionDim, cfg_.vision.hiddenSize});
   w.markUsed("clip.logit_scale");  // CLIP's contrastive temperature: not used for segmentation
   w.checkAllUsed();
-#ifdef OMNISEG_CUDA
-  if (device_ == Device::Cuda) {
-    mirror_ = std::make_unique<gpu::WeightMirror>();
-    for (const auto& t : w.handedOut()) mirror_->add(t.data, t.count);
-  }
-#endif
+  rt_.mirror(w, {}, Precision::Fp32);
 }
 
 ClipSegModel::~ClipSegModel() = default;
 
 std::unique_ptr<ClipSegModel> ClipSegModel::load(const std::string& dir, int threads, Device device) {
   if (threads < 1) throw Error("threads must be at least 1", ErrorKind::Range);
-#ifndef OMNISEG_CUDA
-  if (device == Device::Cuda)
-    throw Error("this build of omniseg has no CUDA backend (build it with `npm run build:cuda`)");
-#endif
   const ClipSegConfig cfg = loadConfig(dir);
   auto weights = std::make_unique<WeightStore>(SafeTensors::open(dir + "/model.safetensors"));
   return std::unique_ptr<ClipSegModel>(new ClipSegModel(cfg, std::move(weights), threads, device));
-}
-
-std::unique_ptr<ClipSegModel::Worker> ClipSegModel::takeWorker() {
-  {
-    std::lock_guard<std::mutex> lock(workersMu_);
-    if (!workers_.empty()) {
-      auto w = std::move(workers_.back());
-      workers_.pop_back();
-      return w;
-    }
-  }
-  auto w = std::make_unique<Worker>();
-#ifdef OMNISEG_CUDA
-  if (device_ == Device::Cuda) {
-    w->arena = std::make_unique<Arena>(gpu::deviceAllocator());
-    w->stream = std::make_unique<gpu::Stream>(mirror_.get());
-    return w;
-  }
-#endif
-  w->arena = std::make_unique<Arena>();
-  return w;
-}
-
-void ClipSegModel::giveWorker(std::unique_ptr<Worker> w) {
-  w->arena->reset();
-  std::lock_guard<std::mutex> lock(workersMu_);
-  workers_.push_back(std::move(w));
 }
 
 // ref: CLIPSegModel.get_text_features
@@ -118,7 +54,7 @@ float* ClipSegModel::imageOnDevice(Ctx& ctx, const float* pixels, int64_t H, int
 }
 
 std::vector<float> ClipSegModel::textEmbedding(const int32_t* ids, int64_t T) {
-  Lease lease(*this);
+  Runtime::Lease lease(rt_);
   Ctx& ctx = lease.ctx();
   std::vector<float> out(cfg_.projectionDim);
   ops::download(ctx, textOnDevice(ctx, ids, T), out.size() * sizeof(float), out.data());
@@ -126,7 +62,7 @@ std::vector<float> ClipSegModel::textEmbedding(const int32_t* ids, int64_t T) {
 }
 
 std::vector<float> ClipSegModel::imageEmbedding(const float* pixels, int64_t H, int64_t W) {
-  Lease lease(*this);
+  Runtime::Lease lease(rt_);
   Ctx& ctx = lease.ctx();
   std::vector<float> out(cfg_.projectionDim);
   ops::download(ctx, imageOnDevice(ctx, pixels, H, W), out.size() * sizeof(float), out.data());
@@ -168,7 +104,7 @@ SegmentResult ClipSegModel::segment(const float* pixels, int64_t H, int64_t W, c
     throw Error("segment: the image must be square (got " + std::to_string(W) + "x" +
                     std::to_string(H) + "); CLIPSeg's decoder reshapes the patches to a square grid",
                 ErrorKind::Range);
-  Lease lease(*this);
+  Runtime::Lease lease(rt_);
   Ctx& ctx = lease.ctx();
   const float* cond = conditional(ctx, c);
   // step 1: the query image through the vision tower, keeping the extract_layers activations

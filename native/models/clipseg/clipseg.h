@@ -4,24 +4,18 @@
 // ref: transformers/models/clipseg/modeling_clipseg.py CLIPSegForImageSegmentation, CLIPSegModel
 #pragma once
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "core/arena.h"
-#include "core/thread_pool.h"
+#include "core/backend.h"
 #include "core/weights.h"
 #include "models/clipseg/config.h"
 #include "models/clipseg/decoder.h"
 #include "models/clipseg/text_encoder.h"
 #include "models/clipseg/vision_encoder.h"
-#include "core/backend.h"
+#include "models/runtime.h"
 
 namespace omniseg {
-namespace gpu {
-class WeightMirror;
-}
-
 namespace clipseg {
 
 // What a segmentation is conditioned on: a text (token ids from the CLIP tokenizer), a visual
@@ -51,7 +45,7 @@ class ClipSegModel {
   ~ClipSegModel();
 
   const ClipSegConfig& config() const { return cfg_; }
-  Device device() const { return device_; }
+  Device device() const { return rt_.device(); }
 
   // ids [T] → text_projection(pooled text output) [projection_dim]   ref: get_text_features
   std::vector<float> textEmbedding(const int32_t* ids, int64_t T);
@@ -65,10 +59,6 @@ class ClipSegModel {
   ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore> weights, int threads,
                Device device);
 
-  struct Worker;
-  class Lease;
-  std::unique_ptr<Worker> takeWorker();
-  void giveWorker(std::unique_ptr<Worker> w);
 
   // The conditional embedding [projection_dim] in ctx's memory.
   float* conditional(Ctx& ctx, const Conditioning& c);
@@ -76,17 +66,13 @@ class ClipSegModel {
   float* imageOnDevice(Ctx& ctx, const float* pixels, int64_t H, int64_t W);
 
   ClipSegConfig cfg_;
-  Device device_;
   std::unique_ptr<WeightStore> weights_;
-  ThreadPool pool_;
+  Runtime rt_;  // thread pool, device copies of the weights, per-call workers
   std::unique_ptr<TextEncoder> text_;
   std::unique_ptr<VisionEncoder> vision_;
   std::unique_ptr<Decoder> decoder_;
   const float* textProjection_;    // clip.text_projection.weight [P, Ct] (no bias)
   const float* visualProjection_;  // clip.visual_projection.weight [P, Cv] (no bias)
-  std::unique_ptr<gpu::WeightMirror> mirror_;  // CUDA: device copies of the weights
-  std::mutex workersMu_;
-  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 }  // namespace clipseg

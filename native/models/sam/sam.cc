@@ -7,12 +7,12 @@
 #include "core/error.h"
 #include "core/profile.h"
 #include "core/safetensors.h"
-#include "gpu/device.h"  // plain C++: the WeightMirror type (its code is built with CUDA only)
 #ifdef OMNISEG_CUDA
 #include <cstdlib>
 #include <map>
 #include <sstream>
 
+#include "gpu/device.h"
 #include "gpu/graph.h"
 #include "gpu/stream.h"
 #endif
@@ -51,41 +51,16 @@ bool graphsEnabled() {
 }  // namespace
 #endif
 
-struct SamModel::Worker {
-  std::unique_ptr<Arena> arena;
 #ifdef OMNISEG_CUDA
-  std::unique_ptr<gpu::Stream> stream;  // null on CPU
+struct SamModel::DecodeGraphs : Runtime::WorkerState {
   std::map<std::string, DecodeGraph> graphs;
   uint64_t clock = 0;
-#endif
 };
-
-// A worker held for one call and handed back (arena reset) however the call ends. encoder: the
-// call runs the image encoder (in the model's precision); everything else runs in fp32.
-class SamModel::Lease {
- public:
-  explicit Lease(SamModel& m, bool encoder = false)
-      : model_(m), w_(m.takeWorker()), ctx_{m.pool_, *w_->arena, nullptr} {
-#ifdef OMNISEG_CUDA
-    ctx_.gpu = w_->stream.get();
-    if (ctx_.gpu) {
-      ctx_.gpu->setPrecision(encoder ? m.precision_ : Precision::Fp32);
-    }
 #endif
-  }
-  ~Lease() { model_.giveWorker(std::move(w_)); }
-  Ctx& ctx() { return ctx_; }
-  Worker& worker() { return *w_; }
-
- private:
-  SamModel& model_;
-  std::unique_ptr<Worker> w_;
-  Ctx ctx_;
-};
 
 SamModel::SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads,
                    Device device, Precision precision)
-    : cfg_(cfg), device_(device), precision_(precision), weights_(std::move(weights)), pool_(threads) {
+    : cfg_(cfg), precision_(precision), weights_(std::move(weights)), rt_(threads, device) {
   imageEncoder_ = std::make_unique<ImageEncoder>(cfg_.vision, *weights_);
   promptEncoder_ = std::make_unique<PromptEncoder>(cfg_, *weights_);
   maskDecoder_ = std::make_unique<MaskDecoder>(cfg_.decoder, *weights_);
@@ -93,14 +68,7 @@ SamModel::SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, i
   const int64_t E = cfg_.embeddingSize(), C = cfg_.prompt.hiddenSize;
   imagePe_ = FloatBuffer(E * E * C);
   promptEncoder_->imagePositional(imagePe_.data());
-#ifdef OMNISEG_CUDA
-  if (device_ == Device::Cuda) {
-    mirror_ = std::make_unique<gpu::WeightMirror>();
-    for (const auto& t : weights_->handedOut()) mirror_->add(t.data, t.count);
-    mirror_->add(imagePe_.data(), imagePe_.size());
-    mirror_->addHalfCopies(precision_);
-  }
-#endif
+  rt_.mirror(*weights_, {{imagePe_.data(), imagePe_.size()}}, precision_);
 }
 
 SamModel::~SamModel() = default;
@@ -110,49 +78,18 @@ std::unique_ptr<SamModel> SamModel::load(const std::string& dir, int threads, De
   if (threads < 1) throw Error("threads must be at least 1", ErrorKind::Range);
   if (device == Device::Cpu && precision != Precision::Fp32)
     throw Error("the CPU backend runs in fp32 only", ErrorKind::Range);
-#ifndef OMNISEG_CUDA
-  if (device == Device::Cuda)
-    throw Error("this build of omniseg has no CUDA backend (build it with `npm run build:cuda`)");
-#endif
   const SamConfig cfg = loadConfig(dir);
   auto weights = std::make_unique<WeightStore>(SafeTensors::open(dir + "/model.safetensors"));
   return std::unique_ptr<SamModel>(new SamModel(cfg, std::move(weights), threads, device, precision));
 }
 
-std::unique_ptr<SamModel::Worker> SamModel::takeWorker() {
-  {
-    std::lock_guard<std::mutex> lock(workersMu_);
-    if (!workers_.empty()) {
-      auto w = std::move(workers_.back());
-      workers_.pop_back();
-      return w;
-    }
-  }
-  auto w = std::make_unique<Worker>();
-#ifdef OMNISEG_CUDA
-  if (device_ == Device::Cuda) {
-    w->arena = std::make_unique<Arena>(gpu::deviceAllocator());
-    w->stream = std::make_unique<gpu::Stream>(mirror_.get());
-    return w;
-  }
-#endif
-  w->arena = std::make_unique<Arena>();
-  return w;
-}
-
-void SamModel::giveWorker(std::unique_ptr<Worker> w) {
-  w->arena->reset();
-  std::lock_guard<std::mutex> lock(workersMu_);
-  workers_.push_back(std::move(w));
-}
-
 std::shared_ptr<Embedding> SamModel::encode(const uint8_t* rgb, int64_t height, int64_t width) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t S = cfg_.vision.imageSize, E = cfg_.gridSize(), C = cfg_.vision.outputChannels;
-  Lease lease(*this, /*encoder=*/true);
+  Runtime::Lease lease(rt_, precision_);  // the image encoder runs in the model's precision
   Ctx& ctx = lease.ctx();
   auto emb = std::make_shared<Embedding>();
-  emb->device = device_;
+  emb->device = device();
   emb->data = FloatBuffer(E * E * C, ctx.arena.allocator());
   emb->original = {height, width};
   float* pixels = ctx.arena.floats(3 * S * S);
@@ -167,10 +104,10 @@ std::shared_ptr<Embedding> SamModel::encode(const uint8_t* rgb, int64_t height, 
 std::shared_ptr<Embedding> SamModel::embeddingFromCHW(const float* chw, int64_t height,
                                                       int64_t width) {
   const int64_t E = cfg_.gridSize(), C = cfg_.vision.outputChannels;
-  Lease lease(*this);
+  Runtime::Lease lease(rt_);
   Ctx& ctx = lease.ctx();
   auto emb = std::make_shared<Embedding>();
-  emb->device = device_;
+  emb->device = device();
   emb->data = FloatBuffer(E * E * C, ctx.arena.allocator());
   emb->original = {height, width};
   emb->resized = preprocessShape(height, width, cfg_.processor.longestEdge);
@@ -183,8 +120,8 @@ std::shared_ptr<Embedding> SamModel::embeddingFromCHW(const float* chw, int64_t 
 
 void SamModel::embeddingToCHW(const Embedding& e, float* chw) {
   const int64_t E = cfg_.gridSize(), C = cfg_.vision.outputChannels;
-  OMNISEG_CHECK(e.device == device_, "the embedding was made by a model on another device");
-  Lease lease(*this);
+  OMNISEG_CHECK(e.device == device(), "the embedding was made by a model on another device");
+  Runtime::Lease lease(rt_);
   Ctx& ctx = lease.ctx();
   float* t = ctx.arena.floats(E * E * C);
   ops::transpose(ctx, e.data.data(), E * E, C, t);
@@ -235,8 +172,10 @@ SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_
 }
 
 #ifdef OMNISEG_CUDA
-SamModel::DecodeGraph& SamModel::decodeGraph(Worker& w, Ctx& ctx, const Embedding& e,
+SamModel::DecodeGraph& SamModel::decodeGraph(Runtime::Worker& worker, Ctx& ctx, const Embedding& e,
                                              const DecodeRequest& r, int64_t Ns) {
+  if (!worker.state) worker.state = std::make_unique<DecodeGraphs>();
+  auto& w = static_cast<DecodeGraphs&>(*worker.state);
   std::ostringstream k;  // everything decodeOnDevice bakes into the graph
   k << r.promptCount << ',' << Ns << ',' << r.multimask << ',' << (r.maskInput != nullptr) << ','
     << e.original.height << 'x' << e.original.width << ',' << e.resized.height << 'x'
@@ -252,7 +191,7 @@ SamModel::DecodeGraph& SamModel::decodeGraph(Worker& w, Ctx& ctx, const Embeddin
     }
     DecodeGraph g;
     g.arena = std::make_unique<Arena>(gpu::deviceAllocator());
-    Ctx gctx{pool_, *g.arena, ctx.gpu};
+    Ctx gctx{ctx.pool, *g.arena, ctx.gpu};
     const int64_t N = static_cast<int64_t>(cfg_.embeddingSize()) * cfg_.embeddingSize();
     g.io = allocateIO(gctx, r, Ns, e);
     g.image = gctx.arena.floats(N * cfg_.prompt.hiddenSize);
@@ -276,7 +215,7 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   const int64_t P = r.promptCount, M = r.multimask ? cfg_.decoder.numMultimaskOutputs : 1;
   const int64_t H = e.original.height, W = e.original.width;
   OMNISEG_CHECK(P >= 1, "decode: promptCount must be at least 1");
-  OMNISEG_CHECK(e.device == device_, "the embedding was made by a model on another device");
+  OMNISEG_CHECK(e.device == device(), "the embedding was made by a model on another device");
 
   // Sparse prompt tokens on the host, [P, Ns, C] (every set has the same points and box count).
   // The processor's coordinate mapping: original pixels → resized input pixels (float64).
@@ -302,7 +241,7 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
     promptEncoder_->sparse(ps, sparse.data() + p * Ns * C);
   }
 
-  Lease lease(*this);
+  Runtime::Lease lease(rt_);  // the decoder runs in fp32
   Ctx& ctx = lease.ctx();
   const bool useSide = r.maskInput == nullptr;
   if (useSide) {

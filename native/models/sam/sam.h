@@ -15,13 +15,10 @@
 #include "models/sam/image_encoder.h"
 #include "models/sam/image_processor.h"
 #include "models/sam/mask_decoder.h"
+#include "models/runtime.h"
 #include "models/sam/prompt_encoder.h"
 
 namespace omniseg {
-namespace gpu {
-class WeightMirror;
-}
-
 namespace sam {
 
 // An encoded image: the embedding [E*E, C] (NHWC, in the memory of the model's device) and the
@@ -68,7 +65,7 @@ class SamModel {
   ~SamModel();
 
   const SamConfig& config() const { return cfg_; }
-  Device device() const { return device_; }
+  Device device() const { return rt_.device(); }
   Precision precision() const { return precision_; }
 
   // rgb [H, W, 3] uint8 (read in place).
@@ -85,11 +82,8 @@ class SamModel {
   SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads, Device device,
            Precision precision);
 
-  // What one concurrent call runs with: its arena (and, on CUDA, its stream and decode graphs);
-  // reused across calls.
-  struct Worker;
-  class Lease;
   struct DecodeGraph;
+  struct DecodeGraphs;  // a worker's recorded decodes (CUDA)
 
   // Device memory a decode reads and writes between the host transfers.
   struct DecodeIO {
@@ -104,22 +98,17 @@ class SamModel {
   DecodeIO allocateIO(Ctx& ctx, const DecodeRequest& r, int64_t Ns, const Embedding& e) const;
   void decodeOnDevice(Ctx& ctx, const Embedding& e, const DecodeRequest& r, int64_t Ns,
                       const DecodeIO& io) const;
-  DecodeGraph& decodeGraph(Worker& w, Ctx& ctx, const Embedding& e, const DecodeRequest& r, int64_t Ns);
-  std::unique_ptr<Worker> takeWorker();
-  void giveWorker(std::unique_ptr<Worker> w);
+  DecodeGraph& decodeGraph(Runtime::Worker& w, Ctx& ctx, const Embedding& e, const DecodeRequest& r,
+                           int64_t Ns);
 
   SamConfig cfg_;
-  Device device_;
   Precision precision_;
   std::unique_ptr<WeightStore> weights_;
-  ThreadPool pool_;
+  Runtime rt_;  // thread pool, device copies of the weights and imagePe_, per-call workers
   std::unique_ptr<ImageEncoder> imageEncoder_;
   std::unique_ptr<PromptEncoder> promptEncoder_;
   std::unique_ptr<MaskDecoder> maskDecoder_;
   FloatBuffer imagePe_;  // [E*E, C] (host; mirrored on CUDA like a weight)
-  std::unique_ptr<gpu::WeightMirror> mirror_;  // CUDA: device copies of weights and imagePe_
-  std::mutex workersMu_;
-  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 }  // namespace sam

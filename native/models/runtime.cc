@@ -1,0 +1,75 @@
+#include "models/runtime.h"
+
+#include "core/error.h"
+#include "gpu/device.h"  // plain C++: the WeightMirror type (its code is built with CUDA only)
+#ifdef OMNISEG_CUDA
+#include "gpu/stream.h"
+#endif
+
+namespace omniseg {
+
+Runtime::Worker::~Worker() {
+#ifdef OMNISEG_CUDA
+  state.reset();  // may hold device work recorded on the stream
+  delete stream;
+#endif
+}
+
+Runtime::Lease::Lease(Runtime& rt, Precision precision)
+    : rt_(rt), w_(rt.take()), ctx_{rt.pool_, *w_->arena, nullptr} {
+#ifdef OMNISEG_CUDA
+  ctx_.gpu = w_->stream;
+  if (ctx_.gpu) ctx_.gpu->setPrecision(precision);
+#endif
+}
+
+Runtime::Lease::~Lease() { rt_.give(std::move(w_)); }
+
+Runtime::Runtime(int threads, Device device) : device_(device), pool_(threads) {
+#ifndef OMNISEG_CUDA
+  if (device == Device::Cuda)
+    throw Error("this build of omniseg has no CUDA backend (build it with `npm run build:cuda`)");
+#endif
+}
+
+Runtime::~Runtime() = default;
+
+void Runtime::mirror(const WeightStore& weights,
+                     const std::vector<std::pair<const float*, size_t>>& extra, Precision precision) {
+#ifdef OMNISEG_CUDA
+  if (device_ != Device::Cuda) return;
+  mirror_ = std::make_unique<gpu::WeightMirror>();
+  for (const auto& t : weights.handedOut()) mirror_->add(t.data, t.count);
+  for (const auto& [data, count] : extra) mirror_->add(data, count);
+  mirror_->addHalfCopies(precision);
+#endif
+}
+
+std::unique_ptr<Runtime::Worker> Runtime::take() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      auto w = std::move(free_.back());
+      free_.pop_back();
+      return w;
+    }
+  }
+  auto w = std::make_unique<Worker>();
+#ifdef OMNISEG_CUDA
+  if (device_ == Device::Cuda) {
+    w->arena = std::make_unique<Arena>(gpu::deviceAllocator());
+    w->stream = new gpu::Stream(mirror_.get());
+    return w;
+  }
+#endif
+  w->arena = std::make_unique<Arena>();
+  return w;
+}
+
+void Runtime::give(std::unique_ptr<Worker> w) {
+  w->arena->reset();
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.push_back(std::move(w));
+}
+
+}  // namespace omniseg
