@@ -3,6 +3,27 @@ export { Segmenter } from './segmenter.js';
 export type { Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
 export { Referrer, DEFAULT_TEXT_WEIGHT, heatmapFromLogits } from './referrer.js';
 export type { Heatmap, HeatmapOptions, HeatmapTimings, ReferrerLoadOptions } from './referrer.js';
+export {
+  referSegment,
+  findInstances,
+  labelComponents,
+  instanceMasks,
+  instancePrompts,
+  maskNms,
+  DEFAULT_CONNECTIVITY,
+  DEFAULT_HEAT_THRESHOLD,
+  DEFAULT_MAX_INSTANCES,
+  DEFAULT_MIN_AREA,
+  DEFAULT_NMS_IOU,
+} from './referring/index.js';
+export type {
+  Instance,
+  InstanceMaskOptions,
+  InstanceOptions,
+  ReferringMasks,
+  ReferSegmentOptions,
+  ReferSegmentResult,
+} from './referring/index.js';
 export { ClipTokenizer } from './clip/tokenizer.js';
 export {
   PIL_BILINEAR,

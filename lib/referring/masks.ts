@@ -1,0 +1,151 @@
+// Candidate instances → SAM masks: each instance of a referring heat map (lib/referring/
+// instances.ts) becomes SAM prompts (its box, its peak as a positive click, its pixels as a dense
+// mask prompt), decoded on one image embedding; duplicates are removed by mask NMS and every
+// result is scored.
+import type { ImageEmbedding } from '../embedding.js';
+import type { Mask } from '../mask.js';
+import type { Prompt } from '../prompt.js';
+import { encodeRLE, rleIoU } from '../rle.js';
+import type { Segmenter } from '../segmenter.js';
+import type { BinaryMask } from '../types.js';
+import { boolean, finiteNumber, numberInRange } from '../validate.js';
+import type { Instance } from './instances.js';
+
+/**
+ * Mask NMS threshold: a mask whose IoU with a better-scored kept mask is strictly above this is a
+ * duplicate and dropped. 0.5: two masks that share more than they don't are one object.
+ */
+export const DEFAULT_NMS_IOU = 0.5;
+
+export interface InstanceMaskOptions {
+  /** Add the instance's peak as a positive click. Default: `true`. */
+  peakPoint?: boolean;
+  /**
+   * Add the instance's pixels (its component of the thresholded heat map) as a dense mask prompt
+   * (`Prompt.mask`, converted to SAM's low-res logits by `maskToLogits`). Default: `true`.
+   */
+  maskPrompt?: boolean;
+  /** Mask NMS IoU threshold, in [0, 1]; default 0.5 (`DEFAULT_NMS_IOU`). 1 keeps every mask. */
+  nmsIoU?: number;
+  /** SAM's logit threshold for the binary masks (`SegmentOptions.threshold`). Default: `0`. */
+  maskThreshold?: number;
+  /** Cancels the SAM calls not yet started (see `SegmentOptions.signal`). Default: none. */
+  signal?: AbortSignal;
+}
+
+/** Masks answering a referring prompt, best first. */
+export interface ReferringMasks {
+  /** SAM's masks after NMS, by descending score. Empty when there is no target. */
+  masks: Mask[];
+  /**
+   * One per mask: SAM's predicted IoU (`Mask.score`) × the instance's mean heat response
+   * (`Instance.meanResponse`), so both how well SAM thinks it segmented and how strongly the
+   * referrer pointed there count; in about [0, 1].
+   */
+  scores: number[];
+  /** One per mask: the instance whose prompts produced it. */
+  instances: Instance[];
+  /** `true` when no instance survived (then `masks` is empty). */
+  noTarget: boolean;
+}
+
+/** InstanceMaskOptions validated, with defaults filled in (the signal is passed through). */
+export interface InstanceMaskSettings {
+  peakPoint: boolean;
+  maskPrompt: boolean;
+  nmsIoU: number;
+  maskThreshold: number;
+  signal?: AbortSignal;
+}
+
+/** Validates InstanceMaskOptions fields of `opts` (named `${param}.<field>` in errors) and fills in the defaults. */
+export function instanceMaskSettings(opts: Record<string, unknown>, param = 'options'): InstanceMaskSettings {
+  return {
+    peakPoint: opts.peakPoint === undefined ? true : boolean(opts.peakPoint, `${param}.peakPoint`),
+    maskPrompt: opts.maskPrompt === undefined ? true : boolean(opts.maskPrompt, `${param}.maskPrompt`),
+    nmsIoU: opts.nmsIoU === undefined ? DEFAULT_NMS_IOU : numberInRange(opts.nmsIoU, `${param}.nmsIoU`, 0, 1),
+    maskThreshold: opts.maskThreshold === undefined ? 0 : finiteNumber(opts.maskThreshold, `${param}.maskThreshold`),
+    ...(opts.signal === undefined ? {} : { signal: opts.signal as AbortSignal }),
+  };
+}
+
+/**
+ * The SAM prompts of each instance: `Prompt` pairs every point (and the mask prompt) with every
+ * box of a call, so an instance with its own peak or mask is one prompt of its own; without
+ * either, all the boxes go in one prompt (one decoder call, one prompt set per box).
+ * @returns prompts and, for each, the instances its prompt sets answer, in order.
+ */
+export function instancePrompts(
+  instances: readonly Instance[],
+  width: number,
+  height: number,
+  settings: Pick<InstanceMaskSettings, 'peakPoint' | 'maskPrompt'>,
+): Array<{ prompt: Prompt; instances: Instance[] }> {
+  if (instances.length === 0) return [];
+  if (!settings.peakPoint && !settings.maskPrompt) {
+    return [{ prompt: { boxes: instances.map((inst) => [...inst.box]) }, instances: [...instances] }];
+  }
+  return instances.map((inst) => {
+    const prompt: Prompt = { boxes: [[...inst.box]] };
+    if (settings.peakPoint) prompt.points = [{ x: inst.peak.x, y: inst.peak.y, label: 1 }];
+    if (settings.maskPrompt) prompt.mask = { data: inst.mask, width, height };
+    return { prompt, instances: [inst] };
+  });
+}
+
+/**
+ * Segments each instance with SAM on an encoded image (single-mask output: a box is not
+ * ambiguous), scores the masks (predicted IoU × mean heat response), removes duplicates by mask
+ * NMS and returns the rest by descending score. No instances: no SAM call, `noTarget: true`.
+ * @param embedding `segmenter.encode()` of the image the heat map was computed on.
+ */
+export async function instanceMasks(
+  segmenter: Segmenter,
+  embedding: ImageEmbedding,
+  instances: readonly Instance[],
+  options: InstanceMaskOptions = {},
+): Promise<ReferringMasks> {
+  const settings = instanceMaskSettings(options as Record<string, unknown>);
+  const segmentOptions = {
+    multimask: false,
+    threshold: settings.maskThreshold,
+    ...(settings.signal === undefined ? {} : { signal: settings.signal }),
+  };
+  const masks: Mask[] = [];
+  const scores: number[] = [];
+  const sources: Instance[] = [];
+  for (const { prompt, instances: answered } of instancePrompts(instances, embedding.width, embedding.height, settings)) {
+    const result = await segmenter.segment(embedding, prompt, segmentOptions);
+    result.masks.forEach((mask, i) => {
+      masks.push(mask);
+      scores.push(mask.score * answered[i].meanResponse);
+      sources.push(answered[i]);
+    });
+  }
+  const keep = maskNms(masks, scores, settings.nmsIoU);
+  return {
+    masks: keep.map((i) => masks[i]),
+    scores: keep.map((i) => scores[i]),
+    instances: keep.map((i) => sources[i]),
+    noTarget: keep.length === 0,
+  };
+}
+
+/**
+ * Greedy mask non-maximum suppression: visits the masks by descending score (the earlier mask on
+ * ties) and keeps each one whose IoU (on the binary masks, via COCO RLE: `rleIoU`) with every
+ * mask already kept is at most `iouThreshold`. Two empty masks have IoU 0 (both kept).
+ * @returns indices of the kept masks, by descending score.
+ */
+export function maskNms(masks: readonly BinaryMask[], scores: readonly number[], iouThreshold: number): number[] {
+  if (scores.length !== masks.length) {
+    throw new RangeError(`maskNms: ${masks.length} masks but ${scores.length} scores`);
+  }
+  const order = masks.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+  const rles = masks.map((m) => encodeRLE(m.data, m.height, m.width));
+  const kept: number[] = [];
+  for (const i of order) {
+    if (kept.every((k) => rleIoU(rles[i], rles[k]) <= iouThreshold)) kept.push(i);
+  }
+  return kept;
+}

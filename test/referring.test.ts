@@ -1,0 +1,312 @@
+// Referring segmentation (lib/referring/): heat map → instances on constructed maps, mask NMS on
+// constructed masks, the SAM prompts of each instance, and referSegment end to end on the tiny
+// SAM and CLIPSeg fixtures (random weights: mechanics only — what reaches SAM, no target, NMS).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Referrer } from '../lib/referrer.js';
+import {
+  DEFAULT_HEAT_THRESHOLD,
+  DEFAULT_MIN_AREA,
+  findInstances,
+  instanceMasks,
+  instancePrompts,
+  maskNms,
+  referSegment,
+  type Instance,
+} from '../lib/referring/index.js';
+import { Segmenter } from '../lib/segmenter.js';
+import type { Box, Prompt } from '../lib/index.js';
+
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+const SAM_DIR = path.join(FIXTURES, 'sam-tiny', 'model');
+const CLIPSEG_DIR = path.join(FIXTURES, 'clipseg-tiny', 'model');
+const WIDE = path.join(FIXTURES, 'sam-tiny', 'wide.png');
+
+/** A width × height map, 0 everywhere except the given [x, y, value] pixels. */
+function heatMap(width: number, height: number, pixels: Array<[number, number, number]>): Float32Array {
+  const heat = new Float32Array(width * height);
+  for (const [x, y, v] of pixels) heat[y * width + x] = v;
+  return heat;
+}
+
+/** Pixels of the rectangle [x0, x1] × [y0, y1] (inclusive), all with `value`, or `value(x, y)`. */
+function rect(x0: number, y0: number, x1: number, y1: number, value: number | ((x: number, y: number) => number)) {
+  const out: Array<[number, number, number]> = [];
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) out.push([x, y, typeof value === 'number' ? value : value(x, y)]);
+  }
+  return out;
+}
+
+const summary = (inst: Instance) => ({
+  peak: inst.peak,
+  box: inst.box,
+  area: inst.area,
+  maxResponse: inst.maxResponse,
+  meanResponse: inst.meanResponse,
+});
+
+describe('findInstances', () => {
+  it('two blobs: one instance each, sorted by peak response, with peak, box, area, mean/max', () => {
+    const heat = heatMap(20, 10, [
+      ...rect(1, 1, 4, 3, 0.6), // 4 × 3, weaker
+      ...rect(10, 5, 12, 8, (x, y) => (x === 11 && y === 6 ? 0.9 : 0.7)), // 3 × 4, stronger
+    ]);
+    const found = findInstances(heat, 20, 10, { minArea: 0 });
+    expect(found.map(summary)).toEqual([
+      { peak: { x: 11, y: 6 }, box: [10, 5, 12, 8], area: 12, maxResponse: expect.closeTo(0.9, 6), meanResponse: expect.closeTo((11 * 0.7 + 0.9) / 12, 6) },
+      { peak: { x: 1, y: 1 }, box: [1, 1, 4, 3], area: 12, maxResponse: expect.closeTo(0.6, 6), meanResponse: expect.closeTo(0.6, 6) },
+    ]);
+    // Each instance's mask is exactly its component.
+    expect(found[0].mask.reduce((s, v) => s + v, 0)).toBe(12);
+    expect(found[0].mask[6 * 20 + 11]).toBe(1);
+    expect(found[0].mask[1 * 20 + 1]).toBe(0);
+  });
+
+  it('blobs touching at a corner: one instance with 8-connectivity (default), two with 4', () => {
+    const heat = heatMap(10, 10, [...rect(1, 1, 3, 3, 0.8), ...rect(4, 4, 6, 6, 0.7)]);
+    const eight = findInstances(heat, 10, 10, { minArea: 0 });
+    expect(eight.map(summary)).toEqual([
+      { peak: { x: 1, y: 1 }, box: [1, 1, 6, 6], area: 18, maxResponse: expect.closeTo(0.8, 6), meanResponse: expect.closeTo(0.75, 6) },
+    ]);
+    const four = findInstances(heat, 10, 10, { minArea: 0, connectivity: 4 });
+    expect(four.map((i) => i.box)).toEqual([
+      [1, 1, 3, 3],
+      [4, 4, 6, 6],
+    ]);
+  });
+
+  it('blobs sharing an edge are one instance with either connectivity', () => {
+    const heat = heatMap(10, 10, [...rect(1, 1, 3, 3, 0.8), ...rect(4, 1, 6, 3, 0.7)]);
+    expect(findInstances(heat, 10, 10, { minArea: 0, connectivity: 4 }).map((i) => i.box)).toEqual([[1, 1, 6, 3]]);
+  });
+
+  it('a blob with a hole: one instance, the hole outside its area and mask but inside its box', () => {
+    const ring = rect(2, 2, 8, 8, (x, y) => (x >= 4 && x <= 6 && y >= 4 && y <= 6 ? 0.1 : 0.8));
+    const [inst, ...rest] = findInstances(heatMap(12, 12, ring), 12, 12, { minArea: 0 });
+    expect(rest).toEqual([]);
+    expect(inst.box).toEqual([2, 2, 8, 8]);
+    expect(inst.area).toBe(49 - 9);
+    expect(inst.mask[5 * 12 + 5]).toBe(0);
+    expect(inst.meanResponse).toBeCloseTo(0.8, 6);
+  });
+
+  it('nothing above the threshold: no instances; the threshold is strict', () => {
+    const heat = heatMap(8, 8, rect(0, 0, 7, 7, 0.5));
+    expect(DEFAULT_HEAT_THRESHOLD).toBe(0.5);
+    expect(findInstances(heat, 8, 8)).toEqual([]);
+    expect(findInstances(heat, 8, 8, { threshold: 0.49 })).toHaveLength(1);
+    expect(findInstances(heatMap(8, 8, rect(0, 0, 7, 7, 1)), 8, 8, { threshold: 1 })).toEqual([]);
+  });
+
+  it('one-pixel noise below the minimum area is dropped; minArea is relative to the image', () => {
+    // 100 × 100: the default 0.001 is 10 pixels.
+    expect(DEFAULT_MIN_AREA).toBe(0.001);
+    const heat = heatMap(100, 100, [[50, 50, 0.99], ...rect(10, 10, 13, 12, 0.7)]); // 1 px and 12 px
+    expect(findInstances(heat, 100, 100).map((i) => i.area)).toEqual([12]);
+    expect(findInstances(heat, 100, 100, { minArea: 0 }).map((i) => i.area)).toEqual([1, 12]);
+    expect(findInstances(heat, 100, 100, { minArea: 0.0013 })).toEqual([]); // ceil(13) > 12
+  });
+
+  it('maxInstances keeps the strongest peaks', () => {
+    const heat = heatMap(10, 1, [
+      [0, 0, 0.6],
+      [3, 0, 0.9],
+      [6, 0, 0.7],
+      [9, 0, 0.8],
+    ]);
+    expect(findInstances(heat, 10, 1, { minArea: 0, maxInstances: 2 }).map((i) => i.peak.x)).toEqual([3, 9]);
+  });
+
+  it('validates its arguments with the shared message template', () => {
+    const heat = new Float32Array(4);
+    expect(() => findInstances(heat, 3, 1)).toThrow(RangeError);
+    expect(() => findInstances([0, 0] as unknown as Float32Array, 2, 1)).toThrow(
+      'Expected a Float32Array of 2 values for heat but received',
+    );
+    expect(() => findInstances(heat, 2, 2, { threshold: 2 })).toThrow(
+      'Expected a number between 0 and 1 for options.threshold but received 2',
+    );
+    expect(() => findInstances(heat, 2, 2, { connectivity: 6 as 4 })).toThrow(
+      'Expected 4 or 8 for options.connectivity but received 6',
+    );
+    expect(() => findInstances(heat, 2, 2, { maxInstances: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('maskNms', () => {
+  const W = 10;
+  const H = 10;
+  const mask = (x0: number, y0: number, x1: number, y1: number) => {
+    const data = new Uint8Array(W * H);
+    for (const [x, y] of rect(x0, y0, x1, y1, 1)) data[y * W + x] = 1;
+    return { data, width: W, height: H };
+  };
+
+  it('keeps the better of two identical masks', () => {
+    expect(maskNms([mask(0, 0, 4, 4), mask(0, 0, 4, 4)], [0.3, 0.7], 0.5)).toEqual([1]);
+  });
+
+  it('keeps disjoint masks, by descending score', () => {
+    expect(maskNms([mask(0, 0, 2, 2), mask(5, 5, 7, 7)], [0.2, 0.9], 0.5)).toEqual([1, 0]);
+  });
+
+  it('suppresses only IoU strictly above the threshold', () => {
+    // 5 × 4 and 5 × 2 rows 0..1 of it: IoU = 10 / 20 = 0.5.
+    const masks = [mask(0, 0, 4, 3), mask(0, 0, 4, 1)];
+    expect(maskNms(masks, [0.9, 0.8], 0.5)).toEqual([0, 1]);
+    expect(maskNms(masks, [0.9, 0.8], 0.49)).toEqual([0]);
+    expect(maskNms([mask(0, 0, 4, 4), mask(0, 0, 4, 4)], [0.5, 0.5], 1)).toEqual([0, 1]);
+  });
+
+  it('refuses mismatched masks and scores', () => {
+    expect(() => maskNms([mask(0, 0, 1, 1)], [], 0.5)).toThrow('maskNms: 1 masks but 0 scores');
+  });
+});
+
+describe('instancePrompts', () => {
+  const heat = heatMap(20, 10, [...rect(1, 1, 4, 3, 0.6), ...rect(10, 5, 12, 8, 0.9)]);
+  const instances = findInstances(heat, 20, 10, { minArea: 0 });
+
+  it('one prompt per instance with its box, peak and pixels as the mask prompt', () => {
+    const prompts = instancePrompts(instances, 20, 10, { peakPoint: true, maskPrompt: true });
+    expect(prompts.map((p) => p.instances)).toEqual([[instances[0]], [instances[1]]]);
+    expect(prompts[0].prompt).toEqual({
+      boxes: [[10, 5, 12, 8]],
+      points: [{ x: 10, y: 5, label: 1 }],
+      mask: { data: instances[0].mask, width: 20, height: 10 },
+    });
+  });
+
+  it('without peak or mask prompts, all boxes in one prompt', () => {
+    const prompts = instancePrompts(instances, 20, 10, { peakPoint: false, maskPrompt: false });
+    expect(prompts).toEqual([{ prompt: { boxes: [instances[0].box, instances[1].box] }, instances }]);
+  });
+});
+
+describe('referSegment on the tiny models', () => {
+  let segmenter: Segmenter;
+  let referrer: Referrer;
+  /** A threshold halfway between the heat map's mean and maximum: some pixels above it. */
+  let threshold: number;
+
+  beforeAll(async () => {
+    segmenter = await Segmenter.load({ model: SAM_DIR, device: 'cpu', threads: 2 });
+    referrer = await Referrer.load({ model: CLIPSEG_DIR, device: 'cpu', threads: 2 });
+    const heat = (await referrer.heatmap(WIDE, { text: 'a red cat' })).data;
+    const max = heat.reduce((m, v) => Math.max(m, v), 0);
+    const mean = heat.reduce((s, v) => s + v, 0) / heat.length;
+    threshold = (mean + max) / 2;
+  });
+  afterAll(() => {
+    segmenter?.dispose();
+    referrer?.dispose();
+  });
+
+  /** segment() spied: the prompts that reach SAM, in order. */
+  function spySegment(): Prompt[] {
+    const prompts: Prompt[] = [];
+    const original = segmenter.segment.bind(segmenter);
+    vi.spyOn(segmenter, 'segment').mockImplementation(async (input, prompt, options) => {
+      prompts.push(prompt);
+      return original(input, prompt, options);
+    });
+    return prompts;
+  }
+
+  it('one SAM prompt set per instance, with the instances\' boxes, peaks and pixels', async () => {
+    const prompts = spySegment();
+    const encode = vi.spyOn(segmenter, 'encode');
+    try {
+      const result = await referSegment(segmenter, referrer, WIDE, { text: 'a red cat', threshold, minArea: 0 });
+      expect(result.heatmap).toMatchObject({ width: 150, height: 100 });
+      expect(result.candidates.length).toBeGreaterThan(0);
+      expect(encode).toHaveBeenCalledTimes(1);
+      const sets = prompts.flatMap((p) => p.boxes as Box[]);
+      expect(sets).toEqual(result.candidates.map((i) => i.box));
+      expect(prompts.map((p) => p.points)).toEqual(result.candidates.map((i) => [{ ...i.peak, label: 1 }]));
+      expect(prompts.map((p) => p.mask?.data)).toEqual(result.candidates.map((i) => i.mask));
+      expect(result.noTarget).toBe(false);
+      expect(result.masks.length).toBeGreaterThan(0);
+      expect(result.masks.length).toBeLessThanOrEqual(result.candidates.length);
+      expect(result.scores).toHaveLength(result.masks.length);
+      result.masks.forEach((m, k) => {
+        expect(result.candidates).toContain(result.instances[k]);
+        expect(result.scores[k]).toBeCloseTo(m.score * result.instances[k].meanResponse, 6);
+        expect([m.width, m.height]).toEqual([150, 100]);
+      });
+      expect([...result.scores].sort((a, b) => b - a)).toEqual(result.scores);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('without peak or mask prompts: one SAM call carrying every instance\'s box', async () => {
+    const prompts = spySegment();
+    try {
+      const result = await referSegment(segmenter, referrer, WIDE, {
+        text: 'a red cat',
+        threshold,
+        minArea: 0,
+        peakPoint: false,
+        maskPrompt: false,
+        nmsIoU: 1,
+      });
+      expect(prompts).toEqual([{ boxes: result.candidates.map((i) => i.box) }]);
+      expect(result.masks).toHaveLength(result.candidates.length);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('no target with a threshold of 1: no masks, SAM not run', async () => {
+    const encode = vi.spyOn(segmenter, 'encode');
+    const segment = vi.spyOn(segmenter, 'segment');
+    try {
+      const result = await referSegment(segmenter, referrer, WIDE, { text: 'a red cat', threshold: 1 });
+      expect(result).toMatchObject({ masks: [], scores: [], instances: [], candidates: [], noTarget: true });
+      expect(result.timings.encodeMs).toBe(0);
+      expect(encode).not.toHaveBeenCalled();
+      expect(segment).not.toHaveBeenCalled();
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('NMS removes the duplicate of two identical instances', async () => {
+    const heat = (await referrer.heatmap(WIDE, { text: 'a red cat' })).data;
+    const [inst] = findInstances(heat, 150, 100, { threshold, minArea: 0 });
+    const embedding = await segmenter.encode(WIDE);
+    try {
+      // A logit threshold far below SAM's outputs: non-empty masks whatever the random weights give.
+      const maskThreshold = -1e6;
+      const kept = await instanceMasks(segmenter, embedding, [inst, inst], { maskThreshold });
+      const all = await instanceMasks(segmenter, embedding, [inst, inst], { maskThreshold, nmsIoU: 1 });
+      expect(all.masks).toHaveLength(2);
+      expect(all.masks[0].area).toBeGreaterThan(0);
+      expect(all.masks[0].data).toEqual(all.masks[1].data);
+      expect(kept.masks).toHaveLength(1);
+      expect(kept.instances).toEqual([inst]);
+      expect(kept.noTarget).toBe(false);
+    } finally {
+      embedding.dispose();
+    }
+  });
+
+  it('validates options before running any model', async () => {
+    const heatmap = vi.spyOn(referrer, 'heatmap');
+    try {
+      await expect(referSegment(segmenter, referrer, WIDE, { text: 'x', nmsIoU: -1 })).rejects.toThrow(
+        'Expected a number between 0 and 1 for options.nmsIoU but received -1',
+      );
+      await expect(referSegment(segmenter, referrer, WIDE, { text: 'x', peakPoint: 1 as unknown as boolean })).rejects.toThrow(
+        'Expected a boolean for options.peakPoint',
+      );
+      expect(heatmap).not.toHaveBeenCalled();
+      await expect(referSegment(segmenter, referrer, WIDE, {})).rejects.toThrow(TypeError);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+});
