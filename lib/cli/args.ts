@@ -24,6 +24,25 @@ export class UsageError extends Error {
   readonly exitCode = 2;
 }
 
+/** The options of every command that loads a SAM model. */
+export interface ModelOptions {
+  model: string;
+  /** --device: where the model runs. Default 'auto'. */
+  device: Device;
+  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
+  precision: Precision;
+  threads?: number;
+}
+
+/** The prompt options of segment and segment-frames. */
+export interface PromptOptions {
+  /** --point x,y,label, in order given. */
+  points: Point[];
+  /** --scribble "x0,y0;x1,y1;...:label", in order given. */
+  scribbles: Scribble[];
+  box?: Box;
+}
+
 export interface HelpCommand {
   command: 'help';
   /** The command whose help to print; undefined for the overview. */
@@ -34,33 +53,16 @@ export interface VersionCommand {
   command: 'version';
 }
 
-export interface EncodeCommand {
+export interface EncodeCommand extends ModelOptions {
   command: 'encode';
   image: string;
-  model: string;
-  /** --device: where the model runs. Default 'auto'. */
-  device: Device;
-  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
-  precision: Precision;
-  threads?: number;
   saveEmbedding: string;
   json: boolean;
 }
 
-export interface SegmentCommand {
+export interface SegmentCommand extends ModelOptions, PromptOptions {
   command: 'segment';
   image: string;
-  model: string;
-  /** --device: where the model runs. Default 'auto'. */
-  device: Device;
-  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
-  precision: Precision;
-  threads?: number;
-  /** --point x,y,label, in order given. */
-  points: Point[];
-  /** --scribble "x0,y0;x1,y1;...:label", in order given. */
-  scribbles: Scribble[];
-  box?: Box;
   /** File of lowResSize² little-endian float32 logits. */
   maskInput?: string;
   multimask: boolean;
@@ -69,21 +71,10 @@ export interface SegmentCommand {
   out?: string;
 }
 
-export interface SegmentFramesCommand {
+export interface SegmentFramesCommand extends ModelOptions, PromptOptions {
   command: 'segment-frames';
   /** A directory of images, a glob (wildcards in the file name only) or one file. */
   frames: string;
-  model: string;
-  /** --device: where the model runs. Default 'auto'. */
-  device: Device;
-  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
-  precision: Precision;
-  threads?: number;
-  /** --point x,y,label, in order given. */
-  points: Point[];
-  /** --scribble "x0,y0;x1,y1;...:label", in order given. */
-  scribbles: Scribble[];
-  box?: Box;
   /** --follow: each frame after the first is prompted with the previous frame's mask. */
   follow: boolean;
   multimask: boolean;
@@ -92,15 +83,9 @@ export interface SegmentFramesCommand {
   json: boolean;
 }
 
-export interface BenchCommand {
+export interface BenchCommand extends ModelOptions {
   command: 'bench';
-  model: string;
   image: string;
-  /** --device: where the model runs. Default 'auto'. */
-  device: Device;
-  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
-  precision: Precision;
-  threads?: number;
   /** Timed runs after the warm-up. Default 5. */
   runs: number;
   json: boolean;
@@ -138,14 +123,8 @@ export interface EvalCommand {
 }
 
 /** omniseg serve: the HTTP segmentation server (lib/server). */
-export interface ServeCommand {
+export interface ServeCommand extends ModelOptions {
   command: 'serve';
-  model: string;
-  /** --device: where the model runs. Default 'auto'. */
-  device: Device;
-  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
-  precision: Precision;
-  threads?: number;
   /** --host. Default 127.0.0.1. */
   host: string;
   /** --port (0: any free port). Default 8080. */
