@@ -57,7 +57,7 @@ describe('omniseg serve arguments', () => {
     usage('serve --model m --cache-mb=-1', 'Expected a number >= 0 for --cache-mb but received "-1" of type string');
     usage('serve --model m --cache-mb lots', 'Expected a number >= 0 for --cache-mb but received "lots" of type string');
     usage('serve --model m --max-queue 0', 'Expected a positive integer for --max-queue but received "0" of type string');
-    usage('serve --model m --referrer r', 'Unknown option --referrer for omniseg serve; see omniseg serve --help');
+    usage('serve --model m --text cat', 'Unknown option --text for omniseg serve; see omniseg serve --help');
   });
 
   it('is in the help', () => {

@@ -207,9 +207,9 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
       expectError(res, 415, 'unsupported_media_type', /application\/json/);
     });
 
-    it('501 for text prompts and heat maps (no referrer model yet)', async () => {
-      expectError(await segment({ imageId: imageId(WIDE), text: 'a cat' }), 501, 'not_implemented', /referrer/);
-      expectError(await inject({ method: 'POST', url: '/v1/heatmap', payload: {} }), 501, 'not_implemented');
+    it('501 for text prompts and heat maps (no referrer model loaded)', async () => {
+      expectError(await segment({ imageId: imageId(WIDE), text: 'a cat' }), 501, 'no_referrer', /referrer/);
+      expectError(await inject({ method: 'POST', url: '/v1/heatmap', payload: {} }), 501, 'no_referrer');
     });
   });
 

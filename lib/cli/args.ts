@@ -139,6 +139,8 @@ export interface ServeCommand extends ModelOptions {
   batchDelayMs?: number;
   /** --timeout-ms: a request's deadline. */
   timeoutMs?: number;
+  /** --referrer: a CLIPSeg checkpoint directory (heat maps and text prompts). */
+  referrer?: string;
 }
 
 export type CliCommand =
@@ -259,6 +261,7 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       'max-batch': { type: 'string' },
       'batch-delay-ms': { type: 'string' },
       'timeout-ms': { type: 'string' },
+      referrer: { type: 'string' },
       help: HELP,
     },
     positionals: [],
@@ -354,6 +357,7 @@ function serveCommand(values: Values): ServeCommand {
     ...optional('maxBatch', optionalPositiveInteger(values.string('max-batch'), '--max-batch')),
     ...optional('batchDelayMs', optionalNonNegativeNumber(values.string('batch-delay-ms'), '--batch-delay-ms')),
     ...optional('timeoutMs', optionalPositiveInteger(values.string('timeout-ms'), '--timeout-ms')),
+    ...(values.string('referrer') === undefined ? {} : { referrer: values.string('referrer') }),
   };
 }
 

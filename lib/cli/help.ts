@@ -173,7 +173,10 @@ Endpoints:
   POST /v1/segment      {"imageId" | "image": <base64>, "points": [[x,y,label]...],
                          "boxes": [[x0,y0,x1,y1]...], "scribbles": [{"path","label"}...],
                          "maskInput": <base64 float32 LxL>, "multimask", "format":
-                         "rle" | "png" | "polygons"} -> {"imageId","masks","timings"}
+                         "rle" | "png" | "polygons"} -> {"imageId","masks","timings"};
+                        with --referrer also {"text", "refImage", "threshold"} -> "noTarget"
+  POST /v1/heatmap      {"imageId" | "image", "text", "refImage", "textWeight", "format":
+                         "float32" | "png"} -> {"width","height","heatmap" | "png"} (--referrer)
   GET  /healthz, /readyz (503 until the model is loaded), /metrics (Prometheus)
 Errors are {"error":{"code","message"}}; a full queue answers 429 with Retry-After.
 
@@ -188,6 +191,7 @@ ${MODEL_OPTIONS}
   --batch-delay-ms <d>  how long an idle encoder waits for a batch to fill
                         (default: ${DEFAULT_BATCH_DELAY_MS})
   --timeout-ms <t>      a request's deadline; later, 503 (default: ${DEFAULT_REQUEST_TIMEOUT_MS})
+  --referrer <dir>      CLIPSeg checkpoint: POST /v1/heatmap and text prompts (else 501)
   -h, --help            show this help
 `,
 };

@@ -1,4 +1,4 @@
-// omniseg serve --model <dir> [--host h] [--port p] [--cache-mb m] [--max-queue q] ...
+// omniseg serve --model <dir> [--referrer <dir>] [--host h] [--port p] [--cache-mb m] [--max-queue q] ...
 // Listens at once (/readyz answers 503 while the model loads); exits 1 when the model cannot be
 // loaded; on SIGINT / SIGTERM shuts down gracefully and returns (exit code 0).
 import type { ServeCommand } from './args.js';
@@ -19,6 +19,7 @@ export async function runServe(args: ServeCommand, io: CliIO): Promise<void> {
     ...(args.maxBatch === undefined ? {} : { maxBatch: args.maxBatch }),
     ...(args.batchDelayMs === undefined ? {} : { batchDelayMs: args.batchDelayMs }),
     ...(args.timeoutMs === undefined ? {} : { requestTimeoutMs: args.timeoutMs }),
+    ...(args.referrer === undefined ? {} : { referrer: args.referrer }),
     logger: { level: 'info', stream: { write: (line: string) => io.stdout(line) } },
   });
   const log = server.app.log;
@@ -36,7 +37,7 @@ export async function runServe(args: ServeCommand, io: CliIO): Promise<void> {
     await server.listen({ host: args.host, port: args.port });
     const outcome = await Promise.race([server.loaded.then(() => 'loaded' as const), stopped]);
     if (outcome === 'loaded') {
-      log.info({ model: args.model, cacheBytes: server.cache.maxBytes }, 'model loaded; ready');
+      log.info({ model: args.model, referrer: args.referrer, cacheBytes: server.cache.maxBytes }, 'model loaded; ready');
       const signal = await stopped;
       log.info({ signal }, 'shutting down: finishing the requests in flight');
     }

@@ -7,6 +7,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { ImageEmbedding } from '../embedding.js';
 import { decodeImage } from '../image.js';
+import { Referrer } from '../referrer.js';
 import { Segmenter, type Device, type Precision } from '../segmenter.js';
 import type { DecodedImage } from '../types.js';
 import { EmbeddingCache } from './cache.js';
@@ -33,6 +34,12 @@ export interface ServerOptions {
   model?: string;
   /** An already loaded model (not disposed by close()); or give `model`. */
   segmenter?: Segmenter;
+  /**
+   * CLIPSeg checkpoint directory of a referrer, loaded next to SAM (readiness waits for both):
+   * enables `POST /v1/heatmap` and `text` / `refImage` prompts in `POST /v1/segment`. Loaded with
+   * `device` and `threads`. Without it, those answer 501.
+   */
+  referrer?: string;
   /** With `model`: backend, encoder precision and native threads (see LoadOptions). */
   device?: Device;
   precision?: Precision;
@@ -66,7 +73,7 @@ export interface OmnisegServer {
   readonly app: FastifyInstance;
   readonly metrics: ServerMetrics;
   readonly cache: EmbeddingCache;
-  /** Settles when the model is loaded (rejects when loading fails). */
+  /** Settles when the models (SAM, and the referrer when given) are loaded (rejects when loading fails). */
   readonly loaded: Promise<void>;
   /** Starts listening; resolves with the address, e.g. `http://127.0.0.1:8080`. */
   listen(options?: { host?: string; port?: number }): Promise<string>;
@@ -80,7 +87,7 @@ export interface OmnisegServer {
 type Status = { state: 'loading' } | { state: 'ready' } | { state: 'failed'; message: string } | { state: 'closing' };
 
 /** A backend failure that makes the server unready (the model's device is unusable). */
-const FATAL = /CUDA|cuBLAS|out of memory|device lost|Segmenter has been disposed/i;
+const FATAL = /CUDA|cuBLAS|out of memory|device lost|(Segmenter|Referrer) has been disposed/i;
 
 function positive(value: number | undefined, name: string, fallback: number, integer = true): number {
   if (value === undefined) return fallback;
@@ -102,6 +109,9 @@ function nonNegative(value: number | undefined, name: string, fallback: number):
 export async function createServer(options: ServerOptions): Promise<OmnisegServer> {
   if ((options.model === undefined) === (options.segmenter === undefined)) {
     throw new TypeError('Expected exactly one of model (a checkpoint directory) or segmenter for options');
+  }
+  if (options.referrer !== undefined && (typeof options.referrer !== 'string' || options.referrer === '')) {
+    throw new TypeError(`Expected a CLIPSeg checkpoint directory for referrer but received ${String(options.referrer)}`);
   }
   const cacheBytes = nonNegative(options.cacheBytes, 'cacheBytes', DEFAULT_CACHE_MB * 1024 * 1024);
   const maxQueue = positive(options.maxQueue, 'maxQueue', DEFAULT_MAX_QUEUE);
@@ -141,8 +151,11 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     onBatch: (size) => metrics?.batchSize.observe(size),
   });
   const decoder = new BoundedQueue('decoder', { concurrency: decodeConcurrency, maxWaiting: maxQueue });
+  // Heat maps: one CLIPSeg forward pass at a time (each uses every native thread).
+  const heatmaps = new BoundedQueue('referrer', { concurrency: 1, maxWaiting: maxQueue });
+  let referrer: Referrer | undefined;
   metrics = new ServerMetrics(
-    { queues: { encoder, decoder }, cache, ready: () => status.state === 'ready' },
+    { queues: options.referrer === undefined ? { encoder, decoder } : { encoder, decoder, referrer: heatmaps }, cache, ready: () => status.state === 'ready' },
     { processMetrics: options.processMetrics ?? true },
   );
   const serverMetrics = metrics;
@@ -233,7 +246,9 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     } else {
       http = toHttpError(error);
     }
-    if (http.statusCode === 429) serverMetrics.rejected.inc({ queue: /encoder/.test(http.message) ? 'encoder' : 'decoder' });
+    if (http.statusCode === 429) {
+      serverMetrics.rejected.inc({ queue: /encoder|decoder|referrer/.exec(http.message)?.[0] ?? 'decoder' });
+    }
     if (http.statusCode >= 500 && http.statusCode !== 503 && http.statusCode !== 501) request.log.error({ err: error }, 'request failed');
     return reply.code(http.statusCode).headers(http.headers).send(errorBody(http.code, http.message));
   });
@@ -250,6 +265,12 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     encoder,
     decoder,
     metrics: serverMetrics,
+    referrer: () => {
+      if (options.referrer === undefined) return undefined;
+      if (referrer === undefined) throw new HttpError(503, 'not_ready', 'The referrer model is not loaded', { 'retry-after': '1' });
+      return referrer;
+    },
+    heatmaps,
     signalOf,
     limitInputPixels,
     backend: backendCall,
@@ -267,40 +288,60 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     },
   });
 
-  const becomeReady = (loaded: Segmenter): void => {
+  const useSegmenter = (loaded: Segmenter): void => {
     segmenter = loaded;
     serverMetrics.backend.set({ device: loaded.device, precision: loaded.precision, threads: String(loaded.threads) }, 1);
-    if (status.state === 'loading') status = { state: 'ready' };
   };
-  let loaded: Promise<void>;
+  const loadFailed = (error: unknown): never => {
+    if (status.state === 'loading') status = { state: 'failed', message: (error as Error).message };
+    app.log.error({ err: error }, 'model load failed');
+    throw error;
+  };
+  const threadsOption = options.threads === undefined ? {} : { threads: options.threads };
+  const deviceOption = options.device === undefined ? {} : { device: options.device };
+  const loads: Array<Promise<void>> = [];
   if (options.segmenter !== undefined) {
-    becomeReady(options.segmenter);
-    loaded = Promise.resolve();
+    useSegmenter(options.segmenter);
   } else {
     const model = options.model as string;
-    loaded = Segmenter.load({
-      model,
-      ...(options.device === undefined ? {} : { device: options.device }),
-      ...(options.precision === undefined ? {} : { precision: options.precision }),
-      ...(options.threads === undefined ? {} : { threads: options.threads }),
-      limitInputPixels,
-    }).then(
-      (s) => {
+    loads.push(
+      Segmenter.load({
+        model,
+        ...deviceOption,
+        ...(options.precision === undefined ? {} : { precision: options.precision }),
+        ...threadsOption,
+        limitInputPixels,
+      }).then((s) => {
         if (status.state === 'closing') s.dispose();
-        else becomeReady(s);
-      },
-      (error: unknown) => {
-        status = { state: 'failed', message: (error as Error).message };
-        app.log.error({ err: error }, 'model load failed');
-        throw error;
-      },
+        else useSegmenter(s);
+      }),
     );
+  }
+  if (options.referrer !== undefined) {
+    loads.push(
+      Referrer.load({ model: options.referrer, ...deviceOption, ...threadsOption, limitInputPixels }).then((r) => {
+        if (status.state === 'closing') r.dispose();
+        else referrer = r;
+      }),
+    );
+  }
+  let loaded: Promise<void>;
+  if (loads.length === 0) {
+    status = { state: 'ready' };
+    loaded = Promise.resolve();
+  } else {
+    // Ready once every model is loaded; the first failure makes the server unready for good.
+    loaded = Promise.all(loads).then(() => {
+      if (status.state === 'loading') status = { state: 'ready' };
+    }, loadFailed);
     loaded.catch(() => {}); // reported through /readyz and the log; awaited by whoever wants it
   }
 
   app.addHook('onClose', async () => {
     cache.clear();
     if (ownsSegmenter) segmenter?.dispose();
+    // Loaded here in any case; a load still in progress disposes its model when it ends.
+    referrer?.dispose();
   });
 
   let closing: Promise<void> | undefined;

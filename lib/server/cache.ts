@@ -22,12 +22,15 @@ export function embeddingBytes(embedding: ImageEmbedding): number {
 export interface Lease {
   readonly id: string;
   readonly embedding: ImageEmbedding;
+  /** The encoded image, when it was kept with the embedding (a server with a referrer keeps it). */
+  readonly source: Uint8Array | undefined;
   release(): void;
 }
 
 interface Entry {
   readonly id: string;
   readonly embedding: ImageEmbedding;
+  readonly source: Uint8Array | undefined;
   readonly bytes: number;
   refs: number;
   evicted: boolean;
@@ -96,18 +99,20 @@ export class EmbeddingCache {
   /**
    * The embedding of `id`: from the cache, from an encode of the same image already in progress,
    * or from `create` (called with a signal that aborts when every waiter has given up).
-   * `signal` abandons this caller's wait (rejecting with an AbortError at once).
+   * `signal` abandons this caller's wait (rejecting with an AbortError at once). `source` (the
+   * encoded image) is kept with a new entry, its bytes counted in the budget.
    */
   async resolve(
     id: string,
     create: (signal: AbortSignal) => Promise<ImageEmbedding>,
     signal?: AbortSignal,
+    source?: Uint8Array,
   ): Promise<Resolved> {
     const cached = this.acquire(id);
     if (cached !== undefined) return { lease: cached, cached: true };
     if (signal?.aborted === true) throw abortError(signal);
     let pending = this.#pending.get(id);
-    if (pending === undefined) pending = this.#start(id, create);
+    if (pending === undefined) pending = this.#start(id, create, source);
     const shared = pending;
     shared.waiters++;
     let entry: Entry;
@@ -131,11 +136,12 @@ export class EmbeddingCache {
     for (const entry of this.#entries.values()) this.#remove(entry);
   }
 
-  #start(id: string, create: (signal: AbortSignal) => Promise<ImageEmbedding>): Pending {
+  #start(id: string, create: (signal: AbortSignal) => Promise<ImageEmbedding>, source: Uint8Array | undefined): Pending {
     const controller = new AbortController();
     const promise = create(controller.signal).then((embedding) => {
       if (this.#pending.get(id) === pending) this.#pending.delete(id);
-      const entry: Entry = { id, embedding, bytes: embeddingBytes(embedding), refs: 1, evicted: false };
+      const bytes = embeddingBytes(embedding) + (source?.byteLength ?? 0);
+      const entry: Entry = { id, embedding, source, bytes, refs: 1, evicted: false };
       // Pinned for the waiters until they have resumed (continuations run before setImmediate).
       setImmediate(() => this.#unpin(entry));
       this.#insert(entry);
@@ -174,6 +180,7 @@ export class EmbeddingCache {
     return {
       id: entry.id,
       embedding: entry.embedding,
+      source: entry.source,
       release: () => {
         if (released) return;
         released = true;
