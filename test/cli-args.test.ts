@@ -242,9 +242,9 @@ describe('usage errors', () => {
   });
 
   it('missing or unknown command', () => {
-    usage('', 'Missing command (encode, segment, segment-frames, bench, info, eval, serve); see omniseg --help');
-    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve');
-    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve');
+    usage('', 'Missing command (encode, segment, segment-frames, bench, info, eval, serve, heatmap); see omniseg --help');
+    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap');
+    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap');
   });
 
   it('unknown options, long and short', () => {
@@ -269,5 +269,89 @@ describe('usage errors', () => {
 
   it('extra positional arguments', () => {
     usage('segment a.png b.png --model m --point 1,2,1', 'Unexpected argument "b.png" for omniseg segment');
+  });
+});
+
+describe('heatmap', () => {
+  it('parses every flag', () => {
+    expect(
+      parseCliArgs([
+        'heatmap', 'img.png', '--referrer', 'c', '--text', 'a red cat', '--ref-image', 'ref.png', '--text-weight', '0.25',
+        '--out', 'heat.png', '--save-f32', 'heat.f32', '--json', '--device', 'cpu', '--threads', '2',
+      ]),
+    ).toEqual({
+      command: 'heatmap',
+      image: 'img.png',
+      referrer: 'c',
+      text: 'a red cat',
+      refImage: 'ref.png',
+      textWeight: 0.25,
+      device: 'cpu',
+      threads: 2,
+      out: 'heat.png',
+      saveF32: 'heat.f32',
+      json: true,
+    });
+  });
+
+  it('defaults: device auto, no files, no JSON', () => {
+    expect(parse('heatmap img.png --referrer c --ref-image r.png')).toEqual({
+      command: 'heatmap',
+      image: 'img.png',
+      referrer: 'c',
+      refImage: 'r.png',
+      device: 'auto',
+      json: false,
+    });
+  });
+
+  it('usage errors', () => {
+    usage('heatmap img.png --text cat', 'Missing required option --referrer');
+    usage('heatmap img.png --referrer c', 'Missing referring prompt: give --text, --ref-image or both');
+    usage('heatmap img.png --referrer c --text cat --text-weight 0.5', 'Option --text-weight goes with both --text and --ref-image');
+    usage(
+      'heatmap img.png --referrer c --text cat --ref-image r.png --text-weight 1.5',
+      'Expected a number from 0 to 1 for --text-weight but received "1.5" of type string',
+    );
+    usage('heatmap img.png --referrer c --text cat --precision fp16', 'Unknown option --precision for omniseg heatmap; see omniseg heatmap --help');
+    usage('heatmap --referrer c --text cat', 'Missing the <image> argument; see omniseg heatmap --help');
+  });
+
+  it('--help', () => {
+    expect(parse('heatmap --help')).toEqual({ command: 'help', topic: 'heatmap' });
+  });
+});
+
+describe('segment --referrer', () => {
+  it('parses the referring options', () => {
+    expect(
+      parseCliArgs([
+        'segment', 'img.png', '--model', 'm', '--referrer', 'c', '--text', 'a red cat', '--threshold-heat', '0.3',
+        '--min-area', '0', '--json', '--device', 'cpu',
+      ]),
+    ).toEqual({
+      command: 'segment',
+      image: 'img.png',
+      model: 'm',
+      device: 'cpu',
+      precision: 'fp32',
+      points: [],
+      scribbles: [],
+      multimask: false,
+      json: true,
+      referring: { referrer: 'c', text: 'a red cat', thresholdHeat: 0.3, minArea: 0 },
+    });
+  });
+
+  it('usage errors', () => {
+    usage('segment img.png --model m --referrer c', 'Missing referring prompt: give --text, --ref-image or both');
+    usage('segment img.png --referrer c --text cat', 'Missing required option --model');
+    usage('segment img.png --model m --referrer c --text cat --point 1,2,1', 'Option --point does not go with --referrer');
+    usage('segment img.png --model m --referrer c --text cat --multimask', 'Option --multimask does not go with --referrer');
+    usage('segment img.png --model m --text cat --point 1,2,1', 'Option --text goes with --referrer');
+    usage(
+      'segment img.png --model m --referrer c --text cat --threshold-heat x',
+      'Expected a number from 0 to 1 for --threshold-heat but received "x" of type string',
+    );
   });
 });

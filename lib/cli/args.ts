@@ -10,7 +10,7 @@ import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
 import type { Device, Precision } from '../segmenter.js';
 import type { Box, Point, Scribble } from '../types.js';
 
-export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval', 'serve'] as const;
+export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval', 'serve', 'heatmap'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** --device values; the default is 'auto'. */
@@ -60,8 +60,44 @@ export interface EncodeCommand extends ModelOptions {
   json: boolean;
 }
 
+/** The referring prompt of heatmap and `segment --referrer`: a text, a reference image, or both. */
+export interface ReferringOptions {
+  /** --referrer: the CLIPSeg checkpoint directory. */
+  referrer: string;
+  /** --text: the referring expression. */
+  text?: string;
+  /** --ref-image: the reference image (visual prompt). */
+  refImage?: string;
+  /** --text-weight: with both --text and --ref-image, the text embedding's weight in [0, 1]. */
+  textWeight?: number;
+}
+
+/** omniseg heatmap: the referrer's heat map over an image. */
+export interface HeatmapCommand extends ReferringOptions {
+  command: 'heatmap';
+  image: string;
+  /** --device: where the model runs. Default 'auto'. */
+  device: Device;
+  threads?: number;
+  /** --out: the heat map as an 8-bit grey PNG (0..255 for 0..1). */
+  out?: string;
+  /** --save-f32: the heat map as [height, width] little-endian float32. */
+  saveF32?: string;
+  json: boolean;
+}
+
+/** `segment --referrer`: what to refer to and how the heat map splits into instances. */
+export interface SegmentReferring extends ReferringOptions {
+  /** --threshold-heat: heat-map pixels strictly above it are foreground, in [0, 1]. */
+  thresholdHeat?: number;
+  /** --min-area: smallest instance, as a fraction of the image, in [0, 1]. */
+  minArea?: number;
+}
+
 export interface SegmentCommand extends ModelOptions, PromptOptions {
   command: 'segment';
+  /** With --referrer: segment what --text / --ref-image refer to (referSegment). */
+  referring?: SegmentReferring;
   image: string;
   /** File of lowResSize² little-endian float32 logits. */
   maskInput?: string;
@@ -152,7 +188,8 @@ export type CliCommand =
   | SegmentFramesCommand
   | BenchCommand
   | InfoCommand
-  | EvalCommand;
+  | EvalCommand
+  | HeatmapCommand;
 
 export const DEFAULT_BENCH_RUNS = 5;
 
@@ -197,6 +234,12 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       json: JSON_FLAG,
       'save-logits': { type: 'string' },
       out: { type: 'string' },
+      referrer: { type: 'string' },
+      text: { type: 'string' },
+      'ref-image': { type: 'string' },
+      'text-weight': { type: 'string' },
+      'threshold-heat': { type: 'string' },
+      'min-area': { type: 'string' },
       help: HELP,
     },
     positionals: ['image'],
@@ -265,6 +308,21 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       help: HELP,
     },
     positionals: [],
+  },
+  heatmap: {
+    options: {
+      referrer: { type: 'string' },
+      device: DEVICE,
+      threads: THREADS,
+      text: { type: 'string' },
+      'ref-image': { type: 'string' },
+      'text-weight': { type: 'string' },
+      out: { type: 'string' },
+      'save-f32': { type: 'string' },
+      json: JSON_FLAG,
+      help: HELP,
+    },
+    positionals: ['image'],
   },
 };
 
@@ -338,7 +396,63 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
       return evalCommand(values);
     case 'serve':
       return serveCommand(values);
+    case 'heatmap':
+      return heatmapCommand(values);
   }
+}
+
+function heatmapCommand(values: Values): HeatmapCommand {
+  return {
+    command: 'heatmap',
+    image: values.positionals[0],
+    ...referringOptions(values),
+    device: optionalChoice(values.string('device'), '--device', DEVICES) ?? 'auto',
+    ...threads(values),
+    ...optionalString(values, 'out', 'out'),
+    ...optionalString(values, 'save-f32', 'saveF32'),
+    json: values.flag('json'),
+  };
+}
+
+/** --referrer with --text and/or --ref-image, and --text-weight only with both. */
+function referringOptions(values: Values): ReferringOptions {
+  const referrer = values.required('referrer');
+  const text = values.string('text');
+  const refImage = values.string('ref-image');
+  if (text === undefined && refImage === undefined) {
+    throw new UsageError('Missing referring prompt: give --text, --ref-image or both');
+  }
+  const weightRaw = values.string('text-weight');
+  if (weightRaw !== undefined && (text === undefined || refImage === undefined)) {
+    throw new UsageError('Option --text-weight goes with both --text and --ref-image');
+  }
+  return {
+    referrer,
+    ...(text === undefined ? {} : { text }),
+    ...(refImage === undefined ? {} : { refImage }),
+    ...(weightRaw === undefined ? {} : { textWeight: fraction(weightRaw, '--text-weight') }),
+  };
+}
+
+/** `segment --referrer`'s options; the SAM prompts and mask-only options do not go with it. */
+function segmentReferring(values: Values): SegmentReferring {
+  const other = ['point', 'scribble', 'box', 'mask-input', 'save-logits', 'out'].find((o) => values.list(o).length > 0);
+  if (other !== undefined) throw new UsageError(`Option --${other} does not go with --referrer`);
+  if (values.flag('multimask')) throw new UsageError('Option --multimask does not go with --referrer');
+  const threshold = values.string('threshold-heat');
+  const minArea = values.string('min-area');
+  return {
+    ...referringOptions(values),
+    ...(threshold === undefined ? {} : { thresholdHeat: fraction(threshold, '--threshold-heat') }),
+    ...(minArea === undefined ? {} : { minArea: fraction(minArea, '--min-area') }),
+  };
+}
+
+/** A number in [0, 1]. */
+function fraction(raw: string, flag: string): number {
+  const n = parseNumber(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(argumentMessage('a number from 0 to 1', flag, raw));
+  return n;
 }
 
 function serveCommand(values: Values): ServeCommand {
@@ -415,6 +529,24 @@ function helpFor(topic: string | undefined): HelpCommand {
 }
 
 function segmentCommand(values: Values): SegmentCommand {
+  if (values.string('referrer') !== undefined) {
+    return {
+      command: 'segment',
+      image: values.positionals[0],
+      model: values.required('model'),
+      ...backend(values),
+      ...threads(values),
+      points: [],
+      scribbles: [],
+      multimask: false,
+      json: values.flag('json'),
+      referring: segmentReferring(values),
+    };
+  }
+  const referringOnly = ['text', 'ref-image', 'text-weight', 'threshold-heat', 'min-area'].find(
+    (o) => values.string(o) !== undefined,
+  );
+  if (referringOnly !== undefined) throw new UsageError(`Option --${referringOnly} goes with --referrer`);
   const points = values.list('point').map((raw) => parsePoint(raw));
   const scribbles = values.list('scribble').map((raw) => parseScribble(raw));
   const boxRaw = values.string('box');

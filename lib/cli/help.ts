@@ -9,6 +9,8 @@ import {
   DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from '../server/defaults.js';
+import { DEFAULT_TEXT_WEIGHT } from '../referrer.js';
+import { DEFAULT_HEAT_THRESHOLD, DEFAULT_MIN_AREA } from '../referring/index.js';
 import { DEFAULT_BENCH_RUNS, type CommandName } from './args.js';
 
 const OVERVIEW = `Usage: omniseg <command> [options]
@@ -24,6 +26,7 @@ Commands:
   info      print version, platform and available backends
   eval      score predictions against ground truth (cIoU, gIoU, PointM, NoC)
   serve     run the HTTP segmentation server (embedding cache, queues, metrics)
+  heatmap   the CLIPSeg heat map of a text and/or reference image over an image
 
 Run "omniseg <command> --help" for a command's options.
 Set OMNISEG_DEBUG=1 to print stack traces with errors.
@@ -63,6 +66,21 @@ ${MODEL_OPTIONS}
   --save-logits <file>  write the low-res logits, float32 [masks, 256, 256]
   --out <file>          write the image with the best-scoring mask drawn over it
   -h, --help            show this help
+
+Referring (segment what a text and/or a reference image refer to; replaces the prompts,
+--mask-input, --multimask, --save-logits and --out):
+  --referrer <dir>      CLIPSeg checkpoint directory (transformers layout with the CLIP
+                        tokenizer: vocab.json + merges.txt or tokenizer.json)
+  --text <text>         the referring expression
+  --ref-image <file>    a reference image (visual prompt)
+  --text-weight <w>     with both, the text embedding's weight in [0, 1] (default: ${DEFAULT_TEXT_WEIGHT})
+  --threshold-heat <t>  heat-map pixels strictly above t make the instances, in [0, 1]
+                        (default: ${DEFAULT_HEAT_THRESHOLD}); none above it: "noTarget": true, no masks
+  --min-area <a>        smallest instance, a fraction of the image (default: ${DEFAULT_MIN_AREA})
+  With --json, the object above plus "noTarget" at the end; timings add "heatmapMs"
+  (decodeMs: instances, SAM decodes and NMS); each mask adds "instance" (its heat-map
+  instance, strongest peak first) and "referScore" (score x the instance's mean heat);
+  masks come by descending referScore.
 `,
   'segment-frames': `Usage: omniseg segment-frames <frames> --model <dir> [prompts] --out-dir <dir> [options]
 
@@ -192,6 +210,26 @@ ${MODEL_OPTIONS}
                         (default: ${DEFAULT_BATCH_DELAY_MS})
   --timeout-ms <t>      a request's deadline; later, 503 (default: ${DEFAULT_REQUEST_TIMEOUT_MS})
   --referrer <dir>      CLIPSeg checkpoint: POST /v1/heatmap and text prompts (else 501)
+  -h, --help            show this help
+`,
+  heatmap: `Usage: omniseg heatmap <image> --referrer <dir> (--text <text> | --ref-image <file>) [options]
+
+Computes the CLIPSeg heat map of what a text and/or a reference image refer to in <image>:
+the sigmoid of the model's logits, resized to the image (bilinear), values in [0, 1].
+
+Options:
+  --referrer <dir>      CLIPSeg checkpoint directory (transformers layout with the CLIP
+                        tokenizer: vocab.json + merges.txt or tokenizer.json)   [required]
+  --text <text>         the referring expression
+  --ref-image <file>    a reference image (visual prompt)
+  --text-weight <w>     with both, the text embedding's weight in [0, 1] (default: ${DEFAULT_TEXT_WEIGHT})
+  --device <d>          cpu, cuda or auto (default: auto)
+  --threads <n>         worker threads (default: the machine's hardware threads)
+  --out <file>          write the heat map as an 8-bit grey PNG (round(255 x value))
+  --save-f32 <file>     write the heat map as [height, width] little-endian float32
+                        (the format of eval --heatmaps)
+  --json                print {"width","height","max","mean",
+                         "timings":{"preprocessMs","modelMs","postprocessMs","totalMs"}}
   -h, --help            show this help
 `,
 };

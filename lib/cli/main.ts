@@ -4,6 +4,7 @@ import { parseCliArgs, UsageError, type CliCommand } from './args.js';
 import { runBench } from './bench.js';
 import { runEncode } from './encode.js';
 import { runEval } from './eval.js';
+import { runHeatmap } from './heatmap.js';
 import { helpText } from './help.js';
 import { runInfo } from './info.js';
 import type { CliIO } from './io.js';
@@ -54,6 +55,8 @@ async function dispatch(command: CliCommand, io: CliIO): Promise<void> {
       return runEval(command, io);
     case 'serve':
       return runServe(command, io);
+    case 'heatmap':
+      return runHeatmap(command, io);
   }
 }
 

@@ -8,8 +8,10 @@ import type { SegmentCommand } from './args.js';
 import { jsonLine, ms } from './format.js';
 import { concatFloat32, readFloat32File, writeFloat32File, type CliIO } from './io.js';
 import { writeOverlay } from './overlay.js';
+import { runReferSegment } from './refer-segment.js';
 
 export async function runSegment(args: SegmentCommand, io: CliIO): Promise<void> {
+  if (args.referring !== undefined) return runReferSegment(args, args.referring, io);
   const image = await decodeImage(args.image);
   const segmenter = await Segmenter.load({
     model: args.model,

@@ -1,0 +1,144 @@
+// `omniseg heatmap` and `omniseg segment --referrer` end to end on the tiny SAM and CLIPSeg
+// fixtures. Skipped when the native addon is not built.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { native } from '../lib/native.js';
+import { decodeRLE } from '../lib/rle.js';
+import { run } from './helpers/cli.js';
+import { FIXTURES, MODEL_DIR as SAM } from './helpers/fixtures.js';
+
+const IMAGE = path.join(FIXTURES, 'wide.png');
+const REF_IMAGE = path.join(FIXTURES, 'small.png');
+const CLIPSEG = path.join(FIXTURES, '..', 'clipseg-tiny', 'model');
+const BACKEND = ['--device', 'cpu', '--threads', '2'];
+
+function addonAvailable(): boolean {
+  try {
+    native();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface HeatmapJson {
+  width: number;
+  height: number;
+  max: number;
+  mean: number;
+  timings: Record<string, number>;
+}
+
+interface ReferJson {
+  width: number;
+  height: number;
+  masks: Array<{
+    score: number;
+    box: number[];
+    area: number;
+    rle: { size: [number, number]; counts: string };
+    instance: number;
+    referScore: number;
+  }>;
+  timings: Record<string, number>;
+  noTarget: boolean;
+}
+
+describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on the tiny fixtures', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'omniseg-refer-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function heatmapJson(extra: string[]): Promise<HeatmapJson> {
+    const { code, stdout, stderr } = await run(['heatmap', IMAGE, '--referrer', CLIPSEG, ...BACKEND, ...extra, '--json']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout.trimEnd().split('\n')).toHaveLength(1);
+    return JSON.parse(stdout) as HeatmapJson;
+  }
+
+  it('heatmap --json prints the contract keys; --out is a grey PNG and --save-f32 the float map, at image size', async () => {
+    const out = path.join(dir, 'heat.png');
+    const f32 = path.join(dir, 'heat.f32');
+    const result = await heatmapJson(['--text', 'a red cat', '--out', out, '--save-f32', f32]);
+    expect(Object.keys(result)).toEqual(['width', 'height', 'max', 'mean', 'timings']);
+    expect(Object.keys(result.timings)).toEqual(['preprocessMs', 'modelMs', 'postprocessMs', 'totalMs']);
+    expect([result.width, result.height]).toEqual([150, 100]);
+    expect(result.max).toBeGreaterThan(0);
+    expect(result.max).toBeLessThanOrEqual(1);
+    expect(result.mean).toBeGreaterThan(0);
+    expect(result.mean).toBeLessThanOrEqual(result.max);
+
+    const meta = await sharp(out).metadata();
+    expect([meta.format, meta.width, meta.height, meta.channels, meta.space]).toEqual(['png', 150, 100, 1, 'b-w']);
+    const data = await sharp(out).extractChannel(0).raw().toBuffer();
+    const bytes = await readFile(f32);
+    expect(bytes.byteLength).toBe(150 * 100 * 4);
+    const heat = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    expect(Math.max(...heat)).toBeCloseTo(result.max, 6);
+    expect(heat.every((p, i) => data[i] === Math.round(255 * p))).toBe(true);
+  });
+
+  it('heatmap takes a reference image, alone or mixed with a text', async () => {
+    const visual = await heatmapJson(['--ref-image', REF_IMAGE]);
+    const mixed = await heatmapJson(['--ref-image', REF_IMAGE, '--text', 'a red cat', '--text-weight', '0.3']);
+    expect([visual.width, visual.height, mixed.width, mixed.height]).toEqual([150, 100, 150, 100]);
+    expect(mixed.mean).not.toBe(visual.mean);
+  });
+
+  it('heatmap: a missing reference image is a one-line error, exit code 1', async () => {
+    const { code, stdout, stderr } = await run(['heatmap', IMAGE, '--referrer', CLIPSEG, ...BACKEND, '--ref-image', path.join(dir, 'none.png')]);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^omniseg: /);
+  });
+
+  const refer = (extra: string[]) =>
+    run(['segment', IMAGE, '--model', SAM, '--referrer', CLIPSEG, '--text', 'a red cat', ...BACKEND, ...extra, '--json']);
+
+  it('segment --referrer --threshold-heat 1: noTarget, no masks', async () => {
+    const { code, stdout, stderr } = await refer(['--threshold-heat', '1']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as ReferJson;
+    expect(Object.keys(result)).toEqual(['width', 'height', 'masks', 'timings', 'noTarget']);
+    expect(result).toMatchObject({ width: 150, height: 100, masks: [], noTarget: true });
+    expect(result.timings.encodeMs).toBe(0);
+  });
+
+  it('segment --referrer: masks with their instance and score, by descending score', async () => {
+    const { max, mean } = await heatmapJson(['--text', 'a red cat']);
+    const threshold = (max + mean) / 2;
+    const { code, stdout, stderr } = await refer(['--threshold-heat', String(threshold), '--min-area', '0']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as ReferJson;
+    expect(Object.keys(result)).toEqual(['width', 'height', 'masks', 'timings', 'noTarget']);
+    expect(Object.keys(result.timings)).toEqual(['encodeMs', 'decodeMs', 'heatmapMs']);
+    expect(result.noTarget).toBe(false);
+    expect(result.masks.length).toBeGreaterThan(0);
+    result.masks.forEach((m) => {
+      expect(Object.keys(m)).toEqual(['score', 'box', 'area', 'rle', 'instance', 'referScore']);
+      expect(Number.isInteger(m.instance) && m.instance >= 0).toBe(true);
+      expect(m.referScore).toBeLessThanOrEqual(m.score + 1e-6);
+      expect(m.rle.size).toEqual([100, 150]);
+      expect(m.area).toBe(decodeRLE(m.rle).reduce((s, v) => s + v, 0));
+    });
+    const scores = result.masks.map((m) => m.referScore);
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+    expect(new Set(result.masks.map((m) => m.instance)).size).toBe(result.masks.length);
+
+    const text = await run(['segment', IMAGE, '--model', SAM, '--referrer', CLIPSEG, '--text', 'a red cat', ...BACKEND,
+      '--threshold-heat', String(threshold), '--min-area', '0']);
+    expect(text.code).toBe(0);
+    expect(text.stdout.split('\n')[0]).toMatch(/\(150x100\): \d+ masks? from \d+ instances? \(heat map/);
+  });
+});
