@@ -1,12 +1,12 @@
 // Segmenter: a loaded SAM checkpoint. encode() runs the heavy image encoder once per image;
 // segment() runs the light prompt decoder per prompt. All arguments are validated here, before
 // any native call.
-import { stat } from 'node:fs/promises';
 import { bindingFor } from './backends.js';
 import { ImageEmbedding, nativeEmbedding } from './embedding.js';
 import { abortError, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
+import { assertModelDirectory } from './model-dir.js';
 import { resizedSize, type MaskFrame } from './mask-prompt.js';
 import type {
   NativeDecodeResult,
@@ -174,7 +174,7 @@ export class Segmenter {
       opts.limitInputPixels === undefined
         ? DEFAULT_LIMIT_INPUT_PIXELS
         : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
-    await assertDirectory(model);
+    await assertModelDirectory(model);
     const chosen = bindingFor(device);
     const binding = chosen.binding;
     const threadCount = threads ?? binding.hardwareThreads();
@@ -372,17 +372,4 @@ function optionalSignal(value: unknown): AbortSignal | undefined {
 /** Rejects before any work (such as decoding the image) when the signal is already aborted. */
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw abortError(signal);
-}
-
-/** A clear error for a model path that is missing or not a directory (the native side reports the rest). */
-async function assertDirectory(dir: string): Promise<void> {
-  let isDirectory: boolean;
-  try {
-    isDirectory = (await stat(dir)).isDirectory();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`Model directory not found: ${dir}`);
-    throw new Error(`Cannot read model directory ${dir}: ${(error as Error).message}`);
-  }
-  if (!isDirectory) throw new Error(`Model path is not a directory: ${dir}`);
 }
