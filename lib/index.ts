@@ -15,6 +15,10 @@ export {
   DEFAULT_MAX_INSTANCES,
   DEFAULT_MIN_AREA,
   DEFAULT_NMS_IOU,
+  visualPrompt,
+  VISUAL_PROMPT_BLUR_SIGMA,
+  VISUAL_PROMPT_DARKEN,
+  VISUAL_PROMPT_MARGIN,
 } from './referring/index.js';
 export type {
   Instance,
@@ -23,6 +27,8 @@ export type {
   ReferringMasks,
   ReferSegmentOptions,
   ReferSegmentResult,
+  RefRegion,
+  RgbImage,
 } from './referring/index.js';
 export { ClipTokenizer } from './clip/tokenizer.js';
 export {

@@ -13,6 +13,7 @@ import { invalidType, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
 import type { NativeClipSegConditioning, NativeClipSegConfig, NativeClipSegModel } from './native.js';
 import { WorkQueue } from './queue.js';
+import { refRegion, visualPrompt, type RefRegion } from './referring/visual-prompt.js';
 import type { Device } from './segmenter.js';
 import type { ImageInput } from './types.js';
 import { integerInRange, nonEmptyString, numberInRange, oneOf, plainObject } from './validate.js';
@@ -43,6 +44,12 @@ export interface HeatmapOptions {
   text?: string;
   /** A reference image (visual prompt), preprocessed as the target image; the whole image is used. */
   refImage?: ImageInput;
+  /**
+   * A region of `refImage` (a mask at its size, a box or a scribble): the visual prompt becomes
+   * the region's crop with a blurred, darkened background (CLIPSeg's visual prompt engineering,
+   * see `visualPrompt`). Only with `refImage`; without it the whole reference image is used.
+   */
+  refRegion?: RefRegion;
   /**
    * With both `text` and `refImage`: the conditional embedding is
    * textWeight · text embedding + (1 − textWeight) · reference-image embedding. In [0, 1];
@@ -164,6 +171,9 @@ export class Referrer {
     if (text === undefined && !hasRef) {
       throw invalidType('an object with text and/or refImage', 'options', options);
     }
+    if (opts.refRegion !== undefined && !hasRef) {
+      throw invalidType('undefined (refRegion needs refImage)', 'options.refRegion', opts.refRegion);
+    }
     let textWeight: number | undefined;
     if (opts.textWeight !== undefined) {
       if (text === undefined || !hasRef) {
@@ -189,7 +199,10 @@ export class Referrer {
           throw renameImageParam(error, 'options.refImage');
         },
       );
-      const p = preprocessClipImage(ref, this.processor);
+      const region =
+        opts.refRegion === undefined ? undefined : refRegion(opts.refRegion, 'options.refRegion', ref.width, ref.height);
+      const prompt = await visualPrompt({ ...ref, channels: 3 }, region, 'options.refRegion');
+      const p = preprocessClipImage(prompt, this.processor);
       Object.assign(conditioning, { promptPixels: p.pixels, promptWidth: p.width, promptHeight: p.height });
     }
     if (textWeight !== undefined) conditioning.textWeight = textWeight;

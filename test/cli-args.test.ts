@@ -317,6 +317,28 @@ describe('heatmap', () => {
     usage('heatmap --referrer c --text cat', 'Missing the <image> argument; see omniseg heatmap --help');
   });
 
+  it('--ref-mask / --ref-box: a region of --ref-image, on heatmap and segment --referrer', () => {
+    expect(parse('heatmap img.png --referrer c --ref-image r.png --ref-box 1,2,30.5,40')).toMatchObject({
+      refImage: 'r.png',
+      refBox: [1, 2, 30.5, 40],
+    });
+    expect(parse('heatmap img.png --referrer c --ref-image r.png --ref-mask m.png')).toMatchObject({ refMask: 'm.png' });
+    expect(parse('segment img.png --model m --referrer c --ref-image r.png --ref-box 0,0,5,5')).toMatchObject({
+      referring: { refImage: 'r.png', refBox: [0, 0, 5, 5] },
+    });
+    usage('heatmap img.png --referrer c --text cat --ref-box 0,0,5,5', 'Option --ref-box goes with --ref-image');
+    usage('heatmap img.png --referrer c --text cat --ref-mask m.png', 'Option --ref-mask goes with --ref-image');
+    usage(
+      'heatmap img.png --referrer c --ref-image r.png --ref-mask m.png --ref-box 0,0,5,5',
+      'Options --ref-mask and --ref-box do not go together',
+    );
+    usage(
+      'heatmap img.png --referrer c --ref-image r.png --ref-box 0,0,5',
+      'Expected x0,y0,x1,y1 (4 numbers) for --ref-box but received "0,0,5" of type string',
+    );
+    usage('segment img.png --model m --point 1,1,1 --ref-box 0,0,5,5', 'Option --ref-box goes with --referrer');
+  });
+
   it('--help', () => {
     expect(parse('heatmap --help')).toEqual({ command: 'help', topic: 'heatmap' });
   });

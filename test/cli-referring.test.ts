@@ -93,6 +93,32 @@ describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on th
     expect(mixed.mean).not.toBe(visual.mean);
   });
 
+  it('heatmap --ref-box / --ref-mask: the visual prompt of the region, the same for a box and its mask', async () => {
+    const whole = await heatmapJson(['--ref-image', REF_IMAGE]);
+    const boxed = await heatmapJson(['--ref-image', REF_IMAGE, '--ref-box', '20,10,60,50']);
+    expect([boxed.width, boxed.height]).toEqual([150, 100]);
+    expect(boxed.mean).not.toBe(whole.mean);
+    // small.png is 90 × 70; the mask of the box's pixels 20..59 × 10..49
+    const mask = Buffer.alloc(90 * 70);
+    for (let y = 10; y < 50; y++) mask.fill(255, y * 90 + 20, y * 90 + 60);
+    const maskFile = path.join(dir, 'ref-mask.png');
+    await sharp(mask, { raw: { width: 90, height: 70, channels: 1 } }).png().toFile(maskFile);
+    const masked = await heatmapJson(['--ref-image', REF_IMAGE, '--ref-mask', maskFile]);
+    expect([masked.max, masked.mean]).toEqual([boxed.max, boxed.mean]);
+
+    const wrong = await run(['heatmap', IMAGE, '--referrer', CLIPSEG, ...BACKEND, '--ref-image', REF_IMAGE, '--ref-box', '0,0,91,70']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/for options\.refRegion\.box\[2\] but received 91/);
+  });
+
+  it('segment --referrer --ref-box runs referSegment on the region', async () => {
+    const { code, stdout, stderr } = await run(['segment', IMAGE, '--model', SAM, '--referrer', CLIPSEG, '--ref-image', REF_IMAGE,
+      '--ref-box', '20,10,60,50', ...BACKEND, '--json']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(Object.keys(JSON.parse(stdout) as ReferJson)).toEqual(['width', 'height', 'masks', 'timings', 'noTarget']);
+  });
+
   it('heatmap: a missing reference image is a one-line error, exit code 1', async () => {
     const { code, stdout, stderr } = await run(['heatmap', IMAGE, '--referrer', CLIPSEG, ...BACKEND, '--ref-image', path.join(dir, 'none.png')]);
     expect(code).toBe(1);

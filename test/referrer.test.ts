@@ -17,6 +17,7 @@ import {
 import { decodeImage } from '../lib/image.js';
 import { native, type NativeClipSegModel } from '../lib/native.js';
 import { DEFAULT_TEXT_WEIGHT, heatmapFromLogits, Referrer } from '../lib/referrer.js';
+import { visualPrompt } from '../lib/referring/visual-prompt.js';
 import { relL2 } from './helpers/fixtures.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'clipseg-tiny');
@@ -196,6 +197,29 @@ describe('Referrer (clipseg-tiny)', () => {
     expect(h.inputIds).toBeUndefined();
     const v = await model.imageEmbedding(small, 96, 96);
     expect(maxAbs(h.conditional, v)).toBeLessThan(1e-6);
+  });
+
+  it('a reference region reaches it as the image embedding of the visual prompt (crop, blur, darken)', async () => {
+    const region = { box: [20, 10, 60, 50] as [number, number, number, number] };
+    const h = await referrer.heatmap(WIDE, { refImage: SMALL, refRegion: region });
+    const ref = await decodeImage(SMALL);
+    const prompt = await visualPrompt({ ...ref, channels: 3 }, region);
+    expect([prompt.width, prompt.height]).toEqual([48, 48]);
+    const p = preprocessClipImage(prompt, referrer.processor);
+    const v = await model.imageEmbedding(p.pixels, p.width, p.height);
+    expect(maxAbs(h.conditional, v)).toBeLessThan(1e-6);
+    const whole = await referrer.heatmap(WIDE, { refImage: SMALL });
+    expect(maxAbs(h.conditional, whole.conditional)).toBeGreaterThan(1e-4);
+
+    await expect(referrer.heatmap(WIDE, { text: 'cat', refRegion: region })).rejects.toThrow(
+      new TypeError('Expected undefined (refRegion needs refImage) for options.refRegion but received {box: [20, 10, 60, 50]} of type object'),
+    );
+    await expect(referrer.heatmap(WIDE, { refImage: SMALL, refRegion: { box: [0, 0, 91, 70] } })).rejects.toThrow(
+      new RangeError('Expected a number between 0 and 90 for options.refRegion.box[2] but received 91 of type number'),
+    );
+    await expect(
+      referrer.heatmap(WIDE, { refImage: SMALL, refRegion: { mask: { data: new Uint8Array(90 * 70), width: 90, height: 70 } } }),
+    ).rejects.toThrow(/^Expected a region that covers at least one pixel of the reference image for options\.refRegion /);
   });
 
   it('text and reference image mix as textWeight · text + (1 − textWeight) · image (default 0.5)', async () => {

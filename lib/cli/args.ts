@@ -70,6 +70,10 @@ export interface ReferringOptions {
   refImage?: string;
   /** --text-weight: with both --text and --ref-image, the text embedding's weight in [0, 1]. */
   textWeight?: number;
+  /** --ref-mask: a PNG mask of the region on --ref-image (its size; non-zero inside). */
+  refMask?: string;
+  /** --ref-box: a box x0,y0,x1,y1 of the region on --ref-image. */
+  refBox?: Box;
 }
 
 /** omniseg heatmap: the referrer's heat map over an image. */
@@ -238,6 +242,8 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       text: { type: 'string' },
       'ref-image': { type: 'string' },
       'text-weight': { type: 'string' },
+      'ref-mask': { type: 'string' },
+      'ref-box': { type: 'string' },
       'threshold-heat': { type: 'string' },
       'min-area': { type: 'string' },
       help: HELP,
@@ -317,6 +323,8 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       text: { type: 'string' },
       'ref-image': { type: 'string' },
       'text-weight': { type: 'string' },
+      'ref-mask': { type: 'string' },
+      'ref-box': { type: 'string' },
       out: { type: 'string' },
       'save-f32': { type: 'string' },
       json: JSON_FLAG,
@@ -426,11 +434,18 @@ function referringOptions(values: Values): ReferringOptions {
   if (weightRaw !== undefined && (text === undefined || refImage === undefined)) {
     throw new UsageError('Option --text-weight goes with both --text and --ref-image');
   }
+  const refMask = values.string('ref-mask');
+  const refBox = values.string('ref-box');
+  if (refMask !== undefined && refBox !== undefined) throw new UsageError('Options --ref-mask and --ref-box do not go together');
+  const region = refMask !== undefined ? 'ref-mask' : refBox !== undefined ? 'ref-box' : undefined;
+  if (region !== undefined && refImage === undefined) throw new UsageError(`Option --${region} goes with --ref-image`);
   return {
     referrer,
     ...(text === undefined ? {} : { text }),
     ...(refImage === undefined ? {} : { refImage }),
     ...(weightRaw === undefined ? {} : { textWeight: fraction(weightRaw, '--text-weight') }),
+    ...(refMask === undefined ? {} : { refMask }),
+    ...(refBox === undefined ? {} : { refBox: parseBox(refBox, '--ref-box') }),
   };
 }
 
@@ -543,7 +558,7 @@ function segmentCommand(values: Values): SegmentCommand {
       referring: segmentReferring(values),
     };
   }
-  const referringOnly = ['text', 'ref-image', 'text-weight', 'threshold-heat', 'min-area'].find(
+  const referringOnly = ['text', 'ref-image', 'text-weight', 'ref-mask', 'ref-box', 'threshold-heat', 'min-area'].find(
     (o) => values.string(o) !== undefined,
   );
   if (referringOnly !== undefined) throw new UsageError(`Option --${referringOnly} goes with --referrer`);
@@ -715,11 +730,11 @@ export function parseScribble(raw: string): Scribble {
   return { path: path.map(([x, y]) => [x, y]), label: label === '1' ? 1 : 0 };
 }
 
-/** "x0,y0,x1,y1". */
-export function parseBox(raw: string): Box {
+/** "x0,y0,x1,y1" (`flag` names the option in the error). */
+export function parseBox(raw: string, flag = '--box'): Box {
   const values = raw.split(',').map(parseNumber);
   if (values.length !== 4 || !values.every(Number.isFinite)) {
-    throw new UsageError(argumentMessage('x0,y0,x1,y1 (4 numbers)', '--box', raw));
+    throw new UsageError(argumentMessage('x0,y0,x1,y1 (4 numbers)', flag, raw));
   }
   const [x0, y0, x1, y1] = values;
   return [x0, y0, x1, y1];

@@ -1,8 +1,9 @@
 // omniseg heatmap <image> --referrer <dir> (--text "..." | --ref-image <file> | both [--text-weight w])
-//   [--out heat.png] [--save-f32 heat.f32] [--json]
+//   [--ref-mask <png> | --ref-box x0,y0,x1,y1] [--out heat.png] [--save-f32 heat.f32] [--json]
 import sharp from 'sharp';
 import { decodeImage } from '../image.js';
 import { Referrer, type Heatmap, type HeatmapOptions } from '../referrer.js';
+import type { BinaryMask } from '../types.js';
 import type { HeatmapCommand, ReferringOptions } from './args.js';
 import { jsonLine, ms } from './format.js';
 import { writeFloat32File, type CliIO } from './io.js';
@@ -12,7 +13,7 @@ export async function runHeatmap(args: HeatmapCommand, io: CliIO): Promise<void>
   const referrer = await Referrer.load({ model: args.referrer, device: args.device, threads: args.threads });
   try {
     const pixels = { data: image.data, width: image.width, height: image.height, channels: 3 } as const;
-    const heatmap = await referrer.heatmap(pixels, heatmapOptions(args));
+    const heatmap = await referrer.heatmap(pixels, await heatmapOptions(args));
     if (args.saveF32 !== undefined) await writeFloat32File(args.saveF32, heatmap.data);
     if (args.out !== undefined) await writeHeatmapPng(args.out, heatmap);
     const { max, mean } = heatStats(heatmap.data);
@@ -31,13 +32,30 @@ export async function runHeatmap(args: HeatmapCommand, io: CliIO): Promise<void>
   }
 }
 
-/** The Referrer.heatmap options of --text, --ref-image and --text-weight. */
-export function heatmapOptions(args: ReferringOptions): HeatmapOptions {
+/** The Referrer.heatmap options of --text, --ref-image, --text-weight and --ref-mask / --ref-box. */
+export async function heatmapOptions(args: ReferringOptions): Promise<HeatmapOptions> {
   return {
     ...(args.text === undefined ? {} : { text: args.text }),
     ...(args.refImage === undefined ? {} : { refImage: args.refImage }),
     ...(args.textWeight === undefined ? {} : { textWeight: args.textWeight }),
+    ...(args.refBox === undefined ? {} : { refRegion: { box: args.refBox } }),
+    ...(args.refMask === undefined ? {} : { refRegion: { mask: await readMaskPng(args.refMask) } }),
   };
+}
+
+/** A mask image's first channel (grey, alpha removed): non-zero inside. */
+async function readMaskPng(file: string): Promise<BinaryMask> {
+  try {
+    const { data, info } = await sharp(file)
+      .removeAlpha()
+      .toColourspace('b-w')
+      .extractChannel(0)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+  } catch (error) {
+    throw new Error(`Cannot read --ref-mask ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Largest and mean value of a heat map. */

@@ -74,6 +74,9 @@ Referring (segment what a text and/or a reference image refer to; replaces the p
   --text <text>         the referring expression
   --ref-image <file>    a reference image (visual prompt)
   --text-weight <w>     with both, the text embedding's weight in [0, 1] (default: ${DEFAULT_TEXT_WEIGHT})
+  --ref-mask <png>      a region of --ref-image as a mask at its size (non-zero inside)
+  --ref-box x0,y0,x1,y1 a region of --ref-image as a box; the prompt is the region's crop, background
+                        blurred and darkened (CLIPSeg's visual prompt engineering)
   --threshold-heat <t>  heat-map pixels strictly above t make the instances, in [0, 1]
                         (default: ${DEFAULT_HEAT_THRESHOLD}); none above it: "noTarget": true, no masks
   --min-area <a>        smallest instance, a fraction of the image (default: ${DEFAULT_MIN_AREA})
@@ -223,6 +226,9 @@ Options:
   --text <text>         the referring expression
   --ref-image <file>    a reference image (visual prompt)
   --text-weight <w>     with both, the text embedding's weight in [0, 1] (default: ${DEFAULT_TEXT_WEIGHT})
+  --ref-mask <png>      a region of --ref-image as a mask at its size (non-zero inside)
+  --ref-box x0,y0,x1,y1 a region of --ref-image as a box; the prompt is the region's crop, background
+                        blurred and darkened (CLIPSeg's visual prompt engineering)
   --device <d>          cpu, cuda or auto (default: auto)
   --threads <n>         worker threads (default: the machine's hardware threads)
   --out <file>          write the heat map as an 8-bit grey PNG (round(255 x value))

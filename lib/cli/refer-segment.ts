@@ -1,5 +1,5 @@
 // omniseg segment <image> --model <sam-dir> --referrer <clipseg-dir> (--text "..." | --ref-image <file>)
-//   [--text-weight w] [--threshold-heat t] [--min-area a] [--json]: referSegment on the command line.
+//   [--text-weight w] [--ref-mask <png> | --ref-box x0,y0,x1,y1] [--threshold-heat t] [--min-area a] [--json]: referSegment on the command line.
 import { decodeImage } from '../image.js';
 import { Referrer } from '../referrer.js';
 import { referSegment } from '../referring/index.js';
@@ -22,7 +22,7 @@ export async function runReferSegment(args: SegmentCommand, referring: SegmentRe
     referrer = await Referrer.load({ model: referring.referrer, device: args.device, threads: args.threads });
     const pixels = { data: image.data, width: image.width, height: image.height, channels: 3 } as const;
     const result = await referSegment(segmenter, referrer, pixels, {
-      ...heatmapOptions(referring),
+      ...(await heatmapOptions(referring)),
       ...(referring.thresholdHeat === undefined ? {} : { threshold: referring.thresholdHeat }),
       ...(referring.minArea === undefined ? {} : { minArea: referring.minArea }),
     });

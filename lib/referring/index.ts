@@ -21,10 +21,21 @@ export {
 export type { Instance, InstanceOptions } from './instances.js';
 export { DEFAULT_NMS_IOU, instanceMasks, instancePrompts, maskNms } from './masks.js';
 export type { InstanceMaskOptions, ReferringMasks } from './masks.js';
+export {
+  VISUAL_PROMPT_BLUR_SIGMA,
+  VISUAL_PROMPT_BLUR_SIZE,
+  VISUAL_PROMPT_DARKEN,
+  VISUAL_PROMPT_MARGIN,
+  promptCrop,
+  refRegion,
+  regionMask,
+  visualPrompt,
+} from './visual-prompt.js';
+export type { CropRect, RefRegion, RgbImage } from './visual-prompt.js';
 
 /**
- * What to segment and how: the referring prompt (`text`, `refImage`, `textWeight`, as
- * `Referrer.heatmap`), how the heat map splits into instances (`threshold`, `minArea`,
+ * What to segment and how: the referring prompt (`text`, `refImage`, `refRegion`,
+ * `textWeight`, as `Referrer.heatmap`), how the heat map splits into instances (`threshold`, `minArea`,
  * `connectivity`, `maxInstances`) and how instances become masks (`peakPoint`, `maskPrompt`,
  * `nmsIoU`, `maskThreshold`, `signal`).
  *
@@ -73,7 +84,7 @@ export async function referSegment(
   }
   maskOptions.signal?.throwIfAborted();
   const heatmapOptions: HeatmapOptions = {};
-  for (const key of ['text', 'refImage', 'textWeight'] as const) {
+  for (const key of ['text', 'refImage', 'refRegion', 'textWeight'] as const) {
     if (opts[key] !== undefined) Object.assign(heatmapOptions, { [key]: opts[key] });
   }
 

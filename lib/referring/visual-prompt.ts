@@ -1,0 +1,159 @@
+// Visual prompt engineering for CLIPSeg's reference images (issue #4 item 3): a region marked on
+// the reference image (a binary mask, a box or a scribble) turns the image into the visual prompt
+// the paper found best, "crop + background blur + background darkening":
+// Lüddecke & Ecker, "Image Segmentation Using Text and Image Prompts", CVPR 2022, section
+// "Visual prompt engineering". The reference code's variant is `crop_blur_highlight`:
+// ref: timojl/clipseg datasets/utils.py blend_image_segmentation →
+//   img_preprocess(..., blur=3, center_context=0.1, bg_fac=0.1).
+// Pixels are raw RGB; sharp is used only for the Gaussian blur of the whole crop, which is then
+// composited with the region in TypeScript so that the region keeps its pixels exactly.
+import sharp from 'sharp';
+import { invalidRange, invalidType } from '../errors.js';
+import { rasterizeScribbles } from '../mask-prompt.js';
+import type { BinaryMask, Box, Vertex } from '../types.js';
+import { binaryMask, box, plainObject, vertex } from '../validate.js';
+
+/** Context kept around the region's bounding box, per side, as a fraction of its width/height (the reference's `center_context=0.1`). */
+export const VISUAL_PROMPT_MARGIN = 0.1;
+/** Gaussian blur σ of the background in pixels of a VISUAL_PROMPT_BLUR_SIZE-pixel prompt (the reference's PIL `GaussianBlur(3)` at 352). */
+export const VISUAL_PROMPT_BLUR_SIGMA = 3;
+/** The prompt side the blur σ is given for; σ scales with the crop's longer side: 3 · max(w, h) / 352. */
+export const VISUAL_PROMPT_BLUR_SIZE = 352;
+/** Background intensity factor: background pixels become round(0.1 · blurred) (the reference's `bg_fac=0.1`). */
+export const VISUAL_PROMPT_DARKEN = 0.1;
+
+/** Raw RGB pixels, row-major HWC. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 3;
+}
+
+/**
+ * A region of the reference image, exactly one of: `mask` (a binary mask at the reference image's
+ * size, non-zero inside), `box` (`[x0, y0, x1, y1]`, XYXY pixel edges: pixel (x, y) is inside when
+ * its centre (x + 0.5, y + 0.5) is within the box) or `scribble` (a polyline of vertices `[x, y]`,
+ * drawn with the round brush of `rasterizeScribbles`: max(width, height) / 64 pixels wide).
+ */
+export type RefRegion = { mask: BinaryMask } | { box: Box } | { scribble: Vertex[] };
+
+/** A crop rectangle `[x0, y0, x1, y1)`: columns x0..x1 − 1, rows y0..y1 − 1. */
+export type CropRect = [x0: number, y0: number, x1: number, y1: number];
+
+const REGION_WHAT = 'an object with exactly one of mask, box or scribble';
+
+/**
+ * Validates a region for a width × height reference image.
+ * @throws TypeError / RangeError naming `param` (none or several kinds, a mask of another size, a
+ *   box outside the image, an empty scribble).
+ */
+export function refRegion(value: unknown, param: string, width: number, height: number): RefRegion {
+  const obj = plainObject(value, param, REGION_WHAT);
+  const kinds = (['mask', 'box', 'scribble'] as const).filter((k) => obj[k] !== undefined);
+  if (kinds.length !== 1) throw invalidType(REGION_WHAT, param, value);
+  switch (kinds[0]) {
+    case 'mask':
+      return { mask: binaryMask(obj.mask, `${param}.mask`, width, height) };
+    case 'box':
+      return { box: box(obj.box, `${param}.box`, width, height) };
+    case 'scribble': {
+      const what = 'a non-empty array of vertices [x, y]';
+      if (!Array.isArray(obj.scribble)) throw invalidType(what, `${param}.scribble`, obj.scribble);
+      if (obj.scribble.length === 0) throw invalidRange(what, `${param}.scribble`, obj.scribble);
+      return { scribble: obj.scribble.map((v: unknown, i) => vertex(v, `${param}.scribble[${i}]`, width, height)) };
+    }
+  }
+}
+
+/** The region as width × height bytes, 1 inside and 0 outside. */
+export function regionMask(region: RefRegion, width: number, height: number): Uint8Array {
+  if ('mask' in region) return Uint8Array.from(region.mask.data, (v) => (v !== 0 ? 1 : 0));
+  if ('scribble' in region) return rasterizeScribbles([{ path: region.scribble, label: 1 }], width, height);
+  const [bx0, by0, bx1, by1] = region.box;
+  const out = new Uint8Array(width * height);
+  // pixel x is inside when bx0 <= x + 0.5 <= bx1
+  const [x0, x1] = [Math.max(0, Math.ceil(bx0 - 0.5)), Math.min(width - 1, Math.floor(bx1 - 0.5))];
+  const [y0, y1] = [Math.max(0, Math.ceil(by0 - 0.5)), Math.min(height - 1, Math.floor(by1 - 0.5))];
+  if (x1 >= x0) for (let y = y0; y <= y1; y++) out.fill(1, y * width + x0, y * width + x1 + 1);
+  return out;
+}
+
+/**
+ * The crop of a region: its pixels' bounding box grown by ceil(margin · side) on each side (side:
+ * the box's width for left/right, its height for top/bottom), clamped to the image. Undefined when
+ * the mask is empty.
+ */
+export function promptCrop(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  margin = VISUAL_PROMPT_MARGIN,
+): CropRect | undefined {
+  let [x0, y0, x1, y1] = [width, height, -1, -1];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (mask[y * width + x] === 0) continue;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
+  }
+  if (x1 < 0) return undefined;
+  const mx = Math.ceil(margin * (x1 - x0 + 1));
+  const my = Math.ceil(margin * (y1 - y0 + 1));
+  return [Math.max(0, x0 - mx), Math.max(0, y0 - my), Math.min(width, x1 + 1 + mx), Math.min(height, y1 + 1 + my)];
+}
+
+/** The pixels of `rect` of an image with `channels` bytes per pixel. */
+function cropPixels(data: Uint8Array, width: number, channels: number, rect: CropRect): Uint8Array {
+  const [x0, y0, x1, y1] = rect;
+  const row = (x1 - x0) * channels;
+  const out = new Uint8Array(row * (y1 - y0));
+  for (let y = y0; y < y1; y++) out.set(data.subarray((y * width + x0) * channels, (y * width + x1) * channels), (y - y0) * row);
+  return out;
+}
+
+/**
+ * Composites a crop: region pixels (mask ≠ 0) from `sharp`, the others round(darken · blurred).
+ * `sharp`, `blurred` are RGB and `mask` one byte per pixel, all of the same size.
+ */
+export function composePrompt(sharpRgb: Uint8Array, blurred: Uint8Array, mask: Uint8Array, darken = VISUAL_PROMPT_DARKEN): Uint8Array {
+  const out = new Uint8Array(sharpRgb.length);
+  for (let i = 0; i < mask.length; i++) {
+    for (let c = 0; c < 3; c++) {
+      const k = 3 * i + c;
+      out[k] = mask[i] !== 0 ? sharpRgb[k] : Math.round(darken * blurred[k]);
+    }
+  }
+  return out;
+}
+
+/** The background blur σ for a crop: VISUAL_PROMPT_BLUR_SIGMA at VISUAL_PROMPT_BLUR_SIZE, at least sharp's 0.3. */
+export function blurSigma(width: number, height: number): number {
+  return Math.max(0.3, (VISUAL_PROMPT_BLUR_SIGMA * Math.max(width, height)) / VISUAL_PROMPT_BLUR_SIZE);
+}
+
+/**
+ * The visual prompt of a reference image: without a region, the image itself; with one, the crop
+ * of `promptCrop` where the region's pixels are kept as they are and the rest is Gaussian-blurred
+ * (σ of `blurSigma`) and darkened (× VISUAL_PROMPT_DARKEN). `region` must already be valid for the
+ * image (see `refRegion`).
+ * @throws RangeError when the region covers no pixel.
+ */
+export async function visualPrompt(image: RgbImage, region?: RefRegion, param = 'region'): Promise<RgbImage> {
+  if (region === undefined) return image;
+  const { width, height } = image;
+  const mask = regionMask(region, width, height);
+  const rect = promptCrop(mask, width, height);
+  if (rect === undefined) throw invalidRange('a region that covers at least one pixel of the reference image', param, region);
+  const [cw, ch] = [rect[2] - rect[0], rect[3] - rect[1]];
+  const crop = cropPixels(image.data, width, 3, rect);
+  const blurred = await sharp(crop, { raw: { width: cw, height: ch, channels: 3 } })
+    .blur(blurSigma(cw, ch))
+    .raw()
+    .toBuffer();
+  const data = composePrompt(crop, new Uint8Array(blurred.buffer, blurred.byteOffset, blurred.length), cropPixels(mask, width, 1, rect));
+  return { data, width: cw, height: ch, channels: 3 };
+}
