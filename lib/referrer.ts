@@ -1,7 +1,6 @@
 // Referrer: a loaded CLIPSeg checkpoint that turns a text and/or a reference image into a heat
 // map over an image (the text-to-image response map of TRIS). All arguments are validated here,
 // before any native call; tokenising and preprocessing run in TypeScript, the model natively.
-import { stat } from 'node:fs/promises';
 import { bindingFor } from './backends.js';
 import { ClipTokenizer } from './clip/tokenizer.js';
 import {
@@ -12,6 +11,7 @@ import {
 import { invalidType, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
 import type { NativeClipSegConditioning, NativeClipSegConfig, NativeClipSegModel } from './native.js';
+import { assertModelDirectory } from './model-dir.js';
 import { WorkQueue } from './queue.js';
 import { refRegion, visualPrompt, type RefRegion } from './referring/visual-prompt.js';
 import type { Device } from './segmenter.js';
@@ -135,7 +135,7 @@ export class Referrer {
       opts.limitInputPixels === undefined
         ? DEFAULT_LIMIT_INPUT_PIXELS
         : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
-    await assertDirectory(dir);
+    await assertModelDirectory(dir);
     const [processor, tokenizer] = await Promise.all([readClipImageProcessorConfig(dir), ClipTokenizer.load(dir)]);
     const chosen = bindingFor(device);
     const binding = chosen.binding;
@@ -317,16 +317,4 @@ function renameImageParam(error: unknown, param: string): unknown {
     error.message = error.message.replace(/ for image(?=[. ])/, ` for ${param}`);
   }
   return error;
-}
-
-async function assertDirectory(dir: string): Promise<void> {
-  let isDirectory: boolean;
-  try {
-    isDirectory = (await stat(dir)).isDirectory();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`Model directory not found: ${dir}`);
-    throw new Error(`Cannot read model directory ${dir}: ${(error as Error).message}`);
-  }
-  if (!isDirectory) throw new Error(`Model path is not a directory: ${dir}`);
 }
