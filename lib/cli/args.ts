@@ -562,11 +562,9 @@ function segmentCommand(values: Values): SegmentCommand {
     (o) => values.string(o) !== undefined,
   );
   if (referringOnly !== undefined) throw new UsageError(`Option --${referringOnly} goes with --referrer`);
-  const points = values.list('point').map((raw) => parsePoint(raw));
-  const scribbles = values.list('scribble').map((raw) => parseScribble(raw));
-  const boxRaw = values.string('box');
+  const prompt = promptOptions(values);
   const maskInput = values.string('mask-input');
-  if (points.length === 0 && scribbles.length === 0 && boxRaw === undefined && maskInput === undefined) {
+  if (!hasPrompt(prompt) && maskInput === undefined) {
     throw new UsageError('Missing prompt: give at least one --point, --scribble, --box or --mask-input');
   }
   return {
@@ -575,9 +573,7 @@ function segmentCommand(values: Values): SegmentCommand {
     model: values.required('model'),
     ...backend(values),
     ...threads(values),
-    points,
-    scribbles,
-    ...(boxRaw === undefined ? {} : { box: parseBox(boxRaw) }),
+    ...prompt,
     ...(maskInput === undefined ? {} : { maskInput }),
     multimask: values.flag('multimask'),
     json: values.flag('json'),
@@ -586,22 +582,30 @@ function segmentCommand(values: Values): SegmentCommand {
   };
 }
 
-function segmentFramesCommand(values: Values): SegmentFramesCommand {
-  const points = values.list('point').map((raw) => parsePoint(raw));
-  const scribbles = values.list('scribble').map((raw) => parseScribble(raw));
+/** --point, --scribble and --box, parsed (each may be absent). */
+function promptOptions(values: Values): PromptOptions {
   const boxRaw = values.string('box');
-  if (points.length === 0 && scribbles.length === 0 && boxRaw === undefined) {
-    throw new UsageError('Missing prompt: give at least one --point, --scribble or --box');
-  }
+  return {
+    points: values.list('point').map((raw) => parsePoint(raw)),
+    scribbles: values.list('scribble').map((raw) => parseScribble(raw)),
+    ...(boxRaw === undefined ? {} : { box: parseBox(boxRaw) }),
+  };
+}
+
+function hasPrompt(p: PromptOptions): boolean {
+  return p.points.length > 0 || p.scribbles.length > 0 || p.box !== undefined;
+}
+
+function segmentFramesCommand(values: Values): SegmentFramesCommand {
+  const prompt = promptOptions(values);
+  if (!hasPrompt(prompt)) throw new UsageError('Missing prompt: give at least one --point, --scribble or --box');
   return {
     command: 'segment-frames',
     frames: values.positionals[0],
     model: values.required('model'),
     ...backend(values),
     ...threads(values),
-    points,
-    scribbles,
-    ...(boxRaw === undefined ? {} : { box: parseBox(boxRaw) }),
+    ...prompt,
     follow: values.flag('follow'),
     multimask: values.flag('multimask'),
     outDir: values.required('out-dir'),
