@@ -9,6 +9,18 @@ import { argumentMessage } from '../errors.js';
 import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
 import type { Device, Precision } from '../segmenter.js';
 import type { Box, Point, Scribble } from '../types.js';
+import type {
+  PromptOptions,
+  HelpCommand,
+  ReferringOptions,
+  HeatmapCommand,
+  SegmentReferring,
+  SegmentCommand,
+  SegmentFramesCommand,
+  EvalCommand,
+  ServeCommand,
+  CliCommand,
+} from './commands.js';
 
 export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval', 'serve', 'heatmap'] as const;
 export type CommandName = (typeof COMMANDS)[number];
@@ -24,176 +36,23 @@ export class UsageError extends Error {
   readonly exitCode = 2;
 }
 
-/** The options of every command that loads a SAM model. */
-export interface ModelOptions {
-  model: string;
-  /** --device: where the model runs. Default 'auto'. */
-  device: Device;
-  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
-  precision: Precision;
-  threads?: number;
-}
-
-/** The prompt options of segment and segment-frames. */
-export interface PromptOptions {
-  /** --point x,y,label, in order given. */
-  points: Point[];
-  /** --scribble "x0,y0;x1,y1;...:label", in order given. */
-  scribbles: Scribble[];
-  box?: Box;
-}
-
-export interface HelpCommand {
-  command: 'help';
-  /** The command whose help to print; undefined for the overview. */
-  topic?: CommandName;
-}
-
-export interface VersionCommand {
-  command: 'version';
-}
-
-export interface EncodeCommand extends ModelOptions {
-  command: 'encode';
-  image: string;
-  saveEmbedding: string;
-  json: boolean;
-}
-
-/** The referring prompt of heatmap and `segment --referrer`: a text, a reference image, or both. */
-export interface ReferringOptions {
-  /** --referrer: the CLIPSeg checkpoint directory. */
-  referrer: string;
-  /** --text: the referring expression. */
-  text?: string;
-  /** --ref-image: the reference image (visual prompt). */
-  refImage?: string;
-  /** --text-weight: with both --text and --ref-image, the text embedding's weight in [0, 1]. */
-  textWeight?: number;
-  /** --ref-mask: a PNG mask of the region on --ref-image (its size; non-zero inside). */
-  refMask?: string;
-  /** --ref-box: a box x0,y0,x1,y1 of the region on --ref-image. */
-  refBox?: Box;
-}
-
-/** omniseg heatmap: the referrer's heat map over an image. */
-export interface HeatmapCommand extends ReferringOptions {
-  command: 'heatmap';
-  image: string;
-  /** --device: where the model runs. Default 'auto'. */
-  device: Device;
-  threads?: number;
-  /** --out: the heat map as an 8-bit grey PNG (0..255 for 0..1). */
-  out?: string;
-  /** --save-f32: the heat map as [height, width] little-endian float32. */
-  saveF32?: string;
-  json: boolean;
-}
-
-/** `segment --referrer`: what to refer to and how the heat map splits into instances. */
-export interface SegmentReferring extends ReferringOptions {
-  /** --threshold-heat: heat-map pixels strictly above it are foreground, in [0, 1]. */
-  thresholdHeat?: number;
-  /** --min-area: smallest instance, as a fraction of the image, in [0, 1]. */
-  minArea?: number;
-}
-
-export interface SegmentCommand extends ModelOptions, PromptOptions {
-  command: 'segment';
-  /** With --referrer: segment what --text / --ref-image refer to (referSegment). */
-  referring?: SegmentReferring;
-  image: string;
-  /** File of lowResSize² little-endian float32 logits. */
-  maskInput?: string;
-  multimask: boolean;
-  json: boolean;
-  saveLogits?: string;
-  out?: string;
-}
-
-export interface SegmentFramesCommand extends ModelOptions, PromptOptions {
-  command: 'segment-frames';
-  /** A directory of images, a glob (wildcards in the file name only) or one file. */
-  frames: string;
-  /** --follow: each frame after the first is prompted with the previous frame's mask. */
-  follow: boolean;
-  multimask: boolean;
-  /** --out-dir: where the masks are written, one PNG per frame. */
-  outDir: string;
-  json: boolean;
-}
-
-export interface BenchCommand extends ModelOptions {
-  command: 'bench';
-  image: string;
-  /** Timed runs after the warm-up. Default 5. */
-  runs: number;
-  json: boolean;
-}
-
-export interface InfoCommand {
-  command: 'info';
-  json: boolean;
-}
-
-/**
- * omniseg eval: exactly one of `pred` (mask metrics), `heatmaps` (PointM) or `clicks` (NoC with
- * `model`) goes with `gt`.
- */
-export interface EvalCommand {
-  command: 'eval';
-  /** --gt: ground truth, JSON array or JSONL. */
-  gt: string;
-  /** --pred: predicted masks, JSON array or JSONL. */
-  pred?: string;
-  /** --heatmaps: folder of <id>.f32 heat maps. */
-  heatmaps?: string;
-  /** --clicks: simulate the NoC click protocol with --model. */
-  clicks: boolean;
-  /** --model, with --clicks. */
-  model?: string;
-  /** --device: where the model runs. Default 'auto'. */
-  device: Device;
-  /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
-  precision: Precision;
-  threads?: number;
-  /** --max-clicks: the click budget. Default 20. */
-  maxClicks: number;
-  json: boolean;
-}
-
-/** omniseg serve: the HTTP segmentation server (lib/server). */
-export interface ServeCommand extends ModelOptions {
-  command: 'serve';
-  /** --host. Default 127.0.0.1. */
-  host: string;
-  /** --port (0: any free port). Default 8080. */
-  port: number;
-  /** --cache-mb: the embedding cache's budget, MiB (fractions allowed). */
-  cacheMb?: number;
-  /** --max-queue: requests allowed to wait per queue. */
-  maxQueue?: number;
-  /** --max-batch: encoder requests per batch. */
-  maxBatch?: number;
-  /** --batch-delay-ms: how long an idle encoder waits for a batch to fill. */
-  batchDelayMs?: number;
-  /** --timeout-ms: a request's deadline. */
-  timeoutMs?: number;
-  /** --referrer: a CLIPSeg checkpoint directory (heat maps and text prompts). */
-  referrer?: string;
-}
-
-export type CliCommand =
-  | ServeCommand
-  | HelpCommand
-  | VersionCommand
-  | EncodeCommand
-  | SegmentCommand
-  | SegmentFramesCommand
-  | BenchCommand
-  | InfoCommand
-  | EvalCommand
-  | HeatmapCommand;
+export type {
+  ModelOptions,
+  PromptOptions,
+  HelpCommand,
+  VersionCommand,
+  EncodeCommand,
+  ReferringOptions,
+  HeatmapCommand,
+  SegmentReferring,
+  SegmentCommand,
+  SegmentFramesCommand,
+  BenchCommand,
+  InfoCommand,
+  EvalCommand,
+  ServeCommand,
+  CliCommand,
+} from './commands.js';
 
 export const DEFAULT_BENCH_RUNS = 5;
 
