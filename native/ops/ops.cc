@@ -128,6 +128,13 @@ void download(Ctx& ctx, const void* src, size_t bytes, void* host) {
   OMNISEG_DISPATCH(download(ctx, src, bytes, host));
 }
 
+const void* stage(Ctx& ctx, const void* host, size_t bytes) {
+  if (!ctx.gpu) return host;
+  void* dst = ctx.arena.bytes(bytes);
+  upload(ctx, host, bytes, dst);
+  return dst;
+}
+
 void wait(Ctx& ctx) {
 #ifdef OMNISEG_CUDA
   if (ctx.gpu) ctx.gpu->synchronize();

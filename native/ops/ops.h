@@ -38,6 +38,15 @@ void initBlas();
 // Returns once the work queued on ctx has finished (CPU ops finish as they return).
 void wait(Ctx& ctx);
 
+// Host data as an input operand in the backend's memory: the host pointer itself on CPU (no
+// copy), an upload into ctx's arena on CUDA. For inputs that are only read; valid while the
+// arena scope and the host buffer live.
+const void* stage(Ctx& ctx, const void* host, size_t bytes);
+template <class T>
+const T* stage(Ctx& ctx, const T* host, size_t count) {
+  return static_cast<const T*>(stage(ctx, static_cast<const void*>(host), count * sizeof(T)));
+}
+
 namespace cpu {
 #include "ops/op_list.inc"
 }  // namespace cpu

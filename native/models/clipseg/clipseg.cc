@@ -44,8 +44,7 @@ float* ClipSegModel::textOnDevice(Ctx& ctx, const int32_t* ids, int64_t T) {
 // ref: CLIPSegModel.get_image_features
 float* ClipSegModel::imageOnDevice(Ctx& ctx, const float* pixels, int64_t H, int64_t W) {
   const int64_t C = cfg_.vision.hiddenSize;
-  float* px = ctx.arena.floats(3 * H * W);
-  ops::upload(ctx, pixels, 3 * H * W * sizeof(float), px);
+  const float* px = ops::stage(ctx, pixels, 3 * H * W);
   float* pooled = ctx.arena.floats(C);
   vision_->forward(ctx, px, H, W, {}, nullptr, pooled);
   float* e = ctx.arena.floats(cfg_.projectionDim);
@@ -109,8 +108,7 @@ SegmentResult ClipSegModel::segment(const float* pixels, int64_t H, int64_t W, c
   const float* cond = conditional(ctx, c);
   // step 1: the query image through the vision tower, keeping the extract_layers activations
   const int64_t g = H / p, T = g * g + 1, k = static_cast<int64_t>(cfg_.extractLayers.size());
-  float* px = ctx.arena.floats(3 * H * W);
-  ops::upload(ctx, pixels, 3 * H * W * sizeof(float), px);
+  const float* px = ops::stage(ctx, pixels, 3 * H * W);
   std::vector<float*> acts(k);
   for (auto& a : acts) a = ctx.arena.floats(T * C);
   vision_->forward(ctx, px, H, W, cfg_.extractLayers, acts.data(), nullptr);

@@ -33,13 +33,9 @@ Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_
     }
   }
   ArenaScope scratch(ctx.arena);
-  const size_t originalBytes = static_cast<size_t>(height * width * 3);
-  const size_t resizedBytes = static_cast<size_t>(r.height * r.width * 3);
-  uint8_t* original = static_cast<uint8_t*>(ctx.arena.bytes(originalBytes));
-  uint8_t* resized = static_cast<uint8_t*>(ctx.arena.bytes(resizedBytes));
-  float* lutStaged = ctx.arena.floats(3 * 256);
-  ops::upload(ctx, rgb, originalBytes, original);
-  ops::upload(ctx, lut, sizeof(lut), lutStaged);
+  const uint8_t* original = ops::stage(ctx, rgb, static_cast<size_t>(height * width * 3));
+  const float* lutStaged = ops::stage(ctx, lut, 3 * 256);
+  uint8_t* resized = static_cast<uint8_t*>(ctx.arena.bytes(static_cast<size_t>(r.height * r.width * 3)));
   ops::resizeU8Pil(ctx, original, height, width, 3, resized, r.height, r.width);
   ops::normalizeRgb(ctx, resized, r.height, r.width, lutStaged, S, pixels);
   return r;

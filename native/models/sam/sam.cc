@@ -111,9 +111,7 @@ std::shared_ptr<Embedding> SamModel::embeddingFromCHW(const float* chw, int64_t 
   emb->data = FloatBuffer(E * E * C, ctx.arena.allocator());
   emb->original = {height, width};
   emb->resized = preprocessShape(height, width, cfg_.processor.longestEdge);
-  float* staged = ctx.arena.floats(E * E * C);
-  ops::upload(ctx, chw, E * E * C * sizeof(float), staged);
-  ops::transpose(ctx, staged, C, E * E, emb->data.data());
+  ops::transpose(ctx, ops::stage(ctx, chw, E * E * C), C, E * E, emb->data.data());
   ops::wait(ctx);
   return emb;
 }
