@@ -146,6 +146,9 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       pred: { type: 'string' },
       heatmaps: { type: 'string' },
       clicks: { type: 'boolean' },
+      dataset: { type: 'string' },
+      referrer: { type: 'string' },
+      out: { type: 'string' },
       model: MODEL,
       device: DEVICE,
       precision: PRECISION,
@@ -364,6 +367,7 @@ function optionalNonNegativeNumber(raw: string | undefined, flag: string): numbe
 }
 
 function evalCommand(values: Values): EvalCommand {
+  if (values.string('dataset') !== undefined) return evalDatasetCommand(values);
   const gt = values.required('gt');
   const pred = values.string('pred');
   const heatmaps = values.string('heatmaps');
@@ -372,6 +376,8 @@ function evalCommand(values: Values): EvalCommand {
   if (modes !== 1) {
     throw new UsageError('Give exactly one of --pred (masks), --heatmaps (PointM) or --clicks (NoC, with --model)');
   }
+  const datasetOnly = ['referrer', 'out'].find((o) => values.string(o) !== undefined);
+  if (datasetOnly !== undefined) throw new UsageError(`Option --${datasetOnly} goes with --dataset`);
   const model = values.string('model');
   if (clicks && model === undefined) throw new UsageError('Missing required option --model (for --clicks)');
   if (!clicks) {
@@ -388,6 +394,26 @@ function evalCommand(values: Values): EvalCommand {
     ...backend(values),
     ...threads(values),
     maxClicks: optionalPositiveInteger(values.string('max-clicks'), '--max-clicks') ?? DEFAULT_MAX_CLICKS,
+    json: values.flag('json'),
+  };
+}
+
+/** eval --dataset: runs --model (and --referrer) over the dataset; the other modes do not go with it. */
+function evalDatasetCommand(values: Values): EvalCommand {
+  const other = ['gt', 'pred', 'heatmaps', 'max-clicks'].find((o) => values.string(o) !== undefined);
+  if (other !== undefined) throw new UsageError(`Option --${other} does not go with --dataset`);
+  if (values.flag('clicks')) throw new UsageError('Option --clicks does not go with --dataset');
+  if (values.string('model') === undefined) throw new UsageError('Missing required option --model (for --dataset)');
+  return {
+    command: 'eval',
+    dataset: values.required('dataset'),
+    clicks: false,
+    model: values.required('model'),
+    ...optionalString(values, 'referrer', 'referrer'),
+    ...optionalString(values, 'out', 'out'),
+    ...backend(values),
+    ...threads(values),
+    maxClicks: DEFAULT_MAX_CLICKS,
     json: values.flag('json'),
   };
 }

@@ -122,15 +122,21 @@ export interface InfoCommand {
  */
 export interface EvalCommand {
   command: 'eval';
-  /** --gt: ground truth, JSON array or JSONL. */
-  gt: string;
+  /** --gt: ground truth, JSON array or JSONL (every mode but --dataset). */
+  gt?: string;
+  /** --dataset: a JSONL of samples (image, prompts, ground truth) to run --model over. */
+  dataset?: string;
+  /** --referrer: the CLIPSeg directory for --dataset samples with a "text" prompt. */
+  referrer?: string;
+  /** --out: the per-sample results of --dataset, JSONL. */
+  out?: string;
   /** --pred: predicted masks, JSON array or JSONL. */
   pred?: string;
   /** --heatmaps: folder of <id>.f32 heat maps. */
   heatmaps?: string;
   /** --clicks: simulate the NoC click protocol with --model. */
   clicks: boolean;
-  /** --model, with --clicks. */
+  /** --model, with --clicks or --dataset. */
   model?: string;
   /** --device: where the model runs. Default 'auto'. */
   device: Device;

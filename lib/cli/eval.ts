@@ -1,4 +1,5 @@
 // omniseg eval --gt gt.json (--pred pred.json | --heatmaps dir | --clicks --model dir) [--json]
+//              --dataset data.jsonl --model dir [--referrer dir] [--out results.jsonl] [--json] (eval-dataset.ts)
 import path from 'node:path';
 import { samClickSegmenter, simulateClicks, summarizeClicks, type ClickRun } from '../eval/clicks.js';
 import { evaluateMasks, PRECISION_THRESHOLDS, type MaskMetrics } from '../eval/metrics.js';
@@ -14,17 +15,22 @@ import {
 import { decodeRLE, runsArea } from '../rle.js';
 import { Segmenter } from '../segmenter.js';
 import type { EvalCommand } from './args.js';
+import { runEvalDataset } from './eval-dataset.js';
 import { jsonLine } from './format.js';
 import { readFloat32File, type CliIO } from './io.js';
 
 export async function runEval(args: EvalCommand, io: CliIO): Promise<void> {
+  if (args.gt === undefined) return runEvalDataset(args, io, formatMetrics);
   const gt = await readGroundTruth(args.gt);
-  if (args.pred !== undefined) return evalMasks(args, args.pred, gt, io);
-  if (args.heatmaps !== undefined) return evalHeatmaps(args, args.heatmaps, gt, io);
-  return evalClicks(args, gt, io);
+  if (args.pred !== undefined) return evalMasks({ ...args, gt: args.gt }, args.pred, gt, io);
+  if (args.heatmaps !== undefined) return evalHeatmaps({ ...args, gt: args.gt }, args.heatmaps, gt, io);
+  return evalClicks({ ...args, gt: args.gt }, gt, io);
 }
 
-async function evalMasks(args: EvalCommand, predFile: string, gt: GroundTruthSample[], io: CliIO): Promise<void> {
+/** The command of the --gt modes. */
+type GtCommand = EvalCommand & { gt: string };
+
+async function evalMasks(args: GtCommand, predFile: string, gt: GroundTruthSample[], io: CliIO): Promise<void> {
   const { metrics, missing, extra } = evaluateMasks(gt, await readPredictions(predFile));
   if (missing.length > 0) {
     warn(io, `${count(missing.length, 'ground-truth sample')} without a prediction, scored as empty: ${ids(missing)}`);
@@ -34,7 +40,7 @@ async function evalMasks(args: EvalCommand, predFile: string, gt: GroundTruthSam
   io.stdout(`${args.gt} vs ${predFile}: ${sampleSummary(gt)}\n${formatMetrics(metrics)}`);
 }
 
-async function evalHeatmaps(args: EvalCommand, dir: string, gt: GroundTruthSample[], io: CliIO): Promise<void> {
+async function evalHeatmaps(args: GtCommand, dir: string, gt: GroundTruthSample[], io: CliIO): Promise<void> {
   const samples: HeatmapSample[] = [];
   for (const g of gt) {
     const mask = unitedMask(g);
@@ -50,7 +56,7 @@ async function evalHeatmaps(args: EvalCommand, dir: string, gt: GroundTruthSampl
   );
 }
 
-async function evalClicks(args: EvalCommand, gt: GroundTruthSample[], io: CliIO): Promise<void> {
+async function evalClicks(args: GtCommand, gt: GroundTruthSample[], io: CliIO): Promise<void> {
   const withTarget = gt.map((g) => ({ g, mask: unitedMask(g) })).filter((t) => t.mask.some((v) => v !== 0));
   const noImage = withTarget.find((t) => t.g.image === undefined);
   if (noImage !== undefined) {

@@ -151,6 +151,7 @@ Options:
   eval: `Usage: omniseg eval --gt <file> --pred <file> [--json]
        omniseg eval --gt <file> --heatmaps <dir> [--json]
        omniseg eval --gt <file> --clicks --model <dir> [options] [--json]
+       omniseg eval --dataset <file.jsonl> --model <dir> [--referrer <dir>] [--out <file>] [--json]
 
 Scores against ground truth. Files are JSON arrays or JSONL, one record per sample:
   ground truth  {"id", "height", "width", "masks": [RLE...], "image"?}
@@ -168,9 +169,14 @@ Modes (exactly one):
                         click farthest inside the mask, then farthest inside the largest
                         error region, previous logits fed back); NoC@85 and NoC@90.
                         Each sample needs "image" (relative to the ground-truth file)
+  --dataset <file>      run --model over a JSONL dataset, one sample per line:
+                        {"id","image","height","width","masks":[RLE...],
+                         "points"?:[[x,y,label]...],"boxes"?:[[x0,y0,x1,y1]...],"text"?}
+                        ("image" relative to the dataset; "text" runs referSegment and
+                        needs --referrer); prints the --pred metrics
 
 Options:
-  --gt <file>           ground truth                                   [required]
+  --gt <file>           ground truth                      [required but with --dataset]
   --json                print one JSON object:
                         --pred      {"cIoU","gIoU","precision":{"0.5",...,"0.9"},
                                      "nAcc","tAcc","count","mIoU"}
@@ -178,9 +184,11 @@ Options:
                         --clicks    {"NoC@85","NoC@90","NoF@85","NoF@90","count"}
                         (null where there is nothing to count)
   --max-clicks <n>      click budget with --clicks (default: ${DEFAULT_MAX_CLICKS})
+  --referrer <dir>      CLIPSeg checkpoint for --dataset samples with "text"
+  --out <file>          --dataset: per-sample JSONL {"id","masks":[RLE...],"iou","timings"}
   -h, --help            show this help
 
-With --clicks:
+With --clicks or --dataset:
 ${MODEL_OPTIONS}
 `,
   serve: `Usage: omniseg serve --model <dir> [options]

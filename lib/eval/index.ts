@@ -26,3 +26,5 @@ export {
   unionRuns,
 } from './samples.js';
 export type { GroundTruthSample, MatchedSample, PredictionSample, SampleId } from './samples.js';
+export { parseDataset, readDataset } from './dataset.js';
+export type { DatasetSample } from './dataset.js';
