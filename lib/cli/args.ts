@@ -5,10 +5,8 @@
 // UsageError (exit code 2). Values are checked for syntax only; ranges (e.g. a point outside the
 // image, threads beyond the limit) are the library's to check.
 import { parseArgs } from 'node:util';
-import { argumentMessage } from '../errors.js';
 import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
 import type { Device, Precision } from '../segmenter.js';
-import type { Box, Point, Scribble } from '../types.js';
 import type {
   PromptOptions,
   HelpCommand,
@@ -21,6 +19,19 @@ import type {
   ServeCommand,
   CliCommand,
 } from './commands.js';
+import {
+  UsageError,
+  fraction,
+  integerUpTo,
+  optionalChoice,
+  optionalNonNegativeNumber,
+  optionalPositiveInteger,
+  parseBox,
+  parsePoint,
+  parseScribble,
+} from './values.js';
+
+export { UsageError, parseBox, parsePoint, parseScribble } from './values.js';
 
 export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval', 'serve', 'heatmap'] as const;
 export type CommandName = (typeof COMMANDS)[number];
@@ -29,12 +40,6 @@ export type CommandName = (typeof COMMANDS)[number];
 export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
 /** --precision values; the default is 'fp32'. */
 export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
-
-/** A command-line mistake: reported in one line, exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-  readonly exitCode = 2;
-}
 
 export type {
   ModelOptions,
@@ -68,15 +73,29 @@ const THREADS: OptionSpec = { type: 'string' };
 const DEVICE: OptionSpec = { type: 'string' };
 const PRECISION: OptionSpec = { type: 'string' };
 const JSON_FLAG: OptionSpec = { type: 'boolean' };
+/** The options of every command that loads a SAM model (ModelOptions). */
+const MODEL_OPTIONS = { model: MODEL, device: DEVICE, precision: PRECISION, threads: THREADS };
+/** --point, --scribble, --box (PromptOptions). */
+const PROMPT_OPTIONS: Record<string, OptionSpec> = {
+  point: { type: 'string', multiple: true },
+  scribble: { type: 'string', multiple: true },
+  box: { type: 'string' },
+};
+/** What is referred to, with --referrer (ReferringOptions). */
+const REFERRING_OPTIONS: Record<string, OptionSpec> = {
+  referrer: { type: 'string' },
+  text: { type: 'string' },
+  'ref-image': { type: 'string' },
+  'text-weight': { type: 'string' },
+  'ref-mask': { type: 'string' },
+  'ref-box': { type: 'string' },
+};
 
 /** Options and positional arguments of each command. */
 const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; positionals: readonly string[] }> = {
   encode: {
     options: {
-      model: MODEL,
-      device: DEVICE,
-      precision: PRECISION,
-      threads: THREADS,
+      ...MODEL_OPTIONS,
       'save-embedding': { type: 'string' },
       json: JSON_FLAG,
       help: HELP,
@@ -85,24 +104,14 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
   },
   segment: {
     options: {
-      model: MODEL,
-      device: DEVICE,
-      precision: PRECISION,
-      threads: THREADS,
-      point: { type: 'string', multiple: true },
-      scribble: { type: 'string', multiple: true },
-      box: { type: 'string' },
+      ...MODEL_OPTIONS,
+      ...PROMPT_OPTIONS,
       'mask-input': { type: 'string' },
       multimask: { type: 'boolean' },
       json: JSON_FLAG,
       'save-logits': { type: 'string' },
       out: { type: 'string' },
-      referrer: { type: 'string' },
-      text: { type: 'string' },
-      'ref-image': { type: 'string' },
-      'text-weight': { type: 'string' },
-      'ref-mask': { type: 'string' },
-      'ref-box': { type: 'string' },
+      ...REFERRING_OPTIONS,
       'threshold-heat': { type: 'string' },
       'min-area': { type: 'string' },
       help: HELP,
@@ -111,13 +120,8 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
   },
   'segment-frames': {
     options: {
-      model: MODEL,
-      device: DEVICE,
-      precision: PRECISION,
-      threads: THREADS,
-      point: { type: 'string', multiple: true },
-      scribble: { type: 'string', multiple: true },
-      box: { type: 'string' },
+      ...MODEL_OPTIONS,
+      ...PROMPT_OPTIONS,
       follow: { type: 'boolean' },
       multimask: { type: 'boolean' },
       'out-dir': { type: 'string' },
@@ -128,11 +132,8 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
   },
   bench: {
     options: {
-      model: MODEL,
+      ...MODEL_OPTIONS,
       image: { type: 'string' },
-      device: DEVICE,
-      precision: PRECISION,
-      threads: THREADS,
       runs: { type: 'string' },
       json: JSON_FLAG,
       help: HELP,
@@ -149,10 +150,7 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       dataset: { type: 'string' },
       referrer: { type: 'string' },
       out: { type: 'string' },
-      model: MODEL,
-      device: DEVICE,
-      precision: PRECISION,
-      threads: THREADS,
+      ...MODEL_OPTIONS,
       'max-clicks': { type: 'string' },
       json: JSON_FLAG,
       help: HELP,
@@ -161,10 +159,7 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
   },
   serve: {
     options: {
-      model: MODEL,
-      device: DEVICE,
-      precision: PRECISION,
-      threads: THREADS,
+      ...MODEL_OPTIONS,
       host: { type: 'string' },
       port: { type: 'string' },
       'cache-mb': { type: 'string' },
@@ -179,14 +174,9 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
   },
   heatmap: {
     options: {
-      referrer: { type: 'string' },
+      ...REFERRING_OPTIONS,
       device: DEVICE,
       threads: THREADS,
-      text: { type: 'string' },
-      'ref-image': { type: 'string' },
-      'text-weight': { type: 'string' },
-      'ref-mask': { type: 'string' },
-      'ref-box': { type: 'string' },
       out: { type: 'string' },
       'save-f32': { type: 'string' },
       json: JSON_FLAG,
@@ -325,13 +315,6 @@ function segmentReferring(values: Values): SegmentReferring {
   };
 }
 
-/** A number in [0, 1]. */
-function fraction(raw: string, flag: string): number {
-  const n = parseNumber(raw);
-  if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(argumentMessage('a number from 0 to 1', flag, raw));
-  return n;
-}
-
 function serveCommand(values: Values): ServeCommand {
   const port = values.string('port');
   const optional = <K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> =>
@@ -350,20 +333,6 @@ function serveCommand(values: Values): ServeCommand {
     ...optional('timeoutMs', optionalPositiveInteger(values.string('timeout-ms'), '--timeout-ms')),
     ...(values.string('referrer') === undefined ? {} : { referrer: values.string('referrer') }),
   };
-}
-
-/** An integer in [0, max]. */
-function integerUpTo(raw: string, flag: string, max: number): number {
-  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n > max) throw new UsageError(argumentMessage(`an integer from 0 to ${max}`, flag, raw));
-  return n;
-}
-
-function optionalNonNegativeNumber(raw: string | undefined, flag: string): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = parseNumber(raw);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(argumentMessage('a number >= 0', flag, raw));
-  return n;
 }
 
 function evalCommand(values: Values): EvalCommand {
@@ -569,62 +538,4 @@ function readOptions(command: CommandName, args: readonly string[]): Values | 'h
     throw new UsageError(`Missing the <${expected[positionals.length]}> argument; see omniseg ${command} --help`);
   }
   return new Values(strings, flags, positionals);
-}
-
-function optionalPositiveInteger(raw: string | undefined, flag: string): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(argumentMessage('a positive integer', flag, raw));
-  return n;
-}
-
-function optionalChoice<T extends string>(raw: string | undefined, flag: string, choices: readonly T[]): T | undefined {
-  if (raw === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(raw)) {
-    throw new UsageError(argumentMessage(`one of ${choices.join(', ')}`, flag, raw));
-  }
-  return raw as T;
-}
-
-/** A decimal number ("12", "-3.5", "1e3"); NaN for anything else. */
-function parseNumber(raw: string): number {
-  const s = raw.trim();
-  return s === '' ? NaN : Number(s);
-}
-
-/** "x,y,label" with label 0 or 1. */
-export function parsePoint(raw: string): Point {
-  const parts = raw.split(',');
-  const [x, y] = parts.slice(0, 2).map(parseNumber);
-  const label = parts[2]?.trim();
-  if (parts.length !== 3 || !Number.isFinite(x) || !Number.isFinite(y) || (label !== '0' && label !== '1')) {
-    throw new UsageError(argumentMessage('x,y,label (numbers, label 0 or 1)', '--point', raw));
-  }
-  return { x, y, label: label === '1' ? 1 : 0 };
-}
-
-/** "x0,y0;x1,y1;...:label": vertices separated by ';', label 0 or 1 after the last ':'. */
-export function parseScribble(raw: string): Scribble {
-  const colon = raw.lastIndexOf(':');
-  const label = raw.slice(colon + 1).trim();
-  const vertices = colon < 0 ? [] : raw.slice(0, colon).split(';');
-  const path = vertices.map((v) => v.split(',').map(parseNumber));
-  if (
-    colon < 0 ||
-    (label !== '0' && label !== '1') ||
-    !path.every((xy) => xy.length === 2 && xy.every(Number.isFinite))
-  ) {
-    throw new UsageError(argumentMessage('x0,y0;x1,y1;...:label (number pairs, label 0 or 1)', '--scribble', raw));
-  }
-  return { path: path.map(([x, y]) => [x, y]), label: label === '1' ? 1 : 0 };
-}
-
-/** "x0,y0,x1,y1" (`flag` names the option in the error). */
-export function parseBox(raw: string, flag = '--box'): Box {
-  const values = raw.split(',').map(parseNumber);
-  if (values.length !== 4 || !values.every(Number.isFinite)) {
-    throw new UsageError(argumentMessage('x0,y0,x1,y1 (4 numbers)', flag, raw));
-  }
-  const [x0, y0, x1, y1] = values;
-  return [x0, y0, x1, y1];
 }
