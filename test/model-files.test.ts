@@ -7,11 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Segmenter } from '../lib/index.js';
 import { run } from './helpers/cli.js';
 import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
+import { parseSafetensors, rewriteSafetensors, type ParsedSafetensors, type SafetensorsHeader } from './helpers/safetensors.js';
 
 let root: string;
-let weights: Buffer;
-let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-let dataStart: number;
+let fixture: ParsedSafetensors;
+let weights: Buffer; // fixture.bytes
+let dataStart: number; // fixture.dataStart
 
 /** A checkpoint directory whose model.safetensors is `bytes` and config.json is `config`. */
 async function checkpoint(name: string, bytes: Buffer, config?: string): Promise<string> {
@@ -25,36 +26,18 @@ async function checkpoint(name: string, bytes: Buffer, config?: string): Promise
 }
 
 /** Re-serialises the fixture's tensors with `edit` applied to the header entries. */
-function rewrite(edit: (h: typeof header) => void): Buffer {
-  const h = structuredClone(header);
-  edit(h);
-  // Keep the data section as is; drop entries that were deleted and re-pack offsets in order.
-  const entries = Object.entries(h).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
-  const chunks: Buffer[] = [];
-  let offset = 0;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of entries) {
-    const [b, e] = header[k]?.data_offsets ?? v.data_offsets;
-    const data = weights.subarray(dataStart + b, dataStart + e);
-    out[k] = { ...v, data_offsets: [offset, offset + data.length] };
-    chunks.push(data);
-    offset += data.length;
-  }
-  let json = JSON.stringify(out);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, Buffer.from(json), ...chunks]);
+function rewrite(edit: (h: SafetensorsHeader) => void): Buffer {
+  return rewriteSafetensors(fixture, edit);
 }
 
 /** The fixture's data section behind `edited` header entries, serialised exactly as given (offsets included). */
-function rawHeader(edit: (h: typeof header) => void): Buffer {
-  const h = structuredClone(header);
+function rawHeader(edit: (h: SafetensorsHeader) => void): Buffer {
+  const h = structuredClone(fixture.header);
   edit(h);
   const json = Buffer.from(JSON.stringify(h));
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, json, weights.subarray(dataStart)]);
+  return Buffer.concat([len, json, fixture.bytes.subarray(fixture.dataStart)]);
 }
 
 async function loadError(dir: string): Promise<Error> {
@@ -69,11 +52,8 @@ async function loadError(dir: string): Promise<Error> {
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'omniseg-models-'));
-  weights = await readFile(path.join(MODEL_DIR, 'model.safetensors'));
-  const n = Number(weights.readBigUInt64LE(0));
-  header = JSON.parse(weights.subarray(8, 8 + n).toString('utf8'));
-  delete (header as Record<string, unknown>).__metadata__;
-  dataStart = 8 + n;
+  fixture = parseSafetensors(await readFile(path.join(MODEL_DIR, 'model.safetensors')));
+  ({ bytes: weights, dataStart } = fixture);
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
@@ -162,7 +142,7 @@ describe('malformed checkpoints', () => {
 
   it('overlapping data offsets', async () => {
     // Move the second tensor (in data order) 4 bytes back, into the first.
-    const [, [key, entry]] = Object.entries(header).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
+    const [, [key, entry]] = Object.entries(fixture.header).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
     const [b, e] = entry.data_offsets;
     const err = await loadError(await checkpoint('overlap', rawHeader((h) => (h[key].data_offsets = [b - 4, e - 4]))));
     expect(err.message).toContain(`tensor "${key}": byte range [${b - 4}, ${e - 4}) overlaps tensor`);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { native, type NativeClipSegConditioning, type NativeClipSegModel } from '../lib/native.js';
 import { relL2 } from './helpers/fixtures.js';
+import { parseSafetensors, rewriteSafetensors, type ParsedSafetensors, type SafetensorsHeader } from './helpers/safetensors.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'clipseg-tiny');
 const MODEL_DIR = path.join(FIXTURES, 'model');
@@ -132,41 +133,19 @@ describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
 
 describe('malformed CLIPSeg checkpoints', () => {
   let root: string;
-  let weights: Buffer;
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  let dataStart: number;
+  let fixture: ParsedSafetensors;
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'omniseg-clipseg-'));
-    weights = await readFile(path.join(MODEL_DIR, 'model.safetensors'));
-    const n = Number(weights.readBigUInt64LE(0));
-    header = JSON.parse(weights.subarray(8, 8 + n).toString('utf8'));
-    delete (header as Record<string, unknown>).__metadata__;
-    dataStart = 8 + n;
+    fixture = parseSafetensors(await readFile(path.join(MODEL_DIR, 'model.safetensors')));
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
   });
 
   /** The fixture's tensors re-serialised after `edit` (entries deleted or reshaped). */
-  function rewrite(edit: (h: typeof header) => void): Buffer {
-    const h = structuredClone(header);
-    edit(h);
-    const chunks: Buffer[] = [];
-    const out: Record<string, unknown> = {};
-    let offset = 0;
-    for (const [k, v] of Object.entries(h).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0])) {
-      const [b, e] = header[k]?.data_offsets ?? v.data_offsets;
-      const data = weights.subarray(dataStart + b, dataStart + e);
-      out[k] = { ...v, data_offsets: [offset, offset + data.length] };
-      chunks.push(data);
-      offset += data.length;
-    }
-    let json = JSON.stringify(out);
-    json += ' '.repeat((8 - (json.length % 8)) % 8);
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(json.length));
-    return Buffer.concat([len, Buffer.from(json), ...chunks]);
+  function rewrite(edit: (h: SafetensorsHeader) => void): Buffer {
+    return rewriteSafetensors(fixture, edit);
   }
 
   async function loadError(name: string, bytes: Buffer, config?: string): Promise<Error> {
@@ -217,10 +196,10 @@ describe('malformed CLIPSeg checkpoints', () => {
 
   it('a SAM config or an unsupported activation is rejected', async () => {
     const cfg = JSON.parse(await readFile(path.join(MODEL_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
-    const e = await loadError('sam', weights, JSON.stringify({ ...cfg, model_type: 'sam' }));
+    const e = await loadError('sam', fixture.bytes, JSON.stringify({ ...cfg, model_type: 'sam' }));
     expect(e.message).toMatch(/model_type "sam" is not a CLIPSeg checkpoint/);
     const vision = { ...(cfg.vision_config as object), hidden_act: 'silu' };
-    const e2 = await loadError('act', weights, JSON.stringify({ ...cfg, vision_config: vision }));
+    const e2 = await loadError('act', fixture.bytes, JSON.stringify({ ...cfg, vision_config: vision }));
     expect(e2.message).toMatch(/vision_config: hidden_act "silu" is not supported/);
   });
 });
