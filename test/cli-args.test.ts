@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseCliArgs, UsageError } from '../lib/cli/args.js';
+import { expectUsage, parse } from './helpers/cli.js';
 
-const parse = (line: string) => parseCliArgs(line.split(' ').filter((s) => s !== ''));
 
-/** Asserts a UsageError with exactly this message. */
-function usage(line: string, message: string): void {
-  expect(() => parse(line)).toThrow(new UsageError(message));
-}
 
 describe('segment', () => {
   it('parses every flag', () => {
@@ -64,29 +60,29 @@ describe('segment', () => {
   });
 
   it('requires a prompt, the model and the image', () => {
-    usage('segment img.png --model m', 'Missing prompt: give at least one --point, --scribble, --box or --mask-input');
-    usage('segment img.png --point 1,2,1', 'Missing required option --model');
-    usage('segment --model m --point 1,2,1', 'Missing the <image> argument; see omniseg segment --help');
+    expectUsage('segment img.png --model m', 'Missing prompt: give at least one --point, --scribble, --box or --mask-input');
+    expectUsage('segment img.png --point 1,2,1', 'Missing required option --model');
+    expectUsage('segment --model m --point 1,2,1', 'Missing the <image> argument; see omniseg segment --help');
   });
 
   it('rejects malformed points and boxes', () => {
-    usage(
+    expectUsage(
       'segment img.png --model m --point 1,2',
       'Expected x,y,label (numbers, label 0 or 1) for --point but received "1,2" of type string',
     );
-    usage(
+    expectUsage(
       'segment img.png --model m --point 1,2,2',
       'Expected x,y,label (numbers, label 0 or 1) for --point but received "1,2,2" of type string',
     );
-    usage(
+    expectUsage(
       'segment img.png --model m --point a,2,1',
       'Expected x,y,label (numbers, label 0 or 1) for --point but received "a,2,1" of type string',
     );
-    usage(
+    expectUsage(
       'segment img.png --model m --box 1,2,3',
       'Expected x0,y0,x1,y1 (4 numbers) for --box but received "1,2,3" of type string',
     );
-    usage(
+    expectUsage(
       'segment img.png --model m --box 1,2,,4',
       'Expected x0,y0,x1,y1 (4 numbers) for --box but received "1,2,,4" of type string',
     );
@@ -104,7 +100,7 @@ describe('segment', () => {
 
   it('rejects malformed scribbles', () => {
     for (const raw of ['1,2;3,4', '1,2;3,4:2', '1,2;3:1', '1,2;;3,4:1', ':1', '1,2;a,4:1', '1,2;3,4;:1', '1,2,3:1', '1,2:1:1']) {
-      usage(
+      expectUsage(
         `segment img.png --model m --scribble ${raw}`,
         `Expected x0,y0;x1,y1;...:label (number pairs, label 0 or 1) for --scribble but received ${JSON.stringify(raw)} of type string`,
       );
@@ -112,7 +108,7 @@ describe('segment', () => {
   });
 
   it('allows one --box only', () => {
-    usage('segment img.png --model m --box 1,2,3,4 --box 1,2,3,4', 'Option --box was given more than once');
+    expectUsage('segment img.png --model m --box 1,2,3,4 --box 1,2,3,4', 'Option --box was given more than once');
   });
 });
 
@@ -131,7 +127,7 @@ describe('encode', () => {
   });
 
   it('requires --save-embedding', () => {
-    usage('encode img.png --model m', 'Missing required option --save-embedding');
+    expectUsage('encode img.png --model m', 'Missing required option --save-embedding');
   });
 
   it('takes --device and --precision', () => {
@@ -163,14 +159,14 @@ describe('bench', () => {
   });
 
   it('takes the image as an option, not a positional', () => {
-    usage('bench --model m img.png', 'Unexpected argument "img.png" for omniseg bench');
-    usage('bench --model m', 'Missing required option --image');
+    expectUsage('bench --model m img.png', 'Unexpected argument "img.png" for omniseg bench');
+    expectUsage('bench --model m', 'Missing required option --image');
   });
 
   it('rejects runs and threads that are not positive integers', () => {
-    usage('bench --model m --image i --runs 0', 'Expected a positive integer for --runs but received "0" of type string');
-    usage('bench --model m --image i --runs 2.5', 'Expected a positive integer for --runs but received "2.5" of type string');
-    usage('bench --model m --image i --threads x', 'Expected a positive integer for --threads but received "x" of type string');
+    expectUsage('bench --model m --image i --runs 0', 'Expected a positive integer for --runs but received "0" of type string');
+    expectUsage('bench --model m --image i --runs 2.5', 'Expected a positive integer for --runs but received "2.5" of type string');
+    expectUsage('bench --model m --image i --threads x', 'Expected a positive integer for --threads but received "x" of type string');
   });
 });
 
@@ -187,20 +183,20 @@ describe('--device and --precision', () => {
   });
 
   it('reject other values, case included', () => {
-    usage('encode i.png --model m --save-embedding e --device gpu', 'Expected one of cpu, cuda, auto for --device but received "gpu" of type string');
-    usage('segment i.png --model m --point 1,2,1 --device CUDA', 'Expected one of cpu, cuda, auto for --device but received "CUDA" of type string');
-    usage('bench --model m --image i --precision fp8', 'Expected one of fp32, fp16, bf16 for --precision but received "fp8" of type string');
-    usage('bench --model m --image i --precision half', 'Expected one of fp32, fp16, bf16 for --precision but received "half" of type string');
+    expectUsage('encode i.png --model m --save-embedding e --device gpu', 'Expected one of cpu, cuda, auto for --device but received "gpu" of type string');
+    expectUsage('segment i.png --model m --point 1,2,1 --device CUDA', 'Expected one of cpu, cuda, auto for --device but received "CUDA" of type string');
+    expectUsage('bench --model m --image i --precision fp8', 'Expected one of fp32, fp16, bf16 for --precision but received "fp8" of type string');
+    expectUsage('bench --model m --image i --precision half', 'Expected one of fp32, fp16, bf16 for --precision but received "half" of type string');
   });
 
   it('need a value, once', () => {
-    usage('bench --model m --image i --device', 'Option --device requires a value');
-    usage('bench --model m --image i --precision= ', 'Option --precision requires a value');
-    usage('bench --model m --image i --device cpu --device cuda', 'Option --device was given more than once');
+    expectUsage('bench --model m --image i --device', 'Option --device requires a value');
+    expectUsage('bench --model m --image i --precision= ', 'Option --precision requires a value');
+    expectUsage('bench --model m --image i --device cpu --device cuda', 'Option --device was given more than once');
   });
 
   it('are not options of info', () => {
-    usage('info --device cpu', 'Unknown option --device for omniseg info; see omniseg info --help');
+    expectUsage('info --device cpu', 'Unknown option --device for omniseg info; see omniseg info --help');
   });
 });
 
@@ -242,33 +238,33 @@ describe('usage errors', () => {
   });
 
   it('missing or unknown command', () => {
-    usage('', 'Missing command (encode, segment, segment-frames, bench, info, eval, serve, heatmap); see omniseg --help');
-    usage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap');
-    usage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap');
+    expectUsage('', 'Missing command (encode, segment, segment-frames, bench, info, eval, serve, heatmap); see omniseg --help');
+    expectUsage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap');
+    expectUsage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap');
   });
 
   it('unknown options, long and short', () => {
-    usage('segment img.png --model m --bogus', 'Unknown option --bogus for omniseg segment; see omniseg segment --help');
-    usage('info -x', 'Unknown option -x for omniseg info; see omniseg info --help');
-    usage('info --point 1,2,1', 'Unknown option --point for omniseg info; see omniseg info --help');
+    expectUsage('segment img.png --model m --bogus', 'Unknown option --bogus for omniseg segment; see omniseg segment --help');
+    expectUsage('info -x', 'Unknown option -x for omniseg info; see omniseg info --help');
+    expectUsage('info --point 1,2,1', 'Unknown option --point for omniseg info; see omniseg info --help');
   });
 
   it('an option without its value', () => {
-    usage('segment img.png --point 1,2,1 --model', 'Option --model requires a value');
-    usage('segment img.png --model --json --point 1,2,1', 'Option --model requires a value');
-    usage('segment img.png --model= --point 1,2,1', 'Option --model requires a value');
+    expectUsage('segment img.png --point 1,2,1 --model', 'Option --model requires a value');
+    expectUsage('segment img.png --model --json --point 1,2,1', 'Option --model requires a value');
+    expectUsage('segment img.png --model= --point 1,2,1', 'Option --model requires a value');
   });
 
   it('a value given to a flag', () => {
-    usage('info --json=yes', 'Option --json does not take a value');
+    expectUsage('info --json=yes', 'Option --json does not take a value');
   });
 
   it('an option repeated', () => {
-    usage('encode img.png --model a --model b --save-embedding e', 'Option --model was given more than once');
+    expectUsage('encode img.png --model a --model b --save-embedding e', 'Option --model was given more than once');
   });
 
   it('extra positional arguments', () => {
-    usage('segment a.png b.png --model m --point 1,2,1', 'Unexpected argument "b.png" for omniseg segment');
+    expectUsage('segment a.png b.png --model m --point 1,2,1', 'Unexpected argument "b.png" for omniseg segment');
   });
 });
 
@@ -306,15 +302,15 @@ describe('heatmap', () => {
   });
 
   it('usage errors', () => {
-    usage('heatmap img.png --text cat', 'Missing required option --referrer');
-    usage('heatmap img.png --referrer c', 'Missing referring prompt: give --text, --ref-image or both');
-    usage('heatmap img.png --referrer c --text cat --text-weight 0.5', 'Option --text-weight goes with both --text and --ref-image');
-    usage(
+    expectUsage('heatmap img.png --text cat', 'Missing required option --referrer');
+    expectUsage('heatmap img.png --referrer c', 'Missing referring prompt: give --text, --ref-image or both');
+    expectUsage('heatmap img.png --referrer c --text cat --text-weight 0.5', 'Option --text-weight goes with both --text and --ref-image');
+    expectUsage(
       'heatmap img.png --referrer c --text cat --ref-image r.png --text-weight 1.5',
       'Expected a number from 0 to 1 for --text-weight but received "1.5" of type string',
     );
-    usage('heatmap img.png --referrer c --text cat --precision fp16', 'Unknown option --precision for omniseg heatmap; see omniseg heatmap --help');
-    usage('heatmap --referrer c --text cat', 'Missing the <image> argument; see omniseg heatmap --help');
+    expectUsage('heatmap img.png --referrer c --text cat --precision fp16', 'Unknown option --precision for omniseg heatmap; see omniseg heatmap --help');
+    expectUsage('heatmap --referrer c --text cat', 'Missing the <image> argument; see omniseg heatmap --help');
   });
 
   it('--ref-mask / --ref-box: a region of --ref-image, on heatmap and segment --referrer', () => {
@@ -326,17 +322,17 @@ describe('heatmap', () => {
     expect(parse('segment img.png --model m --referrer c --ref-image r.png --ref-box 0,0,5,5')).toMatchObject({
       referring: { refImage: 'r.png', refBox: [0, 0, 5, 5] },
     });
-    usage('heatmap img.png --referrer c --text cat --ref-box 0,0,5,5', 'Option --ref-box goes with --ref-image');
-    usage('heatmap img.png --referrer c --text cat --ref-mask m.png', 'Option --ref-mask goes with --ref-image');
-    usage(
+    expectUsage('heatmap img.png --referrer c --text cat --ref-box 0,0,5,5', 'Option --ref-box goes with --ref-image');
+    expectUsage('heatmap img.png --referrer c --text cat --ref-mask m.png', 'Option --ref-mask goes with --ref-image');
+    expectUsage(
       'heatmap img.png --referrer c --ref-image r.png --ref-mask m.png --ref-box 0,0,5,5',
       'Options --ref-mask and --ref-box do not go together',
     );
-    usage(
+    expectUsage(
       'heatmap img.png --referrer c --ref-image r.png --ref-box 0,0,5',
       'Expected x0,y0,x1,y1 (4 numbers) for --ref-box but received "0,0,5" of type string',
     );
-    usage('segment img.png --model m --point 1,1,1 --ref-box 0,0,5,5', 'Option --ref-box goes with --referrer');
+    expectUsage('segment img.png --model m --point 1,1,1 --ref-box 0,0,5,5', 'Option --ref-box goes with --referrer');
   });
 
   it('--help', () => {
@@ -366,12 +362,12 @@ describe('segment --referrer', () => {
   });
 
   it('usage errors', () => {
-    usage('segment img.png --model m --referrer c', 'Missing referring prompt: give --text, --ref-image or both');
-    usage('segment img.png --referrer c --text cat', 'Missing required option --model');
-    usage('segment img.png --model m --referrer c --text cat --point 1,2,1', 'Option --point does not go with --referrer');
-    usage('segment img.png --model m --referrer c --text cat --multimask', 'Option --multimask does not go with --referrer');
-    usage('segment img.png --model m --text cat --point 1,2,1', 'Option --text goes with --referrer');
-    usage(
+    expectUsage('segment img.png --model m --referrer c', 'Missing referring prompt: give --text, --ref-image or both');
+    expectUsage('segment img.png --referrer c --text cat', 'Missing required option --model');
+    expectUsage('segment img.png --model m --referrer c --text cat --point 1,2,1', 'Option --point does not go with --referrer');
+    expectUsage('segment img.png --model m --referrer c --text cat --multimask', 'Option --multimask does not go with --referrer');
+    expectUsage('segment img.png --model m --text cat --point 1,2,1', 'Option --text goes with --referrer');
+    expectUsage(
       'segment img.png --model m --referrer c --text cat --threshold-heat x',
       'Expected a number from 0 to 1 for --threshold-heat but received "x" of type string',
     );

@@ -4,12 +4,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCliArgs, UsageError } from '../lib/cli/args.js';
 import { helpText } from '../lib/cli/help.js';
 import { listFrames } from '../lib/cli/segment-frames.js';
-import { run } from './helpers/cli.js';
+import { expectUsage, parse, run } from './helpers/cli.js';
 
-const parse = (line: string) => parseCliArgs(line.split(' ').filter((s) => s !== ''));
 
 describe('segment-frames arguments', () => {
   it('parses every flag', () => {
@@ -56,18 +54,17 @@ describe('segment-frames arguments', () => {
   });
 
   it('usage errors', () => {
-    const usage = (line: string, message: string) => expect(() => parse(line)).toThrow(new UsageError(message));
-    usage('segment-frames d --model m --out-dir o', 'Missing prompt: give at least one --point, --scribble or --box');
-    usage('segment-frames d --model m --point 1,2,1', 'Missing required option --out-dir');
-    usage('segment-frames d --point 1,2,1 --out-dir o', 'Missing required option --model');
-    usage('segment-frames --model m --point 1,2,1 --out-dir o', 'Missing the <frames> argument; see omniseg segment-frames --help');
+    expectUsage('segment-frames d --model m --out-dir o', 'Missing prompt: give at least one --point, --scribble or --box');
+    expectUsage('segment-frames d --model m --point 1,2,1', 'Missing required option --out-dir');
+    expectUsage('segment-frames d --point 1,2,1 --out-dir o', 'Missing required option --model');
+    expectUsage('segment-frames --model m --point 1,2,1 --out-dir o', 'Missing the <frames> argument; see omniseg segment-frames --help');
     // An unquoted glob expanded by the shell arrives as several arguments.
-    usage('segment-frames a.png b.png --model m --point 1,2,1 --out-dir o', 'Unexpected argument "b.png" for omniseg segment-frames');
-    usage(
+    expectUsage('segment-frames a.png b.png --model m --point 1,2,1 --out-dir o', 'Unexpected argument "b.png" for omniseg segment-frames');
+    expectUsage(
       'segment-frames d --model m --point 1,2,1 --out-dir o --mask-input x.f32',
       'Unknown option --mask-input for omniseg segment-frames; see omniseg segment-frames --help',
     );
-    usage(
+    expectUsage(
       'segment-frames d --model m --point 1,2 --out-dir o',
       'Expected x,y,label (numbers, label 0 or 1) for --point but received "1,2" of type string',
     );

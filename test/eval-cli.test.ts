@@ -4,16 +4,13 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCliArgs, UsageError } from '../lib/cli/args.js';
 import { helpText } from '../lib/cli/help.js';
 import { writeFloat32File } from '../lib/cli/io.js';
 import { native } from '../lib/native.js';
 import { encodeRLE } from '../lib/rle.js';
 import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
-import { run } from './helpers/cli.js';
+import { expectUsage, parse, run } from './helpers/cli.js';
 
-const parse = (line: string) => parseCliArgs(line.split(' ').filter((s) => s !== ''));
-const usage = (line: string, message: string) => expect(() => parse(line)).toThrow(new UsageError(message));
 
 let dir: string;
 beforeAll(async () => {
@@ -47,13 +44,13 @@ describe('eval arguments', () => {
   });
 
   it('usage errors', () => {
-    usage('eval --pred p.json', 'Missing required option --gt');
+    expectUsage('eval --pred p.json', 'Missing required option --gt');
     const modes = 'Give exactly one of --pred (masks), --heatmaps (PointM) or --clicks (NoC, with --model)';
-    usage('eval --gt g.json', modes);
-    usage('eval --gt g.json --pred p.json --heatmaps h', modes);
-    usage('eval --gt g.json --clicks', 'Missing required option --model (for --clicks)');
-    usage('eval --gt g.json --pred p.json --model m', 'Option --model goes with --clicks');
-    usage('eval --gt g.json --clicks --model m --max-clicks 0', 'Expected a positive integer for --max-clicks but received "0" of type string');
+    expectUsage('eval --gt g.json', modes);
+    expectUsage('eval --gt g.json --pred p.json --heatmaps h', modes);
+    expectUsage('eval --gt g.json --clicks', 'Missing required option --model (for --clicks)');
+    expectUsage('eval --gt g.json --pred p.json --model m', 'Option --model goes with --clicks');
+    expectUsage('eval --gt g.json --clicks --model m --max-clicks 0', 'Expected a positive integer for --max-clicks but received "0" of type string');
   });
 
   it('help lists eval and its JSON keys', () => {

@@ -4,19 +4,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCliArgs, UsageError } from '../lib/cli/args.js';
 import { helpText } from '../lib/cli/help.js';
 import { parseDataset } from '../lib/eval/dataset.js';
 import { native } from '../lib/native.js';
 import { rleArea, rleMerge } from '../lib/rle.js';
 import type { RLEInput } from '../lib/types.js';
-import { run } from './helpers/cli.js';
+import { expectUsage, parse, run } from './helpers/cli.js';
 import { FIXTURES, MODEL_DIR as SAM } from './helpers/fixtures.js';
 
 const CLIPSEG = path.join(FIXTURES, '..', 'clipseg-tiny', 'model');
 const BACKEND = ['--device', 'cpu', '--threads', '2'];
-const parse = (line: string) => parseCliArgs(line.split(' ').filter((s) => s !== ''));
-const usage = (line: string, message: string) => expect(() => parse(line)).toThrow(new UsageError(message));
 
 let dir: string;
 beforeAll(async () => {
@@ -43,14 +40,14 @@ describe('eval --dataset arguments', () => {
   });
 
   it('usage errors', () => {
-    usage('eval --dataset d.jsonl', 'Missing required option --model (for --dataset)');
-    usage('eval --dataset d.jsonl --model m --gt g.json', 'Option --gt does not go with --dataset');
-    usage('eval --dataset d.jsonl --model m --pred p.json', 'Option --pred does not go with --dataset');
-    usage('eval --dataset d.jsonl --model m --clicks', 'Option --clicks does not go with --dataset');
-    usage('eval --dataset d.jsonl --model m --max-clicks 3', 'Option --max-clicks does not go with --dataset');
-    usage('eval --gt g.json --pred p.json --referrer r', 'Option --referrer goes with --dataset');
-    usage('eval --gt g.json --pred p.json --out o', 'Option --out goes with --dataset');
-    usage('eval --dataset d.jsonl --model', 'Option --model requires a value');
+    expectUsage('eval --dataset d.jsonl', 'Missing required option --model (for --dataset)');
+    expectUsage('eval --dataset d.jsonl --model m --gt g.json', 'Option --gt does not go with --dataset');
+    expectUsage('eval --dataset d.jsonl --model m --pred p.json', 'Option --pred does not go with --dataset');
+    expectUsage('eval --dataset d.jsonl --model m --clicks', 'Option --clicks does not go with --dataset');
+    expectUsage('eval --dataset d.jsonl --model m --max-clicks 3', 'Option --max-clicks does not go with --dataset');
+    expectUsage('eval --gt g.json --pred p.json --referrer r', 'Option --referrer goes with --dataset');
+    expectUsage('eval --gt g.json --pred p.json --out o', 'Option --out goes with --dataset');
+    expectUsage('eval --dataset d.jsonl --model', 'Option --model requires a value');
   });
 
   it('help documents the dataset format', () => {

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { parseCliArgs, UsageError } from '../lib/cli/args.js';
 import { helpText } from '../lib/cli/help.js';
 import { solidPng } from './helpers/server.js';
+import { expectUsage, parse } from './helpers/cli.js';
 
 vi.mock('../lib/native.js', async () => {
   const { binding } = await import('./helpers/fake-binding.js');
@@ -14,7 +14,6 @@ vi.mock('../lib/native.js', async () => {
 
 const { runCli } = await import('../lib/cli/main.js');
 
-const parse = (line: string) => parseCliArgs(line.split(' ').filter((s) => s !== ''));
 
 describe('omniseg serve arguments', () => {
   it('has defaults for everything but --model', () => {
@@ -51,13 +50,12 @@ describe('omniseg serve arguments', () => {
   });
 
   it('refuses bad values with a usage error', () => {
-    const usage = (line: string, message: string) => expect(() => parse(line)).toThrow(new UsageError(message));
-    usage('serve', 'Missing required option --model');
-    usage('serve --model m --port 70000', 'Expected an integer from 0 to 65535 for --port but received "70000" of type string');
-    usage('serve --model m --cache-mb=-1', 'Expected a number >= 0 for --cache-mb but received "-1" of type string');
-    usage('serve --model m --cache-mb lots', 'Expected a number >= 0 for --cache-mb but received "lots" of type string');
-    usage('serve --model m --max-queue 0', 'Expected a positive integer for --max-queue but received "0" of type string');
-    usage('serve --model m --text cat', 'Unknown option --text for omniseg serve; see omniseg serve --help');
+    expectUsage('serve', 'Missing required option --model');
+    expectUsage('serve --model m --port 70000', 'Expected an integer from 0 to 65535 for --port but received "70000" of type string');
+    expectUsage('serve --model m --cache-mb=-1', 'Expected a number >= 0 for --cache-mb but received "-1" of type string');
+    expectUsage('serve --model m --cache-mb lots', 'Expected a number >= 0 for --cache-mb but received "lots" of type string');
+    expectUsage('serve --model m --max-queue 0', 'Expected a positive integer for --max-queue but received "0" of type string');
+    expectUsage('serve --model m --text cat', 'Unknown option --text for omniseg serve; see omniseg serve --help');
   });
 
   it('is in the help', () => {
