@@ -4,88 +4,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type {
-  NativeBinding,
-  NativeDecodeResult,
-  NativeEmbedding,
-  NativePrompt,
-  NativeSamConfig,
-  NativeSamModel,
-} from '../lib/native.js';
+import { calls, CONFIG, resetCalls } from './helpers/fake-binding.js';
 
-const CONFIG: NativeSamConfig = {
-  imageSize: 64,
-  longestEdge: 64,
-  embeddingSize: 4,
-  embeddingDim: 8,
-  lowResSize: 16,
-  numMultimaskOutputs: 3,
-  device: 'cpu',
-  precision: 'fp32',
-};
-
-/** What the fake addon saw. */
-const calls = {
-  loadSam: [] as Array<{ dir: string; threads: number; device?: string; precision?: string }>,
-  encode: [] as Array<{ pixels: Uint8Array; width: number; height: number; channels: number }>,
-  decode: [] as NativePrompt[],
-  decodeError: undefined as Error | undefined,
-};
-
-function fakeEmbedding(width: number, height: number): NativeEmbedding {
-  let disposed = false;
-  return {
-    width,
-    height,
-    resizedWidth: width,
-    resizedHeight: height,
-    encodeMs: 12.5,
-    toCHW: () => Float32Array.from({ length: 8 * 4 * 4 }, (_, i) => i),
-    dispose: () => {
-      disposed = true;
-    },
-    get disposed() {
-      return disposed;
-    },
-  };
-}
-
-function fakeModel(): NativeSamModel {
-  return {
-    config: CONFIG,
-    encode: async (pixels, width, height, channels) => {
-      calls.encode.push({ pixels, width, height, channels });
-      return fakeEmbedding(width, height);
-    },
-    embeddingFromCHW: (_data, width, height) => fakeEmbedding(width, height),
-    decode: async (embedding, prompt): Promise<NativeDecodeResult> => {
-      calls.decode.push(prompt);
-      if (calls.decodeError) throw calls.decodeError;
-      const m = prompt.multimask ? 3 : 1;
-      const n = prompt.promptCount * m;
-      const pixels = embedding.width * embedding.height;
-      return {
-        masksPerPrompt: m,
-        iou: Float32Array.from({ length: n }, (_, i) => i),
-        lowRes: new Float32Array(n * 16 * 16),
-        masks: new Uint8Array(n * pixels),
-        decodeMs: 3.25,
-      };
-    },
-    dispose: vi.fn(),
-  };
-}
-
-const binding: NativeBinding = {
-  loadSam: async (dir, options) => {
-    calls.loadSam.push({ dir, ...options });
-    return fakeModel();
-  },
-  hardwareThreads: () => 7,
-  cudaInfo: () => ({ compiled: false, available: false, devices: [] }),
-};
-
-vi.mock('../lib/native.js', () => ({ native: () => binding, nativeCuda: () => ({ error: 'not built' }) }));
+vi.mock('../lib/native.js', async () => {
+  const { binding } = await import('./helpers/fake-binding.js');
+  return { native: () => binding, nativeCuda: () => ({ error: 'not built' }) };
+});
 
 const { Segmenter, ImageEmbedding } = await import('../lib/index.js');
 
@@ -97,10 +21,7 @@ afterAll(async () => {
   await rm(modelDir, { recursive: true, force: true });
 });
 beforeEach(() => {
-  calls.loadSam.length = 0;
-  calls.encode.length = 0;
-  calls.decode.length = 0;
-  calls.decodeError = undefined;
+  resetCalls();
 });
 
 /** 20 × 10 RGB raw pixels. */

@@ -51,7 +51,7 @@ export interface FakeEmbedding extends NativeEmbedding {
 
 /** What the fake addon saw, and how it behaves. */
 export const calls = {
-  loadSam: [] as Array<{ dir: string; threads: number }>,
+  loadSam: [] as Array<{ dir: string; threads: number; device?: string; precision?: string }>,
   /** Native encodes started, in order. */
   encode: [] as Array<{ pixels: Uint8Array; width: number; height: number; channels: number }>,
   /** Native decodes started, in order. */
@@ -130,8 +130,8 @@ function fakeModel(): NativeSamModel {
 }
 
 export const binding = {
-  loadSam: async (dir: string, options: { threads: number }) => {
-    calls.loadSam.push({ dir, threads: options.threads });
+  loadSam: async (dir: string, options: { threads: number; device?: string; precision?: string }) => {
+    calls.loadSam.push({ dir, ...options });
     return fakeModel();
   },
   hardwareThreads: () => 7,
