@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
 import type { Device, Precision } from '../segmenter.js';
 import type {
+  ModelOptions,
   PromptOptions,
   HelpCommand,
   ReferringOptions,
@@ -230,9 +231,7 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
       return {
         command: 'encode',
         image: values.positionals[0],
-        model: values.required('model'),
-        ...backend(values),
-        ...threads(values),
+        ...modelOptions(values),
         saveEmbedding: values.required('save-embedding'),
         json: values.flag('json'),
       };
@@ -243,10 +242,8 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
     case 'bench':
       return {
         command: 'bench',
-        model: values.required('model'),
+        ...modelOptions(values),
         image: values.required('image'),
-        ...backend(values),
-        ...threads(values),
         runs: optionalPositiveInteger(values.string('runs'), '--runs') ?? DEFAULT_BENCH_RUNS,
         json: values.flag('json'),
       };
@@ -321,9 +318,7 @@ function serveCommand(values: Values): ServeCommand {
     value === undefined ? {} : ({ [key]: value } as Record<K, number>);
   return {
     command: 'serve',
-    model: values.required('model'),
-    ...backend(values),
-    ...threads(values),
+    ...modelOptions(values),
     host: values.string('host') ?? '127.0.0.1',
     port: port === undefined ? 8080 : integerUpTo(port, '--port', 65535),
     ...optional('cacheMb', optionalNonNegativeNumber(values.string('cache-mb'), '--cache-mb')),
@@ -377,11 +372,9 @@ function evalDatasetCommand(values: Values): EvalCommand {
     command: 'eval',
     dataset: values.required('dataset'),
     clicks: false,
-    model: values.required('model'),
+    ...modelOptions(values),
     ...optionalString(values, 'referrer', 'referrer'),
     ...optionalString(values, 'out', 'out'),
-    ...backend(values),
-    ...threads(values),
     maxClicks: DEFAULT_MAX_CLICKS,
     json: values.flag('json'),
   };
@@ -402,9 +395,7 @@ function segmentCommand(values: Values): SegmentCommand {
     return {
       command: 'segment',
       image: values.positionals[0],
-      model: values.required('model'),
-      ...backend(values),
-      ...threads(values),
+      ...modelOptions(values),
       points: [],
       scribbles: [],
       multimask: false,
@@ -424,9 +415,7 @@ function segmentCommand(values: Values): SegmentCommand {
   return {
     command: 'segment',
     image: values.positionals[0],
-    model: values.required('model'),
-    ...backend(values),
-    ...threads(values),
+    ...modelOptions(values),
     ...prompt,
     ...(maskInput === undefined ? {} : { maskInput }),
     multimask: values.flag('multimask'),
@@ -456,9 +445,7 @@ function segmentFramesCommand(values: Values): SegmentFramesCommand {
   return {
     command: 'segment-frames',
     frames: values.positionals[0],
-    model: values.required('model'),
-    ...backend(values),
-    ...threads(values),
+    ...modelOptions(values),
     ...prompt,
     follow: values.flag('follow'),
     multimask: values.flag('multimask'),
@@ -470,6 +457,11 @@ function segmentFramesCommand(values: Values): SegmentFramesCommand {
 function optionalString<K extends string>(values: Values, option: string, key: K): Partial<Record<K, string>> {
   const value = values.string(option);
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+/** --model (required), --device, --precision, --threads. */
+function modelOptions(values: Values): ModelOptions {
+  return { model: values.required('model'), ...backend(values), ...threads(values) };
 }
 
 /** --device (default 'auto') and --precision (default 'fp32'). */

@@ -6,6 +6,7 @@ import { Segmenter } from '../segmenter.js';
 import type { RawImage } from '../types.js';
 import type { BenchCommand } from './args.js';
 import { jsonLine, median, ms, round } from './format.js';
+import { loadSegmenter } from './model.js';
 import type { CliIO } from './io.js';
 
 interface Timing {
@@ -17,12 +18,7 @@ export async function runBench(args: BenchCommand, io: CliIO): Promise<void> {
   const decoded = await decodeImage(args.image);
   const pixels: RawImage = { ...decoded, channels: 3 };
   const prompt: Prompt = { points: [{ x: Math.floor(decoded.width / 2), y: Math.floor(decoded.height / 2), label: 1 }] };
-  const segmenter = await Segmenter.load({
-    model: args.model,
-    device: args.device,
-    precision: args.precision,
-    threads: args.threads,
-  });
+  const segmenter = await loadSegmenter(args);
   try {
     await timeOnce(segmenter, pixels, prompt); // warm-up
     const runs: Timing[] = [];

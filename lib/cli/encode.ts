@@ -1,16 +1,11 @@
 // omniseg encode <image> --model <dir> --save-embedding <file>
-import { Segmenter } from '../segmenter.js';
 import type { EncodeCommand } from './args.js';
 import { jsonLine, ms } from './format.js';
+import { loadSegmenter } from './model.js';
 import { writeFloat32File, type CliIO } from './io.js';
 
 export async function runEncode(args: EncodeCommand, io: CliIO): Promise<void> {
-  const segmenter = await Segmenter.load({
-    model: args.model,
-    device: args.device,
-    precision: args.precision,
-    threads: args.threads,
-  });
+  const segmenter = await loadSegmenter(args);
   try {
     const embedding = await segmenter.encode(args.image);
     try {

@@ -13,10 +13,10 @@ import {
   type SampleId,
 } from '../eval/samples.js';
 import { decodeRLE, runsArea } from '../rle.js';
-import { Segmenter } from '../segmenter.js';
 import type { EvalCommand } from './args.js';
 import { runEvalDataset } from './eval-dataset.js';
 import { jsonLine } from './format.js';
+import { loadSegmenter } from './model.js';
 import { readFloat32File, type CliIO } from './io.js';
 
 export async function runEval(args: EvalCommand, io: CliIO): Promise<void> {
@@ -62,12 +62,7 @@ async function evalClicks(args: GtCommand, gt: GroundTruthSample[], io: CliIO): 
   if (noImage !== undefined) {
     throw new Error(`${args.gt}: sample ${idKey(noImage.g.id)} has no "image" (--clicks needs one per sample with a target)`);
   }
-  const segmenter = await Segmenter.load({
-    model: args.model as string,
-    device: args.device,
-    precision: args.precision,
-    threads: args.threads,
-  });
+  const segmenter = await loadSegmenter({ ...args, model: args.model as string });
   const runs: ClickRun[] = [];
   try {
     for (const { g, mask } of withTarget) {

@@ -3,20 +3,15 @@
 import { decodeImage } from '../image.js';
 import { Referrer } from '../referrer.js';
 import { referSegment } from '../referring/index.js';
-import { Segmenter } from '../segmenter.js';
 import type { SegmentCommand, SegmentReferring } from './args.js';
 import { jsonLine, ms } from './format.js';
 import { heatmapOptions } from './heatmap.js';
+import { loadSegmenter } from './model.js';
 import type { CliIO } from './io.js';
 
 export async function runReferSegment(args: SegmentCommand, referring: SegmentReferring, io: CliIO): Promise<void> {
   const image = await decodeImage(args.image);
-  const segmenter = await Segmenter.load({
-    model: args.model,
-    device: args.device,
-    precision: args.precision,
-    threads: args.threads,
-  });
+  const segmenter = await loadSegmenter(args);
   let referrer: Referrer | undefined;
   try {
     referrer = await Referrer.load({ model: referring.referrer, device: args.device, threads: args.threads });

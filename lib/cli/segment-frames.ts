@@ -3,9 +3,9 @@
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Prompt } from '../prompt.js';
-import { Segmenter } from '../segmenter.js';
 import type { SegmentFramesCommand } from './args.js';
 import { jsonLine, round } from './format.js';
+import { loadSegmenter, promptOf } from './model.js';
 import type { CliIO } from './io.js';
 
 /** File extensions taken from a directory (a glob takes whatever it matches). */
@@ -22,17 +22,9 @@ export async function runSegmentFrames(args: SegmentFramesCommand, io: CliIO): P
   } catch (error) {
     throw new Error(`Cannot create --out-dir ${args.outDir}: ${(error as Error).message}`);
   }
-  const segmenter = await Segmenter.load({
-    model: args.model,
-    device: args.device,
-    precision: args.precision,
-    threads: args.threads,
-  });
+  const segmenter = await loadSegmenter(args);
   try {
-    const prompt: Prompt = {};
-    if (args.points.length > 0) prompt.points = args.points;
-    if (args.scribbles.length > 0) prompt.scribbles = args.scribbles;
-    if (args.box !== undefined) prompt.boxes = [args.box];
+    const prompt: Prompt = promptOf(args);
 
     const start = performance.now();
     const masks: Array<{ frame: string; mask: string; score: number; area: number; box: number[] }> = [];

@@ -3,27 +3,19 @@
 import { decodeImage } from '../image.js';
 import type { Mask } from '../mask.js';
 import type { Prompt } from '../prompt.js';
-import { Segmenter } from '../segmenter.js';
 import type { SegmentCommand } from './args.js';
 import { jsonLine, ms } from './format.js';
 import { concatFloat32, readFloat32File, writeFloat32File, type CliIO } from './io.js';
 import { writeOverlay } from './overlay.js';
+import { loadSegmenter, promptOf } from './model.js';
 import { runReferSegment } from './refer-segment.js';
 
 export async function runSegment(args: SegmentCommand, io: CliIO): Promise<void> {
   if (args.referring !== undefined) return runReferSegment(args, args.referring, io);
   const image = await decodeImage(args.image);
-  const segmenter = await Segmenter.load({
-    model: args.model,
-    device: args.device,
-    precision: args.precision,
-    threads: args.threads,
-  });
+  const segmenter = await loadSegmenter(args);
   try {
-    const prompt: Prompt = {};
-    if (args.points.length > 0) prompt.points = args.points;
-    if (args.scribbles.length > 0) prompt.scribbles = args.scribbles;
-    if (args.box !== undefined) prompt.boxes = [args.box];
+    const prompt: Prompt = promptOf(args);
     if (args.maskInput !== undefined) {
       const size = segmenter.config.lowResSize;
       prompt.maskInput = await readFloat32File(args.maskInput, size * size, '--mask-input');
