@@ -121,3 +121,25 @@ export class AbortError extends Error {
 export function abortError(signal: AbortSignal): AbortError {
   return new AbortError('The operation was aborted', { cause: signal.reason });
 }
+
+/**
+ * Settles with `promise`, or rejects with an AbortError as soon as `signal` fires (an abort
+ * that happened before the call is not seen: check `signal.aborted` first where it matters).
+ */
+export function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

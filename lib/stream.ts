@@ -4,7 +4,7 @@
 // previous frame's best mask: the simple tracking baseline that video-memory models replace.
 import { Readable } from 'node:stream';
 import type { ImageEmbedding } from './embedding.js';
-import { AbortError, abortError, invalidRange, invalidType } from './errors.js';
+import { AbortError, abortError, invalidRange, invalidType, untilAborted } from './errors.js';
 import { decodeImage } from './image.js';
 import type { Mask } from './mask.js';
 import type { Prompt } from './prompt.js';
@@ -154,7 +154,7 @@ async function* pipeline(
     for (;;) {
       while (!exhausted && pending.length < settings.maxFramesInFlight) {
         pulling = true;
-        const next = await untilAborted(Promise.resolve(iterator.next()), controller.signal);
+        const next = await untilAbortedNow(Promise.resolve(iterator.next()), controller.signal);
         pulling = false;
         if (next.done === true) {
           exhausted = true;
@@ -165,7 +165,7 @@ async function* pipeline(
       }
       if (pending.length === 0) return;
       // Left in `pending` until it settles, so that an early end also waits for this frame.
-      const result = await untilAborted(pending[0], controller.signal);
+      const result = await untilAbortedNow(pending[0], controller.signal);
       pending.shift();
       yield result;
     }
@@ -258,21 +258,7 @@ function atFrame(error: unknown, index: number): unknown {
   return error;
 }
 
-/** Settles with `promise`, or rejects with an AbortError as soon as `signal` fires. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
+/** untilAborted, rejecting at once when `signal` has already fired. */
+function untilAbortedNow<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return signal.aborted ? Promise.reject(abortError(signal)) : untilAborted(promise, signal);
 }

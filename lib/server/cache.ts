@@ -5,7 +5,7 @@
 // encoded share one encode.
 import { createHash } from 'node:crypto';
 import type { ImageEmbedding } from '../embedding.js';
-import { abortError } from '../errors.js';
+import { abortError, untilAborted } from '../errors.js';
 
 /** The imageId of an encoded image: the SHA-256 of its bytes, hex. */
 export function imageId(bytes: Uint8Array): string {
@@ -117,7 +117,7 @@ export class EmbeddingCache {
     shared.waiters++;
     let entry: Entry;
     try {
-      entry = await waitOrAbort(shared.promise, signal);
+      entry = await untilAborted(shared.promise, signal);
     } catch (error) {
       shared.waiters--;
       if (shared.waiters === 0 && this.#pending.get(id) === shared) {
@@ -193,23 +193,4 @@ export class EmbeddingCache {
     entry.refs--;
     if (entry.refs === 0 && entry.evicted) entry.embedding.dispose();
   }
-}
-
-/** `promise`'s outcome, or an AbortError as soon as `signal` aborts. */
-function waitOrAbort<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
