@@ -122,6 +122,8 @@ export interface NativeClipSegConfig {
   vocabSize: number;
   /** Most tokens per text, e.g. 77. */
   maxPositions: number;
+  /** exp(clip.logit_scale), CLIP's inverse temperature for image–text similarities (e.g. 100). */
+  logitScale: number;
   /** Where the model runs. */
   device: 'cpu' | 'cuda';
 }
@@ -138,7 +140,10 @@ export interface NativeClipSegConditioning {
   promptPixels?: Float32Array;
   promptWidth?: number;
   promptHeight?: number;
-  /** [projectionDim] conditional embedding (excludes inputIds and promptPixels). */
+  /**
+   * [N, projectionDim] conditional embeddings (excludes inputIds and promptPixels): the vision
+   * tower runs once, the decoder once per embedding; logits [N, size, size].
+   */
   embedding?: Float32Array;
   textWeight?: number;
 }
@@ -146,9 +151,9 @@ export interface NativeClipSegConditioning {
 export interface NativeClipSegResult {
   /** Side of the square logits: (image side / patchSize) · patchSize. */
   size: number;
-  /** [size, size] segmentation logits, row-major. */
+  /** [N, size, size] segmentation logits, row-major (N = 1 unless N embeddings were given). */
   logits: Float32Array;
-  /** [projectionDim] the conditional embedding the decoder was given. */
+  /** [N, projectionDim] the conditional embedding(s) the decoder was given. */
   conditional: Float32Array;
   /** Milliseconds of native work. */
   ms: number;

@@ -8,26 +8,50 @@ import {
   readClipImageProcessorConfig,
   type ClipImageProcessorConfig,
 } from './clip/image-processor.js';
-import { invalidType, withCallerStack } from './errors.js';
+import { invalidRange, invalidType, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
-import type { NativeClipSegConditioning, NativeClipSegConfig, NativeClipSegModel } from './native.js';
+import type { NativeClipSegConfig, NativeClipSegModel } from './native.js';
 import { assertModelDirectory } from './model-dir.js';
 import { WorkQueue } from './queue.js';
-import { refRegion, visualPrompt, type RefRegion } from './referring/visual-prompt.js';
+import {
+  fuseEmbeddings,
+  querySpec,
+  type HeatmapOptions,
+  type PromptSpec,
+  type QuerySpec,
+} from './referring/prompts.js';
+import {
+  ensembleEmbedding,
+  fillTemplate,
+  labelSettings,
+  rankByQuery,
+  segmentMasks,
+  topLabels,
+  vocabularyList,
+  zeroShot,
+  type LabelOptions,
+  type RankedSegment,
+  type SegmentLabel,
+} from './referring/labels.js';
+import { refRegion, visualPrompt } from './referring/visual-prompt.js';
 import type { Device } from './segmenter.js';
-import type { ImageInput } from './types.js';
-import { integerInRange, nonEmptyString, numberInRange, oneOf, plainObject } from './validate.js';
+import type { BinaryMask, ImageInput } from './types.js';
+import { integerInRange, nonEmptyString, oneOf, plainObject } from './validate.js';
 
-/** Text weight of a prompt that has both a text and a reference image, when none is given. */
-export const DEFAULT_TEXT_WEIGHT = 0.5;
+export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
+export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
 
 const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
+
+/** Distinct texts whose embeddings a Referrer keeps (least recently used evicted first). */
+export const TEXT_EMBEDDING_CACHE_SIZE = 1024;
 
 export interface ReferrerLoadOptions {
   /**
    * CLIPSeg checkpoint directory in the transformers layout (that of CIDAS/clipseg-rd64-refined):
    * `config.json`, `model.safetensors`, `preprocessor_config.json`, and the CLIP tokenizer
-   * (`vocab.json` + `merges.txt`, or `tokenizer.json`). Required.
+   * (`vocab.json` + `merges.txt`, or `tokenizer.json`), or the model registry id
+   * `'clipseg-rd64-refined'` (see `omniseg pull`), downloaded into the cache on first use. Required.
    */
   model: string;
   /** Backend: `'cpu'`, `'cuda'` or `'auto'` (default), as for `Segmenter.load`. */
@@ -36,26 +60,6 @@ export interface ReferrerLoadOptions {
   threads?: number;
   /** Refuse images with more pixels than this before decoding them; 0 disables. Default: sharp's. */
   limitInputPixels?: number;
-}
-
-/** What the heat map refers to: a text, a reference image, or both. */
-export interface HeatmapOptions {
-  /** A referring expression, tokenised with the checkpoint's CLIP tokenizer (truncated to fit). */
-  text?: string;
-  /** A reference image (visual prompt), preprocessed as the target image; the whole image is used. */
-  refImage?: ImageInput;
-  /**
-   * A region of `refImage` (a mask at its size, a box or a scribble): the visual prompt becomes
-   * the region's crop with a blurred, darkened background (CLIPSeg's visual prompt engineering,
-   * see `visualPrompt`). Only with `refImage`; without it the whole reference image is used.
-   */
-  refRegion?: RefRegion;
-  /**
-   * With both `text` and `refImage`: the conditional embedding is
-   * textWeight · text embedding + (1 − textWeight) · reference-image embedding. In [0, 1];
-   * default 0.5. Only allowed when both are given.
-   */
-  textWeight?: number;
 }
 
 export interface HeatmapTimings {
@@ -101,6 +105,8 @@ export class Referrer {
   #model: NativeClipSegModel | undefined;
   /** Native forward passes, one at a time (each uses every thread of the native pool). */
   readonly #queue = new WorkQueue(1);
+  /** Text embeddings by token ids, least recently used first. */
+  readonly #textCache = new Map<string, Float32Array>();
 
   private constructor(
     model: NativeClipSegModel,
@@ -157,81 +163,227 @@ export class Referrer {
   }
 
   /**
-   * The heat map of what `options` refers to over `image` (path, encoded bytes or raw pixels).
+   * The heat map of what `options` refers to over `image` (path, encoded bytes or raw pixels):
+   * one prompt (a text, a reference image, or both), or several fused (`options.prompts`).
    * @throws TypeError / RangeError for invalid arguments (neither text nor refImage, an empty
    *   text, textWeight without both, ...); Error for undecodable images or a disposed Referrer.
    */
   async heatmap(image: ImageInput, options: HeatmapOptions): Promise<Heatmap> {
+    const [map] = await this.#heatmaps(image, [options], 'options');
+    return map;
+  }
+
+  /**
+   * Many-to-many: one heat map per query over `image`, the vision tower run once for all of them
+   * (each query costs its prompt embeddings and one decoder pass). Queries as `heatmap`'s options.
+   * @throws as `heatmap`, naming `queries[i]`; RangeError for an empty list.
+   */
+  async heatmaps(image: ImageInput, queries: readonly HeatmapOptions[]): Promise<Heatmap[]> {
+    if (!Array.isArray(queries)) throw invalidType('an array of heat-map queries', 'queries', queries);
+    if (queries.length === 0) throw invalidRange('a non-empty array', 'queries', queries);
+    return this.#heatmaps(image, queries, 'queries');
+  }
+
+  /**
+   * The conditional embedding [projectionDim] of a query, as the decoder is given it: the CLIP
+   * text features of a text, the image features of a (region-engineered) reference image, their
+   * textWeight mix, or the weighted mean over `prompts`. Text embeddings are cached per text.
+   */
+  async embed(options: HeatmapOptions): Promise<Float32Array> {
+    const context = new Error();
+    this.#live();
+    const spec = querySpec(options);
+    try {
+      return await this.#embedQuery(spec, 'options');
+    } catch (error) {
+      throw withCallerStack(error, context);
+    }
+  }
+
+  /** CLIP text features [projectionDim] of a text (text_projection of the pooled output); cached. */
+  async embedText(text: string): Promise<Float32Array> {
+    this.#live();
+    return (await this.#text(nonEmptyString(text, 'text'))).slice();
+  }
+
+  /**
+   * Segment embeddings (USE): for each mask, the CLIP image features [projectionDim] of its visual
+   * prompt (the mask's crop with the background blurred and darkened, as `visualPrompt` makes
+   * for reference regions). Comparable with `embedText` / `embed` by cosine similarity.
+   * @param masks `Mask`s or `{data, width, height}` binary masks at the image's size, non-empty.
+   * @throws TypeError / RangeError naming `masks[i]` (wrong size, no pixel set).
+   */
+  async embedSegments(image: ImageInput, masks: readonly BinaryMask[]): Promise<Float32Array[]> {
+    const context = new Error();
+    this.#live();
+    if (!Array.isArray(masks)) throw invalidType('an array of masks {data, width, height}', 'masks', masks);
+    try {
+      const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
+      const list = segmentMasks(masks, 'masks', decoded.width, decoded.height);
+      const out = [];
+      for (const [i, mask] of list.entries()) {
+        const prompt = await visualPrompt({ ...decoded, channels: 3 }, { mask }, `masks[${i}]`);
+        const p = preprocessClipImage(prompt, this.processor);
+        out.push(await this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height)));
+      }
+      return out;
+    } catch (error) {
+      throw withCallerStack(error, context);
+    }
+  }
+
+  /**
+   * Top-k labels per mask from `vocabulary` (CLIP zero-shot classification of each segment's
+   * embedding, `embedSegments`, against each label's prompt-ensembled text embedding; see
+   * `DEFAULT_LABEL_TEMPLATES`), with softmax probabilities over the vocabulary.
+   * @throws TypeError / RangeError for invalid masks, vocabulary (1–4096 distinct non-empty
+   *   strings) or options.
+   */
+  async label(
+    image: ImageInput,
+    masks: readonly BinaryMask[],
+    vocabulary: readonly string[],
+    options?: LabelOptions,
+  ): Promise<SegmentLabel[][]> {
+    this.#live();
+    const labels = vocabularyList(vocabulary);
+    const { topK, templates } = labelSettings(options, labels.length);
+    const segments = await this.embedSegments(image, masks);
+    const embeddings = await this.labelEmbeddings(labels, { templates });
+    return segments.map((seg) => topLabels(zeroShot(seg, embeddings, this.config.logitScale).probabilities, labels, topK));
+  }
+
+  /**
+   * Each label's text embedding for `label`: the normalised mean of the normalised embeddings of
+   * the label under every template (CLIP's prompt ensembling). Texts are cached.
+   */
+  async labelEmbeddings(vocabulary: readonly string[], options?: Pick<LabelOptions, 'templates'>): Promise<Float32Array[]> {
+    this.#live();
+    const labels = vocabularyList(vocabulary);
+    const { templates } = labelSettings(options, labels.length);
+    const out = [];
+    for (const label of labels) {
+      const perTemplate = [];
+      for (const t of templates) perTemplate.push(await this.#text(fillTemplate(t, label)));
+      out.push(ensembleEmbedding(perTemplate));
+    }
+    return out;
+  }
+
+  /**
+   * Masks ordered by how well they match a query: a text, or any heat-map query (a reference
+   * image, a mix, fused prompts). Score: cosine similarity of the segment's embedding
+   * (`embedSegments`) and the query's (`embed`), best first.
+   */
+  async rank(image: ImageInput, masks: readonly BinaryMask[], query: string | HeatmapOptions): Promise<RankedSegment[]> {
+    this.#live();
+    const q = typeof query === 'string' ? { text: nonEmptyString(query, 'query') } : query;
+    const spec = querySpec(q, 'query');
+    const segments = await this.embedSegments(image, masks);
+    return rankByQuery(segments, await this.#embedQuery(spec, 'query'));
+  }
+
+  async #heatmaps(image: ImageInput, queries: readonly unknown[], param: string): Promise<Heatmap[]> {
     const context = new Error();
     this.#live();
     const start = performance.now();
-    const opts = plainObject(options, 'options', 'an object {text?, refImage?, textWeight?}');
-    const text = opts.text === undefined ? undefined : nonEmptyString(opts.text, 'options.text');
-    const hasRef = opts.refImage !== undefined;
-    if (text === undefined && !hasRef) {
-      throw invalidType('an object with text and/or refImage', 'options', options);
-    }
-    if (opts.refRegion !== undefined && !hasRef) {
-      throw invalidType('undefined (refRegion needs refImage)', 'options.refRegion', opts.refRegion);
-    }
-    let textWeight: number | undefined;
-    if (opts.textWeight !== undefined) {
-      if (text === undefined || !hasRef) {
-        throw invalidType('undefined (textWeight needs both text and refImage)', 'options.textWeight', opts.textWeight);
-      }
-      textWeight = numberInRange(opts.textWeight, 'options.textWeight', 0, 1);
-    } else if (text !== undefined && hasRef) {
-      textWeight = DEFAULT_TEXT_WEIGHT;
-    }
-
-    const conditioning: NativeClipSegConditioning = {};
-    let inputIds: Int32Array | undefined;
-    if (text !== undefined) {
-      const maxLength = Math.min(this.tokenizer.modelMaxLength, this.config.maxPositions);
-      inputIds = this.tokenizer.encode(text, { maxLength }).inputIds;
-      conditioning.inputIds = inputIds;
-    }
-    const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
-    const target = preprocessClipImage(decoded, this.processor);
-    if (hasRef) {
-      const ref = await decodeImage(opts.refImage as ImageInput, { limitInputPixels: this.limitInputPixels }).catch(
-        (error: unknown) => {
-          throw renameImageParam(error, 'options.refImage');
-        },
-      );
-      const region =
-        opts.refRegion === undefined ? undefined : refRegion(opts.refRegion, 'options.refRegion', ref.width, ref.height);
-      const prompt = await visualPrompt({ ...ref, channels: 3 }, region, 'options.refRegion');
-      const p = preprocessClipImage(prompt, this.processor);
-      Object.assign(conditioning, { promptPixels: p.pixels, promptWidth: p.width, promptHeight: p.height });
-    }
-    if (textWeight !== undefined) conditioning.textWeight = textWeight;
-    const modelStart = performance.now();
-
+    const specs = queries.map((q, i) => querySpec(q, queries.length === 1 && param === 'options' ? param : `${param}[${i}]`));
     let result;
+    let modelStart;
+    let decoded;
     try {
-      result = await this.#queue.run(() => this.#live().forward(target.pixels, target.width, target.height, conditioning));
+      decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
+      const target = preprocessClipImage(decoded, this.processor);
+      modelStart = performance.now();
+      const embeddings = [];
+      for (const [i, spec] of specs.entries()) {
+        embeddings.push(await this.#embedQuery(spec, specs.length === 1 && param === 'options' ? param : `${param}[${i}]`));
+      }
+      const batch = new Float32Array(embeddings.length * this.config.projectionDim);
+      embeddings.forEach((e, i) => batch.set(e, i * this.config.projectionDim));
+      result = await this.#queue.run(() =>
+        this.#live().forward(target.pixels, target.width, target.height, { embedding: batch }),
+      );
     } catch (error) {
       throw withCallerStack(error, context);
     }
     const postStart = performance.now();
-    const data = heatmapFromLogits(result.logits, result.size, decoded.width, decoded.height);
+    const { size } = result;
+    const P = this.config.projectionDim;
+    const maps = specs.map((spec, i) => {
+      const logits = result.logits.slice(i * size * size, (i + 1) * size * size);
+      const only = spec.prompts.length === 1 ? spec.prompts[0].text : undefined;
+      return {
+        width: decoded.width,
+        height: decoded.height,
+        data: heatmapFromLogits(logits, size, decoded.width, decoded.height),
+        size,
+        logits,
+        conditional: result.conditional.slice(i * P, (i + 1) * P),
+        ...(only !== undefined ? { inputIds: this.#ids(only) } : {}),
+      };
+    });
     const end = performance.now();
-    return {
-      width: decoded.width,
-      height: decoded.height,
-      data,
-      size: result.size,
-      logits: result.logits,
-      conditional: result.conditional,
-      ...(inputIds !== undefined ? { inputIds } : {}),
-      timings: {
-        preprocessMs: modelStart - start,
-        modelMs: postStart - modelStart,
-        postprocessMs: end - postStart,
-        totalMs: end - start,
-      },
+    const timings: HeatmapTimings = {
+      preprocessMs: modelStart - start,
+      modelMs: postStart - modelStart,
+      postprocessMs: end - postStart,
+      totalMs: end - start,
     };
+    return maps.map((m) => ({ ...m, timings }));
+  }
+
+  /** A query's conditional embedding: each prompt's, fused by the query's weights. */
+  async #embedQuery(spec: QuerySpec, param: string): Promise<Float32Array> {
+    const parts = [];
+    for (const [i, prompt] of spec.prompts.entries()) {
+      parts.push(await this.#embedPrompt(prompt, spec.prompts.length === 1 ? param : `${param}.prompts[${i}]`));
+    }
+    return parts.length === 1 ? parts[0] : fuseEmbeddings(parts, spec.weights);
+  }
+
+  async #embedPrompt(prompt: PromptSpec, param: string): Promise<Float32Array> {
+    const text = prompt.text === undefined ? undefined : await this.#text(prompt.text);
+    if (prompt.refImage === undefined) return text as Float32Array;
+    const visual = await this.#visual(prompt.refImage, prompt.refRegion, param);
+    if (text === undefined) return visual;
+    const w = prompt.textWeight as number;
+    return fuseEmbeddings([text, visual], [w, 1 - w]);
+  }
+
+  /** Token ids of a text, truncated to what the model takes. */
+  #ids(text: string): Int32Array {
+    const maxLength = Math.min(this.tokenizer.modelMaxLength, this.config.maxPositions);
+    return this.tokenizer.encode(text, { maxLength }).inputIds;
+  }
+
+  /** The cached text embedding (not a copy: callers must not modify it). */
+  async #text(text: string): Promise<Float32Array> {
+    const ids = this.#ids(text);
+    const key = ids.join(',');
+    const hit = this.#textCache.get(key);
+    if (hit !== undefined) {
+      this.#textCache.delete(key); // most recently used last
+      this.#textCache.set(key, hit);
+      return hit;
+    }
+    const embedding = await this.#queue.run(() => this.#live().textEmbedding(ids));
+    this.#textCache.set(key, embedding);
+    if (this.#textCache.size > TEXT_EMBEDDING_CACHE_SIZE) {
+      this.#textCache.delete(this.#textCache.keys().next().value as string);
+    }
+    return embedding;
+  }
+
+  /** Image features of a reference image, with its region's visual prompt engineering. */
+  async #visual(refImage: ImageInput, region: unknown, param: string): Promise<Float32Array> {
+    const ref = await decodeImage(refImage, { limitInputPixels: this.limitInputPixels }).catch((error: unknown) => {
+      throw renameImageParam(error, `${param}.refImage`);
+    });
+    const r = region === undefined ? undefined : refRegion(region, `${param}.refRegion`, ref.width, ref.height);
+    const prompt = await visualPrompt({ ...ref, channels: 3 }, r, `${param}.refRegion`);
+    const p = preprocessClipImage(prompt, this.processor);
+    return this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height));
   }
 
   /** Frees the model's native memory. Idempotent; later calls throw. */

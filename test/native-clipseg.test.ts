@@ -23,6 +23,7 @@ interface Manifest {
   images: { name: string; file: string; size: number }[];
   texts: { name: string; ids: number[]; embedding: string }[];
   prompt: { image: string; embedding: string };
+  labels: { logitScale: number };
   cases: {
     name: string;
     image: string;
@@ -71,6 +72,7 @@ describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
   it('reads the configuration', () => {
     expect(model.config).toEqual({
       imageSize: 64, patchSize: 16, projectionDim: 24, vocabSize: 64, maxPositions: 16, device: 'cpu',
+      logitScale: expect.closeTo(manifest.labels.logitScale, 5),
     });
   });
 
@@ -109,6 +111,27 @@ describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
     const r = await model.forward(f32(im.file), im.size, im.size, { embedding: cat });
     expect(Array.from(r.conditional)).toEqual(Array.from(cat));
     expect(relL2(r.logits, f32('query_cat.logits.f32'))).toBeLessThan(TOL);
+  });
+
+  it('N conditional embeddings: one vision pass, N logits maps, each equal to its own forward', async () => {
+    const im = image('query');
+    const [cat, dog] = [await model.textEmbedding(new Int32Array(text('cat').ids)), await model.textEmbedding(new Int32Array(text('dog').ids))];
+    const batch = new Float32Array(3 * 24);
+    [cat, dog, cat].forEach((e, i) => batch.set(e, i * 24));
+    const r = await model.forward(f32(im.file), im.size, im.size, { embedding: batch });
+    expect(r.size).toBe(96);
+    expect(r.logits.length).toBe(3 * 96 * 96);
+    expect(Array.from(r.conditional)).toEqual(Array.from(batch));
+    const map = (i: number): Float32Array => r.logits.subarray(i * 96 * 96, (i + 1) * 96 * 96);
+    expect(relL2(map(0), f32('query_cat.logits.f32'))).toBeLessThan(TOL);
+    expect(relL2(map(1), f32('query_dog.logits.f32'))).toBeLessThan(TOL);
+    expect(Array.from(map(2))).toEqual(Array.from(map(0)));
+    expect(() => model.forward(f32(im.file), 96, 96, { embedding: new Float32Array(30) })).toThrow(
+      /embedding must hold N · projectionDim values/,
+    );
+    expect(() => model.forward(f32(im.file), 96, 96, { embedding: cat, inputIds: new Int32Array([62, 63]) })).toThrow(
+      /embedding excludes inputIds and promptPixels/,
+    );
   });
 
   it('rejects bad inputs with the reason', async () => {

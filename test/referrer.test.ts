@@ -250,7 +250,7 @@ describe('Referrer (clipseg-tiny)', () => {
       new TypeError('Expected an object with text and/or refImage for options but received {} of type object'),
     );
     await expect(referrer.heatmap(WIDE, undefined as never)).rejects.toThrow(
-      new TypeError('Expected an object {text?, refImage?, textWeight?} for options but received undefined of type undefined'),
+      new TypeError('Expected an object {text?, refImage?, ...} or {prompts, weights?} for options but received undefined of type undefined'),
     );
     await expect(referrer.heatmap(WIDE, { text: '' })).rejects.toThrow(
       new RangeError('Expected a non-empty string for options.text but received "" of type string'),

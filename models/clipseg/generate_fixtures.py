@@ -51,7 +51,12 @@ cases.json:
               "logits": file, "size": S}],
    "processor": {"size": 96, "images": [{"name", "source", "width", "height", "pixelValues"}]},
    "tokens": [{"text", "ids"}],     CLIPTokenizer on the tiny vocabulary
-   "e2e": [{"name", "image", "text": str | null, "refImage": name | null, "logits", "size"}]}
+   "e2e": [{"name", "image", "text": str | null, "refImage": name | null, "logits", "size"}],
+   "labels": {"logitScale", "image": "prompt", "classes": [str],
+              "zeroShot": {"template", "logitsPerImage": [float], "probs": [float]},
+              "ensemble": {"templates": [str], "logits": [float], "probs": [float]}}}
+  labels: CLIP zero-shot scores of the prompt image's features against the classes, by
+  CLIPSegModel.forward's logits_per_image (first template only) and with prompt ensembling.
   A case conditions on the text (text set, prompt false), on the visual prompt (text null, prompt
   true), or on textWeight * text + (1 - textWeight) * prompt (both), the weighted mix passed as
   conditional_embeddings.
@@ -90,6 +95,9 @@ _MERGES = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>"), ("t", "h"),
 TINY_VOCAB = ([*_LETTERS] + [f"{c}</w>" for c in _LETTERS] + [a + b for a, b in _MERGES]
               + [".", ".</w>", "<|startoftext|>", "<|endoftext|>"])
 TOKEN_TEXTS = ["a red cat", "The dog.", "the CAT, the dog!", "zebra", "  red\tred  "]
+# Vocabulary and prompt templates of the label fixtures (words of the tiny vocabulary).
+LABEL_CLASSES = ["cat", "dog", "red thing", "zebra"]
+LABEL_TEMPLATES = ["a {}.", "the {}.", "art of a {}"]
 PROCESSOR_SIZE = 96
 SAM_IMAGES = REPO_ROOT / "test" / "fixtures" / "sam-tiny"
 
@@ -291,6 +299,33 @@ def main() -> int:
         if diff < 0.05:
             raise RuntimeError(f"the text barely changes the logits (rel diff {diff:.3g})")
 
+        # Segment labels (issue #4 item 6): CLIP zero-shot classification of the visual prompt
+        # image (prompt.pixels.f32) against a vocabulary, (a) by the reference's own similarity
+        # head, CLIPSegModel.forward's logits_per_image (one text per class, padded batch), and
+        # (b) with prompt ensembling as in CLIP's ImageNet notebook: per class, the mean of the
+        # L2-normalised text features of every template, normalised again.
+        scale = model.clip.logit_scale.exp().item()
+        texts = [t.format(c) for c in LABEL_CLASSES for t in LABEL_TEMPLATES[:1]]
+        batch = tok(texts, padding=True, return_tensors="pt")
+        zs = model.clip(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                        pixel_values=pixels["prompt"], interpolate_pos_encoding=True)
+        zs_logits = zs.logits_per_image[0]
+        img = prompt_emb / prompt_emb.norm()
+        cls = []
+        for c in LABEL_CLASSES:
+            feats = [model.clip.get_text_features(torch.tensor([tok(t.format(c))["input_ids"]])).pooler_output[0]
+                     for t in LABEL_TEMPLATES]
+            m = torch.stack([f / f.norm() for f in feats]).mean(0)
+            cls.append(m / m.norm())
+        ens_logits = scale * (torch.stack(cls) @ img)
+        labels = {
+            "logitScale": scale, "image": "prompt", "classes": LABEL_CLASSES,
+            "zeroShot": {"template": LABEL_TEMPLATES[0], "logitsPerImage": zs_logits.tolist(),
+                         "probs": zs_logits.softmax(-1).tolist()},
+            "ensemble": {"templates": LABEL_TEMPLATES, "logits": ens_logits.tolist(),
+                         "probs": ens_logits.softmax(-1).tolist()},
+        }
+
     v, t = cfg.vision_config, cfg.text_config
     summary = {
         "projectionDim": cfg.projection_dim, "reduceDim": cfg.reduce_dim,
@@ -304,7 +339,8 @@ def main() -> int:
     }
     manifest = {"config": summary, "model": "model", "images": manifest_images, "texts": manifest_texts,
                 "prompt": {"image": "prompt", "embedding": "prompt.embedding.f32"}, "cases": cases,
-                "processor": {"size": PROCESSOR_SIZE, "images": proc_images}, "tokens": tokens, "e2e": e2e}
+                "processor": {"size": PROCESSOR_SIZE, "images": proc_images}, "tokens": tokens, "e2e": e2e,
+                "labels": labels}
     (out / "cases.json").write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"wrote {out} ({total / 1024:.0f} KiB); cat/dog logits rel diff {diff:.3f}")

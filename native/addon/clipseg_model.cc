@@ -72,7 +72,10 @@ class ForwardWorker : public PromiseWorker {
       c.promptWidth = promptWidth;
       c.promptHeight = promptHeight;
     }
-    if (!embedding.empty()) c.embedding = embedding.data();
+    if (!embedding.empty()) {
+      c.embedding = embedding.data();
+      c.embeddingCount = static_cast<int64_t>(embedding.size()) / model_->config().projectionDim;
+    }
     c.textWeight = textWeight;
     result_ = model_->segment(pixels.data(), height, width, c);
   }
@@ -159,6 +162,7 @@ Napi::Value ClipSegModelWrap::config(const Napi::CallbackInfo& info) {
   o.Set("projectionDim", c.projectionDim);
   o.Set("vocabSize", c.text.vocabSize);
   o.Set("maxPositions", c.text.maxPositionEmbeddings);
+  o.Set("logitScale", model->logitScale());
   o.Set("device", model->device() == Device::Cuda ? "cuda" : "cpu");
   return o;
 }
@@ -204,8 +208,10 @@ Napi::Value ClipSegModelWrap::forward(const Napi::CallbackInfo& info) {
                                  w->promptWidth, w->promptHeight, "promptPixels / promptWidth / promptHeight");
   if (present("embedding")) {
     w->embedding = copyArray<float, Napi::Float32Array>(env, c.Get("embedding"), napi_float32_array, "embedding");
-    require(env, static_cast<int64_t>(w->embedding.size()) == get(env)->config().projectionDim,
-            "embedding must hold projectionDim values");
+    const size_t dim = static_cast<size_t>(get(env)->config().projectionDim);
+    require(env, !w->embedding.empty() && w->embedding.size() % dim == 0,
+            "embedding must hold N · projectionDim values (N ≥ 1)");
+    require(env, !present("inputIds") && !present("promptPixels"), "embedding excludes inputIds and promptPixels");
   }
   if (present("textWeight")) {
     Napi::Value tw = c.Get("textWeight");

@@ -1,7 +1,9 @@
 #include "models/clipseg/clipseg.h"
 
 #include <chrono>
+#include <cmath>
 
+#include "core/arena.h"
 #include "core/error.h"
 #include "core/profile.h"
 #include "core/safetensors.h"
@@ -17,7 +19,7 @@ ClipSegModel::ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore
   decoder_ = std::make_unique<Decoder>(cfg_, w);
   textProjection_ = w.get("clip.text_projection.weight", {cfg_.projectionDim, cfg_.text.hiddenSize});
   visualProjection_ = w.get("clip.visual_projection.weight", {cfg_.projectionDim, cfg_.vision.hiddenSize});
-  w.markUsed("clip.logit_scale");  // CLIP's contrastive temperature: not used for segmentation
+  logitScale_ = std::exp(*w.get("clip.logit_scale", {}));  // ref: CLIPSegModel.forward
   w.checkAllUsed();
   rt_.mirror(w, {}, Precision::Fp32);
 }
@@ -74,8 +76,9 @@ float* ClipSegModel::conditional(Ctx& ctx, const Conditioning& c) {
   const bool text = c.ids != nullptr, visual = c.promptPixels != nullptr;
   if (c.embedding) {
     OMNISEG_CHECK(!text && !visual, "segment: a conditional embedding excludes text and visual prompts");
-    float* e = ctx.arena.floats(P);
-    ops::upload(ctx, c.embedding, P * sizeof(float), e);
+    OMNISEG_CHECK(c.embeddingCount >= 1, "segment: embeddingCount must be at least 1");
+    float* e = ctx.arena.floats(c.embeddingCount * P);
+    ops::upload(ctx, c.embedding, c.embeddingCount * P * sizeof(float), e);
     return e;
   }
   OMNISEG_CHECK(text || visual, "segment: give input ids, a visual prompt or a conditional embedding");
@@ -112,15 +115,20 @@ SegmentResult ClipSegModel::segment(const float* pixels, int64_t H, int64_t W, c
   std::vector<float*> acts(k);
   for (auto& a : acts) a = ctx.arena.floats(T * C);
   vision_->forward(ctx, px, H, W, cfg_.extractLayers, acts.data(), nullptr);
-  // step 3: the decoder
+  // step 3: the decoder, once per conditional embedding
+  const int64_t N = c.embedding ? c.embeddingCount : 1;
   SegmentResult r;
   r.size = decoder_->outputSize(g);
-  float* logits = ctx.arena.floats(r.size * r.size);
-  decoder_->forward(ctx, acts.data(), g, cond, logits);
-  r.logits.resize(r.size * r.size);
-  r.conditional.resize(P);
+  const int64_t S2 = r.size * r.size;
+  float* logits = ctx.arena.floats(N * S2);
+  for (int64_t n = 0; n < N; ++n) {
+    ArenaScope scratch(ctx.arena);  // each decode's activations are freed before the next
+    decoder_->forward(ctx, acts.data(), g, cond + n * P, logits + n * S2);
+  }
+  r.logits.resize(N * S2);
+  r.conditional.resize(N * P);
   ops::download(ctx, logits, r.logits.size() * sizeof(float), r.logits.data());
-  ops::download(ctx, cond, P * sizeof(float), r.conditional.data());
+  ops::download(ctx, cond, N * P * sizeof(float), r.conditional.data());
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   Profile::report("clipseg segment");
   return r;

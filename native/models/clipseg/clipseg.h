@@ -26,14 +26,15 @@ struct Conditioning {
   int64_t idsLength = 0;
   const float* promptPixels = nullptr;  // [3, h, w] normalised visual prompt, or null
   int64_t promptHeight = 0, promptWidth = 0;
-  const float* embedding = nullptr;  // [projection_dim]: used as is (exclusive with the others)
+  const float* embedding = nullptr;  // [embeddingCount, projection_dim]: used as is (exclusive
+  int64_t embeddingCount = 1;        //   with the others); one logits map per embedding
   float textWeight = 1.f;            // with text and visual prompt both given, in [0, 1]
 };
 
 struct SegmentResult {
-  std::vector<float> logits;       // [size, size]
+  std::vector<float> logits;       // [N, size, size]: N = embeddingCount with embeddings, else 1
   int64_t size = 0;                // (H / patch) · patch
-  std::vector<float> conditional;  // [projection_dim]: the embedding the decoder was given
+  std::vector<float> conditional;  // [N, projection_dim]: the embeddings the decoder was given
   double ms = 0;
 };
 
@@ -45,6 +46,8 @@ class ClipSegModel {
   ~ClipSegModel();
 
   const ClipSegConfig& config() const { return cfg_; }
+  // exp(clip.logit_scale): CLIP's contrastive temperature (label/rank scores; not segmentation)
+  float logitScale() const { return logitScale_; }
   Device device() const { return rt_.device(); }
 
   // ids [T] → text_projection(pooled text output) [projection_dim]   ref: get_text_features
@@ -53,6 +56,7 @@ class ClipSegModel {
   // visual_projection(pooled image output) [projection_dim]           ref: get_image_features
   std::vector<float> imageEmbedding(const float* pixels, int64_t H, int64_t W);
   // pixels [3, S, S] (square, S a multiple of the patch size) → logits   ref: forward
+  // With N conditional embeddings the vision tower runs once and the decoder N times.
   SegmentResult segment(const float* pixels, int64_t H, int64_t W, const Conditioning& c);
 
  private:
@@ -60,7 +64,7 @@ class ClipSegModel {
                Device device);
 
 
-  // The conditional embedding [projection_dim] in ctx's memory.
+  // The conditional embedding(s) [N, projection_dim] in ctx's memory.
   float* conditional(Ctx& ctx, const Conditioning& c);
   float* textOnDevice(Ctx& ctx, const int32_t* ids, int64_t T);
   float* imageOnDevice(Ctx& ctx, const float* pixels, int64_t H, int64_t W);
@@ -73,6 +77,7 @@ class ClipSegModel {
   std::unique_ptr<Decoder> decoder_;
   const float* textProjection_;    // clip.text_projection.weight [P, Ct] (no bias)
   const float* visualProjection_;  // clip.visual_projection.weight [P, Cv] (no bias)
+  float logitScale_ = 1.f;         // exp(clip.logit_scale [])
 };
 
 }  // namespace clipseg
