@@ -1,0 +1,181 @@
+// Segment labels and ranking (lib/referring/labels.ts, Referrer.label / rank / embedSegments /
+// labelEmbeddings) on the tiny CLIPSeg fixture: CLIP zero-shot scores against transformers
+// (CLIPSegModel.forward's logits_per_image, and prompt ensembling computed in torch by
+// models/clipseg/generate_fixtures.py), segment embeddings against the visual prompt path.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { preprocessClipImage } from '../lib/clip/image-processor.js';
+import { decodeImage } from '../lib/image.js';
+import { Referrer } from '../lib/referrer.js';
+import {
+  DEFAULT_LABEL_TEMPLATES,
+  cosine,
+  ensembleEmbedding,
+  normalize,
+  rankByQuery,
+  topLabels,
+  zeroShot,
+} from '../lib/referring/labels.js';
+import { visualPrompt } from '../lib/referring/visual-prompt.js';
+import type { BinaryMask } from '../lib/types.js';
+
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'clipseg-tiny');
+const MODEL_DIR = path.join(FIXTURES, 'model');
+const WIDE = path.join(FIXTURES, '..', 'sam-tiny', 'wide.png'); // 150 × 100
+
+interface Labels {
+  logitScale: number;
+  classes: string[];
+  zeroShot: { template: string; logitsPerImage: number[]; probs: number[] };
+  ensemble: { templates: string[]; logits: number[]; probs: number[] };
+}
+const labels = (JSON.parse(readFileSync(path.join(FIXTURES, 'cases.json'), 'utf8')) as { labels: Labels }).labels;
+function f32(file: string): Float32Array {
+  const b = readFileSync(path.join(FIXTURES, file));
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+/** A width × height mask set inside [x0, x1) × [y0, y1). */
+function rect(x0: number, y0: number, x1: number, y1: number, width = 150, height = 100): BinaryMask {
+  const data = new Uint8Array(width * height);
+  for (let y = y0; y < y1; y++) data.fill(1, y * width + x0, y * width + x1);
+  return { data, width, height };
+}
+
+describe('label arithmetic', () => {
+  it('normalize, cosine, ensembleEmbedding', () => {
+    expect(Array.from(normalize(Float32Array.from([3, 4])))).toEqual([0.6000000238418579, 0.800000011920929]);
+    expect(Array.from(normalize(new Float32Array(2)))).toEqual([0, 0]);
+    expect(cosine(Float32Array.from([1, 0]), Float32Array.from([0, 2]))).toBe(0);
+    expect(cosine(Float32Array.from([1, 1]), Float32Array.from([2, 2]))).toBeCloseTo(1, 12);
+    expect(cosine(Float32Array.from([1, 1]), new Float32Array(2))).toBe(0);
+    const e = ensembleEmbedding([Float32Array.from([10, 0]), Float32Array.from([0, 1])]);
+    expect(e[0]).toBeCloseTo(Math.SQRT1_2, 6);
+    expect(e[1]).toBeCloseTo(Math.SQRT1_2, 6);
+  });
+
+  it('zeroShot is a softmax of logitScale · cosine; topLabels sorts and cuts', () => {
+    const seg = Float32Array.from([1, 0]);
+    const { logits, probabilities } = zeroShot(seg, [Float32Array.from([1, 0]), Float32Array.from([0, 1])], 10);
+    expect(logits).toEqual([10, 0]);
+    expect(probabilities[0]).toBeCloseTo(1 / (1 + Math.exp(-10)), 12);
+    expect(probabilities[0] + probabilities[1]).toBeCloseTo(1, 12);
+    expect(topLabels([0.2, 0.5, 0.2, 0.1], ['a', 'b', 'c', 'd'], 3)).toEqual([
+      { label: 'b', probability: 0.5 },
+      { label: 'a', probability: 0.2 },
+      { label: 'c', probability: 0.2 },
+    ]);
+    expect(rankByQuery([Float32Array.from([0, 1]), Float32Array.from([1, 0]), Float32Array.from([1, 1])], Float32Array.from([1, 0]))).toEqual([
+      { index: 1, score: 1 },
+      { index: 2, score: expect.closeTo(Math.SQRT1_2, 12) as number },
+      { index: 0, score: 0 },
+    ]);
+  });
+});
+
+describe('Referrer labels (clipseg-tiny)', () => {
+  let referrer: Referrer;
+  beforeAll(async () => {
+    referrer = await Referrer.load({ model: MODEL_DIR, device: 'cpu', threads: 2 });
+  });
+  afterAll(() => referrer?.dispose());
+
+  it("one template: zero-shot logits equal transformers' logits_per_image", async () => {
+    const image = f32('prompt.embedding.f32'); // get_image_features of prompt.pixels.f32
+    const text = await referrer.labelEmbeddings(labels.classes, { templates: [labels.zeroShot.template] });
+    const { logits, probabilities } = zeroShot(image, text, referrer.config.logitScale);
+    expect(maxAbs(logits, labels.zeroShot.logitsPerImage)).toBeLessThan(1e-4);
+    expect(maxAbs(probabilities, labels.zeroShot.probs)).toBeLessThan(1e-5);
+  });
+
+  it('prompt ensembling equals the torch computation over the same templates', async () => {
+    const image = f32('prompt.embedding.f32');
+    const text = await referrer.labelEmbeddings(labels.classes, { templates: labels.ensemble.templates });
+    const { logits, probabilities } = zeroShot(image, text, referrer.config.logitScale);
+    expect(maxAbs(logits, labels.ensemble.logits)).toBeLessThan(1e-4);
+    expect(maxAbs(probabilities, labels.ensemble.probs)).toBeLessThan(1e-5);
+    // the ensemble differs from a single template (or ensembling would not be exercised)
+    expect(maxAbs(labels.ensemble.logits, labels.zeroShot.logitsPerImage)).toBeGreaterThan(1e-2);
+  });
+
+  it("embedSegments: each mask's embedding is the image features of its visual prompt", async () => {
+    const masks = [rect(10, 10, 60, 50), rect(80, 30, 140, 90)];
+    const segs = await referrer.embedSegments(WIDE, masks);
+    expect(segs).toHaveLength(2);
+    const decoded = await decodeImage(WIDE);
+    for (const [i, mask] of masks.entries()) {
+      const prompt = await visualPrompt({ ...decoded, channels: 3 }, { mask });
+      const p = preprocessClipImage(prompt, referrer.processor);
+      const direct = await referrer.embed({ refImage: { data: prompt.data, width: prompt.width, height: prompt.height, channels: 3 } });
+      expect(p.width).toBe(96);
+      expect(maxAbs(segs[i], direct)).toBeLessThan(1e-6);
+    }
+    expect(maxAbs(segs[0], segs[1])).toBeGreaterThan(1e-3);
+  });
+
+  it('label: top-k labels per mask with probabilities over the vocabulary', async () => {
+    const masks = [rect(10, 10, 60, 50), rect(80, 30, 140, 90)];
+    const vocabulary = labels.classes;
+    const templates = labels.ensemble.templates;
+    const result = await referrer.label(WIDE, masks, vocabulary, { topK: 2, templates });
+    expect(result).toHaveLength(2);
+    const segs = await referrer.embedSegments(WIDE, masks);
+    const text = await referrer.labelEmbeddings(vocabulary, { templates });
+    for (const [i, top] of result.entries()) {
+      const { probabilities } = zeroShot(segs[i], text, referrer.config.logitScale);
+      expect(top).toEqual(topLabels(probabilities, vocabulary, 2));
+      expect(top[0].probability).toBeGreaterThanOrEqual(top[1].probability);
+    }
+    // topK is capped at the vocabulary's size; the default templates are CLIP's seven
+    const all = await referrer.label(WIDE, masks.slice(0, 1), ['cat', 'dog'], { topK: 10 });
+    expect(all[0]).toHaveLength(2);
+    expect(all[0][0].probability + all[0][1].probability).toBeCloseTo(1, 6);
+    expect(DEFAULT_LABEL_TEMPLATES).toHaveLength(7);
+  });
+
+  it('rank orders masks by cosine similarity with a text or an image query', async () => {
+    const masks = [rect(10, 10, 60, 50), rect(80, 30, 140, 90), rect(0, 0, 150, 100)];
+    const segs = await referrer.embedSegments(WIDE, masks);
+    const byText = await referrer.rank(WIDE, masks, 'the red cat');
+    expect(byText).toEqual(rankByQuery(segs, await referrer.embedText('the red cat')));
+    expect(byText.map((r) => r.index).sort()).toEqual([0, 1, 2]);
+    const byImage = await referrer.rank(WIDE, masks, { refImage: WIDE, refRegion: { mask: masks[1] } });
+    // the second mask's own visual prompt is the query: it ranks first with cosine 1
+    expect(byImage[0].index).toBe(1);
+    expect(byImage[0].score).toBeCloseTo(1, 5);
+  });
+
+  it('rejects bad vocabularies, templates and masks, naming the parameter', async () => {
+    const m = [rect(10, 10, 60, 50)];
+    await expect(referrer.label(WIDE, m, [])).rejects.toThrow(
+      new RangeError('Expected an array of 1 to 4096 distinct non-empty strings for vocabulary but received [] of type array'),
+    );
+    await expect(referrer.label(WIDE, m, ['cat', 'cat'])).rejects.toThrow(
+      new RangeError('Expected an array of 1 to 4096 distinct non-empty strings for vocabulary[1] but received "cat" of type string'),
+    );
+    await expect(referrer.label(WIDE, m, 'cat' as never)).rejects.toThrow(TypeError);
+    await expect(referrer.label(WIDE, m, ['cat'], { templates: ['a photo'] })).rejects.toThrow(
+      new RangeError('Expected a string with exactly one {} for options.templates[0] but received "a photo" of type string'),
+    );
+    await expect(referrer.label(WIDE, m, ['cat'], { topK: 0 })).rejects.toThrow(
+      new RangeError('Expected an integer >= 1 for options.topK but received 0 of type number'),
+    );
+    await expect(referrer.label(WIDE, [rect(0, 0, 10, 10, 20, 20)], ['cat'])).rejects.toThrow(
+      new RangeError("Expected the image's width (150) for masks[0].width but received 20 of type number"),
+    );
+    await expect(referrer.embedSegments(WIDE, [rect(0, 0, 0, 0)])).rejects.toThrow(
+      /^Expected a region that covers at least one pixel of the reference image for masks\[0\] /,
+    );
+    await expect(referrer.rank(WIDE, m, '')).rejects.toThrow(
+      new RangeError('Expected a non-empty string for query but received "" of type string'),
+    );
+    await expect(referrer.embedSegments(WIDE, {} as never)).rejects.toThrow(TypeError);
+  });
+});
