@@ -1,7 +1,9 @@
-// Which native build runs a model: the default CPU build, or the CUDA-enabled build
-// (`npm run build:cuda`) when a usable GPU is present. The CUDA build is loaded only when a
-// caller asks for CUDA ('cuda' or 'auto').
+// Which native build runs a model: the default CPU build, or the CUDA-enabled build when a usable
+// GPU is present. The CUDA build is probed in a child process first (lib/cuda-probe.ts) and
+// loaded only when a caller asks for CUDA ('cuda' or 'auto'); every reason it is not used is
+// reported by cudaStatus().reason.
 import { loadBinding } from './binding.js';
+import { findCudaAddon, probeCudaAddon } from './cuda-probe.js';
 import { nativeCuda, type CudaInfo, type NativeBinding } from './native.js';
 
 /** The CUDA backend as this installation sees it (never throws). */
@@ -10,10 +12,9 @@ export function cudaStatus(): CudaInfo {
     return { compiled: false, available: false, reason: 'OMNISEG_DEVICE=cpu', devices: [] };
   }
   const cuda = nativeCuda();
-  if (cuda.binding === undefined) {
-    return { compiled: false, available: false, reason: cuda.error ?? 'not built', devices: [] };
-  }
-  return cuda.binding.cudaInfo();
+  if (cuda.binding !== undefined) return cuda.binding.cudaInfo();
+  if (cuda.info !== undefined) return cuda.info;
+  return { compiled: cuda.file !== undefined, available: false, reason: cuda.error ?? 'not built', devices: [] };
 }
 
 /**
@@ -33,4 +34,19 @@ export function bindingFor(device: 'cpu' | 'cuda' | 'auto'): { binding: NativeBi
     }
   }
   return { binding: loadBinding(), device: 'cpu' };
+}
+
+/**
+ * bindingFor() for callers that can await: the CUDA build's child-process probe (the first time
+ * in this process) runs without blocking the event loop.
+ * @throws Error when 'cuda' is requested and unusable, naming the reason.
+ */
+export async function resolveBinding(
+  device: 'cpu' | 'cuda' | 'auto',
+): Promise<{ binding: NativeBinding; device: 'cpu' | 'cuda' }> {
+  if (device !== 'cpu' && process.env.OMNISEG_DEVICE !== 'cpu') {
+    const found = findCudaAddon();
+    if (found.file !== undefined) await probeCudaAddon(found.file);
+  }
+  return bindingFor(device);
 }

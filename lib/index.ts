@@ -1,5 +1,7 @@
 // omniseg: Segment Anything in Node.js. Public API.
 export { Segmenter } from './segmenter.js';
+export { cudaStatus } from './backends.js';
+export type { CudaDevice, CudaInfo } from './native.js';
 export type { Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
 export { Referrer, DEFAULT_TEXT_WEIGHT, heatmapFromLogits } from './referrer.js';
 export type { Heatmap, HeatmapOptions, HeatmapTimings, ReferrerLoadOptions } from './referrer.js';

@@ -2,6 +2,7 @@
 // validated in TypeScript before it crosses this line; the addon only converts flat, typed
 // arguments. All methods that do real work return promises and run off the JS thread.
 import { createRequire } from 'node:module';
+import { findCudaAddon, probeCudaAddonSync } from './cuda-probe.js';
 import { findPackageRoot } from './package-root.js';
 
 /** Model hyperparameters read from the checkpoint's config.json, as the native core sees them. */
@@ -39,7 +40,10 @@ export interface CudaDevice {
 
 /** What the addon knows of its CUDA backend. */
 export interface CudaInfo {
-  /** The addon was built with the CUDA backend (`npm run build:cuda`). */
+  /**
+   * A build with the CUDA backend is installed (`npm run build:cuda`, or the CUDA prebuild),
+   * whether or not it loads.
+   */
   compiled: boolean;
   /** A usable driver and at least one device were found (and no fatal GPU error happened since). */
   available: boolean;
@@ -193,7 +197,7 @@ export interface NativeBinding {
 }
 
 let cached: NativeBinding | undefined;
-let cachedCuda: { binding?: NativeBinding; error?: string } | undefined;
+let cachedCuda: CudaBuild | undefined;
 
 /** Loads the addon once (prebuilt binary or local build, found by node-gyp-build). */
 export function native(): NativeBinding {
@@ -207,20 +211,40 @@ export function native(): NativeBinding {
 }
 
 /**
- * The CUDA-enabled build (`npm run build:cuda` writes build-cuda/Release/omniseg.node), loaded
- * once; `{ error }` says why it is unusable (not built, or its libraries failed to load).
+ * The CUDA build as this process sees it. `file`: the build found (none: no CUDA build is
+ * installed); `info`: what its probe reported; `binding`: set only when it reported a usable
+ * device and loaded here; `error`: why it cannot be used.
  */
-export function nativeCuda(): { binding?: NativeBinding; error?: string } {
-  if (cachedCuda === undefined) {
-    const require = createRequire(import.meta.url);
-    const root = findPackageRoot(import.meta.url, 'binding.gyp');
-    const file = `${root}/build-cuda/Release/omniseg.node`;
-    try {
-      cachedCuda = { binding: require(file) as NativeBinding };
-    } catch (error) {
-      const message = error instanceof Error ? error.message.split('\n', 1)[0] : String(error);
-      cachedCuda = { error: `cannot load the CUDA build ${file} (${message})` };
-    }
-  }
+export interface CudaBuild {
+  file?: string;
+  binding?: NativeBinding;
+  info?: CudaInfo;
+  error?: string;
+}
+
+/**
+ * The CUDA-enabled build (`npm run build:cuda` → build-cuda/Release/omniseg.node, or the CUDA
+ * prebuild; see findCudaAddon), decided once: it is first probed in a child process
+ * (lib/cuda-probe.ts), so that a build that cannot load or crashes never takes this process
+ * down, and loaded here only when the probe found a usable device.
+ */
+export function nativeCuda(): CudaBuild {
+  if (cachedCuda === undefined) cachedCuda = loadCuda();
   return cachedCuda;
+}
+
+function loadCuda(): CudaBuild {
+  const found = findCudaAddon();
+  if (found.file === undefined) return { error: found.reason };
+  const file = found.file;
+  const probe = probeCudaAddonSync(file);
+  if (!probe.ok) return { file, error: probe.reason };
+  if (!probe.info.available) return { file, info: probe.info };
+  try {
+    const require = createRequire(import.meta.url);
+    return { file, info: probe.info, binding: require(file) as NativeBinding };
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n', 1)[0] : String(error);
+    return { file, error: `cannot load the CUDA build ${file} (${message})` };
+  }
 }

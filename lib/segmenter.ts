@@ -1,7 +1,7 @@
 // Segmenter: a loaded SAM checkpoint. encode() runs the heavy image encoder once per image;
 // segment() runs the light prompt decoder per prompt. All arguments are validated here, before
 // any native call.
-import { bindingFor } from './backends.js';
+import { resolveBinding } from './backends.js';
 import { ImageEmbedding, nativeEmbedding } from './embedding.js';
 import { abortError, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
@@ -175,7 +175,7 @@ export class Segmenter {
         ? DEFAULT_LIMIT_INPUT_PIXELS
         : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
     await assertModelDirectory(model);
-    const chosen = bindingFor(device);
+    const chosen = await resolveBinding(device);
     const binding = chosen.binding;
     const threadCount = threads ?? binding.hardwareThreads();
     try {
