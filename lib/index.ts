@@ -4,9 +4,15 @@ export { cudaStatus } from './backends.js';
 export type { CudaDevice, CudaInfo } from './native.js';
 export type { Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
 export { Referrer, DEFAULT_TEXT_WEIGHT, heatmapFromLogits } from './referrer.js';
-export type { Heatmap, HeatmapOptions, HeatmapTimings, ReferrerLoadOptions } from './referrer.js';
+export type { Heatmap, HeatmapOptions, HeatmapTimings, ReferrerLoadOptions, ReferringPrompt } from './referrer.js';
 export {
   referSegment,
+  referSegmentEach,
+  fuseEmbeddings,
+  MAX_FUSED_PROMPTS,
+  DEFAULT_LABEL_TEMPLATES,
+  DEFAULT_TOP_K,
+  MAX_VOCABULARY,
   findInstances,
   labelComponents,
   instanceMasks,
@@ -27,8 +33,14 @@ export type {
   InstanceMaskOptions,
   InstanceOptions,
   ReferringMasks,
+  LabelOptions,
+  RankedSegment,
+  ReferSegmentEachOptions,
+  ReferSegmentEachResult,
   ReferSegmentOptions,
   ReferSegmentResult,
+  SegmentLabel,
+  TargetPrompt,
   RefRegion,
   RgbImage,
 } from './referring/index.js';

@@ -9,6 +9,7 @@ import { encodeRLE, rleIoU } from '../rle.js';
 import type { Segmenter } from '../segmenter.js';
 import type { BinaryMask } from '../types.js';
 import { boolean, finiteNumber, numberInRange } from '../validate.js';
+import { instanceClicks, instancesInBox, selectedByClicks, type TargetSettings } from './compose.js';
 import type { Instance } from './instances.js';
 
 /**
@@ -80,14 +81,20 @@ export function instancePrompts(
   width: number,
   height: number,
   settings: Pick<InstanceMaskSettings, 'peakPoint' | 'maskPrompt'>,
+  target?: TargetSettings,
 ): Array<{ prompt: Prompt; instances: Instance[] }> {
   if (instances.length === 0) return [];
-  if (!settings.peakPoint && !settings.maskPrompt) {
+  const clicks = target !== undefined && target.positives.length + target.negatives.length > 0;
+  if (!settings.peakPoint && !settings.maskPrompt && !clicks) {
     return [{ prompt: { boxes: instances.map((inst) => [...inst.box]) }, instances: [...instances] }];
   }
   return instances.map((inst) => {
     const prompt: Prompt = { boxes: [[...inst.box]] };
-    if (settings.peakPoint) prompt.points = [{ x: inst.peak.x, y: inst.peak.y, label: 1 }];
+    const points = [
+      ...(settings.peakPoint ? [{ x: inst.peak.x, y: inst.peak.y, label: 1 as const }] : []),
+      ...instanceClicks(inst, target),
+    ];
+    if (points.length > 0) prompt.points = points;
     if (settings.maskPrompt) prompt.mask = { data: inst.mask, width, height };
     return { prompt, instances: [inst] };
   });
@@ -97,6 +104,9 @@ export function instancePrompts(
  * Segments each instance with SAM on an encoded image (single-mask output: a box is not
  * ambiguous), scores the masks (predicted IoU × mean heat response), removes duplicates by mask
  * NMS and returns the rest by descending score. No instances: no SAM call, `noTarget: true`.
+ * With target-image prompts (`target`, see lib/referring/compose.ts) the instances are first
+ * narrowed to the target box, their prompts get the user's clicks, and masks that contain none of
+ * the positive clicks are dropped.
  * @param embedding `segmenter.encode()` of the image the heat map was computed on.
  */
 export async function instanceMasks(
@@ -104,6 +114,7 @@ export async function instanceMasks(
   embedding: ImageEmbedding,
   instances: readonly Instance[],
   options: InstanceMaskOptions = {},
+  target?: TargetSettings,
 ): Promise<ReferringMasks> {
   const settings = instanceMaskSettings(options as Record<string, unknown>);
   const segmentOptions = {
@@ -114,9 +125,11 @@ export async function instanceMasks(
   const masks: Mask[] = [];
   const scores: number[] = [];
   const sources: Instance[] = [];
-  for (const { prompt, instances: answered } of instancePrompts(instances, embedding.width, embedding.height, settings)) {
+  const candidates = instancesInBox(instances, target, embedding.width);
+  for (const { prompt, instances: answered } of instancePrompts(candidates, embedding.width, embedding.height, settings, target)) {
     const result = await segmenter.segment(embedding, prompt, segmentOptions);
     result.masks.forEach((mask, i) => {
+      if (!selectedByClicks(mask, target)) return;
       masks.push(mask);
       scores.push(mask.score * answered[i].meanResponse);
       sources.push(answered[i]);
