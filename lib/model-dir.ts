@@ -1,6 +1,11 @@
 // The checks on a checkpoint directory that come before the native loader (which reports what
-// is wrong inside it).
+// is wrong inside it), and the one place a `model` option becomes a directory: a path that exists
+// is used as it is; otherwise a model registry id resolves to its cache directory, pulled on
+// first use (lib/models).
 import { stat } from 'node:fs/promises';
+import { findRegistryModel, type ModelFamily } from './models/registry.js';
+import { pullModel } from './models/pull.js';
+import { progressReporter } from './models/progress.js';
 
 /** A clear error for a model path that is missing or not a directory. */
 export async function assertModelDirectory(dir: string): Promise<void> {
@@ -13,4 +18,29 @@ export async function assertModelDirectory(dir: string): Promise<void> {
     throw new Error(`Cannot read model directory ${dir}: ${(error as Error).message}`);
   }
   if (!isDirectory) throw new Error(`Model path is not a directory: ${dir}`);
+}
+
+const LOADERS: Record<ModelFamily, string> = { sam: 'Segmenter', clipseg: 'Referrer' };
+
+/**
+ * The checkpoint directory of `model`: the path itself when it exists, else the cache directory
+ * of the registry model of that id (downloaded on first use, with progress on stderr).
+ * @param family the loader's model family; a registry id of another family is an error
+ * @throws Error for a path that is neither a directory nor a registry id, or a failed pull
+ */
+export async function resolveModelDirectory(model: string, family: ModelFamily): Promise<string> {
+  const exists = await stat(model).then(() => true, () => false);
+  const entry = exists ? undefined : await findRegistryModel(model);
+  if (entry === undefined) {
+    await assertModelDirectory(model);
+    return model;
+  }
+  if (entry.family !== family) {
+    throw new Error(`Model ${model} is a ${entry.family} model: load it with ${LOADERS[entry.family]}, not ${LOADERS[family]}`);
+  }
+  const stderr = process.stderr;
+  const { dir } = await pullModel(model, {
+    onEvent: progressReporter({ write: (text) => stderr.write(text), tty: stderr.isTTY === true }),
+  });
+  return dir;
 }

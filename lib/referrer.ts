@@ -11,7 +11,7 @@ import {
 import { invalidRange, invalidType, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
 import type { NativeClipSegConfig, NativeClipSegModel } from './native.js';
-import { assertModelDirectory } from './model-dir.js';
+import { resolveModelDirectory } from './model-dir.js';
 import { WorkQueue } from './queue.js';
 import {
   fuseEmbeddings,
@@ -134,14 +134,14 @@ export class Referrer {
   static async load(options: ReferrerLoadOptions): Promise<Referrer> {
     const context = new Error();
     const opts = plainObject(options, 'options', 'an object {model, device?, threads?, limitInputPixels?}');
-    const dir = nonEmptyString(opts.model, 'model');
+    const name = nonEmptyString(opts.model, 'model');
     const device = opts.device === undefined ? 'auto' : oneOf(opts.device, 'device', DEVICES);
     const threads = opts.threads === undefined ? undefined : integerInRange(opts.threads, 'threads', 1);
     const limitInputPixels =
       opts.limitInputPixels === undefined
         ? DEFAULT_LIMIT_INPUT_PIXELS
         : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
-    await assertModelDirectory(dir);
+    const dir = await resolveModelDirectory(name, 'clipseg');
     const [processor, tokenizer] = await Promise.all([readClipImageProcessorConfig(dir), ClipTokenizer.load(dir)]);
     const chosen = bindingFor(device);
     const binding = chosen.binding;

@@ -6,7 +6,7 @@ import { ImageEmbedding, nativeEmbedding } from './embedding.js';
 import { abortError, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
-import { assertModelDirectory } from './model-dir.js';
+import { resolveModelDirectory } from './model-dir.js';
 import { resizedSize, type MaskFrame } from './mask-prompt.js';
 import type {
   NativeDecodeResult,
@@ -51,7 +51,8 @@ export type SamConfig = Readonly<NativeSamConfig>;
 export interface LoadOptions {
   /**
    * Checkpoint directory in the Hugging Face transformers layout: `config.json`,
-   * `model.safetensors` and (optionally) `preprocessor_config.json`. Required.
+   * `model.safetensors` and (optionally) `preprocessor_config.json`, or a model registry id
+   * (`'sam-vit-base'`, ...; see `omniseg pull`), downloaded into the cache on first use. Required.
    */
   model: string;
   /**
@@ -174,12 +175,12 @@ export class Segmenter {
       opts.limitInputPixels === undefined
         ? DEFAULT_LIMIT_INPUT_PIXELS
         : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
-    await assertModelDirectory(model);
+    const dir = await resolveModelDirectory(model, 'sam');
     const chosen = await resolveBinding(device);
     const binding = chosen.binding;
     const threadCount = threads ?? binding.hardwareThreads();
     try {
-      const samModel = await binding.loadSam(model, {
+      const samModel = await binding.loadSam(dir, {
         threads: threadCount,
         device: chosen.device,
         precision: chosen.device === 'cuda' ? precision : 'fp32',

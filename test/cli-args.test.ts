@@ -206,6 +206,19 @@ describe('info, help and version', () => {
     expect(parse('info --json')).toEqual({ command: 'info', json: true });
   });
 
+  it('pull', () => {
+    expect(parse('pull sam-vit-base')).toEqual({ command: 'pull', id: 'sam-vit-base', quiet: false, allowUnverified: false });
+    expect(parse('pull slimsam-77 --quiet --allow-unverified')).toEqual({
+      command: 'pull',
+      id: 'slimsam-77',
+      quiet: true,
+      allowUnverified: true,
+    });
+    expectUsage('pull', 'Missing the <id> argument; see omniseg pull --help');
+    expectUsage('pull a b', 'Unexpected argument "b" for omniseg pull');
+    expectUsage('pull a --model m', 'Unknown option --model for omniseg pull; see omniseg pull --help');
+  });
+
   it('help in every spelling', () => {
     expect(parse('--help')).toEqual({ command: 'help' });
     expect(parse('-h')).toEqual({ command: 'help' });
@@ -238,9 +251,9 @@ describe('usage errors', () => {
   });
 
   it('missing or unknown command', () => {
-    expectUsage('', 'Missing command (encode, segment, segment-frames, bench, info, eval, serve, heatmap); see omniseg --help');
-    expectUsage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap');
-    expectUsage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap');
+    expectUsage('', 'Missing command (encode, segment, segment-frames, bench, info, eval, serve, heatmap, pull); see omniseg --help');
+    expectUsage('frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap, pull');
+    expectUsage('help frobnicate', 'Unknown command "frobnicate"; expected one of encode, segment, segment-frames, bench, info, eval, serve, heatmap, pull');
   });
 
   it('unknown options, long and short', () => {

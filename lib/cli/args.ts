@@ -18,6 +18,7 @@ import type {
   SegmentFramesCommand,
   EvalCommand,
   ServeCommand,
+  PullCommand,
   CliCommand,
 } from './commands.js';
 import {
@@ -34,7 +35,7 @@ import {
 
 export { UsageError, parseBox, parsePoint, parseScribble } from './values.js';
 
-export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval', 'serve', 'heatmap'] as const;
+export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval', 'serve', 'heatmap', 'pull'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** --device values; the default is 'auto'. */
@@ -57,6 +58,7 @@ export type {
   InfoCommand,
   EvalCommand,
   ServeCommand,
+  PullCommand,
   CliCommand,
 } from './commands.js';
 
@@ -185,6 +187,10 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
     },
     positionals: ['image'],
   },
+  pull: {
+    options: { quiet: { type: 'boolean' }, 'allow-unverified': { type: 'boolean' }, help: HELP },
+    positionals: ['id'],
+  },
 };
 
 /** Parsed options of one command: strings (or lists of strings) and booleans. */
@@ -255,7 +261,13 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
       return serveCommand(values);
     case 'heatmap':
       return heatmapCommand(values);
+    case 'pull':
+      return pullCommand(values);
   }
+}
+
+function pullCommand(values: Values): PullCommand {
+  return { command: 'pull', id: values.positionals[0], quiet: values.flag('quiet'), allowUnverified: values.flag('allow-unverified') };
 }
 
 function heatmapCommand(values: Values): HeatmapCommand {

@@ -169,8 +169,20 @@ export interface ServeCommand extends ModelOptions {
   referrer?: string;
 }
 
+/** omniseg pull: downloads a registry model into the cache. */
+export interface PullCommand {
+  command: 'pull';
+  /** The registry id, e.g. "sam-vit-base". */
+  id: string;
+  /** --quiet: no progress on stderr. */
+  quiet: boolean;
+  /** --allow-unverified: accept files the registry has no SHA-256 for. */
+  allowUnverified: boolean;
+}
+
 export type CliCommand =
   | ServeCommand
+  | PullCommand
   | HelpCommand
   | VersionCommand
   | EncodeCommand

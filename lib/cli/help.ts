@@ -27,13 +27,15 @@ Commands:
   eval      score predictions against ground truth (cIoU, gIoU, PointM, NoC)
   serve     run the HTTP segmentation server (embedding cache, queues, metrics)
   heatmap   the CLIPSeg heat map of a text and/or reference image over an image
+  pull      download a model of the registry (sam-vit-base, ...) into the cache
 
 Run "omniseg <command> --help" for a command's options.
 Set OMNISEG_DEBUG=1 to print stack traces with errors.
 `;
 
-const MODEL_OPTIONS = `  --model <dir>         checkpoint directory (transformers layout: config.json,
-                        model.safetensors, preprocessor_config.json)   [required]
+const MODEL_OPTIONS = `  --model <dir|id>      checkpoint directory (transformers layout: config.json,
+                        model.safetensors, preprocessor_config.json), or a registry id
+                        (see omniseg pull), downloaded on first use   [required]
   --device <d>          cpu, cuda or auto (default: auto, which is CUDA when the CUDA build
                         (npm run build:cuda) and a usable GPU are present, else CPU;
                         OMNISEG_DEVICE=cpu forces the CPU)
@@ -229,8 +231,9 @@ Computes the CLIPSeg heat map of what a text and/or a reference image refer to i
 the sigmoid of the model's logits, resized to the image (bilinear), values in [0, 1].
 
 Options:
-  --referrer <dir>      CLIPSeg checkpoint directory (transformers layout with the CLIP
-                        tokenizer: vocab.json + merges.txt or tokenizer.json)   [required]
+  --referrer <dir|id>   CLIPSeg checkpoint directory (transformers layout with the CLIP
+                        tokenizer: vocab.json + merges.txt or tokenizer.json), or the
+                        registry id clipseg-rd64-refined   [required]
   --text <text>         the referring expression
   --ref-image <file>    a reference image (visual prompt)
   --text-weight <w>     with both, the text embedding's weight in [0, 1] (default: ${DEFAULT_TEXT_WEIGHT})
@@ -245,6 +248,30 @@ Options:
   --json                print {"width","height","max","mean",
                          "timings":{"preprocessMs","modelMs","postprocessMs","totalMs"}}
   -h, --help            show this help
+`,
+  pull: `Usage: omniseg pull <id> [--quiet] [--allow-unverified]
+
+Downloads the files of registry model <id> into the cache and prints its directory, which
+--model / --referrer accept (as they accept <id> itself, pulling it on first use).
+Ids: sam-vit-base, sam-vit-large, sam-vit-huge, slimsam-77 (SAM), clipseg-rd64-refined
+(CLIPSeg); "omniseg info" lists them with their cache status.
+
+Downloads resume after a dropped connection; each file is checked against the registry's
+size and SHA-256 before it is renamed into place.
+
+Options:
+  --quiet               no progress on stderr
+  --allow-unverified    accept files the registry has no SHA-256 for (as
+                        OMNISEG_ALLOW_UNVERIFIED=1 does); they are refused otherwise
+  -h, --help            show this help
+
+Environment:
+  OMNISEG_CACHE         the cache directory (default: ~/.cache/omniseg)
+  OMNISEG_ENDPOINT, HF_ENDPOINT
+                        a Hugging Face mirror (default: https://huggingface.co)
+  OMNISEG_OFFLINE=1     never download: use the cache only
+  OMNISEG_REGISTRY      a registry file (models/registry.json's format) whose models are
+                        added to the built-in ones
 `,
 };
 

@@ -3,6 +3,8 @@ import { availableParallelism } from 'node:os';
 import { cudaStatus } from '../backends.js';
 import { loadBinding } from '../binding.js';
 import { packageVersion } from '../version.js';
+import { hubSettings, isComplete, modelCacheDir } from '../models/cache.js';
+import { modelRegistry } from '../models/registry.js';
 import type { CudaInfo } from '../native.js';
 import type { InfoCommand } from './args.js';
 import { jsonLine } from './format.js';
@@ -24,6 +26,7 @@ export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
     arch: process.arch,
     hardwareThreads,
     backends: { cpu, cuda: cudaStatus() },
+    models: await registryStatus(io.env),
   };
   if (args.json) {
     io.stdout(jsonLine(info));
@@ -33,7 +36,21 @@ export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
     `omniseg ${info.version}\n` +
       `node ${info.node} on ${info.platform}-${info.arch}, ${hardwareThreads} hardware threads\n` +
       `cpu backend: ${cpu.available ? 'available' : `not available (${cpu.error})`}\n` +
-      `cuda backend: ${describeCuda(info.backends.cuda)}\n`,
+      `cuda backend: ${describeCuda(info.backends.cuda)}\n` +
+      `models (omniseg pull <id>; cache ${hubSettings(io.env).cacheDir}):\n` +
+      info.models.map((m) => `  ${m.id.padEnd(22)} ${m.family.padEnd(8)} ${m.repo}${m.cached ? '  [cached]' : ''}\n`).join(''),
+  );
+}
+
+/** The registry's models and whether the cache holds each (a few stat calls per model). */
+async function registryStatus(env: CliIO['env']) {
+  const { cacheDir } = hubSettings(env);
+  const models = [...(await modelRegistry(env)).values()];
+  return Promise.all(
+    models.map(async (m) => {
+      const dir = modelCacheDir(cacheDir, m);
+      return { id: m.id, family: m.family, repo: m.repo, revision: m.revision, cached: await isComplete(dir, m), dir };
+    }),
   );
 }
 

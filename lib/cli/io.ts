@@ -6,8 +6,10 @@ import { endianness } from 'node:os';
 export interface CliIO {
   stdout(text: string): void;
   stderr(text: string): void;
-  /** Environment variables (OMNISEG_DEBUG). */
+  /** Environment variables (OMNISEG_DEBUG, the OMNISEG_* settings of pull). */
   env: Readonly<Record<string, string | undefined>>;
+  /** Whether stderr is a terminal (progress redrawn in place rather than printed line by line). */
+  stderrIsTTY?: boolean;
 }
 
 const LITTLE_ENDIAN = endianness() === 'LE';

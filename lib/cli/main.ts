@@ -8,6 +8,7 @@ import { runHeatmap } from './heatmap.js';
 import { helpText } from './help.js';
 import { runInfo } from './info.js';
 import type { CliIO } from './io.js';
+import { runPull } from './pull.js';
 import { runSegment } from './segment.js';
 import { runSegmentFrames } from './segment-frames.js';
 import { runServe } from './serve.js';
@@ -16,6 +17,7 @@ const processIO: CliIO = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   env: process.env,
+  stderrIsTTY: process.stderr.isTTY === true,
 };
 
 /**
@@ -57,6 +59,8 @@ async function dispatch(command: CliCommand, io: CliIO): Promise<void> {
       return runServe(command, io);
     case 'heatmap':
       return runHeatmap(command, io);
+    case 'pull':
+      return runPull(command, io);
   }
 }
 

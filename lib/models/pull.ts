@@ -1,0 +1,131 @@
+// Pulls a registry model into the cache: every file downloaded (resumable, verified, renamed into
+// place), then a manifest that marks the directory complete. One pull per model at a time (a lock
+// file); OMNISEG_OFFLINE uses the cache only; files without a published SHA-256 are refused
+// unless the caller opts in.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { acquireLock, fileUrl, hubSettings, isComplete, modelCacheDir, writeManifest, type Manifest } from './cache.js';
+import { downloadFile } from './download.js';
+import { modelRegistry, type RegistryFile, type RegistryModel } from './registry.js';
+
+/** What a pull reports as it goes (for a progress display). */
+export type PullEvent =
+  | { type: 'cached' }
+  | { type: 'wait'; pid: number }
+  | { type: 'warning'; message: string }
+  | { type: 'start'; file: string; from: number; total: number | null }
+  | { type: 'progress'; file: string; received: number; total: number | null }
+  | { type: 'retry'; file: string; attempt: number; error: Error }
+  | { type: 'done'; file: string; size: number; verified: boolean };
+
+export interface PullOptions {
+  /** Environment to read OMNISEG_* / HF_ENDPOINT from. Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Accept files without a published SHA-256 (as OMNISEG_ALLOW_UNVERIFIED=1 does). */
+  allowUnverified?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (model: RegistryModel, event: PullEvent) => void;
+  /** Delay before the first retry of a failed request (doubled after each). Default 1000 ms. */
+  retryDelayMs?: number;
+}
+
+export interface PullResult {
+  model: RegistryModel;
+  /** The model directory (transformers layout), ready for Segmenter.load / Referrer.load. */
+  dir: string;
+  /** False when the cache already held the model. */
+  downloaded: boolean;
+}
+
+/**
+ * Makes registry model `id` available in the cache, downloading what is missing.
+ * @throws Error for an unknown id, a model missing from the cache with OMNISEG_OFFLINE set,
+ *   unverified files without the opt-in, or a failed download (naming the file and URL).
+ */
+export async function pullModel(id: string, options: PullOptions = {}): Promise<PullResult> {
+  const env = options.env ?? process.env;
+  const settings = hubSettings(env);
+  const registry = await modelRegistry(env);
+  const model = registry.get(id);
+  if (model === undefined) {
+    throw new Error(`Unknown model ${JSON.stringify(id)}; the registry has ${[...registry.keys()].join(', ')}`);
+  }
+  const emit = (event: PullEvent) => options.onEvent?.(model, event);
+  const dir = modelCacheDir(settings.cacheDir, model);
+  if (await isComplete(dir, model)) {
+    emit({ type: 'cached' });
+    return { model, dir, downloaded: false };
+  }
+  if (settings.offline) {
+    throw new Error(
+      `Model ${id} is not in the cache (${dir}) and OMNISEG_OFFLINE is set: run "omniseg pull ${id}" where ` +
+        `${settings.endpoint} is reachable, or point OMNISEG_CACHE at a cache that has it`,
+    );
+  }
+  const unverified = model.files.filter((f) => f.sha256 === null).map((f) => f.path);
+  if (unverified.length > 0) {
+    if (!(settings.allowUnverified || options.allowUnverified === true)) {
+      throw new Error(
+        `Refusing to download ${id}: the registry has no SHA-256 for ${unverified.join(', ')}, so they cannot be ` +
+          `verified; set OMNISEG_ALLOW_UNVERIFIED=1 (or run omniseg pull ${id} --allow-unverified) to accept them unverified`,
+      );
+    }
+    emit({
+      type: 'warning',
+      message: `${id}: ${unverified.join(', ')} will not be verified (no published SHA-256); what was downloaded is recorded in the manifest`,
+    });
+  }
+
+  await mkdir(path.dirname(dir), { recursive: true });
+  const lock = await acquireLock(dir, { signal: options.signal, onWait: (pid) => emit({ type: 'wait', pid }) });
+  try {
+    if (await isComplete(dir, model)) {
+      emit({ type: 'cached' }); // another pull finished it while this one waited
+      return { model, dir, downloaded: false };
+    }
+    const files: Manifest['files'] = [];
+    for (const file of model.files) files.push(await pullFile(model, file, dir, settings.endpoint, options, emit));
+    await writeManifest(dir, { id: model.id, repo: model.repo, revision: model.revision, files });
+    return { model, dir, downloaded: true };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** One file: kept when an earlier (interrupted) pull already put it in place, else downloaded. */
+async function pullFile(
+  model: RegistryModel,
+  file: RegistryFile,
+  dir: string,
+  endpoint: string,
+  options: PullOptions,
+  emit: (event: PullEvent) => void,
+): Promise<Manifest['files'][number]> {
+  const dest = path.join(dir, file.path);
+  const verified = file.sha256 !== null;
+  const size = await stat(dest).then((s) => s.size, () => -1);
+  if (size >= 0 && (file.size === null || size === file.size)) {
+    // Files are renamed into place only after verification: a known SHA-256 held; else hash it.
+    return { path: file.path, size, sha256: file.sha256 ?? (await sha256File(dest)), verified };
+  }
+  const result = await downloadFile(
+    { url: fileUrl(endpoint, model, file.path), dest, size: file.size, sha256: file.sha256, label: `${model.id}/${file.path}` },
+    {
+      signal: options.signal,
+      retryDelayMs: options.retryDelayMs,
+      onStart: (from, total) => emit({ type: 'start', file: file.path, from, total }),
+      onProgress: (received, total) => emit({ type: 'progress', file: file.path, received, total }),
+      onRetry: (attempt, error) => emit({ type: 'retry', file: file.path, attempt, error }),
+    },
+  );
+  emit({ type: 'done', file: file.path, size: result.size, verified });
+  return { path: file.path, size: result.size, sha256: result.sha256, verified };
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

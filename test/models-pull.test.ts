@@ -1,0 +1,191 @@
+// pullModel against a local HTTP server with a test registry (OMNISEG_REGISTRY) and a temporary
+// cache (OMNISEG_CACHE): the model directory and its manifest, the cache on a second pull,
+// offline mode, mirror endpoints, unverified files, a 404, concurrent pulls and stale locks.
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { hubSettings, modelCacheDir } from '../lib/models/cache.js';
+import { pullModel, type PullEvent } from '../lib/models/pull.js';
+import { bytes, hubFixture, sha256, startHubServer, type HubServer, type TestModel } from './helpers/hub-server.js';
+
+const WEIGHTS = bytes(2_000_003, 7);
+const MODEL: TestModel = {
+  id: 'test-sam',
+  family: 'sam',
+  repo: 'org/sam-test',
+  revision: '0123456789abcdef0123456789abcdef01234567',
+  files: { 'config.json': Buffer.from('{"model_type":"sam"}\n'), 'model.safetensors': WEIGHTS },
+};
+const UNVERIFIED: TestModel = {
+  id: 'test-unverified',
+  family: 'clipseg',
+  repo: 'org/clipseg-test',
+  revision: 'main',
+  files: { 'config.json': Buffer.from('{}\n'), 'vocab.json': Buffer.from('{"a":0}\n') },
+  unverified: ['vocab.json'],
+};
+const BROKEN: TestModel = {
+  id: 'test-broken',
+  family: 'sam',
+  repo: 'org/broken',
+  revision: 'main',
+  files: { 'config.json': Buffer.from('{}\n') },
+};
+
+let hub: HubServer;
+let fixture: Awaited<ReturnType<typeof hubFixture>>;
+beforeAll(async () => {
+  hub = await startHubServer();
+  fixture = await hubFixture(hub, [MODEL, UNVERIFIED, BROKEN]);
+  hub.files.delete(fixture.urlPath(BROKEN, 'config.json')); // listed in the registry, 404 on the hub
+});
+afterAll(async () => {
+  await hub.close();
+  await fixture.dispose();
+});
+afterEach(async () => {
+  hub.requests.length = 0;
+  hub.delayMs = 0;
+  await rm(fixture.cache, { recursive: true, force: true });
+});
+
+const events = () => {
+  const list: PullEvent[] = [];
+  return { list, onEvent: (_: unknown, e: PullEvent) => list.push(e) };
+};
+
+describe('pullModel', () => {
+  it('downloads every file into <cache>/models/<id>/<revision> and writes the manifest', async () => {
+    const { list, onEvent } = events();
+    const result = await pullModel('test-sam', { env: fixture.env, onEvent });
+    const dir = path.join(fixture.cache, 'models', 'test-sam', MODEL.revision);
+    expect(result).toMatchObject({ dir, downloaded: true });
+    expect((await readdir(dir)).sort()).toEqual(['.omniseg-model.json', 'config.json', 'model.safetensors']);
+    expect((await readFile(path.join(dir, 'model.safetensors'))).equals(WEIGHTS)).toBe(true);
+    expect(JSON.parse(await readFile(path.join(dir, '.omniseg-model.json'), 'utf8'))).toEqual({
+      id: 'test-sam',
+      repo: MODEL.repo,
+      revision: MODEL.revision,
+      files: [
+        { path: 'config.json', size: 21, sha256: sha256(MODEL.files['config.json']), verified: true },
+        { path: 'model.safetensors', size: WEIGHTS.length, sha256: sha256(WEIGHTS), verified: true },
+      ],
+    });
+    expect(hub.requests.map((r) => r.path)).toEqual([
+      fixture.urlPath(MODEL, 'config.json'),
+      fixture.urlPath(MODEL, 'model.safetensors'),
+    ]);
+    expect(list.filter((e) => e.type === 'done')).toEqual([
+      { type: 'done', file: 'config.json', size: 21, verified: true },
+      { type: 'done', file: 'model.safetensors', size: WEIGHTS.length, verified: true },
+    ]);
+    expect(await readdir(path.join(fixture.cache, 'models', 'test-sam'))).toEqual([MODEL.revision]); // lock released
+  });
+
+  it('a second pull finds the model in the cache and makes no request', async () => {
+    await pullModel('test-sam', { env: fixture.env });
+    hub.requests.length = 0;
+    const { list, onEvent } = events();
+    expect(await pullModel('test-sam', { env: fixture.env, onEvent })).toMatchObject({ downloaded: false });
+    expect(hub.requests).toEqual([]);
+    expect(list).toEqual([{ type: 'cached' }]);
+  });
+
+  it('downloads again what is missing or damaged in the cache', async () => {
+    const { dir } = await pullModel('test-sam', { env: fixture.env });
+    await writeFile(path.join(dir, 'model.safetensors'), 'truncated');
+    hub.requests.length = 0;
+    expect(await pullModel('test-sam', { env: fixture.env })).toMatchObject({ downloaded: true });
+    expect(hub.requests.map((r) => r.path)).toEqual([fixture.urlPath(MODEL, 'model.safetensors')]);
+    expect((await readFile(path.join(dir, 'model.safetensors'))).equals(WEIGHTS)).toBe(true);
+  });
+
+  it('OMNISEG_OFFLINE=1 uses the cache and never the network', async () => {
+    const offline = { ...fixture.env, OMNISEG_OFFLINE: '1' };
+    const dir = modelCacheDir(fixture.cache, { id: 'test-sam', revision: MODEL.revision } as never);
+    await expect(pullModel('test-sam', { env: offline })).rejects.toThrow(
+      new Error(
+        `Model test-sam is not in the cache (${dir}) and OMNISEG_OFFLINE is set: run "omniseg pull test-sam" where ` +
+          `${hub.url} is reachable, or point OMNISEG_CACHE at a cache that has it`,
+      ),
+    );
+    expect(hub.requests).toEqual([]);
+    await pullModel('test-sam', { env: fixture.env });
+    hub.requests.length = 0;
+    expect(await pullModel('test-sam', { env: offline })).toMatchObject({ dir, downloaded: false });
+    expect(hub.requests).toEqual([]);
+  });
+
+  it('takes the endpoint from OMNISEG_ENDPOINT, else HF_ENDPOINT (a mirror)', async () => {
+    const mirror = { OMNISEG_REGISTRY: fixture.registry, OMNISEG_CACHE: fixture.cache, HF_ENDPOINT: `${hub.url}/` };
+    await pullModel('test-sam', { env: mirror });
+    expect(hub.requests).toHaveLength(2);
+    await rm(fixture.cache, { recursive: true, force: true });
+    const both = { ...mirror, HF_ENDPOINT: 'http://127.0.0.1:9', OMNISEG_ENDPOINT: hub.url };
+    await pullModel('test-sam', { env: both });
+    expect(hub.requests).toHaveLength(4);
+    expect(hubSettings({}).endpoint).toBe('https://huggingface.co');
+    expect(hubSettings({ HF_ENDPOINT: 'https://hf-mirror.example/' }).endpoint).toBe('https://hf-mirror.example');
+  });
+
+  it('refuses files without a SHA-256 unless allowed, then records what it got', async () => {
+    await expect(pullModel('test-unverified', { env: fixture.env })).rejects.toThrow(
+      new Error(
+        'Refusing to download test-unverified: the registry has no SHA-256 for vocab.json, so they cannot be verified; ' +
+          'set OMNISEG_ALLOW_UNVERIFIED=1 (or run omniseg pull test-unverified --allow-unverified) to accept them unverified',
+      ),
+    );
+    expect(hub.requests).toEqual([]);
+    for (const allow of [{ allowUnverified: true }, { env: { ...fixture.env, OMNISEG_ALLOW_UNVERIFIED: '1' } }]) {
+      await rm(fixture.cache, { recursive: true, force: true });
+      const { list, onEvent } = events();
+      const { dir } = await pullModel('test-unverified', { env: fixture.env, ...allow, onEvent });
+      expect(list[0]).toEqual({
+        type: 'warning',
+        message: 'test-unverified: vocab.json will not be verified (no published SHA-256); what was downloaded is recorded in the manifest',
+      });
+      const manifest = JSON.parse(await readFile(path.join(dir, '.omniseg-model.json'), 'utf8')) as { files: unknown[] };
+      expect(manifest.files[1]).toEqual({ path: 'vocab.json', size: 8, sha256: sha256(UNVERIFIED.files['vocab.json']), verified: false });
+    }
+  });
+
+  it('a file missing on the server (404) is an error naming the file and the URL', async () => {
+    await expect(pullModel('test-broken', { env: fixture.env })).rejects.toThrow(
+      new Error(`HTTP 404 Not Found from ${hub.url}${fixture.urlPath(BROKEN, 'config.json')}`),
+    );
+    const dir = path.join(fixture.cache, 'models', 'test-broken');
+    expect(await readdir(dir)).toEqual(['main']); // nothing in it, lock released
+    expect(await readdir(path.join(dir, 'main'))).toEqual([]);
+  });
+
+  it('an unknown id lists the registry', async () => {
+    await expect(pullModel('sam-vit-tiny', { env: fixture.env })).rejects.toThrow(
+      /^Unknown model "sam-vit-tiny"; the registry has sam-vit-base, sam-vit-large, sam-vit-huge, slimsam-77, clipseg-rd64-refined, test-sam, test-unverified, test-broken$/,
+    );
+  });
+
+  it('concurrent pulls of one model download it once', async () => {
+    hub.delayMs = 50;
+    const waits: PullEvent[] = [];
+    const pulls = [0, 1, 2].map(() =>
+      pullModel('test-sam', { env: fixture.env, onEvent: (_, e) => e.type === 'wait' && waits.push(e) }),
+    );
+    const results = await Promise.all(pulls);
+    expect(new Set(results.map((r) => r.dir)).size).toBe(1);
+    expect(results.filter((r) => r.downloaded)).toHaveLength(1);
+    expect(hub.requests).toHaveLength(2); // each file once
+    expect(waits).toEqual([
+      { type: 'wait', pid: process.pid },
+      { type: 'wait', pid: process.pid },
+    ]);
+    expect((await readFile(path.join(results[0].dir, 'model.safetensors'))).equals(WEIGHTS)).toBe(true);
+  });
+
+  it('takes over a lock left by a process that no longer runs', async () => {
+    const dir = path.join(fixture.cache, 'models', 'test-sam', MODEL.revision);
+    await mkdir(path.dirname(dir), { recursive: true });
+    await writeFile(`${dir}.lock`, JSON.stringify({ pid: 2 ** 30, hostname: hostname(), token: 'dead' }));
+    expect(await pullModel('test-sam', { env: fixture.env })).toMatchObject({ downloaded: true });
+  });
+});
