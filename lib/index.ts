@@ -81,6 +81,9 @@ export {
   runsArea,
 } from './rle.js';
 export * from './eval/index.js';
+export { pullModel } from './models/pull.js';
+export type { PullEvent, PullOptions, PullResult } from './models/pull.js';
+export type { ModelFamily, RegistryFile, RegistryModel } from './models/registry.js';
 export type {
   BinaryMask,
   Box,

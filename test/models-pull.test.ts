@@ -1,9 +1,12 @@
 // pullModel against a local HTTP server with a test registry (OMNISEG_REGISTRY) and a temporary
 // cache (OMNISEG_CACHE): the model directory and its manifest, the cache on a second pull,
 // offline mode, mirror endpoints, unverified files, a 404, concurrent pulls and stale locks.
+import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hubSettings, modelCacheDir } from '../lib/models/cache.js';
 import { pullModel, type PullEvent } from '../lib/models/pull.js';
@@ -179,6 +182,21 @@ describe('pullModel', () => {
       { type: 'wait', pid: process.pid },
       { type: 'wait', pid: process.pid },
     ]);
+    expect((await readFile(path.join(results[0].dir, 'model.safetensors'))).equals(WEIGHTS)).toBe(true);
+  });
+
+  it('concurrent pulls in two processes download it once (the lock file)', async () => {
+    // The children run the compiled dist/lib (npm run build:ts; npm ci does it).
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+    const entry = pathToFileURL(path.join(root, 'dist', 'lib', 'models', 'pull.js')).href;
+    const child = path.join(root, 'test', 'helpers', 'pull-child.mjs');
+    hub.delayMs = 100;
+    const outputs = await Promise.all(
+      [0, 1].map(() => promisify(execFile)(process.execPath, [child, entry, 'test-sam'], { env: { ...process.env, ...fixture.env } })),
+    );
+    const results = outputs.map((o) => JSON.parse(o.stdout) as { downloaded: boolean; dir: string });
+    expect(results.map((r) => r.downloaded).sort()).toEqual([false, true]);
+    expect(hub.requests).toHaveLength(2);
     expect((await readFile(path.join(results[0].dir, 'model.safetensors'))).equals(WEIGHTS)).toBe(true);
   });
 
