@@ -62,6 +62,12 @@ ClipSegConfig loadConfig(const std::string& dir) {
   config::readInt(root, "projection_dim", c.projectionDim, path);
   config::readIntList(root, "extract_layers", c.extractLayers, path, 0, c.vision.numHiddenLayers - 1);
   check(!c.extractLayers.empty(), path + ": \"extract_layers\" must not be empty");
+  // Also when the key is absent: the default [3, 6, 9] must fit the vision tower too (the vision
+  // encoder runs up to the largest entry; found by test/fuzz/config_fuzz.cc).
+  for (int l : c.extractLayers)
+    check(l < c.vision.numHiddenLayers,
+          path + ": \"extract_layers\" entry " + std::to_string(l) + " is not a layer of the vision tower (" +
+              std::to_string(c.vision.numHiddenLayers) + " layers)");
   config::readInt(root, "reduce_dim", c.reduceDim, path);
   config::readInt(root, "decoder_num_attention_heads", c.decoderNumAttentionHeads, path);
   config::readInt(root, "decoder_intermediate_size", c.decoderIntermediateSize, path);

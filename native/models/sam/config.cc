@@ -17,8 +17,11 @@ using config::section;
 void requireAct(const json& j, const char* want, const std::string& where) {
   auto it = j.find("hidden_act");
   if (it == j.end() || it->is_null()) return;
-  if (!it->is_string() || it->get<std::string>() != want)
-    throw Error(where + ": hidden_act " + it->dump() + " is not supported (expected \"" + want + "\")");
+  if (it->is_string() && it->get<std::string>() == want) return;
+  // A non-string is named by its type, never dumped: dump() recurses once per nesting level, and
+  // a hidden_act nested a million levels deep (a 2 MB config.json) overflowed the stack.
+  const std::string got = it->is_string() ? it->dump() : std::string("of type ") + it->type_name();
+  throw Error(where + ": hidden_act " + got + " is not supported (expected \"" + want + "\")");
 }
 
 void check(bool ok, const std::string& msg) {
@@ -50,6 +53,9 @@ SamConfig loadConfig(const std::string& dir) {
     readBool(v, "qkv_bias", vc.qkvBias, where);
     double mlpRatio = 4.0;
     readDouble(v, "mlp_ratio", mlpRatio, where);
+    // Checked before the conversion to int (out of range, it is undefined behaviour).
+    check(vc.hiddenSize * mlpRatio >= 1 && vc.hiddenSize * mlpRatio <= (1 << 20),
+          where + ": hidden_size × \"mlp_ratio\" must be in [1, 1048576]");
     vc.mlpDim = static_cast<int>(vc.hiddenSize * mlpRatio);
     readInt(v, "mlp_dim", vc.mlpDim, where);
     readBool(v, "use_abs_pos", vc.useAbsPos, where);
@@ -60,8 +66,10 @@ SamConfig loadConfig(const std::string& dir) {
       check(it->is_array(), where + ": \"global_attn_indexes\" must be a list of integers");
       vc.globalAttnIndexes.clear();
       for (const auto& e : *it) {
-        check(e.is_number_integer(), where + ": \"global_attn_indexes\" must be a list of integers");
-        vc.globalAttnIndexes.push_back(e.get<int>());
+        // Read as 64-bit so that 2^32 + 1 is not taken for layer 1; the range is checked below.
+        check(e.is_number_integer() && e.get<int64_t>() >= -1 && e.get<int64_t>() <= (1 << 20),
+              where + ": \"global_attn_indexes\" must be a list of integers");
+        vc.globalAttnIndexes.push_back(static_cast<int>(e.get<int64_t>()));
       }
     }
     requireAct(v, "gelu", where);
@@ -119,7 +127,7 @@ SamConfig loadConfig(const std::string& dir) {
         }
       }
       if (auto it = pp.find("resample"); it != pp.end() && !it->is_null())
-        check(it->is_number_integer() && it->get<int>() == 2,
+        check(it->is_number_integer() && it->get<int64_t>() == 2,
               ppath + ": only bilinear resampling (resample = 2) is supported");
       for (const char* flag : {"do_resize", "do_rescale", "do_normalize", "do_pad"}) {
         bool v = true;
