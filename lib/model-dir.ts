@@ -24,7 +24,8 @@ const LOADERS: Record<ModelFamily, string> = { sam: 'Segmenter', clipseg: 'Refer
 
 /**
  * The checkpoint directory of `model`: the path itself when it exists, else the cache directory
- * of the registry model of that id (downloaded on first use, with progress on stderr).
+ * of the registry model of that id (downloaded on first use, with progress on stderr; a model
+ * already in the cache loads silently).
  * @param family the loader's model family; a registry id of another family is an error
  * @throws Error for a path that is neither a directory nor a registry id, or a failed pull
  */
@@ -39,8 +40,7 @@ export async function resolveModelDirectory(model: string, family: ModelFamily):
     throw new Error(`Model ${model} is a ${entry.family} model: load it with ${LOADERS[entry.family]}, not ${LOADERS[family]}`);
   }
   const stderr = process.stderr;
-  const { dir } = await pullModel(model, {
-    onEvent: progressReporter({ write: (text) => stderr.write(text), tty: stderr.isTTY === true }),
-  });
+  const report = progressReporter({ write: (text) => stderr.write(text), tty: stderr.isTTY === true });
+  const { dir } = await pullModel(model, { onEvent: (m, event) => event.type !== 'cached' && report(m, event) });
   return dir;
 }

@@ -2,7 +2,7 @@
 // committed tiny checkpoints from a local HTTP server into a temporary cache, then load them
 // with the native addon exactly as from their directories.
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { Referrer, Segmenter } from '../lib/index.js';
 import { resolveModelDirectory } from '../lib/model-dir.js';
 import { fixtureFiles, hubFixture, startHubServer, type HubServer, type TestModel } from './helpers/hub-server.js';
@@ -14,6 +14,7 @@ let hub: HubServer;
 let fixture: Awaited<ReturnType<typeof hubFixture>>;
 let sam: TestModel;
 let clipseg: TestModel;
+let stderrWrite: MockInstance<typeof process.stderr.write>;
 beforeAll(async () => {
   hub = await startHubServer();
   sam = {
@@ -32,7 +33,7 @@ beforeAll(async () => {
   };
   fixture = await hubFixture(hub, [sam, clipseg]);
   for (const [name, value] of Object.entries(fixture.env)) vi.stubEnv(name, value);
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true); // first-use progress
+  stderrWrite = vi.spyOn(process.stderr, 'write').mockImplementation(() => true); // first-use progress
 });
 afterAll(async () => {
   vi.unstubAllEnvs();
@@ -81,9 +82,13 @@ describe('first use of a registry id', () => {
       pulled.dispose();
       direct.dispose();
     }
+    const printed = stderrWrite.mock.calls.map((c) => String(c[0])).join('');
+    expect(printed).toContain('tiny-sam: model.safetensors done (');
     hub.requests.length = 0;
+    stderrWrite.mockClear();
     (await Segmenter.load({ model: 'tiny-sam', device: 'cpu', threads: 1 })).dispose();
-    expect(hub.requests).toEqual([]); // cached
+    expect(hub.requests).toEqual([]); // cached, and silent
+    expect(stderrWrite).not.toHaveBeenCalled();
   });
 
   it('Referrer.load pulls a CLIPSeg model with its tokenizer', async () => {
