@@ -285,39 +285,57 @@ describe('heatmap', () => {
   it('parses every flag', () => {
     expect(
       parseCliArgs([
-        'heatmap', 'img.png', '--referrer', 'c', '--text', 'a red cat', '--ref-image', 'ref.png', '--text-weight', '0.25',
-        '--out', 'heat.png', '--save-f32', 'heat.f32', '--json', '--device', 'cpu', '--threads', '2',
+        'heatmap', 'img.png', '--model', 'c', '--text', 'a red cat', '--ref-image', 'ref.png', '--text-weight', '0.25',
+        '--save', 'logits.f32', '--out', 'heat.png', '--save-f32', 'heat.f32', '--json', '--device', 'cpu', '--threads', '2',
       ]),
     ).toEqual({
       command: 'heatmap',
       image: 'img.png',
       referrer: 'c',
-      text: 'a red cat',
-      refImage: 'ref.png',
+      texts: ['a red cat'],
+      refImages: ['ref.png'],
       textWeight: 0.25,
+      each: false,
       device: 'cpu',
       threads: 2,
+      save: 'logits.f32',
       out: 'heat.png',
       saveF32: 'heat.f32',
       json: true,
     });
+    // --referrer names the checkpoint as well (the segment command's name for it)
+    expect(parse('heatmap img.png --referrer c --text cat')).toMatchObject({ referrer: 'c', texts: ['cat'] });
+    // several texts and reference images: fused into one query by the command
+    expect(parseCliArgs(['heatmap', 'img.png', '--model', 'c', '--text', 'cat', '--text', 'the cat', '--ref-image', 'a.png', '--ref-image', 'b.png'])).toMatchObject({
+      texts: ['cat', 'the cat'],
+      refImages: ['a.png', 'b.png'],
+    });
   });
 
   it('defaults: device auto, no files, no JSON', () => {
-    expect(parse('heatmap img.png --referrer c --ref-image r.png')).toEqual({
+    expect(parse('heatmap img.png --model c --ref-image r.png')).toEqual({
       command: 'heatmap',
       image: 'img.png',
       referrer: 'c',
-      refImage: 'r.png',
+      texts: [],
+      refImages: ['r.png'],
+      each: false,
       device: 'auto',
       json: false,
     });
   });
 
   it('usage errors', () => {
-    expectUsage('heatmap img.png --text cat', 'Missing required option --referrer');
+    expectUsage('heatmap img.png --text cat', 'Missing required option --model');
+    expectUsage('heatmap img.png --model c --referrer c --text cat', 'Options --model and --referrer do not go together (they name the same checkpoint)');
     expectUsage('heatmap img.png --referrer c', 'Missing referring prompt: give --text, --ref-image or both');
-    expectUsage('heatmap img.png --referrer c --text cat --text-weight 0.5', 'Option --text-weight goes with both --text and --ref-image');
+    expectUsage('heatmap img.png --referrer c --text cat --text-weight 0.5', 'Option --text-weight goes with one --text and one --ref-image');
+    expectUsage(
+      'heatmap img.png --referrer c --text cat --text dog --ref-image r.png --text-weight 0.5',
+      'Option --text-weight goes with one --text and one --ref-image',
+    );
+    expectUsage('heatmap img.png --referrer c --text cat --each', 'Unknown option --each for omniseg heatmap; see omniseg heatmap --help');
+    expect(() => parseCliArgs(['heatmap', 'img.png', '--referrer', 'c', '--text', ' '])).toThrow('Option --text must not be empty');
     expectUsage(
       'heatmap img.png --referrer c --text cat --ref-image r.png --text-weight 1.5',
       'Expected a number from 0 to 1 for --text-weight but received "1.5" of type string',
@@ -328,15 +346,19 @@ describe('heatmap', () => {
 
   it('--ref-mask / --ref-box: a region of --ref-image, on heatmap and segment --referrer', () => {
     expect(parse('heatmap img.png --referrer c --ref-image r.png --ref-box 1,2,30.5,40')).toMatchObject({
-      refImage: 'r.png',
+      refImages: ['r.png'],
       refBox: [1, 2, 30.5, 40],
     });
     expect(parse('heatmap img.png --referrer c --ref-image r.png --ref-mask m.png')).toMatchObject({ refMask: 'm.png' });
     expect(parse('segment img.png --model m --referrer c --ref-image r.png --ref-box 0,0,5,5')).toMatchObject({
-      referring: { refImage: 'r.png', refBox: [0, 0, 5, 5] },
+      referring: { refImages: ['r.png'], refBox: [0, 0, 5, 5] },
     });
-    expectUsage('heatmap img.png --referrer c --text cat --ref-box 0,0,5,5', 'Option --ref-box goes with --ref-image');
-    expectUsage('heatmap img.png --referrer c --text cat --ref-mask m.png', 'Option --ref-mask goes with --ref-image');
+    expectUsage('heatmap img.png --referrer c --text cat --ref-box 0,0,5,5', 'Option --ref-box goes with one --ref-image');
+    expectUsage('heatmap img.png --referrer c --text cat --ref-mask m.png', 'Option --ref-mask goes with one --ref-image');
+    expectUsage(
+      'heatmap img.png --referrer c --ref-image a.png --ref-image b.png --ref-box 0,0,5,5',
+      'Option --ref-box goes with one --ref-image',
+    );
     expectUsage(
       'heatmap img.png --referrer c --ref-image r.png --ref-mask m.png --ref-box 0,0,5,5',
       'Options --ref-mask and --ref-box do not go together',
@@ -370,14 +392,41 @@ describe('segment --referrer', () => {
       scribbles: [],
       multimask: false,
       json: true,
-      referring: { referrer: 'c', text: 'a red cat', thresholdHeat: 0.3, minArea: 0 },
+      referring: { referrer: 'c', texts: ['a red cat'], refImages: [], each: false, thresholdHeat: 0.3, minArea: 0 },
+    });
+  });
+
+  it('many prompts, --each, target-image prompts and a vocabulary', () => {
+    expect(
+      parseCliArgs([
+        'segment', 'img.png', '--model', 'm', '--referrer', 'c', '--text', 'cat', '--text', 'dog', '--each', '--point', '5,6,1',
+        '--box', '0,0,9,9', '--vocabulary', 'cat,dog', '--vocabulary', ' red car ',
+      ]),
+    ).toMatchObject({
+      points: [{ x: 5, y: 6, label: 1 }],
+      box: [0, 0, 9, 9],
+      referring: { texts: ['cat', 'dog'], each: true, vocabulary: ['cat', 'dog', 'red car'] },
+    });
+    expect(parse('segment img.png --model m --referrer c --text cat --vocabulary-file v.txt')).toMatchObject({
+      referring: { vocabularyFile: 'v.txt' },
     });
   });
 
   it('usage errors', () => {
     expectUsage('segment img.png --model m --referrer c', 'Missing referring prompt: give --text, --ref-image or both');
     expectUsage('segment img.png --referrer c --text cat', 'Missing required option --model');
-    expectUsage('segment img.png --model m --referrer c --text cat --point 1,2,1', 'Option --point does not go with --referrer');
+    expectUsage('segment img.png --model m --referrer c --text cat --mask-input l.f32', 'Option --mask-input does not go with --referrer');
+    expectUsage('segment img.png --model m --point 1,2,1 --each', 'Option --each goes with --referrer');
+    expectUsage('segment img.png --model m --point 1,2,1 --vocabulary cat', 'Option --vocabulary goes with --referrer');
+    expectUsage('segment img.png --model m --referrer c --text cat --vocabulary ,', 'Option --vocabulary has no labels');
+    expectUsage(
+      'segment img.png --model m --referrer c --text cat --vocabulary a --vocabulary-file v.txt',
+      'Options --vocabulary and --vocabulary-file do not go together',
+    );
+    expectUsage(
+      'segment img.png --model m --referrer c --text cat --ref-image r.png --each --text-weight 0.3',
+      'Options --each and --text-weight do not go together',
+    );
     expectUsage('segment img.png --model m --referrer c --text cat --multimask', 'Option --multimask does not go with --referrer');
     expectUsage('segment img.png --model m --text cat --point 1,2,1', 'Option --text goes with --referrer');
     expectUsage(

@@ -7,8 +7,11 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { native } from '../lib/native.js';
 import { decodeRLE } from '../lib/rle.js';
+import { jet } from '../lib/cli/overlay.js';
 import { run } from './helpers/cli.js';
-import { FIXTURES, MODEL_DIR as SAM } from './helpers/fixtures.js';
+import { FIXTURES, MODEL_DIR as SAM, relL2 } from './helpers/fixtures.js';
+
+const floats = (b: Buffer): Float32Array => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
 const IMAGE = path.join(FIXTURES, 'wide.png');
 const REF_IMAGE = path.join(FIXTURES, 'small.png');
@@ -27,6 +30,7 @@ function addonAvailable(): boolean {
 interface HeatmapJson {
   width: number;
   height: number;
+  size: number;
   max: number;
   mean: number;
   timings: Record<string, number>;
@@ -42,10 +46,15 @@ interface ReferJson {
     rle: { size: [number, number]; counts: string };
     instance: number;
     referScore: number;
+    prompt: number;
+    label?: string;
+    labels?: Array<{ label: string; probability: number }>;
   }>;
   timings: Record<string, number>;
   noTarget: boolean;
+  prompts: Array<{ texts: string[]; refImages: string[]; noTarget: boolean }>;
 }
+const REFER_KEYS = ['width', 'height', 'masks', 'timings', 'noTarget', 'prompts'];
 
 describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on the tiny fixtures', () => {
   let dir: string;
@@ -57,33 +66,50 @@ describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on th
   });
 
   async function heatmapJson(extra: string[]): Promise<HeatmapJson> {
-    const { code, stdout, stderr } = await run(['heatmap', IMAGE, '--referrer', CLIPSEG, ...BACKEND, ...extra, '--json']);
+    const { code, stdout, stderr } = await run(['heatmap', IMAGE, '--model', CLIPSEG, ...BACKEND, ...extra, '--json']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout.trimEnd().split('\n')).toHaveLength(1);
     return JSON.parse(stdout) as HeatmapJson;
   }
 
-  it('heatmap --json prints the contract keys; --out is a grey PNG and --save-f32 the float map, at image size', async () => {
+  it('heatmap --json prints the contract keys; --save writes the raw logits, --save-f32 the map, --out an overlay', async () => {
     const out = path.join(dir, 'heat.png');
     const f32 = path.join(dir, 'heat.f32');
-    const result = await heatmapJson(['--text', 'a red cat', '--out', out, '--save-f32', f32]);
-    expect(Object.keys(result)).toEqual(['width', 'height', 'max', 'mean', 'timings']);
+    const logitsFile = path.join(dir, 'logits.f32');
+    const result = await heatmapJson(['--text', 'a red cat', '--out', out, '--save-f32', f32, '--save', logitsFile]);
+    expect(Object.keys(result)).toEqual(['width', 'height', 'size', 'max', 'mean', 'timings']);
     expect(Object.keys(result.timings)).toEqual(['preprocessMs', 'modelMs', 'postprocessMs', 'totalMs']);
-    expect([result.width, result.height]).toEqual([150, 100]);
+    expect([result.width, result.height, result.size]).toEqual([150, 100, 96]);
     expect(result.max).toBeGreaterThan(0);
     expect(result.max).toBeLessThanOrEqual(1);
     expect(result.mean).toBeGreaterThan(0);
     expect(result.mean).toBeLessThanOrEqual(result.max);
 
-    const meta = await sharp(out).metadata();
-    expect([meta.format, meta.width, meta.height, meta.channels, meta.space]).toEqual(['png', 150, 100, 1, 'b-w']);
-    const data = await sharp(out).extractChannel(0).raw().toBuffer();
-    const bytes = await readFile(f32);
-    expect(bytes.byteLength).toBe(150 * 100 * 4);
-    const heat = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    // --save: the model's own logits ([size, size], no resizing): transformers' for the same input
+    const logits = floats(await readFile(logitsFile));
+    const reference = floats(await readFile(path.join(CLIPSEG, '..', 'e2e_text.logits.f32')));
+    expect(logits.length).toBe(96 * 96);
+    expect(relL2(logits, reference)).toBeLessThan(1e-4);
+
+    // --save-f32: the heat map at image size; --out: the image with it blended in jet colours
+    const heat = floats(await readFile(f32));
+    expect(heat.length).toBe(150 * 100);
     expect(Math.max(...heat)).toBeCloseTo(result.max, 6);
-    expect(heat.every((p, i) => data[i] === Math.round(255 * p))).toBe(true);
+    const meta = await sharp(out).metadata();
+    expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(['png', 150, 100, 3]);
+    const overlay = await sharp(out).raw().toBuffer();
+    const image = await sharp(IMAGE).removeAlpha().raw().toBuffer();
+    const expected = (i: number, c: number): number => Math.round(0.5 * image[3 * i + c] + 0.5 * jet(heat[i])[c]);
+    expect(Array.from({ length: 150 * 100 * 3 }, (_, k) => overlay[k] === expected(Math.floor(k / 3), k % 3)).every(Boolean)).toBe(true);
+  });
+
+  it('heatmap: several --text fuse into one map; --referrer names the checkpoint too', async () => {
+    const one = await heatmapJson(['--text', 'a red cat']);
+    const viaReferrer = await run(['heatmap', IMAGE, '--referrer', CLIPSEG, ...BACKEND, '--text', 'a red cat', '--json']);
+    expect((JSON.parse(viaReferrer.stdout) as HeatmapJson).mean).toBe(one.mean);
+    const fused = await heatmapJson(['--text', 'a red cat', '--text', 'the dog']);
+    expect(fused.mean).not.toBe(one.mean);
   });
 
   it('heatmap takes a reference image, alone or mixed with a text', async () => {
@@ -116,7 +142,7 @@ describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on th
       '--ref-box', '20,10,60,50', ...BACKEND, '--json']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(Object.keys(JSON.parse(stdout) as ReferJson)).toEqual(['width', 'height', 'masks', 'timings', 'noTarget']);
+    expect(Object.keys(JSON.parse(stdout) as ReferJson)).toEqual(REFER_KEYS);
   });
 
   it('heatmap: a missing reference image is a one-line error, exit code 1', async () => {
@@ -135,8 +161,9 @@ describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on th
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const result = JSON.parse(stdout) as ReferJson;
-    expect(Object.keys(result)).toEqual(['width', 'height', 'masks', 'timings', 'noTarget']);
+    expect(Object.keys(result)).toEqual(REFER_KEYS);
     expect(result).toMatchObject({ width: 150, height: 100, masks: [], noTarget: true });
+    expect(result.prompts).toEqual([{ texts: ['a red cat'], refImages: [], noTarget: true }]);
     expect(result.timings.encodeMs).toBe(0);
   });
 
@@ -147,12 +174,13 @@ describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on th
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const result = JSON.parse(stdout) as ReferJson;
-    expect(Object.keys(result)).toEqual(['width', 'height', 'masks', 'timings', 'noTarget']);
+    expect(Object.keys(result)).toEqual(REFER_KEYS);
     expect(Object.keys(result.timings)).toEqual(['encodeMs', 'decodeMs', 'heatmapMs']);
     expect(result.noTarget).toBe(false);
     expect(result.masks.length).toBeGreaterThan(0);
     result.masks.forEach((m) => {
-      expect(Object.keys(m)).toEqual(['score', 'box', 'area', 'rle', 'instance', 'referScore']);
+      expect(Object.keys(m)).toEqual(['score', 'box', 'area', 'rle', 'instance', 'referScore', 'prompt']);
+      expect(m.prompt).toBe(0);
       expect(Number.isInteger(m.instance) && m.instance >= 0).toBe(true);
       expect(m.referScore).toBeLessThanOrEqual(m.score + 1e-6);
       expect(m.rle.size).toEqual([100, 150]);
@@ -165,6 +193,48 @@ describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on th
     const text = await run(['segment', IMAGE, '--model', SAM, '--referrer', CLIPSEG, '--text', 'a red cat', ...BACKEND,
       '--threshold-heat', String(threshold), '--min-area', '0']);
     expect(text.code).toBe(0);
-    expect(text.stdout.split('\n')[0]).toMatch(/\(150x100\): \d+ masks? from \d+ instances? \(heat map/);
+    expect(text.stdout.split('\n')[0]).toMatch(/\(150x100\): \d+ masks? for 1 query \(heat map/);
+  });
+
+  it('segment --referrer --each: a result per prompt, masks carrying their prompt; --vocabulary labels them', async () => {
+    const { code, stdout, stderr } = await refer([
+      '--text', 'the dog', '--ref-image', REF_IMAGE, '--each', '--threshold-heat', '0', '--vocabulary', 'cat,dog,zebra',
+    ]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as ReferJson;
+    expect(result.prompts.map((p) => [p.texts, p.refImages])).toEqual([
+      [['a red cat'], []],
+      [['the dog'], []],
+      [[], [REF_IMAGE]],
+    ]);
+    // threshold 0: every pixel is foreground, one instance per prompt, one mask each
+    expect(result.masks.map((m) => m.prompt)).toEqual([0, 1, 2]);
+    for (const m of result.masks) {
+      expect(m.labels!.map((l) => l.label).sort()).toEqual(['cat', 'dog', 'zebra']);
+      expect(m.label).toBe(m.labels![0].label);
+      expect(m.labels!.reduce((s, l) => s + l.probability, 0)).toBeCloseTo(1, 5);
+    }
+    const fused = JSON.parse((await refer(['--text', 'the dog', '--threshold-heat', '0'])).stdout) as ReferJson;
+    expect(fused.prompts).toEqual([{ texts: ['a red cat', 'the dog'], refImages: [], noTarget: false }]);
+    expect(fused.masks.map((m) => m.prompt)).toEqual([0]);
+  });
+
+  it('segment --referrer with --point / --box: target-image prompts narrow the instances', async () => {
+    const { max, mean } = await heatmapJson(['--text', 'a red cat']);
+    const threshold = String((max + mean) / 2);
+    const base = JSON.parse((await refer(['--threshold-heat', threshold, '--min-area', '0'])).stdout) as ReferJson;
+    expect(base.masks.length).toBeGreaterThan(0);
+    // a positive click inside the best mask keeps it; a box in a corner with a click there leaves none
+    const m = base.masks[0];
+    const bits = decodeRLE(m.rle);
+    const inside = bits.findIndex((v) => v === 1); // column-major (COCO): index = x · height + y
+    const [x, y] = [Math.floor(inside / 100), inside % 100];
+    const kept = JSON.parse((await refer(['--threshold-heat', threshold, '--min-area', '0', '--point', `${x},${y},1`])).stdout) as ReferJson;
+    expect(kept.noTarget).toBe(false);
+    const none = JSON.parse(
+      (await refer(['--threshold-heat', threshold, '--min-area', '0', '--box', '0,0,1,1', '--point', '0,0,1'])).stdout,
+    ) as ReferJson;
+    expect(none.noTarget).toBe(true);
   });
 });

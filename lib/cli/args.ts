@@ -87,8 +87,8 @@ const PROMPT_OPTIONS: Record<string, OptionSpec> = {
 /** What is referred to, with --referrer (ReferringOptions). */
 const REFERRING_OPTIONS: Record<string, OptionSpec> = {
   referrer: { type: 'string' },
-  text: { type: 'string' },
-  'ref-image': { type: 'string' },
+  text: { type: 'string', multiple: true },
+  'ref-image': { type: 'string', multiple: true },
   'text-weight': { type: 'string' },
   'ref-mask': { type: 'string' },
   'ref-box': { type: 'string' },
@@ -115,8 +115,11 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       'save-logits': { type: 'string' },
       out: { type: 'string' },
       ...REFERRING_OPTIONS,
+      each: { type: 'boolean' },
       'threshold-heat': { type: 'string' },
       'min-area': { type: 'string' },
+      vocabulary: { type: 'string', multiple: true },
+      'vocabulary-file': { type: 'string' },
       help: HELP,
     },
     positionals: ['image'],
@@ -178,8 +181,10 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
   heatmap: {
     options: {
       ...REFERRING_OPTIONS,
+      model: MODEL,
       device: DEVICE,
       threads: THREADS,
+      save: { type: 'string' },
       out: { type: 'string' },
       'save-f32': { type: 'string' },
       json: JSON_FLAG,
@@ -274,53 +279,81 @@ function heatmapCommand(values: Values): HeatmapCommand {
   return {
     command: 'heatmap',
     image: values.positionals[0],
-    ...referringOptions(values),
+    ...referringOptions(values, 'model'),
     device: optionalChoice(values.string('device'), '--device', DEVICES) ?? 'auto',
     ...threads(values),
+    ...optionalString(values, 'save', 'save'),
     ...optionalString(values, 'out', 'out'),
     ...optionalString(values, 'save-f32', 'saveF32'),
     json: values.flag('json'),
   };
 }
 
-/** --referrer with --text and/or --ref-image, and --text-weight only with both. */
-function referringOptions(values: Values): ReferringOptions {
-  const referrer = values.required('referrer');
-  const text = values.string('text');
-  const refImage = values.string('ref-image');
-  if (text === undefined && refImage === undefined) {
+/**
+ * The referring prompts: --text and --ref-image (each repeatable), --text-weight only with one of
+ * each, --ref-mask / --ref-box only with one --ref-image. The checkpoint is --referrer (for
+ * heatmap also --model, its name in the issue's contract; not both).
+ */
+function referringOptions(values: Values, alias?: 'model'): ReferringOptions {
+  const named = alias === undefined ? undefined : values.string(alias);
+  if (named !== undefined && values.string('referrer') !== undefined) {
+    throw new UsageError(`Options --${alias} and --referrer do not go together (they name the same checkpoint)`);
+  }
+  const referrer = named ?? values.string('referrer');
+  if (referrer === undefined) throw new UsageError(`Missing required option --${alias ?? 'referrer'}`);
+  const texts = values.list('text');
+  const refImages = values.list('ref-image');
+  if (texts.length + refImages.length === 0) {
     throw new UsageError('Missing referring prompt: give --text, --ref-image or both');
   }
+  texts.forEach((t) => {
+    if (t.trim() === '') throw new UsageError('Option --text must not be empty');
+  });
   const weightRaw = values.string('text-weight');
-  if (weightRaw !== undefined && (text === undefined || refImage === undefined)) {
-    throw new UsageError('Option --text-weight goes with both --text and --ref-image');
+  if (weightRaw !== undefined && (texts.length !== 1 || refImages.length !== 1)) {
+    throw new UsageError('Option --text-weight goes with one --text and one --ref-image');
   }
   const refMask = values.string('ref-mask');
   const refBox = values.string('ref-box');
   if (refMask !== undefined && refBox !== undefined) throw new UsageError('Options --ref-mask and --ref-box do not go together');
   const region = refMask !== undefined ? 'ref-mask' : refBox !== undefined ? 'ref-box' : undefined;
-  if (region !== undefined && refImage === undefined) throw new UsageError(`Option --${region} goes with --ref-image`);
+  if (region !== undefined && refImages.length !== 1) throw new UsageError(`Option --${region} goes with one --ref-image`);
+  const each = values.flag('each');
+  if (each && weightRaw !== undefined) throw new UsageError('Options --each and --text-weight do not go together');
   return {
     referrer,
-    ...(text === undefined ? {} : { text }),
-    ...(refImage === undefined ? {} : { refImage }),
+    texts,
+    refImages,
     ...(weightRaw === undefined ? {} : { textWeight: fraction(weightRaw, '--text-weight') }),
     ...(refMask === undefined ? {} : { refMask }),
     ...(refBox === undefined ? {} : { refBox: parseBox(refBox, '--ref-box') }),
+    each,
   };
 }
 
-/** `segment --referrer`'s options; the SAM prompts and mask-only options do not go with it. */
+/**
+ * `segment --referrer`'s options. --point, --scribble and --box are prompts on the target image
+ * that narrow the referred instances (SEEM-style composition); the mask-only options do not go
+ * with it.
+ */
 function segmentReferring(values: Values): SegmentReferring {
-  const other = ['point', 'scribble', 'box', 'mask-input', 'save-logits', 'out'].find((o) => values.list(o).length > 0);
+  const other = ['mask-input', 'save-logits', 'out'].find((o) => values.list(o).length > 0);
   if (other !== undefined) throw new UsageError(`Option --${other} does not go with --referrer`);
   if (values.flag('multimask')) throw new UsageError('Option --multimask does not go with --referrer');
   const threshold = values.string('threshold-heat');
   const minArea = values.string('min-area');
+  const vocabulary = values.list('vocabulary').flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  if (values.list('vocabulary').length > 0 && vocabulary.length === 0) throw new UsageError('Option --vocabulary has no labels');
+  const vocabularyFile = values.string('vocabulary-file');
+  if (vocabularyFile !== undefined && vocabulary.length > 0) {
+    throw new UsageError('Options --vocabulary and --vocabulary-file do not go together');
+  }
   return {
     ...referringOptions(values),
     ...(threshold === undefined ? {} : { thresholdHeat: fraction(threshold, '--threshold-heat') }),
     ...(minArea === undefined ? {} : { minArea: fraction(minArea, '--min-area') }),
+    ...(vocabulary.length === 0 ? {} : { vocabulary }),
+    ...(vocabularyFile === undefined ? {} : { vocabularyFile }),
   };
 }
 
@@ -408,17 +441,17 @@ function segmentCommand(values: Values): SegmentCommand {
       command: 'segment',
       image: values.positionals[0],
       ...modelOptions(values),
-      points: [],
-      scribbles: [],
+      ...promptOptions(values),
       multimask: false,
       json: values.flag('json'),
       referring: segmentReferring(values),
     };
   }
-  const referringOnly = ['text', 'ref-image', 'text-weight', 'ref-mask', 'ref-box', 'threshold-heat', 'min-area'].find(
-    (o) => values.string(o) !== undefined,
-  );
+  const referringOnly = [
+    'text', 'ref-image', 'text-weight', 'ref-mask', 'ref-box', 'threshold-heat', 'min-area', 'vocabulary', 'vocabulary-file',
+  ].find((o) => values.string(o) !== undefined);
   if (referringOnly !== undefined) throw new UsageError(`Option --${referringOnly} goes with --referrer`);
+  if (values.flag('each')) throw new UsageError('Option --each goes with --referrer');
   const prompt = promptOptions(values);
   const maskInput = values.string('mask-input');
   if (!hasPrompt(prompt) && maskInput === undefined) {

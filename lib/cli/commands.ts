@@ -40,20 +40,26 @@ export interface EncodeCommand extends ModelOptions {
   json: boolean;
 }
 
-/** The referring prompt of heatmap and `segment --referrer`: a text, a reference image, or both. */
+/**
+ * The referring prompts of heatmap and `segment --referrer`: texts and reference images, fused
+ * into one query (many-to-one; one --text with one --ref-image mixed by --text-weight), or with
+ * --each one query per prompt (many-to-many), texts first.
+ */
 export interface ReferringOptions {
-  /** --referrer: the CLIPSeg checkpoint directory. */
+  /** --referrer (heatmap: --model): the CLIPSeg checkpoint directory or registry id. */
   referrer: string;
-  /** --text: the referring expression. */
-  text?: string;
-  /** --ref-image: the reference image (visual prompt). */
-  refImage?: string;
-  /** --text-weight: with both --text and --ref-image, the text embedding's weight in [0, 1]. */
+  /** --text: referring expressions, in order given. */
+  texts: string[];
+  /** --ref-image: reference images (visual prompts), in order given. */
+  refImages: string[];
+  /** --text-weight: with one --text and one --ref-image, the text embedding's weight in [0, 1]. */
   textWeight?: number;
-  /** --ref-mask: a PNG mask of the region on --ref-image (its size; non-zero inside). */
+  /** --ref-mask: a PNG mask of the region on the only --ref-image (its size; non-zero inside). */
   refMask?: string;
-  /** --ref-box: a box x0,y0,x1,y1 of the region on --ref-image. */
+  /** --ref-box: a box x0,y0,x1,y1 of the region on the only --ref-image. */
   refBox?: Box;
+  /** --each: a result per prompt instead of one fused result (segment only). */
+  each: boolean;
 }
 
 /** omniseg heatmap: the referrer's heat map over an image. */
@@ -63,8 +69,10 @@ export interface HeatmapCommand extends ReferringOptions {
   /** --device: where the model runs. Default 'auto'. */
   device: Device;
   threads?: number;
-  /** --out: the heat map as an 8-bit grey PNG (0..255 for 0..1). */
+  /** --out: the image with the heat map blended over it in colour. */
   out?: string;
+  /** --save: the model's raw logits, [size, size] little-endian float32 (size: the model input side). */
+  save?: string;
   /** --save-f32: the heat map as [height, width] little-endian float32. */
   saveF32?: string;
   json: boolean;
@@ -76,6 +84,10 @@ export interface SegmentReferring extends ReferringOptions {
   thresholdHeat?: number;
   /** --min-area: smallest instance, as a fraction of the image, in [0, 1]. */
   minArea?: number;
+  /** --vocabulary (comma-separated, repeatable): labels for the masks (each mask gets "label" and "labels"). */
+  vocabulary?: string[];
+  /** --vocabulary-file: the labels, one per line. */
+  vocabularyFile?: string;
 }
 
 export interface SegmentCommand extends ModelOptions, PromptOptions {

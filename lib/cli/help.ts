@@ -69,23 +69,34 @@ ${MODEL_OPTIONS}
   --out <file>          write the image with the best-scoring mask drawn over it
   -h, --help            show this help
 
-Referring (segment what a text and/or a reference image refer to; replaces the prompts,
---mask-input, --multimask, --save-logits and --out):
-  --referrer <dir>      CLIPSeg checkpoint directory (transformers layout with the CLIP
+Referring (segment what texts and/or reference images refer to; replaces --mask-input,
+--multimask, --save-logits and --out; --point, --scribble and --box then narrow the result):
+  --referrer <dir|id>   CLIPSeg checkpoint directory (transformers layout with the CLIP
                         tokenizer: vocab.json + merges.txt or tokenizer.json)
-  --text <text>         the referring expression
-  --ref-image <file>    a reference image (visual prompt)
-  --text-weight <w>     with both, the text embedding's weight in [0, 1] (default: ${DEFAULT_TEXT_WEIGHT})
-  --ref-mask <png>      a region of --ref-image as a mask at its size (non-zero inside)
-  --ref-box x0,y0,x1,y1 a region of --ref-image as a box; the prompt is the region's crop, background
-                        blurred and darkened (CLIPSeg's visual prompt engineering)
+  --text <text>         a referring expression (repeatable)
+  --ref-image <file>    a reference image, a visual prompt (repeatable)
+  --text-weight <w>     with one --text and one --ref-image, the text embedding's weight
+                        in [0, 1] (default: ${DEFAULT_TEXT_WEIGHT})
+  --ref-mask <png>      a region of the (only) --ref-image as a mask at its size (non-zero inside)
+  --ref-box x0,y0,x1,y1 a region of the (only) --ref-image as a box; the prompt is the region's
+                        crop, background blurred and darkened (CLIPSeg's visual prompt engineering)
+  --each                one result per prompt (texts first, then reference images) instead of
+                        one result for all the prompts fused (their embeddings averaged)
   --threshold-heat <t>  heat-map pixels strictly above t make the instances, in [0, 1]
                         (default: ${DEFAULT_HEAT_THRESHOLD}); none above it: "noTarget": true, no masks
   --min-area <a>        smallest instance, a fraction of the image (default: ${DEFAULT_MIN_AREA})
-  With --json, the object above plus "noTarget" at the end; timings add "heatmapMs"
-  (decodeMs: instances, SAM decodes and NMS); each mask adds "instance" (its heat-map
-  instance, strongest peak first) and "referScore" (score x the instance's mean heat);
-  masks come by descending referScore.
+  --point / --scribble  clicks on the image: positive ones keep only the masks that contain
+                        one of them, negative ones are excluded from every mask
+  --box                 only the instances that meet the box, clipped to it
+  --vocabulary <a,b,..> label each mask from these labels (comma-separated, repeatable)
+  --vocabulary-file <f> the labels, one per line
+  With --json, the object above plus "noTarget" and "prompts" ([{"texts","refImages",
+  "noTarget"}], one per query) at the end; timings add "heatmapMs" (decodeMs: instances, SAM
+  decodes and NMS); each mask adds "instance" (its heat-map instance, strongest peak first),
+  "referScore" (score x the instance's mean heat), "prompt" (index of the query it answers)
+  and, with a vocabulary, "label" and "labels" ([{"label","probability"}], top 5: CLIP
+  zero-shot classification of the mask's region). Masks come by query, then descending
+  referScore.
 `,
   'segment-frames': `Usage: omniseg segment-frames <frames> --model <dir> [prompts] --out-dir <dir> [options]
 
@@ -225,27 +236,34 @@ ${MODEL_OPTIONS}
   --referrer <dir>      CLIPSeg checkpoint: POST /v1/heatmap and text prompts (else 501)
   -h, --help            show this help
 `,
-  heatmap: `Usage: omniseg heatmap <image> --referrer <dir> (--text <text> | --ref-image <file>) [options]
+  heatmap: `Usage: omniseg heatmap <image> --model <dir> (--text <text> | --ref-image <file>)... [options]
 
-Computes the CLIPSeg heat map of what a text and/or a reference image refer to in <image>:
+Computes the CLIPSeg heat map of what texts and/or reference images refer to in <image>:
 the sigmoid of the model's logits, resized to the image (bilinear), values in [0, 1].
+Several prompts are fused into one (their embeddings averaged; one --text with one
+--ref-image mixed by --text-weight).
 
 Options:
-  --referrer <dir|id>   CLIPSeg checkpoint directory (transformers layout with the CLIP
+  --model <dir|id>      CLIPSeg checkpoint directory (transformers layout with the CLIP
                         tokenizer: vocab.json + merges.txt or tokenizer.json), or the
-                        registry id clipseg-rd64-refined   [required]
-  --text <text>         the referring expression
-  --ref-image <file>    a reference image (visual prompt)
-  --text-weight <w>     with both, the text embedding's weight in [0, 1] (default: ${DEFAULT_TEXT_WEIGHT})
-  --ref-mask <png>      a region of --ref-image as a mask at its size (non-zero inside)
-  --ref-box x0,y0,x1,y1 a region of --ref-image as a box; the prompt is the region's crop, background
-                        blurred and darkened (CLIPSeg's visual prompt engineering)
+                        registry id clipseg-rd64-refined (--referrer is the same)   [required]
+  --text <text>         a referring expression (repeatable)
+  --ref-image <file>    a reference image, a visual prompt (repeatable)
+  --text-weight <w>     with one --text and one --ref-image, the text embedding's weight in
+                        [0, 1] (default: ${DEFAULT_TEXT_WEIGHT})
+  --ref-mask <png>      a region of the (only) --ref-image as a mask at its size (non-zero inside)
+  --ref-box x0,y0,x1,y1 a region of the (only) --ref-image as a box; the prompt is the region's
+                        crop, background blurred and darkened (CLIPSeg's visual prompt engineering)
   --device <d>          cpu, cuda or auto (default: auto)
   --threads <n>         worker threads (default: the machine's hardware threads)
-  --out <file>          write the heat map as an 8-bit grey PNG (round(255 x value))
+  --save <file>         write the model's raw logits, [size, size] little-endian float32 (size:
+                        the model input side, 352 for clipseg-rd64-refined; for an image of that
+                        size these are exactly the model's logits, nothing resized)
+  --out <file>          write the image with the heat map blended over it in colour (jet:
+                        blue 0 to red 1, half opacity)
   --save-f32 <file>     write the heat map as [height, width] little-endian float32
                         (the format of eval --heatmaps)
-  --json                print {"width","height","max","mean",
+  --json                print {"width","height","size","max","mean",
                          "timings":{"preprocessMs","modelMs","postprocessMs","totalMs"}}
   -h, --help            show this help
 `,

@@ -58,3 +58,30 @@ export function maskOutline(mask: Uint8Array, width: number, height: number, thi
   }
   return outline;
 }
+
+/** Opacity of the heat colours over the image (`heatmap --out`). */
+const HEAT_ALPHA = 0.5;
+
+/**
+ * The "jet" colour of a value in [0, 1]: blue (0) → cyan → yellow → red (1), each channel
+ * clamp(1.5 − |4v − k|) for k = 3 (red), 2 (green), 1 (blue).
+ */
+export function jet(v: number): [number, number, number] {
+  const c = (k: number): number => Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * v - k))));
+  return [c(3), c(2), c(1)];
+}
+
+/** Writes `image` with a heat map (values in [0, 1] at its size) blended over it in jet colours. */
+export async function writeHeatOverlay(file: string, image: DecodedImage, heat: Float32Array): Promise<void> {
+  const { width, height } = image;
+  const out = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < heat.length; i++) {
+    const colour = jet(Math.min(1, Math.max(0, heat[i])));
+    for (let c = 0; c < 3; c++) out[3 * i + c] = Math.round((1 - HEAT_ALPHA) * image.data[3 * i + c] + HEAT_ALPHA * colour[c]);
+  }
+  try {
+    await sharp(out, { raw: { width, height, channels: 3 } }).toFile(file);
+  } catch (error) {
+    throw new Error(`Cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
