@@ -1,4 +1,8 @@
 {
+  "variables": {
+    # OMNISEG_STATIC_OPENBLAS=1 in the environment links libopenblas.a instead of libopenblas.so.
+    "omniseg_static_openblas%": "<!(node -p \"process.env.OMNISEG_STATIC_OPENBLAS === '1' ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "omniseg",
@@ -13,7 +17,15 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-lopenblas"]
+      "conditions": [
+        ["omniseg_static_openblas==1", {
+          # Prebuilds (npm run prebuild): OpenBLAS linked in and its symbols kept private, so the
+          # binary needs nothing beyond glibc, libstdc++ and libgcc at run time.
+          "libraries": ["-Wl,--exclude-libs,ALL", "-Wl,-Bstatic", "-lopenblas", "-Wl,-Bdynamic", "-lpthread", "-lm"]
+        }, {
+          "libraries": ["-lopenblas"]
+        }]
+      ]
     }
   ]
 }

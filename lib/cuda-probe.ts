@@ -40,13 +40,16 @@ export function findCudaAddon(): CudaAddon {
 }
 
 // Runs in the child: load the build, ask it about the driver and devices, print the verdict.
-// A load error becomes a verdict; a crash shows as the child's signal.
+// A load error becomes a verdict (dlopen's message without the file name it starts with); a crash
+// shows as the child's signal.
 const PROBE_SCRIPT = `
+const file = process.argv[1];
 let verdict;
 try {
-  verdict = { ok: true, info: require(process.argv[1]).cudaInfo() };
+  verdict = { ok: true, info: require(file).cudaInfo() };
 } catch (error) {
-  verdict = { ok: false, reason: String(error && error.message ? error.message : error).split('\\n')[0] };
+  const message = String(error && error.message ? error.message : error).split('\\n')[0];
+  verdict = { ok: false, reason: message.startsWith(file + ': ') ? message.slice(file.length + 2) : message };
 }
 process.stdout.write(JSON.stringify(verdict), () => process.exit(0));
 `;

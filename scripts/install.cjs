@@ -10,12 +10,21 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 
 function prebuiltLoads() {
+  let file;
   try {
-    const load = require('node-gyp-build');
-    const file = load.resolve(root);
-    // node-gyp-build.resolve also finds a previous local build; only a prebuild counts here.
-    return file.includes(`${path.sep}prebuilds${path.sep}`);
+    file = require('node-gyp-build').resolve(root);
   } catch {
+    return false; // no prebuild for this platform, architecture and libc
+  }
+  // node-gyp-build.resolve also finds a previous local build; only a prebuild counts here.
+  if (!file.includes(`${path.sep}prebuilds${path.sep}`)) return false;
+  try {
+    require(file);
+    return true;
+  } catch (error) {
+    // e.g. a glibc older than the one the prebuild was linked against
+    const reason = String(error && error.message ? error.message : error).split('\n', 1)[0];
+    console.error(`omniseg: the prebuilt binary ${path.relative(root, file)} does not load here (${reason}); building from source`);
     return false;
   }
 }

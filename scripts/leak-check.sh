@@ -20,7 +20,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
   exit 2
 fi
 for built in build/Release/omniseg.node dist/lib/index.js; do
-  [ -f "$built" ] || { echo "leak-check: $built is missing; run npm run build" >&2; exit 2; }
+  [ -f "$built" ] || { echo "leak-check: $built is missing; run npm run build:all" >&2; exit 2; }
 done
 
 log="${LEAK_CHECK_LOG:-$(mktemp -t omniseg-leak-check.XXXXXX.log)}"

@@ -1,7 +1,7 @@
 // The CUDA build's child-process probe: each way a build can end up on a machine (usable, no
 // device, missing library, crash, hang, garbage, error exit) gives the right verdict, in a child
 // process, never in this one; verdicts are cached per file; findCudaAddon's search order.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -52,6 +52,12 @@ describe.each(variants)('$name', ({ name, probe }) => {
       ok: false,
       reason: `cannot load the CUDA build ${file} (libcublasLt.so.13: cannot open shared object file: No such file or directory)`,
     });
+  });
+
+  it('names dlopen\'s reason for a file that is not a shared library', async () => {
+    const file = path.join(dir, `${name}-not-elf.node`);
+    writeFileSync(file, 'This is a text file, not an ELF shared object; dlopen must refuse it.\n'.repeat(4));
+    expect(await probe(file)).toEqual({ ok: false, reason: `cannot load the CUDA build ${file} (invalid ELF header)` });
   });
 
   it('survives a build that crashes the probing process, naming the signal', async () => {
