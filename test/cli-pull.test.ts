@@ -15,7 +15,7 @@ const MODEL: TestModel = {
   revision: 'fedcba9876543210fedcba9876543210fedcba98',
   files: { 'config.json': Buffer.from('{}\n'), 'model.safetensors': bytes(1_500_000, 3) },
 };
-const LOOSE: TestModel = { ...MODEL, id: 'cli-loose', repo: 'org/cli-loose', unverified: ['config.json'] };
+const LOOSE: TestModel = { ...MODEL, id: 'cli-loose', repo: 'org/cli-loose', unverified: ['model.safetensors'] };
 
 let hub: HubServer;
 let fixture: Awaited<ReturnType<typeof hubFixture>>;
@@ -85,13 +85,13 @@ describe('omniseg pull', () => {
     const refused = await run(['pull', 'cli-loose'], fixture.env);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe(
-      'omniseg: Refusing to download cli-loose: the registry has no SHA-256 for config.json, so they cannot be verified; ' +
+      'omniseg: Refusing to download cli-loose: the registry has no SHA-256 for model.safetensors, so they cannot be verified; ' +
         'set OMNISEG_ALLOW_UNVERIFIED=1 (or run omniseg pull cli-loose --allow-unverified) to accept them unverified\n',
     );
     const allowed = await run(['pull', 'cli-loose', '--allow-unverified'], fixture.env);
     expect(allowed.code).toBe(0);
-    expect(allowed.stderr).toMatch(/^warning: cli-loose: config.json will not be verified \(no published SHA-256\)/);
-    expect(allowed.stderr).toContain('cli-loose: config.json done (3 B, unverified)');
+    expect(allowed.stderr).toMatch(/^warning: cli-loose: model.safetensors will not be verified \(no published SHA-256\)/);
+    expect(allowed.stderr).toMatch(/cli-loose: model.safetensors done \(.*, unverified\)/);
   });
 
   it('errors are one line: an unknown id, offline without the model', async () => {

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hubSettings, modelCacheDir } from '../lib/models/cache.js';
-import { pullModel, type PullEvent } from '../lib/models/pull.js';
+import { MAX_UNVERIFIED_METADATA_BYTES, needsOptIn, pullModel, type PullEvent } from '../lib/models/pull.js';
 import { bytes, hubFixture, sha256, startHubServer, type HubServer, type TestModel } from './helpers/hub-server.js';
 
 const WEIGHTS = bytes(2_000_003, 7);
@@ -25,8 +25,23 @@ const UNVERIFIED: TestModel = {
   family: 'clipseg',
   repo: 'org/clipseg-test',
   revision: 'main',
-  files: { 'config.json': Buffer.from('{}\n'), 'vocab.json': Buffer.from('{"a":0}\n') },
-  unverified: ['vocab.json'],
+  files: {
+    'config.json': Buffer.from('{}\n'),
+    'vocab.json': Buffer.from('{"a":0}\n'),
+    'model.safetensors': Buffer.from('weights!'),
+  },
+  unverified: ['vocab.json', 'model.safetensors'],
+  unsized: ['vocab.json'],
+};
+/** Metadata without a SHA-256 (as the Hub publishes none outside Git LFS): no opt-in needed, size capped. */
+const METADATA: TestModel = {
+  id: 'test-metadata',
+  family: 'sam',
+  repo: 'org/metadata-test',
+  revision: 'main',
+  files: { 'config.json': Buffer.from('{"x":1}\n'), 'merges.txt': Buffer.alloc(MAX_UNVERIFIED_METADATA_BYTES + 1, 97) },
+  unverified: ['config.json', 'merges.txt'],
+  unsized: ['config.json', 'merges.txt'],
 };
 const BROKEN: TestModel = {
   id: 'test-broken',
@@ -40,7 +55,7 @@ let hub: HubServer;
 let fixture: Awaited<ReturnType<typeof hubFixture>>;
 beforeAll(async () => {
   hub = await startHubServer();
-  fixture = await hubFixture(hub, [MODEL, UNVERIFIED, BROKEN]);
+  fixture = await hubFixture(hub, [MODEL, UNVERIFIED, BROKEN, METADATA]);
   hub.files.delete(fixture.urlPath(BROKEN, 'config.json')); // listed in the registry, 404 on the hub
 });
 afterAll(async () => {
@@ -135,7 +150,7 @@ describe('pullModel', () => {
   it('refuses files without a SHA-256 unless allowed, then records what it got', async () => {
     await expect(pullModel('test-unverified', { env: fixture.env })).rejects.toThrow(
       new Error(
-        'Refusing to download test-unverified: the registry has no SHA-256 for vocab.json, so they cannot be verified; ' +
+        'Refusing to download test-unverified: the registry has no SHA-256 for model.safetensors, so they cannot be verified; ' +
           'set OMNISEG_ALLOW_UNVERIFIED=1 (or run omniseg pull test-unverified --allow-unverified) to accept them unverified',
       ),
     );
@@ -144,13 +159,40 @@ describe('pullModel', () => {
       await rm(fixture.cache, { recursive: true, force: true });
       const { list, onEvent } = events();
       const { dir } = await pullModel('test-unverified', { env: fixture.env, ...allow, onEvent });
-      expect(list[0]).toEqual({
-        type: 'warning',
-        message: 'test-unverified: vocab.json will not be verified (no published SHA-256); what was downloaded is recorded in the manifest',
-      });
+      expect(list.slice(0, 2)).toEqual([
+        {
+          type: 'warning',
+          message:
+            'test-unverified: vocab.json have no published SHA-256 (small files outside Git LFS): taken at the pinned revision, ' +
+            'at most 16 MiB each, checked by the model loaders',
+        },
+        {
+          type: 'warning',
+          message: 'test-unverified: model.safetensors will not be verified (no published SHA-256); what was downloaded is recorded in the manifest',
+        },
+      ]);
       const manifest = JSON.parse(await readFile(path.join(dir, '.omniseg-model.json'), 'utf8')) as { files: unknown[] };
       expect(manifest.files[1]).toEqual({ path: 'vocab.json', size: 8, sha256: sha256(UNVERIFIED.files['vocab.json']), verified: false });
+      expect(manifest.files[2]).toMatchObject({ path: 'model.safetensors', verified: false });
     }
+  });
+
+  it('metadata files without a SHA-256 need no opt-in but are capped in size', async () => {
+    expect(needsOptIn({ path: 'config.json', size: null, sha256: null })).toBe(false);
+    expect(needsOptIn({ path: 'merges.txt', size: null, sha256: null })).toBe(false);
+    expect(needsOptIn({ path: 'model.safetensors', size: null, sha256: null })).toBe(true);
+    expect(needsOptIn({ path: 'pytorch_model.bin', size: 1, sha256: null })).toBe(true);
+    expect(needsOptIn({ path: 'model.safetensors', size: 1, sha256: 'a'.repeat(64) })).toBe(false);
+    await expect(pullModel('test-metadata', { env: fixture.env })).rejects.toThrow(
+      `test-metadata/merges.txt: ${hub.url}${fixture.urlPath(METADATA, 'merges.txt')} sends more than 16777216 bytes, ` +
+        'the most an unverified metadata file may have',
+    );
+    expect(await readdir(path.join(fixture.cache, 'models', 'test-metadata', 'main'))).toEqual(['config.json']);
+    hub.files.set(fixture.urlPath(METADATA, 'merges.txt'), Buffer.from('#version: 0.2\n'));
+    const { list, onEvent } = events();
+    const { dir } = await pullModel('test-metadata', { env: fixture.env, onEvent });
+    expect(list[0]).toMatchObject({ type: 'warning', message: expect.stringMatching(/^test-metadata: config.json, merges.txt have no published SHA-256/) });
+    expect(await readFile(path.join(dir, 'merges.txt'), 'utf8')).toBe('#version: 0.2\n');
   });
 
   it('a file missing on the server (404) is an error naming the file and the URL', async () => {
@@ -164,7 +206,7 @@ describe('pullModel', () => {
 
   it('an unknown id lists the registry', async () => {
     await expect(pullModel('sam-vit-tiny', { env: fixture.env })).rejects.toThrow(
-      /^Unknown model "sam-vit-tiny"; the registry has sam-vit-base, sam-vit-large, sam-vit-huge, slimsam-77, clipseg-rd64-refined, test-sam, test-unverified, test-broken$/,
+      /^Unknown model "sam-vit-tiny"; the registry has sam-vit-base, sam-vit-large, sam-vit-huge, slimsam-77, clipseg-rd64-refined, test-sam, test-unverified, test-broken, test-metadata$/,
     );
   });
 

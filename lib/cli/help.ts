@@ -279,8 +279,10 @@ size and SHA-256 before it is renamed into place.
 
 Options:
   --quiet               no progress on stderr
-  --allow-unverified    accept files the registry has no SHA-256 for (as
-                        OMNISEG_ALLOW_UNVERIFIED=1 does); they are refused otherwise
+  --allow-unverified    accept weights the registry has no SHA-256 for (as
+                        OMNISEG_ALLOW_UNVERIFIED=1 does); they are refused otherwise.
+                        Config/tokenizer files (.json, .txt), which the Hub publishes no
+                        SHA-256 for, are taken at the pinned revision, at most 16 MiB
   -h, --help            show this help
 
 Environment:

@@ -18,6 +18,8 @@ export interface DownloadTarget {
   sha256: string | null;
   /** How errors and progress name the file, e.g. "sam-vit-base/model.safetensors". */
   label: string;
+  /** With no known size: refuse a body longer than this. Default: no limit. */
+  maxBytes?: number;
 }
 
 export interface DownloadOptions {
@@ -118,6 +120,9 @@ async function attemptDownload(target: DownloadTarget, options: DownloadOptions)
       received += chunk.byteLength;
       if (target.size !== null && received > target.size) {
         throw new Oversize(`Size mismatch for ${target.label}: ${target.url} sends more than the expected ${target.size} bytes`);
+      }
+      if (target.size === null && target.maxBytes !== undefined && received > target.maxBytes) {
+        throw new Oversize(`${target.label}: ${target.url} sends more than ${target.maxBytes} bytes, the most an unverified metadata file may have`);
       }
       hash.update(chunk);
       await handle.write(chunk);

@@ -64,7 +64,16 @@ export async function pullModel(id: string, options: PullOptions = {}): Promise<
         `${settings.endpoint} is reachable, or point OMNISEG_CACHE at a cache that has it`,
     );
   }
-  const unverified = model.files.filter((f) => f.sha256 === null).map((f) => f.path);
+  const unverified = model.files.filter(needsOptIn).map((f) => f.path);
+  const metadata = model.files.filter((f) => f.sha256 === null && !needsOptIn(f)).map((f) => f.path);
+  if (metadata.length > 0) {
+    emit({
+      type: 'warning',
+      message:
+        `${id}: ${metadata.join(', ')} have no published SHA-256 (small files outside Git LFS): taken at the pinned ` +
+        `revision, at most ${MAX_UNVERIFIED_METADATA_BYTES >> 20} MiB each, checked by the model loaders`,
+    });
+  }
   if (unverified.length > 0) {
     if (!(settings.allowUnverified || options.allowUnverified === true)) {
       throw new Error(
@@ -111,7 +120,14 @@ async function pullFile(
     return { path: file.path, size, sha256: file.sha256 ?? (await sha256File(dest)), verified };
   }
   const result = await downloadFile(
-    { url: fileUrl(endpoint, model, file.path), dest, size: file.size, sha256: file.sha256, label: `${model.id}/${file.path}` },
+    {
+      url: fileUrl(endpoint, model, file.path),
+      dest,
+      size: file.size,
+      sha256: file.sha256,
+      label: `${model.id}/${file.path}`,
+      ...(file.sha256 === null && !needsOptIn(file) ? { maxBytes: MAX_UNVERIFIED_METADATA_BYTES } : {}),
+    },
     {
       signal: options.signal,
       retryDelayMs: options.retryDelayMs,
@@ -122,6 +138,26 @@ async function pullFile(
   );
   emit({ type: 'done', file: file.path, size: result.size, verified });
   return { path: file.path, size: result.size, sha256: result.sha256, verified };
+}
+
+/**
+ * Most bytes of a metadata file without a published SHA-256 (config and tokenizer files are a
+ * few KB to a few MB; CLIP's tokenizer.json is ~3.5 MB).
+ */
+export const MAX_UNVERIFIED_METADATA_BYTES = 16 << 20;
+
+/** Metadata files: read and validated by omniseg's own parsers, never executed or memory-mapped. */
+const METADATA = /\.(json|txt)$/;
+
+/**
+ * Whether downloading a file needs OMNISEG_ALLOW_UNVERIFIED: it has no published SHA-256 and is
+ * not a metadata file. Small JSON/text files outside Git LFS have no SHA-256 on the Hub; they are
+ * fetched at the pinned commit, capped in size, and validated by the config and tokenizer readers.
+ * Weights without a SHA-256 (not in this registry's published models but for CLIPSeg's
+ * safetensors conversion) need the opt-in.
+ */
+export function needsOptIn(file: RegistryFile): boolean {
+  return file.sha256 === null && !METADATA.test(file.path);
 }
 
 async function sha256File(file: string): Promise<string> {

@@ -123,6 +123,8 @@ export interface TestModel {
   files: Record<string, Buffer>;
   /** Paths listed with sha256 null. */
   unverified?: string[];
+  /** Files listed with a null size. */
+  unsized?: string[];
 }
 
 /**
@@ -143,7 +145,7 @@ export async function hubFixture(hub: HubServer, models: TestModel[]) {
       license: 'apache-2.0',
       files: Object.entries(m.files).map(([file, data]) => ({
         path: file,
-        size: data.length,
+        size: m.unsized?.includes(file) ? null : data.length,
         sha256: m.unverified?.includes(file) ? null : sha256(data),
       })),
     };
