@@ -1,7 +1,7 @@
 // Referrer: a loaded CLIPSeg checkpoint that turns a text and/or a reference image into a heat
 // map over an image (the text-to-image response map of TRIS). All arguments are validated here,
 // before any native call; tokenising and preprocessing run in TypeScript, the model natively.
-import { bindingFor } from './backends.js';
+import { resolveBinding } from './backends.js';
 import { ClipTokenizer } from './clip/tokenizer.js';
 import {
   preprocessClipImage,
@@ -143,7 +143,7 @@ export class Referrer {
         : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
     const dir = await resolveModelDirectory(name, 'clipseg');
     const [processor, tokenizer] = await Promise.all([readClipImageProcessorConfig(dir), ClipTokenizer.load(dir)]);
-    const chosen = bindingFor(device);
+    const chosen = await resolveBinding(device);
     const binding = chosen.binding;
     if (binding.loadClipSeg === undefined) throw new Error('The omniseg native addon has no CLIPSeg support; rebuild it');
     const threadCount = threads ?? binding.hardwareThreads();
