@@ -70,14 +70,16 @@ export function toNativePrompt(
   frame?: MaskFrame,
 ): NativePrompt {
   const obj = plainObject(prompt, 'prompt', 'an object {points?, scribbles?, boxes?, mask?, maskInput?}');
-  const clicks = (optionalArray(obj.points, 'prompt.points', 'an array of points {x, y, label}') ?? []).map(
-    (p, i) => point(p, `prompt.points[${i}]`, width, height),
+  // Array.from, not map: it visits the holes of a sparse array too (as undefined, refused by name).
+  const clicks = Array.from(optionalArray(obj.points, 'prompt.points', 'an array of points {x, y, label}') ?? [], (p, i) =>
+    point(p, `prompt.points[${i}]`, width, height),
   );
-  const scribbles = (
-    optionalArray(obj.scribbles, 'prompt.scribbles', 'an array of scribbles {path, label}') ?? []
-  ).map((s, i) => scribble(s, `prompt.scribbles[${i}]`, width, height));
+  const scribbles = Array.from(
+    optionalArray(obj.scribbles, 'prompt.scribbles', 'an array of scribbles {path, label}') ?? [],
+    (s, i) => scribble(s, `prompt.scribbles[${i}]`, width, height),
+  );
   const points = [...clicks, ...scribbles.flatMap((s) => scribbleToPoints(s, width, height))];
-  const boxes = (optionalArray(obj.boxes, 'prompt.boxes', 'an array of boxes [x0, y0, x1, y1]') ?? []).map((b, i) =>
+  const boxes = Array.from(optionalArray(obj.boxes, 'prompt.boxes', 'an array of boxes [x0, y0, x1, y1]') ?? [], (b, i) =>
     box(b, `prompt.boxes[${i}]`, width, height),
   );
   const logits = lowResSize * lowResSize;

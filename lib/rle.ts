@@ -56,8 +56,11 @@ export function rleArea(rle: RLEInput): number {
 
 /** Column-major run lengths of a row-major mask, starting with zeros (pycocotools rleEncode). */
 export function maskToCounts(mask: Uint8Array, height: number, width: number): number[] {
-  const counts: number[] = [];
   const n = height * width;
+  // An empty mask is one empty run of zeros, whatever its width (the loop below would still walk
+  // every column: encodeRLE(new Uint8Array(0), 0, 1e12) ran for an hour).
+  if (n === 0) return [0];
+  const counts: number[] = [];
   let value = 0;
   let run = 0;
   for (let x = 0; x < width; x++) {
@@ -106,10 +109,12 @@ export function countsFromString(s: string, param = 'rle.counts'): number[] {
       if (p >= s.length) throw invalidRange('a COCO compressed RLE string', param, s);
       const c = s.charCodeAt(p) - OFFSET;
       if (c < 0 || c > 63) throw invalidRange('a COCO compressed RLE string (characters 0 to o)', param, s);
-      x += (c & DATA) * scale;
-      scale *= 32;
       more = (c & MORE) !== 0;
-      if (!more && c & SIGN) x -= scale; // sign-extend
+      // The last character's sign bit makes its 5 bits a negative digit (value − 32), added as
+      // such: adding the bits and then subtracting 32 · scale went through partial sums past
+      // 2^53 and came out off by one for deltas around −2^49.
+      x += (!more && c & SIGN ? (c & DATA) - 32 : c & DATA) * scale;
+      scale *= 32;
       p++;
     }
     if (counts.length > 2) x += counts[counts.length - 2];
@@ -173,7 +178,7 @@ export function runsArea(counts: readonly number[]): number {
  */
 export function rleMerge(rles: readonly RLEInput[], intersect = false, size?: readonly [number, number]): RLE {
   if (!Array.isArray(rles)) throw invalidType('an array of RLEs', 'rles', rles);
-  const runs = rles.map((rle) => rleRuns(rle));
+  const runs = Array.from(rles, (rle) => rleRuns(rle));
   const [height, width] = runs.length > 0 ? [runs[0].height, runs[0].width] : (size ?? [0, 0]);
   runs.forEach((r, i) => {
     if (r.height !== height || r.width !== width) {
@@ -234,7 +239,14 @@ function rleSize(rle: RLEInput): [number, number] {
   const size: unknown = rle.size;
   if (!Array.isArray(size)) throw invalidType('an array [height, width]', 'rle.size', size);
   if (size.length !== 2) throw invalidRange('an array [height, width]', 'rle.size', size);
-  return [integerInRange(size[0], 'rle.size[0]', 0), integerInRange(size[1], 'rle.size[1]', 0)];
+  const height = integerInRange(size[0], 'rle.size[0]', 0);
+  const width = integerInRange(size[1], 'rle.size[1]', 0);
+  // Run lengths are summed in floating point: beyond 2^53 pixels, a sum that is off by one could
+  // still compare equal to height × width.
+  if (!Number.isSafeInteger(height * width)) {
+    throw invalidRange('an array [height, width] with height × width < 2^53', 'rle.size', size);
+  }
+  return [height, width];
 }
 
 /** The run lengths of an RLE, checked to be non-negative integers that sum to height × width. */
@@ -245,7 +257,8 @@ function rleCounts(rle: RLEInput, pixels: number): readonly number[] {
     counts = countsFromString(raw);
     if (counts.some((c) => c < 0)) throw invalidRange('a COCO compressed RLE string', 'rle.counts', raw);
   } else if (Array.isArray(raw)) {
-    raw.forEach((c, i) => integerInRange(c, `rle.counts[${i}]`, 0));
+    // A for loop, not forEach: the holes of a sparse array are refused too.
+    for (let i = 0; i < raw.length; i++) integerInRange(raw[i], `rle.counts[${i}]`, 0);
     counts = raw as readonly number[];
   } else {
     throw invalidType('a string or an array of run lengths', 'rle.counts', raw);

@@ -108,7 +108,8 @@ export function scribble(value: unknown, param: string, width: number, height: n
   const what = 'a non-empty array of vertices [x, y]';
   if (!Array.isArray(obj.path)) throw invalidType(what, `${param}.path`, obj.path);
   if (obj.path.length === 0) throw invalidRange(what, `${param}.path`, obj.path);
-  const path = obj.path.map((v: unknown, i) => vertex(v, `${param}.path[${i}]`, width, height));
+  // Array.from, not map: a hole in a sparse path is refused by name like any other non-vertex.
+  const path = Array.from(obj.path as unknown[], (v, i) => vertex(v, `${param}.path[${i}]`, width, height));
   const dense = obj.dense === undefined ? false : boolean(obj.dense, `${param}.dense`);
   return { path, label: pointLabel(obj.label, `${param}.label`), ...(dense ? { dense } : {}) };
 }
