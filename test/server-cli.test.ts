@@ -30,8 +30,8 @@ describe('omniseg serve arguments', () => {
   it('parses every flag', () => {
     expect(
       parse(
-        'serve --model m --host 0.0.0.0 --port 0 --threads 4 --cache-mb 0.5 --max-queue 16 --max-batch 4 ' +
-          '--batch-delay-ms 1.5 --timeout-ms 2000 --device cpu --precision fp16',
+        'serve --model m --host 0.0.0.0 --port 0 --threads 4 --cache-mb 0.5 --heatmap-cache-mb 0 --max-queue 16 ' +
+          '--max-batch 4 --batch-delay-ms 1.5 --timeout-ms 2000 --device cpu --precision fp16',
       ),
     ).toEqual({
       command: 'serve',
@@ -42,6 +42,7 @@ describe('omniseg serve arguments', () => {
       host: '0.0.0.0',
       port: 0,
       cacheMb: 0.5,
+      heatmapCacheMb: 0,
       maxQueue: 16,
       maxBatch: 4,
       batchDelayMs: 1.5,
@@ -54,6 +55,7 @@ describe('omniseg serve arguments', () => {
     expectUsage('serve --model m --port 70000', 'Expected an integer from 0 to 65535 for --port but received "70000" of type string');
     expectUsage('serve --model m --cache-mb=-1', 'Expected a number >= 0 for --cache-mb but received "-1" of type string');
     expectUsage('serve --model m --cache-mb lots', 'Expected a number >= 0 for --cache-mb but received "lots" of type string');
+    expectUsage('serve --model m --heatmap-cache-mb=-2', 'Expected a number >= 0 for --heatmap-cache-mb but received "-2" of type string');
     expectUsage('serve --model m --max-queue 0', 'Expected a positive integer for --max-queue but received "0" of type string');
     expectUsage('serve --model m --text cat', 'Unknown option --text for omniseg serve; see omniseg serve --help');
   });
@@ -61,6 +63,7 @@ describe('omniseg serve arguments', () => {
   it('is in the help', () => {
     expect(helpText()).toMatch(/serve {5}run the HTTP segmentation server/);
     expect(helpText('serve')).toMatch(/--cache-mb <m>/);
+    expect(helpText('serve')).toMatch(/--heatmap-cache-mb <m>\s+heat-map cache budget, MiB, 0 for none[^]*\(default: 64\)/);
   });
 
   it('exits 2 on a usage error', async () => {
@@ -83,7 +86,7 @@ describe('omniseg serve', () => {
   it('serves until SIGTERM, logging JSON lines, then shuts down and exits 0', async () => {
     let stdout = '';
     const io = { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stdout += t), env: {} };
-    const exit = runCli(['serve', '--model', modelDir, '--port', '0', '--cache-mb', '1'], io);
+    const exit = runCli(['serve', '--model', modelDir, '--port', '0', '--cache-mb', '1', '--heatmap-cache-mb', '0.5'], io);
     const deadline = Date.now() + 5000;
     while (!/model loaded/.test(stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const base = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
@@ -99,6 +102,7 @@ describe('omniseg serve', () => {
     expect(await exit).toBe(0);
     const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as { msg: string; level: number });
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining([expect.stringMatching(/shutting down/), 'stopped']));
+    expect(lines.find((l) => /model loaded/.test(l.msg))).toMatchObject({ cacheBytes: 1024 * 1024, heatmapCacheBytes: 512 * 1024 });
     expect(process.listenerCount('SIGTERM')).toBe(0);
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
   });

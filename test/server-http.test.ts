@@ -169,6 +169,46 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
       expect(res.json().masks).toHaveLength(2);
     });
 
+    it('takes a dense mask prompt (base64 PNG at the image size) and dense scribbles, as Segmenter.segment does', async () => {
+      await embed(WIDE);
+      const bits = new Uint8Array(150 * 100);
+      for (let y = 20; y < 60; y++) bits.fill(255, y * 150 + 30, y * 150 + 90);
+      const png = await sharp(Buffer.from(bits), { raw: { width: 150, height: 100, channels: 1 } }).png().toBuffer();
+      const stroke = { path: [[20, 70], [120, 80]] as Array<[number, number]>, label: 1 as const };
+      const res = await segment({
+        imageId: imageId(WIDE),
+        points: [[60, 40, 1]],
+        mask: png.toString('base64'),
+        scribbles: [{ ...stroke, dense: true }],
+      });
+      expect(res.statusCode).toBe(200);
+      const expected = await segmenter.segment(WIDE, {
+        points: [{ x: 60, y: 40, label: 1 }],
+        mask: { data: bits, width: 150, height: 100 },
+        scribbles: [{ ...stroke, dense: true }],
+      });
+      expect(res.json().masks.map((m: { rle: unknown }) => m.rle)).toEqual(expected.masks.map((m) => m.toRLE()));
+      // Both dense prompts reach the decoder: without them the masks differ.
+      const sparse = await segment({ imageId: imageId(WIDE), points: [[60, 40, 1]], scribbles: [stroke] });
+      expect(sparse.json().masks[0].rle).not.toEqual(res.json().masks[0].rle);
+      const strokeOnly = await segment({ imageId: imageId(WIDE), points: [[60, 40, 1]], scribbles: [{ ...stroke, dense: true }] });
+      expect(strokeOnly.json().masks[0].rle).not.toEqual(sparse.json().masks[0].rle);
+    });
+
+    it('400 naming the field for a bad dense mask prompt', async () => {
+      await embed(WIDE);
+      const id = imageId(WIDE);
+      const small = (await sharp(Buffer.alloc(100, 255), { raw: { width: 10, height: 10, channels: 1 } }).png().toBuffer()).toString('base64');
+      const lowRes = segmenter.config.lowResSize;
+      const maskInput = Buffer.from(new Float32Array(lowRes * lowRes).buffer).toString('base64');
+      expectError(await segment({ imageId: id, ...click, mask: small }), 400, 'invalid_argument', /for mask\.width/);
+      expectError(await segment({ imageId: id, ...click, mask: small, maskInput }), 400, 'invalid_request', /mask or maskInput, not both/);
+      expectError(await segment({ imageId: id, ...click, mask: 'bm90IGFuIGltYWdl' }), 400, 'invalid_image', /Cannot decode mask/);
+      expectError(await segment({ imageId: id, ...click, mask: '***' }), 400, 'invalid_argument', /base64 for mask/);
+      const dense = { path: [[1, 1]], label: 1, dense: 'yes' };
+      expectError(await segment({ imageId: id, scribbles: [dense] }), 400, 'invalid_request', /scribbles\[0\]\.dense/);
+    });
+
     it('400 naming the field for a body that does not fit the schema', async () => {
       const id = imageId(WIDE);
       expectError(await segment({ imageId: id, points: [[1, 2]] }), 400, 'invalid_request', /points\[0\]/);
@@ -207,8 +247,10 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
       expectError(res, 415, 'unsupported_media_type', /application\/json/);
     });
 
-    it('501 for text prompts and heat maps (no referrer model loaded)', async () => {
+    it('501 for text prompts, labels and heat maps (no referrer model loaded)', async () => {
       expectError(await segment({ imageId: imageId(WIDE), text: 'a cat' }), 501, 'no_referrer', /referrer/);
+      expectError(await segment({ imageId: imageId(WIDE), prompts: [{ text: 'a cat' }] }), 501, 'no_referrer', /referrer/);
+      expectError(await segment({ imageId: imageId(WIDE), ...click, vocabulary: ['cat'] }), 501, 'no_referrer', /^Labels need/);
       expectError(await inject({ method: 'POST', url: '/v1/heatmap', payload: {} }), 501, 'no_referrer');
     });
   });

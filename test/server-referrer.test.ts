@@ -125,7 +125,7 @@ describe.skipIf(!addonAvailable())('omniseg server with a referrer (tiny SAM + C
       ['/v1/heatmap', { image: WIDE.toString('base64'), text: 'x', bogus: 1 }, /Unknown field bogus/],
       ['/v1/heatmap', { image: WIDE.toString('base64'), refImage: 'bm90IGFuIGltYWdl' }, /Cannot decode refImage/],
       ['/v1/segment', { imageId: WIDE_ID, text: 'x', threshold: 2 }, /threshold/],
-      ['/v1/segment', { imageId: WIDE_ID, text: 'x', points: [[1, 1, 1]] }, /Field points cannot be combined with text/],
+      ['/v1/segment', { imageId: WIDE_ID, text: 'x', maskInput: 'AAAA' }, /Field maskInput cannot be combined with text/],
       ['/v1/segment', { imageId: WIDE_ID, points: [[1, 1, 1]], threshold: 0.5 }, /Field threshold needs text/],
     ];
     for (const [url, payload, message] of cases) {

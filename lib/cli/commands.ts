@@ -169,6 +169,8 @@ export interface ServeCommand extends ModelOptions {
   port: number;
   /** --cache-mb: the embedding cache's budget, MiB (fractions allowed). */
   cacheMb?: number;
+  /** --heatmap-cache-mb: the heat-map cache's budget, MiB (fractions allowed; 0: none). */
+  heatmapCacheMb?: number;
   /** --max-queue: requests allowed to wait per queue. */
   maxQueue?: number;
   /** --max-batch: encoder requests per batch. */

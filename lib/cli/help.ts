@@ -3,6 +3,7 @@ import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
 import {
   DEFAULT_BATCH_DELAY_MS,
   DEFAULT_CACHE_MB,
+  DEFAULT_HEATMAP_CACHE_MB,
   DEFAULT_HOST,
   DEFAULT_MAX_BATCH,
   DEFAULT_MAX_QUEUE,
@@ -213,12 +214,18 @@ Endpoints:
   POST /v1/embeddings   raw image (Content-Type: image/*) or multipart field "image"
                         -> {"imageId","width","height"}; the embedding is cached by imageId
   POST /v1/segment      {"imageId" | "image": <base64>, "points": [[x,y,label]...],
-                         "boxes": [[x0,y0,x1,y1]...], "scribbles": [{"path","label"}...],
-                         "maskInput": <base64 float32 LxL>, "multimask", "format":
-                         "rle" | "png" | "polygons"} -> {"imageId","masks","timings"};
-                        with --referrer also {"text", "refImage", "threshold"} -> "noTarget"
-  POST /v1/heatmap      {"imageId" | "image", "text", "refImage", "textWeight", "format":
-                         "float32" | "png"} -> {"width","height","heatmap" | "png"} (--referrer)
+                         "boxes": [[x0,y0,x1,y1]...], "scribbles": [{"path","label","dense"}...],
+                         "mask": <base64 PNG, image size>, "maskInput": <base64 float32 LxL>,
+                         "multimask", "format": "rle" | "png" | "polygons"}
+                        -> {"imageId","masks","timings"}
+                        with --referrer: a referring prompt {"text", "refImage", "refRegion":
+                         {"box"} | {"scribble"} | {"mask": <base64 PNG>}, "textWeight"} or
+                         {"prompts": [...], "weights"}, narrowed by "points", "scribbles" and
+                         one "box" on the image, "threshold", "minArea" -> "noTarget";
+                         "vocabulary": [...], "topK" add "label"/"labels" to each mask
+  POST /v1/heatmap      {"imageId" | "image", "text", "refImage", "refRegion", "textWeight" |
+                         "prompts", "weights", "format": "float32" | "png"}
+                        -> {"width","height","heatmap" | "png","heatmapCached"} (--referrer)
   GET  /healthz, /readyz (503 until the model is loaded), /metrics (Prometheus)
 Errors are {"error":{"code","message"}}; a full queue answers 429 with Retry-After.
 
@@ -227,6 +234,9 @@ ${MODEL_OPTIONS}
   --host <host>         address to listen on (default: ${DEFAULT_HOST})
   --port <n>            port, 0 for any free one (default: ${DEFAULT_PORT})
   --cache-mb <m>        embedding cache budget, MiB (default: ${DEFAULT_CACHE_MB})
+  --heatmap-cache-mb <m>
+                        heat-map cache budget, MiB, 0 for none: heat maps by image and
+                        query, reused across requests (default: ${DEFAULT_HEATMAP_CACHE_MB})
   --max-queue <q>       requests allowed to wait per queue, encoder and decoder
                         (default: ${DEFAULT_MAX_QUEUE}); beyond it, 429
   --max-batch <b>       encoder requests per batch (default: ${DEFAULT_MAX_BATCH})

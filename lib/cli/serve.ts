@@ -15,6 +15,7 @@ export async function runServe(args: ServeCommand, io: CliIO): Promise<void> {
     precision: args.precision,
     ...(args.threads === undefined ? {} : { threads: args.threads }),
     ...(args.cacheMb === undefined ? {} : { cacheBytes: Math.floor(args.cacheMb * 1024 * 1024) }),
+    ...(args.heatmapCacheMb === undefined ? {} : { heatmapCacheBytes: Math.floor(args.heatmapCacheMb * 1024 * 1024) }),
     ...(args.maxQueue === undefined ? {} : { maxQueue: args.maxQueue }),
     ...(args.maxBatch === undefined ? {} : { maxBatch: args.maxBatch }),
     ...(args.batchDelayMs === undefined ? {} : { batchDelayMs: args.batchDelayMs }),
@@ -37,7 +38,8 @@ export async function runServe(args: ServeCommand, io: CliIO): Promise<void> {
     await server.listen({ host: args.host, port: args.port });
     const outcome = await Promise.race([server.loaded.then(() => 'loaded' as const), stopped]);
     if (outcome === 'loaded') {
-      log.info({ model: args.model, referrer: args.referrer, cacheBytes: server.cache.maxBytes }, 'model loaded; ready');
+      const budgets = { cacheBytes: server.cache.maxBytes, heatmapCacheBytes: server.heatmapCache.maxBytes };
+      log.info({ model: args.model, referrer: args.referrer, ...budgets }, 'model loaded; ready');
       const signal = await stopped;
       log.info({ signal }, 'shutting down: finishing the requests in flight');
     }

@@ -11,6 +11,7 @@ import { Referrer } from '../referrer.js';
 import { Segmenter, type Device, type Precision } from '../segmenter.js';
 import type { DecodedImage } from '../types.js';
 import { EmbeddingCache } from './cache.js';
+import { HeatmapCache } from './heatmap-cache.js';
 import { ClientGone, errorBody, HttpError, RequestTimeout, toHttpError } from './errors.js';
 import { ServerMetrics } from './metrics.js';
 import { Batcher, BoundedQueue } from './queues.js';
@@ -19,6 +20,7 @@ import {
   DEFAULT_BODY_LIMIT,
   DEFAULT_CACHE_MB,
   DEFAULT_DECODE_CONCURRENCY,
+  DEFAULT_HEATMAP_CACHE_MB,
   DEFAULT_HOST,
   DEFAULT_MAX_BATCH,
   DEFAULT_MAX_QUEUE,
@@ -49,6 +51,11 @@ export interface ServerOptions {
   port?: number;
   /** Byte budget of the embedding cache. Default: 1 GiB. */
   cacheBytes?: number;
+  /**
+   * Byte budget of the heat-map cache (with `referrer`): heat maps by image and query, reused by
+   * repeated /v1/heatmap and referring /v1/segment requests; 0 caches none. Default: 64 MiB.
+   */
+  heatmapCacheBytes?: number;
   /** Requests allowed to wait in each queue (encoder, decoder); beyond it, 429. Default: 64. */
   maxQueue?: number;
   /** Encoder requests per batch. Default: 8. */
@@ -73,6 +80,8 @@ export interface OmnisegServer {
   readonly app: FastifyInstance;
   readonly metrics: ServerMetrics;
   readonly cache: EmbeddingCache;
+  /** The referrer's heat maps (empty without a referrer). */
+  readonly heatmapCache: HeatmapCache;
   /** Settles when the models (SAM, and the referrer when given) are loaded (rejects when loading fails). */
   readonly loaded: Promise<void>;
   /** Starts listening; resolves with the address, e.g. `http://127.0.0.1:8080`. */
@@ -114,6 +123,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     throw new TypeError(`Expected a CLIPSeg checkpoint directory for referrer but received ${String(options.referrer)}`);
   }
   const cacheBytes = nonNegative(options.cacheBytes, 'cacheBytes', DEFAULT_CACHE_MB * 1024 * 1024);
+  const heatmapCacheBytes = nonNegative(options.heatmapCacheBytes, 'heatmapCacheBytes', DEFAULT_HEATMAP_CACHE_MB * 1024 * 1024);
   const maxQueue = positive(options.maxQueue, 'maxQueue', DEFAULT_MAX_QUEUE);
   const maxBatch = positive(options.maxBatch, 'maxBatch', DEFAULT_MAX_BATCH);
   const batchDelayMs = nonNegative(options.batchDelayMs, 'batchDelayMs', DEFAULT_BATCH_DELAY_MS);
@@ -136,6 +146,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
 
   let metrics: ServerMetrics | undefined;
   const cache = new EmbeddingCache(cacheBytes, { onEvict: () => metrics?.cacheEvictions.inc() });
+  const heatmapCache = new HeatmapCache(heatmapCacheBytes, { onEvict: () => metrics?.heatmapCacheEvictions.inc() });
   const encoder = new Batcher<Uint8Array, DecodedImage, ImageEmbedding>('encoder', {
     maxBatch,
     maxDelayMs: batchDelayMs,
@@ -155,7 +166,12 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   const heatmaps = new BoundedQueue('referrer', { concurrency: 1, maxWaiting: maxQueue });
   let referrer: Referrer | undefined;
   metrics = new ServerMetrics(
-    { queues: options.referrer === undefined ? { encoder, decoder } : { encoder, decoder, referrer: heatmaps }, cache, ready: () => status.state === 'ready' },
+    {
+      queues: options.referrer === undefined ? { encoder, decoder } : { encoder, decoder, referrer: heatmaps },
+      cache,
+      heatmapCache,
+      ready: () => status.state === 'ready',
+    },
     { processMetrics: options.processMetrics ?? true },
   );
   const serverMetrics = metrics;
@@ -262,6 +278,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   registerRoutes(app, {
     segmenter: live,
     cache,
+    heatmapCache,
     encoder,
     decoder,
     metrics: serverMetrics,
@@ -339,6 +356,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
 
   app.addHook('onClose', async () => {
     cache.clear();
+    heatmapCache.clear();
     if (ownsSegmenter) segmenter?.dispose();
     // Loaded here in any case; a load still in progress disposes its model when it ends.
     referrer?.dispose();
@@ -349,6 +367,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     app,
     metrics: serverMetrics,
     cache,
+    heatmapCache,
     loaded,
     async listen(listenOptions = {}) {
       return app.listen({

@@ -4,4 +4,4 @@ export * from './defaults.js'; // the DEFAULT_* option values
 export type { OmnisegServer, ServerOptions } from './app.js';
 export { imageId } from './cache.js';
 export type { ErrorBody } from './errors.js';
-export type { MaskFormat, SegmentBody } from './routes.js';
+export type { HeatmapBody, MaskFormat, PromptBody, QueryBody, RegionBody, SegmentBody } from './schemas.js';

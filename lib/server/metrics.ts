@@ -3,10 +3,20 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { QueueStats } from './queues.js';
 
+/** What a cache's gauges read. */
+export interface CacheStats {
+  readonly bytes: number;
+  readonly size: number;
+  readonly maxBytes: number;
+  readonly pending: number;
+}
+
 /** What the gauges read when scraped. */
 export interface MetricsSources {
   queues: Record<string, QueueStats>;
-  cache: { readonly bytes: number; readonly size: number; readonly maxBytes: number; readonly pending: number };
+  cache: CacheStats;
+  /** The heat-map cache (its metrics read 0 when absent). */
+  heatmapCache?: CacheStats;
   ready(): boolean;
 }
 
@@ -27,6 +37,9 @@ export class ServerMetrics {
   readonly cacheHits: Counter;
   readonly cacheMisses: Counter;
   readonly cacheEvictions: Counter;
+  readonly heatmapCacheHits: Counter;
+  readonly heatmapCacheMisses: Counter;
+  readonly heatmapCacheEvictions: Counter;
   readonly backend: Gauge<'device' | 'precision' | 'threads'>;
   readonly backendErrors: Counter;
 
@@ -141,6 +154,46 @@ export class ServerMetrics {
       registers,
       collect() {
         this.set(sources.cache.pending);
+      },
+    });
+    this.heatmapCacheHits = new Counter({
+      name: 'omniseg_heatmap_cache_hits_total',
+      help: 'Heat-map lookups (referrer) served from the heat-map cache',
+      registers,
+    });
+    this.heatmapCacheMisses = new Counter({
+      name: 'omniseg_heatmap_cache_misses_total',
+      help: 'Heat-map lookups that needed a referrer forward pass (or joined one in progress)',
+      registers,
+    });
+    this.heatmapCacheEvictions = new Counter({
+      name: 'omniseg_heatmap_cache_evictions_total',
+      help: 'Heat maps evicted to stay within the byte budget',
+      registers,
+    });
+    const heat = sources.heatmapCache;
+    new Gauge({
+      name: 'omniseg_heatmap_cache_bytes',
+      help: 'Bytes of the cached heat maps',
+      registers,
+      collect() {
+        this.set(heat?.bytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'omniseg_heatmap_cache_max_bytes',
+      help: 'Byte budget of the heat-map cache',
+      registers,
+      collect() {
+        this.set(heat?.maxBytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'omniseg_heatmap_cache_entries',
+      help: 'Heat maps in the cache',
+      registers,
+      collect() {
+        this.set(heat?.size ?? 0);
       },
     });
     this.backend = new Gauge({

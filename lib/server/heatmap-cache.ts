@@ -1,0 +1,177 @@
+// Heat-map cache: the referrer's heat maps, keyed by the image's id (the SHA-256 of its bytes, as
+// the embedding cache) and a digest of the query (`queryDigest`), least recently used first out
+// when their bytes pass the budget. Heat maps are plain JS memory (no pinning: an evicted one is
+// collected once no response uses it). Concurrent requests for the same heat map share one
+// computation, which is cancelled when every one of them has given up.
+import { createHash } from 'node:crypto';
+import { abortError, untilAborted } from '../errors.js';
+import type { Heatmap } from '../referrer.js';
+import type { QuerySpec } from '../referring/prompts.js';
+
+/** Bytes a heat map holds: its [H, W] probabilities, [S, S] logits and conditional embedding. */
+export function heatmapBytes(heat: Heatmap): number {
+  return heat.data.byteLength + heat.logits.byteLength + heat.conditional.byteLength + (heat.inputIds?.byteLength ?? 0);
+}
+
+/**
+ * A digest (SHA-256, hex) of what a validated query refers to: per prompt its text, the SHA-256
+ * of its reference image's bytes, its region and text weight (the default filled in), and the
+ * normalised weights. Queries that `querySpec` makes equal (weights [1, 1] and [2, 2], a missing
+ * textWeight and 0.5) share a digest. A region's mask counts by the bytes it was sent as (when
+ * given) or by its pixels.
+ * @param spec `querySpec()` of the query, whose refImages are encoded bytes.
+ * @param regionBytes the encoded bytes of each prompt's region mask (by prompt index), if any.
+ */
+export function queryDigest(spec: QuerySpec, regionBytes: ReadonlyMap<number, Uint8Array> = new Map()): string {
+  const prompts = spec.prompts.map((p, i) => {
+    const ref = p.refImage === undefined ? null : createHash('sha256').update(p.refImage as Uint8Array).digest('hex');
+    return [p.text ?? null, ref, regionKey(p.refRegion, regionBytes.get(i)), p.textWeight ?? null];
+  });
+  return createHash('sha256').update(JSON.stringify([prompts, spec.weights])).digest('hex');
+}
+
+/** A region as it goes into a digest: a mask by the SHA-256 of its sent bytes (or of its pixels and size). */
+function regionKey(region: unknown, sent: Uint8Array | undefined): unknown {
+  if (region === undefined) return null;
+  const mask = (region as { mask?: { data?: unknown; width?: unknown; height?: unknown } }).mask;
+  if (mask === undefined) return region;
+  const hash = createHash('sha256');
+  if (sent !== undefined) hash.update(sent);
+  else if (mask.data instanceof Uint8Array) hash.update(`${String(mask.width)}x${String(mask.height)}:`).update(mask.data);
+  else return region;
+  return { mask: hash.digest('hex') };
+}
+
+interface Pending {
+  readonly controller: AbortController;
+  readonly promise: Promise<Heatmap>;
+  waiters: number;
+}
+
+export interface HeatmapCacheEvents {
+  /** An entry left the cache to make room (not on clear()). */
+  onEvict?(key: string, bytes: number): void;
+}
+
+/** Result of `HeatmapCache.resolve`: the heat map and whether it came from the cache. */
+export interface ResolvedHeatmap {
+  heatmap: Heatmap;
+  cached: boolean;
+}
+
+export class HeatmapCache {
+  /** Byte budget; 0 caches nothing (concurrent requests still share a computation). */
+  readonly maxBytes: number;
+  /** Insertion order = recency order: the first key is the least recently used. */
+  readonly #entries = new Map<string, { heatmap: Heatmap; bytes: number }>();
+  readonly #pending = new Map<string, Pending>();
+  readonly #events: HeatmapCacheEvents;
+  #bytes = 0;
+
+  constructor(maxBytes: number, events: HeatmapCacheEvents = {}) {
+    if (!(maxBytes >= 0)) throw new RangeError(`Expected a number >= 0 for maxBytes but received ${maxBytes}`);
+    this.maxBytes = maxBytes;
+    this.#events = events;
+  }
+
+  /** Bytes of the cached heat maps. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Heat maps in the cache. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Computations in progress (shared by their waiters). */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
+  /** The cached heat map of `key`, made the most recently used; undefined when not cached. */
+  get(key: string): Heatmap | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry.heatmap;
+  }
+
+  /**
+   * The heat map of `key`: from the cache, from a computation of the same key in progress, or
+   * from `create` (called with a signal that aborts when every waiter has given up). `signal`
+   * abandons this caller's wait (rejecting with an AbortError at once). A failed computation is
+   * not cached.
+   */
+  async resolve(key: string, create: (signal: AbortSignal) => Promise<Heatmap>, signal?: AbortSignal): Promise<ResolvedHeatmap> {
+    const hit = this.get(key);
+    if (hit !== undefined) return { heatmap: hit, cached: true };
+    const aborted = (): boolean => signal?.aborted === true;
+    if (aborted()) throw abortError(signal as AbortSignal);
+    let pending = this.#pending.get(key);
+    if (pending === undefined) pending = this.#start(key, create);
+    const shared = pending;
+    shared.waiters++;
+    try {
+      return { heatmap: await untilAborted(shared.promise, signal), cached: false };
+    } catch (error) {
+      if (aborted() && shared.waiters === 1 && this.#pending.get(key) === shared) {
+        // Nobody wants it any more: cancel the computation, and let a later request start afresh.
+        this.#pending.delete(key);
+        shared.controller.abort(signal?.reason);
+      }
+      throw error;
+    } finally {
+      shared.waiters--;
+    }
+  }
+
+  /** Empties the cache. */
+  clear(): void {
+    this.#entries.clear();
+    this.#bytes = 0;
+  }
+
+  #start(key: string, create: (signal: AbortSignal) => Promise<Heatmap>): Pending {
+    const controller = new AbortController();
+    const promise = create(controller.signal).then(
+      (heatmap) => {
+        if (this.#pending.get(key) === pending) this.#pending.delete(key);
+        // Cached even when every waiter gave up while it ran: the work is done and valid.
+        this.#insert(key, heatmap);
+        return heatmap;
+      },
+      (error: unknown) => {
+        if (this.#pending.get(key) === pending) this.#pending.delete(key);
+        throw error;
+      },
+    );
+    promise.catch(() => {}); // the waiters see it; with none left, nobody does
+    const pending: Pending = { controller, promise, waiters: 0 };
+    this.#pending.set(key, pending);
+    return pending;
+  }
+
+  #insert(key: string, heatmap: Heatmap): void {
+    const bytes = heatmapBytes(heatmap);
+    if (bytes > this.maxBytes) return;
+    const previous = this.#entries.get(key);
+    if (previous !== undefined) {
+      this.#entries.delete(key);
+      this.#bytes -= previous.bytes;
+    }
+    this.#entries.set(key, { heatmap, bytes });
+    this.#bytes += bytes;
+    for (const [victim, entry] of this.#entries) {
+      if (this.#bytes <= this.maxBytes) break;
+      this.#entries.delete(victim);
+      this.#bytes -= entry.bytes;
+      this.#events.onEvict?.(victim, entry.bytes);
+    }
+  }
+}

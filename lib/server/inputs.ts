@@ -1,0 +1,143 @@
+// What the routes share: request fields decoded (base64, PNG masks, image headers), the image →
+// embedding path through the cache and the encoder queue, the library's argument errors as 400s,
+// and the JSON form of a mask.
+import type { FastifyRequest } from 'fastify';
+import sharp from 'sharp';
+import type { Mask } from '../mask.js';
+import type { Referrer } from '../referrer.js';
+import type { BinaryMask } from '../types.js';
+import { imageId, type Lease } from './cache.js';
+import { HttpError } from './errors.js';
+import type { RouteContext } from './routes.js';
+import type { MaskFormat } from './schemas.js';
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** The bytes of a base64 field. @throws HttpError 400 naming `field` */
+export function decodeBase64(text: string, field: string): Buffer {
+  const compact = text.replace(/\s+/g, '');
+  if (compact.length % 4 === 1 || !BASE64.test(compact)) {
+    throw new HttpError(400, 'invalid_argument', `Expected base64 for ${field}`);
+  }
+  return Buffer.from(compact, 'base64');
+}
+
+/**
+ * Reads an encoded image's size from its header, as decoding will give it (EXIF orientation
+ * applied). @throws HttpError 400 (undecodable), 413 (pixel limit), naming `field`
+ */
+export async function probe(bytes: Uint8Array, limit: number, field = 'image'): Promise<{ width: number; height: number }> {
+  let width: number;
+  let height: number;
+  try {
+    ({ width, height } = (await sharp(bytes, { limitInputPixels: false }).metadata()).autoOrient);
+  } catch (error) {
+    throw new HttpError(400, 'invalid_image', `Cannot decode ${field}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (limit !== 0 && width * height > limit) {
+    throw new HttpError(
+      413,
+      'image_too_large',
+      `The ${field} is ${width}x${height} = ${width * height} pixels, more than the limit of ${limit}`,
+    );
+  }
+  return { width, height };
+}
+
+/**
+ * A binary mask sent as an encoded image (PNG): its first channel after conversion to grey (alpha
+ * removed), non-zero inside. Its size is checked by whoever uses it (the library names the field).
+ * @throws HttpError 400 / 413 naming `field`
+ */
+export async function decodeMaskImage(bytes: Uint8Array, limit: number, field: string): Promise<BinaryMask> {
+  await probe(bytes, limit, field);
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: false })
+      .removeAlpha()
+      .toColourspace('b-w')
+      .extractChannel(0)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+  } catch (error) {
+    throw new HttpError(400, 'invalid_image', `Cannot decode ${field}: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+/**
+ * The embedding of an encoded image, pinned: from the cache, or encoded (through the encoder
+ * queue; concurrent requests for the same image share one encode). The image's header is read
+ * before it is queued, so that an undecodable or oversized image is refused at once.
+ */
+export async function embed(ctx: RouteContext, bytes: Uint8Array, signal: AbortSignal): Promise<{ lease: Lease; encodeMs: number }> {
+  const id = imageId(bytes);
+  const hit = ctx.cache.acquire(id);
+  if (hit !== undefined) {
+    ctx.metrics.cacheHits.inc();
+    return { lease: hit, encodeMs: 0 };
+  }
+  ctx.metrics.cacheMisses.inc();
+  await probe(bytes, ctx.limitInputPixels);
+  // With a referrer, the image is kept with its embedding: text prompts on an imageId need it.
+  const source = ctx.referrer() === undefined ? undefined : bytes;
+  const { lease, cached } = await ctx.cache.resolve(id, (encodeSignal) => ctx.encoder.submit(bytes, encodeSignal), signal, source);
+  return { lease, encodeMs: cached ? 0 : lease.embedding.encodeMs };
+}
+
+/** The cached embedding of `imageId`, pinned. @throws HttpError 404 */
+export function cachedEmbedding(ctx: RouteContext, id: string): Lease {
+  const lease = ctx.cache.acquire(id);
+  if (lease === undefined) {
+    throw new HttpError(404, 'unknown_image', `No embedding for imageId ${id}; POST the image to /v1/embeddings`);
+  }
+  ctx.metrics.cacheHits.inc();
+  return lease;
+}
+
+/** The referrer, or 501 naming what needed it. */
+export function needReferrer(ctx: RouteContext, what: string): Referrer {
+  const referrer = ctx.referrer();
+  if (referrer === undefined) {
+    throw new HttpError(501, 'no_referrer', `${what} need a referrer model (CLIPSeg); start the server with --referrer <dir>`);
+  }
+  return referrer;
+}
+
+/** The library's argument errors (`... for options.text ...`) as 400s naming the request field. */
+export function argumentError(error: unknown): unknown {
+  if (error instanceof TypeError || error instanceof RangeError) {
+    return new HttpError(400, 'invalid_argument', error.message.replace(/ for options\./, ' for '));
+  }
+  return error;
+}
+
+/** Runs a validation, its TypeError / RangeError becoming a 400 (see argumentError). */
+export function argument<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw argumentError(error);
+  }
+}
+
+export async function maskJson(mask: Mask, format: MaskFormat) {
+  const head = { score: mask.score, box: mask.box, area: mask.area };
+  switch (format) {
+    case 'rle':
+      return { ...head, rle: mask.toRLE() };
+    case 'png':
+      return { ...head, png: (await mask.toPNG()).toString('base64') };
+    case 'polygons':
+      return { ...head, polygons: mask.toPolygons() };
+  }
+}
+
+/** Refuses (415) a request whose Content-Type is not one of `accepted`, before its body is read. */
+export function contentTypes(accepted: RegExp, what: string) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const type = request.headers['content-type'] ?? '';
+    if (!accepted.test(type)) {
+      throw new HttpError(415, 'unsupported_media_type', `Expected Content-Type ${what} but received ${JSON.stringify(type)}`);
+    }
+  };
+}
