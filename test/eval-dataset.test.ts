@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helpText } from '../lib/cli/help.js';
 import { parseDataset } from '../lib/eval/dataset.js';
 import { native } from '../lib/native.js';
-import { rleArea, rleMerge } from '../lib/rle.js';
+import { Referrer } from '../lib/referrer.js';
+import { referSegment } from '../lib/referring/index.js';
+import { decodeRLE, encodeRLE, rleArea, rleMerge } from '../lib/rle.js';
+import { Segmenter } from '../lib/segmenter.js';
 import type { RLEInput } from '../lib/types.js';
 import { expectUsage, parse, run } from './helpers/cli.js';
 import { FIXTURES, MODEL_DIR as SAM } from './helpers/fixtures.js';
@@ -48,6 +51,10 @@ describe('eval --dataset arguments', () => {
     expectUsage('eval --gt g.json --pred p.json --referrer r', 'Option --referrer goes with --dataset');
     expectUsage('eval --gt g.json --pred p.json --out o', 'Option --out goes with --dataset');
     expectUsage('eval --dataset d.jsonl --model', 'Option --model requires a value');
+    expectUsage('eval --gt g.json --heatmaps h --report r.html', 'Option --report goes with --pred or --dataset');
+    expectUsage('eval --gt g.json --clicks --model m --report r.html', 'Option --report goes with --pred or --dataset');
+    expect(parse('eval --dataset d.jsonl --model m --report r.html')).toMatchObject({ dataset: 'd.jsonl', report: 'r.html' });
+    expect(parse('eval --gt g.json --pred p.json --report r.html')).toMatchObject({ gt: 'g.json', pred: 'p.json', report: 'r.html' });
   });
 
   it('help documents the dataset format', () => {
@@ -65,9 +72,51 @@ describe('dataset format', () => {
     expect(s).toEqual({ ...base, image: path.resolve('data', 'a.png'), points: [{ x: 1, y: 0, label: 1 }], boxes: [[0, 0, 1, 1]], line: 1 });
   });
 
+  it('reads COCO polygons as pycocotools rasterises them, beside RLEs', () => {
+    const square = [0, 0, 1, 0, 1, 1, 0, 1]; // pixel (0, 0)
+    const corner = [1, 1, 2, 1, 2, 2, 1, 2]; // pixel (1, 1)
+    const rle = { size: [2, 2], counts: [2, 1, 1] }; // pixel (0, 1): column 1, row 0
+    const [s] = parseDataset(JSON.stringify({ ...base, masks: [[square, corner], rle, []], points: [[0, 0, 1]] }), 'd.jsonl');
+    expect(s.masks.map((m) => Array.from(decodeRLE(m)))).toEqual([[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 0]]);
+  });
+
+  it('reads referring prompts: text and reference image with a region, narrowed by points and a box', () => {
+    const mask = { size: [2, 2], counts: [1, 2, 1] };
+    const record = { ...base, text: 'a cat', refImage: 'ref/b.png', refRegion: { mask }, points: [[1, 1, 0]], boxes: [[0, 0, 1, 1]] };
+    const [s] = parseDataset(JSON.stringify(record), path.join('data', 'd.jsonl'));
+    expect(s).toEqual({
+      ...base,
+      image: path.resolve('data', 'a.png'),
+      text: 'a cat',
+      refImage: path.resolve('data', 'ref', 'b.png'),
+      refRegion: { mask },
+      points: [{ x: 1, y: 1, label: 0 }],
+      boxes: [[0, 0, 1, 1]],
+      line: 1,
+    });
+    const [r] = parseDataset(JSON.stringify({ ...base, refImage: 'b.png', refRegion: { scribble: [[0, 1], [2, 2]] } }), 'd.jsonl');
+    expect(r.refRegion).toEqual({ scribble: [[0, 1], [2, 2]] });
+    expect(r.text).toBeUndefined();
+  });
+
   it('errors name the line', () => {
-    error({ ...base }, 'no prompt: give "points", "boxes" or "text"');
-    error({ ...base, text: 'a', points: [[0, 0, 1]] }, '"text" does not go with "points" or "boxes" (a sample is prompted by one or the other)');
+    error({ ...base }, 'no prompt: give "points", "boxes", "text" or "refImage"');
+    error({ ...base, text: 'a', boxes: [[0, 0, 1, 1], [0, 0, 1, 1]] }, 'a referring sample ("text" / "refImage") takes at most one box, not 2');
+    error({ ...base, text: 'a', refRegion: { box: [0, 0, 1, 1] } }, '"refRegion" needs "refImage"');
+    const region = 'an object with exactly one of box [x0, y0, x1, y1], scribble [[x, y], ...] or mask (a COCO RLE)';
+    error({ ...base, refImage: 'b.png', refRegion: { box: [0, 0, 1] } }, `Expected ${region} for refRegion but received {box: [0, 0, 1]} of type object`);
+    error(
+      { ...base, refImage: 'b.png', refRegion: { box: [0, 0, 1, 1], scribble: [[0, 0]] } },
+      `Expected ${region} for refRegion but received {box: [0, 0, 1, 1], scribble: [[...]]} of type object`,
+    );
+    expect(() => parseDataset(JSON.stringify({ ...base, refImage: 'b.png', refRegion: { mask: { size: [2, 2], counts: [5] } } }), 'd.jsonl')).toThrow(
+      /^d\.jsonl: line 1: refRegion\.mask: Expected run lengths summing to height × width = 4/,
+    );
+    error({ ...base, refImage: '', text: 'a' }, 'Expected a file path for refImage but received "" of type string');
+    error(
+      { ...base, masks: [[[0, 0, 1, 1]]], points: [[0, 0, 1]] },
+      'Expected a polygon [x0, y0, x1, y1, ...] of at least 3 vertices (an even count of numbers within ±1000000) for masks[0][0] but received [0, 0, 1, 1] of type array',
+    );
     error({ ...base, points: [[0, 0, 2]] }, 'Expected an array of [x, y, label] (label 0 or 1) for points but received [[0, 0, 2]] of type array');
     error({ ...base, image: undefined, text: 'a' }, 'Expected a file path for image but received undefined of type undefined');
     expect(() => parseDataset('{"id": 1,', 'd.jsonl')).toThrow(/^d\.jsonl: line 1: invalid JSON: /);
@@ -149,6 +198,52 @@ describe.runIf(addonAvailable())('omniseg eval --dataset (tiny SAM and CLIPSeg)'
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`${second} with ${SAM}: 4 samples (${targets} with a target, ${4 - targets} without)\n`);
     expect(text.stdout).toContain('  mIoU    1.0000\n');
+  });
+
+  it('referring samples (text + clicks + box, reference image + region) run as referSegment with those options; --report', async () => {
+    const file = path.join(dir, 'refer.jsonl');
+    const results = path.join(dir, 'refer-results.jsonl');
+    const report = path.join(dir, 'report.html');
+    const small = path.relative(dir, path.join(FIXTURES, 'small.png'));
+    const block = new Uint8Array(70 * 90);
+    for (let y = 20; y < 50; y++) block.fill(1, y * 90 + 10, y * 90 + 60);
+    const regionMask = encodeRLE(block, 70, 90);
+    const records = [
+      { ...samples()[2], id: 'compose', points: [[75, 50, 1], [20, 80, 0]], boxes: [[5, 5, 145, 95]] },
+      { ...samples()[2], id: 'ref-box', text: undefined, refImage: small, refRegion: { box: [10, 10, 60, 50] } },
+      { ...samples()[2], id: 'ref-mask', refImage: small, refRegion: { mask: regionMask } },
+    ];
+    await writeDataset(file, records);
+    const out = await run(['eval', '--dataset', file, '--model', SAM, '--referrer', CLIPSEG, ...BACKEND, '--out', results, '--report', report, '--json']);
+    expect(out.code).toBe(0);
+    const lines = (await readFile(results, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as ResultLine);
+
+    const segmenter = await Segmenter.load({ model: SAM, device: 'cpu', threads: 2 });
+    const referrer = await Referrer.load({ model: CLIPSEG, device: 'cpu', threads: 2 });
+    try {
+      const wide = path.join(FIXTURES, 'wide.png');
+      const smallFile = path.join(FIXTURES, 'small.png');
+      const direct = [
+        await referSegment(segmenter, referrer, wide, { text: 'a cat', points: [{ x: 75, y: 50, label: 1 }, { x: 20, y: 80, label: 0 }], box: [5, 5, 145, 95] }),
+        await referSegment(segmenter, referrer, wide, { refImage: smallFile, refRegion: { box: [10, 10, 60, 50] } }),
+        await referSegment(segmenter, referrer, wide, { text: 'a cat', refImage: smallFile, refRegion: { mask: { data: block, width: 90, height: 70 } } }),
+      ];
+      expect(lines.map((l) => l.masks)).toEqual(direct.map((r) => r.masks.map((m) => m.toRLE())));
+    } finally {
+      referrer.dispose();
+      segmenter.dispose();
+    }
+
+    // the report: the metrics printed, and one row with three thumbnails per sample, worst first
+    const html = await readFile(report, 'utf8');
+    const metrics = JSON.parse(out.stdout) as { gIoU: number; count: number };
+    expect(html).toContain(`<td data-metric="gIoU">${metrics.gIoU.toFixed(4)}</td>`);
+    expect(html).toContain('<td data-metric="count">3</td>');
+    const rows = [...html.matchAll(/<tr class="sample" data-id="([^"]*)" data-iou="([^"]*)">(.*?)<\/tr>/g)];
+    expect(rows.map((r) => Number(r[2]))).toEqual([...lines.map((l) => l.iou)].sort((a, b) => a - b));
+    for (const r of rows) {
+      expect([...r[3].matchAll(/<img class="thumb" data-kind="(\w+)" src="data:image\/png;base64,/g)].map((m) => m[1])).toEqual(['image', 'gt', 'pred']);
+    }
   });
 
   it('a "text" sample without --referrer is an error naming its line; so is a size mismatch', async () => {

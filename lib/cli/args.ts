@@ -156,6 +156,12 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       dataset: { type: 'string' },
       referrer: { type: 'string' },
       out: { type: 'string' },
+      report: { type: 'string' },
+      convert: { type: 'string' },
+      grefs: { type: 'string' },
+      instances: { type: 'string' },
+      images: { type: 'string' },
+      split: { type: 'string' },
       ...MODEL_OPTIONS,
       'max-clicks': { type: 'string' },
       json: JSON_FLAG,
@@ -378,6 +384,9 @@ function serveCommand(values: Values): ServeCommand {
 }
 
 function evalCommand(values: Values): EvalCommand {
+  if (values.string('convert') !== undefined) return evalConvertCommand(values);
+  const convertOnly = ['grefs', 'instances', 'images', 'split'].find((o) => values.string(o) !== undefined);
+  if (convertOnly !== undefined) throw new UsageError(`Option --${convertOnly} goes with --convert`);
   if (values.string('dataset') !== undefined) return evalDatasetCommand(values);
   const gt = values.required('gt');
   const pred = values.string('pred');
@@ -389,6 +398,7 @@ function evalCommand(values: Values): EvalCommand {
   }
   const datasetOnly = ['referrer', 'out'].find((o) => values.string(o) !== undefined);
   if (datasetOnly !== undefined) throw new UsageError(`Option --${datasetOnly} goes with --dataset`);
+  if (pred === undefined && values.string('report') !== undefined) throw new UsageError('Option --report goes with --pred or --dataset');
   const model = values.string('model');
   if (clicks && model === undefined) throw new UsageError('Missing required option --model (for --clicks)');
   if (!clicks) {
@@ -406,6 +416,28 @@ function evalCommand(values: Values): EvalCommand {
     ...threads(values),
     maxClicks: optionalPositiveInteger(values.string('max-clicks'), '--max-clicks') ?? DEFAULT_MAX_CLICKS,
     json: values.flag('json'),
+    ...optionalString(values, 'report', 'report'),
+  };
+}
+
+/** eval --convert grefcoco: a dataset conversion, no evaluation (only --out goes with it). */
+function evalConvertCommand(values: Values): EvalCommand {
+  const format = values.required('convert');
+  if (format !== 'grefcoco') throw new UsageError(`Invalid value for --convert: ${JSON.stringify(format)}; expected grefcoco`);
+  const other = ['gt', 'pred', 'heatmaps', 'dataset', 'model', 'referrer', 'report', 'max-clicks'].find((o) => values.string(o) !== undefined);
+  if (other !== undefined || values.flag('clicks') || values.flag('json')) {
+    throw new UsageError(`Option --${other ?? (values.flag('clicks') ? 'clicks' : 'json')} does not go with --convert`);
+  }
+  const convert = { format, grefs: values.required('grefs'), instances: values.required('instances'), images: values.required('images') } as const;
+  return {
+    command: 'eval',
+    convert: { ...convert, ...optionalString(values, 'split', 'split') },
+    out: values.required('out'),
+    clicks: false,
+    device: 'auto',
+    precision: 'fp32',
+    maxClicks: DEFAULT_MAX_CLICKS,
+    json: false,
   };
 }
 
@@ -422,6 +454,7 @@ function evalDatasetCommand(values: Values): EvalCommand {
     ...modelOptions(values),
     ...optionalString(values, 'referrer', 'referrer'),
     ...optionalString(values, 'out', 'out'),
+    ...optionalString(values, 'report', 'report'),
     maxClicks: DEFAULT_MAX_CLICKS,
     json: values.flag('json'),
   };

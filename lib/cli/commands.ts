@@ -158,6 +158,21 @@ export interface EvalCommand {
   /** --max-clicks: the click budget. Default 20. */
   maxClicks: number;
   json: boolean;
+  /** --report: an HTML report (metrics, IoU histogram, thumbnails), with --dataset or --pred. */
+  report?: string;
+  /** --convert: write a dataset release as a --dataset JSONL (to `out`) instead of evaluating. */
+  convert?: EvalConvert;
+}
+
+/** eval --convert grefcoco --grefs <grefs(unc).json> --instances <instances.json> --images <dir> [--split s] --out <file>. */
+export interface EvalConvert {
+  format: 'grefcoco';
+  grefs: string;
+  instances: string;
+  /** The folder of the COCO images (file_name is relative to it). */
+  images: string;
+  /** Only the refs of this split (e.g. val, testA). */
+  split?: string;
 }
 
 /** omniseg serve: the HTTP segmentation server (lib/server). */

@@ -1,14 +1,18 @@
-// omniseg eval --dataset <file.jsonl> --model <sam-dir> [--referrer <clipseg-dir>] [--out results.jsonl] [--json]:
-// runs SAM (points / boxes) or referSegment (text) on each sample, writes one result line per
-// sample to --out, and prints the --pred metrics of the predictions.
+// omniseg eval --dataset <file.jsonl> --model <sam-dir> [--referrer <clipseg-dir>] [--out results.jsonl]
+//              [--report report.html] [--json]:
+// runs SAM (points / boxes) or referSegment (text / reference image, narrowed by points and a
+// box) on each sample, writes one result line per sample to --out, prints the --pred metrics of
+// the predictions and, with --report, writes the HTML report.
 import { open, type FileHandle } from 'node:fs/promises';
-import { readDataset, type DatasetSample } from '../eval/dataset.js';
+import { isReferring, readDataset, type DatasetRegion, type DatasetSample } from '../eval/dataset.js';
 import { scoreSample, summarize, type MaskMetrics, type SampleScore } from '../eval/metrics.js';
+import { writeReport, type ReportSample } from '../eval/report.js';
 import { idKey, unionRuns } from '../eval/samples.js';
 import { decodeImage } from '../image.js';
 import type { Prompt } from '../prompt.js';
 import { Referrer } from '../referrer.js';
-import { referSegment } from '../referring/index.js';
+import { referSegment, type RefRegion, type ReferSegmentOptions } from '../referring/index.js';
+import { decodeRLE } from '../rle.js';
 import { Segmenter } from '../segmenter.js';
 import type { RLE } from '../types.js';
 import type { EvalCommand } from './args.js';
@@ -33,21 +37,26 @@ interface Models {
 export async function runEvalDataset(args: EvalCommand, io: CliIO, formatMetrics: (m: MaskMetrics) => string): Promise<void> {
   const file = args.dataset as string;
   const samples = await readDataset(file);
-  const needsReferrer = samples.find((s) => s.text !== undefined);
+  const needsReferrer = samples.find(isReferring);
   if (needsReferrer !== undefined && args.referrer === undefined) {
-    throw new Error(`${file}: line ${needsReferrer.line}: sample ${idKey(needsReferrer.id)} has a "text" prompt: give --referrer <clipseg-dir>`);
+    const kind = needsReferrer.text !== undefined ? 'text' : 'refImage';
+    throw new Error(
+      `${file}: line ${needsReferrer.line}: sample ${idKey(needsReferrer.id)} has a "${kind}" prompt: give --referrer <clipseg-dir>`,
+    );
   }
   const backend = { device: args.device, threads: args.threads };
   const segmenter = await Segmenter.load({ model: args.model as string, precision: args.precision, ...backend });
   let referrer: Referrer | undefined;
   let out: FileHandle | undefined;
   const scores: SampleScore[] = [];
+  const reported: ReportSample[] = [];
   try {
     if (args.referrer !== undefined) referrer = await Referrer.load({ model: args.referrer, ...backend });
     out = args.out === undefined ? undefined : await openOut(args.out);
     for (const [k, sample] of samples.entries()) {
-      const { result, score } = await runSample({ segmenter, referrer }, sample, `${file}: line ${sample.line}`);
+      const { result, score, report } = await runSample({ segmenter, referrer }, sample, `${file}: line ${sample.line}`);
       scores.push(score);
+      if (args.report !== undefined) reported.push(report);
       await out?.write(jsonLine(result));
       io.stderr(`\r${k + 1}/${samples.length} samples`);
     }
@@ -58,6 +67,7 @@ export async function runEvalDataset(args: EvalCommand, io: CliIO, formatMetrics
     segmenter.dispose();
   }
   const metrics = summarize(scores);
+  if (args.report !== undefined) await writeReport(args.report, metrics, reported, { title: `${file} with ${args.model}` });
   if (args.json) return io.stdout(jsonLine(metrics));
   const targets = scores.filter((s) => s.target).length;
   io.stdout(
@@ -67,7 +77,11 @@ export async function runEvalDataset(args: EvalCommand, io: CliIO, formatMetrics
 }
 
 /** Runs one sample and scores its prediction. @param where names the sample in errors */
-async function runSample(models: Models, sample: DatasetSample, where: string): Promise<{ result: SampleResult; score: SampleScore }> {
+async function runSample(
+  models: Models,
+  sample: DatasetSample,
+  where: string,
+): Promise<{ result: SampleResult; score: SampleScore; report: ReportSample }> {
   try {
     const image = await decodeImage(sample.image);
     if (image.width !== sample.width || image.height !== sample.height) {
@@ -76,8 +90,8 @@ async function runSample(models: Models, sample: DatasetSample, where: string): 
     const pixels = { data: image.data, width: image.width, height: image.height, channels: 3 } as const;
     let masks: RLE[];
     let timings: Record<string, number>;
-    if (sample.text !== undefined) {
-      const r = await referSegment(models.segmenter, models.referrer as Referrer, pixels, { text: sample.text });
+    if (isReferring(sample)) {
+      const r = await referSegment(models.segmenter, models.referrer as Referrer, pixels, referOptions(sample));
       masks = r.masks.map((m) => m.toRLE());
       timings = { heatmapMs: r.timings.heatmapMs, encodeMs: r.timings.encodeMs, decodeMs: r.timings.instancesMs };
     } else {
@@ -89,11 +103,35 @@ async function runSample(models: Models, sample: DatasetSample, where: string): 
       timings = { ...r.timings };
     }
     const gtRuns = unionRuns(sample.masks, sample.height, sample.width, 'ground truth');
-    const score = scoreSample(sample.id, gtRuns, unionRuns(masks, sample.height, sample.width, 'prediction'));
-    return { result: { id: sample.id, masks, iou: score.iou, timings }, score };
+    const predRuns = unionRuns(masks, sample.height, sample.width, 'prediction');
+    const score = scoreSample(sample.id, gtRuns, predRuns);
+    const { id, height, width, points, boxes, text, refImage } = sample;
+    return {
+      result: { id, masks, iou: score.iou, timings },
+      score,
+      report: { id, iou: score.iou, target: score.target, height, width, gt: gtRuns, pred: predRuns, image: sample.image, points, boxes, text, refImage },
+    };
   } catch (error) {
     throw new Error(`${where}: sample ${idKey(sample.id)}: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** referSegment's options for a referring sample: its prompt, and its points and box on the image. */
+function referOptions(sample: DatasetSample): ReferSegmentOptions {
+  const options: ReferSegmentOptions = {};
+  if (sample.text !== undefined) options.text = sample.text;
+  if (sample.refImage !== undefined) options.refImage = sample.refImage;
+  if (sample.refRegion !== undefined) options.refRegion = refRegion(sample.refRegion);
+  if (sample.points.length > 0) options.points = sample.points;
+  if (sample.boxes.length > 0) options.box = sample.boxes[0];
+  return options;
+}
+
+/** A dataset region as referSegment takes it (the mask decoded; its size is checked there). */
+function refRegion(region: DatasetRegion): RefRegion {
+  if (!('mask' in region)) return region;
+  const [height, width] = region.mask.size;
+  return { mask: { data: decodeRLE(region.mask), width, height } };
 }
 
 async function openOut(file: string): Promise<FileHandle> {

@@ -1,25 +1,31 @@
-// omniseg eval --gt gt.json (--pred pred.json | --heatmaps dir | --clicks --model dir) [--json]
-//              --dataset data.jsonl --model dir [--referrer dir] [--out results.jsonl] [--json] (eval-dataset.ts)
+// omniseg eval --gt gt.json (--pred pred.json [--report r.html] | --heatmaps dir | --clicks --model dir) [--json]
+//              --dataset data.jsonl --model dir [--referrer dir] [--out results.jsonl] [--report r.html] [--json] (eval-dataset.ts)
+//              --convert grefcoco --grefs f --instances f --images dir [--split s] --out data.jsonl (eval-convert.ts)
 import path from 'node:path';
 import { samClickSegmenter, simulateClicks, summarizeClicks, type ClickRun } from '../eval/clicks.js';
 import { evaluateMasks, PRECISION_THRESHOLDS, type MaskMetrics } from '../eval/metrics.js';
 import { pointM, type HeatmapSample } from '../eval/pointm.js';
+import { writeReport, type ReportSample } from '../eval/report.js';
 import {
   idKey,
+  matchPredictions,
   readGroundTruth,
   readPredictions,
   unionRuns,
   type GroundTruthSample,
+  type PredictionSample,
   type SampleId,
 } from '../eval/samples.js';
 import { decodeRLE, runsArea } from '../rle.js';
 import type { EvalCommand } from './args.js';
+import { runEvalConvert } from './eval-convert.js';
 import { runEvalDataset } from './eval-dataset.js';
 import { jsonLine } from './format.js';
 import { loadSegmenter } from './model.js';
 import { readFloat32File, type CliIO } from './io.js';
 
 export async function runEval(args: EvalCommand, io: CliIO): Promise<void> {
+  if (args.convert !== undefined) return runEvalConvert({ ...args, convert: args.convert, out: args.out as string }, io);
   if (args.gt === undefined) return runEvalDataset(args, io, formatMetrics);
   const gt = await readGroundTruth(args.gt);
   if (args.pred !== undefined) return evalMasks({ ...args, gt: args.gt }, args.pred, gt, io);
@@ -31,13 +37,25 @@ export async function runEval(args: EvalCommand, io: CliIO): Promise<void> {
 type GtCommand = EvalCommand & { gt: string };
 
 async function evalMasks(args: GtCommand, predFile: string, gt: GroundTruthSample[], io: CliIO): Promise<void> {
-  const { metrics, missing, extra } = evaluateMasks(gt, await readPredictions(predFile));
+  const predictions = await readPredictions(predFile);
+  const { metrics, missing, extra, samples } = evaluateMasks(gt, predictions);
+  if (args.report !== undefined) {
+    const reported = matchPredictions(gt, predictions).pairs.map(({ gt: g, pred }, i) => reportSample(g, pred, samples[i].iou, samples[i].target));
+    await writeReport(args.report, metrics, reported, { title: `${args.gt} vs ${predFile}` });
+  }
   if (missing.length > 0) {
     warn(io, `${count(missing.length, 'ground-truth sample')} without a prediction, scored as empty: ${ids(missing)}`);
   }
   if (extra.length > 0) warn(io, `${count(extra.length, 'prediction')} with an id not in the ground truth, ignored: ${ids(extra)}`);
   if (args.json) return io.stdout(jsonLine(metrics));
   io.stdout(`${args.gt} vs ${predFile}: ${sampleSummary(gt)}\n${formatMetrics(metrics)}`);
+}
+
+/** A --pred sample for the report (masks only: no image). */
+function reportSample(g: GroundTruthSample, pred: PredictionSample | undefined, iou: number, target: boolean): ReportSample {
+  const { id, height, width } = g;
+  const runs = (masks: PredictionSample['masks'], what: string) => unionRuns(masks, height, width, `sample ${idKey(id)} (${what})`);
+  return { id, iou, target, height, width, gt: runs(g.masks, 'ground truth'), pred: runs(pred?.masks ?? [], 'prediction') };
 }
 
 async function evalHeatmaps(args: GtCommand, dir: string, gt: GroundTruthSample[], io: CliIO): Promise<void> {

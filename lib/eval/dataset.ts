@@ -1,24 +1,41 @@
 // Dataset files of `omniseg eval --dataset`: JSONL, one sample per line,
-//   {"id", "image", "height", "width", "masks": [RLE...],
-//    "points"?: [[x, y, label], ...], "boxes"?: [[x0, y0, x1, y1], ...], "text"?: string}
-// `image` is relative to the dataset file's folder; `masks` is the ground truth (none: no target);
-// the prompts are in image pixels (x right, y down). A sample has points and/or boxes (SAM), or a
-// text (referSegment), not both.
+//   {"id", "image", "height", "width", "masks": [RLE | polygons, ...],
+//    "points"?: [[x, y, label], ...], "boxes"?: [[x0, y0, x1, y1], ...],
+//    "text"?: string, "refImage"?: path, "refRegion"?: {"box"} | {"scribble"} | {"mask": RLE}}
+// `image` and `refImage` are relative to the dataset file's folder; `masks` is the ground truth,
+// one entry per object (none: no target), each a COCO RLE or COCO polygons
+// `[[x0, y0, x1, y1, ...], ...]` (rasterised as pycocotools does); the prompts are in image pixels
+// (x right, y down). A sample with `points` and/or `boxes` only is segmented by SAM; one with a
+// referring prompt (`text` and/or `refImage`, `refRegion` only with `refImage`) by referSegment,
+// its `points` and at most one box narrowing the referred instances (SEEM-style composition).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { argumentMessage } from '../errors.js';
-import type { Box, Point } from '../types.js';
+import { rleRuns } from '../rle.js';
+import type { Box, Point, RLEInput, Vertex } from '../types.js';
+import { checkPolygon, polygonsToRLE } from './polygon.js';
 import { idKey, toGroundTruth, type GroundTruthSample } from './samples.js';
 
-/** One dataset sample: its ground truth and its prompts. */
+/** A region of a dataset sample's reference image (the mask as RLE at the reference image's size). */
+export type DatasetRegion = { box: Box } | { scribble: Vertex[] } | { mask: RLEInput };
+
+/** One dataset sample: its ground truth (polygons rasterised to RLE) and its prompts. */
 export interface DatasetSample extends GroundTruthSample {
   /** The image, resolved against the dataset file's folder. */
   image: string;
   points: Point[];
   boxes: Box[];
   text?: string;
+  /** The reference image, resolved against the dataset file's folder. */
+  refImage?: string;
+  refRegion?: DatasetRegion;
   /** The 1-based line of the dataset file, for errors. */
   line: number;
+}
+
+/** Whether a sample has a referring prompt (text and/or reference image), so runs referSegment. */
+export function isReferring(sample: DatasetSample): boolean {
+  return sample.text !== undefined || sample.refImage !== undefined;
 }
 
 /** Parses a dataset (JSONL; blank lines skipped). @param file names the source in errors and resolves `image` */
@@ -56,25 +73,26 @@ export async function readDataset(file: string): Promise<DatasetSample[]> {
 }
 
 function toDatasetSample(record: unknown, where: string, dir: string, line: number): DatasetSample {
-  const gt = toGroundTruth(record, where);
+  const plain = typeof record === 'object' && record !== null && !Array.isArray(record);
+  const { height, width } = toGroundTruth(plain ? { ...record, masks: [] } : record, where);
   const obj = record as Record<string, unknown>;
+  const gt = toGroundTruth({ ...obj, masks: polygonMasks(obj.masks, height, width, where) }, where);
   if (gt.image === undefined) throw new Error(`${where}: ${argumentMessage('a file path', 'image', obj.image)}`);
   const points = optionalList(obj.points, 'points', where, 'an array of [x, y, label] (label 0 or 1)', (v) => {
     if (!Array.isArray(v) || v.length !== 3 || !finite(v[0]) || !finite(v[1]) || (v[2] !== 0 && v[2] !== 1)) return undefined;
     return { x: v[0], y: v[1], label: v[2] } as Point;
   });
-  const boxes = optionalList(obj.boxes, 'boxes', where, 'an array of [x0, y0, x1, y1]', (v) =>
-    Array.isArray(v) && v.length === 4 && v.every(finite) ? ([v[0], v[1], v[2], v[3]] as Box) : undefined,
-  );
-  if (obj.text !== undefined && (typeof obj.text !== 'string' || obj.text.trim() === '')) {
-    throw new Error(`${where}: ${argumentMessage('a non-empty string', 'text', obj.text)}`);
+  const boxes = optionalList(obj.boxes, 'boxes', where, 'an array of [x0, y0, x1, y1]', toBox);
+  const text = optionalString(obj.text, 'text', 'a non-empty string', where);
+  const refImage = optionalString(obj.refImage, 'refImage', 'a file path', where);
+  const refRegion = obj.refRegion === undefined ? undefined : toRegion(obj.refRegion, where);
+  if (refRegion !== undefined && refImage === undefined) throw new Error(`${where}: "refRegion" needs "refImage"`);
+  const referring = text !== undefined || refImage !== undefined;
+  if (referring && boxes.length > 1) {
+    throw new Error(`${where}: a referring sample ("text" / "refImage") takes at most one box, not ${boxes.length}`);
   }
-  const text = obj.text as string | undefined;
-  if (text !== undefined && points.length + boxes.length > 0) {
-    throw new Error(`${where}: "text" does not go with "points" or "boxes" (a sample is prompted by one or the other)`);
-  }
-  if (text === undefined && points.length + boxes.length === 0) {
-    throw new Error(`${where}: no prompt: give "points", "boxes" or "text"`);
+  if (!referring && points.length + boxes.length === 0) {
+    throw new Error(`${where}: no prompt: give "points", "boxes", "text" or "refImage"`);
   }
   return {
     ...gt,
@@ -82,8 +100,57 @@ function toDatasetSample(record: unknown, where: string, dir: string, line: numb
     points,
     boxes,
     ...(text === undefined ? {} : { text }),
+    ...(refImage === undefined ? {} : { refImage: path.resolve(dir, refImage) }),
+    ...(refRegion === undefined ? {} : { refRegion }),
     line,
   };
+}
+
+/** `masks` with each object given as COCO polygons rasterised to RLE (RLEs and anything else left for toGroundTruth). */
+function polygonMasks(masks: unknown, height: number, width: number, where: string): unknown {
+  if (!Array.isArray(masks)) return masks;
+  return masks.map((m: unknown, i) => {
+    if (!Array.isArray(m)) return m;
+    try {
+      return polygonsToRLE(m.map((p: unknown, j) => checkPolygon(p, `masks[${i}][${j}]`)), height, width);
+    } catch (error) {
+      throw new Error(`${where}: ${(error as Error).message}`);
+    }
+  });
+}
+
+const REGION_WHAT = 'an object with exactly one of box [x0, y0, x1, y1], scribble [[x, y], ...] or mask (a COCO RLE)';
+
+function toRegion(value: unknown, where: string): DatasetRegion {
+  const fail = (): never => {
+    throw new Error(`${where}: ${argumentMessage(REGION_WHAT, 'refRegion', value)}`);
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail();
+  const obj = value as Record<string, unknown>;
+  const kinds = (['box', 'scribble', 'mask'] as const).filter((k) => obj[k] !== undefined);
+  if (kinds.length !== 1) return fail();
+  if (kinds[0] === 'box') return { box: toBox(obj.box) ?? fail() };
+  if (kinds[0] === 'scribble') {
+    const vertices = obj.scribble;
+    const ok = Array.isArray(vertices) && vertices.length > 0 && vertices.every((v) => Array.isArray(v) && v.length === 2 && v.every(finite));
+    return ok ? { scribble: (vertices as number[][]).map(([x, y]) => [x, y] as Vertex) } : fail();
+  }
+  try {
+    rleRuns(obj.mask as RLEInput);
+  } catch (error) {
+    throw new Error(`${where}: refRegion.mask: ${(error as Error).message}`);
+  }
+  return { mask: obj.mask as RLEInput };
+}
+
+function toBox(v: unknown): Box | undefined {
+  return Array.isArray(v) && v.length === 4 && v.every(finite) ? ([v[0], v[1], v[2], v[3]] as Box) : undefined;
+}
+
+function optionalString(value: unknown, name: string, what: string, where: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') throw new Error(`${where}: ${argumentMessage(what, name, value)}`);
+  return value;
 }
 
 function optionalList<T>(

@@ -1,4 +1,5 @@
-// The evaluation harness: sample files, mask metrics, PointM and the NoC click protocol.
+// The evaluation harness: sample files, mask metrics, PointM, the NoC click protocol, datasets
+// (COCO polygons, the gRefCOCO converter) and the HTML report.
 export { evaluateMasks, scoreSample, summarize, PRECISION_THRESHOLDS } from './metrics.js';
 export type { MaskEvaluation, MaskMetrics, PrecisionKey, SampleScore } from './metrics.js';
 export { heatmapPeak, pointHit, pointM } from './pointm.js';
@@ -26,5 +27,10 @@ export {
   unionRuns,
 } from './samples.js';
 export type { GroundTruthSample, MatchedSample, PredictionSample, SampleId } from './samples.js';
-export { parseDataset, readDataset } from './dataset.js';
-export type { DatasetSample } from './dataset.js';
+export { isReferring, parseDataset, readDataset } from './dataset.js';
+export type { DatasetRegion, DatasetSample } from './dataset.js';
+export { polygonRuns, polygonsToRLE } from './polygon.js';
+export { convertGrefcoco } from './grefcoco.js';
+export type { GrefcocoConversion, GrefcocoOptions, GrefcocoSample } from './grefcoco.js';
+export { writeReport } from './report.js';
+export type { ReportOptions, ReportSample } from './report.js';
