@@ -3,6 +3,7 @@
 // clicks, scribbles and a box on the target image (SEEM), its masks labelled from a `vocabulary`.
 // Heat maps go through the heat-map cache (keyed by imageId + query digest) and the referrer
 // queue; masks are decoded on the server's cached SAM embedding.
+import { endianness } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { decodeImage } from '../image.js';
@@ -327,8 +328,9 @@ function instanceJson(instance: Instance) {
   return { peak, box, area, maxResponse, meanResponse };
 }
 
-/** Little-endian float32 values, base64. */
+/** Little-endian float32 values, base64 (the array's own bytes on a little-endian host). */
 function float32Base64(values: Float32Array): string {
+  if (endianness() === 'LE') return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64');
   const bytes = Buffer.alloc(values.length * 4);
   for (let i = 0; i < values.length; i++) bytes.writeFloatLE(values[i], i * 4);
   return bytes.toString('base64');
