@@ -102,7 +102,8 @@ export async function referringSegment(ctx: RouteContext, body: SegmentBody, sig
       throw new HttpError(400, 'invalid_request', `Field ${field} cannot be combined with text or refImage${hint}`);
     }
   }
-  const dense = (body.scribbles ?? []).findIndex((s) => s.dense !== undefined);
+  // A dense scribble is a SAM mask prompt; composition turns scribbles into clicks only.
+  const dense = (body.scribbles ?? []).findIndex((s) => s.dense === true);
   if (dense >= 0) throw new HttpError(400, 'invalid_request', `Field scribbles[${dense}].dense cannot be combined with text or refImage`);
   const settings: InstanceSettings = argument(() =>
     instanceSettings({

@@ -25,7 +25,7 @@ export interface RouteContext {
   segmenter(): Segmenter;
   /** The referrer (CLIPSeg); undefined when the server has none (its routes answer 501). */
   referrer(): Referrer | undefined;
-  /** The referrer's queue (one heat map at a time). */
+  /** The referrer's queue (heat maps and labels, one at a time). */
   heatmaps: BoundedQueue;
   cache: EmbeddingCache;
   /** Heat maps by imageId + query digest (see refer-routes.ts). */
