@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { progress } from '../lib/cli/eval-dataset.js';
 import { helpText } from '../lib/cli/help.js';
 import { parseDataset } from '../lib/eval/dataset.js';
 import { native } from '../lib/native.js';
@@ -57,8 +58,15 @@ describe('eval --dataset arguments', () => {
     expect(parse('eval --gt g.json --pred p.json --report r.html')).toMatchObject({ gt: 'g.json', pred: 'p.json', report: 'r.html' });
   });
 
+  it('progress: a counter, behind a bar on a terminal', () => {
+    expect(progress(1, 4, false)).toBe('\r1/4 samples');
+    expect(progress(1, 4, true)).toBe(`\r[${'#'.repeat(8)}${'.'.repeat(22)}] 1/4 samples`);
+    expect(progress(4, 4, true)).toBe(`\r[${'#'.repeat(30)}] 4/4 samples`);
+  });
+
   it('help documents the dataset format', () => {
-    expect(helpText('eval')).toContain('omniseg eval --dataset <file.jsonl> --model <dir> [--referrer <dir>] [--out <file>] [--json]');
+    expect(helpText('eval')).toContain('omniseg eval --dataset <file.jsonl> --model <dir> [--referrer <dir>] [--out <file>]\n                    [--report <file.html>] [--json]');
+    expect(helpText('eval')).toContain('omniseg eval --convert grefcoco --grefs <grefs(unc).json>');
   });
 });
 

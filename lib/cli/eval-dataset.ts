@@ -58,7 +58,7 @@ export async function runEvalDataset(args: EvalCommand, io: CliIO, formatMetrics
       scores.push(score);
       if (args.report !== undefined) reported.push(report);
       await out?.write(jsonLine(result));
-      io.stderr(`\r${k + 1}/${samples.length} samples`);
+      io.stderr(progress(k + 1, samples.length, io.stderrIsTTY === true));
     }
     if (samples.length > 0) io.stderr('\n');
   } finally {
@@ -133,6 +133,15 @@ function refRegion(region: DatasetRegion): RefRegion {
   const [height, width] = region.mask.size;
   return { mask: { data: decodeRLE(region.mask), width, height } };
 }
+
+/** `k/n samples` after a carriage return; on a terminal behind a bar. */
+export function progress(k: number, n: number, tty: boolean): string {
+  if (!tty) return `\r${k}/${n} samples`;
+  const filled = Math.round((PROGRESS_WIDTH * k) / n);
+  return `\r[${'#'.repeat(filled)}${'.'.repeat(PROGRESS_WIDTH - filled)}] ${k}/${n} samples`;
+}
+
+const PROGRESS_WIDTH = 30;
 
 async function openOut(file: string): Promise<FileHandle> {
   try {

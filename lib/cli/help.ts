@@ -162,10 +162,13 @@ Options:
   --json                print one JSON object
   -h, --help            show this help
 `,
-  eval: `Usage: omniseg eval --gt <file> --pred <file> [--json]
+  eval: `Usage: omniseg eval --gt <file> --pred <file> [--report <file.html>] [--json]
        omniseg eval --gt <file> --heatmaps <dir> [--json]
        omniseg eval --gt <file> --clicks --model <dir> [options] [--json]
-       omniseg eval --dataset <file.jsonl> --model <dir> [--referrer <dir>] [--out <file>] [--json]
+       omniseg eval --dataset <file.jsonl> --model <dir> [--referrer <dir>] [--out <file>]
+                    [--report <file.html>] [--json]
+       omniseg eval --convert grefcoco --grefs <grefs(unc).json> --instances <instances.json>
+                    --images <dir> [--split <name>] --out <file.jsonl>
 
 Scores against ground truth. Files are JSON arrays or JSONL, one record per sample:
   ground truth  {"id", "height", "width", "masks": [RLE...], "image"?}
@@ -184,10 +187,18 @@ Modes (exactly one):
                         error region, previous logits fed back); NoC@85 and NoC@90.
                         Each sample needs "image" (relative to the ground-truth file)
   --dataset <file>      run --model over a JSONL dataset, one sample per line:
-                        {"id","image","height","width","masks":[RLE...],
-                         "points"?:[[x,y,label]...],"boxes"?:[[x0,y0,x1,y1]...],"text"?}
-                        ("image" relative to the dataset; "text" runs referSegment and
-                        needs --referrer); prints the --pred metrics
+                        {"id","image","height","width","masks":[RLE | polygons...],
+                         "points"?:[[x,y,label]...],"boxes"?:[[x0,y0,x1,y1]...],
+                         "text"?,"refImage"?,"refRegion"?:{"box"}|{"scribble"}|{"mask":RLE}}
+                        polygons: one object's COCO polygons [[x0,y0,x1,y1,...],...],
+                        rasterised as pycocotools does. "image" and "refImage" are
+                        relative to the dataset. points/boxes alone run SAM; "text" and/or
+                        "refImage" run referSegment (needs --referrer), narrowed by the
+                        points and at most one box. Prints the --pred metrics
+  --convert grefcoco    write gRefCOCO's release as a --dataset JSONL (--out): one sample
+                        per (ref, sentence), the "raw" sentence as "text", the union of the
+                        ref's non-crowd annotations as the mask, none for "ann_id": [-1]
+                        (no target); image paths relative to --out
 
 Options:
   --gt <file>           ground truth                      [required but with --dataset]
@@ -198,8 +209,16 @@ Options:
                         --clicks    {"NoC@85","NoC@90","NoF@85","NoF@90","count"}
                         (null where there is nothing to count)
   --max-clicks <n>      click budget with --clicks (default: ${DEFAULT_MAX_CLICKS})
-  --referrer <dir>      CLIPSeg checkpoint for --dataset samples with "text"
-  --out <file>          --dataset: per-sample JSONL {"id","masks":[RLE...],"iou","timings"}
+  --referrer <dir>      CLIPSeg checkpoint for --dataset samples with "text" / "refImage"
+  --out <file>          --dataset: per-sample JSONL {"id","masks":[RLE...],"iou","timings"};
+                        --convert: the dataset written
+  --report <file.html>  --pred or --dataset: a self-contained HTML report: the metrics, a
+                        histogram of the per-sample IoU and, worst first, up to 100 samples
+                        with thumbnails (image and prompts with --dataset, ground truth,
+                        prediction)
+  --grefs, --instances, --images, --split
+                        --convert: grefs(unc).json, COCO instances.json, the images' folder,
+                        and the one split to keep (e.g. val, testA)
   -h, --help            show this help
 
 With --clicks or --dataset:
