@@ -201,7 +201,7 @@ Modes (exactly one):
                         (no target); image paths relative to --out
 
 Options:
-  --gt <file>           ground truth                      [required but with --dataset]
+  --gt <file>           ground truth          [required but with --dataset or --convert]
   --json                print one JSON object:
                         --pred      {"cIoU","gIoU","precision":{"0.5",...,"0.9"},
                                      "nAcc","tAcc","count","mIoU"}
