@@ -5,10 +5,7 @@
 // UsageError (exit code 2). Values are checked for syntax only; ranges (e.g. a point outside the
 // image, threads beyond the limit) are the library's to check.
 import { parseArgs } from 'node:util';
-import { DEFAULT_MAX_CLICKS } from '../eval/clicks.js';
-import type { Device, Precision } from '../segmenter.js';
 import type {
-  ModelOptions,
   PromptOptions,
   HelpCommand,
   ReferringOptions,
@@ -16,11 +13,12 @@ import type {
   SegmentReferring,
   SegmentCommand,
   SegmentFramesCommand,
-  EvalCommand,
   ServeCommand,
   PullCommand,
   CliCommand,
 } from './commands.js';
+import { evalCommand } from './eval-args.js';
+import { DEVICES, Values, modelOptions, optionalString, threads } from './options.js';
 import {
   UsageError,
   fraction,
@@ -38,10 +36,7 @@ export { UsageError, parseBox, parsePoint, parseScribble } from './values.js';
 export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval', 'serve', 'heatmap', 'pull'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
-/** --device values; the default is 'auto'. */
-export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
-/** --precision values; the default is 'fp32'. */
-export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
+export { DEVICES, PRECISIONS } from './options.js';
 
 export type {
   ModelOptions,
@@ -205,33 +200,6 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
   },
 };
 
-/** Parsed options of one command: strings (or lists of strings) and booleans. */
-class Values {
-  constructor(
-    private readonly strings: Map<string, string[]>,
-    private readonly flags: Set<string>,
-    readonly positionals: string[],
-  ) {}
-
-  string(name: string): string | undefined {
-    return this.strings.get(name)?.[0];
-  }
-
-  required(name: string): string {
-    const value = this.string(name);
-    if (value === undefined) throw new UsageError(`Missing required option --${name}`);
-    return value;
-  }
-
-  list(name: string): string[] {
-    return this.strings.get(name) ?? [];
-  }
-
-  flag(name: string): boolean {
-    return this.flags.has(name);
-  }
-}
-
 /** Parses `omniseg`'s arguments (process.argv.slice(2)). @throws UsageError */
 export function parseCliArgs(argv: readonly string[]): CliCommand {
   const [first, ...rest] = argv;
@@ -383,83 +351,6 @@ function serveCommand(values: Values): ServeCommand {
   };
 }
 
-function evalCommand(values: Values): EvalCommand {
-  if (values.string('convert') !== undefined) return evalConvertCommand(values);
-  const convertOnly = ['grefs', 'instances', 'images', 'split'].find((o) => values.string(o) !== undefined);
-  if (convertOnly !== undefined) throw new UsageError(`Option --${convertOnly} goes with --convert`);
-  if (values.string('dataset') !== undefined) return evalDatasetCommand(values);
-  const gt = values.required('gt');
-  const pred = values.string('pred');
-  const heatmaps = values.string('heatmaps');
-  const clicks = values.flag('clicks');
-  const modes = [pred !== undefined, heatmaps !== undefined, clicks].filter(Boolean).length;
-  if (modes !== 1) {
-    throw new UsageError('Give exactly one of --pred (masks), --heatmaps (PointM) or --clicks (NoC, with --model)');
-  }
-  const datasetOnly = ['referrer', 'out'].find((o) => values.string(o) !== undefined);
-  if (datasetOnly !== undefined) throw new UsageError(`Option --${datasetOnly} goes with --dataset`);
-  if (pred === undefined && values.string('report') !== undefined) throw new UsageError('Option --report goes with --pred or --dataset');
-  const model = values.string('model');
-  if (clicks && model === undefined) throw new UsageError('Missing required option --model (for --clicks)');
-  if (!clicks) {
-    const modelOnly = ['model', 'device', 'precision', 'threads', 'max-clicks'].find((o) => values.string(o) !== undefined);
-    if (modelOnly !== undefined) throw new UsageError(`Option --${modelOnly} goes with --clicks`);
-  }
-  return {
-    command: 'eval',
-    gt,
-    ...(pred === undefined ? {} : { pred }),
-    ...(heatmaps === undefined ? {} : { heatmaps }),
-    clicks,
-    ...(model === undefined ? {} : { model }),
-    ...backend(values),
-    ...threads(values),
-    maxClicks: optionalPositiveInteger(values.string('max-clicks'), '--max-clicks') ?? DEFAULT_MAX_CLICKS,
-    json: values.flag('json'),
-    ...optionalString(values, 'report', 'report'),
-  };
-}
-
-/** eval --convert grefcoco: a dataset conversion, no evaluation (only --out goes with it). */
-function evalConvertCommand(values: Values): EvalCommand {
-  const format = values.required('convert');
-  if (format !== 'grefcoco') throw new UsageError(`Invalid value for --convert: ${JSON.stringify(format)}; expected grefcoco`);
-  const other = ['gt', 'pred', 'heatmaps', 'dataset', 'model', 'referrer', 'report', 'max-clicks'].find((o) => values.string(o) !== undefined);
-  if (other !== undefined || values.flag('clicks') || values.flag('json')) {
-    throw new UsageError(`Option --${other ?? (values.flag('clicks') ? 'clicks' : 'json')} does not go with --convert`);
-  }
-  const convert = { format, grefs: values.required('grefs'), instances: values.required('instances'), images: values.required('images') } as const;
-  return {
-    command: 'eval',
-    convert: { ...convert, ...optionalString(values, 'split', 'split') },
-    out: values.required('out'),
-    clicks: false,
-    device: 'auto',
-    precision: 'fp32',
-    maxClicks: DEFAULT_MAX_CLICKS,
-    json: false,
-  };
-}
-
-/** eval --dataset: runs --model (and --referrer) over the dataset; the other modes do not go with it. */
-function evalDatasetCommand(values: Values): EvalCommand {
-  const other = ['gt', 'pred', 'heatmaps', 'max-clicks'].find((o) => values.string(o) !== undefined);
-  if (other !== undefined) throw new UsageError(`Option --${other} does not go with --dataset`);
-  if (values.flag('clicks')) throw new UsageError('Option --clicks does not go with --dataset');
-  if (values.string('model') === undefined) throw new UsageError('Missing required option --model (for --dataset)');
-  return {
-    command: 'eval',
-    dataset: values.required('dataset'),
-    clicks: false,
-    ...modelOptions(values),
-    ...optionalString(values, 'referrer', 'referrer'),
-    ...optionalString(values, 'out', 'out'),
-    ...optionalString(values, 'report', 'report'),
-    maxClicks: DEFAULT_MAX_CLICKS,
-    json: values.flag('json'),
-  };
-}
-
 function isCommand(name: string): name is CommandName {
   return (COMMANDS as readonly string[]).includes(name);
 }
@@ -532,29 +423,6 @@ function segmentFramesCommand(values: Values): SegmentFramesCommand {
     outDir: values.required('out-dir'),
     json: values.flag('json'),
   };
-}
-
-function optionalString<K extends string>(values: Values, option: string, key: K): Partial<Record<K, string>> {
-  const value = values.string(option);
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
-}
-
-/** --model (required), --device, --precision, --threads. */
-function modelOptions(values: Values): ModelOptions {
-  return { model: values.required('model'), ...backend(values), ...threads(values) };
-}
-
-/** --device (default 'auto') and --precision (default 'fp32'). */
-function backend(values: Values): { device: Device; precision: Precision } {
-  return {
-    device: optionalChoice(values.string('device'), '--device', DEVICES) ?? 'auto',
-    precision: optionalChoice(values.string('precision'), '--precision', PRECISIONS) ?? 'fp32',
-  };
-}
-
-function threads(values: Values): { threads?: number } {
-  const n = optionalPositiveInteger(values.string('threads'), '--threads');
-  return n === undefined ? {} : { threads: n };
 }
 
 /**
