@@ -1,7 +1,7 @@
 // omniseg: Segment Anything in Node.js. Public API.
 export { Segmenter } from './segmenter.js';
 export { cudaStatus } from './backends.js';
-export type { CudaDevice, CudaInfo } from './native.js';
+export type { CudaDevice, CudaInfo, NativeClipSegConfig, NativeSamConfig } from './native.js';
 export type { Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
 export { Referrer, DEFAULT_TEXT_WEIGHT, heatmapFromLogits } from './referrer.js';
 export type { Heatmap, HeatmapOptions, HeatmapTimings, ReferrerLoadOptions, ReferringPrompt } from './referrer.js';
@@ -45,6 +45,7 @@ export type {
   RgbImage,
 } from './referring/index.js';
 export { ClipTokenizer } from './clip/tokenizer.js';
+export type { ClipEncodeOptions, ClipEncoding, ClipPadding, ClipSpecialToken, ClipTokenizerData } from './clip/tokenizer.js';
 export {
   PIL_BILINEAR,
   preprocessClipImage,

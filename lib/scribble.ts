@@ -22,7 +22,8 @@ export const SCRIBBLE_SPACING_DIVISOR = 32;
  * falls on them), always including both endpoints. So a stroke across half of a 1024-px image
  * gives 8 clicks and a 40-px flick gives 2.
  *
- * @param width, height size of the image the scribble was drawn on (sets the spacing).
+ * @param width width of the image the scribble was drawn on (with `height`, sets the spacing).
+ * @param height height of that image.
  */
 export function scribbleToPoints(scribble: Scribble, width: number, height: number): Point[] {
   const spacing = Math.max(width, height) / SCRIBBLE_SPACING_DIVISOR;
