@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/denormals.h"
+
 namespace omniseg {
 
 struct ThreadPool::Job {
@@ -46,6 +48,7 @@ bool ThreadPool::runChunk(Job& job) {
 }
 
 void ThreadPool::workerLoop() {
+  FlushDenormals ftz;  // the pool's own threads run kernels only (see core/denormals.h)
   for (;;) {
     std::shared_ptr<Job> job;
     {

@@ -11,6 +11,7 @@
 
 #include "core/arena.h"
 #include "core/backend.h"
+#include "core/denormals.h"
 #include "core/thread_pool.h"
 #include "core/weights.h"
 #include "ops/ops.h"
@@ -46,6 +47,7 @@ class Runtime {
     Worker& worker() { return *w_; }
 
    private:
+    FlushDenormals ftz_;  // on the calling thread, which runs kernels too, for the call's length
     Runtime& rt_;
     std::unique_ptr<Worker> w_;
     Ctx ctx_;
