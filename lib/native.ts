@@ -163,6 +163,17 @@ export interface NativeClipSegResult {
   ms: number;
 }
 
+/** A query image's vision-tower activations in native memory (NativeClipSegModel.encodeImage). */
+export interface NativeClipSegImage {
+  /** Patch grid side. */
+  readonly grid: number;
+  readonly encodeMs: number;
+  /** Bytes of native memory held. */
+  readonly bytes: number;
+  readonly disposed: boolean;
+  dispose(): void;
+}
+
 export interface NativeClipSegModel {
   readonly config: NativeClipSegConfig;
   /** CLIP text features (text_projection of the pooled output), [projectionDim]. */
@@ -176,6 +187,10 @@ export interface NativeClipSegModel {
     height: number,
     conditioning: NativeClipSegConditioning,
   ): Promise<NativeClipSegResult>;
+  /** The vision tower alone on a square image [3, side, side]: activations for decode(). */
+  encodeImage(pixels: Float32Array, width: number, height: number): Promise<NativeClipSegImage>;
+  /** The decoder alone on encodeImage's activations, once per embedding ([N, projectionDim]). */
+  decode(image: NativeClipSegImage, embedding: Float32Array): Promise<NativeClipSegResult>;
   dispose(): void;
 }
 

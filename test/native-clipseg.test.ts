@@ -134,6 +134,20 @@ describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
     );
   });
 
+  it('encodeImage + decode: the vision tower once, then the decoder alone, as forward computes it', async () => {
+    const im = image('query');
+    const cat = await model.textEmbedding(new Int32Array(text('cat').ids));
+    const encoded = await model.encodeImage(f32(im.file), im.size, im.size);
+    expect(encoded.grid).toBe(6);
+    const r = await model.decode(encoded, cat);
+    expect(relL2(r.logits, f32('query_cat.logits.f32'))).toBeLessThan(TOL);
+    expect(() => model.decode({} as never, cat)).toThrow(/image must be a NativeClipSegImage/);
+    expect(() => model.decode(encoded, new Float32Array(5))).toThrow(/embedding must hold N · projectionDim values/);
+    encoded.dispose();
+    expect(encoded.disposed).toBe(true);
+    expect(() => model.decode(encoded, cat)).toThrow(/The encoded image has been disposed/);
+  });
+
   it('rejects bad inputs with the reason', async () => {
     const im = image('query');
     const px = f32(im.file);

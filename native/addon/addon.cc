@@ -3,6 +3,7 @@
 
 #include <thread>
 
+#include "addon/clipseg_image.h"
 #include "addon/clipseg_model.h"
 #include "addon/common.h"
 #include "addon/embedding.h"
@@ -61,6 +62,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   d->samModel = Napi::Persistent(SamModelWrap::define(env));
   d->embedding = Napi::Persistent(EmbeddingWrap::define(env));
   d->clipSegModel = Napi::Persistent(ClipSegModelWrap::define(env));
+  d->clipSegImage = Napi::Persistent(ClipSegImageWrap::define(env));
   env.SetInstanceData(d);
   exports.Set("loadSam", Napi::Function::New(env, SamModelWrap::load, "loadSam"));
   exports.Set("loadClipSeg", Napi::Function::New(env, ClipSegModelWrap::load, "loadClipSeg"));

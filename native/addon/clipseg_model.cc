@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "addon/clipseg_image.h"
 #include "addon/common.h"
 #include "addon/promise_worker.h"
 
@@ -32,6 +33,16 @@ class LoadWorker : public PromiseWorker {
 Napi::Float32Array toFloat32Array(Napi::Env env, std::vector<float>&& v) {
   const size_t n = v.size();
   return Napi::Float32Array::New(env, n, toArrayBuffer(env, std::move(v)), 0);
+}
+
+// { size, logits, conditional, ms } of a segmentation.
+Napi::Object segmentResult(Napi::Env env, clipseg::SegmentResult&& r) {
+  auto obj = Napi::Object::New(env);
+  obj.Set("size", Napi::Number::New(env, static_cast<double>(r.size)));
+  obj.Set("logits", toFloat32Array(env, std::move(r.logits)));
+  obj.Set("conditional", toFloat32Array(env, std::move(r.conditional)));
+  obj.Set("ms", Napi::Number::New(env, r.ms));
+  return obj;
 }
 
 // Inputs are copied on the JS thread (a few MB at most), so JS may reuse its arrays at once.
@@ -79,19 +90,51 @@ class ForwardWorker : public PromiseWorker {
     c.textWeight = textWeight;
     result_ = model_->segment(pixels.data(), height, width, c);
   }
-  void OnOK() override {
-    Napi::Env env = Env();
-    auto obj = Napi::Object::New(env);
-    obj.Set("size", Napi::Number::New(env, static_cast<double>(result_.size)));
-    obj.Set("logits", toFloat32Array(env, std::move(result_.logits)));
-    obj.Set("conditional", toFloat32Array(env, std::move(result_.conditional)));
-    obj.Set("ms", Napi::Number::New(env, result_.ms));
-    deferred.Resolve(obj);
-  }
+  void OnOK() override { deferred.Resolve(segmentResult(Env(), std::move(result_))); }
 
  private:
   std::shared_ptr<ClipSegModel> model_;
   clipseg::SegmentResult result_;
+};
+
+class EncodeImageWorker : public PromiseWorker {
+ public:
+  EncodeImageWorker(Napi::Env env, std::shared_ptr<ClipSegModel> model)
+      : PromiseWorker(env), model_(std::move(model)) {}
+  std::vector<float> pixels;
+  int64_t width = 0, height = 0;
+  void run() override {
+    features_ = std::make_shared<const clipseg::ImageFeatures>(model_->imageFeatures(pixels.data(), height, width));
+  }
+  void OnOK() override { deferred.Resolve(ClipSegImageWrap::create(Env(), std::move(features_))); }
+
+ private:
+  std::shared_ptr<ClipSegModel> model_;
+  std::shared_ptr<const clipseg::ImageFeatures> features_;
+};
+
+// The decoder on encoded features; the features stay alive (shared) until the worker is done,
+// even if JS disposes its handle meanwhile.
+class DecodeWorker : public PromiseWorker {
+ public:
+  DecodeWorker(Napi::Env env, std::shared_ptr<ClipSegModel> model, std::shared_ptr<const clipseg::ImageFeatures> f)
+      : PromiseWorker(env), model_(std::move(model)), features_(std::move(f)) {}
+  std::vector<float> embedding;
+  void run() override {
+    const int64_t P = model_->config().projectionDim;
+    result_ = model_->segment(features_->acts.data(), features_->grid, embedding.data(),
+                              static_cast<int64_t>(embedding.size()) / P);
+  }
+  void OnOK() override { deferred.Resolve(segmentResult(Env(), std::move(result_))); }
+
+ private:
+  std::shared_ptr<ClipSegModel> model_;
+  std::shared_ptr<const clipseg::ImageFeatures> features_;
+  clipseg::SegmentResult result_;
+
+ public:
+  size_t featuresSize() const { return features_->acts.size(); }
+  int64_t grid() const { return features_->grid; }
 };
 
 template <class T, class TA>
@@ -121,6 +164,8 @@ Napi::Function ClipSegModelWrap::define(Napi::Env env) {
                       InstanceMethod<&ClipSegModelWrap::textEmbedding>("textEmbedding"),
                       InstanceMethod<&ClipSegModelWrap::imageEmbedding>("imageEmbedding"),
                       InstanceMethod<&ClipSegModelWrap::forward>("forward"),
+                      InstanceMethod<&ClipSegModelWrap::encodeImage>("encodeImage"),
+                      InstanceMethod<&ClipSegModelWrap::decode>("decode"),
                       InstanceMethod<&ClipSegModelWrap::dispose>("dispose")});
 }
 
@@ -218,6 +263,34 @@ Napi::Value ClipSegModelWrap::forward(const Napi::CallbackInfo& info) {
     require(env, tw.IsNumber(), "textWeight");
     w->textWeight = tw.As<Napi::Number>().FloatValue();
   }
+  return guard.release()->queue();
+}
+
+Napi::Value ClipSegModelWrap::encodeImage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* w = new EncodeImageWorker(env, get(env));
+  std::unique_ptr<EncodeImageWorker> guard(w);
+  require(env, info.Length() == 3, "encodeImage(pixels, width, height)");
+  w->pixels = copyPixels(env, info[0], info[1], info[2], w->width, w->height,
+                         "pixels must be a Float32Array [3, height, width]");
+  return guard.release()->queue();
+}
+
+Napi::Value ClipSegModelWrap::decode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require(env, info.Length() == 2 && info[0].IsObject(), "decode(image, embedding)");
+  auto image = info[0].As<Napi::Object>();
+  require(env, image.InstanceOf(data(env).clipSegImage.Value()), "image must be a NativeClipSegImage");
+  auto features = Napi::ObjectWrap<ClipSegImageWrap>::Unwrap(image)->get(env);
+  auto model = get(env);
+  auto* w = new DecodeWorker(env, model, std::move(features));
+  std::unique_ptr<DecodeWorker> guard(w);
+  w->embedding = copyArray<float, Napi::Float32Array>(env, info[1], napi_float32_array, "embedding");
+  const size_t dim = static_cast<size_t>(model->config().projectionDim);
+  require(env, !w->embedding.empty() && w->embedding.size() % dim == 0,
+          "embedding must hold N · projectionDim values (N ≥ 1)");
+  require(env, static_cast<int64_t>(guard->featuresSize()) == model->featureSize(guard->grid()),
+          "image was encoded by another model");
   return guard.release()->queue();
 }
 

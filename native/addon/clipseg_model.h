@@ -23,6 +23,10 @@ class ClipSegModelWrap : public Napi::ObjectWrap<ClipSegModelWrap> {
   Napi::Value textEmbedding(const Napi::CallbackInfo& info);
   Napi::Value imageEmbedding(const Napi::CallbackInfo& info);
   Napi::Value forward(const Napi::CallbackInfo& info);
+  // encodeImage(pixels, width, height) → Promise<NativeClipSegImage>: the vision tower alone
+  Napi::Value encodeImage(const Napi::CallbackInfo& info);
+  // decode(image, embedding [N · projectionDim]) → Promise<{size, logits, conditional, ms}>
+  Napi::Value decode(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<clipseg::ClipSegModel> model_;

@@ -16,6 +16,7 @@ struct AddonData {
   Napi::FunctionReference samModel;
   Napi::FunctionReference embedding;
   Napi::FunctionReference clipSegModel;
+  Napi::FunctionReference clipSegImage;
 };
 
 inline AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -98,25 +98,29 @@ float* ClipSegModel::conditional(Ctx& ctx, const Conditioning& c) {
   return t;
 }
 
-SegmentResult ClipSegModel::segment(const float* pixels, int64_t H, int64_t W, const Conditioning& c) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const int64_t C = cfg_.vision.hiddenSize, p = cfg_.vision.patchSize, P = cfg_.projectionDim;
-  // CLIPSegDecoder reshapes the patch tokens to a square grid
+// CLIPSegDecoder reshapes the patch tokens to a square grid: the grid side of an H × W image.
+int64_t ClipSegModel::gridOf(int64_t H, int64_t W) const {
   if (H != W)
     throw Error("segment: the image must be square (got " + std::to_string(W) + "x" +
                     std::to_string(H) + "); CLIPSeg's decoder reshapes the patches to a square grid",
                 ErrorKind::Range);
-  Runtime::Lease lease(rt_);
-  Ctx& ctx = lease.ctx();
-  const float* cond = conditional(ctx, c);
-  // step 1: the query image through the vision tower, keeping the extract_layers activations
-  const int64_t g = H / p, T = g * g + 1, k = static_cast<int64_t>(cfg_.extractLayers.size());
+  return H / cfg_.vision.patchSize;
+}
+
+// step 1: the query image through the vision tower, keeping the extract_layers activations
+std::vector<float*> ClipSegModel::visionActs(Ctx& ctx, const float* pixels, int64_t H, int64_t W) {
+  const int64_t g = gridOf(H, W), T = g * g + 1, C = cfg_.vision.hiddenSize;
   const float* px = ops::stage(ctx, pixels, 3 * H * W);
-  std::vector<float*> acts(k);
+  std::vector<float*> acts(cfg_.extractLayers.size());
   for (auto& a : acts) a = ctx.arena.floats(T * C);
   vision_->forward(ctx, px, H, W, cfg_.extractLayers, acts.data(), nullptr);
-  // step 3: the decoder, once per conditional embedding
-  const int64_t N = c.embedding ? c.embeddingCount : 1;
+  return acts;
+}
+
+// step 3: the decoder, once per conditional embedding [N, P] → logits [N, S, S]
+SegmentResult ClipSegModel::decode(Ctx& ctx, const std::vector<float*>& acts, int64_t g,
+                                   const float* cond, int64_t N) {
+  const int64_t P = cfg_.projectionDim;
   SegmentResult r;
   r.size = decoder_->outputSize(g);
   const int64_t S2 = r.size * r.size;
@@ -129,8 +133,55 @@ SegmentResult ClipSegModel::segment(const float* pixels, int64_t H, int64_t W, c
   r.conditional.resize(N * P);
   ops::download(ctx, logits, r.logits.size() * sizeof(float), r.logits.data());
   ops::download(ctx, cond, N * P * sizeof(float), r.conditional.data());
+  return r;
+}
+
+SegmentResult ClipSegModel::segment(const float* pixels, int64_t H, int64_t W, const Conditioning& c) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t g = gridOf(H, W);
+  Runtime::Lease lease(rt_);
+  Ctx& ctx = lease.ctx();
+  const float* cond = conditional(ctx, c);
+  const std::vector<float*> acts = visionActs(ctx, pixels, H, W);
+  SegmentResult r = decode(ctx, acts, g, cond, c.embedding ? c.embeddingCount : 1);
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   Profile::report("clipseg segment");
+  return r;
+}
+
+ImageFeatures ClipSegModel::imageFeatures(const float* pixels, int64_t H, int64_t W) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t g = gridOf(H, W), T = g * g + 1, C = cfg_.vision.hiddenSize;
+  Runtime::Lease lease(rt_);
+  Ctx& ctx = lease.ctx();
+  const std::vector<float*> acts = visionActs(ctx, pixels, H, W);
+  ImageFeatures f;
+  f.grid = g;
+  f.acts.resize(acts.size() * T * C);
+  for (size_t i = 0; i < acts.size(); ++i)
+    ops::download(ctx, acts[i], T * C * sizeof(float), f.acts.data() + i * T * C);
+  f.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  Profile::report("clipseg image features");
+  return f;
+}
+
+SegmentResult ClipSegModel::segment(const float* features, int64_t grid, const float* embeddings,
+                                    int64_t count) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t T = grid * grid + 1, C = cfg_.vision.hiddenSize, P = cfg_.projectionDim;
+  OMNISEG_CHECK(grid >= 1 && count >= 1, "segment: grid and embedding count must be at least 1");
+  Runtime::Lease lease(rt_);
+  Ctx& ctx = lease.ctx();
+  std::vector<float*> acts(cfg_.extractLayers.size());
+  for (size_t i = 0; i < acts.size(); ++i) {
+    acts[i] = ctx.arena.floats(T * C);
+    ops::upload(ctx, features + i * T * C, T * C * sizeof(float), acts[i]);
+  }
+  float* cond = ctx.arena.floats(count * P);
+  ops::upload(ctx, embeddings, count * P * sizeof(float), cond);
+  SegmentResult r = decode(ctx, acts, grid, cond, count);
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  Profile::report("clipseg segment (features)");
   return r;
 }
 

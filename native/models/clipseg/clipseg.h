@@ -38,6 +38,14 @@ struct SegmentResult {
   double ms = 0;
 };
 
+// The vision tower's activations of one query image, kept to decode many conditionings without
+// running the tower again: the hidden states after each extract_layers entry.
+struct ImageFeatures {
+  std::vector<float> acts;  // [k, T, C]: k = extract_layers, T = grid² + 1 (class token first)
+  int64_t grid = 0;         // patch grid side
+  double ms = 0;
+};
+
 class ClipSegModel {
  public:
   // dir: config.json + model.safetensors. threads ≥ 1 (host threads; the whole pass on CPU).
@@ -58,12 +66,25 @@ class ClipSegModel {
   // pixels [3, S, S] (square, S a multiple of the patch size) → logits   ref: forward
   // With N conditional embeddings the vision tower runs once and the decoder N times.
   SegmentResult segment(const float* pixels, int64_t H, int64_t W, const Conditioning& c);
+  // The vision tower alone: pixels [3, S, S] → the activations the decoder reads.
+  ImageFeatures imageFeatures(const float* pixels, int64_t H, int64_t W);
+  // The decoder alone on imageFeatures' activations ([k, grid² + 1, C] host floats), once per
+  // conditional embedding (embeddings [count, projection_dim]).
+  SegmentResult segment(const float* features, int64_t grid, const float* embeddings, int64_t count);
+  // Floats of imageFeatures' activations for a grid side.
+  int64_t featureSize(int64_t grid) const {
+    return static_cast<int64_t>(cfg_.extractLayers.size()) * (grid * grid + 1) * cfg_.vision.hiddenSize;
+  }
 
  private:
   ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore> weights, int threads,
                Device device);
 
 
+  int64_t gridOf(int64_t H, int64_t W) const;
+  std::vector<float*> visionActs(Ctx& ctx, const float* pixels, int64_t H, int64_t W);
+  SegmentResult decode(Ctx& ctx, const std::vector<float*>& acts, int64_t g, const float* cond,
+                       int64_t N);
   // The conditional embedding(s) [N, projection_dim] in ctx's memory.
   float* conditional(Ctx& ctx, const Conditioning& c);
   float* textOnDevice(Ctx& ctx, const int32_t* ids, int64_t T);
