@@ -164,6 +164,23 @@ describe.skipIf(!addonAvailable())('referring routes (tiny SAM + CLIPSeg)', () =
       expect(metric(after, 'omniseg_heatmap_cache_max_bytes')).toBe(64 * 1024 * 1024);
     });
 
+    it('a new query on a known image runs the decoder only: the vision features are cached per image', async () => {
+      const encode = vi.spyOn(Referrer.prototype, 'encode');
+      const before = await scrape();
+      const flipped = (await sharp(WIDE).flop().png().toBuffer()).toString('base64');
+      const a = await post('/v1/heatmap', { image: flipped, text: 'first text' });
+      const b = await post('/v1/heatmap', { image: flipped, text: 'second text' });
+      expect([a.statusCode, b.statusCode]).toEqual([200, 200]);
+      expect([a.json().heatmapCached, b.json().heatmapCached]).toEqual([false, false]);
+      expect(encode).toHaveBeenCalledTimes(1);
+      const direct = await referrer.heatmap(await sharp(WIDE).flop().png().toBuffer(), { text: 'second text' });
+      expect(float32s(b.json().heatmap)).toEqual(direct.data);
+      const after = await scrape();
+      const delta = (name: string) => metric(after, name) - metric(before, name);
+      expect([delta('omniseg_referrer_image_cache_hits_total'), delta('omniseg_referrer_image_cache_misses_total')]).toEqual([1, 1]);
+      expect(metric(after, 'omniseg_referrer_image_cache_bytes')).toBeGreaterThan(0);
+    });
+
     it('shares one forward pass among concurrent identical requests', async () => {
       const forward = vi.spyOn(Referrer.prototype, 'heatmap');
       const responses = await Promise.all([1, 2, 3].map(() => post('/v1/heatmap', { image, text: 'three at once' })));

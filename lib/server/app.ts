@@ -12,6 +12,7 @@ import { Segmenter, type Device, type Precision } from '../segmenter.js';
 import type { DecodedImage } from '../types.js';
 import { EmbeddingCache } from './cache.js';
 import { HeatmapCache } from './heatmap-cache.js';
+import { ReferrerImageCache } from './referrer-images.js';
 import { ClientGone, errorBody, HttpError, RequestTimeout, toHttpError } from './errors.js';
 import { ServerMetrics } from './metrics.js';
 import { Batcher, BoundedQueue } from './queues.js';
@@ -21,6 +22,7 @@ import {
   DEFAULT_CACHE_MB,
   DEFAULT_DECODE_CONCURRENCY,
   DEFAULT_HEATMAP_CACHE_MB,
+  DEFAULT_REFERRER_IMAGE_CACHE_MB,
   DEFAULT_HOST,
   DEFAULT_MAX_BATCH,
   DEFAULT_MAX_QUEUE,
@@ -56,6 +58,12 @@ export interface ServerOptions {
    * repeated /v1/heatmap and referring /v1/segment requests; 0 caches none. Default: 64 MiB.
    */
   heatmapCacheBytes?: number;
+  /**
+   * Byte budget of the referrer's encoded images (with `referrer`): the CLIPSeg vision tower's
+   * activations by image, so that a new query on a known image runs only the decoder; 0 keeps
+   * none. Default: 256 MiB (~60 images at clipseg-rd64-refined's ~4.3 MiB).
+   */
+  referrerImageCacheBytes?: number;
   /** Requests allowed to wait in each queue (encoder, decoder); beyond it, 429. Default: 64. */
   maxQueue?: number;
   /** Encoder requests per batch. Default: 8. */
@@ -124,6 +132,11 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   }
   const cacheBytes = nonNegative(options.cacheBytes, 'cacheBytes', DEFAULT_CACHE_MB * 1024 * 1024);
   const heatmapCacheBytes = nonNegative(options.heatmapCacheBytes, 'heatmapCacheBytes', DEFAULT_HEATMAP_CACHE_MB * 1024 * 1024);
+  const referrerImageCacheBytes = nonNegative(
+    options.referrerImageCacheBytes,
+    'referrerImageCacheBytes',
+    DEFAULT_REFERRER_IMAGE_CACHE_MB * 1024 * 1024,
+  );
   const maxQueue = positive(options.maxQueue, 'maxQueue', DEFAULT_MAX_QUEUE);
   const maxBatch = positive(options.maxBatch, 'maxBatch', DEFAULT_MAX_BATCH);
   const batchDelayMs = nonNegative(options.batchDelayMs, 'batchDelayMs', DEFAULT_BATCH_DELAY_MS);
@@ -147,6 +160,11 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   let metrics: ServerMetrics | undefined;
   const cache = new EmbeddingCache(cacheBytes, { onEvict: () => metrics?.cacheEvictions.inc() });
   const heatmapCache = new HeatmapCache(heatmapCacheBytes, { onEvict: () => metrics?.heatmapCacheEvictions.inc() });
+  const referrerImages = new ReferrerImageCache(referrerImageCacheBytes, {
+    onHit: () => metrics?.referrerImageHits.inc(),
+    onMiss: () => metrics?.referrerImageMisses.inc(),
+    onEvict: () => metrics?.referrerImageEvictions.inc(),
+  });
   const encoder = new Batcher<Uint8Array, DecodedImage, ImageEmbedding>('encoder', {
     maxBatch,
     maxDelayMs: batchDelayMs,
@@ -170,6 +188,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
       queues: options.referrer === undefined ? { encoder, decoder } : { encoder, decoder, referrer: heatmaps },
       cache,
       heatmapCache,
+      referrerImages,
       ready: () => status.state === 'ready',
     },
     { processMetrics: options.processMetrics ?? true },
@@ -279,6 +298,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     segmenter: live,
     cache,
     heatmapCache,
+    referrerImages,
     encoder,
     decoder,
     metrics: serverMetrics,
@@ -357,6 +377,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   app.addHook('onClose', async () => {
     cache.clear();
     heatmapCache.clear();
+    referrerImages.clear();
     if (ownsSegmenter) segmenter?.dispose();
     // Loaded here in any case; a load still in progress disposes its model when it ends.
     referrer?.dispose();

@@ -5,6 +5,8 @@ export const DEFAULT_PORT = 8080;
 export const DEFAULT_CACHE_MB = 1024;
 /** Heat-map cache budget, MiB (a heat map is 4·W·H bytes plus the model's S×S logits: ~3.6 MiB at 1024×768). */
 export const DEFAULT_HEATMAP_CACHE_MB = 64;
+/** Budget of the referrer's encoded images, MiB (clipseg-rd64-refined keeps ~4.3 MiB per image). */
+export const DEFAULT_REFERRER_IMAGE_CACHE_MB = 256;
 export const DEFAULT_MAX_QUEUE = 64;
 export const DEFAULT_MAX_BATCH = 8;
 export const DEFAULT_BATCH_DELAY_MS = 2;

@@ -17,6 +17,8 @@ export interface MetricsSources {
   cache: CacheStats;
   /** The heat-map cache (its metrics read 0 when absent). */
   heatmapCache?: CacheStats;
+  /** The referrer's encoded images (its bytes read 0 when absent). */
+  referrerImages?: { readonly bytes: number; readonly size: number };
   ready(): boolean;
 }
 
@@ -40,6 +42,9 @@ export class ServerMetrics {
   readonly heatmapCacheHits: Counter;
   readonly heatmapCacheMisses: Counter;
   readonly heatmapCacheEvictions: Counter;
+  readonly referrerImageHits: Counter;
+  readonly referrerImageMisses: Counter;
+  readonly referrerImageEvictions: Counter;
   readonly backend: Gauge<'device' | 'precision' | 'threads'>;
   readonly backendErrors: Counter;
 
@@ -194,6 +199,30 @@ export class ServerMetrics {
       registers,
       collect() {
         this.set(heat?.size ?? 0);
+      },
+    });
+    this.referrerImageHits = new Counter({
+      name: 'omniseg_referrer_image_cache_hits_total',
+      help: 'Heat maps computed on an image whose referrer vision features were cached (decoder only)',
+      registers,
+    });
+    this.referrerImageMisses = new Counter({
+      name: 'omniseg_referrer_image_cache_misses_total',
+      help: 'Heat maps that ran the referrer vision tower on their image (or joined such a run)',
+      registers,
+    });
+    this.referrerImageEvictions = new Counter({
+      name: 'omniseg_referrer_image_cache_evictions_total',
+      help: 'Encoded referrer images evicted to stay within the byte budget',
+      registers,
+    });
+    const images = sources.referrerImages;
+    new Gauge({
+      name: 'omniseg_referrer_image_cache_bytes',
+      help: 'Bytes of the cached referrer vision features',
+      registers,
+      collect() {
+        this.set(images?.bytes ?? 0);
       },
     });
     this.backend = new Gauge({

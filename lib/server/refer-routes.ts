@@ -6,7 +6,6 @@
 import { endianness } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { decodeImage } from '../image.js';
 import type { Mask } from '../mask.js';
 import type { Heatmap, HeatmapOptions, Referrer, ReferringPrompt } from '../referrer.js';
 import { findInstances, instanceMasks, type Instance, type ReferringMasks, type RefRegion } from '../referring/index.js';
@@ -308,11 +307,14 @@ async function heatmapOf(
   query: Query,
   signal: AbortSignal,
 ): Promise<{ heat: Heatmap; cached: boolean }> {
+  // The image's vision features come from the referrer-image cache (encoded once per image); the
+  // query's embeddings and the decoder run here. Both through the referrer queue.
   const compute = async (computeSignal: AbortSignal): Promise<Heatmap> => {
-    const decoded = await decodeImage(image.bytes, { limitInputPixels: ctx.limitInputPixels });
-    const raw = { data: decoded.data, width: decoded.width, height: decoded.height, channels: 3 } as const;
+    const encode = () => ctx.heatmaps.run(() => ctx.backend(() => referrer.encode(image.bytes)), computeSignal);
     try {
-      return await ctx.heatmaps.run(() => ctx.backend(() => referrer.heatmap(raw, query.options)), computeSignal);
+      return await ctx.referrerImages.with(image.id, encode, (encoded) =>
+        ctx.heatmaps.run(() => ctx.backend(() => referrer.heatmap(encoded, query.options)), computeSignal),
+      );
     } catch (error) {
       throw argumentError(error);
     }

@@ -11,6 +11,7 @@ import type { Point } from '../types.js';
 import type { EmbeddingCache, Lease } from './cache.js';
 import { errorBody, HttpError } from './errors.js';
 import type { HeatmapCache } from './heatmap-cache.js';
+import type { ReferrerImageCache } from './referrer-images.js';
 import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, maskJson, needReferrer } from './inputs.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Batcher, BoundedQueue } from './queues.js';
@@ -30,6 +31,8 @@ export interface RouteContext {
   cache: EmbeddingCache;
   /** Heat maps by imageId + query digest (see refer-routes.ts). */
   heatmapCache: HeatmapCache;
+  /** The referrer's vision features by imageId (see referrer-images.ts). */
+  referrerImages: ReferrerImageCache;
   encoder: Batcher<Uint8Array, unknown, ImageEmbedding>;
   decoder: BoundedQueue;
   metrics: ServerMetrics;

@@ -1,0 +1,65 @@
+// ReferrerImageCache (lib/server/referrer-images.ts) with stand-in encoded images: LRU order,
+// byte budget, pinning while in use, shared encodes, failed encodes not kept, budget 0.
+import { describe, expect, it } from 'vitest';
+import type { ReferrerImage } from '../lib/referrer.js';
+import { ReferrerImageCache } from '../lib/server/referrer-images.js';
+
+function fake(bytes: number): ReferrerImage & { disposedCount: number } {
+  const image = { bytes, disposedCount: 0, dispose: () => void image.disposedCount++ };
+  return image as unknown as ReferrerImage & { disposedCount: number };
+}
+
+describe('ReferrerImageCache', () => {
+  it('encodes once per id, keeps the most recently used within the budget and disposes the evicted', async () => {
+    const events = { hit: 0, miss: 0, evict: 0 };
+    const cache = new ReferrerImageCache(250, {
+      onHit: () => void events.hit++,
+      onMiss: () => void events.miss++,
+      onEvict: () => void events.evict++,
+    });
+    const images = { a: fake(100), b: fake(100), c: fake(100) };
+    const encodes: string[] = [];
+    const use = (id: keyof typeof images) =>
+      cache.with(id, async () => (encodes.push(id), images[id]), async (img) => img.bytes);
+    expect(await use('a')).toBe(100);
+    await use('b');
+    await use('a'); // a is now the most recently used
+    await use('c'); // 300 > 250: b goes
+    expect(encodes).toEqual(['a', 'b', 'c']);
+    expect([images.a.disposedCount, images.b.disposedCount, images.c.disposedCount]).toEqual([0, 1, 0]);
+    expect([cache.size, cache.bytes]).toEqual([2, 200]);
+    expect(events).toEqual({ hit: 1, miss: 3, evict: 1 });
+    cache.clear();
+    await new Promise((resolve) => setImmediate(resolve)); // disposal follows the encode's promise
+    expect([cache.size, cache.bytes, images.a.disposedCount, images.c.disposedCount]).toEqual([0, 0, 1, 1]);
+  });
+
+  it('never evicts an image in use; concurrent users share one encode', async () => {
+    const cache = new ReferrerImageCache(50);
+    const big = fake(100);
+    let encodes = 0;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const encode = async () => (encodes++, big);
+    const first = cache.with('x', encode, async () => held);
+    const second = cache.with('x', encode, async (img) => img.bytes);
+    expect(await second).toBe(100);
+    expect(big.disposedCount).toBe(0); // still pinned by the first user
+    release();
+    await first;
+    expect(encodes).toBe(1);
+    expect(big.disposedCount).toBe(1); // over budget once unpinned
+    expect(cache.size).toBe(0);
+  });
+
+  it('does not keep a failed encode, and with a budget of 0 keeps nothing', async () => {
+    const cache = new ReferrerImageCache(1000);
+    await expect(cache.with('bad', async () => Promise.reject(new Error('undecodable')), async () => 1)).rejects.toThrow('undecodable');
+    expect(cache.size).toBe(0);
+    const none = new ReferrerImageCache(0);
+    const img = fake(10);
+    expect(await none.with('y', async () => img, async () => 'used')).toBe('used');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([none.size, img.disposedCount]).toEqual([0, 1]);
+  });
+});
