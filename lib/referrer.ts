@@ -8,7 +8,7 @@ import {
   readClipImageProcessorConfig,
   type ClipImageProcessorConfig,
 } from './clip/image-processor.js';
-import { invalidRange, invalidType, withCallerStack } from './errors.js';
+import { abortError, invalidRange, invalidType, withCallerStack } from './errors.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
 import type { NativeClipSegConfig, NativeClipSegImage, NativeClipSegModel } from './native.js';
 import { resolveModelDirectory } from './model-dir.js';
@@ -213,15 +213,21 @@ export class Referrer {
    * @param masks `Mask`s or `{data, width, height}` binary masks at the image's size, non-empty.
    * @throws TypeError / RangeError naming `masks[i]` (wrong size, no pixel set).
    */
-  async embedSegments(image: ImageInput, masks: readonly BinaryMask[]): Promise<Float32Array[]> {
+  async embedSegments(
+    image: ImageInput,
+    masks: readonly BinaryMask[],
+    options?: Pick<LabelOptions, 'signal'>,
+  ): Promise<Float32Array[]> {
     const context = new Error();
     this.#live();
     if (!Array.isArray(masks)) throw invalidType('an array of masks {data, width, height}', 'masks', masks);
+    const { signal } = labelSettings(options, 1);
     try {
       const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
       const list = segmentMasks(masks, 'masks', decoded.width, decoded.height);
       const out = [];
       for (const [i, mask] of list.entries()) {
+        if (signal?.aborted) throw abortError(signal);
         const prompt = await visualPrompt({ ...decoded, channels: 3 }, { mask }, `masks[${i}]`);
         const p = preprocessClipImage(prompt, this.processor);
         out.push(await this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height)));
@@ -247,9 +253,10 @@ export class Referrer {
   ): Promise<SegmentLabel[][]> {
     this.#live();
     const labels = vocabularyList(vocabulary);
-    const { topK, templates } = labelSettings(options, labels.length);
-    const segments = await this.embedSegments(image, masks);
-    const embeddings = await this.labelEmbeddings(labels, { templates });
+    const { topK, templates, signal } = labelSettings(options, labels.length);
+    const withSignal = signal === undefined ? {} : { signal };
+    const segments = await this.embedSegments(image, masks, withSignal);
+    const embeddings = await this.labelEmbeddings(labels, { templates, ...withSignal });
     return segments.map((seg) => topLabels(zeroShot(seg, embeddings, this.config.logitScale).probabilities, labels, topK));
   }
 
@@ -257,12 +264,16 @@ export class Referrer {
    * Each label's text embedding for `label`: the normalised mean of the normalised embeddings of
    * the label under every template (CLIP's prompt ensembling). Texts are cached.
    */
-  async labelEmbeddings(vocabulary: readonly string[], options?: Pick<LabelOptions, 'templates'>): Promise<Float32Array[]> {
+  async labelEmbeddings(
+    vocabulary: readonly string[],
+    options?: Pick<LabelOptions, 'templates' | 'signal'>,
+  ): Promise<Float32Array[]> {
     this.#live();
     const labels = vocabularyList(vocabulary);
-    const { templates } = labelSettings(options, labels.length);
+    const { templates, signal } = labelSettings(options, labels.length);
     const out = [];
     for (const label of labels) {
+      if (signal?.aborted) throw abortError(signal);
       const perTemplate = [];
       for (const t of templates) perTemplate.push(await this.#text(fillTemplate(t, label)));
       out.push(ensembleEmbedding(perTemplate));

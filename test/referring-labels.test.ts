@@ -152,6 +152,21 @@ describe('Referrer labels (clipseg-tiny)', () => {
     expect(byImage[0].score).toBeCloseTo(1, 5);
   });
 
+  it('stops between model calls when its signal aborts', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const m = [rect(10, 10, 60, 50)];
+    await expect(referrer.label(WIDE, m, ['never seen label'], { signal: controller.signal })).rejects.toThrow(
+      expect.objectContaining({ name: 'AbortError' }) as Error,
+    );
+    await expect(referrer.embedSegments(WIDE, m, { signal: controller.signal })).rejects.toThrow(
+      expect.objectContaining({ name: 'AbortError' }) as Error,
+    );
+    await expect(referrer.label(WIDE, m, ['cat'], { signal: 'soon' as never })).rejects.toThrow(
+      new TypeError('Expected an AbortSignal for options.signal but received "soon" of type string'),
+    );
+  });
+
   it('rejects bad vocabularies, templates and masks, naming the parameter', async () => {
     const m = [rect(10, 10, 60, 50)];
     await expect(referrer.label(WIDE, m, [])).rejects.toThrow(

@@ -6,7 +6,7 @@
 import { invalidRange, invalidType } from '../errors.js';
 import { Mask } from '../mask.js';
 import type { BinaryMask } from '../types.js';
-import { binaryMask, integerInRange, nonEmptyString, plainObject } from '../validate.js';
+import { abortSignal, binaryMask, integerInRange, nonEmptyString, plainObject } from '../validate.js';
 
 /**
  * Prompt templates for labels, `{}` standing for the label: the seven that CLIP's authors selected
@@ -43,6 +43,11 @@ export interface LabelOptions {
   topK?: number;
   /** Prompt templates with one `{}` each. Default: `DEFAULT_LABEL_TEMPLATES`. `['{}']` uses the labels as they are. */
   templates?: readonly string[];
+  /**
+   * Stops the work between model calls (a large vocabulary costs one text-tower pass per label
+   * and template the first time): the promise rejects with an AbortError. Default: none.
+   */
+  signal?: AbortSignal;
 }
 
 /** A segment's place in a ranking by a query. */
@@ -77,8 +82,12 @@ export function vocabularyList(value: unknown, param = 'vocabulary'): string[] {
 }
 
 /** LabelOptions validated, defaults filled in (topK capped at the vocabulary's size). */
-export function labelSettings(value: unknown, vocabularySize: number, param = 'options'): { topK: number; templates: string[] } {
-  const opts = value === undefined ? {} : plainObject(value, param, 'an object {topK?, templates?}');
+export function labelSettings(
+  value: unknown,
+  vocabularySize: number,
+  param = 'options',
+): { topK: number; templates: string[]; signal?: AbortSignal } {
+  const opts = value === undefined ? {} : plainObject(value, param, 'an object {topK?, templates?, signal?}');
   const topK = opts.topK === undefined ? DEFAULT_TOP_K : integerInRange(opts.topK, `${param}.topK`, 1);
   let templates = [...DEFAULT_LABEL_TEMPLATES];
   if (opts.templates !== undefined) {
@@ -91,7 +100,8 @@ export function labelSettings(value: unknown, vocabularySize: number, param = 'o
       return s;
     });
   }
-  return { topK: Math.min(topK, vocabularySize), templates };
+  const signal = opts.signal === undefined ? undefined : abortSignal(opts.signal, `${param}.signal`);
+  return { topK: Math.min(topK, vocabularySize), templates, ...(signal === undefined ? {} : { signal }) };
 }
 
 /** The text of a label under a template. */

@@ -207,7 +207,7 @@ export async function labelMasks(
             bytes,
             nonEmpty.map((i) => masks[i]),
             request.vocabulary,
-            { topK: request.topK },
+            { topK: request.topK, signal },
           ),
         ),
       signal,
