@@ -239,8 +239,8 @@ function rleSize(rle: RLEInput): [number, number] {
   const size: unknown = rle.size;
   if (!Array.isArray(size)) throw invalidType('an array [height, width]', 'rle.size', size);
   if (size.length !== 2) throw invalidRange('an array [height, width]', 'rle.size', size);
-  const height = integerInRange(size[0], 'rle.size[0]', 0);
-  const width = integerInRange(size[1], 'rle.size[1]', 0);
+  const height = integerInRange(size[0], 'rle.size[0]', 0) + 0; // + 0: -0 is 0
+  const width = integerInRange(size[1], 'rle.size[1]', 0) + 0;
   // Run lengths are summed in floating point: beyond 2^53 pixels, a sum that is off by one could
   // still compare equal to height × width.
   if (!Number.isSafeInteger(height * width)) {

@@ -48,7 +48,7 @@ export function optionalChoice<T extends string>(raw: string | undefined, flag: 
 /** A decimal number ("12", "-3.5", "1e3"); NaN for anything else. */
 export function parseNumber(raw: string): number {
   const s = raw.trim();
-  return s === '' ? NaN : Number(s);
+  return s === '' ? NaN : Number(s) + 0; // + 0: "-0" is 0
 }
 
 /** "x,y,label" with label 0 or 1. */
