@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { invalidRange, invalidType } from './errors.js';
 import { integerInRange, isPlainObject } from './validate.js';
-import type { DecodedImage, ImageInput } from './types.js';
+import type { BinaryMask, DecodedImage, ImageInput } from './types.js';
 
 /** sharp's default pixel limit (0x3FFF × 0x3FFF). */
 export const DEFAULT_LIMIT_INPUT_PIXELS = 268402689;
@@ -131,4 +131,19 @@ function toRGB(data: Uint8Array, pixels: number, channels: 1 | 3 | 4): Uint8Arra
     }
   }
   return rgb;
+}
+
+/**
+ * A binary mask from an encoded image (PNG, ...): its first channel after alpha removal and
+ * conversion to grey, non-zero inside. Sharp's own errors pass through (callers name the input).
+ * @param limitInputPixels sharp's pixel limit (false: none).
+ */
+export async function decodeMaskImage(input: string | Uint8Array, limitInputPixels: number | false): Promise<BinaryMask> {
+  const { data, info } = await sharp(input, { limitInputPixels })
+    .removeAlpha()
+    .toColourspace('b-w')
+    .extractChannel(0)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
 }

@@ -7,22 +7,12 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from './helpers/cli.js';
 import { cudaStatus } from '../lib/backends.js';
-import { native } from '../lib/native.js';
 import { decodeRLE } from '../lib/rle.js';
-import { cases, f32, FIXTURES, MODEL_DIR as MODEL, mismatches, u8 } from './helpers/fixtures.js';
+import { cases, f32, FIXTURES, MODEL_DIR as MODEL, mismatches, u8, addonAvailable } from './helpers/fixtures.js';
 
 const IMAGE = path.join(FIXTURES, 'wide.png');
 /** The reference for `--point 75,50,1 --multimask` on wide.png. */
 const POINT_CASE = cases.cases.find((c) => c.name === 'point' && c.image === 'wide.png');
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const ready = POINT_CASE !== undefined && addonAvailable();
 

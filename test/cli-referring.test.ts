@@ -5,11 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { native } from '../lib/native.js';
 import { decodeRLE } from '../lib/rle.js';
 import { jet } from '../lib/cli/overlay.js';
 import { run } from './helpers/cli.js';
-import { FIXTURES, MODEL_DIR as SAM, relL2 } from './helpers/fixtures.js';
+import { FIXTURES, MODEL_DIR as SAM, relL2, addonAvailable } from './helpers/fixtures.js';
 
 const floats = (b: Buffer): Float32Array => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
@@ -17,15 +16,6 @@ const IMAGE = path.join(FIXTURES, 'wide.png');
 const REF_IMAGE = path.join(FIXTURES, 'small.png');
 const CLIPSEG = path.join(FIXTURES, '..', 'clipseg-tiny', 'model');
 const BACKEND = ['--device', 'cpu', '--threads', '2'];
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface HeatmapJson {
   width: number;

@@ -6,9 +6,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helpText } from '../lib/cli/help.js';
 import { writeFloat32File } from '../lib/cli/io.js';
-import { native } from '../lib/native.js';
 import { encodeRLE } from '../lib/rle.js';
-import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
+import { FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 import { expectUsage, parse, run } from './helpers/cli.js';
 
 
@@ -132,15 +131,6 @@ describe('omniseg eval --heatmaps', () => {
     );
   });
 });
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.runIf(addonAvailable())('omniseg eval --clicks (tiny SAM fixture)', () => {
   it('runs the click protocol over samples with images and prints NoC', async () => {

@@ -11,10 +11,9 @@ import {
   summarizeClicks,
   type ClickSegmenter,
 } from '../lib/eval/clicks.js';
-import { native } from '../lib/native.js';
 import { Segmenter } from '../lib/segmenter.js';
 import type { Point } from '../lib/types.js';
-import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
+import { FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 import path from 'node:path';
 
 /** A width × height mask with the rectangle [x0..x1] × [y0..y1] (inclusive, clipped) set. */
@@ -172,15 +171,6 @@ describe('simulateClicks with stub segmenters', () => {
     expect(summarizeClicks([])).toEqual({ 'NoC@85': null, 'NoC@90': null, 'NoF@85': 0, 'NoF@90': 0, count: 0 });
   });
 });
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.runIf(addonAvailable())('samClickSegmenter (tiny SAM fixture)', () => {
   it('follows the protocol: each click is the next click for the previous round, logits fed back', async () => {

@@ -7,14 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { progress } from '../lib/cli/eval-dataset.js';
 import { helpText } from '../lib/cli/help.js';
 import { parseDataset } from '../lib/eval/dataset.js';
-import { native } from '../lib/native.js';
 import { Referrer } from '../lib/referrer.js';
 import { referSegment } from '../lib/referring/index.js';
 import { decodeRLE, encodeRLE, rleArea, rleMerge } from '../lib/rle.js';
 import { Segmenter } from '../lib/segmenter.js';
 import type { RLEInput } from '../lib/types.js';
 import { expectUsage, parse, run } from './helpers/cli.js';
-import { FIXTURES, MODEL_DIR as SAM } from './helpers/fixtures.js';
+import { FIXTURES, MODEL_DIR as SAM, addonAvailable } from './helpers/fixtures.js';
 
 const CLIPSEG = path.join(FIXTURES, '..', 'clipseg-tiny', 'model');
 const BACKEND = ['--device', 'cpu', '--threads', '2'];
@@ -132,15 +131,6 @@ describe('dataset format', () => {
     expect(() => parseDataset(`${line}\n${line}`, 'd.jsonl')).toThrow(new Error('d.jsonl: line 2: duplicate id 1'));
   });
 });
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface ResultLine {
   id: string;

@@ -9,10 +9,9 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDataset, type DatasetSample } from '../lib/eval/dataset.js';
-import { native } from '../lib/native.js';
 import { decodeRLE } from '../lib/rle.js';
 import { run } from './helpers/cli.js';
-import { FIXTURES, MODEL_DIR as SAM } from './helpers/fixtures.js';
+import { FIXTURES, MODEL_DIR as SAM, addonAvailable } from './helpers/fixtures.js';
 
 const EXAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'eval');
 const CLIPSEG = path.join(FIXTURES, '..', 'clipseg-tiny', 'model');
@@ -63,15 +62,6 @@ describe('the example dataset', () => {
     }
   });
 });
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.runIf(addonAvailable())('omniseg eval --dataset examples/eval (tiny SAM and CLIPSeg)', () => {
   const rows = (html: string) => [...html.matchAll(/<tr class="sample" data-id="[^"]*" data-iou="([^"]*)">(.*?)<\/tr>/g)];

@@ -6,21 +6,11 @@ import path from 'node:path';
 import type { InjectOptions } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { native } from '../lib/native.js';
 import { decodeRLE } from '../lib/rle.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { createServer, imageId, type OmnisegServer } from '../lib/server/index.js';
-import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
+import { FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 import { metric, multipartBody, parsePrometheus } from './helpers/server.js';
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const WIDE = readFileSync(path.join(FIXTURES, 'wide.png')); // 150 × 100
 const SMALL = readFileSync(path.join(FIXTURES, 'small.png')); // 90 × 70

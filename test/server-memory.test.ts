@@ -9,8 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { native } from '../lib/native.js';
-import { MODEL_DIR } from './helpers/fixtures.js';
+import { MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = path.join(ROOT, 'dist', 'lib', 'server', 'index.js');
@@ -18,15 +17,6 @@ const SCRIPT = path.join(ROOT, 'test', 'helpers', 'server-requests.mjs');
 const REQUESTS = 1400;
 const WARMUP = 400;
 const GROWTH_BOUND_MB = 16;
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.skipIf(!addonAvailable())('server memory', () => {
   it(`${REQUESTS} requests: RSS grows less than ${GROWTH_BOUND_MB} MB after request ${WARMUP}`, { timeout: 60_000 }, () => {

@@ -9,24 +9,14 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Mask } from '../lib/mask.js';
-import { native } from '../lib/native.js';
 import { Referrer, type HeatmapOptions } from '../lib/referrer.js';
 import { referSegment } from '../lib/referring/index.js';
 import { decodeRLE } from '../lib/rle.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { heatmapBytes } from '../lib/server/heatmap-cache.js';
 import { createServer, imageId, type OmnisegServer } from '../lib/server/index.js';
-import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
+import { FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 import { metric, parsePrometheus } from './helpers/server.js';
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const CLIPSEG_DIR = path.join(FIXTURES, '..', 'clipseg-tiny', 'model');
 const WIDE = readFileSync(path.join(FIXTURES, 'wide.png')); // 150 × 100

@@ -6,20 +6,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { native } from '../lib/native.js';
 import { Referrer } from '../lib/referrer.js';
 import { createServer, imageId, type OmnisegServer } from '../lib/server/index.js';
-import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
+import { FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 import { metric, parsePrometheus } from './helpers/server.js';
-
-function addonAvailable(): boolean {
-  try {
-    native();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const CLIPSEG_DIR = path.join(FIXTURES, '..', 'clipseg-tiny', 'model');
 const WIDE = readFileSync(path.join(FIXTURES, 'wide.png')); // 150 × 100

@@ -1,7 +1,6 @@
 // omniseg heatmap <image> --model <clipseg-dir> (--text "..." | --ref-image <file> | both [--text-weight w])
 //   [--ref-mask <png> | --ref-box x0,y0,x1,y1] [--save logits.f32] [--out heat.png] [--save-f32 heat.f32] [--json]
-import sharp from 'sharp';
-import { decodeImage } from '../image.js';
+import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage, decodeMaskImage } from '../image.js';
 import { Referrer, type HeatmapOptions, type ReferringPrompt } from '../referrer.js';
 import type { BinaryMask } from '../types.js';
 import type { HeatmapCommand, ReferringOptions } from './args.js';
@@ -70,13 +69,7 @@ export async function heatmapQueries(args: ReferringOptions): Promise<HeatmapOpt
 /** A mask image's first channel (grey, alpha removed): non-zero inside. */
 async function readMaskPng(file: string): Promise<BinaryMask> {
   try {
-    const { data, info } = await sharp(file)
-      .removeAlpha()
-      .toColourspace('b-w')
-      .extractChannel(0)
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+    return await decodeMaskImage(file, DEFAULT_LIMIT_INPUT_PIXELS);
   } catch (error) {
     throw new Error(`Cannot read --ref-mask ${file}: ${error instanceof Error ? error.message : String(error)}`);
   }

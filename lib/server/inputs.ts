@@ -3,6 +3,7 @@
 // and the JSON form of a mask.
 import type { FastifyRequest } from 'fastify';
 import sharp from 'sharp';
+import { decodeMaskImage as maskFromEncoded } from '../image.js';
 import type { Mask } from '../mask.js';
 import type { Referrer } from '../referrer.js';
 import type { BinaryMask } from '../types.js';
@@ -52,13 +53,7 @@ export async function probe(bytes: Uint8Array, limit: number, field = 'image'): 
 export async function decodeMaskImage(bytes: Uint8Array, limit: number, field: string): Promise<BinaryMask> {
   await probe(bytes, limit, field);
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: false })
-      .removeAlpha()
-      .toColourspace('b-w')
-      .extractChannel(0)
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+    return await maskFromEncoded(bytes, false); // probed above
   } catch (error) {
     throw new HttpError(400, 'invalid_image', `Cannot decode ${field}: ${(error as Error).message.split('\n')[0]}`);
   }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { native } from '../../lib/native.js';
 
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'sam-tiny');
 export const MODEL_DIR = path.join(FIXTURES, 'model');
@@ -60,4 +61,14 @@ export function mismatches(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let n = 0;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) n++;
   return n;
+}
+
+/** Whether the native addon loads (tests that need it are skipped otherwise). */
+export function addonAvailable(): boolean {
+  try {
+    native();
+    return true;
+  } catch {
+    return false;
+  }
 }
