@@ -1,14 +1,15 @@
 // Helpers for the vectorised CPU kernels. Kernels are plain loops over floats that GCC
-// auto-vectorises; OMNISEG_SIMD compiles each marked function twice (AVX2+FMA "x86-64-v3" and
-// the portable baseline) and picks one at load time, so one binary runs everywhere and uses
-// AVX2 where the CPU has it. The build uses -ffp-contract=off, so both clones round alike.
+// auto-vectorises; OMNISEG_SIMD compiles each marked function three times (AVX-512 "x86-64-v4",
+// AVX2+FMA "x86-64-v3" and the portable baseline) and picks one at load time, so one binary runs
+// everywhere and uses the widest vectors the CPU has. The build uses -ffp-contract=off and the
+// reductions keep explicit partial sums, so every clone rounds alike (identical results).
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(OMNISEG_NO_CLONES)
-#define OMNISEG_SIMD __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define OMNISEG_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define OMNISEG_SIMD
 #endif
