@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
 namespace omniseg::ops::cpu {
@@ -72,10 +73,14 @@ void normalizeRgb(Ctx& ctx, const uint8_t* rgb, int64_t h, int64_t w, const floa
   });
 }
 
+namespace {
+OMNISEG_SIMD void thresholdSpan(const float* x, int64_t n, float t, uint8_t* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > t ? 1 : 0;
+}
+}  // namespace
+
 void threshold(Ctx& ctx, const float* x, int64_t n, float t, uint8_t* y) {
-  ctx.pool.parallelFor(n, 1 << 16, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) y[i] = x[i] > t ? 1 : 0;
-  });
+  ctx.pool.parallelFor(n, 1 << 16, [&](int64_t b, int64_t e) { thresholdSpan(x + b, e - b, t, y + b); });
 }
 
 void copy(Ctx& ctx, const float* src, int64_t n, float* dst) {

@@ -35,12 +35,16 @@ std::vector<Tap> linearTaps(int64_t in, int64_t out) {
   return taps;
 }
 
-OMNISEG_SIMD void bilinearRow(const float* r0, const float* r1, float wy0, float wy1,
-                              const Tap* tx, int64_t ow, float* out) {
-  for (int64_t x = 0; x < ow; ++x) {
-    const Tap& t = tx[x];
-    out[x] = (r0[t.i0] * t.w0 + r0[t.i1] * t.w1) * wy0 + (r1[t.i0] * t.w0 + r1[t.i1] * t.w1) * wy1;
-  }
+// Horizontal pass of one source row: h[x] = r[i0]·w0 + r[i1]·w1.
+OMNISEG_SIMD void horizontalRow(const float* r, const Tap* tx, int64_t n, float* h) {
+  for (int64_t x = 0; x < n; ++x) h[x] = r[tx[x].i0] * tx[x].w0 + r[tx[x].i1] * tx[x].w1;
+}
+
+// Vertical pass: out[x] = h0[x]·wy0 + h1[x]·wy1 (the same operations, in the same order, as
+// interpolating both rows for every output row, so results are identical).
+OMNISEG_SIMD void blendRows(const float* h0, const float* h1, float wy0, float wy1, int64_t n,
+                            float* out) {
+  for (int64_t x = 0; x < n; ++x) out[x] = h0[x] * wy0 + h1[x] * wy1;
 }
 
 }  // namespace
@@ -109,12 +113,28 @@ void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64
                     int64_t outRows, int64_t outCols) {
   const std::vector<Tap> tx = linearTaps(iw, ow), ty = linearTaps(ih, oh);
   ctx.pool.parallelFor(planes * outRows, 16, [&](int64_t b, int64_t e) {
+    // Separable: each source row is interpolated horizontally once (upsampling reuses it for
+    // several output rows), kept in one of two row buffers, then rows are blended vertically.
+    std::vector<float> buf[2] = {std::vector<float>(outCols), std::vector<float>(outCols)};
+    int64_t held[2] = {-1, -1};  // the (plane, source row) each buffer holds
+    int next = 0;
+    auto row = [&](int64_t p, int64_t i) -> const float* {
+      const int64_t key = p * ih + i;
+      for (int k = 0; k < 2; ++k)
+        if (held[k] == key) return buf[k].data();
+      const int k = next;
+      next ^= 1;
+      horizontalRow(in + p * inPlaneStride + i * inStride, tx.data(), outCols, buf[k].data());
+      held[k] = key;
+      return buf[k].data();
+    };
     for (int64_t r = b; r < e; ++r) {
       const int64_t p = r / outRows, y = r % outRows;
-      const float* plane = in + p * inPlaneStride;
       const Tap& t = ty[y];
-      bilinearRow(plane + t.i0 * inStride, plane + t.i1 * inStride, t.w0, t.w1, tx.data(),
-                  outCols, out + r * outCols);
+      const float* h0 = row(p, t.i0);
+      next = held[0] == p * ih + t.i0 ? 1 : 0;  // keep h0's buffer while fetching h1
+      const float* h1 = row(p, t.i1);
+      blendRows(h0, h1, t.w0, t.w1, outCols, out + r * outCols);
     }
   });
 }
