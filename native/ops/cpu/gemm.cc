@@ -36,6 +36,12 @@ OMNISEG_SIMD void biasAct(float* y, int64_t rows, int64_t cols, int64_t ldy, con
   }
 }
 
+// y[rows, cols] = broadcast b: the bias as the GEMM's C operand (beta = 1), which spares
+// OpenBLAS zeroing y (beta = 0) and a second pass adding b.
+OMNISEG_SIMD void fillRows(float* y, int64_t rows, int64_t cols, int64_t ldy, const float* b) {
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * ldy, b, static_cast<size_t>(cols) * sizeof(float));
+}
+
 // Rows per thread below which splitting the output columns is better than splitting rows.
 constexpr int64_t kMinRowsPerThread = 64;
 // Multiply-adds below which a GEMM runs on the calling thread alone.
@@ -54,11 +60,13 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.f, x, ldx, W, K, beta, y, ldy);
     biasAct(y, M, N, ldy, b, act);
   } else if (M >= kMinRowsPerThread * threads || N < 64) {
-    // y[r0:r1, :] = x[r0:r1, :] · Wᵀ
+    // y[r0:r1, :] = x[r0:r1, :] · Wᵀ (+ b, as C with beta 1, unless accumulating)
+    const bool biasAsC = b != nullptr && !accumulate;
     ctx.pool.parallelRanges(M, 16, [&](int64_t r0, int64_t r1) {
+      if (biasAsC) fillRows(y + r0 * ldy, r1 - r0, N, ldy, b);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, N, K, 1.f, x + r0 * ldx, ldx,
-                  W, K, beta, y + r0 * ldy, ldy);
-      biasAct(y + r0 * ldy, r1 - r0, N, ldy, b, act);
+                  W, K, biasAsC ? 1.f : beta, y + r0 * ldy, ldy);
+      if (act != Act::None || (b && !biasAsC)) biasAct(y + r0 * ldy, r1 - r0, N, ldy, biasAsC ? nullptr : b, act);
     });
   } else {
     // y[:, c0:c1] = x · W[c0:c1, :]ᵀ
