@@ -170,6 +170,17 @@ describe('sample formats', () => {
     expect(() => toPrediction([], 'r2')).toThrow('r2: Expected an object {id, masks} for the record but received [] of type array');
   });
 
+  it('ground truth takes COCO polygons per object (rasterised as pycocotools does) beside RLEs', () => {
+    // a 2×2 square [1, 1]–[3, 3] on a 4 × 4 image covers pixels (1..2, 1..2) (cf. test/eval-dataset.test.ts)
+    const square = [[1, 1, 3, 1, 3, 3, 1, 3]];
+    const gt = toGroundTruth({ id: 'p', height: 4, width: 4, masks: [square, { size: [4, 4], counts: [16] }] }, 'r1');
+    expect(gt.masks).toHaveLength(2);
+    const poly = gt.masks[0] as { size: [number, number]; counts: string };
+    expect(poly.size).toEqual([4, 4]);
+    expect(rleMerge([poly])).toEqual(rleMerge([{ size: [4, 4], counts: [5, 2, 2, 2, 5] }]));
+    expect(() => toGroundTruth({ id: 'p', height: 4, width: 4, masks: [[[0, 0, 1, 1]]] }, 'r1')).toThrow(/^r1: Expected a polygon/);
+  });
+
   it('matchPredictions pairs by id in ground-truth order', () => {
     const m = matchPredictions([gt('a', []), gt('b', [])], [pred('c', []), pred('b', [])]);
     expect(m.pairs.map((p) => [p.gt.id, p.pred?.id])).toEqual([

@@ -171,9 +171,10 @@ Options:
                     --images <dir> [--split <name>] --out <file.jsonl>
 
 Scores against ground truth. Files are JSON arrays or JSONL, one record per sample:
-  ground truth  {"id", "height", "width", "masks": [RLE...], "image"?}
+  ground truth  {"id", "height", "width", "masks": [RLE | polygons...], "image"?}
   predictions   {"id", "masks": [RLE...]}          (any order, matched by id)
-RLE is COCO's {"size": [h, w], "counts"}, counts compressed string or list of run lengths.
+RLE is COCO's {"size": [h, w], "counts"}, counts compressed string or list of run lengths;
+polygons are an object's COCO [[x0,y0,x1,y1,...],...], rasterised as pycocotools does.
 A side's masks are united per sample; a ground truth without masks is a no-target sample.
 A ground-truth id without a prediction is scored as an empty prediction (with a warning).
 

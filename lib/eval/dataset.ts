@@ -13,7 +13,6 @@ import path from 'node:path';
 import { argumentMessage } from '../errors.js';
 import { rleRuns } from '../rle.js';
 import type { Box, Point, RLEInput, Vertex } from '../types.js';
-import { checkPolygon, polygonsToRLE } from './polygon.js';
 import { idKey, toGroundTruth, type GroundTruthSample } from './samples.js';
 
 /** A region of a dataset sample's reference image (the mask as RLE at the reference image's size). */
@@ -73,10 +72,8 @@ export async function readDataset(file: string): Promise<DatasetSample[]> {
 }
 
 function toDatasetSample(record: unknown, where: string, dir: string, line: number): DatasetSample {
-  const plain = typeof record === 'object' && record !== null && !Array.isArray(record);
-  const { height, width } = toGroundTruth(plain ? { ...record, masks: [] } : record, where);
+  const gt = toGroundTruth(record, where);
   const obj = record as Record<string, unknown>;
-  const gt = toGroundTruth({ ...obj, masks: polygonMasks(obj.masks, height, width, where) }, where);
   if (gt.image === undefined) throw new Error(`${where}: ${argumentMessage('a file path', 'image', obj.image)}`);
   const points = optionalList(obj.points, 'points', where, 'an array of [x, y, label] (label 0 or 1)', (v) => {
     if (!Array.isArray(v) || v.length !== 3 || !finite(v[0]) || !finite(v[1]) || (v[2] !== 0 && v[2] !== 1)) return undefined;
@@ -104,19 +101,6 @@ function toDatasetSample(record: unknown, where: string, dir: string, line: numb
     ...(refRegion === undefined ? {} : { refRegion }),
     line,
   };
-}
-
-/** `masks` with each object given as COCO polygons rasterised to RLE (RLEs and anything else left for toGroundTruth). */
-function polygonMasks(masks: unknown, height: number, width: number, where: string): unknown {
-  if (!Array.isArray(masks)) return masks;
-  return masks.map((m: unknown, i) => {
-    if (!Array.isArray(m)) return m;
-    try {
-      return polygonsToRLE(m.map((p: unknown, j) => checkPolygon(p, `masks[${i}][${j}]`)), height, width);
-    } catch (error) {
-      throw new Error(`${where}: ${(error as Error).message}`);
-    }
-  });
 }
 
 const REGION_WHAT = 'an object with exactly one of box [x0, y0, x1, y1], scribble [[x, y], ...] or mask (a COCO RLE)';

@@ -1,5 +1,6 @@
 // Ground-truth and prediction files of the evaluation harness: JSON arrays or JSONL of
-//   ground truth  {"id", "height", "width", "masks": [RLE...], "image"?}
+//   ground truth  {"id", "height", "width", "masks": [RLE | polygons...], "image"?}  (polygons:
+//                 COCO's [[x0, y0, x1, y1, ...], ...] per object, rasterised as pycocotools does)
 //   predictions   {"id", "masks": [RLE...]}
 // RLE is COCO's {"size": [h, w], "counts"}, counts the compressed string or the uncompressed list
 // of run lengths. Per sample, the masks of a side are united into one binary mask; a ground truth
@@ -9,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { argumentMessage, describeValue } from '../errors.js';
 import { mergeRuns, rleRuns } from '../rle.js';
 import type { RLEInput } from '../types.js';
+import { checkPolygon, polygonsToRLE } from './polygon.js';
 
 /** A sample id: a string or a number, matched exactly (the number 1 and the string "1" differ). */
 export type SampleId = string | number;
@@ -66,7 +68,7 @@ export function toGroundTruth(record: unknown, where: string): GroundTruthSample
   const id = sampleId(obj.id, where);
   const height = dimension(obj.height, 'height', where);
   const width = dimension(obj.width, 'width', where);
-  const masks = maskList(obj.masks, where);
+  const masks = maskList(polygonMasks(obj.masks, height, width, where), where);
   masks.forEach((m, i) => checkSize(m, i, height, width, where));
   if (obj.image !== undefined && (typeof obj.image !== 'string' || obj.image === '')) {
     throw new Error(`${where}: ${argumentMessage('a file path', 'image', obj.image)}`);
@@ -156,6 +158,22 @@ function sampleId(id: unknown, where: string): SampleId {
 function dimension(value: unknown, name: string, where: string): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) return value;
   throw new Error(`${where}: ${argumentMessage('a positive integer', name, value)}`);
+}
+
+/**
+ * `masks` with each object given as COCO polygons (an array of [x0, y0, x1, y1, ...] rings)
+ * rasterised to RLE as pycocotools does (RLEs and anything else are left for maskList).
+ */
+function polygonMasks(masks: unknown, height: number, width: number, where: string): unknown {
+  if (!Array.isArray(masks)) return masks;
+  return masks.map((m: unknown, i) => {
+    if (!Array.isArray(m)) return m;
+    try {
+      return polygonsToRLE(m.map((p: unknown, j) => checkPolygon(p, `masks[${i}][${j}]`)), height, width);
+    } catch (error) {
+      throw new Error(`${where}: ${(error as Error).message}`);
+    }
+  });
 }
 
 function maskList(masks: unknown, where: string): RLEInput[] {
