@@ -95,16 +95,18 @@ void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, 
   float* tmp = ctx.arena.floats(H * W * Cout * kk);
   matmul(ctx, x, H * W, Cin, weight, Cout * kk, tmp);
   ctx.pool.parallelFor(H, 1, [&](int64_t y0, int64_t y1) {
-    for (int64_t iy = y0; iy < y1; ++iy)
+    for (int64_t iy = y0; iy < y1; ++iy) {
       for (int64_t ix = 0; ix < W; ++ix) {
         const float* t = tmp + (iy * W + ix) * Cout * kk;
         for (int64_t dy = 0; dy < k; ++dy)
           for (int64_t dx = 0; dx < k; ++dx) {
             float* o = y + ((k * iy + dy) * OW + k * ix + dx) * Cout;
             for (int64_t co = 0; co < Cout; ++co) o[co] = t[co * kk + dy * k + dx];
-            biasAct(o, 1, Cout, Cout, b, act);
           }
       }
+      // the k output rows of this input row: [k·OW pixels, Cout], one bias/activation pass
+      biasAct(y + k * iy * OW * Cout, k * OW, Cout, Cout, b, act);
+    }
   });
 }
 
