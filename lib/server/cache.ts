@@ -5,7 +5,7 @@
 // encoded share one encode.
 import { createHash } from 'node:crypto';
 import type { ImageEmbedding } from '../embedding.js';
-import { abortError, untilAborted } from '../errors.js';
+import { SharedWork } from './shared-work.js';
 
 /** The imageId of an encoded image: the SHA-256 of its bytes, hex. */
 export function imageId(bytes: Uint8Array): string {
@@ -36,12 +36,6 @@ interface Entry {
   evicted: boolean;
 }
 
-interface Pending {
-  readonly controller: AbortController;
-  readonly promise: Promise<Entry>;
-  waiters: number;
-}
-
 export interface CacheEvents {
   /** An entry left the cache to make room (not on clear()). */
   onEvict?(id: string, bytes: number): void;
@@ -58,7 +52,7 @@ export class EmbeddingCache {
   readonly maxBytes: number;
   /** Insertion order = recency order: the first key is the least recently used. */
   readonly #entries = new Map<string, Entry>();
-  readonly #pending = new Map<string, Pending>();
+  readonly #pending = new SharedWork<Entry>();
   readonly #events: CacheEvents;
   #bytes = 0;
 
@@ -110,24 +104,7 @@ export class EmbeddingCache {
   ): Promise<Resolved> {
     const cached = this.acquire(id);
     if (cached !== undefined) return { lease: cached, cached: true };
-    if (signal?.aborted === true) throw abortError(signal);
-    let pending = this.#pending.get(id);
-    if (pending === undefined) pending = this.#start(id, create, source);
-    const shared = pending;
-    shared.waiters++;
-    let entry: Entry;
-    try {
-      entry = await untilAborted(shared.promise, signal);
-    } catch (error) {
-      shared.waiters--;
-      if (shared.waiters === 0 && this.#pending.get(id) === shared) {
-        // Nobody wants it any more: cancel the encode, and let a later request start afresh.
-        this.#pending.delete(id);
-        shared.controller.abort(signal?.reason);
-      }
-      throw error;
-    }
-    shared.waiters--;
+    const entry = await this.#pending.join(id, (encodeSignal) => this.#encode(id, create, encodeSignal, source), signal);
     return { lease: this.#lease(entry), cached: false };
   }
 
@@ -136,23 +113,19 @@ export class EmbeddingCache {
     for (const entry of this.#entries.values()) this.#remove(entry);
   }
 
-  #start(id: string, create: (signal: AbortSignal) => Promise<ImageEmbedding>, source: Uint8Array | undefined): Pending {
-    const controller = new AbortController();
-    const promise = create(controller.signal).then((embedding) => {
-      if (this.#pending.get(id) === pending) this.#pending.delete(id);
-      const bytes = embeddingBytes(embedding) + (source?.byteLength ?? 0);
-      const entry: Entry = { id, embedding, source, bytes, refs: 1, evicted: false };
-      // Pinned for the waiters until they have resumed (continuations run before setImmediate).
-      setImmediate(() => this.#unpin(entry));
-      this.#insert(entry);
-      return entry;
-    });
-    promise.catch(() => {
-      if (this.#pending.get(id) === pending) this.#pending.delete(id);
-    });
-    const pending: Pending = { controller, promise, waiters: 0 };
-    this.#pending.set(id, pending);
-    return pending;
+  async #encode(
+    id: string,
+    create: (signal: AbortSignal) => Promise<ImageEmbedding>,
+    signal: AbortSignal,
+    source: Uint8Array | undefined,
+  ): Promise<Entry> {
+    const embedding = await create(signal);
+    const bytes = embeddingBytes(embedding) + (source?.byteLength ?? 0);
+    const entry: Entry = { id, embedding, source, bytes, refs: 1, evicted: false };
+    // Pinned for the waiters until they have resumed (continuations run before setImmediate).
+    setImmediate(() => this.#unpin(entry));
+    this.#insert(entry);
+    return entry;
   }
 
   #insert(entry: Entry): void {

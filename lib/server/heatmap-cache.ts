@@ -4,7 +4,7 @@
 // collected once no response uses it). Concurrent requests for the same heat map share one
 // computation, which is cancelled when every one of them has given up.
 import { createHash } from 'node:crypto';
-import { abortError, untilAborted } from '../errors.js';
+import { SharedWork } from './shared-work.js';
 import type { Heatmap } from '../referrer.js';
 import type { QuerySpec } from '../referring/prompts.js';
 
@@ -42,12 +42,6 @@ function regionKey(region: unknown, sent: Uint8Array | undefined): unknown {
   return { mask: hash.digest('hex') };
 }
 
-interface Pending {
-  readonly controller: AbortController;
-  readonly promise: Promise<Heatmap>;
-  waiters: number;
-}
-
 export interface HeatmapCacheEvents {
   /** An entry left the cache to make room (not on clear()). */
   onEvict?(key: string, bytes: number): void;
@@ -64,7 +58,7 @@ export class HeatmapCache {
   readonly maxBytes: number;
   /** Insertion order = recency order: the first key is the least recently used. */
   readonly #entries = new Map<string, { heatmap: Heatmap; bytes: number }>();
-  readonly #pending = new Map<string, Pending>();
+  readonly #pending = new SharedWork<Heatmap>();
   readonly #events: HeatmapCacheEvents;
   #bytes = 0;
 
@@ -111,50 +105,23 @@ export class HeatmapCache {
   async resolve(key: string, create: (signal: AbortSignal) => Promise<Heatmap>, signal?: AbortSignal): Promise<ResolvedHeatmap> {
     const hit = this.get(key);
     if (hit !== undefined) return { heatmap: hit, cached: true };
-    const aborted = (): boolean => signal?.aborted === true;
-    if (aborted()) throw abortError(signal as AbortSignal);
-    let pending = this.#pending.get(key);
-    if (pending === undefined) pending = this.#start(key, create);
-    const shared = pending;
-    shared.waiters++;
-    try {
-      return { heatmap: await untilAborted(shared.promise, signal), cached: false };
-    } catch (error) {
-      if (aborted() && shared.waiters === 1 && this.#pending.get(key) === shared) {
-        // Nobody wants it any more: cancel the computation, and let a later request start afresh.
-        this.#pending.delete(key);
-        shared.controller.abort(signal?.reason);
-      }
-      throw error;
-    } finally {
-      shared.waiters--;
-    }
+    const heatmap = await this.#pending.join(
+      key,
+      async (computeSignal) => {
+        const computed = await create(computeSignal);
+        // Cached even when every waiter gave up while it ran: the work is done and valid.
+        this.#insert(key, computed);
+        return computed;
+      },
+      signal,
+    );
+    return { heatmap, cached: false };
   }
 
   /** Empties the cache. */
   clear(): void {
     this.#entries.clear();
     this.#bytes = 0;
-  }
-
-  #start(key: string, create: (signal: AbortSignal) => Promise<Heatmap>): Pending {
-    const controller = new AbortController();
-    const promise = create(controller.signal).then(
-      (heatmap) => {
-        if (this.#pending.get(key) === pending) this.#pending.delete(key);
-        // Cached even when every waiter gave up while it ran: the work is done and valid.
-        this.#insert(key, heatmap);
-        return heatmap;
-      },
-      (error: unknown) => {
-        if (this.#pending.get(key) === pending) this.#pending.delete(key);
-        throw error;
-      },
-    );
-    promise.catch(() => {}); // the waiters see it; with none left, nobody does
-    const pending: Pending = { controller, promise, waiters: 0 };
-    this.#pending.set(key, pending);
-    return pending;
   }
 
   #insert(key: string, heatmap: Heatmap): void {
