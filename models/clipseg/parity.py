@@ -163,15 +163,6 @@ CASES = [
 DIFF = ("astro_text_a-b", "astro_text_a", "astro_text_b")
 
 
-def rel_l2(ours: np.ndarray, ref: np.ndarray) -> float:
-    ours, ref = ours.astype(np.float64), ref.astype(np.float64)
-    den = np.linalg.norm(ref.ravel())
-    return float(np.linalg.norm((ours - ref).ravel()) / (den if den > 0 else 1.0))
-
-
-def max_abs(ours: np.ndarray, ref: np.ndarray) -> float:
-    return float(np.max(np.abs(ours.astype(np.float64) - ref.astype(np.float64))))
-
 
 @torch.no_grad()
 def reference(model_dir: Path, images: dict[str, Path], run_dir: Path) -> dict[str, np.ndarray]:
@@ -209,7 +200,7 @@ def reference(model_dir: Path, images: dict[str, Path], run_dir: Path) -> dict[s
         print(f"  {name:14s} logits [{logits.min():.2f}, {logits.max():.2f}] std {logits.std():.3f} "
               f"({ms:.0f} ms){idtxt}")
     _, a, b = DIFF
-    print(f"  text effect: ||ref[{a}] - ref[{b}]|| / ||ref[{a}]|| = {rel_l2(out[b], out[a]):.3e}")
+    print(f"  text effect: ||ref[{a}] - ref[{b}]|| / ||ref[{a}]|| = {common.rel_l2(out[b], out[a]):.3e}")
     return out
 
 
@@ -286,13 +277,13 @@ def main() -> int:
             rows.append((name, None, None, "CLI FAILED"))
             continue
         ours[name] = logits
-        rows.append((name, rel_l2(logits, refs[name]), max_abs(logits, refs[name]), info))
+        rows.append((name, common.rel_l2(logits, refs[name]), common.max_abs(logits, refs[name]), info))
     name, a, b = DIFF
     if a in ours and b in ours:
         ref_diff = refs[a] - refs[b]
         our_diff = ours[a].astype(np.float64) - ours[b].astype(np.float64)
-        rows.append((name, rel_l2(our_diff, ref_diff), max_abs(our_diff, ref_diff),
-                     f"||ref diff|| / ||ref {a}|| = {rel_l2(refs[b], refs[a]):.3f}"))
+        rows.append((name, common.rel_l2(our_diff, ref_diff), common.max_abs(our_diff, ref_diff),
+                     f"||ref diff|| / ||ref {a}|| = {common.rel_l2(refs[b], refs[a]):.3f}"))
     else:
         failures.append(f"{name}: needs both {a} and {b}")
 
@@ -305,13 +296,7 @@ def main() -> int:
         print("%-16s %11s %11s  %s" % (name, "-" if rel is None else f"{rel:.3e}",
                                        "-" if mx is None else f"{mx:.3e}", status))
     print(f"\nthreshold: logits rel L2 <= {REL_L2_MAX:g}")
-    if failures:
-        print("\nFAILED:")
-        for f in failures:
-            print("  - " + f)
-        return 1
-    print("PASS")
-    return 0
+    return common.verdict(failures)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Contents:
   - ``make_processor()``: a ``SamProcessor`` around the PIL image processor (torchvision is absent);
   - ``build_model()``: ``SamModel`` with every parameter re-drawn from a seeded generator (``jitter_``);
   - raw little-endian writers (``write_f32`` / ``write_u8``);
+  - parity measures and verdict (``rel_l2`` / ``max_abs`` / ``verdict``);
   - ``run_prompt()``: one prompt case through ``SamProcessor`` -> ``SamModel`` -> ``post_process_masks``;
   - a COCO compressed-RLE codec (``rle_string_to_counts`` / ``counts_to_rle_string`` / ``rle_decode``)
     with a self-check (``_self_check_rle``).
@@ -277,6 +278,32 @@ def write_u8(path: Path, arr) -> tuple[int, ...]:
 def read_f32(path: Path, shape=None) -> np.ndarray:
     a = np.frombuffer(Path(path).read_bytes(), dtype="<f4").astype(np.float32)
     return a.reshape(shape) if shape is not None else a
+
+
+# --------------------------------------------------------------------------------------------
+# Parity measures and verdict (models/sam/parity.py, models/clipseg/parity.py)
+# --------------------------------------------------------------------------------------------
+
+def rel_l2(ours: np.ndarray, ref: np.ndarray) -> float:
+    """||ours - ref|| / ||ref|| in float64 (the plain difference norm when ref is all zeros)."""
+    ours, ref = ours.astype(np.float64), ref.astype(np.float64)
+    den = np.linalg.norm(ref.ravel())
+    return float(np.linalg.norm((ours - ref).ravel()) / (den if den > 0 else 1.0))
+
+
+def max_abs(ours: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.max(np.abs(ours.astype(np.float64) - ref.astype(np.float64))))
+
+
+def verdict(failures: list[str]) -> int:
+    """Prints the failures (or PASS) and returns the exit status."""
+    if failures:
+        print("\nFAILED:")
+        for f in failures:
+            print("  - " + f)
+        return 1
+    print("PASS")
+    return 0
 
 
 # --------------------------------------------------------------------------------------------

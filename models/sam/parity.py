@@ -107,16 +107,6 @@ def cases_for(width: int, height: int) -> list[dict]:
     ]
 
 
-def rel_l2(ours: np.ndarray, ref: np.ndarray) -> float:
-    ours = ours.astype(np.float64)
-    ref = ref.astype(np.float64)
-    den = np.linalg.norm(ref.ravel())
-    return float(np.linalg.norm((ours - ref).ravel()) / (den if den > 0 else 1.0))
-
-
-def max_abs(ours: np.ndarray, ref: np.ndarray) -> float:
-    return float(np.max(np.abs(ours.astype(np.float64) - ref.astype(np.float64))))
-
 
 def run_cli(cmd: list[str]) -> subprocess.CompletedProcess:
     print("  $ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
@@ -235,7 +225,7 @@ def main() -> int:
             rows.append((key, "encode", None, None, None, None, None, None, "BAD SIZE"))
             continue
         ours = ours.reshape(ref["embedding"].shape)
-        e_rel, e_max = rel_l2(ours, ref["embedding"]), max_abs(ours, ref["embedding"])
+        e_rel, e_max = common.rel_l2(ours, ref["embedding"]), common.max_abs(ours, ref["embedding"])
         ok = e_rel <= EMB_REL_L2_MAX
         if not ok:
             failures.append(f"{key}: embedding rel L2 {e_rel:.3e} > {EMB_REL_L2_MAX:g}")
@@ -283,7 +273,7 @@ def main() -> int:
                     problems.append(f"logits file has {lo.size} floats, expected {M}x{L}x{L}")
                 else:
                     lo = lo.reshape(M, L, L)
-                    l_rel, l_max = rel_l2(lo, r["lowres"][0]), max_abs(lo, r["lowres"][0])
+                    l_rel, l_max = common.rel_l2(lo, r["lowres"][0]), common.max_abs(lo, r["lowres"][0])
                     if l_rel > LOGITS_REL_L2_MAX:
                         problems.append(f"logits rel L2 {l_rel:.3e} > {LOGITS_REL_L2_MAX:g}")
             else:
@@ -326,13 +316,7 @@ def main() -> int:
             "-" if mism is None else f"{mism * 100:.3f}%", status))
     print(f"\nthresholds: embedding rel L2 <= {EMB_REL_L2_MAX:g}, logits rel L2 <= {LOGITS_REL_L2_MAX:g}, "
           f"mask mismatch <= {MASK_MISMATCH_MAX * 100:g} %")
-    if failures:
-        print("\nFAILED:")
-        for f in failures:
-            print("  - " + f)
-        return 1
-    print("PASS")
-    return 0
+    return common.verdict(failures)
 
 
 if __name__ == "__main__":
