@@ -4,7 +4,35 @@
 // reported by cudaStatus().reason.
 import { loadBinding } from './binding.js';
 import { findCudaAddon, probeCudaAddon } from './cuda-probe.js';
+import { DEFAULT_LIMIT_INPUT_PIXELS } from './image.js';
 import { nativeCuda, type CudaInfo, type NativeBinding } from './native.js';
+import type { Device, Precision } from './segmenter.js';
+import { integerInRange, oneOf } from './validate.js';
+
+/** Values of the `device` option (and --device); the default is 'auto'. */
+export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
+/** Values of the `precision` option (and --precision); the default is 'fp32'. */
+export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
+
+/**
+ * The load options Segmenter.load and Referrer.load share, validated, with their defaults:
+ * device ('auto'), threads (undefined: the machine's), limitInputPixels (sharp's).
+ * @throws TypeError / RangeError naming the option
+ */
+export function loadSettings(opts: Record<string, unknown>): {
+  device: Device;
+  threads: number | undefined;
+  limitInputPixels: number;
+} {
+  return {
+    device: opts.device === undefined ? 'auto' : oneOf(opts.device, 'device', DEVICES),
+    threads: opts.threads === undefined ? undefined : integerInRange(opts.threads, 'threads', 1),
+    limitInputPixels:
+      opts.limitInputPixels === undefined
+        ? DEFAULT_LIMIT_INPUT_PIXELS
+        : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0),
+  };
+}
 
 /** The CUDA backend as this installation sees it (never throws). */
 export function cudaStatus(): CudaInfo {

@@ -1,7 +1,7 @@
 // Referrer: a loaded CLIPSeg checkpoint that turns a text and/or a reference image into a heat
 // map over an image (the text-to-image response map of TRIS). All arguments are validated here,
 // before any native call; tokenising and preprocessing run in TypeScript, the model natively.
-import { resolveBinding } from './backends.js';
+import { loadSettings, resolveBinding } from './backends.js';
 import { ClipTokenizer } from './clip/tokenizer.js';
 import {
   preprocessClipImage,
@@ -9,7 +9,7 @@ import {
   type ClipImageProcessorConfig,
 } from './clip/image-processor.js';
 import { abortError, invalidRange, invalidType, withCallerStack } from './errors.js';
-import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
+import { decodeImage } from './image.js';
 import type { NativeClipSegConfig, NativeClipSegImage, NativeClipSegModel } from './native.js';
 import { resolveModelDirectory } from './model-dir.js';
 import { WorkQueue } from './queue.js';
@@ -36,12 +36,10 @@ import {
 import { refRegion, visualPrompt } from './referring/visual-prompt.js';
 import type { Device } from './segmenter.js';
 import type { BinaryMask, ImageInput } from './types.js';
-import { integerInRange, nonEmptyString, oneOf, plainObject } from './validate.js';
+import { nonEmptyString, plainObject } from './validate.js';
 
 export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
 export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
-
-const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
 
 /** Distinct texts whose embeddings a Referrer keeps (least recently used evicted first). */
 export const TEXT_EMBEDDING_CACHE_SIZE = 1024;
@@ -135,12 +133,7 @@ export class Referrer {
     const context = new Error();
     const opts = plainObject(options, 'options', 'an object {model, device?, threads?, limitInputPixels?}');
     const name = nonEmptyString(opts.model, 'model');
-    const device = opts.device === undefined ? 'auto' : oneOf(opts.device, 'device', DEVICES);
-    const threads = opts.threads === undefined ? undefined : integerInRange(opts.threads, 'threads', 1);
-    const limitInputPixels =
-      opts.limitInputPixels === undefined
-        ? DEFAULT_LIMIT_INPUT_PIXELS
-        : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
+    const { device, threads, limitInputPixels } = loadSettings(opts);
     const dir = await resolveModelDirectory(name, 'clipseg');
     const [processor, tokenizer] = await Promise.all([readClipImageProcessorConfig(dir), ClipTokenizer.load(dir)]);
     const chosen = await resolveBinding(device);

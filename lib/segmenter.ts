@@ -1,10 +1,10 @@
 // Segmenter: a loaded SAM checkpoint. encode() runs the heavy image encoder once per image;
 // segment() runs the light prompt decoder per prompt. All arguments are validated here, before
 // any native call.
-import { resolveBinding } from './backends.js';
+import { loadSettings, PRECISIONS, resolveBinding } from './backends.js';
 import { ImageEmbedding, nativeEmbedding } from './embedding.js';
 import { abortError, withCallerStack } from './errors.js';
-import { DEFAULT_LIMIT_INPUT_PIXELS, decodeImage } from './image.js';
+import { decodeImage } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
 import { resolveModelDirectory } from './model-dir.js';
 import { resizedSize, type MaskFrame } from './mask-prompt.js';
@@ -116,8 +116,6 @@ export interface SegmentResult {
   };
 }
 
-const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
-
 /** multimask / threshold of segment() and session() options, validated, with their defaults. */
 function decodeSettings(opts: Record<string, unknown>): { multimask: boolean; threshold: number } {
   return {
@@ -125,7 +123,6 @@ function decodeSettings(opts: Record<string, unknown>): { multimask: boolean; th
     threshold: opts.threshold === undefined ? 0 : finiteNumber(opts.threshold, 'threshold'),
   };
 }
-const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
 
 /** A loaded SAM model. Create it with `Segmenter.load()`; free it with `dispose()`. */
 export class Segmenter {
@@ -168,13 +165,8 @@ export class Segmenter {
       'an object {model, device?, precision?, threads?, limitInputPixels?}',
     );
     const model = nonEmptyString(opts.model, 'model');
-    const device = opts.device === undefined ? 'auto' : oneOf(opts.device, 'device', DEVICES);
+    const { device, threads, limitInputPixels } = loadSettings(opts);
     const precision = opts.precision === undefined ? 'fp32' : oneOf(opts.precision, 'precision', PRECISIONS);
-    const threads = opts.threads === undefined ? undefined : integerInRange(opts.threads, 'threads', 1);
-    const limitInputPixels =
-      opts.limitInputPixels === undefined
-        ? DEFAULT_LIMIT_INPUT_PIXELS
-        : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
     const dir = await resolveModelDirectory(model, 'sam');
     const chosen = await resolveBinding(device);
     const binding = chosen.binding;

@@ -1,13 +1,11 @@
 // Parsed options of one command and the option groups several commands share (model, backend,
 // threads), for the command parsers of lib/cli/args.ts and lib/cli/eval-args.ts.
+import { DEVICES, PRECISIONS } from '../backends.js';
 import type { Device, Precision } from '../segmenter.js';
 import type { ModelOptions } from './commands.js';
 import { optionalChoice, optionalPositiveInteger, UsageError } from './values.js';
 
-/** --device values; the default is 'auto'. */
-export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
-/** --precision values; the default is 'fp32'. */
-export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
+export { DEVICES, PRECISIONS };
 
 /** Parsed options of one command: strings (or lists of strings) and booleans. */
 export class Values {
