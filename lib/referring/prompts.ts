@@ -5,7 +5,7 @@
 // is float32, as PyTorch's on the reference's embeddings.
 import { invalidRange, invalidType } from '../errors.js';
 import type { ImageInput } from '../types.js';
-import { finiteNumber, isPlainObject, nonEmptyString, numberInRange, plainObject } from '../validate.js';
+import { finiteNumber, nonEmptyString, numberInRange, plainObject } from '../validate.js';
 import type { RefRegion } from './visual-prompt.js';
 
 /** Text weight of a prompt that has both a text and a reference image, when none is given. */
@@ -150,9 +150,4 @@ export function fuseEmbeddings(embeddings: readonly Float32Array[], weights: rea
     for (let j = 0; j < n; j++) out[j] += Math.fround(w * e[j]);
   }
   return out;
-}
-
-/** Whether a value looks like a many-to-one query (has `prompts`). */
-export function isFusedQuery(value: unknown): boolean {
-  return isPlainObject(value) && value.prompts !== undefined;
 }
