@@ -7,7 +7,8 @@
 #   scripts/gpu-check.sh run     (the GPU machine: NVIDIA GPU, PyTorch + transformers, no Node)
 #       1. op-by-op parity, CUDA vs CPU on random inputs (test/gpu/cuda_ops_test.cc),
 #       2. full SAM parity against transformers on the GPU, 3. the benchmark next to PyTorch
-#       eager (models/sam/gpu_check.py). cuBLASLt is taken from PyTorch's nvidia-cublas.
+#       eager (models/sam/gpu_check.py), 4. CLIPSeg parity against transformers on the GPU and its
+#       timings (models/clipseg/gpu_check.py). cuBLASLt is taken from PyTorch's nvidia-cublas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -19,9 +20,10 @@ if [ "$mode" = build ]; then
   cmake --build build-gpu-tools -j "$(nproc)"
   mkdir -p .gpu/images
   cp ../shared/images/chelsea.png ../shared/images/astronaut.png .gpu/images/
-  strip -o .gpu/cuda_ops_test build-gpu-tools/cuda_ops_test
-  strip -o .gpu/sam_gpu build-gpu-tools/sam_gpu
-  tar -C .gpu -cJf .gpu/bin.tar.xz cuda_ops_test sam_gpu && rm .gpu/cuda_ops_test .gpu/sam_gpu
+  mkdir -p .gpu/clip-tokenizer && cp ../shared/clip-tokenizer/{vocab.json,merges.txt} .gpu/clip-tokenizer/
+  bins="cuda_ops_test sam_gpu clipseg_gpu"
+  for b in $bins; do strip -o ".gpu/$b" "build-gpu-tools/$b"; done
+  tar -C .gpu -cJf .gpu/bin.tar.xz $bins && (cd .gpu && rm $bins)
   ls -la .gpu
   exit 0
 fi
@@ -37,4 +39,7 @@ echo "== op parity (CUDA vs CPU)"
 "$bin/cuda_ops_test" || status=1
 echo "== SAM parity and benchmark (sam-vit-base, random weights)"
 PYTHONUNBUFFERED=1 python3 models/sam/gpu_check.py --sam-gpu "$bin/sam_gpu" --images .gpu/images || status=1
+echo "== CLIPSeg parity and timings (clipseg-rd64-refined shape, random weights)"
+PYTHONUNBUFFERED=1 python3 models/clipseg/gpu_check.py --clipseg-gpu "$bin/clipseg_gpu" --images .gpu/images \
+  --tokenizer .gpu/clip-tokenizer || status=1
 exit $status

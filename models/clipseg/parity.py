@@ -111,7 +111,7 @@ TEXT_CAT = "a cat"
 TEXT_WEIGHT = 0.3
 
 
-def ensure_model(cache: Path) -> Path:
+def ensure_model(cache: Path, tokenizer_dir: Path = TOKENIZER_DIR) -> Path:
     model_dir = cache / MODEL_NAME
     stamp = model_dir / "omniseg-parity.json"
     needed = ["config.json", "model.safetensors", "preprocessor_config.json", "vocab.json", "merges.txt"]
@@ -133,7 +133,7 @@ def ensure_model(cache: Path) -> Path:
     model.eval().save_pretrained(model_dir, safe_serialization=True)
     (model_dir / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR, indent=2) + "\n")
     for name in ("vocab.json", "merges.txt"):
-        shutil.copyfile(TOKENIZER_DIR / name, model_dir / name)
+        shutil.copyfile(tokenizer_dir / name, model_dir / name)
     params = sum(p.numel() for p in model.parameters())
     stamp.write_text(json.dumps({
         "seed": SEED, "parameters": params,

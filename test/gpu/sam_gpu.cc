@@ -21,8 +21,10 @@
 
 #include "core/error.h"
 #include "models/sam/sam.h"
+#include "test/gpu/driver.h"
 
 using namespace omniseg;
+using namespace omniseg::gpucheck;
 
 namespace {
 
@@ -61,51 +63,17 @@ Case parseCase(const std::string& arg) {
   return c;
 }
 
-template <class T>
-void writeFile(const std::string& path, const T* data, size_t count) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
-  if (!f) throw Error("cannot write " + path);
-}
-
-struct Stats {
-  double min = 0, median = 0;
-};
-
-template <class Fn>
-Stats timeIt(int iters, Fn&& fn) {
-  fn();  // warm-up
-  std::vector<double> ms;
-  for (int i = 0; i < iters; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return {ms.front(), ms[ms.size() / 2]};
-}
-
 int run(int argc, char** argv) {
   std::map<std::string, std::string> opt{{"device", "cuda"}, {"threads", "4"}, {"iters", "10"}};
+  std::vector<std::string> caseArgs;
+  parseArgs(argc, argv, opt, "case", caseArgs);
   std::vector<Case> cases;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--", 0) != 0 || i + 1 >= argc) throw Error("bad argument: " + a);
-    if (a == "--case")
-      cases.push_back(parseCase(argv[++i]));
-    else
-      opt[a.substr(2)] = argv[++i];
-  }
+  for (const auto& a : caseArgs) cases.push_back(parseCase(a));
   for (const char* k : {"model", "image", "width", "height", "out"})
     if (!opt.count(k)) throw Error(std::string("missing --") + k);
   const int64_t W = std::stoll(opt["width"]), H = std::stoll(opt["height"]);
   const int iters = std::stoi(opt["iters"]);
-  std::vector<uint8_t> rgb(static_cast<size_t>(W * H * 3));
-  {
-    std::ifstream f(opt["image"], std::ios::binary);
-    f.read(reinterpret_cast<char*>(rgb.data()), static_cast<std::streamsize>(rgb.size()));
-    if (!f) throw Error("cannot read " + std::to_string(rgb.size()) + " bytes from " + opt["image"]);
-  }
+  const std::vector<uint8_t> rgb = readFile<uint8_t>(opt["image"], static_cast<size_t>(W * H * 3));
   const Device device = opt["device"] == "cuda" ? Device::Cuda : Device::Cpu;
   const std::string prec = opt.count("precision") ? opt["precision"] : "fp32";
   const Precision precision = prec == "fp16"   ? Precision::Fp16

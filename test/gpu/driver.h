@@ -1,0 +1,67 @@
+// Shared bits of the GPU check drivers (sam_gpu, clipseg_gpu): argument parsing into a map,
+// raw little-endian file I/O and min/median timing after a warm-up.
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace omniseg {
+namespace gpucheck {
+
+// --key value pairs into opts (defaults kept); every --repeat value is appended to repeated.
+inline void parseArgs(int argc, char** argv, std::map<std::string, std::string>& opts,
+                      const std::string& repeat, std::vector<std::string>& repeated) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--", 0) != 0 || i + 1 >= argc) throw Error("bad argument: " + a);
+    if (a.substr(2) == repeat)
+      repeated.push_back(argv[++i]);
+    else
+      opts[a.substr(2)] = argv[++i];
+  }
+}
+
+template <class T>
+void writeFile(const std::string& path, const T* data, size_t count) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
+  if (!f) throw Error("cannot write " + path);
+}
+
+template <class T>
+std::vector<T> readFile(const std::string& path, size_t count) {
+  std::vector<T> v(count);
+  std::ifstream f(path, std::ios::binary);
+  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(count * sizeof(T)));
+  if (!f) throw Error("cannot read " + std::to_string(count * sizeof(T)) + " bytes from " + path);
+  return v;
+}
+
+struct Stats {
+  double min = 0, median = 0;
+};
+
+template <class Fn>
+Stats timeIt(int iters, Fn&& fn) {
+  fn();  // warm-up
+  std::vector<double> ms;
+  for (int i = 0; i < iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return {ms.front(), ms[ms.size() / 2]};
+}
+
+inline std::string statsJson(const Stats& s) {
+  return "{\"min\":" + std::to_string(s.min) + ",\"median\":" + std::to_string(s.median) + "}";
+}
+
+}  // namespace gpucheck
+}  // namespace omniseg
