@@ -304,9 +304,10 @@ int main(int argc, char** argv) {
     testLinear(e, 33, 17, 65, false, Act::Relu, true);
     testLinear(e, 5, 31, 9, false, Act::Gelu, false);
     testLinear(e, 1, 256, 32, true, Act::None, false);
-    // the small-M kernels: warp per column (K ≥ 64, up to 16 rows, strided), thread per column
+    // the small-M kernels: block per column (K ≥ 64, up to 16 rows, strided), thread per column
     testLinear(e, 12, 2048, 256, true, Act::None, true);
     testLinear(e, 16, 256, 300, true, Act::Relu, false, 300, 310);
+    testLinear(e, 7, 100, 33, true, Act::Gelu, false);
     testLinear(e, 3, 32, 65536, false, Act::None, false);
     testLinear(e, 100, 64, 48, true, Act::Gelu, true, 70, 53);
     testLinear(e, 100, 64, 48, true, Act::Relu, false, 192, 0);

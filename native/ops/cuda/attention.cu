@@ -64,78 +64,100 @@ __global__ void softmaxWarpKernel(float* S, int64_t rows, int n, RelPos rp) {
 constexpr int kRowThreads = 256;
 
 constexpr int64_t kFewQueries = 16, kMaxKeysFused = 8192;
-// Few blocks (queries × heads), so many threads each, as far as the registers of acc[D] allow.
-template <int D>
-constexpr int kFewThreads = D <= 32 ? 1024 : 256;
+// Keys per block of the few-queries kernel (and its threads: one key each for the scores).
+constexpr int kFewKeys = 256;
 
-// One block per (query, head): scores of the query against every key in shared memory, softmax
-// (the CPU's exp), then out = Σ p·v with each thread's keys summed in registers and reduced
-// across the block. D = d (16, 32, 64 or 128).
+// Split-key ("flash-decoding") attention for a few queries: block (query·head, split) scores its
+// kFewKeys keys (one per thread), takes their max and exp-sum and Σ p·v over them, and writes
+// the partial [D accumulators, max, sum] to part [Nq·heads, splits, D + 2]; fewQueriesCombine
+// rescales the partials to the global max and normalises. D = d (16, 32, 64 or 128) divides
+// kFewKeys: for P·V, thread t sums element t % D over every (kFewKeys / D)-th key of the block.
 template <int D>
-__global__ void __launch_bounds__(kFewThreads<D>) fewQueriesKernel(const float* q, int64_t ldq, const float* k, int64_t ldk,
-                                 const float* v, int64_t ldv, int Nk, int heads, float scale,
-                                 float* out, int64_t ldo) {
-  extern __shared__ float sh[];  // scores [Nk] | q [D] | reduction [warps * (D + 1)]
-  float* s = sh;
-  float* qs = s + Nk;
-  float* red = qs + D;
-  const int qi = blockIdx.x / heads, hd = blockIdx.x - qi * heads;
-  const float* qrow = q + qi * ldq + hd * D;
-  for (int e = threadIdx.x; e < D; e += blockDim.x) qs[e] = qrow[e];
+__global__ void __launch_bounds__(kFewKeys) fewQueriesPartial(const float* q, int64_t ldq, const float* k,
+                                                              int64_t ldk, const float* v, int64_t ldv,
+                                                              int Nk, int heads, float scale, float* part) {
+  constexpr int G = kFewKeys / D;  // key groups of the P·V pass
+  __shared__ float qs[D];
+  __shared__ float p[kFewKeys];
+  __shared__ float red[kFewKeys / 32];
+  __shared__ float accs[G][D];
+  const int qh = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+  const int qi = qh / heads, hd = qh - qi * heads;
+  const int base = split * kFewKeys, t = threadIdx.x, j = base + t;
+  if (t < D) qs[t] = q[qi * ldq + hd * D + t];
   __syncthreads();
-  float mx = -INFINITY;
-  for (int j = threadIdx.x; j < Nk; j += blockDim.x) {
+  float sc = -INFINITY;
+  if (j < Nk) {
     const float* kr = k + j * ldk + hd * D;
     float dot = 0.f;
 #pragma unroll
     for (int e = 0; e < D; ++e) dot = dev::add(dot, dev::mul(qs[e], kr[e]));
-    const float sc = dev::mul(dot, scale);
-    s[j] = sc;
-    mx = fmaxf(mx, sc);
+    sc = dev::mul(dot, scale);
   }
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  mx = dev::warpMax(mx);
+  const int warp = t >> 5, lane = t & 31;
+  float mx = dev::warpMax(sc);
   if (lane == 0) red[warp] = mx;
   __syncthreads();
   mx = red[0];
-  for (int w = 1; w < warps; ++w) mx = fmaxf(mx, red[w]);
+#pragma unroll
+  for (int w = 1; w < kFewKeys / 32; ++w) mx = fmaxf(mx, red[w]);
+  const float e = j < Nk ? dev::expf(dev::add(sc, -mx)) : 0.f;
+  p[t] = e;
+  const float sum = dev::warpSum(e);
+  __syncthreads();  // everyone has read red[] and written p[]
+  if (lane == 0) red[warp] = sum;
+  const int el = t % D, g = t / D, n = min(kFewKeys, Nk - base);
+  float a = 0.f;
+  for (int jj = g; jj < n; jj += G) a = dev::add(a, dev::mul(p[jj], v[(base + jj) * ldv + hd * D + el]));
+  accs[g][el] = a;
   __syncthreads();
-  float sum = 0.f, acc[D];
-#pragma unroll
-  for (int e = 0; e < D; ++e) acc[e] = 0.f;
-  for (int j = threadIdx.x; j < Nk; j += blockDim.x) {
-    const float p = dev::expf(dev::add(s[j], -mx));
-    sum += p;
-    const float* vr = v + j * ldv + hd * D;
-#pragma unroll
-    for (int e = 0; e < D; ++e) acc[e] = dev::add(acc[e], dev::mul(p, vr[e]));
-  }
-  sum = dev::warpSum(sum);
-#pragma unroll
-  for (int e = 0; e < D; ++e) acc[e] = dev::warpSum(acc[e]);
-  if (lane == 0) {
-    red[warp] = sum;
-    for (int e = 0; e < D; ++e) red[warps + warp * D + e] = acc[e];
-  }
-  __syncthreads();
-  float total = 0.f;
-  for (int w = 0; w < warps; ++w) total += red[w];
-  const float inv = __fdiv_rn(1.f, total);
-  for (int e = threadIdx.x; e < D; e += blockDim.x) {
+  float* out = part + (static_cast<int64_t>(qh) * splits + split) * (D + 2);
+  if (t < D) {
     float o = 0.f;
-    for (int w = 0; w < warps; ++w) o = dev::add(o, red[warps + w * D + e]);
-    out[qi * ldo + hd * D + e] = dev::mul(o, inv);
+#pragma unroll
+    for (int gg = 0; gg < G; ++gg) o = dev::add(o, accs[gg][t]);
+    out[t] = o;
+  } else if (t == D) {
+    float total = 0.f;
+#pragma unroll
+    for (int w = 0; w < kFewKeys / 32; ++w) total += red[w];
+    out[D] = mx;
+    out[D + 1] = total;
   }
+}
+
+// out[qi, hd·D + e] = Σ_s acc_s[e]·exp(max_s − M) / Σ_s sum_s·exp(max_s − M), M = max_s max_s.
+// One block of D threads per (query, head).
+template <int D>
+__global__ void fewQueriesCombine(const float* part, int splits, int heads, float* out, int64_t ldo) {
+  const int qh = blockIdx.x, qi = qh / heads, hd = qh - qi * heads, e = threadIdx.x;
+  const float* pr = part + static_cast<int64_t>(qh) * splits * (D + 2);
+  float M = -INFINITY;
+  for (int s = 0; s < splits; ++s) M = fmaxf(M, pr[s * (D + 2) + D]);
+  float total = 0.f, o = 0.f;
+  for (int s = 0; s < splits; ++s) {
+    const float* ps = pr + s * (D + 2);
+    const float f = dev::expf(dev::add(ps[D], -M));
+    total = dev::add(total, dev::mul(ps[D + 1], f));
+    o = dev::add(o, dev::mul(ps[e], f));
+  }
+  out[qi * ldo + hd * D + e] = dev::mul(o, __fdiv_rn(1.f, total));
 }
 
 template <int D>
 void launchFewQueries(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk,
                       const float* v, int64_t ldv, int64_t Nq, int64_t Nk, int64_t heads,
                       float scale, float* out) {
-  const size_t shared = (Nk + D + (kFewThreads<D> / 32) * (D + 1)) * sizeof(float);
-  fewQueriesKernel<D><<<static_cast<unsigned>(Nq * heads), kFewThreads<D>, shared, stream(ctx)>>>(
-      q, ldq, k, ldk, v, ldv, static_cast<int>(Nk), static_cast<int>(heads), scale, out, heads * D);
-  gpu::checkLaunch("fewQueriesKernel");
+  ArenaScope scope(ctx.arena);
+  const int splits = static_cast<int>((Nk + kFewKeys - 1) / kFewKeys);
+  float* part = ctx.arena.floats(static_cast<size_t>(Nq * heads * splits * (D + 2)));
+  const dim3 grid(static_cast<unsigned>(Nq * heads), static_cast<unsigned>(splits));
+  fewQueriesPartial<D><<<grid, kFewKeys, 0, stream(ctx)>>>(q, ldq, k, ldk, v, ldv, static_cast<int>(Nk),
+                                                           static_cast<int>(heads), scale, part);
+  gpu::checkLaunch("fewQueriesPartial");
+  fewQueriesCombine<D><<<static_cast<unsigned>(Nq * heads), D, 0, stream(ctx)>>>(
+      part, splits, static_cast<int>(heads), out, heads * D);
+  gpu::checkLaunch("fewQueriesCombine");
 }
 
 __device__ __forceinline__ float blockReduce(float v, bool isMax, float* red) {

@@ -5,6 +5,7 @@
 //
 // Row-major y[M,N] = x[M,K]·W[N,K]ᵀ is column-major D[N,M] = op(A)·B with A = W viewed as
 // col-major [K,N] (ld K) transposed and B = x as col-major [K,M] (ld ldx); D has ld ldy.
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -137,19 +138,22 @@ __global__ void smallMLinearKernel(const float* x, int64_t M, int64_t K, int64_t
   }
 }
 
-// The same for long rows (K ≥ kWarpK): one warp per output column, the lanes splitting K
-// (coalesced reads of W's row and of x, which stays in cache), a shuffle reduction per row.
+// The same for long rows (K ≥ kWarpK): one block per output column n, its threads splitting K
+// (coalesced reads of W's row and of x, which stays in cache), a shuffle reduction per warp and
+// one across the block's warps. N blocks of up to 256 threads keep the GPU busy even for the
+// decoder's 256-wide layers, where a warp per column left most SMs idle.
 constexpr int64_t kWarpK = 64;
-__global__ void smallMLinearWarpKernel(const float* x, int64_t M, int64_t K, int64_t ldx,
-                                       const float* W, const float* b, int64_t N, float* y,
-                                       int64_t ldy, Act act, bool accumulate) {
-  const int64_t n = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) >> 5;
-  const int lane = threadIdx.x & 31;
-  if (n >= N) return;  // whole warps leave together
+constexpr int kSplitThreads = 256;
+__global__ void __launch_bounds__(kSplitThreads) smallMLinearSplitKernel(
+    const float* x, int64_t M, int64_t K, int64_t ldx, const float* W, const float* b, int64_t N,
+    float* y, int64_t ldy, Act act, bool accumulate) {
+  __shared__ float red[kSplitThreads / 32][kSmallM];
+  const int64_t n = blockIdx.x;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
   float acc[kSmallM];
   for (int m = 0; m < kSmallM; ++m) acc[m] = 0.f;
   const float* w = W + n * K;
-  for (int64_t k = lane; k < K; k += 32) {
+  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) {
     const float wk = w[k];
 #pragma unroll
     for (int m = 0; m < kSmallM; ++m)
@@ -158,12 +162,17 @@ __global__ void smallMLinearWarpKernel(const float* x, int64_t M, int64_t K, int
 #pragma unroll
   for (int m = 0; m < kSmallM; ++m) {
     if (m >= M) break;
-    float v = dev::warpSum(acc[m]);
-    if (lane != 0) continue;
-    if (accumulate) v = dev::add(y[m * ldy + n], v);
-    if (b) v = dev::add(v, b[n]);
-    y[m * ldy + n] = dev::act(v, act);
+    const float v = dev::warpSum(acc[m]);
+    if (lane == 0) red[warp][m] = v;
   }
+  __syncthreads();
+  const int m = threadIdx.x;
+  if (m >= M) return;
+  float v = red[0][m];
+  for (int i = 1; i < warps; ++i) v = dev::add(v, red[i][m]);
+  if (accumulate) v = dev::add(y[m * ldy + n], v);
+  if (b) v = dev::add(v, b[n]);
+  y[m * ldy + n] = dev::act(v, act);
 }
 
 }  // namespace
@@ -284,12 +293,13 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   OMNISEG_CHECK(x && W && y, "linear: null operand");
   if (M == 0) return;
   const Precision p = ctx.gpu->precision();
-  if (M <= kSmallM && N <= INT32_MAX / 32 && (K >= kWarpK || M * K * sizeof(float) <= 32 * 1024)) {
+  if (M <= kSmallM && N <= INT32_MAX && (K >= kWarpK || M * K * sizeof(float) <= 32 * 1024)) {
     const size_t shared = M * K * sizeof(float);
     if (K >= kWarpK) {
-      const unsigned blocks = static_cast<unsigned>((N * 32 + kThreads - 1) / kThreads);
-      smallMLinearWarpKernel<<<blocks, kThreads, 0, stream(ctx)>>>(x, M, K, ldx, W, b, N, y, ldy,
-                                                                    act, accumulate);
+      // A warp per 32 values of K, at most kSplitThreads threads.
+      const int threads = static_cast<int>(std::min<int64_t>(kSplitThreads, (K + 31) / 32 * 32));
+      smallMLinearSplitKernel<<<static_cast<unsigned>(N), threads, 0, stream(ctx)>>>(
+          x, M, K, ldx, W, b, N, y, ldy, act, accumulate);
     } else {
       const unsigned blocks = static_cast<unsigned>((N + kThreads - 1) / kThreads);
       smallMLinearKernel<<<blocks, kThreads, shared, stream(ctx)>>>(x, M, K, ldx, W, b, N, y, ldy,
