@@ -41,6 +41,19 @@ void layerNorm(Ctx& ctx, const float* x, int64_t rows, int64_t C, const float* g
   OMNISEG_DISPATCH(layerNorm(ctx, dev(x), rows, C, dev(gamma), dev(beta), eps, y));
 }
 
+void layerNormLinear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* gamma,
+                     const float* beta, float eps, const float* W, const float* b, int64_t N,
+                     float* y) {
+  OMNISEG_DISPATCH(layerNormLinear(ctx, dev(x), M, K, dev(gamma), dev(beta), eps, dev(W), dev(b), N, y));
+}
+
+void preNormMlp(Ctx& ctx, float* x, int64_t M, int64_t C, const float* gamma, const float* beta,
+                float eps, const float* W1, const float* b1, int64_t H, Act act, const float* W2,
+                const float* b2) {
+  OMNISEG_DISPATCH(preNormMlp(ctx, x, M, C, dev(gamma), dev(beta), eps, dev(W1), dev(b1), H, act,
+                              dev(W2), dev(b2)));
+}
+
 void gelu(Ctx& ctx, float* x, int64_t n) { OMNISEG_DISPATCH(gelu(ctx, x, n)); }
 void relu(Ctx& ctx, float* x, int64_t n) { OMNISEG_DISPATCH(relu(ctx, x, n)); }
 
@@ -63,6 +76,13 @@ void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ld
 void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
                      int64_t d, const float* relPosH, const float* relPosW, float* out) {
   OMNISEG_DISPATCH(relPosAttention(ctx, dev(qkv), B, h, w, heads, d, dev(relPosH), dev(relPosW), out));
+}
+
+void windowRelPosAttention(Ctx& ctx, const float* qkv, int64_t E, int64_t ws, const float* fill,
+                           int64_t heads, int64_t d, const float* relPosH, const float* relPosW,
+                           float* out) {
+  OMNISEG_DISPATCH(windowRelPosAttention(ctx, dev(qkv), E, ws, dev(fill), heads, d, dev(relPosH),
+                                         dev(relPosW), out));
 }
 
 void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64_t iw,

@@ -293,6 +293,7 @@ int main(int argc, char** argv) {
     if (benchOnly) {
       benchmarks(e);
       attentionBenchmarks(e);
+      blockBenchmarks(e);
       return 0;
     }
     // linear: SAM shapes, odd sizes, every Act, accumulate, strides, unaligned bias.
@@ -324,6 +325,7 @@ int main(int argc, char** argv) {
     testConvT(e, 3, 5, 7, 3, false, Act::Relu);
     testConvT(e, 4, 4, 16, 5, true, Act::None);
     attentionTests(e);
+    blockTests(e);
     // layerNorm
     testLayerNorm(e, 4096, 768, false);
     testLayerNorm(e, 4096, 256, true);

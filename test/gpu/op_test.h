@@ -133,5 +133,7 @@ void attentionTests(Env& e);       // attention_ops_test.cc
 void attentionBenchmarks(Env& e);  // attention_ops_test.cc
 void imageTests(Env& e);           // image_ops_test.cc
 void clipSegTests(Env& e);         // clipseg_ops_test.cc
+void blockTests(Env& e);           // block_ops_test.cc
+void blockBenchmarks(Env& e);      // block_ops_test.cc
 
 }  // namespace optest

@@ -53,27 +53,17 @@ ImageEncoder::ImageEncoder(const VisionConfig& config, WeightStore& w)
 // ref: modeling_sam.py SamVisionLayer.forward (first half), SamVisionAttention.forward
 void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x) const {
   const int64_t C = cfg_.hiddenSize, E = grid_, N = E * E, heads = cfg_.numAttentionHeads;
-  float* ln = ctx.arena.floats(N * C);
-  {
-    ProfileScope ps("layer norm");
-    ops::layerNorm(ctx, x, N, C, L.ln1W, L.ln1B, static_cast<float>(cfg_.layerNormEps), ln);
-  }
   float* qkv = ctx.arena.floats(N * 3 * C);  // [E*E, 3C]
   {
-    ProfileScope ps("qkv");
-    ops::linear(ctx, ln, N, C, L.qkvW, L.qkvB, 3 * C, qkv);
+    ProfileScope ps("layer norm + qkv");
+    ops::layerNormLinear(ctx, x, N, C, L.ln1W, L.ln1B, static_cast<float>(cfg_.layerNormEps), L.qkvW,
+                         L.qkvB, 3 * C, qkv);
   }
-  float* att = ln;  // reuse: [E*E, C]
+  float* att = ctx.arena.floats(N * C);  // [E*E, C]
   if (L.window > 0) {
-    const int64_t ws = L.window, nw = (E + ws - 1) / ws, B = nw * nw, T = B * ws * ws;
-    ArenaScope scratch(ctx.arena);
-    float* qkvWin = ctx.arena.floats(T * 3 * C);  // [nW, ws*ws, 3C]
-    float* attWin = ctx.arena.floats(T * C);      // [nW, ws*ws, C]
     ProfileScope ps("attention (window)");
-    // padding rows of zero tokens project to the qkv bias
-    ops::windowPartition(ctx, qkv, E, 3 * C, ws, L.qkvB, qkvWin);
-    ops::relPosAttention(ctx, qkvWin, B, ws, ws, heads, C / heads, L.relH, L.relW, attWin);
-    ops::windowUnpartition(ctx, attWin, E, C, ws, att);
+    // window_partition pads the grid with zero tokens, whose qkv is the qkv bias
+    ops::windowRelPosAttention(ctx, qkv, E, L.window, L.qkvB, heads, C / heads, L.relH, L.relW, att);
   } else {
     ProfileScope ps("attention (global)");
     ops::relPosAttention(ctx, qkv, 1, E, E, heads, C / heads, L.relH, L.relW, att);
@@ -85,11 +75,9 @@ void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x) const {
 // x += lin2(gelu(lin1(layer_norm2(x))))     ref: SamVisionLayer.forward (second half), SamMLPBlock
 void ImageEncoder::mlpBlock(Ctx& ctx, const Layer& L, float* x) const {
   const int64_t C = cfg_.hiddenSize, N = static_cast<int64_t>(grid_) * grid_;
-  float* ln = ctx.arena.floats(N * C);
-  { ProfileScope ps("layer norm"); ops::layerNorm(ctx, x, N, C, L.ln2W, L.ln2B, static_cast<float>(cfg_.layerNormEps), ln); }
-  float* h = ctx.arena.floats(N * cfg_.mlpDim);
-  { ProfileScope ps("mlp lin1 + gelu"); ops::linear(ctx, ln, N, C, L.lin1W, L.lin1B, cfg_.mlpDim, h, ops::Act::Gelu); }
-  { ProfileScope ps("mlp lin2"); ops::linear(ctx, h, N, cfg_.mlpDim, L.lin2W, L.lin2B, C, x, ops::Act::None, /*accumulate=*/true); }
+  ProfileScope ps("layer norm + mlp");
+  ops::preNormMlp(ctx, x, N, C, L.ln2W, L.ln2B, static_cast<float>(cfg_.layerNormEps), L.lin1W, L.lin1B,
+                  cfg_.mlpDim, ops::Act::Gelu, L.lin2W, L.lin2B);
 }
 
 void ImageEncoder::forward(Ctx& ctx, const float* pixels, float* embedding) const {

@@ -1,5 +1,6 @@
 // Rounding to half precision (fp16 / bf16, round to nearest even) of the activations that enter
-// a half-precision GEMM or attention.
+// a half-precision GEMM or attention, optionally after an activation (a hidden layer's GELU fused
+// with the rounding for the next GEMM).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -16,33 +17,38 @@ struct alignas(8) Half4 {
   Half v[4];
 };
 
-// dst [n] ← x [n] (dense; n % 4 == 0, x 16-byte aligned).
 template <class Half>
-__global__ void toHalfDense4(const float4* x, int64_t n4, Half4<Half>* dst) {
+__device__ __forceinline__ Half half(float v, Act act) {
+  return dev::to<Half>(dev::act(v, act));
+}
+
+// dst [n] ← act(x [n]) (dense; n % 4 == 0, x 16-byte aligned).
+template <class Half>
+__global__ void toHalfDense4(const float4* x, int64_t n4, Act act, Half4<Half>* dst) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n4;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const float4 f = x[i];
-    dst[i] = Half4<Half>{{dev::to<Half>(f.x), dev::to<Half>(f.y), dev::to<Half>(f.z), dev::to<Half>(f.w)}};
+    dst[i] = Half4<Half>{{half<Half>(f.x, act), half<Half>(f.y, act), half<Half>(f.z, act), half<Half>(f.w, act)}};
   }
 }
 
-// One block per row: dst [rows, cols] (dense) ← x [rows, cols] (row stride ld).
+// One block per row: dst [rows, cols] (dense) ← act(x [rows, cols] (row stride ld)).
 template <class Half>
-__global__ void toHalfRows(const float* x, int64_t cols, int64_t ld, Half* dst) {
+__global__ void toHalfRows(const float* x, int64_t cols, int64_t ld, Act act, Half* dst) {
   const float* src = x + blockIdx.x * ld;
   Half* out = dst + blockIdx.x * cols;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[c] = dev::to<Half>(src[c]);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[c] = half<Half>(src[c], act);
 }
 
 template <class Half>
-void launchToHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld, Half* dst) {
+void launchToHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld, Act act, Half* dst) {
   const int64_t n = rows * cols;
   if (ld == cols && n % 4 == 0 && (reinterpret_cast<uintptr_t>(x) & 15u) == 0) {
     toHalfDense4<<<gridFor(n / 4), kThreads, 0, stream(ctx)>>>(
-        reinterpret_cast<const float4*>(x), n / 4, reinterpret_cast<Half4<Half>*>(dst));
+        reinterpret_cast<const float4*>(x), n / 4, act, reinterpret_cast<Half4<Half>*>(dst));
   } else {
     OMNISEG_CHECK(rows <= INT32_MAX, "toHalf: too many rows");
-    toHalfRows<<<static_cast<unsigned>(rows), kThreads, 0, stream(ctx)>>>(x, cols, ld, dst);
+    toHalfRows<<<static_cast<unsigned>(rows), kThreads, 0, stream(ctx)>>>(x, cols, ld, act, dst);
   }
   gpu::checkLaunch("toHalf");
 }
@@ -50,15 +56,15 @@ void launchToHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t 
 }  // namespace
 
 const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld,
-                   Precision p) {
+                   Precision p, Act act) {
   OMNISEG_CHECK(p != Precision::Fp32, "toHalf: fp32 precision");
   OMNISEG_CHECK(rows >= 0 && cols > 0 && ld >= cols, "toHalf: bad shape");
   void* dst = ctx.arena.bytes(static_cast<size_t>(rows * cols) * 2);
   if (rows == 0) return dst;
   if (p == Precision::Fp16)
-    launchToHalf(ctx, x, rows, cols, ld, static_cast<__half*>(dst));
+    launchToHalf(ctx, x, rows, cols, ld, act, static_cast<__half*>(dst));
   else
-    launchToHalf(ctx, x, rows, cols, ld, static_cast<__nv_bfloat16*>(dst));
+    launchToHalf(ctx, x, rows, cols, ld, act, static_cast<__nv_bfloat16*>(dst));
   return dst;
 }
 

@@ -39,6 +39,7 @@ struct FaParams {
   int ldth, ldtw;   // row strides of th and tw
   float* out;
   int T, h, w, heads;
+  int gridE;  // > 0: out is the E×E grid the h×w windows tile (see flashAttention)
   float scaleLog2;  // scale · log2(e)
 };
 
@@ -374,13 +375,22 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
   const int64_t b = bh / p.heads, hd = bh - b * p.heads;
   const int t0 = q0 + row0 + g, t1 = t0 + 8;
   const int64_t C = static_cast<int64_t>(p.heads) * D;
-  float* out0 = p.out + (b * T + t0) * C + hd * D + 2 * tig;
-  float* out1 = out0 + 8 * C;
+  // Output row of token t of set b: b·T + t, or with gridE its cell of the grid (-1: padding).
+  auto outRow = [&](int t) -> int64_t {
+    if (t >= T) return -1;
+    if (p.gridE == 0) return b * T + t;
+    const int nw = (p.gridE + p.w - 1) / p.w, wy = static_cast<int>(b) / nw, wx = static_cast<int>(b) - wy * nw;
+    const int ty = t / p.w, gy = wy * p.w + ty, gx = wx * p.w + (t - ty * p.w);
+    return gy < p.gridE && gx < p.gridE ? static_cast<int64_t>(gy) * p.gridE + gx : -1;
+  };
+  const int64_t r0 = outRow(t0), r1 = outRow(t1);
+  float* out0 = p.out + r0 * C + hd * D + 2 * tig;
+  float* out1 = p.out + r1 * C + hd * D + 2 * tig;
 #pragma unroll
   for (int n = 0; n < kDTiles; ++n) {
-    if (t0 < T)
+    if (r0 >= 0)
       *reinterpret_cast<float2*>(out0 + n * 8) = make_float2(o[n][0] * inv0, o[n][1] * inv0);
-    if (t1 < T)
+    if (r1 >= 0)
       *reinterpret_cast<float2*>(out1 + n * 8) = make_float2(o[n][2] * inv1, o[n][3] * inv1);
   }
 }
@@ -415,13 +425,15 @@ bool aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p
 template <class Half>
 bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64_t B, int64_t heads,
                     int64_t h, int64_t w, int64_t d, float scale, const float* th, const float* tw,
-                    float* out, int64_t ldth, int64_t ldtw) {
+                    float* out, int64_t ldth, int64_t ldtw, int64_t gridE) {
   OMNISEG_CHECK(B > 0 && heads > 0 && h > 0 && w > 0 && d > 0, "flashAttention: bad shape");
+  OMNISEG_CHECK(gridE == 0 || (h == w && B == ((gridE + w - 1) / w) * ((gridE + w - 1) / w)),
+                "flashAttention: B is not the window count of the grid");
   OMNISEG_CHECK(Q && K && V && out, "flashAttention: null operand");
   const cudaStream_t st = stream(ctx);
   const int64_t T = h * w, BH = B * heads;
   if (d != 32 && d != 64 && d != 80 && d != 96 && d != 128) return false;
-  if (T > (int64_t{1} << 24) || BH > 65535) return false;
+  if (T > (int64_t{1} << 24) || BH > 65535 || gridE > (1 << 15)) return false;
   if (!aligned(Q, 16) || !aligned(K, 16) || !aligned(V, 16) || !aligned(out, 8)) return false;
   const int mode = !(th || tw) ? kNoBias : w == kBc ? kBiasRow : kBiasTable;
   size_t smem = static_cast<size_t>(4 * kBc * (d + 8)) * sizeof(Half);
@@ -446,6 +458,7 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
   p.h = static_cast<int>(h);
   p.w = static_cast<int>(w);
   p.heads = static_cast<int>(heads);
+  p.gridE = static_cast<int>(gridE);
   p.scaleLog2 = scale * kLog2e;
   const dim3 grid(static_cast<unsigned>((T + kBr - 1) / kBr), static_cast<unsigned>(BH));
   switch (d) {
@@ -460,10 +473,10 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
 
 template bool flashAttention<__half>(Ctx&, const __half*, const __half*, const __half*, int64_t,
                                      int64_t, int64_t, int64_t, int64_t, float, const float*,
-                                     const float*, float*, int64_t, int64_t);
+                                     const float*, float*, int64_t, int64_t, int64_t);
 template bool flashAttention<__nv_bfloat16>(Ctx&, const __nv_bfloat16*, const __nv_bfloat16*,
                                             const __nv_bfloat16*, int64_t, int64_t, int64_t,
                                             int64_t, int64_t, float, const float*, const float*,
-                                            float*, int64_t, int64_t);
+                                            float*, int64_t, int64_t, int64_t);
 
 }  // namespace omniseg::ops::cuda

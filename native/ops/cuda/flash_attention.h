@@ -15,10 +15,13 @@ namespace omniseg::ops::cuda {
 // kw = k % w. Q, K, V: half [B*heads, T, d] (dense). th: fp32 [B*heads*T, 2h-1] (row stride
 // ldth), tw: fp32 [B*heads*T, 2w-1] (ldtw) — the decomposed rel-pos terms from the unscaled q;
 // either may be null; a stride of 0 means dense.
+// gridE > 0: the B sets are the h×w (h = w) windows of an gridE×gridE grid, row-major over the
+// grid padded to a multiple of w, and out is that grid [gridE*gridE, heads*d] (window_unpartition
+// on the way out: token t of window b lands on its grid cell; padding cells are dropped).
 // Returns false, doing nothing, for shapes it does not support (the caller falls back).
 template <class Half>
 bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64_t B, int64_t heads,
                     int64_t h, int64_t w, int64_t d, float scale, const float* th, const float* tw,
-                    float* out, int64_t ldth = 0, int64_t ldtw = 0);
+                    float* out, int64_t ldth = 0, int64_t ldtw = 0, int64_t gridE = 0);
 
 }  // namespace omniseg::ops::cuda

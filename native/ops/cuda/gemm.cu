@@ -175,6 +175,27 @@ __global__ void __launch_bounds__(kSplitThreads) smallMLinearSplitKernel(
   y[m * ldy + n] = dev::act(v, act);
 }
 
+// y [M, N] (row stride ldy) = act(x·Wᵀ + b) (+ y): g holds A = W (its type's copy), B = x and
+// ldb; the rest of the GEMM is filled in here. Bias and ReLU go into the epilogue where
+// cuBLASLt can; exact GELU (cuBLASLt's is the tanh form) and unaligned biases into biasAct.
+void runLinear(Ctx& ctx, Gemm& g, int64_t M, int64_t K, int64_t N, const float* b, float* y,
+               int64_t ldy, Act act, bool accumulate) {
+  g.transA = true;  // W [N,K] row-major = col-major [K,N] (ld K), transposed
+  g.m = N;
+  g.n = M;
+  g.k = K;
+  g.lda = K;
+  g.D = y;
+  g.ldd = ldy;
+  g.beta = accumulate ? 1.f : 0.f;
+  const bool epiBias = b && (act == Act::None || act == Act::Relu) && biasAligned(b);
+  if (epiBias) g.bias = b;
+  const bool epiRelu = act == Act::Relu && (epiBias || !b);
+  g.relu = epiRelu;
+  ltGemm(ctx, g);
+  if (!epiBias && (b || act != Act::None) && !epiRelu) biasAct(ctx, y, M, N, ldy, b, act);
+}
+
 }  // namespace
 
 void ltGemm(Ctx& ctx, const Gemm& g) {
@@ -308,34 +329,34 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
     gpu::checkLaunch("smallMLinear");
     return;
   }
+  if (p != Precision::Fp32) {
+    ArenaScope scope(ctx.arena);  // the half copy of x
+    linearHalfInput(ctx, toHalf(ctx, x, M, K, ldx, p), M, K, W, b, N, y, act, accumulate, ldy);
+    return;
+  }
   Gemm g;
-  g.transA = true;  // W [N,K] row-major = col-major [K,N] (ld K), transposed
-  g.m = N;
-  g.n = M;
-  g.k = K;
   g.A = W;
-  g.lda = K;
   g.B = x;
   g.ldb = ldx;
-  ArenaScope scope(ctx.arena);  // the half copy of x (and of W when it is not a weight)
-  if (p != Precision::Fp32) {
-    g.type = gemmType(p);
-    const void* Wh = ctx.gpu->half(W);
-    g.A = Wh ? Wh : toHalf(ctx, W, N, K, K, p);
-    g.B = toHalf(ctx, x, M, K, ldx, p);
-    g.ldb = K;
-  }
-  g.D = y;
-  g.ldd = ldy;
-  g.beta = accumulate ? 1.f : 0.f;
-  // Bias and ReLU in the epilogue where cuBLASLt can; exact GELU (cuBLASLt's is the tanh form)
-  // and unaligned biases in biasAct.
-  const bool epiBias = b && (act == Act::None || act == Act::Relu) && biasAligned(b);
-  if (epiBias) g.bias = b;
-  const bool epiRelu = act == Act::Relu && (epiBias || !b);
-  g.relu = epiRelu;
-  ltGemm(ctx, g);
-  if (!epiBias && (b || act != Act::None) && !epiRelu) biasAct(ctx, y, M, N, ldy, b, act);
+  runLinear(ctx, g, M, K, N, b, y, ldy, act, accumulate);
+}
+
+void linearHalfInput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W,
+                     const float* b, int64_t N, float* y, Act act, bool accumulate, int64_t ldy) {
+  const Precision p = ctx.gpu->precision();
+  OMNISEG_CHECK(p != Precision::Fp32, "linearHalfInput: fp32 precision");
+  OMNISEG_CHECK(M >= 0 && K > 0 && N > 0, "linearHalfInput: bad shape");
+  OMNISEG_CHECK(xh && W && y, "linearHalfInput: null operand");
+  if (ldy == 0) ldy = N;
+  if (M == 0) return;
+  ArenaScope scope(ctx.arena);  // the half copy of W when it is not a weight
+  Gemm g;
+  g.type = gemmType(p);
+  const void* Wh = ctx.gpu->half(W);
+  g.A = Wh ? Wh : toHalf(ctx, W, N, K, K, p);
+  g.B = xh;
+  g.ldb = K;
+  runLinear(ctx, g, M, K, N, b, y, ldy, act, accumulate);
 }
 
 void matmul(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* B, int64_t N, float* y,

@@ -57,10 +57,20 @@ inline cudaDataType_t gemmType(Precision p) {
   return p == Precision::Fp16 ? CUDA_R_16F : p == Precision::Bf16 ? CUDA_R_16BF : CUDA_R_32F;
 }
 
-// x [rows, cols] (row stride ld) rounded to half precision p (Fp16 / Bf16), dense, in the arena
-// (convert.cu). Returns 2-byte elements.
+// act(x) [rows, cols] (x with row stride ld) rounded to half precision p (Fp16 / Bf16), dense, in
+// the arena (convert.cu). Returns 2-byte elements.
 const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld,
-                   Precision p);
+                   Precision p, Act act = Act::None);
+// layerNorm(x) [rows, C] computed in fp32 as the layerNorm op does, rounded to the precision of
+// ctx (Fp16 / Bf16), dense, in the arena (layer_norm.cu): the input of a half-precision GEMM
+// without an fp32 round trip.
+const void* layerNormHalf(Ctx& ctx, const float* x, int64_t rows, int64_t C, const float* gamma,
+                          const float* beta, float eps);
+// linear on an input already rounded to ctx's half precision: y [M, N] (row stride ldy, 0 =
+// dense) = act(xh·Wᵀ + b) (+ y when accumulate), xh [M, K] dense 2-byte elements (gemm.cu).
+void linearHalfInput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W,
+                     const float* b, int64_t N, float* y, Act act = Act::None,
+                     bool accumulate = false, int64_t ldy = 0);
 
 // Whether p is aligned for the cuBLASLt bias epilogue.
 inline bool biasAligned(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }

@@ -7,9 +7,11 @@
 // of (window, head) pairs a strided-batched GEMM for the scores [chunk, T, T], the softmax kernel
 // that adds the bias first (attention.cu), a batched GEMM O = P·V; finally a permute of
 // O [B, heads, T, d] into out [B, T, heads*d].
-// In half precision, Q, K and V are split and rounded to fp16 / bf16 in one pass, the rel-pos
-// terms come from the half q, and the fused tensor-core kernel (flash_attention.cu) replaces the
-// score GEMM, softmax and P·V where it supports the shape.
+// In half precision, Q, K and V are split and rounded to fp16 / bf16 in one pass, both rel-pos
+// terms come from one GEMM of the half q with [relPosH; relPosW] (zero-padded to 8-row multiples),
+// and the fused tensor-core kernel (flash_attention.cu) replaces the score GEMM, softmax and P·V
+// where it supports the shape. windowRelPosAttention's half path splits the windows straight out
+// of the grid and has the fused kernel write its output onto the grid (no partition passes).
 #include <cmath>
 
 #include "core/arena.h"
@@ -20,13 +22,32 @@ namespace omniseg::ops::cuda {
 
 namespace {
 
+// Where the windowed split reads its tokens: window b, token t of a ws×ws window over the E×E
+// grid qkv [E*E, 3C] (padded to a multiple of ws; padding cells read `fill`, or zeros).
+struct WindowSource {
+  int64_t E = 0, ws = 0;  // E = 0: qkv is already [B, T, 3C]
+  const float* fill = nullptr;
+};
+
 // One block per token (b, t) of qkv [B, T, 3, heads, d] → dst [3][B, heads, T, d] as T (fp32,
 // or rounded to half; per = B*heads*T*d).
 template <class T>
 __global__ void splitHeadsKernel(const float* qkv, int64_t Tn, int64_t heads, int64_t d,
-                                 int64_t per, T* dst) {
+                                 int64_t per, WindowSource win, T* dst) {
   const int64_t bt = blockIdx.x, b = bt / Tn, t = bt - b * Tn, C = heads * d;
   const float* src = qkv + bt * 3 * C;
+  if (win.E > 0) {
+    const int64_t nw = (win.E + win.ws - 1) / win.ws, wy = b / nw, wx = b - wy * nw;
+    const int64_t ty = t / win.ws, gy = wy * win.ws + ty, gx = wx * win.ws + (t - ty * win.ws);
+    src = gy < win.E && gx < win.E ? qkv + (gy * win.E + gx) * 3 * C : win.fill;
+    if (!src) {
+      for (int64_t i = threadIdx.x; i < 3 * C; i += blockDim.x) {
+        const int64_t which = i / C, r = i - which * C, hd = r / d, e = r - hd * d;
+        dst[which * per + ((b * heads + hd) * Tn + t) * d + e] = dev::to<T>(0.f);
+      }
+      return;
+    }
+  }
   if (d % 4 == 0 && (reinterpret_cast<uintptr_t>(src) & 15u) == 0) {
     // Four values of one head at a time (16-byte loads).
     for (int64_t i = 4 * threadIdx.x; i < 3 * C; i += 4 * blockDim.x) {
@@ -47,10 +68,11 @@ __global__ void splitHeadsKernel(const float* qkv, int64_t Tn, int64_t heads, in
 }
 
 template <class T>
-void splitHeads(Ctx& ctx, const float* qkv, int64_t B, int64_t Tn, int64_t heads, int64_t d, T* dst) {
+void splitHeads(Ctx& ctx, const float* qkv, int64_t B, int64_t Tn, int64_t heads, int64_t d, T* dst,
+                WindowSource win = {}) {
   OMNISEG_CHECK(B * Tn <= INT32_MAX, "relPosAttention: too many tokens");
   splitHeadsKernel<<<static_cast<unsigned>(B * Tn), kThreads, 0, stream(ctx)>>>(
-      qkv, Tn, heads, d, B * heads * Tn * d, dst);
+      qkv, Tn, heads, d, B * heads * Tn * d, win, dst);
   gpu::checkLaunch("splitHeadsKernel");
 }
 
@@ -84,26 +106,50 @@ void gemmNT(Ctx& ctx, const void* x, int64_t M, int64_t d, const void* R, int64_
   ltGemm(ctx, g);
 }
 
-// The half-precision path; false (nothing done but scratch) when the fused kernel declines the
-// shape.
-template <class Half>
-bool halfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
-              int64_t d, const float* relPosH, const float* relPosW, float scale, float* out) {
-  const int64_t T = h * w, BH = B * heads, per = BH * T * d;
-  // The rel-pos terms with rows padded to 16 bytes (cuBLASLt's fast kernels need aligned rows).
-  const int64_t ldh = (2 * h - 1 + 3) / 4 * 4, ldw = (2 * w - 1 + 3) / 4 * 4;
-  float* th = ctx.arena.floats(static_cast<size_t>(BH * T * ldh));
-  float* tw = ctx.arena.floats(static_cast<size_t>(BH * T * ldw));
+// [relPosH; relPosW] as one half matrix [nhp + nwp, d], each part padded with zero rows to a
+// multiple of 8 rows (nhp, nwp), so that both rel-pos terms come from one well-shaped GEMM.
+const void* relPosPair(Ctx& ctx, const float* relPosH, int64_t nh, const float* relPosW, int64_t nw,
+                       int64_t d, int64_t nhp, int64_t nwp) {
   const Precision p = ctx.gpu->precision();
-  const cudaDataType_t type = gemmType(p);
-  Half* qkvh = static_cast<Half*>(ctx.arena.bytes(static_cast<size_t>(3 * per) * sizeof(Half)));
-  splitHeads(ctx, qkv, B, T, heads, d, qkvh);
+  const cudaStream_t st = stream(ctx);
+  const size_t row = static_cast<size_t>(d) * 2;
+  auto* dst = static_cast<char*>(ctx.arena.bytes((nhp + nwp) * row));
+  OMNISEG_CUDA_CHECK(cudaMemsetAsync(dst, 0, (nhp + nwp) * row, st));
   const void* rh = ctx.gpu->half(relPosH);
   const void* rw = ctx.gpu->half(relPosW);
-  gemmNT(ctx, qkvh, BH * T, d, rh ? rh : toHalf(ctx, relPosH, 2 * h - 1, d, d, p), 2 * h - 1, th, type, ldh);
-  gemmNT(ctx, qkvh, BH * T, d, rw ? rw : toHalf(ctx, relPosW, 2 * w - 1, d, d, p), 2 * w - 1, tw, type, ldw);
-  return flashAttention(ctx, qkvh, qkvh + per, qkvh + 2 * per, B, heads, h, w, d, scale, th, tw, out,
-                        ldh, ldw);
+  if (!rh) rh = toHalf(ctx, relPosH, nh, d, d, p);
+  if (!rw) rw = toHalf(ctx, relPosW, nw, d, d, p);
+  OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst, rh, nh * row, cudaMemcpyDeviceToDevice, st));
+  OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst + nhp * row, rw, nw * row, cudaMemcpyDeviceToDevice, st));
+  return dst;
+}
+
+// The half-precision path; false (nothing done but scratch) when the fused kernel declines the
+// shape. win: the sets are windows of a grid (split from it, out written onto it).
+template <class Half>
+bool halfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
+              int64_t d, const float* relPosH, const float* relPosW, float scale, float* out,
+              WindowSource win = {}) {
+  const int64_t T = h * w, BH = B * heads, per = BH * T * d;
+  Half* qkvh = static_cast<Half*>(ctx.arena.bytes(static_cast<size_t>(3 * per) * sizeof(Half)));
+  splitHeads(ctx, qkv, B, T, heads, d, qkvh, win);
+  // th | tw side by side in one [BH*T, nhp + nwp] fp32 matrix from one GEMM of the half q with
+  // the padded pair (rows 16-byte aligned for cuBLASLt's fast kernels).
+  const int64_t nh = 2 * h - 1, nw = 2 * w - 1, nhp = (nh + 7) / 8 * 8, nwp = (nw + 7) / 8 * 8;
+  const int64_t ld = nhp + nwp;
+  float* terms = ctx.arena.floats(static_cast<size_t>(BH * T * ld));
+  gemmNT(ctx, qkvh, BH * T, d, relPosPair(ctx, relPosH, nh, relPosW, nw, d, nhp, nwp), ld, terms,
+         gemmType(ctx.gpu->precision()));
+  return flashAttention(ctx, qkvh, qkvh + per, qkvh + 2 * per, B, heads, h, w, d, scale, terms,
+                        terms + nhp, out, ld, ld, win.E);
+}
+
+// The precision's half path (true when it ran).
+bool runHalfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d,
+                 const float* relPosH, const float* relPosW, float scale, float* out, WindowSource win = {}) {
+  return ctx.gpu->precision() == Precision::Fp16
+             ? halfPath<__half>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out, win)
+             : halfPath<__nv_bfloat16>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out, win);
 }
 
 }  // namespace
@@ -122,9 +168,7 @@ void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w
     // Half precision: Q, K, V split and rounded in one pass; rel-pos terms from the half q and
     // the half copies of relPosH / relPosW; the fused kernel for the rest.
     ArenaScope halfScratch(ctx.arena);
-    if (p == Precision::Fp16 ? halfPath<__half>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out)
-                             : halfPath<__nv_bfloat16>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out))
-      return;
+    if (runHalfPath(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out)) return;
   }
   const int64_t nh = 2 * h - 1, nw = 2 * w - 1;
   float* th = ctx.arena.floats(static_cast<size_t>(BH * T * nh));
@@ -158,6 +202,31 @@ void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w
   attentionBatched(ctx, a);
   mergeHeadsKernel<<<gridFor(BH * per), kThreads, 0, st>>>(O, B, T, heads, d, out);
   gpu::checkLaunch("mergeHeadsKernel");
+}
+
+void windowRelPosAttention(Ctx& ctx, const float* qkv, int64_t E, int64_t ws, const float* fill,
+                           int64_t heads, int64_t d, const float* relPosH, const float* relPosW,
+                           float* out) {
+  OMNISEG_CHECK(E > 0 && ws > 0 && heads > 0 && d > 0, "windowRelPosAttention: bad shape");
+  OMNISEG_CHECK(qkv && relPosH && relPosW && out, "windowRelPosAttention: null operand");
+  const int64_t nw = (E + ws - 1) / ws, B = nw * nw, T = B * ws * ws, C = heads * d;
+  ArenaScope scope(ctx.arena);
+  if (ctx.gpu->precision() != Precision::Fp32) {
+    // The split reads the windows straight from the grid; the fused kernel writes onto it.
+    ArenaScope halfScratch(ctx.arena);
+    WindowSource win;
+    win.E = E;
+    win.ws = ws;
+    win.fill = fill;
+    if (runHalfPath(ctx, qkv, B, ws, ws, heads, d, relPosH, relPosW, 1.f / std::sqrt(static_cast<float>(d)),
+                    out, win))
+      return;
+  }
+  float* qkvWin = ctx.arena.floats(static_cast<size_t>(T * 3 * C));  // [nW, ws*ws, 3C]
+  float* outWin = ctx.arena.floats(static_cast<size_t>(T * C));      // [nW, ws*ws, C]
+  cuda::windowPartition(ctx, qkv, E, 3 * C, ws, fill, qkvWin);
+  cuda::relPosAttention(ctx, qkvWin, B, ws, ws, heads, d, relPosH, relPosW, outWin);
+  cuda::windowUnpartition(ctx, outWin, E, C, ws, out);
 }
 
 }  // namespace omniseg::ops::cuda

@@ -1,0 +1,50 @@
+// Fused transformer-layer ops on CUDA. In fp32 precision (the parity path) they run the single
+// ops in sequence, as the CPU does (ops/cpu/blocks.cc). In half precision the intermediate that
+// feeds a GEMM is written once, already rounded for it: the layer norm writes half values
+// (layerNormHalf), and the hidden layer of the MLP gets its bias in the first GEMM's epilogue and
+// its activation in the pass that rounds it for the second GEMM (toHalf with act). That saves the
+// fp32 round trip and the separate rounding pass of each GEMM input.
+#include "core/arena.h"
+#include "ops/cuda/launch.h"
+
+namespace omniseg::ops::cuda {
+
+void layerNormLinear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* gamma,
+                     const float* beta, float eps, const float* W, const float* b, int64_t N,
+                     float* y) {
+  OMNISEG_CHECK(M >= 0 && K > 0 && N > 0, "layerNormLinear: bad shape");
+  OMNISEG_CHECK(x && gamma && beta && W && y, "layerNormLinear: null operand");
+  if (M == 0) return;
+  ArenaScope scope(ctx.arena);
+  if (ctx.gpu->precision() == Precision::Fp32 || M <= 16) {  // (as in preNormMlp)
+    float* ln = ctx.arena.floats(static_cast<size_t>(M * K));  // [M, K]
+    cuda::layerNorm(ctx, x, M, K, gamma, beta, eps, ln);
+    cuda::linear(ctx, ln, M, K, W, b, N, y);
+    return;
+  }
+  linearHalfInput(ctx, layerNormHalf(ctx, x, M, K, gamma, beta, eps), M, K, W, b, N, y);
+}
+
+void preNormMlp(Ctx& ctx, float* x, int64_t M, int64_t C, const float* gamma, const float* beta,
+                float eps, const float* W1, const float* b1, int64_t H, Act act, const float* W2,
+                const float* b2) {
+  OMNISEG_CHECK(M >= 0 && C > 0 && H > 0, "preNormMlp: bad shape");
+  OMNISEG_CHECK(x && gamma && beta && W1 && W2, "preNormMlp: null operand");
+  if (M == 0) return;
+  ArenaScope scope(ctx.arena);
+  const Precision p = ctx.gpu->precision();
+  float* h = ctx.arena.floats(static_cast<size_t>(M * H));  // [M, H] fp32
+  if (p == Precision::Fp32 || M <= 16) {  // (up to 16 rows, linear's fp32 small-M kernels)
+    float* ln = ctx.arena.floats(static_cast<size_t>(M * C));  // [M, C]
+    cuda::layerNorm(ctx, x, M, C, gamma, beta, eps, ln);
+    cuda::linear(ctx, ln, M, C, W1, b1, H, h, act);
+    cuda::linear(ctx, h, M, H, W2, b2, C, x, Act::None, /*accumulate=*/true);
+    return;
+  }
+  // lin1 with its bias (epilogue when aligned); act fused into the rounding for lin2.
+  linearHalfInput(ctx, layerNormHalf(ctx, x, M, C, gamma, beta, eps), M, C, W1, b1, H, h);
+  linearHalfInput(ctx, toHalf(ctx, h, M, H, H, p, act), M, H, W2, b2, C, x, Act::None,
+                  /*accumulate=*/true);
+}
+
+}  // namespace omniseg::ops::cuda

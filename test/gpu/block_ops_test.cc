@@ -1,0 +1,148 @@
+// CUDA vs CPU: the fused transformer-layer ops (ops/cuda/blocks.cu, windowRelPosAttention in
+// rel_pos_attention.cu) in fp32 and both half precisions. fp32 runs the single ops in sequence,
+// so its bound is the GEMMs' (gemmBound); half precision rounds the GEMM and attention inputs, so
+// its bounds are those of rounding (fp16 keeps 11 significant bits, bf16 8), relative to the
+// output's magnitude. The benchmarks time each fused op next to the sequence it replaces.
+#include "test/gpu/op_test.h"
+
+namespace optest {
+
+namespace {
+
+const char* precisionName(Precision p) {
+  return p == Precision::Fp16 ? "fp16" : p == Precision::Bf16 ? "bf16" : "fp32";
+}
+
+// Bound of one half-precision GEMM layer (or attention) relative to the magnitude.
+double halfBound(Precision p, int64_t K, int layers = 1) {
+  if (p == Precision::Fp32) return gemmBound(K) * layers;
+  return (p == Precision::Fp16 ? 3e-3 : 2e-2) * layers;
+}
+
+// Runs f with the GPU stream in precision p, then back to fp32.
+template <class F>
+void withPrecision(Env& e, Precision p, F&& f) {
+  e.stream.setPrecision(p);
+  try {
+    f();
+  } catch (...) {
+    e.stream.setPrecision(Precision::Fp32);
+    throw;
+  }
+  e.stream.setPrecision(Precision::Fp32);
+}
+
+void testLayerNormLinear(Env& e, int64_t M, int64_t K, int64_t N, bool bias, Precision p) {
+  auto x = randn(M * K, 2.f), g = randn(K), b = randn(K), W = randn(N * K, 0.05f), wb = randn(N);
+  std::vector<float> ref(M * N);
+  ops::cpu::layerNormLinear(e.cpu, x.data(), M, K, g.data(), b.data(), 1e-6f, W.data(),
+                            bias ? wb.data() : nullptr, N, ref.data());
+  float* dy = e.devAlloc(M * N);
+  withPrecision(e, p, [&] {
+    ops::layerNormLinear(e.gpu, e.dev(x), M, K, e.dev(g), e.dev(b), 1e-6f, e.dev(W),
+                         bias ? e.dev(wb) : nullptr, N, dy);
+  });
+  auto got = e.host(dy, M * N);
+  report("layerNormLinear", dims({M, K, N}) + (bias ? " bias " : " ") + precisionName(p), ref.data(),
+         got.data(), ref.size(), halfBound(p, K), Norm::Magnitude);
+  e.reset();
+}
+
+void testPreNormMlp(Env& e, int64_t M, int64_t C, int64_t H, Act act, Precision p) {
+  auto x = randn(M * C), g = randn(C), b = randn(C), W1 = randn(H * C, 0.05f), b1 = randn(H),
+       W2 = randn(C * H, 0.03f), b2 = randn(C);
+  std::vector<float> ref = x;
+  ops::cpu::preNormMlp(e.cpu, ref.data(), M, C, g.data(), b.data(), 1e-6f, W1.data(), b1.data(), H,
+                       act, W2.data(), b2.data());
+  float* dx = e.dev(x);
+  withPrecision(e, p, [&] {
+    ops::preNormMlp(e.gpu, dx, M, C, e.dev(g), e.dev(b), 1e-6f, e.dev(W1), e.dev(b1), H, act,
+                    e.dev(W2), e.dev(b2));
+  });
+  auto got = e.host(dx, M * C);
+  report("preNormMlp", dims({M, C, H}) + " " + actName(act) + " " + precisionName(p), ref.data(),
+         got.data(), ref.size(), halfBound(p, H, 2), Norm::Magnitude);
+  e.reset();
+}
+
+void testWindowRelPos(Env& e, int64_t E, int64_t ws, int64_t heads, int64_t d, bool fill, Precision p) {
+  const int64_t C = heads * d;
+  auto qkv = randn(E * E * 3 * C), f = randn(3 * C), rh = randn((2 * ws - 1) * d, 0.3f),
+       rw = randn((2 * ws - 1) * d, 0.3f);
+  std::vector<float> ref(E * E * C);
+  ops::cpu::windowRelPosAttention(e.cpu, qkv.data(), E, ws, fill ? f.data() : nullptr, heads, d,
+                                  rh.data(), rw.data(), ref.data());
+  float* dout = e.devAlloc(E * E * C);
+  withPrecision(e, p, [&] {
+    ops::windowRelPosAttention(e.gpu, e.dev(qkv), E, ws, fill ? e.dev(f) : nullptr, heads, d,
+                               e.dev(rh), e.dev(rw), dout);
+  });
+  auto got = e.host(dout, E * E * C);
+  report("windowRelPosAttn", "E" + std::to_string(E) + " ws" + std::to_string(ws) + " h" +
+                                 std::to_string(heads) + " d" + std::to_string(d) +
+                                 (fill ? " fill " : " ") + precisionName(p),
+         ref.data(), got.data(), ref.size(), halfBound(p, std::max(d, ws * ws)), Norm::Magnitude);
+  e.reset();
+}
+
+}  // namespace
+
+void blockTests(Env& e) {
+  for (Precision p : {Precision::Fp32, Precision::Fp16, Precision::Bf16}) {
+    testLayerNormLinear(e, 4096, 768, 2304, true, p);
+    testLayerNormLinear(e, 77, 512, 1536, false, p);
+    testLayerNormLinear(e, 5, 64, 48, true, p);  // small M: linear's fp32 kernels
+    testPreNormMlp(e, 4096, 768, 3072, Act::Gelu, p);
+    testPreNormMlp(e, 485, 768, 3072, Act::QuickGelu, p);
+    testPreNormMlp(e, 7, 256, 2048, Act::Relu, p);
+    testPreNormMlp(e, 33, 20, 44, Act::Gelu, p);  // unaligned biases and sizes
+    // SAM's windows (64 = 4·14 + 8: padded), an exact tiling, a fill-less grid, ViT-H's heads
+    testWindowRelPos(e, 64, 14, 12, 64, true, p);
+    testWindowRelPos(e, 28, 14, 2, 64, true, p);
+    testWindowRelPos(e, 9, 4, 2, 32, false, p);
+    testWindowRelPos(e, 30, 14, 16, 80, true, p);
+  }
+}
+
+void blockBenchmarks(Env& e) {
+  const int64_t T = 4096, C = 768, H = 3072, E = 64;
+  float* x = e.dev(randn(T * C));
+  float* g = e.dev(randn(C));
+  float* W1 = e.dev(randn(H * C, 0.05f));
+  float* b1 = e.dev(randn(H));
+  float* W2 = e.dev(randn(C * H, 0.03f));
+  float* y = e.devAlloc(T * H);
+  float* ln = e.devAlloc(T * C);
+  float* qkv = e.dev(randn(T * 3 * C));
+  float* rh = e.dev(randn(27 * 64, 0.3f));
+  float* win = e.devAlloc(25 * 196 * 3 * C);
+  float* winOut = e.devAlloc(25 * 196 * C);
+  for (Precision p : {Precision::Bf16, Precision::Fp16}) {
+    withPrecision(e, p, [&] {
+      const std::string n = precisionName(p);
+      bench(e, ("preNormMlp 4096x768x3072 gelu " + n).c_str(),
+            [&] { ops::preNormMlp(e.gpu, x, T, C, g, g, 1e-6f, W1, b1, H, Act::Gelu, W2, g); });
+      bench(e, ("  vs layerNorm + 2 linear " + n).c_str(), [&] {
+        ops::layerNorm(e.gpu, x, T, C, g, g, 1e-6f, ln);
+        ops::linear(e.gpu, ln, T, C, W1, b1, H, y, Act::Gelu);
+        ops::linear(e.gpu, y, T, H, W2, g, C, x, Act::None, true);
+      });
+      bench(e, ("layerNormLinear 4096x768x2304 " + n).c_str(),
+            [&] { ops::layerNormLinear(e.gpu, x, T, C, g, g, 1e-6f, W1, b1, 3 * C, y); });
+      bench(e, ("  vs layerNorm + linear " + n).c_str(), [&] {
+        ops::layerNorm(e.gpu, x, T, C, g, g, 1e-6f, ln);
+        ops::linear(e.gpu, ln, T, C, W1, b1, 3 * C, y);
+      });
+      bench(e, ("windowRelPosAttention E64 ws14 h12 d64 " + n).c_str(),
+            [&] { ops::windowRelPosAttention(e.gpu, qkv, E, 14, g, 12, 64, rh, rh, ln); });
+      bench(e, ("  vs partition + relPosAttention + unpartition " + n).c_str(), [&] {
+        ops::windowPartition(e.gpu, qkv, E, 3 * C, 14, g, win);
+        ops::relPosAttention(e.gpu, win, 25, 14, 14, 12, 64, rh, rh, winOut);
+        ops::windowUnpartition(e.gpu, winOut, E, C, 14, ln);
+      });
+    });
+  }
+  e.reset();
+}
+
+}  // namespace optest
