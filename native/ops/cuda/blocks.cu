@@ -1,9 +1,9 @@
 // Fused transformer-layer ops on CUDA. In fp32 precision (the parity path) they run the single
 // ops in sequence, as the CPU does (ops/cpu/blocks.cc). In half precision the intermediate that
 // feeds a GEMM is written once, already rounded for it: the layer norm writes half values
-// (layerNormHalf), and the hidden layer of the MLP gets its bias in the first GEMM's epilogue and
-// its activation in the pass that rounds it for the second GEMM (toHalf with act). That saves the
-// fp32 round trip and the separate rounding pass of each GEMM input.
+// (layerNormHalf), and the MLP's first GEMM writes its hidden layer in half precision with the
+// bias added in its epilogue, the activation then applied in place (linearHalfOutput). That
+// saves the fp32 round trip and the separate rounding pass of each GEMM input.
 #include "core/arena.h"
 #include "ops/cuda/launch.h"
 
@@ -33,18 +33,17 @@ void preNormMlp(Ctx& ctx, float* x, int64_t M, int64_t C, const float* gamma, co
   if (M == 0) return;
   ArenaScope scope(ctx.arena);
   const Precision p = ctx.gpu->precision();
-  float* h = ctx.arena.floats(static_cast<size_t>(M * H));  // [M, H] fp32
   if (p == Precision::Fp32 || M <= 16) {  // (up to 16 rows, linear's fp32 small-M kernels)
+    float* h = ctx.arena.floats(static_cast<size_t>(M * H));  // [M, H]
     float* ln = ctx.arena.floats(static_cast<size_t>(M * C));  // [M, C]
     cuda::layerNorm(ctx, x, M, C, gamma, beta, eps, ln);
     cuda::linear(ctx, ln, M, C, W1, b1, H, h, act);
     cuda::linear(ctx, h, M, H, W2, b2, C, x, Act::None, /*accumulate=*/true);
     return;
   }
-  // lin1 with its bias (epilogue when aligned); act fused into the rounding for lin2.
-  linearHalfInput(ctx, layerNormHalf(ctx, x, M, C, gamma, beta, eps), M, C, W1, b1, H, h);
-  linearHalfInput(ctx, toHalf(ctx, h, M, H, H, p, act), M, H, W2, b2, C, x, Act::None,
-                  /*accumulate=*/true);
+  // lin1 writes its half output directly (bias in the epilogue), act in place on it; lin2 reads it.
+  const void* hh = linearHalfOutput(ctx, layerNormHalf(ctx, x, M, C, gamma, beta, eps), M, C, W1, b1, H, act);
+  linearHalfInput(ctx, hh, M, H, W2, b2, C, x, Act::None, /*accumulate=*/true);
 }
 
 }  // namespace omniseg::ops::cuda

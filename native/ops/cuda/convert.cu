@@ -53,7 +53,34 @@ void launchToHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t 
   gpu::checkLaunch("toHalf");
 }
 
+// y [n] ← act(y) in half precision, two values at a time (n even, y 4-byte aligned) or one.
+template <class Half>
+__global__ void actHalfKernel(Half* y, int64_t n, Act act) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t first = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (n % 2 == 0 && (reinterpret_cast<uintptr_t>(y) & 3u) == 0) {
+    for (int64_t i = first; i < n / 2; i += stride) {
+      Half a = y[2 * i], b = y[2 * i + 1];
+      y[2 * i] = dev::to<Half>(dev::act(static_cast<float>(a), act));
+      y[2 * i + 1] = dev::to<Half>(dev::act(static_cast<float>(b), act));
+    }
+    return;
+  }
+  for (int64_t i = first; i < n; i += stride) y[i] = dev::to<Half>(dev::act(static_cast<float>(y[i]), act));
+}
+
 }  // namespace
+
+void actHalf(Ctx& ctx, void* y, int64_t n, Act act) {
+  const Precision p = ctx.gpu->precision();
+  OMNISEG_CHECK(p != Precision::Fp32, "actHalf: fp32 precision");
+  if (n <= 0 || act == Act::None) return;
+  if (p == Precision::Fp16)
+    actHalfKernel<<<gridFor(n / 2 + 1), kThreads, 0, stream(ctx)>>>(static_cast<__half*>(y), n, act);
+  else
+    actHalfKernel<<<gridFor(n / 2 + 1), kThreads, 0, stream(ctx)>>>(static_cast<__nv_bfloat16*>(y), n, act);
+  gpu::checkLaunch("actHalfKernel");
+}
 
 const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld,
                    Precision p, Act act) {

@@ -28,7 +28,7 @@ uint32_t alignmentOf(const void* p, int64_t strideElems, size_t elemBytes) {
 
 // Everything the heuristic's answer depends on.
 struct Key {
-  int32_t device, transA, transB, epilogue, hasBeta, type;
+  int32_t device, transA, transB, epilogue, hasBeta, type, dType;
   int64_t m, n, k, lda, ldb, ldd, strideA, strideB, strideD, batch;
   uint32_t alA, alB, alD;
   uint64_t workspace;
@@ -214,6 +214,7 @@ void ltGemm(Ctx& ctx, const Gemm& g) {
   }
 
   OpDesc op;
+  OMNISEG_CHECK(g.dType == CUDA_R_32F || g.dType == g.type, "ltGemm: D is fp32 or the operands' type");
   OMNISEG_CUDA_CHECK(cublasLtMatmulDescCreate(&op.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t ta = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t tb = g.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -232,7 +233,7 @@ void ltGemm(Ctx& ctx, const Gemm& g) {
   LayoutDesc la, lb, ld;
   makeLayout(la, g.type, g.transA ? g.k : g.m, g.transA ? g.m : g.k, g.lda, g.batch, g.strideA);
   makeLayout(lb, g.type, g.transB ? g.n : g.k, g.transB ? g.k : g.n, g.ldb, g.batch, g.strideB);
-  makeLayout(ld, CUDA_R_32F, g.m, g.n, g.ldd, g.batch, g.strideD);
+  makeLayout(ld, g.dType, g.m, g.n, g.ldd, g.batch, g.strideD);
 
   Key key;
   std::memset(&key, 0, sizeof(key));  // padding bytes take part in the hash
@@ -242,6 +243,7 @@ void ltGemm(Ctx& ctx, const Gemm& g) {
   key.epilogue = static_cast<int32_t>(epi);
   key.hasBeta = g.beta != 0.f;
   key.type = static_cast<int32_t>(g.type);
+  key.dType = static_cast<int32_t>(g.dType);
   key.m = g.m;
   key.n = g.n;
   key.k = g.k;
@@ -255,7 +257,7 @@ void ltGemm(Ctx& ctx, const Gemm& g) {
   const size_t ab = g.type == CUDA_R_32F ? 4 : 2;
   key.alA = alignmentOf(g.A, key.strideA, ab);
   key.alB = alignmentOf(g.B, key.strideB, ab);
-  key.alD = alignmentOf(g.D, key.strideD, sizeof(float));
+  key.alD = alignmentOf(g.D, key.strideD, g.dType == CUDA_R_32F ? 4 : 2);
   key.workspace = s.workspaceBytes();
 
   cublasLtMatmulAlgo_t algo;
@@ -357,6 +359,35 @@ void linearHalfInput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float
   g.B = xh;
   g.ldb = K;
   runLinear(ctx, g, M, K, N, b, y, ldy, act, accumulate);
+}
+
+const void* linearHalfOutput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W,
+                             const float* b, int64_t N, Act act) {
+  const Precision p = ctx.gpu->precision();
+  OMNISEG_CHECK(p != Precision::Fp32, "linearHalfOutput: fp32 precision");
+  OMNISEG_CHECK(M > 0 && K > 0 && N > 0, "linearHalfOutput: bad shape");
+  OMNISEG_CHECK(xh && W, "linearHalfOutput: null operand");
+  void* y = ctx.arena.bytes(static_cast<size_t>(M * N) * 2);
+  Gemm g;
+  g.type = g.dType = gemmType(p);
+  const void* Wh = ctx.gpu->half(W);
+  g.A = Wh ? Wh : toHalf(ctx, W, N, K, K, p);  // (arena memory past y: kept with it)
+  g.B = xh;
+  g.ldb = K;
+  g.transA = true;
+  g.m = N;
+  g.n = M;
+  g.k = K;
+  g.lda = K;
+  g.D = y;
+  g.ldd = N;
+  if (b) {
+    const void* bh = ctx.gpu->half(b);
+    g.bias = bh && biasAligned(bh) ? bh : toHalf(ctx, b, 1, N, N, p);
+  }
+  ltGemm(ctx, g);
+  if (act != Act::None) actHalf(ctx, y, M * N, act);
+  return y;
 }
 
 void matmul(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* B, int64_t N, float* y,

@@ -32,7 +32,7 @@ inline unsigned gridFor(int64_t n, int threads = kThreads) {
 
 // A GEMM in cuBLASLt's column-major terms: D[m, n] = alpha · op(A) · op(B) + beta · C (+ epilogue),
 // over `batch` matrices at the given element strides. A and B are `type` (fp32, or fp16 / bf16
-// for the half-precision mode), D is fp32, CUBLAS_COMPUTE_32F (no TF32). C is D (in place) when
+// for the half-precision mode), D is fp32 (or of type, dType), CUBLAS_COMPUTE_32F (no TF32). C is D (in place) when
 // beta != 0. bias: length m, with CUBLASLT_EPILOGUE_BIAS or RELU_BIAS; must be 16-byte aligned
 // (callers fall back to their own kernel otherwise).
 struct Gemm {
@@ -43,11 +43,12 @@ struct Gemm {
   int64_t lda = 0, strideA = 0;
   const void* B = nullptr;
   int64_t ldb = 0, strideB = 0;
-  float* D = nullptr;
+  void* D = nullptr;
   int64_t ldd = 0, strideD = 0;
+  cudaDataType_t dType = CUDA_R_32F;  // of D (and C): fp32, or `type` for a half output
   int64_t batch = 1;
   float alpha = 1.f, beta = 0.f;
-  const float* bias = nullptr;
+  const void* bias = nullptr;  // of dType
   bool relu = false;  // RELU_BIAS / RELU epilogue
 };
 void ltGemm(Ctx& ctx, const Gemm& g);  // gemm.cu
@@ -61,6 +62,8 @@ inline cudaDataType_t gemmType(Precision p) {
 // the arena (convert.cu). Returns 2-byte elements.
 const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld,
                    Precision p, Act act = Act::None);
+// y [n] ← act(y) in place, y in ctx's half precision (computed in fp32, rounded back; convert.cu).
+void actHalf(Ctx& ctx, void* y, int64_t n, Act act);
 // layerNorm(x) [rows, C] computed in fp32 as the layerNorm op does, rounded to the precision of
 // ctx (Fp16 / Bf16), dense, in the arena (layer_norm.cu): the input of a half-precision GEMM
 // without an fp32 round trip.
@@ -71,9 +74,15 @@ const void* layerNormHalf(Ctx& ctx, const float* x, int64_t rows, int64_t C, con
 void linearHalfInput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W,
                      const float* b, int64_t N, float* y, Act act = Act::None,
                      bool accumulate = false, int64_t ldy = 0);
+// act(xh·Wᵀ + b) [M, N] in ctx's half precision, dense, in the arena (gemm.cu): a hidden layer
+// whose only reader is the next half-precision GEMM. The bias is added in fp32 in the GEMM's
+// epilogue from its half copy; the sum is rounded to half, then act (exact, in fp32 from the
+// rounded value) rounds again.
+const void* linearHalfOutput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W,
+                             const float* b, int64_t N, Act act);
 
 // Whether p is aligned for the cuBLASLt bias epilogue.
-inline bool biasAligned(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+inline bool biasAligned(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 // y[r, c] = act(y[r, c] + b[c]) over rows × cols with row stride ldy (b may be null). gemm.cu.
 void biasAct(Ctx& ctx, float* y, int64_t rows, int64_t cols, int64_t ldy, const float* b, Act act);

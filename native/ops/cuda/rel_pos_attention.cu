@@ -29,6 +29,17 @@ struct WindowSource {
   const float* fill = nullptr;
 };
 
+// Four values at o (4-aligned element offset): one 16-byte store of floats, one 8-byte store of halves.
+template <class T>
+__device__ __forceinline__ void store4(T* o, float4 f) {
+  struct alignas(8) H4 { T v[4]; };
+  *reinterpret_cast<H4*>(o) = H4{{dev::to<T>(f.x), dev::to<T>(f.y), dev::to<T>(f.z), dev::to<T>(f.w)}};
+}
+template <>
+__device__ __forceinline__ void store4<float>(float* o, float4 f) {
+  *reinterpret_cast<float4*>(o) = f;
+}
+
 // One block per token (b, t) of qkv [B, T, 3, heads, d] → dst [3][B, heads, T, d] as T (fp32,
 // or rounded to half; per = B*heads*T*d).
 template <class T>
@@ -54,10 +65,7 @@ __global__ void splitHeadsKernel(const float* qkv, int64_t Tn, int64_t heads, in
       const int64_t which = i / C, r = i - which * C, hd = r / d, e = r - hd * d;
       const float4 f = *reinterpret_cast<const float4*>(src + i);
       T* o = dst + which * per + ((b * heads + hd) * Tn + t) * d + e;
-      o[0] = dev::to<T>(f.x);
-      o[1] = dev::to<T>(f.y);
-      o[2] = dev::to<T>(f.z);
-      o[3] = dev::to<T>(f.w);
+      store4(o, f);
     }
     return;
   }
