@@ -1,5 +1,5 @@
 // omniseg: Segment Anything in Node.js. Public API.
-export { Segmenter } from './segmenter.js';
+export { Segmenter, MAX_ENCODE_BATCH } from './segmenter.js';
 export { cudaStatus } from './backends.js';
 export type { CudaDevice, CudaInfo, NativeClipSegConfig, NativeSamConfig } from './native.js';
 export type { Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';

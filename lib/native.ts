@@ -108,6 +108,8 @@ export interface NativeSamModel {
   readonly config: NativeSamConfig;
   /** Preprocess (resize, normalise, pad) and run the image encoder. pixels: HWC uint8, channels 3. */
   encode(pixels: Uint8Array, width: number, height: number, channels: number): Promise<NativeEmbedding>;
+  /** encode() for several RGB images in one encoder pass; one embedding per image, in order. */
+  encodeBatch(images: readonly { pixels: Uint8Array; width: number; height: number }[]): Promise<NativeEmbedding[]>;
   /** Wrap a saved embedding ([embeddingDim, E, E] float32) for an image of width × height. */
   embeddingFromCHW(data: Float32Array, width: number, height: number): NativeEmbedding;
   decode(embedding: NativeEmbedding, prompt: NativePrompt): Promise<NativeDecodeResult>;

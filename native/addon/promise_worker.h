@@ -14,6 +14,7 @@ namespace omniseg::addon {
 inline void require(Napi::Env env, bool ok, const char* what) {
   if (!ok) throw Napi::TypeError::New(env, std::string("omniseg native: invalid argument: ") + what);
 }
+inline void require(Napi::Env env, bool ok, const std::string& what) { require(env, ok, what.c_str()); }
 
 class PromiseWorker : public Napi::AsyncWorker {
  public:

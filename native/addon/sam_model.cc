@@ -30,21 +30,31 @@ class LoadWorker : public PromiseWorker {
   std::shared_ptr<sam::SamModel> model_;
 };
 
+// Encodes one image (resolves to an embedding) or a batch (resolves to an array of them).
 class EncodeWorker : public PromiseWorker {
  public:
-  EncodeWorker(Napi::Env env, std::shared_ptr<sam::SamModel> model, Napi::Uint8Array pixels, int64_t w, int64_t h)
-      : PromiseWorker(env), model_(std::move(model)), pixels_(pixels.Data()), width_(w), height_(h) {
-    keep_ = Napi::Persistent(pixels.As<Napi::Object>());  // the input is read in place
+  EncodeWorker(Napi::Env env, std::shared_ptr<sam::SamModel> model, bool batch)
+      : PromiseWorker(env), model_(std::move(model)), batch_(batch) {}
+  // The input is read in place: kept alive until the worker completes.
+  void add(Napi::Uint8Array pixels, int64_t w, int64_t h) {
+    keep_.push_back(Napi::Persistent(pixels.As<Napi::Object>()));
+    images_.push_back({pixels.Data(), h, w});
   }
-  void run() override { embedding_ = model_->encode(pixels_, height_, width_); }
-  void OnOK() override { deferred.Resolve(EmbeddingWrap::create(Env(), model_, embedding_)); }
+  void run() override { embeddings_ = model_->encodeBatch(images_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!batch_) return deferred.Resolve(EmbeddingWrap::create(env, model_, embeddings_.front()));
+    auto arr = Napi::Array::New(env, embeddings_.size());
+    for (uint32_t i = 0; i < embeddings_.size(); ++i) arr.Set(i, EmbeddingWrap::create(env, model_, embeddings_[i]));
+    deferred.Resolve(arr);
+  }
 
  private:
   std::shared_ptr<sam::SamModel> model_;
-  Napi::ObjectReference keep_;
-  const uint8_t* pixels_;
-  int64_t width_, height_;
-  std::shared_ptr<sam::Embedding> embedding_;
+  bool batch_;
+  std::vector<Napi::ObjectReference> keep_;
+  std::vector<sam::SamModel::RgbImage> images_;
+  std::vector<std::shared_ptr<sam::Embedding>> embeddings_;
 };
 
 class DecodeWorker : public PromiseWorker {
@@ -95,6 +105,7 @@ Napi::Function SamModelWrap::define(Napi::Env env) {
   return DefineClass(env, "NativeSamModel",
                      {InstanceAccessor<&SamModelWrap::config>("config"),
                       InstanceMethod<&SamModelWrap::encode>("encode"),
+                      InstanceMethod<&SamModelWrap::encodeBatch>("encodeBatch"),
                       InstanceMethod<&SamModelWrap::embeddingFromCHW>("embeddingFromCHW"),
                       InstanceMethod<&SamModelWrap::decode>("decode"),
                       InstanceMethod<&SamModelWrap::dispose>("dispose")});
@@ -153,18 +164,51 @@ Napi::Value SamModelWrap::config(const Napi::CallbackInfo& info) {
   return o;
 }
 
+namespace {
+// Checks one (pixels, width, height) triple of RGB bytes; what: the argument's name.
+void checkRgb(Napi::Env env, Napi::Value pixels, Napi::Value w, Napi::Value h, const std::string& what) {
+  require(env, pixels.IsTypedArray() && pixels.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
+          what + ".pixels must be a Uint8Array");
+  require(env, w.IsNumber() && h.IsNumber(), what + " width and height must be numbers");
+  const int64_t wv = w.As<Napi::Number>().Int64Value(), hv = h.As<Napi::Number>().Int64Value();
+  require(env, wv > 0 && hv > 0 && static_cast<int64_t>(pixels.As<Napi::Uint8Array>().ElementLength()) == wv * hv * 3,
+          what + ".pixels must hold width*height*3 bytes of RGB");
+}
+}  // namespace
+
 Napi::Value SamModelWrap::encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = get(env);
-  require(env, info.Length() == 4 && info[0].IsTypedArray() && info[1].IsNumber() && info[2].IsNumber() && info[3].IsNumber(),
-          "encode(pixels, width, height, channels)");
-  require(env, info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array, "pixels must be a Uint8Array");
-  auto pixels = info[0].As<Napi::Uint8Array>();
-  const int64_t w = info[1].As<Napi::Number>().Int64Value(), h = info[2].As<Napi::Number>().Int64Value();
-  const int64_t ch = info[3].As<Napi::Number>().Int64Value();
-  require(env, ch == 3 && w > 0 && h > 0 && static_cast<int64_t>(pixels.ElementLength()) == w * h * 3,
-          "pixels must hold width*height*3 bytes of RGB");
-  return (new EncodeWorker(env, model, pixels, w, h))->queue();
+  require(env, info.Length() == 4 && info[3].IsNumber() && info[3].As<Napi::Number>().Int64Value() == 3,
+          "encode(pixels, width, height, channels = 3)");
+  checkRgb(env, info[0], info[1], info[2], "encode");
+  auto* worker = new EncodeWorker(env, model, false);
+  worker->add(info[0].As<Napi::Uint8Array>(), info[1].As<Napi::Number>().Int64Value(),
+              info[2].As<Napi::Number>().Int64Value());
+  return worker->queue();
+}
+
+Napi::Value SamModelWrap::encodeBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = get(env);
+  require(env, info.Length() == 1 && info[0].IsArray(), "encodeBatch(images)");
+  auto images = info[0].As<Napi::Array>();
+  require(env, images.Length() >= 1, "encodeBatch: images must not be empty");
+  // Validate everything before queueing anything.
+  for (uint32_t i = 0; i < images.Length(); ++i) {
+    const std::string what = "images[" + std::to_string(i) + "]";
+    Napi::Value v = images.Get(i);
+    require(env, v.IsObject(), what + " must be {pixels, width, height}");
+    auto o = v.As<Napi::Object>();
+    checkRgb(env, o.Get("pixels"), o.Get("width"), o.Get("height"), what);
+  }
+  auto* worker = new EncodeWorker(env, model, true);
+  for (uint32_t i = 0; i < images.Length(); ++i) {
+    auto o = images.Get(i).As<Napi::Object>();
+    worker->add(o.Get("pixels").As<Napi::Uint8Array>(), o.Get("width").As<Napi::Number>().Int64Value(),
+                o.Get("height").As<Napi::Number>().Int64Value());
+  }
+  return worker->queue();
 }
 
 Napi::Value SamModelWrap::embeddingFromCHW(const Napi::CallbackInfo& info) {

@@ -20,6 +20,7 @@ class SamModelWrap : public Napi::ObjectWrap<SamModelWrap> {
   std::shared_ptr<sam::SamModel> get(Napi::Env env) const;
   Napi::Value config(const Napi::CallbackInfo& info);
   Napi::Value encode(const Napi::CallbackInfo& info);
+  Napi::Value encodeBatch(const Napi::CallbackInfo& info);
   Napi::Value embeddingFromCHW(const Napi::CallbackInfo& info);
   Napi::Value decode(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/error.h"
 #include "core/profile.h"
 
 namespace omniseg::sam {
@@ -48,68 +49,76 @@ ImageEncoder::ImageEncoder(const VisionConfig& config, WeightStore& w)
   neckLn2B = w.get(pre + "neck.layer_norm2.bias", {out});
 }
 
-// x [E*E, C] += proj(attention(layer_norm1(x))), windowed or global. The qkv and proj GEMMs
-// run on the E*E real tokens; only the attention itself sees the window layout and its padding.
+// x [B*E*E, C] += proj(attention(layer_norm1(x))), windowed or global. The qkv and proj GEMMs
+// run on the real tokens of the whole batch; only the attention sees the window layout and its
+// padding, one image at a time (global attention: B independent grids in one call).
 // ref: modeling_sam.py SamVisionLayer.forward (first half), SamVisionAttention.forward
-void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x) const {
+void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x, int64_t B) const {
   const int64_t C = cfg_.hiddenSize, E = grid_, N = E * E, heads = cfg_.numAttentionHeads;
-  float* qkv = ctx.arena.floats(N * 3 * C);  // [E*E, 3C]
+  float* qkv = ctx.arena.floats(B * N * 3 * C);  // [B*E*E, 3C]
   {
     ProfileScope ps("layer norm + qkv");
-    ops::layerNormLinear(ctx, x, N, C, L.ln1W, L.ln1B, static_cast<float>(cfg_.layerNormEps), L.qkvW,
+    ops::layerNormLinear(ctx, x, B * N, C, L.ln1W, L.ln1B, static_cast<float>(cfg_.layerNormEps), L.qkvW,
                          L.qkvB, 3 * C, qkv);
   }
-  float* att = ctx.arena.floats(N * C);  // [E*E, C]
+  float* att = ctx.arena.floats(B * N * C);  // [B*E*E, C]
   if (L.window > 0) {
     ProfileScope ps("attention (window)");
     // window_partition pads the grid with zero tokens, whose qkv is the qkv bias
-    ops::windowRelPosAttention(ctx, qkv, E, L.window, L.qkvB, heads, C / heads, L.relH, L.relW, att);
+    for (int64_t b = 0; b < B; ++b)
+      ops::windowRelPosAttention(ctx, qkv + b * N * 3 * C, E, L.window, L.qkvB, heads, C / heads, L.relH,
+                                 L.relW, att + b * N * C);
   } else {
     ProfileScope ps("attention (global)");
-    ops::relPosAttention(ctx, qkv, 1, E, E, heads, C / heads, L.relH, L.relW, att);
+    ops::relPosAttention(ctx, qkv, B, E, E, heads, C / heads, L.relH, L.relW, att);
   }
   ProfileScope ps("proj");
-  ops::linear(ctx, att, N, C, L.projW, L.projB, C, x, ops::Act::None, /*accumulate=*/true);
+  ops::linear(ctx, att, B * N, C, L.projW, L.projB, C, x, ops::Act::None, /*accumulate=*/true);
 }
 
 // x += lin2(gelu(lin1(layer_norm2(x))))     ref: SamVisionLayer.forward (second half), SamMLPBlock
-void ImageEncoder::mlpBlock(Ctx& ctx, const Layer& L, float* x) const {
+void ImageEncoder::mlpBlock(Ctx& ctx, const Layer& L, float* x, int64_t B) const {
   const int64_t C = cfg_.hiddenSize, N = static_cast<int64_t>(grid_) * grid_;
   ProfileScope ps("layer norm + mlp");
-  ops::preNormMlp(ctx, x, N, C, L.ln2W, L.ln2B, static_cast<float>(cfg_.layerNormEps), L.lin1W, L.lin1B,
+  ops::preNormMlp(ctx, x, B * N, C, L.ln2W, L.ln2B, static_cast<float>(cfg_.layerNormEps), L.lin1W, L.lin1B,
                   cfg_.mlpDim, ops::Act::Gelu, L.lin2W, L.lin2B);
 }
 
-void ImageEncoder::forward(Ctx& ctx, const float* pixels, float* embedding) const {
+void ImageEncoder::forward(Ctx& ctx, const float* pixels, int64_t B, float* const* embeddings) const {
   const int64_t C = cfg_.hiddenSize, E = grid_, N = E * E, p = cfg_.patchSize;
-  const int64_t S = cfg_.imageSize, out = cfg_.outputChannels;
+  const int64_t S = cfg_.imageSize, out = cfg_.outputChannels, Cp = cfg_.numChannels * p * p;
+  OMNISEG_CHECK(B >= 1, "image encoder: empty batch");
 
   ProfileScope total("~ total (overlaps)");
   // patch embedding { conv p×p stride p as a GEMM over patches; + pos_embed }
-  float* cols = ctx.arena.floats(N * cfg_.numChannels * p * p);  // [N, 3*p*p]
-  ops::patchify(ctx, pixels, cfg_.numChannels, S, S, p, cols);
-  float* x = ctx.arena.floats(N * C);  // [E, E, C]
-  ops::linear(ctx, cols, N, cfg_.numChannels * p * p, patchW, patchB, C, x);
-  if (posEmbed) ops::add(ctx, x, posEmbed, N * C, x);
+  float* cols = ctx.arena.floats(B * N * Cp);  // [B*N, 3*p*p]
+  for (int64_t b = 0; b < B; ++b)
+    ops::patchify(ctx, pixels + b * cfg_.numChannels * S * S, cfg_.numChannels, S, S, p, cols + b * N * Cp);
+  float* x = ctx.arena.floats(B * N * C);  // [B, E, E, C]
+  ops::linear(ctx, cols, B * N, Cp, patchW, patchB, C, x);
+  if (posEmbed)
+    for (int64_t b = 0; b < B; ++b) ops::add(ctx, x + b * N * C, posEmbed, N * C, x + b * N * C);
 
   for (const Layer& L : layers_) {
     {
       ArenaScope scratch(ctx.arena);
-      attentionBlock(ctx, L, x);
+      attentionBlock(ctx, L, x, B);
     }
     ArenaScope scratch(ctx.arena);
-    mlpBlock(ctx, L, x);
+    mlpBlock(ctx, L, x, B);
   }
 
   // neck { conv1 1×1 → LayerNorm2d → conv2 3×3 pad 1 → LayerNorm2d }   ref: SamVisionNeck.forward
   const float eps = 1e-6f;  // SamLayerNorm default, not the config's
-  float* y = ctx.arena.floats(N * out);
-  ops::linear(ctx, x, N, C, neckConv1, nullptr, out, y);
-  ops::layerNorm(ctx, y, N, out, neckLn1W, neckLn1B, eps, y);
-  float* cols3 = ctx.arena.floats(N * out * 9);
-  ops::im2col3x3(ctx, y, E, E, out, cols3);
-  ops::linear(ctx, cols3, N, out * 9, neckConv2, nullptr, out, embedding);
-  ops::layerNorm(ctx, embedding, N, out, neckLn2W, neckLn2B, eps, embedding);
+  float* y = ctx.arena.floats(B * N * out);
+  ops::linear(ctx, x, B * N, C, neckConv1, nullptr, out, y);
+  ops::layerNorm(ctx, y, B * N, out, neckLn1W, neckLn1B, eps, y);
+  float* cols3 = ctx.arena.floats(N * out * 9);  // one image at a time: [N, out*9]
+  for (int64_t b = 0; b < B; ++b) {
+    ops::im2col3x3(ctx, y + b * N * out, E, E, out, cols3);
+    ops::linear(ctx, cols3, N, out * 9, neckConv2, nullptr, out, embeddings[b]);
+    ops::layerNorm(ctx, embeddings[b], N, out, neckLn2W, neckLn2B, eps, embeddings[b]);
+  }
   Profile::report("image encoder");
 }
 

@@ -15,8 +15,10 @@ class ImageEncoder {
   // Binds every vision_encoder.* tensor, checking its shape against the configuration.
   ImageEncoder(const VisionConfig& config, WeightStore& weights);
 
-  // pixels [3, S, S] (normalised, padded) → embedding [E*E, outputChannels] (NHWC, E = S/patch).
-  void forward(Ctx& ctx, const float* pixels, float* embedding) const;
+  // pixels [B, 3, S, S] (normalised, padded) → embeddings[b] [E*E, outputChannels] (NHWC,
+  // E = S/patch) for each of the B images. The batch shares every GEMM, layer norm and MLP (B·E²
+  // rows); attention runs per image.
+  void forward(Ctx& ctx, const float* pixels, int64_t B, float* const* embeddings) const;
 
  private:
   struct Layer {
@@ -30,8 +32,9 @@ class ImageEncoder {
     int window;                  // window size, 0 = global attention
   };
 
-  void attentionBlock(Ctx& ctx, const Layer& L, float* x) const;
-  void mlpBlock(Ctx& ctx, const Layer& L, float* x) const;
+  // x [B*E*E, C]
+  void attentionBlock(Ctx& ctx, const Layer& L, float* x, int64_t B) const;
+  void mlpBlock(Ctx& ctx, const Layer& L, float* x, int64_t B) const;
 
   VisionConfig cfg_;
   int grid_;                        // E = image_size / patch_size

@@ -84,21 +84,38 @@ std::unique_ptr<SamModel> SamModel::load(const std::string& dir, int threads, De
 }
 
 std::shared_ptr<Embedding> SamModel::encode(const uint8_t* rgb, int64_t height, int64_t width) {
+  return encodeBatch({{rgb, height, width}}).front();
+}
+
+std::vector<std::shared_ptr<Embedding>> SamModel::encodeBatch(const std::vector<RgbImage>& images) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t S = cfg_.vision.imageSize, E = cfg_.gridSize(), C = cfg_.vision.outputChannels;
+  const int64_t B = static_cast<int64_t>(images.size());
+  OMNISEG_CHECK(B >= 1, "encodeBatch: no images");
   Runtime::Lease lease(rt_, precision_);  // the image encoder runs in the model's precision
   Ctx& ctx = lease.ctx();
-  auto emb = std::make_shared<Embedding>();
-  emb->device = device();
-  emb->data = FloatBuffer(E * E * C, ctx.arena.allocator());
-  emb->original = {height, width};
-  float* pixels = ctx.arena.floats(3 * S * S);
-  emb->resized = preprocess(ctx, cfg_.processor, rgb, height, width, pixels);
-  emb->preprocessMs = msSince(t0);
-  imageEncoder_->forward(ctx, pixels, emb->data.data());
+  std::vector<std::shared_ptr<Embedding>> out;
+  std::vector<float*> dst;
+  float* pixels = ctx.arena.floats(B * 3 * S * S);  // [B, 3, S, S]
+  for (int64_t b = 0; b < B; ++b) {
+    const RgbImage& im = images[static_cast<size_t>(b)];
+    auto emb = std::make_shared<Embedding>();
+    emb->device = device();
+    emb->data = FloatBuffer(E * E * C, ctx.arena.allocator());
+    emb->original = {im.height, im.width};
+    emb->resized = preprocess(ctx, cfg_.processor, im.rgb, im.height, im.width, pixels + b * 3 * S * S);
+    dst.push_back(emb->data.data());
+    out.push_back(std::move(emb));
+  }
+  const double preprocessMs = msSince(t0);
+  imageEncoder_->forward(ctx, pixels, B, dst.data());
   ops::wait(ctx);
-  emb->encodeMs = msSince(t0);
-  return emb;
+  const double ms = msSince(t0);
+  for (auto& emb : out) {
+    emb->preprocessMs = preprocessMs;
+    emb->encodeMs = ms;
+  }
+  return out;
 }
 
 std::shared_ptr<Embedding> SamModel::embeddingFromCHW(const float* chw, int64_t height,

@@ -70,6 +70,13 @@ class SamModel {
 
   // rgb [H, W, 3] uint8 (read in place).
   std::shared_ptr<Embedding> encode(const uint8_t* rgb, int64_t height, int64_t width);
+  // Several images in one encoder pass (each GEMM over all of them); one embedding per image,
+  // equal to encode()'s. encodeMs of each is the batch's time.
+  struct RgbImage {
+    const uint8_t* rgb;  // [height, width, 3], read in place
+    int64_t height, width;
+  };
+  std::vector<std::shared_ptr<Embedding>> encodeBatch(const std::vector<RgbImage>& images);
   // A saved embedding, [C, E, E] (the reference's layout, host memory), for an image of
   // height × width.
   std::shared_ptr<Embedding> embeddingFromCHW(const float* chw, int64_t height, int64_t width);

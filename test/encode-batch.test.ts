@@ -1,0 +1,82 @@
+// Batched image encoding: NativeSamModel.encodeBatch and Segmenter.encodeBatch give each image the
+// embedding encode() gives it alone (bit for bit on the CPU: the batch only stacks the GEMM rows),
+// in order, for images of different sizes, and refuse bad batches with clear errors.
+import sharp from 'sharp';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AbortError, MAX_ENCODE_BATCH, Segmenter } from '../lib/index.js';
+import { native, type NativeSamModel } from '../lib/native.js';
+import { cases, f32, FIXTURES, MODEL_DIR, relL2 } from './helpers/fixtures.js';
+
+async function rgb(file: string) {
+  const { data, info } = await sharp(path.join(FIXTURES, file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+describe('NativeSamModel.encodeBatch', () => {
+  let model: NativeSamModel;
+  beforeAll(async () => {
+    model = await native().loadSam(MODEL_DIR, { threads: 2 });
+  });
+  afterAll(() => model.dispose());
+
+  it('encodes images of different sizes in one call, each exactly as encode() does', async () => {
+    const images = await Promise.all(cases.images.map((im) => rgb(im.file)));
+    expect(new Set(images.map((im) => `${im.width}x${im.height}`)).size).toBeGreaterThan(1);
+    // the first image again at the end: a batch may repeat an image
+    const batch = [...images, images[0]!];
+    const embeddings = await model.encodeBatch(batch.map((im) => ({ pixels: im.data, width: im.width, height: im.height })));
+    expect(embeddings).toHaveLength(batch.length);
+    for (const [i, im] of batch.entries()) {
+      const single = await model.encode(im.data, im.width, im.height, 3);
+      const e = embeddings[i]!;
+      expect([e.width, e.height]).toEqual([im.width, im.height]);
+      expect(e.toCHW()).toEqual(single.toCHW());
+      const ref = cases.images[i % cases.images.length]!;
+      expect(relL2(e.toCHW(), f32(ref.embedding))).toBeLessThan(1e-5);
+      single.dispose();
+      e.dispose();
+    }
+  });
+
+  it('rejects malformed batches before any work', () => {
+    expect(() => model.encodeBatch([])).toThrow(TypeError);
+    expect(() => model.encodeBatch([{ pixels: new Uint8Array(11), width: 2, height: 2 }])).toThrow(/images\[0\]/);
+    expect(() => model.encodeBatch([{ pixels: new Float32Array(12) as unknown as Uint8Array, width: 2, height: 2 }])).toThrow(TypeError);
+  });
+});
+
+describe('Segmenter.encodeBatch', () => {
+  let segmenter: Segmenter;
+  beforeAll(async () => {
+    segmenter = await Segmenter.load({ model: MODEL_DIR, threads: 2 });
+  });
+  afterAll(() => segmenter.dispose());
+
+  it('returns one embedding per image, in order, equal to encode()', async () => {
+    const files = cases.images.map((im) => path.join(FIXTURES, im.file));
+    const batch = await segmenter.encodeBatch([files[1]!, files[0]!]);
+    const [a, b] = [await segmenter.encode(files[1]!), await segmenter.encode(files[0]!)];
+    expect(batch.map((e) => [e.width, e.height])).toEqual([[a.width, a.height], [b.width, b.height]]);
+    expect(batch[0]!.toFloat32Array()).toEqual(a.toFloat32Array());
+    expect(batch[1]!.toFloat32Array()).toEqual(b.toFloat32Array());
+    // the embeddings are ordinary: they segment and dispose
+    const { masks } = await segmenter.segment(batch[0]!, { points: [{ x: 5, y: 5, label: 1 }] });
+    expect(masks.length).toBeGreaterThan(0);
+    for (const e of [...batch, a, b]) e.dispose();
+  });
+
+  it('refuses empty, oversized and non-array batches with a RangeError naming the limit', async () => {
+    await expect(segmenter.encodeBatch([])).rejects.toThrow(RangeError);
+    const many = Array.from({ length: MAX_ENCODE_BATCH + 1 }, () => ({ data: new Uint8Array(3), width: 1, height: 1, channels: 3 as const }));
+    await expect(segmenter.encodeBatch(many)).rejects.toThrow(`images must be an array of 1 to ${MAX_ENCODE_BATCH} images`);
+    await expect(segmenter.encodeBatch('x.png' as unknown as string[])).rejects.toThrow(RangeError);
+  });
+
+  it('fails the whole batch on one bad image, and honours an aborted signal', async () => {
+    const good = path.join(FIXTURES, cases.images[0]!.file);
+    await expect(segmenter.encodeBatch([good, Buffer.from('not an image')])).rejects.toThrow();
+    const signal = AbortSignal.abort();
+    await expect(segmenter.encodeBatch([good], { signal })).rejects.toBeInstanceOf(AbortError);
+  });
+});
