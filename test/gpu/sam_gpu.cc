@@ -3,11 +3,16 @@
 // cases, writes the outputs as raw little-endian arrays and prints timings as JSON.
 //
 //   sam_gpu --model DIR --image FILE.rgb --width W --height H --out DIR [--device cuda|cpu]
-//           [--precision fp32|fp16|bf16] [--threads N] [--iters N] [--case NAME=SPEC]...
+//           [--precision fp32|fp16|bf16] [--threads N] [--iters N] [--batch B] [--oom-check 1]
+//           [--case NAME=SPEC]...
 //   SPEC: ';'-separated items: p:x,y,label (point) | b:x0,y0,x1,y1 (box) | multimask
 //
 // Writes OUT/embedding.f32 ([C, E, E]) and OUT/NAME.{iou.f32,lowres.f32,masks.u8}; prints
 // {"device","encodeMs":{"min","median"},"cases":{NAME:{"min","median"}}} (ms, after a warm-up).
+// With --batch B > 1 also encodes B copies of the image in one encodeBatch call: "batch",
+// "encodeBatchMs" (the whole batch) and OUT/embedding-batch-last.f32 (the last image's).
+// --oom-check 1 (CUDA): holds all but ~1 MiB of the free device memory, expects an encode to
+// throw out-of-memory, frees it and expects the next encode to equal the first: "oomCheck".
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +26,9 @@
 
 #include "core/error.h"
 #include "models/sam/sam.h"
+#ifdef OMNISEG_CUDA
+#include <cuda_runtime.h>
+#endif
 #include "test/gpu/driver.h"
 
 using namespace omniseg;
@@ -89,10 +97,53 @@ int run(int argc, char** argv) {
   std::vector<float> chw(static_cast<size_t>(C * E * E));
   model->embeddingToCHW(*emb, chw.data());
   writeFile(opt["out"] + "/embedding.f32", chw.data(), chw.size());
+  const int64_t batch = opt.count("batch") ? std::stoll(opt["batch"]) : 1;
+  Stats encBatch;
+  if (batch > 1) {
+    const std::vector<sam::SamModel::RgbImage> images(static_cast<size_t>(batch), {rgb.data(), H, W});
+    std::vector<std::shared_ptr<sam::Embedding>> embs;
+    encBatch = timeIt(iters, [&] { embs = model->encodeBatch(images); });
+    std::vector<float> last(chw.size());
+    model->embeddingToCHW(*embs.back(), last.data());
+    writeFile(opt["out"] + "/embedding-batch-last.f32", last.data(), last.size());
+  }
 
+  std::string oom;
+#ifdef OMNISEG_CUDA
+  if (opt.count("oom-check") && opt["oom-check"] == "1" && device == Device::Cuda) {
+    size_t free = 0, total = 0;
+    cudaMemGetInfo(&free, &total);
+    void* hog = nullptr;
+    const size_t grab = free > (size_t{1} << 20) ? free - (size_t{1} << 20) : 0;
+    if (grab == 0 || cudaMalloc(&hog, grab) != cudaSuccess) {
+      cudaGetLastError();
+      oom = "could not reserve memory";
+    } else {
+      bool threw = false;
+      std::string what;
+      try {
+        model->encode(rgb.data(), H, W);
+      } catch (const std::exception& ex) {
+        threw = true;
+        what = ex.what();
+      }
+      cudaFree(hog);
+      std::vector<float> again(chw.size());
+      model->embeddingToCHW(*model->encode(rgb.data(), H, W), again.data());
+      const bool same = again == chw;
+      oom = !threw ? "encode did not fail with the memory taken"
+            : what.find("out of memory") == std::string::npos ? "unexpected error: " + what
+            : !same ? "the encode after the out-of-memory error differs"
+                    : "pass";
+    }
+  }
+#endif
   std::ostringstream json;
   json << "{\"device\":\"" << opt["device"] << "\",\"precision\":\"" << prec << "\",\"encodeMs\":{\"min\":" << enc.min
-       << ",\"median\":" << enc.median << "},\"preprocessMs\":" << preprocessMs << ",\"cases\":{";
+       << ",\"median\":" << enc.median << "},\"preprocessMs\":" << preprocessMs;
+  if (batch > 1) json << ",\"batch\":" << batch << ",\"encodeBatchMs\":" << statsJson(encBatch);
+  if (!oom.empty()) json << ",\"oomCheck\":\"" << oom << "\"";
+  json << ",\"cases\":{";
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
     sam::DecodeRequest r;
