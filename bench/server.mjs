@@ -4,10 +4,10 @@
 //   1. decode-only requests on a cached embedding (POST /v1/segment {imageId, points}), 1 and 16
 //      clients: requests/s, p50, p99;
 //   2. encoder throughput (POST /v1/embeddings, every request a different image), 16 clients,
-//      without batching (--max-batch 1) and with it (--max-batch 8): images/s;
+//      without batching (--max-batch 1) and with it (--max-batch 8 and 16): images/s;
 //   3. the server's RSS before and after (from its /metrics).
-// The native encoder takes one image per call, so batching overlaps image decoding with encoding
-// but does not batch the encoder's matrix products.
+// With batching, a batch's images go to the native encoder in one Segmenter.encodeBatch call (its
+// matrix products cover the whole batch); without it (--max-batch 1), one image per call.
 //
 //   npm run bench:server [-- --model dir --image file --seconds 5 --threads 2 --json]
 import { spawn } from 'node:child_process';
@@ -131,6 +131,7 @@ let next = 0;
 for (const [label, flags] of [
   ['no batching', ['--max-batch', '1', '--batch-delay-ms', '0']],
   ['batching (8, 2 ms)', ['--max-batch', '8', '--batch-delay-ms', '2']],
+  ['batching (16, 2 ms)', ['--max-batch', '16', '--batch-delay-ms', '2']],
 ]) {
   const { base, stop } = await startServer([...flags, '--cache-mb', '64']);
   const r = await load(16, () => request(base, 'POST', '/v1/embeddings', pool[next++ % pool.length], 'image/png'));

@@ -162,7 +162,27 @@ describe('backpressure', () => {
     const s = await samples(server);
     expect(metric(s, 'omniseg_encoder_batch_size_count')).toBe(1);
     expect(metric(s, 'omniseg_encoder_batch_size_sum')).toBe(3);
+    // One native call for the batch, each image observed with its share of the batch's time.
+    expect(calls.encodeBatches).toEqual([3]);
     expect(calls.encode).toHaveLength(3);
+    expect(metric(s, 'omniseg_encodes_total')).toBe(3);
+    expect(metric(s, 'omniseg_encode_duration_seconds_count')).toBe(3);
+    expect(metric(s, 'omniseg_encode_duration_seconds_sum')).toBeCloseTo(0.0125, 9);
+  });
+
+  it('takes at most MAX_ENCODE_BATCH requests per batch', async () => {
+    await expect(createServer({ model: modelDir, maxBatch: 65 })).rejects.toThrow(
+      new RangeError('Expected an integer from 1 to 64 for maxBatch but received 65'),
+    );
+  });
+
+  it('an image that cannot be decoded fails alone; the rest of its batch is encoded', async () => {
+    const server = await start({ maxBatch: 3, batchDelayMs: 50 });
+    const bodies = [images[0], Buffer.from('not an image'), images[1]];
+    const results = await Promise.all(bodies.map((image) => embed(server, image)));
+    expect(results.map((r) => r.statusCode)).toEqual([200, 400, 200]);
+    expect(results[1].json().error.message).toMatch(/^Cannot decode image/);
+    expect(calls.encodeBatches).toEqual([2]);
   });
 
   it('encodes an image once for concurrent requests', async () => {
@@ -245,6 +265,29 @@ describe('over a socket', () => {
     const s = await samples(server);
     expect(metric(s, 'omniseg_requests_cancelled_total', { route: '/v1/embeddings', reason: 'client_gone' })).toBe(1);
     expect(metric(s, 'omniseg_requests_cancelled_total', { route: '/v1/segment', reason: 'client_gone' })).toBe(1);
+  });
+
+  it('a client that disconnects while its batch is encoded gets nothing; its embedding is freed', async () => {
+    const server = await start({ maxBatch: 2, batchDelayMs: 50 });
+    const base = await server.listen({ port: 0 });
+    calls.encodeGate = gate();
+    const client = new AbortController();
+    const post = (image: Buffer, signal?: AbortSignal) =>
+      fetch(`${base}/v1/embeddings`, { method: 'POST', headers: PNG, body: new Uint8Array(image), signal });
+    const kept = post(images[0]);
+    const gone = post(images[1], client.signal);
+    await until(() => calls.encodeBatches.length === 1);
+    client.abort();
+    await expect(gone).rejects.toThrow();
+    await until(async () => metric(await samples(server), 'omniseg_requests_cancelled_total', { route: '/v1/embeddings', reason: 'client_gone' }) === 1);
+    calls.encodeGate.open();
+    const res = await kept;
+    expect(res.status).toBe(200);
+    expect(calls.encodeBatches).toEqual([2]);
+    // The kept image's embedding is cached; the other one was freed when it came back.
+    await until(() => calls.embeddings.filter((e) => e.disposed).length === 1);
+    expect(server.cache.has(imageId(images[0]))).toBe(true);
+    expect(server.cache.has(imageId(images[1]))).toBe(false);
   });
 
   it('shuts down gracefully: refuses new connections, finishes in-flight work, frees the embeddings', async () => {

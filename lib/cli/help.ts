@@ -259,7 +259,8 @@ ${MODEL_OPTIONS}
                         query, reused across requests (default: ${DEFAULT_HEATMAP_CACHE_MB})
   --max-queue <q>       requests allowed to wait per queue, encoder and decoder
                         (default: ${DEFAULT_MAX_QUEUE}); beyond it, 429
-  --max-batch <b>       encoder requests per batch (default: ${DEFAULT_MAX_BATCH})
+  --max-batch <b>       encoder requests per batch, encoded in one native call
+                        (1 to 64, default: ${DEFAULT_MAX_BATCH})
   --batch-delay-ms <d>  how long an idle encoder waits for a batch to fill
                         (default: ${DEFAULT_BATCH_DELAY_MS})
   --timeout-ms <t>      a request's deadline; later, 503 (default: ${DEFAULT_REQUEST_TIMEOUT_MS})

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import type { ImageEmbedding } from '../embedding.js';
 import { decodeImage } from '../image.js';
 import { Referrer } from '../referrer.js';
-import { Segmenter, type Device, type Precision } from '../segmenter.js';
+import { MAX_ENCODE_BATCH, Segmenter, type Device, type Precision } from '../segmenter.js';
 import type { DecodedImage } from '../types.js';
 import { EmbeddingCache } from './cache.js';
 import { HeatmapCache } from './heatmap-cache.js';
@@ -66,7 +66,7 @@ export interface ServerOptions {
   referrerImageCacheBytes?: number;
   /** Requests allowed to wait in each queue (encoder, decoder); beyond it, 429. Default: 64. */
   maxQueue?: number;
-  /** Encoder requests per batch. Default: 8. */
+  /** Encoder requests per batch, each batch one native encoder pass (at most 64). Default: 8. */
   maxBatch?: number;
   /** How long an idle encoder waits for a batch to fill, ms. Default: 2. */
   batchDelayMs?: number;
@@ -139,6 +139,9 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   );
   const maxQueue = positive(options.maxQueue, 'maxQueue', DEFAULT_MAX_QUEUE);
   const maxBatch = positive(options.maxBatch, 'maxBatch', DEFAULT_MAX_BATCH);
+  if (maxBatch > MAX_ENCODE_BATCH) {
+    throw new RangeError(`Expected an integer from 1 to ${MAX_ENCODE_BATCH} for maxBatch but received ${maxBatch}`);
+  }
   const batchDelayMs = nonNegative(options.batchDelayMs, 'batchDelayMs', DEFAULT_BATCH_DELAY_MS);
   const decodeConcurrency = positive(options.decodeConcurrency, 'decodeConcurrency', DEFAULT_DECODE_CONCURRENCY);
   const bodyLimit = positive(options.bodyLimit, 'bodyLimit', DEFAULT_BODY_LIMIT);
@@ -165,18 +168,28 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     onMiss: () => metrics?.referrerImageMisses.inc(),
     onEvict: () => metrics?.referrerImageEvictions.inc(),
   });
+  // The model's own pixel limit (a given Segmenter's may be tighter) is checked while decoding,
+  // so that an image it would refuse fails alone and not its whole batch.
+  const pixelLimit = (): number => {
+    const own = segmenter?.limitInputPixels ?? 0;
+    return own === 0 || limitInputPixels === 0 ? Math.max(own, limitInputPixels) : Math.min(own, limitInputPixels);
+  };
+  // A batch of requests is one Segmenter.encodeBatch call: one native encoder pass.
   const encoder = new Batcher<Uint8Array, DecodedImage, ImageEmbedding>('encoder', {
     maxBatch,
     maxDelayMs: batchDelayMs,
     maxWaiting: maxQueue,
-    prepare: (bytes) => decodeImage(bytes, { limitInputPixels }),
-    run: async (image, signal) => {
-      const pixels = { data: image.data, width: image.width, height: image.height, channels: 3 } as const;
-      const embedding = await backendCall(() => live().encode(pixels, signal === undefined ? {} : { signal }));
-      metrics?.encodes.inc();
-      metrics?.encodeSeconds.observe(embedding.encodeMs / 1000);
-      return embedding;
+    prepare: (bytes) => decodeImage(bytes, { limitInputPixels: pixelLimit() }),
+    runMany: async (images, signal) => {
+      const pixels = images.map((image) => ({ data: image.data, width: image.width, height: image.height, channels: 3 }) as const);
+      const embeddings = await backendCall(() => live().encodeBatch(pixels, { signal }));
+      metrics?.encodes.inc(embeddings.length);
+      // Each embedding reports the batch's time: every image is observed with its share of it.
+      const perImageSeconds = (embeddings[0]?.encodeMs ?? 0) / embeddings.length / 1000;
+      for (let i = 0; i < embeddings.length; i++) metrics?.encodeSeconds.observe(perImageSeconds);
+      return embeddings;
     },
+    discard: (embedding) => embedding.dispose(),
     onBatch: (size) => metrics?.batchSize.observe(size),
   });
   const decoder = new BoundedQueue('decoder', { concurrency: decodeConcurrency, maxWaiting: maxQueue });

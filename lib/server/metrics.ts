@@ -23,7 +23,7 @@ export interface MetricsSources {
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-const BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
+const BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -96,14 +96,14 @@ export class ServerMetrics {
     });
     this.batchSize = new Histogram({
       name: 'omniseg_encoder_batch_size',
-      help: 'Images per encoder batch',
+      help: 'Requests per encoder batch (their decoded images go to the encoder in one call)',
       buckets: BATCH_BUCKETS,
       registers,
     });
     this.encodes = new Counter({ name: 'omniseg_encodes_total', help: 'Images encoded', registers });
     this.encodeSeconds = new Histogram({
       name: 'omniseg_encode_duration_seconds',
-      help: 'Native image encoder time per image',
+      help: "Native image encoder time per image: a batched call's time divided by its images, observed once per image",
       buckets: LATENCY_BUCKETS,
       registers,
     });

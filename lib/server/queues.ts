@@ -4,9 +4,11 @@
 // (client gone, timeout) without ever reaching the model.
 //
 // The encoder queue batches dynamically: work arriving while the encoder is idle waits up to
-// `maxDelayMs` for up to `maxBatch` requests, and a batch runs as one unit. The native encoder
-// takes one image per call today, so a batch's images are decoded concurrently (sharp, on libuv
-// threads) and then encoded back to back; a batched native encoder can take over `runBatch`.
+// `maxDelayMs` for up to `maxBatch` requests, and a batch runs as one unit. A batch's images are
+// decoded concurrently (sharp, on libuv threads), then go to the model in one batched call
+// (`runMany`: Segmenter.encodeBatch, one native encoder pass whose matrix products cover every
+// image), or one request at a time (`run`). Each request keeps its own outcome: a failed decode
+// or a cancellation touches no other request of its batch.
 import { abortError } from '../errors.js';
 import { WorkQueue } from '../queue.js';
 import { QueueFullError } from './errors.js';
@@ -88,11 +90,23 @@ export interface BatcherOptions<I, P, O> {
   maxWaiting: number;
   /** Per-request preparation, run concurrently for the whole batch (e.g. image decoding). */
   prepare(input: I, signal: AbortSignal | undefined): Promise<P>;
-  /** The model call, one request at a time in batch order. */
-  run(prepared: P, signal: AbortSignal | undefined): Promise<O>;
+  /**
+   * The batched model call: once per batch, with the prepared inputs of its requests still
+   * waiting for an answer, in batch order; resolves with one output per input, in that order.
+   * `signal` aborts when every one of those requests has been cancelled. Used when given;
+   * otherwise `run`.
+   */
+  runMany?(prepared: P[], signal: AbortSignal): Promise<O[]>;
+  /** The model call, one request at a time in batch order (when there is no `runMany`). */
+  run?(prepared: P, signal: AbortSignal | undefined): Promise<O>;
+  /** Frees an output nobody will receive (its request was cancelled while the model ran). */
+  discard?(output: O): void;
   /** Called with the size of each batch as it starts. */
   onBatch?(size: number): void;
 }
+
+type RunOne<P, O> = (prepared: P, signal: AbortSignal | undefined) => Promise<O>;
+type RunMany<P, O> = (prepared: P[], signal: AbortSignal) => Promise<O[]>;
 
 interface Job<I, O> {
   input: I;
@@ -100,6 +114,12 @@ interface Job<I, O> {
   /** Settles the caller's promise (once). */
   settle(outcome: { value: O } | { error: unknown }): void;
   readonly settled: boolean;
+}
+
+/** A request of a running batch whose input is prepared. */
+interface Ready<I, P, O> {
+  job: Job<I, O>;
+  prepared: P;
 }
 
 /** The encoder queue: dynamic batches of up to `maxBatch` requests. */
@@ -116,6 +136,9 @@ export class Batcher<I, P, O> implements QueueStats {
 
   constructor(name: string, options: BatcherOptions<I, P, O>) {
     if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError('maxBatch must be >= 1');
+    if (options.run === undefined && options.runMany === undefined) {
+      throw new TypeError('Expected a run or runMany function for options');
+    }
     this.name = name;
     this.#options = options;
   }
@@ -131,7 +154,8 @@ export class Batcher<I, P, O> implements QueueStats {
 
   /**
    * Queues one request. Aborting `signal` rejects at once with an AbortError; a request still
-   * waiting leaves the queue, one already running has `signal` passed on to `prepare` / `run`.
+   * waiting leaves the queue, one already running has `signal` passed on to `prepare` (and to
+   * `run`), and its output, when it comes, goes to `discard`.
    * @throws QueueFullError (rejection) when `maxWaiting` requests wait already.
    */
   submit(input: I, signal?: AbortSignal): Promise<O> {
@@ -193,27 +217,80 @@ export class Batcher<I, P, O> implements QueueStats {
   }
 
   async #runBatch(batch: Array<Job<I, O>>): Promise<void> {
-    const { prepare, run } = this.#options;
+    // A failed preparation settles its own request at once; requests settled before (cancelled)
+    // are not prepared.
     const prepared = batch.map((job) =>
-      job.settled ? undefined : prepare(job.input, job.signal).then((value) => ({ value }), (error: unknown) => ({ error })),
+      job.settled
+        ? undefined
+        : this.#options.prepare(job.input, job.signal).then(
+            (value): Ready<I, P, O> => ({ job, prepared: value }),
+            (error: unknown) => {
+              job.settle({ error });
+              return undefined;
+            },
+          ),
     );
-    for (let i = 0; i < batch.length; i++) {
-      const job = batch[i];
-      const p = await prepared[i];
-      if (p !== undefined && !job.settled) {
-        if ('error' in p) {
-          job.settle(p);
-        } else {
-          const start = performance.now();
-          try {
-            job.settle({ value: await run(p.value, job.signal) });
-          } catch (error) {
-            job.settle({ error });
-          }
-          this.#estimate.add(performance.now() - start);
-        }
-      }
+    const options = this.#options;
+    if (options.runMany !== undefined) {
+      const ready = (await Promise.all(prepared)).filter((r): r is Ready<I, P, O> => r !== undefined && !r.job.settled);
+      this.#running = ready.length;
+      if (ready.length > 0) await this.#runMany(options.runMany.bind(options), ready);
+      return;
+    }
+    const run = (options.run as RunOne<P, O>).bind(options);
+    for (const pending of prepared) {
+      const r = await pending;
+      if (r !== undefined && !r.job.settled) await this.#runOne(run, r);
       this.#running--;
+    }
+  }
+
+  async #runOne(run: RunOne<P, O>, { job, prepared }: Ready<I, P, O>): Promise<void> {
+    const start = performance.now();
+    try {
+      this.#deliver(job, await run(prepared, job.signal));
+    } catch (error) {
+      job.settle({ error });
+    }
+    this.#estimate.add(performance.now() - start);
+  }
+
+  async #runMany(runMany: RunMany<P, O>, ready: Array<Ready<I, P, O>>): Promise<void> {
+    // The call's signal aborts once nobody is left to answer (each request's own abort listener,
+    // added first, has settled it by then).
+    const controller = new AbortController();
+    const signals = [...new Set(ready.map((r) => r.job.signal))];
+    const check = (): void => {
+      if (ready.every((r) => r.job.settled)) controller.abort();
+    };
+    for (const signal of signals) signal?.addEventListener('abort', check);
+    const start = performance.now();
+    try {
+      const outputs = await runMany(ready.map((r) => r.prepared), controller.signal);
+      if (outputs.length !== ready.length) {
+        outputs.forEach((output) => this.#discard(output));
+        throw new Error(`The ${this.name} returned ${outputs.length} outputs for ${ready.length} inputs`);
+      }
+      ready.forEach((r, i) => this.#deliver(r.job, outputs[i]));
+    } catch (error) {
+      for (const r of ready) r.job.settle({ error });
+    } finally {
+      for (const signal of signals) signal?.removeEventListener('abort', check);
+    }
+    this.#estimate.add((performance.now() - start) / ready.length);
+  }
+
+  /** Settles `job` with `output`, or discards `output` when the job was cancelled meanwhile. */
+  #deliver(job: Job<I, O>, output: O): void {
+    if (job.settled) this.#discard(output);
+    else job.settle({ value: output });
+  }
+
+  #discard(output: O): void {
+    try {
+      this.#options.discard?.(output);
+    } catch {
+      // The request has its AbortError already; there is nobody to report this to.
     }
   }
 }

@@ -52,14 +52,16 @@ export interface FakeEmbedding extends NativeEmbedding {
 /** What the fake addon saw, and how it behaves. */
 export const calls = {
   loadSam: [] as Array<{ dir: string; threads: number; device?: string; precision?: string }>,
-  /** Native encodes started, in order. */
+  /** Native encodes started, in order (one per image, by encode or encodeBatch). */
   encode: [] as Array<{ pixels: Uint8Array; width: number; height: number; channels: number }>,
+  /** Images per native encodeBatch call, in order. */
+  encodeBatches: [] as number[],
   /** Native decodes started, in order. */
   decode: [] as NativePrompt[],
   /** Every embedding the fake created. */
   embeddings: [] as FakeEmbedding[],
   decodeError: undefined as Error | undefined,
-  /** When set, each native encode waits for it before returning. */
+  /** When set, each native encode (or encodeBatch) waits for it before returning. */
   encodeGate: undefined as Gate | undefined,
   /** When set, each native decode waits for it before returning. */
   decodeGate: undefined as Gate | undefined,
@@ -70,6 +72,7 @@ export const calls = {
 export function resetCalls(): void {
   calls.loadSam.length = 0;
   calls.encode.length = 0;
+  calls.encodeBatches.length = 0;
   calls.decode.length = 0;
   calls.embeddings.length = 0;
   calls.decodeError = undefined;
@@ -106,6 +109,12 @@ function fakeModel(): NativeSamModel {
       calls.encode.push({ pixels, width, height, channels });
       await calls.encodeGate?.promise;
       return fakeEmbedding(width, height);
+    },
+    encodeBatch: async (images) => {
+      calls.encodeBatches.push(images.length);
+      for (const { pixels, width, height } of images) calls.encode.push({ pixels, width, height, channels: 3 });
+      await calls.encodeGate?.promise;
+      return images.map(({ width, height }) => fakeEmbedding(width, height));
     },
     embeddingFromCHW: (_data, width, height) => fakeEmbedding(width, height),
     decode: async (embedding, prompt): Promise<NativeDecodeResult> => {
