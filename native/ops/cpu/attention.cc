@@ -21,17 +21,8 @@ float* scratch(size_t n) {
   return buf.data();
 }
 
-// row[i] = exp(row[i] - max) / Σ, over n values.
-OMNISEG_SIMD void softmaxRow(float* row, int64_t n) {
-  const float mx = simd::max(row, n);
-  for (int64_t i = 0; i < n; ++i) row[i] = simd::expf(row[i] - mx);
-  const float inv = 1.f / simd::sum(row, n);
-  for (int64_t i = 0; i < n; ++i) row[i] *= inv;
-}
-
-// softmaxRow over `rows` contiguous rows of n (short) scores: the exponentials in one vectorised
-// pass over the block instead of a scalar tail per row (n < 8 never fills a vector). The same
-// operations per element as softmaxRow, so the same results.
+// Softmax over `rows` contiguous rows of n (short) scores: the exponentials in one vectorised
+// pass over the block instead of a scalar tail per row (n < 8 never fills a vector).
 OMNISEG_SIMD void softmaxShortRows(float* s, int64_t rows, int64_t n) {
   for (int64_t r = 0; r < rows; ++r) {
     float* row = s + r * n;
@@ -90,6 +81,14 @@ OMNISEG_SIMD float expSum(float* x, int64_t n, float mx) {
   return s;
 }
 
+// o[i, 0:d] /= sums[i] for n rows of stride ld (softmax normalisation after P·V).
+OMNISEG_SIMD void scaleRows(float* o, int64_t n, int64_t d, int64_t ld, const float* sums) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float inv = 1.f / sums[i];
+    for (int64_t j = 0; j < d; ++j) o[i * ld + j] *= inv;
+  }
+}
+
 }  // namespace
 
 void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
@@ -99,23 +98,28 @@ void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ld
   const int64_t qb = std::min<int64_t>(Nq, 256);
   const int64_t blocks = (Nq + qb - 1) / qb;
   ctx.pool.parallelFor(heads * blocks, 1, [&](int64_t t0, int64_t t1) {
-    float* s = scratch(static_cast<size_t>(qb * Nk));
+    float* s = scratch(static_cast<size_t>(qb * Nk + qb));  // scores [qb, Nk] | sums [qb]
+    float* sums = s + qb * Nk;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t hd = t / blocks, i0 = (t % blocks) * qb, n = std::min(qb, Nq - i0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Nk, d, scale, q + i0 * ldq + hd * d,
                   ldq, k + hd * d, ldk, 0.f, s, Nk);
+      float* o = out + i0 * C + hd * d;
       if (!causal && Nk < kShortRow) {
         softmaxShortRows(s, n, Nk);
-      } else {
-        for (int64_t i = 0; i < n; ++i) {
-          // causal: keys after the query get probability 0 (the reference adds -inf)
-          const int64_t valid = causal ? std::min(Nk, i0 + i + 1) : Nk;
-          softmaxRow(s + i * Nk, valid);
-          std::fill(s + i * Nk + valid, s + (i + 1) * Nk, 0.f);
-        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nk, 1.f, s, Nk, v + hd * d, ldv, 0.f, o, C);
+        continue;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nk, 1.f, s, Nk, v + hd * d, ldv,
-                  0.f, out + i0 * C + hd * d, C);
+      // Long rows: max, then exp + sum in one pass; 1/sum scales the d outputs after P·V.
+      for (int64_t i = 0; i < n; ++i) {
+        // causal: keys after the query get probability 0 (the reference adds -inf)
+        const int64_t valid = causal ? std::min(Nk, i0 + i + 1) : Nk;
+        float* row = s + i * Nk;
+        sums[i] = expSum(row, valid, simd::max(row, valid));
+        std::fill(row + valid, row + Nk, 0.f);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nk, 1.f, s, Nk, v + hd * d, ldv, 0.f, o, C);
+      scaleRows(o, n, d, C, sums);
     }
   });
 }
@@ -159,10 +163,7 @@ void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w
       }
       float* o = out + (b * S + i0) * C + hd * d;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, S, 1.f, s, S, V, ld, 0.f, o, C);
-      for (int64_t i = 0; i < n; ++i) {
-        const float inv = 1.f / sums[i];
-        for (int64_t j = 0; j < d; ++j) o[i * C + j] *= inv;
-      }
+      scaleRows(o, n, d, C, sums);
     }
   });
 }

@@ -59,7 +59,7 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
     // Too small to be worth waking other threads (prompt-token matrices in the decoder).
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.f, x, ldx, W, K, beta, y, ldy);
     biasAct(y, M, N, ldy, b, act);
-  } else if (M >= kMinRowsPerThread * threads || N < 64) {
+  } else if ((M >= kMinRowsPerThread * threads && M >= N) || N < 64) {
     // y[r0:r1, :] = x[r0:r1, :] · Wᵀ (+ b, as C with beta 1, unless accumulating)
     const bool biasAsC = b != nullptr && !accumulate;
     ctx.pool.parallelRanges(M, 16, [&](int64_t r0, int64_t r1) {
@@ -69,11 +69,15 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
       if (act != Act::None || (b && !biasAsC)) biasAct(y + r0 * ldy, r1 - r0, N, ldy, biasAsC ? nullptr : b, act);
     });
   } else {
-    // y[:, c0:c1] = x · W[c0:c1, :]ᵀ
+    // y[:, c0:c1] = x · W[c0:c1, :]ᵀ: each thread packs its share of W and all of x, the
+    // cheaper split when x has fewer rows than W (a row split packs all of W in every thread).
+    const bool biasAsC = b != nullptr && !accumulate;
     ctx.pool.parallelRanges(N, 16, [&](int64_t c0, int64_t c1) {
+      if (biasAsC) fillRows(y + c0, M, c1 - c0, ldy, b + c0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, c1 - c0, K, 1.f, x, ldx, W + c0 * K,
-                  K, beta, y + c0, ldy);
-      biasAct(y + c0, M, c1 - c0, ldy, b ? b + c0 : nullptr, act);
+                  K, biasAsC ? 1.f : beta, y + c0, ldy);
+      if (act != Act::None || (b && !biasAsC))
+        biasAct(y + c0, M, c1 - c0, ldy, b && !biasAsC ? b + c0 : nullptr, act);
     });
   }
 }
