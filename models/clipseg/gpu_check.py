@@ -20,11 +20,9 @@ needed): it drives omniseg through the standalone program test/gpu/clipseg_gpu.c
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,28 +32,11 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(HERE))
+import parity  # noqa: E402  (models/clipseg/parity.py: the model, cases and sam/common.py)
 
-
-parity = _load("clipseg_parity", HERE / "parity.py")
 common = parity.common
 REL_L2_MAX = 1e-4
-
-
-def cuda_time(fn, iters):
-    fn()
-    torch.cuda.synchronize()
-    ms = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        ms.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(ms))
 
 
 @torch.no_grad()
@@ -147,9 +128,9 @@ def main() -> int:
     print("%-16s %11.3e" % (name, drel))
 
     text_case = parity.CASES[0][0]
-    torch_fp32 = cuda_time(lambda: model(**kws[text_case]), args.iters)
+    torch_fp32 = common.cuda_time(lambda: model(**kws[text_case]), args.iters)
     with torch.autocast("cuda", dtype=torch.float16):
-        torch_fp16 = cuda_time(lambda: model(**kws[text_case]), args.iters)
+        torch_fp16 = common.cuda_time(lambda: model(**kws[text_case]), args.iters)
     ours_ms = timings["cases"][text_case]["median"]
     print(f"\ntimings (median ms, {args.iters} runs, {torch.cuda.get_device_name()}):")
     print(f"  heat map ({text_case}): omniseg fp32 {ours_ms:.2f}  PyTorch eager fp32 {torch_fp32:.2f} "

@@ -7,7 +7,7 @@ Contents:
   - ``make_processor()``: a ``SamProcessor`` around the PIL image processor (torchvision is absent);
   - ``build_model()``: ``SamModel`` with every parameter re-drawn from a seeded generator (``jitter_``);
   - raw little-endian writers (``write_f32`` / ``write_u8``);
-  - parity measures and verdict (``rel_l2`` / ``max_abs`` / ``verdict``);
+  - parity measures and verdict (``rel_l2`` / ``max_abs`` / ``verdict``), GPU timing (``cuda_time``);
   - ``run_prompt()``: one prompt case through ``SamProcessor`` -> ``SamModel`` -> ``post_process_masks``;
   - a COCO compressed-RLE codec (``rle_string_to_counts`` / ``counts_to_rle_string`` / ``rle_decode``)
     with a self-check (``_self_check_rle``).
@@ -479,3 +479,19 @@ def _self_check_rle() -> None:
 def positive_fraction(x) -> float:
     a = np.asarray(x)
     return float((a > 0).mean()) if a.dtype != bool else float(a.mean())
+
+
+def cuda_time(fn, iters: int) -> float:
+    """Median wall time of fn() in ms over iters runs on the GPU (synchronised), after a warm-up."""
+    import statistics
+    import time
+
+    fn()
+    torch.cuda.synchronize()
+    ms = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ms)

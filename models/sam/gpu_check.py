@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -57,18 +56,6 @@ CASES = {  # name -> (points [[x, y, label]...] as fractions of the image, box f
 def rel_l2(a, b):
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
-def cuda_time(fn, iters):
-    fn()
-    torch.cuda.synchronize()
-    ms = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        ms.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ms)
 
 
 def case_prompts(name, w, h):
@@ -107,10 +94,10 @@ def reference(model, processor, image, iters):
                 "lowres": r.pred_masks[0].float().cpu().numpy(),
                 "iou": r.iou_scores[0].float().cpu().numpy(),
                 "masks": m.cpu().numpy().astype(bool),
-                "decodeMs": cuda_time(decode, iters * 5),
+                "decodeMs": common.cuda_time(decode, iters * 5),
             }
-        timings = {"encoderFp32": cuda_time(lambda: model.get_image_embeddings(pv), iters),
-                   "processorEncoderFp32": cuda_time(
+        timings = {"encoderFp32": common.cuda_time(lambda: model.get_image_embeddings(pv), iters),
+                   "processorEncoderFp32": common.cuda_time(
                        lambda: model.get_image_embeddings(
                            processor(images=image, return_tensors="pt")["pixel_values"].to(dev)), iters)}
     return out, timings
@@ -123,8 +110,8 @@ def half_timings(model, pv, iters):
         x = pv.to(dt)
         xb = x.repeat(BATCH, 1, 1, 1)
         with torch.no_grad():
-            res[name] = cuda_time(lambda: m.get_image_embeddings(x), iters)
-            res[name + f"Batch{BATCH}"] = cuda_time(lambda: m.get_image_embeddings(xb), iters)
+            res[name] = common.cuda_time(lambda: m.get_image_embeddings(x), iters)
+            res[name + f"Batch{BATCH}"] = common.cuda_time(lambda: m.get_image_embeddings(xb), iters)
     model.to(torch.float32)
     return res
 

@@ -128,11 +128,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "clipseg_gpu: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return runMain("clipseg_gpu", argc, argv, run); }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <string>
 #include <vector>
@@ -61,6 +62,17 @@ Stats timeIt(int iters, Fn&& fn) {
 
 inline std::string statsJson(const Stats& s) {
   return "{\"min\":" + std::to_string(s.min) + ",\"median\":" + std::to_string(s.median) + "}";
+}
+
+// main() of a driver: run(argc, argv), any exception printed as "name: what" with exit status 1.
+template <class Run>
+int runMain(const char* name, int argc, char** argv, Run&& run) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << name << ": " << e.what() << std::endl;
+    return 1;
+  }
 }
 
 }  // namespace gpucheck

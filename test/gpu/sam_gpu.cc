@@ -167,11 +167,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "sam_gpu: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return runMain("sam_gpu", argc, argv, run); }
