@@ -93,20 +93,25 @@ void matmul(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* B, int6
 
 void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
                    const float* weight, const float* b, int64_t Cout, float* y, Act act) {
-  // tmp [H*W, Cout*k*k] = x [H*W, Cin] · weight [Cin, Cout*k*k]; column = (co*k + dy)*k + dx.
+  // The weight's columns reordered from (co, dy, dx) to (dy, dx, co) [Cin, k*k*Cout], so that
+  // tmp [H*W, k*k*Cout] = x [H*W, Cin] · that holds each output pixel's Cout channels contiguous
+  // (the same dot products as with the checkpoint's order, so the same values).
   ArenaScope scope(ctx.arena);
   const int64_t kk = k * k, OW = k * W;
+  float* wp = ctx.arena.floats(Cin * kk * Cout);
+  for (int64_t ci = 0; ci < Cin; ++ci)
+    for (int64_t co = 0; co < Cout; ++co)
+      for (int64_t j = 0; j < kk; ++j) wp[(ci * kk + j) * Cout + co] = weight[(ci * Cout + co) * kk + j];
   float* tmp = ctx.arena.floats(H * W * Cout * kk);
-  matmul(ctx, x, H * W, Cin, weight, Cout * kk, tmp);
+  matmul(ctx, x, H * W, Cin, wp, Cout * kk, tmp);
+  const size_t rowBytes = static_cast<size_t>(Cout) * sizeof(float);
   ctx.pool.parallelFor(H, 1, [&](int64_t y0, int64_t y1) {
     for (int64_t iy = y0; iy < y1; ++iy) {
       for (int64_t ix = 0; ix < W; ++ix) {
-        const float* t = tmp + (iy * W + ix) * Cout * kk;
+        const float* t = tmp + (iy * W + ix) * kk * Cout;
         for (int64_t dy = 0; dy < k; ++dy)
-          for (int64_t dx = 0; dx < k; ++dx) {
-            float* o = y + ((k * iy + dy) * OW + k * ix + dx) * Cout;
-            for (int64_t co = 0; co < Cout; ++co) o[co] = t[co * kk + dy * k + dx];
-          }
+          for (int64_t dx = 0; dx < k; ++dx)
+            std::memcpy(y + ((k * iy + dy) * OW + k * ix + dx) * Cout, t + (dy * k + dx) * Cout, rowBytes);
       }
       // the k output rows of this input row: [k·OW pixels, Cout], one bias/activation pass
       biasAct(y + k * iy * OW * Cout, k * OW, Cout, Cout, b, act);
