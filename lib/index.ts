@@ -31,6 +31,7 @@ export {
 export type {
   Instance,
   InstanceMaskOptions,
+  InstanceMaskSettings,
   InstanceOptions,
   ReferringMasks,
   LabelOptions,
@@ -41,6 +42,7 @@ export type {
   ReferSegmentResult,
   SegmentLabel,
   TargetPrompt,
+  TargetSettings,
   RefRegion,
   RgbImage,
 } from './referring/index.js';

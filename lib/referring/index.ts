@@ -22,7 +22,7 @@ export {
 } from './instances.js';
 export type { Instance, InstanceOptions } from './instances.js';
 export { DEFAULT_NMS_IOU, instanceMasks, instancePrompts, maskNms } from './masks.js';
-export type { InstanceMaskOptions, ReferringMasks } from './masks.js';
+export type { InstanceMaskOptions, InstanceMaskSettings, ReferringMasks } from './masks.js';
 export {
   VISUAL_PROMPT_BLUR_SIGMA,
   VISUAL_PROMPT_BLUR_SIZE,
@@ -36,7 +36,7 @@ export {
 export type { CropRect, RefRegion, RgbImage } from './visual-prompt.js';
 export { DEFAULT_TEXT_WEIGHT, MAX_FUSED_PROMPTS, fuseEmbeddings } from './prompts.js';
 export type { HeatmapOptions, ReferringPrompt } from './prompts.js';
-export type { TargetPrompt } from './compose.js';
+export type { TargetPrompt, TargetSettings } from './compose.js';
 export { DEFAULT_LABEL_TEMPLATES, DEFAULT_TOP_K, MAX_VOCABULARY } from './labels.js';
 export type { LabelOptions, RankedSegment, SegmentLabel } from './labels.js';
 
