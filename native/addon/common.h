@@ -61,14 +61,15 @@ auto onJsThread(Napi::Env env, Fn&& fn) -> decltype(fn()) {
 
 // Hands a vector's memory to JS as an ArrayBuffer without copying (the buffer owns the vector);
 // copies where the runtime refuses external buffers (e.g. Electron's V8 sandbox).
-template <class T>
-Napi::ArrayBuffer toArrayBuffer(Napi::Env env, std::vector<T>&& v) {
-  auto* owned = new std::vector<T>(std::move(v));
+template <class T, class A>
+Napi::ArrayBuffer toArrayBuffer(Napi::Env env, std::vector<T, A>&& v) {
+  using Vec = std::vector<T, A>;
+  auto* owned = new Vec(std::move(v));
   const size_t bytes = owned->size() * sizeof(T);
   napi_value ab;
   napi_status st = napi_create_external_arraybuffer(
       env, owned->empty() ? nullptr : owned->data(), bytes,
-      [](napi_env, void*, void* hint) { delete static_cast<std::vector<T>*>(hint); }, owned, &ab);
+      [](napi_env, void*, void* hint) { delete static_cast<Vec*>(hint); }, owned, &ab);
   if (st == napi_ok) return Napi::ArrayBuffer(env, ab);
   Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, bytes);
   if (bytes) std::memcpy(copy.Data(), owned->data(), bytes);

@@ -9,6 +9,7 @@
 
 #include "core/arena.h"
 #include "core/backend.h"
+#include "core/host_vector.h"
 #include "core/thread_pool.h"
 #include "core/weights.h"
 #include "models/sam/config.h"
@@ -48,9 +49,10 @@ struct DecodeRequest {
 
 struct DecodeResult {
   int64_t promptCount = 0, masksPerPrompt = 0;
-  std::vector<float> iou;       // [P, M]
-  std::vector<float> lowRes;    // [P, M, L, L]
-  std::vector<uint8_t> masks;   // [P, M, H, W]
+  // Sized and then written in full by decode() (HostVector: no zero-fill pass first).
+  HostVector<float> iou;       // [P, M]
+  HostVector<float> lowRes;    // [P, M, L, L]
+  HostVector<uint8_t> masks;   // [P, M, H, W]
   double decodeMs = 0;
 };
 
