@@ -76,7 +76,6 @@ def main() -> int:
 
     refs, conds, specs, kws = {}, {}, [], {}
     for name, image, text, ref_image, weight in parity.CASES:
-        kw = {"pixel_values": pixels[image]}
         spec = [f"pixels={files[image]}"]
         ids = None
         if text is not None:
@@ -87,13 +86,7 @@ def main() -> int:
             spec.append(f"ref={files[ref_image]}")
         if text is not None and ref_image is not None:
             spec.append(f"w={weight}")
-            t = model.clip.get_text_features(ids).pooler_output
-            v = model.clip.get_image_features(pixels[ref_image]).pooler_output
-            kw["conditional_embeddings"] = weight * t + (1 - weight) * v
-        elif text is not None:
-            kw["input_ids"] = ids
-        else:
-            kw["conditional_pixel_values"] = pixels[ref_image]
+        kw = parity.case_inputs(model, pixels[image], ids, None if ref_image is None else pixels[ref_image], weight)
         out = model(**kw)
         refs[name] = out.logits[0].float().cpu().numpy()
         conds[name] = out.conditional_embeddings[0].float().cpu().numpy()

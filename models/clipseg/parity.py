@@ -164,6 +164,21 @@ DIFF = ("astro_text_a-b", "astro_text_a", "astro_text_b")
 
 
 
+def case_inputs(model, pixel_values, ids, ref_pixels, weight) -> dict:
+    """CLIPSegForImageSegmentation keyword arguments of one case: text ids, a reference image, or
+    both mixed as weight·text + (1 − weight)·visual conditional embeddings."""
+    kw = {"pixel_values": pixel_values}
+    if ids is not None and ref_pixels is not None:
+        t = model.clip.get_text_features(ids).pooler_output
+        v = model.clip.get_image_features(ref_pixels).pooler_output
+        kw["conditional_embeddings"] = weight * t + (1 - weight) * v
+    elif ids is not None:
+        kw["input_ids"] = ids
+    else:
+        kw["conditional_pixel_values"] = ref_pixels
+    return kw
+
+
 @torch.no_grad()
 def reference(model_dir: Path, images: dict[str, Path], run_dir: Path) -> dict[str, np.ndarray]:
     from transformers import CLIPSegForImageSegmentation, CLIPTokenizer
@@ -181,16 +196,8 @@ def reference(model_dir: Path, images: dict[str, Path], run_dir: Path) -> dict[s
         common.write_f32(run_dir / f"{key}.ref.pixel_values.f32", pixels[key][0])
     out = {}
     for name, image, text, ref_image, weight in CASES:
-        kw = {"pixel_values": pixels[image]}
         ids = None if text is None else torch.tensor([tok(text)["input_ids"]])
-        if text is not None and ref_image is not None:
-            t = model.clip.get_text_features(ids).pooler_output
-            v = model.clip.get_image_features(pixels[ref_image]).pooler_output
-            kw["conditional_embeddings"] = weight * t + (1 - weight) * v
-        elif text is not None:
-            kw["input_ids"] = ids
-        else:
-            kw["conditional_pixel_values"] = pixels[ref_image]
+        kw = case_inputs(model, pixels[image], ids, None if ref_image is None else pixels[ref_image], weight)
         t0 = time.perf_counter()
         logits = model(**kw).logits[0].numpy()
         ms = (time.perf_counter() - t0) * 1e3

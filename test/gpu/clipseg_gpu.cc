@@ -32,13 +32,10 @@ struct Case {
 };
 
 Case parseCase(const std::string& arg) {
-  const size_t eq = arg.find('=');
-  if (eq == std::string::npos) throw Error("--case needs NAME=SPEC: " + arg);
+  auto [name, items] = splitCase(arg);
   Case c;
-  c.name = arg.substr(0, eq);
-  std::stringstream items(arg.substr(eq + 1));
-  std::string item;
-  while (std::getline(items, item, ';')) {
+  c.name = name;
+  for (const std::string& item : items) {
     const size_t e = item.find('=');
     if (e == std::string::npos) throw Error("bad case item: " + item);
     const std::string key = item.substr(0, e), value = item.substr(e + 1);

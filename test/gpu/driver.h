@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,17 @@ inline void parseArgs(int argc, char** argv, std::map<std::string, std::string>&
     else
       opts[a.substr(2)] = argv[++i];
   }
+}
+
+// "NAME=SPEC" → (NAME, SPEC's ';'-separated items).
+inline std::pair<std::string, std::vector<std::string>> splitCase(const std::string& arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos) throw Error("--case needs NAME=SPEC: " + arg);
+  std::vector<std::string> items;
+  std::stringstream in(arg.substr(eq + 1));
+  std::string item;
+  while (std::getline(in, item, ';')) items.push_back(item);
+  return {arg.substr(0, eq), items};
 }
 
 template <class T>
