@@ -57,6 +57,7 @@ describe('omniseg serve arguments', () => {
     expectUsage('serve --model m --cache-mb lots', 'Expected a number >= 0 for --cache-mb but received "lots" of type string');
     expectUsage('serve --model m --heatmap-cache-mb=-2', 'Expected a number >= 0 for --heatmap-cache-mb but received "-2" of type string');
     expectUsage('serve --model m --max-queue 0', 'Expected a positive integer for --max-queue but received "0" of type string');
+    expectUsage('serve --model m --max-batch 65', 'Expected an integer from 1 to 64 for --max-batch but received "65" of type string');
     expectUsage('serve --model m --text cat', 'Unknown option --text for omniseg serve; see omniseg serve --help');
   });
 

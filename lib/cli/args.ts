@@ -17,6 +17,7 @@ import type {
   PullCommand,
   CliCommand,
 } from './commands.js';
+import { MAX_ENCODE_BATCH } from '../segmenter.js';
 import { evalCommand } from './eval-args.js';
 import { DEVICES, Values, modelOptions, optionalString, threads } from './options.js';
 import {
@@ -344,7 +345,7 @@ function serveCommand(values: Values): ServeCommand {
     ...optional('cacheMb', optionalNonNegativeNumber(values.string('cache-mb'), '--cache-mb')),
     ...optional('heatmapCacheMb', optionalNonNegativeNumber(values.string('heatmap-cache-mb'), '--heatmap-cache-mb')),
     ...optional('maxQueue', optionalPositiveInteger(values.string('max-queue'), '--max-queue')),
-    ...optional('maxBatch', optionalPositiveInteger(values.string('max-batch'), '--max-batch')),
+    ...optional('maxBatch', optionalPositiveInteger(values.string('max-batch'), '--max-batch', MAX_ENCODE_BATCH)),
     ...optional('batchDelayMs', optionalNonNegativeNumber(values.string('batch-delay-ms'), '--batch-delay-ms')),
     ...optional('timeoutMs', optionalPositiveInteger(values.string('timeout-ms'), '--timeout-ms')),
     ...(values.string('referrer') === undefined ? {} : { referrer: values.string('referrer') }),

@@ -30,10 +30,13 @@ export function optionalNonNegativeNumber(raw: string | undefined, flag: string)
   return n;
 }
 
-export function optionalPositiveInteger(raw: string | undefined, flag: string): number | undefined {
+/** An integer ≥ 1 (and ≤ max when given). */
+export function optionalPositiveInteger(raw: string | undefined, flag: string, max?: number): number | undefined {
   if (raw === undefined) return undefined;
   const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(argumentMessage('a positive integer', flag, raw));
+  if (!Number.isSafeInteger(n) || n < 1 || (max !== undefined && n > max)) {
+    throw new UsageError(argumentMessage(max === undefined ? 'a positive integer' : `an integer from 1 to ${max}`, flag, raw));
+  }
   return n;
 }
 
