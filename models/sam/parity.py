@@ -1,7 +1,7 @@
 """Parity of omniseg's CLI against Hugging Face transformers on a sam-vit-base-shaped model.
 
 Run:  .venv/bin/python models/sam/parity.py [--reference-only | --prepare-only] [--omniseg "node dist/lib/cli.js"]
-                                            [--threads N] [--cache DIR]
+                                            [--threads N] [--cache DIR] [--shape sam-vit-base|slimsam-77|slimsam-50]
 (`npm run parity` wraps this; not part of CI; the 1024x1024 reference takes a few minutes.)
 
 1. Builds (once) a randomly initialised model with facebook/sam-vit-base shapes (ViT-B/16, 1024x1024
@@ -26,6 +26,11 @@ Run:  .venv/bin/python models/sam/parity.py [--reference-only | --prepare-only] 
    and prints, per image and case, the relative L2 error ||ours-ref||/||ref|| and max abs error of
    the embedding and the low-res logits, the max abs error of the scores and the fraction of
    mismatched pixels of the binary masks at image size.
+--shape slimsam-77 / slimsam-50: the same with the SlimSAM uniform checkpoints' shapes (ViT-B pruned
+to hidden 168 / 384, MLP 696 / 1536; 12 heads, so 14 / 32 per head), written with the published
+config.json verbatim (only hidden_size and mlp_dim given: everything else is SamConfig's
+defaults, which omniseg's config reader must apply the same way), into <cache>/<shape>/ and
+<cache>/run-<shape>/.
 Exit status 1 if any embedding or logits relative L2 > 1e-4, any mask mismatch > 0.1 %, or the
 CLI fails / returns the wrong number or size of masks; 0 otherwise (always 0 with
 --reference-only unless the reference itself fails).
@@ -52,11 +57,35 @@ SEED = 1234
 EMB_REL_L2_MAX = 1e-4
 LOGITS_REL_L2_MAX = 1e-4
 MASK_MISMATCH_MAX = 1e-3  # fraction of pixels (0.1 %)
-MODEL_NAME = "sam-vit-base"
+def _published_slimsam(hidden: int, mlp: int) -> dict:
+    """config.json of nielsr/slimsam-{77,50}-uniform as published (huggingface.co, read 2026-11-23)."""
+    return {
+        "architectures": ["SamModel"], "initializer_range": 0.02, "mask_decoder_config": {"model_type": ""},
+        "model_type": "sam", "prompt_encoder_config": {"model_type": ""}, "torch_dtype": "float32",
+        "transformers_version": "4.37.0.dev0",
+        "vision_config": {"hidden_size": hidden, "mlp_dim": mlp, "model_type": ""},
+    }
 
 
-def ensure_model(cache: Path) -> Path:
-    model_dir = cache / MODEL_NAME
+# name -> (SamConfig, the config.json to write instead of save_pretrained's, or None)
+SHAPES = {
+    "sam-vit-base": lambda: (common.vit_base_config(), None),
+    "slimsam-77": lambda: _slimsam(168, 696),
+    "slimsam-50": lambda: _slimsam(384, 1536),
+}
+
+
+def _slimsam(hidden: int, mlp: int):
+    from transformers import SamConfig
+
+    published = _published_slimsam(hidden, mlp)
+    cfg = SamConfig(vision_config=dict(published["vision_config"]))
+    common.check_config(cfg)
+    return cfg, published
+
+
+def ensure_model(cache: Path, shape: str = "sam-vit-base") -> Path:
+    model_dir = cache / shape
     stamp = model_dir / "omniseg-parity.json"
     needed = ["config.json", "model.safetensors", "preprocessor_config.json", "processor_config.json"]
     if stamp.is_file() and all((model_dir / f).is_file() for f in needed):
@@ -64,14 +93,16 @@ def ensure_model(cache: Path) -> Path:
         if meta.get("seed") == SEED:
             print(f"model: reusing {model_dir} (seed {SEED})")
             return model_dir
-    print(f"model: building random {MODEL_NAME} (seed {SEED}) into {model_dir} ...", flush=True)
+    print(f"model: building random {shape} (seed {SEED}) into {model_dir} ...", flush=True)
     t0 = time.perf_counter()
-    cfg = common.vit_base_config()
+    cfg, published = SHAPES[shape]()
     model = common.build_model(cfg, SEED)
     model_dir.mkdir(parents=True, exist_ok=True)
     if stamp.exists():
         stamp.unlink()
     model.save_pretrained(model_dir, safe_serialization=True)
+    if published is not None:
+        (model_dir / "config.json").write_text(json.dumps(published, indent=2) + "\n")
     common.save_processor(common.make_processor(1024, 256), model_dir)
     stamp.write_text(json.dumps({
         "seed": SEED,
@@ -126,12 +157,14 @@ def main() -> int:
                     help='command prefix that runs the CLI (default: "node dist/lib/cli.js", run in the repo root)')
     ap.add_argument("--threads", type=int, default=None, help="passed to the CLI as --threads N")
     ap.add_argument("--cache", type=Path, default=common.REPO_ROOT / ".cache" / "parity")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="sam-vit-base",
+                    help="model shape (default sam-vit-base; slimsam-* use the published config.json)")
     args = ap.parse_args()
 
     torch.manual_seed(SEED)
     common._self_check_rle()
     cache: Path = args.cache.resolve()
-    run_dir = cache / "run"
+    run_dir = cache / ("run" if args.shape == "sam-vit-base" else f"run-{args.shape}")
 
     prefix = shlex.split(args.omniseg)
     if not args.reference_only and prefix[:2] == ["node", "dist/lib/cli.js"] \
@@ -140,7 +173,7 @@ def main() -> int:
               "or use --reference-only", file=sys.stderr)
         return 2
 
-    model_dir = ensure_model(cache)
+    model_dir = ensure_model(cache, args.shape)
     if args.prepare_only:
         prepare_images(run_dir)
         return 0
