@@ -85,6 +85,24 @@ void testWindowRelPos(Env& e, int64_t E, int64_t ws, int64_t heads, int64_t d, b
   e.reset();
 }
 
+// relPosAttention on whole grids in each precision (fp16 / bf16: the fused kernel where it
+// supports the head size, else the fp32 path).
+void testRelPosPrecision(Env& e, int64_t B, int64_t h, int64_t heads, int64_t d, Precision p) {
+  const int64_t T = h * h, C = heads * d;
+  auto qkv = randn(B * T * 3 * C), rh = randn((2 * h - 1) * d, 0.3f), rw = randn((2 * h - 1) * d, 0.3f);
+  std::vector<float> ref(B * T * C);
+  ops::cpu::relPosAttention(e.cpu, qkv.data(), B, h, h, heads, d, rh.data(), rw.data(), ref.data());
+  float* dout = e.devAlloc(B * T * C);
+  withPrecision(e, p, [&] {
+    ops::relPosAttention(e.gpu, e.dev(qkv), B, h, h, heads, d, e.dev(rh), e.dev(rw), dout);
+  });
+  auto got = e.host(dout, B * T * C);
+  report("relPosAttention", "B" + std::to_string(B) + " " + dims({h, h}) + " h" + std::to_string(heads) +
+                                " d" + std::to_string(d) + " " + precisionName(p),
+         ref.data(), got.data(), ref.size(), halfBound(p, std::max(d, T)), Norm::Magnitude);
+  e.reset();
+}
+
 }  // namespace
 
 void blockTests(Env& e) {
@@ -96,11 +114,15 @@ void blockTests(Env& e) {
     testPreNormMlp(e, 485, 768, 3072, Act::QuickGelu, p);
     testPreNormMlp(e, 7, 256, 2048, Act::Relu, p);
     testPreNormMlp(e, 33, 20, 44, Act::Gelu, p);  // unaligned biases and sizes
-    // SAM's windows (64 = 4·14 + 8: padded), an exact tiling, a fill-less grid, ViT-H's heads
+    // SAM's windows (64 = 4·14 + 8: padded), an exact tiling, a fill-less grid, ViT-H's heads,
+    // and a head size the fused kernel declines (the half path falls back to the fp32 one)
     testWindowRelPos(e, 64, 14, 12, 64, true, p);
     testWindowRelPos(e, 28, 14, 2, 64, true, p);
     testWindowRelPos(e, 9, 4, 2, 32, false, p);
     testWindowRelPos(e, 30, 14, 16, 80, true, p);
+    testWindowRelPos(e, 64, 14, 12, 14, true, p);  // SlimSAM-77's 14 per head: no fused kernel
+    testRelPosPrecision(e, 2, 64, 12, 14, p);       // its global layers, two images
+    testRelPosPrecision(e, 1, 32, 4, 64, p);
   }
 }
 
