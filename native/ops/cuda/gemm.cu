@@ -175,18 +175,20 @@ __global__ void __launch_bounds__(kSplitThreads) smallMLinearSplitKernel(
   y[m * ldy + n] = dev::act(v, act);
 }
 
-// y [M, N] (row stride ldy) = act(x·Wᵀ + b) (+ y): g holds A = W (its type's copy), B = x and
-// ldb; the rest of the GEMM is filled in here. Bias and ReLU go into the epilogue where
-// cuBLASLt can; exact GELU (cuBLASLt's is the tanh form) and unaligned biases into biasAct.
-void runLinear(Ctx& ctx, Gemm& g, int64_t M, int64_t K, int64_t N, const float* b, float* y,
-               int64_t ldy, Act act, bool accumulate) {
-  g.transA = true;  // W [N,K] row-major = col-major [K,N] (ld K), transposed
-  g.m = N;
-  g.n = M;
-  g.k = K;
-  g.lda = K;
-  g.D = y;
-  g.ldd = ldy;
+
+// linearGemm with half operands: xh [M, K] dense in ctx's precision, W's half copy (or, for a
+// W that is not a weight, its rounding in the arena).
+Gemm halfLinearGemm(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W, int64_t N, void* y,
+                    int64_t ldy) {
+  const Precision p = ctx.gpu->precision();
+  const void* Wh = ctx.gpu->half(W);
+  return linearGemm(Wh ? Wh : toHalf(ctx, W, N, K, K, p), xh, K, M, K, N, y, ldy, gemmType(p));
+}
+
+// Runs g (a linearGemm into fp32 y) as act(x·Wᵀ + b) (+ y). Bias and ReLU go into the epilogue
+// where cuBLASLt can; exact GELU (cuBLASLt's is the tanh form) and unaligned biases into biasAct.
+void runLinear(Ctx& ctx, Gemm& g, int64_t M, int64_t N, const float* b, float* y, int64_t ldy, Act act,
+               bool accumulate) {
   g.beta = accumulate ? 1.f : 0.f;
   const bool epiBias = b && (act == Act::None || act == Act::Relu) && biasAligned(b);
   if (epiBias) g.bias = b;
@@ -197,6 +199,23 @@ void runLinear(Ctx& ctx, Gemm& g, int64_t M, int64_t K, int64_t N, const float* 
 }
 
 }  // namespace
+
+Gemm linearGemm(const void* W, const void* x, int64_t ldx, int64_t M, int64_t K, int64_t N, void* y,
+                int64_t ldy, cudaDataType_t type) {
+  Gemm g;
+  g.type = type;
+  g.transA = true;
+  g.m = N;
+  g.n = M;
+  g.k = K;
+  g.A = W;
+  g.lda = K;
+  g.B = x;
+  g.ldb = ldx;
+  g.D = y;
+  g.ldd = ldy;
+  return g;
+}
 
 void ltGemm(Ctx& ctx, const Gemm& g) {
   OMNISEG_CHECK(ctx.gpu != nullptr, "ltGemm: no GPU stream");
@@ -336,11 +355,8 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
     linearHalfInput(ctx, toHalf(ctx, x, M, K, ldx, p), M, K, W, b, N, y, act, accumulate, ldy);
     return;
   }
-  Gemm g;
-  g.A = W;
-  g.B = x;
-  g.ldb = ldx;
-  runLinear(ctx, g, M, K, N, b, y, ldy, act, accumulate);
+  Gemm g = linearGemm(W, x, ldx, M, K, N, y, ldy);
+  runLinear(ctx, g, M, N, b, y, ldy, act, accumulate);
 }
 
 void linearHalfInput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W,
@@ -352,13 +368,8 @@ void linearHalfInput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float
   if (ldy == 0) ldy = N;
   if (M == 0) return;
   ArenaScope scope(ctx.arena);  // the half copy of W when it is not a weight
-  Gemm g;
-  g.type = gemmType(p);
-  const void* Wh = ctx.gpu->half(W);
-  g.A = Wh ? Wh : toHalf(ctx, W, N, K, K, p);
-  g.B = xh;
-  g.ldb = K;
-  runLinear(ctx, g, M, K, N, b, y, ldy, act, accumulate);
+  Gemm g = halfLinearGemm(ctx, xh, M, K, W, N, y, ldy);
+  runLinear(ctx, g, M, N, b, y, ldy, act, accumulate);
 }
 
 const void* linearHalfOutput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W,
@@ -368,19 +379,9 @@ const void* linearHalfOutput(Ctx& ctx, const void* xh, int64_t M, int64_t K, con
   OMNISEG_CHECK(M > 0 && K > 0 && N > 0, "linearHalfOutput: bad shape");
   OMNISEG_CHECK(xh && W, "linearHalfOutput: null operand");
   void* y = ctx.arena.bytes(static_cast<size_t>(M * N) * 2);
-  Gemm g;
-  g.type = g.dType = gemmType(p);
-  const void* Wh = ctx.gpu->half(W);
-  g.A = Wh ? Wh : toHalf(ctx, W, N, K, K, p);  // (arena memory past y: kept with it)
-  g.B = xh;
-  g.ldb = K;
-  g.transA = true;
-  g.m = N;
-  g.n = M;
-  g.k = K;
-  g.lda = K;
-  g.D = y;
-  g.ldd = N;
+  // (a rounded W or b lands in the arena past y: kept with it)
+  Gemm g = halfLinearGemm(ctx, xh, M, K, W, N, y, N);
+  g.dType = g.type;
   if (b) {
     const void* bh = ctx.gpu->half(b);
     g.bias = bh && biasAligned(bh) ? bh : toHalf(ctx, b, 1, N, N, p);

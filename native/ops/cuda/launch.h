@@ -52,6 +52,10 @@ struct Gemm {
   bool relu = false;  // RELU_BIAS / RELU epilogue
 };
 void ltGemm(Ctx& ctx, const Gemm& g);  // gemm.cu
+// The Gemm of row-major y [M, N] (row stride ldy) = x [M, K] (row stride ldx) · W [N, K]ᵀ
+// (x and W of `type`): W row-major is col-major [K, N] (ld K), transposed. gemm.cu.
+Gemm linearGemm(const void* W, const void* x, int64_t ldx, int64_t M, int64_t K, int64_t N, void* y,
+                int64_t ldy, cudaDataType_t type = CUDA_R_32F);
 
 // The cuBLASLt type of a precision's GEMM operands.
 inline cudaDataType_t gemmType(Precision p) {

@@ -99,19 +99,7 @@ __global__ void mergeHeadsKernel(const float* O, int64_t B, int64_t T, int64_t h
 // Row-major y[M, N] = x[M, d]·R[N, d]ᵀ (x and R dense, of `type`; y fp32, row stride ldy).
 void gemmNT(Ctx& ctx, const void* x, int64_t M, int64_t d, const void* R, int64_t N, float* y,
             cudaDataType_t type = CUDA_R_32F, int64_t ldy = 0) {
-  Gemm g;
-  g.type = type;
-  g.transA = true;
-  g.m = N;
-  g.n = M;
-  g.k = d;
-  g.A = R;
-  g.lda = d;
-  g.B = x;
-  g.ldb = d;
-  g.D = y;
-  g.ldd = ldy > 0 ? ldy : N;
-  ltGemm(ctx, g);
+  ltGemm(ctx, linearGemm(R, x, d, M, d, N, y, ldy > 0 ? ldy : N, type));
 }
 
 // [relPosH; relPosW] as one half matrix [nhp + nwp, d], each part padded with zero rows to a
