@@ -24,19 +24,6 @@ void testAttention(Env& e, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, int
   e.reset();
 }
 
-void testRelPos(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d) {
-  const int64_t T = h * w, C = heads * d;
-  auto qkv = randn(B * T * 3 * C), rh = randn((2 * h - 1) * d, 0.3f), rw = randn((2 * w - 1) * d, 0.3f);
-  std::vector<float> ref(B * T * C);
-  ops::cpu::relPosAttention(e.cpu, qkv.data(), B, h, w, heads, d, rh.data(), rw.data(), ref.data());
-  float* dout = e.devAlloc(B * T * C);
-  ops::relPosAttention(e.gpu, e.dev(qkv), B, h, w, heads, d, e.dev(rh), e.dev(rw), dout);
-  auto got = e.host(dout, B * T * C);
-  report("relPosAttention", "B" + std::to_string(B) + " " + dims({h, w}) + " h" +
-                                std::to_string(heads) + " d" + std::to_string(d),
-         ref.data(), got.data(), ref.size(), gemmBound(std::max(d, T)), Norm::Magnitude);
-  e.reset();
-}
 
 // ---- Half-precision fused attention -------------------------------------------------------------
 
@@ -175,6 +162,24 @@ void testFlashDeclines(Env& e) {
 
 
 }  // namespace
+
+// fp16 / bf16: the fused kernel where it supports the head size, else the fp32 path.
+void testRelPos(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d, Precision p) {
+  const int64_t T = h * w, C = heads * d;
+  auto qkv = randn(B * T * 3 * C), rh = randn((2 * h - 1) * d, 0.3f), rw = randn((2 * w - 1) * d, 0.3f);
+  std::vector<float> ref(B * T * C);
+  ops::cpu::relPosAttention(e.cpu, qkv.data(), B, h, w, heads, d, rh.data(), rw.data(), ref.data());
+  float* dout = e.devAlloc(B * T * C);
+  withPrecision(e, p, [&] {
+    ops::relPosAttention(e.gpu, e.dev(qkv), B, h, w, heads, d, e.dev(rh), e.dev(rw), dout);
+  });
+  auto got = e.host(dout, B * T * C);
+  report("relPosAttention", "B" + std::to_string(B) + " " + dims({h, w}) + " h" + std::to_string(heads) +
+                                " d" + std::to_string(d) +
+                                (p == Precision::Fp32 ? "" : std::string(" ") + precisionName(p)),
+         ref.data(), got.data(), ref.size(), halfBound(p, std::max(d, T)), Norm::Magnitude);
+  e.reset();
+}
 
 void attentionTests(Env& e) {
     // attention (decoder shapes, odd sizes, strided q/k/v)

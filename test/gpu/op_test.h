@@ -106,6 +106,29 @@ struct Env {
   }
 };
 
+inline const char* precisionName(Precision p) {
+  return p == Precision::Fp16 ? "fp16" : p == Precision::Bf16 ? "bf16" : "fp32";
+}
+
+// Bound of one half-precision GEMM layer (or attention) relative to the magnitude.
+inline double halfBound(Precision p, int64_t K, int layers = 1) {
+  if (p == Precision::Fp32) return gemmBound(K) * layers;
+  return (p == Precision::Fp16 ? 3e-3 : 2e-2) * layers;
+}
+
+// Runs f with the GPU stream in precision p, then back to fp32.
+template <class F>
+void withPrecision(Env& e, Precision p, F&& f) {
+  e.stream.setPrecision(p);
+  try {
+    f();
+  } catch (...) {
+    e.stream.setPrecision(Precision::Fp32);
+    throw;
+  }
+  e.stream.setPrecision(Precision::Fp32);
+}
+
 inline const char* actName(Act a) {
   return a == Act::Gelu ? "gelu" : a == Act::Relu ? "relu" : a == Act::QuickGelu ? "quick_gelu" : "none";
 }
@@ -133,6 +156,9 @@ void attentionTests(Env& e);       // attention_ops_test.cc
 void attentionBenchmarks(Env& e);  // attention_ops_test.cc
 void imageTests(Env& e);           // image_ops_test.cc
 void clipSegTests(Env& e);         // clipseg_ops_test.cc
+// relPosAttention CUDA vs CPU on B grids of h×w in precision p (attention_ops_test.cc).
+void testRelPos(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d,
+                Precision p = Precision::Fp32);
 void blockTests(Env& e);           // block_ops_test.cc
 void blockBenchmarks(Env& e);      // block_ops_test.cc
 
