@@ -118,7 +118,7 @@ std::vector<float*> ClipSegModel::visionActs(Ctx& ctx, const float* pixels, int6
 }
 
 // step 3: the decoder, once per conditional embedding [N, P] → logits [N, S, S]
-SegmentResult ClipSegModel::decode(Ctx& ctx, const std::vector<float*>& acts, int64_t g,
+SegmentResult ClipSegModel::decode(Ctx& ctx, const float* const* acts, int64_t g,
                                    const float* cond, int64_t N) {
   const int64_t P = cfg_.projectionDim;
   SegmentResult r;
@@ -127,7 +127,7 @@ SegmentResult ClipSegModel::decode(Ctx& ctx, const std::vector<float*>& acts, in
   float* logits = ctx.arena.floats(N * S2);
   for (int64_t n = 0; n < N; ++n) {
     ArenaScope scratch(ctx.arena);  // each decode's activations are freed before the next
-    decoder_->forward(ctx, acts.data(), g, cond + n * P, logits + n * S2);
+    decoder_->forward(ctx, acts, g, cond + n * P, logits + n * S2);
   }
   r.logits.resize(N * S2);
   r.conditional.resize(N * P);
@@ -143,7 +143,7 @@ SegmentResult ClipSegModel::segment(const float* pixels, int64_t H, int64_t W, c
   Ctx& ctx = lease.ctx();
   const float* cond = conditional(ctx, c);
   const std::vector<float*> acts = visionActs(ctx, pixels, H, W);
-  SegmentResult r = decode(ctx, acts, g, cond, c.embedding ? c.embeddingCount : 1);
+  SegmentResult r = decode(ctx, acts.data(), g, cond, c.embedding ? c.embeddingCount : 1);
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   Profile::report("clipseg segment");
   return r;
@@ -172,14 +172,11 @@ SegmentResult ClipSegModel::segment(const float* features, int64_t grid, const f
   OMNISEG_CHECK(grid >= 1 && count >= 1, "segment: grid and embedding count must be at least 1");
   Runtime::Lease lease(rt_);
   Ctx& ctx = lease.ctx();
-  std::vector<float*> acts(cfg_.extractLayers.size());
-  for (size_t i = 0; i < acts.size(); ++i) {
-    acts[i] = ctx.arena.floats(T * C);
-    ops::upload(ctx, features + i * T * C, T * C * sizeof(float), acts[i]);
-  }
-  float* cond = ctx.arena.floats(count * P);
-  ops::upload(ctx, embeddings, count * P * sizeof(float), cond);
-  SegmentResult r = decode(ctx, acts, grid, cond, count);
+  // In place on the CPU, uploaded on CUDA.
+  std::vector<const float*> acts(cfg_.extractLayers.size());
+  for (size_t i = 0; i < acts.size(); ++i) acts[i] = ops::stage(ctx, features + i * T * C, T * C);
+  const float* cond = ops::stage(ctx, embeddings, count * P);
+  SegmentResult r = decode(ctx, acts.data(), grid, cond, count);
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   Profile::report("clipseg segment (features)");
   return r;

@@ -83,8 +83,8 @@ class ClipSegModel {
 
   int64_t gridOf(int64_t H, int64_t W) const;
   std::vector<float*> visionActs(Ctx& ctx, const float* pixels, int64_t H, int64_t W);
-  SegmentResult decode(Ctx& ctx, const std::vector<float*>& acts, int64_t g, const float* cond,
-                       int64_t N);
+  // acts: the extract_layers activations [k][T, C] in ctx's memory
+  SegmentResult decode(Ctx& ctx, const float* const* acts, int64_t g, const float* cond, int64_t N);
   // The conditional embedding(s) [N, projection_dim] in ctx's memory.
   float* conditional(Ctx& ctx, const Conditioning& c);
   float* textOnDevice(Ctx& ctx, const int32_t* ids, int64_t T);
