@@ -1,12 +1,15 @@
-// Attention kernels. Each task handles one (grid or window, head, block of query rows): scores
-// by GEMM into a per-thread buffer, bias + softmax in one pass over the row, then the GEMM with
-// V written straight into the output's head columns. Nothing of size tokens² per head is kept.
+// Attention. Each task handles one (grid or window, head, block of query rows): scores into a
+// per-thread buffer, bias + softmax over each row, then the product with V written straight into
+// the output's head columns. Nothing of size tokens² per head is kept. The two products run
+// through the AVX-512 kernels (attention_avx512.h: keys packed once per head, blocks sized to
+// stay in L2) where the CPU has them, else through OpenBLAS.
 #include <cblas.h>
 
 #include <algorithm>
 #include <limits>
 #include <vector>
 
+#include "ops/cpu/attention_avx512.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
@@ -89,83 +92,142 @@ OMNISEG_SIMD void scaleRows(float* o, int64_t n, int64_t d, int64_t ld, const fl
   }
 }
 
+// One attention call: B independent problems (windows) × heads, each softmax(scale·q·kᵀ + bias)·v.
+struct Problem {
+  int64_t B, heads, d, Nq, Nk;
+  const float *q, *k, *v;
+  int64_t ldq, ldk, ldv;
+  int64_t strideQ, strideK, strideV;  // between the B problems
+  float* out;
+  int64_t ldo, strideO;
+  float scale;
+  bool causal = false;
+  // decomposed rel-pos bias (relPosAttention): queries and keys are the same h×w grid
+  const float* relPosH = nullptr;
+  const float* relPosW = nullptr;
+  int64_t h = 0, w = 0;
+};
+
+// Score floats per block of query rows on the kernel path (1 MiB: half the L2 of the cores
+// this is tuned on, the rest holding the packed keys and the values).
+constexpr int64_t kBlockFloats = 1 << 18;
+// Keys from which the kernel path copies each head's values into a dense buffer first.
+constexpr int64_t kPackValuesKeys = 1024;
+
+void run(Ctx& ctx, const Problem& P) {
+  const bool kernels = avx512::supported() && P.d <= avx512::kMaxHeadDim;
+  const bool relPos = P.relPosH != nullptr;
+  const bool shortRows = !P.causal && !relPos && P.Nk < kShortRow;
+  // Score row stride: short rows dense (softmaxShortRows takes them as one block); else off
+  // multiples of 1024 floats, whose rows would share L1 sets when read together.
+  const int64_t lds = shortRows || P.Nk % 1024 != 0 ? P.Nk : P.Nk + 16;
+  int64_t qb;
+  if (kernels) {
+    qb = std::clamp<int64_t>(kBlockFloats / lds / 8 * 8, 8, P.Nq);
+    // at least 4 tasks per thread where the rows allow it
+    const int64_t want = 4 * ctx.pool.size(), perProblem = (want + P.B * P.heads - 1) / (P.B * P.heads);
+    if (perProblem > 1) qb = std::min(qb, std::max<int64_t>(8, (P.Nq + perProblem - 1) / perProblem));
+  } else {
+    // OpenBLAS packs K and V on every call: the whole grid for windows, 512 query rows for global
+    // attention, 256 for plain attention
+    qb = relPos ? (P.Nq <= 512 ? P.Nq : 512) : std::min<int64_t>(P.Nq, 256);
+  }
+  const int64_t blocks = (P.Nq + qb - 1) / qb, d = P.d;
+  ArenaScope scope(ctx.arena);
+  // kernel path: each (problem, head)'s keys packed once; with many keys its values made
+  // contiguous too (their rows, a token apart, would each cost a TLB miss in every block)
+  const bool packV = kernels && P.Nk >= kPackValuesKeys;
+  const size_t kpSize = kernels ? avx512::packedKeysSize(P.Nk, d) : 0;
+  const size_t vpSize = packV ? static_cast<size_t>(P.Nk * d) : 0;
+  float* kp = kernels ? ctx.arena.floats(static_cast<size_t>(P.B * P.heads) * kpSize) : nullptr;
+  float* vp = packV ? ctx.arena.floats(static_cast<size_t>(P.B * P.heads) * vpSize) : nullptr;
+  if (kernels) {
+    ctx.pool.parallelFor(P.B * P.heads, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = t / P.heads, hd = t % P.heads;
+        avx512::packKeys(P.k + b * P.strideK + hd * d, P.ldk, P.Nk, d, kp + t * kpSize);
+        if (packV) avx512::packValues(P.v + b * P.strideV + hd * d, P.ldv, P.Nk, d, vp + t * vpSize);
+      }
+    });
+  }
+  const int64_t nh = relPos ? 2 * P.h - 1 : 0, nw = relPos ? 2 * P.w - 1 : 0;
+  ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
+    // scores [qb, lds] | sums [qb] | th [qb, 2h-1] | tw [qb, 2w-1] | twRev [w] | colMax [w]
+    float* s = scratch(static_cast<size_t>(qb * (lds + 1 + nh + nw) + 2 * P.w));
+    float* sums = s + qb * lds;
+    float* th = sums + qb;
+    float* tw = th + qb * nh;
+    float* twRev = tw + qb * nw;
+    float* colMax = twRev + P.w;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / (P.heads * blocks), hd = (t / blocks) % P.heads;
+      const int64_t i0 = (t % blocks) * qb, n = std::min(qb, P.Nq - i0);
+      const float* Q = P.q + b * P.strideQ + i0 * P.ldq + hd * d;  // [n, d]
+      const float* K = P.k + b * P.strideK + hd * d;                // [Nk, d]
+      const float* V = P.v + b * P.strideV + hd * d;                // [Nk, d]
+      float* o = P.out + b * P.strideO + i0 * P.ldo + hd * d;       // [n, d]
+      // s = (q·scale)·kᵀ
+      if (kernels)
+        avx512::scores(Q, P.ldq, n, kp + (b * P.heads + hd) * kpSize, P.Nk, d, P.scale, s, lds);
+      else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, P.Nk, d, P.scale, Q, P.ldq, K, P.ldk, 0.f, s, lds);
+      const float* rowSums = sums;
+      if (shortRows) {
+        softmaxShortRows(s, n, P.Nk);
+        rowSums = nullptr;
+      } else if (relPos) {
+        // th = q·relPosHᵀ ; tw = q·relPosWᵀ (the bias uses the unscaled q); then per row the
+        // bias + max, and exp + sum; the 1/sum scales the d outputs of the row after P·V.
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nh, d, 1.f, Q, P.ldq, P.relPosH, d, 0.f, th, nh);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nw, d, 1.f, Q, P.ldq, P.relPosW, d, 0.f, tw, nw);
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t qi = i0 + i;
+          const float mx = addRelPosMax(s + i * lds, th + i * nh, tw + i * nw, P.h, P.w, qi / P.w, qi % P.w, twRev, colMax);
+          sums[i] = expSum(s + i * lds, P.Nk, mx);
+        }
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          // causal: keys after the query get probability 0 (the reference adds -inf)
+          const int64_t valid = P.causal ? std::min(P.Nk, i0 + i + 1) : P.Nk;
+          float* row = s + i * lds;
+          sums[i] = expSum(row, valid, simd::max(row, valid));
+          std::fill(row + valid, row + P.Nk, 0.f);
+        }
+      }
+      // o = p·v (/ sums)
+      if (kernels) {
+        if (packV)
+          avx512::weightedValues(s, lds, n, vp + (b * P.heads + hd) * vpSize, d, P.Nk, d, rowSums, o, P.ldo);
+        else
+          avx512::weightedValues(s, lds, n, V, P.ldv, P.Nk, d, rowSums, o, P.ldo);
+      } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, P.Nk, 1.f, s, lds, V, P.ldv, 0.f, o, P.ldo);
+        if (rowSums) scaleRows(o, n, d, P.ldo, rowSums);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
                int64_t ldv, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, float scale,
                float* out, bool causal) {
-  const int64_t C = heads * d;
-  const int64_t qb = std::min<int64_t>(Nq, 256);
-  const int64_t blocks = (Nq + qb - 1) / qb;
-  ctx.pool.parallelFor(heads * blocks, 1, [&](int64_t t0, int64_t t1) {
-    float* s = scratch(static_cast<size_t>(qb * Nk + qb));  // scores [qb, Nk] | sums [qb]
-    float* sums = s + qb * Nk;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t hd = t / blocks, i0 = (t % blocks) * qb, n = std::min(qb, Nq - i0);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Nk, d, scale, q + i0 * ldq + hd * d,
-                  ldq, k + hd * d, ldk, 0.f, s, Nk);
-      float* o = out + i0 * C + hd * d;
-      if (!causal && Nk < kShortRow) {
-        softmaxShortRows(s, n, Nk);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nk, 1.f, s, Nk, v + hd * d, ldv, 0.f, o, C);
-        continue;
-      }
-      // Long rows: max, then exp + sum in one pass; 1/sum scales the d outputs after P·V.
-      for (int64_t i = 0; i < n; ++i) {
-        // causal: keys after the query get probability 0 (the reference adds -inf)
-        const int64_t valid = causal ? std::min(Nk, i0 + i + 1) : Nk;
-        float* row = s + i * Nk;
-        sums[i] = expSum(row, valid, simd::max(row, valid));
-        std::fill(row + valid, row + Nk, 0.f);
-      }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nk, 1.f, s, Nk, v + hd * d, ldv, 0.f, o, C);
-      scaleRows(o, n, d, C, sums);
-    }
-  });
+  Problem p{1, heads, d, Nq, Nk, q, k, v, ldq, ldk, ldv, 0, 0, 0, out, heads * d, 0, scale};
+  p.causal = causal;
+  run(ctx, p);
 }
 
 void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
                      int64_t d, const float* relPosH, const float* relPosW, float* out) {
   const int64_t S = h * w, C = heads * d, ld = 3 * C;
-  // Query rows per block: the whole grid for windows; 512 for global attention, so that K and V
-  // (packed by each GEMM call) are packed once per 512 queries.
-  const int64_t qb = S <= 512 ? S : 512;
-  const int64_t blocks = (S + qb - 1) / qb;
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
-  ctx.pool.parallelFor(B * heads * blocks, 1, [&](int64_t t0, int64_t t1) {
-    // scores [qb, S] | th [qb, 2h-1] | tw [qb, 2w-1] | twRev [w] | colMax [w] | sums [qb]
-    float* s = scratch(static_cast<size_t>(qb * S + qb * (2 * h - 1) + qb * (2 * w - 1) + 2 * w + qb));
-    float* th = s + qb * S;
-    float* tw = th + qb * (2 * h - 1);
-    float* twRev = tw + qb * (2 * w - 1);
-    float* colMax = twRev + w;
-    float* sums = colMax + w;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = t / (heads * blocks), hd = (t / blocks) % heads;
-      const int64_t i0 = (t % blocks) * qb, n = std::min(qb, S - i0);
-      const float* base = qkv + b * S * ld;
-      const float* Q = base + i0 * ld + hd * d;  // [n, d] stride ld
-      const float* K = base + C + hd * d;        // [S, d]
-      const float* V = base + 2 * C + hd * d;    // [S, d]
-      // scores = (q·scale)·kᵀ ; th = q·relPosHᵀ ; tw = q·relPosWᵀ  (bias uses the unscaled q)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, S, d, scale, Q, ld, K, ld, 0.f, s, S);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 2 * h - 1, d, 1.f, Q, ld, relPosH, d,
-                  0.f, th, 2 * h - 1);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 2 * w - 1, d, 1.f, Q, ld, relPosW, d,
-                  0.f, tw, 2 * w - 1);
-      // softmax in two passes over each row (bias + max, exp + sum); the 1/sum scales the d
-      // outputs of the row after P·V instead of its S probabilities.
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t qi = i0 + i;
-        const float mx = addRelPosMax(s + i * S, th + i * (2 * h - 1), tw + i * (2 * w - 1), h, w, qi / w,
-                                      qi % w, twRev, colMax);
-        sums[i] = expSum(s + i * S, S, mx);
-      }
-      float* o = out + (b * S + i0) * C + hd * d;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, S, 1.f, s, S, V, ld, 0.f, o, C);
-      scaleRows(o, n, d, C, sums);
-    }
-  });
+  Problem p{B, heads, d, S, S, qkv, qkv + C, qkv + 2 * C, ld, ld, ld, S * ld, S * ld, S * ld, out, C, S * C, scale};
+  p.relPosH = relPosH;
+  p.relPosW = relPosW;
+  p.h = h;
+  p.w = w;
+  run(ctx, p);
 }
 
 }  // namespace omniseg::ops::cpu

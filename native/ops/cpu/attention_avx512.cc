@@ -1,0 +1,184 @@
+// AVX-512 attention micro-kernels (see attention_avx512.h). Register tiles:
+//   scores:         8 query rows × 32 keys (16 accumulators), one pass over d per tile
+//   weightedValues: 4 query rows × d ≤ 80 (up to 20 accumulators), one pass over the keys
+// Both are bound by the FMA units, not by loads: each step issues 16-20 FMAs for 6-10 loads.
+#include "ops/cpu/attention_avx512.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define OMNISEG_AVX512 1
+#define AVX512_FN __attribute__((target("avx512f")))
+#endif
+
+namespace omniseg::ops::cpu::avx512 {
+
+namespace {
+constexpr int64_t kKeys = 32;  // keys per packed block (two vectors)
+std::atomic<bool> enabled{true};
+}  // namespace
+
+void setEnabled(bool on) { enabled = on; }
+
+size_t packedKeysSize(int64_t S, int64_t d) {
+  return static_cast<size_t>((S + kKeys - 1) / kKeys * kKeys * d);
+}
+
+void packKeys(const float* k, int64_t ldk, int64_t S, int64_t d, float* kp) {
+  // each block's rows copied dense first, then transposed out of L1 (a direct transpose writes
+  // with a 128-byte stride from rows a page apart)
+  float rows[kKeys * kMaxHeadDim];
+  for (int64_t j0 = 0; j0 < S; j0 += kKeys) {
+    const int64_t n = std::min(kKeys, S - j0);
+    for (int64_t jj = 0; jj < n; ++jj) std::memcpy(rows + jj * d, k + (j0 + jj) * ldk, static_cast<size_t>(d) * sizeof(float));
+    std::memset(rows + n * d, 0, static_cast<size_t>((kKeys - n) * d) * sizeof(float));
+    float* blk = kp + j0 * d;  // [d, 32]
+    for (int64_t c = 0; c < d; ++c)
+      for (int64_t jj = 0; jj < kKeys; ++jj) blk[c * kKeys + jj] = rows[jj * d + c];
+  }
+}
+
+void packValues(const float* v, int64_t ldv, int64_t S, int64_t d, float* vp) {
+  for (int64_t j = 0; j < S; ++j) std::memcpy(vp + j * d, v + j * ldv, static_cast<size_t>(d) * sizeof(float));
+}
+
+#ifdef OMNISEG_AVX512
+
+bool supported() {
+  static const bool cpu = __builtin_cpu_supports("avx512f");
+  return cpu && enabled;
+}
+
+namespace {
+
+// R query rows against key block jb (32 keys) of kp.
+template <int R>
+AVX512_FN void scoreTile(const float* q, int64_t ldq, const float* blk, int64_t j0, int64_t S,
+                         int64_t d, __m512 vscale, float* s, int64_t lds) {
+  __m512 acc[2 * R];
+#pragma GCC unroll 16
+  for (int a = 0; a < 2 * R; ++a) acc[a] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < d; ++c) {
+    const __m512 k0 = _mm512_loadu_ps(blk + c * kKeys);
+    const __m512 k1 = _mm512_loadu_ps(blk + c * kKeys + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 qv = _mm512_set1_ps(q[r * ldq + c]);
+      acc[2 * r] = _mm512_fmadd_ps(qv, k0, acc[2 * r]);
+      acc[2 * r + 1] = _mm512_fmadd_ps(qv, k1, acc[2 * r + 1]);
+    }
+  }
+  const int64_t left = S - j0;
+  // the last, partial block stores only keys < S
+  const __mmask16 m0 = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
+  const __mmask16 m1 = left >= 32 ? 0xFFFF : left > 16 ? static_cast<__mmask16>((1u << (left - 16)) - 1) : 0;
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    _mm512_mask_storeu_ps(s + r * lds + j0, m0, _mm512_mul_ps(acc[2 * r], vscale));
+    _mm512_mask_storeu_ps(s + r * lds + j0 + 16, m1, _mm512_mul_ps(acc[2 * r + 1], vscale));
+  }
+}
+
+// R query rows of o = p · v over keys [j0, j1) and NV vectors of the head (the last one
+// masked to d). The sums run on in o between key chunks (first: start from 0; last: divide by
+// sums), so each chunk of v is read from L1 by every row group.
+template <int R, int NV>
+AVX512_FN void valueTile(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t j0,
+                         int64_t j1, int64_t d, bool first, bool lastChunk, const float* sums,
+                         float* o, int64_t ldo) {
+  const __mmask16 tail = static_cast<__mmask16>((1u << (d - 16 * (NV - 1))) - 1);
+  __m512 acc[R * NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i)
+      acc[r * NV + i] = first ? _mm512_setzero_ps()
+                              : _mm512_maskz_loadu_ps(i + 1 < NV ? 0xFFFF : tail, o + r * ldo + 16 * i);
+  for (int64_t j = j0; j < j1; ++j) {
+    const float* vr = v + j * ldv;
+    __m512 vv[NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) vv[i] = _mm512_maskz_loadu_ps(i + 1 < NV ? 0xFFFF : tail, vr + 16 * i);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 pr = _mm512_set1_ps(p[r * ldp + j]);
+#pragma GCC unroll 8
+      for (int i = 0; i < NV; ++i) acc[r * NV + i] = _mm512_fmadd_ps(pr, vv[i], acc[r * NV + i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const __m512 inv = _mm512_set1_ps(lastChunk && sums ? 1.f / sums[r] : 1.f);
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i)
+      _mm512_mask_storeu_ps(o + r * ldo + 16 * i, i + 1 < NV ? 0xFFFF : tail, _mm512_mul_ps(acc[r * NV + i], inv));
+  }
+}
+
+// Keys per chunk of weightedValues: 128 × d ≤ 80 floats of v stay in L1.
+constexpr int64_t kValueKeys = 128;
+
+template <int NV>
+void valueBlock(const float* p, int64_t ldp, int64_t n, const float* v, int64_t ldv, int64_t S,
+                int64_t d, const float* sums, float* o, int64_t ldo) {
+  for (int64_t j0 = 0; j0 < S; j0 += kValueKeys) {
+    const int64_t j1 = std::min(S, j0 + kValueKeys);
+    const bool first = j0 == 0, last = j1 == S;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+      valueTile<4, NV>(p + i * ldp, ldp, v, ldv, j0, j1, d, first, last, sums ? sums + i : nullptr, o + i * ldo, ldo);
+    for (; i < n; ++i)
+      valueTile<1, NV>(p + i * ldp, ldp, v, ldv, j0, j1, d, first, last, sums ? sums + i : nullptr, o + i * ldo, ldo);
+  }
+}
+
+}  // namespace
+
+AVX512_FN void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
+                      float scale, float* s, int64_t lds) {
+  const __m512 vscale = _mm512_set1_ps(scale);
+  // key blocks outer: each packed block (32 keys, 8 KiB at d = 64) stays in L1 for all rows
+  for (int64_t j0 = 0; j0 < S; j0 += kKeys) {
+    const float* blk = kp + j0 * d;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) scoreTile<8>(q + i * ldq, ldq, blk, j0, S, d, vscale, s + i * lds, lds);
+    for (; i + 4 <= n; i += 4) scoreTile<4>(q + i * ldq, ldq, blk, j0, S, d, vscale, s + i * lds, lds);
+    for (; i < n; ++i) scoreTile<1>(q + i * ldq, ldq, blk, j0, S, d, vscale, s + i * lds, lds);
+  }
+}
+
+void weightedValues(const float* p, int64_t ldp, int64_t n, const float* v, int64_t ldv,
+                    int64_t S, int64_t d, const float* sums, float* o, int64_t ldo) {
+  switch ((d + 15) / 16) {
+    case 1: return valueBlock<1>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
+    case 2: return valueBlock<2>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
+    case 3: return valueBlock<3>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
+    case 4: return valueBlock<4>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
+    case 5: return valueBlock<5>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
+    default: throw Error("attention: head size " + std::to_string(d) + " exceeds the AVX-512 kernels' " +
+                         std::to_string(kMaxHeadDim));
+  }
+}
+
+#else  // not x86-64 GCC/Clang: attention.cc never calls the kernels
+
+bool supported() { return false; }
+
+void scores(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float, float*, int64_t) {
+  throw Error("attention: AVX-512 kernels are not built for this CPU");
+}
+
+void weightedValues(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t,
+                    const float*, float*, int64_t) {
+  throw Error("attention: AVX-512 kernels are not built for this CPU");
+}
+
+#endif
+
+}  // namespace omniseg::ops::cpu::avx512

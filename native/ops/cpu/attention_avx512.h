@@ -1,0 +1,41 @@
+// AVX-512 micro-kernels for CPU attention (ops/cpu/attention.cc): the two products of a block
+// of query rows against all keys, without OpenBLAS's per-call packing and zeroing, so that a
+// block's scores stay in the core's L2 cache between the products and the softmax.
+//   scores:         s = scale · q · kᵀ, with k pre-packed once per head (packKeys)
+//   weightedValues: o = (p · v) / sums
+// Used where the CPU has AVX-512F and the head size is at most kMaxHeadDim; elsewhere
+// attention.cc runs the same blocks through OpenBLAS.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace omniseg::ops::cpu::avx512 {
+
+// Widest head the kernels handle (SAM ViT-H's 80); wider heads take the OpenBLAS path.
+constexpr int64_t kMaxHeadDim = 80;
+
+// Whether attention.cc uses these kernels: the CPU runs AVX-512F code (checked once) and they
+// have not been switched off with setEnabled(false) (tests compare both paths).
+bool supported();
+void setEnabled(bool on);
+
+// Floats of the packed form of S keys of size d: [ceil(S/32), d, 32], zero past key S.
+size_t packedKeysSize(int64_t S, int64_t d);
+
+// kp = the packed form of k [S, d ≤ kMaxHeadDim] (row stride ldk).
+void packKeys(const float* k, int64_t ldk, int64_t S, int64_t d, float* kp);
+
+// vp [S, d] (dense) = v [S, d] (row stride ldv): a head's values contiguous for weightedValues.
+void packValues(const float* v, int64_t ldv, int64_t S, int64_t d, float* vp);
+
+// s[i, j] = scale · Σ_c q[i, c] · k[j, c] for i < n, j < S (row strides ldq, lds; only
+// columns j < S are written). kp: packKeys of k.
+void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
+            float scale, float* s, int64_t lds);
+
+// o[i, 0:d] = Σ_j p[i, j] · v[j, 0:d] / sums[i] for i < n, j < S (sums null: no division).
+// Row strides ldp, ldv, ldo.
+void weightedValues(const float* p, int64_t ldp, int64_t n, const float* v, int64_t ldv,
+                    int64_t S, int64_t d, const float* sums, float* o, int64_t ldo);
+
+}  // namespace omniseg::ops::cpu::avx512

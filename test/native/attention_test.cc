@@ -1,0 +1,149 @@
+// CPU attention (native/ops/cpu/attention.cc) against a double-precision reference written
+// from the definitions, on both paths: the AVX-512 kernels (where this CPU has them) and
+// OpenBLAS. Shapes cover every kernel tile tail: head sizes 14..80 (1..5 vectors), key counts
+// around the 32-key blocks and the 128-key value chunks, short rows (< 64 keys), causal rows,
+// values packed (>= 1024 keys) or read in place, and SAM's rel-pos bias on square and
+// non-square grids, batched.
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/cpu/attention_avx512.h"
+#include "ops/ops.h"
+
+using namespace omniseg;
+
+namespace {
+
+int failures = 0;
+
+std::vector<float> randomVec(size_t n, std::mt19937& rng, float scale) {
+  std::normal_distribution<float> dist(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// out [Nq, heads*d] = softmax(scale·q·kᵀ + bias)·v per head; bias(i, j) from rel-pos when given.
+void reference(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
+               int64_t Nq, int64_t Nk, int64_t heads, int64_t d, double scale, bool causal,
+               const float* relH, const float* relW, int64_t h, int64_t w, std::vector<double>& out) {
+  out.assign(static_cast<size_t>(Nq * heads * d), 0.0);
+  std::vector<double> s(Nk);
+  for (int64_t hd = 0; hd < heads; ++hd)
+    for (int64_t i = 0; i < Nq; ++i) {
+      const float* qi = q + i * ldq + hd * d;
+      double mx = -INFINITY;
+      const int64_t valid = causal ? std::min(Nk, i + 1) : Nk;
+      for (int64_t j = 0; j < valid; ++j) {
+        double dot = 0;
+        for (int64_t c = 0; c < d; ++c) dot += double(qi[c]) * k[j * ldk + hd * d + c];
+        s[j] = dot * scale;
+        if (relH) {  // get_decomposed_rel_pos: q (unscaled) · Rh[qh - kh + h - 1] + q · Rw[qw - kw + w - 1]
+          const int64_t qh = i / w, qw = i % w, kh = j / w, kw = j % w;
+          double bh = 0, bw = 0;
+          for (int64_t c = 0; c < d; ++c) {
+            bh += double(qi[c]) * relH[(qh - kh + h - 1) * d + c];
+            bw += double(qi[c]) * relW[(qw - kw + w - 1) * d + c];
+          }
+          s[j] += bh + bw;
+        }
+        mx = std::max(mx, s[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j < valid; ++j) sum += (s[j] = std::exp(s[j] - mx));
+      for (int64_t j = 0; j < valid; ++j)
+        for (int64_t c = 0; c < d; ++c) out[i * heads * d + hd * d + c] += s[j] / sum * v[j * ldv + hd * d + c];
+    }
+}
+
+// max |got - want| / max |want|
+double relErr(const float* got, const std::vector<double>& want) {
+  double err = 0, mag = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    err = std::max(err, std::abs(double(got[i]) - want[i]));
+    mag = std::max(mag, std::abs(want[i]));
+  }
+  return err / std::max(mag, 1e-30);
+}
+
+void check(const std::string& name, double err) {
+  const bool ok = err <= 2e-6 && std::isfinite(err);
+  if (!ok) ++failures;
+  std::printf("%s %-60s rel err %.2e\n", ok ? "ok  " : "FAIL", name.c_str(), err);
+}
+
+const char* pathName(int64_t d) {
+  return ops::cpu::avx512::supported() && d <= ops::cpu::avx512::kMaxHeadDim ? "kernels" : "openblas";
+}
+
+void testAttention(Ctx& ctx, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, bool causal, std::mt19937& rng) {
+  const int64_t C = heads * d, ld = 3 * C + 5;  // q | k | v interleaved per token, odd stride
+  const int64_t N = std::max(Nq, Nk);
+  const auto qkv = randomVec(static_cast<size_t>(N * ld), rng, 1.f);
+  const float scale = 1.f / std::sqrt(float(d));
+  std::vector<double> want;
+  reference(qkv.data(), ld, qkv.data() + C, ld, qkv.data() + 2 * C, ld, Nq, Nk, heads, d, scale, causal,
+            nullptr, nullptr, 0, 0, want);
+  std::vector<float> out(static_cast<size_t>(Nq * C), NAN);
+  ops::cpu::attention(ctx, qkv.data(), ld, qkv.data() + C, ld, qkv.data() + 2 * C, ld, Nq, Nk, heads, d, scale,
+                      out.data(), causal);
+  check(std::string(pathName(d)) + " attention Nq=" + std::to_string(Nq) + " Nk=" + std::to_string(Nk) +
+            " heads=" + std::to_string(heads) + " d=" + std::to_string(d) + (causal ? " causal" : ""),
+        relErr(out.data(), want));
+}
+
+void testRelPos(Ctx& ctx, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d, std::mt19937& rng) {
+  const int64_t S = h * w, C = heads * d;
+  const auto qkv = randomVec(static_cast<size_t>(B * S * 3 * C), rng, 1.f);
+  const auto relH = randomVec(static_cast<size_t>((2 * h - 1) * d), rng, 0.1f);
+  const auto relW = randomVec(static_cast<size_t>((2 * w - 1) * d), rng, 0.1f);
+  std::vector<float> out(static_cast<size_t>(B * S * C), NAN);
+  ops::cpu::relPosAttention(ctx, qkv.data(), B, h, w, heads, d, relH.data(), relW.data(), out.data());
+  double err = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const float* base = qkv.data() + b * S * 3 * C;
+    std::vector<double> want;
+    reference(base, 3 * C, base + C, 3 * C, base + 2 * C, 3 * C, S, S, heads, d, 1.0 / std::sqrt(double(d)), false,
+              relH.data(), relW.data(), h, w, want);
+    err = std::max(err, relErr(out.data() + b * S * C, want));
+  }
+  check(std::string(pathName(d)) + " relPosAttention B=" + std::to_string(B) + " grid=" + std::to_string(h) + "x" +
+            std::to_string(w) + " heads=" + std::to_string(heads) + " d=" + std::to_string(d),
+        err);
+}
+
+void runAll(Ctx& ctx) {
+  std::mt19937 rng(7);
+  for (int64_t d : {14, 16, 32, 64, 80}) testAttention(ctx, 37, 200, 3, d, false, rng);
+  testAttention(ctx, 1, 1, 2, 64, false, rng);
+  testAttention(ctx, 4096 / 8, 7, 8, 16, false, rng);     // image → tokens: short rows
+  testAttention(ctx, 7, 1030, 8, 16, false, rng);         // tokens → image: values packed
+  testAttention(ctx, 13, 31, 2, 32, false, rng);          // a single partial key block
+  testAttention(ctx, 77, 77, 4, 64, true, rng);           // the CLIP text tower's causal mask
+  testAttention(ctx, 130, 129, 2, 48, false, rng);        // value chunks 128 + 1
+  testRelPos(ctx, 2, 14, 14, 3, 64, rng);                 // SAM windows
+  testRelPos(ctx, 1, 32, 33, 2, 64, rng);                 // global, non-square, >= 1024 keys
+  testRelPos(ctx, 3, 5, 7, 2, 14, rng);                   // SlimSAM head size
+  testRelPos(ctx, 1, 8, 8, 1, 96, rng);                   // wider than the kernels: OpenBLAS
+}
+
+}  // namespace
+
+int main() {
+  ThreadPool pool(3);
+  Arena arena;
+  Ctx ctx{pool, arena};
+  ops::initBlas();
+  runAll(ctx);
+  if (ops::cpu::avx512::supported()) {  // and the same through OpenBLAS
+    ops::cpu::avx512::setEnabled(false);
+    runAll(ctx);
+  } else {
+    std::printf("(this CPU has no AVX-512F: only the OpenBLAS path was tested)\n");
+  }
+  std::printf("%s\n", failures ? "attention_test: FAILED" : "attention_test: all passed");
+  return failures ? 1 : 0;
+}
