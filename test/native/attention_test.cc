@@ -126,6 +126,8 @@ void runAll(Ctx& ctx) {
   testAttention(ctx, 130, 129, 2, 48, false, rng);        // value chunks 128 + 1
   testRelPos(ctx, 2, 14, 14, 3, 64, rng);                 // SAM windows
   testRelPos(ctx, 1, 32, 33, 2, 64, rng);                 // global, non-square, >= 1024 keys
+  testRelPos(ctx, 1, 24, 64, 2, 64, rng);                 // SAM's global grid width
+  testRelPos(ctx, 2, 3, 32, 2, 80, rng);                  // batched, widest head
   testRelPos(ctx, 3, 5, 7, 2, 14, rng);                   // SlimSAM head size
   testRelPos(ctx, 1, 8, 8, 1, 96, rng);                   // wider than the kernels: OpenBLAS
 }

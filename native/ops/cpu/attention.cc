@@ -183,14 +183,15 @@ void run(Ctx& ctx, const Problem& P) {
         for (int64_t i = 0; i < n; ++i) {
           const int64_t qi = i0 + i;
           const float mx = addRelPosMax(s + i * lds, th + i * nh, tw + i * nw, P.h, P.w, qi / P.w, qi % P.w, twRev, colMax);
-          sums[i] = expSum(s + i * lds, P.Nk, mx);
+          sums[i] = kernels ? avx512::expSum(s + i * lds, P.Nk, mx) : expSum(s + i * lds, P.Nk, mx);
         }
       } else {
         for (int64_t i = 0; i < n; ++i) {
           // causal: keys after the query get probability 0 (the reference adds -inf)
           const int64_t valid = P.causal ? std::min(P.Nk, i0 + i + 1) : P.Nk;
           float* row = s + i * lds;
-          sums[i] = expSum(row, valid, simd::max(row, valid));
+          const float mx = simd::max(row, valid);
+          sums[i] = kernels ? avx512::expSum(row, valid, mx) : expSum(row, valid, mx);
           std::fill(row + valid, row + P.Nk, 0.f);
         }
       }

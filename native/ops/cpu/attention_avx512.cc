@@ -138,7 +138,46 @@ void valueBlock(const float* p, int64_t ldp, int64_t n, const float* v, int64_t 
   }
 }
 
+// exp(x) for x <= 0: n = round(x·log2 e), r = x - n·ln 2 (in two parts), the degree-6 Cephes
+// polynomial in r, scaled by 2^n. Inputs below -87.34 give exp(-87.34) (≈ 1e-38), as simd::expf.
+AVX512_FN inline __m512 expNonPositive(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3365447504f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+  y = _mm512_fmadd_ps(_mm512_mul_ps(y, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  return _mm512_scalef_ps(y, n);
+}
+
 }  // namespace
+
+AVX512_FN float expSum(float* x, int64_t n, float mx) {
+  const __m512 vmx = _mm512_set1_ps(mx);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 e0 = expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), vmx));
+    const __m512 e1 = expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vmx));
+    _mm512_storeu_ps(x + i, e0);
+    _mm512_storeu_ps(x + i + 16, e1);
+    acc0 = _mm512_add_ps(acc0, e0);
+    acc1 = _mm512_add_ps(acc1, e1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 e = expNonPositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmx));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    acc0 = _mm512_mask_add_ps(acc0, m, acc0, e);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
 
 AVX512_FN void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
                       float scale, float* s, int64_t lds) {
@@ -178,6 +217,8 @@ void weightedValues(const float*, int64_t, int64_t, const float*, int64_t, int64
                     const float*, float*, int64_t) {
   throw Error("attention: AVX-512 kernels are not built for this CPU");
 }
+
+float expSum(float*, int64_t, float) { throw Error("attention: AVX-512 kernels are not built for this CPU"); }
 
 #endif
 

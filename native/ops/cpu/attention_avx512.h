@@ -33,6 +33,11 @@ void packValues(const float* v, int64_t ldv, int64_t S, int64_t d, float* vp);
 void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
             float scale, float* s, int64_t lds);
 
+// x[i] = exp(x[i] - mx) over n values (x[i] <= mx, a softmax row); returns their sum. The
+// exponential as simd::expf computes it (same range reduction and polynomial) with FMAs and
+// vscalefps: it differs from simd::expf by an ulp or so.
+float expSum(float* x, int64_t n, float mx);
+
 // o[i, 0:d] = Σ_j p[i, j] · v[j, 0:d] / sums[i] for i < n, j < S (sums null: no division).
 // Row strides ldp, ldv, ldo.
 void weightedValues(const float* p, int64_t ldp, int64_t n, const float* v, int64_t ldv,
