@@ -1,7 +1,8 @@
 // CPU attention (native/ops/cpu/attention.cc) against a double-precision reference written
 // from the definitions, on both paths: the AVX-512 kernels (where this CPU has them) and
 // OpenBLAS. Shapes cover every kernel tile tail: head sizes 14..80 (1..5 vectors), key counts
-// around the 32-key blocks and the 128-key value chunks, short rows (< 64 keys), causal rows,
+// around the 32-key blocks and the 128-key value chunks, few keys or few queries (the in-register
+// kernels), short rows (< 64 keys), causal rows,
 // values packed (>= 1024 keys) or read in place, and SAM's rel-pos bias on square and
 // non-square grids, batched.
 #include <cmath>
@@ -119,8 +120,13 @@ void runAll(Ctx& ctx) {
   std::mt19937 rng(7);
   for (int64_t d : {14, 16, 32, 64, 80}) testAttention(ctx, 37, 200, 3, d, false, rng);
   testAttention(ctx, 1, 1, 2, 64, false, rng);
-  testAttention(ctx, 4096 / 8, 7, 8, 16, false, rng);     // image → tokens: short rows
-  testAttention(ctx, 7, 1030, 8, 16, false, rng);         // tokens → image: values packed
+  testAttention(ctx, 4096 / 8, 7, 8, 16, false, rng);     // image → tokens: few keys
+  testAttention(ctx, 300, 16, 2, 80, false, rng);         // few keys, widest head
+  testAttention(ctx, 5, 12, 2, 40, false, rng);           // few keys and few queries
+  testAttention(ctx, 7, 1030, 8, 16, false, rng);         // tokens → image: few queries
+  testAttention(ctx, 16, 33, 2, 9, false, rng);           // few queries, narrow head
+  testAttention(ctx, 17, 40, 2, 16, false, rng);          // one query too many: blocks
+  testAttention(ctx, 7, 1030, 2, 32, false, rng);         // few queries, wide head: blocks, values packed
   testAttention(ctx, 13, 31, 2, 32, false, rng);          // a single partial key block
   testAttention(ctx, 77, 77, 4, 64, true, rng);           // the CLIP text tower's causal mask
   testAttention(ctx, 130, 129, 2, 48, false, rng);        // value chunks 128 + 1

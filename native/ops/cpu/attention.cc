@@ -117,6 +117,29 @@ constexpr int64_t kPackValuesKeys = 1024;
 void run(Ctx& ctx, const Problem& P) {
   const bool kernels = avx512::supported() && P.d <= avx512::kMaxHeadDim;
   const bool relPos = P.relPosH != nullptr;
+  if (kernels && !relPos && !P.causal &&
+      (P.Nk <= avx512::kFewKeys || (P.Nq <= avx512::kFewQueries && P.d <= 16))) {
+    // one side short (SAM's two-way transformer): each head's attention in registers, in blocks
+    // of 256 queries against few keys, or all of the few queries at once
+    const bool fewKeys = P.Nk <= avx512::kFewKeys;
+    const int64_t rows = fewKeys ? 256 : P.Nq, blocks = (P.Nq + rows - 1) / rows;
+    ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
+      float* s = fewKeys ? nullptr : scratch(static_cast<size_t>(16 * P.Nk));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = t / (P.heads * blocks), hd = (t / blocks) % P.heads;
+        const int64_t i0 = (t % blocks) * rows, n = std::min(rows, P.Nq - i0);
+        const float* Q = P.q + b * P.strideQ + i0 * P.ldq + hd * P.d;
+        const float* K = P.k + b * P.strideK + hd * P.d;
+        const float* V = P.v + b * P.strideV + hd * P.d;
+        float* o = P.out + b * P.strideO + i0 * P.ldo + hd * P.d;
+        if (fewKeys)
+          avx512::fewKeys(Q, P.ldq, n, K, P.ldk, V, P.ldv, P.Nk, P.d, P.scale, o, P.ldo);
+        else
+          avx512::fewQueries(Q, P.ldq, n, K, P.ldk, V, P.ldv, P.Nk, P.d, P.scale, s, o, P.ldo);
+      }
+    });
+    return;
+  }
   const bool shortRows = !P.causal && !relPos && P.Nk < kShortRow;
   // Score row stride: short rows dense (softmaxShortRows takes them as one block); else off
   // multiples of 1024 floats, whose rows would share L1 sets when read together.

@@ -6,12 +6,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <string>
 
 #include "core/error.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12's reduce/extract intrinsics start from an undefined vector and warn about it when inlined
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #define OMNISEG_AVX512 1
 #define AVX512_FN __attribute__((target("avx512f")))
@@ -156,7 +160,95 @@ AVX512_FN inline __m512 expNonPositive(__m512 x) {
   return _mm512_scalef_ps(y, n);
 }
 
+template <int NV>
+AVX512_FN void fewKeysRows(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk,
+                           const float* v, int64_t ldv, int64_t S, int64_t d, float scale, float* o,
+                           int64_t ldo) {
+  alignas(64) float kT[kMaxHeadDim][16];  // kT[c][j] = k[j, c]; 0 for j >= S
+  for (int64_t c = 0; c < d; ++c)
+    for (int64_t j = 0; j < 16; ++j) kT[c][j] = j < S ? k[j * ldk + c] : 0.f;
+  const __mmask16 valid = static_cast<__mmask16>((1u << S) - 1);
+  const __mmask16 tail = static_cast<__mmask16>((1u << (d - 16 * (NV - 1))) - 1);
+  const __m512 vscale = _mm512_set1_ps(scale);
+  alignas(64) float e[16];
+  for (int64_t r = 0; r < n; ++r) {
+    const float* qr = q + r * ldq;
+    __m512 sc = _mm512_setzero_ps();
+    for (int64_t c = 0; c < d; ++c) sc = _mm512_fmadd_ps(_mm512_set1_ps(qr[c]), _mm512_load_ps(kT[c]), sc);
+    sc = _mm512_mul_ps(sc, vscale);
+    const float mx = _mm512_mask_reduce_max_ps(valid, sc);
+    const __m512 ex = _mm512_maskz_mov_ps(valid, expNonPositive(_mm512_sub_ps(sc, _mm512_set1_ps(mx))));
+    const float inv = 1.f / _mm512_reduce_add_ps(ex);
+    _mm512_store_ps(e, ex);
+    __m512 acc[NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) acc[i] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < S; ++j) {
+      const __m512 pj = _mm512_set1_ps(e[j]);
+#pragma GCC unroll 8
+      for (int i = 0; i < NV; ++i)
+        acc[i] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(i + 1 < NV ? 0xFFFF : tail, v + j * ldv + 16 * i), acc[i]);
+    }
+    const __m512 vinv = _mm512_set1_ps(inv);
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i)
+      _mm512_mask_storeu_ps(o + r * ldo + 16 * i, i + 1 < NV ? 0xFFFF : tail, _mm512_mul_ps(acc[i], vinv));
+  }
+}
+
 }  // namespace
+
+void fewKeys(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk, const float* v,
+             int64_t ldv, int64_t S, int64_t d, float scale, float* o, int64_t ldo) {
+  switch ((d + 15) / 16) {
+    case 1: return fewKeysRows<1>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
+    case 2: return fewKeysRows<2>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
+    case 3: return fewKeysRows<3>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
+    case 4: return fewKeysRows<4>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
+    case 5: return fewKeysRows<5>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
+    default: throw Error("attention: head size " + std::to_string(d) + " exceeds the AVX-512 kernels' " +
+                         std::to_string(kMaxHeadDim));
+  }
+}
+
+AVX512_FN void fewQueries(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk,
+                          const float* v, int64_t ldv, int64_t S, int64_t d, float scale,
+                          float* scratch, float* o, int64_t ldo) {
+  if (n > kFewQueries || d > 16) throw Error("attention: fewQueries takes at most 16 queries of head size 16");
+  alignas(64) float qT[16][16];  // qT[c][r] = q[r, c]; 0 for r >= n
+  for (int64_t c = 0; c < 16; ++c)
+    for (int64_t r = 0; r < 16; ++r) qT[c][r] = r < n && c < d ? q[r * ldq + c] : 0.f;
+  __m512 qv[16];
+  for (int64_t c = 0; c < 16; ++c) qv[c] = _mm512_load_ps(qT[c]);
+  const __m512 vscale = _mm512_set1_ps(scale);
+  // scores, lanes = queries: scratch[j] = scale · Σ_c q[:, c] · k[j, c]; and their max
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int64_t j = 0; j < S; ++j) {
+    const float* kj = k + j * ldk;
+    __m512 sc = _mm512_setzero_ps();
+    for (int64_t c = 0; c < d; ++c) sc = _mm512_fmadd_ps(qv[c], _mm512_set1_ps(kj[c]), sc);
+    sc = _mm512_mul_ps(sc, vscale);
+    _mm512_storeu_ps(scratch + 16 * j, sc);
+    vmax = _mm512_max_ps(vmax, sc);
+  }
+  // exp, their sums, and Σ_j p_j · v[j, c] per query
+  __m512 acc[16], vsum = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int c = 0; c < 16; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < S; ++j) {
+    const __m512 p = expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(scratch + 16 * j), vmax));
+    vsum = _mm512_add_ps(vsum, p);
+    const float* vj = v + j * ldv;
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c)
+      if (c < d) acc[c] = _mm512_fmadd_ps(p, _mm512_set1_ps(vj[c]), acc[c]);
+  }
+  alignas(64) float out[16][16], inv[16];
+  _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.f), vsum));
+  for (int c = 0; c < 16; ++c) _mm512_store_ps(out[c], acc[c]);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < d; ++c) o[r * ldo + c] = out[c][r] * inv[r];
+}
 
 AVX512_FN float expSum(float* x, int64_t n, float mx) {
   const __m512 vmx = _mm512_set1_ps(mx);
@@ -219,6 +311,16 @@ void weightedValues(const float*, int64_t, int64_t, const float*, int64_t, int64
 }
 
 float expSum(float*, int64_t, float) { throw Error("attention: AVX-512 kernels are not built for this CPU"); }
+
+void fewKeys(const float*, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t,
+             float, float*, int64_t) {
+  throw Error("attention: AVX-512 kernels are not built for this CPU");
+}
+
+void fewQueries(const float*, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t,
+                float, float*, float*, int64_t) {
+  throw Error("attention: AVX-512 kernels are not built for this CPU");
+}
 
 #endif
 

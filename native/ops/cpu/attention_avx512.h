@@ -43,4 +43,15 @@ float expSum(float* x, int64_t n, float mx);
 void weightedValues(const float* p, int64_t ldp, int64_t n, const float* v, int64_t ldv,
                     int64_t S, int64_t d, const float* sums, float* o, int64_t ldo);
 
+// Whole attention of one head where one side is short (SAM's two-way transformer: 4096 image
+// tokens against ~7 prompt tokens, and back), softmax(scale·q·kᵀ)·v in registers:
+//   fewKeys:    n queries against S <= kFewKeys keys (a query's scores are one vector)
+//   fewQueries: n <= kFewQueries queries of head size d <= 16 against S keys (lanes = queries);
+//               scratch: S·16 floats
+constexpr int64_t kFewKeys = 16, kFewQueries = 16;
+void fewKeys(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk, const float* v,
+             int64_t ldv, int64_t S, int64_t d, float scale, float* o, int64_t ldo);
+void fewQueries(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk, const float* v,
+                int64_t ldv, int64_t S, int64_t d, float scale, float* scratch, float* o, int64_t ldo);
+
 }  // namespace omniseg::ops::cpu::avx512
