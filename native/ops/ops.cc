@@ -110,6 +110,12 @@ void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, 
   OMNISEG_DISPATCH(convTranspose(ctx, dev(x), H, W, Cin, k, dev(weight), dev(b), Cout, y, act));
 }
 
+void convTransposeProject(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
+                          const float* weight, const float* b, int64_t Cout, Act act,
+                          const float* proj, int64_t P, float* y) {
+  OMNISEG_DISPATCH(convTransposeProject(ctx, dev(x), H, W, Cin, k, dev(weight), dev(b), Cout, act, dev(proj), P, y));
+}
+
 void windowPartition(Ctx& ctx, const float* x, int64_t E, int64_t D, int64_t ws,
                      const float* fill, float* win) {
   OMNISEG_DISPATCH(windowPartition(ctx, dev(x), E, D, ws, dev(fill), win));
@@ -153,6 +159,12 @@ const void* stage(Ctx& ctx, const void* host, size_t bytes) {
   void* dst = ctx.arena.bytes(bytes);
   upload(ctx, host, bytes, dst);
   return dst;
+}
+
+void* outputBuffer(Ctx& ctx, void* host, size_t bytes) { return ctx.gpu ? ctx.arena.bytes(bytes) : host; }
+
+void collect(Ctx& ctx, const void* buffer, size_t bytes, void* host) {
+  if (buffer != host) download(ctx, buffer, bytes, host);
 }
 
 void wait(Ctx& ctx) {

@@ -47,6 +47,15 @@ const T* stage(Ctx& ctx, const T* host, size_t count) {
   return static_cast<const T*>(stage(ctx, static_cast<const void*>(host), count * sizeof(T)));
 }
 
+// Where an op writes a result the host wants: the host buffer itself on CPU, an arena buffer on
+// CUDA; collect() then brings it to the host (a download on CUDA, nothing on CPU).
+void* outputBuffer(Ctx& ctx, void* host, size_t bytes);
+template <class T>
+T* outputBuffer(Ctx& ctx, T* host, size_t count) {
+  return static_cast<T*>(outputBuffer(ctx, static_cast<void*>(host), count * sizeof(T)));
+}
+void collect(Ctx& ctx, const void* buffer, size_t bytes, void* host);
+
 namespace cpu {
 #include "ops/op_list.inc"
 }  // namespace cpu

@@ -67,14 +67,13 @@ void MaskDecoder::forward(Ctx& ctx, float* image, const float* pe, int64_t E, co
   ops::convTranspose(ctx, image, E, E, C, 2, up1W_, up1B_, C / 4, up1);
   ops::layerNorm(ctx, up1, 4 * N, C / 4, upLnW_, upLnB_, 1e-6f, up1);
   ops::gelu(ctx, up1, 4 * N * (C / 4));
-  float* up2 = ctx.arena.floats(16 * N * (C / 8));  // [4E, 4E, C/8]
-  ops::convTranspose(ctx, up1, 2 * E, 2 * E, C / 4, 2, up2W_, up2B_, C / 8, up2, ops::Act::Gelu);
-  // }
+  // } (the last convT + GELU, up2 [4E, 4E, C/8], is fused with the products below)
   // hypernetworks { hyper [count, C/8] (selected tokens); masks [count, (4E)²] = hyper · up2ᵀ }
   float* hyper = ctx.arena.floats(count * (C / 8));
   for (int64_t t = 0; t < count; ++t)
     hyper_[first + t].forward(ctx, queries + (1 + first + t) * C, hyper + t * (C / 8));
-  ops::linear(ctx, hyper, count, C / 8, up2, nullptr, 16 * N, lowRes);
+  ops::convTransposeProject(ctx, up1, 2 * E, 2 * E, C / 4, 2, up2W_, up2B_, C / 8, ops::Act::Gelu, hyper,
+                            count, lowRes);
   // }
   float* iouAll = ctx.arena.floats(T);
   iouHead_.forward(ctx, queries, iouAll);

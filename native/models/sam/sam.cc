@@ -171,18 +171,25 @@ void SamModel::decodeOnDevice(Ctx& ctx, const Embedding& e, const DecodeRequest&
 }
 
 // Buffers for the prompt inputs and the outputs of decodeOnDevice, from ctx's arena (image and
-// side are the caller's to set).
+// side are the caller's to set); with `out` (sized), the outputs are written straight into it
+// where the pass runs on the host.
 SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_t Ns,
-                                        const Embedding& e) const {
+                                        const Embedding& e, DecodeResult* out) const {
   const int64_t C = cfg_.prompt.hiddenSize, L = cfg_.lowResSize(), P = r.promptCount;
   const int64_t M = r.multimask ? cfg_.decoder.numMultimaskOutputs : 1;
   DecodeIO io;
   io.sparse = ctx.arena.floats(std::max<int64_t>(P * Ns, 1) * C);
   io.mask = r.maskInput ? ctx.arena.floats(L * L) : nullptr;
-  io.lowRes = ctx.arena.floats(P * M * L * L);
-  io.iou = ctx.arena.floats(P * M);
-  io.masks = static_cast<uint8_t*>(
-      ctx.arena.bytes(static_cast<size_t>(P * M * e.original.height * e.original.width)));
+  const size_t maskBytes = static_cast<size_t>(P * M * e.original.height * e.original.width);
+  if (out) {
+    io.lowRes = ops::outputBuffer(ctx, out->lowRes.data(), out->lowRes.size());
+    io.iou = ops::outputBuffer(ctx, out->iou.data(), out->iou.size());
+    io.masks = ops::outputBuffer(ctx, out->masks.data(), maskBytes);
+  } else {
+    io.lowRes = ctx.arena.floats(P * M * L * L);
+    io.iou = ctx.arena.floats(P * M);
+    io.masks = static_cast<uint8_t*>(ctx.arena.bytes(maskBytes));
+  }
   return io;
 }
 
@@ -284,8 +291,14 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
     io = &graph->io;
   }
 #endif
+  DecodeResult out;
+  out.promptCount = P;
+  out.masksPerPrompt = M;
+  out.iou.resize(P * M);
+  out.lowRes.resize(P * M * L * L);
+  out.masks.resize(static_cast<size_t>(P * M * H * W));
   if (!io) {
-    local = allocateIO(ctx, r, Ns, e);
+    local = allocateIO(ctx, r, Ns, e, &out);
     local.image = e.data.data();
     if (useSide) local.side = e.cache.view();
     io = &local;
@@ -299,15 +312,9 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
 #endif
     decodeOnDevice(ctx, e, r, Ns, *io);
 
-  DecodeResult out;
-  out.promptCount = P;
-  out.masksPerPrompt = M;
-  out.iou.resize(P * M);
-  out.lowRes.resize(P * M * L * L);
-  out.masks.resize(static_cast<size_t>(P * M * H * W));
-  ops::download(ctx, io->iou, out.iou.size() * sizeof(float), out.iou.data());
-  ops::download(ctx, io->lowRes, out.lowRes.size() * sizeof(float), out.lowRes.data());
-  ops::download(ctx, io->masks, out.masks.size(), out.masks.data());
+  ops::collect(ctx, io->iou, out.iou.size() * sizeof(float), out.iou.data());
+  ops::collect(ctx, io->lowRes, out.lowRes.size() * sizeof(float), out.lowRes.data());
+  ops::collect(ctx, io->masks, out.masks.size(), out.masks.data());
   out.decodeMs = msSince(t0);
   Profile::report("decode");
   return out;

@@ -104,7 +104,8 @@ class SamModel {
     float* iou = nullptr;     // [P, M]
     uint8_t* masks = nullptr; // [P, M, H, W]
   };
-  DecodeIO allocateIO(Ctx& ctx, const DecodeRequest& r, int64_t Ns, const Embedding& e) const;
+  DecodeIO allocateIO(Ctx& ctx, const DecodeRequest& r, int64_t Ns, const Embedding& e,
+                      DecodeResult* out = nullptr) const;
   void decodeOnDevice(Ctx& ctx, const Embedding& e, const DecodeRequest& r, int64_t Ns,
                       const DecodeIO& io) const;
   DecodeGraph& decodeGraph(Runtime::Worker& w, Ctx& ctx, const Embedding& e, const DecodeRequest& r,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
@@ -91,31 +92,86 @@ void matmul(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* B, int6
   });
 }
 
-void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
-                   const float* weight, const float* b, int64_t Cout, float* y, Act act) {
-  // The weight's columns reordered from (co, dy, dx) to (dy, dx, co) [Cin, k*k*Cout], so that
-  // tmp [H*W, k*k*Cout] = x [H*W, Cin] · that holds each output pixel's Cout channels contiguous
-  // (the same dot products as with the checkpoint's order, so the same values).
-  ArenaScope scope(ctx.arena);
-  const int64_t kk = k * k, OW = k * W;
+namespace {
+
+// The weight's columns reordered from (co, dy, dx) to (dy, dx, co) [Cin, k*k*Cout], so that
+// x [pixels, Cin] · that holds each output pixel's Cout channels contiguous (the same dot
+// products as with the checkpoint's order, so the same values).
+float* permutedConvTWeights(Ctx& ctx, const float* weight, int64_t Cin, int64_t k, int64_t Cout) {
+  const int64_t kk = k * k;
   float* wp = ctx.arena.floats(Cin * kk * Cout);
   for (int64_t ci = 0; ci < Cin; ++ci)
     for (int64_t co = 0; co < Cout; ++co)
       for (int64_t j = 0; j < kk; ++j) wp[(ci * kk + j) * Cout + co] = weight[(ci * Cout + co) * kk + j];
-  float* tmp = ctx.arena.floats(H * W * Cout * kk);
-  matmul(ctx, x, H * W, Cin, wp, Cout * kk, tmp);
+  return wp;
+}
+
+// Runs fn(iy0, iy1, t) over chunks of input rows, t [(iy1-iy0)·W, k·k·Cout] = act(their
+// pixels · wp + b) (per output pixel, Cout channels contiguous). A chunk's t (~512 pixels) stays
+// in the core's L2 for fn; wp is small (packed again per chunk at little cost).
+template <class Fn>
+void convTChunks(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
+                 const float* wp, const float* b, int64_t Cout, Act act, const Fn& fn) {
+  const int64_t n = k * k * Cout, rows = std::max<int64_t>(1, 512 / W);
+  ctx.pool.parallelFor(H, rows, [&](int64_t y0, int64_t y1) {
+    thread_local std::vector<float> buf;
+    const int64_t px = (y1 - y0) * W;
+    if (buf.size() < static_cast<size_t>(px * n)) buf.resize(static_cast<size_t>(px * n));
+    float* t = buf.data();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, px, n, Cin, 1.f, x + y0 * W * Cin, Cin, wp, n, 0.f, t, n);
+    biasAct(t, px * k * k, Cout, Cout, b, act);
+    fn(y0, y1, t);
+  });
+}
+
+// out[p] = Σ_c z[c] · proj[p, c] for p < P (8 running partial sums per dot, as simd::sum).
+OMNISEG_SIMD void projectPixel(const float* z, int64_t C, const float* proj, int64_t P, float* out) {
+  for (int64_t p = 0; p < P; ++p) {
+    const float* w = proj + p * C;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t c = 0;
+    for (; c + 8 <= C; c += 8)
+      for (int j = 0; j < 8; ++j) acc[j] += z[c + j] * w[c + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; c < C; ++c) s += z[c] * w[c];
+    out[p] = s;
+  }
+}
+
+}  // namespace
+
+void convTranspose(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
+                   const float* weight, const float* b, int64_t Cout, float* y, Act act) {
+  ArenaScope scope(ctx.arena);
+  const float* wp = permutedConvTWeights(ctx, weight, Cin, k, Cout);
+  const int64_t OW = k * W;
   const size_t rowBytes = static_cast<size_t>(Cout) * sizeof(float);
-  ctx.pool.parallelFor(H, 1, [&](int64_t y0, int64_t y1) {
-    for (int64_t iy = y0; iy < y1; ++iy) {
-      for (int64_t ix = 0; ix < W; ++ix) {
-        const float* t = tmp + (iy * W + ix) * kk * Cout;
+  convTChunks(ctx, x, H, W, Cin, k, wp, b, Cout, act, [&](int64_t y0, int64_t y1, const float* t) {
+    for (int64_t iy = y0; iy < y1; ++iy)
+      for (int64_t ix = 0; ix < W; ++ix, t += k * k * Cout)
         for (int64_t dy = 0; dy < k; ++dy)
           for (int64_t dx = 0; dx < k; ++dx)
             std::memcpy(y + ((k * iy + dy) * OW + k * ix + dx) * Cout, t + (dy * k + dx) * Cout, rowBytes);
-      }
-      // the k output rows of this input row: [k·OW pixels, Cout], one bias/activation pass
-      biasAct(y + k * iy * OW * Cout, k * OW, Cout, Cout, b, act);
-    }
+  });
+}
+
+void convTransposeProject(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
+                          const float* weight, const float* b, int64_t Cout, Act act,
+                          const float* proj, int64_t P, float* y) {
+  ArenaScope scope(ctx.arena);
+  const float* wp = permutedConvTWeights(ctx, weight, Cin, k, Cout);
+  const int64_t OW = k * W, plane = k * H * OW;
+  convTChunks(ctx, x, H, W, Cin, k, wp, b, Cout, act, [&](int64_t y0, int64_t y1, const float* t) {
+    float out[64];
+    for (int64_t iy = y0; iy < y1; ++iy)
+      for (int64_t ix = 0; ix < W; ++ix)
+        for (int64_t dy = 0; dy < k; ++dy)
+          for (int64_t dx = 0; dx < k; ++dx, t += Cout)
+            for (int64_t p0 = 0; p0 < P; p0 += 64) {
+              const int64_t np = std::min<int64_t>(64, P - p0);
+              projectPixel(t, Cout, proj + p0 * Cout, np, out);
+              for (int64_t p = 0; p < np; ++p) y[(p0 + p) * plane + (k * iy + dy) * OW + k * ix + dx] = out[p];
+            }
   });
 }
 

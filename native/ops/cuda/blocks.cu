@@ -46,4 +46,14 @@ void preNormMlp(Ctx& ctx, float* x, int64_t M, int64_t C, const float* gamma, co
   linearHalfInput(ctx, hh, M, H, W2, b2, C, x, Act::None, /*accumulate=*/true);
 }
 
+void convTransposeProject(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, int64_t k,
+                          const float* weight, const float* b, int64_t Cout, Act act,
+                          const float* proj, int64_t P, float* y) {
+  // the two ops in sequence (the intermediate is one graph node's output on the GPU)
+  ArenaScope scope(ctx.arena);
+  float* up = ctx.arena.floats(static_cast<size_t>(k * k * H * W * Cout));  // [(kH)*(kW), Cout]
+  cuda::convTranspose(ctx, x, H, W, Cin, k, weight, b, Cout, up, act);
+  cuda::linear(ctx, proj, P, Cout, up, nullptr, k * k * H * W, y);
+}
+
 }  // namespace omniseg::ops::cuda
