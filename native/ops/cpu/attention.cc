@@ -124,7 +124,7 @@ void run(Ctx& ctx, const Problem& P) {
     const bool fewKeys = P.Nk <= avx512::kFewKeys;
     const int64_t rows = fewKeys ? 256 : P.Nq, blocks = (P.Nq + rows - 1) / rows;
     ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
-      float* s = fewKeys ? nullptr : scratch(static_cast<size_t>(16 * P.Nk));
+      float* s = fewKeys ? nullptr : scratch(static_cast<size_t>(48 * P.Nk));
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / (P.heads * blocks), hd = (t / blocks) % P.heads;
         const int64_t i0 = (t % blocks) * rows, n = std::min(rows, P.Nq - i0);

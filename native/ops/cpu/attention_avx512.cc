@@ -160,6 +160,57 @@ AVX512_FN inline __m512 expNonPositive(__m512 x) {
   return _mm512_scalef_ps(y, n);
 }
 
+// Rows ahead that fewKeys and fewQueries prefetch: their rows lie a head apart in a wider
+// matrix, which the hardware prefetchers do not run ahead of.
+constexpr int64_t kAhead = 16;
+
+// R rows of fewKeys (R independent FMA chains in flight); kT[c][j] = k[j, c], 0 for j >= S.
+template <int R, int NV>
+AVX512_FN void fewKeysTile(const float* q, int64_t ldq, const float (*kT)[16], const float* v,
+                           int64_t ldv, int64_t S, int64_t d, __m512 vscale, float* o, int64_t ldo) {
+  const __mmask16 valid = static_cast<__mmask16>((1u << S) - 1);
+  const __mmask16 tail = static_cast<__mmask16>((1u << (d - 16 * (NV - 1))) - 1);
+  __m512 sc[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) sc[r] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < d; ++c) {
+    const __m512 kc = _mm512_load_ps(kT[c]);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) sc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r * ldq + c]), kc, sc[r]);
+  }
+  alignas(64) float e[R][16];
+  float inv[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const __m512 x = _mm512_mul_ps(sc[r], vscale);
+    const float mx = _mm512_mask_reduce_max_ps(valid, x);
+    const __m512 ex = _mm512_maskz_mov_ps(valid, expNonPositive(_mm512_sub_ps(x, _mm512_set1_ps(mx))));
+    inv[r] = 1.f / _mm512_reduce_add_ps(ex);
+    _mm512_store_ps(e[r], ex);
+  }
+  __m512 acc[R * NV];
+#pragma GCC unroll 32
+  for (int a = 0; a < R * NV; ++a) acc[a] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < S; ++j) {
+    __m512 vv[NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) vv[i] = _mm512_maskz_loadu_ps(i + 1 < NV ? 0xFFFF : tail, v + j * ldv + 16 * i);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 pj = _mm512_set1_ps(e[r][j]);
+#pragma GCC unroll 8
+      for (int i = 0; i < NV; ++i) acc[r * NV + i] = _mm512_fmadd_ps(pj, vv[i], acc[r * NV + i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const __m512 vinv = _mm512_set1_ps(inv[r]);
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i)
+      _mm512_mask_storeu_ps(o + r * ldo + 16 * i, i + 1 < NV ? 0xFFFF : tail, _mm512_mul_ps(acc[r * NV + i], vinv));
+  }
+}
+
 template <int NV>
 AVX512_FN void fewKeysRows(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk,
                            const float* v, int64_t ldv, int64_t S, int64_t d, float scale, float* o,
@@ -167,33 +218,14 @@ AVX512_FN void fewKeysRows(const float* q, int64_t ldq, int64_t n, const float* 
   alignas(64) float kT[kMaxHeadDim][16];  // kT[c][j] = k[j, c]; 0 for j >= S
   for (int64_t c = 0; c < d; ++c)
     for (int64_t j = 0; j < 16; ++j) kT[c][j] = j < S ? k[j * ldk + c] : 0.f;
-  const __mmask16 valid = static_cast<__mmask16>((1u << S) - 1);
-  const __mmask16 tail = static_cast<__mmask16>((1u << (d - 16 * (NV - 1))) - 1);
   const __m512 vscale = _mm512_set1_ps(scale);
-  alignas(64) float e[16];
-  for (int64_t r = 0; r < n; ++r) {
-    const float* qr = q + r * ldq;
-    __m512 sc = _mm512_setzero_ps();
-    for (int64_t c = 0; c < d; ++c) sc = _mm512_fmadd_ps(_mm512_set1_ps(qr[c]), _mm512_load_ps(kT[c]), sc);
-    sc = _mm512_mul_ps(sc, vscale);
-    const float mx = _mm512_mask_reduce_max_ps(valid, sc);
-    const __m512 ex = _mm512_maskz_mov_ps(valid, expNonPositive(_mm512_sub_ps(sc, _mm512_set1_ps(mx))));
-    const float inv = 1.f / _mm512_reduce_add_ps(ex);
-    _mm512_store_ps(e, ex);
-    __m512 acc[NV];
-#pragma GCC unroll 8
-    for (int i = 0; i < NV; ++i) acc[i] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < S; ++j) {
-      const __m512 pj = _mm512_set1_ps(e[j]);
-#pragma GCC unroll 8
-      for (int i = 0; i < NV; ++i)
-        acc[i] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(i + 1 < NV ? 0xFFFF : tail, v + j * ldv + 16 * i), acc[i]);
-    }
-    const __m512 vinv = _mm512_set1_ps(inv);
-#pragma GCC unroll 8
-    for (int i = 0; i < NV; ++i)
-      _mm512_mask_storeu_ps(o + r * ldo + 16 * i, i + 1 < NV ? 0xFFFF : tail, _mm512_mul_ps(acc[i], vinv));
+  int64_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    for (int64_t i = 0; i < 4; ++i)  // (see kAhead)
+      _mm_prefetch(reinterpret_cast<const char*>(q + (r + kAhead + i) * ldq), _MM_HINT_T0);
+    fewKeysTile<4, NV>(q + r * ldq, ldq, kT, v, ldv, S, d, vscale, o + r * ldo, ldo);
   }
+  for (; r < n; ++r) fewKeysTile<1, NV>(q + r * ldq, ldq, kT, v, ldv, S, d, vscale, o + r * ldo, ldo);
 }
 
 }  // namespace
@@ -211,43 +243,74 @@ void fewKeys(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk
   }
 }
 
-AVX512_FN void fewQueries(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk,
-                          const float* v, int64_t ldv, int64_t S, int64_t d, float scale,
-                          float* scratch, float* o, int64_t ldo) {
-  if (n > kFewQueries || d > 16) throw Error("attention: fewQueries takes at most 16 queries of head size 16");
+namespace {
+
+// fewQueries for heads of exactly 16 (k and v rows one vector each, fully unrolled over c).
+AVX512_FN void fewQueries16(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk,
+                            const float* v, int64_t ldv, int64_t S, float scale, float* scores,
+                            float* o, int64_t ldo) {
   alignas(64) float qT[16][16];  // qT[c][r] = q[r, c]; 0 for r >= n
   for (int64_t c = 0; c < 16; ++c)
-    for (int64_t r = 0; r < 16; ++r) qT[c][r] = r < n && c < d ? q[r * ldq + c] : 0.f;
+    for (int64_t r = 0; r < 16; ++r) qT[c][r] = r < n ? q[r * ldq + c] : 0.f;
   __m512 qv[16];
-  for (int64_t c = 0; c < 16; ++c) qv[c] = _mm512_load_ps(qT[c]);
+#pragma GCC unroll 16
+  for (int c = 0; c < 16; ++c) qv[c] = _mm512_load_ps(qT[c]);
   const __m512 vscale = _mm512_set1_ps(scale);
-  // scores, lanes = queries: scratch[j] = scale · Σ_c q[:, c] · k[j, c]; and their max
+  // scores, lanes = queries: scores[j] = scale · Σ_c q[:, c] · k[j, c]; and their max
   __m512 vmax = _mm512_set1_ps(-INFINITY);
   for (int64_t j = 0; j < S; ++j) {
     const float* kj = k + j * ldk;
-    __m512 sc = _mm512_setzero_ps();
-    for (int64_t c = 0; c < d; ++c) sc = _mm512_fmadd_ps(qv[c], _mm512_set1_ps(kj[c]), sc);
-    sc = _mm512_mul_ps(sc, vscale);
-    _mm512_storeu_ps(scratch + 16 * j, sc);
-    vmax = _mm512_max_ps(vmax, sc);
+    _mm_prefetch(reinterpret_cast<const char*>(kj + kAhead * ldk), _MM_HINT_T0);
+    __m512 sa = _mm512_setzero_ps(), sb = _mm512_setzero_ps();  // two chains: c even / odd
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; c += 2) {
+      sa = _mm512_fmadd_ps(qv[c], _mm512_set1_ps(kj[c]), sa);
+      sb = _mm512_fmadd_ps(qv[c + 1], _mm512_set1_ps(kj[c + 1]), sb);
+    }
+    const __m512 x = _mm512_mul_ps(_mm512_add_ps(sa, sb), vscale);
+    _mm512_storeu_ps(scores + 16 * j, x);
+    vmax = _mm512_max_ps(vmax, x);
   }
   // exp, their sums, and Σ_j p_j · v[j, c] per query
   __m512 acc[16], vsum = _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int c = 0; c < 16; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t j = 0; j < S; ++j) {
-    const __m512 p = expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(scratch + 16 * j), vmax));
+    const __m512 p = expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(scores + 16 * j), vmax));
     vsum = _mm512_add_ps(vsum, p);
     const float* vj = v + j * ldv;
+    _mm_prefetch(reinterpret_cast<const char*>(vj + kAhead * ldv), _MM_HINT_T0);
 #pragma GCC unroll 16
-    for (int c = 0; c < 16; ++c)
-      if (c < d) acc[c] = _mm512_fmadd_ps(p, _mm512_set1_ps(vj[c]), acc[c]);
+    for (int c = 0; c < 16; ++c) acc[c] = _mm512_fmadd_ps(p, _mm512_set1_ps(vj[c]), acc[c]);
   }
   alignas(64) float out[16][16], inv[16];
   _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.f), vsum));
+#pragma GCC unroll 16
   for (int c = 0; c < 16; ++c) _mm512_store_ps(out[c], acc[c]);
   for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < d; ++c) o[r * ldo + c] = out[c][r] * inv[r];
+    for (int64_t c = 0; c < 16; ++c) o[r * ldo + c] = out[c][r] * inv[r];
+}
+
+}  // namespace
+
+void fewQueries(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk, const float* v,
+                int64_t ldv, int64_t S, int64_t d, float scale, float* scratch, float* o, int64_t ldo) {
+  if (n > kFewQueries || d > 16) throw Error("attention: fewQueries takes at most 16 queries of head size 16");
+  if (d == 16) return fewQueries16(q, ldq, n, k, ldk, v, ldv, S, scale, scratch, o, ldo);
+  // narrower heads: q, k and v zero-padded to 16 (zeros add nothing to the dot products)
+  float* kp = scratch + 16 * S;
+  float* vp = kp + 16 * S;
+  float qp[16 * 16] = {};
+  alignas(64) float op[16 * 16];
+  for (int64_t r = 0; r < n; ++r) std::memcpy(qp + 16 * r, q + r * ldq, static_cast<size_t>(d) * sizeof(float));
+  for (int64_t j = 0; j < S; ++j) {
+    for (int64_t c = 0; c < 16; ++c) {
+      kp[16 * j + c] = c < d ? k[j * ldk + c] : 0.f;
+      vp[16 * j + c] = c < d ? v[j * ldv + c] : 0.f;
+    }
+  }
+  fewQueries16(qp, 16, n, kp, 16, vp, 16, S, scale, scratch, op, 16);
+  for (int64_t r = 0; r < n; ++r) std::memcpy(o + r * ldo, op + 16 * r, static_cast<size_t>(d) * sizeof(float));
 }
 
 AVX512_FN float expSum(float* x, int64_t n, float mx) {

@@ -47,7 +47,7 @@ void weightedValues(const float* p, int64_t ldp, int64_t n, const float* v, int6
 // tokens against ~7 prompt tokens, and back), softmax(scale·q·kᵀ)·v in registers:
 //   fewKeys:    n queries against S <= kFewKeys keys (a query's scores are one vector)
 //   fewQueries: n <= kFewQueries queries of head size d <= 16 against S keys (lanes = queries);
-//               scratch: S·16 floats
+//               scratch: S·48 floats
 constexpr int64_t kFewKeys = 16, kFewQueries = 16;
 void fewKeys(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk, const float* v,
              int64_t ldv, int64_t S, int64_t d, float scale, float* o, int64_t ldo);
