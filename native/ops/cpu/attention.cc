@@ -64,6 +64,9 @@ OMNISEG_SIMD float addRelPosMax(float* scores, const float* th, const float* tw,
   return simd::max(colMax, w);
 }
 
+// max over n values (simd::max, compiled for the widest vectors).
+OMNISEG_SIMD float rowMax(const float* x, int64_t n) { return simd::max(x, n); }
+
 // x[i] = exp(x[i] - mx) over n values; returns their sum (16 running partial sums).
 OMNISEG_SIMD float expSum(float* x, int64_t n, float mx) {
   float acc[16] = {};
@@ -112,7 +115,7 @@ struct Problem {
 // this is tuned on, the rest holding the packed keys and the values).
 constexpr int64_t kBlockFloats = 1 << 18;
 // Keys from which the kernel path copies each head's values into a dense buffer first.
-constexpr int64_t kPackValuesKeys = 1024;
+constexpr int64_t kPackValuesKeys = 256;
 
 void run(Ctx& ctx, const Problem& P) {
   const bool kernels = avx512::supported() && P.d <= avx512::kMaxHeadDim;
@@ -175,10 +178,11 @@ void run(Ctx& ctx, const Problem& P) {
   }
   const int64_t nh = relPos ? 2 * P.h - 1 : 0, nw = relPos ? 2 * P.w - 1 : 0;
   ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
-    // scores [qb, lds] | sums [qb] | th [qb, 2h-1] | tw [qb, 2w-1] | twRev [w] | colMax [w]
-    float* s = scratch(static_cast<size_t>(qb * (lds + 1 + nh + nw) + 2 * P.w));
+    // scores [qb, lds] | sums [qb] | rowMaxes [qb] | th [qb, 2h-1] | tw [qb, 2w-1] | twRev [w] | colMax [w]
+    float* s = scratch(static_cast<size_t>(qb * (lds + 2 + nh + nw) + 2 * P.w));
     float* sums = s + qb * lds;
-    float* th = sums + qb;
+    float* rowMaxes = sums + qb;
+    float* th = rowMaxes + qb;
     float* tw = th + qb * nh;
     float* twRev = tw + qb * nw;
     float* colMax = twRev + P.w;
@@ -190,8 +194,11 @@ void run(Ctx& ctx, const Problem& P) {
       const float* V = P.v + b * P.strideV + hd * d;                // [Nk, d]
       float* o = P.out + b * P.strideO + i0 * P.ldo + hd * d;       // [n, d]
       // s = (q·scale)·kᵀ
+      // (the kernels also find each row's max where the softmax needs it without a bias)
+      const bool kernelMax = kernels && !relPos && !P.causal;
       if (kernels)
-        avx512::scores(Q, P.ldq, n, kp + (b * P.heads + hd) * kpSize, P.Nk, d, P.scale, s, lds);
+        avx512::scores(Q, P.ldq, n, kp + (b * P.heads + hd) * kpSize, P.Nk, d, P.scale, s, lds,
+                       kernelMax ? rowMaxes : nullptr);
       else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, P.Nk, d, P.scale, Q, P.ldq, K, P.ldk, 0.f, s, lds);
       const float* rowSums = sums;
@@ -213,7 +220,7 @@ void run(Ctx& ctx, const Problem& P) {
           // causal: keys after the query get probability 0 (the reference adds -inf)
           const int64_t valid = P.causal ? std::min(P.Nk, i0 + i + 1) : P.Nk;
           float* row = s + i * lds;
-          const float mx = simd::max(row, valid);
+          const float mx = kernelMax ? rowMaxes[i] : rowMax(row, valid);
           sums[i] = kernels ? avx512::expSum(row, valid, mx) : expSum(row, valid, mx);
           std::fill(row + valid, row + P.Nk, 0.f);
         }

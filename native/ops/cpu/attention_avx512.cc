@@ -64,7 +64,7 @@ namespace {
 // R query rows against key block jb (32 keys) of kp.
 template <int R>
 AVX512_FN void scoreTile(const float* q, int64_t ldq, const float* blk, int64_t j0, int64_t S,
-                         int64_t d, __m512 vscale, float* s, int64_t lds) {
+                         int64_t d, __m512 vscale, float* s, int64_t lds, __m512* vmax) {
   __m512 acc[2 * R];
 #pragma GCC unroll 16
   for (int a = 0; a < 2 * R; ++a) acc[a] = _mm512_setzero_ps();
@@ -82,10 +82,16 @@ AVX512_FN void scoreTile(const float* q, int64_t ldq, const float* blk, int64_t 
   // the last, partial block stores only keys < S
   const __mmask16 m0 = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
   const __mmask16 m1 = left >= 32 ? 0xFFFF : left > 16 ? static_cast<__mmask16>((1u << (left - 16)) - 1) : 0;
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    _mm512_mask_storeu_ps(s + r * lds + j0, m0, _mm512_mul_ps(acc[2 * r], vscale));
-    _mm512_mask_storeu_ps(s + r * lds + j0 + 16, m1, _mm512_mul_ps(acc[2 * r + 1], vscale));
+    const __m512 s0 = _mm512_mul_ps(acc[2 * r], vscale), s1 = _mm512_mul_ps(acc[2 * r + 1], vscale);
+    _mm512_mask_storeu_ps(s + r * lds + j0, m0, s0);
+    _mm512_mask_storeu_ps(s + r * lds + j0 + 16, m1, s1);
+    if (vmax) {  // running max per lane (keys past S as -inf)
+      const __m512 m = _mm512_max_ps(_mm512_mask_blend_ps(m0, ninf, s0), _mm512_mask_blend_ps(m1, ninf, s1));
+      vmax[r] = j0 == 0 ? m : _mm512_max_ps(vmax[r], m);
+    }
   }
 }
 
@@ -335,15 +341,25 @@ AVX512_FN float expSum(float* x, int64_t n, float mx) {
 }
 
 AVX512_FN void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
-                      float scale, float* s, int64_t lds) {
+                      float scale, float* s, int64_t lds, float* rowMax) {
   const __m512 vscale = _mm512_set1_ps(scale);
-  // key blocks outer: each packed block (32 keys, 8 KiB at d = 64) stays in L1 for all rows
-  for (int64_t j0 = 0; j0 < S; j0 += kKeys) {
-    const float* blk = kp + j0 * d;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) scoreTile<8>(q + i * ldq, ldq, blk, j0, S, d, vscale, s + i * lds, lds);
-    for (; i + 4 <= n; i += 4) scoreTile<4>(q + i * ldq, ldq, blk, j0, S, d, vscale, s + i * lds, lds);
-    for (; i < n; ++i) scoreTile<1>(q + i * ldq, ldq, blk, j0, S, d, vscale, s + i * lds, lds);
+  constexpr int64_t kRows = 64;  // rows per chunk: their running maxima in one 4 KiB array
+  __m512 vmax[kRows];
+  for (int64_t c0 = 0; c0 < n; c0 += kRows) {
+    const int64_t cn = std::min(kRows, n - c0);
+    const float* qc = q + c0 * ldq;
+    float* sc = s + c0 * lds;
+    // key blocks outer: each packed block (32 keys, 8 KiB at d = 64) stays in L1 for all rows
+    for (int64_t j0 = 0; j0 < S; j0 += kKeys) {
+      const float* blk = kp + j0 * d;
+      __m512* vm = rowMax ? vmax : nullptr;
+      int64_t i = 0;
+      for (; i + 8 <= cn; i += 8) scoreTile<8>(qc + i * ldq, ldq, blk, j0, S, d, vscale, sc + i * lds, lds, vm ? vm + i : nullptr);
+      for (; i + 4 <= cn; i += 4) scoreTile<4>(qc + i * ldq, ldq, blk, j0, S, d, vscale, sc + i * lds, lds, vm ? vm + i : nullptr);
+      for (; i < cn; ++i) scoreTile<1>(qc + i * ldq, ldq, blk, j0, S, d, vscale, sc + i * lds, lds, vm ? vm + i : nullptr);
+    }
+    if (rowMax)
+      for (int64_t i = 0; i < cn; ++i) rowMax[c0 + i] = _mm512_reduce_max_ps(vmax[i]);
   }
 }
 
@@ -364,7 +380,7 @@ void weightedValues(const float* p, int64_t ldp, int64_t n, const float* v, int6
 
 bool supported() { return false; }
 
-void scores(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float, float*, int64_t) {
+void scores(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float, float*, int64_t, float*) {
   throw Error("attention: AVX-512 kernels are not built for this CPU");
 }
 

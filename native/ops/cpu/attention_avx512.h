@@ -29,9 +29,9 @@ void packKeys(const float* k, int64_t ldk, int64_t S, int64_t d, float* kp);
 void packValues(const float* v, int64_t ldv, int64_t S, int64_t d, float* vp);
 
 // s[i, j] = scale · Σ_c q[i, c] · k[j, c] for i < n, j < S (row strides ldq, lds; only
-// columns j < S are written). kp: packKeys of k.
+// columns j < S are written). kp: packKeys of k. rowMax (if not null) [n]: each row's max.
 void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
-            float scale, float* s, int64_t lds);
+            float scale, float* s, int64_t lds, float* rowMax = nullptr);
 
 // x[i] = exp(x[i] - mx) over n values (x[i] <= mx, a softmax row); returns their sum. The
 // exponential as simd::expf computes it (same range reduction and polynomial) with FMAs and
