@@ -49,8 +49,8 @@ const float* WeightStore::get(const std::string& key,
   return get(key, std::vector<int64_t>(expectedShape));
 }
 
-const float* WeightStore::get(const std::string& key,
-                              const std::vector<int64_t>& expectedShape) {
+const SafeTensors::TensorInfo& WeightStore::checked(const std::string& key,
+                                                    const std::vector<int64_t>& expectedShape) const {
   const SafeTensors::TensorInfo* t = file_->find(key);
   if (t == nullptr) throw Error("missing tensor " + quote(key) + " in " + path());
   if (t->shape != expectedShape)
@@ -62,47 +62,81 @@ const float* WeightStore::get(const std::string& key,
     throw Error(path() + ": tensor " + quote(key) + " has dtype " +
                 SafeTensors::dtypeName(t->dtype) +
                 "; only F32, F16 and BF16 can be loaded as float weights");
-  const bool first = used_.insert(key).second;
-  const size_t count = static_cast<size_t>(t->end - t->begin) / SafeTensors::dtypeSize(t->dtype);
+  return *t;
+}
 
-  const uint8_t* src = file_->bytes(*t);
-  if (t->dtype == DType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
-    const float* p = reinterpret_cast<const float*>(src);  // zero copy
-    if (first) handedOut_.push_back({p, count});
-    return p;
+// Validation guarantees end - begin == numel * dtypeSize without overflow.
+size_t WeightStore::numel(const SafeTensors::TensorInfo& t) {
+  return static_cast<size_t>(t.end - t.begin) / SafeTensors::dtypeSize(t.dtype);
+}
+
+void WeightStore::convert(const SafeTensors::TensorInfo& t, float* dst) const {
+  const uint8_t* src = file_->bytes(t);
+  const size_t n = numel(t);
+  switch (t.dtype) {
+    case DType::F32:
+      if (n) std::memcpy(dst, src, n * sizeof(float));
+      break;
+    case DType::F16:
+      for (size_t i = 0; i < n; ++i)
+        dst[i] = halfToFloat(static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8)));
+      break;
+    default:  // BF16
+      for (size_t i = 0; i < n; ++i)
+        dst[i] = bf16ToFloat(static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8)));
+      break;
   }
+}
 
-  auto cached = converted_.find(key);
-  if (cached != converted_.end()) return cached->second.get();
-
-  // Validation guarantees end - begin == numel * dtypeSize without overflow.
-  const size_t elemSize = SafeTensors::dtypeSize(t->dtype);
-  const size_t numel = static_cast<size_t>(t->end - t->begin) / elemSize;
-  if (numel > SIZE_MAX / sizeof(float) - 64)
+float* WeightStore::keep(const std::string& key, size_t count) {
+  if (count > SIZE_MAX / sizeof(float) - 64)
     throw Error(path() + ": tensor " + quote(key) + " is too large to convert");
-  const size_t bytes = numel * sizeof(float);
+  const size_t bytes = count * sizeof(float);
   const size_t allocBytes = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
   Buffer buf(static_cast<float*>(std::aligned_alloc(64, allocBytes)));
   if (!buf)
     throw Error(path() + ": out of memory converting tensor " + quote(key) + " (" +
                 std::to_string(bytes) + " bytes)");
-  float* dst = buf.get();
-  switch (t->dtype) {
-    case DType::F32:
-      if (bytes) std::memcpy(dst, src, bytes);
-      break;
-    case DType::F16:
-      for (size_t i = 0; i < numel; ++i)
-        dst[i] = halfToFloat(static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8)));
-      break;
-    default:  // BF16
-      for (size_t i = 0; i < numel; ++i)
-        dst[i] = bf16ToFloat(static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8)));
-      break;
-  }
   bytesConverted_ += bytes;
-  handedOut_.push_back({dst, count});
+  handedOut_.push_back({buf.get(), count});
   return converted_.emplace(key, std::move(buf)).first->second.get();
+}
+
+const float* WeightStore::get(const std::string& key,
+                              const std::vector<int64_t>& expectedShape) {
+  const SafeTensors::TensorInfo& t = checked(key, expectedShape);
+  const bool first = used_.insert(key).second;
+  const uint8_t* src = file_->bytes(t);
+  if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
+    const float* p = reinterpret_cast<const float*>(src);  // zero copy
+    if (first) handedOut_.push_back({p, numel(t)});
+    return p;
+  }
+  auto cached = converted_.find(key);
+  if (cached != converted_.end()) return cached->second.get();
+  float* dst = keep(key, numel(t));
+  convert(t, dst);
+  return dst;
+}
+
+const float* WeightStore::getStacked(const std::vector<std::string>& keys,
+                                     const std::vector<int64_t>& expectedShape) {
+  if (keys.empty()) throw Error("getStacked: no tensors");
+  std::string id;  // the stacked buffer's own key in converted_ (no tensor name holds a '\n')
+  for (const auto& k : keys) id += k + "\n";
+  auto cached = converted_.find(id);
+  if (cached != converted_.end()) return cached->second.get();
+  std::vector<const SafeTensors::TensorInfo*> parts;
+  for (const auto& k : keys) parts.push_back(&checked(k, expectedShape));
+  const size_t each = numel(*parts.front());
+  if (each != 0 && keys.size() > (SIZE_MAX / sizeof(float) - 64) / each)
+    throw Error(path() + ": tensors " + quote(keys.front()) + ", ... are too large to stack");
+  float* dst = keep(id, each * keys.size());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    convert(*parts[i], dst + i * each);
+    used_.insert(keys[i]);
+  }
+  return dst;
 }
 
 bool WeightStore::has(const std::string& key) const { return file_->find(key) != nullptr; }

@@ -33,6 +33,12 @@ class WeightStore {
   const float* get(const std::string& key, std::initializer_list<int64_t> expectedShape);
   const float* get(const std::string& key, const std::vector<int64_t>& expectedShape);
 
+  // The tensors of `keys` (each expectedShape, checked as get() does) stacked along a new first
+  // dimension into one owned buffer [keys.size(), expectedShape...]: e.g. the q, k and v
+  // projections of an attention layer as one [3C, C] weight, for one GEMM. Marks the keys used;
+  // the stacked buffer (not the parts) is what handedOut() lists.
+  const float* getStacked(const std::vector<std::string>& keys, const std::vector<int64_t>& expectedShape);
+
   bool has(const std::string& key) const;
   // Marks a tensor as accepted without reading it (tied/duplicate weights).
   // No-op if the key is absent, so optional keys can be marked unconditionally.
@@ -62,6 +68,11 @@ class WeightStore {
     void operator()(float* p) const { std::free(p); }
   };
   using Buffer = std::unique_ptr<float[], FreeDeleter>;
+
+  const SafeTensors::TensorInfo& checked(const std::string& key, const std::vector<int64_t>& expectedShape) const;
+  static size_t numel(const SafeTensors::TensorInfo& t);
+  void convert(const SafeTensors::TensorInfo& t, float* dst) const;
+  float* keep(const std::string& key, size_t count);  // an owned buffer, listed in handedOut_
 
   std::unique_ptr<SafeTensors> file_;
   std::unordered_set<std::string> used_;

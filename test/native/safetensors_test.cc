@@ -179,6 +179,42 @@ static void testValid() {
   CHECK(ok);
 }
 
+// getStacked: F32 (mapped), BF16 (converted) and the stacked result; shape errors name the key.
+static void testStacked() {
+  std::string path = writeTmp("stacked.safetensors", validFile());
+  WeightStore ws(SafeTensors::open(path));
+  const float* ab = ws.getStacked({"a", "b"}, {2, 3});  // [2, 2, 3]
+  CHECK(reinterpret_cast<uintptr_t>(ab) % 64 == 0);
+  bool same = true;
+  for (size_t i = 0; i < kF32.size(); ++i) same &= bitsOf(ab[i]) == bitsOf(kF32[i]);
+  CHECK(same);
+  const float* b = ws.get("b", {2, 3});
+  for (int i = 0; i < 6; ++i) same &= std::isnan(b[i]) ? std::isnan(ab[6 + i]) : bitsOf(ab[6 + i]) == bitsOf(b[i]);
+  CHECK(same);
+  CHECK(ws.getStacked({"a", "b"}, {2, 3}) == ab);  // cached
+  size_t listed = 0;  // the stacked buffer is handed out; "a" itself was not
+  for (const auto& t : ws.handedOut()) {
+    if (t.data == ab) CHECK(t.count == 12);
+    listed += t.data == ab;
+  }
+  CHECK(listed == 1);
+  bool threw = false;
+  try {
+    ws.getStacked({"a", "h"}, {2, 3});
+  } catch (const omniseg::Error& e) {
+    threw = std::string(e.what()).find("\"h\"") != std::string::npos;
+  }
+  CHECK(threw);
+  ws.markUsed("h");
+  bool ok = true;
+  try {
+    ws.checkAllUsed();  // a and b were marked used by getStacked
+  } catch (const omniseg::Error&) {
+    ok = false;
+  }
+  CHECK(ok);
+}
+
 static void testHalfExhaustive() {
 #ifdef __FLT16_MAX__
   int bad = 0;
@@ -413,6 +449,7 @@ int main(int argc, char** argv) {
   testEdgeValid();
   testMalformed();
   testWeightStoreErrors();
+  testStacked();
   testFuzz(seed);
   for (const auto& f : tmpFiles) unlink(f.c_str());
   rmdir(tmpDir.c_str());

@@ -9,12 +9,9 @@ EncoderLayer::EncoderLayer(WeightStore& w, const std::string& p, int64_t C, int6
     : C_(C), I_(I), heads_(heads), eps_(static_cast<float>(eps)), act_(act) {
   ln1W_ = w.get(p + "layer_norm1.weight", {C});
   ln1B_ = w.get(p + "layer_norm1.bias", {C});
-  qW_ = w.get(p + "self_attn.q_proj.weight", {C, C});
-  qB_ = w.get(p + "self_attn.q_proj.bias", {C});
-  kW_ = w.get(p + "self_attn.k_proj.weight", {C, C});
-  kB_ = w.get(p + "self_attn.k_proj.bias", {C});
-  vW_ = w.get(p + "self_attn.v_proj.weight", {C, C});
-  vB_ = w.get(p + "self_attn.v_proj.bias", {C});
+  const std::string a = p + "self_attn.";
+  qkvW_ = w.getStacked({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"}, {C, C});
+  qkvB_ = w.getStacked({a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"}, {C});
   oW_ = w.get(p + "self_attn.out_proj.weight", {C, C});
   oB_ = w.get(p + "self_attn.out_proj.bias", {C});
   ln2W_ = w.get(p + "layer_norm2.weight", {C});
@@ -29,11 +26,9 @@ EncoderLayer::EncoderLayer(WeightStore& w, const std::string& p, int64_t C, int6
 void EncoderLayer::attention(Ctx& ctx, const float* in, int64_t N, bool causal, float* x) const {
   const int64_t C = C_, d = C / heads_;
   ArenaScope scratch(ctx.arena);
-  // qkv [N, 3C]: q | k | v side by side (each projection writes its third, row stride 3C)
+  // qkv [N, 3C]: q | k | v side by side, from the stacked projections
   float* qkv = ctx.arena.floats(N * 3 * C);
-  ops::linear(ctx, in, N, C, qW_, qB_, C, qkv, ops::Act::None, false, 0, 3 * C);
-  ops::linear(ctx, in, N, C, kW_, kB_, C, qkv + C, ops::Act::None, false, 0, 3 * C);
-  ops::linear(ctx, in, N, C, vW_, vB_, C, qkv + 2 * C, ops::Act::None, false, 0, 3 * C);
+  ops::linear(ctx, in, N, C, qkvW_, qkvB_, 3 * C, qkv);
   float* att = ctx.arena.floats(N * C);  // [N, C]
   const float scale = static_cast<float>(std::pow(static_cast<double>(d), -0.5));  // head_dim**-0.5
   ops::attention(ctx, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, N, N, heads_, d, scale, att,

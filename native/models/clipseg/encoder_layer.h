@@ -33,9 +33,8 @@ class EncoderLayer {
   float eps_;
   ops::Act act_;
   const float *ln1W_, *ln1B_;  // layer_norm1.{weight,bias} [C]
-  const float *qW_, *qB_;      // self_attn.q_proj [C, C], [C]
-  const float *kW_, *kB_;      // self_attn.k_proj [C, C], [C]
-  const float *vW_, *vB_;      // self_attn.v_proj [C, C], [C]
+  // self_attn.{q,k,v}_proj stacked: [3C, C], [3C] (one GEMM for the three projections)
+  const float *qkvW_, *qkvB_;
   const float *oW_, *oB_;      // self_attn.out_proj [C, C], [C]
   const float *ln2W_, *ln2B_;  // layer_norm2.{weight,bias} [C]
   const float *fc1W_, *fc1B_;  // mlp.fc1 [I, C], [I]
