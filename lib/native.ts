@@ -143,7 +143,7 @@ export interface NativeClipSegConditioning {
   /** [T] CLIP token ids (1 ≤ T ≤ maxPositions). */
   inputIds?: Int32Array;
   /** [3, promptHeight, promptWidth] normalised pixels of the visual prompt. */
-  promptPixels?: Float32Array;
+  promptPixels?: NativeClipPixels;
   promptWidth?: number;
   promptHeight?: number;
   /**
@@ -176,21 +176,28 @@ export interface NativeClipSegImage {
   dispose(): void;
 }
 
+/**
+ * A CLIPSeg image input: normalised pixels [3, height, width], or 8-bit RGB with the
+ * normalisation table ([3, 256]) that the native worker resizes (Pillow bilinear) to width ×
+ * height and maps (lib/clip/image-processor.ts clipModelInput).
+ */
+export type NativeClipPixels = Float32Array | { rgb: Uint8Array; width: number; height: number; lut: Float32Array };
+
 export interface NativeClipSegModel {
   readonly config: NativeClipSegConfig;
   /** CLIP text features (text_projection of the pooled output), [projectionDim]. */
   textEmbedding(inputIds: Int32Array): Promise<Float32Array>;
   /** CLIP image features (visual_projection of the pooled output) of [3, height, width] normalised pixels. */
-  imageEmbedding(pixels: Float32Array, width: number, height: number): Promise<Float32Array>;
+  imageEmbedding(pixels: NativeClipPixels, width: number, height: number): Promise<Float32Array>;
   /** Segmentation logits of a square image [3, side, side] (normalised pixels) under a conditioning. */
   forward(
-    pixels: Float32Array,
+    pixels: NativeClipPixels,
     width: number,
     height: number,
     conditioning: NativeClipSegConditioning,
   ): Promise<NativeClipSegResult>;
   /** The vision tower alone on a square image [3, side, side]: activations for decode(). */
-  encodeImage(pixels: Float32Array, width: number, height: number): Promise<NativeClipSegImage>;
+  encodeImage(pixels: NativeClipPixels, width: number, height: number): Promise<NativeClipSegImage>;
   /** The decoder alone on encodeImage's activations, once per embedding ([N, projectionDim]). */
   decode(image: NativeClipSegImage, embedding: Float32Array): Promise<NativeClipSegResult>;
   dispose(): void;

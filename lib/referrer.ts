@@ -4,7 +4,7 @@
 import { loadSettings, resolveBinding } from './backends.js';
 import { ClipTokenizer } from './clip/tokenizer.js';
 import {
-  preprocessClipImage,
+  clipModelInput,
   readClipImageProcessorConfig,
   type ClipImageProcessorConfig,
 } from './clip/image-processor.js';
@@ -222,7 +222,7 @@ export class Referrer {
       for (const [i, mask] of list.entries()) {
         if (signal?.aborted) throw abortError(signal);
         const prompt = await visualPrompt({ ...decoded, channels: 3 }, { mask }, `masks[${i}]`);
-        const p = preprocessClipImage(prompt, this.processor);
+        const p = clipModelInput(prompt, this.processor);
         out.push(await this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height)));
       }
       return out;
@@ -298,7 +298,7 @@ export class Referrer {
     this.#live();
     try {
       const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
-      const target = preprocessClipImage(decoded, this.processor);
+      const target = clipModelInput(decoded, this.processor);
       const handle = await this.#queue.run(() => this.#live().encodeImage(target.pixels, target.width, target.height));
       return new ReferrerImage(this, handle, decoded.width, decoded.height);
     } catch (error) {
@@ -319,10 +319,10 @@ export class Referrer {
     let modelStart;
     let dims: { width: number; height: number };
     try {
-      let target: { pixels: Float32Array; width: number; height: number } | undefined;
+      let target: ReturnType<typeof clipModelInput> | undefined;
       if (encoded === undefined) {
         const decoded = await decodeImage(image as ImageInput, { limitInputPixels: this.limitInputPixels });
-        target = preprocessClipImage(decoded, this.processor);
+        target = clipModelInput(decoded, this.processor);
         dims = decoded;
       } else {
         dims = encoded;
@@ -418,7 +418,7 @@ export class Referrer {
     });
     const r = region === undefined ? undefined : refRegion(region, `${param}.refRegion`, ref.width, ref.height);
     const prompt = await visualPrompt({ ...ref, channels: 3 }, r, `${param}.refRegion`);
-    const p = preprocessClipImage(prompt, this.processor);
+    const p = clipModelInput(prompt, this.processor);
     return this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height));
   }
 

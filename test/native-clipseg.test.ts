@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { native, type NativeClipSegConditioning, type NativeClipSegModel } from '../lib/native.js';
+import { clipModelInput, preprocessClipImage, type ClipImageProcessorConfig } from '../lib/clip/image-processor.js';
 import { relL2 } from './helpers/fixtures.js';
 import { parseSafetensors, rewriteSafetensors, type ParsedSafetensors, type SafetensorsHeader } from './helpers/safetensors.js';
 
@@ -146,6 +147,30 @@ describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
     encoded.dispose();
     expect(encoded.disposed).toBe(true);
     expect(() => model.decode(encoded, cat)).toThrow(/The encoded image has been disposed/);
+  });
+
+  it('8-bit RGB input: the worker resizes and normalises exactly as preprocessClipImage does', async () => {
+    const config: ClipImageProcessorConfig = {
+      doResize: true, width: 64, height: 64, doRescale: true, rescaleFactor: 1 / 255, doNormalize: true,
+      imageMean: [0.485, 0.456, 0.406], imageStd: [0.229, 0.224, 0.225],
+    };
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) >> 16) & 255;
+    for (const [w, h] of [[150, 90], [64, 64], [40, 70]]) {
+      const img = { data: Uint8Array.from({ length: w * h * 3 }, rand), width: w, height: h };
+      const js = preprocessClipImage(img, config);
+      const input = clipModelInput(img, config);
+      expect(input.pixels).not.toBeInstanceOf(Float32Array);  // the native path
+      const [a, b] = [await model.imageEmbedding(js.pixels, 64, 64), await model.imageEmbedding(input.pixels, 64, 64)];
+      expect(Array.from(b)).toEqual(Array.from(a));
+      const cond = { inputIds: new Int32Array(text('cat').ids) };
+      const [fa, fb] = [await model.forward(js.pixels, 64, 64, cond), await model.forward(input.pixels, 64, 64, cond)];
+      expect(Array.from(fb.logits)).toEqual(Array.from(fa.logits));
+    }
+    const rgb = { rgb: new Uint8Array(10 * 10 * 3), width: 10, height: 10, lut: new Float32Array(768) };
+    await expect(model.imageEmbedding(rgb, 64, 48)).rejects.toThrow(/must be square/);
+    expect(() => model.imageEmbedding({ ...rgb, lut: new Float32Array(10) }, 64, 64)).toThrow(/rgb, width, height, lut/);
+    expect(() => model.imageEmbedding({ ...rgb, width: 11 }, 64, 64)).toThrow(/rgb, width, height, lut/);
   });
 
   it('rejects bad inputs with the reason', async () => {

@@ -134,19 +134,54 @@ export function preprocessClipImage(image: DecodedImage, config: ClipImageProces
   const rgb = config.doResize ? resizeBilinearPil(image.data, image.width, image.height, 3, w, h) : image.data;
   const plane = w * h;
   const pixels = new Float32Array(3 * plane);
-  // Float32 at each step, as numpy runs it: rescale (uint8 → float64 × factor → float32), then
-  // (x − mean) / std with mean and std cast to float32.
+  const lut = normalizationLut(config);
+  for (let c = 0; c < 3; c++) {
+    const out = c * plane;
+    for (let i = 0, j = c; i < plane; i++, j += 3) pixels[out + i] = lut[c * 256 + rgb[j]];
+  }
+  return { pixels, width: w, height: h };
+}
+
+/**
+ * [3, 256]: each channel's byte values rescaled and normalised in float32 at each step, as numpy
+ * runs it: rescale (uint8 → float64 × factor → float32), then (x − mean) / std with mean and std
+ * cast to float32.
+ */
+export function normalizationLut(config: ClipImageProcessorConfig): Float32Array {
   const scale = config.doRescale ? config.rescaleFactor : 1;
+  const lut = new Float32Array(3 * 256);
   for (let c = 0; c < 3; c++) {
     const mean = config.doNormalize ? Math.fround(config.imageMean[c]) : 0;
     const std = config.doNormalize ? Math.fround(config.imageStd[c]) : 1;
-    const out = c * plane;
-    for (let i = 0; i < plane; i++) {
-      const v = Math.fround(rgb[i * 3 + c] * scale);
-      pixels[out + i] = Math.fround(v - mean) / std;
-    }
+    for (let v = 0; v < 256; v++) lut[c * 256 + v] = Math.fround(Math.fround(v * scale) - mean) / std;
   }
-  return { pixels, width: w, height: h };
+  return lut;
+}
+
+/** 8-bit RGB for the native worker to resize (Pillow bilinear) and map through `lut`. */
+export interface NativeRgb {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  lut: Float32Array;
+}
+
+/**
+ * An image as the native model takes it: where the processor resizes to a square (CLIPSeg's
+ * 352²), the 8-bit pixels and the normalisation table, so that the resize and normalisation run
+ * in the native worker instead of on the JS thread (same arithmetic as preprocessClipImage);
+ * otherwise preprocessClipImage's pixel values.
+ */
+export function clipModelInput(
+  image: DecodedImage,
+  config: ClipImageProcessorConfig,
+): { pixels: Float32Array | NativeRgb; width: number; height: number } {
+  if (!config.doResize || config.width !== config.height) return preprocessClipImage(image, config);
+  return {
+    pixels: { rgb: image.data, width: image.width, height: image.height, lut: normalizationLut(config) },
+    width: config.width,
+    height: config.height,
+  };
 }
 
 // ---- Pillow's 8-bit bilinear resample -----------------------------------------------------------

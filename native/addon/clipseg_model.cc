@@ -6,6 +6,9 @@
 #include "addon/clipseg_image.h"
 #include "addon/common.h"
 #include "addon/promise_worker.h"
+#include "core/arena.h"
+#include "core/thread_pool.h"
+#include "ops/ops.h"
 
 namespace omniseg::addon {
 
@@ -45,16 +48,52 @@ Napi::Object segmentResult(Napi::Env env, clipseg::SegmentResult&& r) {
   return obj;
 }
 
+// An image input of the model: normalised planes [3, height, width] as JS made them, or 8-bit
+// RGB that the worker turns into them, off the JS thread: Pillow's bilinear resize to height ×
+// width (square), then each channel's bytes through lut [3, 256] (rescale + normalise, computed
+// in lib/clip/image-processor.ts with the processor's float32 arithmetic).
+struct Pixels {
+  std::vector<float> planes;
+  int64_t width = 0, height = 0;
+  std::vector<uint8_t> rgb;  // [rgbHeight, rgbWidth, 3], or empty
+  int64_t rgbWidth = 0, rgbHeight = 0;
+  std::vector<float> lut;
+
+  bool empty() const { return planes.empty() && rgb.empty(); }
+  // In the worker: the planes, made from rgb first where given.
+  const float* ready() {
+    if (!rgb.empty() && planes.empty()) {
+      if (width != height)
+        throw omniseg::Error("image of " + std::to_string(width) + "x" + std::to_string(height) +
+                        ": CLIPSeg's input must be square",
+                    ErrorKind::Range);
+      ThreadPool pool(1);
+      Arena arena;
+      Ctx ctx{pool, arena};
+      std::vector<uint8_t> resized;
+      const uint8_t* src = rgb.data();
+      if (rgbWidth != width || rgbHeight != height) {
+        resized.resize(static_cast<size_t>(height * width * 3));
+        ops::cpu::resizeU8Pil(ctx, rgb.data(), rgbHeight, rgbWidth, 3, resized.data(), height, width);
+        src = resized.data();
+      }
+      planes.resize(static_cast<size_t>(3 * height * width));
+      ops::cpu::normalizeRgb(ctx, src, height, width, lut.data(), width, planes.data());
+      rgb = {};
+    }
+    return planes.data();
+  }
+};
+
 // Inputs are copied on the JS thread (a few MB at most), so JS may reuse its arrays at once.
 class EmbeddingWorker : public PromiseWorker {
  public:
   EmbeddingWorker(Napi::Env env, std::shared_ptr<ClipSegModel> model)
       : PromiseWorker(env), model_(std::move(model)) {}
   std::vector<int32_t> ids;  // text, or
-  std::vector<float> pixels;  // image [3, height, width]
-  int64_t width = 0, height = 0;
+  Pixels pixels;             // image
   void run() override {
-    out_ = ids.empty() ? model_->imageEmbedding(pixels.data(), height, width)
+    out_ = ids.empty() ? model_->imageEmbedding(pixels.ready(), pixels.height, pixels.width)
                        : model_->textEmbedding(ids.data(), static_cast<int64_t>(ids.size()));
   }
   void OnOK() override { deferred.Resolve(toFloat32Array(Env(), std::move(out_))); }
@@ -68,9 +107,9 @@ class ForwardWorker : public PromiseWorker {
  public:
   ForwardWorker(Napi::Env env, std::shared_ptr<ClipSegModel> model)
       : PromiseWorker(env), model_(std::move(model)) {}
-  std::vector<float> pixels, promptPixels, embedding;
+  Pixels pixels, promptPixels;
+  std::vector<float> embedding;
   std::vector<int32_t> ids;
-  int64_t width = 0, height = 0, promptWidth = 0, promptHeight = 0;
   float textWeight = 1.f;
   void run() override {
     clipseg::Conditioning c;
@@ -79,16 +118,16 @@ class ForwardWorker : public PromiseWorker {
       c.idsLength = static_cast<int64_t>(ids.size());
     }
     if (!promptPixels.empty()) {
-      c.promptPixels = promptPixels.data();
-      c.promptWidth = promptWidth;
-      c.promptHeight = promptHeight;
+      c.promptPixels = promptPixels.ready();
+      c.promptWidth = promptPixels.width;
+      c.promptHeight = promptPixels.height;
     }
     if (!embedding.empty()) {
       c.embedding = embedding.data();
       c.embeddingCount = static_cast<int64_t>(embedding.size()) / model_->config().projectionDim;
     }
     c.textWeight = textWeight;
-    result_ = model_->segment(pixels.data(), height, width, c);
+    result_ = model_->segment(pixels.ready(), pixels.height, pixels.width, c);
   }
   void OnOK() override { deferred.Resolve(segmentResult(Env(), std::move(result_))); }
 
@@ -101,10 +140,10 @@ class EncodeImageWorker : public PromiseWorker {
  public:
   EncodeImageWorker(Napi::Env env, std::shared_ptr<ClipSegModel> model)
       : PromiseWorker(env), model_(std::move(model)) {}
-  std::vector<float> pixels;
-  int64_t width = 0, height = 0;
+  Pixels pixels;
   void run() override {
-    features_ = std::make_shared<const clipseg::ImageFeatures>(model_->imageFeatures(pixels.data(), height, width));
+    features_ = std::make_shared<const clipseg::ImageFeatures>(
+        model_->imageFeatures(pixels.ready(), pixels.height, pixels.width));
   }
   void OnOK() override { deferred.Resolve(ClipSegImageWrap::create(Env(), std::move(features_))); }
 
@@ -144,16 +183,31 @@ std::vector<T> copyArray(Napi::Env env, Napi::Value v, napi_typedarray_type type
   return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
 }
 
-// pixels [3, height, width] from (Float32Array, width, height) at info[i..i+2].
-std::vector<float> copyPixels(Napi::Env env, Napi::Value data, Napi::Value w, Napi::Value h,
-                              int64_t& width, int64_t& height, const char* what) {
+// An image input from (data, width, height): data a Float32Array [3, height, width], or
+// {rgb: Uint8Array [rgbHeight, rgbWidth, 3], width: rgbWidth, height: rgbHeight, lut:
+// Float32Array [3, 256]} to be resized to width × height in the worker.
+Pixels copyPixels(Napi::Env env, Napi::Value data, Napi::Value w, Napi::Value h, const char* what) {
+  Pixels p;
   require(env, w.IsNumber() && h.IsNumber(), what);
-  width = w.As<Napi::Number>().Int64Value();
-  height = h.As<Napi::Number>().Int64Value();
-  require(env, width > 0 && height > 0 && width <= 1 << 15 && height <= 1 << 15, what);
-  auto v = copyArray<float, Napi::Float32Array>(env, data, napi_float32_array, what);
-  require(env, static_cast<int64_t>(v.size()) == 3 * width * height, what);
-  return v;
+  p.width = w.As<Napi::Number>().Int64Value();
+  p.height = h.As<Napi::Number>().Int64Value();
+  require(env, p.width > 0 && p.height > 0 && p.width <= 1 << 15 && p.height <= 1 << 15, what);
+  if (data.IsObject() && !data.IsTypedArray()) {
+    auto o = data.As<Napi::Object>();
+    Napi::Value rw = o.Get("width"), rh = o.Get("height");
+    require(env, rw.IsNumber() && rh.IsNumber(), what);
+    p.rgbWidth = rw.As<Napi::Number>().Int64Value();
+    p.rgbHeight = rh.As<Napi::Number>().Int64Value();
+    require(env, p.rgbWidth > 0 && p.rgbHeight > 0 && p.rgbWidth <= 1 << 15 && p.rgbHeight <= 1 << 15, what);
+    p.rgb = copyArray<uint8_t, Napi::Uint8Array>(env, o.Get("rgb"), napi_uint8_array, what);
+    require(env, static_cast<int64_t>(p.rgb.size()) == 3 * p.rgbWidth * p.rgbHeight, what);
+    p.lut = copyArray<float, Napi::Float32Array>(env, o.Get("lut"), napi_float32_array, what);
+    require(env, p.lut.size() == 3 * 256, what);
+    return p;
+  }
+  p.planes = copyArray<float, Napi::Float32Array>(env, data, napi_float32_array, what);
+  require(env, static_cast<int64_t>(p.planes.size()) == 3 * p.width * p.height, what);
+  return p;
 }
 
 }  // namespace
@@ -227,8 +281,7 @@ Napi::Value ClipSegModelWrap::imageEmbedding(const Napi::CallbackInfo& info) {
   auto* w = new EmbeddingWorker(env, get(env));
   std::unique_ptr<EmbeddingWorker> guard(w);
   require(env, info.Length() == 3, "imageEmbedding(pixels, width, height)");
-  w->pixels = copyPixels(env, info[0], info[1], info[2], w->width, w->height,
-                         "pixels must be a Float32Array [3, height, width]");
+  w->pixels = copyPixels(env, info[0], info[1], info[2], "pixels must be a Float32Array [3, height, width] or {rgb, width, height, lut}");
   return guard.release()->queue();
 }
 
@@ -237,8 +290,7 @@ Napi::Value ClipSegModelWrap::forward(const Napi::CallbackInfo& info) {
   auto* w = new ForwardWorker(env, get(env));
   std::unique_ptr<ForwardWorker> guard(w);
   require(env, info.Length() == 4 && info[3].IsObject(), "forward(pixels, width, height, conditioning)");
-  w->pixels = copyPixels(env, info[0], info[1], info[2], w->width, w->height,
-                         "pixels must be a Float32Array [3, height, width]");
+  w->pixels = copyPixels(env, info[0], info[1], info[2], "pixels must be a Float32Array [3, height, width] or {rgb, width, height, lut}");
   auto c = info[3].As<Napi::Object>();
   auto present = [&](const char* key) {
     Napi::Value v = c.Get(key);
@@ -250,7 +302,7 @@ Napi::Value ClipSegModelWrap::forward(const Napi::CallbackInfo& info) {
   }
   if (present("promptPixels"))
     w->promptPixels = copyPixels(env, c.Get("promptPixels"), c.Get("promptWidth"), c.Get("promptHeight"),
-                                 w->promptWidth, w->promptHeight, "promptPixels / promptWidth / promptHeight");
+                                 "promptPixels / promptWidth / promptHeight");
   if (present("embedding")) {
     w->embedding = copyArray<float, Napi::Float32Array>(env, c.Get("embedding"), napi_float32_array, "embedding");
     const size_t dim = static_cast<size_t>(get(env)->config().projectionDim);
@@ -271,8 +323,7 @@ Napi::Value ClipSegModelWrap::encodeImage(const Napi::CallbackInfo& info) {
   auto* w = new EncodeImageWorker(env, get(env));
   std::unique_ptr<EncodeImageWorker> guard(w);
   require(env, info.Length() == 3, "encodeImage(pixels, width, height)");
-  w->pixels = copyPixels(env, info[0], info[1], info[2], w->width, w->height,
-                         "pixels must be a Float32Array [3, height, width]");
+  w->pixels = copyPixels(env, info[0], info[1], info[2], "pixels must be a Float32Array [3, height, width] or {rgb, width, height, lut}");
   return guard.release()->queue();
 }
 
