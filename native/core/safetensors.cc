@@ -179,6 +179,15 @@ std::unique_ptr<SafeTensors> SafeTensors::fromMemory(const uint8_t* data, size_t
   return st;
 }
 
+void SafeTensors::release(const TensorInfo& t) const {
+  if (!mapped_) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(bytes(t));
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + static_cast<uintptr_t>(t.end - t.begin)) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 const SafeTensors::TensorInfo* SafeTensors::find(const std::string& name) const {
   auto it = index_.find(name);
   return it == index_.end() ? nullptr : &tensors_[it->second];

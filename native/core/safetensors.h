@@ -57,6 +57,11 @@ class SafeTensors {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return path_; }
 
+  // The tensor's bytes are no longer needed in memory (the caller converted them): the whole
+  // pages inside its range leave the process's resident set (MADV_DONTNEED; a later read faults
+  // them in again from the file, unchanged). No-op for a borrowed buffer.
+  void release(const TensorInfo& t) const;
+
   const uint8_t* mappingBegin() const { return base_; }
   size_t mappingSize() const { return size_; }
   bool isMapped() const { return mapped_; }

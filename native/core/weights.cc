@@ -116,6 +116,7 @@ const float* WeightStore::get(const std::string& key,
   if (cached != converted_.end()) return cached->second.get();
   float* dst = keep(key, numel(t));
   convert(t, dst);
+  file_->release(t);  // (the converted copy is what is read from now on)
   return dst;
 }
 
@@ -134,6 +135,7 @@ const float* WeightStore::getStacked(const std::vector<std::string>& keys,
   float* dst = keep(id, each * keys.size());
   for (size_t i = 0; i < parts.size(); ++i) {
     convert(*parts[i], dst + i * each);
+    file_->release(*parts[i]);
     used_.insert(keys[i]);
   }
   return dst;
