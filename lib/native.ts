@@ -152,6 +152,9 @@ export interface NativeClipSegConditioning {
    */
   embedding?: Float32Array;
   textWeight?: number;
+  /** With both: the result also carries `heatmaps` at this size (made in the native worker). */
+  heatmapWidth?: number;
+  heatmapHeight?: number;
 }
 
 export interface NativeClipSegResult {
@@ -163,6 +166,11 @@ export interface NativeClipSegResult {
   conditional: Float32Array;
   /** Milliseconds of native work. */
   ms: number;
+  /**
+   * [N, heatmapHeight, heatmapWidth] when a heat-map size was asked for: sigmoid of the logits,
+   * bilinear (half-pixel centres) to that size, in float32 (as F.interpolate on torch.sigmoid).
+   */
+  heatmaps?: Float32Array;
 }
 
 /** A query image's vision-tower activations in native memory (NativeClipSegModel.encodeImage). */
@@ -199,7 +207,11 @@ export interface NativeClipSegModel {
   /** The vision tower alone on a square image [3, side, side]: activations for decode(). */
   encodeImage(pixels: NativeClipPixels, width: number, height: number): Promise<NativeClipSegImage>;
   /** The decoder alone on encodeImage's activations, once per embedding ([N, projectionDim]). */
-  decode(image: NativeClipSegImage, embedding: Float32Array): Promise<NativeClipSegResult>;
+  decode(
+    image: NativeClipSegImage,
+    embedding: Float32Array,
+    options?: { heatmapWidth: number; heatmapHeight: number },
+  ): Promise<NativeClipSegResult>;
   dispose(): void;
 }
 

@@ -334,10 +334,12 @@ export class Referrer {
       }
       const batch = new Float32Array(embeddings.length * this.config.projectionDim);
       embeddings.forEach((e, i) => batch.set(e, i * this.config.projectionDim));
+      // the heat maps at the image's size come from the native worker too
+      const heat = { heatmapWidth: dims.width, heatmapHeight: dims.height };
       result = await this.#queue.run(() =>
         encoded !== undefined
-          ? this.#live().decode(handleOf(encoded), batch)
-          : this.#live().forward(target!.pixels, target!.width, target!.height, { embedding: batch }),
+          ? this.#live().decode(handleOf(encoded), batch, heat)
+          : this.#live().forward(target!.pixels, target!.width, target!.height, { embedding: batch, ...heat }),
       );
     } catch (error) {
       throw withCallerStack(error, context);
@@ -352,7 +354,7 @@ export class Referrer {
       return {
         width: decoded.width,
         height: decoded.height,
-        data: heatmapFromLogits(logits, size, decoded.width, decoded.height),
+        data: result.heatmaps!.slice(i * decoded.width * decoded.height, (i + 1) * decoded.width * decoded.height),
         size,
         logits,
         conditional: result.conditional.slice(i * P, (i + 1) * P),

@@ -181,7 +181,9 @@ describe('Referrer (clipseg-tiny)', () => {
         worst = Math.max(worst, Math.abs(v - h.data[y * h.width + x]));
       }
     }
-    expect(worst).toBeLessThan(1e-6);
+    // The native worker computes it in float32, as F.interpolate on torch.sigmoid does (source
+    // coordinates and weights rounded to float32): a few 1e-6 from this float64 reference.
+    expect(worst).toBeLessThan(1e-5);
     for (const v of h.data) expect(v >= 0 && v <= 1).toBe(true);
     expect(h.timings.totalMs).toBeGreaterThanOrEqual(h.timings.modelMs);
   });

@@ -1,5 +1,6 @@
 #include "addon/clipseg_model.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -38,12 +39,38 @@ Napi::Float32Array toFloat32Array(Napi::Env env, std::vector<float>&& v) {
   return Napi::Float32Array::New(env, n, toArrayBuffer(env, std::move(v)), 0);
 }
 
-// { size, logits, conditional, ms } of a segmentation.
-Napi::Object segmentResult(Napi::Env env, clipseg::SegmentResult&& r) {
+// The heat maps of N [size, size] logits maps at an image's size, [N, height, width]: sigmoid,
+// then bilinear with half-pixel centres, as transformers users make them
+// (F.interpolate(torch.sigmoid(logits)[:, None], size=(H, W), mode="bilinear")), in float32.
+std::vector<float> heatmaps(const std::vector<float>& logits, int64_t size, int64_t width, int64_t height) {
+  const int64_t plane = size * size, N = static_cast<int64_t>(logits.size()) / plane;
+  std::vector<float> prob(logits.size()), out(static_cast<size_t>(N * height * width));
+  for (size_t i = 0; i < logits.size(); ++i) prob[i] = 1.f / (1.f + std::exp(-logits[i]));
+  ThreadPool pool(1);
+  Arena arena;
+  Ctx ctx{pool, arena};
+  ops::cpu::resizeBilinear(ctx, prob.data(), N, size, size, size, plane, out.data(), height, width, height, width);
+  return out;
+}
+
+// The image size to make heat maps at ({heatmapWidth, heatmapHeight} of a conditioning or
+// options object; 0 × 0: none).
+void heatmapSize(Napi::Env env, Napi::Object o, int64_t& width, int64_t& height) {
+  Napi::Value w = o.Get("heatmapWidth"), h = o.Get("heatmapHeight");
+  if (w.IsUndefined() && h.IsUndefined()) return;
+  require(env, w.IsNumber() && h.IsNumber(), "heatmapWidth / heatmapHeight");
+  width = w.As<Napi::Number>().Int64Value();
+  height = h.As<Napi::Number>().Int64Value();
+  require(env, width > 0 && height > 0 && width <= 1 << 16 && height <= 1 << 16, "heatmapWidth / heatmapHeight");
+}
+
+// { size, logits, conditional, ms [, heatmaps] } of a segmentation.
+Napi::Object segmentResult(Napi::Env env, clipseg::SegmentResult&& r, std::vector<float>&& heat) {
   auto obj = Napi::Object::New(env);
   obj.Set("size", Napi::Number::New(env, static_cast<double>(r.size)));
   obj.Set("logits", toFloat32Array(env, std::move(r.logits)));
   obj.Set("conditional", toFloat32Array(env, std::move(r.conditional)));
+  if (!heat.empty()) obj.Set("heatmaps", toFloat32Array(env, std::move(heat)));
   obj.Set("ms", Napi::Number::New(env, r.ms));
   return obj;
 }
@@ -128,12 +155,15 @@ class ForwardWorker : public PromiseWorker {
     }
     c.textWeight = textWeight;
     result_ = model_->segment(pixels.ready(), pixels.height, pixels.width, c);
+    if (heatWidth > 0) heat_ = heatmaps(result_.logits, result_.size, heatWidth, heatHeight);
   }
-  void OnOK() override { deferred.Resolve(segmentResult(Env(), std::move(result_))); }
+  void OnOK() override { deferred.Resolve(segmentResult(Env(), std::move(result_), std::move(heat_))); }
+  int64_t heatWidth = 0, heatHeight = 0;
 
  private:
   std::shared_ptr<ClipSegModel> model_;
   clipseg::SegmentResult result_;
+  std::vector<float> heat_;
 };
 
 class EncodeImageWorker : public PromiseWorker {
@@ -163,13 +193,16 @@ class DecodeWorker : public PromiseWorker {
     const int64_t P = model_->config().projectionDim;
     result_ = model_->segment(features_->acts.data(), features_->grid, embedding.data(),
                               static_cast<int64_t>(embedding.size()) / P);
+    if (heatWidth > 0) heat_ = heatmaps(result_.logits, result_.size, heatWidth, heatHeight);
   }
-  void OnOK() override { deferred.Resolve(segmentResult(Env(), std::move(result_))); }
+  void OnOK() override { deferred.Resolve(segmentResult(Env(), std::move(result_), std::move(heat_))); }
+  int64_t heatWidth = 0, heatHeight = 0;
 
  private:
   std::shared_ptr<ClipSegModel> model_;
   std::shared_ptr<const clipseg::ImageFeatures> features_;
   clipseg::SegmentResult result_;
+  std::vector<float> heat_;
 
  public:
   size_t featuresSize() const { return features_->acts.size(); }
@@ -310,6 +343,7 @@ Napi::Value ClipSegModelWrap::forward(const Napi::CallbackInfo& info) {
             "embedding must hold N · projectionDim values (N ≥ 1)");
     require(env, !present("inputIds") && !present("promptPixels"), "embedding excludes inputIds and promptPixels");
   }
+  heatmapSize(env, c, w->heatWidth, w->heatHeight);
   if (present("textWeight")) {
     Napi::Value tw = c.Get("textWeight");
     require(env, tw.IsNumber(), "textWeight");
@@ -329,7 +363,8 @@ Napi::Value ClipSegModelWrap::encodeImage(const Napi::CallbackInfo& info) {
 
 Napi::Value ClipSegModelWrap::decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  require(env, info.Length() == 2 && info[0].IsObject(), "decode(image, embedding)");
+  require(env, (info.Length() == 2 || (info.Length() == 3 && info[2].IsObject())) && info[0].IsObject(),
+          "decode(image, embedding[, {heatmapWidth, heatmapHeight}])");
   auto image = info[0].As<Napi::Object>();
   require(env, image.InstanceOf(data(env).clipSegImage.Value()), "image must be a NativeClipSegImage");
   auto features = Napi::ObjectWrap<ClipSegImageWrap>::Unwrap(image)->get(env);
@@ -342,6 +377,7 @@ Napi::Value ClipSegModelWrap::decode(const Napi::CallbackInfo& info) {
           "embedding must hold N · projectionDim values (N ≥ 1)");
   require(env, static_cast<int64_t>(guard->featuresSize()) == model->featureSize(guard->grid()),
           "image was encoded by another model");
+  if (info.Length() == 3) heatmapSize(env, info[2].As<Napi::Object>(), w->heatWidth, w->heatHeight);
   return guard.release()->queue();
 }
 
