@@ -177,14 +177,20 @@ void run(Ctx& ctx, const Problem& P) {
     });
   }
   const int64_t nh = relPos ? 2 * P.h - 1 : 0, nw = relPos ? 2 * P.w - 1 : 0;
+  // The kernels add the rel-pos bias as they store the scores (and find each row's max) where
+  // each 32-key block lies in one grid row; elsewhere a pass over each row does.
+  const bool gridBias = kernels && relPos && P.w % 32 == 0;
   ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
-    // scores [qb, lds] | sums [qb] | rowMaxes [qb] | th [qb, 2h-1] | tw [qb, 2w-1] | twRev [w] | colMax [w]
-    float* s = scratch(static_cast<size_t>(qb * (lds + 2 + nh + nw) + 2 * P.w));
+    // scores [qb, lds] | sums [qb] | rowMaxes [qb] | th [qb, 2h-1] | tw [qb, 2w-1] |
+    // bh [qb, h] | bw [qb, w] | twRev [w] | colMax [w]
+    float* s = scratch(static_cast<size_t>(qb * (lds + 2 + nh + nw + P.h + P.w) + 2 * P.w));
     float* sums = s + qb * lds;
     float* rowMaxes = sums + qb;
     float* th = rowMaxes + qb;
     float* tw = th + qb * nh;
-    float* twRev = tw + qb * nw;
+    float* bh = tw + qb * nw;
+    float* bw = bh + qb * P.h;
+    float* twRev = bw + qb * P.w;
     float* colMax = twRev + P.w;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / (P.heads * blocks), hd = (t / blocks) % P.heads;
@@ -193,26 +199,38 @@ void run(Ctx& ctx, const Problem& P) {
       const float* K = P.k + b * P.strideK + hd * d;                // [Nk, d]
       const float* V = P.v + b * P.strideV + hd * d;                // [Nk, d]
       float* o = P.out + b * P.strideO + i0 * P.ldo + hd * d;       // [n, d]
-      // s = (q·scale)·kᵀ
-      // (the kernels also find each row's max where the softmax needs it without a bias)
-      const bool kernelMax = kernels && !relPos && !P.causal;
+      if (relPos) {
+        // th = q·relPosHᵀ ; tw = q·relPosWᵀ (the bias uses the unscaled q)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nh, d, 1.f, Q, P.ldq, P.relPosH, d, 0.f, th, nh);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nw, d, 1.f, Q, P.ldq, P.relPosW, d, 0.f, tw, nw);
+      }
+      avx512::GridBias bias{bh, P.h, bw, P.w, P.w};
+      if (gridBias) {  // bh[i, kh] = th[i, qh - kh + h - 1], bw[i, kw] = tw[i, qw - kw + w - 1]
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t qh = (i0 + i) / P.w, qw = (i0 + i) % P.w;
+          for (int64_t kh = 0; kh < P.h; ++kh) bh[i * P.h + kh] = th[i * nh + qh - kh + P.h - 1];
+          for (int64_t kw = 0; kw < P.w; ++kw) bw[i * P.w + kw] = tw[i * nw + qw - kw + P.w - 1];
+        }
+      }
+      // s = (q·scale)·kᵀ (+ bias); the kernels also find each row's max where no pass follows
+      const bool kernelMax = kernels && !P.causal && (!relPos || gridBias);
       if (kernels)
         avx512::scores(Q, P.ldq, n, kp + (b * P.heads + hd) * kpSize, P.Nk, d, P.scale, s, lds,
-                       kernelMax ? rowMaxes : nullptr);
+                       kernelMax ? rowMaxes : nullptr, gridBias ? &bias : nullptr);
       else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, P.Nk, d, P.scale, Q, P.ldq, K, P.ldk, 0.f, s, lds);
+      // softmax: exp + sum over each row (after the bias + max where not done above); the 1/sum
+      // scales the d outputs of the row after P·V instead of its Nk probabilities
       const float* rowSums = sums;
       if (shortRows) {
         softmaxShortRows(s, n, P.Nk);
         rowSums = nullptr;
       } else if (relPos) {
-        // th = q·relPosHᵀ ; tw = q·relPosWᵀ (the bias uses the unscaled q); then per row the
-        // bias + max, and exp + sum; the 1/sum scales the d outputs of the row after P·V.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nh, d, 1.f, Q, P.ldq, P.relPosH, d, 0.f, th, nh);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nw, d, 1.f, Q, P.ldq, P.relPosW, d, 0.f, tw, nw);
         for (int64_t i = 0; i < n; ++i) {
           const int64_t qi = i0 + i;
-          const float mx = addRelPosMax(s + i * lds, th + i * nh, tw + i * nw, P.h, P.w, qi / P.w, qi % P.w, twRev, colMax);
+          const float mx = gridBias ? rowMaxes[i]
+                                    : addRelPosMax(s + i * lds, th + i * nh, tw + i * nw, P.h, P.w, qi / P.w,
+                                                   qi % P.w, twRev, colMax);
           sums[i] = kernels ? avx512::expSum(s + i * lds, P.Nk, mx) : expSum(s + i * lds, P.Nk, mx);
         }
       } else {

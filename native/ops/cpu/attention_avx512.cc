@@ -64,7 +64,8 @@ namespace {
 // R query rows against key block jb (32 keys) of kp.
 template <int R>
 AVX512_FN void scoreTile(const float* q, int64_t ldq, const float* blk, int64_t j0, int64_t S,
-                         int64_t d, __m512 vscale, float* s, int64_t lds, __m512* vmax) {
+                         int64_t d, __m512 vscale, float* s, int64_t lds, __m512* vmax,
+                         const float* bh, int64_t ldbh, const float* bw, int64_t ldbw) {
   __m512 acc[2 * R];
 #pragma GCC unroll 16
   for (int a = 0; a < 2 * R; ++a) acc[a] = _mm512_setzero_ps();
@@ -85,7 +86,12 @@ AVX512_FN void scoreTile(const float* q, int64_t ldq, const float* blk, int64_t 
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    const __m512 s0 = _mm512_mul_ps(acc[2 * r], vscale), s1 = _mm512_mul_ps(acc[2 * r + 1], vscale);
+    __m512 s0 = _mm512_mul_ps(acc[2 * r], vscale), s1 = _mm512_mul_ps(acc[2 * r + 1], vscale);
+    if (bh) {  // + (bh + bw): the rel-pos bias, as attention.cc's separate pass adds it
+      const __m512 h = _mm512_set1_ps(bh[r * ldbh]);
+      s0 = _mm512_add_ps(s0, _mm512_add_ps(h, _mm512_loadu_ps(bw + r * ldbw)));
+      s1 = _mm512_add_ps(s1, _mm512_add_ps(h, _mm512_loadu_ps(bw + r * ldbw + 16)));
+    }
     _mm512_mask_storeu_ps(s + r * lds + j0, m0, s0);
     _mm512_mask_storeu_ps(s + r * lds + j0 + 16, m1, s1);
     if (vmax) {  // running max per lane (keys past S as -inf)
@@ -341,7 +347,8 @@ AVX512_FN float expSum(float* x, int64_t n, float mx) {
 }
 
 AVX512_FN void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
-                      float scale, float* s, int64_t lds, float* rowMax) {
+                      float scale, float* s, int64_t lds, float* rowMax, const GridBias* bias) {
+  if (bias && bias->w % kKeys != 0) throw Error("attention: a grid bias needs a grid width that is a multiple of 32");
   const __m512 vscale = _mm512_set1_ps(scale);
   constexpr int64_t kRows = 64;  // rows per chunk: their running maxima in one 4 KiB array
   __m512 vmax[kRows];
@@ -353,10 +360,20 @@ AVX512_FN void scores(const float* q, int64_t ldq, int64_t n, const float* kp, i
     for (int64_t j0 = 0; j0 < S; j0 += kKeys) {
       const float* blk = kp + j0 * d;
       __m512* vm = rowMax ? vmax : nullptr;
+      // the block's grid row kh and first column kw (all 32 keys in one grid row)
+      const float* bh = bias ? bias->bh + c0 * bias->ldbh + j0 / bias->w : nullptr;
+      const float* bw = bias ? bias->bw + c0 * bias->ldbw + j0 % bias->w : nullptr;
+      const int64_t lh = bias ? bias->ldbh : 0, lw = bias ? bias->ldbw : 0;
       int64_t i = 0;
-      for (; i + 8 <= cn; i += 8) scoreTile<8>(qc + i * ldq, ldq, blk, j0, S, d, vscale, sc + i * lds, lds, vm ? vm + i : nullptr);
-      for (; i + 4 <= cn; i += 4) scoreTile<4>(qc + i * ldq, ldq, blk, j0, S, d, vscale, sc + i * lds, lds, vm ? vm + i : nullptr);
-      for (; i < cn; ++i) scoreTile<1>(qc + i * ldq, ldq, blk, j0, S, d, vscale, sc + i * lds, lds, vm ? vm + i : nullptr);
+      for (; i + 8 <= cn; i += 8)
+        scoreTile<8>(qc + i * ldq, ldq, blk, j0, S, d, vscale, sc + i * lds, lds, vm ? vm + i : nullptr,
+                     bh ? bh + i * lh : nullptr, lh, bw ? bw + i * lw : nullptr, lw);
+      for (; i + 4 <= cn; i += 4)
+        scoreTile<4>(qc + i * ldq, ldq, blk, j0, S, d, vscale, sc + i * lds, lds, vm ? vm + i : nullptr,
+                     bh ? bh + i * lh : nullptr, lh, bw ? bw + i * lw : nullptr, lw);
+      for (; i < cn; ++i)
+        scoreTile<1>(qc + i * ldq, ldq, blk, j0, S, d, vscale, sc + i * lds, lds, vm ? vm + i : nullptr,
+                     bh ? bh + i * lh : nullptr, lh, bw ? bw + i * lw : nullptr, lw);
     }
     if (rowMax)
       for (int64_t i = 0; i < cn; ++i) rowMax[c0 + i] = _mm512_reduce_max_ps(vmax[i]);
@@ -380,7 +397,8 @@ void weightedValues(const float* p, int64_t ldp, int64_t n, const float* v, int6
 
 bool supported() { return false; }
 
-void scores(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float, float*, int64_t, float*) {
+void scores(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float, float*, int64_t, float*,
+            const GridBias*) {
   throw Error("attention: AVX-512 kernels are not built for this CPU");
 }
 

@@ -28,10 +28,22 @@ void packKeys(const float* k, int64_t ldk, int64_t S, int64_t d, float* kp);
 // vp [S, d] (dense) = v [S, d] (row stride ldv): a head's values contiguous for weightedValues.
 void packValues(const float* v, int64_t ldv, int64_t S, int64_t d, float* vp);
 
-// s[i, j] = scale · Σ_c q[i, c] · k[j, c] for i < n, j < S (row strides ldq, lds; only
+// SAM's decomposed rel-pos bias on a grid of width w, a multiple of 32 (so each 32-key block
+// lies in one grid row): key j = (kh, kw) of query row i gets bh[i, kh] + bw[i, kw], where
+// bh[i, kh] = (q·relPosHᵀ)[i, qh - kh + h - 1] and bw[i, kw] = (q·relPosWᵀ)[i, qw - kw + w - 1]
+// (the query's grid row qh and column qw), gathered by the caller.
+struct GridBias {
+  const float* bh;  // [n, h]
+  int64_t ldbh;
+  const float* bw;  // [n, w]
+  int64_t ldbw;
+  int64_t w;
+};
+
+// s[i, j] = scale · Σ_c q[i, c] · k[j, c] (+ bias) for i < n, j < S (row strides ldq, lds; only
 // columns j < S are written). kp: packKeys of k. rowMax (if not null) [n]: each row's max.
 void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
-            float scale, float* s, int64_t lds, float* rowMax = nullptr);
+            float scale, float* s, int64_t lds, float* rowMax = nullptr, const GridBias* bias = nullptr);
 
 // x[i] = exp(x[i] - mx) over n values (x[i] <= mx, a softmax row); returns their sum. The
 // exponential as simd::expf computes it (same range reduction and polynomial) with FMAs and
