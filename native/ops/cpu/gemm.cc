@@ -43,6 +43,23 @@ OMNISEG_SIMD void fillRows(float* y, int64_t rows, int64_t cols, int64_t ldy, co
   for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * ldy, b, static_cast<size_t>(cols) * sizeof(float));
 }
 
+// OpenBLAS's small-matrix kernels read the operands in place instead of packing them first; the
+// SKYLAKEX builds of 0.3.21 take them for calls of at most 100³ multiply-adds whose output has
+// at most 1200 elements (and K >= 32). With few rows a call is mostly the packing of W, so
+// columnsGemm splits its columns into calls of that size: each weight is then read once, not
+// copied (text towers, token MLPs: ~1.8× faster).
+constexpr int64_t kSmallMacs = 1000000, kSmallOutputs = 1200;
+
+// y[:, c0:c1] (+)= x · W[c0:c1, :]ᵀ, in small-kernel-sized column chunks where M and K allow.
+void columnsGemm(const float* x, int64_t M, int64_t K, int64_t ldx, const float* W, int64_t c0, int64_t c1,
+                 float beta, float* y, int64_t ldy) {
+  const int64_t fit = std::min(kSmallMacs / (M * K), kSmallOutputs / M) / 16 * 16;
+  const int64_t chunk = K >= 32 && fit >= 16 ? fit : c1 - c0;
+  for (int64_t c = c0; c < c1; c += chunk)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, std::min(chunk, c1 - c), K, 1.f, x, ldx,
+                W + c * K, K, beta, y + c, ldy);
+}
+
 // Rows per thread below which splitting the output columns is better than splitting rows.
 constexpr int64_t kMinRowsPerThread = 64;
 // Multiply-adds below which a GEMM runs on the calling thread alone.
@@ -58,7 +75,7 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   const int threads = ctx.pool.size();
   if (M * N * K < kInlineMacs) {
     // Too small to be worth waking other threads (prompt-token matrices in the decoder).
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.f, x, ldx, W, K, beta, y, ldy);
+    columnsGemm(x, M, K, ldx, W, 0, N, beta, y, ldy);
     biasAct(y, M, N, ldy, b, act);
   } else if ((M >= kMinRowsPerThread * threads && M >= N) || N < 64) {
     // y[r0:r1, :] = x[r0:r1, :] · Wᵀ (+ b, as C with beta 1, unless accumulating)
@@ -75,8 +92,7 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
     const bool biasAsC = b != nullptr && !accumulate;
     ctx.pool.parallelRanges(N, 16, [&](int64_t c0, int64_t c1) {
       if (biasAsC) fillRows(y + c0, M, c1 - c0, ldy, b + c0);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, c1 - c0, K, 1.f, x, ldx, W + c0 * K,
-                  K, biasAsC ? 1.f : beta, y + c0, ldy);
+      columnsGemm(x, M, K, ldx, W, c0, c1, biasAsC ? 1.f : beta, y, ldy);
       if (act != Act::None || (b && !biasAsC))
         biasAct(y + c0, M, c1 - c0, ldy, b && !biasAsC ? b + c0 : nullptr, act);
     });
