@@ -1,7 +1,10 @@
 // AVX-512 attention micro-kernels (see attention_avx512.h). Register tiles:
-//   scores:         8 query rows × 32 keys (16 accumulators), one pass over d per tile
+//   scores:         8 query rows × 32 keys (16 accumulators), one pass over d per tile; the
+//                   rel-pos bias and each row's running max applied as the tile is stored
 //   weightedValues: 4 query rows × d ≤ 80 (up to 20 accumulators), one pass over the keys
 // Both are bound by the FMA units, not by loads: each step issues 16-20 FMAs for 6-10 loads.
+// expSum: the softmax exponentials. fewKeys / fewQueries: whole heads in registers where one
+// side has at most 16 tokens.
 #include "ops/cpu/attention_avx512.h"
 
 #include <algorithm>
@@ -61,7 +64,8 @@ bool supported() {
 
 namespace {
 
-// R query rows against key block jb (32 keys) of kp.
+// R query rows against the 32 keys from j0 (blk: their packed block); bh, bw: the rows' bias
+// terms for this block's grid row and first column (null: no bias).
 template <int R>
 AVX512_FN void scoreTile(const float* q, int64_t ldq, const float* blk, int64_t j0, int64_t S,
                          int64_t d, __m512 vscale, float* s, int64_t lds, __m512* vmax,
