@@ -53,7 +53,7 @@ constexpr int64_t kSmallMacs = 1000000, kSmallOutputs = 1200;
 // y[:, c0:c1] (+)= x · W[c0:c1, :]ᵀ, in small-kernel-sized column chunks where M and K allow.
 void columnsGemm(const float* x, int64_t M, int64_t K, int64_t ldx, const float* W, int64_t c0, int64_t c1,
                  float beta, float* y, int64_t ldy) {
-  const int64_t fit = std::min(kSmallMacs / (M * K), kSmallOutputs / M) / 16 * 16;
+  const int64_t fit = M > 0 && K > 0 ? std::min(kSmallMacs / (M * K), kSmallOutputs / M) / 16 * 16 : 0;
   const int64_t chunk = K >= 32 && fit >= 16 ? fit : c1 - c0;
   for (int64_t c = c0; c < c1; c += chunk)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, std::min(chunk, c1 - c), K, 1.f, x, ldx,
