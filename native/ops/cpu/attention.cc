@@ -111,6 +111,28 @@ struct Problem {
   int64_t h = 0, w = 0;
 };
 
+// Task t of an attention call split into `blocks` blocks of `rows` queries per (problem, head):
+// its problem b, head hd, first query i0, query count n, and its head's slices of the operands.
+struct Slice {
+  int64_t b, hd, i0, n;
+  const float* Q;  // [n, d]
+  const float* K;  // [Nk, d]
+  const float* V;  // [Nk, d]
+  float* o;        // [n, d]
+};
+Slice slice(const Problem& P, int64_t t, int64_t blocks, int64_t rows) {
+  Slice s;
+  s.b = t / (P.heads * blocks);
+  s.hd = (t / blocks) % P.heads;
+  s.i0 = (t % blocks) * rows;
+  s.n = std::min(rows, P.Nq - s.i0);
+  s.Q = P.q + s.b * P.strideQ + s.i0 * P.ldq + s.hd * P.d;
+  s.K = P.k + s.b * P.strideK + s.hd * P.d;
+  s.V = P.v + s.b * P.strideV + s.hd * P.d;
+  s.o = P.out + s.b * P.strideO + s.i0 * P.ldo + s.hd * P.d;
+  return s;
+}
+
 // Score floats per block of query rows on the kernel path (1 MiB: half the L2 of the cores
 // this is tuned on, the rest holding the packed keys and the values).
 constexpr int64_t kBlockFloats = 1 << 18;
@@ -129,16 +151,11 @@ void run(Ctx& ctx, const Problem& P) {
     ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
       float* s = fewKeys ? nullptr : scratch(static_cast<size_t>(48 * P.Nk));
       for (int64_t t = t0; t < t1; ++t) {
-        const int64_t b = t / (P.heads * blocks), hd = (t / blocks) % P.heads;
-        const int64_t i0 = (t % blocks) * rows, n = std::min(rows, P.Nq - i0);
-        const float* Q = P.q + b * P.strideQ + i0 * P.ldq + hd * P.d;
-        const float* K = P.k + b * P.strideK + hd * P.d;
-        const float* V = P.v + b * P.strideV + hd * P.d;
-        float* o = P.out + b * P.strideO + i0 * P.ldo + hd * P.d;
+        const Slice x = slice(P, t, blocks, rows);
         if (fewKeys)
-          avx512::fewKeys(Q, P.ldq, n, K, P.ldk, V, P.ldv, P.Nk, P.d, P.scale, o, P.ldo);
+          avx512::fewKeys(x.Q, P.ldq, x.n, x.K, P.ldk, x.V, P.ldv, P.Nk, P.d, P.scale, x.o, P.ldo);
         else
-          avx512::fewQueries(Q, P.ldq, n, K, P.ldk, V, P.ldv, P.Nk, P.d, P.scale, s, o, P.ldo);
+          avx512::fewQueries(x.Q, P.ldq, x.n, x.K, P.ldk, x.V, P.ldv, P.Nk, P.d, P.scale, s, x.o, P.ldo);
       }
     });
     return;
@@ -193,12 +210,7 @@ void run(Ctx& ctx, const Problem& P) {
     float* twRev = bw + qb * P.w;
     float* colMax = twRev + P.w;
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = t / (P.heads * blocks), hd = (t / blocks) % P.heads;
-      const int64_t i0 = (t % blocks) * qb, n = std::min(qb, P.Nq - i0);
-      const float* Q = P.q + b * P.strideQ + i0 * P.ldq + hd * d;  // [n, d]
-      const float* K = P.k + b * P.strideK + hd * d;                // [Nk, d]
-      const float* V = P.v + b * P.strideV + hd * d;                // [Nk, d]
-      float* o = P.out + b * P.strideO + i0 * P.ldo + hd * d;       // [n, d]
+      const auto [b, hd, i0, n, Q, K, V, o] = slice(P, t, blocks, qb);
       if (relPos) {
         // th = q·relPosHᵀ ; tw = q·relPosWᵀ (the bias uses the unscaled q)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nh, d, 1.f, Q, P.ldq, P.relPosH, d, 0.f, th, nh);

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "core/error.h"
 
@@ -63,6 +64,20 @@ bool supported() {
 }
 
 namespace {
+
+// f(std::integral_constant<int, NV>) for the NV = ceil(d / 16) vectors a head of size d takes.
+template <class F>
+void byVectors(int64_t d, F&& f) {
+  switch ((d + 15) / 16) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    default: throw Error("attention: head size " + std::to_string(d) + " exceeds the AVX-512 kernels' " +
+                         std::to_string(kMaxHeadDim));
+  }
+}
 
 // R query rows against the 32 keys from j0 (blk: their packed block); bh, bw: the rows' bias
 // terms for this block's grid row and first column (null: no bias).
@@ -248,15 +263,7 @@ AVX512_FN void fewKeysRows(const float* q, int64_t ldq, int64_t n, const float* 
 
 void fewKeys(const float* q, int64_t ldq, int64_t n, const float* k, int64_t ldk, const float* v,
              int64_t ldv, int64_t S, int64_t d, float scale, float* o, int64_t ldo) {
-  switch ((d + 15) / 16) {
-    case 1: return fewKeysRows<1>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
-    case 2: return fewKeysRows<2>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
-    case 3: return fewKeysRows<3>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
-    case 4: return fewKeysRows<4>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
-    case 5: return fewKeysRows<5>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo);
-    default: throw Error("attention: head size " + std::to_string(d) + " exceeds the AVX-512 kernels' " +
-                         std::to_string(kMaxHeadDim));
-  }
+  byVectors(d, [&](auto nv) { fewKeysRows<decltype(nv)::value>(q, ldq, n, k, ldk, v, ldv, S, d, scale, o, ldo); });
 }
 
 namespace {
@@ -386,41 +393,33 @@ AVX512_FN void scores(const float* q, int64_t ldq, int64_t n, const float* kp, i
 
 void weightedValues(const float* p, int64_t ldp, int64_t n, const float* v, int64_t ldv,
                     int64_t S, int64_t d, const float* sums, float* o, int64_t ldo) {
-  switch ((d + 15) / 16) {
-    case 1: return valueBlock<1>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
-    case 2: return valueBlock<2>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
-    case 3: return valueBlock<3>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
-    case 4: return valueBlock<4>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
-    case 5: return valueBlock<5>(p, ldp, n, v, ldv, S, d, sums, o, ldo);
-    default: throw Error("attention: head size " + std::to_string(d) + " exceeds the AVX-512 kernels' " +
-                         std::to_string(kMaxHeadDim));
-  }
+  byVectors(d, [&](auto nv) { valueBlock<decltype(nv)::value>(p, ldp, n, v, ldv, S, d, sums, o, ldo); });
 }
 
 #else  // not x86-64 GCC/Clang: attention.cc never calls the kernels
 
 bool supported() { return false; }
 
+namespace {
+[[noreturn]] void notBuilt() { throw Error("attention: AVX-512 kernels are not built for this CPU"); }
+}  // namespace
+
 void scores(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float, float*, int64_t, float*,
             const GridBias*) {
-  throw Error("attention: AVX-512 kernels are not built for this CPU");
+  notBuilt();
 }
-
 void weightedValues(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t,
                     const float*, float*, int64_t) {
-  throw Error("attention: AVX-512 kernels are not built for this CPU");
+  notBuilt();
 }
-
-float expSum(float*, int64_t, float) { throw Error("attention: AVX-512 kernels are not built for this CPU"); }
-
+float expSum(float*, int64_t, float) { notBuilt(); }
 void fewKeys(const float*, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t,
              float, float*, int64_t) {
-  throw Error("attention: AVX-512 kernels are not built for this CPU");
+  notBuilt();
 }
-
 void fewQueries(const float*, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t,
                 float, float*, float*, int64_t) {
-  throw Error("attention: AVX-512 kernels are not built for this CPU");
+  notBuilt();
 }
 
 #endif
