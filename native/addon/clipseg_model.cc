@@ -39,6 +39,14 @@ Napi::Float32Array toFloat32Array(Napi::Env env, std::vector<float>&& v) {
   return Napi::Float32Array::New(env, n, toArrayBuffer(env, std::move(v)), 0);
 }
 
+// A CPU op context for host work in an async worker (before or after the model's pass): the
+// worker's own thread, an arena freed with it.
+struct WorkerCtx {
+  ThreadPool pool{1};
+  Arena arena;
+  Ctx ctx{pool, arena};
+};
+
 // The heat maps of N [size, size] logits maps at an image's size, [N, height, width]: sigmoid,
 // then bilinear with half-pixel centres, as transformers users make them
 // (F.interpolate(torch.sigmoid(logits)[:, None], size=(H, W), mode="bilinear")), in float32.
@@ -46,10 +54,8 @@ std::vector<float> heatmaps(const std::vector<float>& logits, int64_t size, int6
   const int64_t plane = size * size, N = static_cast<int64_t>(logits.size()) / plane;
   std::vector<float> prob(logits.size()), out(static_cast<size_t>(N * height * width));
   for (size_t i = 0; i < logits.size(); ++i) prob[i] = 1.f / (1.f + std::exp(-logits[i]));
-  ThreadPool pool(1);
-  Arena arena;
-  Ctx ctx{pool, arena};
-  ops::cpu::resizeBilinear(ctx, prob.data(), N, size, size, size, plane, out.data(), height, width, height, width);
+  WorkerCtx w;
+  ops::cpu::resizeBilinear(w.ctx, prob.data(), N, size, size, size, plane, out.data(), height, width, height, width);
   return out;
 }
 
@@ -94,9 +100,8 @@ struct Pixels {
         throw omniseg::Error("image of " + std::to_string(width) + "x" + std::to_string(height) +
                         ": CLIPSeg's input must be square",
                     ErrorKind::Range);
-      ThreadPool pool(1);
-      Arena arena;
-      Ctx ctx{pool, arena};
+      WorkerCtx w;
+      Ctx& ctx = w.ctx;
       std::vector<uint8_t> resized;
       const uint8_t* src = rgb.data();
       if (rgbWidth != width || rgbHeight != height) {
