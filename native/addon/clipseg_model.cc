@@ -19,9 +19,11 @@ using clipseg::ClipSegModel;
 
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(Napi::Env env, std::string dir, int threads, Device device)
-      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), device_(device) {}
-  void run() override { model_ = std::shared_ptr<ClipSegModel>(ClipSegModel::load(dir_, threads_, device_)); }
+  LoadWorker(Napi::Env env, std::string dir, int threads, Device device, CpuMatmul matmul)
+      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), device_(device), matmul_(matmul) {}
+  void run() override {
+    model_ = std::shared_ptr<ClipSegModel>(ClipSegModel::load(dir_, threads_, device_, matmul_));
+  }
   void OnOK() override {
     auto model = model_;
     deferred.Resolve(data(Env()).clipSegModel.New({Napi::External<std::shared_ptr<ClipSegModel>>::New(Env(), &model)}));
@@ -31,6 +33,7 @@ class LoadWorker : public PromiseWorker {
   std::string dir_;
   int threads_;
   Device device_;
+  CpuMatmul matmul_;
   std::shared_ptr<ClipSegModel> model_;
 };
 
@@ -279,8 +282,9 @@ Napi::Value ClipSegModelWrap::load(const Napi::CallbackInfo& info) {
   require(env, d.IsUndefined() || d.IsString(), "options.device");
   const std::string device = d.IsString() ? d.As<Napi::String>().Utf8Value() : "cpu";
   require(env, device == "cpu" || device == "cuda", "options.device must be 'cpu' or 'cuda'");
+  const CpuMatmul matmul = cpuMatmulOption(env, info[1].As<Napi::Object>());
   auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), t.As<Napi::Number>().Int32Value(),
-                           device == "cuda" ? Device::Cuda : Device::Cpu);
+                           device == "cuda" ? Device::Cuda : Device::Cpu, matmul);
   return w->queue();
 }
 
@@ -301,6 +305,7 @@ Napi::Value ClipSegModelWrap::config(const Napi::CallbackInfo& info) {
   o.Set("maxPositions", c.text.maxPositionEmbeddings);
   o.Set("logitScale", model->logitScale());
   o.Set("device", model->device() == Device::Cuda ? "cuda" : "cpu");
+  o.Set("cpuMatmul", cpuMatmulName(model->cpuMatmul()));
   return o;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend.h"
 #include "core/error.h"
 
 namespace omniseg::addon {
@@ -20,6 +21,17 @@ struct AddonData {
 };
 
 inline AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+// options.cpuMatmul of a load call: 'bf16x3' (the default) or 'fp32'; anything else throws.
+inline CpuMatmul cpuMatmulOption(Napi::Env env, Napi::Object options) {
+  Napi::Value v = options.Get("cpuMatmul");
+  if (v.IsUndefined()) return CpuMatmul::Bf16x3;
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s != "bf16x3" && s != "fp32") throw Napi::TypeError::New(env, "options.cpuMatmul must be 'bf16x3' or 'fp32'");
+  return s == "fp32" ? CpuMatmul::Fp32 : CpuMatmul::Bf16x3;
+}
+
+inline const char* cpuMatmulName(CpuMatmul m) { return m == CpuMatmul::Bf16x3 ? "bf16x3" : "fp32"; }
 
 // Error raised in a worker thread, thrown later on the JS thread with the matching class.
 struct PendingError {

@@ -12,10 +12,11 @@ namespace {
 
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(Napi::Env env, std::string dir, int threads, Device device, Precision precision)
-      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), device_(device), precision_(precision) {}
+  LoadWorker(Napi::Env env, std::string dir, int threads, Device device, Precision precision, CpuMatmul matmul)
+      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), device_(device), precision_(precision),
+        matmul_(matmul) {}
   void run() override {
-    model_ = std::shared_ptr<sam::SamModel>(sam::SamModel::load(dir_, threads_, device_, precision_));
+    model_ = std::shared_ptr<sam::SamModel>(sam::SamModel::load(dir_, threads_, device_, precision_, matmul_));
   }
   void OnOK() override {
     auto model = model_;
@@ -27,6 +28,7 @@ class LoadWorker : public PromiseWorker {
   int threads_;
   Device device_;
   Precision precision_;
+  CpuMatmul matmul_;
   std::shared_ptr<sam::SamModel> model_;
 };
 
@@ -138,8 +140,9 @@ Napi::Value SamModelWrap::load(const Napi::CallbackInfo& info) {
   const Precision pr = precision == "fp16"   ? Precision::Fp16
                        : precision == "bf16" ? Precision::Bf16
                                              : Precision::Fp32;
+  const CpuMatmul matmul = cpuMatmulOption(env, info[1].As<Napi::Object>());
   return (new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), threads,
-                         device == "cuda" ? Device::Cuda : Device::Cpu, pr))
+                         device == "cuda" ? Device::Cuda : Device::Cpu, pr, matmul))
       ->queue();
 }
 
@@ -161,6 +164,7 @@ Napi::Value SamModelWrap::config(const Napi::CallbackInfo& info) {
   o.Set("device", get(env)->device() == Device::Cuda ? "cuda" : "cpu");
   const Precision pr = get(env)->precision();
   o.Set("precision", pr == Precision::Fp16 ? "fp16" : pr == Precision::Bf16 ? "bf16" : "fp32");
+  o.Set("cpuMatmul", cpuMatmulName(get(env)->cpuMatmul()));
   return o;
 }
 

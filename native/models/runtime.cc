@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "gpu/device.h"  // plain C++: the WeightMirror type (its code is built with CUDA only)
+#include "ops/cpu/gemm_amx.h"
 #ifdef OMNISEG_CUDA
 #include "gpu/stream.h"
 #endif
@@ -25,7 +26,8 @@ Runtime::Lease::Lease(Runtime& rt, Precision precision)
 
 Runtime::Lease::~Lease() { rt_.give(std::move(w_)); }
 
-Runtime::Runtime(int threads, Device device) : device_(device), pool_(threads) {
+Runtime::Runtime(int threads, Device device, CpuMatmul matmul)
+    : device_(device), pool_(threads), matmul_(matmul) {
 #ifndef OMNISEG_CUDA
   if (device == Device::Cuda)
     throw Error("this build of omniseg has no CUDA backend (build it with `npm run build:cuda`)");
@@ -36,14 +38,24 @@ Runtime::~Runtime() = default;
 
 void Runtime::mirror(const WeightStore& weights,
                      const std::vector<std::pair<const float*, size_t>>& extra, Precision precision) {
+  if (device_ == Device::Cpu) {
+    if (matmul_ != CpuMatmul::Bf16x3 || !ops::cpu::amx::supported()) return;
+    packs_ = std::make_unique<ops::cpu::amx::WeightPacks>();
+    for (const auto& t : weights.handedOut()) packs_->add(t.data, t.count);
+    for (const auto& [data, count] : extra) packs_->add(data, count);
+    return;
+  }
 #ifdef OMNISEG_CUDA
-  if (device_ != Device::Cuda) return;
   mirror_ = std::make_unique<gpu::WeightMirror>();
   for (const auto& t : weights.handedOut()) mirror_->add(t.data, t.count);
   for (const auto& [data, count] : extra) mirror_->add(data, count);
   mirror_->addHalfCopies(precision);
 #endif
 }
+
+CpuMatmul Runtime::cpuMatmul() const { return packs_ ? CpuMatmul::Bf16x3 : CpuMatmul::Fp32; }
+
+size_t Runtime::packedBytes() const { return packs_ ? packs_->bytes() : 0; }
 
 std::unique_ptr<Runtime::Worker> Runtime::take() {
   {

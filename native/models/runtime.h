@@ -21,6 +21,9 @@ namespace omniseg {
 namespace gpu {
 class WeightMirror;
 }
+namespace ops::cpu::amx {
+class WeightPacks;
+}
 
 class Runtime {
  public:
@@ -53,17 +56,39 @@ class Runtime {
     Ctx ctx_;
   };
 
-  // threads ≥ 1. device Cuda needs a build with the CUDA backend (throws otherwise).
-  Runtime(int threads, Device device);
+  // While it lives, the linear layers run on ctx take the model's CpuMatmul (a Lease's ctx runs
+  // them in fp32). The image encoders (SAM's ViT, CLIP's vision tower) take it; the text tower
+  // and the decoders, light next to them, stay in fp32, as on CUDA, where `precision` is the
+  // image encoder's.
+  class EncoderMatmul {
+   public:
+    EncoderMatmul(const Runtime& rt, Ctx& ctx) : ctx_(ctx), saved_(ctx.packs) { ctx.packs = rt.packs_.get(); }
+    ~EncoderMatmul() { ctx_.packs = saved_; }
+    EncoderMatmul(const EncoderMatmul&) = delete;
+    EncoderMatmul& operator=(const EncoderMatmul&) = delete;
+
+   private:
+    Ctx& ctx_;
+    ops::cpu::amx::WeightPacks* saved_;
+  };
+
+  // threads ≥ 1. device Cuda needs a build with the CUDA backend (throws otherwise). matmul: of
+  // the image encoder's linear layers on CPU (ignored on CUDA).
+  Runtime(int threads, Device device, CpuMatmul matmul = CpuMatmul::Bf16x3);
   ~Runtime();
 
   Device device() const { return device_; }
   ThreadPool& pool() { return pool_; }
 
   // CUDA: copies every tensor the model read from `weights`, and the `extra` host buffers
-  // (computed at load), to the device, with half copies for a half precision. No-op on CPU.
+  // (computed at load), to the device, with half copies for a half precision. CPU with
+  // CpuMatmul::Bf16x3 on a CPU with AMX: registers them for packing into AMX tiles on first use.
   void mirror(const WeightStore& weights, const std::vector<std::pair<const float*, size_t>>& extra,
               Precision precision);
+  // What the CPU's linear layers run: Bf16x3 only where the CPU has AMX.
+  CpuMatmul cpuMatmul() const;
+  // Bytes of weights packed for AMX tiles so far (0 without).
+  size_t packedBytes() const;
 
  private:
   std::unique_ptr<Worker> take();
@@ -71,7 +96,9 @@ class Runtime {
 
   Device device_;
   ThreadPool pool_;
+  CpuMatmul matmul_;
   std::unique_ptr<gpu::WeightMirror> mirror_;
+  std::unique_ptr<ops::cpu::amx::WeightPacks> packs_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Worker>> free_;
 };

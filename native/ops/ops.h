@@ -15,13 +15,19 @@ namespace omniseg {
 namespace gpu {
 class Stream;
 }
+namespace ops::cpu::amx {
+class WeightPacks;
+}
 
 // What an op needs besides its operands: threads and scratch memory of the running pass, and
 // the GPU stream the pass runs on (null: CPU). The arena holds memory of the same backend.
+// packs (CPU): the model's weights packed for AMX tiles (ops/cpu/gemm_amx.h); null: every
+// GEMM in fp32 through OpenBLAS.
 struct Ctx {
   ThreadPool& pool;
   Arena& arena;
   gpu::Stream* gpu = nullptr;
+  ops::cpu::amx::WeightPacks* packs = nullptr;
 };
 
 namespace ops {

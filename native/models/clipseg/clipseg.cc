@@ -11,8 +11,8 @@
 namespace omniseg::clipseg {
 
 ClipSegModel::ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore> weights,
-                           int threads, Device device)
-    : cfg_(cfg), weights_(std::move(weights)), rt_(threads, device) {
+                           int threads, Device device, CpuMatmul matmul)
+    : cfg_(cfg), weights_(std::move(weights)), rt_(threads, device, matmul) {
   WeightStore& w = *weights_;
   text_ = std::make_unique<TextEncoder>(cfg_.text, w, "clip.text_model.");
   vision_ = std::make_unique<VisionEncoder>(cfg_.vision, w, "clip.vision_model.");
@@ -26,11 +26,12 @@ ClipSegModel::ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore
 
 ClipSegModel::~ClipSegModel() = default;
 
-std::unique_ptr<ClipSegModel> ClipSegModel::load(const std::string& dir, int threads, Device device) {
+std::unique_ptr<ClipSegModel> ClipSegModel::load(const std::string& dir, int threads, Device device,
+                                                 CpuMatmul matmul) {
   if (threads < 1) throw Error("threads must be at least 1", ErrorKind::Range);
   const ClipSegConfig cfg = loadConfig(dir);
   auto weights = std::make_unique<WeightStore>(SafeTensors::open(dir + "/model.safetensors"));
-  return std::unique_ptr<ClipSegModel>(new ClipSegModel(cfg, std::move(weights), threads, device));
+  return std::unique_ptr<ClipSegModel>(new ClipSegModel(cfg, std::move(weights), threads, device, matmul));
 }
 
 // ref: CLIPSegModel.get_text_features
@@ -48,7 +49,10 @@ float* ClipSegModel::imageOnDevice(Ctx& ctx, const float* pixels, int64_t H, int
   const int64_t C = cfg_.vision.hiddenSize;
   const float* px = ops::stage(ctx, pixels, 3 * H * W);
   float* pooled = ctx.arena.floats(C);
-  vision_->forward(ctx, px, H, W, {}, nullptr, pooled);
+  {
+    Runtime::EncoderMatmul matmul(rt_, ctx);
+    vision_->forward(ctx, px, H, W, {}, nullptr, pooled);
+  }
   float* e = ctx.arena.floats(cfg_.projectionDim);
   ops::linear(ctx, pooled, 1, C, visualProjection_, nullptr, cfg_.projectionDim, e);
   return e;
@@ -113,6 +117,7 @@ std::vector<float*> ClipSegModel::visionActs(Ctx& ctx, const float* pixels, int6
   const float* px = ops::stage(ctx, pixels, 3 * H * W);
   std::vector<float*> acts(cfg_.extractLayers.size());
   for (auto& a : acts) a = ctx.arena.floats(T * C);
+  Runtime::EncoderMatmul matmul(rt_, ctx);
   vision_->forward(ctx, px, H, W, cfg_.extractLayers, acts.data(), nullptr);
   return acts;
 }

@@ -49,14 +49,17 @@ struct ImageFeatures {
 class ClipSegModel {
  public:
   // dir: config.json + model.safetensors. threads ≥ 1 (host threads; the whole pass on CPU).
+  // matmul: of the linear layers on CPU (core/backend.h).
   static std::unique_ptr<ClipSegModel> load(const std::string& dir, int threads,
-                                            Device device = Device::Cpu);
+                                            Device device = Device::Cpu,
+                                            CpuMatmul matmul = CpuMatmul::Bf16x3);
   ~ClipSegModel();
 
   const ClipSegConfig& config() const { return cfg_; }
   // exp(clip.logit_scale): CLIP's contrastive temperature (label/rank scores; not segmentation)
   float logitScale() const { return logitScale_; }
   Device device() const { return rt_.device(); }
+  CpuMatmul cpuMatmul() const { return rt_.cpuMatmul(); }
 
   // ids [T] → text_projection(pooled text output) [projection_dim]   ref: get_text_features
   std::vector<float> textEmbedding(const int32_t* ids, int64_t T);
@@ -78,7 +81,7 @@ class ClipSegModel {
 
  private:
   ClipSegModel(const ClipSegConfig& cfg, std::unique_ptr<WeightStore> weights, int threads,
-               Device device);
+               Device device, CpuMatmul matmul);
 
 
   int64_t gridOf(int64_t H, int64_t W) const;

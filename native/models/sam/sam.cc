@@ -59,8 +59,8 @@ struct SamModel::DecodeGraphs : Runtime::WorkerState {
 #endif
 
 SamModel::SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads,
-                   Device device, Precision precision)
-    : cfg_(cfg), precision_(precision), weights_(std::move(weights)), rt_(threads, device) {
+                   Device device, Precision precision, CpuMatmul matmul)
+    : cfg_(cfg), precision_(precision), weights_(std::move(weights)), rt_(threads, device, matmul) {
   imageEncoder_ = std::make_unique<ImageEncoder>(cfg_.vision, *weights_);
   promptEncoder_ = std::make_unique<PromptEncoder>(cfg_, *weights_);
   maskDecoder_ = std::make_unique<MaskDecoder>(cfg_.decoder, *weights_);
@@ -74,13 +74,13 @@ SamModel::SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, i
 SamModel::~SamModel() = default;
 
 std::unique_ptr<SamModel> SamModel::load(const std::string& dir, int threads, Device device,
-                                         Precision precision) {
+                                         Precision precision, CpuMatmul matmul) {
   if (threads < 1) throw Error("threads must be at least 1", ErrorKind::Range);
   if (device == Device::Cpu && precision != Precision::Fp32)
     throw Error("the CPU backend runs in fp32 only", ErrorKind::Range);
   const SamConfig cfg = loadConfig(dir);
   auto weights = std::make_unique<WeightStore>(SafeTensors::open(dir + "/model.safetensors"));
-  return std::unique_ptr<SamModel>(new SamModel(cfg, std::move(weights), threads, device, precision));
+  return std::unique_ptr<SamModel>(new SamModel(cfg, std::move(weights), threads, device, precision, matmul));
 }
 
 std::shared_ptr<Embedding> SamModel::encode(const uint8_t* rgb, int64_t height, int64_t width) {
@@ -108,7 +108,10 @@ std::vector<std::shared_ptr<Embedding>> SamModel::encodeBatch(const std::vector<
     out.push_back(std::move(emb));
   }
   const double preprocessMs = msSince(t0);
-  imageEncoder_->forward(ctx, pixels, B, dst.data());
+  {
+    Runtime::EncoderMatmul matmul(rt_, ctx);
+    imageEncoder_->forward(ctx, pixels, B, dst.data());
+  }
   ops::wait(ctx);
   const double ms = msSince(t0);
   for (auto& emb : out) {

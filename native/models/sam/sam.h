@@ -61,14 +61,17 @@ class SamModel {
   // dir: config.json + model.safetensors [+ preprocessor_config.json]. threads ≥ 1 (host
   // threads: the whole pass on CPU, preprocessing on CUDA). precision: of the image encoder on
   // CUDA (the prompt encoder and mask decoder always run in fp32); CPU takes Fp32 only.
+  // matmul: of the linear layers on CPU (core/backend.h).
   static std::unique_ptr<SamModel> load(const std::string& dir, int threads,
                                         Device device = Device::Cpu,
-                                        Precision precision = Precision::Fp32);
+                                        Precision precision = Precision::Fp32,
+                                        CpuMatmul matmul = CpuMatmul::Bf16x3);
   ~SamModel();
 
   const SamConfig& config() const { return cfg_; }
   Device device() const { return rt_.device(); }
   Precision precision() const { return precision_; }
+  CpuMatmul cpuMatmul() const { return rt_.cpuMatmul(); }
 
   // rgb [H, W, 3] uint8 (read in place).
   std::shared_ptr<Embedding> encode(const uint8_t* rgb, int64_t height, int64_t width);
@@ -89,7 +92,7 @@ class SamModel {
 
  private:
   SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads, Device device,
-           Precision precision);
+           Precision precision, CpuMatmul matmul);
 
   struct DecodeGraph;
   struct DecodeGraphs;  // a worker's recorded decodes (CUDA)

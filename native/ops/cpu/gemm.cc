@@ -1,12 +1,14 @@
-// GEMM-based ops through OpenBLAS (cblas). OpenBLAS runs single-threaded in each calling
-// thread; omniseg splits the rows (or, for few rows, the output columns) across its pool so
-// that every thread makes one large call.
+// GEMM-based ops through OpenBLAS (cblas), and linear layers on AMX tiles where the Ctx has the
+// model's weights packed for them (ops/cpu/gemm_amx.h). OpenBLAS runs single-threaded in each
+// calling thread; omniseg splits the rows (or, for few rows, the output columns) across its pool
+// so that every thread makes one large call.
 #include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "ops/cpu/gemm_amx.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
@@ -60,6 +62,16 @@ void columnsGemm(const float* x, int64_t M, int64_t K, int64_t ldx, const float*
                 W + c * K, K, beta, y + c, ldy);
 }
 
+// bias + activation of a block of y the AMX kernel has written (its columns from col0).
+struct BiasAct {
+  const float* b;
+  Act act;
+};
+void finishBlock(const void* arg, float* y, int64_t rows, int64_t cols, int64_t ldy, int64_t col0) {
+  const auto* f = static_cast<const BiasAct*>(arg);
+  biasAct(y, rows, cols, ldy, f->b ? f->b + col0 : nullptr, f->act);
+}
+
 // Rows per thread below which splitting the output columns is better than splitting rows.
 constexpr int64_t kMinRowsPerThread = 64;
 // Multiply-adds below which a GEMM runs on the calling thread alone.
@@ -73,6 +85,14 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   if (ldy == 0) ldy = N;
   const float beta = accumulate ? 1.f : 0.f;
   const int threads = ctx.pool.size();
+  if (ctx.packs && M >= amx::kMinRows && amx::enabled()) {
+    if (const amx::PackedWeight* w = ctx.packs->find(ctx, W, N, K)) {
+      const BiasAct f{b, act};
+      const bool finish = b != nullptr || act != Act::None;
+      amx::linear(ctx, x, M, ldx, *w, y, ldy, accumulate, finish ? finishBlock : nullptr, &f);
+      return;
+    }
+  }
   if (M * N * K < kInlineMacs) {
     // Too small to be worth waking other threads (prompt-token matrices in the decoder).
     columnsGemm(x, M, K, ldx, W, 0, N, beta, y, ldy);

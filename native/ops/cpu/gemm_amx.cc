@@ -1,0 +1,264 @@
+// AMX bf16x3 linear layers (see gemm_amx.h). Tiles: four 16×16 fp32 accumulators hold a 32×32
+// block of y; per 32-wide slice of K the kernel loads the x block's hi and lo tiles (16 rows ×
+// 32 k each) and W's hi and lo tiles (16 k-pairs × 16 outputs), ten loads for twelve
+// TDPBF16PS (hi·hi, hi·lo, lo·hi on each accumulator). x is split and laid out in tiles per
+// group of 32-row blocks (about 1 MB, so it stays in the core's L2 while every block of W
+// streams past it).
+#include "ops/cpu/gemm_amx.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "core/error.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 11)
+// GCC 12's masked load intrinsics start from an undefined vector and warn about it when inlined
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define OMNISEG_AMX 1
+#define AMX_FN __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512bf16")))
+#endif
+
+namespace omniseg::ops::cpu::amx {
+
+namespace {
+
+constexpr int64_t kBlock = 32;         // rows of x and of W per block (2 tiles of 16)
+constexpr int64_t kTileFloats = 512;   // bf16 elements per 16×32 tile (1 KiB)
+constexpr int64_t kSliceElems = 4 * kTileFloats;  // a block's 4 tiles per 32-wide K slice
+constexpr size_t kGroupBytes = 1 << 20;  // x tiles per group: what stays in L2
+
+std::atomic<bool> on{true};
+
+int64_t roundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// Round to nearest even (the weights are finite).
+uint16_t toBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float fromBf16(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+#ifdef OMNISEG_AMX
+struct TileConfig {
+  uint8_t palette, startRow;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+bool probe() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool avx512f = b & (1u << 16), amxBf16 = d & (1u << 22), amxTile = d & (1u << 24);
+  if (!avx512f || !amxBf16 || !amxTile) return false;
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) return false;  // AVX512-BF16
+  // Linux (5.16+) hands out the 8 KiB tile state only on request: ARCH_REQ_XCOMP_PERM for
+  // XFEATURE_XTILEDATA (18).
+  return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+}
+
+// x rows [m0, m0 + 32·blocks) → hi/lo tiles, one 32-row block after another; zero past M and K.
+AMX_FN void splitRows(const float* x, int64_t M, int64_t K, int64_t ldx, int64_t m0, int64_t blocks,
+                      uint16_t* tiles) {
+  const int64_t slices = roundUp(K, kBlock) / kBlock;
+  for (int64_t i = 0; i < blocks * kBlock; ++i) {
+    const int64_t m = m0 + i;
+    uint16_t* row = tiles + (i / kBlock) * slices * kSliceElems + (i % kBlock / 16) * kTileFloats + (i % 16) * 32;
+    for (int64_t s = 0; s < slices; ++s, row += kSliceElems) {
+      __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
+      if (m < M) {
+        const int64_t k = s * kBlock, n = std::min<int64_t>(kBlock, K - k);
+        const float* src = x + m * ldx + k;
+        v0 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1), src);
+        if (n > 16) v1 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 32 ? 0xffff : (1u << (n - 16)) - 1), src + 16);
+      }
+      const __m512bh hi = _mm512_cvtne2ps_pbh(v1, v0);
+      const __m512i hiBits = reinterpret_cast<const __m512i&>(hi);
+      const __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hiBits)), 16));
+      const __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hiBits, 1)), 16));
+      const __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
+      _mm512_storeu_si512(row, hiBits);
+      _mm512_storeu_si512(row + 2 * kTileFloats, reinterpret_cast<const __m512i&>(lo));
+    }
+  }
+}
+
+// c [32, 32] (row stride 32) = the x block's tiles · the W block's tiles over `slices`.
+AMX_FN void blockProduct(const uint16_t* a, const uint16_t* b, int64_t slices, float* c) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t s = 0; s < slices; ++s, a += kSliceElems, b += kSliceElems) {
+    // tmm4/5: W's 16-output tiles; tmm6/7: x's 16-row tiles; tmm0-3: y's quadrants
+    _tile_loadd(4, b, 64);
+    _tile_loadd(5, b + kTileFloats, 64);
+    _tile_loadd(6, a, 64);
+    _tile_loadd(7, a + kTileFloats, 64);
+    _tile_dpbf16ps(0, 6, 4);  // hi · hi
+    _tile_dpbf16ps(1, 6, 5);
+    _tile_dpbf16ps(2, 7, 4);
+    _tile_dpbf16ps(3, 7, 5);
+    _tile_loadd(4, b + 2 * kTileFloats, 64);
+    _tile_loadd(5, b + 3 * kTileFloats, 64);
+    _tile_dpbf16ps(0, 6, 4);  // hi(x) · lo(W)
+    _tile_dpbf16ps(1, 6, 5);
+    _tile_dpbf16ps(2, 7, 4);
+    _tile_dpbf16ps(3, 7, 5);
+    _tile_loadd(4, b, 64);
+    _tile_loadd(5, b + kTileFloats, 64);
+    _tile_loadd(6, a + 2 * kTileFloats, 64);
+    _tile_loadd(7, a + 3 * kTileFloats, 64);
+    _tile_dpbf16ps(0, 6, 4);  // lo(x) · hi(W)
+    _tile_dpbf16ps(1, 6, 5);
+    _tile_dpbf16ps(2, 7, 4);
+    _tile_dpbf16ps(3, 7, 5);
+  }
+  _tile_stored(0, c, kBlock * sizeof(float));
+  _tile_stored(1, c + 16, kBlock * sizeof(float));
+  _tile_stored(2, c + 16 * kBlock, kBlock * sizeof(float));
+  _tile_stored(3, c + 16 * kBlock + 16, kBlock * sizeof(float));
+}
+
+// Rows of x in [mb0, mb1) 32-row blocks: split, then every block of W against them.
+AMX_FN void rowBlocks(const float* x, int64_t M, int64_t K, int64_t ldx, const PackedWeight& w, float* y,
+                      int64_t ldy, bool accumulate, Finish finish, const void* finishArg, int64_t mb0,
+                      int64_t mb1) {
+  const int64_t slices = roundUp(K, kBlock) / kBlock, N = w.N();
+  thread_local std::vector<uint16_t> buf;
+  const size_t need = static_cast<size_t>((mb1 - mb0) * slices * kSliceElems);
+  if (buf.size() < need) buf.resize(need);
+  splitRows(x, M, K, ldx, mb0 * kBlock, mb1 - mb0, buf.data());
+  TileConfig cfg{};
+  cfg.palette = 1;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  _tile_loadconfig(&cfg);
+  alignas(64) float c[kBlock * kBlock];
+  for (int64_t n0 = 0; n0 < N; n0 += kBlock) {
+    const uint16_t* b = w.data() + n0 / kBlock * slices * kSliceElems;
+    const int64_t cols = std::min(kBlock, N - n0);
+    const __mmask16 m0 = static_cast<__mmask16>(cols >= 16 ? 0xffff : (1u << cols) - 1);
+    const __mmask16 m1 = static_cast<__mmask16>(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    for (int64_t mb = mb0; mb < mb1; ++mb) {
+      blockProduct(buf.data() + (mb - mb0) * slices * kSliceElems, b, slices, c);
+      const int64_t r0 = mb * kBlock, rows = std::min(kBlock, M - r0);
+      float* yb = y + r0 * ldy + n0;
+      for (int64_t r = 0; r < rows; ++r) {
+        float* yr = yb + r * ldy;
+        __m512 v0 = _mm512_load_ps(c + r * kBlock), v1 = _mm512_load_ps(c + r * kBlock + 16);
+        if (accumulate) {
+          v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, yr), v0);
+          v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, yr + 16), v1);
+        }
+        _mm512_mask_storeu_ps(yr, m0, v0);
+        _mm512_mask_storeu_ps(yr + 16, m1, v1);
+      }
+      if (finish) finish(finishArg, yb, rows, cols, ldy, n0);
+    }
+  }
+  _tile_release();
+}
+
+bool detected() {
+  static const bool ok = probe();
+  return ok;
+}
+#else
+bool detected() { return false; }
+#endif
+
+}  // namespace
+
+bool supported() { return detected(); }
+void setEnabled(bool enable) { on = enable; }
+bool enabled() { return on && detected(); }
+
+void PackedWeight::Free::operator()(uint16_t* p) const { std::free(p); }
+
+PackedWeight::PackedWeight(Ctx& ctx, const float* W, int64_t N, int64_t K) : N_(N), K_(K) {
+  const int64_t slices = roundUp(K, kBlock) / kBlock, blocks = roundUp(N, kBlock) / kBlock;
+  bytes_ = static_cast<size_t>(blocks * slices * kSliceElems) * sizeof(uint16_t);
+  data_.reset(static_cast<uint16_t*>(std::aligned_alloc(64, bytes_)));
+  if (!data_) throw std::bad_alloc();
+  uint16_t* out = data_.get();
+  ctx.pool.parallelFor(blocks, 1, [&](int64_t nb0, int64_t nb1) {
+    for (int64_t nb = nb0; nb < nb1; ++nb)
+      for (int64_t s = 0; s < slices; ++s) {
+        uint16_t* tiles = out + (nb * slices + s) * kSliceElems;
+        for (int64_t j = 0; j < kBlock; ++j) {  // output n = nb·32 + j: tile j/16, column j%16
+          const int64_t n = nb * kBlock + j;
+          uint16_t* hi = tiles + (j / 16) * kTileFloats + (j % 16) * 2;
+          for (int64_t kk = 0; kk < kBlock; ++kk) {  // k = s·32 + kk: tile row kk/2, pair kk%2
+            const int64_t k = s * kBlock + kk;
+            const float v = n < N && k < K ? W[n * K + k] : 0.f;
+            const uint16_t h = toBf16(v);
+            hi[(kk / 2) * 32 + kk % 2] = h;
+            hi[2 * kTileFloats + (kk / 2) * 32 + kk % 2] = toBf16(v - fromBf16(h));
+          }
+        }
+      }
+  });
+}
+
+void WeightPacks::add(const float* data, size_t count) {
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  ranges_.emplace_back(begin, begin + count * sizeof(float));
+}
+
+const PackedWeight* WeightPacks::find(Ctx& ctx, const float* W, int64_t N, int64_t K) {
+  const auto begin = reinterpret_cast<uintptr_t>(W), end = begin + static_cast<uintptr_t>(N * K) * sizeof(float);
+  const bool known = std::any_of(ranges_.begin(), ranges_.end(),
+                                 [&](const auto& r) { return begin >= r.first && end <= r.second; });
+  if (!known) return nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = packs_[{W, N}];
+  if (!slot) {
+    slot = std::make_unique<PackedWeight>(ctx, W, N, K);
+    bytes_ += slot->bytes();
+  } else if (slot->K() != K) {
+    return nullptr;  // the same pointer read with another shape: not a weight we know
+  }
+  return slot.get();
+}
+
+size_t WeightPacks::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
+
+void linear(Ctx& ctx, const float* x, int64_t M, int64_t ldx, const PackedWeight& w, float* y,
+            int64_t ldy, bool accumulate, Finish finish, const void* finishArg) {
+#ifdef OMNISEG_AMX
+  const int64_t blocks = roundUp(M, kBlock) / kBlock, slices = roundUp(w.K(), kBlock) / kBlock;
+  // groups of row blocks: at most kGroupBytes of x tiles, and at least one group per thread
+  const int64_t fit = std::max<int64_t>(1, static_cast<int64_t>(kGroupBytes / (slices * kSliceElems * sizeof(uint16_t))));
+  const int64_t group = std::min(fit, (blocks + ctx.pool.size() - 1) / ctx.pool.size());
+  ctx.pool.parallelFor(blocks, group, [&](int64_t mb0, int64_t mb1) {
+    rowBlocks(x, M, w.K(), ldx, w, y, ldy, accumulate, finish, finishArg, mb0, mb1);
+  });
+#else
+  throw Error("AMX GEMM called on a build without AMX support");
+#endif
+}
+
+}  // namespace omniseg::ops::cpu::amx

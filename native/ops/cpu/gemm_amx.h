@@ -1,0 +1,81 @@
+// Linear layers on Intel AMX tiles at near-fp32 accuracy ("bf16x3", the scheme torch calls the
+// "high" float32 matmul precision). Each fp32 operand a is split into two bf16 numbers,
+// hi = bf16(a) and lo = bf16(a - hi), which carry 16 of its 24 significant bits; a product a·b is
+// then hi_a·hi_b + lo_a·hi_b + hi_a·lo_b (the lo·lo term, ~2⁻¹⁶ of it, dropped), each bf16
+// product exact in fp32 and summed in fp32 by the tiles. Measured error: ~4e-6 relative (L2)
+// per GEMM, against ~4e-7 for OpenBLAS's fp32, at ~1.5-2.3× its speed on two cores.
+//
+// Model code never calls this: ops/cpu/gemm.cc's linear() takes it for a weight the Ctx's
+// WeightPacks knows (a model weight, packed on first use) when the product has enough rows.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "ops/ops.h"
+
+namespace omniseg::ops::cpu::amx {
+
+// Whether this CPU runs the kernels: it has AMX-TILE, AMX-BF16 and AVX512-BF16, and Linux
+// granted the process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM). Checked once.
+bool supported();
+
+// W [N, K] (a linear layer's weight, y = x·Wᵀ) split into bf16 hi and lo parts and laid out as
+// the kernel loads them: for each block of 32 rows of W (32 output columns) and each 32-wide
+// slice of K, four 16×32 bf16 tiles: hi of rows 0-15, hi of rows 16-31, lo of rows 0-15, lo of
+// rows 16-31, each tile row holding the (k, k+1) pairs of 16 outputs (AMX's VNNI order).
+// Zero past N and K.
+class PackedWeight {
+ public:
+  PackedWeight(Ctx& ctx, const float* W, int64_t N, int64_t K);
+  int64_t N() const { return N_; }
+  int64_t K() const { return K_; }
+  const uint16_t* data() const { return data_.get(); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  struct Free {
+    void operator()(uint16_t* p) const;
+  };
+  int64_t N_, K_;
+  size_t bytes_;
+  std::unique_ptr<uint16_t, Free> data_;
+};
+
+// The packed forms of one model's weights, made the first time a weight is used (so a model
+// pays for the layers it runs). Only pointers inside the ranges add()ed at load are packed:
+// everything else (activations) is left to OpenBLAS. Safe to use from concurrent calls.
+class WeightPacks {
+ public:
+  void add(const float* data, size_t count);
+  // The packed form of W [N, K] if W lies in an added range, else null.
+  const PackedWeight* find(Ctx& ctx, const float* W, int64_t N, int64_t K);
+  size_t bytes() const;
+
+ private:
+  std::vector<std::pair<uintptr_t, uintptr_t>> ranges_;
+  mutable std::mutex mu_;
+  std::map<std::pair<const float*, int64_t>, std::unique_ptr<PackedWeight>> packs_;
+  size_t bytes_ = 0;
+};
+
+// Fewest rows for which linear() takes the tiles (rows are padded to 32: fewer waste most of
+// the work, and OpenBLAS's small-matrix kernels serve them well).
+constexpr int64_t kMinRows = 64;
+
+// y[M, N] = x[M, K] · Wᵀ (row strides ldx, ldy; y += with accumulate), then finish(y block)
+// on each 32×32-or-smaller block of y as it is written (bias and activation, while the block is
+// in L1). Rows split across ctx.pool.
+using Finish = void (*)(const void* arg, float* y, int64_t rows, int64_t cols, int64_t ldy, int64_t col0);
+void linear(Ctx& ctx, const float* x, int64_t M, int64_t ldx, const PackedWeight& w, float* y,
+            int64_t ldy, bool accumulate, Finish finish, const void* finishArg);
+
+// Test hook: switches the tiles off (false) or back on, so tests can compare both paths.
+void setEnabled(bool on);
+bool enabled();
+
+}  // namespace omniseg::ops::cpu::amx
