@@ -6,26 +6,31 @@ import { loadBinding } from './binding.js';
 import { findCudaAddon, probeCudaAddon } from './cuda-probe.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS } from './image.js';
 import { nativeCuda, type CudaInfo, type NativeBinding } from './native.js';
-import type { Device, Precision } from './segmenter.js';
+import type { CpuMatmul, Device, Precision } from './segmenter.js';
 import { integerInRange, oneOf } from './validate.js';
 
 /** Values of the `device` option (and --device); the default is 'auto'. */
 export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
 /** Values of the `precision` option (and --precision); the default is 'fp32'. */
 export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
+/** Values of the `cpuMatmul` option (and --cpu-matmul); the default is 'bf16x3'. */
+export const CPU_MATMULS: readonly CpuMatmul[] = ['bf16x3', 'fp32'];
 
 /**
  * The load options Segmenter.load and Referrer.load share, validated, with their defaults:
- * device ('auto'), threads (undefined: the machine's), limitInputPixels (sharp's).
+ * device ('auto'), cpuMatmul ('bf16x3'), threads (undefined: the machine's), limitInputPixels
+ * (sharp's).
  * @throws TypeError / RangeError naming the option
  */
 export function loadSettings(opts: Record<string, unknown>): {
   device: Device;
+  cpuMatmul: CpuMatmul;
   threads: number | undefined;
   limitInputPixels: number;
 } {
   return {
     device: opts.device === undefined ? 'auto' : oneOf(opts.device, 'device', DEVICES),
+    cpuMatmul: opts.cpuMatmul === undefined ? 'bf16x3' : oneOf(opts.cpuMatmul, 'cpuMatmul', CPU_MATMULS),
     threads: opts.threads === undefined ? undefined : integerInRange(opts.threads, 'threads', 1),
     limitInputPixels:
       opts.limitInputPixels === undefined

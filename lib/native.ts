@@ -23,6 +23,11 @@ export interface NativeSamConfig {
   device: 'cpu' | 'cuda';
   /** Arithmetic of the image encoder (CUDA may run it in half precision; CPU is always fp32). */
   precision: 'fp32' | 'fp16' | 'bf16';
+  /**
+   * Arithmetic of the image encoder's linear layers: 'bf16x3' (AMX) only where the CPU has AMX
+   * and it was asked for; 'fp32' otherwise, and on CUDA.
+   */
+  cpuMatmul: 'bf16x3' | 'fp32';
 }
 
 /** A CUDA device as the driver reports it. */
@@ -132,6 +137,11 @@ export interface NativeClipSegConfig {
   logitScale: number;
   /** Where the model runs. */
   device: 'cpu' | 'cuda';
+  /**
+   * Arithmetic of the vision tower's linear layers: 'bf16x3' (AMX) only where the CPU has AMX and
+   * it was asked for; 'fp32' otherwise, and on CUDA. The text tower and decoder are always fp32.
+   */
+  cpuMatmul: 'bf16x3' | 'fp32';
 }
 
 /**
@@ -219,13 +229,22 @@ export interface NativeBinding {
   /** Load a transformers-format SAM directory (config.json + model.safetensors [+ preprocessor_config.json]). */
   loadSam(
     dir: string,
-    options: { threads: number; device?: 'cpu' | 'cuda'; precision?: 'fp32' | 'fp16' | 'bf16' },
+    options: {
+      threads: number;
+      device?: 'cpu' | 'cuda';
+      precision?: 'fp32' | 'fp16' | 'bf16';
+      /** Default 'bf16x3'; any other value than 'bf16x3' / 'fp32' throws a TypeError. */
+      cpuMatmul?: 'bf16x3' | 'fp32';
+    },
   ): Promise<NativeSamModel>;
   /**
    * Load a transformers-format CLIPSeg directory (config.json + model.safetensors, the layout of
    * CIDAS/clipseg-rd64-refined). Optional so that test doubles of the binding need not provide it.
    */
-  loadClipSeg?(dir: string, options: { threads: number; device?: 'cpu' | 'cuda' }): Promise<NativeClipSegModel>;
+  loadClipSeg?(
+    dir: string,
+    options: { threads: number; device?: 'cpu' | 'cuda'; cpuMatmul?: 'bf16x3' | 'fp32' },
+  ): Promise<NativeClipSegModel>;
   /** Threads the machine offers (hardware concurrency). */
   hardwareThreads(): number;
   /** Probes the CUDA backend (never throws). */

@@ -34,7 +34,7 @@ import {
   type SegmentLabel,
 } from './referring/labels.js';
 import { refRegion, visualPrompt } from './referring/visual-prompt.js';
-import type { Device } from './segmenter.js';
+import type { CpuMatmul, Device } from './segmenter.js';
 import type { BinaryMask, ImageInput } from './types.js';
 import { nonEmptyString, plainObject } from './validate.js';
 
@@ -54,6 +54,11 @@ export interface ReferrerLoadOptions {
   model: string;
   /** Backend: `'cpu'`, `'cuda'` or `'auto'` (default), as for `Segmenter.load`. */
   device?: Device;
+  /**
+   * Arithmetic of the vision tower's linear layers on CPU, as for `Segmenter.load`: `'bf16x3'`
+   * (default; AMX CPUs only, else fp32) or `'fp32'`. The text tower and decoder always run in fp32.
+   */
+  cpuMatmul?: CpuMatmul;
   /** Worker threads for the native core, ≥ 1. Default: the machine's hardware threads. */
   threads?: number;
   /** Refuse images with more pixels than this before decoding them; 0 disables. Default: sharp's. */
@@ -97,6 +102,8 @@ export class Referrer {
   readonly processor: Readonly<ClipImageProcessorConfig>;
   readonly tokenizer: ClipTokenizer;
   readonly device: 'cpu' | 'cuda';
+  /** Arithmetic of the vision tower's linear layers as it runs ('bf16x3' only on an AMX CPU). */
+  readonly cpuMatmul: CpuMatmul;
   readonly threads: number;
   readonly limitInputPixels: number;
 
@@ -118,6 +125,7 @@ export class Referrer {
     this.processor = Object.freeze({ ...processor });
     this.tokenizer = tokenizer;
     this.device = model.config.device;
+    this.cpuMatmul = model.config.cpuMatmul ?? 'fp32'; // a binding without the option runs fp32
     this.threads = threads;
     this.limitInputPixels = limitInputPixels;
   }
@@ -131,9 +139,9 @@ export class Referrer {
    */
   static async load(options: ReferrerLoadOptions): Promise<Referrer> {
     const context = new Error();
-    const opts = plainObject(options, 'options', 'an object {model, device?, threads?, limitInputPixels?}');
+    const opts = plainObject(options, 'options', 'an object {model, device?, cpuMatmul?, threads?, limitInputPixels?}');
     const name = nonEmptyString(opts.model, 'model');
-    const { device, threads, limitInputPixels } = loadSettings(opts);
+    const { device, cpuMatmul, threads, limitInputPixels } = loadSettings(opts);
     const dir = await resolveModelDirectory(name, 'clipseg');
     const [processor, tokenizer] = await Promise.all([readClipImageProcessorConfig(dir), ClipTokenizer.load(dir)]);
     const chosen = await resolveBinding(device);
@@ -142,7 +150,7 @@ export class Referrer {
     const threadCount = threads ?? binding.hardwareThreads();
     let model: NativeClipSegModel;
     try {
-      model = await binding.loadClipSeg(dir, { threads: threadCount, device: chosen.device });
+      model = await binding.loadClipSeg(dir, { threads: threadCount, device: chosen.device, cpuMatmul });
     } catch (error) {
       throw withCallerStack(error, context);
     }

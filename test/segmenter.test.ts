@@ -30,7 +30,7 @@ const pixels = () => ({ data: new Uint8Array(20 * 10 * 3), width: 20, height: 10
 describe('Segmenter.load', () => {
   it('loads with the hardware threads by default and exposes the config', async () => {
     const segmenter = await Segmenter.load({ model: modelDir });
-    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 7, device: 'cpu', precision: 'fp32' }]);
+    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 7, device: 'cpu', precision: 'fp32', cpuMatmul: 'bf16x3' }]);
     expect(segmenter.threads).toBe(7);
     expect(segmenter.device).toBe('cpu');
     expect(segmenter.config).toEqual(CONFIG);
@@ -39,7 +39,7 @@ describe('Segmenter.load', () => {
 
   it('passes threads through', async () => {
     await Segmenter.load({ model: modelDir, threads: 2, device: 'cpu' });
-    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 2, device: 'cpu', precision: 'fp32' }]);
+    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 2, device: 'cpu', precision: 'fp32', cpuMatmul: 'bf16x3' }]);
   });
 
   it('validates options before touching the addon', async () => {
@@ -73,6 +73,23 @@ describe('Segmenter.load', () => {
     await expect(Segmenter.load({ model: modelDir, precision: 'fp8' as 'fp16' })).rejects.toThrow(
       new RangeError("Expected one of 'fp32', 'fp16', 'bf16' for precision but received \"fp8\" of type string"),
     );
+  });
+
+  it('passes cpuMatmul through, and reports fp32 when the model config does not name one', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir, cpuMatmul: 'fp32' });
+    expect(calls.loadSam).toEqual([{ dir: modelDir, threads: 7, device: 'cpu', precision: 'fp32', cpuMatmul: 'fp32' }]);
+    expect(CONFIG).not.toHaveProperty('cpuMatmul');
+    expect(segmenter.cpuMatmul).toBe('fp32');
+  });
+
+  it('validates cpuMatmul', async () => {
+    await expect(Segmenter.load({ model: modelDir, cpuMatmul: 'fp16' as 'fp32' })).rejects.toThrow(
+      new RangeError("Expected one of 'bf16x3', 'fp32' for cpuMatmul but received \"fp16\" of type string"),
+    );
+    await expect(Segmenter.load({ model: modelDir, cpuMatmul: null as never })).rejects.toThrow(
+      new TypeError("Expected one of 'bf16x3', 'fp32' for cpuMatmul but received null of type null"),
+    );
+    expect(calls.loadSam).toHaveLength(0);
   });
 
   it('a missing model directory', async () => {

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import type { ImageEmbedding } from '../embedding.js';
 import { decodeImage } from '../image.js';
 import { Referrer } from '../referrer.js';
-import { MAX_ENCODE_BATCH, Segmenter, type Device, type Precision } from '../segmenter.js';
+import { MAX_ENCODE_BATCH, Segmenter, type CpuMatmul, type Device, type Precision } from '../segmenter.js';
 import type { DecodedImage } from '../types.js';
 import { EmbeddingCache } from './cache.js';
 import { HeatmapCache } from './heatmap-cache.js';
@@ -41,12 +41,14 @@ export interface ServerOptions {
   /**
    * CLIPSeg checkpoint directory of a referrer, loaded next to SAM (readiness waits for both):
    * enables `POST /v1/heatmap` and `text` / `refImage` prompts in `POST /v1/segment`. Loaded with
-   * `device` and `threads`. Without it, those answer 501.
+   * `device`, `cpuMatmul` and `threads`. Without it, those answer 501.
    */
   referrer?: string;
   /** With `model`: backend, encoder precision and native threads (see LoadOptions). */
   device?: Device;
   precision?: Precision;
+  /** With `model` / `referrer`: the image encoders' linear layers on CPU (see LoadOptions). */
+  cpuMatmul?: CpuMatmul;
   threads?: number;
   /** Host and port for listen(). Defaults: 127.0.0.1, 8080 (0: any free port). */
   host?: string;
@@ -348,7 +350,10 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     throw error;
   };
   const threadsOption = options.threads === undefined ? {} : { threads: options.threads };
-  const deviceOption = options.device === undefined ? {} : { device: options.device };
+  const backendOptions = {
+    ...(options.device === undefined ? {} : { device: options.device }),
+    ...(options.cpuMatmul === undefined ? {} : { cpuMatmul: options.cpuMatmul }),
+  };
   const loads: Array<Promise<void>> = [];
   if (options.segmenter !== undefined) {
     useSegmenter(options.segmenter);
@@ -357,7 +362,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     loads.push(
       Segmenter.load({
         model,
-        ...deviceOption,
+        ...backendOptions,
         ...(options.precision === undefined ? {} : { precision: options.precision }),
         ...threadsOption,
         limitInputPixels,
@@ -369,7 +374,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   }
   if (options.referrer !== undefined) {
     loads.push(
-      Referrer.load({ model: options.referrer, ...deviceOption, ...threadsOption, limitInputPixels }).then((r) => {
+      Referrer.load({ model: options.referrer, ...backendOptions, ...threadsOption, limitInputPixels }).then((r) => {
         if (status.state === 'closing') r.dispose();
         else referrer = r;
       }),

@@ -51,7 +51,7 @@ export interface FakeEmbedding extends NativeEmbedding {
 
 /** What the fake addon saw, and how it behaves. */
 export const calls = {
-  loadSam: [] as Array<{ dir: string; threads: number; device?: string; precision?: string }>,
+  loadSam: [] as Array<{ dir: string; threads: number; device?: string; precision?: string; cpuMatmul?: string }>,
   /** Native encodes started, in order (one per image, by encode or encodeBatch). */
   encode: [] as Array<{ pixels: Uint8Array; width: number; height: number; channels: number }>,
   /** Images per native encodeBatch call, in order. */
@@ -139,7 +139,7 @@ function fakeModel(): NativeSamModel {
 }
 
 export const binding = {
-  loadSam: async (dir: string, options: { threads: number; device?: string; precision?: string }) => {
+  loadSam: async (dir: string, options: { threads: number; device?: string; precision?: string; cpuMatmul?: string }) => {
     calls.loadSam.push({ dir, ...options });
     return fakeModel();
   },
