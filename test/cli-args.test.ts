@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCliArgs, UsageError } from '../lib/cli/args.js';
+import { helpText } from '../lib/cli/help.js';
 import { expectUsage, parse } from './helpers/cli.js';
 
 
@@ -197,6 +198,57 @@ describe('--device and --precision', () => {
 
   it('are not options of info', () => {
     expectUsage('info --device cpu', 'Unknown option --device for omniseg info; see omniseg info --help');
+  });
+});
+
+describe('--cpu-matmul', () => {
+  const SAM_COMMANDS = [
+    'encode i.png --model m --save-embedding e',
+    'segment i.png --model m --point 1,2,1',
+    'segment-frames f --model m --point 1,2,1 --out-dir o',
+    'bench --model m --image i.png',
+    'serve --model m',
+    'eval --gt g.json --clicks --model m',
+    'eval --dataset d.jsonl --model m',
+  ];
+
+  it('is absent (the library default) unless given', () => {
+    for (const line of [...SAM_COMMANDS, 'heatmap i.png --model c --text cat']) {
+      expect(parse(line)).not.toHaveProperty('cpuMatmul');
+    }
+  });
+
+  it('takes bf16x3 and fp32 on every command that loads SAM or CLIPSeg', () => {
+    for (const cpuMatmul of ['bf16x3', 'fp32']) {
+      for (const line of SAM_COMMANDS) expect(parse(`${line} --cpu-matmul ${cpuMatmul}`)).toMatchObject({ cpuMatmul });
+      expect(parse(`heatmap i.png --model c --text cat --cpu-matmul=${cpuMatmul}`)).toMatchObject({ cpuMatmul });
+      expect(parse(`segment i.png --model m --referrer c --text cat --cpu-matmul ${cpuMatmul}`)).toMatchObject({
+        cpuMatmul,
+        referring: { referrer: 'c' },
+      });
+    }
+  });
+
+  it('rejects other values, case included, with the template of --precision', () => {
+    for (const line of [...SAM_COMMANDS, 'heatmap i.png --model c --text cat']) {
+      expectUsage(`${line} --cpu-matmul bf16`, 'Expected one of bf16x3, fp32 for --cpu-matmul but received "bf16" of type string');
+    }
+    expectUsage('bench --model m --image i --cpu-matmul FP32', 'Expected one of bf16x3, fp32 for --cpu-matmul but received "FP32" of type string');
+    expectUsage('bench --model m --image i --cpu-matmul', 'Option --cpu-matmul requires a value');
+    expectUsage('bench --model m --image i --cpu-matmul fp32 --cpu-matmul fp32', 'Option --cpu-matmul was given more than once');
+  });
+
+  it('goes only with the modes of eval that load a model, and is no option of info or pull', () => {
+    expectUsage('eval --gt g.json --pred p.json --cpu-matmul fp32', 'Option --cpu-matmul goes with --clicks');
+    expectUsage('info --cpu-matmul fp32', 'Unknown option --cpu-matmul for omniseg info; see omniseg info --help');
+    expectUsage('pull sam-vit-base --cpu-matmul fp32', 'Unknown option --cpu-matmul for omniseg pull; see omniseg pull --help');
+  });
+
+  it('is in the help of those commands, and bench --json documents its key', () => {
+    for (const topic of ['encode', 'segment', 'segment-frames', 'bench', 'eval', 'serve', 'heatmap'] as const) {
+      expect(helpText(topic)).toMatch(/--cpu-matmul <m> +the (image encoders'|vision tower's) linear layers on CPU/);
+    }
+    expect(helpText('bench')).toMatch(/"device","precision",\s+"cpuMatmul"\}/);
   });
 });
 

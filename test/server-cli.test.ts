@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { helpText } from '../lib/cli/help.js';
 import { solidPng } from './helpers/server.js';
+import { calls } from './helpers/fake-binding.js';
 import { expectUsage, parse } from './helpers/cli.js';
 
 vi.mock('../lib/native.js', async () => {
@@ -31,13 +32,14 @@ describe('omniseg serve arguments', () => {
     expect(
       parse(
         'serve --model m --host 0.0.0.0 --port 0 --threads 4 --cache-mb 0.5 --heatmap-cache-mb 0 --max-queue 16 ' +
-          '--max-batch 4 --batch-delay-ms 1.5 --timeout-ms 2000 --device cpu --precision fp16',
+          '--max-batch 4 --batch-delay-ms 1.5 --timeout-ms 2000 --device cpu --precision fp16 --cpu-matmul fp32',
       ),
     ).toEqual({
       command: 'serve',
       model: 'm',
       device: 'cpu',
       precision: 'fp16',
+      cpuMatmul: 'fp32',
       threads: 4,
       host: '0.0.0.0',
       port: 0,
@@ -64,6 +66,7 @@ describe('omniseg serve arguments', () => {
   it('is in the help', () => {
     expect(helpText()).toMatch(/serve {5}run the HTTP segmentation server/);
     expect(helpText('serve')).toMatch(/--cache-mb <m>/);
+    expect(helpText('serve')).toMatch(/--cpu-matmul <m>\s+the image encoders' linear layers on CPU/);
     expect(helpText('serve')).toMatch(/--heatmap-cache-mb <m>\s+heat-map cache budget, MiB, 0 for none[^]*\(default: 64\)/);
   });
 
@@ -87,12 +90,16 @@ describe('omniseg serve', () => {
   it('serves until SIGTERM, logging JSON lines, then shuts down and exits 0', async () => {
     let stdout = '';
     const io = { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stdout += t), env: {} };
-    const exit = runCli(['serve', '--model', modelDir, '--port', '0', '--cache-mb', '1', '--heatmap-cache-mb', '0.5'], io);
+    const exit = runCli(
+      ['serve', '--model', modelDir, '--port', '0', '--cache-mb', '1', '--heatmap-cache-mb', '0.5', '--cpu-matmul', 'fp32'],
+      io,
+    );
     const deadline = Date.now() + 5000;
     while (!/model loaded/.test(stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const base = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
     expect(base).toBeDefined();
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect(calls.loadSam.at(-1)).toMatchObject({ dir: modelDir, cpuMatmul: 'fp32' });
     const res = await fetch(`${base}/v1/embeddings`, {
       method: 'POST',
       headers: { 'content-type': 'image/png' },

@@ -19,7 +19,7 @@ import type {
 } from './commands.js';
 import { MAX_ENCODE_BATCH } from '../segmenter.js';
 import { evalCommand } from './eval-args.js';
-import { DEVICES, Values, modelOptions, optionalString, threads } from './options.js';
+import { DEVICES, Values, cpuMatmul, modelOptions, optionalString, threads } from './options.js';
 import {
   UsageError,
   fraction,
@@ -37,7 +37,7 @@ export { UsageError, parseBox, parsePoint, parseScribble } from './values.js';
 export const COMMANDS = ['encode', 'segment', 'segment-frames', 'bench', 'info', 'eval', 'serve', 'heatmap', 'pull'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
-export { DEVICES, PRECISIONS } from './options.js';
+export { CPU_MATMULS, DEVICES, PRECISIONS } from './options.js';
 
 export type {
   ModelOptions,
@@ -71,9 +71,10 @@ const MODEL: OptionSpec = { type: 'string' };
 const THREADS: OptionSpec = { type: 'string' };
 const DEVICE: OptionSpec = { type: 'string' };
 const PRECISION: OptionSpec = { type: 'string' };
+const CPU_MATMUL: OptionSpec = { type: 'string' };
 const JSON_FLAG: OptionSpec = { type: 'boolean' };
 /** The options of every command that loads a SAM model (ModelOptions). */
-const MODEL_OPTIONS = { model: MODEL, device: DEVICE, precision: PRECISION, threads: THREADS };
+const MODEL_OPTIONS = { model: MODEL, device: DEVICE, precision: PRECISION, 'cpu-matmul': CPU_MATMUL, threads: THREADS };
 /** --point, --scribble, --box (PromptOptions). */
 const PROMPT_OPTIONS: Record<string, OptionSpec> = {
   point: { type: 'string', multiple: true },
@@ -186,6 +187,7 @@ const SPECS: Record<CommandName, { options: Record<string, OptionSpec>; position
       ...REFERRING_OPTIONS,
       model: MODEL,
       device: DEVICE,
+      'cpu-matmul': CPU_MATMUL,
       threads: THREADS,
       save: { type: 'string' },
       out: { type: 'string' },
@@ -257,6 +259,7 @@ function heatmapCommand(values: Values): HeatmapCommand {
     image: values.positionals[0],
     ...referringOptions(values, 'model'),
     device: optionalChoice(values.string('device'), '--device', DEVICES) ?? 'auto',
+    ...cpuMatmul(values),
     ...threads(values),
     ...optionalString(values, 'save', 'save'),
     ...optionalString(values, 'out', 'out'),

@@ -1,4 +1,4 @@
-// omniseg bench --model <dir> --image <file> [--device D] [--precision P] [--runs R]
+// omniseg bench --model <dir> --image <file> [--device D] [--precision P] [--cpu-matmul M] [--runs R]
 import { performance } from 'node:perf_hooks';
 import { decodeImage } from '../image.js';
 import type { Prompt } from '../prompt.js';
@@ -29,6 +29,7 @@ export async function runBench(args: BenchCommand, io: CliIO): Promise<void> {
       peakRssMB: round(process.resourceUsage().maxRSS / 1024, 1),
       device: segmenter.device,
       precision: segmenter.precision,
+      cpuMatmul: segmenter.cpuMatmul,
     };
     if (args.json) {
       io.stdout(jsonLine(result));

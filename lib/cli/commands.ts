@@ -1,6 +1,6 @@
 // The typed commands the CLI parser (args.ts) produces: one interface per command, the options
 // they share, and their union. Types only; args.ts re-exports them.
-import type { Device, Precision } from '../segmenter.js';
+import type { CpuMatmul, Device, Precision } from '../segmenter.js';
 import type { Box, Point, Scribble } from '../types.js';
 import type { CommandName } from './args.js';
 
@@ -11,6 +11,8 @@ export interface ModelOptions {
   device: Device;
   /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
   precision: Precision;
+  /** --cpu-matmul: the image encoders' linear layers on CPU (SAM's and CLIPSeg's). Absent: the library's default. */
+  cpuMatmul?: CpuMatmul;
   threads?: number;
 }
 
@@ -68,6 +70,8 @@ export interface HeatmapCommand extends ReferringOptions {
   image: string;
   /** --device: where the model runs. Default 'auto'. */
   device: Device;
+  /** --cpu-matmul: the vision tower's linear layers on CPU. Absent: the library's default. */
+  cpuMatmul?: CpuMatmul;
   threads?: number;
   /** --out: the image with the heat map blended over it in colour. */
   out?: string;
@@ -154,6 +158,8 @@ export interface EvalCommand {
   device: Device;
   /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
   precision: Precision;
+  /** --cpu-matmul: the image encoders' linear layers on CPU. Absent: the library's default. */
+  cpuMatmul?: CpuMatmul;
   threads?: number;
   /** --max-clicks: the click budget. Default 20. */
   maxClicks: number;

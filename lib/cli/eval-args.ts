@@ -24,7 +24,7 @@ export function evalCommand(values: Values): EvalCommand {
   const model = values.string('model');
   if (clicks && model === undefined) throw new UsageError('Missing required option --model (for --clicks)');
   if (!clicks) {
-    const modelOnly = ['model', 'device', 'precision', 'threads', 'max-clicks'].find((o) => values.string(o) !== undefined);
+    const modelOnly = ['model', 'device', 'precision', 'cpu-matmul', 'threads', 'max-clicks'].find((o) => values.string(o) !== undefined);
     if (modelOnly !== undefined) throw new UsageError(`Option --${modelOnly} goes with --clicks`);
   }
   return {

@@ -44,7 +44,7 @@ export async function runEvalDataset(args: EvalCommand, io: CliIO, formatMetrics
       `${file}: line ${needsReferrer.line}: sample ${idKey(needsReferrer.id)} has a "${kind}" prompt: give --referrer <clipseg-dir>`,
     );
   }
-  const backend = { device: args.device, threads: args.threads };
+  const backend = { device: args.device, cpuMatmul: args.cpuMatmul, threads: args.threads };
   const segmenter = await Segmenter.load({ model: args.model as string, precision: args.precision, ...backend });
   let referrer: Referrer | undefined;
   let out: FileHandle | undefined;

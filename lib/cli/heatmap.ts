@@ -10,7 +10,8 @@ import { writeHeatOverlay } from './overlay.js';
 
 export async function runHeatmap(args: HeatmapCommand, io: CliIO): Promise<void> {
   const image = await decodeImage(args.image);
-  const referrer = await Referrer.load({ model: args.referrer, device: args.device, threads: args.threads });
+  const { device, cpuMatmul, threads } = args;
+  const referrer = await Referrer.load({ model: args.referrer, device, cpuMatmul, threads });
   try {
     const pixels = { data: image.data, width: image.width, height: image.height, channels: 3 } as const;
     const [query] = await heatmapQueries(args);

@@ -4,9 +4,10 @@ import type { Prompt } from '../prompt.js';
 import { Segmenter } from '../segmenter.js';
 import type { ModelOptions, PromptOptions } from './commands.js';
 
-/** SAM from --model, --device, --precision, --threads. */
+/** SAM from --model, --device, --precision, --cpu-matmul, --threads. */
 export function loadSegmenter(args: ModelOptions): Promise<Segmenter> {
-  return Segmenter.load({ model: args.model, device: args.device, precision: args.precision, threads: args.threads });
+  const { model, device, precision, cpuMatmul, threads } = args;
+  return Segmenter.load({ model, device, precision, cpuMatmul, threads });
 }
 
 /** --point, --scribble and --box as a Prompt (absent options left out). */

@@ -1,11 +1,11 @@
 // Parsed options of one command and the option groups several commands share (model, backend,
 // threads), for the command parsers of lib/cli/args.ts and lib/cli/eval-args.ts.
-import { DEVICES, PRECISIONS } from '../backends.js';
-import type { Device, Precision } from '../segmenter.js';
+import { CPU_MATMULS, DEVICES, PRECISIONS } from '../backends.js';
+import type { CpuMatmul, Device, Precision } from '../segmenter.js';
 import type { ModelOptions } from './commands.js';
 import { optionalChoice, optionalPositiveInteger, UsageError } from './values.js';
 
-export { DEVICES, PRECISIONS };
+export { CPU_MATMULS, DEVICES, PRECISIONS };
 
 /** Parsed options of one command: strings (or lists of strings) and booleans. */
 export class Values {
@@ -40,17 +40,27 @@ export function optionalString<K extends string>(values: Values, option: string,
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
-/** --model (required), --device, --precision, --threads. */
+/** --model (required), --device, --precision, --cpu-matmul, --threads. */
 export function modelOptions(values: Values): ModelOptions {
   return { model: values.required('model'), ...backend(values), ...threads(values) };
 }
 
-/** --device (default 'auto') and --precision (default 'fp32'). */
-export function backend(values: Values): { device: Device; precision: Precision } {
+/**
+ * --device (default 'auto'), --precision (default 'fp32') and --cpu-matmul (absent: the
+ * library's default).
+ */
+export function backend(values: Values): { device: Device; precision: Precision; cpuMatmul?: CpuMatmul } {
   return {
     device: optionalChoice(values.string('device'), '--device', DEVICES) ?? 'auto',
     precision: optionalChoice(values.string('precision'), '--precision', PRECISIONS) ?? 'fp32',
+    ...cpuMatmul(values),
   };
+}
+
+/** --cpu-matmul as `{ cpuMatmul }`, or `{}` when absent. */
+export function cpuMatmul(values: Values): { cpuMatmul?: CpuMatmul } {
+  const value = optionalChoice(values.string('cpu-matmul'), '--cpu-matmul', CPU_MATMULS);
+  return value === undefined ? {} : { cpuMatmul: value };
 }
 
 export function threads(values: Values): { threads?: number } {

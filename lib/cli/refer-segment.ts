@@ -30,7 +30,8 @@ export async function runReferSegment(args: SegmentCommand, referring: SegmentRe
   const segmenter = await loadSegmenter(args);
   let referrer: Referrer | undefined;
   try {
-    referrer = await Referrer.load({ model: referring.referrer, device: args.device, threads: args.threads });
+    const { device, cpuMatmul, threads } = args;
+    referrer = await Referrer.load({ model: referring.referrer, device, cpuMatmul, threads });
     const pixels = { data: image.data, width: image.width, height: image.height, channels: 3 } as const;
     const settings: ReferSegmentEachOptions = {
       ...(referring.thresholdHeat === undefined ? {} : { threshold: referring.thresholdHeat }),

@@ -13,6 +13,7 @@ export async function runServe(args: ServeCommand, io: CliIO): Promise<void> {
     model: args.model,
     device: args.device,
     precision: args.precision,
+    ...(args.cpuMatmul === undefined ? {} : { cpuMatmul: args.cpuMatmul }),
     ...(args.threads === undefined ? {} : { threads: args.threads }),
     ...(args.cacheMb === undefined ? {} : { cacheBytes: Math.floor(args.cacheMb * 1024 * 1024) }),
     ...(args.heatmapCacheMb === undefined ? {} : { heatmapCacheBytes: Math.floor(args.heatmapCacheMb * 1024 * 1024) }),
