@@ -4,22 +4,22 @@ import sharp from 'sharp';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { native, type NativeEmbedding, type NativeSamModel } from '../lib/native.js';
-import { cases, f32, FIXTURES, mismatches, MODEL_DIR, relL2, u8 } from './helpers/fixtures.js';
-
-// fp32 everywhere; differences come from summation order and erf/exp approximations only.
-const TOL = 1e-5;
+import { cases, CPU_MATMUL_BF16X3, f32, FIXTURES, MATMUL_TOL, mismatches, MODEL_DIR, relL2, u8 } from './helpers/fixtures.js';
 
 async function rgb(file: string) {
   const { data, info } = await sharp(path.join(FIXTURES, file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
 }
 
-describe('native SAM (sam-tiny fixtures)', () => {
+// fp32: differences come from summation order and erf/exp approximations only. bf16x3: the image
+// encoder's linear layers in bf16 pairs (~4e-6 per GEMM); the decoder stays fp32.
+describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuMatmul %s', (cpuMatmul) => {
+  const TOL = MATMUL_TOL[cpuMatmul];
   let model: NativeSamModel;
   const embeddings = new Map<string, NativeEmbedding>();
 
   beforeAll(async () => {
-    model = await native().loadSam(MODEL_DIR, { threads: 2 });
+    model = await native().loadSam(MODEL_DIR, { threads: 2, cpuMatmul });
     for (const im of cases.images) {
       const { data, width, height } = await rgb(im.file);
       embeddings.set(im.file, await model.encode(data, width, height, 3));
@@ -29,7 +29,7 @@ describe('native SAM (sam-tiny fixtures)', () => {
   it('reads the configuration', () => {
     expect(model.config).toEqual({
       imageSize: 128, longestEdge: 128, embeddingSize: 16, embeddingDim: 32, lowResSize: 64, numMultimaskOutputs: 3,
-      device: 'cpu', precision: 'fp32',
+      device: 'cpu', precision: 'fp32', cpuMatmul: cpuMatmul === 'fp32' ? 'fp32' : CPU_MATMUL_BF16X3,
     });
   });
 
@@ -58,7 +58,7 @@ describe('native SAM (sam-tiny fixtures)', () => {
       expect(relL2(r.lowRes, f32(c.lowres))).toBeLessThan(TOL);
       const iou = f32(c.iou);
       expect(r.iou.length).toBe(iou.length);
-      r.iou.forEach((v, i) => expect(Math.abs(v - iou[i])).toBeLessThan(1e-5));
+      r.iou.forEach((v, i) => expect(Math.abs(v - iou[i])).toBeLessThan(TOL));
       // Binary masks at image size: identical but for pixels whose logit is within rounding of 0.
       const ref = u8(c.masks);
       expect(r.masks.length).toBe(ref.length);

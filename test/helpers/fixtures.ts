@@ -5,6 +5,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from '../../lib/native.js';
 
+/**
+ * The linear-layer arithmetic the image encoders run on this CPU when asked for 'bf16x3': that,
+ * where the CPU has AMX (Linux reports amx_bf16), else fp32. Tests run the fixtures in both modes,
+ * each at its own tolerance (fp32: 1e-5; bf16x3: the parity threshold, 1e-4).
+ */
+export const CPU_MATMUL_BF16X3: 'bf16x3' | 'fp32' = (() => {
+  try {
+    return /\bamx_bf16\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) ? 'bf16x3' : 'fp32';
+  } catch {
+    return 'fp32';
+  }
+})();
+
+/** Relative L2 bound of fixture parity per requested cpuMatmul. */
+export const MATMUL_TOL = { fp32: 1e-5, bf16x3: 1e-4 } as const;
+
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'sam-tiny');
 export const MODEL_DIR = path.join(FIXTURES, 'model');
 

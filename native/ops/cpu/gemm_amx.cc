@@ -142,10 +142,12 @@ AMX_FN void rowBlocks(const float* x, int64_t M, int64_t K, int64_t ldx, const P
                       int64_t ldy, bool accumulate, Finish finish, const void* finishArg, int64_t mb0,
                       int64_t mb1) {
   const int64_t slices = roundUp(K, kBlock) / kBlock, N = w.N();
+  // x's tiles, 64-byte aligned (a tile row across two cache lines costs two loads)
   thread_local std::vector<uint16_t> buf;
-  const size_t need = static_cast<size_t>((mb1 - mb0) * slices * kSliceElems);
+  const size_t need = static_cast<size_t>((mb1 - mb0) * slices * kSliceElems) + 32;
   if (buf.size() < need) buf.resize(need);
-  splitRows(x, M, K, ldx, mb0 * kBlock, mb1 - mb0, buf.data());
+  uint16_t* tiles = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64 / sizeof(uint16_t);
+  splitRows(x, M, K, ldx, mb0 * kBlock, mb1 - mb0, tiles);
   TileConfig cfg{};
   cfg.palette = 1;
   for (int t = 0; t < 8; ++t) {
@@ -160,7 +162,7 @@ AMX_FN void rowBlocks(const float* x, int64_t M, int64_t K, int64_t ldx, const P
     const __mmask16 m0 = static_cast<__mmask16>(cols >= 16 ? 0xffff : (1u << cols) - 1);
     const __mmask16 m1 = static_cast<__mmask16>(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
     for (int64_t mb = mb0; mb < mb1; ++mb) {
-      blockProduct(buf.data() + (mb - mb0) * slices * kSliceElems, b, slices, c);
+      blockProduct(tiles + (mb - mb0) * slices * kSliceElems, b, slices, c);
       const int64_t r0 = mb * kBlock, rows = std::min(kBlock, M - r0);
       float* yb = y + r0 * ldy + n0;
       for (int64_t r = 0; r < rows; ++r) {
