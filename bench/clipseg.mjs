@@ -10,7 +10,10 @@
 // heat map at the image's size: preprocessing, tokenising, the model, sigmoid and resize.
 // Medians of --runs after one warm-up; "new text" uses a text not seen before in every run.
 //
-//   npm run bench:clipseg [-- --threads 2 --runs 10 --image path.png --skip-reference --json]
+// The vision tower's linear layers run in the default cpuMatmul (bf16x3 on CPUs with AMX);
+// --cpu-matmul fp32 times the exact path.
+//
+//   npm run bench:clipseg [-- --threads 2 --runs 10 --image path.png --cpu-matmul fp32 --skip-reference --json]
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     runs: { type: 'string', default: '10' },
     image: { type: 'string', default: path.join(root, '..', 'shared', 'images', 'astronaut.png') },
+    'cpu-matmul': { type: 'string' },
     'skip-reference': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
@@ -54,7 +58,13 @@ const texts = Array.from({ length: runs + 1 }, (_, i) => `a photo of thing numbe
 const loadBefore = load();
 const { data, info } = await sharp(values.image).removeAlpha().raw().toBuffer({ resolveWithObject: true });
 const pixels = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
-const referrer = await Referrer.load({ model: modelDir, threads, device: 'cpu' });
+const referrer = await Referrer.load({
+  model: modelDir,
+  threads,
+  device: 'cpu',
+  ...(values['cpu-matmul'] ? { cpuMatmul: values['cpu-matmul'] } : {}),
+});
+const cpuMatmul = referrer.cpuMatmul;
 const timed = async (text) => {
   const t0 = performance.now();
   const map = await referrer.heatmap(pixels, { text });
@@ -82,6 +92,7 @@ const ours = {
   cachedText: summary(cachedText),
   peakRssMB: process.resourceUsage().maxRSS / 1024,
   threads,
+  cpuMatmul,
 };
 const loadBetween = load();
 const ref = values['skip-reference']
@@ -101,7 +112,10 @@ const row = (name, a, b, unit, target) => {
   );
 };
 if (!values.json) {
-  console.log(`CLIPSeg rd64-refined config (random weights), ${values.image} ${info.width}x${info.height}, threads=${threads}, runs=${runs} (median)`);
+  console.log(
+    `CLIPSeg rd64-refined config (random weights), ${values.image} ${info.width}x${info.height}, threads=${threads}, ` +
+      `runs=${runs} (median), cpuMatmul=${cpuMatmul}`,
+  );
   console.log(`load average (1/5/15 min): before ${loadBefore}, between ${loadBetween}, after ${loadAfter}`);
   console.log(`${''.padEnd(30)} ${'omniseg'.padStart(9)} ${'pytorch'.padStart(9)}`);
   row('heat map, new text (wall)', ours.newText.wallMs, ref?.heatmapMs, 'ms', TARGET);

@@ -4,7 +4,10 @@
 // the same checkpoint, image and thread count. Targets (issue #2): encoder ≤ 0.5× PyTorch,
 // decoder (prompt → masks at image size) ≤ 0.3× PyTorch, peak RSS ≤ 1.5 GB.
 //
-//   npm run bench [-- --threads 2 --runs 3 --image path.png --skip-reference]
+// The image encoder's linear layers run in the default --cpu-matmul (bf16x3 on CPUs with AMX);
+// --cpu-matmul fp32 times the exact path.
+//
+//   npm run bench [-- --threads 2 --runs 3 --image path.png --cpu-matmul fp32 --skip-reference]
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +20,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     runs: { type: 'string', default: '3' },
     image: { type: 'string' },
+    'cpu-matmul': { type: 'string' },
     'skip-reference': { type: 'boolean', default: false },
   },
 });
@@ -31,7 +35,8 @@ const image = values.image ?? path.join(root, '.cache', 'parity', 'run', 'astron
 if (!existsSync(path.join(root, 'dist', 'lib', 'cli.js'))) sh('npm', ['run', 'build:ts']);
 
 const ours = JSON.parse(
-  sh(process.execPath, ['dist/lib/cli.js', 'bench', '--model', modelDir, '--image', image, '--threads', values.threads, '--runs', values.runs, '--json']),
+  sh(process.execPath, ['dist/lib/cli.js', 'bench', '--model', modelDir, '--image', image, '--threads', values.threads, '--runs', values.runs, '--json',
+    ...(values['cpu-matmul'] ? ['--cpu-matmul', values['cpu-matmul']] : [])]),
 );
 const ref = values['skip-reference']
   ? null
@@ -42,7 +47,7 @@ const row = (name, a, b, unit, target) => {
   const ok = target === undefined || !b ? '' : ratio <= target ? 'ok' : 'MISSES TARGET';
   console.log(`${name.padEnd(22)} ${a.toFixed(1).padStart(10)} ${b ? b.toFixed(1).padStart(10) : '         -'}  ${unit.padEnd(3)} ${b ? `${ratio.toFixed(2)}×` : ''} ${target ? `(target ≤ ${target}×)` : ''} ${ok}`);
 };
-console.log(`SAM vit-base config, ${image}, threads=${values.threads}, runs=${values.runs}`);
+console.log(`SAM vit-base config, ${image}, threads=${values.threads}, runs=${values.runs}, cpuMatmul=${ours.cpuMatmul}`);
 console.log(`${''.padEnd(22)} ${'omniseg'.padStart(10)} ${'pytorch'.padStart(10)}`);
 row('encoder (median)', ours.encodeMs, ref?.encodeMs, 'ms', 0.5);
 row('decoder (median)', ours.decodeMs, ref?.decodeMs, 'ms', 0.3);

@@ -1,6 +1,6 @@
 """Parity of omniseg's CLI against Hugging Face transformers on a CIDAS/clipseg-rd64-refined-shaped model.
 
-Run:  .venv/bin/python models/clipseg/parity.py [--reference-only | --prepare-only] [--omniseg "node dist/lib/cli.js"]
+Run:  .venv/bin/python models/clipseg/parity.py [--reference-only | --prepare-only] [--omniseg "node dist/lib/cli.js"] [--cpu-matmul bf16x3|fp32]
                                                 [--threads N] [--cache DIR]
 (`npm run parity` runs it after the SAM parity; not part of CI; about a minute.)
 
@@ -212,7 +212,7 @@ def reference(model_dir: Path, images: dict[str, Path], run_dir: Path) -> dict[s
 
 
 def run_case(prefix: list[str], model_dir: Path, images: dict[str, Path], case, out_file: Path,
-             threads: list[str]) -> tuple[np.ndarray | None, str]:
+             cli_opts: list[str]) -> tuple[np.ndarray | None, str]:
     name, image, text, ref_image, weight = case
     cmd = prefix + ["heatmap", str(images[image]), "--model", str(model_dir)]
     if text is not None:
@@ -221,7 +221,7 @@ def run_case(prefix: list[str], model_dir: Path, images: dict[str, Path], case, 
         cmd += ["--ref-image", str(images[ref_image])]
     if weight is not None:
         cmd += ["--text-weight", str(weight)]
-    cmd += ["--save", str(out_file), "--json"] + threads
+    cmd += ["--save", str(out_file), "--json"] + cli_opts
     if out_file.exists():
         out_file.unlink()
     print("  $ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
@@ -252,6 +252,8 @@ def main() -> int:
     ap.add_argument("--omniseg", default="node dist/lib/cli.js",
                     help='command prefix that runs the CLI (default: "node dist/lib/cli.js", run in the repo root)')
     ap.add_argument("--threads", type=int, default=None, help="passed to the CLI as --threads N")
+    ap.add_argument("--cpu-matmul", choices=["bf16x3", "fp32"], default=None,
+                    help="passed to the CLI as --cpu-matmul (default: the CLI's, bf16x3 where the CPU has AMX)")
     ap.add_argument("--cache", type=Path, default=common.REPO_ROOT / ".cache" / "parity")
     args = ap.parse_args()
 
@@ -273,12 +275,14 @@ def main() -> int:
         print(f"reference only: outputs in {run_dir}")
         return 0
 
-    threads = ["--threads", str(args.threads)] if args.threads else []
+    cli_opts = ["--threads", str(args.threads)] if args.threads else []
+    if args.cpu_matmul:
+        cli_opts += ["--cpu-matmul", args.cpu_matmul]
     ours: dict[str, np.ndarray] = {}
     rows, failures = [], []
     for case in CASES:
         name = case[0]
-        logits, info = run_case(prefix, model_dir, images, case, run_dir / f"{name}.omniseg.logits.f32", threads)
+        logits, info = run_case(prefix, model_dir, images, case, run_dir / f"{name}.omniseg.logits.f32", cli_opts)
         if logits is None:
             failures.append(f"{name}: heatmap failed: {info}")
             rows.append((name, None, None, "CLI FAILED"))

@@ -1,6 +1,6 @@
 """Parity of omniseg's CLI against Hugging Face transformers on a sam-vit-base-shaped model.
 
-Run:  .venv/bin/python models/sam/parity.py [--reference-only | --prepare-only] [--omniseg "node dist/lib/cli.js"]
+Run:  .venv/bin/python models/sam/parity.py [--reference-only | --prepare-only] [--omniseg "node dist/lib/cli.js"] [--cpu-matmul bf16x3|fp32]
                                             [--threads N] [--cache DIR] [--shape sam-vit-base|slimsam-77|slimsam-50]
 (`npm run parity` wraps this; not part of CI; the 1024x1024 reference takes a few minutes.)
 
@@ -156,6 +156,8 @@ def main() -> int:
     ap.add_argument("--omniseg", default="node dist/lib/cli.js",
                     help='command prefix that runs the CLI (default: "node dist/lib/cli.js", run in the repo root)')
     ap.add_argument("--threads", type=int, default=None, help="passed to the CLI as --threads N")
+    ap.add_argument("--cpu-matmul", choices=["bf16x3", "fp32"], default=None,
+                    help="passed to the CLI as --cpu-matmul (default: the CLI's, bf16x3 where the CPU has AMX)")
     ap.add_argument("--cache", type=Path, default=common.REPO_ROOT / ".cache" / "parity")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="sam-vit-base",
                     help="model shape (default sam-vit-base; slimsam-* use the published config.json)")
@@ -236,7 +238,9 @@ def main() -> int:
         return 0
 
     # ---------------- omniseg ----------------
-    threads = ["--threads", str(args.threads)] if args.threads else []
+    cli_opts = ["--threads", str(args.threads)] if args.threads else []
+    if args.cpu_matmul:
+        cli_opts += ["--cpu-matmul", args.cpu_matmul]
     rows = []
     failures = []
     for ref in refs:
@@ -246,7 +250,7 @@ def main() -> int:
             out_emb.unlink()
         t0 = time.perf_counter()
         p = run_cli(prefix + ["encode", str(ref["path"]), "--model", str(model_dir),
-                              "--save-embedding", str(out_emb)] + threads)
+                              "--save-embedding", str(out_emb)] + cli_opts)
         wall = time.perf_counter() - t0
         if p.returncode != 0 or not out_emb.is_file():
             failures.append(f"{key}: encode failed (rc {p.returncode}): {p.stderr.strip()[-2000:]}")
@@ -279,7 +283,7 @@ def main() -> int:
                 cmd += ["--box", ",".join(str(v) for v in case["box"])]
             if case["multimask"]:
                 cmd += ["--multimask"]
-            cmd += ["--json", "--save-logits", str(out_logits)] + threads
+            cmd += ["--json", "--save-logits", str(out_logits)] + cli_opts
             p = run_cli(cmd)
             problems = []
             res = None

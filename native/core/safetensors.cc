@@ -179,12 +179,16 @@ std::unique_ptr<SafeTensors> SafeTensors::fromMemory(const uint8_t* data, size_t
   return st;
 }
 
-void SafeTensors::release(const TensorInfo& t) const {
+void SafeTensors::release(const TensorInfo& t) const { release(bytes(t), static_cast<size_t>(t.end - t.begin)); }
+
+void SafeTensors::release(const void* p, size_t n) const {
   if (!mapped_) return;
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(bytes(t));
+  const uintptr_t base = reinterpret_cast<uintptr_t>(base_);
+  const uintptr_t begin = std::max(reinterpret_cast<uintptr_t>(p), base);
+  const uintptr_t end = std::min(reinterpret_cast<uintptr_t>(p) + n, base + size_);
   const uintptr_t first = (begin + page - 1) / page * page;
-  const uintptr_t last = (begin + static_cast<uintptr_t>(t.end - t.begin)) / page * page;
+  const uintptr_t last = end / page * page;
   if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 

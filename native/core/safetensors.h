@@ -61,6 +61,9 @@ class SafeTensors {
   // pages inside its range leave the process's resident set (MADV_DONTNEED; a later read faults
   // them in again from the file, unchanged). No-op for a borrowed buffer.
   void release(const TensorInfo& t) const;
+  // The same for any bytes [p, p + n): the whole pages of it that lie inside the mapping. No-op
+  // for bytes elsewhere (owned buffers) and for a borrowed buffer.
+  void release(const void* p, size_t n) const;
 
   const uint8_t* mappingBegin() const { return base_; }
   size_t mappingSize() const { return size_; }

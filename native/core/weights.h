@@ -39,6 +39,11 @@ class WeightStore {
   // the stacked buffer (not the parts) is what handedOut() lists.
   const float* getStacked(const std::vector<std::string>& keys, const std::vector<int64_t>& expectedShape);
 
+  // A tensor get() handed out is no longer read from this copy (a packed copy serves it): the
+  // whole pages of it that lie in the file's mapping leave the resident set (SafeTensors::release;
+  // a later read faults them in again, unchanged). Owned (converted, stacked) buffers stay.
+  void releaseMapped(const float* data, size_t count) const { file_->release(data, count * sizeof(float)); }
+
   bool has(const std::string& key) const;
   // Marks a tensor as accepted without reading it (tied/duplicate weights).
   // No-op if the key is absent, so optional keys can be marked unconditionally.

@@ -40,7 +40,10 @@ void Runtime::mirror(const WeightStore& weights,
                      const std::vector<std::pair<const float*, size_t>>& extra, Precision precision) {
   if (device_ == Device::Cpu) {
     if (matmul_ != CpuMatmul::Bf16x3 || !ops::cpu::amx::supported()) return;
-    packs_ = std::make_unique<ops::cpu::amx::WeightPacks>();
+    // a packed weight's fp32 pages in the checkpoint's mapping are not read again (the store
+    // outlives the Runtime: models declare it first)
+    packs_ = std::make_unique<ops::cpu::amx::WeightPacks>(
+        [&weights](const float* W, size_t count) { weights.releaseMapped(W, count); });
     for (const auto& t : weights.handedOut()) packs_->add(t.data, t.count);
     for (const auto& [data, count] : extra) packs_->add(data, count);
     return;

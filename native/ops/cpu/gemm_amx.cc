@@ -237,6 +237,7 @@ const PackedWeight* WeightPacks::find(Ctx& ctx, const float* W, int64_t N, int64
   if (!slot) {
     slot = std::make_unique<PackedWeight>(ctx, W, N, K);
     bytes_ += slot->bytes();
+    if (packed_) packed_(W, static_cast<size_t>(N * K));
   } else if (slot->K() != K) {
     return nullptr;  // the same pointer read with another shape: not a weight we know
   }

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,12 +52,16 @@ class PackedWeight {
 // everything else (activations) is left to OpenBLAS. Safe to use from concurrent calls.
 class WeightPacks {
  public:
+  // packed(W, count): called once W is packed (the model's store then drops the file pages of
+  // W that it no longer reads).
+  explicit WeightPacks(std::function<void(const float*, size_t)> packed = {}) : packed_(std::move(packed)) {}
   void add(const float* data, size_t count);
   // The packed form of W [N, K] if W lies in an added range, else null.
   const PackedWeight* find(Ctx& ctx, const float* W, int64_t N, int64_t K);
   size_t bytes() const;
 
  private:
+  std::function<void(const float*, size_t)> packed_;
   std::vector<std::pair<uintptr_t, uintptr_t>> ranges_;
   mutable std::mutex mu_;
   std::map<std::pair<const float*, int64_t>, std::unique_ptr<PackedWeight>> packs_;
