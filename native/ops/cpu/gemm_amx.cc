@@ -107,27 +107,29 @@ AMX_FN void blockProduct(const uint16_t* a, const uint16_t* b, int64_t slices, f
   _tile_zero(2);
   _tile_zero(3);
   for (int64_t s = 0; s < slices; ++s, a += kSliceElems, b += kSliceElems) {
-    // tmm4/5: W's 16-output tiles; tmm6/7: x's 16-row tiles; tmm0-3: y's quadrants
-    _tile_loadd(4, b, 64);
-    _tile_loadd(5, b + kTileFloats, 64);
+    // tmm4/5: W's 16-output tiles; tmm6/7: x's 16-row tiles; tmm0-3: y's quadrants. Tiles are
+    // not renamed: a load waits for the products still reading its register, so each load is
+    // issued right before the first product that needs it, behind products that do not.
     _tile_loadd(6, a, 64);
-    _tile_loadd(7, a + kTileFloats, 64);
+    _tile_loadd(4, b, 64);
     _tile_dpbf16ps(0, 6, 4);  // hi · hi
+    _tile_loadd(5, b + kTileFloats, 64);
     _tile_dpbf16ps(1, 6, 5);
+    _tile_loadd(7, a + kTileFloats, 64);
     _tile_dpbf16ps(2, 7, 4);
     _tile_dpbf16ps(3, 7, 5);
     _tile_loadd(4, b + 2 * kTileFloats, 64);
-    _tile_loadd(5, b + 3 * kTileFloats, 64);
     _tile_dpbf16ps(0, 6, 4);  // hi(x) · lo(W)
-    _tile_dpbf16ps(1, 6, 5);
     _tile_dpbf16ps(2, 7, 4);
-    _tile_dpbf16ps(3, 7, 5);
-    _tile_loadd(4, b, 64);
-    _tile_loadd(5, b + kTileFloats, 64);
-    _tile_loadd(6, a + 2 * kTileFloats, 64);
-    _tile_loadd(7, a + 3 * kTileFloats, 64);
-    _tile_dpbf16ps(0, 6, 4);  // lo(x) · hi(W)
+    _tile_loadd(5, b + 3 * kTileFloats, 64);
     _tile_dpbf16ps(1, 6, 5);
+    _tile_dpbf16ps(3, 7, 5);
+    _tile_loadd(6, a + 2 * kTileFloats, 64);
+    _tile_loadd(4, b, 64);
+    _tile_dpbf16ps(0, 6, 4);  // lo(x) · hi(W)
+    _tile_loadd(5, b + kTileFloats, 64);
+    _tile_dpbf16ps(1, 6, 5);
+    _tile_loadd(7, a + 3 * kTileFloats, 64);
     _tile_dpbf16ps(2, 7, 4);
     _tile_dpbf16ps(3, 7, 5);
   }
