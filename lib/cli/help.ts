@@ -44,7 +44,7 @@ const MODEL_OPTIONS = `  --model <dir|id>      checkpoint directory (transformer
                         (default: fp32; the CPU always runs fp32)
   --cpu-matmul <m>      the image encoders' linear layers on CPU (SAM's, and CLIPSeg's vision
                         tower with --referrer): bf16x3 (default; on CPUs with AMX, Intel
-                        Sapphire Rapids and later, 1.5-2.3x faster, ~4e-6 relative error per
+                        Sapphire Rapids and later, encoders ~1.6x faster, ~4e-6 relative error per
                         matrix product; elsewhere it runs as fp32) or fp32; ignored on CUDA
   --threads <n>         worker threads (default: the machine's hardware threads)`;
 

@@ -3,7 +3,7 @@
 // hi = bf16(a) and lo = bf16(a - hi), which carry 16 of its 24 significant bits; a product a·b is
 // then hi_a·hi_b + lo_a·hi_b + hi_a·lo_b (the lo·lo term, ~2⁻¹⁶ of it, dropped), each bf16
 // product exact in fp32 and summed in fp32 by the tiles. Measured error: ~4e-6 relative (L2)
-// per GEMM, against ~4e-7 for OpenBLAS's fp32, at ~1.5-2.3× its speed on two cores.
+// per GEMM, against ~4e-7 for OpenBLAS's fp32, at 2.2-3.3× its speed on two cores.
 //
 // Model code never calls this: ops/cpu/gemm.cc's linear() takes it for a weight the Ctx's
 // WeightPacks knows (a model weight, packed on first use) when the product has enough rows.
