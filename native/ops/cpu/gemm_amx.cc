@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/profile.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 11)
 // GCC 12's masked load intrinsics start from an undefined vector and warn about it when inlined
@@ -40,21 +41,6 @@ std::atomic<bool> on{true};
 
 int64_t roundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-// Round to nearest even (the weights are finite).
-uint16_t toBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-float fromBf16(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 #ifdef OMNISEG_AMX
 struct TileConfig {
   uint8_t palette, startRow;
@@ -74,7 +60,25 @@ bool probe() {
   return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
 }
 
+// The 32 floats at src (n of them valid, the rest zero; none when n <= 0) as 32 bf16 hi parts
+// and 32 bf16 lo parts (hi = bf16(v), lo = bf16(v − hi), both rounded to nearest even).
+struct Split {
+  __m512i hi, lo;
+};
+AMX_FN inline Split split32(const float* src, int64_t n) {
+  __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
+  if (n > 0) v0 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1), src);
+  if (n > 16) v1 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 32 ? 0xffff : (1u << (n - 16)) - 1), src + 16);
+  const __m512bh hi = _mm512_cvtne2ps_pbh(v1, v0);
+  const __m512i hiBits = reinterpret_cast<const __m512i&>(hi);
+  const __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hiBits)), 16));
+  const __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hiBits, 1)), 16));
+  const __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
+  return {hiBits, reinterpret_cast<const __m512i&>(lo)};
+}
+
 // x rows [m0, m0 + 32·blocks) → hi/lo tiles, one 32-row block after another; zero past M and K.
+// A tile row is 32 consecutive k of one row of x.
 AMX_FN void splitRows(const float* x, int64_t M, int64_t K, int64_t ldx, int64_t m0, int64_t blocks,
                       uint16_t* tiles) {
   const int64_t slices = roundUp(K, kBlock) / kBlock;
@@ -82,21 +86,24 @@ AMX_FN void splitRows(const float* x, int64_t M, int64_t K, int64_t ldx, int64_t
     const int64_t m = m0 + i;
     uint16_t* row = tiles + (i / kBlock) * slices * kSliceElems + (i % kBlock / 16) * kTileFloats + (i % 16) * 32;
     for (int64_t s = 0; s < slices; ++s, row += kSliceElems) {
-      __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
-      if (m < M) {
-        const int64_t k = s * kBlock, n = std::min<int64_t>(kBlock, K - k);
-        const float* src = x + m * ldx + k;
-        v0 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1), src);
-        if (n > 16) v1 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 32 ? 0xffff : (1u << (n - 16)) - 1), src + 16);
-      }
-      const __m512bh hi = _mm512_cvtne2ps_pbh(v1, v0);
-      const __m512i hiBits = reinterpret_cast<const __m512i&>(hi);
-      const __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hiBits)), 16));
-      const __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hiBits, 1)), 16));
-      const __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
-      _mm512_storeu_si512(row, hiBits);
-      _mm512_storeu_si512(row + 2 * kTileFloats, reinterpret_cast<const __m512i&>(lo));
+      const Split v = split32(m < M ? x + m * ldx + s * kBlock : x, m < M ? K - s * kBlock : 0);
+      _mm512_storeu_si512(row, v.hi);
+      _mm512_storeu_si512(row + 2 * kTileFloats, v.lo);
     }
+  }
+}
+
+// W rows [n0, n0 + 32) over the K slice from k0 → that block's four tiles; zero past N and K.
+// A tile row is one (k, k+1) pair of 16 outputs: each row of W scatters down a tile column.
+AMX_FN void packSlice(const float* W, int64_t N, int64_t K, int64_t n0, int64_t k0, uint16_t* tiles) {
+  const __m512i pairRows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                              _mm512_set1_epi32(16));  // pair i → tile row i (16 pairs a row)
+  for (int64_t j = 0; j < kBlock; ++j) {
+    const bool valid = n0 + j < N;
+    const Split v = split32(valid ? W + (n0 + j) * K + k0 : W, valid ? K - k0 : 0);
+    auto* hi = reinterpret_cast<uint32_t*>(tiles + (j / 16) * kTileFloats) + j % 16;
+    _mm512_i32scatter_epi32(hi, pairRows, v.hi, 4);
+    _mm512_i32scatter_epi32(hi + kTileFloats, pairRows, v.lo, 4);  // the lo tiles: 2 tiles (512 u32) on
   }
 }
 
@@ -205,23 +212,15 @@ PackedWeight::PackedWeight(Ctx& ctx, const float* W, int64_t N, int64_t K) : N_(
   data_.reset(static_cast<uint16_t*>(std::aligned_alloc(64, bytes_)));
   if (!data_) throw std::bad_alloc();
   uint16_t* out = data_.get();
+#ifdef OMNISEG_AMX
   ctx.pool.parallelFor(blocks, 1, [&](int64_t nb0, int64_t nb1) {
     for (int64_t nb = nb0; nb < nb1; ++nb)
-      for (int64_t s = 0; s < slices; ++s) {
-        uint16_t* tiles = out + (nb * slices + s) * kSliceElems;
-        for (int64_t j = 0; j < kBlock; ++j) {  // output n = nb·32 + j: tile j/16, column j%16
-          const int64_t n = nb * kBlock + j;
-          uint16_t* hi = tiles + (j / 16) * kTileFloats + (j % 16) * 2;
-          for (int64_t kk = 0; kk < kBlock; ++kk) {  // k = s·32 + kk: tile row kk/2, pair kk%2
-            const int64_t k = s * kBlock + kk;
-            const float v = n < N && k < K ? W[n * K + k] : 0.f;
-            const uint16_t h = toBf16(v);
-            hi[(kk / 2) * 32 + kk % 2] = h;
-            hi[2 * kTileFloats + (kk / 2) * 32 + kk % 2] = toBf16(v - fromBf16(h));
-          }
-        }
-      }
+      for (int64_t s = 0; s < slices; ++s) packSlice(W, N, K, nb * kBlock, s * kBlock, out + (nb * slices + s) * kSliceElems);
   });
+#else
+  (void)ctx, (void)W, (void)out;
+  throw Error("AMX weights packed on a build without AMX support");
+#endif
 }
 
 void WeightPacks::add(const float* data, size_t count) {
@@ -237,6 +236,7 @@ const PackedWeight* WeightPacks::find(Ctx& ctx, const float* W, int64_t N, int64
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = packs_[{W, N}];
   if (!slot) {
+    ProfileScope ps("pack weights (first use)");
     slot = std::make_unique<PackedWeight>(ctx, W, N, K);
     bytes_ += slot->bytes();
     if (packed_) packed_(W, static_cast<size_t>(N * K));
