@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ops/cpu/attention_avx512.h"
+#include "ops/cpu/gemm_amx.h"
 #include "ops/ops.h"
 
 using namespace omniseg;
@@ -19,6 +20,9 @@ using namespace omniseg;
 namespace {
 
 int failures = 0;
+// Error bound of the path under test: fp32 paths 2e-6; the AMX bf16x3 products (operands carried
+// as bf16 pairs, ~2^-17 relative each) 3e-5 — plain bf16 would be ~1e-2.
+double tolerance = 2e-6;
 
 std::vector<float> randomVec(size_t n, std::mt19937& rng, float scale) {
   std::normal_distribution<float> dist(0.f, scale);
@@ -71,13 +75,15 @@ double relErr(const float* got, const std::vector<double>& want) {
 }
 
 void check(const std::string& name, double err) {
-  const bool ok = err <= 2e-6 && std::isfinite(err);
+  const bool ok = err <= tolerance && std::isfinite(err);
   if (!ok) ++failures;
   std::printf("%s %-60s rel err %.2e\n", ok ? "ok  " : "FAIL", name.c_str(), err);
 }
 
-const char* pathName(int64_t d) {
-  return ops::cpu::avx512::supported() && d <= ops::cpu::avx512::kMaxHeadDim ? "kernels" : "openblas";
+// (with ctx.packs set, the blocked paths of the kernels take the AMX tiles)
+const char* pathName(const Ctx& ctx, int64_t d) {
+  if (!ops::cpu::avx512::supported() || d > ops::cpu::avx512::kMaxHeadDim) return "openblas";
+  return ops::cpu::amx::active(ctx) ? "amx mode" : "kernels";
 }
 
 void testAttention(Ctx& ctx, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, bool causal, std::mt19937& rng) {
@@ -91,7 +97,7 @@ void testAttention(Ctx& ctx, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, b
   std::vector<float> out(static_cast<size_t>(Nq * C), NAN);
   ops::cpu::attention(ctx, qkv.data(), ld, qkv.data() + C, ld, qkv.data() + 2 * C, ld, Nq, Nk, heads, d, scale,
                       out.data(), causal);
-  check(std::string(pathName(d)) + " attention Nq=" + std::to_string(Nq) + " Nk=" + std::to_string(Nk) +
+  check(std::string(pathName(ctx, d)) + " attention Nq=" + std::to_string(Nq) + " Nk=" + std::to_string(Nk) +
             " heads=" + std::to_string(heads) + " d=" + std::to_string(d) + (causal ? " causal" : ""),
         relErr(out.data(), want));
 }
@@ -111,7 +117,7 @@ void testRelPos(Ctx& ctx, int64_t B, int64_t h, int64_t w, int64_t heads, int64_
               relH.data(), relW.data(), h, w, want);
     err = std::max(err, relErr(out.data() + b * S * C, want));
   }
-  check(std::string(pathName(d)) + " relPosAttention B=" + std::to_string(B) + " grid=" + std::to_string(h) + "x" +
+  check(std::string(pathName(ctx, d)) + " relPosAttention B=" + std::to_string(B) + " grid=" + std::to_string(h) + "x" +
             std::to_string(w) + " heads=" + std::to_string(heads) + " d=" + std::to_string(d),
         err);
 }
@@ -146,6 +152,16 @@ int main() {
   Ctx ctx{pool, arena};
   ops::initBlas();
   runAll(ctx);
+  if (ops::cpu::amx::supported()) {  // the blocked paths through the AMX tiles (bf16x3)
+    ops::cpu::amx::WeightPacks packs;   // (no weights: its presence switches the mode on)
+    ctx.packs = &packs;
+    tolerance = 3e-5;
+    runAll(ctx);
+    ctx.packs = nullptr;
+    tolerance = 2e-6;
+  } else {
+    std::printf("(this CPU has no AMX: the bf16x3 path was not tested)\n");
+  }
   if (ops::cpu::avx512::supported()) {  // and the same through OpenBLAS
     ops::cpu::avx512::setEnabled(false);
     runAll(ctx);

@@ -2,7 +2,8 @@
 // per-thread buffer, bias + softmax over each row, then the product with V written straight into
 // the output's head columns. Nothing of size tokens² per head is kept. The two products run
 // through the AVX-512 kernels (attention_avx512.h: keys packed once per head, blocks sized to
-// stay in L2) where the CPU has them, else through OpenBLAS.
+// stay in L2) where the CPU has them, else through OpenBLAS; in a bf16x3 image encoder on a CPU
+// with AMX (amx::active), through the tiles (gemm_amx.h: keys and values packed once per head).
 #include <cblas.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "ops/cpu/attention_avx512.h"
+#include "ops/cpu/gemm_amx.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
@@ -175,28 +177,42 @@ void run(Ctx& ctx, const Problem& P) {
     // attention, 256 for plain attention
     qb = relPos ? (P.Nq <= 512 ? P.Nq : 512) : std::min<int64_t>(P.Nq, 256);
   }
+  // the tiles take queries in blocks of 32
+  const bool tiles = kernels && !shortRows && !P.causal && amx::active(ctx);
+  if (tiles && qb < P.Nq) qb = std::max<int64_t>(32, qb / 32 * 32);
   const int64_t blocks = (P.Nq + qb - 1) / qb, d = P.d;
   ArenaScope scope(ctx.arena);
   // kernel path: each (problem, head)'s keys packed once; with many keys its values made
   // contiguous too (their rows, a token apart, would each cost a TLB miss in every block)
-  const bool packV = kernels && P.Nk >= kPackValuesKeys;
-  const size_t kpSize = kernels ? avx512::packedKeysSize(P.Nk, d) : 0;
-  const size_t vpSize = packV ? static_cast<size_t>(P.Nk * d) : 0;
+  // AMX path (bf16x3): keys as the "weight" of scale·q·kᵀ, values as that of p·v, each head's
+  // packed once (uint16 tiles in float-sized arena slots)
+  const bool packV = kernels && !tiles && P.Nk >= kPackValuesKeys;
+  const size_t kpSize = tiles ? (amx::packedElems(P.Nk, d) + 1) / 2 : kernels ? avx512::packedKeysSize(P.Nk, d) : 0;
+  const size_t vpSize = tiles ? (amx::packedElems(d, P.Nk) + 1) / 2 : packV ? static_cast<size_t>(P.Nk * d) : 0;
   float* kp = kernels ? ctx.arena.floats(static_cast<size_t>(P.B * P.heads) * kpSize) : nullptr;
-  float* vp = packV ? ctx.arena.floats(static_cast<size_t>(P.B * P.heads) * vpSize) : nullptr;
+  float* vp = vpSize ? ctx.arena.floats(static_cast<size_t>(P.B * P.heads) * vpSize) : nullptr;
+  const auto keyTiles = [&](int64_t t) { return amx::Packed{reinterpret_cast<const uint16_t*>(kp + t * kpSize), P.Nk, d}; };
+  const auto valueTiles = [&](int64_t t) { return amx::Packed{reinterpret_cast<const uint16_t*>(vp + t * vpSize), d, P.Nk}; };
   if (kernels) {
     ctx.pool.parallelFor(P.B * P.heads, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / P.heads, hd = t % P.heads;
-        avx512::packKeys(P.k + b * P.strideK + hd * d, P.ldk, P.Nk, d, kp + t * kpSize);
-        if (packV) avx512::packValues(P.v + b * P.strideV + hd * d, P.ldv, P.Nk, d, vp + t * vpSize);
+        const float* K = P.k + b * P.strideK + hd * d;
+        const float* V = P.v + b * P.strideV + hd * d;
+        if (tiles) {
+          amx::packRows(K, P.ldk, P.Nk, d, reinterpret_cast<uint16_t*>(kp + t * kpSize));
+          amx::packColumns(V, P.ldv, P.Nk, d, reinterpret_cast<uint16_t*>(vp + t * vpSize));
+          continue;
+        }
+        avx512::packKeys(K, P.ldk, P.Nk, d, kp + t * kpSize);
+        if (packV) avx512::packValues(V, P.ldv, P.Nk, d, vp + t * vpSize);
       }
     });
   }
   const int64_t nh = relPos ? 2 * P.h - 1 : 0, nw = relPos ? 2 * P.w - 1 : 0;
   // The kernels add the rel-pos bias as they store the scores (and find each row's max) where
   // each 32-key block lies in one grid row; elsewhere a pass over each row does.
-  const bool gridBias = kernels && relPos && P.w % 32 == 0;
+  const bool gridBias = kernels && !tiles && relPos && P.w % 32 == 0;
   ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
     // scores [qb, lds] | sums [qb] | rowMaxes [qb] | th [qb, 2h-1] | tw [qb, 2w-1] |
     // bh [qb, h] | bw [qb, w] | twRev [w] | colMax [w]
@@ -225,8 +241,10 @@ void run(Ctx& ctx, const Problem& P) {
         }
       }
       // s = (q·scale)·kᵀ (+ bias); the kernels also find each row's max where no pass follows
-      const bool kernelMax = kernels && !P.causal && (!relPos || gridBias);
-      if (kernels)
+      const bool kernelMax = kernels && !tiles && !P.causal && (!relPos || gridBias);
+      if (tiles)
+        amx::product(Q, n, P.ldq, P.scale, keyTiles(b * P.heads + hd), s, lds);
+      else if (kernels)
         avx512::scores(Q, P.ldq, n, kp + (b * P.heads + hd) * kpSize, P.Nk, d, P.scale, s, lds,
                        kernelMax ? rowMaxes : nullptr, gridBias ? &bias : nullptr);
       else
@@ -256,7 +274,10 @@ void run(Ctx& ctx, const Problem& P) {
         }
       }
       // o = p·v (/ sums)
-      if (kernels) {
+      if (tiles) {
+        amx::product(s, n, lds, 1.f, valueTiles(b * P.heads + hd), o, P.ldo);
+        scaleRows(o, n, d, P.ldo, rowSums);
+      } else if (kernels) {
         if (packV)
           avx512::weightedValues(s, lds, n, vp + (b * P.heads + hd) * vpSize, d, P.Nk, d, rowSums, o, P.ldo);
         else

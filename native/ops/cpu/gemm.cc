@@ -85,7 +85,7 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t K, const float* W, cons
   if (ldy == 0) ldy = N;
   const float beta = accumulate ? 1.f : 0.f;
   const int threads = ctx.pool.size();
-  if (ctx.packs && M >= amx::kMinRows && amx::enabled()) {
+  if (M >= amx::kMinRows && amx::active(ctx)) {
     if (const amx::PackedWeight* w = ctx.packs->find(ctx, W, N, K)) {
       const BiasAct f{b, act};
       const bool finish = b != nullptr || act != Act::None;

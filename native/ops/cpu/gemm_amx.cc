@@ -60,15 +60,19 @@ bool probe() {
   return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
 }
 
-// The 32 floats at src (n of them valid, the rest zero; none when n <= 0) as 32 bf16 hi parts
-// and 32 bf16 lo parts (hi = bf16(v), lo = bf16(v − hi), both rounded to nearest even).
+// The 32 floats at src times scale (n of them valid, the rest zero; none when n <= 0) as 32 bf16
+// hi parts and 32 bf16 lo parts (hi = bf16(v), lo = bf16(v − hi), both rounded to nearest even).
 struct Split {
   __m512i hi, lo;
 };
-AMX_FN inline Split split32(const float* src, int64_t n) {
+AMX_FN inline Split split32(const float* src, int64_t n, float scale = 1.f) {
   __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
   if (n > 0) v0 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1), src);
   if (n > 16) v1 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 32 ? 0xffff : (1u << (n - 16)) - 1), src + 16);
+  if (scale != 1.f) {
+    v0 = _mm512_mul_ps(v0, _mm512_set1_ps(scale));
+    v1 = _mm512_mul_ps(v1, _mm512_set1_ps(scale));
+  }
   const __m512bh hi = _mm512_cvtne2ps_pbh(v1, v0);
   const __m512i hiBits = reinterpret_cast<const __m512i&>(hi);
   const __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hiBits)), 16));
@@ -77,38 +81,65 @@ AMX_FN inline Split split32(const float* src, int64_t n) {
   return {hiBits, reinterpret_cast<const __m512i&>(lo)};
 }
 
-// x rows [m0, m0 + 32·blocks) → hi/lo tiles, one 32-row block after another; zero past M and K.
-// A tile row is 32 consecutive k of one row of x.
-AMX_FN void splitRows(const float* x, int64_t M, int64_t K, int64_t ldx, int64_t m0, int64_t blocks,
+// scale·x rows [m0, m0 + 32·blocks) → hi/lo tiles, one 32-row block after another; zero past M
+// and K. A tile row is 32 consecutive k of one row of x.
+AMX_FN void splitRows(const float* x, int64_t M, int64_t K, int64_t ldx, float scale, int64_t m0, int64_t blocks,
                       uint16_t* tiles) {
   const int64_t slices = roundUp(K, kBlock) / kBlock;
   for (int64_t i = 0; i < blocks * kBlock; ++i) {
     const int64_t m = m0 + i;
     uint16_t* row = tiles + (i / kBlock) * slices * kSliceElems + (i % kBlock / 16) * kTileFloats + (i % 16) * 32;
     for (int64_t s = 0; s < slices; ++s, row += kSliceElems) {
-      const Split v = split32(m < M ? x + m * ldx + s * kBlock : x, m < M ? K - s * kBlock : 0);
+      const Split v = split32(m < M ? x + m * ldx + s * kBlock : x, m < M ? K - s * kBlock : 0, scale);
       _mm512_storeu_si512(row, v.hi);
       _mm512_storeu_si512(row + 2 * kTileFloats, v.lo);
     }
   }
 }
 
-// W rows [n0, n0 + 32) over the K slice from k0 → that block's four tiles; zero past N and K.
-// A tile row is one (k, k+1) pair of 16 outputs: each row of W scatters down a tile column.
-AMX_FN void packSlice(const float* W, int64_t N, int64_t K, int64_t n0, int64_t k0, uint16_t* tiles) {
+// W rows [n0, n0 + 32) (row stride ldw) over the K slice from k0 → that block's four tiles; zero
+// past N and K. A tile row is one (k, k+1) pair of 16 outputs: each row of W scatters down a
+// tile column.
+AMX_FN void packSlice(const float* W, int64_t ldw, int64_t N, int64_t K, int64_t n0, int64_t k0, uint16_t* tiles) {
   const __m512i pairRows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                               _mm512_set1_epi32(16));  // pair i → tile row i (16 pairs a row)
   for (int64_t j = 0; j < kBlock; ++j) {
     const bool valid = n0 + j < N;
-    const Split v = split32(valid ? W + (n0 + j) * K + k0 : W, valid ? K - k0 : 0);
+    const Split v = split32(valid ? W + (n0 + j) * ldw + k0 : W, valid ? K - k0 : 0);
     auto* hi = reinterpret_cast<uint32_t*>(tiles + (j / 16) * kTileFloats) + j % 16;
     _mm512_i32scatter_epi32(hi, pairRows, v.hi, 4);
     _mm512_i32scatter_epi32(hi + kTileFloats, pairRows, v.lo, 4);  // the lo tiles: 2 tiles (512 u32) on
   }
 }
 
-// c [32, 32] (row stride 32) = the x block's tiles · the W block's tiles over `slices`.
-AMX_FN void blockProduct(const uint16_t* a, const uint16_t* b, int64_t slices, float* c) {
+// The same four tiles from B [K, N] (row stride ldb) read as W = Bᵀ: columns [n0, n0 + 32) of
+// B's rows [k0, k0 + 32). A tile row interleaves two rows of B (k and k+1) over 16 columns.
+AMX_FN void packColumnsSlice(const float* B, int64_t ldb, int64_t K, int64_t N, int64_t n0, int64_t k0,
+                             uint16_t* tiles) {
+  // (k, k+1) pairs of columns 0-15, then of columns 16-31, from the two rows' 32 bf16 each
+  __m512i pairs[2];
+  for (int t = 0; t < 2; ++t) {
+    alignas(64) uint16_t idx[32];
+    for (int c = 0; c < 16; ++c) {
+      idx[2 * c] = static_cast<uint16_t>(16 * t + c);
+      idx[2 * c + 1] = static_cast<uint16_t>(32 + 16 * t + c);
+    }
+    pairs[t] = _mm512_load_si512(idx);
+  }
+  const int64_t cols = N - n0;
+  for (int64_t r = 0; r < 16; ++r) {
+    const int64_t k = k0 + 2 * r;
+    const Split a = split32(k < K ? B + k * ldb + n0 : B, k < K ? cols : 0);
+    const Split b = split32(k + 1 < K ? B + (k + 1) * ldb + n0 : B, k + 1 < K ? cols : 0);
+    for (int t = 0; t < 2; ++t) {
+      _mm512_storeu_si512(tiles + t * kTileFloats + r * 32, _mm512_permutex2var_epi16(a.hi, pairs[t], b.hi));
+      _mm512_storeu_si512(tiles + (2 + t) * kTileFloats + r * 32, _mm512_permutex2var_epi16(a.lo, pairs[t], b.lo));
+    }
+  }
+}
+
+// c [32, 32] (row stride ldc) = the x block's tiles · the W block's tiles over `slices`.
+AMX_FN void blockProduct(const uint16_t* a, const uint16_t* b, int64_t slices, float* c, int64_t ldc) {
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
@@ -140,23 +171,23 @@ AMX_FN void blockProduct(const uint16_t* a, const uint16_t* b, int64_t slices, f
     _tile_dpbf16ps(2, 7, 4);
     _tile_dpbf16ps(3, 7, 5);
   }
-  _tile_stored(0, c, kBlock * sizeof(float));
-  _tile_stored(1, c + 16, kBlock * sizeof(float));
-  _tile_stored(2, c + 16 * kBlock, kBlock * sizeof(float));
-  _tile_stored(3, c + 16 * kBlock + 16, kBlock * sizeof(float));
+  _tile_stored(0, c, ldc * sizeof(float));
+  _tile_stored(1, c + 16, ldc * sizeof(float));
+  _tile_stored(2, c + 16 * ldc, ldc * sizeof(float));
+  _tile_stored(3, c + 16 * ldc + 16, ldc * sizeof(float));
 }
 
 // Rows of x in [mb0, mb1) 32-row blocks: split, then every block of W against them.
-AMX_FN void rowBlocks(const float* x, int64_t M, int64_t K, int64_t ldx, const PackedWeight& w, float* y,
+AMX_FN void rowBlocks(const float* x, int64_t M, int64_t ldx, float scale, const Packed& w, float* y,
                       int64_t ldy, bool accumulate, Finish finish, const void* finishArg, int64_t mb0,
                       int64_t mb1) {
-  const int64_t slices = roundUp(K, kBlock) / kBlock, N = w.N();
+  const int64_t K = w.K, N = w.N, slices = roundUp(K, kBlock) / kBlock;
   // x's tiles, 64-byte aligned (a tile row across two cache lines costs two loads)
   thread_local std::vector<uint16_t> buf;
   const size_t need = static_cast<size_t>((mb1 - mb0) * slices * kSliceElems) + 32;
   if (buf.size() < need) buf.resize(need);
   uint16_t* tiles = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64 / sizeof(uint16_t);
-  splitRows(x, M, K, ldx, mb0 * kBlock, mb1 - mb0, tiles);
+  splitRows(x, M, K, ldx, scale, mb0 * kBlock, mb1 - mb0, tiles);
   TileConfig cfg{};
   cfg.palette = 1;
   for (int t = 0; t < 8; ++t) {
@@ -166,14 +197,20 @@ AMX_FN void rowBlocks(const float* x, int64_t M, int64_t K, int64_t ldx, const P
   _tile_loadconfig(&cfg);
   alignas(64) float c[kBlock * kBlock];
   for (int64_t n0 = 0; n0 < N; n0 += kBlock) {
-    const uint16_t* b = w.data() + n0 / kBlock * slices * kSliceElems;
+    const uint16_t* b = w.data + n0 / kBlock * slices * kSliceElems;
     const int64_t cols = std::min(kBlock, N - n0);
     const __mmask16 m0 = static_cast<__mmask16>(cols >= 16 ? 0xffff : (1u << cols) - 1);
     const __mmask16 m1 = static_cast<__mmask16>(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
     for (int64_t mb = mb0; mb < mb1; ++mb) {
-      blockProduct(tiles + (mb - mb0) * slices * kSliceElems, b, slices, c);
+      const uint16_t* a = tiles + (mb - mb0) * slices * kSliceElems;
       const int64_t r0 = mb * kBlock, rows = std::min(kBlock, M - r0);
       float* yb = y + r0 * ldy + n0;
+      if (!accumulate && rows == kBlock && cols == kBlock) {  // whole block: the tiles store into y
+        blockProduct(a, b, slices, yb, ldy);
+        if (finish) finish(finishArg, yb, rows, cols, ldy, n0);
+        continue;
+      }
+      blockProduct(a, b, slices, c, kBlock);
       for (int64_t r = 0; r < rows; ++r) {
         float* yr = yb + r * ldy;
         __m512 v0 = _mm512_load_ps(c + r * kBlock), v1 = _mm512_load_ps(c + r * kBlock + 16);
@@ -206,16 +243,20 @@ bool enabled() { return on && detected(); }
 
 void PackedWeight::Free::operator()(uint16_t* p) const { std::free(p); }
 
+size_t packedElems(int64_t N, int64_t K) {
+  return static_cast<size_t>(roundUp(N, kBlock) / kBlock * (roundUp(K, kBlock) / kBlock) * kSliceElems);
+}
+
 PackedWeight::PackedWeight(Ctx& ctx, const float* W, int64_t N, int64_t K) : N_(N), K_(K) {
   const int64_t slices = roundUp(K, kBlock) / kBlock, blocks = roundUp(N, kBlock) / kBlock;
-  bytes_ = static_cast<size_t>(blocks * slices * kSliceElems) * sizeof(uint16_t);
+  bytes_ = packedElems(N, K) * sizeof(uint16_t);
   data_.reset(static_cast<uint16_t*>(std::aligned_alloc(64, bytes_)));
   if (!data_) throw std::bad_alloc();
   uint16_t* out = data_.get();
 #ifdef OMNISEG_AMX
   ctx.pool.parallelFor(blocks, 1, [&](int64_t nb0, int64_t nb1) {
     for (int64_t nb = nb0; nb < nb1; ++nb)
-      for (int64_t s = 0; s < slices; ++s) packSlice(W, N, K, nb * kBlock, s * kBlock, out + (nb * slices + s) * kSliceElems);
+      for (int64_t s = 0; s < slices; ++s) packSlice(W, K, N, K, nb * kBlock, s * kBlock, out + (nb * slices + s) * kSliceElems);
   });
 #else
   (void)ctx, (void)W, (void)out;
@@ -259,11 +300,34 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t ldx, const PackedWeight
   const int64_t fit = std::max<int64_t>(1, static_cast<int64_t>(kGroupBytes / (slices * kSliceElems * sizeof(uint16_t))));
   const int64_t group = std::min(fit, (blocks + ctx.pool.size() - 1) / ctx.pool.size());
   ctx.pool.parallelFor(blocks, group, [&](int64_t mb0, int64_t mb1) {
-    rowBlocks(x, M, w.K(), ldx, w, y, ldy, accumulate, finish, finishArg, mb0, mb1);
+    rowBlocks(x, M, ldx, 1.f, w.view(), y, ldy, accumulate, finish, finishArg, mb0, mb1);
   });
 #else
   throw Error("AMX GEMM called on a build without AMX support");
 #endif
 }
+
+#ifdef OMNISEG_AMX
+void packRows(const float* W, int64_t ldw, int64_t N, int64_t K, uint16_t* out) {
+  const int64_t slices = roundUp(K, kBlock) / kBlock;
+  for (int64_t nb = 0; nb * kBlock < N; ++nb)
+    for (int64_t s = 0; s < slices; ++s) packSlice(W, ldw, N, K, nb * kBlock, s * kBlock, out + (nb * slices + s) * kSliceElems);
+}
+
+void packColumns(const float* B, int64_t ldb, int64_t K, int64_t N, uint16_t* out) {
+  const int64_t slices = roundUp(K, kBlock) / kBlock;
+  for (int64_t nb = 0; nb * kBlock < N; ++nb)
+    for (int64_t s = 0; s < slices; ++s)
+      packColumnsSlice(B, ldb, K, N, nb * kBlock, s * kBlock, out + (nb * slices + s) * kSliceElems);
+}
+
+void product(const float* x, int64_t M, int64_t ldx, float scale, const Packed& w, float* y, int64_t ldy) {
+  rowBlocks(x, M, ldx, scale, w, y, ldy, false, nullptr, nullptr, 0, roundUp(M, kBlock) / kBlock);
+}
+#else
+void packRows(const float*, int64_t, int64_t, int64_t, uint16_t*) { throw Error("no AMX in this build"); }
+void packColumns(const float*, int64_t, int64_t, int64_t, uint16_t*) { throw Error("no AMX in this build"); }
+void product(const float*, int64_t, int64_t, float, const Packed&, float*, int64_t) { throw Error("no AMX in this build"); }
+#endif
 
 }  // namespace omniseg::ops::cpu::amx

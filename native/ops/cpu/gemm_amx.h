@@ -25,17 +25,32 @@ namespace omniseg::ops::cpu::amx {
 // granted the process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM). Checked once.
 bool supported();
 
-// W [N, K] (a linear layer's weight, y = x·Wᵀ) split into bf16 hi and lo parts and laid out as
-// the kernel loads them: for each block of 32 rows of W (32 output columns) and each 32-wide
-// slice of K, four 16×32 bf16 tiles: hi of rows 0-15, hi of rows 16-31, lo of rows 0-15, lo of
-// rows 16-31, each tile row holding the (k, k+1) pairs of 16 outputs (AMX's VNNI order).
-// Zero past N and K.
+// The packed form of W [N, K] (a linear layer's weight, y = x·Wᵀ): W split into bf16 hi and lo
+// parts and laid out as the kernel loads them: for each block of 32 rows of W (32 output
+// columns) and each 32-wide slice of K, four 16×32 bf16 tiles: hi of rows 0-15, hi of rows
+// 16-31, lo of rows 0-15, lo of rows 16-31, each tile row holding the (k, k+1) pairs of 16
+// outputs (AMX's VNNI order). Zero past N and K; packedElems(N, K) uint16 values.
+struct Packed {
+  const uint16_t* data;
+  int64_t N, K;
+};
+size_t packedElems(int64_t N, int64_t K);
+
+// out = the packed form of W [N, K] (row stride ldw), on the calling thread.
+void packRows(const float* W, int64_t ldw, int64_t N, int64_t K, uint16_t* out);
+// out = the packed form of Bᵀ for B [K, N] (row stride ldb): the operand of y = x · B.
+void packColumns(const float* B, int64_t ldb, int64_t K, int64_t N, uint16_t* out);
+// y [M, N] = (scale·x) [M, K] · Wᵀ (row strides ldx, ldy) on the calling thread (attention's
+// products, one block of queries at a time).
+void product(const float* x, int64_t M, int64_t ldx, float scale, const Packed& w, float* y, int64_t ldy);
+
+// A model weight packed once (packRows, in parallel), owned.
 class PackedWeight {
  public:
   PackedWeight(Ctx& ctx, const float* W, int64_t N, int64_t K);
   int64_t N() const { return N_; }
   int64_t K() const { return K_; }
-  const uint16_t* data() const { return data_.get(); }
+  Packed view() const { return {data_.get(), N_, K_}; }
   size_t bytes() const { return bytes_; }
 
  private:
@@ -82,5 +97,9 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t ldx, const PackedWeight
 // Test hook: switches the tiles off (false) or back on, so tests can compare both paths.
 void setEnabled(bool on);
 bool enabled();
+
+// Whether ops on ctx take the tiles: inside the scope of a model's bf16x3 encoder
+// (Runtime::EncoderMatmul gives its ctx the packs) on a CPU that runs them.
+inline bool active(const Ctx& ctx) { return ctx.packs != nullptr && enabled(); }
 
 }  // namespace omniseg::ops::cpu::amx
