@@ -24,8 +24,8 @@ export interface NativeSamConfig {
   /** Arithmetic of the image encoder (CUDA may run it in half precision; CPU is always fp32). */
   precision: 'fp32' | 'fp16' | 'bf16';
   /**
-   * Arithmetic of the image encoder's linear layers: 'bf16x3' (AMX) only where the CPU has AMX
-   * and it was asked for; 'fp32' otherwise, and on CUDA.
+   * Arithmetic of the image encoder's matrix products (linear layers, attention): 'bf16x3' (AMX)
+   * only where the CPU has AMX and it was asked for; 'fp32' otherwise, and on CUDA.
    */
   cpuMatmul: 'bf16x3' | 'fp32';
 }
@@ -138,8 +138,9 @@ export interface NativeClipSegConfig {
   /** Where the model runs. */
   device: 'cpu' | 'cuda';
   /**
-   * Arithmetic of the vision tower's linear layers: 'bf16x3' (AMX) only where the CPU has AMX and
-   * it was asked for; 'fp32' otherwise, and on CUDA. The text tower and decoder are always fp32.
+   * Arithmetic of the vision tower's matrix products (linear layers, attention): 'bf16x3' (AMX)
+   * only where the CPU has AMX and it was asked for; 'fp32' otherwise, and on CUDA. The text tower
+   * and decoder are always fp32.
    */
   cpuMatmul: 'bf16x3' | 'fp32';
 }

@@ -55,8 +55,9 @@ export interface ReferrerLoadOptions {
   /** Backend: `'cpu'`, `'cuda'` or `'auto'` (default), as for `Segmenter.load`. */
   device?: Device;
   /**
-   * Arithmetic of the vision tower's linear layers on CPU, as for `Segmenter.load`: `'bf16x3'`
-   * (default; AMX CPUs only, else fp32) or `'fp32'`. The text tower and decoder always run in fp32.
+   * Arithmetic of the vision tower's matrix products (linear layers, attention) on CPU, as for
+   * `Segmenter.load`: `'bf16x3'` (default; AMX CPUs only, else fp32) or `'fp32'`. The text tower
+   * and decoder always run in fp32.
    */
   cpuMatmul?: CpuMatmul;
   /** Worker threads for the native core, ≥ 1. Default: the machine's hardware threads. */
@@ -102,7 +103,10 @@ export class Referrer {
   readonly processor: Readonly<ClipImageProcessorConfig>;
   readonly tokenizer: ClipTokenizer;
   readonly device: 'cpu' | 'cuda';
-  /** Arithmetic of the vision tower's linear layers as it runs ('bf16x3' only on an AMX CPU). */
+  /**
+   * Arithmetic of the vision tower's matrix products (linear layers, attention) as it runs
+   * ('bf16x3' only on an AMX CPU).
+   */
   readonly cpuMatmul: CpuMatmul;
   readonly threads: number;
   readonly limitInputPixels: number;

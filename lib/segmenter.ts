@@ -46,11 +46,12 @@ export type Device = 'cpu' | 'cuda' | 'auto';
 export type Precision = 'fp32' | 'fp16' | 'bf16';
 
 /**
- * Arithmetic of the image encoder's linear layers on CPU: `'bf16x3'` splits each fp32 operand
- * into two bf16 parts and sums three of their products in fp32 on Intel AMX tiles (Sapphire
- * Rapids and later), its GEMMs 2.2–3.3× faster than fp32 (encoders ~1.6×) with ~4e-6 relative
- * error per matrix product (torch's "high" float32 matmul precision; fp32 is ~4e-7); `'fp32'`
- * runs OpenBLAS fp32 throughout. The text tower and the decoders always run in fp32; CUDA ignores this option.
+ * Arithmetic of the image encoder's matrix products (linear layers, attention) on CPU: `'bf16x3'`
+ * splits each fp32 operand into two bf16 parts and sums three of their products in fp32 on Intel
+ * AMX tiles (Sapphire Rapids and later), its GEMMs 2.2–3.3× faster than fp32 (encoders ~1.6×) with
+ * ~4e-6 relative error per matrix product (torch's "high" float32 matmul precision; fp32 is ~4e-7);
+ * `'fp32'` runs OpenBLAS fp32 throughout. The text tower and the decoders always run in fp32; CUDA
+ * ignores this option.
  */
 export type CpuMatmul = 'bf16x3' | 'fp32';
 
@@ -76,10 +77,11 @@ export interface LoadOptions {
    */
   precision?: Precision;
   /**
-   * Arithmetic of the image encoder's linear layers on CPU: `'bf16x3'` on CPUs with AMX (Intel
-   * Sapphire Rapids and later) runs them 2.2–3.3× faster (the encoder ~1.6×) with ~4e-6
-   * relative error per matrix product (see {@link CpuMatmul}); `'fp32'` runs OpenBLAS fp32 throughout. Ignored on CUDA; on
-   * CPUs without AMX it runs as fp32. Default: `'bf16x3'`.
+   * Arithmetic of the image encoder's matrix products (linear layers, attention) on CPU: `'bf16x3'`
+   * on CPUs with AMX (Intel Sapphire Rapids and later) runs them 2.2–3.3× faster (the encoder
+   * ~1.6×) with ~4e-6 relative error per matrix product (see {@link CpuMatmul}); `'fp32'` runs
+   * OpenBLAS fp32 throughout. Ignored on CUDA; on CPUs without AMX it runs as fp32. Default:
+   * `'bf16x3'`.
    */
   cpuMatmul?: CpuMatmul;
   /** Worker threads for the native core, ≥ 1. Default: the machine's hardware threads. */
@@ -152,8 +154,9 @@ export class Segmenter {
   /** Arithmetic of the image encoder (always `'fp32'` on CPU). */
   readonly precision: Precision;
   /**
-   * Arithmetic of the image encoder's linear layers as it runs: `'bf16x3'` only on a CPU with AMX
-   * when it was asked for; `'fp32'` otherwise (and always on CUDA).
+   * Arithmetic of the image encoder's matrix products (linear layers, attention) as it runs:
+   * `'bf16x3'` only on a CPU with AMX when it was asked for; `'fp32'` otherwise (and always on
+   * CUDA).
    */
   readonly cpuMatmul: CpuMatmul;
   /** Worker threads of the native core. */

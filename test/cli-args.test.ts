@@ -246,7 +246,7 @@ describe('--cpu-matmul', () => {
 
   it('is in the help of those commands, and bench --json documents its key', () => {
     for (const topic of ['encode', 'segment', 'segment-frames', 'bench', 'eval', 'serve', 'heatmap'] as const) {
-      expect(helpText(topic)).toMatch(/--cpu-matmul <m> +the (image encoders'|vision tower's) linear layers on CPU/);
+      expect(helpText(topic)).toMatch(/--cpu-matmul <m> +the (image encoders'|vision tower's) matrix products \(linear layers, attention\) on CPU/);
     }
     expect(helpText('bench')).toMatch(/"device","precision",\s+"cpuMatmul"\}/);
   });

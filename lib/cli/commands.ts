@@ -11,7 +11,10 @@ export interface ModelOptions {
   device: Device;
   /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
   precision: Precision;
-  /** --cpu-matmul: the image encoders' linear layers on CPU (SAM's and CLIPSeg's). Absent: the library's default. */
+  /**
+   * --cpu-matmul: the image encoders' matrix products (linear layers, attention) on CPU (SAM's and
+   * CLIPSeg's). Absent: the library's default.
+   */
   cpuMatmul?: CpuMatmul;
   threads?: number;
 }
@@ -70,7 +73,7 @@ export interface HeatmapCommand extends ReferringOptions {
   image: string;
   /** --device: where the model runs. Default 'auto'. */
   device: Device;
-  /** --cpu-matmul: the vision tower's linear layers on CPU. Absent: the library's default. */
+  /** --cpu-matmul: the vision tower's matrix products on CPU. Absent: the library's default. */
   cpuMatmul?: CpuMatmul;
   threads?: number;
   /** --out: the image with the heat map blended over it in colour. */
@@ -158,7 +161,7 @@ export interface EvalCommand {
   device: Device;
   /** --precision: the image encoder's arithmetic on CUDA. Default 'fp32'. */
   precision: Precision;
-  /** --cpu-matmul: the image encoders' linear layers on CPU. Absent: the library's default. */
+  /** --cpu-matmul: the image encoders' matrix products on CPU. Absent: the library's default. */
   cpuMatmul?: CpuMatmul;
   threads?: number;
   /** --max-clicks: the click budget. Default 20. */

@@ -42,10 +42,11 @@ const MODEL_OPTIONS = `  --model <dir|id>      checkpoint directory (transformer
                         OMNISEG_DEVICE=cpu forces the CPU)
   --precision <p>       the image encoder's arithmetic on CUDA: fp32, fp16 or bf16
                         (default: fp32; the CPU always runs fp32)
-  --cpu-matmul <m>      the image encoders' linear layers on CPU (SAM's, and CLIPSeg's vision
-                        tower with --referrer): bf16x3 (default; on CPUs with AMX, Intel
-                        Sapphire Rapids and later, encoders ~1.6x faster, ~4e-6 relative error per
-                        matrix product; elsewhere it runs as fp32) or fp32; ignored on CUDA
+  --cpu-matmul <m>      the image encoders' matrix products (linear layers, attention) on CPU
+                        (SAM's, and CLIPSeg's vision tower with --referrer): bf16x3 (default;
+                        on CPUs with AMX, Intel Sapphire Rapids and later, encoders ~1.6x
+                        faster, ~4e-6 relative error per matrix product; elsewhere it runs as
+                        fp32) or fp32; ignored on CUDA
   --threads <n>         worker threads (default: the machine's hardware threads)`;
 
 const TOPICS: Record<CommandName, string> = {
@@ -291,8 +292,9 @@ Options:
   --ref-box x0,y0,x1,y1 a region of the (only) --ref-image as a box; the prompt is the region's
                         crop, background blurred and darkened (CLIPSeg's visual prompt engineering)
   --device <d>          cpu, cuda or auto (default: auto)
-  --cpu-matmul <m>      the vision tower's linear layers on CPU: bf16x3 (default; AMX CPUs,
-                        else fp32) or fp32; the text tower and decoder always run in fp32
+  --cpu-matmul <m>      the vision tower's matrix products (linear layers, attention) on CPU:
+                        bf16x3 (default; AMX CPUs, else fp32) or fp32; the text tower and
+                        decoder always run in fp32
   --threads <n>         worker threads (default: the machine's hardware threads)
   --save <file>         write the model's raw logits, [size, size] little-endian float32 (size:
                         the model input side, 352 for clipseg-rd64-refined; for an image of that

@@ -47,7 +47,10 @@ export interface ServerOptions {
   /** With `model`: backend, encoder precision and native threads (see LoadOptions). */
   device?: Device;
   precision?: Precision;
-  /** With `model` / `referrer`: the image encoders' linear layers on CPU (see LoadOptions). */
+  /**
+   * With `model` / `referrer`: the image encoders' matrix products (linear layers, attention) on
+   * CPU (see LoadOptions).
+   */
   cpuMatmul?: CpuMatmul;
   threads?: number;
   /** Host and port for listen(). Defaults: 127.0.0.1, 8080 (0: any free port). */

@@ -58,8 +58,6 @@ void Runtime::mirror(const WeightStore& weights,
 
 CpuMatmul Runtime::cpuMatmul() const { return packs_ ? CpuMatmul::Bf16x3 : CpuMatmul::Fp32; }
 
-size_t Runtime::packedBytes() const { return packs_ ? packs_->bytes() : 0; }
-
 std::unique_ptr<Runtime::Worker> Runtime::take() {
   {
     std::lock_guard<std::mutex> lock(mu_);

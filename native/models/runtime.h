@@ -56,7 +56,7 @@ class Runtime {
     Ctx ctx_;
   };
 
-  // While it lives, the linear layers run on ctx take the model's CpuMatmul (a Lease's ctx runs
+  // While it lives, the matrix products run on ctx take the model's CpuMatmul (a Lease's ctx runs
   // them in fp32). The image encoders (SAM's ViT, CLIP's vision tower) take it; the text tower
   // and the decoders, light next to them, stay in fp32, as on CUDA, where `precision` is the
   // image encoder's.
@@ -73,7 +73,7 @@ class Runtime {
   };
 
   // threads ≥ 1. device Cuda needs a build with the CUDA backend (throws otherwise). matmul: of
-  // the image encoder's linear layers on CPU (ignored on CUDA).
+  // the image encoder's matrix products (linear layers, attention) on CPU (ignored on CUDA).
   Runtime(int threads, Device device, CpuMatmul matmul = CpuMatmul::Bf16x3);
   ~Runtime();
 
@@ -85,10 +85,9 @@ class Runtime {
   // CpuMatmul::Bf16x3 on a CPU with AMX: registers them for packing into AMX tiles on first use.
   void mirror(const WeightStore& weights, const std::vector<std::pair<const float*, size_t>>& extra,
               Precision precision);
-  // What the CPU's linear layers run: Bf16x3 only where the CPU has AMX.
+  // What the image encoder's matrix products (linear layers, attention) run on CPU: Bf16x3 only
+  // where it was asked for and the CPU has AMX.
   CpuMatmul cpuMatmul() const;
-  // Bytes of weights packed for AMX tiles so far (0 without).
-  size_t packedBytes() const;
 
  private:
   std::unique_ptr<Worker> take();

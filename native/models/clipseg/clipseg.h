@@ -49,7 +49,7 @@ struct ImageFeatures {
 class ClipSegModel {
  public:
   // dir: config.json + model.safetensors. threads ≥ 1 (host threads; the whole pass on CPU).
-  // matmul: of the linear layers on CPU (core/backend.h).
+  // matmul: of the image encoder's matrix products on CPU (core/backend.h).
   static std::unique_ptr<ClipSegModel> load(const std::string& dir, int threads,
                                             Device device = Device::Cpu,
                                             CpuMatmul matmul = CpuMatmul::Bf16x3);

@@ -61,7 +61,7 @@ class SamModel {
   // dir: config.json + model.safetensors [+ preprocessor_config.json]. threads ≥ 1 (host
   // threads: the whole pass on CPU, preprocessing on CUDA). precision: of the image encoder on
   // CUDA (the prompt encoder and mask decoder always run in fp32); CPU takes Fp32 only.
-  // matmul: of the linear layers on CPU (core/backend.h).
+  // matmul: of the image encoder's matrix products on CPU (core/backend.h).
   static std::unique_ptr<SamModel> load(const std::string& dir, int threads,
                                         Device device = Device::Cpu,
                                         Precision precision = Precision::Fp32,
