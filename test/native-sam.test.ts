@@ -93,3 +93,31 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
     expect(() => e.toCHW()).toThrow('The embedding has been disposed');
   });
 });
+
+// The option reaches the kernels: on a CPU with AMX the two modes give different embeddings (a
+// few 1e-6 apart), elsewhere both run fp32 and agree bit for bit.
+describe('cpuMatmul switches the image encoder arithmetic', () => {
+  it(`bf16x3 ${CPU_MATMUL_BF16X3 === 'bf16x3' ? 'differs from' : 'equals'} fp32 on this CPU`, async () => {
+    const im = cases.images[0]!;
+    const { data, width, height } = await rgb(im.file);
+    const embed = async (cpuMatmul: 'fp32' | 'bf16x3') => {
+      const m = await native().loadSam(MODEL_DIR, { threads: 2, cpuMatmul });
+      try {
+        const e = await m.encode(data, width, height, 3);
+        const chw = e.toCHW();
+        e.dispose();
+        return chw;
+      } finally {
+        m.dispose();
+      }
+    };
+    const [exact, fast] = [await embed('fp32'), await embed('bf16x3')];
+    const diff = relL2(fast, exact);
+    if (CPU_MATMUL_BF16X3 === 'bf16x3') {
+      expect(diff).toBeGreaterThan(1e-7);
+      expect(diff).toBeLessThan(MATMUL_TOL.bf16x3);
+    } else {
+      expect(diff).toBe(0);
+    }
+  });
+});
