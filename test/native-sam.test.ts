@@ -12,7 +12,7 @@ async function rgb(file: string) {
 }
 
 // fp32: differences come from summation order and erf/exp approximations only. bf16x3: the image
-// encoder's linear layers in bf16 pairs (~4e-6 per GEMM); the decoder stays fp32.
+// encoder's matrix products in bf16 pairs (~4e-6 per GEMM); the decoder stays fp32.
 describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuMatmul %s', (cpuMatmul) => {
   const TOL = MATMUL_TOL[cpuMatmul];
   let model: NativeSamModel;

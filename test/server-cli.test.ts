@@ -66,7 +66,7 @@ describe('omniseg serve arguments', () => {
   it('is in the help', () => {
     expect(helpText()).toMatch(/serve {5}run the HTTP segmentation server/);
     expect(helpText('serve')).toMatch(/--cache-mb <m>/);
-    expect(helpText('serve')).toMatch(/--cpu-matmul <m>\s+the image encoders' linear layers on CPU/);
+    expect(helpText('serve')).toMatch(/--cpu-matmul <m>\s+the image encoders' matrix products \(linear layers, attention\) on CPU/);
     expect(helpText('serve')).toMatch(/--heatmap-cache-mb <m>\s+heat-map cache budget, MiB, 0 for none[^]*\(default: 64\)/);
   });
 
