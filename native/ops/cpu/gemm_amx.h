@@ -1,4 +1,4 @@
-// Linear layers on Intel AMX tiles at near-fp32 accuracy ("bf16x3", the scheme torch calls the
+// Matrix products on Intel AMX tiles at near-fp32 accuracy ("bf16x3", the scheme torch calls the
 // "high" float32 matmul precision). Each fp32 operand a is split into two bf16 numbers,
 // hi = bf16(a) and lo = bf16(a - hi), which carry 16 of its 24 significant bits; a product a·b is
 // then hi_a·hi_b + lo_a·hi_b + hi_a·lo_b (the lo·lo term, ~2⁻¹⁶ of it, dropped), each bf16
@@ -6,7 +6,9 @@
 // per GEMM, against ~4e-7 for OpenBLAS's fp32, at 2.2-3.3× its speed on two cores.
 //
 // Model code never calls this: ops/cpu/gemm.cc's linear() takes it for a weight the Ctx's
-// WeightPacks knows (a model weight, packed on first use) when the product has enough rows.
+// WeightPacks knows (a model weight, packed on first use) when the product has enough rows, and
+// ops/cpu/attention.cc for the two products of attention (keys and values packed per call), both
+// only inside a bf16x3 image encoder (active(ctx)).
 #pragma once
 #include <cstddef>
 #include <cstdint>
