@@ -248,6 +248,11 @@ export interface NativeBinding {
   ): Promise<NativeClipSegModel>;
   /** Threads the machine offers (hardware concurrency). */
   hardwareThreads(): number;
+  /**
+   * What the CPU offers: `amx`, whether it runs the bf16x3 image encoders (`cpuMatmul`). Optional
+   * so that test doubles of the binding need not provide it.
+   */
+  cpuInfo?(): { amx: boolean };
   /** Probes the CUDA backend (never throws). */
   cudaInfo(): CudaInfo;
 }

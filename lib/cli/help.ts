@@ -162,7 +162,8 @@ ${MODEL_OPTIONS}
 `,
   info: `Usage: omniseg info [--json]
 
-Prints the omniseg version, Node.js version, platform, hardware threads and backends.
+Prints the omniseg version, Node.js version, platform, hardware threads and backends (the CPU's
+"amx": whether --cpu-matmul bf16x3 runs on AMX tiles here).
 
 Options:
   --json                print one JSON object

@@ -12,10 +12,11 @@ import type { CliIO } from './io.js';
 
 export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
   let hardwareThreads = availableParallelism();
-  let cpu: { available: boolean; error?: string };
+  let cpu: { available: boolean; amx?: boolean; error?: string };
   try {
-    hardwareThreads = loadBinding().hardwareThreads();
-    cpu = { available: true };
+    const binding = loadBinding();
+    hardwareThreads = binding.hardwareThreads();
+    cpu = { available: true, amx: binding.cpuInfo?.().amx ?? false };
   } catch (error) {
     cpu = { available: false, error: error instanceof Error ? error.message : String(error) };
   }
@@ -35,7 +36,7 @@ export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
   io.stdout(
     `omniseg ${info.version}\n` +
       `node ${info.node} on ${info.platform}-${info.arch}, ${hardwareThreads} hardware threads\n` +
-      `cpu backend: ${cpu.available ? 'available' : `not available (${cpu.error})`}\n` +
+      `cpu backend: ${cpu.available ? `available${cpu.amx ? ' (AMX: bf16x3 image encoders)' : ''}` : `not available (${cpu.error})`}\n` +
       `cuda backend: ${describeCuda(info.backends.cuda)}\n` +
       `models (omniseg pull <id>; cache ${hubSettings(io.env).cacheDir}):\n` +
       info.models.map((m) => `  ${m.id.padEnd(22)} ${m.family.padEnd(8)} ${m.repo}${m.cached ? '  [cached]' : ''}\n`).join(''),

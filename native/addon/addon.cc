@@ -8,6 +8,7 @@
 #include "addon/common.h"
 #include "addon/embedding.h"
 #include "addon/sam_model.h"
+#include "ops/cpu/gemm_amx.h"
 #include "ops/ops.h"
 #ifdef OMNISEG_CUDA
 #include "gpu/check.h"
@@ -19,6 +20,13 @@ namespace omniseg::addon {
 Napi::Value hardwareThreads(const Napi::CallbackInfo& info) {
   const unsigned n = std::thread::hardware_concurrency();
   return Napi::Number::New(info.Env(), n == 0 ? 1 : n);
+}
+
+// {amx}: whether this CPU runs the bf16x3 image encoders (AMX tiles usable by this process).
+Napi::Value cpuInfo(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("amx", ops::cpu::amx::supported());
+  return o;
 }
 
 // {compiled, available, reason?, driverVersion?, runtimeVersion?, devices: [{index, name,
@@ -68,6 +76,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadClipSeg", Napi::Function::New(env, ClipSegModelWrap::load, "loadClipSeg"));
   exports.Set("hardwareThreads", Napi::Function::New(env, hardwareThreads, "hardwareThreads"));
   exports.Set("cudaInfo", Napi::Function::New(env, cudaInfo, "cudaInfo"));
+  exports.Set("cpuInfo", Napi::Function::New(env, cpuInfo, "cpuInfo"));
   return exports;
 }
 
