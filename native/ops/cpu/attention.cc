@@ -187,12 +187,18 @@ void run(Ctx& ctx, const Problem& P) {
   // AMX path (bf16x3): keys as the "weight" of scale·q·kᵀ, values as that of p·v, each head's
   // packed once (uint16 tiles in float-sized arena slots)
   const bool packV = kernels && !tiles && P.Nk >= kPackValuesKeys;
-  const size_t kpSize = tiles ? (amx::packedElems(P.Nk, d) + 1) / 2 : kernels ? avx512::packedKeysSize(P.Nk, d) : 0;
-  const size_t vpSize = tiles ? (amx::packedElems(d, P.Nk) + 1) / 2 : packV ? static_cast<size_t>(P.Nk * d) : 0;
+  const size_t kpSize = tiles     ? amx::packedElems(P.Nk, d) / 2
+                        : kernels ? avx512::packedKeysSize(P.Nk, d)
+                                  : 0;
+  const size_t vpSize = tiles ? amx::packedElems(d, P.Nk) / 2 : packV ? static_cast<size_t>(P.Nk * d) : 0;
   float* kp = kernels ? ctx.arena.floats(static_cast<size_t>(P.B * P.heads) * kpSize) : nullptr;
   float* vp = vpSize ? ctx.arena.floats(static_cast<size_t>(P.B * P.heads) * vpSize) : nullptr;
-  const auto keyTiles = [&](int64_t t) { return amx::Packed{reinterpret_cast<const uint16_t*>(kp + t * kpSize), P.Nk, d}; };
-  const auto valueTiles = [&](int64_t t) { return amx::Packed{reinterpret_cast<const uint16_t*>(vp + t * vpSize), d, P.Nk}; };
+  const auto keyTiles = [&](int64_t t) {
+    return amx::Packed{reinterpret_cast<const uint16_t*>(kp + t * kpSize), P.Nk, d};
+  };
+  const auto valueTiles = [&](int64_t t) {
+    return amx::Packed{reinterpret_cast<const uint16_t*>(vp + t * vpSize), d, P.Nk};
+  };
   if (kernels) {
     ctx.pool.parallelFor(P.B * P.heads, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {

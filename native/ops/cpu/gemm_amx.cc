@@ -65,6 +65,8 @@ bool probe() {
 struct Split {
   __m512i hi, lo;
 };
+// 16 bf16 back to fp32 (a bf16 is the top half of a float)
+AMX_FN inline __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 AMX_FN inline Split split32(const float* src, int64_t n, float scale = 1.f) {
   __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
   if (n > 0) v0 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1), src);
@@ -75,8 +77,7 @@ AMX_FN inline Split split32(const float* src, int64_t n, float scale = 1.f) {
   }
   const __m512bh hi = _mm512_cvtne2ps_pbh(v1, v0);
   const __m512i hiBits = reinterpret_cast<const __m512i&>(hi);
-  const __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hiBits)), 16));
-  const __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hiBits, 1)), 16));
+  const __m512 h0 = widen(_mm512_castsi512_si256(hiBits)), h1 = widen(_mm512_extracti64x4_epi64(hiBits, 1));
   const __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
   return {hiBits, reinterpret_cast<const __m512i&>(lo)};
 }
@@ -110,6 +111,15 @@ AMX_FN void packSlice(const float* W, int64_t ldw, int64_t N, int64_t K, int64_t
     _mm512_i32scatter_epi32(hi, pairRows, v.hi, 4);
     _mm512_i32scatter_epi32(hi + kTileFloats, pairRows, v.lo, 4);  // the lo tiles: 2 tiles (512 u32) on
   }
+}
+
+// Blocks [nb0, nb1) of 32 rows of W (row stride ldw), every K slice: packRows' work, split by
+// PackedWeight across threads.
+AMX_FN void packRowBlocks(const float* W, int64_t ldw, int64_t N, int64_t K, uint16_t* out, int64_t nb0, int64_t nb1) {
+  const int64_t slices = roundUp(K, kBlock) / kBlock;
+  for (int64_t nb = nb0; nb < nb1; ++nb)
+    for (int64_t s = 0; s < slices; ++s)
+      packSlice(W, ldw, N, K, nb * kBlock, s * kBlock, out + (nb * slices + s) * kSliceElems);
 }
 
 // The same four tiles from B [K, N] (row stride ldb) read as W = Bᵀ: columns [n0, n0 + 32) of
@@ -248,16 +258,13 @@ size_t packedElems(int64_t N, int64_t K) {
 }
 
 PackedWeight::PackedWeight(Ctx& ctx, const float* W, int64_t N, int64_t K) : N_(N), K_(K) {
-  const int64_t slices = roundUp(K, kBlock) / kBlock, blocks = roundUp(N, kBlock) / kBlock;
+  const int64_t blocks = roundUp(N, kBlock) / kBlock;
   bytes_ = packedElems(N, K) * sizeof(uint16_t);
   data_.reset(static_cast<uint16_t*>(std::aligned_alloc(64, bytes_)));
   if (!data_) throw std::bad_alloc();
   uint16_t* out = data_.get();
 #ifdef OMNISEG_AMX
-  ctx.pool.parallelFor(blocks, 1, [&](int64_t nb0, int64_t nb1) {
-    for (int64_t nb = nb0; nb < nb1; ++nb)
-      for (int64_t s = 0; s < slices; ++s) packSlice(W, K, N, K, nb * kBlock, s * kBlock, out + (nb * slices + s) * kSliceElems);
-  });
+  ctx.pool.parallelFor(blocks, 1, [&](int64_t nb0, int64_t nb1) { packRowBlocks(W, K, N, K, out, nb0, nb1); });
 #else
   (void)ctx, (void)W, (void)out;
   throw Error("AMX weights packed on a build without AMX support");
@@ -297,7 +304,8 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t ldx, const PackedWeight
 #ifdef OMNISEG_AMX
   const int64_t blocks = roundUp(M, kBlock) / kBlock, slices = roundUp(w.K(), kBlock) / kBlock;
   // groups of row blocks: at most kGroupBytes of x tiles, and at least one group per thread
-  const int64_t fit = std::max<int64_t>(1, static_cast<int64_t>(kGroupBytes / (slices * kSliceElems * sizeof(uint16_t))));
+  const size_t blockBytes = static_cast<size_t>(slices * kSliceElems) * sizeof(uint16_t);
+  const int64_t fit = std::max<int64_t>(1, static_cast<int64_t>(kGroupBytes / blockBytes));
   const int64_t group = std::min(fit, (blocks + ctx.pool.size() - 1) / ctx.pool.size());
   ctx.pool.parallelFor(blocks, group, [&](int64_t mb0, int64_t mb1) {
     rowBlocks(x, M, ldx, 1.f, w.view(), y, ldy, accumulate, finish, finishArg, mb0, mb1);
@@ -309,9 +317,7 @@ void linear(Ctx& ctx, const float* x, int64_t M, int64_t ldx, const PackedWeight
 
 #ifdef OMNISEG_AMX
 void packRows(const float* W, int64_t ldw, int64_t N, int64_t K, uint16_t* out) {
-  const int64_t slices = roundUp(K, kBlock) / kBlock;
-  for (int64_t nb = 0; nb * kBlock < N; ++nb)
-    for (int64_t s = 0; s < slices; ++s) packSlice(W, ldw, N, K, nb * kBlock, s * kBlock, out + (nb * slices + s) * kSliceElems);
+  packRowBlocks(W, ldw, N, K, out, 0, roundUp(N, kBlock) / kBlock);
 }
 
 void packColumns(const float* B, int64_t ldb, int64_t K, int64_t N, uint16_t* out) {
@@ -327,7 +333,9 @@ void product(const float* x, int64_t M, int64_t ldx, float scale, const Packed& 
 #else
 void packRows(const float*, int64_t, int64_t, int64_t, uint16_t*) { throw Error("no AMX in this build"); }
 void packColumns(const float*, int64_t, int64_t, int64_t, uint16_t*) { throw Error("no AMX in this build"); }
-void product(const float*, int64_t, int64_t, float, const Packed&, float*, int64_t) { throw Error("no AMX in this build"); }
+void product(const float*, int64_t, int64_t, float, const Packed&, float*, int64_t) {
+  throw Error("no AMX in this build");
+}
 #endif
 
 }  // namespace omniseg::ops::cpu::amx
