@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRLE } from '../lib/rle.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { createServer, imageId, type OmnisegServer } from '../lib/server/index.js';
-import { FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
+import { CPU_MATMUL_BF16X3, FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 import { metric, multipartBody, parsePrometheus } from './helpers/server.js';
 
 const WIDE = readFileSync(path.join(FIXTURES, 'wide.png')); // 150 × 100
@@ -55,7 +55,7 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
     it('GET /readyz answers 200 with the backend once the model is loaded', async () => {
       const res = await inject({ url: '/readyz' });
       expect(res.statusCode).toBe(200);
-      expect(res.json()).toEqual({ status: 'ready', device: 'cpu', precision: 'fp32' });
+      expect(res.json()).toEqual({ status: 'ready', device: 'cpu', precision: 'fp32', cpuMatmul: CPU_MATMUL_BF16X3 });
     });
   });
 
@@ -343,7 +343,8 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
       expect(samples.some((s) => s.name === 'omniseg_queue_depth' && s.labels.queue === 'decoder')).toBe(true);
       expect(metric(samples, 'omniseg_encoder_batch_size_count')).toBeGreaterThanOrEqual(1);
       expect(metric(samples, 'omniseg_decodes_total')).toBeGreaterThanOrEqual(1);
-      expect(metric(samples, 'omniseg_backend_info', { device: 'cpu', precision: 'fp32', threads: '2' })).toBe(1);
+      const backend = { device: 'cpu', precision: 'fp32', cpu_matmul: CPU_MATMUL_BF16X3, threads: '2' };
+      expect(metric(samples, 'omniseg_backend_info', backend)).toBe(1);
       expect(metric(samples, 'omniseg_ready')).toBe(1);
     });
 

@@ -332,7 +332,12 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     readiness: () => {
       switch (status.state) {
         case 'ready':
-          return { ready: true, device: segmenter?.device ?? 'cpu', precision: segmenter?.precision ?? 'fp32' };
+          return {
+            ready: true,
+            device: segmenter?.device ?? 'cpu',
+            precision: segmenter?.precision ?? 'fp32',
+            cpuMatmul: segmenter?.cpuMatmul ?? 'fp32',
+          };
         case 'loading':
           return { ready: false, code: 'not_ready', message: 'The model is still loading' };
         case 'failed':
@@ -345,7 +350,10 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
 
   const useSegmenter = (loaded: Segmenter): void => {
     segmenter = loaded;
-    serverMetrics.backend.set({ device: loaded.device, precision: loaded.precision, threads: String(loaded.threads) }, 1);
+    serverMetrics.backend.set(
+      { device: loaded.device, precision: loaded.precision, cpu_matmul: loaded.cpuMatmul, threads: String(loaded.threads) },
+      1,
+    );
   };
   const loadFailed = (error: unknown): never => {
     if (status.state === 'loading') status = { state: 'failed', message: (error as Error).message };

@@ -45,7 +45,7 @@ export class ServerMetrics {
   readonly referrerImageHits: Counter;
   readonly referrerImageMisses: Counter;
   readonly referrerImageEvictions: Counter;
-  readonly backend: Gauge<'device' | 'precision' | 'threads'>;
+  readonly backend: Gauge<'device' | 'precision' | 'cpu_matmul' | 'threads'>;
   readonly backendErrors: Counter;
 
   constructor(sources: MetricsSources, options: { processMetrics: boolean }) {
@@ -228,7 +228,7 @@ export class ServerMetrics {
     this.backend = new Gauge({
       name: 'omniseg_backend_info',
       help: 'The loaded model backend (value 1)',
-      labelNames: ['device', 'precision', 'threads'],
+      labelNames: ['device', 'precision', 'cpu_matmul', 'threads'],
       registers,
     });
     this.backendErrors = new Counter({

@@ -43,7 +43,9 @@ export interface RouteContext {
   /** Runs a model call, noting backend failures (a fatal one makes the server unready). */
   backend<T>(call: () => Promise<T>): Promise<T>;
   /** Readiness as /readyz reports it. */
-  readiness(): { ready: true; device: string; precision: string } | { ready: false; code: string; message: string };
+  readiness():
+    | { ready: true; device: string; precision: string; cpuMatmul: string }
+    | { ready: false; code: string; message: string };
 }
 
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -51,7 +53,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.get('/readyz', async (_request, reply) => {
     const state = ctx.readiness();
-    if (state.ready) return { status: 'ready', device: state.device, precision: state.precision };
+    if (state.ready) return { status: 'ready', device: state.device, precision: state.precision, cpuMatmul: state.cpuMatmul };
     return reply.code(503).header('retry-after', '1').send(errorBody(state.code, state.message));
   });
 
