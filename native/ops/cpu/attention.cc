@@ -216,6 +216,14 @@ void run(Ctx& ctx, const Problem& P) {
     });
   }
   const int64_t nh = relPos ? 2 * P.h - 1 : 0, nw = relPos ? 2 * P.w - 1 : 0;
+  // AMX path: the rel-pos tables [2h-1, d] and [2w-1, d] packed as the weights of q·relPosᵀ
+  uint16_t* relTiles = nullptr;
+  const size_t relHElems = tiles && relPos ? amx::packedElems(nh, d) : 0;
+  if (relHElems) {
+    relTiles = reinterpret_cast<uint16_t*>(ctx.arena.floats((relHElems + amx::packedElems(nw, d)) / 2));
+    amx::packRows(P.relPosH, d, nh, d, relTiles);
+    amx::packRows(P.relPosW, d, nw, d, relTiles + relHElems);
+  }
   // The kernels add the rel-pos bias as they store the scores (and find each row's max) where
   // each 32-key block lies in one grid row; elsewhere a pass over each row does.
   const bool gridBias = kernels && !tiles && relPos && P.w % 32 == 0;
@@ -235,8 +243,13 @@ void run(Ctx& ctx, const Problem& P) {
       const auto [b, hd, i0, n, Q, K, V, o] = slice(P, t, blocks, qb);
       if (relPos) {
         // th = q·relPosHᵀ ; tw = q·relPosWᵀ (the bias uses the unscaled q)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nh, d, 1.f, Q, P.ldq, P.relPosH, d, 0.f, th, nh);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nw, d, 1.f, Q, P.ldq, P.relPosW, d, 0.f, tw, nw);
+        if (tiles) {
+          amx::product(Q, n, P.ldq, 1.f, {relTiles, nh, d}, th, nh);
+          amx::product(Q, n, P.ldq, 1.f, {relTiles + relHElems, nw, d}, tw, nw);
+        } else {
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nh, d, 1.f, Q, P.ldq, P.relPosH, d, 0.f, th, nh);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nw, d, 1.f, Q, P.ldq, P.relPosW, d, 0.f, tw, nw);
+        }
       }
       avx512::GridBias bias{bh, P.h, bw, P.w, P.w};
       if (gridBias) {  // bh[i, kh] = th[i, qh - kh + h - 1], bw[i, kw] = tw[i, qw - kw + w - 1]
