@@ -1,6 +1,6 @@
 // runCli: exit codes, one-line errors, help, info, and the CLI's file helpers. Nothing here
 // needs the native addon.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { median } from '../lib/cli/format.js';
 import { helpText } from '../lib/cli/help.js';
 import { concatFloat32, readFloat32File, writeFloat32File } from '../lib/cli/io.js';
 import { run } from './helpers/cli.js';
+import { CPU_MATMUL_BF16X3 } from './helpers/fixtures.js';
 import { maskOutline } from '../lib/cli/overlay.js';
 import { packageVersion } from '../lib/version.js';
 
@@ -74,12 +75,9 @@ describe('runCli', () => {
     });
     const cuda = (info.backends as { cuda: { available: boolean; reason?: string } }).cuda;
     if (!cuda.available) expect(cuda.reason).toMatch(/\S/);  // unavailable always says why
-    // amx: what cpuMatmul 'bf16x3' needs; Linux lists the CPU's amx_bf16 flag
+    // amx: what cpuMatmul 'bf16x3' needs (the fixtures helper reads the CPU's amx_bf16 flag)
     const cpu = (info.backends as { cpu: { available: boolean; amx?: boolean } }).cpu;
-    if (cpu.available) {
-      const flags = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-      expect(cpu.amx).toBe(/\bamx_bf16\b/.test(flags));
-    }
+    if (cpu.available) expect(cpu.amx).toBe(CPU_MATMUL_BF16X3 === 'bf16x3');
   });
 });
 

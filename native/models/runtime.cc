@@ -38,20 +38,23 @@ Runtime::~Runtime() = default;
 
 void Runtime::mirror(const WeightStore& weights,
                      const std::vector<std::pair<const float*, size_t>>& extra, Precision precision) {
+  // every model tensor and extra buffer, into the packs (CPU) or the device mirror (CUDA)
+  const auto addAll = [&](auto& target) {
+    for (const auto& t : weights.handedOut()) target.add(t.data, t.count);
+    for (const auto& [data, count] : extra) target.add(data, count);
+  };
   if (device_ == Device::Cpu) {
     if (matmul_ != CpuMatmul::Bf16x3 || !ops::cpu::amx::supported()) return;
     // a packed weight's fp32 pages in the checkpoint's mapping are not read again (the store
     // outlives the Runtime: models declare it first)
     packs_ = std::make_unique<ops::cpu::amx::WeightPacks>(
         [&weights](const float* W, size_t count) { weights.releaseMapped(W, count); });
-    for (const auto& t : weights.handedOut()) packs_->add(t.data, t.count);
-    for (const auto& [data, count] : extra) packs_->add(data, count);
+    addAll(*packs_);
     return;
   }
 #ifdef OMNISEG_CUDA
   mirror_ = std::make_unique<gpu::WeightMirror>();
-  for (const auto& t : weights.handedOut()) mirror_->add(t.data, t.count);
-  for (const auto& [data, count] : extra) mirror_->add(data, count);
+  addAll(*mirror_);
   mirror_->addHalfCopies(precision);
 #endif
 }
