@@ -74,6 +74,7 @@ export {
   encodeRLE,
   decodeRLE,
   rleArea,
+  countsToMask,
   countsToString,
   countsFromString,
   rleMerge,

@@ -2,7 +2,7 @@
 import sharp from 'sharp';
 import { traceContours, type MaskPolygon } from './contours.js';
 import { invalidRange, invalidType } from './errors.js';
-import { encodeRLE } from './rle.js';
+import { countsToMask, countsToString, encodeRLE } from './rle.js';
 import { finiteNumber, integerInRange } from './validate.js';
 import type { NativeDecodeResult } from './native.js';
 import type { RLE } from './types.js';
@@ -14,8 +14,14 @@ export type MaskBox = [x0: number, y0: number, x1: number, y1: number];
 export const STABILITY_SCORE_OFFSET = 1.0;
 
 export interface MaskInit {
-  /** height × width bytes, row-major, 0 or 1. Kept as given (a view, not a copy). */
-  data: Uint8Array;
+  /** height × width bytes, row-major, 0 or 1. Kept as given (a view, not a copy). Give this or `counts`. */
+  data?: Uint8Array;
+  /**
+   * The mask as COCO run lengths instead of `data`: column-major (down each column, then the
+   * next), alternating zeros and ones from a run of zeros, summing to width × height. Kept as
+   * given; `data` is decoded from them on first use.
+   */
+  counts?: Uint32Array;
   width: number;
   height: number;
   /** The decoder's predicted IoU for this mask. */
@@ -35,11 +41,11 @@ interface Bounds {
  * A binary mask at the size of the original image.
  *
  * `data` and `lowResLogits` are views into the buffers the native decoder returned (no copies);
- * `box`, `area` and `stabilityScore` are computed on first use.
+ * `box`, `area` and `stabilityScore` are computed on first use. A mask decoded with
+ * `rle: true` arrives as its COCO run lengths: `toRLE()`, `area` and `box` read them, and `data`
+ * is decoded from them on first use.
  */
 export class Mask {
-  /** height × width bytes, row-major: 1 inside the mask, 0 outside. */
-  readonly data: Uint8Array;
   readonly width: number;
   readonly height: number;
   /** Predicted IoU: the decoder's own estimate of this mask's quality, in about [0, 1]. */
@@ -51,6 +57,8 @@ export class Mask {
   /** Logit threshold that produced `data` (0 unless segment() was given another). */
   readonly threshold: number;
 
+  #data: Uint8Array | undefined;
+  #counts: Uint32Array | undefined;
   #bounds: Bounds | undefined;
   #stability: number | undefined;
 
@@ -58,18 +66,35 @@ export class Mask {
     this.width = integerInRange(init.width, 'width', 0);
     this.height = integerInRange(init.height, 'height', 0);
     const pixels = this.width * this.height;
-    if (!(init.data instanceof Uint8Array)) throw invalidType(`a Uint8Array of ${pixels} bytes`, 'data', init.data);
-    if (init.data.length !== pixels) throw invalidRange(`a Uint8Array of ${pixels} bytes`, 'data', init.data);
+    if (init.counts === undefined) {
+      if (!(init.data instanceof Uint8Array)) throw invalidType(`a Uint8Array of ${pixels} bytes`, 'data', init.data);
+      if (init.data.length !== pixels) throw invalidRange(`a Uint8Array of ${pixels} bytes`, 'data', init.data);
+      this.#data = init.data;
+    } else {
+      if (init.data !== undefined) throw invalidRange('either data or counts, not both', 'counts', init.counts);
+      const what = `a Uint32Array of run lengths summing to ${pixels}`;
+      if (!(init.counts instanceof Uint32Array)) throw invalidType(what, 'counts', init.counts);
+      let sum = 0;
+      for (const n of init.counts) sum += n;
+      if (init.counts.length === 0 || sum !== pixels) throw invalidRange(what, 'counts', init.counts);
+      this.#counts = init.counts;
+    }
     const logits = init.lowResLogits;
     const side = logits instanceof Float32Array ? Math.round(Math.sqrt(logits.length)) : 0;
     if (!(logits instanceof Float32Array)) throw invalidType('a square Float32Array', 'lowResLogits', logits);
     if (side * side !== logits.length) throw invalidRange('a square Float32Array', 'lowResLogits', logits);
-    this.data = init.data;
     if (typeof init.score !== 'number') throw invalidType('a number', 'score', init.score);
     this.score = init.score;
     this.lowResLogits = logits;
     this.lowResSize = side;
     this.threshold = init.threshold === undefined ? 0 : finiteNumber(init.threshold, 'threshold');
+  }
+
+  /** height × width bytes, row-major: 1 inside the mask, 0 outside. */
+  get data(): Uint8Array {
+    // Exactly one of #data and #counts is set by the constructor.
+    this.#data ??= countsToMask(this.#counts as Uint32Array, this.height, this.width);
+    return this.#data;
   }
 
   /**
@@ -110,6 +135,7 @@ export class Mask {
 
   /** COCO RLE of the mask (compressed string counts, as pycocotools). */
   toRLE(): RLE {
+    if (this.#counts !== undefined) return { size: [this.height, this.width], counts: countsToString(this.#counts) };
     return encodeRLE(this.data, this.height, this.width);
   }
 
@@ -141,6 +167,9 @@ export class Mask {
   }
 
   #computeBounds(): Bounds {
+    if (this.#bounds === undefined && this.#data === undefined && this.#counts !== undefined) {
+      this.#bounds = boundsOfRuns(this.#counts, this.width, this.height);
+    }
     if (this.#bounds === undefined) {
       const { data, width, height } = this;
       let x0 = width;
@@ -171,6 +200,36 @@ export class Mask {
   }
 }
 
+/** Box and area of a mask from its COCO run lengths, without decoding its pixels. */
+function boundsOfRuns(counts: Uint32Array, width: number, height: number): Bounds {
+  let x0 = width;
+  let y0 = height;
+  let x1 = -1;
+  let y1 = -1;
+  let area = 0;
+  let k = 0; // column-major position of the run
+  for (let i = 0; i < counts.length; i++) {
+    const n = counts[i];
+    if (i % 2 === 1 && n > 0) {
+      area += n;
+      const firstX = Math.floor(k / height);
+      const lastX = Math.floor((k + n - 1) / height);
+      if (firstX < x0) x0 = firstX;
+      if (lastX > x1) x1 = lastX;
+      if (firstX === lastX) {
+        y0 = Math.min(y0, k - firstX * height);
+        y1 = Math.max(y1, k + n - 1 - lastX * height);
+      } else {
+        // it runs to the bottom of one column and from the top of the next
+        y0 = 0;
+        y1 = height - 1;
+      }
+    }
+    k += n;
+  }
+  return { box: area === 0 ? [0, 0, 0, 0] : [x0, y0, x1, y1], area };
+}
+
 /** Shapes of one native decode call, to slice its flat outputs into masks. */
 export interface DecodeLayout {
   /** P, the number of prompt sets decoded. */
@@ -191,21 +250,30 @@ export function masksFromDecode(result: NativeDecodeResult, layout: DecodeLayout
   const count = promptCount * result.masksPerPrompt;
   const pixels = width * height;
   const logits = lowResSize * lowResSize;
-  if (
-    result.iou.length !== count ||
-    result.masks.length !== count * pixels ||
-    result.lowRes.length !== count * logits
-  ) {
+  // With rle, the masks come as run lengths: runsPerMask[i] of them for mask i, in `runs`.
+  const runs = result.runs === undefined ? undefined : { all: result.runs, per: result.runsPerMask ?? new Uint32Array(0) };
+  const runTotal = runs === undefined ? 0 : runs.per.reduce((sum, n) => sum + n, 0);
+  const masksFit =
+    runs === undefined
+      ? result.masks.length === count * pixels
+      : result.masks.length === 0 && runs.per.length === count && runs.all.length === runTotal;
+  if (result.iou.length !== count || !masksFit || result.lowRes.length !== count * logits) {
     throw new Error(
       `Native decode returned inconsistent sizes for ${count} masks of ${width}x${height}: ` +
-        `iou ${result.iou.length}, masks ${result.masks.length}, lowRes ${result.lowRes.length}`,
+        `iou ${result.iou.length}, masks ${result.masks.length}, lowRes ${result.lowRes.length}` +
+        (runs === undefined ? '' : `, runs ${runs.all.length}, runsPerMask ${runs.per.length}`),
     );
   }
   const masks: Mask[] = [];
+  let run = 0;
   for (let i = 0; i < count; i++) {
+    const pixelsOrRuns =
+      runs === undefined
+        ? { data: result.masks.subarray(i * pixels, (i + 1) * pixels) }
+        : { counts: runs.all.subarray(run, (run += runs.per[i])) };
     masks.push(
       new Mask({
-        data: result.masks.subarray(i * pixels, (i + 1) * pixels),
+        ...pixelsOrRuns,
         width,
         height,
         score: result.iou[i],

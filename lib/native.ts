@@ -78,6 +78,8 @@ export interface NativePrompt {
   multimask: boolean;
   /** Logit threshold for the binary masks at image size (the reference uses 0). */
   threshold: number;
+  /** true: the masks as COCO run lengths (`runs`, `runsPerMask`) instead of bytes. Default: false. */
+  rle?: boolean;
 }
 
 export interface NativeDecodeResult {
@@ -87,8 +89,12 @@ export interface NativeDecodeResult {
   iou: Float32Array;
   /** [P, M, lowResSize, lowResSize] low-res logits. */
   lowRes: Float32Array;
-  /** [P, M, height, width] binary masks (0/1) at original image size, row-major. */
+  /** [P, M, height, width] binary masks (0/1) at original image size, row-major; empty with `rle`. */
   masks: Uint8Array;
+  /** With `rle`: each mask's COCO run lengths (column-major, from a run of zeros), back to back. */
+  runs?: Uint32Array;
+  /** With `rle`: [P, M], how many run lengths each mask has in `runs`. */
+  runsPerMask?: Uint32Array;
   /** Milliseconds spent in the native decode (prompt encoder + mask decoder + post-processing). */
   decodeMs: number;
 }

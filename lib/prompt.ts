@@ -52,6 +52,8 @@ export interface DecodeSettings {
   multimask: boolean;
   /** Logit threshold for the binary masks. */
   threshold: number;
+  /** The masks as COCO run lengths instead of bytes (SegmentOptions.rle). Default: false. */
+  rle?: boolean;
 }
 
 /**
@@ -111,6 +113,7 @@ export function toNativePrompt(
     maskInput: denseMaskInput,
     multimask: settings.multimask,
     threshold: settings.threshold,
+    rle: settings.rle === true,
   };
 }
 

@@ -31,16 +31,32 @@ export function encodeRLE(mask: Uint8Array, height: number, width: number): RLE 
 /** Decodes COCO RLE (compressed string or uncompressed number[] counts) to a row-major 0/1 mask. */
 export function decodeRLE(rle: RLEInput): Uint8Array {
   const [height, width] = rleSize(rle);
-  const counts = rleCounts(rle, height * width);
+  return countsToMask(rleCounts(rle, height * width), height, width);
+}
+
+/**
+ * Run lengths (already validated: non-negative integers summing to height × width) → row-major
+ * 0/1 mask.
+ */
+export function countsToMask(counts: ArrayLike<number>, height: number, width: number): Uint8Array {
   const mask = new Uint8Array(height * width);
-  // Column-major position k is pixel (row k % height, column ⌊k / height⌋).
   let k = 0;
   for (let i = 0; i < counts.length; i++) {
-    const end = k + counts[i];
-    if (i % 2 === 1) {
-      for (let j = k; j < end; j++) mask[(j % height) * width + Math.floor(j / height)] = 1;
+    const n = counts[i];
+    if (i % 2 === 1 && n > 0) {
+      // Column-major position k is pixel (row k % height, column ⌊k / height⌋): step down the
+      // column instead of dividing for every pixel.
+      let x = Math.floor(k / height);
+      let y = k - x * height;
+      for (let j = 0; j < n; j++) {
+        mask[y * width + x] = 1;
+        if (++y === height) {
+          y = 0;
+          x++;
+        }
+      }
     }
-    k = end;
+    k += n;
   }
   return mask;
 }
@@ -79,7 +95,7 @@ export function maskToCounts(mask: Uint8Array, height: number, width: number): n
 }
 
 /** Run lengths → COCO compressed string (pycocotools rleToString). */
-export function countsToString(counts: readonly number[]): string {
+export function countsToString(counts: ArrayLike<number>): string {
   const chars: number[] = [];
   for (let i = 0; i < counts.length; i++) {
     let x = i > 2 ? counts[i] - counts[i - 2] : counts[i];
@@ -166,7 +182,7 @@ export function overlapRuns(a: readonly number[], b: readonly number[]): { inter
 }
 
 /** Foreground pixel count of run lengths: the sum of the odd-indexed (ones) runs. */
-export function runsArea(counts: readonly number[]): number {
+export function runsArea(counts: ArrayLike<number>): number {
   let area = 0;
   for (let i = 1; i < counts.length; i += 2) area += counts[i];
   return area;

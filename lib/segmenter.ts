@@ -102,6 +102,14 @@ export interface SegmentOptions {
   /** Logit threshold for the binary masks at image size. Default: `0` (SAM's `mask_threshold`). */
   threshold?: number;
   /**
+   * Return each mask as its COCO run lengths, computed by the native decode off the JS thread (on
+   * the GPU with CUDA, so only the runs leave it), instead of its pixels: `mask.toRLE()`, `area`
+   * and `box` then read the runs, and `mask.data` is decoded from them on first use. For callers
+   * that want RLE (the server's `format: "rle"`): it saves the pixel pass on the event loop
+   * (~5 ms per 1080p mask) and the transfer of the mask bytes. Default: `false`.
+   */
+  rle?: boolean;
+  /**
    * Cancels the call if its native work has not started yet (see `EncodeOptions.signal`).
    * Default: none.
    */
@@ -291,8 +299,8 @@ export class Segmenter {
   ): Promise<SegmentResult> {
     const context = new Error();
     this.#live();
-    const opts = plainObject(options, 'options', 'an object {multimask?, threshold?, signal?}');
-    const settings = decodeSettings(opts);
+    const opts = plainObject(options, 'options', 'an object {multimask?, threshold?, rle?, signal?}');
+    const settings = { ...decodeSettings(opts), rle: opts.rle === undefined ? false : boolean(opts.rle, 'rle') };
     const signal = optionalSignal(opts.signal);
 
     if (input instanceof ImageEmbedding) {

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Mask, masksFromDecode, type MaskInit } from '../lib/mask.js';
 import type { NativeDecodeResult } from '../lib/native.js';
-import { encodeRLE } from '../lib/rle.js';
+import { encodeRLE, maskToCounts } from '../lib/rle.js';
 
 /** A width × height mask with the given (x, y) pixels set, and 2 × 2 logits. */
 function makeMask(width: number, height: number, pixels: Array<[number, number]>, extra: Partial<MaskInit> = {}): Mask {
@@ -96,6 +96,46 @@ describe('Mask encodings', () => {
   });
 });
 
+describe('Mask from run lengths (segment() with rle)', () => {
+  const shapes: Array<[number, number]> = [[1, 1], [1, 7], [7, 1], [5, 4], [13, 9], [32, 3]];
+  // Random masks of every density, and the runs that cross from one column into the next.
+  let seed = 1;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const masks: Array<{ data: Uint8Array; width: number; height: number }> = [];
+  for (const [width, height] of shapes) {
+    for (const density of [0, 0.05, 0.5, 0.95, 1]) {
+      masks.push({ data: Uint8Array.from({ length: width * height }, () => (random() < density ? 1 : 0)), width, height });
+    }
+  }
+
+  it('decodes data, and reads box, area and RLE from the runs, as a mask of the same pixels', () => {
+    for (const { data, width, height } of masks) {
+      const counts = Uint32Array.from(maskToCounts(data, height, width));
+      const fromBytes = new Mask({ data, width, height, score: 0.5, lowResLogits: new Float32Array(4) });
+      const fromRuns = new Mask({ counts, width, height, score: 0.5, lowResLogits: new Float32Array(4) });
+      // box and area before data: from the runs themselves
+      expect([fromRuns.box, fromRuns.area], `${width}x${height}`).toEqual([fromBytes.box, fromBytes.area]);
+      expect(fromRuns.toRLE()).toEqual(fromBytes.toRLE());
+      expect(fromRuns.data).toEqual(data);
+      expect(fromRuns.data).toBe(fromRuns.data); // decoded once
+    }
+  });
+
+  it('rejects runs that do not cover the mask, and data with counts', () => {
+    const init = { width: 2, height: 2, score: 0, lowResLogits: new Float32Array(4) };
+    expect(() => new Mask({ ...init, counts: Uint32Array.of(1, 2) })).toThrow(
+      new RangeError('Expected a Uint32Array of run lengths summing to 4 for counts but received Uint32Array(2) of type Uint32Array'),
+    );
+    expect(() => new Mask({ ...init, counts: Uint32Array.of() })).toThrow(RangeError);
+    expect(() => new Mask({ ...init, counts: [4] as unknown as Uint32Array })).toThrow(
+      new TypeError('Expected a Uint32Array of run lengths summing to 4 for counts but received [4] of type array'),
+    );
+    expect(() => new Mask({ ...init, counts: Uint32Array.of(4), data: new Uint8Array(4) })).toThrow(
+      new RangeError('Expected either data or counts, not both for counts but received Uint32Array(1) of type Uint32Array'),
+    );
+  });
+});
+
 describe('Mask constructor errors', () => {
   it('rejects data of the wrong size', () => {
     expect(
@@ -140,5 +180,37 @@ describe('masksFromDecode', () => {
     expect(() => masksFromDecode({ ...result, iou: new Float32Array(5) }, layout)).toThrow(
       new Error('Native decode returned inconsistent sizes for 6 masks of 3x2: iou 5, masks 36, lowRes 24'),
     );
+  });
+
+  // The same masks as run lengths: each mask's counts, back to back, and how many each has.
+  const perMask = Array.from({ length: P * M }, (_, i) => maskToCounts(result.masks.subarray(i * 6, (i + 1) * 6), 2, 3));
+  const rle: NativeDecodeResult = {
+    ...result,
+    masks: new Uint8Array(0),
+    runs: Uint32Array.from(perMask.flat()),
+    runsPerMask: Uint32Array.from(perMask, (c) => c.length),
+  };
+
+  it('slices run lengths into masks, as views', () => {
+    const masks = masksFromDecode(rle, layout);
+    expect(masks).toHaveLength(6);
+    let at = 0;
+    masks.forEach((mask, i) => {
+      expect(mask.toRLE()).toEqual(encodeRLE(result.masks.subarray(i * 6, (i + 1) * 6), 2, 3));
+      expect(mask.data).toEqual(result.masks.subarray(i * 6, (i + 1) * 6));
+      at += perMask[i].length;
+    });
+    expect(at).toBe(rle.runs?.length);
+  });
+
+  it('rejects run lengths that do not add up', () => {
+    expect(() => masksFromDecode({ ...rle, runsPerMask: rle.runsPerMask?.subarray(1) }, layout)).toThrow(
+      new Error('Native decode returned inconsistent sizes for 6 masks of 3x2: iou 6, masks 0, lowRes 24, runs 17, runsPerMask 5'),
+    );
+    expect(() => masksFromDecode({ ...rle, runs: rle.runs?.subarray(1) }, layout)).toThrow(/runs 16, runsPerMask 6/);
+    // a mask whose runs do not cover its pixels is the Mask constructor's RangeError
+    const short = Uint32Array.from(rle.runs ?? []);
+    short[0] += 1;
+    expect(() => masksFromDecode({ ...rle, runs: short }, layout)).toThrow(RangeError);
   });
 });

@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { native, type NativeEmbedding, type NativeSamModel } from '../lib/native.js';
+import { maskToCounts } from '../lib/rle.js';
 import { cases, CPU_MATMUL_BF16X3, f32, FIXTURES, MATMUL_TOL, mismatches, MODEL_DIR, relL2, u8 } from './helpers/fixtures.js';
 
 async function rgb(file: string) {
@@ -44,7 +45,7 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
   for (const c of cases.cases) {
     it(`decodes ${c.image} / ${c.name}`, async () => {
       const e = embeddings.get(c.image)!;
-      const r = await model.decode(e, {
+      const prompt = {
         promptCount: c.shape.P,
         pointsPerPrompt: c.points ? c.points[0].length : 0,
         points: c.points ? new Float32Array(c.points.flat(2)) : null,
@@ -53,7 +54,8 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
         maskInput: c.maskInput ? f32(c.maskInput) : null,
         multimask: c.multimask,
         threshold: 0,
-      });
+      };
+      const r = await model.decode(e, prompt);
       expect(r.masksPerPrompt).toBe(c.shape.M);
       expect(relL2(r.lowRes, f32(c.lowres))).toBeLessThan(TOL);
       const iou = f32(c.iou);
@@ -63,6 +65,20 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
       const ref = u8(c.masks);
       expect(r.masks.length).toBe(ref.length);
       expect(mismatches(r.masks, ref)).toBeLessThanOrEqual(Math.ceil(ref.length * 1e-4));
+
+      // The same masks as COCO run lengths, computed by the native decode (rle).
+      const runs = await model.decode(e, { ...prompt, rle: true });
+      expect(runs.masks.length).toBe(0);
+      expect(Array.from(runs.iou)).toEqual(Array.from(r.iou));
+      const pixels = e.width * e.height;
+      const perMask = Array.from(runs.runsPerMask ?? []);
+      expect(perMask).toHaveLength(r.iou.length);
+      let at = 0;
+      perMask.forEach((n, i) => {
+        const counts = Array.from(runs.runs?.subarray(at, (at += n)) ?? []);
+        expect(counts).toEqual(maskToCounts(r.masks.subarray(i * pixels, (i + 1) * pixels), e.height, e.width));
+      });
+      expect(at).toBe(runs.runs?.length);
     });
   }
 

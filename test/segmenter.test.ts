@@ -167,6 +167,20 @@ describe('Segmenter.segment', () => {
     expect(result.timings).toEqual({ encodeMs: 12.5, decodeMs: 3.25 });
   });
 
+  it('asks the native decode for run lengths with rle, and builds the masks from them', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const bytes = await segmenter.segment(pixels(), { boxes: [[0, 0, 20, 10]] });
+    expect(calls.decode[0].rle).toBe(false);
+    const runs = await segmenter.segment(pixels(), { boxes: [[0, 0, 20, 10]] }, { multimask: true, rle: true });
+    expect(calls.decode[1]).toMatchObject({ multimask: true, rle: true });
+    expect(runs.masks).toHaveLength(3);
+    for (const m of runs.masks) {
+      expect(m.toRLE()).toEqual(bytes.masks[0].toRLE());
+      expect([m.area, m.box]).toEqual([0, [0, 0, 0, 0]]);
+      expect(m.data).toEqual(new Uint8Array(200));
+    }
+  });
+
   it('validates the prompt before any native work', async () => {
     const segmenter = await Segmenter.load({ model: modelDir });
     await expect(segmenter.segment(pixels(), {})).rejects.toThrow(
@@ -180,6 +194,9 @@ describe('Segmenter.segment', () => {
     );
     await expect(segmenter.segment(pixels(), { boxes: [[0, 0, 5, 5]] }, { threshold: NaN })).rejects.toThrow(
       new RangeError('Expected a finite number for threshold but received NaN of type number'),
+    );
+    await expect(segmenter.segment(pixels(), { boxes: [[0, 0, 5, 5]] }, { rle: 'yes' as unknown as boolean })).rejects.toThrow(
+      new TypeError('Expected a boolean for rle but received "yes" of type string'),
     );
     expect(calls.encode).toHaveLength(0);
     expect(calls.decode).toHaveLength(0);

@@ -98,7 +98,7 @@ async function runSample(
       const prompt: Prompt = {};
       if (sample.points.length > 0) prompt.points = sample.points;
       if (sample.boxes.length > 0) prompt.boxes = sample.boxes;
-      const r = await models.segmenter.segment(pixels, prompt);
+      const r = await models.segmenter.segment(pixels, prompt, { rle: true });
       masks = r.masks.map((m) => m.toRLE());
       timings = { ...r.timings };
     }

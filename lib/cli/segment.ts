@@ -21,7 +21,10 @@ export async function runSegment(args: SegmentCommand, io: CliIO): Promise<void>
       prompt.maskInput = await readFloat32File(args.maskInput, size * size, '--mask-input');
     }
     const pixels = { data: image.data, width: image.width, height: image.height, channels: 3 } as const;
-    const { masks, timings } = await segmenter.segment(pixels, prompt, { multimask: args.multimask });
+    // Without an overlay to draw, only each mask's RLE, area and box are printed: the native
+    // decode's run lengths give those without a pass over the pixels.
+    const rle = args.out === undefined;
+    const { masks, timings } = await segmenter.segment(pixels, prompt, { multimask: args.multimask, rle });
 
     if (args.saveLogits !== undefined) {
       await writeFloat32File(args.saveLogits, concatFloat32(masks.map((m) => m.lowResLogits)));

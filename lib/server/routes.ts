@@ -152,8 +152,12 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
       lowResSize: config.lowResSize,
     };
     toNativePrompt(prompt, embedding.width, embedding.height, config.lowResSize, { multimask, threshold: 0 }, frame);
+    const format = body.format ?? 'rle';
+    // RLE straight from the native decode (off the event loop; on the GPU with CUDA), unless the
+    // labelling needs the masks' pixels anyway.
+    const rle = format === 'rle' && labelling === undefined;
     const result = await ctx.decoder.run(
-      () => ctx.backend(() => segmenter.segment(embedding, prompt, { multimask, signal })),
+      () => ctx.backend(() => segmenter.segment(embedding, prompt, { multimask, rle, signal })),
       signal,
     );
     ctx.metrics.decodes.inc();
@@ -167,7 +171,7 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
     }
     const masks = await Promise.all(
       result.masks.map(async (m, i) => ({
-        ...(await maskJson(m, body.format ?? 'rle')),
+        ...(await maskJson(m, format)),
         ...(labelled === undefined ? {} : labelJson(labelled.labels[i])),
       })),
     );

@@ -82,6 +82,12 @@ class DecodeWorker : public PromiseWorker {
     obj.Set("iou", Napi::Float32Array::New(env, nIou, toArrayBuffer(env, std::move(result_.iou)), 0));
     obj.Set("lowRes", Napi::Float32Array::New(env, nLow, toArrayBuffer(env, std::move(result_.lowRes)), 0));
     obj.Set("masks", Napi::Uint8Array::New(env, nMask, toArrayBuffer(env, std::move(result_.masks)), 0));
+    if (req.rle) {
+      const size_t nRuns = result_.runs.size(), nPer = result_.runsPerMask.size();
+      obj.Set("runs", Napi::Uint32Array::New(env, nRuns, toArrayBuffer(env, std::move(result_.runs)), 0));
+      obj.Set("runsPerMask",
+              Napi::Uint32Array::New(env, nPer, toArrayBuffer(env, std::move(result_.runsPerMask)), 0));
+    }
     obj.Set("decodeMs", Napi::Number::New(env, result_.decodeMs));
     deferred.Resolve(obj);
   }
@@ -265,6 +271,9 @@ Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {
   require(env, mm.IsBoolean() && th.IsNumber(), "multimask / threshold");
   r.multimask = mm.As<Napi::Boolean>().Value();
   r.threshold = th.As<Napi::Number>().FloatValue();
+  Napi::Value rle = p.Get("rle");
+  require(env, rle.IsUndefined() || rle.IsBoolean(), "rle");
+  r.rle = rle.IsBoolean() && rle.As<Napi::Boolean>().Value();
   guard.release();
   return w->queue();
 }

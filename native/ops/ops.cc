@@ -4,6 +4,10 @@
 // they are.
 #include "ops/ops.h"
 
+#include <cstdint>
+
+#include "core/error.h"
+
 #ifdef OMNISEG_CUDA
 #include "gpu/stream.h"
 #define OMNISEG_DISPATCH(call)                          \
@@ -140,6 +144,14 @@ void normalizeRgb(Ctx& ctx, const uint8_t* rgb, int64_t h, int64_t w, const floa
 
 void threshold(Ctx& ctx, const float* x, int64_t n, float t, uint8_t* y) {
   OMNISEG_DISPATCH(threshold(ctx, dev(x), n, t, y));
+}
+
+void maskBoundaries(Ctx& ctx, const uint8_t* masks, int64_t planes, int64_t H, int64_t W,
+                    uint32_t* ends, uint32_t* pos) {
+  OMNISEG_CHECK(planes >= 0 && H >= 0 && W >= 0, "maskBoundaries: bad shape");
+  OMNISEG_CHECK(H == 0 || W == 0 || planes <= static_cast<int64_t>(UINT32_MAX) / H / W,
+                "maskBoundaries: planes x H x W must stay below 2^32");
+  OMNISEG_DISPATCH(maskBoundaries(ctx, masks, planes, H, W, ends, pos));
 }
 
 void copy(Ctx& ctx, const float* src, int64_t n, float* dst) {

@@ -124,11 +124,13 @@ function fakeModel(): NativeSamModel {
       const m = prompt.multimask ? 3 : 1;
       const n = prompt.promptCount * m;
       const pixels = embedding.width * embedding.height;
-      const result = {
+      // Empty masks, as bytes or (rle) as one run of zeros each.
+      const result: NativeDecodeResult = {
         masksPerPrompt: m,
         iou: Float32Array.from({ length: n }, (_, i) => i),
         lowRes: Float32Array.from({ length: n * LOW_RES }, (_, i) => 100 + Math.floor(i / LOW_RES)),
-        masks: new Uint8Array(n * pixels),
+        masks: new Uint8Array(prompt.rle === true ? 0 : n * pixels),
+        ...(prompt.rle === true ? { runs: new Uint32Array(n).fill(pixels), runsPerMask: new Uint32Array(n).fill(1) } : {}),
         decodeMs: 3.25,
       };
       calls.decodeHook?.(result, embedding, prompt);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -22,6 +23,30 @@ namespace omniseg::sam {
 namespace {
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The COCO counts of `planes` masks of `pixels` pixels from their boundaries in the backend's
+// memory (ops::maskBoundaries: ends [planes], bounds): only the boundaries cross to the host.
+// A mask's counts are the differences of 0, its boundaries and `pixels`.
+void collectRuns(Ctx& ctx, const uint32_t* ends, const uint32_t* bounds, int64_t planes,
+                 int64_t pixels, DecodeResult& out) {
+  out.runsPerMask.resize(static_cast<size_t>(planes));
+  std::vector<uint32_t> end(static_cast<size_t>(planes));
+  ops::collect(ctx, ends, end.size() * sizeof(uint32_t), end.data());
+  const size_t total = planes ? end.back() : 0;
+  HostVector<uint32_t> pos(total);
+  ops::collect(ctx, bounds, total * sizeof(uint32_t), pos.data());
+  out.runs.resize(total + static_cast<size_t>(planes));
+  uint32_t* run = out.runs.data();
+  for (size_t p = 0, i = 0; p < end.size(); ++p) {
+    uint32_t k = 0;
+    for (; i < end[p]; ++i) {
+      *run++ = pos[i] - k;
+      k = pos[i];
+    }
+    *run++ = static_cast<uint32_t>(pixels) - k;
+    out.runsPerMask[p] = end[p] - (p ? end[p - 1] : 0) + 1;
+  }
 }
 }  // namespace
 
@@ -171,6 +196,9 @@ void SamModel::decodeOnDevice(Ctx& ctx, const Embedding& e, const DecodeRequest&
   ProfileScope ps("post-process");
   postprocessMasks(ctx, io.lowRes, P * M, L, cfg_.processor.padHeight, e.resized, e.original,
                    r.threshold, io.masks);
+  if (r.rle)
+    ops::maskBoundaries(ctx, io.masks, P * M, e.original.height, e.original.width, io.ends,
+                        io.bounds);
 }
 
 // Buffers for the prompt inputs and the outputs of decodeOnDevice, from ctx's arena (image and
@@ -187,11 +215,17 @@ SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_
   if (out) {
     io.lowRes = ops::outputBuffer(ctx, out->lowRes.data(), out->lowRes.size());
     io.iou = ops::outputBuffer(ctx, out->iou.data(), out->iou.size());
-    io.masks = ops::outputBuffer(ctx, out->masks.data(), maskBytes);
+    if (!r.rle) io.masks = ops::outputBuffer(ctx, out->masks.data(), maskBytes);
   } else {
     io.lowRes = ctx.arena.floats(P * M * L * L);
     io.iou = ctx.arena.floats(P * M);
-    io.masks = static_cast<uint8_t*>(ctx.arena.bytes(maskBytes));
+  }
+  if (!io.masks) io.masks = static_cast<uint8_t*>(ctx.arena.bytes(maskBytes));
+  if (r.rle) {
+    // Room for a boundary at every pixel; only the boundaries there are get written (on the
+    // CPU the rest of the block is never touched).
+    io.ends = static_cast<uint32_t*>(ctx.arena.bytes(P * M * sizeof(uint32_t)));
+    io.bounds = static_cast<uint32_t*>(ctx.arena.bytes(maskBytes * sizeof(uint32_t)));
   }
   return io;
 }
@@ -204,7 +238,7 @@ SamModel::DecodeGraph& SamModel::decodeGraph(Runtime::Worker& worker, Ctx& ctx, 
   std::ostringstream k;  // everything decodeOnDevice bakes into the graph
   k << r.promptCount << ',' << Ns << ',' << r.multimask << ',' << (r.maskInput != nullptr) << ','
     << e.original.height << 'x' << e.original.width << ',' << e.resized.height << 'x'
-    << e.resized.width << ',' << std::hexfloat << r.threshold;
+    << e.resized.width << ',' << std::hexfloat << r.threshold << ',' << r.rle;
   const std::string key = k.str();
   auto it = w.graphs.find(key);
   if (it == w.graphs.end()) {
@@ -240,6 +274,9 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   const int64_t P = r.promptCount, M = r.multimask ? cfg_.decoder.numMultimaskOutputs : 1;
   const int64_t H = e.original.height, W = e.original.width;
   OMNISEG_CHECK(P >= 1, "decode: promptCount must be at least 1");
+  OMNISEG_CHECK(!r.rle || P * M * H * W <= static_cast<int64_t>(UINT32_MAX),
+                "decode: rle output takes fewer than 2^32 mask pixels per call (promptCount x "
+                "masks per prompt x height x width)");
   OMNISEG_CHECK(e.device == device(), "the embedding was made by a model on another device");
 
   // Sparse prompt tokens on the host, [P, Ns, C] (every set has the same points and box count).
@@ -299,7 +336,7 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   out.masksPerPrompt = M;
   out.iou.resize(P * M);
   out.lowRes.resize(P * M * L * L);
-  out.masks.resize(static_cast<size_t>(P * M * H * W));
+  if (!r.rle) out.masks.resize(static_cast<size_t>(P * M * H * W));
   if (!io) {
     local = allocateIO(ctx, r, Ns, e, &out);
     local.image = e.data.data();
@@ -317,7 +354,10 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
 
   ops::collect(ctx, io->iou, out.iou.size() * sizeof(float), out.iou.data());
   ops::collect(ctx, io->lowRes, out.lowRes.size() * sizeof(float), out.lowRes.data());
-  ops::collect(ctx, io->masks, out.masks.size(), out.masks.data());
+  if (r.rle)
+    collectRuns(ctx, io->ends, io->bounds, P * M, H * W, out);
+  else
+    ops::collect(ctx, io->masks, out.masks.size(), out.masks.data());
   out.decodeMs = msSince(t0);
   Profile::report("decode");
   return out;

@@ -45,6 +45,9 @@ struct DecodeRequest {
   const float* maskInput = nullptr;       // [L, L] or null
   bool multimask = false;
   float threshold = 0.f;
+  // Masks as COCO run lengths (DecodeResult::runs) instead of bytes: computed where the decode
+  // runs (on the GPU with CUDA), so only the runs reach the host.
+  bool rle = false;
 };
 
 struct DecodeResult {
@@ -52,7 +55,11 @@ struct DecodeResult {
   // Sized and then written in full by decode() (HostVector: no zero-fill pass first).
   HostVector<float> iou;       // [P, M]
   HostVector<float> lowRes;    // [P, M, L, L]
-  HostVector<uint8_t> masks;   // [P, M, H, W]
+  HostVector<uint8_t> masks;   // [P, M, H, W]; empty with DecodeRequest::rle
+  // With DecodeRequest::rle: each mask's COCO counts (column-major run lengths, starting with a
+  // run of zeros), back to back; runsPerMask [P, M] says how many each has.
+  HostVector<uint32_t> runs;
+  HostVector<uint32_t> runsPerMask;
   double decodeMs = 0;
 };
 
@@ -106,6 +113,8 @@ class SamModel {
     float* lowRes = nullptr;  // [P, M, L, L]
     float* iou = nullptr;     // [P, M]
     uint8_t* masks = nullptr; // [P, M, H, W]
+    uint32_t* ends = nullptr;    // [P, M] with rle: ops::maskBoundaries of masks
+    uint32_t* bounds = nullptr;  // [P·M·H·W] capacity, with rle
   };
   DecodeIO allocateIO(Ctx& ctx, const DecodeRequest& r, int64_t Ns, const Embedding& e,
                       DecodeResult* out = nullptr) const;
