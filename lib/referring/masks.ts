@@ -3,7 +3,7 @@
 // mask prompt), decoded on one image embedding; duplicates are removed by mask NMS and every
 // result is scored.
 import type { ImageEmbedding } from '../embedding.js';
-import type { Mask } from '../mask.js';
+import { Mask } from '../mask.js';
 import type { Prompt } from '../prompt.js';
 import { encodeRLE, rleIoU } from '../rle.js';
 import type { Segmenter } from '../segmenter.js';
@@ -117,9 +117,12 @@ export async function instanceMasks(
   target?: TargetSettings,
 ): Promise<ReferringMasks> {
   const settings = instanceMaskSettings(options as Record<string, unknown>);
+  // rle: the masks' runs come from the native decode, which is what the NMS below and the
+  // usual JSON output read; a mask's pixels are decoded only if something asks for them.
   const segmentOptions = {
     multimask: false,
     threshold: settings.maskThreshold,
+    rle: true,
     ...(settings.signal === undefined ? {} : { signal: settings.signal }),
   };
   const masks: Mask[] = [];
@@ -155,7 +158,7 @@ export function maskNms(masks: readonly BinaryMask[], scores: readonly number[],
     throw new RangeError(`maskNms: ${masks.length} masks but ${scores.length} scores`);
   }
   const order = masks.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
-  const rles = masks.map((m) => encodeRLE(m.data, m.height, m.width));
+  const rles = masks.map((m) => (m instanceof Mask ? m.toRLE() : encodeRLE(m.data, m.height, m.width)));
   const kept: number[] = [];
   for (const i of order) {
     if (kept.every((k) => rleIoU(rles[i], rles[k]) <= iouThreshold)) kept.push(i);

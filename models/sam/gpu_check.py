@@ -245,11 +245,14 @@ def main() -> int:
             iou = np.fromfile(out / f"{name}.iou.f32", np.float32).reshape(r["iou"].shape)
             mk = np.fromfile(out / f"{name}.masks.u8", np.uint8).reshape(r["masks"].shape).astype(bool)
             le, se, mm = rel_l2(lo, r["lowres"]), float(np.abs(iou - r["iou"]).max()), float((mk != r["masks"]).mean())
+            oc = ours["cases"][name]
             print(f"  {name:10s} logits rel L2 {le:.2e}  score err {se:.1e}  mask mismatch {mm * 100:.4f}%  "
-                  f"decode ms: omniseg {ours['cases'][name]['median']:.3f} vs torch {r['decodeMs']:.3f}")
-            img["cases"][name] = {"logitsRelL2": le, "scoreErr": se, "maskMismatch": mm,
-                                  "decodeMs": ours["cases"][name]["median"], "torchDecodeMs": r["decodeMs"]}
-            if not (le <= LOGITS_REL_L2_MAX and mm <= MASK_MISMATCH_MAX):
+                  f"decode ms: omniseg {oc['median']:.3f} (as RLE {oc['rle']['median']:.3f}, runs {oc['rleCheck']}) "
+                  f"vs torch {r['decodeMs']:.3f}")
+            img["cases"][name] = {"logitsRelL2": le, "scoreErr": se, "maskMismatch": mm, "decodeMs": oc["median"],
+                                  "rleDecodeMs": oc["rle"]["median"], "rleCheck": oc["rleCheck"],
+                                  "torchDecodeMs": r["decodeMs"]}
+            if not (le <= LOGITS_REL_L2_MAX and mm <= MASK_MISMATCH_MAX and oc["rleCheck"] == "pass"):
                 failures.append(f"{file} {name}")
         report["images"][file] = img
         print(f"  encode ms: omniseg {ours['encodeMs']['median']:.2f} (host preprocess {ours['preprocessMs']:.2f} + encoder)  "

@@ -12,8 +12,8 @@
 //  - layerNorm: relative to the magnitude, bound 1e-5 (warp reductions sum in another order
 //    than the CPU).
 //  - gelu, relu, add: per-element relative error, bound 1e-6 (expected bit-exact too).
-//  - layout ops (window partition, transpose, im2col, broadcast, threshold, copy, transfers):
-//    exact.
+//  - layout ops (window partition, transpose, im2col, broadcast, threshold, maskBoundaries,
+//    copy, transfers): exact.
 //  - flashAttention (the half-precision fused kernel, ops/cuda/flash_attention.h): the reference
 //    is the CPU path (fp32) on the same half-rounded q/k/v, so only the kernel's own rounding
 //    (P rounded to the half type, exp2 approximation) counts. Relative to the magnitude, bound
@@ -210,6 +210,38 @@ void testThreshold(Env& e, int64_t n, float t) {
   e.reset();
 }
 
+// Masks [planes, H, W]: noise (a boundary at every other pixel or so) or discs (few, long runs);
+// the boundaries and each plane's end are compared exactly with the CPU's.
+void testMaskBoundaries(Env& e, int64_t planes, int64_t H, int64_t W, bool noise) {
+  const int64_t n = planes * H * W;
+  std::vector<uint8_t> m(n);
+  auto v = randn(n);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t x = 0; x < W; ++x) {
+        const int64_t i = (p * H + y) * W + x;
+        const double dx = x - W * (0.3 + 0.2 * p), dy = y - H * 0.5;
+        m[i] = noise ? v[i] > 0 : dx * dx + dy * dy < 0.1 * H * W;
+      }
+  std::vector<uint32_t> refEnds(planes), refPos(n), ends(planes), pos(n);
+  ops::cpu::maskBoundaries(e.cpu, m.data(), planes, H, W, refEnds.data(), refPos.data());
+  auto* dm = static_cast<uint8_t*>(e.devArena.bytes(n));
+  ops::upload(e.gpu, m.data(), n, dm);
+  auto* dEnds = static_cast<uint32_t*>(e.devArena.bytes(planes * sizeof(uint32_t)));
+  auto* dPos = static_cast<uint32_t*>(e.devArena.bytes(n * sizeof(uint32_t)));
+  ops::maskBoundaries(e.gpu, dm, planes, H, W, dEnds, dPos);
+  ops::download(e.gpu, dEnds, planes * sizeof(uint32_t), ends.data());
+  const size_t total = planes ? refEnds.back() : 0;
+  ops::download(e.gpu, dPos, total * sizeof(uint32_t), pos.data());
+  const bool same = ends == refEnds && std::equal(refPos.begin(), refPos.begin() + total, pos.begin());
+  if (!same) ++failures;
+  std::printf("%-18s %-44s %-9zu %-9s %-7s %s
+", "maskBoundaries",
+              (dims({planes, H, W}) + (noise ? " noise" : " discs")).c_str(), total, "-", "exact",
+              same ? "PASS" : "FAIL");
+  e.reset();
+}
+
 void testCopy(Env& e, int64_t n) {
   auto x = randn(n);
   float* d = e.devAlloc(n);
@@ -272,6 +304,19 @@ void benchmarks(Env& e) {
         [&] { ops::linear(e.gpu, x, T, C, W, b, 4 * C, y, Act::Gelu); });
   bench(e, "layerNorm 4096x768", [&] { ops::layerNorm(e.gpu, x, T, C, b, b, 1e-6f, y); });
   bench(e, "gelu 4096x3072", [&] { ops::gelu(e.gpu, y, T * 4 * C); });
+  e.reset();
+  // the RLE of three 1080p masks (discs: a few thousand boundaries)
+  const int64_t P = 3, H = 1080, W = 1920;
+  std::vector<uint8_t> m(P * H * W);
+  for (int64_t i = 0; i < P * H * W; ++i) {
+    const int64_t yy = (i / W) % H - H / 2, xx = i % W - W / 2;
+    m[i] = xx * xx + yy * yy < 400 * 400;
+  }
+  auto* dm = static_cast<uint8_t*>(e.devArena.bytes(m.size()));
+  ops::upload(e.gpu, m.data(), m.size(), dm);
+  auto* ends = static_cast<uint32_t*>(e.devArena.bytes(P * sizeof(uint32_t)));
+  auto* pos = static_cast<uint32_t*>(e.devArena.bytes(m.size() * sizeof(uint32_t)));
+  bench(e, "maskBoundaries 3x1080x1920", [&] { ops::maskBoundaries(e.gpu, dm, P, H, W, ends, pos); });
   e.reset();
 }
 
@@ -356,6 +401,11 @@ int main(int argc, char** argv) {
     testBroadcast(e, 3, 5);
     testThreshold(e, (1 << 20) + 1, 0.f);
     testThreshold(e, 13, 0.5f);
+    testMaskBoundaries(e, 3, 1080, 1920, false);
+    testMaskBoundaries(e, 2, 480, 641, true);
+    testMaskBoundaries(e, 1, 33, 1, true);
+    testMaskBoundaries(e, 4, 1, 70, true);
+    testMaskBoundaries(e, 1, 31, 33, false);
     testCopy(e, 12345);
     testWeightMirror(e);
     testChecks(e);

@@ -8,7 +8,9 @@
 //   SPEC: ';'-separated items: p:x,y,label (point) | b:x0,y0,x1,y1 (box) | multimask
 //
 // Writes OUT/embedding.f32 ([C, E, E]) and OUT/NAME.{iou.f32,lowres.f32,masks.u8}; prints
-// {"device","encodeMs":{"min","median"},"cases":{NAME:{"min","median"}}} (ms, after a warm-up).
+// {"device","encodeMs":{"min","median"},"cases":{NAME:{"min","median","rle","rleCheck"}}} (ms,
+// after a warm-up; "rle": the decode with the masks as run lengths, "rleCheck": "pass" when
+// those are the runs of the masks).
 // With --batch B > 1 also encodes B copies of the image in one encodeBatch call: "batch",
 // "encodeBatchMs" (the whole batch) and OUT/embedding-batch-last.f32 (the last image's).
 // --oom-check 1 (CUDA): holds all but ~1 MiB of the free device memory, expects an encode to
@@ -66,6 +68,31 @@ Case parseCase(const std::string& arg) {
     }
   }
   return c;
+}
+
+// COCO counts of `planes` row-major [H, W] masks, walked down each column (pycocotools
+// rleEncode), back to back; runsPerMask must say how many each has, else the result differs.
+HostVector<uint32_t> cocoCounts(const uint8_t* masks, size_t planes, int64_t H, int64_t W,
+                                const HostVector<uint32_t>& runsPerMask) {
+  HostVector<uint32_t> counts;
+  for (size_t p = 0; p < planes; ++p) {
+    const size_t start = counts.size();
+    uint8_t value = 0;
+    uint32_t run = 0;
+    for (int64_t x = 0; x < W; ++x)
+      for (int64_t y = 0; y < H; ++y) {
+        const uint8_t v = masks[(static_cast<int64_t>(p) * H + y) * W + x] != 0;
+        if (v != value) {
+          counts.push_back(run);
+          run = 0;
+          value = v;
+        }
+        ++run;
+      }
+    counts.push_back(run);
+    if (p >= runsPerMask.size() || counts.size() - start != runsPerMask[p]) counts.push_back(~0u);
+  }
+  return counts;
 }
 
 int run(int argc, char** argv) {
@@ -155,7 +182,15 @@ int run(int argc, char** argv) {
     writeFile(base + ".iou.f32", out.iou.data(), out.iou.size());
     writeFile(base + ".lowres.f32", out.lowRes.data(), out.lowRes.size());
     writeFile(base + ".masks.u8", out.masks.data(), out.masks.size());
-    json << (i ? "," : "") << "\"" << c.name << "\":{\"min\":" << dec.min << ",\"median\":" << dec.median << "}";
+    // The same decode with the masks as COCO run lengths (on the device with CUDA): they must
+    // be the runs of the masks above.
+    r.rle = true;
+    sam::DecodeResult runs;
+    const Stats rle = timeIt(iters * 5, [&] { runs = model->decode(*emb, r); });
+    const bool rleSame = runs.runs == cocoCounts(out.masks.data(), out.iou.size(), emb->original.height,
+                                                 emb->original.width, runs.runsPerMask);
+    json << (i ? "," : "") << "\"" << c.name << "\":{\"min\":" << dec.min << ",\"median\":" << dec.median
+         << ",\"rle\":" << statsJson(rle) << ",\"rleCheck\":\"" << (rleSame ? "pass" : "mismatch") << "\"}";
   }
   json << "}}";
   std::cout << json.str() << std::endl;
