@@ -137,7 +137,9 @@ function denseMaskPrompt(
     throw new Error('prompt.mask and dense scribbles need the model input frame; use Segmenter.segment()');
   }
   if (maskInput === null) {
-    const bits = mask === null ? new Uint8Array(width * height) : Uint8Array.from(mask.data, (v) => (v === 0 ? 0 : 1));
+    // maskCoverage reads any non-zero byte as inside: the mask as given, or a copy to draw into
+    if (strokes.length === 0 && mask !== null) return maskToLogits({ data: mask.data, width, height }, frame);
+    const bits = mask === null ? new Uint8Array(width * height) : mask.data.slice();
     return maskToLogits({ data: rasterizeScribbles(strokes, width, height, bits), width, height }, frame);
   }
   const stroked = maskToLogits({ data: rasterizeScribbles(strokes, width, height), width, height }, frame);

@@ -101,13 +101,15 @@ export function findInstances(heat: Float32Array, width: number, height: number,
   const settings = instanceSettings(options as Record<string, unknown>);
   const minPixels = Math.max(1, Math.ceil(settings.minArea * w * h));
 
-  const labels = labelComponents(heat, w, h, settings.threshold, settings.connectivity);
-  const stats = componentStats(heat, labels.labels, labels.count, w);
+  const runs = componentRuns(heat, w, h, settings.threshold, settings.connectivity);
+  const stats = componentStats(heat, runs, w);
   const kept = stats.filter((s) => s.area >= minPixels);
   kept.sort((a, b) => b.max - a.max || b.area - a.area || a.peak - b.peak);
   return kept.slice(0, settings.maxInstances).map((s) => {
     const mask = new Uint8Array(w * h);
-    for (let i = s.first; i <= s.last; i++) if (labels.labels[i] === s.label) mask[i] = 1;
+    for (let r = s.firstRun; r <= s.lastRun; r++) {
+      if (runs.label[r] === s.label) mask.fill(1, runs.start[r], runs.end[r]);
+    }
     return {
       peak: { x: s.peak % w, y: Math.floor(s.peak / w) },
       box: [s.x0, s.y0, s.x1, s.y1],
@@ -121,7 +123,7 @@ export function findInstances(heat: Float32Array, width: number, height: number,
 
 /**
  * Connected components of the pixels above `threshold`: labels[i] = 1..count for foreground
- * pixels, 0 for background. Breadth-first flood fill with an explicit queue (no recursion).
+ * pixels, 0 for background, numbered in the row-major order of each component's first pixel.
  */
 export function labelComponents(
   heat: Float32Array,
@@ -130,37 +132,92 @@ export function labelComponents(
   threshold: number,
   connectivity: 4 | 8,
 ): { labels: Int32Array; count: number } {
+  const runs = componentRuns(heat, width, height, threshold, connectivity);
   const labels = new Int32Array(width * height);
-  const queue = new Int32Array(width * height);
-  const offsets: Array<[dx: number, dy: number]> =
-    connectivity === 8
-      ? [[-1, -1], [0, -1], [1, -1], [-1, 0], [1, 0], [-1, 1], [0, 1], [1, 1]]
-      : [[0, -1], [-1, 0], [1, 0], [0, 1]];
+  for (let r = 0; r < runs.count; r++) labels.fill(runs.label[r], runs.start[r], runs.end[r]);
+  return { labels, count: runs.components };
+}
+
+/**
+ * The foreground (pixels strictly above `threshold`) as horizontal runs in row-major order, each
+ * with its component's label (1.., numbered in the order of the components' first pixels). One
+ * pass over the pixels finds the runs; a run touching one in the row above (overlapping it, or,
+ * with 8-connectivity, meeting it at a corner) joins its component (union-find over the runs).
+ * Costs a comparison per pixel and work per run, where a flood fill visited every neighbour of
+ * every foreground pixel (a 1080p heat map with two blobs: 42–74 → ~8 ms on the event loop).
+ */
+interface Runs {
+  count: number;
+  /** start[r], end[r]: row-major indices of run r's first pixel and one past its last. */
+  start: Int32Array;
+  end: Int32Array;
+  label: Int32Array;
+  components: number;
+}
+
+function componentRuns(heat: Float32Array, width: number, height: number, threshold: number, connectivity: 4 | 8): Runs {
+  let capacity = 1024;
+  let start: Int32Array = new Int32Array(capacity);
+  let end: Int32Array = new Int32Array(capacity);
+  let parent: Int32Array = new Int32Array(capacity);
   let count = 0;
-  for (let start = 0; start < heat.length; start++) {
-    if (labels[start] !== 0 || !(heat[start] > threshold)) continue;
-    const label = ++count;
-    labels[start] = label;
-    let head = 0;
-    let tail = 0;
-    queue[tail++] = start;
-    while (head < tail) {
-      const i = queue[head++];
-      const x = i % width;
-      const y = (i - x) / width;
-      for (const [dx, dy] of offsets) {
-        const nx = x + dx;
-        const ny = y + dy;
-        if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
-        const j = ny * width + nx;
-        if (labels[j] === 0 && heat[j] > threshold) {
-          labels[j] = label;
-          queue[tail++] = j;
-        }
+  const find = (r: number): number => {
+    while (parent[r] !== r) {
+      parent[r] = parent[parent[r]]; // path halving
+      r = parent[r];
+    }
+    return r;
+  };
+  // 8-connectivity: runs one pixel apart diagonally touch too
+  const reach = connectivity === 8 ? 1 : 0;
+  let above = 0; // first run of the row above
+  for (let y = 0, row = 0; y < height; y++, row += width) {
+    const first = count;
+    let p = above;
+    for (let x = 0; x < width; ) {
+      if (!(heat[row + x] > threshold)) {
+        x++;
+        continue;
+      }
+      const x0 = x;
+      while (x < width && heat[row + x] > threshold) x++;
+      if (count === capacity) {
+        capacity *= 2;
+        start = grow(start, capacity);
+        end = grow(end, capacity);
+        parent = grow(parent, capacity);
+      }
+      const r = count++;
+      start[r] = row + x0;
+      end[r] = row + x;
+      parent[r] = r;
+      // the runs above that touch [x0 - reach, x + reach): skip those ending before it
+      const lo = row - width + x0 - reach;
+      const hi = row - width + x + reach;
+      while (p < first && end[p] <= lo) p++;
+      for (let q = p; q < first && start[q] < hi; q++) {
+        const a = find(r);
+        const b = find(q);
+        // the older root stays the root
+        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
       }
     }
+    above = first;
   }
-  return { labels, count };
+  // Labels in run order, which is the order of each component's first pixel.
+  const label = new Int32Array(count);
+  let components = 0;
+  for (let r = 0; r < count; r++) {
+    const root = find(r);
+    label[r] = root === r ? ++components : label[root];
+  }
+  return { count, start, end, label, components };
+}
+
+function grow(a: Int32Array, capacity: number): Int32Array {
+  const b = new Int32Array(capacity);
+  b.set(a);
+  return b;
 }
 
 interface ComponentStats {
@@ -174,14 +231,17 @@ interface ComponentStats {
   y0: number;
   x1: number;
   y1: number;
-  /** First and last row-major index of the component. */
-  first: number;
-  last: number;
+  /** The component's first and last run. */
+  firstRun: number;
+  lastRun: number;
 }
 
-/** Area, response sum and maximum, peak, bounds of each of `count` labelled components, in label order. */
-function componentStats(heat: Float32Array, labels: Int32Array, count: number, width: number): ComponentStats[] {
-  const stats: ComponentStats[] = Array.from({ length: count }, (_, k) => ({
+/**
+ * Area, response sum and maximum, peak, bounds of each component, in label order. Pixels are
+ * visited in row-major order, as in a pass over the label image: the same sums, the same peaks.
+ */
+function componentStats(heat: Float32Array, runs: Runs, width: number): ComponentStats[] {
+  const stats: ComponentStats[] = Array.from({ length: runs.components }, (_, k) => ({
     label: k + 1,
     area: 0,
     sum: 0,
@@ -191,27 +251,28 @@ function componentStats(heat: Float32Array, labels: Int32Array, count: number, w
     y0: Infinity,
     x1: -1,
     y1: -1,
-    first: -1,
-    last: -1,
+    firstRun: -1,
+    lastRun: -1,
   }));
-  for (let i = 0; i < labels.length; i++) {
-    const label = labels[i];
-    if (label === 0) continue;
-    const s = stats[label - 1];
-    const v = heat[i];
-    const x = i % width;
-    const y = (i - x) / width;
-    if (s.first < 0) s.first = i;
-    s.last = i;
-    s.area++;
-    s.sum += v;
-    if (v > s.max) {
-      s.max = v;
-      s.peak = i;
+  for (let r = 0; r < runs.count; r++) {
+    const s = stats[runs.label[r] - 1];
+    const a = runs.start[r];
+    const b = runs.end[r];
+    if (s.firstRun < 0) s.firstRun = r;
+    s.lastRun = r;
+    s.area += b - a;
+    for (let i = a; i < b; i++) {
+      const v = heat[i];
+      s.sum += v;
+      if (v > s.max) {
+        s.max = v;
+        s.peak = i;
+      }
     }
-    s.x0 = Math.min(s.x0, x);
+    const y = Math.floor(a / width);
+    s.x0 = Math.min(s.x0, a - y * width);
+    s.x1 = Math.max(s.x1, b - 1 - y * width);
     s.y0 = Math.min(s.y0, y);
-    s.x1 = Math.max(s.x1, x);
     s.y1 = Math.max(s.y1, y);
   }
   return stats;

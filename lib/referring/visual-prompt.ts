@@ -9,7 +9,7 @@
 // composited with the region in TypeScript so that the region keeps its pixels exactly.
 import sharp from 'sharp';
 import { invalidRange, invalidType } from '../errors.js';
-import { rasterizeScribbles } from '../mask-prompt.js';
+import { binarize, rasterizeScribbles } from '../mask-prompt.js';
 import type { BinaryMask, Box, Vertex } from '../types.js';
 import { binaryMask, box, plainObject, vertex } from '../validate.js';
 
@@ -68,7 +68,7 @@ export function refRegion(value: unknown, param: string, width: number, height: 
 
 /** The region as width × height bytes, 1 inside and 0 outside. */
 export function regionMask(region: RefRegion, width: number, height: number): Uint8Array {
-  if ('mask' in region) return Uint8Array.from(region.mask.data, (v) => (v !== 0 ? 1 : 0));
+  if ('mask' in region) return binarize(region.mask.data);
   if ('scribble' in region) return rasterizeScribbles([{ path: region.scribble, label: 1 }], width, height);
   const [bx0, by0, bx1, by1] = region.box;
   const out = new Uint8Array(width * height);

@@ -235,8 +235,7 @@ void testMaskBoundaries(Env& e, int64_t planes, int64_t H, int64_t W, bool noise
   ops::download(e.gpu, dPos, total * sizeof(uint32_t), pos.data());
   const bool same = ends == refEnds && std::equal(refPos.begin(), refPos.begin() + total, pos.begin());
   if (!same) ++failures;
-  std::printf("%-18s %-44s %-9zu %-9s %-7s %s
-", "maskBoundaries",
+  std::printf("%-18s %-44s %-9zu %-9s %-7s %s\n", "maskBoundaries",
               (dims({planes, H, W}) + (noise ? " noise" : " discs")).c_str(), total, "-", "exact",
               same ? "PASS" : "FAIL");
   e.reset();
@@ -306,17 +305,17 @@ void benchmarks(Env& e) {
   bench(e, "gelu 4096x3072", [&] { ops::gelu(e.gpu, y, T * 4 * C); });
   e.reset();
   // the RLE of three 1080p masks (discs: a few thousand boundaries)
-  const int64_t P = 3, H = 1080, W = 1920;
-  std::vector<uint8_t> m(P * H * W);
-  for (int64_t i = 0; i < P * H * W; ++i) {
-    const int64_t yy = (i / W) % H - H / 2, xx = i % W - W / 2;
+  const int64_t P = 3, mh = 1080, mw = 1920;
+  std::vector<uint8_t> m(P * mh * mw);
+  for (int64_t i = 0; i < P * mh * mw; ++i) {
+    const int64_t yy = (i / mw) % mh - mh / 2, xx = i % mw - mw / 2;
     m[i] = xx * xx + yy * yy < 400 * 400;
   }
   auto* dm = static_cast<uint8_t*>(e.devArena.bytes(m.size()));
   ops::upload(e.gpu, m.data(), m.size(), dm);
   auto* ends = static_cast<uint32_t*>(e.devArena.bytes(P * sizeof(uint32_t)));
   auto* pos = static_cast<uint32_t*>(e.devArena.bytes(m.size() * sizeof(uint32_t)));
-  bench(e, "maskBoundaries 3x1080x1920", [&] { ops::maskBoundaries(e.gpu, dm, P, H, W, ends, pos); });
+  bench(e, "maskBoundaries 3x1080x1920", [&] { ops::maskBoundaries(e.gpu, dm, P, mh, mw, ends, pos); });
   e.reset();
 }
 

@@ -1,6 +1,7 @@
 // Shared pieces of the CUDA op tests (test/gpu/*_ops_test.cc, one program: cuda_ops_test):
 // random inputs, the comparison that prints one line per case, the two backends' contexts.
 #pragma once
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
