@@ -11,6 +11,8 @@
 // from: foreground regions are 4-connected and the background 8-connected, so every ring is a
 // simple polygon and two regions that meet at a corner are two polygons touching at a point.
 
+import { componentRuns } from './components.js';
+
 /** A closed ring of pixel-corner vertices `[x, y]`; the last vertex is not repeated. */
 export type Ring = Array<[x: number, y: number]>;
 
@@ -68,27 +70,8 @@ export function ringArea(ring: Ring): number {
 /** 4-connected foreground regions, numbered 0, 1, ... in raster order of their first pixel; -1 background. */
 function labelRegions(data: Uint8Array, width: number, height: number): Int32Array {
   const labels = new Int32Array(width * height).fill(-1);
-  const stack = new Int32Array(width * height);
-  let next = 0;
-  for (let start = 0; start < data.length; start++) {
-    if (data[start] === 0 || labels[start] !== -1) continue;
-    const label = next++;
-    labels[start] = label;
-    let top = 0;
-    stack[top++] = start;
-    while (top > 0) {
-      const p = stack[--top];
-      const x = p % width;
-      // Left, right, up, down neighbours that are unlabelled foreground join the region.
-      for (let k = 0; k < 4; k++) {
-        if ((k === 0 && x === 0) || (k === 1 && x === width - 1)) continue;
-        const q = k === 0 ? p - 1 : k === 1 ? p + 1 : k === 2 ? p - width : p + width;
-        if (q < 0 || q >= data.length || data[q] === 0 || labels[q] !== -1) continue;
-        labels[q] = label;
-        stack[top++] = q;
-      }
-    }
-  }
+  const runs = componentRuns(data, width, height, 0, 4);
+  for (let r = 0; r < runs.count; r++) labels.fill(runs.label[r] - 1, runs.start[r], runs.end[r]);
   return labels;
 }
 
