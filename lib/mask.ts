@@ -141,9 +141,9 @@ export class Mask {
 
   /** The mask as a single-channel 8-bit PNG: 255 inside, 0 outside. */
   async toPNG(): Promise<Buffer> {
-    const grey = new Uint8Array(this.data.length);
-    for (let i = 0; i < grey.length; i++) grey[i] = this.data[i] === 0 ? 0 : 255;
-    return sharp(grey, { raw: { width: this.width, height: this.height, channels: 1 } })
+    // 0/1 → 0/255 by sharp (off the JS thread; values above 1 saturate at 255)
+    return sharp(this.data, { raw: { width: this.width, height: this.height, channels: 1 } })
+      .linear(255, 0)
       .toColourspace('b-w')
       .png()
       .toBuffer();

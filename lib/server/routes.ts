@@ -153,9 +153,10 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
     };
     toNativePrompt(prompt, embedding.width, embedding.height, config.lowResSize, { multimask, threshold: 0 }, frame);
     const format = body.format ?? 'rle';
-    // RLE straight from the native decode (off the event loop; on the GPU with CUDA), unless the
-    // labelling needs the masks' pixels anyway.
-    const rle = format === 'rle' && labelling === undefined;
+    // Masks as run lengths from the native decode (off the event loop; on the GPU with CUDA):
+    // box, area and RLE come from the runs; png and polygons decode the pixels from them, which
+    // costs less than taking them whole; the labelling reads every mask's pixels anyway.
+    const rle = labelling === undefined;
     const result = await ctx.decoder.run(
       () => ctx.backend(() => segmenter.segment(embedding, prompt, { multimask, rle, signal })),
       signal,
