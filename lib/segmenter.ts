@@ -237,8 +237,9 @@ export class Segmenter {
   /**
    * Runs the image encoder on several images in one native pass: every GEMM, layer norm and MLP
    * of the encoder covers the whole batch (attention runs per image), which keeps a GPU busier
-   * than one image at a time. The embeddings equal encode()'s, one per image in order; each
-   * reports the batch's encodeMs.
+   * than one image at a time. The embeddings equal encode()'s, one per image in order (within
+   * float rounding: GEMM kernels that split rows differently, such as OpenBLAS's on AMD Zen, change
+   * the last bits); each reports the batch's encodeMs.
    * @throws TypeError / RangeError for invalid arguments (an empty array, more than
    *   {@link MAX_ENCODE_BATCH} images); the errors of encode() for an image.
    */

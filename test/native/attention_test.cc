@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/cpu/attention_avx2.h"
 #include "ops/cpu/attention_avx512.h"
 #include "ops/cpu/gemm_amx.h"
 #include "ops/ops.h"
@@ -82,7 +83,8 @@ void check(const std::string& name, double err) {
 
 // (with ctx.packs set, the blocked paths of the kernels take the AMX tiles)
 const char* pathName(const Ctx& ctx, int64_t d) {
-  if (!ops::cpu::avx512::supported() || d > ops::cpu::avx512::kMaxHeadDim) return "openblas";
+  if (d > ops::cpu::avx512::kMaxHeadDim) return "openblas";
+  if (!ops::cpu::avx512::supported()) return ops::cpu::avx2::supported() ? "avx2" : "openblas";
   return ops::cpu::amx::active(ctx) ? "amx mode" : "kernels";
 }
 
@@ -162,11 +164,17 @@ int main() {
   } else {
     std::printf("(this CPU has no AMX: the bf16x3 path was not tested)\n");
   }
-  if (ops::cpu::avx512::supported()) {  // and the same through OpenBLAS
+  if (ops::cpu::avx512::supported()) {  // the AVX2 kernels, on a CPU that would take AVX-512
     ops::cpu::avx512::setEnabled(false);
     runAll(ctx);
   } else {
-    std::printf("(this CPU has no AVX-512F: only the OpenBLAS path was tested)\n");
+    std::printf("(this CPU has no AVX-512F: the AVX-512 kernels were not tested)\n");
+  }
+  if (ops::cpu::avx2::supported()) {  // and the same through OpenBLAS
+    ops::cpu::avx2::setEnabled(false);
+    runAll(ctx);
+  } else {
+    std::printf("(this CPU has no AVX2 + FMA: only the OpenBLAS path was tested)\n");
   }
   std::printf("%s\n", failures ? "attention_test: FAILED" : "attention_test: all passed");
   return failures ? 1 : 0;

@@ -5,11 +5,13 @@
 // stay in L2) where the CPU has them, else through OpenBLAS; in a bf16x3 image encoder on a CPU
 // with AMX (amx::active), through the tiles (gemm_amx.h: keys and values packed once per head).
 #include <cblas.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <limits>
 #include <vector>
 
+#include "ops/cpu/attention_avx2.h"
 #include "ops/cpu/attention_avx512.h"
 #include "ops/cpu/gemm_amx.h"
 #include "ops/cpu/simd.h"
@@ -135,16 +137,37 @@ Slice slice(const Problem& P, int64_t t, int64_t blocks, int64_t rows) {
   return s;
 }
 
-// Score floats per block of query rows on the kernel path (1 MiB: half the L2 of the cores
-// this is tuned on, the rest holding the packed keys and the values).
-constexpr int64_t kBlockFloats = 1 << 18;
+// Score floats per block of query rows on the kernel path: half the core's L2 (1 MiB on the
+// Xeons this was first tuned on, 256 KiB on AMD Zen 3), the rest holding the packed keys and the
+// values; 1 MiB where the size is not reported.
+int64_t blockFloats() {
+  static const int64_t n = [] {
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return static_cast<int64_t>(l2 > 0 ? l2 : 2L << 20) / 2 / static_cast<int64_t>(sizeof(float));
+  }();
+  return n;
+}
 // Keys from which the kernel path copies each head's values into a dense buffer first.
 constexpr int64_t kPackValuesKeys = 256;
 
+// The blocked kernels of the widest vectors the CPU runs (null: OpenBLAS and the portable loops).
+struct BlockKernels {
+  decltype(&avx512::scores) scores;
+  decltype(&avx512::expSum) expSum;
+  decltype(&avx512::weightedValues) weightedValues;
+};
+const BlockKernels* blockKernels(int64_t d) {
+  static constexpr BlockKernels k512{avx512::scores, avx512::expSum, avx512::weightedValues};
+  static constexpr BlockKernels k2{avx2::scores, avx2::expSum, avx2::weightedValues};
+  if (d > avx512::kMaxHeadDim) return nullptr;
+  return avx512::supported() ? &k512 : avx2::supported() ? &k2 : nullptr;
+}
+
 void run(Ctx& ctx, const Problem& P) {
-  const bool kernels = avx512::supported() && P.d <= avx512::kMaxHeadDim;
+  const BlockKernels* kern = blockKernels(P.d);
+  const bool kernels = kern != nullptr;
   const bool relPos = P.relPosH != nullptr;
-  if (kernels && !relPos && !P.causal &&
+  if (kernels && avx512::supported() && !relPos && !P.causal &&
       (P.Nk <= avx512::kFewKeys || (P.Nq <= avx512::kFewQueries && P.d <= 16))) {
     // one side short (SAM's two-way transformer): each head's attention in registers, in blocks
     // of 256 queries against few keys, or all of the few queries at once
@@ -168,7 +191,7 @@ void run(Ctx& ctx, const Problem& P) {
   const int64_t lds = shortRows || P.Nk % 1024 != 0 ? P.Nk : P.Nk + 16;
   int64_t qb;
   if (kernels) {
-    qb = std::clamp<int64_t>(kBlockFloats / lds / 8 * 8, 8, P.Nq);
+    qb = std::clamp<int64_t>(blockFloats() / lds / 8 * 8, 8, P.Nq);
     // at least 4 tasks per thread where the rows allow it
     const int64_t want = 4 * ctx.pool.size(), perProblem = (want + P.B * P.heads - 1) / (P.B * P.heads);
     if (perProblem > 1) qb = std::min(qb, std::max<int64_t>(8, (P.Nq + perProblem - 1) / perProblem));
@@ -264,8 +287,8 @@ void run(Ctx& ctx, const Problem& P) {
       if (tiles)
         amx::product(Q, n, P.ldq, P.scale, keyTiles(b * P.heads + hd), s, lds);
       else if (kernels)
-        avx512::scores(Q, P.ldq, n, kp + (b * P.heads + hd) * kpSize, P.Nk, d, P.scale, s, lds,
-                       kernelMax ? rowMaxes : nullptr, gridBias ? &bias : nullptr);
+        kern->scores(Q, P.ldq, n, kp + (b * P.heads + hd) * kpSize, P.Nk, d, P.scale, s, lds,
+                     kernelMax ? rowMaxes : nullptr, gridBias ? &bias : nullptr);
       else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, P.Nk, d, P.scale, Q, P.ldq, K, P.ldk, 0.f, s, lds);
       // softmax: exp + sum over each row (after the bias + max where not done above); the 1/sum
@@ -280,7 +303,7 @@ void run(Ctx& ctx, const Problem& P) {
           const float mx = gridBias ? rowMaxes[i]
                                     : addRelPosMax(s + i * lds, th + i * nh, tw + i * nw, P.h, P.w, qi / P.w,
                                                    qi % P.w, twRev, colMax);
-          sums[i] = kernels ? avx512::expSum(s + i * lds, P.Nk, mx) : expSum(s + i * lds, P.Nk, mx);
+          sums[i] = kernels ? kern->expSum(s + i * lds, P.Nk, mx) : expSum(s + i * lds, P.Nk, mx);
         }
       } else {
         for (int64_t i = 0; i < n; ++i) {
@@ -288,7 +311,7 @@ void run(Ctx& ctx, const Problem& P) {
           const int64_t valid = P.causal ? std::min(P.Nk, i0 + i + 1) : P.Nk;
           float* row = s + i * lds;
           const float mx = kernelMax ? rowMaxes[i] : rowMax(row, valid);
-          sums[i] = kernels ? avx512::expSum(row, valid, mx) : expSum(row, valid, mx);
+          sums[i] = kernels ? kern->expSum(row, valid, mx) : expSum(row, valid, mx);
           std::fill(row + valid, row + P.Nk, 0.f);
         }
       }
@@ -298,9 +321,9 @@ void run(Ctx& ctx, const Problem& P) {
         scaleRows(o, n, d, P.ldo, rowSums);
       } else if (kernels) {
         if (packV)
-          avx512::weightedValues(s, lds, n, vp + (b * P.heads + hd) * vpSize, d, P.Nk, d, rowSums, o, P.ldo);
+          kern->weightedValues(s, lds, n, vp + (b * P.heads + hd) * vpSize, d, P.Nk, d, rowSums, o, P.ldo);
         else
-          avx512::weightedValues(s, lds, n, V, P.ldv, P.Nk, d, rowSums, o, P.ldo);
+          kern->weightedValues(s, lds, n, V, P.ldv, P.Nk, d, rowSums, o, P.ldo);
       } else {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, P.Nk, 1.f, s, lds, V, P.ldv, 0.f, o, P.ldo);
         if (rowSums) scaleRows(o, n, d, P.ldo, rowSums);
