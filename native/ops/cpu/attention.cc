@@ -5,7 +5,6 @@
 // stay in L2) where the CPU has them, else through OpenBLAS; in a bf16x3 image encoder on a CPU
 // with AMX (amx::active), through the tiles (gemm_amx.h: keys and values packed once per head).
 #include <cblas.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <limits>
@@ -137,16 +136,12 @@ Slice slice(const Problem& P, int64_t t, int64_t blocks, int64_t rows) {
   return s;
 }
 
-// Score floats per block of query rows on the kernel path: half the core's L2 (1 MiB on the
-// Xeons this was first tuned on, 256 KiB on AMD Zen 3), the rest holding the packed keys and the
-// values; 1 MiB where the size is not reported.
-int64_t blockFloats() {
-  static const int64_t n = [] {
-    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    return static_cast<int64_t>(l2 > 0 ? l2 : 2L << 20) / 2 / static_cast<int64_t>(sizeof(float));
-  }();
-  return n;
-}
+// Score floats per block of query rows on the kernel path (1 MiB: half the L2 of the Xeons this
+// was first tuned on, the rest holding the packed keys and the values). On AMD Zen 3 (512 KiB of
+// L2) smaller blocks were slower: blocks of 8 rows of SAM's global attention took 477-490 ms a
+// layer, 24 rows 438-458 ms, these (56 rows) 427-451 ms: the keys and values streamed once per
+// block weigh more than the scores spilling from L2.
+constexpr int64_t kBlockFloats = 1 << 18;
 // Keys from which the kernel path copies each head's values into a dense buffer first.
 constexpr int64_t kPackValuesKeys = 256;
 
@@ -191,7 +186,7 @@ void run(Ctx& ctx, const Problem& P) {
   const int64_t lds = shortRows || P.Nk % 1024 != 0 ? P.Nk : P.Nk + 16;
   int64_t qb;
   if (kernels) {
-    qb = std::clamp<int64_t>(blockFloats() / lds / 8 * 8, 8, P.Nq);
+    qb = std::clamp<int64_t>(kBlockFloats / lds / 8 * 8, 8, P.Nq);
     // at least 4 tasks per thread where the rows allow it
     const int64_t want = 4 * ctx.pool.size(), perProblem = (want + P.B * P.heads - 1) / (P.B * P.heads);
     if (perProblem > 1) qb = std::min(qb, std::max<int64_t>(8, (P.Nq + perProblem - 1) / perProblem));

@@ -24,9 +24,7 @@ namespace omniseg::ops::cpu::avx2 {
 namespace {
 std::atomic<bool> enabled{true};
 constexpr int64_t kKeys = 32;        // keys per packed block (avx512::packKeys)
-// Keys per chunk of weightedValues: 64 rows of v (16 KiB at d = 64) and the chunk of p stay in
-// a 32 KiB L1 (128, as the AVX-512 kernels take, filled it).
-constexpr int64_t kValueKeys = 64;
+constexpr int64_t kValueKeys = 128;  // keys per chunk of weightedValues (as the AVX-512 kernels)
 }  // namespace
 
 void setEnabled(bool on) { enabled = on; }
