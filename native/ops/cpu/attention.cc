@@ -142,18 +142,21 @@ Slice slice(const Problem& P, int64_t t, int64_t blocks, int64_t rows) {
 // layer, 24 rows 438-458 ms, these (56 rows) 427-451 ms: the keys and values streamed once per
 // block weigh more than the scores spilling from L2.
 constexpr int64_t kBlockFloats = 1 << 18;
-// Keys from which the kernel path copies each head's values into a dense buffer first.
-constexpr int64_t kPackValuesKeys = 256;
 
 // The blocked kernels of the widest vectors the CPU runs (null: OpenBLAS and the portable loops).
 struct BlockKernels {
   decltype(&avx512::scores) scores;
   decltype(&avx512::expSum) expSum;
   decltype(&avx512::weightedValues) weightedValues;
+  // Keys from which each head's values are first copied into a dense buffer: their rows, a token
+  // apart, would each cost a TLB miss per block of queries. The AVX2 kernels read a row in 32-column
+  // strips, so twice per block: they gain from 64 keys on (a layer of SAM's 14×14 windows on Zen 3:
+  // 46 → 37 ms).
+  int64_t packValuesKeys;
 };
 const BlockKernels* blockKernels(int64_t d) {
-  static constexpr BlockKernels k512{avx512::scores, avx512::expSum, avx512::weightedValues};
-  static constexpr BlockKernels k2{avx2::scores, avx2::expSum, avx2::weightedValues};
+  static constexpr BlockKernels k512{avx512::scores, avx512::expSum, avx512::weightedValues, 256};
+  static constexpr BlockKernels k2{avx2::scores, avx2::expSum, avx2::weightedValues, 64};
   if (d > avx512::kMaxHeadDim) return nullptr;
   return avx512::supported() ? &k512 : avx2::supported() ? &k2 : nullptr;
 }
@@ -204,7 +207,7 @@ void run(Ctx& ctx, const Problem& P) {
   // contiguous too (their rows, a token apart, would each cost a TLB miss in every block)
   // AMX path (bf16x3): keys as the "weight" of scale·q·kᵀ, values as that of p·v, each head's
   // packed once (uint16 tiles in float-sized arena slots)
-  const bool packV = kernels && !tiles && P.Nk >= kPackValuesKeys;
+  const bool packV = kernels && !tiles && P.Nk >= kern->packValuesKeys;
   const size_t kpSize = tiles     ? amx::packedElems(P.Nk, d) / 2
                         : kernels ? avx512::packedKeysSize(P.Nk, d)
                                   : 0;
