@@ -85,6 +85,16 @@ export function componentRuns(
   return { count, start, end, label, components };
 }
 
+/**
+ * The label image of componentRuns' result: labels[i] = the component of pixel i (1..), 0 for
+ * background; `size` = width × height.
+ */
+export function labelImage(runs: Runs, size: number): Int32Array {
+  const labels = new Int32Array(size);
+  for (let r = 0; r < runs.count; r++) labels.fill(runs.label[r], runs.start[r], runs.end[r]);
+  return labels;
+}
+
 function grow(a: Int32Array, capacity: number): Int32Array {
   const b = new Int32Array(capacity);
   b.set(a);

@@ -11,7 +11,7 @@
 // from: foreground regions are 4-connected and the background 8-connected, so every ring is a
 // simple polygon and two regions that meet at a corner are two polygons touching at a point.
 
-import { componentRuns } from './components.js';
+import { componentRuns, labelImage } from './components.js';
 
 /** A closed ring of pixel-corner vertices `[x, y]`; the last vertex is not repeated. */
 export type Ring = Array<[x: number, y: number]>;
@@ -41,7 +41,8 @@ const EAST = 0;
  */
 export function traceContours(data: Uint8Array, width: number, height: number): MaskPolygon[] {
   if (width === 0 || height === 0) return [];
-  const labels = labelRegions(data, width, height);
+  // 4-connected foreground regions, 1.. in raster order of their first pixel (0: background)
+  const labels = labelImage(componentRuns(data, width, height, 0, 4), width * height);
   const polygons: MaskPolygon[] = [];
   // Top sides already walked: every ring has at least one, so scanning them finds every ring once.
   const walked = new Uint8Array(width * height);
@@ -49,7 +50,7 @@ export function traceContours(data: Uint8Array, width: number, height: number): 
     for (let x = 0; x < width; x++, i++) {
       if (data[i] === 0 || walked[i] !== 0 || (y > 0 && data[i - width] !== 0)) continue;
       const ring = traceRing(data, width, height, x, y, walked);
-      const region = labels[i];
+      const region = labels[i] - 1;
       // The first ring met of a region starts at its first pixel, whose top side is outer boundary.
       if (region === polygons.length) polygons.push({ outer: ring, holes: [] });
       else polygons[region].holes.push(ring);
@@ -65,14 +66,6 @@ export function ringArea(ring: Ring): number {
     twice += ring[j][0] * ring[i][1] - ring[i][0] * ring[j][1];
   }
   return twice / 2;
-}
-
-/** 4-connected foreground regions, numbered 0, 1, ... in raster order of their first pixel; -1 background. */
-function labelRegions(data: Uint8Array, width: number, height: number): Int32Array {
-  const labels = new Int32Array(width * height).fill(-1);
-  const runs = componentRuns(data, width, height, 0, 4);
-  for (let r = 0; r < runs.count; r++) labels.fill(runs.label[r] - 1, runs.start[r], runs.end[r]);
-  return labels;
 }
 
 /**

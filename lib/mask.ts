@@ -167,7 +167,7 @@ export class Mask {
   }
 
   #computeBounds(): Bounds {
-    if (this.#bounds === undefined && this.#data === undefined && this.#counts !== undefined) {
+    if (this.#bounds === undefined && this.#counts !== undefined) {
       this.#bounds = boundsOfRuns(this.#counts, this.width, this.height);
     }
     if (this.#bounds === undefined) {

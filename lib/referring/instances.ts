@@ -4,7 +4,7 @@
 // localises every instance it matches; one component per instance). Pure functions, no model.
 import { invalidRange, invalidType } from '../errors.js';
 import { integerInRange, numberInRange } from '../validate.js';
-import { componentRuns, type Runs } from '../components.js';
+import { componentRuns, labelImage, type Runs } from '../components.js';
 import type { Box } from '../types.js';
 
 /**
@@ -134,9 +134,7 @@ export function labelComponents(
   connectivity: 4 | 8,
 ): { labels: Int32Array; count: number } {
   const runs = componentRuns(heat, width, height, threshold, connectivity);
-  const labels = new Int32Array(width * height);
-  for (let r = 0; r < runs.count; r++) labels.fill(runs.label[r], runs.start[r], runs.end[r]);
-  return { labels, count: runs.components };
+  return { labels: labelImage(runs, width * height), count: runs.components };
 }
 
 interface ComponentStats {

@@ -222,8 +222,7 @@ SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_
   }
   if (!io.masks) io.masks = static_cast<uint8_t*>(ctx.arena.bytes(maskBytes));
   if (r.rle) {
-    // Room for a boundary at every pixel; only the boundaries there are get written (on the
-    // CPU the rest of the block is never touched).
+    // Room for a boundary at every pixel; only the boundaries the masks have are written.
     io.ends = static_cast<uint32_t*>(ctx.arena.bytes(P * M * sizeof(uint32_t)));
     io.bounds = static_cast<uint32_t*>(ctx.arena.bytes(maskBytes * sizeof(uint32_t)));
   }

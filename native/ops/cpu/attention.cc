@@ -203,8 +203,8 @@ void run(Ctx& ctx, const Problem& P) {
   if (tiles && qb < P.Nq) qb = std::max<int64_t>(32, qb / 32 * 32);
   const int64_t blocks = (P.Nq + qb - 1) / qb, d = P.d;
   ArenaScope scope(ctx.arena);
-  // kernel path: each (problem, head)'s keys packed once; with many keys its values made
-  // contiguous too (their rows, a token apart, would each cost a TLB miss in every block)
+  // kernel path: each (problem, head)'s keys packed once; from packValuesKeys keys on its values
+  // made contiguous too (see BlockKernels)
   // AMX path (bf16x3): keys as the "weight" of scale·q·kᵀ, values as that of p·v, each head's
   // packed once (uint16 tiles in float-sized arena slots)
   const bool packV = kernels && !tiles && P.Nk >= kern->packValuesKeys;
