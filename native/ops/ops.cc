@@ -77,6 +77,21 @@ void attention(Ctx& ctx, const float* q, int64_t ldq, const float* k, int64_t ld
                              causal));
 }
 
+void tokensAttendImage(Ctx& ctx, const float* q, int64_t Nq, const float* k, const float* v,
+                       int64_t N, int64_t C, const float* Wk, const float* bk, const float* Wv,
+                       const float* bv, int64_t heads, int64_t d, float scale, float* out) {
+  OMNISEG_DISPATCH(tokensAttendImage(ctx, dev(q), Nq, dev(k), dev(v), N, C, dev(Wk), dev(bk), dev(Wv),
+                                     dev(bv), heads, d, scale, out));
+}
+
+void imageAttendsTokens(Ctx& ctx, const float* xq, const float* Q, int64_t N, int64_t C,
+                        const float* Wq, const float* bq, const float* K, const float* V,
+                        int64_t Nt, int64_t heads, int64_t d, float scale, const float* Wo,
+                        const float* bo, float* x) {
+  OMNISEG_DISPATCH(imageAttendsTokens(ctx, dev(xq), dev(Q), N, C, dev(Wq), dev(bq), dev(K), dev(V), Nt,
+                                      heads, d, scale, dev(Wo), dev(bo), x));
+}
+
 void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
                      int64_t d, const float* relPosH, const float* relPosW, float* out) {
   OMNISEG_DISPATCH(relPosAttention(ctx, dev(qkv), B, h, w, heads, d, dev(relPosH), dev(relPosW), out));

@@ -62,6 +62,40 @@ void testWindowRelPos(Env& e, int64_t E, int64_t ws, int64_t heads, int64_t d, b
   e.reset();
 }
 
+// SAM's cross attention: the CUDA ops run the reference's order (project, attend, out_proj), the
+// CPU the factored one (ops/cpu/cross_attention.cc); both must agree within the GEMMs' bound.
+void testCrossAttention(Env& e, int64_t N, int64_t C, int64_t heads, int64_t d, int64_t Nt, bool given, Precision p) {
+  const int64_t I = heads * d;
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  auto q = randn(Nt * I), k = randn(N * C), v = randn(N * C), K = randn(Nt * I), V = randn(Nt * I),
+       Q = randn(N * I), x = randn(N * C), Wq = randn(I * C, 0.1f), bq = randn(I), Wk = randn(I * C, 0.1f),
+       bk = randn(I), Wv = randn(I * C, 0.1f), bv = randn(I), Wo = randn(C * I, 0.1f), bo = randn(C);
+  const std::string shape = dims({N, C, heads, d, Nt}) + (given ? " Q given " : " ") + precisionName(p);
+  std::vector<float> ref(Nt * I);
+  ops::cpu::tokensAttendImage(e.cpu, q.data(), Nt, k.data(), v.data(), N, C, Wk.data(), bk.data(), Wv.data(),
+                              bv.data(), heads, d, scale, ref.data());
+  float* dout = e.devAlloc(Nt * I);
+  withPrecision(e, p, [&] {
+    ops::tokensAttendImage(e.gpu, e.dev(q), Nt, e.dev(k), e.dev(v), N, C, e.dev(Wk), e.dev(bk), e.dev(Wv),
+                           e.dev(bv), heads, d, scale, dout);
+  });
+  auto got = e.host(dout, Nt * I);
+  report("tokensAttendImage", shape, ref.data(), got.data(), ref.size(), halfBound(p, C), Norm::Magnitude);
+  std::vector<float> refX = x;
+  ops::cpu::imageAttendsTokens(e.cpu, given ? nullptr : k.data(), given ? Q.data() : nullptr, N, C,
+                               given ? nullptr : Wq.data(), given ? nullptr : bq.data(), K.data(), V.data(), Nt,
+                               heads, d, scale, Wo.data(), bo.data(), refX.data());
+  float* dx = e.dev(x);
+  withPrecision(e, p, [&] {
+    ops::imageAttendsTokens(e.gpu, given ? nullptr : e.dev(k), given ? e.dev(Q) : nullptr, N, C,
+                            given ? nullptr : e.dev(Wq), given ? nullptr : e.dev(bq), e.dev(K), e.dev(V), Nt,
+                            heads, d, scale, e.dev(Wo), e.dev(bo), dx);
+  });
+  got = e.host(dx, N * C);
+  report("imageAttendsTokens", shape, refX.data(), got.data(), refX.size(), halfBound(p, C, 2), Norm::Magnitude);
+  e.reset();
+}
+
 }  // namespace
 
 void blockTests(Env& e) {
@@ -82,6 +116,10 @@ void blockTests(Env& e) {
     testWindowRelPos(e, 64, 14, 12, 14, true, p);  // SlimSAM-77's 14 per head: no fused kernel
     testRelPos(e, 2, 64, 64, 12, 14, p);  // its global layers, two images
     testRelPos(e, 1, 32, 32, 4, 64, p);
+    // SAM's decoder (7 tokens: factored on the CPU; 20: the plain order there too)
+    testCrossAttention(e, 4096, 256, 8, 16, 7, false, p);
+    testCrossAttention(e, 4096, 256, 8, 16, 7, true, p);
+    testCrossAttention(e, 1000, 256, 8, 16, 20, false, p);
   }
 }
 

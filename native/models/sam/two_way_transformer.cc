@@ -56,6 +56,35 @@ void DecoderAttention::forward(Ctx& ctx, const float* q, int64_t Nq, const float
   ops::linear(ctx, a, Nq, I, oW, oB, hidden, out, ops::Act::None, accumulate);
 }
 
+void DecoderAttention::tokensToImage(Ctx& ctx, const float* q, int64_t Nq, const float* k,
+                                     const float* v, int64_t N, float* out, const float* K,
+                                     const float* V) const {
+  if (K && V) {  // the first layer's cached projections
+    forward(ctx, q, Nq, nullptr, nullptr, N, out, /*accumulate=*/true, nullptr, K, V);
+    return;
+  }
+  ArenaScope scratch(ctx.arena);
+  const int64_t I = internal, d = internal / heads;
+  float* Q = ctx.arena.floats(Nq * I);
+  float* a = ctx.arena.floats(Nq * I);
+  projectQ(ctx, q, Nq, Q);
+  ops::tokensAttendImage(ctx, Q, Nq, k, v, N, hidden, kW, kB, vW, vB, heads, d,
+                         1.f / std::sqrt(static_cast<float>(d)), a);
+  ops::linear(ctx, a, Nq, I, oW, oB, hidden, out, ops::Act::None, /*accumulate=*/true);
+}
+
+void DecoderAttention::imageToTokens(Ctx& ctx, const float* q, int64_t N, const float* k,
+                                     const float* v, int64_t Nt, float* x, const float* Q) const {
+  ArenaScope scratch(ctx.arena);
+  const int64_t I = internal, d = internal / heads;
+  float* K = ctx.arena.floats(Nt * I);
+  float* V = ctx.arena.floats(Nt * I);
+  projectK(ctx, k, Nt, K);
+  projectV(ctx, v, Nt, V);
+  ops::imageAttendsTokens(ctx, Q ? nullptr : q, Q, N, hidden, Q ? nullptr : qW, Q ? nullptr : qB, K, V,
+                          Nt, heads, d, 1.f / std::sqrt(static_cast<float>(d)), oW, oB, x);
+}
+
 TwoWayTransformer::TwoWayTransformer(const MaskDecoderConfig& c, WeightStore& w) : cfg_(c) {
   const int64_t C = c.hiddenSize;
   const int down = C / c.attentionDownsampleRate;
@@ -130,8 +159,8 @@ void TwoWayTransformer::forward(Ctx& ctx, const float* tokens, int64_t Nt, float
     // cross attention, tokens → image {
     ops::add(ctx, queries, tokens, Nt * C, qpe);
     if (!cached) ops::add(ctx, keys, pe, N * C, kpe);
-    b.tokenToImage.forward(ctx, qpe, Nt, kpe, keys, N, queries, true, nullptr,
-                           cached ? cache->kT2I : nullptr, cached ? cache->vT2I : nullptr);
+    b.tokenToImage.tokensToImage(ctx, qpe, Nt, kpe, keys, N, queries, cached ? cache->kT2I : nullptr,
+                                 cached ? cache->vT2I : nullptr);
     ops::layerNorm(ctx, queries, Nt, C, b.ln2W, b.ln2B, eps, queries);
     // }
     // mlp {
@@ -141,15 +170,14 @@ void TwoWayTransformer::forward(Ctx& ctx, const float* tokens, int64_t Nt, float
     // }
     // cross attention, image → tokens (keys attend to the updated queries) {
     ops::add(ctx, queries, tokens, Nt * C, qpe);
-    b.imageToToken.forward(ctx, kpe, N, qpe, queries, Nt, keys, true,
-                           cached ? cache->qI2T : nullptr);
+    b.imageToToken.imageToTokens(ctx, kpe, N, qpe, queries, Nt, keys, cached ? cache->qI2T : nullptr);
     ops::layerNorm(ctx, keys, N, C, b.ln4W, b.ln4B, eps, keys);
     // }
   }
   // final attention, tokens → image {   ref: SamTwoWayTransformer.forward
   ops::add(ctx, queries, tokens, Nt * C, qpe);
   ops::add(ctx, keys, pe, N * C, kpe);
-  finalAttn_.forward(ctx, qpe, Nt, kpe, keys, N, queries, true);
+  finalAttn_.tokensToImage(ctx, qpe, Nt, kpe, keys, N, queries);
   ops::layerNorm(ctx, queries, Nt, C, lnFinalW_, lnFinalB_, 1e-5f /* nn.LayerNorm default */, queries);
   // }
 }

@@ -29,6 +29,15 @@ struct DecoderAttention {
   void forward(Ctx& ctx, const float* q, int64_t Nq, const float* k, const float* v, int64_t Nk,
                float* out, bool accumulate, const float* Q = nullptr, const float* K = nullptr,
                const float* V = nullptr) const;
+  // The same with image rows on one side, through the fused cross-attention ops:
+  // tokens → image: out [Nq, hidden] += out_proj(attention(q_proj(q), k_proj(k), v_proj(v))),
+  // k, v [N, hidden] image rows (K, V, when given, their projections);
+  void tokensToImage(Ctx& ctx, const float* q, int64_t Nq, const float* k, const float* v, int64_t N,
+                     float* out, const float* K = nullptr, const float* V = nullptr) const;
+  // image → tokens: x [N, hidden] += out_proj(attention(q_proj(q), k_proj(k), v_proj(v))),
+  // q [N, hidden] image rows (Q, when given, their projection), k, v [Nt, hidden] tokens.
+  void imageToTokens(Ctx& ctx, const float* q, int64_t N, const float* k, const float* v, int64_t Nt,
+                     float* x, const float* Q = nullptr) const;
 };
 
 // The image-side projections of the first layer, which depend only on the image embedding

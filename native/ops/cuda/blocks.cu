@@ -56,4 +56,35 @@ void convTransposeProject(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_
   cuda::linear(ctx, proj, P, Cout, up, nullptr, k * k * H * W, y);
 }
 
+// SAM's token ↔ image cross attention: the projections, attention and out_proj in sequence, as
+// the reference orders them (the CPU's factored order, ops/cpu/cross_attention.cc, pays off
+// where the image-side GEMMs are the time; on the GPU a decode is launch-bound).
+void tokensAttendImage(Ctx& ctx, const float* q, int64_t Nq, const float* k, const float* v,
+                       int64_t N, int64_t C, const float* Wk, const float* bk, const float* Wv,
+                       const float* bv, int64_t heads, int64_t d, float scale, float* out) {
+  const int64_t I = heads * d;
+  ArenaScope scope(ctx.arena);
+  float* K = ctx.arena.floats(static_cast<size_t>(N * I));  // [N, I]
+  float* V = ctx.arena.floats(static_cast<size_t>(N * I));  // [N, I]
+  cuda::linear(ctx, k, N, C, Wk, bk, I, K);
+  cuda::linear(ctx, v, N, C, Wv, bv, I, V);
+  cuda::attention(ctx, q, I, K, I, V, I, Nq, N, heads, d, scale, out);
+}
+
+void imageAttendsTokens(Ctx& ctx, const float* xq, const float* Q, int64_t N, int64_t C,
+                        const float* Wq, const float* bq, const float* K, const float* V,
+                        int64_t Nt, int64_t heads, int64_t d, float scale, const float* Wo,
+                        const float* bo, float* x) {
+  const int64_t I = heads * d;
+  ArenaScope scope(ctx.arena);
+  if (!Q) {
+    float* t = ctx.arena.floats(static_cast<size_t>(N * I));  // [N, I]
+    cuda::linear(ctx, xq, N, C, Wq, bq, I, t);
+    Q = t;
+  }
+  float* att = ctx.arena.floats(static_cast<size_t>(N * I));  // [N, I]
+  cuda::attention(ctx, Q, I, K, I, V, I, N, Nt, heads, d, scale, att);
+  cuda::linear(ctx, att, N, I, Wo, bo, C, x, Act::None, /*accumulate=*/true);
+}
+
 }  // namespace omniseg::ops::cuda
