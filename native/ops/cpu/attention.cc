@@ -149,8 +149,8 @@ struct BlockKernels {
   decltype(&avx512::expSum) expSum;
   decltype(&avx512::weightedValues) weightedValues;
   // Keys from which each head's values are first copied into a dense buffer: their rows, a token
-  // apart, would each cost a TLB miss per block of queries. The AVX2 kernels read a row in 32-column
-  // strips, so twice per block: they gain from 64 keys on (a layer of SAM's 14×14 windows on Zen 3:
+  // apart, would each cost a TLB miss per block of queries. The AVX2 kernels read a row in 24-column
+  // strips, so three times per block (d = 64): they gain from 64 keys on (a layer of SAM's 14×14 windows on Zen 3:
   // 46 → 37 ms).
   int64_t packValuesKeys;
 };
