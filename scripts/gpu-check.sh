@@ -5,7 +5,8 @@
 #       (OpenBLAS and the CUDA runtime linked statically; cuBLASLt from the nvidia-cublas wheel,
 #       scripts/cublas.sh) and packs them with the test images into .gpu/ for the GPU machine.
 #   scripts/gpu-check.sh run     (the GPU machine: NVIDIA GPU, PyTorch + transformers, no Node)
-#       1. op-by-op parity, CUDA vs CPU on random inputs (test/gpu/cuda_ops_test.cc),
+#       1. op-by-op parity, CUDA vs CPU on random inputs (test/gpu/cuda_ops_test.cc), and the
+#          ops' timings with host <-> device copies from pageable and pinned memory (--bench),
 #       2. full SAM parity against transformers on the GPU, 3. the benchmark next to PyTorch
 #       eager (models/sam/gpu_check.py), 4. CLIPSeg parity against transformers on the GPU and its
 #       timings (models/clipseg/gpu_check.py). cuBLASLt is taken from PyTorch's nvidia-cublas.
@@ -37,6 +38,8 @@ mkdir -p "$bin" && tar -C "$bin" -xJf .gpu/bin.tar.xz
 status=0
 echo "== op parity (CUDA vs CPU)"
 "$bin/cuda_ops_test" || status=1
+echo "== op timings (incl. host <-> device copies, pageable vs pinned)"
+"$bin/cuda_ops_test" --bench || status=1
 echo "== SAM parity and benchmark (sam-vit-base, random weights)"
 PYTHONUNBUFFERED=1 python3 models/sam/gpu_check.py --sam-gpu "$bin/sam_gpu" --images .gpu/images || status=1
 echo "== CLIPSeg parity and timings (clipseg-rd64-refined shape, random weights)"

@@ -319,6 +319,48 @@ void benchmarks(Env& e) {
   e.reset();
 }
 
+// Host ↔ device copies through ops::upload / ops::download (what a request pays around its GPU
+// work) from pageable memory, as the addon's buffers are now, and from pinned memory
+// (cudaHostAlloc), the case for pinned staging buffers (issue #7): wall time per copy, host
+// side, 20 copies after 3 warm-ups.
+void transferBenchmarks(Env& e) {
+  const struct { const char* what; size_t bytes; } sizes[] = {
+      {"1080p RGB image", 1920ull * 1080 * 3},
+      {"3 low-res masks 256x256 f32", 3ull * 256 * 256 * 4},
+      {"3 masks 1080p u8", 3ull * 1920 * 1080},
+      {"image embedding 256x64x64 f32", 256ull * 64 * 64 * 4},
+  };
+  for (const auto& s : sizes) {
+    void* dev = e.devArena.bytes(s.bytes);
+    std::vector<uint8_t> pageable(s.bytes, 1);
+    void* pinned = nullptr;
+    OMNISEG_CUDA_CHECK(cudaHostAlloc(&pinned, s.bytes, cudaHostAllocDefault));
+    std::memset(pinned, 1, s.bytes);
+    for (int kind = 0; kind < 2; ++kind) {
+      void* host = kind ? pinned : pageable.data();
+      for (int dir = 0; dir < 2; ++dir) {
+        const auto copy = [&] {
+          if (dir == 0)
+            ops::upload(e.gpu, host, s.bytes, dev);
+          else
+            ops::download(e.gpu, dev, s.bytes, host);
+        };
+        for (int i = 0; i < 3; ++i) copy();
+        e.stream.synchronize();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < 20; ++i) copy();
+        e.stream.synchronize();
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20;
+        std::printf("bench %-48s %8.3f ms %6.1f GB/s\n",
+                    (std::string(dir ? "download " : "upload ") + s.what + (kind ? " pinned" : " pageable")).c_str(),
+                    ms, s.bytes / ms / 1e6);
+      }
+    }
+    OMNISEG_CUDA_CHECK(cudaFreeHost(pinned));
+  }
+  e.reset();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -338,6 +380,7 @@ int main(int argc, char** argv) {
       benchmarks(e);
       attentionBenchmarks(e);
       blockBenchmarks(e);
+      transferBenchmarks(e);
       return 0;
     }
     // linear: SAM shapes, odd sizes, every Act, accumulate, strides, unaligned bias.
