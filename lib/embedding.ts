@@ -24,6 +24,12 @@ export class ImageEmbedding {
   readonly encodeMs: number;
   /** [embeddingDim, embeddingSize, embeddingSize], e.g. [256, 64, 64]. */
   readonly shape: readonly [channels: number, height: number, width: number];
+  /**
+   * Bytes of native memory (host, or GPU with CUDA) the embedding holds at most: the embedding
+   * itself and what its first decode without a mask prompt caches for the following ones (the
+   * decoder's first-layer image-side projections). sam-vit-*: 4 MiB + 6 MiB.
+   */
+  readonly byteLength: number;
 
   /** @internal Use Segmenter.encode(). */
   constructor(native: NativeEmbedding, owner: object, shape: readonly [number, number, number]) {
@@ -31,6 +37,7 @@ export class ImageEmbedding {
     this.width = native.width;
     this.height = native.height;
     this.encodeMs = native.encodeMs;
+    this.byteLength = native.bytes;
     this.shape = Object.freeze([...shape]) as readonly [number, number, number];
   }
 

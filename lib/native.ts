@@ -108,6 +108,8 @@ export interface NativeEmbedding {
   readonly resizedHeight: number;
   /** Milliseconds the encode took (preprocessing + image encoder). */
   readonly encodeMs: number;
+  /** Native bytes (host or device) it holds at most: the embedding and the decoder's image-side cache. */
+  readonly bytes: number;
   /** Copy of the embedding as little-endian float32 [embeddingDim, embeddingSize, embeddingSize]. */
   toCHW(): Float32Array;
   /** Frees the native memory now; later use throws. Idempotent. */

@@ -1,6 +1,7 @@
 // Parity of the native SAM core with transformers (fixtures from models/sam/generate_fixtures.py):
 // image embeddings, low-res logits, predicted IoU and post-processed masks, for every prompt kind.
 import sharp from 'sharp';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { native, type NativeEmbedding, type NativeSamModel } from '../lib/native.js';
@@ -32,6 +33,13 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
       imageSize: 128, longestEdge: 128, embeddingSize: 16, embeddingDim: 32, lowResSize: 64, numMultimaskOutputs: 3,
       device: 'cpu', precision: 'fp32', cpuMatmul: cpuMatmul === 'fp32' ? 'fp32' : CPU_MATMUL_BF16X3,
     });
+  });
+
+  it("says what an embedding holds: [E², C] and the decoder's image-side cache [E², 3·I]", async () => {
+    const cfg = JSON.parse(await readFile(path.join(MODEL_DIR, 'config.json'), 'utf8'));
+    const E = cfg.vision_config.image_size / cfg.vision_config.patch_size;
+    const I = cfg.mask_decoder_config.hidden_size / (cfg.mask_decoder_config.attention_downsample_rate ?? 2);
+    for (const e of embeddings.values()) expect(e.bytes).toBe(E * E * (cfg.vision_config.output_channels + 3 * I) * 4);
   });
 
   for (const im of cases.images) {

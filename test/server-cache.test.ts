@@ -4,9 +4,9 @@ import type { ImageEmbedding } from '../lib/embedding.js';
 import { EmbeddingCache, imageId } from '../lib/server/cache.js';
 import { flush, gate } from './helpers/fake-binding.js';
 
-/** A stand-in embedding of 4 × 4 × 4 float32 = 256 bytes. */
+/** A stand-in embedding holding 256 bytes. */
 function fakeEmbedding(): ImageEmbedding & { disposed: boolean } {
-  const e = { shape: [4, 4, 4], width: 10, height: 8, encodeMs: 1, disposed: false, dispose: vi.fn(() => (e.disposed = true)) };
+  const e = { shape: [4, 4, 4], byteLength: 256, width: 10, height: 8, encodeMs: 1, disposed: false, dispose: vi.fn(() => (e.disposed = true)) };
   return e as unknown as ImageEmbedding & { disposed: boolean };
 }
 

@@ -270,7 +270,9 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
     });
 
     it('keeps the cache within its byte budget, evicting the least recently used embedding', async () => {
-      const bytes = segmenter.config.embeddingDim * segmenter.config.embeddingSize ** 2 * 4;
+      const probe = await segmenter.encode(SMALL);
+      const bytes = probe.byteLength; // the embedding and its decoder cache
+      probe.dispose();
       const lru = await createServer({ segmenter, cacheBytes: Math.floor(2.5 * bytes), processMetrics: false });
       try {
         const third = await sharp(WIDE).flip().png().toBuffer();

@@ -56,7 +56,7 @@ export interface ServerOptions {
   /** Host and port for listen(). Defaults: 127.0.0.1, 8080 (0: any free port). */
   host?: string;
   port?: number;
-  /** Byte budget of the embedding cache. Default: 1 GiB. */
+  /** Byte budget of the embedding cache (each embedding counted as its `byteLength`). Default: 1 GiB. */
   cacheBytes?: number;
   /**
    * Byte budget of the heat-map cache (with `referrer`): heat maps by image and query, reused by

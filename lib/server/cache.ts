@@ -12,10 +12,9 @@ export function imageId(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Bytes an embedding holds: float32 [C, E, E]. */
+/** Bytes an embedding holds natively at most: float32 [C, E, E] and its decoder cache. */
 export function embeddingBytes(embedding: ImageEmbedding): number {
-  const [c, h, w] = embedding.shape;
-  return c * h * w * 4;
+  return embedding.byteLength;
 }
 
 /** A pinned embedding: valid until `release()` (idempotent). */

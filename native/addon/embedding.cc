@@ -11,6 +11,7 @@ Napi::Function EmbeddingWrap::define(Napi::Env env) {
                       InstanceAccessor<&EmbeddingWrap::resizedWidth>("resizedWidth"),
                       InstanceAccessor<&EmbeddingWrap::resizedHeight>("resizedHeight"),
                       InstanceAccessor<&EmbeddingWrap::encodeMs>("encodeMs"),
+                      InstanceAccessor<&EmbeddingWrap::bytes>("bytes"),
                       InstanceAccessor<&EmbeddingWrap::disposed>("disposed"),
                       InstanceMethod<&EmbeddingWrap::toCHW>("toCHW"),
                       InstanceMethod<&EmbeddingWrap::dispose>("dispose")});
@@ -40,6 +41,7 @@ EmbeddingWrap::EmbeddingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   original_ = embedding_->original;
   resized_ = embedding_->resized;
   encodeMs_ = embedding_->encodeMs;
+  bytes_ = model_->embeddingBytes();
 }
 
 std::shared_ptr<sam::Embedding> EmbeddingWrap::get(Napi::Env env) const {
@@ -61,6 +63,9 @@ Napi::Value EmbeddingWrap::resizedHeight(const Napi::CallbackInfo& info) {
 }
 Napi::Value EmbeddingWrap::encodeMs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), encodeMs_);
+}
+Napi::Value EmbeddingWrap::bytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
 }
 Napi::Value EmbeddingWrap::disposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !embedding_);

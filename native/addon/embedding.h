@@ -1,4 +1,4 @@
-// JS object wrapping an encoded image (sam::Embedding): sizes, timings, toCHW(), dispose().
+// JS object wrapping an encoded image (sam::Embedding): sizes, timings, bytes, toCHW(), dispose().
 #pragma once
 #include <napi.h>
 
@@ -24,6 +24,7 @@ class EmbeddingWrap : public Napi::ObjectWrap<EmbeddingWrap> {
   Napi::Value resizedWidth(const Napi::CallbackInfo& info);
   Napi::Value resizedHeight(const Napi::CallbackInfo& info);
   Napi::Value encodeMs(const Napi::CallbackInfo& info);
+  Napi::Value bytes(const Napi::CallbackInfo& info);
   Napi::Value disposed(const Napi::CallbackInfo& info);
   Napi::Value toCHW(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
@@ -32,6 +33,7 @@ class EmbeddingWrap : public Napi::ObjectWrap<EmbeddingWrap> {
   std::shared_ptr<sam::Embedding> embedding_;
   sam::Size original_{0, 0}, resized_{0, 0};
   double encodeMs_ = 0;
+  int64_t bytes_ = 0;  // SamModel::embeddingBytes(), kept past dispose()
 };
 
 }  // namespace omniseg::addon

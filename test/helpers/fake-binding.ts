@@ -90,6 +90,7 @@ function fakeEmbedding(width: number, height: number): FakeEmbedding {
     resizedWidth: width,
     resizedHeight: height,
     encodeMs: 12.5,
+    bytes: 8 * 4 * 4 * 4,
     toCHW: () => Float32Array.from({ length: 8 * 4 * 4 }, (_, i) => i),
     dispose: () => {
       disposed = true;

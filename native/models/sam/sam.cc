@@ -161,6 +161,12 @@ std::shared_ptr<Embedding> SamModel::embeddingFromCHW(const float* chw, int64_t 
   return emb;
 }
 
+int64_t SamModel::embeddingBytes() const {
+  const int64_t N = static_cast<int64_t>(cfg_.gridSize()) * cfg_.gridSize();
+  const int64_t I = cfg_.decoder.hiddenSize / cfg_.decoder.attentionDownsampleRate;  // t2i and i2t
+  return N * (cfg_.vision.outputChannels + 3 * I) * static_cast<int64_t>(sizeof(float));
+}
+
 void SamModel::embeddingToCHW(const Embedding& e, float* chw) {
   const int64_t E = cfg_.gridSize(), C = cfg_.vision.outputChannels;
   OMNISEG_CHECK(e.device == device(), "the embedding was made by a model on another device");

@@ -76,6 +76,9 @@ class SamModel {
   ~SamModel();
 
   const SamConfig& config() const { return cfg_; }
+  // Bytes an Embedding of this model holds at most: its data [E*E, C] and the image-side cache
+  // its first decode without a mask prompt adds (TwoWayTransformer::precompute: [E*E, 3 * I]).
+  int64_t embeddingBytes() const;
   Device device() const { return rt_.device(); }
   Precision precision() const { return precision_; }
   CpuMatmul cpuMatmul() const { return rt_.cpuMatmul(); }
