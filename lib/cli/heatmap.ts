@@ -80,7 +80,8 @@ async function readMaskPng(file: string): Promise<BinaryMask> {
 export function heatStats(data: Float32Array): { max: number; mean: number } {
   let max = 0;
   let sum = 0;
-  for (const v of data) {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
     if (v > max) max = v;
     sum += v;
   }
