@@ -12,11 +12,6 @@ export function imageId(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Bytes an embedding holds natively at most: float32 [C, E, E] and its decoder cache. */
-export function embeddingBytes(embedding: ImageEmbedding): number {
-  return embedding.byteLength;
-}
-
 /** A pinned embedding: valid until `release()` (idempotent). */
 export interface Lease {
   readonly id: string;
@@ -119,7 +114,7 @@ export class EmbeddingCache {
     source: Uint8Array | undefined,
   ): Promise<Entry> {
     const embedding = await create(signal);
-    const bytes = embeddingBytes(embedding) + (source?.byteLength ?? 0);
+    const bytes = embedding.byteLength + (source?.byteLength ?? 0); // (what it holds natively, its decoder cache included)
     const entry: Entry = { id, embedding, source, bytes, refs: 1, evicted: false };
     // Pinned for the waiters until they have resumed (continuations run before setImmediate).
     setImmediate(() => this.#unpin(entry));

@@ -81,8 +81,8 @@ void DecoderAttention::imageToTokens(Ctx& ctx, const float* q, int64_t N, const 
   float* V = ctx.arena.floats(Nt * I);
   projectK(ctx, k, Nt, K);
   projectV(ctx, v, Nt, V);
-  ops::imageAttendsTokens(ctx, Q ? nullptr : q, Q, N, hidden, Q ? nullptr : qW, Q ? nullptr : qB, K, V,
-                          Nt, heads, d, 1.f / std::sqrt(static_cast<float>(d)), oW, oB, x);
+  ops::imageAttendsTokens(ctx, q, Q, N, hidden, qW, qB, K, V, Nt, heads, d,
+                          1.f / std::sqrt(static_cast<float>(d)), oW, oB, x);
 }
 
 TwoWayTransformer::TwoWayTransformer(const MaskDecoderConfig& c, WeightStore& w) : cfg_(c) {

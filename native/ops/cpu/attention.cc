@@ -8,24 +8,17 @@
 
 #include <algorithm>
 #include <limits>
-#include <vector>
 
 #include "ops/cpu/attention_avx2.h"
 #include "ops/cpu/attention_avx512.h"
 #include "ops/cpu/gemm_amx.h"
+#include "ops/cpu/scratch.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
 namespace omniseg::ops::cpu {
 
 namespace {
-
-// Per-thread scratch that survives between calls (sized to the largest use).
-float* scratch(size_t n) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
 
 // Softmax over `rows` contiguous rows of n (short) scores: the exponentials in one vectorised
 // pass over the block instead of a scalar tail per row (n < 8 never fills a vector).
@@ -172,7 +165,7 @@ void run(Ctx& ctx, const Problem& P) {
     const bool fewKeys = P.Nk <= avx512::kFewKeys;
     const int64_t rows = fewKeys ? 256 : P.Nq, blocks = (P.Nq + rows - 1) / rows;
     ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
-      float* s = fewKeys ? nullptr : scratch(static_cast<size_t>(48 * P.Nk));
+      float* s = fewKeys ? nullptr : threadScratch(static_cast<size_t>(48 * P.Nk));
       for (int64_t t = t0; t < t1; ++t) {
         const Slice x = slice(P, t, blocks, rows);
         if (fewKeys)
@@ -251,7 +244,7 @@ void run(Ctx& ctx, const Problem& P) {
   ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
     // scores [qb, lds] | sums [qb] | rowMaxes [qb] | th [qb, 2h-1] | tw [qb, 2w-1] |
     // bh [qb, h] | bw [qb, w] | twRev [w] | colMax [w]
-    float* s = scratch(static_cast<size_t>(qb * (lds + 2 + nh + nw + P.h + P.w) + 2 * P.w));
+    float* s = threadScratch(static_cast<size_t>(qb * (lds + 2 + nh + nw + P.h + P.w) + 2 * P.w));
     float* sums = s + qb * lds;
     float* rowMaxes = sums + qb;
     float* th = rowMaxes + qb;

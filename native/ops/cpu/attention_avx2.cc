@@ -184,10 +184,9 @@ AVX2_FN void valueStrip(const float* p, int64_t ldp, int64_t n, const float* v, 
                         int64_t j1, __m256i tail, bool first, bool last, const float* sums, float* o,
                         int64_t ldo) {
   int64_t i = 0;
-  if constexpr (NV <= 3)
-    for (; i + 4 <= n; i += 4)
-      valueTile<4, NV, Masked>(p + i * ldp, ldp, v, ldv, j0, j1, tail, first, last, sums ? sums + i : nullptr,
-                               o + i * ldo, ldo);
+  for (; i + 4 <= n; i += 4)
+    valueTile<4, NV, Masked>(p + i * ldp, ldp, v, ldv, j0, j1, tail, first, last, sums ? sums + i : nullptr,
+                             o + i * ldo, ldo);
   for (; i + 2 <= n; i += 2)
     valueTile<2, NV, Masked>(p + i * ldp, ldp, v, ldv, j0, j1, tail, first, last, sums ? sums + i : nullptr,
                              o + i * ldo, ldo);

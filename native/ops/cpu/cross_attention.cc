@@ -15,8 +15,8 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <vector>
 
+#include "ops/cpu/scratch.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
@@ -27,12 +27,6 @@ namespace {
 // Keys per task of tokensAttendImage and image rows per task of imageAttendsTokens: fixed, so
 // the results do not depend on the thread count. A task's scores (56 × 512) stay in L2.
 constexpr int64_t kKeyChunk = 512, kRowChunk = 256;
-
-float* scratch(size_t n) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
 
 // bd [heads*n, heads*d]: row (h, t) = scale · a[t, head h's d columns] in those columns, zeros
 // elsewhere (a [n, heads*d]), so that bd · W applies each head's rows of W to its own slice.
@@ -108,7 +102,7 @@ void tokensAttendImage(Ctx& ctx, const float* q, int64_t Nq, const float* k, con
   float* mx = ctx.arena.floats(static_cast<size_t>(chunks * R));        // [chunks, R]
   float* sum = ctx.arena.floats(static_cast<size_t>(chunks * R));       // [chunks, R]
   ctx.pool.parallelFor(chunks, 1, [&](int64_t c0, int64_t c1) {
-    float* s = scratch(static_cast<size_t>(R * kKeyChunk));
+    float* s = threadScratch(static_cast<size_t>(R * kKeyChunk));
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t n0 = c * kKeyChunk, n = std::min(kKeyChunk, N - n0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, n, C, 1.f, qk, C, k + n0 * C, C, 0.f, s, n);
@@ -119,7 +113,7 @@ void tokensAttendImage(Ctx& ctx, const float* q, int64_t Nq, const float* k, con
   });
   // a [R, C] = Σ_n p_n v[n] per row: the chunks rescaled to the common max, in chunk order.
   float* a = ctx.arena.floats(static_cast<size_t>(R * C));
-  std::vector<float> w(static_cast<size_t>(chunks));
+  float* w = ctx.arena.floats(static_cast<size_t>(chunks));  // each chunk's weight e^(its max - m)
   for (int64_t r = 0; r < R; ++r) {
     float m = mx[r];
     for (int64_t c = 1; c < chunks; ++c) m = std::max(m, mx[c * R + r]);
@@ -191,7 +185,7 @@ void imageAttendsTokens(Ctx& ctx, const float* xq, const float* Q, int64_t N, in
 
   const int64_t chunks = (N + kRowChunk - 1) / kRowChunk, ld = R + 1;
   ctx.pool.parallelFor(chunks, 1, [&](int64_t c0, int64_t c1) {
-    float* p = scratch(static_cast<size_t>(kRowChunk * ld));
+    float* p = threadScratch(static_cast<size_t>(kRowChunk * ld));
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t r0 = c * kRowChunk, rows = std::min(kRowChunk, N - r0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, R, width, 1.f, src + r0 * width, width,

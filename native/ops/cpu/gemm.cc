@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "ops/cpu/gemm_amx.h"
+#include "ops/cpu/scratch.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 
@@ -150,10 +150,8 @@ void convTChunks(Ctx& ctx, const float* x, int64_t H, int64_t W, int64_t Cin, in
                  const float* wp, const float* b, int64_t Cout, Act act, const Fn& fn) {
   const int64_t n = k * k * Cout, rows = std::max<int64_t>(1, 512 / W);
   ctx.pool.parallelFor(H, rows, [&](int64_t y0, int64_t y1) {
-    thread_local std::vector<float> buf;
     const int64_t px = (y1 - y0) * W;
-    if (buf.size() < static_cast<size_t>(px * n)) buf.resize(static_cast<size_t>(px * n));
-    float* t = buf.data();
+    float* t = threadScratch(static_cast<size_t>(px * n));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, px, n, Cin, 1.f, x + y0 * W * Cin, Cin, wp, n, 0.f, t, n);
     biasAct(t, px * k * k, Cout, Cout, b, act);
     fn(y0, y1, t);
