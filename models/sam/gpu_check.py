@@ -17,7 +17,7 @@ needed): it drives omniseg through the standalone program test/gpu/sam_gpu.cc.
    (get_image_embeddings on pixel values already on the GPU) in fp32, fp16 and bf16; its
    processor + encoder; its decode (prompt -> masks at image size, fp32); omniseg's encode
    (host preprocessing + upload + encoder) and decode (prompt -> masks at image size, in host
-   memory).
+   memory), also op by op (no CUDA graph) and into pageable result buffers (OMNISEG_PINNED_MB=0).
 """
 
 from __future__ import annotations
@@ -188,24 +188,34 @@ def main() -> int:
             failures.append(f"{file}: sam_gpu failed")
             continue
         ours = json.loads(res.stdout.strip().splitlines()[-1])
-        # The decoder op by op (no CUDA graph): same outputs, and the graph's gain.
-        eager = work / f"out-{file}-eager"
-        eager.mkdir(exist_ok=True)
-        ecmd = [a if a != str(out) else str(eager) for a in cmd]
-        eres = subprocess.run(ecmd, capture_output=True, text=True, env={**os.environ, "OMNISEG_CUDA_GRAPHS": "0"})
-        if eres.returncode != 0:
-            print(eres.stderr)
-            failures.append(f"{file}: sam_gpu without graphs failed")
-        else:
-            ej = json.loads(eres.stdout.strip().splitlines()[-1])
+        # The same decodes op by op (no CUDA graph), and into pageable result buffers (no pinned
+        # pool): same outputs, and what the graph and the pinned buffers gain.
+        pinned = ours.get("pinned", {})
+        print(f"  pinned result buffers: {pinned.get('heldBytes', 0) / 2**20:.1f} MiB held, "
+              f"{pinned.get('misses', 0)} pinned, {pinned.get('hits', 0)} reused, "
+              f"{pinned.get('fallbacks', 0)} left to the heap")
+        if not pinned.get("heldBytes"):
+            failures.append(f"{file}: the decodes' result buffers were not pinned")
+        for label, key, env in (("without CUDA graph", "eagerDecode", {"OMNISEG_CUDA_GRAPHS": "0"}),
+                                ("into pageable buffers", "pageableDecode", {"OMNISEG_PINNED_MB": "0"})):
+            vout = work / f"out-{file}-{key}"
+            vout.mkdir(exist_ok=True)
+            vcmd = [a if a != str(out) else str(vout) for a in cmd]
+            vres = subprocess.run(vcmd, capture_output=True, text=True, env={**os.environ, **env})
+            if vres.returncode != 0:
+                print(vres.stderr)
+                failures.append(f"{file}: sam_gpu {label} failed")
+                continue
+            vj = json.loads(vres.stdout.strip().splitlines()[-1])
             for name in CASES:
-                same = all((eager / f"{name}.{x}").read_bytes() == (out / f"{name}.{x}").read_bytes()
+                same = all((vout / f"{name}.{x}").read_bytes() == (out / f"{name}.{x}").read_bytes()
                            for x in ("iou.f32", "lowres.f32", "masks.u8"))
-                print(f"  {name:10s} decode without CUDA graph {ej['cases'][name]['median']:.3f} ms; "
-                      f"outputs {'identical' if same else 'DIFFER'} to the graph's")
+                print(f"  {name:10s} decode {label} {vj['cases'][name]['median']:.3f} ms "
+                      f"(RLE {vj['cases'][name]['rle']['median']:.3f}) vs {ours['cases'][name]['median']:.3f} "
+                      f"(RLE {ours['cases'][name]['rle']['median']:.3f}); outputs {'identical' if same else 'DIFFER'}")
                 if not same:
-                    failures.append(f"{file} {name}: graph and op-by-op decode differ")
-            ours["eagerDecode"] = ej["cases"]
+                    failures.append(f"{file} {name}: decode {label} differs")
+            ours[key] = vj["cases"]
         half = {}
         for prec in ("bf16", "fp16"):
             hout = work / f"out-{file}-{prec}"

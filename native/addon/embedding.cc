@@ -75,7 +75,7 @@ Napi::Value EmbeddingWrap::toCHW(const Napi::CallbackInfo& info) {
   auto e = get(info.Env());
   const auto& c = model_->config();
   const int64_t E = c.gridSize(), C = c.vision.outputChannels;
-  std::vector<float> chw(static_cast<size_t>(C * E * E));
+  HostVector<float> chw(static_cast<size_t>(C * E * E));  // pinned on CUDA: the download lands in it
   onJsThread(info.Env(), [&] {
     model_->embeddingToCHW(*e, chw.data());
     return true;

@@ -5,8 +5,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
+#include "core/host_memory.h"
 #include "gpu/check.h"
 
 namespace omniseg::gpu {
@@ -54,7 +57,33 @@ void* deviceAlloc(size_t bytes) {
   return p;
 }
 void deviceFree(void* p) { cudaFree(p); }
+
+void* pinnedAlloc(size_t bytes) {
+  void* p = nullptr;
+  // Portable: usable for copies on any device's streams.
+  if (cudaHostAlloc(&p, bytes, cudaHostAllocPortable) != cudaSuccess) {
+    cudaGetLastError();  // not sticky: the buffer comes from the heap instead
+    return nullptr;
+  }
+  return p;
+}
+void pinnedFree(void* p) {
+  if (cudaFreeHost(p) != cudaSuccess) cudaGetLastError();
+}
 }  // namespace
+
+void installPinnedHostMemory() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    size_t mb = 256;
+    if (const char* v = std::getenv("OMNISEG_PINNED_MB"); v && *v) {
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(v, &end, 10);
+      if (end && *end == '\0' && n <= (size_t{1} << 20)) mb = static_cast<size_t>(n);
+    }
+    if (mb > 0) host_memory::installPinned({pinnedAlloc, pinnedFree}, mb << 20);
+  });
+}
 
 const Allocator& deviceAllocator() {
   static const Allocator a{deviceAlloc, deviceFree, true};

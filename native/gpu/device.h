@@ -30,6 +30,10 @@ struct BackendInfo {
 // Probes the driver and devices; never throws (a missing driver is a reason, not an error).
 BackendInfo probe();
 
+// Result buffers (HostVector) from page-locked memory from now on (core/host_memory.h), up to
+// OMNISEG_PINNED_MB MiB held (default 256; 0 keeps them pageable). Idempotent.
+void installPinnedHostMemory();
+
 // cudaMalloc / cudaFree; allocation failure throws omniseg::Error ("CUDA out of memory ...").
 const Allocator& deviceAllocator();
 

@@ -28,7 +28,9 @@ Runtime::Lease::~Lease() { rt_.give(std::move(w_)); }
 
 Runtime::Runtime(int threads, Device device, CpuMatmul matmul)
     : device_(device), pool_(threads), matmul_(matmul) {
-#ifndef OMNISEG_CUDA
+#ifdef OMNISEG_CUDA
+  if (device == Device::Cuda) gpu::installPinnedHostMemory();
+#else
   if (device == Device::Cuda)
     throw Error("this build of omniseg has no CUDA backend (build it with `npm run build:cuda`)");
 #endif

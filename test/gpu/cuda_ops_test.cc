@@ -80,6 +80,24 @@ void testConvT(Env& e, int64_t H, int64_t W, int64_t Cin, int64_t Cout, bool bia
   e.reset();
 }
 
+// convTranspose (k = 2) + GELU, then y [P, 4HW] = proj [P, Cout] · itᵀ: the CUDA composition
+// against the CPU's fused, chunked op.
+void testConvTProject(Env& e, int64_t H, int64_t W, int64_t Cin, int64_t Cout, int64_t P, bool bias) {
+  auto x = randn(H * W * Cin), w = randn(Cin * Cout * 4, 1.f / std::sqrt(static_cast<float>(Cin)));
+  auto b = randn(Cout), proj = randn(P * Cout, 1.f / std::sqrt(static_cast<float>(Cout)));
+  const int64_t n = P * 4 * H * W;
+  std::vector<float> ref(n);
+  ops::cpu::convTransposeProject(e.cpu, x.data(), H, W, Cin, 2, w.data(), bias ? b.data() : nullptr, Cout,
+                                 Act::Gelu, proj.data(), P, ref.data());
+  float* dy = e.devAlloc(n);
+  ops::convTransposeProject(e.gpu, e.dev(x), H, W, Cin, 2, e.dev(w), bias ? e.dev(b) : nullptr, Cout,
+                            Act::Gelu, e.dev(proj), P, dy);
+  auto got = e.host(dy, n);
+  report("convTransposeProject", dims({H, W, Cin, Cout, P}) + (bias ? " bias" : ""), ref.data(), got.data(),
+         n, gemmBound(Cin) + gemmBound(Cout), Norm::Magnitude);
+  e.reset();
+}
+
 // ---- Row-wise / elementwise --------------------------------------------------------------------
 
 void testLayerNorm(Env& e, int64_t rows, int64_t C, bool alias) {
@@ -212,7 +230,9 @@ void testThreshold(Env& e, int64_t n, float t) {
 
 // Masks [planes, H, W]: noise (a boundary at every other pixel or so) or discs (few, long runs);
 // the boundaries and each plane's end are compared exactly with the CPU's.
-void testMaskBoundaries(Env& e, int64_t planes, int64_t H, int64_t W, bool noise) {
+enum class Fill { Discs, Noise, Zeros, Ones };
+const char* const kFillNames[] = {" discs", " noise", " zeros", " ones"};
+void testMaskBoundaries(Env& e, int64_t planes, int64_t H, int64_t W, Fill fill) {
   const int64_t n = planes * H * W;
   std::vector<uint8_t> m(n);
   auto v = randn(n);
@@ -221,7 +241,9 @@ void testMaskBoundaries(Env& e, int64_t planes, int64_t H, int64_t W, bool noise
       for (int64_t x = 0; x < W; ++x) {
         const int64_t i = (p * H + y) * W + x;
         const double dx = x - W * (0.3 + 0.2 * p), dy = y - H * 0.5;
-        m[i] = noise ? v[i] > 0 : dx * dx + dy * dy < 0.1 * H * W;
+        m[i] = fill == Fill::Noise ? v[i] > 0
+               : fill == Fill::Discs ? dx * dx + dy * dy < 0.1 * H * W
+                                     : fill == Fill::Ones;
       }
   std::vector<uint32_t> refEnds(planes), refPos(n), ends(planes), pos(n);
   ops::cpu::maskBoundaries(e.cpu, m.data(), planes, H, W, refEnds.data(), refPos.data());
@@ -236,7 +258,8 @@ void testMaskBoundaries(Env& e, int64_t planes, int64_t H, int64_t W, bool noise
   const bool same = ends == refEnds && std::equal(refPos.begin(), refPos.begin() + total, pos.begin());
   if (!same) ++failures;
   std::printf("%-18s %-44s %-9zu %-9s %-7s %s\n", "maskBoundaries",
-              (dims({planes, H, W}) + (noise ? " noise" : " discs")).c_str(), total, "-", "exact",
+              (dims({planes, H, W}) + kFillNames[static_cast<int>(fill)]).c_str(),
+              total, "-", "exact",
               same ? "PASS" : "FAIL");
   e.reset();
 }
@@ -411,6 +434,9 @@ int main(int argc, char** argv) {
     testConvT(e, 128, 128, 64, 32, true, Act::Gelu);
     testConvT(e, 3, 5, 7, 3, false, Act::Relu);
     testConvT(e, 4, 4, 16, 5, true, Act::None);
+    testConvTProject(e, 128, 128, 64, 32, 3, true);  // SAM's last upscaling + hypernetwork products
+    testConvTProject(e, 128, 128, 64, 32, 1, false);
+    testConvTProject(e, 5, 3, 7, 6, 4, true);
     attentionTests(e);
     blockTests(e);
     // layerNorm
@@ -443,11 +469,15 @@ int main(int argc, char** argv) {
     testBroadcast(e, 3, 5);
     testThreshold(e, (1 << 20) + 1, 0.f);
     testThreshold(e, 13, 0.5f);
-    testMaskBoundaries(e, 3, 1080, 1920, false);
-    testMaskBoundaries(e, 2, 480, 641, true);
-    testMaskBoundaries(e, 1, 33, 1, true);
-    testMaskBoundaries(e, 4, 1, 70, true);
-    testMaskBoundaries(e, 1, 31, 33, false);
+    testMaskBoundaries(e, 3, 1080, 1920, Fill::Discs);
+    testMaskBoundaries(e, 2, 480, 641, Fill::Noise);
+    testMaskBoundaries(e, 1, 33, 1, Fill::Noise);
+    testMaskBoundaries(e, 4, 1, 70, Fill::Noise);
+    testMaskBoundaries(e, 2, 65, 33, Fill::Zeros);
+    testMaskBoundaries(e, 2, 65, 33, Fill::Ones);
+    testMaskBoundaries(e, 2, 0, 5, Fill::Ones);  // empty planes: ends only
+    testMaskBoundaries(e, 0, 4, 4, Fill::Ones);
+    testMaskBoundaries(e, 1, 31, 33, Fill::Discs);
     testCopy(e, 12345);
     testWeightMirror(e);
     testChecks(e);

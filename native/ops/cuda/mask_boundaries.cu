@@ -89,6 +89,7 @@ void maskBoundaries(Ctx& ctx, const uint8_t* masks, int64_t planes, int64_t H, i
   }
   const int64_t S = (H + kSegRows - 1) / kSegRows, n = planes * S * W;
   OMNISEG_CHECK(n < INT_MAX, "maskBoundaries: too many segments");
+  ArenaScope scope(ctx.arena);  // counts, offsets and the scan's storage are this op's own
   auto* counts = static_cast<uint32_t*>(ctx.arena.bytes((n + 1) * sizeof(uint32_t)));
   auto* offsets = static_cast<uint32_t*>(ctx.arena.bytes((n + 1) * sizeof(uint32_t)));
   size_t tempBytes = 0;
