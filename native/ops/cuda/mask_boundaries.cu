@@ -8,7 +8,6 @@
 // can be captured in a CUDA graph (the decoder's).
 #include <cub/device/device_scan.cuh>
 
-#include <climits>
 
 #include "ops/cuda/launch.h"
 
@@ -88,20 +87,19 @@ void maskBoundaries(Ctx& ctx, const uint8_t* masks, int64_t planes, int64_t H, i
     return;
   }
   const int64_t S = (H + kSegRows - 1) / kSegRows, n = planes * S * W;
-  OMNISEG_CHECK(n < INT_MAX, "maskBoundaries: too many segments");
   ArenaScope scope(ctx.arena);  // counts, offsets and the scan's storage are this op's own
   auto* counts = static_cast<uint32_t*>(ctx.arena.bytes((n + 1) * sizeof(uint32_t)));
   auto* offsets = static_cast<uint32_t*>(ctx.arena.bytes((n + 1) * sizeof(uint32_t)));
-  size_t tempBytes = 0;
+  size_t tempBytes = 0;  // int64 item count: n reaches 2^32 for one-row masks
   OMNISEG_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, tempBytes, counts, offsets,
-                                                   static_cast<int>(n + 1), s));
+                                                   n + 1, s));
   void* temp = ctx.arena.bytes(std::max<size_t>(tempBytes, 1));
 
   countKernel<<<gridFor(n), kThreads, 0, s>>>(masks, planes, H, W, S, counts);
   gpu::checkLaunch("maskBoundaries countKernel");
   OMNISEG_CUDA_CHECK(cudaMemsetAsync(counts + n, 0, sizeof(uint32_t), s));
   OMNISEG_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(temp, tempBytes, counts, offsets,
-                                                   static_cast<int>(n + 1), s));
+                                                   n + 1, s));
   fillKernel<<<gridFor(n), kThreads, 0, s>>>(masks, planes, H, W, S, offsets, ends, pos);
   gpu::checkLaunch("maskBoundaries fillKernel");
 }
