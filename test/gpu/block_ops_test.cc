@@ -64,32 +64,37 @@ void testWindowRelPos(Env& e, int64_t E, int64_t ws, int64_t heads, int64_t d, b
 
 // SAM's cross attention: the CUDA ops run the reference's order (project, attend, out_proj), the
 // CPU the factored one (ops/cpu/cross_attention.cc); both must agree within the GEMMs' bound.
-void testCrossAttention(Env& e, int64_t N, int64_t C, int64_t heads, int64_t d, int64_t Nt, bool given, Precision p) {
+void testCrossAttention(Env& e, int64_t N, int64_t C, int64_t heads, int64_t d, int64_t Nt, bool given, Precision p,
+                        bool biases = true) {
   const int64_t I = heads * d;
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
   auto q = randn(Nt * I), k = randn(N * C), v = randn(N * C), K = randn(Nt * I), V = randn(Nt * I),
        Q = randn(N * I), x = randn(N * C), Wq = randn(I * C, 0.1f), bq = randn(I), Wk = randn(I * C, 0.1f),
        bk = randn(I), Wv = randn(I * C, 0.1f), bv = randn(I), Wo = randn(C * I, 0.1f), bo = randn(C);
-  const std::string shape = dims({N, C, heads, d, Nt}) + (given ? " Q given " : " ") + precisionName(p);
+  const std::string shape = dims({N, C, heads, d, Nt}) + (given ? " Q given " : " ") + (biases ? "" : "no biases ") +
+                            precisionName(p);
+  // Null biases take the ops' bias-free branches (the CPU's shift, value-bias and out_proj terms).
+  const auto bias = [&](const std::vector<float>& b) { return biases ? b.data() : nullptr; };
+  const auto devBias = [&](const std::vector<float>& b) { return biases ? e.dev(b) : nullptr; };
   std::vector<float> ref(Nt * I);
-  ops::cpu::tokensAttendImage(e.cpu, q.data(), Nt, k.data(), v.data(), N, C, Wk.data(), bk.data(), Wv.data(),
-                              bv.data(), heads, d, scale, ref.data());
+  ops::cpu::tokensAttendImage(e.cpu, q.data(), Nt, k.data(), v.data(), N, C, Wk.data(), bias(bk), Wv.data(),
+                              bias(bv), heads, d, scale, ref.data());
   float* dout = e.devAlloc(Nt * I);
   withPrecision(e, p, [&] {
-    ops::tokensAttendImage(e.gpu, e.dev(q), Nt, e.dev(k), e.dev(v), N, C, e.dev(Wk), e.dev(bk), e.dev(Wv),
-                           e.dev(bv), heads, d, scale, dout);
+    ops::tokensAttendImage(e.gpu, e.dev(q), Nt, e.dev(k), e.dev(v), N, C, e.dev(Wk), devBias(bk), e.dev(Wv),
+                           devBias(bv), heads, d, scale, dout);
   });
   auto got = e.host(dout, Nt * I);
   report("tokensAttendImage", shape, ref.data(), got.data(), ref.size(), halfBound(p, C), Norm::Magnitude);
   std::vector<float> refX = x;
   ops::cpu::imageAttendsTokens(e.cpu, given ? nullptr : k.data(), given ? Q.data() : nullptr, N, C,
-                               given ? nullptr : Wq.data(), given ? nullptr : bq.data(), K.data(), V.data(), Nt,
-                               heads, d, scale, Wo.data(), bo.data(), refX.data());
+                               given ? nullptr : Wq.data(), given ? nullptr : bias(bq), K.data(), V.data(), Nt,
+                               heads, d, scale, Wo.data(), bias(bo), refX.data());
   float* dx = e.dev(x);
   withPrecision(e, p, [&] {
     ops::imageAttendsTokens(e.gpu, given ? nullptr : e.dev(k), given ? e.dev(Q) : nullptr, N, C,
-                            given ? nullptr : e.dev(Wq), given ? nullptr : e.dev(bq), e.dev(K), e.dev(V), Nt,
-                            heads, d, scale, e.dev(Wo), e.dev(bo), dx);
+                            given ? nullptr : e.dev(Wq), given ? nullptr : devBias(bq), e.dev(K), e.dev(V), Nt,
+                            heads, d, scale, e.dev(Wo), devBias(bo), dx);
   });
   got = e.host(dx, N * C);
   report("imageAttendsTokens", shape, refX.data(), got.data(), refX.size(), halfBound(p, C, 2), Norm::Magnitude);
@@ -120,6 +125,10 @@ void blockTests(Env& e) {
     testCrossAttention(e, 4096, 256, 8, 16, 7, false, p);
     testCrossAttention(e, 4096, 256, 8, 16, 7, true, p);
     testCrossAttention(e, 1000, 256, 8, 16, 20, false, p);
+    testCrossAttention(e, 1000, 256, 8, 16, 20, true, p);         // Q given, plain order
+    testCrossAttention(e, 513, 256, 8, 16, 16, false, p);         // heads·tokens = heads·d: the last factored count
+    testCrossAttention(e, 4096, 256, 8, 16, 7, false, p, false);  // no biases
+    testCrossAttention(e, 300, 16, 2, 8, 7, true, p, false);      // the tiny fixture's widths, Q given, no biases
   }
 }
 
