@@ -43,7 +43,9 @@ class PinnedPool {
   PinnedPool(const Source& source, size_t limitBytes) : source_(source), limit_(limitBytes) {}
   PinnedPool(const PinnedPool&) = delete;
   PinnedPool& operator=(const PinnedPool&) = delete;
-  ~PinnedPool();  // returns every block to the source (tests; the process-wide pool is never destroyed)
+  // Returns the cached blocks to the source; blocks still in use stay with their users (tests: the
+  // process-wide pool is never destroyed).
+  ~PinnedPool();
 
   // A pinned block of at least `bytes`, or nullptr (the caller takes heap memory).
   void* allocate(size_t bytes);
