@@ -3,16 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "check.h"
 #include "denormals.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (!(cond)) {                                                   \
-      std::fprintf(stderr, "%s:%d: CHECK(%s)\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                    \
-    }                                                                \
-  } while (0)
 
 // A product whose exact value (5.9e-39) is below FLT_MIN; volatile keeps it from being folded.
 static float tinyProduct() {
@@ -35,6 +27,6 @@ int main() {
 #endif
   }
   CHECK(tinyProduct() > 0.f);
-  if (failures == 0) std::printf("denormals_test: ok\n");
-  return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  if (nativetest::failures == 0) std::printf("denormals_test: ok\n");
+  return nativetest::failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "check.h"
 #include "core/host_memory.h"
 #include "core/host_vector.h"
 
@@ -18,15 +19,6 @@ using namespace omniseg;
 using namespace omniseg::host_memory;
 
 namespace {
-
-int failures = 0;
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                     \
-    }                                                                 \
-  } while (0)
 
 constexpr size_t MiB = size_t{1} << 20, KiB = size_t{1} << 10;
 
@@ -176,8 +168,8 @@ int main() {
   testReuseAndLimit();
   testThreads();
   testHostVector();
-  if (failures) {
-    std::fprintf(stderr, "host_memory_test: %d failure(s)\n", failures);
+  if (nativetest::failures) {
+    std::fprintf(stderr, "host_memory_test: %d failure(s)\n", nativetest::failures);
     return 1;
   }
   std::printf("host_memory_test: all passed\n");
