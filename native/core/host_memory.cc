@@ -24,11 +24,12 @@ void* PinnedPool::allocate(size_t bytes) {
   size_t size = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (bytes > limit_) {
+    // Over the limit by itself (its class, which rounds up, included): left to the heap before
+    // any cached block is evicted for it. (bytes ≤ limit_ first: no overflow in sizeClass.)
+    if (bytes > limit_ || (size = sizeClass(bytes)) > limit_) {
       ++stats_.fallbacks;
       return nullptr;
     }
-    size = sizeClass(bytes);
     if (auto it = free_.find(size); it != free_.end()) {
       void* p = it->second;
       free_.erase(it);

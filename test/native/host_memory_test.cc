@@ -95,6 +95,17 @@ void testReuseAndLimit() {
     CHECK(pool.release(b) && pool.release(e));
   }
   CHECK(allocs == frees);  // the destructor returned every cached block
+
+  // A request under the limit whose class is over it (4.6 MiB → 5 MiB > 4.75 MiB) is left to the
+  // heap without evicting the cached blocks first.
+  allocs = frees = 0;
+  {
+    PinnedPool pool(kFake, 4 * MiB + 768 * KiB);
+    CHECK(pool.release(pool.allocate(MiB)));
+    CHECK(pool.allocate(4 * MiB + 600 * KiB) == nullptr);
+    CHECK(frees == 0 && pool.stats().cachedBytes == MiB && pool.stats().fallbacks == 1);
+  }
+  CHECK(allocs == frees);
 }
 
 // Threads take and give back blocks of a few classes; a block is never handed to two users at

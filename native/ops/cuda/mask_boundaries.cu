@@ -8,7 +8,6 @@
 // can be captured in a CUDA graph (the decoder's).
 #include <cub/device/device_scan.cuh>
 
-
 #include "ops/cuda/launch.h"
 
 namespace omniseg::ops::cuda {
