@@ -17,7 +17,9 @@ needed): it drives omniseg through the standalone program test/gpu/sam_gpu.cc.
    (get_image_embeddings on pixel values already on the GPU) in fp32, fp16 and bf16; its
    processor + encoder; its decode (prompt -> masks at image size, fp32); omniseg's encode
    (host preprocessing + upload + encoder) and decode (prompt -> masks at image size, in host
-   memory), also op by op (no CUDA graph) and into pageable result buffers (OMNISEG_PINNED_MB=0).
+   memory), also op by op (no CUDA graph) and into pageable result buffers (OMNISEG_PINNED_MB=0);
+   the half-precision encoder also with the fused attention's key-row layout for the windowed
+   layers (OMNISEG_FLASH_KEYS=rows), held to the same bounds.
 """
 
 from __future__ import annotations
@@ -217,14 +219,19 @@ def main() -> int:
                     failures.append(f"{file} {name}: decode {label} differs")
             ours[key] = vj["cases"]
         half = {}
-        for prec in ("bf16", "fp16"):
-            hout = work / f"out-{file}-{prec}"
+        # Each half precision with the fused attention's default key layout, then with the key-row
+        # layout for the windowed layers (OMNISEG_FLASH_KEYS=rows; the default once it is measured
+        # faster here).
+        for prec, keys in (("bf16", ""), ("bf16", "rows"), ("fp16", ""), ("fp16", "rows")):
+            label = prec + (f" ({keys} keys)" if keys else "")
+            hout = work / f"out-{file}-{prec}{keys}"
             hout.mkdir(exist_ok=True)
             hcmd = [a if a != str(out) else str(hout) for a in cmd] + ["--precision", prec, "--batch", str(BATCH)]
-            hres = subprocess.run(hcmd, capture_output=True, text=True)
+            henv = {**os.environ, "OMNISEG_FLASH_KEYS": keys}
+            hres = subprocess.run(hcmd, capture_output=True, text=True, env=henv)
             if hres.returncode != 0:
                 print(hres.stderr)
-                failures.append(f"{file}: sam_gpu --precision {prec} failed")
+                failures.append(f"{file}: sam_gpu --precision {label} failed")
                 continue
             hj = json.loads(hres.stdout.strip().splitlines()[-1])
             he = np.fromfile(hout / "embedding.f32", np.float32).reshape(ref["embedding"].shape)
@@ -234,15 +241,15 @@ def main() -> int:
             hb = np.fromfile(hout / "embedding-batch-last.f32", np.float32).reshape(ref["embedding"].shape)
             berr = rel_l2(hb, ref["embedding"])
             per_image = hj["encodeBatchMs"]["median"] / BATCH
-            half[prec] = {"encodeMs": hj["encodeMs"], "embeddingRelL2": herr, "maxMaskMismatch": mism,
+            half[prec + keys.capitalize()] = {"encodeMs": hj["encodeMs"], "embeddingRelL2": herr, "maxMaskMismatch": mism,
                           "batch": BATCH, "encodeBatchMs": hj["encodeBatchMs"], "batchEmbeddingRelL2": berr}
-            print(f"{file}: {prec} encoder: embedding rel L2 {herr:.2e}  worst mask mismatch {mism * 100:.3f}%  "
+            print(f"{file}: {label} encoder: embedding rel L2 {herr:.2e}  worst mask mismatch {mism * 100:.3f}%  "
                   f"encode ms {hj['encodeMs']['median']:.2f} (host preprocess {hj['preprocessMs']:.2f}); "
                   f"batch of {BATCH}: {hj['encodeBatchMs']['median']:.2f} ms = {per_image:.2f} ms/image, "
                   f"last embedding rel L2 {berr:.2e}", flush=True)
             b = HALF_BOUNDS[prec]
             if not (herr <= b["emb"] and mism <= b["mask"] and berr <= b["emb"]):
-                failures.append(f"{file} {prec}: embedding {herr:.2e} (batched {berr:.2e}), masks {mism:.2e}")
+                failures.append(f"{file} {label}: embedding {herr:.2e} (batched {berr:.2e}), masks {mism:.2e}")
         e = np.fromfile(out / "embedding.f32", np.float32).reshape(ref["embedding"].shape)
         err = rel_l2(e, ref["embedding"])
         print(f"{file}: embedding rel L2 {err:.2e}  max abs {np.abs(e - ref['embedding']).max():.2e}")

@@ -100,10 +100,10 @@ Half* devHalf(Env& e, const std::vector<Half>& h) {
   return d;
 }
 
-// bias: 0 none, 1 th and tw, 2 th only (tw null).
+// bias: 0 none, 1 th and tw, 2 th only (tw null). keys: the key-tile layout asked for.
 template <class Half>
 void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d, int bias,
-               float qScale = 1.f) {
+               float qScale = 1.f, ops::cuda::FlashKeys keys = ops::cuda::FlashKeys::Dense) {
   const int64_t T = h * w, C = heads * d;
   FlashInputs<Half> in(e, B, h, w, heads, d, qScale);
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
@@ -131,12 +131,13 @@ void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d
   const float* dtw = bias == 1 ? e.dev(in.tw) : nullptr;
   const bool ran = ops::cuda::flashAttention(e.gpu, devHalf(e, in.q), devHalf(e, in.k),
                                              devHalf(e, in.v), B, heads, h, w, d, scale, dth, dtw,
-                                             dout);
+                                             dout, 0, 0, 0, keys);
   const std::string shape = std::string(halfName<Half>()) + " B" + std::to_string(B) + " " +
                             dims({h, w}) + " h" + std::to_string(heads) + " d" +
                             std::to_string(d) +
                             (bias == 1 ? " bias" : bias == 2 ? " th-only" : "") +
-                            (qScale != 1.f ? " q*" + std::to_string(static_cast<int>(qScale)) : "");
+                            (qScale != 1.f ? " q*" + std::to_string(static_cast<int>(qScale)) : "") +
+                            (keys == ops::cuda::FlashKeys::Rows ? " rows" : "");
   const double bound = std::is_same<Half, __half>::value ? 5e-3 : 2e-2;
   if (!ran) {
     ++failures;
@@ -222,6 +223,22 @@ void attentionTests(Env& e) {
     testFlash<__half>(e, 2, 9, 11, 2, 96, 1);
     testFlash<__nv_bfloat16>(e, 2, 9, 11, 2, 128, 1);
     testFlash<__half>(e, 1, 1, 1, 1, 64, 1);             // a single token
+    // The key-row layout (w ≤ 16), forced: SAM's windows, odd and tiny grids (h not a multiple of
+    // the 4 key rows per tile, w < 8), th only, a peaked softmax, every head size.
+    {
+      constexpr auto kRows = ops::cuda::FlashKeys::Rows;
+      testFlash<__half>(e, 25, 14, 14, 12, 64, 1, 1.f, kRows);
+      testFlash<__nv_bfloat16>(e, 25, 14, 14, 12, 64, 1, 1.f, kRows);
+      testFlash<__half>(e, 25, 14, 14, 12, 64, 2, 1.f, kRows);
+      testFlash<__nv_bfloat16>(e, 25, 14, 14, 12, 64, 1, 3.f, kRows);
+      testFlash<__half>(e, 3, 5, 7, 3, 64, 1, 1.f, kRows);
+      testFlash<__half>(e, 2, 9, 11, 2, 32, 1, 1.f, kRows);
+      testFlash<__half>(e, 2, 9, 11, 2, 96, 1, 1.f, kRows);
+      testFlash<__nv_bfloat16>(e, 2, 9, 11, 2, 128, 1, 1.f, kRows);
+      testFlash<__nv_bfloat16>(e, 2, 14, 14, 16, 80, 1, 1.f, kRows);
+      testFlash<__half>(e, 2, 17, 16, 2, 64, 1, 1.f, kRows);  // w = 16: every slot used
+      testFlash<__half>(e, 1, 1, 1, 1, 64, 1, 1.f, kRows);
+    }
     testFlashDeclines(e);
 }
 
@@ -268,11 +285,19 @@ void attentionBenchmarks(Env& e) {
     float* oww = e.devAlloc(25 * 196 * 12 * 64);
     bench(e, "flashAttention fp16 windows B25 14x14 h12 d64", [&] {
       ops::cuda::flashAttention(e.gpu, w16, w16 + nw, w16 + 2 * nw, 25, 12, 14, 14, 64, 0.125f,
-                                thw, thw, oww);
+                                thw, thw, oww, 0, 0, 0, ops::cuda::FlashKeys::Dense);
+    });
+    bench(e, "flashAttention fp16 windows B25 14x14 h12 d64 rows", [&] {
+      ops::cuda::flashAttention(e.gpu, w16, w16 + nw, w16 + 2 * nw, 25, 12, 14, 14, 64, 0.125f,
+                                thw, thw, oww, 0, 0, 0, ops::cuda::FlashKeys::Rows);
     });
     bench(e, "flashAttention bf16 windows B25 14x14 h12 d64", [&] {
       ops::cuda::flashAttention(e.gpu, wb, wb + nw, wb + 2 * nw, 25, 12, 14, 14, 64, 0.125f, thw,
-                                thw, oww);
+                                thw, oww, 0, 0, 0, ops::cuda::FlashKeys::Dense);
+    });
+    bench(e, "flashAttention bf16 windows B25 14x14 h12 d64 rows", [&] {
+      ops::cuda::flashAttention(e.gpu, wb, wb + nw, wb + 2 * nw, 25, 12, 14, 14, 64, 0.125f, thw,
+                                thw, oww, 0, 0, 0, ops::cuda::FlashKeys::Rows);
     });
     const int64_t nh = 16 * T * 80;
     auto* h16 = static_cast<__half*>(e.devArena.bytes(3 * nh * sizeof(__half)));

@@ -16,6 +16,8 @@
 #include <cuda_fp16.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "ops/cuda/flash_attention.h"
 #include "ops/cuda/launch.h"
@@ -127,6 +129,30 @@ __device__ __forceinline__ void loadTile(Half* dst, const Half* src, int row0, i
   }
 }
 
+// Keys laid out by key row (kBiasRows): each key row of w ≤ kWp keys takes kWp slots of a tile, so
+// a tile holds kRowsPerTile key rows; the slots past w and the key rows past h are zero-filled and
+// masked through their bias (-inf).
+constexpr int kWp = 16;
+constexpr int kRowsPerTile = kBc / kWp;
+
+// Key tile `tile` of K or V into a [64][D + 8] shared tile: keys tile·64 .. +63 in token order, or
+// with Rows key rows tile·kRowsPerTile .. +kRowsPerTile-1 in kWp slots each.
+template <class Half, int D, bool Rows>
+__device__ __forceinline__ void loadKeys(Half* dst, const Half* src, int tile, int T, int h, int w) {
+  if constexpr (!Rows) {
+    loadTile<Half, D>(dst, src, tile * kBc, T);
+  } else {
+    constexpr int kChunks = D / 8;
+    constexpr int kLd = D + 8;
+    for (int i = threadIdx.x; i < kBc * kChunks; i += kFaThreads) {
+      const int r = i / kChunks, c = i - r * kChunks;
+      const int kh = tile * kRowsPerTile + r / kWp, kw = r % kWp;
+      const bool ok = kh < h && kw < w;
+      cpAsync16(dst + r * kLd + c * 8, src + static_cast<int64_t>(ok ? kh * w + kw : 0) * D + c * 8, ok);
+    }
+  }
+}
+
 // (kh, kw) offsets into the staged bias tables (kh·kBiasLd, kw·kBiasLd) of the keys of tile
 // `tile`, written by the first kBc threads.
 __device__ __forceinline__ void keyTable(int2* tbl, int tile, int T, int w) {
@@ -144,8 +170,11 @@ __device__ __forceinline__ void keyTable(int2* tbl, int tile, int T, int w) {
 // Bias modes: kNoBias; kBiasTable (any h, w: per score, both terms from the staged tables);
 // kBiasRow (w == kBc, SAM's 64×64 global attention: a key tile is one key row kh = tile, so a
 // thread's 32 tw terms are the same for every tile and live in registers, and the th term is
-// constant over a row of the tile and is folded into the running max instead of each score).
-enum BiasMode { kNoBias, kBiasTable, kBiasRow };
+// constant over a row of the tile and is folded into the running max instead of each score);
+// kBiasRows (w ≤ kWp, e.g. SAM's 14×14 windows: keys laid out by key row, see loadKeys, so a
+// thread's key columns have the same kw in every tile: its 8 tw terms live in registers, -inf on
+// the padding slots, and its th terms are one per key row of the tile, -inf past h).
+enum BiasMode { kNoBias, kBiasTable, kBiasRow, kBiasRows };
 
 // Blocks per SM the register allocation aims at (the shared memory of the SAM shapes allows them):
 // 4 at d = 64 (the 128 registers the kernel needs without the row bias), 3 otherwise up to d = 80.
@@ -174,16 +203,19 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
   const Half* Qg = static_cast<const Half*>(p.Q) + bh * T * D;
   const Half* Kg = static_cast<const Half*>(p.K) + bh * T * D;
   const Half* Vg = static_cast<const Half*>(p.V) + bh * T * D;
-  const int nTiles = (T + kBc - 1) / kBc;
+  constexpr bool Rows = Mode == kBiasRows;
+  const int nTiles = Rows ? (p.h + kRowsPerTile - 1) / kRowsPerTile : (T + kBc - 1) / kBc;
 
   // Prologue: Q (staged in V's second stage), K and V tile 0.
   loadTile<Half, D>(sV + kBc * kLd, Qg, q0, T);
-  loadTile<Half, D>(sK, Kg, 0, T);
-  loadTile<Half, D>(sV, Vg, 0, T);
+  loadKeys<Half, D, Rows>(sK, Kg, 0, T, p.h, p.w);
+  loadKeys<Half, D, Rows>(sV, Vg, 0, T, p.h, p.w);
   cpAsyncCommit();
   if constexpr (Bias) {
-    // sTh[kh][r] = th[row q0 + r][qh + h - 1 - kh] · log2e (0 past T or without th); same for tw.
+    // sTh[kh][r] = th[row q0 + r][qh + h - 1 - kh] · log2e (0 past T or without th; kBiasRows:
+    // -inf for the padding key rows kh ≥ h of the last tile); same for tw.
     const int h = p.h, w = p.w;
+    const int hs = Rows ? nTiles * kRowsPerTile : h;  // staged key rows
     for (int r = warp; r < kBr; r += kFaThreads / 32) {
       const int t = q0 + r;
       const bool ok = t < T;
@@ -191,7 +223,8 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
       const int64_t row = bh * T + t;
       const float* thr = ok && p.th ? p.th + row * p.ldth + qh + h - 1 : nullptr;
       const float* twr = ok && p.tw ? p.tw + row * p.ldtw + qw + w - 1 : nullptr;
-      for (int kh = lane; kh < h; kh += 32) sTh[kh * kBiasLd + r] = thr ? thr[-kh] * kLog2e : 0.f;
+      for (int kh = lane; kh < hs; kh += 32)
+        sTh[kh * kBiasLd + r] = kh >= h ? -INFINITY : thr ? thr[-kh] * kLog2e : 0.f;
       if constexpr (Mode == kBiasTable)
         for (int kw = lane; kw < w; kw += 32)
           sTw[kw * kBiasLd + r] = twr ? twr[-kw] * kLog2e : 0.f;
@@ -222,7 +255,8 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
   const float* thBase = sTh + row0 + g;
   const float* twBase = sTw + row0 + g;
   // kBiasRow: this thread's tw terms (rows g, g + 8; keys kw = 8n + 2·tig + c of every tile).
-  float twReg[Mode == kBiasRow ? 8 : 1][4];
+  // kBiasRows: rows g, g + 8; the key slots kw = 8·(n & 1) + 2·tig + c of every key row.
+  float twReg[Mode == kBiasRow ? 8 : Rows ? 2 : 1][4];
   if constexpr (Mode == kBiasRow) {
     const int w = p.w;
 #pragma unroll
@@ -236,13 +270,27 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
         for (int c = 0; c < 2; ++c)
           twReg[n][2 * half + c] = twr ? twr[-(n * 8 + 2 * tig + c)] * kLog2e : 0.f;
     }
+  } else if constexpr (Rows) {
+    const int w = p.w;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int t = q0 + row0 + g + 8 * half;
+      const float* twr = t < T && p.tw ? p.tw + (bh * T + t) * p.ldtw + t % w + w - 1 : nullptr;
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int kw = n * 8 + 2 * tig + c;
+          twReg[n][2 * half + c] = kw >= w ? -INFINITY : twr ? twr[-kw] * kLog2e : 0.f;
+        }
+    }
   }
 
   for (int j = 0; j < nTiles; ++j) {
     const int buf = j & 1;
     if (j + 1 < nTiles) {
-      loadTile<Half, D>(sK + (buf ^ 1) * kBc * kLd, Kg, (j + 1) * kBc, T);
-      loadTile<Half, D>(sV + (buf ^ 1) * kBc * kLd, Vg, (j + 1) * kBc, T);
+      loadKeys<Half, D, Rows>(sK + (buf ^ 1) * kBc * kLd, Kg, j + 1, T, p.h, p.w);
+      loadKeys<Half, D, Rows>(sV + (buf ^ 1) * kBc * kLd, Vg, j + 1, T, p.h, p.w);
       cpAsyncCommit();
       if constexpr (Mode == kBiasTable) keyTable(sKey + (buf ^ 1) * kBc, j + 1, T, p.w);
       cpAsyncWait<1>();
@@ -278,6 +326,17 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
       for (int n = 0; n < 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] = fmaf(s[n][e], p.scaleLog2, twReg[n][e]);
+    } else if constexpr (Rows) {
+      // n-tiles 2r, 2r + 1 are key row j·kRowsPerTile + r of the tile.
+      const float* th = thBase + j * kRowsPerTile * kBiasLd;
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        const float b0 = th[(n >> 1) * kBiasLd], b1 = th[(n >> 1) * kBiasLd + 8];
+        s[n][0] = fmaf(s[n][0], p.scaleLog2, twReg[n & 1][0] + b0);
+        s[n][1] = fmaf(s[n][1], p.scaleLog2, twReg[n & 1][1] + b0);
+        s[n][2] = fmaf(s[n][2], p.scaleLog2, twReg[n & 1][2] + b1);
+        s[n][3] = fmaf(s[n][3], p.scaleLog2, twReg[n & 1][3] + b1);
+      }
     } else if constexpr (Mode == kBiasTable) {
       const int2* tbl = sKey + buf * kBc + 2 * tig;
 #pragma unroll
@@ -299,7 +358,7 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
         for (int e = 0; e < 4; ++e) s[n][e] *= p.scaleLog2;
     }
     const int kbase = j * kBc;
-    if (kbase + kBc > T) {
+    if (!Rows && kbase + kBc > T) {  // (kBiasRows masks through the bias)
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
         const int col = kbase + n * 8 + 2 * tig;
@@ -322,7 +381,8 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
     mx0 = fmaxf(m0, mx0 + rb0);
     mx1 = fmaxf(m1, mx1 + rb1);
-    // Every tile holds at least one key < T, so mx is finite; ex2(-inf) = 0 on the first tile.
+    // Every tile holds at least one key < T (kBiasRows: key row j·kRowsPerTile < h, slot kw = 0),
+    // so mx is finite; ex2(-inf) = 0 on the first tile.
     const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
     m0 = mx0;
     m1 = mx1;
@@ -412,6 +472,8 @@ template <class Half, int D>
 void launchD(const FaParams& p, int mode, dim3 grid, size_t smem, cudaStream_t st) {
   if (mode == kBiasRow)
     launch<Half, D, kBiasRow>(p, grid, smem, st);
+  else if (mode == kBiasRows)
+    launch<Half, D, kBiasRows>(p, grid, smem, st);
   else if (mode == kBiasTable)
     launch<Half, D, kBiasTable>(p, grid, smem, st);
   else
@@ -420,12 +482,22 @@ void launchD(const FaParams& p, int mode, dim3 grid, size_t smem, cudaStream_t s
 
 bool aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
 
+// FlashKeys::Auto: OMNISEG_FLASH_KEYS=rows takes the key-row layout where it costs no extra tiles;
+// the token order otherwise (the default until the row layout has been measured on a GPU).
+bool rowsByDefault() {
+  static const bool rows = [] {
+    const char* v = std::getenv("OMNISEG_FLASH_KEYS");
+    return v && std::strcmp(v, "rows") == 0;
+  }();
+  return rows;
+}
+
 }  // namespace
 
 template <class Half>
 bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64_t B, int64_t heads,
                     int64_t h, int64_t w, int64_t d, float scale, const float* th, const float* tw,
-                    float* out, int64_t ldth, int64_t ldtw, int64_t gridE) {
+                    float* out, int64_t ldth, int64_t ldtw, int64_t gridE, FlashKeys keys) {
   OMNISEG_CHECK(B > 0 && heads > 0 && h > 0 && w > 0 && d > 0, "flashAttention: bad shape");
   OMNISEG_CHECK(gridE == 0 || (h == w && B == ((gridE + w - 1) / w) * ((gridE + w - 1) / w)),
                 "flashAttention: B is not the window count of the grid");
@@ -435,9 +507,14 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
   if (d != 32 && d != 64 && d != 80 && d != 96 && d != 128) return false;
   if (T > (int64_t{1} << 24) || BH > 65535 || gridE > (1 << 15)) return false;
   if (!aligned(Q, 16) || !aligned(K, 16) || !aligned(V, 16) || !aligned(out, 8)) return false;
-  const int mode = !(th || tw) ? kNoBias : w == kBc ? kBiasRow : kBiasTable;
+  const int64_t rowTiles = (h + kRowsPerTile - 1) / kRowsPerTile;
+  const bool rows = w <= kWp && (keys == FlashKeys::Rows ||
+                                 (keys == FlashKeys::Auto && rowsByDefault() &&
+                                  rowTiles <= (T + kBc - 1) / kBc));
+  const int mode = !(th || tw) ? kNoBias : w == kBc ? kBiasRow : rows ? kBiasRows : kBiasTable;
   size_t smem = static_cast<size_t>(4 * kBc * (d + 8)) * sizeof(Half);
   if (mode == kBiasRow) smem += static_cast<size_t>(h * kBiasLd) * sizeof(float);
+  if (mode == kBiasRows) smem += static_cast<size_t>(rowTiles * kRowsPerTile * kBiasLd) * sizeof(float);
   if (mode == kBiasTable)
     smem += static_cast<size_t>((h + w) * kBiasLd) * sizeof(float) + 2 * kBc * sizeof(int2);
   int dev = 0, optin = 0;
@@ -473,10 +550,10 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
 
 template bool flashAttention<__half>(Ctx&, const __half*, const __half*, const __half*, int64_t,
                                      int64_t, int64_t, int64_t, int64_t, float, const float*,
-                                     const float*, float*, int64_t, int64_t, int64_t);
+                                     const float*, float*, int64_t, int64_t, int64_t, FlashKeys);
 template bool flashAttention<__nv_bfloat16>(Ctx&, const __nv_bfloat16*, const __nv_bfloat16*,
                                             const __nv_bfloat16*, int64_t, int64_t, int64_t,
                                             int64_t, int64_t, float, const float*, const float*,
-                                            float*, int64_t, int64_t, int64_t);
+                                            float*, int64_t, int64_t, int64_t, FlashKeys);
 
 }  // namespace omniseg::ops::cuda

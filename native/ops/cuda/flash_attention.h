@@ -18,10 +18,16 @@ namespace omniseg::ops::cuda {
 // gridE > 0: the B sets are the h×w (h = w) windows of an gridE×gridE grid, row-major over the
 // grid padded to a multiple of w, and out is that grid [gridE*gridE, heads*d] (window_unpartition
 // on the way out: token t of window b lands on its grid cell; padding cells are dropped).
+// keys: how key tiles are laid out when there is a bias and w ≠ 64 (w = 64 has its own row
+// layout): Dense = 64 keys in token order per tile, the bias looked up per score; Rows (w ≤ 16,
+// e.g. SAM's 14×14 windows) = 4 key rows of 16 slots per tile, the bias from registers and one
+// term per key row; Auto = Dense unless OMNISEG_FLASH_KEYS=rows (and Rows adds no tiles).
 // Returns false, doing nothing, for shapes it does not support (the caller falls back).
+enum class FlashKeys { Auto, Dense, Rows };
 template <class Half>
 bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64_t B, int64_t heads,
                     int64_t h, int64_t w, int64_t d, float scale, const float* th, const float* tw,
-                    float* out, int64_t ldth = 0, int64_t ldtw = 0, int64_t gridE = 0);
+                    float* out, int64_t ldth = 0, int64_t ldtw = 0, int64_t gridE = 0,
+                    FlashKeys keys = FlashKeys::Auto);
 
 }  // namespace omniseg::ops::cuda
