@@ -9,7 +9,9 @@
 #          ops' timings with host <-> device copies from pageable and pinned memory (--bench),
 #       2. full SAM parity against transformers on the GPU, 3. the benchmark next to PyTorch
 #       eager (models/sam/gpu_check.py), 4. CLIPSeg parity against transformers on the GPU and its
-#       timings (models/clipseg/gpu_check.py). cuBLASLt is taken from PyTorch's nvidia-cublas.
+#       timings (models/clipseg/gpu_check.py), 5. where the bf16 encoder's GPU time goes: per-kernel
+#       Nsight Compute times, when ncu is installed (CSV into $OUT/ncu when run by the device tool).
+#       cuBLASLt is taken from PyTorch's nvidia-cublas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -45,4 +47,11 @@ PYTHONUNBUFFERED=1 python3 models/sam/gpu_check.py --sam-gpu "$bin/sam_gpu" --im
 echo "== CLIPSeg parity and timings (clipseg-rd64-refined shape, random weights)"
 PYTHONUNBUFFERED=1 python3 models/clipseg/gpu_check.py --clipseg-gpu "$bin/clipseg_gpu" --images .gpu/images \
   --tokenizer .gpu/clip-tokenizer || status=1
+if command -v ncu >/dev/null; then
+  echo "== per-kernel GPU time of a bf16 encode + decode (Nsight Compute)"
+  PYTHONUNBUFFERED=1 python3 models/sam/gpu_check.py --sam-gpu "$bin/sam_gpu" --images .gpu/images \
+    --profile "${OUT:-/tmp/omniseg-gpu}/ncu" --profile-precisions bf16 || true
+else
+  echo "== (no ncu here: per-kernel times skipped)"
+fi
 exit $status

@@ -118,13 +118,41 @@ def half_timings(model, pv, iters):
     return res
 
 
+def kernel_table(csv_text: str, top: int = 25) -> str:
+    """Nsight Compute's CSV (one gpu__time_duration row per kernel launch) summed by kernel name
+    (template arguments and parameters dropped), the `top` largest with their share."""
+    import csv
+    import io
+    import re
+    lines = csv_text.splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
+    if start is None:
+        return "  (no kernel rows)"
+    totals, counts = {}, {}
+    for row in csv.DictReader(io.StringIO("\n".join(lines[start:]))):
+        if row.get("Metric Name") != "gpu__time_duration.sum":
+            continue
+        name = row["Kernel Name"].replace("(anonymous namespace)::", "")
+        name = re.sub(r"\((?:[^()]|\([^()]*\))*\)$", "", name.removeprefix("void ").strip())
+        name = re.sub(r"\b\w+::", "", name)[:70]  # flashAttentionKernel<__half, 64, 3>
+        ns = float(row["Metric Value"].replace(",", ""))
+        totals[name] = totals.get(name, 0.0) + ns
+        counts[name] = counts.get(name, 0) + 1
+    all_ns = sum(totals.values())
+    out = [f"  total {all_ns / 1e6:.3f} ms in {sum(counts.values())} launches"]
+    for name, ns in sorted(totals.items(), key=lambda kv: -kv[1])[:top]:
+        out.append(f"  {ns / 1e6:8.3f} ms {100 * ns / all_ns:5.1f}% {counts[name]:5d}x  {name}")
+    return "\n".join(out)
+
+
 def profile(args, model_dir: Path, work: Path) -> int:
     image = Image.open(Path(args.images) / "chelsea.png").convert("RGB")
     w, h = image.size
     raw = work / "chelsea.rgb"
     raw.write_bytes(np.asarray(image, dtype=np.uint8).tobytes())
     out = Path(args.profile)
-    for prec in ("bf16", "fp32"):
+    out.mkdir(parents=True, exist_ok=True)
+    for prec in args.profile_precisions.split(","):
         cmd = ["ncu", "--metrics", "gpu__time_duration.sum", "--csv", "--print-units", "base",
                args.sam_gpu, "--model", str(model_dir), "--image", str(raw), "--width", str(w), "--height", str(h),
                "--out", str(work), "--device", "cuda", "--iters", "1", "--precision", prec,
@@ -133,6 +161,8 @@ def profile(args, model_dir: Path, work: Path) -> int:
         res = subprocess.run(cmd, capture_output=True, text=True, env=env)
         (out / f"ncu-{prec}.csv").write_text(res.stdout)
         print(f"ncu {prec}: exit {res.returncode}; {res.stderr[-2000:]}")
+        print(f"per-kernel GPU time, one {prec} encode + one decode (ncu, its clocks):")
+        print(kernel_table(res.stdout), flush=True)
     return 0
 
 
@@ -144,7 +174,8 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--profile", metavar="DIR",
                     help="instead of the checks: per-kernel GPU times (Nsight Compute) of one bf16 encode and "
-                         "one decode, written as CSV into DIR")
+                         "one decode, written as CSV into DIR, and a per-kernel summary printed")
+    ap.add_argument("--profile-precisions", default="bf16,fp32", help="with --profile: comma-separated precisions")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
