@@ -104,6 +104,15 @@ void windowRelPosAttention(Ctx& ctx, const float* qkv, int64_t E, int64_t ws, co
                                          dev(relPosW), out));
 }
 
+void preNormRelPosAttention(Ctx& ctx, float* x, int64_t B, int64_t E, int64_t C, const float* gamma,
+                            const float* beta, float eps, const float* Wqkv, const float* bqkv,
+                            int64_t heads, int64_t ws, const float* relPosH, const float* relPosW,
+                            const float* Wproj, const float* bproj) {
+  OMNISEG_DISPATCH(preNormRelPosAttention(ctx, x, B, E, C, dev(gamma), dev(beta), eps, dev(Wqkv),
+                                          dev(bqkv), heads, ws, dev(relPosH), dev(relPosW), dev(Wproj),
+                                          dev(bproj)));
+}
+
 void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64_t iw,
                     int64_t inStride, int64_t inPlaneStride, float* out, int64_t oh, int64_t ow,
                     int64_t outRows, int64_t outCols) {

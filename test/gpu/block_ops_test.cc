@@ -62,6 +62,34 @@ void testWindowRelPos(Env& e, int64_t E, int64_t ws, int64_t heads, int64_t d, b
   e.reset();
 }
 
+// The attention half of a SAM ViT layer (B grids, windowed when ws > 0). The half path hands qkv
+// and the attention output on in half precision, so it is checked on what it adds to x (the
+// residual would dilute an error in it), within three roundings' bound.
+void testPreNormRelPos(Env& e, int64_t B, int64_t E, int64_t C, int64_t heads, int64_t ws, Precision p) {
+  const int64_t M = B * E * E, d = C / heads, s = ws > 0 ? ws : E;
+  auto x = randn(M * C), g = randn(C), b = randn(C), Wqkv = randn(3 * C * C, 0.05f), bqkv = randn(3 * C),
+       rh = randn((2 * s - 1) * d, 0.3f), rw = randn((2 * s - 1) * d, 0.3f), Wo = randn(C * C, 0.05f),
+       bo = randn(C);
+  std::vector<float> ref = x;
+  ops::cpu::preNormRelPosAttention(e.cpu, ref.data(), B, E, C, g.data(), b.data(), 1e-6f, Wqkv.data(),
+                                   bqkv.data(), heads, ws, rh.data(), rw.data(), Wo.data(), bo.data());
+  float* dx = e.dev(x);
+  withPrecision(e, p, [&] {
+    ops::preNormRelPosAttention(e.gpu, dx, B, E, C, e.dev(g), e.dev(b), 1e-6f, e.dev(Wqkv), e.dev(bqkv),
+                                heads, ws, e.dev(rh), e.dev(rw), e.dev(Wo), e.dev(bo));
+  });
+  auto got = e.host(dx, M * C);
+  for (int64_t i = 0; i < M * C; ++i) {
+    ref[i] -= x[i];
+    got[i] -= x[i];
+  }
+  report("preNormRelPosAttn", "B" + std::to_string(B) + " E" + std::to_string(E) + " C" + std::to_string(C) +
+                                  " h" + std::to_string(heads) + " ws" + std::to_string(ws) + " " +
+                                  precisionName(p),
+         ref.data(), got.data(), ref.size(), halfBound(p, std::max(C, s * s), 3), Norm::Magnitude);
+  e.reset();
+}
+
 // SAM's cross attention: the CUDA ops run the reference's order (project, attend, out_proj), the
 // CPU the factored one (ops/cpu/cross_attention.cc); both must agree within the GEMMs' bound.
 void testCrossAttention(Env& e, int64_t N, int64_t C, int64_t heads, int64_t d, int64_t Nt, bool given, Precision p,
@@ -121,6 +149,13 @@ void blockTests(Env& e) {
     testWindowRelPos(e, 64, 14, 12, 14, true, p);  // SlimSAM-77's 14 per head: no fused kernel
     testRelPos(e, 2, 64, 64, 12, 14, p);  // its global layers, two images
     testRelPos(e, 1, 32, 32, 4, 64, p);
+    // The attention half of SAM's layers: ViT-B windowed and global (two images), padded windows
+    // of two images, SlimSAM-77's 14-wide heads (the half path declines: fp32 ops), ViT-H's d = 80
+    testPreNormRelPos(e, 1, 64, 768, 12, 14, p);
+    testPreNormRelPos(e, 2, 64, 768, 12, 0, p);
+    testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
+    testPreNormRelPos(e, 1, 16, 168, 12, 14, p);
+    testPreNormRelPos(e, 1, 24, 160, 2, 0, p);
     // SAM's decoder (7 tokens: factored on the CPU; 20: the plain order there too)
     testCrossAttention(e, 4096, 256, 8, 16, 7, false, p);
     testCrossAttention(e, 4096, 256, 8, 16, 7, true, p);
@@ -143,6 +178,7 @@ void blockBenchmarks(Env& e) {
   float* ln = e.devAlloc(T * C);
   float* qkv = e.dev(randn(T * 3 * C));
   float* rh = e.dev(randn(27 * 64, 0.3f));
+  float* rh127 = e.dev(randn(127 * 64, 0.3f));  // (global: 2·64 - 1 rows; windows read the first 27)
   float* win = e.devAlloc(25 * 196 * 3 * C);
   float* winOut = e.devAlloc(25 * 196 * C);
   for (Precision p : {Precision::Bf16, Precision::Fp16}) {
@@ -161,6 +197,20 @@ void blockBenchmarks(Env& e) {
         ops::layerNorm(e.gpu, x, T, C, g, g, 1e-6f, ln);
         ops::linear(e.gpu, ln, T, C, W1, b1, 3 * C, y);
       });
+      for (int64_t ws : {14, 0}) {
+        const std::string what = std::string(ws ? "windowed" : "global") + " E64 C768 h12 " + n;
+        bench(e, ("preNormRelPosAttention " + what).c_str(), [&] {
+          ops::preNormRelPosAttention(e.gpu, x, 1, E, C, g, g, 1e-6f, W1, b1, 12, ws, rh127, rh127, W2, g);
+        });
+        bench(e, ("  vs layerNormLinear + attention + linear " + what).c_str(), [&] {
+          ops::layerNormLinear(e.gpu, x, T, C, g, g, 1e-6f, W1, b1, 3 * C, y);
+          if (ws)
+            ops::windowRelPosAttention(e.gpu, y, E, 14, b1, 12, 64, rh127, rh127, ln);
+          else
+            ops::relPosAttention(e.gpu, y, 1, E, E, 12, 64, rh127, rh127, ln);
+          ops::linear(e.gpu, ln, T, C, W2, g, C, x, Act::None, true);
+        });
+      }
       bench(e, ("windowRelPosAttention E64 ws14 h12 d64 " + n).c_str(),
             [&] { ops::windowRelPosAttention(e.gpu, qkv, E, 14, g, 12, 64, rh, rh, ln); });
       bench(e, ("  vs partition + relPosAttention + unpartition " + n).c_str(), [&] {

@@ -54,26 +54,9 @@ ImageEncoder::ImageEncoder(const VisionConfig& config, WeightStore& w)
 // padding, one image at a time (global attention: B independent grids in one call).
 // ref: modeling_sam.py SamVisionLayer.forward (first half), SamVisionAttention.forward
 void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x, int64_t B) const {
-  const int64_t C = cfg_.hiddenSize, E = grid_, N = E * E, heads = cfg_.numAttentionHeads;
-  float* qkv = ctx.arena.floats(B * N * 3 * C);  // [B*E*E, 3C]
-  {
-    ProfileScope ps("layer norm + qkv");
-    ops::layerNormLinear(ctx, x, B * N, C, L.ln1W, L.ln1B, static_cast<float>(cfg_.layerNormEps), L.qkvW,
-                         L.qkvB, 3 * C, qkv);
-  }
-  float* att = ctx.arena.floats(B * N * C);  // [B*E*E, C]
-  if (L.window > 0) {
-    ProfileScope ps("attention (window)");
-    // window_partition pads the grid with zero tokens, whose qkv is the qkv bias
-    for (int64_t b = 0; b < B; ++b)
-      ops::windowRelPosAttention(ctx, qkv + b * N * 3 * C, E, L.window, L.qkvB, heads, C / heads, L.relH,
-                                 L.relW, att + b * N * C);
-  } else {
-    ProfileScope ps("attention (global)");
-    ops::relPosAttention(ctx, qkv, B, E, E, heads, C / heads, L.relH, L.relW, att);
-  }
-  ProfileScope ps("proj");
-  ops::linear(ctx, att, B * N, C, L.projW, L.projB, C, x, ops::Act::None, /*accumulate=*/true);
+  ops::preNormRelPosAttention(ctx, x, B, grid_, cfg_.hiddenSize, L.ln1W, L.ln1B,
+                              static_cast<float>(cfg_.layerNormEps), L.qkvW, L.qkvB,
+                              cfg_.numAttentionHeads, L.window, L.relH, L.relW, L.projW, L.projB);
 }
 
 // x += lin2(gelu(lin1(layer_norm2(x))))     ref: SamVisionLayer.forward (second half), SamMLPBlock

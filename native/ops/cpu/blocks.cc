@@ -1,6 +1,7 @@
 // Fused transformer-layer ops on the CPU: compositions of the single ops (ops/op_list.inc), with
 // scratch from the arena. The results are the ops' own, so a model that calls these matches one
 // that calls the pieces bit for bit.
+#include "core/profile.h"
 #include "ops/ops.h"
 
 namespace omniseg::ops::cpu {
@@ -35,6 +36,32 @@ void windowRelPosAttention(Ctx& ctx, const float* qkv, int64_t E, int64_t ws, co
   cpu::windowPartition(ctx, qkv, E, 3 * C, ws, fill, qkvWin);
   cpu::relPosAttention(ctx, qkvWin, B, ws, ws, heads, d, relPosH, relPosW, outWin);
   cpu::windowUnpartition(ctx, outWin, E, C, ws, out);
+}
+
+void preNormRelPosAttention(Ctx& ctx, float* x, int64_t B, int64_t E, int64_t C, const float* gamma,
+                            const float* beta, float eps, const float* Wqkv, const float* bqkv,
+                            int64_t heads, int64_t ws, const float* relPosH, const float* relPosW,
+                            const float* Wproj, const float* bproj) {
+  const int64_t N = E * E, M = B * N, d = C / heads;
+  ArenaScope scope(ctx.arena);
+  float* qkv = ctx.arena.floats(static_cast<size_t>(M * 3 * C));  // [B*E*E, 3C]
+  {
+    ProfileScope ps("layer norm + qkv");
+    cpu::layerNormLinear(ctx, x, M, C, gamma, beta, eps, Wqkv, bqkv, 3 * C, qkv);
+  }
+  float* att = ctx.arena.floats(static_cast<size_t>(M * C));  // [B*E*E, C]
+  if (ws > 0) {
+    ProfileScope ps("attention (window)");
+    // window_partition pads the grid with zero tokens, whose qkv is the qkv bias
+    for (int64_t b = 0; b < B; ++b)
+      cpu::windowRelPosAttention(ctx, qkv + b * N * 3 * C, E, ws, bqkv, heads, d, relPosH, relPosW,
+                                 att + b * N * C);
+  } else {
+    ProfileScope ps("attention (global)");
+    cpu::relPosAttention(ctx, qkv, B, E, E, heads, d, relPosH, relPosW, att);
+  }
+  ProfileScope ps("proj");
+  cpu::linear(ctx, att, M, C, Wproj, bproj, C, x, Act::None, /*accumulate=*/true);
 }
 
 }  // namespace omniseg::ops::cpu

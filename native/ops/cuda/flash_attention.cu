@@ -39,7 +39,8 @@ struct FaParams {
   const float* th;  // may be null (zero bias) when the kernel is instantiated with Bias
   const float* tw;
   int ldth, ldtw;   // row strides of th and tw
-  float* out;
+  void* out;      // fp32, or Half when outHalf
+  bool outHalf;
   int T, h, w, heads;
   int gridE;  // > 0: out is the E×E grid the h×w windows tile (see flashAttention)
   float scaleLog2;  // scale · log2(e)
@@ -444,14 +445,18 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
     return gy < p.gridE && gx < p.gridE ? static_cast<int64_t>(gy) * p.gridE + gx : -1;
   };
   const int64_t r0 = outRow(t0), r1 = outRow(t1);
-  float* out0 = p.out + r0 * C + hd * D + 2 * tig;
-  float* out1 = p.out + r1 * C + hd * D + 2 * tig;
+  const int64_t o0 = r0 * C + hd * D + 2 * tig, o1 = r1 * C + hd * D + 2 * tig;
+  // fp32 pairs, or (outHalf) pairs rounded for the next GEMM, two halves per 4-byte store
+  auto store = [&](int64_t i, float a, float b) {
+    if (p.outHalf)
+      *reinterpret_cast<uint32_t*>(static_cast<Half*>(p.out) + i) = pack<Half>(a, b);
+    else
+      *reinterpret_cast<float2*>(static_cast<float*>(p.out) + i) = make_float2(a, b);
+  };
 #pragma unroll
   for (int n = 0; n < kDTiles; ++n) {
-    if (r0 >= 0)
-      *reinterpret_cast<float2*>(out0 + n * 8) = make_float2(o[n][0] * inv0, o[n][1] * inv0);
-    if (r1 >= 0)
-      *reinterpret_cast<float2*>(out1 + n * 8) = make_float2(o[n][2] * inv1, o[n][3] * inv1);
+    if (r0 >= 0) store(o0 + n * 8, o[n][0] * inv0, o[n][1] * inv0);
+    if (r1 >= 0) store(o1 + n * 8, o[n][2] * inv1, o[n][3] * inv1);
   }
 }
 
@@ -497,16 +502,18 @@ bool rowsByDefault() {
 template <class Half>
 bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64_t B, int64_t heads,
                     int64_t h, int64_t w, int64_t d, float scale, const float* th, const float* tw,
-                    float* out, int64_t ldth, int64_t ldtw, int64_t gridE, FlashKeys keys) {
+                    void* out, int64_t ldth, int64_t ldtw, int64_t gridE, FlashKeys keys,
+                    bool outHalf) {
   OMNISEG_CHECK(B > 0 && heads > 0 && h > 0 && w > 0 && d > 0, "flashAttention: bad shape");
   OMNISEG_CHECK(gridE == 0 || (h == w && B == ((gridE + w - 1) / w) * ((gridE + w - 1) / w)),
                 "flashAttention: B is not the window count of the grid");
   OMNISEG_CHECK(Q && K && V && out, "flashAttention: null operand");
   const cudaStream_t st = stream(ctx);
   const int64_t T = h * w, BH = B * heads;
-  if (d != 32 && d != 64 && d != 80 && d != 96 && d != 128) return false;
+  if (!flashHeadSize(d)) return false;
   if (T > (int64_t{1} << 24) || BH > 65535 || gridE > (1 << 15)) return false;
-  if (!aligned(Q, 16) || !aligned(K, 16) || !aligned(V, 16) || !aligned(out, 8)) return false;
+  if (!aligned(Q, 16) || !aligned(K, 16) || !aligned(V, 16) || !aligned(out, outHalf ? 4 : 8))
+    return false;
   const int64_t rowTiles = (h + kRowsPerTile - 1) / kRowsPerTile;
   const bool rows = w <= kWp && (keys == FlashKeys::Rows ||
                                  (keys == FlashKeys::Auto && rowsByDefault() &&
@@ -531,6 +538,7 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
   p.ldth = static_cast<int>(ldth > 0 ? ldth : 2 * h - 1);
   p.ldtw = static_cast<int>(ldtw > 0 ? ldtw : 2 * w - 1);
   p.out = out;
+  p.outHalf = outHalf;
   p.T = static_cast<int>(T);
   p.h = static_cast<int>(h);
   p.w = static_cast<int>(w);
@@ -550,10 +558,11 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
 
 template bool flashAttention<__half>(Ctx&, const __half*, const __half*, const __half*, int64_t,
                                      int64_t, int64_t, int64_t, int64_t, float, const float*,
-                                     const float*, float*, int64_t, int64_t, int64_t, FlashKeys);
+                                     const float*, void*, int64_t, int64_t, int64_t, FlashKeys,
+                                     bool);
 template bool flashAttention<__nv_bfloat16>(Ctx&, const __nv_bfloat16*, const __nv_bfloat16*,
                                             const __nv_bfloat16*, int64_t, int64_t, int64_t,
                                             int64_t, int64_t, float, const float*, const float*,
-                                            float*, int64_t, int64_t, int64_t, FlashKeys);
+                                            void*, int64_t, int64_t, int64_t, FlashKeys, bool);
 
 }  // namespace omniseg::ops::cuda

@@ -9,7 +9,7 @@
 
 namespace omniseg::ops::cuda {
 
-// out[b, t, hd*d + j] (fp32, [B, T, heads*d], T = h*w) =
+// out[b, t, hd*d + j] ([B, T, heads*d], T = h*w; fp32, or Half when outHalf) =
 //   softmax_k(scale · q_t·k_k + th[r, qh-kh+h-1] + tw[r, qw-kw+w-1]) · v_k
 // for each (b, head hd) with r = (b*heads + hd)*T + t, qh = t / w, qw = t % w, kh = k / w,
 // kw = k % w. Q, K, V: half [B*heads, T, d] (dense). th: fp32 [B*heads*T, 2h-1] (row stride
@@ -22,12 +22,16 @@ namespace omniseg::ops::cuda {
 // layout): Dense = 64 keys in token order per tile, the bias looked up per score; Rows (w ≤ 16,
 // e.g. SAM's 14×14 windows) = 4 key rows of 16 slots per tile, the bias from registers and one
 // term per key row; Auto = Dense unless OMNISEG_FLASH_KEYS=rows (and Rows adds no tiles).
-// Returns false, doing nothing, for shapes it does not support (the caller falls back).
+// Returns false, doing nothing, for shapes it does not support (the caller falls back): head
+// sizes other than flashHeadSize's, over 2^24 tokens or 65535 sets·heads, misaligned operands.
 enum class FlashKeys { Auto, Dense, Rows };
 template <class Half>
 bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64_t B, int64_t heads,
                     int64_t h, int64_t w, int64_t d, float scale, const float* th, const float* tw,
-                    float* out, int64_t ldth = 0, int64_t ldtw = 0, int64_t gridE = 0,
-                    FlashKeys keys = FlashKeys::Auto);
+                    void* out, int64_t ldth = 0, int64_t ldtw = 0, int64_t gridE = 0,
+                    FlashKeys keys = FlashKeys::Auto, bool outHalf = false);
+
+// The head sizes the fused kernel is built for.
+inline bool flashHeadSize(int64_t d) { return d == 32 || d == 64 || d == 80 || d == 96 || d == 128; }
 
 }  // namespace omniseg::ops::cuda

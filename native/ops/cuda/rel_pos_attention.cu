@@ -40,43 +40,58 @@ __device__ __forceinline__ void store4<float>(float* o, float4 f) {
   *reinterpret_cast<float4*>(o) = f;
 }
 
-// One block per token (b, t) of qkv [B, T, 3, heads, d] → dst [3][B, heads, T, d] as T (fp32,
-// or rounded to half; per = B*heads*T*d).
-template <class T>
-__global__ void splitHeadsKernel(const float* qkv, int64_t Tn, int64_t heads, int64_t d,
-                                 int64_t per, WindowSource win, T* dst) {
-  const int64_t bt = blockIdx.x, b = bt / Tn, t = bt - b * Tn, C = heads * d;
-  const float* src = qkv + bt * 3 * C;
-  if (win.E > 0) {
-    const int64_t nw = (win.E + win.ws - 1) / win.ws, wy = b / nw, wx = b - wy * nw;
-    const int64_t ty = t / win.ws, gy = wy * win.ws + ty, gx = wx * win.ws + (t - ty * win.ws);
-    src = gy < win.E && gx < win.E ? qkv + (gy * win.E + gx) * 3 * C : win.fill;
-    if (!src) {
-      for (int64_t i = threadIdx.x; i < 3 * C; i += blockDim.x) {
-        const int64_t which = i / C, r = i - which * C, hd = r / d, e = r - hd * d;
-        dst[which * per + ((b * heads + hd) * Tn + t) * d + e] = dev::to<T>(0.f);
-      }
-      return;
-    }
-  }
-  if (d % 4 == 0 && (reinterpret_cast<uintptr_t>(src) & 15u) == 0) {
-    // Four values of one head at a time (16-byte loads).
-    for (int64_t i = 4 * threadIdx.x; i < 3 * C; i += 4 * blockDim.x) {
-      const int64_t which = i / C, r = i - which * C, hd = r / d, e = r - hd * d;
-      const float4 f = *reinterpret_cast<const float4*>(src + i);
-      T* o = dst + which * per + ((b * heads + hd) * Tn + t) * d + e;
-      store4(o, f);
-    }
-    return;
-  }
-  for (int64_t i = threadIdx.x; i < 3 * C; i += blockDim.x) {
+// A value as fp32 (exact for __half / __nv_bfloat16), and four at once from a 4-aligned offset.
+__device__ __forceinline__ float toFloat(float v) { return v; }
+__device__ __forceinline__ float toFloat(__half v) { return __half2float(v); }
+__device__ __forceinline__ float toFloat(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <class R>
+__device__ __forceinline__ float4 load4(const R* p) {
+  struct alignas(4 * sizeof(R)) R4 { R v[4]; };
+  const R4 r = *reinterpret_cast<const R4*>(p);
+  return make_float4(toFloat(r.v[0]), toFloat(r.v[1]), toFloat(r.v[2]), toFloat(r.v[3]));
+}
+
+// Token t of set b: its qkv row src [3, heads, d] (of R: fp32 or half; null: zeros) → dst
+// [3][B, heads, Tn, d] as T (per = B*heads*Tn*d). One block per token.
+template <class R, class T>
+__device__ __forceinline__ void splitRow(const R* src, int64_t b, int64_t t, int64_t Tn, int64_t heads,
+                                         int64_t d, int64_t per, T* dst) {
+  const int64_t C = heads * d;
+  auto at = [&](int64_t i) {
     const int64_t which = i / C, r = i - which * C, hd = r / d, e = r - hd * d;
-    dst[which * per + ((b * heads + hd) * Tn + t) * d + e] = dev::to<T>(src[i]);
+    return dst + which * per + ((b * heads + hd) * Tn + t) * d + e;
+  };
+  if (!src) {
+    for (int64_t i = threadIdx.x; i < 3 * C; i += blockDim.x) *at(i) = dev::to<T>(0.f);
+  } else if (d % 4 == 0 && (reinterpret_cast<uintptr_t>(src) & (4 * sizeof(R) - 1)) == 0) {
+    // Four values of one head at a time (16- or 8-byte loads).
+    for (int64_t i = 4 * threadIdx.x; i < 3 * C; i += 4 * blockDim.x) store4(at(i), load4(src + i));
+  } else {
+    for (int64_t i = threadIdx.x; i < 3 * C; i += blockDim.x) *at(i) = dev::to<T>(toFloat(src[i]));
   }
 }
 
-template <class T>
-void splitHeads(Ctx& ctx, const float* qkv, int64_t B, int64_t Tn, int64_t heads, int64_t d, T* dst,
+// One block per token (b, t) of qkv [B, T, 3, heads, d] (fp32, or already half: In) → dst
+// [3][B, heads, T, d] as T (fp32, or rounded to half; per = B*heads*T*d). With a window source,
+// token t of window b is read from its grid cell, or from the fill row (fp32) on padding.
+template <class In, class T>
+__global__ void splitHeadsKernel(const In* qkv, int64_t Tn, int64_t heads, int64_t d,
+                                 int64_t per, WindowSource win, T* dst) {
+  const int64_t bt = blockIdx.x, b = bt / Tn, t = bt - b * Tn, C = heads * d;
+  if (win.E > 0) {
+    const int64_t nw = (win.E + win.ws - 1) / win.ws, wy = b / nw, wx = b - wy * nw;
+    const int64_t ty = t / win.ws, gy = wy * win.ws + ty, gx = wx * win.ws + (t - ty * win.ws);
+    if (gy < win.E && gx < win.E)
+      splitRow(qkv + (gy * win.E + gx) * 3 * C, b, t, Tn, heads, d, per, dst);
+    else
+      splitRow(win.fill, b, t, Tn, heads, d, per, dst);
+    return;
+  }
+  splitRow(qkv + bt * 3 * C, b, t, Tn, heads, d, per, dst);
+}
+
+template <class In, class T>
+void splitHeads(Ctx& ctx, const In* qkv, int64_t B, int64_t Tn, int64_t heads, int64_t d, T* dst,
                 WindowSource win = {}) {
   OMNISEG_CHECK(B * Tn <= INT32_MAX, "relPosAttention: too many tokens");
   splitHeadsKernel<<<static_cast<unsigned>(B * Tn), kThreads, 0, stream(ctx)>>>(
@@ -121,10 +136,11 @@ const void* relPosPair(Ctx& ctx, const float* relPosH, int64_t nh, const float* 
 }
 
 // The half-precision path; false (nothing done but scratch) when the fused kernel declines the
-// shape. win: the sets are windows of a grid (split from it, out written onto it).
-template <class Half>
-bool halfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
-              int64_t d, const float* relPosH, const float* relPosW, float scale, float* out,
+// shape. qkv: fp32, or already rounded (Half); out: fp32, or Half when outHalf. win: the sets are
+// windows of a grid (split from it, out written onto it).
+template <class Half, class In>
+bool halfPath(Ctx& ctx, const In* qkv, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d,
+              const float* relPosH, const float* relPosW, float scale, void* out, bool outHalf,
               WindowSource win = {}) {
   const int64_t T = h * w, BH = B * heads, per = BH * T * d;
   Half* qkvh = static_cast<Half*>(ctx.arena.bytes(static_cast<size_t>(3 * per) * sizeof(Half)));
@@ -137,15 +153,16 @@ bool halfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64
   gemmNT(ctx, qkvh, BH * T, d, relPosPair(ctx, relPosH, nh, relPosW, nw, d, nhp, nwp), ld, terms,
          gemmType(ctx.gpu->precision()));
   return flashAttention(ctx, qkvh, qkvh + per, qkvh + 2 * per, B, heads, h, w, d, scale, terms,
-                        terms + nhp, out, ld, ld, win.E);
+                        terms + nhp, out, ld, ld, win.E, FlashKeys::Auto, outHalf);
 }
 
-// The precision's half path (true when it ran).
+// The precision's half path from fp32 qkv into fp32 out (true when it ran).
 bool runHalfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d,
                  const float* relPosH, const float* relPosW, float scale, float* out, WindowSource win = {}) {
   return ctx.gpu->precision() == Precision::Fp16
-             ? halfPath<__half>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out, win)
-             : halfPath<__nv_bfloat16>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out, win);
+             ? halfPath<__half>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out, false, win)
+             : halfPath<__nv_bfloat16>(ctx, qkv, B, h, w, heads, d, relPosH, relPosW, scale, out, false,
+                                       win);
 }
 
 }  // namespace
@@ -223,6 +240,62 @@ void windowRelPosAttention(Ctx& ctx, const float* qkv, int64_t E, int64_t ws, co
   cuda::windowPartition(ctx, qkv, E, 3 * C, ws, fill, qkvWin);
   cuda::relPosAttention(ctx, qkvWin, B, ws, ws, heads, d, relPosH, relPosW, outWin);
   cuda::windowUnpartition(ctx, outWin, E, C, ws, out);
+}
+
+void preNormRelPosAttention(Ctx& ctx, float* x, int64_t B, int64_t E, int64_t C, const float* gamma,
+                            const float* beta, float eps, const float* Wqkv, const float* bqkv,
+                            int64_t heads, int64_t ws, const float* relPosH, const float* relPosW,
+                            const float* Wproj, const float* bproj) {
+  OMNISEG_CHECK(B > 0 && E > 0 && C > 0 && heads > 0 && C % heads == 0 && ws >= 0,
+                "preNormRelPosAttention: bad shape");
+  OMNISEG_CHECK(x && gamma && beta && Wqkv && relPosH && relPosW && Wproj,
+                "preNormRelPosAttention: null operand");
+  const int64_t N = E * E, M = B * N, d = C / heads;
+  ArenaScope scope(ctx.arena);
+  const Precision p = ctx.gpu->precision();
+  if (p != Precision::Fp32 && flashHeadSize(d)) {
+    // Half precision: the layer norm and the qkv GEMM write half values (bias in the epilogue),
+    // the split reads them, the fused kernel writes att in half precision, the proj GEMM reads it.
+    ArenaScope halfScratch(ctx.arena);
+    const void* qkvh = linearHalfOutput(ctx, layerNormHalf(ctx, x, M, C, gamma, beta, eps), M, C, Wqkv,
+                                        bqkv, 3 * C, Act::None);
+    void* att = ctx.arena.bytes(static_cast<size_t>(M * C) * 2);
+    const float scale = 1.f / std::sqrt(static_cast<float>(d));
+    auto run = [&](auto tag) {
+      using Half = decltype(tag);
+      const Half* q = static_cast<const Half*>(qkvh);
+      Half* o = static_cast<Half*>(att);
+      if (ws == 0) return halfPath<Half>(ctx, q, B, E, E, heads, d, relPosH, relPosW, scale, o, true);
+      const int64_t nw = (E + ws - 1) / ws;
+      WindowSource win;
+      win.E = E;
+      win.ws = ws;
+      win.fill = bqkv;  // window_partition's zero tokens: their qkv is the bias
+      for (int64_t b = 0; b < B; ++b) {
+        ArenaScope perImage(ctx.arena);
+        if (!halfPath<Half>(ctx, q + b * N * 3 * C, nw * nw, ws, ws, heads, d, relPosH, relPosW, scale,
+                            o + b * N * C, true, win))
+          return false;
+      }
+      return true;
+    };
+    if (p == Precision::Fp16 ? run(__half{}) : run(__nv_bfloat16{})) {
+      linearHalfInput(ctx, att, M, C, Wproj, bproj, C, x, Act::None, /*accumulate=*/true);
+      return;
+    }
+  }
+  // fp32 (and shapes the fused kernel declines): the ops in sequence, as the CPU runs them.
+  float* qkv = ctx.arena.floats(static_cast<size_t>(M * 3 * C));  // [B*E*E, 3C]
+  cuda::layerNormLinear(ctx, x, M, C, gamma, beta, eps, Wqkv, bqkv, 3 * C, qkv);
+  float* att = ctx.arena.floats(static_cast<size_t>(M * C));  // [B*E*E, C]
+  if (ws > 0) {
+    for (int64_t b = 0; b < B; ++b)
+      cuda::windowRelPosAttention(ctx, qkv + b * N * 3 * C, E, ws, bqkv, heads, d, relPosH, relPosW,
+                                  att + b * N * C);
+  } else {
+    cuda::relPosAttention(ctx, qkv, B, E, E, heads, d, relPosH, relPosW, att);
+  }
+  cuda::linear(ctx, att, M, C, Wproj, bproj, C, x, Act::None, /*accumulate=*/true);
 }
 
 }  // namespace omniseg::ops::cuda
