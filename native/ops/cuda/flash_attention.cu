@@ -149,14 +149,15 @@ __device__ __forceinline__ void loadKeys(Half* dst, const Half* src, int tile, i
       const int r = i / kChunks, c = i - r * kChunks;
       const int kh = tile * kRowsPerTile + r / kWp, kw = r % kWp;
       const bool ok = kh < h && kw < w;
-      cpAsync16(dst + r * kLd + c * 8, src + static_cast<int64_t>(ok ? kh * w + kw : 0) * D + c * 8, ok);
+      const int64_t k = ok ? kh * w + kw : 0;
+      cpAsync16(dst + r * kLd + c * 8, src + k * D + c * 8, ok);
     }
   }
 }
 
-// (kh, kw) offsets into the staged bias tables (kh·kBiasLd, kw·kBiasLd) of the keys of tile
-// `tile`, written by the first kBc threads.
-__device__ __forceinline__ void keyTable(int2* tbl, int tile, int T, int w) {
+// (kh, kw) offsets of the keys of tile `tile` into the staged bias tables, both from sTh
+// (kh·kBiasLd, (h + kw)·kBiasLd: sTw follows sTh's h rows), written by the first kBc threads.
+__device__ __forceinline__ void keyTable(int2* tbl, int tile, int T, int h, int w) {
   if (threadIdx.x < kBc) {
     const int k = tile * kBc + threadIdx.x;
     int kh = 0, kw = 0;
@@ -164,7 +165,7 @@ __device__ __forceinline__ void keyTable(int2* tbl, int tile, int T, int w) {
       kh = k / w;
       kw = k - kh * w;
     }
-    tbl[threadIdx.x] = make_int2(kh * kBiasLd, kw * kBiasLd);
+    tbl[threadIdx.x] = make_int2(kh * kBiasLd, (h + kw) * kBiasLd);
   }
 }
 
@@ -230,12 +231,13 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
         for (int kw = lane; kw < w; kw += 32)
           sTw[kw * kBiasLd + r] = twr ? twr[-kw] * kLog2e : 0.f;
     }
-    if constexpr (Mode == kBiasTable) keyTable(sKey, 0, T, w);
+    if constexpr (Mode == kBiasTable) keyTable(sKey, 0, T, h, w);
   }
   cpAsyncWait<0>();
   __syncthreads();
 
   const int row0 = warp * 16;  // this warp's rows in the tile
+  const bool active = q0 + row0 < T;
   uint32_t qf[kKSteps][4];
   {
     const Half* sQ = sV + kBc * kLd;
@@ -254,7 +256,6 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
   const int kRow = (lane & 7) + ((lane >> 4) << 3), kCol = ((lane >> 3) & 1) * 8;
   const int vRow = (lane & 7) + (((lane >> 3) & 1) << 3), vCol = (lane >> 4) * 8;
   const float* thBase = sTh + row0 + g;
-  const float* twBase = sTw + row0 + g;
   // kBiasRow: this thread's tw terms (rows g, g + 8; keys kw = 8n + 2·tig + c of every tile).
   // kBiasRows: rows g, g + 8; the key slots kw = 8·(n & 1) + 2·tig + c of every key row.
   float twReg[Mode == kBiasRow ? 8 : Rows ? 2 : 1][4];
@@ -293,7 +294,7 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
       loadKeys<Half, D, Rows>(sK + (buf ^ 1) * kBc * kLd, Kg, j + 1, T, p.h, p.w);
       loadKeys<Half, D, Rows>(sV + (buf ^ 1) * kBc * kLd, Vg, j + 1, T, p.h, p.w);
       cpAsyncCommit();
-      if constexpr (Mode == kBiasTable) keyTable(sKey + (buf ^ 1) * kBc, j + 1, T, p.w);
+      if constexpr (Mode == kBiasTable) keyTable(sKey + (buf ^ 1) * kBc, j + 1, T, p.h, p.w);
       cpAsyncWait<1>();
     } else {
       cpAsyncWait<0>();
@@ -302,126 +303,129 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode>))
     const Half* k_s = sK + buf * kBc * kLd;
     const Half* v_s = sV + buf * kBc * kLd;
 
-    // S = Q·Kᵀ: 8 n-tiles of 8 keys.
-    float s[8][4];
+    if (active) {  // (a warp whose 16 rows are all past T only helps load the tiles)
+      // S = Q·Kᵀ: 8 n-tiles of 8 keys.
+      float s[8][4];
 #pragma unroll
-    for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+      for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
-    for (int kk = 0; kk < kKSteps; ++kk) {
+      for (int kk = 0; kk < kKSteps; ++kk) {
 #pragma unroll
-      for (int np = 0; np < 4; ++np) {
-        uint32_t b[4];
-        ldmatrixX4(b, k_s + (np * 16 + kRow) * kLd + kk * 16 + kCol);
-        mma<Half>(s[2 * np], qf[kk], b[0], b[1]);
-        mma<Half>(s[2 * np + 1], qf[kk], b[2], b[3]);
+        for (int np = 0; np < 4; ++np) {
+          uint32_t b[4];
+          ldmatrixX4(b, k_s + (np * 16 + kRow) * kLd + kk * 16 + kCol);
+          mma<Half>(s[2 * np], qf[kk], b[0], b[1]);
+          mma<Half>(s[2 * np + 1], qf[kk], b[2], b[3]);
+        }
       }
-    }
 
-    // Scale, bias (log2 domain), mask. rb0 / rb1: a bias constant over the tile's row (added to
-    // the running max rather than to each score).
-    float rb0 = 0.f, rb1 = 0.f;
-    if constexpr (Mode == kBiasRow) {
-      rb0 = thBase[j * kBiasLd];
-      rb1 = thBase[j * kBiasLd + 8];
+      // Scale, bias (log2 domain), mask. rb0 / rb1: a bias constant over the tile's row (added to
+      // the running max rather than to each score).
+      float rb0 = 0.f, rb1 = 0.f;
+      if constexpr (Mode == kBiasRow) {
+        rb0 = thBase[j * kBiasLd];
+        rb1 = thBase[j * kBiasLd + 8];
 #pragma unroll
-      for (int n = 0; n < 8; ++n)
+        for (int n = 0; n < 8; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[n][e] = fmaf(s[n][e], p.scaleLog2, twReg[n][e]);
-    } else if constexpr (Rows) {
-      // n-tiles 2r, 2r + 1 are key row j·kRowsPerTile + r of the tile.
-      const float* th = thBase + j * kRowsPerTile * kBiasLd;
+          for (int e = 0; e < 4; ++e) s[n][e] = fmaf(s[n][e], p.scaleLog2, twReg[n][e]);
+      } else if constexpr (Rows) {
+        // n-tiles 2r, 2r + 1 are key row j·kRowsPerTile + r of the tile.
+        const float* th = thBase + j * kRowsPerTile * kBiasLd;
+#pragma unroll
+        for (int n = 0; n < 8; ++n) {
+          const float b0 = th[(n >> 1) * kBiasLd], b1 = th[(n >> 1) * kBiasLd + 8];
+          s[n][0] = fmaf(s[n][0], p.scaleLog2, twReg[n & 1][0] + b0);
+          s[n][1] = fmaf(s[n][1], p.scaleLog2, twReg[n & 1][1] + b0);
+          s[n][2] = fmaf(s[n][2], p.scaleLog2, twReg[n & 1][2] + b1);
+          s[n][3] = fmaf(s[n][3], p.scaleLog2, twReg[n & 1][3] + b1);
+        }
+      } else if constexpr (Mode == kBiasTable) {
+        const int2* tbl = sKey + buf * kBc + 2 * tig;
+#pragma unroll
+        for (int n = 0; n < 8; ++n) {
+          const int4 kk = *reinterpret_cast<const int4*>(tbl + n * 8);  // keys col, col + 1
+          const float* th0 = thBase + kk.x;
+          const float* tw0 = thBase + kk.y;
+          const float* th1 = thBase + kk.z;
+          const float* tw1 = thBase + kk.w;
+          s[n][0] = fmaf(s[n][0], p.scaleLog2, th0[0] + tw0[0]);
+          s[n][1] = fmaf(s[n][1], p.scaleLog2, th1[0] + tw1[0]);
+          s[n][2] = fmaf(s[n][2], p.scaleLog2, th0[8] + tw0[8]);
+          s[n][3] = fmaf(s[n][3], p.scaleLog2, th1[8] + tw1[8]);
+        }
+      } else {
+#pragma unroll
+        for (int n = 0; n < 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[n][e] *= p.scaleLog2;
+      }
+      const int kbase = j * kBc;
+      if (!Rows && kbase + kBc > T) {  // (kBiasRows masks through the bias)
+#pragma unroll
+        for (int n = 0; n < 8; ++n) {
+          const int col = kbase + n * 8 + 2 * tig;
+          if (col >= T) s[n][0] = s[n][2] = -INFINITY;
+          if (col + 1 >= T) s[n][1] = s[n][3] = -INFINITY;
+        }
+      }
+
+      // Online softmax (rows g and g + 8 of the warp's 16; a row's 64 scores are spread over the
+      // 4 lanes of a quad).
+      float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
-        const float b0 = th[(n >> 1) * kBiasLd], b1 = th[(n >> 1) * kBiasLd + 8];
-        s[n][0] = fmaf(s[n][0], p.scaleLog2, twReg[n & 1][0] + b0);
-        s[n][1] = fmaf(s[n][1], p.scaleLog2, twReg[n & 1][1] + b0);
-        s[n][2] = fmaf(s[n][2], p.scaleLog2, twReg[n & 1][2] + b1);
-        s[n][3] = fmaf(s[n][3], p.scaleLog2, twReg[n & 1][3] + b1);
+        mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+        mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
       }
-    } else if constexpr (Mode == kBiasTable) {
-      const int2* tbl = sKey + buf * kBc + 2 * tig;
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+      mx0 = fmaxf(m0, mx0 + rb0);
+      mx1 = fmaxf(m1, mx1 + rb1);
+      // Every tile holds at least one key < T (kBiasRows: key row j·kRowsPerTile < h, slot
+      // kw = 0), so mx is finite; ex2(-inf) = 0 on the first tile.
+      const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
+      m0 = mx0;
+      m1 = mx1;
+      const float sub0 = mx0 - rb0, sub1 = mx1 - rb1;  // exp2(s + rb - mx)
+      float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
-        const int4 kk = *reinterpret_cast<const int4*>(tbl + n * 8);  // keys col, col + 1
-        const float* th0 = thBase + kk.x;
-        const float* tw0 = twBase + kk.y;
-        const float* th1 = thBase + kk.z;
-        const float* tw1 = twBase + kk.w;
-        s[n][0] = fmaf(s[n][0], p.scaleLog2, th0[0] + tw0[0]);
-        s[n][1] = fmaf(s[n][1], p.scaleLog2, th1[0] + tw1[0]);
-        s[n][2] = fmaf(s[n][2], p.scaleLog2, th0[8] + tw0[8]);
-        s[n][3] = fmaf(s[n][3], p.scaleLog2, th1[8] + tw1[8]);
+        s[n][0] = ex2(s[n][0] - sub0);
+        s[n][1] = ex2(s[n][1] - sub0);
+        s[n][2] = ex2(s[n][2] - sub1);
+        s[n][3] = ex2(s[n][3] - sub1);
+        sum0 += s[n][0] + s[n][1];
+        sum1 += s[n][2] + s[n][3];
       }
-    } else {
+      l0 = l0 * c0 + sum0;
+      l1 = l1 * c1 + sum1;
 #pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s[n][e] *= p.scaleLog2;
-    }
-    const int kbase = j * kBc;
-    if (!Rows && kbase + kBc > T) {  // (kBiasRows masks through the bias)
-#pragma unroll
-      for (int n = 0; n < 8; ++n) {
-        const int col = kbase + n * 8 + 2 * tig;
-        if (col >= T) s[n][0] = s[n][2] = -INFINITY;
-        if (col + 1 >= T) s[n][1] = s[n][3] = -INFINITY;
+      for (int n = 0; n < kDTiles; ++n) {
+        o[n][0] *= c0;
+        o[n][1] *= c0;
+        o[n][2] *= c1;
+        o[n][3] *= c1;
       }
-    }
 
-    // Online softmax (rows g and g + 8 of the warp's 16; a row's 64 scores are spread over the
-    // 4 lanes of a quad).
-    float mx0 = -INFINITY, mx1 = -INFINITY;
+      // O += P·V: P's accumulator fragments of key n-tiles 2kk, 2kk+1 are the A fragment of
+      // k-step kk.
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-      mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
-    }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    mx0 = fmaxf(m0, mx0 + rb0);
-    mx1 = fmaxf(m1, mx1 + rb1);
-    // Every tile holds at least one key < T (kBiasRows: key row j·kRowsPerTile < h, slot kw = 0),
-    // so mx is finite; ex2(-inf) = 0 on the first tile.
-    const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
-    m0 = mx0;
-    m1 = mx1;
-    const float sub0 = mx0 - rb0, sub1 = mx1 - rb1;  // exp2(s + rb - mx)
-    float sum0 = 0.f, sum1 = 0.f;
+      for (int kk = 0; kk < 4; ++kk) {
+        uint32_t a[4];
+        a[0] = pack<Half>(s[2 * kk][0], s[2 * kk][1]);
+        a[1] = pack<Half>(s[2 * kk][2], s[2 * kk][3]);
+        a[2] = pack<Half>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        a[3] = pack<Half>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      s[n][0] = ex2(s[n][0] - sub0);
-      s[n][1] = ex2(s[n][1] - sub0);
-      s[n][2] = ex2(s[n][2] - sub1);
-      s[n][3] = ex2(s[n][3] - sub1);
-      sum0 += s[n][0] + s[n][1];
-      sum1 += s[n][2] + s[n][3];
-    }
-    l0 = l0 * c0 + sum0;
-    l1 = l1 * c1 + sum1;
-#pragma unroll
-    for (int n = 0; n < kDTiles; ++n) {
-      o[n][0] *= c0;
-      o[n][1] *= c0;
-      o[n][2] *= c1;
-      o[n][3] *= c1;
-    }
-
-    // O += P·V: P's accumulator fragments of key n-tiles 2kk, 2kk+1 are the A fragment of k-step kk.
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      uint32_t a[4];
-      a[0] = pack<Half>(s[2 * kk][0], s[2 * kk][1]);
-      a[1] = pack<Half>(s[2 * kk][2], s[2 * kk][3]);
-      a[2] = pack<Half>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      a[3] = pack<Half>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-#pragma unroll
-      for (int dp = 0; dp < kDTiles / 2; ++dp) {
-        uint32_t b[4];
-        ldmatrixX4T(b, v_s + (kk * 16 + vRow) * kLd + dp * 16 + vCol);
-        mma<Half>(o[2 * dp], a, b[0], b[1]);
-        mma<Half>(o[2 * dp + 1], a, b[2], b[3]);
+        for (int dp = 0; dp < kDTiles / 2; ++dp) {
+          uint32_t b[4];
+          ldmatrixX4T(b, v_s + (kk * 16 + vRow) * kLd + dp * 16 + vCol);
+          mma<Half>(o[2 * dp], a, b[0], b[1]);
+          mma<Half>(o[2 * dp + 1], a, b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // this stage is refilled by the next iteration's prefetch
@@ -521,7 +525,8 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
   const int mode = !(th || tw) ? kNoBias : w == kBc ? kBiasRow : rows ? kBiasRows : kBiasTable;
   size_t smem = static_cast<size_t>(4 * kBc * (d + 8)) * sizeof(Half);
   if (mode == kBiasRow) smem += static_cast<size_t>(h * kBiasLd) * sizeof(float);
-  if (mode == kBiasRows) smem += static_cast<size_t>(rowTiles * kRowsPerTile * kBiasLd) * sizeof(float);
+  if (mode == kBiasRows)
+    smem += static_cast<size_t>(rowTiles * kRowsPerTile * kBiasLd) * sizeof(float);
   if (mode == kBiasTable)
     smem += static_cast<size_t>((h + w) * kBiasLd) * sizeof(float) + 2 * kBc * sizeof(int2);
   int dev = 0, optin = 0;
