@@ -100,10 +100,12 @@ Half* devHalf(Env& e, const std::vector<Half>& h) {
   return d;
 }
 
-// bias: 0 none, 1 th and tw, 2 th only (tw null). keys: the key-tile layout asked for.
+// bias: 0 none, 1 th and tw, 2 th only (tw null), 3 tw only (th null). keys: the key-tile layout
+// asked for; outHalf: the output rounded to Half (compared after widening it on the host).
 template <class Half>
 void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d, int bias,
-               float qScale = 1.f, ops::cuda::FlashKeys keys = ops::cuda::FlashKeys::Dense) {
+               float qScale = 1.f, ops::cuda::FlashKeys keys = ops::cuda::FlashKeys::Dense,
+               bool outHalf = false) {
   const int64_t T = h * w, C = heads * d;
   FlashInputs<Half> in(e, B, h, w, heads, d, qScale);
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
@@ -112,11 +114,15 @@ void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d
     ops::cpu::relPosAttention(e.cpu, in.qkv.data(), B, h, w, heads, d, in.rh.data(), in.rw.data(),
                               ref.data());
   } else {
-    // Without bias (or th only: zero relPosW makes tw = 0) through the CPU's rel-pos attention
-    // too, or its plain attention.
+    // Without bias (or one term only: a zero relPosW / relPosH makes tw / th = 0) through the
+    // CPU's rel-pos attention too, or its plain attention.
     if (bias == 2) {
       std::vector<float> zw(in.rw.size(), 0.f);
       ops::cpu::relPosAttention(e.cpu, in.qkv.data(), B, h, w, heads, d, in.rh.data(), zw.data(),
+                                ref.data());
+    } else if (bias == 3) {
+      std::vector<float> zh(in.rh.size(), 0.f);
+      ops::cpu::relPosAttention(e.cpu, in.qkv.data(), B, h, w, heads, d, zh.data(), in.rw.data(),
                                 ref.data());
     } else {
       for (int64_t b = 0; b < B; ++b) {
@@ -126,25 +132,34 @@ void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d
       }
     }
   }
-  float* dout = e.devAlloc(B * T * C);
-  const float* dth = bias ? e.dev(in.th) : nullptr;
-  const float* dtw = bias == 1 ? e.dev(in.tw) : nullptr;
+  float* dout = e.devAlloc(B * T * C);  // (outHalf: B·T·C halves in its first half)
+  const float* dth = bias == 1 || bias == 2 ? e.dev(in.th) : nullptr;
+  const float* dtw = bias == 1 || bias == 3 ? e.dev(in.tw) : nullptr;
   const bool ran = ops::cuda::flashAttention(e.gpu, devHalf(e, in.q), devHalf(e, in.k),
                                              devHalf(e, in.v), B, heads, h, w, d, scale, dth, dtw,
-                                             dout, 0, 0, 0, keys);
+                                             dout, 0, 0, 0, keys, outHalf);
   const std::string shape = std::string(halfName<Half>()) + " B" + std::to_string(B) + " " +
                             dims({h, w}) + " h" + std::to_string(heads) + " d" +
                             std::to_string(d) +
-                            (bias == 1 ? " bias" : bias == 2 ? " th-only" : "") +
+                            (bias == 1 ? " bias" : bias == 2 ? " th-only" : bias == 3 ? " tw-only" : "") +
                             (qScale != 1.f ? " q*" + std::to_string(static_cast<int>(qScale)) : "") +
-                            (keys == ops::cuda::FlashKeys::Rows ? " rows" : "");
+                            (keys == ops::cuda::FlashKeys::Rows ? " rows" : "") + (outHalf ? " out-half" : "");
   const double bound = std::is_same<Half, __half>::value ? 5e-3 : 2e-2;
   if (!ran) {
     ++failures;
     std::printf("%-18s %-44s %-9s %-9s %.1e FAIL (unsupported)\n", "flashAttention",
                 shape.c_str(), "-", "-", bound);
   } else {
-    auto got = e.host(dout, B * T * C);
+    std::vector<float> got;
+    if (outHalf) {
+      std::vector<Half> gh(B * T * C);
+      OMNISEG_CUDA_CHECK(cudaMemcpyAsync(gh.data(), dout, gh.size() * sizeof(Half), cudaMemcpyDeviceToHost,
+                                         e.stream.get()));
+      OMNISEG_CUDA_CHECK(cudaStreamSynchronize(e.stream.get()));
+      for (const Half& v : gh) got.push_back(static_cast<float>(v));
+    } else {
+      got = e.host(dout, B * T * C);
+    }
     report("flashAttention", shape, ref.data(), got.data(), ref.size(), bound, Norm::Magnitude);
   }
   e.reset();
@@ -238,7 +253,16 @@ void attentionTests(Env& e) {
       testFlash<__nv_bfloat16>(e, 2, 14, 14, 16, 80, 1, 1.f, kRows);
       testFlash<__half>(e, 2, 17, 16, 2, 64, 1, 1.f, kRows);  // w = 16: every slot used
       testFlash<__half>(e, 1, 1, 1, 1, 64, 1, 1.f, kRows);
+      testFlash<__half>(e, 3, 5, 7, 3, 64, 3, 1.f, kRows);  // tw only
+      testFlash<__nv_bfloat16>(e, 25, 14, 14, 12, 64, 1, 1.f, kRows, true);  // half output
+      testFlash<__half>(e, 2, 9, 11, 2, 80, 1, 1.f, kRows, true);
     }
+    // Half output and tw only in the other layouts.
+    testFlash<__half>(e, 25, 14, 14, 12, 64, 1, 1.f, ops::cuda::FlashKeys::Dense, true);
+    testFlash<__nv_bfloat16>(e, 1, 64, 64, 12, 64, 1, 1.f, ops::cuda::FlashKeys::Dense, true);
+    testFlash<__half>(e, 2, 40, 36, 2, 80, 0, 1.f, ops::cuda::FlashKeys::Dense, true);
+    testFlash<__half>(e, 3, 5, 7, 3, 64, 3);
+    testFlash<__nv_bfloat16>(e, 2, 32, 64, 3, 64, 3);  // the row-bias path without th
     testFlashDeclines(e);
 }
 

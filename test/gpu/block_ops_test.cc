@@ -3,6 +3,8 @@
 // so its bound is the GEMMs' (gemmBound); half precision rounds the GEMM and attention inputs, so
 // its bounds are those of rounding (fp16 keeps 11 significant bits, bf16 8), relative to the
 // output's magnitude. The benchmarks time each fused op next to the sequence it replaces.
+#include <cstdlib>
+
 #include "test/gpu/op_test.h"
 
 namespace optest {
@@ -83,9 +85,10 @@ void testPreNormRelPos(Env& e, int64_t B, int64_t E, int64_t C, int64_t heads, i
     ref[i] -= x[i];
     got[i] -= x[i];
   }
+  const char* keys = std::getenv("OMNISEG_FLASH_KEYS");
   report("preNormRelPosAttn", "B" + std::to_string(B) + " E" + std::to_string(E) + " C" + std::to_string(C) +
                                   " h" + std::to_string(heads) + " ws" + std::to_string(ws) + " " +
-                                  precisionName(p),
+                                  precisionName(p) + (keys ? std::string(" keys=") + keys : ""),
          ref.data(), got.data(), ref.size(), halfBound(p, std::max(C, s * s), 3), Norm::Magnitude);
   e.reset();
 }
@@ -156,6 +159,12 @@ void blockTests(Env& e) {
     testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
     testPreNormRelPos(e, 1, 16, 168, 12, 14, p);
     testPreNormRelPos(e, 1, 24, 160, 2, 0, p);
+    // the windows again with the fused kernel's key-row layout (OMNISEG_FLASH_KEYS=rows): its
+    // half output written onto the grid
+    setenv("OMNISEG_FLASH_KEYS", "rows", 1);
+    testPreNormRelPos(e, 1, 64, 768, 12, 14, p);
+    testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
+    unsetenv("OMNISEG_FLASH_KEYS");
     // SAM's decoder (7 tokens: factored on the CPU; 20: the plain order there too)
     testCrossAttention(e, 4096, 256, 8, 16, 7, false, p);
     testCrossAttention(e, 4096, 256, 8, 16, 7, true, p);

@@ -492,13 +492,11 @@ void launchD(const FaParams& p, int mode, dim3 grid, size_t smem, cudaStream_t s
 bool aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
 
 // FlashKeys::Auto: OMNISEG_FLASH_KEYS=rows takes the key-row layout where it costs no extra tiles;
-// the token order otherwise (the default until the row layout has been measured on a GPU).
+// the token order otherwise (the default until the row layout has been measured on a GPU). Read
+// on every call (one per attention layer), so that a test can switch it.
 bool rowsByDefault() {
-  static const bool rows = [] {
-    const char* v = std::getenv("OMNISEG_FLASH_KEYS");
-    return v && std::strcmp(v, "rows") == 0;
-  }();
-  return rows;
+  const char* v = std::getenv("OMNISEG_FLASH_KEYS");
+  return v && std::strcmp(v, "rows") == 0;
 }
 
 }  // namespace
