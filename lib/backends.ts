@@ -15,6 +15,8 @@ export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'auto'];
 export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
 /** Values of the `cpuMatmul` option (and --cpu-matmul); the default is 'bf16x3'. */
 export const CPU_MATMULS: readonly CpuMatmul[] = ['bf16x3', 'fp32'];
+/** The most CPU threads a model may ask for (each is an OS thread the model keeps). */
+export const MAX_THREADS = 1024;
 
 /**
  * The load options Segmenter.load and Referrer.load share, validated, with their defaults:
@@ -31,7 +33,7 @@ export function loadSettings(opts: Record<string, unknown>): {
   return {
     device: opts.device === undefined ? 'auto' : oneOf(opts.device, 'device', DEVICES),
     cpuMatmul: opts.cpuMatmul === undefined ? 'bf16x3' : oneOf(opts.cpuMatmul, 'cpuMatmul', CPU_MATMULS),
-    threads: opts.threads === undefined ? undefined : integerInRange(opts.threads, 'threads', 1),
+    threads: opts.threads === undefined ? undefined : integerInRange(opts.threads, 'threads', 1, MAX_THREADS),
     limitInputPixels:
       opts.limitInputPixels === undefined
         ? DEFAULT_LIMIT_INPUT_PIXELS

@@ -117,8 +117,12 @@ function fromRaw(raw: Record<string, unknown>, limit: number): DecodedImage {
   return { data: toRGB(data, width * height, channels), width, height };
 }
 
+/**
+ * Always a new array: the native encoder reads it later, off the JS thread, while the caller may
+ * reuse, change or detach the buffer it passed as soon as the call returns.
+ */
 function toRGB(data: Uint8Array, pixels: number, channels: 1 | 3 | 4): Uint8Array {
-  if (channels === 3) return data;
+  if (channels === 3) return new Uint8Array(data);
   const rgb = new Uint8Array(pixels * 3);
   for (let i = 0, o = 0; i < pixels; i++, o += 3) {
     if (channels === 1) {

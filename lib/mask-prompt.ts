@@ -3,7 +3,9 @@
 // processor's longest_edge, zero-padded at the right and bottom to imageSize × imageSize, and
 // seen at lowResSize × lowResSize (256 × 256 for a 1024-px model). A binary mask at image size
 // is brought into that frame here, in TypeScript, before anything crosses into C++.
+import { invalidRange, invalidType } from './errors.js';
 import type { BinaryMask, Scribble } from './types.js';
+import { integerInRange, plainObject, scribble, sizedMask } from './validate.js';
 
 /**
  * Magnitude L of the logits a binary mask becomes: a low-res cell fully inside the mask is +L,
@@ -30,6 +32,18 @@ export interface MaskFrame {
   imageSize: number;
   /** Side of the low-res logits grid (e.g. 256). */
   lowResSize: number;
+}
+
+/** A MaskFrame with integer sides ≥ 1 and the resized image inside the model input. */
+function maskFrame(value: unknown, param: string): MaskFrame {
+  const obj = plainObject(value, param, 'an object {resizedWidth, resizedHeight, imageSize, lowResSize}');
+  const imageSize = integerInRange(obj.imageSize, `${param}.imageSize`, 1);
+  return {
+    resizedWidth: integerInRange(obj.resizedWidth, `${param}.resizedWidth`, 1, imageSize),
+    resizedHeight: integerInRange(obj.resizedHeight, `${param}.resizedHeight`, 1, imageSize),
+    imageSize,
+    lowResSize: integerInRange(obj.lowResSize, `${param}.lowResSize`, 1),
+  };
 }
 
 /**
@@ -121,7 +135,7 @@ function overlaps(
  * L = MASK_PROMPT_LOGIT: +L inside, −L outside and in the padding, log-odds on the boundary.
  */
 export function maskToLogits(mask: BinaryMask, frame: MaskFrame): Float32Array {
-  const coverage = maskCoverage(mask, frame);
+  const coverage = maskCoverage(sizedMask(mask, 'mask'), maskFrame(frame, 'frame'));
   const L = MASK_PROMPT_LOGIT;
   for (let i = 0; i < coverage.length; i++) {
     const f = coverage[i];
@@ -141,10 +155,20 @@ export function rasterizeScribbles(
   scribbles: readonly Scribble[],
   width: number,
   height: number,
-  into: Uint8Array = new Uint8Array(width * height),
+  into?: Uint8Array,
 ): Uint8Array {
+  integerInRange(width, 'width', 1);
+  integerInRange(height, 'height', 1);
+  const list: unknown = scribbles;
+  if (!Array.isArray(list)) throw invalidType('an array of scribbles {path, label}', 'scribbles', list);
+  // Array.from, not map: holes are refused by name too.
+  const checked = Array.from(list as unknown[], (s, i) => scribble(s, `scribbles[${i}]`, width, height));
+  const what = `a Uint8Array of width × height = ${width * height} bytes`;
+  if (into !== undefined && !(into instanceof Uint8Array)) throw invalidType(what, 'into', into);
+  if (into !== undefined && into.length !== width * height) throw invalidRange(what, 'into', into);
+  into ??= new Uint8Array(width * height);
   const radius = Math.max(1, Math.max(width, height) / SCRIBBLE_BRUSH_DIVISOR) / 2;
-  for (const { path } of scribbles) {
+  for (const { path } of checked) {
     const segments = path.length === 1 ? [[path[0], path[0]]] : path.slice(1).map((b, i) => [path[i], b]);
     for (const [[ax, ay], [bx, by]] of segments) {
       const x0 = Math.max(0, Math.ceil(Math.min(ax, bx) - radius));

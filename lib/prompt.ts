@@ -56,6 +56,11 @@ export interface DecodeSettings {
   rle?: boolean;
 }
 
+/** The most points (clicks and the points scribbles turn into) one prompt may hold. */
+export const MAX_PROMPT_POINTS = 4096;
+/** The most boxes one prompt may hold (each is a prompt set of its own). */
+export const MAX_PROMPT_BOXES = 4096;
+
 /**
  * Validates a prompt against a width × height image and packs it for the native decoder:
  * P = max(1, boxes.length) prompt sets, each with all N points (SAM's padding point is added by
@@ -84,6 +89,16 @@ export function toNativePrompt(
   const boxes = Array.from(optionalArray(obj.boxes, 'prompt.boxes', 'an array of boxes [x0, y0, x1, y1]') ?? [], (b, i) =>
     box(b, `prompt.boxes[${i}]`, width, height),
   );
+  if (points.length > MAX_PROMPT_POINTS) {
+    throw invalidRange(
+      `at most ${MAX_PROMPT_POINTS} points, scribble points included (got ${points.length})`,
+      scribbles.length > 0 ? 'prompt.points and prompt.scribbles' : 'prompt.points',
+      obj.points,
+    );
+  }
+  if (boxes.length > MAX_PROMPT_BOXES) {
+    throw invalidRange(`at most ${MAX_PROMPT_BOXES} boxes`, 'prompt.boxes', obj.boxes);
+  }
   const logits = lowResSize * lowResSize;
   const maskInput =
     obj.maskInput === undefined
@@ -132,7 +147,8 @@ function denseMaskPrompt(
   frame: MaskFrame | undefined,
 ): Float32Array | null {
   const strokes = scribbles.filter((s) => s.dense === true && s.label === 1);
-  if (strokes.length === 0 && mask === null) return maskInput;
+  // (a copy: the caller may change its array while the decode waits in the queue)
+  if (strokes.length === 0 && mask === null) return maskInput?.slice() ?? null;
   if (frame === undefined) {
     throw new Error('prompt.mask and dense scribbles need the model input frame; use Segmenter.segment()');
   }

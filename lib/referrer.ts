@@ -36,7 +36,7 @@ import {
 import { refRegion, visualPrompt } from './referring/visual-prompt.js';
 import type { CpuMatmul, Device } from './segmenter.js';
 import type { BinaryMask, ImageInput } from './types.js';
-import { nonEmptyString, plainObject } from './validate.js';
+import { integerInRange, nonEmptyString, plainObject } from './validate.js';
 
 export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
 export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
@@ -60,7 +60,7 @@ export interface ReferrerLoadOptions {
    * and decoder always run in fp32.
    */
   cpuMatmul?: CpuMatmul;
-  /** Worker threads for the native core, ≥ 1. Default: the machine's hardware threads. */
+  /** Worker threads for the native core, 1 to 1024. Default: the machine's hardware threads. */
   threads?: number;
   /** Refuse images with more pixels than this before decoding them; 0 disables. Default: sharp's. */
   limitInputPixels?: number;
@@ -199,7 +199,8 @@ export class Referrer {
     this.#live();
     const spec = querySpec(options);
     try {
-      return await this.#embedQuery(spec, 'options');
+      // (a copy: a text-only query's embedding is the text cache's own array)
+      return (await this.#embedQuery(spec, 'options')).slice();
     } catch (error) {
       throw withCallerStack(error, context);
     }
@@ -511,6 +512,12 @@ export class ReferrerImage {
  * size − 1 (PyTorch's align_corners=False, without antialiasing). Computed in float64.
  */
 export function heatmapFromLogits(logits: Float32Array, size: number, width: number, height: number): Float32Array {
+  integerInRange(size, 'size', 1);
+  integerInRange(width, 'width', 1);
+  integerInRange(height, 'height', 1);
+  const what = `a Float32Array of size × size = ${size * size} logits`;
+  if (!(logits instanceof Float32Array)) throw invalidType(what, 'logits', logits);
+  if (logits.length !== size * size) throw invalidRange(what, 'logits', logits);
   const prob = new Float64Array(size * size);
   for (let i = 0; i < prob.length; i++) prob[i] = 1 / (1 + Math.exp(-logits[i]));
   const tx = linearTaps(size, width);

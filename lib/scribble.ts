@@ -1,6 +1,7 @@
 // Scribbles → point prompts. SAM's prompt encoder takes clicks, boxes and a dense mask; a scribble
 // (a polyline drawn by the user) reaches it as clicks sampled evenly along the polyline's length.
 import type { Point, Scribble, Vertex } from './types.js';
+import { numberInRange, scribble as checkScribble } from './validate.js';
 
 /** Most clicks one scribble becomes (SAM degrades with many clicks; it was trained with few). */
 export const SCRIBBLE_MAX_POINTS = 8;
@@ -26,6 +27,9 @@ export const SCRIBBLE_SPACING_DIVISOR = 32;
  * @param height height of that image.
  */
 export function scribbleToPoints(scribble: Scribble, width: number, height: number): Point[] {
+  numberInRange(width, 'width', Number.MIN_VALUE, Number.MAX_SAFE_INTEGER);
+  numberInRange(height, 'height', Number.MIN_VALUE, Number.MAX_SAFE_INTEGER);
+  scribble = checkScribble(scribble, 'scribble', width, height);
   const spacing = Math.max(width, height) / SCRIBBLE_SPACING_DIVISOR;
   return samplePolyline(scribble.path, spacing, SCRIBBLE_MAX_POINTS).map(([x, y]) => ({ x, y, label: scribble.label }));
 }

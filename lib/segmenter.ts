@@ -3,7 +3,7 @@
 // any native call.
 import { loadSettings, PRECISIONS, resolveBinding } from './backends.js';
 import { ImageEmbedding, nativeEmbedding } from './embedding.js';
-import { abortError, withCallerStack } from './errors.js';
+import { abortError, invalidRange, invalidType, withCallerStack } from './errors.js';
 import { decodeImage } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
 import { resolveModelDirectory } from './model-dir.js';
@@ -84,7 +84,7 @@ export interface LoadOptions {
    * `'bf16x3'`.
    */
   cpuMatmul?: CpuMatmul;
-  /** Worker threads for the native core, ≥ 1. Default: the machine's hardware threads. */
+  /** Worker threads for the native core, 1 to 1024. Default: the machine's hardware threads. */
   threads?: number;
   /**
    * Refuse images with more pixels than this (width × height) before decoding them; 0 disables
@@ -246,9 +246,9 @@ export class Segmenter {
   async encodeBatch(images: readonly ImageInput[], options: EncodeOptions = {}): Promise<ImageEmbedding[]> {
     const context = new Error();
     this.#live();
-    if (!Array.isArray(images) || images.length === 0 || images.length > MAX_ENCODE_BATCH) {
-      throw new RangeError(`images must be an array of 1 to ${MAX_ENCODE_BATCH} images`);
-    }
+    const what = `an array of 1 to ${MAX_ENCODE_BATCH} images`;
+    if (!Array.isArray(images)) throw invalidType(what, 'images', images);
+    if (images.length === 0 || images.length > MAX_ENCODE_BATCH) throw invalidRange(what, 'images', images);
     const opts = plainObject(options, 'options', 'an object {signal?}');
     const signal = optionalSignal(opts.signal);
     throwIfAborted(signal);

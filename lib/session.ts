@@ -191,12 +191,12 @@ export class SegmentSession {
     // A session keeps one box and sets the mask prompt itself: say so rather than ignore them.
     if ('boxes' in obj || 'maskInput' in obj || 'mask' in obj) throw invalidRange(what, 'prompt', prompt);
     const { width, height } = this;
-    const points = optionalArray(obj.points, 'prompt.points', 'an array of points {x, y, label}')?.map((p, i) =>
-      point(p, `prompt.points[${i}]`, width, height),
-    );
-    const scribbles = optionalArray(obj.scribbles, 'prompt.scribbles', 'an array of scribbles {path, label}')?.map(
-      (s, i) => scribble(s, `prompt.scribbles[${i}]`, width, height),
-    );
+    // Array.from, not map: it visits the holes of a sparse array too (refused by name).
+    const rawPoints = optionalArray(obj.points, 'prompt.points', 'an array of points {x, y, label}');
+    const points = rawPoints && Array.from(rawPoints, (p, i) => point(p, `prompt.points[${i}]`, width, height));
+    const rawScribbles = optionalArray(obj.scribbles, 'prompt.scribbles', 'an array of scribbles {path, label}');
+    const scribbles =
+      rawScribbles && Array.from(rawScribbles, (s, i) => scribble(s, `prompt.scribbles[${i}]`, width, height));
     const b = obj.box === undefined ? undefined : box(obj.box, 'prompt.box', width, height);
     if ((points?.length ?? 0) === 0 && (scribbles?.length ?? 0) === 0 && b === undefined) {
       throw invalidRange('at least one of points, scribbles or box', 'prompt', prompt);

@@ -114,6 +114,17 @@ export function scribble(value: unknown, param: string, width: number, height: n
   return { path, label: pointLabel(obj.label, `${param}.label`), ...(dense ? { dense } : {}) };
 }
 
+/** A binary mask `{ data, width, height }` of any size: data a Uint8Array of width × height bytes. */
+export function sizedMask(value: unknown, param: string): BinaryMask {
+  const obj = plainObject(value, param, 'an object {data, width, height}');
+  const w = integerInRange(obj.width, `${param}.width`, 1);
+  const h = integerInRange(obj.height, `${param}.height`, 1);
+  const what = `a Uint8Array of ${w * h} bytes (${w}x${h}, 0 outside the mask)`;
+  if (!(obj.data instanceof Uint8Array)) throw invalidType(what, `${param}.data`, obj.data);
+  if (obj.data.length !== w * h) throw invalidRange(what, `${param}.data`, obj.data);
+  return { data: obj.data, width: w, height: h };
+}
+
 /** A binary mask `{ data, width, height }` of exactly width × height bytes (the image's size). */
 export function binaryMask(value: unknown, param: string, width: number, height: number): BinaryMask {
   const obj = plainObject(value, param, 'an object {data, width, height}');

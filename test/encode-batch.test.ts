@@ -71,11 +71,12 @@ describe('Segmenter.encodeBatch', () => {
     for (const e of [...batch, a, b]) e.dispose();
   });
 
-  it('refuses empty, oversized and non-array batches with a RangeError naming the limit', async () => {
+  it('refuses empty and oversized batches with a RangeError naming the limit, a non-array with a TypeError', async () => {
     await expect(segmenter.encodeBatch([])).rejects.toThrow(RangeError);
     const many = Array.from({ length: MAX_ENCODE_BATCH + 1 }, () => ({ data: new Uint8Array(3), width: 1, height: 1, channels: 3 as const }));
-    await expect(segmenter.encodeBatch(many)).rejects.toThrow(`images must be an array of 1 to ${MAX_ENCODE_BATCH} images`);
-    await expect(segmenter.encodeBatch('x.png' as unknown as string[])).rejects.toThrow(RangeError);
+    await expect(segmenter.encodeBatch(many)).rejects.toThrow(RangeError);
+    await expect(segmenter.encodeBatch(many)).rejects.toThrow(`an array of 1 to ${MAX_ENCODE_BATCH} images for images`);
+    await expect(segmenter.encodeBatch('x.png' as unknown as string[])).rejects.toThrow(TypeError);
   });
 
   it('fails the whole batch on one bad image, and honours an aborted signal', async () => {

@@ -21,6 +21,18 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+describe('decodeImage: raw pixels are copied when the call is made', () => {
+  it('3-channel input: a copy (the encoder reads it later, off the JS thread)', async () => {
+    const data = RGB.slice();
+    const pending = decodeImage({ data, width: 3, height: 2, channels: 3 });
+    data.fill(7); // the caller reuses its buffer at once
+    structuredClone(data.buffer, { transfer: [data.buffer] }); // or detaches it
+    expect(data.byteLength).toBe(0);
+    const decoded = await pending;
+    expect(Array.from(decoded.data)).toEqual(Array.from(RGB));
+  });
+});
+
 describe('decodeImage: encoded images', () => {
   it('decodes a PNG buffer to RGB HWC bytes', async () => {
     const decoded = await decodeImage(await png(RGB, 3, 2, 3));
@@ -121,20 +133,22 @@ describe('decodeImage: errors', () => {
 });
 
 describe('decodeImage: raw pixels', () => {
-  it('passes RGB through without copying', async () => {
+  it('copies RGB (the native encoder must not read memory the caller still controls)', async () => {
     const data = new Uint8Array(RGB);
     const decoded = await decodeImage({ data, width: 3, height: 2, channels: 3 });
-    expect(decoded.data).toBe(data);
-    expect(decoded.data.buffer).toBe(data.buffer);
+    expect(decoded.data.buffer).not.toBe(data.buffer);
+    expect(Array.from(decoded.data)).toEqual(Array.from(RGB));
     expect([decoded.width, decoded.height]).toEqual([3, 2]);
   });
 
-  it('passes a Buffer view through without copying', async () => {
-    const backing = Buffer.alloc(64);
+  it('copies exactly the bytes of a Buffer view', async () => {
+    const backing = Buffer.alloc(64, 9);
     const data = backing.subarray(8, 8 + 18);
+    data.set(RGB);
     const decoded = await decodeImage({ data, width: 3, height: 2, channels: 3 });
-    expect(decoded.data.buffer).toBe(backing.buffer);
-    expect(decoded.data.byteOffset).toBe(data.byteOffset);
+    expect(decoded.data.buffer).not.toBe(backing.buffer);
+    expect(decoded.data.byteLength).toBe(18);
+    expect(Array.from(decoded.data)).toEqual(Array.from(RGB));
   });
 
   it('converts grey and RGBA to RGB', async () => {

@@ -117,6 +117,32 @@ describe('rasterizeScribbles', () => {
     expected.add('21,10');
     expect(set).toEqual(expected);
   });
+
+  it('checks its arguments', () => {
+    expect(() => rasterizeScribbles([{ path: [[10, 10]], label: 7 as 1 }], 128, 64)).toThrow(
+      /0 or 1 for scribbles\[0\]\.label /,
+    );
+    expect(() => rasterizeScribbles([{ path: [[1e9, 10]], label: 1 }], 128, 64)).toThrow(
+      /between 0 and 128 for scribbles\[0\]\.path\[0\]\[0\] /,
+    );
+    expect(() => rasterizeScribbles([], 0, 64)).toThrow(/an integer >= 1 for width /);
+    expect(() => rasterizeScribbles([], 4, 4, new Uint8Array(15))).toThrow(/16 bytes for into /);
+    expect(rasterizeScribbles([], 4, 4, new Uint8Array(16)).length).toBe(16);
+  });
+});
+
+describe('maskToLogits argument checks', () => {
+  const frame: MaskFrame = { resizedWidth: 8, resizedHeight: 8, imageSize: 8, lowResSize: 4 };
+  it('refuses a mask whose data is not width × height bytes, and a bad frame', () => {
+    expect(() => maskToLogits({ data: new Uint8Array(1), width: 4, height: 4 }, frame)).toThrow(
+      /a Uint8Array of 16 bytes \(4x4, 0 outside the mask\) for mask\.data /,
+    );
+    expect(() => maskToLogits({ data: new Uint8Array(0), width: 0, height: 0 }, frame)).toThrow(/for mask\.width /);
+    const mask = { data: new Uint8Array(16), width: 4, height: 4 };
+    expect(() => maskToLogits(mask, { ...frame, resizedWidth: 9 })).toThrow(/between 1 and 8 for frame\.resizedWidth /);
+    expect(() => maskToLogits(mask, { ...frame, lowResSize: 0 })).toThrow(/for frame\.lowResSize /);
+    expect(maskToLogits(mask, frame)).toHaveLength(16);
+  });
 });
 
 describe('prompt.mask validation', () => {

@@ -110,6 +110,35 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
     expect(Array.from(e.toCHW())).toEqual(Array.from(chw));
   });
 
+  it('refuses typed arrays of the wrong element type (they were read past their bytes)', () => {
+    const e = embeddings.get(cases.images[0].file)!;
+    const L = model.config.lowResSize;
+    const base = { promptCount: 1, pointsPerPrompt: 0, points: null, labels: null, boxes: null, maskInput: null, multimask: false, threshold: 0 };
+    // L² bytes where L² floats are due; 4 bytes for a box
+    expect(() => model.decode(e, { ...base, maskInput: new Uint8Array(L * L) as unknown as Float32Array })).toThrow(
+      /invalid argument: maskInput/,
+    );
+    expect(() => model.decode(e, { ...base, boxes: new Uint8Array(4) as unknown as Float32Array })).toThrow(
+      /invalid argument: boxes/,
+    );
+    const points = { ...base, pointsPerPrompt: 1, points: new Float32Array(2), labels: new Uint32Array(1) as unknown as Int32Array };
+    expect(() => model.decode(e, points)).toThrow(/invalid argument: labels/);
+  });
+
+  it('encodeBatch queues what it checked (a getter that answers differently the second time)', async () => {
+    let reads = 0;
+    const image = {
+      pixels: new Uint8Array(3),
+      get width() {
+        return reads++ === 0 ? 1 : 4000;
+      },
+      height: 1,
+    };
+    const [e] = await model.encodeBatch([image]);
+    expect([e.width, e.height]).toEqual([1, 1]);
+    e.dispose();
+  });
+
   it('throws after dispose', () => {
     const e = model.embeddingFromCHW(f32(cases.images[0].embedding), 10, 10);
     e.dispose();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toNativePrompt } from '../lib/prompt.js';
+import { MAX_PROMPT_BOXES, MAX_PROMPT_POINTS, toNativePrompt } from '../lib/prompt.js';
 
 const settings = { multimask: false, threshold: 0 };
 /** 100 × 80 image, 4 × 4 low-res logits. */
@@ -44,11 +44,27 @@ describe('toNativePrompt', () => {
     expect(p.pointsPerPrompt).toBe(0);
   });
 
-  it('mask input only, passed through as given', () => {
-    const maskInput = new Float32Array(16);
+  it('mask input only: a copy of it, taken when the prompt is validated', () => {
+    const maskInput = Float32Array.from({ length: 16 }, (_, i) => i - 8);
     const p = pack({ maskInput });
     expect(p.promptCount).toBe(1);
-    expect(p.maskInput).toBe(maskInput);
+    // The decode reads it later (queued); the caller may change its array meanwhile.
+    expect(p.maskInput).not.toBe(maskInput);
+    maskInput.fill(NaN);
+    expect(Array.from(p.maskInput!)).toEqual(Array.from({ length: 16 }, (_, i) => i - 8));
+  });
+
+  it(`refuses more than ${MAX_PROMPT_POINTS} points or ${MAX_PROMPT_BOXES} boxes, naming them`, () => {
+    const points = Array.from({ length: MAX_PROMPT_POINTS + 1 }, () => ({ x: 1, y: 1, label: 1 }));
+    expect(() => pack({ points })).toThrow(RangeError);
+    expect(() => pack({ points })).toThrow(/at most 4096 points, scribble points included \(got 4097\) for prompt\.points /);
+    expect(() => pack({ points: points.slice(1) })).not.toThrow();
+    // scribbles count by the points they become (2 for this stroke)
+    const scribbles = [{ path: [[0, 0], [1, 1]], label: 1 }];
+    expect(() => pack({ points: points.slice(2), scribbles })).toThrow(/for prompt\.points and prompt\.scribbles /);
+    const boxes = Array.from({ length: MAX_PROMPT_BOXES + 1 }, () => [0, 0, 1, 1]);
+    expect(() => pack({ boxes })).toThrow(/at most 4096 boxes for prompt\.boxes /);
+    expect(() => pack({ boxes: boxes.slice(1) })).not.toThrow();
   });
 
   it('carries multimask and threshold', () => {

@@ -114,6 +114,17 @@ describe('heatmapFromLogits', () => {
     const expected = wy.flatMap((ty) => wx.map((tx) => lerp(lerp(s[0], s[1], tx), lerp(s[2], s[3], tx), ty)));
     expect(maxAbs(out, expected)).toBeLessThan(1e-7);
   });
+
+  it('checks its arguments', () => {
+    const logits = new Float32Array(4);
+    expect(() => heatmapFromLogits(logits.subarray(1), 2, 4, 3)).toThrow(
+      new RangeError('Expected a Float32Array of size × size = 4 logits for logits but received Float32Array(3) of type Float32Array'),
+    );
+    expect(() => heatmapFromLogits([0, 0, 0, 0] as unknown as Float32Array, 2, 4, 3)).toThrow(TypeError);
+    expect(() => heatmapFromLogits(logits, 0, 4, 3)).toThrow(/an integer >= 1 for size /);
+    expect(() => heatmapFromLogits(logits, 2, -1, 3)).toThrow(/an integer >= 1 for width /);
+    expect(() => heatmapFromLogits(logits, 2, 4, 1.5)).toThrow(/an integer >= 1 for height /);
+  });
 });
 
 describe('Referrer (clipseg-tiny)', () => {
@@ -247,6 +258,20 @@ describe('Referrer (clipseg-tiny)', () => {
     expect(Array.from(c.logits)).toEqual(Array.from(a.logits));
   });
 
+  it('embed() returns a copy: changing it leaves the text cache alone', async () => {
+    const before = await referrer.embedText('a cat');
+    (await referrer.embed({ text: 'a cat' })).fill(0);
+    expect(Array.from(await referrer.embedText('a cat'))).toEqual(Array.from(before));
+  });
+
+  it('takes images wider (or taller) than 32768 pixels', async () => {
+    // 40000 × 1: the native resize takes any side up to 2^31 − 1 (this was refused as "invalid argument")
+    const strip = { data: new Uint8Array(40000 * 3).fill(128), width: 40000, height: 1, channels: 3 as const };
+    const map = await referrer.heatmap(strip, { text: 'a cat' });
+    expect([map.width, map.height]).toEqual([40000, 1]);
+    expect(map.data.every(Number.isFinite)).toBe(true);
+  });
+
   it('rejects invalid arguments with the shared message template', async () => {
     await expect(referrer.heatmap(WIDE, {})).rejects.toThrow(
       new TypeError('Expected an object with text and/or refImage for options but received {} of type object'),
@@ -273,7 +298,7 @@ describe('Referrer (clipseg-tiny)', () => {
       new RangeError('Expected a non-empty string for model but received "" of type string'),
     );
     await expect(Referrer.load({ model: MODEL_DIR, threads: 0 })).rejects.toThrow(
-      new RangeError('Expected an integer >= 1 for threads but received 0 of type number'),
+      new RangeError('Expected an integer between 1 and 1024 for threads but received 0 of type number'),
     );
     await expect(Referrer.load({ model: MODEL_DIR, device: 'tpu' as never })).rejects.toThrow(
       new RangeError("Expected one of 'cpu', 'cuda', 'auto' for device but received \"tpu\" of type string"),

@@ -78,6 +78,17 @@ describe('scribbleToPoints', () => {
   });
 });
 
+describe('scribbleToPoints argument checks', () => {
+  it('refuses labels other than 0 / 1, vertices outside the image and bad sizes', () => {
+    expect(() => scribbleToPoints({ path: [[1, 1]], label: 7 as 1 }, 10, 10)).toThrow(/0 or 1 for scribble\.label /);
+    expect(() => scribbleToPoints({ path: [[1e9, 1]], label: 1 }, 10, 10)).toThrow(
+      /between 0 and 10 for scribble\.path\[0\]\[0\] /,
+    );
+    expect(() => scribbleToPoints({ path: [[1, 1]], label: 1 }, 0, 10)).toThrow(/for width /);
+    expect(() => scribbleToPoints({ path: [[1, 1]], label: 1 }, 10, NaN)).toThrow(/for height /);
+  });
+});
+
 describe('scribbles in a prompt', () => {
   const settings = { multimask: false, threshold: 0 };
   const pack = (prompt: unknown) => toNativePrompt(prompt, W, H, 4, settings);

@@ -47,8 +47,14 @@ describe('Segmenter.load', () => {
       new TypeError('Expected a non-empty string for model but received undefined of type undefined'),
     );
     await expect(Segmenter.load({ model: modelDir, threads: 0 })).rejects.toThrow(
-      new RangeError('Expected an integer >= 1 for threads but received 0 of type number'),
+      new RangeError('Expected an integer between 1 and 1024 for threads but received 0 of type number'),
     );
+    // (the addon keeps one OS thread per worker; 2^32 + 1 once wrapped to 1 on the way in)
+    for (const threads of [1025, 2 ** 31, 2 ** 32 + 1]) {
+      await expect(Segmenter.load({ model: modelDir, threads })).rejects.toThrow(
+        new RangeError(`Expected an integer between 1 and 1024 for threads but received ${threads} of type number`),
+      );
+    }
     await expect(Segmenter.load({ model: modelDir, device: 'gpu' as 'cpu' })).rejects.toThrow(
       new RangeError("Expected one of 'cpu', 'cuda', 'auto' for device but received \"gpu\" of type string"),
     );
@@ -99,12 +105,16 @@ describe('Segmenter.load', () => {
 });
 
 describe('Segmenter.encode', () => {
-  it('hands raw RGB pixels to the addon without copying', async () => {
+  it('hands the addon a copy of raw RGB pixels, taken when encode() is called', async () => {
     const segmenter = await Segmenter.load({ model: modelDir });
     const image = pixels();
-    const embedding = await segmenter.encode(image);
+    image.data.fill(5);
+    const pending = segmenter.encode(image);
+    image.data.fill(0); // the caller's buffer may change (or be detached) once the call returns
+    const embedding = await pending;
     expect(calls.encode).toHaveLength(1);
-    expect(calls.encode[0].pixels).toBe(image.data);
+    expect(calls.encode[0].pixels).not.toBe(image.data);
+    expect(calls.encode[0].pixels.every((v: number) => v === 5)).toBe(true);
     expect(calls.encode[0]).toMatchObject({ width: 20, height: 10, channels: 3 });
     expect(embedding).toBeInstanceOf(ImageEmbedding);
     expect([embedding.width, embedding.height, embedding.encodeMs]).toEqual([20, 10, 12.5]);

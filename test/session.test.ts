@@ -240,6 +240,15 @@ describe('validation', () => {
         { boxes: [[0, 0, 1, 1]] },
         new RangeError('Expected an object {points?, scribbles?, box?} for prompt but received {boxes: [[...]]} of type object'),
       ],
+      // holes in sparse arrays are refused by name, as segment() refuses them
+      [
+        { points: new Array(2) },
+        new TypeError('Expected an object {x, y, label} for prompt.points[0] but received undefined of type undefined'),
+      ],
+      [
+        { scribbles: [, { path: [[1, 1]], label: 1 }] },
+        new TypeError('Expected an object {path, label, dense?} for prompt.scribbles[0] but received undefined of type undefined'),
+      ],
       [
         { points: [p(1, 1)], maskInput: new Float32Array(LOW_RES) },
         new RangeError(

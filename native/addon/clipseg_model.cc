@@ -1,5 +1,6 @@
 #include "addon/clipseg_model.h"
 
+#include <climits>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -239,9 +240,11 @@ Pixels copyPixels(Napi::Env env, Napi::Value data, Napi::Value w, Napi::Value h,
     require(env, rw.IsNumber() && rh.IsNumber(), what);
     p.rgbWidth = rw.As<Napi::Number>().Int64Value();
     p.rgbHeight = rh.As<Napi::Number>().Int64Value();
-    require(env, p.rgbWidth > 0 && p.rgbHeight > 0 && p.rgbWidth <= 1 << 15 && p.rgbHeight <= 1 << 15, what);
+    // (any size the resize takes, up to INT32_MAX a side: a 40000×1 strip is a valid image)
+    require(env, p.rgbWidth > 0 && p.rgbHeight > 0 && p.rgbWidth <= INT32_MAX && p.rgbHeight <= INT32_MAX, what);
     p.rgb = copyArray<uint8_t, Napi::Uint8Array>(env, o.Get("rgb"), napi_uint8_array, what);
-    require(env, static_cast<int64_t>(p.rgb.size()) == 3 * p.rgbWidth * p.rgbHeight, what);
+    const auto pixels = static_cast<int64_t>(p.rgb.size() / 3);  // (no product that could overflow)
+    require(env, p.rgb.size() % 3 == 0 && pixels % p.rgbWidth == 0 && pixels / p.rgbWidth == p.rgbHeight, what);
     p.lut = copyArray<float, Napi::Float32Array>(env, o.Get("lut"), napi_float32_array, what);
     require(env, p.lut.size() == 3 * 256, what);
     return p;

@@ -98,10 +98,11 @@ class DecodeWorker : public PromiseWorker {
   sam::DecodeResult result_;
 };
 
+// A copy of a typed array of exactly `expected` elements of type `type` (null / undefined: empty).
 template <class T, class TA>
-std::vector<T> copyTyped(Napi::Env env, Napi::Value v, size_t expected, const char* what) {
+std::vector<T> copyTyped(Napi::Env env, Napi::Value v, napi_typedarray_type type, size_t expected, const char* what) {
   if (v.IsNull() || v.IsUndefined()) return {};
-  require(env, v.IsTypedArray(), what);
+  require(env, v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type, what);
   auto ta = v.As<TA>();
   require(env, ta.ElementLength() == expected, what);
   return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
@@ -175,14 +176,21 @@ Napi::Value SamModelWrap::config(const Napi::CallbackInfo& info) {
 }
 
 namespace {
-// Checks one (pixels, width, height) triple of RGB bytes; what: the argument's name.
-void checkRgb(Napi::Env env, Napi::Value pixels, Napi::Value w, Napi::Value h, const std::string& what) {
+struct RgbArg {
+  Napi::Uint8Array pixels;
+  int64_t width = 0, height = 0;
+};
+// Checks one (pixels, width, height) triple of RGB bytes and returns it as checked (each value read
+// once, so what is queued is what was checked); what: the argument's name.
+RgbArg checkRgb(Napi::Env env, Napi::Value pixels, Napi::Value w, Napi::Value h, const std::string& what) {
   require(env, pixels.IsTypedArray() && pixels.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
           what + ".pixels must be a Uint8Array");
   require(env, w.IsNumber() && h.IsNumber(), what + " width and height must be numbers");
   const int64_t wv = w.As<Napi::Number>().Int64Value(), hv = h.As<Napi::Number>().Int64Value();
-  require(env, wv > 0 && hv > 0 && static_cast<int64_t>(pixels.As<Napi::Uint8Array>().ElementLength()) == wv * hv * 3,
+  const auto n = static_cast<int64_t>(pixels.As<Napi::Uint8Array>().ElementLength());
+  require(env, wv > 0 && hv > 0 && wv <= n && hv <= n && n / wv / hv == 3 && n % (wv * hv) == 0,
           what + ".pixels must hold width*height*3 bytes of RGB");
+  return {pixels.As<Napi::Uint8Array>(), wv, hv};
 }
 }  // namespace
 
@@ -191,10 +199,9 @@ Napi::Value SamModelWrap::encode(const Napi::CallbackInfo& info) {
   auto model = get(env);
   require(env, info.Length() == 4 && info[3].IsNumber() && info[3].As<Napi::Number>().Int64Value() == 3,
           "encode(pixels, width, height, channels = 3)");
-  checkRgb(env, info[0], info[1], info[2], "encode");
+  const RgbArg image = checkRgb(env, info[0], info[1], info[2], "encode");
   auto* worker = new EncodeWorker(env, model, false);
-  worker->add(info[0].As<Napi::Uint8Array>(), info[1].As<Napi::Number>().Int64Value(),
-              info[2].As<Napi::Number>().Int64Value());
+  worker->add(image.pixels, image.width, image.height);
   return worker->queue();
 }
 
@@ -204,20 +211,18 @@ Napi::Value SamModelWrap::encodeBatch(const Napi::CallbackInfo& info) {
   require(env, info.Length() == 1 && info[0].IsArray(), "encodeBatch(images)");
   auto images = info[0].As<Napi::Array>();
   require(env, images.Length() >= 1, "encodeBatch: images must not be empty");
-  // Validate everything before queueing anything.
+  // Validate everything before queueing anything; queue exactly what was validated (a getter
+  // could answer differently the second time).
+  std::vector<RgbArg> checked;
   for (uint32_t i = 0; i < images.Length(); ++i) {
     const std::string what = "images[" + std::to_string(i) + "]";
     Napi::Value v = images.Get(i);
     require(env, v.IsObject(), what + " must be {pixels, width, height}");
     auto o = v.As<Napi::Object>();
-    checkRgb(env, o.Get("pixels"), o.Get("width"), o.Get("height"), what);
+    checked.push_back(checkRgb(env, o.Get("pixels"), o.Get("width"), o.Get("height"), what));
   }
   auto* worker = new EncodeWorker(env, model, true);
-  for (uint32_t i = 0; i < images.Length(); ++i) {
-    auto o = images.Get(i).As<Napi::Object>();
-    worker->add(o.Get("pixels").As<Napi::Uint8Array>(), o.Get("width").As<Napi::Number>().Int64Value(),
-                o.Get("height").As<Napi::Number>().Int64Value());
-  }
+  for (const RgbArg& image : checked) worker->add(image.pixels, image.width, image.height);
   return worker->queue();
 }
 
@@ -261,10 +266,11 @@ Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {
           "promptCount / pointsPerPrompt out of range");
   const size_t P = static_cast<size_t>(r.promptCount), N = static_cast<size_t>(r.pointsPerPrompt);
   const size_t L = static_cast<size_t>(c.lowResSize());
-  w->points = copyTyped<float, Napi::Float32Array>(env, p.Get("points"), P * N * 2, "points");
-  w->labels = copyTyped<int32_t, Napi::Int32Array>(env, p.Get("labels"), P * N, "labels");
-  w->boxes = copyTyped<float, Napi::Float32Array>(env, p.Get("boxes"), P * 4, "boxes");
-  w->maskInput = copyTyped<float, Napi::Float32Array>(env, p.Get("maskInput"), L * L, "maskInput");
+  w->points = copyTyped<float, Napi::Float32Array>(env, p.Get("points"), napi_float32_array, P * N * 2, "points");
+  w->labels = copyTyped<int32_t, Napi::Int32Array>(env, p.Get("labels"), napi_int32_array, P * N, "labels");
+  w->boxes = copyTyped<float, Napi::Float32Array>(env, p.Get("boxes"), napi_float32_array, P * 4, "boxes");
+  w->maskInput =
+      copyTyped<float, Napi::Float32Array>(env, p.Get("maskInput"), napi_float32_array, L * L, "maskInput");
   require(env, (N == 0) == w->points.empty() && w->points.empty() == w->labels.empty(), "points and labels");
   require(env, N > 0 || !w->boxes.empty() || !w->maskInput.empty(), "at least one prompt");
   Napi::Value mm = p.Get("multimask"), th = p.Get("threshold");

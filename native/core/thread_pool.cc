@@ -17,7 +17,19 @@ struct ThreadPool::Job {
 };
 
 ThreadPool::ThreadPool(int threads) : size_(std::max(1, threads)) {
-  for (int i = 1; i < size_; ++i) workers_.emplace_back([this] { workerLoop(); });
+  try {
+    for (int i = 1; i < size_; ++i) workers_.emplace_back([this] { workerLoop(); });
+  } catch (...) {
+    // A thread could not be started (std::system_error): stop and join the ones that were, or
+    // their destructors would std::terminate, then let the error reach the caller.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    throw;
+  }
 }
 
 ThreadPool::~ThreadPool() {
