@@ -264,11 +264,12 @@ describe('Referrer (clipseg-tiny)', () => {
     expect(Array.from(await referrer.embedText('a cat'))).toEqual(Array.from(before));
   });
 
-  it('takes images wider (or taller) than 32768 pixels', async () => {
-    // 40000 × 1: the native resize takes any side up to 2^31 − 1 (this was refused as "invalid argument")
-    const strip = { data: new Uint8Array(40000 * 3).fill(128), width: 40000, height: 1, channels: 3 as const };
+  it('takes images wider (or taller) than 32768 and 65536 pixels', async () => {
+    // 70000 × 1: the native resize takes any side up to 2^31 − 1; the addon refused the image over
+    // 32768 px and the heat map over 65536 px a side as "invalid argument"
+    const strip = { data: new Uint8Array(70000 * 3).fill(128), width: 70000, height: 1, channels: 3 as const };
     const map = await referrer.heatmap(strip, { text: 'a cat' });
-    expect([map.width, map.height]).toEqual([40000, 1]);
+    expect([map.width, map.height]).toEqual([70000, 1]);
     expect(map.data.every(Number.isFinite)).toBe(true);
   });
 

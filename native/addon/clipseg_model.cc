@@ -71,7 +71,9 @@ void heatmapSize(Napi::Env env, Napi::Object o, int64_t& width, int64_t& height)
   require(env, w.IsNumber() && h.IsNumber(), "heatmapWidth / heatmapHeight");
   width = w.As<Napi::Number>().Int64Value();
   height = h.As<Napi::Number>().Int64Value();
-  require(env, width > 0 && height > 0 && width <= 1 << 16 && height <= 1 << 16, "heatmapWidth / heatmapHeight");
+  // (any image's size: a side up to INT32_MAX, as the resize takes, and at most 2^31 values)
+  require(env, width > 0 && height > 0 && width <= INT32_MAX && height <= INT32_MAX && width * height <= (int64_t{1} << 31),
+          "heatmapWidth / heatmapHeight");
 }
 
 // { size, logits, conditional, ms [, heatmaps] } of a segmentation.
