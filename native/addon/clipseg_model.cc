@@ -25,9 +25,9 @@ class LoadWorker : public PromiseWorker {
   void run() override {
     model_ = std::shared_ptr<ClipSegModel>(ClipSegModel::load(dir_, threads_, device_, matmul_));
   }
-  void OnOK() override {
+  Napi::Value result() override {
     auto model = model_;
-    deferred.Resolve(data(Env()).clipSegModel.New({Napi::External<std::shared_ptr<ClipSegModel>>::New(Env(), &model)}));
+    return data(Env()).clipSegModel.New({Napi::External<std::shared_ptr<ClipSegModel>>::New(Env(), &model)});
   }
 
  private:
@@ -134,7 +134,7 @@ class EmbeddingWorker : public PromiseWorker {
     out_ = ids.empty() ? model_->imageEmbedding(pixels.ready(), pixels.height, pixels.width)
                        : model_->textEmbedding(ids.data(), static_cast<int64_t>(ids.size()));
   }
-  void OnOK() override { deferred.Resolve(toFloat32Array(Env(), std::move(out_))); }
+  Napi::Value result() override { return toFloat32Array(Env(), std::move(out_)); }
 
  private:
   std::shared_ptr<ClipSegModel> model_;
@@ -168,7 +168,7 @@ class ForwardWorker : public PromiseWorker {
     result_ = model_->segment(pixels.ready(), pixels.height, pixels.width, c);
     if (heatWidth > 0) heat_ = heatmaps(result_.logits, result_.size, heatWidth, heatHeight);
   }
-  void OnOK() override { deferred.Resolve(segmentResult(Env(), std::move(result_), std::move(heat_))); }
+  Napi::Value result() override { return segmentResult(Env(), std::move(result_), std::move(heat_)); }
   int64_t heatWidth = 0, heatHeight = 0;
 
  private:
@@ -186,7 +186,7 @@ class EncodeImageWorker : public PromiseWorker {
     features_ = std::make_shared<const clipseg::ImageFeatures>(
         model_->imageFeatures(pixels.ready(), pixels.height, pixels.width));
   }
-  void OnOK() override { deferred.Resolve(ClipSegImageWrap::create(Env(), std::move(features_))); }
+  Napi::Value result() override { return ClipSegImageWrap::create(Env(), std::move(features_)); }
 
  private:
   std::shared_ptr<ClipSegModel> model_;
@@ -206,7 +206,7 @@ class DecodeWorker : public PromiseWorker {
                               static_cast<int64_t>(embedding.size()) / P);
     if (heatWidth > 0) heat_ = heatmaps(result_.logits, result_.size, heatWidth, heatHeight);
   }
-  void OnOK() override { deferred.Resolve(segmentResult(Env(), std::move(result_), std::move(heat_))); }
+  Napi::Value result() override { return segmentResult(Env(), std::move(result_), std::move(heat_)); }
   int64_t heatWidth = 0, heatHeight = 0;
 
  private:

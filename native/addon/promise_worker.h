@@ -1,5 +1,7 @@
 // Promise-returning AsyncWorkers: the work runs in Execute() (off the JS thread), a C++ exception
-// rejects the promise with the matching JS error class, OnOK resolves it.
+// rejects the promise with the matching JS error class; result() builds the value the promise
+// resolves to, and an exception there (a JS allocation that fails) rejects it too, instead of
+// escaping to the event loop with the promise never settled.
 #pragma once
 #include <napi.h>
 
@@ -34,7 +36,17 @@ class PromiseWorker : public Napi::AsyncWorker {
     if (!capture(error_, [this] { run(); })) SetError(error_.message);
   }
   void OnError(const Napi::Error&) override { deferred.Reject(error_.toJs(Env()).Value()); }
-  virtual void run() = 0;
+  void OnOK() final {
+    try {
+      deferred.Resolve(result());
+    } catch (const Napi::Error& e) {
+      deferred.Reject(e.Value());
+    } catch (const std::exception& e) {
+      deferred.Reject(Napi::Error::New(Env(), e.what()).Value());
+    }
+  }
+  virtual void run() = 0;               // off the JS thread
+  virtual Napi::Value result() = 0;     // on it, once run() returned
   PendingError error_;
 };
 

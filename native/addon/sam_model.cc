@@ -18,9 +18,9 @@ class LoadWorker : public PromiseWorker {
   void run() override {
     model_ = std::shared_ptr<sam::SamModel>(sam::SamModel::load(dir_, threads_, device_, precision_, matmul_));
   }
-  void OnOK() override {
+  Napi::Value result() override {
     auto model = model_;
-    deferred.Resolve(data(Env()).samModel.New({Napi::External<std::shared_ptr<sam::SamModel>>::New(Env(), &model)}));
+    return data(Env()).samModel.New({Napi::External<std::shared_ptr<sam::SamModel>>::New(Env(), &model)});
   }
 
  private:
@@ -43,12 +43,12 @@ class EncodeWorker : public PromiseWorker {
     images_.push_back({pixels.Data(), h, w});
   }
   void run() override { embeddings_ = model_->encodeBatch(images_); }
-  void OnOK() override {
+  Napi::Value result() override {
     Napi::Env env = Env();
-    if (!batch_) return deferred.Resolve(EmbeddingWrap::create(env, model_, embeddings_.front()));
+    if (!batch_) return EmbeddingWrap::create(env, model_, embeddings_.front());
     auto arr = Napi::Array::New(env, embeddings_.size());
     for (uint32_t i = 0; i < embeddings_.size(); ++i) arr.Set(i, EmbeddingWrap::create(env, model_, embeddings_[i]));
-    deferred.Resolve(arr);
+    return arr;
   }
 
  private:
@@ -74,7 +74,7 @@ class DecodeWorker : public PromiseWorker {
     req.maskInput = maskInput.empty() ? nullptr : maskInput.data();
     result_ = model_->decode(*embedding_, req);
   }
-  void OnOK() override {
+  Napi::Value result() override {
     Napi::Env env = Env();
     auto obj = Napi::Object::New(env);
     const size_t nIou = result_.iou.size(), nLow = result_.lowRes.size(), nMask = result_.masks.size();
@@ -89,7 +89,7 @@ class DecodeWorker : public PromiseWorker {
               Napi::Uint32Array::New(env, nPer, toArrayBuffer(env, std::move(result_.runsPerMask)), 0));
     }
     obj.Set("decodeMs", Napi::Number::New(env, result_.decodeMs));
-    deferred.Resolve(obj);
+    return obj;
   }
 
  private:
