@@ -281,6 +281,11 @@ export class Segmenter {
     float32Array(data, 'data', values, `a Float32Array of ${values} finite values (${c}x${e}x${e})`);
     const w = integerInRange(width, 'width', 1);
     const h = integerInRange(height, 'height', 1);
+    // (the masks of every decode will be w × h bytes: the image limit holds here too)
+    const limit = this.limitInputPixels;
+    if (limit !== 0 && w * h > limit) {
+      throw invalidRange(`an image of at most ${limit} pixels (limitInputPixels)`, 'width × height', w * h);
+    }
     return this.#wrap(model.embeddingFromCHW(data, w, h));
   }
 

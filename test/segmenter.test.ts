@@ -264,4 +264,16 @@ describe('Segmenter.embeddingFromFloat32Array', () => {
       ),
     );
   });
+
+  it('holds the image size to limitInputPixels (every decode makes width × height masks)', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir, limitInputPixels: 600 });
+    expect(segmenter.embeddingFromFloat32Array(new Float32Array(128), 30, 20).width).toBe(30);
+    expect(() => segmenter.embeddingFromFloat32Array(new Float32Array(128), 2 ** 26, 2 ** 26)).toThrow(
+      new RangeError(
+        'Expected an image of at most 600 pixels (limitInputPixels) for width × height but received 4503599627370496 of type number',
+      ),
+    );
+    const unlimited = await Segmenter.load({ model: modelDir, limitInputPixels: 0 });
+    expect(unlimited.embeddingFromFloat32Array(new Float32Array(128), 31, 20).width).toBe(31);
+  });
 });
