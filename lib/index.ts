@@ -1,6 +1,6 @@
 // omniseg: Segment Anything in Node.js. Public API.
 export { Segmenter, MAX_ENCODE_BATCH } from './segmenter.js';
-export { cudaStatus } from './backends.js';
+export { cudaStatus, MAX_THREADS } from './backends.js';
 export type { CudaDevice, CudaInfo, NativeClipSegConfig, NativeSamConfig } from './native.js';
 export type { CpuMatmul, Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
 export { Referrer, ReferrerImage, DEFAULT_TEXT_WEIGHT, heatmapFromLogits } from './referrer.js';
@@ -68,6 +68,7 @@ export { ImageEmbedding } from './embedding.js';
 export { Mask, STABILITY_SCORE_OFFSET } from './mask.js';
 export type { MaskBox, MaskInit } from './mask.js';
 export type { Prompt } from './prompt.js';
+export { MAX_PROMPT_BOXES, MAX_PROMPT_POINTS } from './prompt.js';
 export { decodeImage, DEFAULT_LIMIT_INPUT_PIXELS } from './image.js';
 export type { DecodeImageOptions } from './image.js';
 export {
