@@ -255,6 +255,7 @@ export class Segmenter {
     const decoded = await Promise.all(
       images.map((image) => decodeImage(image, { limitInputPixels: this.limitInputPixels })),
     );
+    decoded.forEach((image, i) => this.#checkResizable(image, `images[${i}]`));
     throwIfAborted(signal);
     let natives: NativeEmbedding[];
     try {
@@ -396,7 +397,25 @@ export class Segmenter {
     return new ImageEmbedding(embedding, this, [embeddingDim, embeddingSize, embeddingSize]);
   }
 
+  /**
+   * The processor resizes the longest side to longestEdge: a side that would round to 0 pixels
+   * (a 2049 × 1 image for a 1024-px model) cannot be encoded. Refused here, by name, rather than
+   * by the native preprocessing.
+   */
+  #checkResizable(image: DecodedImage, param: string): void {
+    const { longestEdge } = this.config;
+    const [w, h] = resizedSize(image.width, image.height, longestEdge);
+    if (w < 1 || h < 1) {
+      throw invalidRange(
+        `an image whose longest side is at most ${2 * longestEdge} times its shortest (it is resized to ${longestEdge} px)`,
+        param,
+        `${image.width}x${image.height}`,
+      );
+    }
+  }
+
   async #encodeNative(image: DecodedImage, context: Error, signal?: AbortSignal): Promise<NativeEmbedding> {
+    this.#checkResizable(image, 'image');
     try {
       return await this.#encodes.run(
         () => this.#live().encode(image.data, image.width, image.height, 3),

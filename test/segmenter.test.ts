@@ -251,6 +251,22 @@ describe('Segmenter lifetime', () => {
   });
 });
 
+describe('images the processor cannot resize', () => {
+  it('a side that would round to 0 px is a RangeError naming the image (longestEdge 64: up to 128:1)', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const strip = (w: number, h: number) => ({ data: new Uint8Array(w * h * 3), width: w, height: h, channels: 3 as const });
+    const message = (w: number, h: number) =>
+      new RangeError(
+        `Expected an image whose longest side is at most 128 times its shortest (it is resized to 64 px) for image but received "${w}x${h}" of type string`,
+      );
+    await expect(segmenter.encode(strip(129, 1))).rejects.toThrow(message(129, 1));
+    await expect(segmenter.segment(strip(1, 200), { boxes: [[0, 0, 1, 1]] })).rejects.toThrow(message(1, 200));
+    await expect(segmenter.encodeBatch([strip(2, 2), strip(300, 2)])).rejects.toThrow(/for images\[1\] but received "300x2"/);
+    expect(calls.encode).toHaveLength(0);
+    (await segmenter.encode(strip(128, 1))).dispose(); // 64 × 0.5 rounds up to 1 px
+  });
+});
+
 describe('Segmenter.embeddingFromFloat32Array', () => {
   it('wraps a saved embedding and checks its size', async () => {
     const segmenter = await Segmenter.load({ model: modelDir });
