@@ -67,6 +67,21 @@ export function resizedSize(width: number, height: number, longestEdge: number):
 }
 
 /**
+ * Refuses (RangeError naming `param`) an image whose shorter side the longest-edge resize would
+ * round to 0 pixels: a 2049 × 1 image for a 1024-px model.
+ */
+export function checkResizable(width: number, height: number, longestEdge: number, param: string): void {
+  const [w, h] = resizedSize(width, height, longestEdge);
+  if (w < 1 || h < 1) {
+    throw invalidRange(
+      `an image whose longest side is at most ${2 * longestEdge} times its shortest (it is resized to ${longestEdge} px)`,
+      param,
+      `${width}x${height}`,
+    );
+  }
+}
+
+/**
  * The fraction of each low-res cell covered by a binary mask (any non-zero byte is inside),
  * lowResSize × lowResSize row-major.
  *

@@ -7,7 +7,7 @@ import { abortError, invalidRange, invalidType, withCallerStack } from './errors
 import { decodeImage } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
 import { resolveModelDirectory } from './model-dir.js';
-import { resizedSize, type MaskFrame } from './mask-prompt.js';
+import { checkResizable, resizedSize, type MaskFrame } from './mask-prompt.js';
 import type {
   NativeDecodeResult,
   NativeEmbedding,
@@ -403,15 +403,7 @@ export class Segmenter {
    * by the native preprocessing.
    */
   #checkResizable(image: DecodedImage, param: string): void {
-    const { longestEdge } = this.config;
-    const [w, h] = resizedSize(image.width, image.height, longestEdge);
-    if (w < 1 || h < 1) {
-      throw invalidRange(
-        `an image whose longest side is at most ${2 * longestEdge} times its shortest (it is resized to ${longestEdge} px)`,
-        param,
-        `${image.width}x${image.height}`,
-      );
-    }
+    checkResizable(image.width, image.height, this.config.longestEdge, param);
   }
 
   async #encodeNative(image: DecodedImage, context: Error, signal?: AbortSignal): Promise<NativeEmbedding> {

@@ -9,6 +9,7 @@ import {
   optionalNonNegativeNumber,
   optionalPositiveInteger,
   parseBox,
+  parseNumber,
   parsePoint,
   parseScribble,
 } from '../lib/cli/values.js';
@@ -35,6 +36,17 @@ const valueArb = fc.oneof(
 function parsed<T>(fn: () => T, flag: string) {
   return outcome(fn, [UsageError], namesParam(flag));
 }
+
+describe('parseNumber', () => {
+  it('reads decimal numbers only (Number() also took hex, binary, octal and "Infinity")', () => {
+    for (const [raw, value] of [['12', 12], ['-3.5', -3.5], ['+1', 1], ['.5', 0.5], ['5.', 5], ['1e3', 1000], ['2E-1', 0.2], [' 2 ', 2], ['-0', 0]] as const) {
+      expect(parseNumber(raw)).toBe(value);
+    }
+    for (const raw of ['0x10', '0b1', '0o7', 'Infinity', '-Infinity', 'NaN', '1_000', '', ' ', '1e', 'e3', '.', '1.2.3', '١']) {
+      expect(parseNumber(raw)).toBeNaN();
+    }
+  });
+});
 
 describe('CLI value parsers on arbitrary strings', { timeout: FUZZ_TIMEOUT_MS }, () => {
   it.prop([valueArb], runs)('--point: finite x, y and label 0 or 1, or a UsageError', (raw) => {

@@ -30,6 +30,9 @@ describe('querySpec / fusionWeights / fuseEmbeddings', () => {
     expect(querySpec({ prompts: [{ text: 'cat' }, { refImage: SMALL }] }).weights).toEqual([0.5, 0.5]);
     expect(querySpec({ prompts: [{ text: 'a' }, { text: 'b' }], weights: [3, 1] }).weights).toEqual([0.75, 0.25]);
     expect(fusionWeights([0, 2], 2, 'w')).toEqual([0, 1]);
+    // weights whose sum overflows (to Infinity: every weight normalised to 0 before)
+    expect(fusionWeights([1e308, 1e308], 2, 'w')).toEqual([0.5, 0.5]);
+    expect(fusionWeights([Number.MAX_VALUE, 0, Number.MAX_VALUE / 2], 3, 'w')).toEqual([2 / 3, 0, 1 / 3]);
   });
 
   it('rejects malformed queries, naming the field', () => {

@@ -185,6 +185,21 @@ describe('backpressure', () => {
     expect(calls.encodeBatches).toEqual([2]);
   });
 
+  it('an image the model cannot resize fails alone too (fake model: longestEdge 64, so 129:1)', async () => {
+    const server = await start({ maxBatch: 3, batchDelayMs: 50 });
+    const strip = await solidPng(200, 1, 10);
+    const results = await Promise.all([images[0], strip, images[1]].map((image) => embed(server, image)));
+    expect(results.map((r) => r.statusCode)).toEqual([200, 400, 200]);
+    expect(results[1].json().error.message).toMatch(/at most 128 times its shortest .* for image but received "200x1"/);
+    expect(calls.encodeBatches).toEqual([2]);
+  });
+
+  it('refuses a request deadline setTimeout cannot keep (2^31 ms or more: it would fire at once)', async () => {
+    await expect(createServer({ model: modelDir, requestTimeoutMs: 2 ** 31 })).rejects.toThrow(
+      /up to 2147483647 for requestTimeoutMs but received 2147483648/,
+    );
+  });
+
   it('encodes an image once for concurrent requests', async () => {
     const server = await start();
     const results = await Promise.all([0, 1, 2].map(() => embed(server, images[0])));
@@ -211,6 +226,30 @@ describe('backpressure', () => {
 });
 
 describe('over a socket', () => {
+  it('a request past its deadline is a 503 timeout over HTTP too (not 499: its body was read)', async () => {
+    const server = await start({ requestTimeoutMs: 150, maxBatch: 1, batchDelayMs: 0 });
+    const base = await server.listen({ port: 0 });
+    calls.encodeGate = gate();
+    const res = await fetch(`${base}/v1/embeddings`, { method: 'POST', headers: PNG, body: new Uint8Array(images[0]) });
+    expect(res.status).toBe(503);
+    expect((await res.json()).error.code).toBe('timeout');
+    calls.encodeGate.open();
+    const s = await samples(server);
+    expect(metric(s, 'omniseg_requests_cancelled_total', { route: '/v1/embeddings', reason: 'timeout' })).toBe(1);
+    expect(metric(s, 'omniseg_requests_cancelled_total', { route: '/v1/embeddings', reason: 'client_gone' })).toBe(0);
+  });
+
+  it('closes a connection whose upload stalls for the whole deadline; close() does not wait for it', async () => {
+    const server = await start({ requestTimeoutMs: 200 });
+    const base = new URL(await server.listen({ port: 0 }));
+    const { connect } = await import('node:net');
+    const socket = connect(Number(base.port), base.hostname);
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n0123456789');
+    await ended; // (the server closes it: vitest's timeout would fail the test otherwise)
+    await server.close();
+  });
+
   it('serves concurrent clients', async () => {
     const server = await start();
     const base = await server.listen({ port: 0 });

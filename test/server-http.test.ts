@@ -86,6 +86,20 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
       expectError(await embed(Buffer.from('not an image at all')), 400, 'invalid_image', /Cannot decode image/);
     });
 
+    it('takes an image content type with parameters; 400 for a malformed multipart body', async () => {
+      const res = await inject({ method: 'POST', url: '/v1/embeddings', headers: { 'content-type': 'image/png; name=x' }, payload: SMALL });
+      expect(res.statusCode).toBe(200);
+      const noBoundary = await inject({ method: 'POST', url: '/v1/embeddings', headers: { 'content-type': 'multipart/form-data' }, payload: 'x' });
+      expectError(noBoundary, 400, 'invalid_multipart', /Boundary not found/);
+      const garbage = await inject({
+        method: 'POST',
+        url: '/v1/embeddings',
+        headers: { 'content-type': 'multipart/form-data; boundary=abc' },
+        payload: '--abc\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nnot finished',
+      });
+      expectError(garbage, 400, 'invalid_multipart');
+    });
+
     it('415 for a body that is not image/* or multipart', async () => {
       const json = await inject({ method: 'POST', url: '/v1/embeddings', payload: { image: 'x' } });
       expectError(json, 415, 'unsupported_media_type', /image\/\* or multipart\/form-data.*application\/json/);

@@ -18,6 +18,7 @@ import type {
   CliCommand,
 } from './commands.js';
 import { MAX_ENCODE_BATCH } from '../segmenter.js';
+import { MAX_TIMER_MS } from '../server/defaults.js';
 import { evalCommand } from './eval-args.js';
 import { DEVICES, Values, cpuMatmul, modelOptions, optionalString, threads } from './options.js';
 import {
@@ -350,7 +351,7 @@ function serveCommand(values: Values): ServeCommand {
     ...optional('maxQueue', optionalPositiveInteger(values.string('max-queue'), '--max-queue')),
     ...optional('maxBatch', optionalPositiveInteger(values.string('max-batch'), '--max-batch', MAX_ENCODE_BATCH)),
     ...optional('batchDelayMs', optionalNonNegativeNumber(values.string('batch-delay-ms'), '--batch-delay-ms')),
-    ...optional('timeoutMs', optionalPositiveInteger(values.string('timeout-ms'), '--timeout-ms')),
+    ...optional('timeoutMs', optionalPositiveInteger(values.string('timeout-ms'), '--timeout-ms', MAX_TIMER_MS)),
     ...(values.string('referrer') === undefined ? {} : { referrer: values.string('referrer') }),
   };
 }

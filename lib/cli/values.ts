@@ -48,10 +48,10 @@ export function optionalChoice<T extends string>(raw: string | undefined, flag: 
   return raw as T;
 }
 
-/** A decimal number ("12", "-3.5", "1e3"); NaN for anything else. */
+/** A decimal number ("12", "-3.5", ".5", "1e3"); NaN for anything else (hex, binary, "Infinity"). */
 export function parseNumber(raw: string): number {
   const s = raw.trim();
-  return s === '' ? NaN : Number(s) + 0; // + 0: "-0" is 0
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s) ? Number(s) + 0 : NaN; // + 0: "-0" is 0
 }
 
 /** "x,y,label" with label 0 or 1. */

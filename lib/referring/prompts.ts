@@ -125,9 +125,15 @@ export function fusionWeights(value: unknown, n: number, param: string): number[
     if (x < 0) throw invalidRange('a number ≥ 0', `${param}[${i}]`, w);
     return x;
   });
+  // Scaled by the largest first: the sum of weights near Number.MAX_VALUE would overflow to
+  // Infinity and every weight normalise to 0.
+  const max = Math.max(...weights);
+  if (!(max > 0)) throw invalidRange('weights that are not all 0', param, value);
   const sum = weights.reduce((a, b) => a + b, 0);
-  if (!(sum > 0)) throw invalidRange('weights that are not all 0', param, value);
-  return sum === 1 ? weights : weights.map((w) => w / sum);
+  if (sum === 1) return weights;
+  const scaled = weights.map((w) => w / max);
+  const scaledSum = scaled.reduce((a, b) => a + b, 0);
+  return scaled.map((w) => w / scaledSum);
 }
 
 /**

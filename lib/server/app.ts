@@ -7,6 +7,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { ImageEmbedding } from '../embedding.js';
 import { decodeImage } from '../image.js';
+import { checkResizable } from '../mask-prompt.js';
 import { Referrer } from '../referrer.js';
 import { MAX_ENCODE_BATCH, Segmenter, type CpuMatmul, type Device, type Precision } from '../segmenter.js';
 import type { DecodedImage } from '../types.js';
@@ -29,6 +30,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SERVER_PIXEL_LIMIT,
+  MAX_TIMER_MS,
 } from './defaults.js';
 import { registerRoutes } from './routes.js';
 
@@ -152,6 +154,10 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   const bodyLimit = positive(options.bodyLimit, 'bodyLimit', DEFAULT_BODY_LIMIT);
   const limitInputPixels = nonNegative(options.limitInputPixels, 'limitInputPixels', DEFAULT_SERVER_PIXEL_LIMIT);
   const requestTimeoutMs = positive(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS);
+  if (requestTimeoutMs > MAX_TIMER_MS) {
+    // (setTimeout takes at most 2^31 − 1 ms; a longer delay fires at once)
+    throw new RangeError(`Expected a positive integer up to ${MAX_TIMER_MS} for requestTimeoutMs but received ${requestTimeoutMs}`);
+  }
 
   let status: Status = { state: 'loading' };
   let segmenter: Segmenter | undefined = options.segmenter;
@@ -173,8 +179,9 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     onMiss: () => metrics?.referrerImageMisses.inc(),
     onEvict: () => metrics?.referrerImageEvictions.inc(),
   });
-  // The model's own pixel limit (a given Segmenter's may be tighter) is checked while decoding,
-  // so that an image it would refuse fails alone and not its whole batch.
+  // The model's own pixel limit (a given Segmenter's may be tighter) and whether the image can be
+  // resized into the model input are checked while decoding, so that an image the model would
+  // refuse fails alone and not its whole batch.
   const pixelLimit = (): number => {
     const own = segmenter?.limitInputPixels ?? 0;
     return own === 0 || limitInputPixels === 0 ? Math.max(own, limitInputPixels) : Math.min(own, limitInputPixels);
@@ -184,7 +191,11 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     maxBatch,
     maxDelayMs: batchDelayMs,
     maxWaiting: maxQueue,
-    prepare: (bytes) => decodeImage(bytes, { limitInputPixels: pixelLimit() }),
+    prepare: async (bytes) => {
+      const image = await decodeImage(bytes, { limitInputPixels: pixelLimit() });
+      checkResizable(image.width, image.height, live().config.longestEdge, 'image');
+      return image;
+    },
     runMany: async (images, signal) => {
       const pixels = images.map((image) => ({ data: image.data, width: image.width, height: image.height, channels: 3 }) as const);
       const embeddings = await backendCall(() => live().encodeBatch(pixels, { signal }));
@@ -233,6 +244,10 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     bodyLimit,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A connection silent for the whole request deadline (an upload that stalls) is closed, so
+    // that it holds no memory and no close() waits for it; the deadline itself only covers work
+    // that has started.
+    connectionTimeout: requestTimeoutMs,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
@@ -290,7 +305,8 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   app.setErrorHandler(async (error, request, reply) => {
     let http: HttpError;
     if ((error as Error).name === 'AbortError') {
-      const reason = request.raw.destroyed || controllers.get(request)?.controller.signal.reason instanceof ClientGone ? 'client_gone' : 'timeout';
+      // (from the signal's reason: request.raw.destroyed is true as soon as the body has been read)
+      const reason = controllers.get(request)?.controller.signal.reason instanceof ClientGone ? 'client_gone' : 'timeout';
       serverMetrics.cancelled.inc({ route: routeLabel(request), reason });
       http =
         reason === 'timeout'
@@ -309,7 +325,10 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     reply.code(404).send(errorBody('not_found', `No route ${request.method} ${request.url.split('?')[0]}`)),
   );
 
-  app.addContentTypeParser(/^image\/[\w.+-]+$/i, { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
+  // (parameters allowed, as the routes allow them: `image/png; name=x`)
+  app.addContentTypeParser(/^image\/[\w.+-]+\s*(;.*)?$/i, { parseAs: 'buffer', bodyLimit }, (_request, body, done) =>
+    done(null, body),
+  );
   await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 8, parts: 9 } });
 
   registerRoutes(app, {

@@ -13,5 +13,7 @@ export const DEFAULT_BATCH_DELAY_MS = 2;
 export const DEFAULT_DECODE_CONCURRENCY = 2;
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/** The longest request deadline: setTimeout's 2^31 − 1 ms (≈ 24.8 days; longer fires at once). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** 8192 × 8192. */
 export const DEFAULT_SERVER_PIXEL_LIMIT = 8192 * 8192;

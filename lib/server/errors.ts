@@ -69,6 +69,7 @@ const FASTIFY_CODES: Record<string, [number, string]> = {
  *   validation 400 (the message names the field: `body/points/0 must ...`).
  * - Library errors: pixel limit 413; TypeError / RangeError (the library's argument template,
  *   naming the parameter) and undecodable images 400.
+ * - A malformed multipart body (busboy's errors): 400.
  * - Anything else: 500.
  */
 export function toHttpError(error: unknown): HttpError {
@@ -86,6 +87,10 @@ export function toHttpError(error: unknown): HttpError {
     return new HttpError(400, 'invalid_argument', message.replace(/ for prompt\./, ' for '));
   }
   if (/^Cannot decode image/.test(message)) return new HttpError(400, 'invalid_image', message);
+  // The multipart parser's (busboy's) errors for a malformed body carry no code or status.
+  if (/^Multipart: |^Unexpected end of (form|multipart data)|^Malformed part header/.test(message)) {
+    return new HttpError(400, 'invalid_multipart', `Malformed multipart body: ${message}`);
+  }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new HttpError(e.statusCode, 'bad_request', message);
   }

@@ -308,9 +308,11 @@ async function heatmapOf(
   signal: AbortSignal,
 ): Promise<{ heat: Heatmap; cached: boolean }> {
   // The image's vision features come from the referrer-image cache (encoded once per image); the
-  // query's embeddings and the decoder run here. Both through the referrer queue.
+  // query's embeddings and the decoder run here. Both through the referrer queue. The encode is
+  // shared by every request for the image, whatever its query, so no one request's signal may
+  // cancel it: it runs to its end (and is cached) even when the request that started it is gone.
   const compute = async (computeSignal: AbortSignal): Promise<Heatmap> => {
-    const encode = () => ctx.heatmaps.run(() => ctx.backend(() => referrer.encode(image.bytes)), computeSignal);
+    const encode = () => ctx.heatmaps.run(() => ctx.backend(() => referrer.encode(image.bytes)));
     try {
       return await ctx.referrerImages.with(image.id, encode, (encoded) =>
         ctx.heatmaps.run(() => ctx.backend(() => referrer.heatmap(encoded, query.options)), computeSignal),
