@@ -25,13 +25,62 @@ const IMAGE_WHAT = 'a file path, a Buffer/Uint8Array of an encoded image, or raw
  * - Encoded images (path or bytes) are decoded by sharp: EXIF orientation applied, alpha dropped
  *   without compositing and greyscale expanded to RGB (as PIL's `convert("RGB")`), 16-bit samples
  *   scaled to 8 bits; embedded ICC profiles are ignored, as PIL ignores them.
- * - Raw pixels with 3 channels are returned as they are (`data` is the caller's array, not a
- *   copy); 1 and 4 channels are converted to RGB in a new array.
+ * - Raw pixels are copied (3 channels) or converted to RGB (1 and 4) into a new array when the
+ *   call is made: the caller may reuse, change or detach its buffer at once.
  *
  * @throws TypeError / RangeError for invalid arguments; Error when the file is missing or the
  *   bytes cannot be decoded.
  */
 export async function decodeImage(input: ImageInput, options: DecodeImageOptions = {}): Promise<DecodedImage> {
+  return decode(input, options, false);
+}
+
+/**
+ * decodeImage for the library's own encoders (Segmenter, stream, server), whose decoded pixels
+ * never reach user code: raw pixels of a size seen before are copied into a recycled buffer (see
+ * recyclePixels), and pixels this function made before (a stream frame decoded, then encoded) are
+ * taken as they are.
+ */
+export async function decodeForEncoder(input: ImageInput, options: DecodeImageOptions = {}): Promise<DecodedImage> {
+  return decode(input, options, true);
+}
+
+// Pixel buffers decodeForEncoder made (copies, conversions, sharp's output): never seen by user
+// code, so they need no copy when they come back in.
+const internal = new WeakSet<Uint8Array>();
+// Its copies of raw pixels, which the Segmenter gives back once its native encode is done with
+// them, kept for the next image of the same size: refilling memory faulted in before is one
+// memcpy, where a new ArrayBuffer is zero-filled by the kernel page by page (~6.5 ms of the JS
+// thread for a 1080p frame on the 2-core build machine).
+const recyclable = new WeakSet<Uint8Array>();
+const spare = new Map<number, Uint8Array[]>();
+let spareBytes = 0;
+const MAX_SPARE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Gives back a copy decodeForEncoder made, once nothing reads it any more (the native encode has
+ * settled); anything else is left alone.
+ */
+export function recyclePixels(data: Uint8Array): void {
+  if (!recyclable.delete(data) || spareBytes + data.length > MAX_SPARE_BYTES) return;
+  const list = spare.get(data.length) ?? [];
+  list.push(data);
+  spare.set(data.length, list);
+  spareBytes += data.length;
+}
+
+function copyPixels(data: Uint8Array, recycle: boolean): Uint8Array {
+  if (!recycle) return new Uint8Array(data);
+  const list = spare.get(data.length);
+  const reused = list?.pop();
+  if (reused !== undefined) spareBytes -= reused.length;
+  const copy = reused ?? new Uint8Array(data.length);
+  copy.set(data);
+  recyclable.add(copy);
+  return copy;
+}
+
+async function decode(input: ImageInput, options: DecodeImageOptions, forEncoder: boolean): Promise<DecodedImage> {
   const limit =
     options.limitInputPixels === undefined
       ? DEFAULT_LIMIT_INPUT_PIXELS
@@ -39,11 +88,16 @@ export async function decodeImage(input: ImageInput, options: DecodeImageOptions
   if (typeof input === 'string') {
     if (input.length === 0) throw invalidRange(IMAGE_WHAT, 'image', input);
     await assertReadableFile(input);
-    return decodeEncoded(input, input, limit);
+    return owned(await decodeEncoded(input, input, limit), forEncoder);
   }
-  if (input instanceof Uint8Array) return decodeEncoded(input, 'buffer', limit);
-  if (isPlainObject(input)) return fromRaw(input, limit);
+  if (input instanceof Uint8Array) return owned(await decodeEncoded(input, 'buffer', limit), forEncoder);
+  if (isPlainObject(input)) return owned(fromRaw(input, limit, forEncoder), forEncoder);
   throw invalidType(IMAGE_WHAT, 'image', input);
+}
+
+function owned(image: DecodedImage, forEncoder: boolean): DecodedImage {
+  if (forEncoder) internal.add(image.data);
+  return image;
 }
 
 async function assertReadableFile(file: string): Promise<void> {
@@ -101,7 +155,7 @@ async function explain(message: string, input: string | Uint8Array, limit: numbe
 }
 
 /** Validates raw pixels and converts them to RGB (3 channels: no copy). */
-function fromRaw(raw: Record<string, unknown>, limit: number): DecodedImage {
+function fromRaw(raw: Record<string, unknown>, limit: number, forEncoder: boolean): DecodedImage {
   const width = integerInRange(raw.width, 'image.width', 1);
   const height = integerInRange(raw.height, 'image.height', 1);
   const channels = raw.channels;
@@ -114,15 +168,16 @@ function fromRaw(raw: Record<string, unknown>, limit: number): DecodedImage {
   if (limit !== 0 && width * height > limit) {
     throw invalidRange(`an image of at most ${limit} pixels (limitInputPixels)`, 'image', raw);
   }
-  return { data: toRGB(data, width * height, channels), width, height };
+  return { data: toRGB(data, width * height, channels, forEncoder), width, height };
 }
 
 /**
- * Always a new array: the native encoder reads it later, off the JS thread, while the caller may
- * reuse, change or detach the buffer it passed as soon as the call returns.
+ * A new array (unless decodeForEncoder made `data`): the native encoder reads it later, off the JS
+ * thread, while the caller may reuse, change or detach the buffer it passed as soon as the call
+ * returns.
  */
-function toRGB(data: Uint8Array, pixels: number, channels: 1 | 3 | 4): Uint8Array {
-  if (channels === 3) return new Uint8Array(data);
+function toRGB(data: Uint8Array, pixels: number, channels: 1 | 3 | 4, forEncoder: boolean): Uint8Array {
+  if (channels === 3) return forEncoder && internal.has(data) ? data : copyPixels(data, forEncoder);
   const rgb = new Uint8Array(pixels * 3);
   for (let i = 0, o = 0; i < pixels; i++, o += 3) {
     if (channels === 1) {

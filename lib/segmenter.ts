@@ -4,7 +4,7 @@
 import { loadSettings, PRECISIONS, resolveBinding } from './backends.js';
 import { ImageEmbedding, nativeEmbedding } from './embedding.js';
 import { abortError, invalidRange, invalidType, withCallerStack } from './errors.js';
-import { decodeImage } from './image.js';
+import { decodeForEncoder, recyclePixels } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
 import { resolveModelDirectory } from './model-dir.js';
 import { checkResizable, resizedSize, type MaskFrame } from './mask-prompt.js';
@@ -230,7 +230,7 @@ export class Segmenter {
     const opts = plainObject(options, 'options', 'an object {signal?}');
     const signal = optionalSignal(opts.signal);
     throwIfAborted(signal);
-    const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
+    const decoded = await decodeForEncoder(image, { limitInputPixels: this.limitInputPixels });
     return this.#wrap(await this.#encodeNative(decoded, context, signal));
   }
 
@@ -253,20 +253,27 @@ export class Segmenter {
     const signal = optionalSignal(opts.signal);
     throwIfAborted(signal);
     const decoded = await Promise.all(
-      images.map((image) => decodeImage(image, { limitInputPixels: this.limitInputPixels })),
+      images.map((image) => decodeForEncoder(image, { limitInputPixels: this.limitInputPixels })),
     );
     decoded.forEach((image, i) => this.#checkResizable(image, `images[${i}]`));
     throwIfAborted(signal);
     let natives: NativeEmbedding[];
+    let started = false;
+    const recycle = () => decoded.forEach((d) => recyclePixels(d.data));
     try {
       natives = await this.#encodes.run(
-        () =>
-          this.#live().encodeBatch(decoded.map((d) => ({ pixels: d.data, width: d.width, height: d.height }))),
+        () => {
+          const batch = this.#live().encodeBatch(decoded.map((d) => ({ pixels: d.data, width: d.width, height: d.height })));
+          started = true;
+          return batch.finally(recycle); // (the pixels are the native side's until it settles)
+        },
         signal,
         (late) => late.forEach((e) => e.dispose()),
       );
     } catch (error) {
       throw withCallerStack(error, context);
+    } finally {
+      if (!started) recycle();
     }
     return natives.map((e) => this.#wrap(e));
   }
@@ -317,7 +324,7 @@ export class Segmenter {
       return this.#decode(embedding, nativePrompt, 0, context, signal);
     }
     throwIfAborted(signal);
-    const image = await decodeImage(input, { limitInputPixels: this.limitInputPixels });
+    const image = await decodeForEncoder(input, { limitInputPixels: this.limitInputPixels });
     const frame = this.#maskFrame(...resizedSize(image.width, image.height, this.config.longestEdge));
     const nativePrompt = toNativePrompt(prompt, image.width, image.height, this.config.lowResSize, settings, frame);
     const embedding = await this.#encodeNative(image, context, signal);
@@ -407,15 +414,22 @@ export class Segmenter {
   }
 
   async #encodeNative(image: DecodedImage, context: Error, signal?: AbortSignal): Promise<NativeEmbedding> {
-    this.#checkResizable(image, 'image');
+    let started = false;
     try {
+      this.#checkResizable(image, 'image');
       return await this.#encodes.run(
-        () => this.#live().encode(image.data, image.width, image.height, 3),
+        () => {
+          const encoded = this.#live().encode(image.data, image.width, image.height, 3);
+          started = true;
+          return encoded.finally(() => recyclePixels(image.data)); // (the native side's until it settles)
+        },
         signal,
         (late) => late.dispose(),
       );
     } catch (error) {
       throw withCallerStack(error, context);
+    } finally {
+      if (!started) recyclePixels(image.data);
     }
   }
 

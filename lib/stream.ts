@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import type { ImageEmbedding } from './embedding.js';
 import { AbortError, abortError, invalidRange, invalidType, untilAborted } from './errors.js';
-import { decodeImage } from './image.js';
+import { decodeForEncoder } from './image.js';
 import type { Mask } from './mask.js';
 import type { Prompt } from './prompt.js';
 import type { SegmentResult, Segmenter } from './segmenter.js';
@@ -198,7 +198,7 @@ function startFrame(
   settings: StreamSettings,
   signal: AbortSignal,
 ): FrameWork {
-  const image = decodeImage(input, { limitInputPixels: segmenter.limitInputPixels });
+  const image = decodeForEncoder(input, { limitInputPixels: segmenter.limitInputPixels });
   const embedding = (async () => {
     const decoded = await image;
     await previous?.embedding.catch(() => undefined); // encodes in frame order

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage } from '../lib/image.js';
+import { decodeForEncoder, decodeImage, recyclePixels } from '../lib/image.js';
 
 /** 3 × 2 RGB pixels, row-major. */
 const RGB = new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
@@ -30,6 +30,37 @@ describe('decodeImage: raw pixels are copied when the call is made', () => {
     expect(data.byteLength).toBe(0);
     const decoded = await pending;
     expect(Array.from(decoded.data)).toEqual(Array.from(RGB));
+  });
+});
+
+describe('decodeForEncoder: recycled copies', () => {
+  const raw = (fill: number) => ({ data: new Uint8Array(18).fill(fill), width: 3, height: 2, channels: 3 as const });
+
+  it('copies raw pixels; a copy given back is refilled for the next image of its size', async () => {
+    const first = raw(1);
+    const a = await decodeForEncoder(first);
+    expect(a.data).not.toBe(first.data);
+    recyclePixels(a.data);
+    const b = await decodeForEncoder(raw(2));
+    expect(b.data).toBe(a.data); // the same memory, refilled
+    expect(Array.from(b.data)).toEqual(Array(18).fill(2));
+    const c = await decodeForEncoder(raw(3)); // (b not given back: a new buffer)
+    expect(c.data).not.toBe(b.data);
+    recyclePixels(b.data);
+    recyclePixels(b.data); // a second give-back is ignored: never handed out twice
+    const [d, e] = [await decodeForEncoder(raw(4)), await decodeForEncoder(raw(5))];
+    expect(d.data).toBe(b.data);
+    expect(e.data).not.toBe(d.data);
+  });
+
+  it('takes its own pixels back as they are; never recycles what decodeImage gave the caller', async () => {
+    const own = await decodeForEncoder(raw(6));
+    expect((await decodeForEncoder({ ...own, channels: 3 })).data).toBe(own.data);
+    const users = await decodeImage(raw(7));
+    recyclePixels(users.data);
+    expect((await decodeForEncoder(raw(8))).data).not.toBe(users.data);
+    // and decodeImage copies even this module's buffers: they may have reached user code
+    expect((await decodeImage({ ...own, channels: 3 })).data).not.toBe(own.data);
   });
 });
 

@@ -6,7 +6,7 @@
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { ImageEmbedding } from '../embedding.js';
-import { decodeImage } from '../image.js';
+import { decodeForEncoder } from '../image.js';
 import { checkResizable } from '../mask-prompt.js';
 import { Referrer } from '../referrer.js';
 import { MAX_ENCODE_BATCH, Segmenter, type CpuMatmul, type Device, type Precision } from '../segmenter.js';
@@ -192,7 +192,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     maxDelayMs: batchDelayMs,
     maxWaiting: maxQueue,
     prepare: async (bytes) => {
-      const image = await decodeImage(bytes, { limitInputPixels: pixelLimit() });
+      const image = await decodeForEncoder(bytes, { limitInputPixels: pixelLimit() });
       checkResizable(image.width, image.height, live().config.longestEdge, 'image');
       return image;
     },
