@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helpText } from '../lib/cli/help.js';
 import { listFrames } from '../lib/cli/segment-frames.js';
+import { UsageError } from '../lib/cli/values.js';
 import { expectUsage, parse, run } from './helpers/cli.js';
 
 
@@ -110,6 +111,10 @@ describe('listFrames', () => {
     await expect(listFrames(path.join(dir, '*', 'a.png'))).rejects.toThrow(
       new Error(`Cannot read frames ${path.join(dir, '*', 'a.png')}: wildcards are allowed in the file name only`),
     );
+    // a class the RegExp refuses is a usage error naming the argument (not V8's message, exit 1)
+    const reversed = path.join(dir, '[z-a]*.png');
+    await expect(listFrames(reversed)).rejects.toBeInstanceOf(UsageError);
+    await expect(listFrames(reversed)).rejects.toThrow(`Cannot read frames ${reversed}: invalid character class in the glob [z-a]*.png`);
     const missing = path.join(dir, 'missing');
     await expect(listFrames(missing)).rejects.toThrow(new Error(`Frames not found: ${missing} is neither a directory, a file nor a glob`));
     await expect(listFrames(path.join(dir, 'nodir', '*.png'))).rejects.toThrow(/^Cannot read frames .*nodir.*: ENOENT/);

@@ -7,6 +7,7 @@ import type { SegmentFramesCommand } from './args.js';
 import { jsonLine, round } from './format.js';
 import { loadSegmenter, promptOf } from './model.js';
 import type { CliIO } from './io.js';
+import { UsageError } from './values.js';
 
 /** File extensions taken from a directory (a glob takes whatever it matches). */
 export const FRAME_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif'];
@@ -70,7 +71,7 @@ export async function listFrames(pattern: string): Promise<string[]> {
   } else if (/[*?[]/.test(pattern)) {
     dir = path.dirname(pattern);
     if (/[*?[]/.test(dir)) throw new Error(`Cannot read frames ${pattern}: wildcards are allowed in the file name only`);
-    const matcher = globRegExp(path.basename(pattern));
+    const matcher = globRegExp(path.basename(pattern), pattern);
     keep = (name) => matcher.test(name);
   } else {
     throw new Error(`Frames not found: ${pattern} is neither a directory, a file nor a glob`);
@@ -86,8 +87,11 @@ export async function listFrames(pattern: string): Promise<string[]> {
   return names.sort(naturalOrder).map((name) => path.join(dir, name));
 }
 
-/** `*` any run of characters, `?` one character, `[...]` a class (`[!...]` negated); the rest literal. */
-function globRegExp(glob: string): RegExp {
+/**
+ * `*` any run of characters, `?` one character, `[...]` a class (`[!...]` negated); the rest literal.
+ * @throws UsageError (exit code 2) naming the argument for a class JavaScript refuses (`[z-a]`).
+ */
+function globRegExp(glob: string, arg: string): RegExp {
   let source = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i];
@@ -100,7 +104,11 @@ function globRegExp(glob: string): RegExp {
       i = close;
     } else source += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   }
-  return new RegExp(`^${source}$`);
+  try {
+    return new RegExp(`^${source}$`);
+  } catch {
+    throw new UsageError(`Cannot read frames ${arg}: invalid character class in the glob ${glob}`);
+  }
 }
 
 /** One mask file per frame: <out-dir>/<frame name without extension>.png. */
