@@ -22,17 +22,14 @@ ThreadPool::ThreadPool(int threads) : size_(std::max(1, threads)) {
   } catch (...) {
     // A thread could not be started (std::system_error): stop and join the ones that were, or
     // their destructors would std::terminate, then let the error reach the caller.
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : workers_) t.join();
+    stopWorkers();
     throw;
   }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stopWorkers(); }
+
+void ThreadPool::stopWorkers() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;

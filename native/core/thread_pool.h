@@ -36,6 +36,7 @@ class ThreadPool {
  private:
   struct Job;
   void workerLoop();
+  void stopWorkers();  // tells every worker to stop and joins it
   static bool runChunk(Job& job);
 
   int size_;
