@@ -119,10 +119,7 @@ export function sizedMask(value: unknown, param: string): BinaryMask {
   const obj = plainObject(value, param, 'an object {data, width, height}');
   const w = integerInRange(obj.width, `${param}.width`, 1);
   const h = integerInRange(obj.height, `${param}.height`, 1);
-  const what = `a Uint8Array of ${w * h} bytes (${w}x${h}, 0 outside the mask)`;
-  if (!(obj.data instanceof Uint8Array)) throw invalidType(what, `${param}.data`, obj.data);
-  if (obj.data.length !== w * h) throw invalidRange(what, `${param}.data`, obj.data);
-  return { data: obj.data, width: w, height: h };
+  return { data: maskData(obj.data, `${param}.data`, w, h), width: w, height: h };
 }
 
 /** A binary mask `{ data, width, height }` of exactly width × height bytes (the image's size). */
@@ -132,10 +129,15 @@ export function binaryMask(value: unknown, param: string, width: number, height:
     imageSide(obj.width, `${param}.width`, width, 'width'),
     imageSide(obj.height, `${param}.height`, height, 'height'),
   ];
+  return { data: maskData(obj.data, `${param}.data`, w, h), width: w, height: h };
+}
+
+/** A mask's bytes: a Uint8Array of exactly w × h. */
+function maskData(value: unknown, param: string, w: number, h: number): Uint8Array {
   const what = `a Uint8Array of ${w * h} bytes (${w}x${h}, 0 outside the mask)`;
-  if (!(obj.data instanceof Uint8Array)) throw invalidType(what, `${param}.data`, obj.data);
-  if (obj.data.length !== w * h) throw invalidRange(what, `${param}.data`, obj.data);
-  return { data: obj.data, width: w, height: h };
+  if (!(value instanceof Uint8Array)) throw invalidType(what, param, value);
+  if (value.length !== w * h) throw invalidRange(what, param, value);
+  return value;
 }
 
 /** A mask's width or height: it must be the image's. */
