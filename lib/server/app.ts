@@ -113,10 +113,11 @@ type Status = { state: 'loading' } | { state: 'ready' } | { state: 'failed'; mes
 /** A backend failure that makes the server unready (the model's device is unusable). */
 const FATAL = /CUDA|cuBLAS|out of memory|device lost|(Segmenter|Referrer) has been disposed/i;
 
-function positive(value: number | undefined, name: string, fallback: number, integer = true): number {
+function positive(value: number | undefined, name: string, fallback: number, integer = true, max = Infinity): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isInteger(value))) {
-    throw new RangeError(`Expected a positive ${integer ? 'integer' : 'number'} for ${name} but received ${String(value)}`);
+  if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isInteger(value)) || value > max) {
+    const bound = max === Infinity ? '' : ` up to ${max}`;
+    throw new RangeError(`Expected a positive ${integer ? 'integer' : 'number'}${bound} for ${name} but received ${String(value)}`);
   }
   return value;
 }
@@ -153,11 +154,8 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   const decodeConcurrency = positive(options.decodeConcurrency, 'decodeConcurrency', DEFAULT_DECODE_CONCURRENCY);
   const bodyLimit = positive(options.bodyLimit, 'bodyLimit', DEFAULT_BODY_LIMIT);
   const limitInputPixels = nonNegative(options.limitInputPixels, 'limitInputPixels', DEFAULT_SERVER_PIXEL_LIMIT);
-  const requestTimeoutMs = positive(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS);
-  if (requestTimeoutMs > MAX_TIMER_MS) {
-    // (setTimeout takes at most 2^31 − 1 ms; a longer delay fires at once)
-    throw new RangeError(`Expected a positive integer up to ${MAX_TIMER_MS} for requestTimeoutMs but received ${requestTimeoutMs}`);
-  }
+  // (setTimeout takes at most 2^31 − 1 ms; a longer delay fires at once)
+  const requestTimeoutMs = positive(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS, true, MAX_TIMER_MS);
 
   let status: Status = { state: 'loading' };
   let segmenter: Segmenter | undefined = options.segmenter;
