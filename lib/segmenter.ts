@@ -257,24 +257,13 @@ export class Segmenter {
     );
     decoded.forEach((image, i) => this.#checkResizable(image, `images[${i}]`));
     throwIfAborted(signal);
-    let natives: NativeEmbedding[];
-    let started = false;
-    const recycle = () => decoded.forEach((d) => recyclePixels(d.data));
-    try {
-      natives = await this.#encodes.run(
-        () => {
-          const batch = this.#live().encodeBatch(decoded.map((d) => ({ pixels: d.data, width: d.width, height: d.height })));
-          started = true;
-          return batch.finally(recycle); // (the pixels are the native side's until it settles)
-        },
-        signal,
-        (late) => late.forEach((e) => e.dispose()),
-      );
-    } catch (error) {
-      throw withCallerStack(error, context);
-    } finally {
-      if (!started) recycle();
-    }
+    const natives = await this.#runEncode(
+      decoded,
+      (model) => model.encodeBatch(decoded.map((d) => ({ pixels: d.data, width: d.width, height: d.height }))),
+      context,
+      signal,
+      (late) => late.forEach((e) => e.dispose()),
+    );
     return natives.map((e) => this.#wrap(e));
   }
 
@@ -414,22 +403,44 @@ export class Segmenter {
   }
 
   async #encodeNative(image: DecodedImage, context: Error, signal?: AbortSignal): Promise<NativeEmbedding> {
+    this.#checkResizable(image, 'image');
+    return this.#runEncode(
+      [image],
+      (model) => model.encode(image.data, image.width, image.height, 3),
+      context,
+      signal,
+      (late) => late.dispose(),
+    );
+  }
+
+  /**
+   * A native encode of `images` through the encoder queue. Their pixels are the native side's
+   * until the call settles, and go back for reuse then (recyclePixels), or at once when the call
+   * never started (cancelled while queued).
+   */
+  async #runEncode<T>(
+    images: readonly DecodedImage[],
+    call: (model: NativeSamModel) => Promise<T>,
+    context: Error,
+    signal: AbortSignal | undefined,
+    discardLate: (late: T) => void,
+  ): Promise<T> {
     let started = false;
+    const recycle = () => images.forEach((image) => recyclePixels(image.data));
     try {
-      this.#checkResizable(image, 'image');
       return await this.#encodes.run(
         () => {
-          const encoded = this.#live().encode(image.data, image.width, image.height, 3);
+          const pending = call(this.#live());
           started = true;
-          return encoded.finally(() => recyclePixels(image.data)); // (the native side's until it settles)
+          return pending.finally(recycle);
         },
         signal,
-        (late) => late.dispose(),
+        discardLate,
       );
     } catch (error) {
       throw withCallerStack(error, context);
     } finally {
-      if (!started) recyclePixels(image.data);
+      if (!started) recycle();
     }
   }
 
