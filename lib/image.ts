@@ -154,7 +154,7 @@ async function explain(message: string, input: string | Uint8Array, limit: numbe
   return text === '' ? head[1] : `${head[1]}: ${text}`;
 }
 
-/** Validates raw pixels and converts them to RGB (3 channels: no copy). */
+/** Validates raw pixels and converts them to RGB (3 channels: a copy, see toRGB). */
 function fromRaw(raw: Record<string, unknown>, limit: number, forEncoder: boolean): DecodedImage {
   const width = integerInRange(raw.width, 'image.width', 1);
   const height = integerInRange(raw.height, 'image.height', 1);
