@@ -116,18 +116,24 @@ __device__ __forceinline__ float ex2(float x) {
   return y;
 }
 
-// Rows [row0, row0 + 64) of a dense [T, D] half matrix into a [64][D + 8] shared tile
-// (rows past T zero-filled).
-template <class Half, int D>
-__device__ __forceinline__ void loadTile(Half* dst, const Half* src, int row0, int T) {
+// 64 rows of a dense [·, D] half matrix into a [64][D + 8] shared tile: tile row r is source row
+// rowOf(r), or zeros where rowOf(r) < 0.
+template <class Half, int D, class RowOf>
+__device__ __forceinline__ void loadRows(Half* dst, const Half* src, RowOf rowOf) {
   constexpr int kChunks = D / 8;  // 16-byte chunks per row
   constexpr int kLd = D + 8;
   for (int i = threadIdx.x; i < kBc * kChunks; i += kFaThreads) {
     const int r = i / kChunks, c = i - r * kChunks;
-    const int gr = row0 + r;
-    const bool ok = gr < T;
+    const int gr = rowOf(r);
+    const bool ok = gr >= 0;
     cpAsync16(dst + r * kLd + c * 8, src + static_cast<int64_t>(ok ? gr : 0) * D + c * 8, ok);
   }
+}
+
+// Rows [row0, row0 + 64) of a dense [T, D] half matrix (rows past T zero-filled).
+template <class Half, int D>
+__device__ __forceinline__ void loadTile(Half* dst, const Half* src, int row0, int T) {
+  loadRows<Half, D>(dst, src, [=](int r) { return row0 + r < T ? row0 + r : -1; });
 }
 
 // Keys laid out by key row (kBiasRows): each key row of w ≤ kWp keys takes kWp slots of a tile, so
@@ -143,15 +149,10 @@ __device__ __forceinline__ void loadKeys(Half* dst, const Half* src, int tile, i
   if constexpr (!Rows) {
     loadTile<Half, D>(dst, src, tile * kBc, T);
   } else {
-    constexpr int kChunks = D / 8;
-    constexpr int kLd = D + 8;
-    for (int i = threadIdx.x; i < kBc * kChunks; i += kFaThreads) {
-      const int r = i / kChunks, c = i - r * kChunks;
+    loadRows<Half, D>(dst, src, [=](int r) {
       const int kh = tile * kRowsPerTile + r / kWp, kw = r % kWp;
-      const bool ok = kh < h && kw < w;
-      const int64_t k = ok ? kh * w + kw : 0;
-      cpAsync16(dst + r * kLd + c * 8, src + k * D + c * 8, ok);
-    }
+      return kh < h && kw < w ? kh * w + kw : -1;
+    });
   }
 }
 
