@@ -234,6 +234,16 @@ export interface NativeClipSegModel {
   dispose(): void;
 }
 
+/** A mask's polygons, flat (native/masks/polygons.h): rings grouped by polygon, outer ring first. */
+export interface NativePolygons {
+  /** [V, 2] the rings' vertices (x, y), ring after ring. */
+  xy: Int32Array;
+  /** [R] vertices of each ring. */
+  ringSizes: Uint32Array;
+  /** [P] rings of each polygon: its outer ring, then its holes. */
+  ringsPerPolygon: Uint32Array;
+}
+
 export interface NativeBinding {
   /** Load a transformers-format SAM directory (config.json + model.safetensors [+ preprocessor_config.json]). */
   loadSam(
@@ -265,14 +275,28 @@ export interface NativeBinding {
   cudaInfo(): CudaInfo;
 }
 
-let cached: NativeBinding | undefined;
+/** The addon's model-free mask tools (lib/contours.ts); test doubles of NativeBinding leave them out. */
+export interface NativeMaskTools {
+  /**
+   * The polygons of a mask given as row-major bytes (width × height, non-zero = foreground) or
+   * as COCO run lengths (summing to width × height), traced on the calling thread.
+   */
+  tracePolygons(source: Uint8Array | Uint32Array, width: number, height: number): NativePolygons;
+  /** tracePolygons in a worker thread; the source is copied before it returns. */
+  tracePolygonsAsync(source: Uint8Array | Uint32Array, width: number, height: number): Promise<NativePolygons>;
+}
+
+/** What the addon exports. */
+export type NativeAddon = NativeBinding & NativeMaskTools;
+
+let cached: NativeAddon | undefined;
 let cachedCuda: CudaBuild | undefined;
 
 /** Loads the addon once (prebuilt binary or local build, found by node-gyp-build). */
-export function native(): NativeBinding {
+export function native(): NativeAddon {
   if (cached === undefined) {
     const require = createRequire(import.meta.url);
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
     // lib/native.ts (vitest) or dist/lib/native.js (CLI): the root is the first dir with binding.gyp.
     cached = nodeGypBuild(findPackageRoot(import.meta.url, 'binding.gyp'));
   }

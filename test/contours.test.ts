@@ -1,8 +1,9 @@
-// Mask.toPolygons / traceContours on constructed masks: exact rings for small shapes, and
+// Mask.toPolygons / traceContours (the native tracer) on constructed masks: exact rings for small shapes, and
 // invariants (areas, even-odd refill, one polygon per 4-connected region) on random masks.
 import { describe, expect, it } from 'vitest';
-import { ringArea, traceContours, type MaskPolygon, type Ring } from '../lib/contours.js';
+import { ringArea, traceContours, traceContoursAsync, type MaskPolygon, type Ring } from '../lib/contours.js';
 import { Mask } from '../lib/mask.js';
+import { native } from '../lib/native.js';
 
 /** A mask from rows of '#' (foreground) and '.' (background). */
 function parse(rows: string[]): { data: Uint8Array; width: number; height: number } {
@@ -221,5 +222,37 @@ describe('Mask.toPolygons', () => {
       { outer: [[1, 0], [2, 0], [2, 1], [1, 1]], holes: [] },
       { outer: [[0, 1], [1, 1], [1, 2], [0, 2]], holes: [] },
     ]);
+  });
+});
+
+describe('the native tracer (native/masks/polygons.cc)', () => {
+  const square = parse(['....', '.##.', '.##.', '....']);
+  const squarePolygons = [{ outer: [[1, 1], [3, 1], [3, 3], [1, 3]], holes: [] }];
+
+  it('reads run lengths as well as pixels', async () => {
+    // column-major runs of the square: 5 off, 2 on, 2 off, 2 on, 5 off
+    const counts = Uint32Array.of(5, 2, 2, 2, 5);
+    expect(traceContours(counts, 4, 4)).toEqual(squarePolygons);
+    expect(await traceContoursAsync(counts, 4, 4)).toEqual(squarePolygons);
+  });
+
+  it('traces a copy of the source: changing it after the call does not change the result', async () => {
+    const data = square.data.slice();
+    const pending = traceContoursAsync(data, 4, 4);
+    data.fill(1);
+    expect(await pending).toEqual(squarePolygons);
+  });
+
+  it('throws on malformed calls instead of reading out of bounds', async () => {
+    const addon = native();
+    const call = (...args: unknown[]) => () => (addon.tracePolygons as (...a: unknown[]) => unknown)(...args);
+    expect(call(new Uint8Array(15), 4, 4)).toThrow(TypeError);
+    expect(call(new Float32Array(16), 4, 4)).toThrow(TypeError);
+    expect(call(square.data, 4.5, 4)).toThrow(TypeError);
+    expect(call(square.data, -4, -4)).toThrow(TypeError);
+    expect(call(square.data, 4)).toThrow(TypeError);
+    expect(call(Uint32Array.of(5, 2), 4, 4)).toThrow(RangeError);
+    expect(call(Uint32Array.of(2 ** 32 - 1, 17), 4, 4)).toThrow(RangeError);
+    await expect(addon.tracePolygonsAsync(Uint32Array.of(5, 2), 4, 4)).rejects.toThrow(RangeError);
   });
 });

@@ -1,5 +1,7 @@
-// Native work runs off the JS thread: timers keep firing while the addon encodes.
+// Native work runs off the JS thread: timers keep firing while the addon encodes, and while
+// masks are traced into polygons or encoded as PNG.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Mask } from '../lib/mask.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { MODEL_DIR } from './helpers/fixtures.js';
 
@@ -42,4 +44,55 @@ describe('the event loop during native work', () => {
     expect(blockedAtMost, `${encodes} encodes, ${nativeMs.toFixed(0)} of ${elapsed.toFixed(0)} ms native`).toBeLessThan(bound);
     expect(ticks, `${ticks} ticks in ${elapsed.toFixed(0)} ms`).toBeGreaterThan(bound);
   });
+});
+
+describe('the event loop while large masks are formatted', () => {
+  // A 6000 × 4000 mask from run lengths (as the server decodes them): a disc with square holes.
+  // Tracing it takes tens of milliseconds; on the JS thread, the interval could fire at most once
+  // per call.
+  const width = 6000;
+  const height = 4000;
+  const counts: number[] = [];
+  let value = 0;
+  let run = 0;
+  for (let x = 0; x < width; x++) {
+    for (let y = 0; y < height; y++) {
+      const dx = x - width / 2;
+      const dy = y - height / 2;
+      const v = dx * dx + dy * dy < 1800 ** 2 && !((x >> 6) % 3 === 0 && (y >> 6) % 3 === 0) ? 1 : 0;
+      if (v !== value) {
+        counts.push(run);
+        run = 0;
+        value = v;
+      }
+      run++;
+    }
+  }
+  counts.push(run);
+  const mask = new Mask({ counts: Uint32Array.from(counts), width, height, score: 1, lowResLogits: new Float32Array(1) });
+
+  for (const [format, make] of [
+    ['polygons', () => mask.toPolygonsAsync()],
+    ['png', () => mask.toPNG()],
+  ] as const) {
+    it(`a 10 ms interval keeps firing while ${format} are made back to back`, { timeout: 30_000 }, async () => {
+      await make(); // warm-up
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 10);
+      const start = performance.now();
+      let calls = 0;
+      try {
+        while (performance.now() - start < 600) {
+          await make();
+          calls++;
+        }
+      } finally {
+        clearInterval(timer);
+      }
+      const elapsed = performance.now() - start;
+      // Blocking calls would allow about one tick per call: make the calls long enough to tell.
+      expect(elapsed / calls, `${calls} calls in ${elapsed.toFixed(0)} ms`).toBeGreaterThan(20);
+      expect(ticks, `${ticks} ticks, ${calls} calls in ${elapsed.toFixed(0)} ms`).toBeGreaterThan(Math.max(elapsed / 25, 2 * calls));
+    });
+  }
 });

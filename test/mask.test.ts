@@ -121,6 +121,23 @@ describe('Mask from run lengths (segment() with rle)', () => {
     }
   });
 
+  it('makes the same PNG and polygons from the runs as from the pixels, on the JS thread or off it', async () => {
+    const pixelsOf = async (png: Buffer) => (await sharp(png).extractChannel(0).raw().toBuffer()).toString('hex');
+    for (const { data, width, height } of masks) {
+      const counts = Uint32Array.from(maskToCounts(data, height, width));
+      const fromBytes = new Mask({ data, width, height, score: 0.5, lowResLogits: new Float32Array(4) });
+      const fromRuns = new Mask({ counts, width, height, score: 0.5, lowResLogits: new Float32Array(4) });
+      const pngOfRuns = await fromRuns.toPNG(); // from the runs: data is not decoded yet
+      const meta = await sharp(pngOfRuns).metadata();
+      expect([meta.width, meta.height, meta.channels], `${width}x${height}`).toEqual([width, height, 1]);
+      expect(await pixelsOf(pngOfRuns), `${width}x${height}`).toBe(await pixelsOf(await fromBytes.toPNG()));
+      const polygons = fromBytes.toPolygons();
+      expect(fromRuns.toPolygons(), `${width}x${height}`).toEqual(polygons);
+      expect(await fromRuns.toPolygonsAsync(), `${width}x${height}`).toEqual(polygons);
+      expect(await fromBytes.toPolygonsAsync(), `${width}x${height}`).toEqual(polygons);
+    }
+  });
+
   it('rejects runs that do not cover the mask, and data with counts', () => {
     const init = { width: 2, height: 2, score: 0, lowResLogits: new Float32Array(4) };
     expect(() => new Mask({ ...init, counts: Uint32Array.of(1, 2) })).toThrow(

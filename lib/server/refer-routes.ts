@@ -26,7 +26,7 @@ import {
   decodeBase64,
   decodeMaskImage,
   embed,
-  maskJson,
+  masksJson,
   needReferrer,
   probe,
 } from './inputs.js';
@@ -146,15 +146,13 @@ export async function referringSegment(ctx: RouteContext, body: SegmentBody, sig
     }
     const labelled = labelling === undefined ? undefined : await labelMasks(ctx, referrer, image.bytes, result.masks, labelling, signal);
     const format = body.format ?? 'rle';
-    const masks = await Promise.all(
-      result.masks.map(async (mask, i) => ({
-        ...(await maskJson(mask, format)),
-        score: result.scores[i],
-        samScore: mask.score,
-        instance: instanceJson(result.instances[i]),
-        ...(labelled === undefined ? {} : labelJson(labelled.labels[i])),
-      })),
-    );
+    const masks = (await masksJson(result.masks, format, signal)).map((json, i) => ({
+      ...json,
+      score: result.scores[i],
+      samScore: result.masks[i].score,
+      instance: instanceJson(result.instances[i]),
+      ...(labelled === undefined ? {} : labelJson(labelled.labels[i])),
+    }));
     return {
       imageId: image.id,
       noTarget: result.noTarget,

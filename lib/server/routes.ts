@@ -12,7 +12,7 @@ import type { EmbeddingCache, Lease } from './cache.js';
 import { errorBody, HttpError } from './errors.js';
 import type { HeatmapCache } from './heatmap-cache.js';
 import type { ReferrerImageCache } from './referrer-images.js';
-import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, maskJson, needReferrer } from './inputs.js';
+import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, masksJson, needReferrer } from './inputs.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Batcher, BoundedQueue } from './queues.js';
 import { isReferring, labelJson, labelMasks, labelRequest, referringSegment, registerReferRoutes } from './refer-routes.js';
@@ -170,12 +170,10 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
       }
       labelled = await labelMasks(ctx, referrer, bytes, result.masks, labelling, signal);
     }
-    const masks = await Promise.all(
-      result.masks.map(async (m, i) => ({
-        ...(await maskJson(m, format)),
-        ...(labelled === undefined ? {} : labelJson(labelled.labels[i])),
-      })),
-    );
+    const masks = (await masksJson(result.masks, format, signal)).map((json, i) => ({
+      ...json,
+      ...(labelled === undefined ? {} : labelJson(labelled.labels[i])),
+    }));
     return {
       imageId: lease.id,
       masks,

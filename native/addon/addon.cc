@@ -7,6 +7,7 @@
 #include "addon/clipseg_model.h"
 #include "addon/common.h"
 #include "addon/embedding.h"
+#include "addon/masks.h"
 #include "addon/sam_model.h"
 #include "ops/cpu/gemm_amx.h"
 #include "ops/ops.h"
@@ -77,6 +78,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("hardwareThreads", Napi::Function::New(env, hardwareThreads, "hardwareThreads"));
   exports.Set("cudaInfo", Napi::Function::New(env, cudaInfo, "cudaInfo"));
   exports.Set("cpuInfo", Napi::Function::New(env, cpuInfo, "cpuInfo"));
+  exports.Set("tracePolygons", Napi::Function::New(env, tracePolygons, "tracePolygons"));
+  exports.Set("tracePolygonsAsync", Napi::Function::New(env, tracePolygonsAsync, "tracePolygonsAsync"));
   return exports;
 }
 

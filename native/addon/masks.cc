@@ -1,0 +1,98 @@
+#include "addon/masks.h"
+
+#include <cstring>
+#include <vector>
+
+#include "addon/common.h"
+#include "addon/promise_worker.h"
+#include "masks/polygons.h"
+
+namespace omniseg::addon {
+
+namespace {
+
+// A mask as the caller gave it: bytes or run lengths (see masks.h).
+struct MaskSource {
+  const uint8_t* bytes = nullptr;
+  const uint32_t* counts = nullptr;
+  size_t countsLength = 0;
+  int64_t width = 0, height = 0;
+
+  masks::Polygons trace() const {
+    if (bytes != nullptr || width * height == 0) return masks::tracePolygons(bytes, width, height);
+    const std::vector<uint8_t> m = masks::countsToMask(counts, countsLength, height, width);
+    return masks::tracePolygons(m.data(), width, height);
+  }
+};
+
+MaskSource maskSource(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "tracePolygons(source: Uint8Array | Uint32Array, width, height)";
+  require(env, info.Length() == 3 && info[0].IsTypedArray() && info[1].IsNumber() && info[2].IsNumber(), usage);
+  MaskSource s;
+  const double w = info[1].As<Napi::Number>().DoubleValue(), h = info[2].As<Napi::Number>().DoubleValue();
+  require(env, w >= 0 && h >= 0 && w < 2147483647.0 && h < 2147483647.0 && w == static_cast<int64_t>(w) &&
+                   h == static_cast<int64_t>(h),
+          "width and height must be integers in [0, 2^31 - 1)");
+  s.width = static_cast<int64_t>(w);
+  s.height = static_cast<int64_t>(h);
+  auto ta = info[0].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() == napi_uint8_array) {
+    auto a = ta.As<Napi::Uint8Array>();
+    require(env, a.ElementLength() == static_cast<size_t>(s.width * s.height), "source must hold width * height bytes");
+    s.bytes = a.Data();
+  } else {
+    require(env, ta.TypedArrayType() == napi_uint32_array, usage);
+    auto a = ta.As<Napi::Uint32Array>();
+    s.counts = a.Data();
+    s.countsLength = a.ElementLength();
+  }
+  return s;
+}
+
+Napi::Object toJs(Napi::Env env, masks::Polygons&& p) {
+  auto o = Napi::Object::New(env);
+  const size_t vertices = p.xy.size(), rings = p.ringSizes.size(), polygons = p.ringsPerPolygon.size();
+  o.Set("xy", Napi::Int32Array::New(env, vertices, toArrayBuffer(env, std::move(p.xy)), 0));
+  o.Set("ringSizes", Napi::Uint32Array::New(env, rings, toArrayBuffer(env, std::move(p.ringSizes)), 0));
+  o.Set("ringsPerPolygon", Napi::Uint32Array::New(env, polygons, toArrayBuffer(env, std::move(p.ringsPerPolygon)), 0));
+  return o;
+}
+
+class TraceWorker : public PromiseWorker {
+ public:
+  TraceWorker(Napi::Env env, const MaskSource& s) : PromiseWorker(env), source_(s) {
+    // Copied now: the caller may reuse or detach its buffer while the work runs.
+    if (s.bytes != nullptr) {
+      bytes_.assign(s.bytes, s.bytes + s.width * s.height);
+      source_.bytes = bytes_.data();
+    } else {
+      counts_.assign(s.counts, s.counts + s.countsLength);
+      source_.counts = counts_.data();
+    }
+  }
+
+ protected:
+  void run() override { result_ = source_.trace(); }
+  Napi::Value result() override { return toJs(Env(), std::move(result_)); }
+
+ private:
+  MaskSource source_;
+  std::vector<uint8_t> bytes_;
+  std::vector<uint32_t> counts_;
+  masks::Polygons result_;
+};
+
+}  // namespace
+
+Napi::Value tracePolygons(const Napi::CallbackInfo& info) {
+  const MaskSource s = maskSource(info);
+  return toJs(info.Env(), onJsThread(info.Env(), [&] { return s.trace(); }));
+}
+
+Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info) {
+  const MaskSource s = maskSource(info);
+  return (new TraceWorker(info.Env(), s))->queue();
+}
+
+}  // namespace omniseg::addon
