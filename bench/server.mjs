@@ -5,7 +5,11 @@
 //      clients: requests/s, p50, p99;
 //   2. encoder throughput (POST /v1/embeddings, every request a different image), 16 clients,
 //      without batching (--max-batch 1) and with it (--max-batch 8 and 16): images/s;
-//   3. the server's RSS before and after (from its /metrics).
+//   3. the server's RSS before and after (from its /metrics);
+//   4. mask formats on a 4000 × 3000 image (rle, png, polygons: 4 boxes × 3 masks a request, one
+//      client) while a second client sends one-point decodes: requests/s of each, the probe's
+//      p99 and the server's longest event-loop stall (nodejs_eventloop_lag_max_seconds), which
+//      show the formatting work left on the server's JS thread.
 // With batching, a batch's images go to the native encoder in one Segmenter.encodeBatch call (its
 // matrix products cover the whole batch); without it (--max-batch 1), one image per call.
 //
@@ -141,6 +145,30 @@ for (const [label, flags] of [
   results.encode.push({ label, ...r, meanBatch: sum / count });
   await stop();
 }
+// 4. Mask formats of a large image, and how long they hold up the server's other requests.
+{
+  const big = await sharp(image).resize(4000, 3000, { fit: 'fill' }).png({ compressionLevel: 1 }).toBuffer();
+  const { base, stop } = await startServer([]);
+  const { imageId } = JSON.parse((await request(base, 'POST', '/v1/embeddings', big, 'image/png')).body);
+  const boxes = [[200, 150, 1800, 1400], [2000, 150, 3800, 1400], [200, 1600, 1800, 2850], [1200, 800, 3000, 2400]];
+  const lagMax = async () =>
+    Number(/^omniseg_nodejs_eventloop_lag_max_seconds (\S+)/m.exec((await request(base, 'GET', '/metrics')).body)?.[1]) * 1000;
+  results.formats = [];
+  for (const format of ['rle', 'png', 'polygons']) {
+    const body = Buffer.from(JSON.stringify({ imageId, boxes, multimask: true, format }));
+    await request(base, 'POST', '/v1/segment', body, 'application/json'); // warm-up
+    await lagMax(); // resets the server's lag histogram
+    const [formatted, probe] = await Promise.all([
+      load(1, () => request(base, 'POST', '/v1/segment', body, 'application/json')),
+      load(1, (_, i) => {
+        const point = JSON.stringify({ imageId, points: [[(i * 37) % 4000, (i * 23) % 3000, 1]] });
+        return request(base, 'POST', '/v1/segment', Buffer.from(point), 'application/json');
+      }),
+    ]);
+    results.formats.push({ format, formatted, probe, lagMaxMs: await lagMax() });
+  }
+  await stop();
+}
 agent.destroy();
 
 if (values.json) {
@@ -153,6 +181,12 @@ if (values.json) {
   }
   for (const r of results.encode) {
     console.log(`  encode, 16 clients, ${r.label}: ${f(r.perSecond)} images/s, p50 ${f(r.p50Ms)} ms, p99 ${f(r.p99Ms)} ms, mean batch ${f(r.meanBatch)}, errors ${r.errors}`);
+  }
+  for (const r of results.formats) {
+    console.log(
+      `  format ${r.format.padEnd(8)} (4000x3000, 12 masks): ${f(r.formatted.perSecond)} req/s, p50 ${f(r.formatted.p50Ms)} ms; ` +
+        `meanwhile one-point decodes p50 ${f(r.probe.p50Ms)} ms, p99 ${f(r.probe.p99Ms)} ms; longest event-loop stall ${f(r.lagMaxMs)} ms`,
+    );
   }
   let total = 0;
   const after = results.decode.map((r, i) => `${f(results.rssAfterMB[i])} MB after ${(total += r.requests)}`);

@@ -275,8 +275,8 @@ export interface NativeBinding {
   cudaInfo(): CudaInfo;
 }
 
-/** The addon's model-free mask tools (lib/contours.ts); test doubles of NativeBinding leave them out. */
-export interface NativeMaskTools {
+/** The addon's model-free raster tools (native/addon/rasters.h); test doubles of NativeBinding leave them out. */
+export interface NativeRasterTools {
   /**
    * The polygons of a mask given as row-major bytes (width × height, non-zero = foreground) or
    * as COCO run lengths (summing to width × height), traced on the calling thread.
@@ -284,10 +284,15 @@ export interface NativeMaskTools {
   tracePolygons(source: Uint8Array | Uint32Array, width: number, height: number): NativePolygons;
   /** tracePolygons in a worker thread; the source is copied before it returns. */
   tracePolygonsAsync(source: Uint8Array | Uint32Array, width: number, height: number): Promise<NativePolygons>;
+  /**
+   * round(255 · clamp(v, 0, 1)) of each value (Math.round; NaN → 0), in a worker thread: an 8-bit
+   * heat map. The values are copied before it returns.
+   */
+  quantizeUnitAsync(values: Float32Array): Promise<Uint8Array>;
 }
 
 /** What the addon exports. */
-export type NativeAddon = NativeBinding & NativeMaskTools;
+export type NativeAddon = NativeBinding & NativeRasterTools;
 
 let cached: NativeAddon | undefined;
 let cachedCuda: CudaBuild | undefined;

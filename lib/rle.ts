@@ -96,21 +96,38 @@ export function maskToCounts(mask: Uint8Array, height: number, width: number): n
 
 /** Run lengths → COCO compressed string (pycocotools rleToString). */
 export function countsToString(counts: ArrayLike<number>): string {
-  const chars: number[] = [];
+  // Characters go to a byte buffer, read back as one Latin-1 (here ASCII) string: an array of
+  // char codes and String.fromCharCode cost ~5× more (a 12 MP mask of ~120 000 runs: ~4 ms).
+  let out: Uint8Array = new Uint8Array(counts.length * 7 + 16); // 7 characters hold a delta of two uint32 counts
+  let n = 0;
   for (let i = 0; i < counts.length; i++) {
     let x = i > 2 ? counts[i] - counts[i - 2] : counts[i];
+    if (n + 11 > out.length) out = grow(out); // 11 characters hold any |x| < 2^53
     let more = true;
     while (more) {
-      // x & 0x1f and x >>= 5 on a two's-complement integer, exact for |x| < 2^53.
-      const high = Math.floor(x / 32);
-      let c = x - high * 32;
-      x = high;
+      // x & 0x1f and x >>= 5 on a two's-complement integer; int32 shifts when x fits, else exact
+      // arithmetic for |x| < 2^53.
+      let c: number;
+      if (x === (x | 0)) {
+        c = x & DATA;
+        x >>= 5;
+      } else {
+        const high = Math.floor(x / 32);
+        c = x - high * 32;
+        x = high;
+      }
       more = c & SIGN ? x !== -1 : x !== 0;
       if (more) c |= MORE;
-      chars.push(c + OFFSET);
+      out[n++] = c + OFFSET;
     }
   }
-  return fromCharCodes(chars);
+  return Buffer.from(out.buffer, 0, n).toString('latin1');
+}
+
+function grow(bytes: Uint8Array): Uint8Array {
+  const bigger = new Uint8Array(bytes.length * 2);
+  bigger.set(bytes);
+  return bigger;
 }
 
 /** COCO compressed string → run lengths (pycocotools rleFrString). */
@@ -241,13 +258,6 @@ function sweepRuns(a: readonly number[], b: readonly number[], visit: (va: numbe
     ra -= length;
     rb -= length;
   }
-}
-
-function fromCharCodes(codes: number[]): string {
-  const CHUNK = 8192; // stay well below the engine's argument-count limit
-  let s = '';
-  for (let i = 0; i < codes.length; i += CHUNK) s += String.fromCharCode(...codes.slice(i, i + CHUNK));
-  return s;
 }
 
 function rleSize(rle: RLEInput): [number, number] {

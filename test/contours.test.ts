@@ -256,3 +256,24 @@ describe('the native tracer (native/masks/polygons.cc)', () => {
     await expect(addon.tracePolygonsAsync(Uint32Array.of(5, 2), 4, 4)).rejects.toThrow(RangeError);
   });
 });
+
+describe('the native heat-map quantizer (native/addon/rasters.cc)', () => {
+  it('is round(255 · clamp(p, 0, 1)) as Math.round computes it, NaN giving 0', async () => {
+    const edges = [-1, 0, 0.5 / 255, 1.5 / 255, 127.5 / 255, 254.5 / 255, 1 - 1e-7, 1, 2, NaN, Infinity, -Infinity, 1e-30];
+    let state = 12345;
+    const values = Float32Array.from([...edges, ...Array.from({ length: 5000 }, () => ((state = (state * 48271) % 2147483647) / 2147483647) * 1.2 - 0.1)]);
+    const expected = Uint8Array.from(values, (p) => Math.round(Math.min(1, Math.max(0, p)) * 255));
+    expect(await native().quantizeUnitAsync(values)).toEqual(expected);
+    expect(await native().quantizeUnitAsync(new Float32Array(0))).toEqual(new Uint8Array(0));
+  });
+
+  it('reads a copy of its input, and refuses other element types', async () => {
+    const values = new Float32Array(64).fill(1);
+    const pending = native().quantizeUnitAsync(values);
+    values.fill(0);
+    expect(await pending).toEqual(new Uint8Array(64).fill(255));
+    const call = (v: unknown) => () => (native().quantizeUnitAsync as (v: unknown) => unknown)(v);
+    expect(call(new Float64Array(4))).toThrow(TypeError);
+    expect(call([0.5])).toThrow(TypeError);
+  });
+});

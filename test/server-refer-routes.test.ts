@@ -15,6 +15,7 @@ import { decodeRLE } from '../lib/rle.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { heatmapBytes } from '../lib/server/heatmap-cache.js';
 import { createServer, imageId, type OmnisegServer } from '../lib/server/index.js';
+import { jsonWithBase64 } from '../lib/server/refer-routes.js';
 import { FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 import { metric, parsePrometheus } from './helpers/server.js';
 
@@ -101,6 +102,22 @@ describe.skipIf(!addonAvailable())('referring routes (tiny SAM + CLIPSeg)', () =
       expectClose(heat, expected.data);
       const single = await referrer.heatmap(WIDE, { text: 'a red cat' });
       expect(maxDiff(heat, single.data)).toBeGreaterThan(1e-3);
+    });
+
+    it('format png: the heat map as an 8-bit grey PNG, round(255 · p), in a JSON response', async () => {
+      const float = await post('/v1/heatmap', { image, text: 'a red cat' });
+      const res = await post('/v1/heatmap', { image, text: 'a red cat', format: 'png' });
+      expect([float.statusCode, res.statusCode]).toEqual([200, 200]);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      const body = res.json();
+      expect(Object.keys(body).sort()).toEqual(['heatmapCached', 'height', 'imageId', 'png', 'timings', 'width']);
+      expect([body.width, body.height, body.heatmapCached]).toEqual([150, 100, true]);
+      const png = Buffer.from(body.png, 'base64');
+      const meta = await sharp(png).metadata();
+      expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(['png', 150, 100, 1]);
+      const grey = await sharp(png).extractChannel(0).raw().toBuffer();
+      const heat = float32s(float.json().heatmap);
+      expect(Array.from(grey)).toEqual(Array.from(heat, (p) => Math.round(Math.min(1, Math.max(0, p)) * 255)));
     });
 
     it('takes a reference region as a box, a scribble or a PNG mask, as Referrer.heatmap does', async () => {
@@ -304,5 +321,16 @@ describe.skipIf(!addonAvailable())('referring routes (tiny SAM + CLIPSeg)', () =
     }
     // Every one of them was refused before the model ran.
     expect(forward).not.toHaveBeenCalled();
+  });
+});
+
+describe('jsonWithBase64', () => {
+  it('adds the base64 member last to the JSON of any head, as JSON.stringify would', () => {
+    const base64 = Buffer.from('heat map bytes\u0000\u00ff').toString('base64');
+    for (const head of [{}, { a: 1 }, { imageId: 'x"y', timings: { totalMs: 1.5 }, list: [1, 'two'] }]) {
+      const text = jsonWithBase64(head, 'png', base64);
+      expect(JSON.parse(text)).toEqual({ ...head, png: base64 });
+      expect(text).toBe(JSON.stringify({ ...head, png: base64 }));
+    }
   });
 });

@@ -7,7 +7,7 @@
 #include "addon/clipseg_model.h"
 #include "addon/common.h"
 #include "addon/embedding.h"
-#include "addon/masks.h"
+#include "addon/rasters.h"
 #include "addon/sam_model.h"
 #include "ops/cpu/gemm_amx.h"
 #include "ops/ops.h"
@@ -80,6 +80,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, cpuInfo, "cpuInfo"));
   exports.Set("tracePolygons", Napi::Function::New(env, tracePolygons, "tracePolygons"));
   exports.Set("tracePolygonsAsync", Napi::Function::New(env, tracePolygonsAsync, "tracePolygonsAsync"));
+  exports.Set("quantizeUnitAsync", Napi::Function::New(env, quantizeUnitAsync, "quantizeUnitAsync"));
   return exports;
 }
 

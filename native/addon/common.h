@@ -76,11 +76,13 @@ auto onJsThread(Napi::Env env, Fn&& fn) -> decltype(fn()) {
 template <class T, class A>
 Napi::ArrayBuffer toArrayBuffer(Napi::Env env, std::vector<T, A>&& v) {
   using Vec = std::vector<T, A>;
+  // An external buffer without memory reads as detached in V8: empty results get a plain one.
+  if (v.empty()) return Napi::ArrayBuffer::New(env, 0);
   auto* owned = new Vec(std::move(v));
   const size_t bytes = owned->size() * sizeof(T);
   napi_value ab;
   napi_status st = napi_create_external_arraybuffer(
-      env, owned->empty() ? nullptr : owned->data(), bytes,
+      env, owned->data(), bytes,
       [](napi_env, void*, void* hint) { delete static_cast<Vec*>(hint); }, owned, &ab);
   if (st == napi_ok) return Napi::ArrayBuffer(env, ab);
   Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, bytes);

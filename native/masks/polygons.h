@@ -1,6 +1,6 @@
 // Binary masks → polygons with holes, exactly on pixel boundaries (Mask.toPolygons), and COCO
 // run lengths → row-major masks. Plain host code: it runs on the JS thread for the synchronous
-// API, and in a worker thread for the asynchronous one (native/addon/masks.cc).
+// API, and in a worker thread for the asynchronous one (native/addon/rasters.cc).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -1,5 +1,6 @@
-// Mask utilities without a model: tracePolygons (on the calling thread) and tracePolygonsAsync
-// (in a worker thread), over native/masks/polygons.
+// Raster utilities without a model, for the outputs' formats: mask polygons (tracePolygons on the
+// calling thread, tracePolygonsAsync in a worker thread, over native/masks/polygons) and 8-bit
+// heat maps (quantizeUnitAsync).
 #pragma once
 #include <napi.h>
 
@@ -11,5 +12,8 @@ namespace omniseg::addon {
 Napi::Value tracePolygons(const Napi::CallbackInfo& info);
 // The same, returning a promise; the source is copied before the call returns.
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info);
+// (values: Float32Array) → Promise<Uint8Array>: round(255 · clamp(v, 0, 1)) of each value (as JS's
+// Math.round on doubles; NaN → 0), in a worker thread; the values are copied before it returns.
+Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info);
 
 }  // namespace omniseg::addon

@@ -1,5 +1,7 @@
-#include "addon/masks.h"
+#include "addon/rasters.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -83,7 +85,41 @@ class TraceWorker : public PromiseWorker {
   masks::Polygons result_;
 };
 
+class QuantizeWorker : public PromiseWorker {
+ public:
+  QuantizeWorker(Napi::Env env, const float* values, size_t n) : PromiseWorker(env), values_(values, values + n) {}
+
+ protected:
+  void run() override {
+    bytes_.resize(values_.size());
+    for (size_t i = 0; i < values_.size(); ++i) {
+      // std::max(0.0, NaN) is 0.0, as Math.round(NaN) written to a byte is 0
+      const double v = std::min(1.0, std::max(0.0, static_cast<double>(values_[i]))) * 255.0;
+      bytes_[i] = static_cast<uint8_t>(std::floor(v + 0.5));  // Math.round: half up
+    }
+    values_ = {};
+  }
+  Napi::Value result() override {
+    const size_t n = bytes_.size();
+    return Napi::Uint8Array::New(Env(), n, toArrayBuffer(Env(), std::move(bytes_)), 0);
+  }
+
+ private:
+  std::vector<float> values_;
+  std::vector<uint8_t> bytes_;
+};
+
 }  // namespace
+
+Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require(env,
+          info.Length() == 1 && info[0].IsTypedArray() &&
+              info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
+          "quantizeUnitAsync(values: Float32Array)");
+  auto values = info[0].As<Napi::Float32Array>();
+  return (new QuantizeWorker(env, values.Data(), values.ElementLength()))->queue();
+}
 
 Napi::Value tracePolygons(const Napi::CallbackInfo& info) {
   const MaskSource s = maskSource(info);
