@@ -3,7 +3,7 @@ export { Segmenter, MAX_ENCODE_BATCH } from './segmenter.js';
 export { cudaStatus, MAX_THREADS } from './backends.js';
 export type { CudaDevice, CudaInfo, NativeClipSegConfig, NativeSamConfig } from './native.js';
 export type { CpuMatmul, Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
-export { Referrer, ReferrerImage, DEFAULT_TEXT_WEIGHT, heatmapFromLogits } from './referrer.js';
+export { Referrer, ReferrerImage, DEFAULT_TEXT_WEIGHT, MAX_HEATMAP_PIXELS, heatmapFromLogits } from './referrer.js';
 export type { Heatmap, HeatmapOptions, HeatmapTimings, ReferrerLoadOptions, ReferringPrompt } from './referrer.js';
 export {
   referSegment,

@@ -44,6 +44,13 @@ export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
 /** Distinct texts whose embeddings a Referrer keeps (least recently used evicted first). */
 export const TEXT_EMBEDDING_CACHE_SIZE = 1024;
 
+/**
+ * Most heat-map pixels one call makes, over all its queries (queries × width × height): 2^28
+ * float32 values, 1 GiB, made in one native buffer. One heat map of an image at sharp's default
+ * `limitInputPixels` fits.
+ */
+export const MAX_HEATMAP_PIXELS = 2 ** 28;
+
 export interface ReferrerLoadOptions {
   /**
    * CLIPSeg checkpoint directory in the transformers layout (that of CIDAS/clipseg-rd64-refined):
@@ -340,6 +347,11 @@ export class Referrer {
       } else {
         dims = encoded;
       }
+      const pixels = specs.length * dims.width * dims.height;
+      if (pixels > MAX_HEATMAP_PIXELS) {
+        const what = `at most ${MAX_HEATMAP_PIXELS} heat-map pixels in all (here ${specs.length} × ${dims.width} × ${dims.height})`;
+        throw specs.length > 1 ? invalidRange(what, 'queries', queries) : invalidRange(what, 'image', image);
+      }
       modelStart = performance.now();
       const embeddings = [];
       for (const [i, spec] of specs.entries()) {
@@ -367,7 +379,12 @@ export class Referrer {
       return {
         width: decoded.width,
         height: decoded.height,
-        data: result.heatmaps!.slice(i * decoded.width * decoded.height, (i + 1) * decoded.width * decoded.height),
+        // (one query: the native buffer itself; several: a copy each, so that one kept heat map
+        // does not keep the others' memory)
+        data:
+          specs.length === 1
+            ? result.heatmaps!
+            : result.heatmaps!.slice(i * decoded.width * decoded.height, (i + 1) * decoded.width * decoded.height),
         size,
         logits,
         conditional: result.conditional.slice(i * P, (i + 1) * P),

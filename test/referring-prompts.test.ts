@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { native, type NativeClipSegModel } from '../lib/native.js';
-import { Referrer } from '../lib/referrer.js';
+import { MAX_HEATMAP_PIXELS, Referrer } from '../lib/referrer.js';
 import { fuseEmbeddings, fusionWeights, querySpec } from '../lib/referring/prompts.js';
 import { relL2 } from './helpers/fixtures.js';
 
@@ -149,6 +149,19 @@ describe('Referrer: many-to-one, many-to-many, the text cache', () => {
       new RangeError('Expected a non-empty string for queries[1].text but received "" of type string'),
     );
     await expect(referrer.heatmaps(WIDE, 'cat' as never)).rejects.toThrow(TypeError);
+  });
+
+  it('refuses more than MAX_HEATMAP_PIXELS heat-map pixels in one call, before any model work', async () => {
+    const fit = Math.floor(MAX_HEATMAP_PIXELS / (150 * 100)); // WIDE is 150 × 100
+    const before = { ...calls };
+    const queries = Array.from({ length: fit + 1 }, () => ({ text: 'a cat' }));
+    const error = await referrer.heatmaps(WIDE, queries).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toMatch(
+      new RegExp(`^Expected at most ${MAX_HEATMAP_PIXELS} heat-map pixels in all \\(here ${fit + 1} × 150 × 100\\) for queries but received \\[`),
+    );
+    await referrer.heatmaps(WIDE, queries.slice(0, 2)); // within the limit
+    expect(calls.forward - before.forward).toBe(1); // the two-query call only
   });
 
   it('caches text embeddings per distinct text (the tokenised ids)', async () => {

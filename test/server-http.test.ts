@@ -10,7 +10,7 @@ import { decodeRLE } from '../lib/rle.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { createServer, imageId, type OmnisegServer } from '../lib/server/index.js';
 import { CPU_MATMUL_BF16X3, FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
-import { metric, multipartBody, parsePrometheus } from './helpers/server.js';
+import { metric, multipartBody, multipartParts, parsePrometheus } from './helpers/server.js';
 
 const WIDE = readFileSync(path.join(FIXTURES, 'wide.png')); // 150 × 100
 const SMALL = readFileSync(path.join(FIXTURES, 'small.png')); // 90 × 70
@@ -78,6 +78,19 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
       const res = await inject({ method: 'POST', url: '/v1/embeddings', ...multipartBody('image', SMALL) });
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({ imageId: imageId(SMALL), width: 90, height: 70 });
+    });
+
+    it('takes the image among plain multipart fields; 400 for a second file', async () => {
+      const withField = multipartParts([{ name: 'note', value: 'x' }, { name: 'image', file: SMALL }, { name: 'other', value: 'y' }]);
+      const res = await inject({ method: 'POST', url: '/v1/embeddings', ...withField });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ imageId: imageId(SMALL), width: 90, height: 70 });
+      const twoFiles = multipartParts([{ name: 'image', file: SMALL }, { name: 'image', file: WIDE }]);
+      expectError(await inject({ method: 'POST', url: '/v1/embeddings', ...twoFiles }), 400, 'invalid_request', /one multipart file/);
+      const threeFiles = multipartParts([{ name: 'image', file: SMALL }, { name: 'a', file: WIDE }, { name: 'b', file: WIDE }]);
+      expectError(await inject({ method: 'POST', url: '/v1/embeddings', ...threeFiles }), 400, 'invalid_request', /one multipart file/);
+      const none = multipartParts([{ name: 'image', value: 'x' }]);
+      expectError(await inject({ method: 'POST', url: '/v1/embeddings', ...none }), 400, 'invalid_request', /Missing the multipart file field image/);
     });
 
     it('400 for another multipart field, an empty body or bytes that are not an image', async () => {

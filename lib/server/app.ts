@@ -327,7 +327,9 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   app.addContentTypeParser(/^image\/[\w.+-]+\s*(;.*)?$/i, { parseAs: 'buffer', bodyLimit }, (_request, body, done) =>
     done(null, body),
   );
-  await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 8, parts: 9 } });
+  // files: 2, so that a second file reaches imageBytes, which refuses it by name (400; the
+  // parser's own limit would answer 413).
+  await app.register(multipart, { limits: { fileSize: bodyLimit, files: 2, fields: 8, parts: 10 } });
 
   registerRoutes(app, {
     segmenter: live,

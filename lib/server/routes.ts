@@ -86,16 +86,22 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   registerReferRoutes(app, ctx);
 }
 
-/** The image of POST /v1/embeddings: the raw body, or the multipart file field `image`. */
+/**
+ * The image of POST /v1/embeddings: the raw body, or the multipart file field `image`, the body's
+ * only file (other fields are ignored).
+ */
 async function imageBytes(request: FastifyRequest): Promise<Buffer> {
   let bytes: unknown;
   if (request.isMultipart()) {
-    const part = await request.file();
-    if (part === undefined) throw new HttpError(400, 'invalid_request', 'Missing the multipart file field image');
-    if (part.fieldname !== 'image') {
-      throw new HttpError(400, 'invalid_request', `Expected the multipart file field image but received ${JSON.stringify(part.fieldname)}`);
+    for await (const part of request.parts()) {
+      if (part.type !== 'file') continue;
+      if (part.fieldname !== 'image' || bytes !== undefined) {
+        const what = bytes === undefined ? 'the multipart file field image' : 'one multipart file (image)';
+        throw new HttpError(400, 'invalid_request', `Expected ${what} but received the file field ${JSON.stringify(part.fieldname)}`);
+      }
+      bytes = await part.toBuffer();
     }
-    bytes = await part.toBuffer();
+    if (bytes === undefined) throw new HttpError(400, 'invalid_request', 'Missing the multipart file field image');
   } else {
     bytes = request.body;
   }

@@ -3,14 +3,24 @@ import sharp from 'sharp';
 
 /** A multipart/form-data body with one file field. */
 export function multipartBody(field: string, file: Buffer, type = 'image/png'): { payload: Buffer; headers: Record<string, string> } {
+  return multipartParts([{ name: field, file, type }]);
+}
+
+/** A multipart/form-data body of file parts (`file`) and plain fields (`value`), in order. */
+export function multipartParts(
+  parts: Array<{ name: string; file?: Buffer; type?: string; value?: string }>,
+): { payload: Buffer; headers: Record<string, string> } {
   const boundary = '----omniseg-test-boundary';
-  const payload = Buffer.concat([
+  const chunks = parts.flatMap(({ name, file, type = 'image/png', value }) => [
     Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="image.png"\r\nContent-Type: ${type}\r\n\r\n`,
+      file === undefined
+        ? `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n`
+        : `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="image.png"\r\nContent-Type: ${type}\r\n\r\n`,
     ),
-    file,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
+    file ?? Buffer.from(value ?? ''),
+    Buffer.from('\r\n'),
   ]);
+  const payload = Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]);
   return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
 }
 
