@@ -97,16 +97,16 @@ export function maskToCounts(mask: Uint8Array, height: number, width: number): n
 /** Run lengths → COCO compressed string (pycocotools rleToString). */
 export function countsToString(counts: ArrayLike<number>): string {
   // Characters go to a byte buffer, read back as one Latin-1 (here ASCII) string: an array of
-  // char codes and String.fromCharCode cost ~5× more (a 12 MP mask of ~120 000 runs: ~4 ms).
+  // char codes and String.fromCharCode cost ~3× more (1.4 M runs: 130–165 → 41–60 ms).
   let out: Uint8Array = new Uint8Array(counts.length * 7 + 16); // 7 characters hold a delta of two uint32 counts
   let n = 0;
   for (let i = 0; i < counts.length; i++) {
     let x = i > 2 ? counts[i] - counts[i - 2] : counts[i];
-    if (n + 11 > out.length) out = grow(out); // 11 characters hold any |x| < 2^53
     let more = true;
     while (more) {
-      // x & 0x1f and x >>= 5 on a two's-complement integer; int32 shifts when x fits, else exact
-      // arithmetic for |x| < 2^53.
+      if (n === out.length) out = grow(out);
+      // x & 0x1f and x >>= 5 on a two's-complement integer: int32 shifts when x fits, else
+      // floor division (exact for |x| < 2^53, as the old arithmetic was beyond).
       let c: number;
       if (x === (x | 0)) {
         c = x & DATA;

@@ -1,9 +1,12 @@
 // Mask.toPolygons / traceContours (the native tracer) on constructed masks: exact rings for small shapes, and
 // invariants (areas, even-odd refill, one polygon per 4-connected region) on random masks.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ringArea, traceContours, traceContoursAsync, type MaskPolygon, type Ring } from '../lib/contours.js';
 import { Mask } from '../lib/mask.js';
 import { native } from '../lib/native.js';
+import { findPackageRoot } from '../lib/package-root.js';
 
 /** A mask from rows of '#' (foreground) and '.' (background). */
 function parse(rows: string[]): { data: Uint8Array; width: number; height: number } {
@@ -253,6 +256,9 @@ describe('the native tracer (native/masks/polygons.cc)', () => {
     expect(call(square.data, 4)).toThrow(TypeError);
     expect(call(Uint32Array.of(5, 2), 4, 4)).toThrow(RangeError);
     expect(call(Uint32Array.of(2 ** 32 - 1, 17), 4, 4)).toThrow(RangeError);
+    expect(call(new Uint32Array(0), 4, 4)).toThrow(RangeError);
+    expect(call(Uint32Array.of(5), 0, 5)).toThrow(RangeError); // runs of a mask without pixels sum to 0
+    expect(call(Uint32Array.of(0), 0, 5)()).toEqual({ xy: new Int32Array(0), ringSizes: new Uint32Array(0), ringsPerPolygon: new Uint32Array(0) });
     await expect(addon.tracePolygonsAsync(Uint32Array.of(5, 2), 4, 4)).rejects.toThrow(RangeError);
   });
 });
@@ -275,5 +281,21 @@ describe('the native heat-map quantizer (native/addon/rasters.cc)', () => {
     const call = (v: unknown) => () => (native().quantizeUnitAsync as (v: unknown) => unknown)(v);
     expect(call(new Float64Array(4))).toThrow(TypeError);
     expect(call([0.5])).toThrow(TypeError);
+  });
+});
+
+describe('the native raster tools out of memory', () => {
+  it('reject with an Error when copying their input fails, instead of terminating the process', () => {
+    // A 3 GB input under a 6 GB address-space cap: the input itself fits (allocated lazily), a
+    // copy of it beside the process's own mappings cannot (std::bad_alloc before the worker starts).
+    const addon = path.join(findPackageRoot(import.meta.url, 'binding.gyp'), 'build', 'Release', 'omniseg.node');
+    const script = `
+      const n = require(${JSON.stringify(addon)});
+      const values = new Float32Array(750 * 1024 * 1024);
+      try { n.quantizeUnitAsync(values).then(() => console.log('resolved'), (e) => console.log('rejected', e.message)); }
+      catch (e) { console.log('threw', e.constructor.name, e.message); }`;
+    const run = spawnSync('bash', ['-c', 'ulimit -v 6000000 && exec "$0" -e "$1"', process.execPath, script], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe('threw Error std::bad_alloc');
   });
 });

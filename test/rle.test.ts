@@ -91,6 +91,36 @@ describe('countsToString / countsFromString', () => {
     expect(countsFromString(countsToString(counts))).toEqual(counts);
   });
 
+  it('encodes any delta as 5-bit two\'s-complement groups, beyond 2^31 and 2^53 too', () => {
+    // Reference: the groups of the (float64) delta from BigInt arithmetic (exact; >> on a BigInt floors).
+    const reference = (counts: number[]): string => {
+      let s = '';
+      counts.forEach((count, i) => {
+        let x = BigInt(i > 2 ? count - counts[i - 2] : count);
+        for (let more = true; more; ) {
+          let c = Number(x & 31n);
+          x >>= 5n;
+          more = c & 16 ? x !== -1n : x !== 0n;
+          if (more) c |= 32;
+          s += String.fromCharCode(c + 48);
+        }
+      });
+      return s;
+    };
+    const cases = [
+      [2 ** 31, 2 ** 31 + 1, 1, 2 ** 32 - 1],
+      [5, 2 ** 53, 3, 1],
+      [1, 2, 3, 2 ** 70, 4, 2 ** 100],
+      [2 ** 100, -(2 ** 90), 2 ** 80], // ~20 characters a count
+      Array.from({ length: 300 }, (_, i) => 2 ** (i % 80) + (i % 7)),
+    ];
+    for (const counts of cases) {
+      expect(countsToString(counts)).toBe(reference(counts));
+      expect(countsToString(Float64Array.from(counts))).toBe(reference(counts));
+    }
+    expect(countsFromString(countsToString([2 ** 31, 2 ** 32 - 1, 7]))).toEqual([2 ** 31, 2 ** 32 - 1, 7]);
+  });
+
   it('uses only the characters 48..111', () => {
     const s = countsToString([123456, 7, 1, 99999, 2, 3]);
     for (const ch of s) expect(ch.charCodeAt(0)).toBeGreaterThanOrEqual(48);

@@ -88,7 +88,7 @@ export function toHttpError(error: unknown): HttpError {
   }
   if (/^Cannot decode image/.test(message)) return new HttpError(400, 'invalid_image', message);
   // The multipart parser's (busboy's) errors for a malformed body carry no code or status.
-  if (/^Multipart: |^Unexpected end of (form|multipart data)|^Malformed part header/.test(message)) {
+  if (/^Multipart: |^Unexpected end of (form|multipart data)|^Malformed part header|^Part terminated early/.test(message)) {
     return new HttpError(400, 'invalid_multipart', `Malformed multipart body: ${message}`);
   }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

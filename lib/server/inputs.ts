@@ -3,6 +3,7 @@
 // and the JSON form of a mask.
 import type { FastifyRequest } from 'fastify';
 import sharp from 'sharp';
+import { abortError } from '../errors.js';
 import { decodeMaskImage as maskFromEncoded } from '../image.js';
 import type { Mask } from '../mask.js';
 import type { Referrer } from '../referrer.js';
@@ -128,11 +129,17 @@ const FORMAT_CONCURRENCY = 2;
 export async function masksJson(masks: readonly Mask[], format: MaskFormat, signal: AbortSignal) {
   const out: Array<Awaited<ReturnType<typeof maskJson>>> = new Array(masks.length);
   let next = 0;
+  let failed = false; // one lane's failure stops the other too
   const lane = async (): Promise<void> => {
-    while (next < masks.length) {
-      signal.throwIfAborted();
+    while (next < masks.length && !failed) {
+      if (signal.aborted) throw abortError(signal); // (the error toHttpError maps to 503 / 499)
       const i = next++;
-      out[i] = await maskJson(masks[i], format);
+      try {
+        out[i] = await maskJson(masks[i], format);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(FORMAT_CONCURRENCY, masks.length) }, lane));

@@ -13,16 +13,17 @@ namespace omniseg::addon {
 
 namespace {
 
-// A mask as the caller gave it: bytes or run lengths (see masks.h).
+// A mask as the caller gave it: bytes or run lengths (see rasters.h).
 struct MaskSource {
   const uint8_t* bytes = nullptr;
+  bool runLengths = false;  // counts (possibly empty) rather than bytes
   const uint32_t* counts = nullptr;
   size_t countsLength = 0;
   int64_t width = 0, height = 0;
 
   masks::Polygons trace() const {
-    if (bytes != nullptr || width * height == 0) return masks::tracePolygons(bytes, width, height);
-    const std::vector<uint8_t> m = masks::countsToMask(counts, countsLength, height, width);
+    if (!runLengths) return masks::tracePolygons(bytes, width, height);
+    const std::vector<uint8_t> m = masks::countsToMask(counts, countsLength, height, width);  // checks the sum
     return masks::tracePolygons(m.data(), width, height);
   }
 };
@@ -46,6 +47,7 @@ MaskSource maskSource(const Napi::CallbackInfo& info) {
   } else {
     require(env, ta.TypedArrayType() == napi_uint32_array, usage);
     auto a = ta.As<Napi::Uint32Array>();
+    s.runLengths = true;
     s.counts = a.Data();
     s.countsLength = a.ElementLength();
   }
@@ -65,7 +67,7 @@ class TraceWorker : public PromiseWorker {
  public:
   TraceWorker(Napi::Env env, const MaskSource& s) : PromiseWorker(env), source_(s) {
     // Copied now: the caller may reuse or detach its buffer while the work runs.
-    if (s.bytes != nullptr) {
+    if (!s.runLengths) {
       bytes_.assign(s.bytes, s.bytes + s.width * s.height);
       source_.bytes = bytes_.data();
     } else {

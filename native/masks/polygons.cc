@@ -169,7 +169,9 @@ Polygons tracePolygons(const uint8_t* mask, int64_t width, int64_t height) {
   for (int64_t y = 0; y < height; ++y) {
     for (int64_t x = 0; x < width; ++x) {
       if (!tracer.startsRing(x, y)) continue;
-      ringSize.push_back(static_cast<uint32_t>(tracer.trace(x, y, xy)));
+      const size_t n = tracer.trace(x, y, xy);
+      if (n > std::numeric_limits<uint32_t>::max()) throw Error("mask has a ring too long to trace", ErrorKind::Range);
+      ringSize.push_back(static_cast<uint32_t>(n));
       uint32_t& p = polygonOf[regions.regionOf(x, y)];
       if (p == std::numeric_limits<uint32_t>::max()) p = polygons++;  // its first ring: the outer one
       ringPolygon.push_back(p);
