@@ -2,6 +2,7 @@
 // masks are traced into polygons or encoded as PNG.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mask } from '../lib/mask.js';
+import { maskToCounts } from '../lib/rle.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { MODEL_DIR } from './helpers/fixtures.js';
 
@@ -52,23 +53,15 @@ describe('the event loop while large masks are formatted', () => {
   // per call.
   const width = 6000;
   const height = 4000;
-  const counts: number[] = [];
-  let value = 0;
-  let run = 0;
-  for (let x = 0; x < width; x++) {
-    for (let y = 0; y < height; y++) {
+  const data = new Uint8Array(width * height);
+  for (let y = 0, i = 0; y < height; y++) {
+    for (let x = 0; x < width; x++, i++) {
       const dx = x - width / 2;
       const dy = y - height / 2;
-      const v = dx * dx + dy * dy < 1800 ** 2 && !((x >> 6) % 3 === 0 && (y >> 6) % 3 === 0) ? 1 : 0;
-      if (v !== value) {
-        counts.push(run);
-        run = 0;
-        value = v;
-      }
-      run++;
+      data[i] = dx * dx + dy * dy < 1800 ** 2 && !((x >> 6) % 3 === 0 && (y >> 6) % 3 === 0) ? 1 : 0;
     }
   }
-  counts.push(run);
+  const counts = maskToCounts(data, height, width);
   const mask = new Mask({ counts: Uint32Array.from(counts), width, height, score: 1, lowResLogits: new Float32Array(1) });
 
   for (const [format, make] of [
