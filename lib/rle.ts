@@ -106,7 +106,7 @@ export function countsToString(counts: ArrayLike<number>): string {
     while (more) {
       if (n === out.length) out = grow(out);
       // x & 0x1f and x >>= 5 on a two's-complement integer: int32 shifts when x fits, else
-      // floor division (exact for |x| < 2^53, as the old arithmetic was beyond).
+      // floor division by 32 (exact for any integer-valued double).
       let c: number;
       if (x === (x | 0)) {
         c = x & DATA;

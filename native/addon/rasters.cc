@@ -56,8 +56,8 @@ MaskSource maskSource(const Napi::CallbackInfo& info) {
 
 Napi::Object toJs(Napi::Env env, masks::Polygons&& p) {
   auto o = Napi::Object::New(env);
-  const size_t vertices = p.xy.size(), rings = p.ringSizes.size(), polygons = p.ringsPerPolygon.size();
-  o.Set("xy", Napi::Int32Array::New(env, vertices, toArrayBuffer(env, std::move(p.xy)), 0));
+  const size_t coordinates = p.xy.size(), rings = p.ringSizes.size(), polygons = p.ringsPerPolygon.size();
+  o.Set("xy", Napi::Int32Array::New(env, coordinates, toArrayBuffer(env, std::move(p.xy)), 0));
   o.Set("ringSizes", Napi::Uint32Array::New(env, rings, toArrayBuffer(env, std::move(p.ringSizes)), 0));
   o.Set("ringsPerPolygon", Napi::Uint32Array::New(env, polygons, toArrayBuffer(env, std::move(p.ringsPerPolygon)), 0));
   return o;
