@@ -289,6 +289,11 @@ export interface NativeRasterTools {
    * heat map. The values are copied before it returns.
    */
   quantizeUnitAsync(values: Float32Array): Promise<Uint8Array>;
+  /**
+   * The UTF-8 of `prefix`, the base64 of `bytes` (standard alphabet, padded) and the UTF-8 of
+   * `suffix`, in a worker thread. The bytes are copied before it returns.
+   */
+  spliceBase64Async(prefix: string, bytes: Uint8Array, suffix: string): Promise<Uint8Array>;
 }
 
 /** What the addon exports. */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Mask } from '../lib/mask.js';
+import { native } from '../lib/native.js';
 import { Referrer, type HeatmapOptions } from '../lib/referrer.js';
 import { referSegment } from '../lib/referring/index.js';
 import { decodeRLE } from '../lib/rle.js';
@@ -324,13 +325,26 @@ describe.skipIf(!addonAvailable())('referring routes (tiny SAM + CLIPSeg)', () =
   });
 });
 
-describe('jsonWithBase64', () => {
-  it('adds the base64 member last to the JSON of any head, as JSON.stringify would', () => {
-    const base64 = Buffer.from('heat map bytes\u0000\u00ff').toString('base64');
-    for (const head of [{}, { a: 1 }, { imageId: 'x"y', timings: { totalMs: 1.5 }, list: [1, 'two'] }]) {
-      const text = jsonWithBase64(head, 'png', base64);
-      expect(JSON.parse(text)).toEqual({ ...head, png: base64 });
-      expect(text).toBe(JSON.stringify({ ...head, png: base64 }));
+describe.skipIf(!addonAvailable())('jsonWithBase64', () => {
+  it('adds the base64 member last to the JSON of any head, as JSON.stringify would, in UTF-8', async () => {
+    for (const length of [0, 1, 2, 3, 4, 5, 6, 7, 300, 1001]) {
+      const bytes = Uint8Array.from({ length }, (_, i) => (i * 151 + 7) & 255);
+      const base64 = Buffer.from(bytes).toString('base64');
+      for (const head of [{}, { a: 1 }, { imageId: 'x"y', timings: { totalMs: 1.5 }, list: [1, 'two'] }, { label: 'café ☕ 猫' }]) {
+        const json = await jsonWithBase64(head, 'png', bytes);
+        expect(json.toString('utf8'), `${length} bytes`).toBe(JSON.stringify({ ...head, png: base64 }));
+      }
     }
+  });
+
+  it('encodes a copy of the bytes, and the native call refuses other arguments', async () => {
+    const bytes = new Uint8Array(30).fill(7);
+    const pending = jsonWithBase64({}, 'x', bytes);
+    bytes.fill(0);
+    expect(JSON.parse((await pending).toString()).x).toBe(Buffer.alloc(30, 7).toString('base64'));
+    const call = (...args: unknown[]) => () => (native().spliceBase64Async as (...a: unknown[]) => unknown)(...args);
+    expect(call('a', new Uint16Array(2), 'b')).toThrow(TypeError);
+    expect(call('a', new Uint8Array(2))).toThrow(TypeError);
+    expect(call(1, new Uint8Array(2), 'b')).toThrow(TypeError);
   });
 });

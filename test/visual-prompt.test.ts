@@ -45,6 +45,32 @@ describe('promptCrop', () => {
   it('is undefined for an empty mask', () => {
     expect(promptCrop(new Uint8Array(12), 4, 3)).toBeUndefined();
   });
+
+  it('random sparse masks: the bounding box of every non-zero pixel, grown', () => {
+    let state = 7;
+    const random = () => (state = (state * 48271) % 2147483647) / 2147483647;
+    for (let trial = 0; trial < 200; trial++) {
+      const width = 1 + Math.floor(random() * 30);
+      const height = 1 + Math.floor(random() * 30);
+      const mask = Uint8Array.from({ length: width * height }, () => (random() < 0.03 ? 1 + Math.floor(random() * 255) : 0));
+      let box: number[] | undefined;
+      mask.forEach((v, i) => {
+        if (v === 0) return;
+        const [x, y] = [i % width, Math.floor(i / width)];
+        box = box === undefined ? [x, y, x, y] : [Math.min(box[0], x), Math.min(box[1], y), Math.max(box[2], x), Math.max(box[3], y)];
+      });
+      const expected =
+        box === undefined
+          ? undefined
+          : [
+              Math.max(0, box[0] - Math.ceil(0.1 * (box[2] - box[0] + 1))),
+              Math.max(0, box[1] - Math.ceil(0.1 * (box[3] - box[1] + 1))),
+              Math.min(width, box[2] + 1 + Math.ceil(0.1 * (box[2] - box[0] + 1))),
+              Math.min(height, box[3] + 1 + Math.ceil(0.1 * (box[3] - box[1] + 1))),
+            ];
+      expect(promptCrop(mask, width, height), `${width}x${height}`).toEqual(expected);
+    }
+  });
 });
 
 describe('regionMask', () => {
@@ -116,6 +142,14 @@ describe('visualPrompt', () => {
     expect([...composePrompt(Uint8Array.of(9, 9, 9, 200, 100, 50), Uint8Array.of(100, 100, 100, 0, 0, 0), Uint8Array.of(0, 1))]).toEqual([
       10, 10, 10, 200, 100, 50,
     ]);
+    // every byte value, and other darkening factors: region pixels as they are, the rest round(f · v)
+    const values = Uint8Array.from({ length: 3 * 512 }, (_, k) => (k * 7) % 256);
+    const blurred = Uint8Array.from({ length: 3 * 512 }, (_, k) => k % 256);
+    const mask = Uint8Array.from({ length: 512 }, (_, i) => (i % 3 === 0 ? 0 : i % 5));
+    for (const f of [0.1, 0.5, 0.25, 0.9]) {
+      const expected = Array.from(values, (v, k) => (mask[Math.floor(k / 3)] !== 0 ? v : Math.round(f * blurred[k])));
+      expect([...composePrompt(values, blurred, mask, f)], `darken ${f}`).toEqual(expected);
+    }
     expect(blurSigma(352, 100)).toBe(3);
     expect(blurSigma(704, 704)).toBe(6);
     expect(blurSigma(10, 5)).toBe(0.3);

@@ -91,14 +91,18 @@ export function promptCrop(
   margin = VISUAL_PROMPT_MARGIN,
 ): CropRect | undefined {
   let [x0, y0, x1, y1] = [width, height, -1, -1];
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (mask[y * width + x] === 0) continue;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
-    }
+  // Row by row: a row's first set pixel from the left, its last from the right (the pixels between
+  // them cannot move the box).
+  for (let y = 0, row = 0; y < height; y++, row += width) {
+    let first = 0;
+    while (first < width && mask[row + first] === 0) first++;
+    if (first === width) continue;
+    let last = width - 1;
+    while (mask[row + last] === 0) last--;
+    if (first < x0) x0 = first;
+    if (last > x1) x1 = last;
+    if (y0 === height) y0 = y;
+    y1 = y;
   }
   if (x1 < 0) return undefined;
   const mx = Math.ceil(margin * (x1 - x0 + 1));
@@ -121,10 +125,17 @@ function cropPixels(data: Uint8Array, width: number, channels: number, rect: Cro
  */
 export function composePrompt(sharpRgb: Uint8Array, blurred: Uint8Array, mask: Uint8Array, darken = VISUAL_PROMPT_DARKEN): Uint8Array {
   const out = new Uint8Array(sharpRgb.length);
-  for (let i = 0; i < mask.length; i++) {
-    for (let c = 0; c < 3; c++) {
-      const k = 3 * i + c;
-      out[k] = mask[i] !== 0 ? sharpRgb[k] : Math.round(darken * blurred[k]);
+  // round(darken · v) of every byte value, looked up (a 1080p crop: ~30 → ~5 ms of JS-thread work)
+  const dark = Uint8Array.from({ length: 256 }, (_, v) => Math.round(darken * v));
+  for (let i = 0, k = 0; i < mask.length; i++, k += 3) {
+    if (mask[i] !== 0) {
+      out[k] = sharpRgb[k];
+      out[k + 1] = sharpRgb[k + 1];
+      out[k + 2] = sharpRgb[k + 2];
+    } else {
+      out[k] = dark[blurred[k]];
+      out[k + 1] = dark[blurred[k + 1]];
+      out[k + 2] = dark[blurred[k + 2]];
     }
   }
   return out;
@@ -145,7 +156,8 @@ export function blurSigma(width: number, height: number): number {
 export async function visualPrompt(image: RgbImage, region?: RefRegion, param = 'region'): Promise<RgbImage> {
   if (region === undefined) return image;
   const { width, height } = image;
-  const mask = regionMask(region, width, height);
+  // (a mask as given: promptCrop and composePrompt read non-zero as inside)
+  const mask = 'mask' in region ? region.mask.data : regionMask(region, width, height);
   const rect = promptCrop(mask, width, height);
   if (rect === undefined) throw invalidRange('a region that covers at least one pixel of the reference image', param, region);
   const [cw, ch] = [rect[2] - rect[0], rect[3] - rect[1]];

@@ -81,6 +81,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("tracePolygons", Napi::Function::New(env, tracePolygons, "tracePolygons"));
   exports.Set("tracePolygonsAsync", Napi::Function::New(env, tracePolygonsAsync, "tracePolygonsAsync"));
   exports.Set("quantizeUnitAsync", Napi::Function::New(env, quantizeUnitAsync, "quantizeUnitAsync"));
+  exports.Set("spliceBase64Async", Napi::Function::New(env, spliceBase64Async, "spliceBase64Async"));
   return exports;
 }
 

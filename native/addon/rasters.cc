@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "addon/common.h"
@@ -111,7 +112,64 @@ class QuantizeWorker : public PromiseWorker {
   std::vector<uint8_t> bytes_;
 };
 
+class Base64Worker : public PromiseWorker {
+ public:
+  Base64Worker(Napi::Env env, std::string prefix, const uint8_t* bytes, size_t n, std::string suffix)
+      : PromiseWorker(env), prefix_(std::move(prefix)), bytes_(bytes, bytes + n), suffix_(std::move(suffix)) {}
+
+ protected:
+  void run() override {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const size_t n = bytes_.size(), encoded = (n + 2) / 3 * 4;
+    out_.resize(prefix_.size() + encoded + suffix_.size());
+    uint8_t* o = out_.data();
+    std::memcpy(o, prefix_.data(), prefix_.size());
+    o += prefix_.size();
+    const uint8_t* b = bytes_.data();
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3, o += 4) {  // 3 bytes → 4 characters of 6 bits
+      const uint32_t v = uint32_t(b[i]) << 16 | uint32_t(b[i + 1]) << 8 | b[i + 2];
+      o[0] = kAlphabet[v >> 18];
+      o[1] = kAlphabet[(v >> 12) & 63];
+      o[2] = kAlphabet[(v >> 6) & 63];
+      o[3] = kAlphabet[v & 63];
+    }
+    if (i < n) {  // 1 or 2 bytes left: padded with '='
+      const uint32_t v = uint32_t(b[i]) << 16 | (i + 1 < n ? uint32_t(b[i + 1]) << 8 : 0);
+      o[0] = kAlphabet[v >> 18];
+      o[1] = kAlphabet[(v >> 12) & 63];
+      o[2] = i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
+      o[3] = '=';
+      o += 4;
+    }
+    std::memcpy(o, suffix_.data(), suffix_.size());
+    bytes_ = {};
+  }
+  Napi::Value result() override {
+    const size_t n = out_.size();
+    return Napi::Uint8Array::New(Env(), n, toArrayBuffer(Env(), std::move(out_)), 0);
+  }
+
+ private:
+  std::string prefix_;
+  std::vector<uint8_t> bytes_;
+  std::string suffix_;
+  std::vector<uint8_t> out_;
+};
+
 }  // namespace
+
+Napi::Value spliceBase64Async(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require(env,
+          info.Length() == 3 && info[0].IsString() && info[1].IsTypedArray() &&
+              info[1].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array && info[2].IsString(),
+          "spliceBase64Async(prefix: string, bytes: Uint8Array, suffix: string)");
+  auto bytes = info[1].As<Napi::Uint8Array>();
+  return (new Base64Worker(env, info[0].As<Napi::String>().Utf8Value(), bytes.Data(), bytes.ElementLength(),
+                           info[2].As<Napi::String>().Utf8Value()))
+      ->queue();
+}
 
 Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -1,6 +1,7 @@
-// Raster utilities without a model, for the outputs' formats: mask polygons (tracePolygons on the
-// calling thread, tracePolygonsAsync in a worker thread, over native/masks/polygons) and 8-bit
-// heat maps (quantizeUnitAsync).
+// Utilities without a model for the outputs' formats: mask polygons (tracePolygons on the calling
+// thread, tracePolygonsAsync in a worker thread, over native/masks/polygons), 8-bit heat maps
+// (quantizeUnitAsync) and base64 in JSON (spliceBase64Async), for responses that would otherwise
+// hold the event loop for milliseconds.
 #pragma once
 #include <napi.h>
 
@@ -15,5 +16,9 @@ Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info);
 // (values: Float32Array) → Promise<Uint8Array>: round(255 · clamp(v, 0, 1)) of each value (as JS's
 // Math.round on doubles; NaN → 0), in a worker thread; the values are copied before it returns.
 Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info);
+// (prefix: string, bytes: Uint8Array, suffix: string) → Promise<Uint8Array>: the UTF-8 of prefix,
+// the standard base64 of bytes (RFC 4648, padded) and the UTF-8 of suffix, made in a worker thread;
+// the bytes are copied before it returns.
+Napi::Value spliceBase64Async(const Napi::CallbackInfo& info);
 
 }  // namespace omniseg::addon
