@@ -9,7 +9,9 @@
 //   4. mask formats on a 4000 × 3000 image (rle, png, polygons: 4 boxes × 3 masks a request, one
 //      client) while a second client sends one-point decodes: requests/s of each, the probe's
 //      p99 and the server's longest event-loop stall (nodejs_eventloop_lag_max_seconds), which
-//      show the formatting work left on the server's JS thread.
+//      show the formatting work left on the server's JS thread;
+//   5. with the referrer (--referrer, the tiny CLIPSeg fixture by default) on a 1920 × 1080 image,
+//      one client per request kind: requests/s and the longest event-loop stall of each.
 // With batching, a batch's images go to the native encoder in one Segmenter.encodeBatch call (its
 // matrix products cover the whole batch); without it (--max-batch 1), one image per call.
 //
@@ -26,6 +28,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: path.join(root, 'test', 'fixtures', 'sam-tiny', 'model') },
+    referrer: { type: 'string', default: path.join(root, 'test', 'fixtures', 'clipseg-tiny', 'model') },
     image: { type: 'string', default: path.join(root, 'test', 'fixtures', 'sam-tiny', 'wide.png') },
     seconds: { type: 'string', default: '5' },
     threads: { type: 'string', default: '2' },
@@ -94,6 +97,10 @@ async function load(clients, makeRequest) {
   return { clients, requests: latencies.length, errors, perSecond: latencies.length / elapsed, p50Ms: pct(50), p99Ms: pct(99) };
 }
 
+/** The server's longest event-loop stall (ms) since the last call: prom-client resets its histogram on each scrape. */
+const eventLoopStallMs = async (base) =>
+  Number(/^omniseg_nodejs_eventloop_lag_max_seconds (\S+)/m.exec((await request(base, 'GET', '/metrics')).body)?.[1]) * 1000;
+
 const rss = async (base) =>
   Number(/^omniseg_process_resident_memory_bytes (\d+)/m.exec((await request(base, 'GET', '/metrics')).body)?.[1] ?? NaN) / 2 ** 20;
 
@@ -151,8 +158,7 @@ for (const [label, flags] of [
   const { base, stop } = await startServer([]);
   const { imageId } = JSON.parse((await request(base, 'POST', '/v1/embeddings', big, 'image/png')).body);
   const boxes = [[200, 150, 1800, 1400], [2000, 150, 3800, 1400], [200, 1600, 1800, 2850], [1200, 800, 3000, 2400]];
-  const lagMax = async () =>
-    Number(/^omniseg_nodejs_eventloop_lag_max_seconds (\S+)/m.exec((await request(base, 'GET', '/metrics')).body)?.[1]) * 1000;
+  const lagMax = () => eventLoopStallMs(base);
   results.formats = [];
   for (const format of ['rle', 'png', 'polygons']) {
     const body = Buffer.from(JSON.stringify({ imageId, boxes, multimask: true, format }));
@@ -166,6 +172,31 @@ for (const [label, flags] of [
       }),
     ]);
     results.formats.push({ format, formatted, probe, lagMaxMs: await lagMax() });
+  }
+  await stop();
+}
+// 5. Referrer routes at 1080p: how long each kind of request holds the server's event loop.
+{
+  const scene = await sharp({ create: { width: 1920, height: 1080, channels: 3, background: { r: 90, g: 120, b: 200 } } })
+    .composite([{ input: await sharp(image).resize(900, 600).toBuffer(), left: 300, top: 200 }])
+    .png()
+    .toBuffer();
+  const { base, stop } = await startServer(['--referrer', values.referrer]);
+  const { imageId } = JSON.parse((await request(base, 'POST', '/v1/embeddings', scene, 'image/png')).body);
+  const kinds = {
+    'segment, 1 point': ['/v1/segment', { imageId, points: [[700, 500, 1]] }],
+    'segment, 1 point + 5 labels': ['/v1/segment', { imageId, points: [[700, 500, 1]], vocabulary: ['cat', 'dog', 'car', 'tree', 'person'] }],
+    'heat map, float32': ['/v1/heatmap', { imageId, text: 'a cat' }],
+    'heat map, png': ['/v1/heatmap', { imageId, text: 'a cat', format: 'png' }],
+    'referring segment (text)': ['/v1/segment', { imageId, text: 'a cat', threshold: 0.3 }],
+  };
+  results.referrer = [];
+  for (const [kind, [url, body]] of Object.entries(kinds)) {
+    const payload = Buffer.from(JSON.stringify(body));
+    await request(base, 'POST', url, payload, 'application/json'); // warm-up (fills the caches)
+    await eventLoopStallMs(base);
+    const r = await load(1, () => request(base, 'POST', url, payload, 'application/json'));
+    results.referrer.push({ kind, ...r, lagMaxMs: await eventLoopStallMs(base) });
   }
   await stop();
 }
@@ -186,6 +217,11 @@ if (values.json) {
     console.log(
       `  format ${r.format.padEnd(8)} (4000x3000, 12 masks): ${f(r.formatted.perSecond)} req/s, p50 ${f(r.formatted.p50Ms)} ms; ` +
         `meanwhile one-point decodes p50 ${f(r.probe.p50Ms)} ms, p99 ${f(r.probe.p99Ms)} ms; longest event-loop stall ${f(r.lagMaxMs)} ms`,
+    );
+  }
+  for (const r of results.referrer) {
+    console.log(
+      `  referrer 1920x1080, ${r.kind.padEnd(28)}: ${f(r.perSecond)} req/s, p50 ${f(r.p50Ms)} ms, errors ${r.errors}; longest event-loop stall ${f(r.lagMaxMs)} ms`,
     );
   }
   let total = 0;
