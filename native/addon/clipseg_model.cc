@@ -38,11 +38,6 @@ class LoadWorker : public PromiseWorker {
   std::shared_ptr<ClipSegModel> model_;
 };
 
-Napi::Float32Array toFloat32Array(Napi::Env env, std::vector<float>&& v) {
-  const size_t n = v.size();
-  return Napi::Float32Array::New(env, n, toArrayBuffer(env, std::move(v)), 0);
-}
-
 // A CPU op context for host work in an async worker (before or after the model's pass): the
 // worker's own thread, an arena freed with it.
 struct WorkerCtx {
@@ -80,9 +75,9 @@ void heatmapSize(Napi::Env env, Napi::Object o, int64_t& width, int64_t& height)
 Napi::Object segmentResult(Napi::Env env, clipseg::SegmentResult&& r, std::vector<float>&& heat) {
   auto obj = Napi::Object::New(env);
   obj.Set("size", Napi::Number::New(env, static_cast<double>(r.size)));
-  obj.Set("logits", toFloat32Array(env, std::move(r.logits)));
-  obj.Set("conditional", toFloat32Array(env, std::move(r.conditional)));
-  if (!heat.empty()) obj.Set("heatmaps", toFloat32Array(env, std::move(heat)));
+  obj.Set("logits", toTypedArray(env, std::move(r.logits)));
+  obj.Set("conditional", toTypedArray(env, std::move(r.conditional)));
+  if (!heat.empty()) obj.Set("heatmaps", toTypedArray(env, std::move(heat)));
   obj.Set("ms", Napi::Number::New(env, r.ms));
   return obj;
 }
@@ -134,7 +129,7 @@ class EmbeddingWorker : public PromiseWorker {
     out_ = ids.empty() ? model_->imageEmbedding(pixels.ready(), pixels.height, pixels.width)
                        : model_->textEmbedding(ids.data(), static_cast<int64_t>(ids.size()));
   }
-  Napi::Value result() override { return toFloat32Array(Env(), std::move(out_)); }
+  Napi::Value result() override { return toTypedArray(Env(), std::move(out_)); }
 
  private:
   std::shared_ptr<ClipSegModel> model_;
@@ -220,13 +215,6 @@ class DecodeWorker : public PromiseWorker {
   int64_t grid() const { return features_->grid; }
 };
 
-template <class T, class TA>
-std::vector<T> copyArray(Napi::Env env, Napi::Value v, napi_typedarray_type type, const char* what) {
-  require(env, v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type, what);
-  auto ta = v.As<TA>();
-  return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
-}
-
 // An image input from (data, width, height): data a Float32Array [3, height, width], or
 // {rgb: Uint8Array [rgbHeight, rgbWidth, 3], width: rgbWidth, height: rgbHeight, lut:
 // Float32Array [3, 256]} to be resized to width × height in the worker.
@@ -244,14 +232,14 @@ Pixels copyPixels(Napi::Env env, Napi::Value data, Napi::Value w, Napi::Value h,
     p.rgbHeight = rh.As<Napi::Number>().Int64Value();
     // (any size the resize takes, up to INT32_MAX a side: a 40000×1 strip is a valid image)
     require(env, p.rgbWidth > 0 && p.rgbHeight > 0 && p.rgbWidth <= INT32_MAX && p.rgbHeight <= INT32_MAX, what);
-    p.rgb = copyArray<uint8_t, Napi::Uint8Array>(env, o.Get("rgb"), napi_uint8_array, what);
+    p.rgb = copyTypedArray<uint8_t>(env, o.Get("rgb"), napi_uint8_array, what);
     const auto pixels = static_cast<int64_t>(p.rgb.size() / 3);  // (no product that could overflow)
     require(env, p.rgb.size() % 3 == 0 && pixels % p.rgbWidth == 0 && pixels / p.rgbWidth == p.rgbHeight, what);
-    p.lut = copyArray<float, Napi::Float32Array>(env, o.Get("lut"), napi_float32_array, what);
+    p.lut = copyTypedArray<float>(env, o.Get("lut"), napi_float32_array, what);
     require(env, p.lut.size() == 3 * 256, what);
     return p;
   }
-  p.planes = copyArray<float, Napi::Float32Array>(env, data, napi_float32_array, what);
+  p.planes = copyTypedArray<float>(env, data, napi_float32_array, what);
   require(env, static_cast<int64_t>(p.planes.size()) == 3 * p.width * p.height, what);
   return p;
 }
@@ -319,7 +307,7 @@ Napi::Value ClipSegModelWrap::textEmbedding(const Napi::CallbackInfo& info) {
   auto* w = new EmbeddingWorker(env, get(env));
   std::unique_ptr<EmbeddingWorker> guard(w);  // owned until queued
   require(env, info.Length() == 1, "textEmbedding(inputIds)");
-  w->ids = copyArray<int32_t, Napi::Int32Array>(env, info[0], napi_int32_array, "inputIds must be an Int32Array");
+  w->ids = copyTypedArray<int32_t>(env, info[0], napi_int32_array, "inputIds must be an Int32Array");
   require(env, !w->ids.empty(), "inputIds must not be empty");
   return guard.release()->queue();
 }
@@ -345,14 +333,14 @@ Napi::Value ClipSegModelWrap::forward(const Napi::CallbackInfo& info) {
     return !(v.IsUndefined() || v.IsNull());
   };
   if (present("inputIds")) {
-    w->ids = copyArray<int32_t, Napi::Int32Array>(env, c.Get("inputIds"), napi_int32_array, "inputIds");
+    w->ids = copyTypedArray<int32_t>(env, c.Get("inputIds"), napi_int32_array, "inputIds");
     require(env, !w->ids.empty(), "inputIds must not be empty");
   }
   if (present("promptPixels"))
     w->promptPixels = copyPixels(env, c.Get("promptPixels"), c.Get("promptWidth"), c.Get("promptHeight"),
                                  "promptPixels / promptWidth / promptHeight");
   if (present("embedding")) {
-    w->embedding = copyArray<float, Napi::Float32Array>(env, c.Get("embedding"), napi_float32_array, "embedding");
+    w->embedding = copyTypedArray<float>(env, c.Get("embedding"), napi_float32_array, "embedding");
     const size_t dim = static_cast<size_t>(get(env)->config().projectionDim);
     require(env, !w->embedding.empty() && w->embedding.size() % dim == 0,
             "embedding must hold N · projectionDim values (N ≥ 1)");
@@ -386,7 +374,7 @@ Napi::Value ClipSegModelWrap::decode(const Napi::CallbackInfo& info) {
   auto model = get(env);
   auto* w = new DecodeWorker(env, model, std::move(features));
   std::unique_ptr<DecodeWorker> guard(w);
-  w->embedding = copyArray<float, Napi::Float32Array>(env, info[1], napi_float32_array, "embedding");
+  w->embedding = copyTypedArray<float>(env, info[1], napi_float32_array, "embedding");
   const size_t dim = static_cast<size_t>(model->config().projectionDim);
   require(env, !w->embedding.empty() && w->embedding.size() % dim == 0,
           "embedding must hold N · projectionDim values (N ≥ 1)");

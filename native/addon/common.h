@@ -91,4 +91,11 @@ Napi::ArrayBuffer toArrayBuffer(Napi::Env env, std::vector<T, A>&& v) {
   return copy;
 }
 
+// A vector handed to JS as the typed array of its element type, without copying (toArrayBuffer).
+template <class T, class A>
+Napi::TypedArrayOf<T> toTypedArray(Napi::Env env, std::vector<T, A>&& v) {
+  const size_t n = v.size();
+  return Napi::TypedArrayOf<T>::New(env, n, toArrayBuffer(env, std::move(v)), 0);
+}
+
 }  // namespace omniseg::addon

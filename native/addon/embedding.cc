@@ -80,8 +80,7 @@ Napi::Value EmbeddingWrap::toCHW(const Napi::CallbackInfo& info) {
     model_->embeddingToCHW(*e, chw.data());
     return true;
   });
-  auto ab = toArrayBuffer(info.Env(), std::move(chw));
-  return Napi::Float32Array::New(info.Env(), static_cast<size_t>(C * E * E), ab, 0);
+  return toTypedArray(info.Env(), std::move(chw));
 }
 
 void EmbeddingWrap::dispose(const Napi::CallbackInfo&) {

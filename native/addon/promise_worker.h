@@ -5,7 +5,9 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "addon/common.h"
 
@@ -17,6 +19,18 @@ inline void require(Napi::Env env, bool ok, const char* what) {
   if (!ok) throw Napi::TypeError::New(env, std::string("omniseg native: invalid argument: ") + what);
 }
 inline void require(Napi::Env env, bool ok, const std::string& what) { require(env, ok, what.c_str()); }
+
+// A copy of `v`, which must be a typed array of `type` (elements T) and, when `expected` is given,
+// of exactly that many elements: what a worker reads later, off the JS thread, while the caller
+// may change or detach its buffer.
+template <class T>
+std::vector<T> copyTypedArray(Napi::Env env, Napi::Value v, napi_typedarray_type type, const std::string& what,
+                              size_t expected = SIZE_MAX) {
+  require(env, v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type, what);
+  auto ta = v.As<Napi::TypedArrayOf<T>>();
+  require(env, expected == SIZE_MAX || ta.ElementLength() == expected, what);
+  return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
+}
 
 class PromiseWorker : public Napi::AsyncWorker {
  public:

@@ -57,10 +57,9 @@ MaskSource maskSource(const Napi::CallbackInfo& info) {
 
 Napi::Object toJs(Napi::Env env, masks::Polygons&& p) {
   auto o = Napi::Object::New(env);
-  const size_t coordinates = p.xy.size(), rings = p.ringSizes.size(), polygons = p.ringsPerPolygon.size();
-  o.Set("xy", Napi::Int32Array::New(env, coordinates, toArrayBuffer(env, std::move(p.xy)), 0));
-  o.Set("ringSizes", Napi::Uint32Array::New(env, rings, toArrayBuffer(env, std::move(p.ringSizes)), 0));
-  o.Set("ringsPerPolygon", Napi::Uint32Array::New(env, polygons, toArrayBuffer(env, std::move(p.ringsPerPolygon)), 0));
+  o.Set("xy", toTypedArray(env, std::move(p.xy)));
+  o.Set("ringSizes", toTypedArray(env, std::move(p.ringSizes)));
+  o.Set("ringsPerPolygon", toTypedArray(env, std::move(p.ringsPerPolygon)));
   return o;
 }
 
@@ -90,7 +89,7 @@ class TraceWorker : public PromiseWorker {
 
 class QuantizeWorker : public PromiseWorker {
  public:
-  QuantizeWorker(Napi::Env env, const float* values, size_t n) : PromiseWorker(env), values_(values, values + n) {}
+  QuantizeWorker(Napi::Env env, std::vector<float> values) : PromiseWorker(env), values_(std::move(values)) {}
 
  protected:
   void run() override {
@@ -102,10 +101,7 @@ class QuantizeWorker : public PromiseWorker {
     }
     values_ = {};
   }
-  Napi::Value result() override {
-    const size_t n = bytes_.size();
-    return Napi::Uint8Array::New(Env(), n, toArrayBuffer(Env(), std::move(bytes_)), 0);
-  }
+  Napi::Value result() override { return toTypedArray(Env(), std::move(bytes_)); }
 
  private:
   std::vector<float> values_;
@@ -114,8 +110,8 @@ class QuantizeWorker : public PromiseWorker {
 
 class Base64Worker : public PromiseWorker {
  public:
-  Base64Worker(Napi::Env env, std::string prefix, const uint8_t* bytes, size_t n, std::string suffix)
-      : PromiseWorker(env), prefix_(std::move(prefix)), bytes_(bytes, bytes + n), suffix_(std::move(suffix)) {}
+  Base64Worker(Napi::Env env, std::string prefix, std::vector<uint8_t> bytes, std::string suffix)
+      : PromiseWorker(env), prefix_(std::move(prefix)), bytes_(std::move(bytes)), suffix_(std::move(suffix)) {}
 
  protected:
   void run() override {
@@ -145,10 +141,7 @@ class Base64Worker : public PromiseWorker {
     std::memcpy(o, suffix_.data(), suffix_.size());
     bytes_ = {};
   }
-  Napi::Value result() override {
-    const size_t n = out_.size();
-    return Napi::Uint8Array::New(Env(), n, toArrayBuffer(Env(), std::move(out_)), 0);
-  }
+  Napi::Value result() override { return toTypedArray(Env(), std::move(out_)); }
 
  private:
   std::string prefix_;
@@ -161,24 +154,19 @@ class Base64Worker : public PromiseWorker {
 
 Napi::Value spliceBase64Async(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  require(env,
-          info.Length() == 3 && info[0].IsString() && info[1].IsTypedArray() &&
-              info[1].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array && info[2].IsString(),
-          "spliceBase64Async(prefix: string, bytes: Uint8Array, suffix: string)");
-  auto bytes = info[1].As<Napi::Uint8Array>();
-  return (new Base64Worker(env, info[0].As<Napi::String>().Utf8Value(), bytes.Data(), bytes.ElementLength(),
+  const char* usage = "spliceBase64Async(prefix: string, bytes: Uint8Array, suffix: string)";
+  require(env, info.Length() == 3 && info[0].IsString() && info[2].IsString(), usage);
+  auto bytes = copyTypedArray<uint8_t>(env, info[1], napi_uint8_array, usage);
+  return (new Base64Worker(env, info[0].As<Napi::String>().Utf8Value(), std::move(bytes),
                            info[2].As<Napi::String>().Utf8Value()))
       ->queue();
 }
 
 Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  require(env,
-          info.Length() == 1 && info[0].IsTypedArray() &&
-              info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
-          "quantizeUnitAsync(values: Float32Array)");
-  auto values = info[0].As<Napi::Float32Array>();
-  return (new QuantizeWorker(env, values.Data(), values.ElementLength()))->queue();
+  const char* usage = "quantizeUnitAsync(values: Float32Array)";
+  require(env, info.Length() == 1, usage);
+  return (new QuantizeWorker(env, copyTypedArray<float>(env, info[0], napi_float32_array, usage)))->queue();
 }
 
 Napi::Value tracePolygons(const Napi::CallbackInfo& info) {

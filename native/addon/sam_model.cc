@@ -77,16 +77,13 @@ class DecodeWorker : public PromiseWorker {
   Napi::Value result() override {
     Napi::Env env = Env();
     auto obj = Napi::Object::New(env);
-    const size_t nIou = result_.iou.size(), nLow = result_.lowRes.size(), nMask = result_.masks.size();
     obj.Set("masksPerPrompt", Napi::Number::New(env, static_cast<double>(result_.masksPerPrompt)));
-    obj.Set("iou", Napi::Float32Array::New(env, nIou, toArrayBuffer(env, std::move(result_.iou)), 0));
-    obj.Set("lowRes", Napi::Float32Array::New(env, nLow, toArrayBuffer(env, std::move(result_.lowRes)), 0));
-    obj.Set("masks", Napi::Uint8Array::New(env, nMask, toArrayBuffer(env, std::move(result_.masks)), 0));
+    obj.Set("iou", toTypedArray(env, std::move(result_.iou)));
+    obj.Set("lowRes", toTypedArray(env, std::move(result_.lowRes)));
+    obj.Set("masks", toTypedArray(env, std::move(result_.masks)));
     if (req.rle) {
-      const size_t nRuns = result_.runs.size(), nPer = result_.runsPerMask.size();
-      obj.Set("runs", Napi::Uint32Array::New(env, nRuns, toArrayBuffer(env, std::move(result_.runs)), 0));
-      obj.Set("runsPerMask",
-              Napi::Uint32Array::New(env, nPer, toArrayBuffer(env, std::move(result_.runsPerMask)), 0));
+      obj.Set("runs", toTypedArray(env, std::move(result_.runs)));
+      obj.Set("runsPerMask", toTypedArray(env, std::move(result_.runsPerMask)));
     }
     obj.Set("decodeMs", Napi::Number::New(env, result_.decodeMs));
     return obj;
@@ -99,13 +96,10 @@ class DecodeWorker : public PromiseWorker {
 };
 
 // A copy of a typed array of exactly `expected` elements of type `type` (null / undefined: empty).
-template <class T, class TA>
+template <class T>
 std::vector<T> copyTyped(Napi::Env env, Napi::Value v, napi_typedarray_type type, size_t expected, const char* what) {
   if (v.IsNull() || v.IsUndefined()) return {};
-  require(env, v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type, what);
-  auto ta = v.As<TA>();
-  require(env, ta.ElementLength() == expected, what);
-  return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
+  return copyTypedArray<T>(env, v, type, what, expected);
 }
 
 }  // namespace
@@ -266,11 +260,11 @@ Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {
           "promptCount / pointsPerPrompt out of range");
   const size_t P = static_cast<size_t>(r.promptCount), N = static_cast<size_t>(r.pointsPerPrompt);
   const size_t L = static_cast<size_t>(c.lowResSize());
-  w->points = copyTyped<float, Napi::Float32Array>(env, p.Get("points"), napi_float32_array, P * N * 2, "points");
-  w->labels = copyTyped<int32_t, Napi::Int32Array>(env, p.Get("labels"), napi_int32_array, P * N, "labels");
-  w->boxes = copyTyped<float, Napi::Float32Array>(env, p.Get("boxes"), napi_float32_array, P * 4, "boxes");
+  w->points = copyTyped<float>(env, p.Get("points"), napi_float32_array, P * N * 2, "points");
+  w->labels = copyTyped<int32_t>(env, p.Get("labels"), napi_int32_array, P * N, "labels");
+  w->boxes = copyTyped<float>(env, p.Get("boxes"), napi_float32_array, P * 4, "boxes");
   w->maskInput =
-      copyTyped<float, Napi::Float32Array>(env, p.Get("maskInput"), napi_float32_array, L * L, "maskInput");
+      copyTyped<float>(env, p.Get("maskInput"), napi_float32_array, L * L, "maskInput");
   require(env, (N == 0) == w->points.empty() && w->points.empty() == w->labels.empty(), "points and labels");
   require(env, N > 0 || !w->boxes.empty() || !w->maskInput.empty(), "at least one prompt");
   Napi::Value mm = p.Get("multimask"), th = p.Get("threshold");
