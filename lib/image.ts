@@ -154,6 +154,11 @@ async function explain(message: string, input: string | Uint8Array, limit: numbe
   return text === '' ? head[1] : `${head[1]}: ${text}`;
 }
 
+/** Refuses (RangeError naming `param`) more than `limit` pixels; a limit of 0 allows any number. */
+export function checkPixelLimit(pixels: number, limit: number, param: string, value: unknown): void {
+  if (limit !== 0 && pixels > limit) throw invalidRange(`an image of at most ${limit} pixels (limitInputPixels)`, param, value);
+}
+
 /** Validates raw pixels and converts them to RGB (3 channels: a copy, see toRGB). */
 function fromRaw(raw: Record<string, unknown>, limit: number, forEncoder: boolean): DecodedImage {
   const width = integerInRange(raw.width, 'image.width', 1);
@@ -165,9 +170,7 @@ function fromRaw(raw: Record<string, unknown>, limit: number, forEncoder: boolea
   const what = `a Uint8Array of width × height × channels = ${width * height * channels} bytes`;
   if (!(data instanceof Uint8Array)) throw invalidType(what, 'image.data', data);
   if (data.length !== width * height * channels) throw invalidRange(what, 'image.data', data);
-  if (limit !== 0 && width * height > limit) {
-    throw invalidRange(`an image of at most ${limit} pixels (limitInputPixels)`, 'image', raw);
-  }
+  checkPixelLimit(width * height, limit, 'image', raw);
   return { data: toRGB(data, width * height, channels, forEncoder), width, height };
 }
 

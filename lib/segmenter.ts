@@ -4,7 +4,7 @@
 import { loadSettings, PRECISIONS, resolveBinding } from './backends.js';
 import { ImageEmbedding, nativeEmbedding } from './embedding.js';
 import { abortError, invalidRange, invalidType, withCallerStack } from './errors.js';
-import { decodeForEncoder, recyclePixels } from './image.js';
+import { checkPixelLimit, decodeForEncoder, recyclePixels } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
 import { resolveModelDirectory } from './model-dir.js';
 import { checkResizable, resizedSize, type MaskFrame } from './mask-prompt.js';
@@ -279,10 +279,7 @@ export class Segmenter {
     const w = integerInRange(width, 'width', 1);
     const h = integerInRange(height, 'height', 1);
     // (the masks of every decode will be w × h bytes: the image limit holds here too)
-    const limit = this.limitInputPixels;
-    if (limit !== 0 && w * h > limit) {
-      throw invalidRange(`an image of at most ${limit} pixels (limitInputPixels)`, 'width × height', w * h);
-    }
+    checkPixelLimit(w * h, this.limitInputPixels, 'width × height', w * h);
     return this.#wrap(model.embeddingFromCHW(data, w, h));
   }
 
