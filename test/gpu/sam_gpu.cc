@@ -36,6 +36,7 @@
 #include <cuda_runtime.h>
 #endif
 #include "test/gpu/driver.h"
+#include "test/native/coco_counts.h"
 
 using namespace omniseg;
 using namespace omniseg::gpucheck;
@@ -81,19 +82,7 @@ HostVector<uint32_t> cocoCounts(const uint8_t* masks, size_t planes, int64_t H, 
   HostVector<uint32_t> counts;
   for (size_t p = 0; p < planes; ++p) {
     const size_t start = counts.size();
-    uint8_t value = 0;
-    uint32_t run = 0;
-    for (int64_t x = 0; x < W; ++x)
-      for (int64_t y = 0; y < H; ++y) {
-        const uint8_t v = masks[(static_cast<int64_t>(p) * H + y) * W + x] != 0;
-        if (v != value) {
-          counts.push_back(run);
-          run = 0;
-          value = v;
-        }
-        ++run;
-      }
-    counts.push_back(run);
+    appendCocoCounts(masks + static_cast<int64_t>(p) * H * W, H, W, counts);
     if (p >= runsPerMask.size() || counts.size() - start != runsPerMask[p]) counts.push_back(~0u);
   }
   return counts;

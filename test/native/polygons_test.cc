@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "check.h"
+#include "coco_counts.h"
 #include "core/error.h"
 #include "masks/polygons.h"
 
@@ -48,20 +49,7 @@ std::vector<int64_t> regionSizes(const std::vector<uint8_t>& m, int64_t W, int64
 // Column-major COCO run lengths of a row-major mask, from a run of zeros.
 std::vector<uint32_t> countsOf(const std::vector<uint8_t>& m, int64_t W, int64_t H) {
   std::vector<uint32_t> counts;
-  uint8_t value = 0;
-  uint32_t run = 0;
-  for (int64_t x = 0; x < W; ++x) {
-    for (int64_t y = 0; y < H; ++y) {
-      const uint8_t v = m[y * W + x] != 0;
-      if (v != value) {
-        counts.push_back(run);
-        run = 0;
-        value = v;
-      }
-      ++run;
-    }
-  }
-  counts.push_back(run);
+  appendCocoCounts(m.data(), H, W, counts);
   return counts;
 }
 
