@@ -294,6 +294,22 @@ export interface NativeRasterTools {
    * `suffix`, in a worker thread. The bytes are copied before it returns.
    */
   spliceBase64Async(prefix: string, bytes: Uint8Array, suffix: string): Promise<Uint8Array>;
+  /**
+   * A visual prompt's pixels (native/images/visual_prompt.h), in a worker thread: the width ×
+   * height RGB `crop` where `mask` is non-zero, elsewhere round(darken · `blurred`), bilinearly
+   * resampled from blurredWidth × blurredHeight RGB. Reads the three buffers in place: leave them
+   * alone until the promise settles.
+   */
+  composeVisualPromptAsync(
+    crop: Uint8Array,
+    mask: Uint8Array,
+    width: number,
+    height: number,
+    blurred: Uint8Array,
+    blurredWidth: number,
+    blurredHeight: number,
+    darken: number,
+  ): Promise<Uint8Array>;
 }
 
 /** What the addon exports. */

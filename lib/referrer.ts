@@ -33,9 +33,10 @@ import {
   type RankedSegment,
   type SegmentLabel,
 } from './referring/labels.js';
-import { refRegion, visualPrompt } from './referring/visual-prompt.js';
+import { cropAround, promptOfCrop, refRegion, visualPrompt } from './referring/visual-prompt.js';
 import type { CpuMatmul, Device } from './segmenter.js';
 import type { BinaryMask, ImageInput } from './types.js';
+import { Mask } from './mask.js';
 import { integerInRange, nonEmptyString, plainObject } from './validate.js';
 
 export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
@@ -239,9 +240,15 @@ export class Referrer {
       const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
       const list = segmentMasks(masks, 'masks', decoded.width, decoded.height);
       const out = [];
+      const rgb = { ...decoded, channels: 3 } as const;
       for (const [i, mask] of list.entries()) {
         if (signal?.aborted) throw abortError(signal);
-        const prompt = await visualPrompt({ ...decoded, channels: 3 }, { mask }, `masks[${i}]`);
+        // (a Mask knows its box: no pass over its pixels for the crop)
+        const known = masks[i] instanceof Mask && masks[i].area > 0 ? (masks[i] as Mask) : undefined;
+        const prompt =
+          known === undefined
+            ? await visualPrompt(rgb, { mask }, `masks[${i}]`)
+            : await promptOfCrop(rgb, mask.data, cropAround(known.box, rgb.width, rgb.height));
         const p = clipModelInput(prompt, this.processor);
         out.push(await this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height)));
       }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preprocessClipImage } from '../lib/clip/image-processor.js';
 import { decodeImage } from '../lib/image.js';
+import { Mask } from '../lib/mask.js';
 import { Referrer } from '../lib/referrer.js';
 import {
   DEFAULT_LABEL_TEMPLATES,
@@ -118,6 +119,16 @@ describe('Referrer labels (clipseg-tiny)', () => {
       expect(maxAbs(segs[i], direct)).toBeLessThan(1e-6);
     }
     expect(maxAbs(segs[0], segs[1])).toBeGreaterThan(1e-3);
+  });
+
+  it('embedSegments: a Mask (its crop from its box) gives what its pixels give; an empty one is refused', async () => {
+    const plain = [rect(10, 10, 60, 50), rect(80, 30, 140, 90)];
+    const masks = plain.map((m) => new Mask({ ...m, score: 1, lowResLogits: new Float32Array(4) }));
+    const fromMasks = await referrer.embedSegments(WIDE, masks);
+    const fromPixels = await referrer.embedSegments(WIDE, plain);
+    for (const [i, seg] of fromMasks.entries()) expect(Buffer.from(seg.buffer).equals(Buffer.from(fromPixels[i].buffer))).toBe(true);
+    const empty = new Mask({ data: new Uint8Array(150 * 100), width: 150, height: 100, score: 1, lowResLogits: new Float32Array(4) });
+    await expect(referrer.embedSegments(WIDE, [masks[0], empty])).rejects.toThrow(/for masks\[1\] /);
   });
 
   it('label: top-k labels per mask with probabilities over the vocabulary', async () => {

@@ -1,10 +1,12 @@
 // Visual prompt engineering of reference-image regions (lib/referring/visual-prompt.ts) on
 // constructed images: crop bounds, blurred and darkened background, region kept, validation.
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { native } from '../lib/native.js';
 import {
   VISUAL_PROMPT_DARKEN,
+  blurPlan,
   blurSigma,
-  composePrompt,
   promptCrop,
   refRegion,
   regionMask,
@@ -138,21 +140,71 @@ describe('visualPrompt', () => {
     }
   });
 
-  it('composePrompt and blurSigma: the documented composite and σ', () => {
-    expect([...composePrompt(Uint8Array.of(9, 9, 9, 200, 100, 50), Uint8Array.of(100, 100, 100, 0, 0, 0), Uint8Array.of(0, 1))]).toEqual([
-      10, 10, 10, 200, 100, 50,
-    ]);
-    // every byte value, and other darkening factors: region pixels as they are, the rest round(f · v)
-    const values = Uint8Array.from({ length: 3 * 512 }, (_, k) => (k * 7) % 256);
-    const blurred = Uint8Array.from({ length: 3 * 512 }, (_, k) => k % 256);
-    const mask = Uint8Array.from({ length: 512 }, (_, i) => (i % 3 === 0 ? 0 : i % 5));
-    for (const f of [0.1, 0.5, 0.25, 0.9]) {
-      const expected = Array.from(values, (v, k) => (mask[Math.floor(k / 3)] !== 0 ? v : Math.round(f * blurred[k])));
-      expect([...composePrompt(values, blurred, mask, f)], `darken ${f}`).toEqual(expected);
-    }
+  it('blurSigma: σ 3 at 352 px, scaled with the longer side, at least 0.3', () => {
     expect(blurSigma(352, 100)).toBe(3);
     expect(blurSigma(704, 704)).toBe(6);
     expect(blurSigma(10, 5)).toBe(0.3);
+  });
+
+  it('blurPlan: at the crop size below σ 8, else reduced by floor(σ / 4) with the σ that adds up', () => {
+    expect(blurPlan(900, 700)).toEqual({ factor: 1, width: 900, height: 700, sigma: blurSigma(900, 700) });
+    expect(blurPlan(938, 10).factor).toBe(1); // σ 7.99
+    expect(blurPlan(939, 10).factor).toBe(2);
+    const hd = blurPlan(1920, 1080); // σ 16.4
+    expect([hd.factor, hd.width, hd.height]).toEqual([4, 480, 270]);
+    expect(hd.sigma).toBeCloseTo(Math.sqrt(blurSigma(1920, 1080) ** 2 - 16 / 3) / 4, 12);
+    const photo = blurPlan(4000, 3000); // σ 34.1
+    expect([photo.factor, photo.width, photo.height]).toEqual([8, 500, 375]);
+    expect(blurPlan(4000, 2)).toMatchObject({ factor: 8, width: 500, height: 1 });
+  });
+
+  it('a large crop: as a blur at full size, within 2 levels after darkening; the region exact', async () => {
+    // 1400 × 1000 (σ 11.9: blurred at half size), smooth shading, texture and a step
+    const [width, height] = [1400, 1000];
+    const data = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        for (let c = 0; c < 3; c++) {
+          const v = 128 + 80 * Math.sin(x / (37 + 11 * c)) * Math.cos(y / 53) + ((x * 7 + y * 13 + c) % 31) - 15 + (x > 500 && y > 400 ? 50 : 0);
+          data[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v)));
+        }
+      }
+    }
+    const big: RgbImage = { data, width, height, channels: 3 };
+    const mask = new Uint8Array(width * height);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) if (((x - 700) / 620) ** 2 + ((y - 500) / 440) ** 2 < 1) mask[y * width + x] = 1;
+    }
+    const rect = promptCrop(mask, width, height) as number[];
+    const [cw, ch] = [rect[2] - rect[0], rect[3] - rect[1]];
+    expect(blurPlan(cw, ch).factor).toBe(2);
+    const prompt = await visualPrompt(big, { mask: { data: mask, width, height } });
+    expect([prompt.width, prompt.height]).toEqual([cw, ch]);
+    const full = await sharp(data, { raw: { width, height, channels: 3 } })
+      .extract({ left: rect[0], top: rect[1], width: cw, height: ch })
+      .blur(blurSigma(cw, ch))
+      .raw()
+      .toBuffer();
+    let differ = 0;
+    let background = 0;
+    for (let y = 0; y < ch; y++) {
+      for (let x = 0; x < cw; x++) {
+        const i = (y + rect[1]) * width + x + rect[0];
+        for (let c = 0; c < 3; c++) {
+          const k = (y * cw + x) * 3 + c;
+          if (mask[i] !== 0) {
+            if (prompt.data[k] !== data[i * 3 + c]) throw new Error(`region pixel ${i} changed`);
+            continue;
+          }
+          background++;
+          const d = Math.abs(prompt.data[k] - Math.round(VISUAL_PROMPT_DARKEN * full[k]));
+          if (d > 2) throw new Error(`background pixel (${x}, ${y}) differs by ${d}`);
+          if (d > 0) differ++;
+        }
+      }
+    }
+    expect(background).toBeGreaterThan(100000);
+    expect(differ / background).toBeLessThan(0.1);
   });
 
   it('an empty region is a RangeError', async () => {
@@ -186,5 +238,82 @@ describe('refRegion validation', () => {
     expect(check({ mask: { data: new Uint8Array(10), width: 5, height: 2 } })).toThrow(/for options\.refRegion\.mask\.width/);
     expect(check({ scribble: [] })).toThrow(RangeError);
     expect(check({ scribble: [[70, 1]] })).toThrow(/for options\.refRegion\.scribble\[0\]\[0\]/);
+  });
+});
+
+describe('composeVisualPromptAsync (native)', () => {
+  let state = 11;
+  const random = () => (state = (state * 48271) % 2147483647) / 2147483647;
+  const bytes = (n: number, max = 256) => Uint8Array.from({ length: n }, () => Math.floor(random() * max));
+
+  /** The documented composite, in JS doubles: the region's pixels, else floor(darken · B + 0.5). */
+  function reference(crop: Uint8Array, mask: Uint8Array, w: number, h: number, blurred: Uint8Array, bw: number, bh: number, darken: number) {
+    const taps = (out: number, inSize: number) =>
+      Array.from({ length: out }, (_, i) => {
+        const s = Math.min(Math.max((i + 0.5) * (inSize / out) - 0.5, 0), inSize - 1);
+        const lo = Math.floor(s);
+        return { lo, hi: Math.min(lo + 1, inSize - 1), w: s - lo };
+      });
+    const [xs, ys] = [taps(w, bw), taps(h, bh)];
+    const out = new Uint8Array(w * h * 3);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        for (let c = 0; c < 3; c++) {
+          const k = (y * w + x) * 3 + c;
+          if (mask[y * w + x] !== 0) {
+            out[k] = crop[k];
+            continue;
+          }
+          const at = (r: number, col: number) => blurred[(r * bw + col) * 3 + c];
+          const row = (r: number) => (1 - xs[x].w) * at(r, xs[x].lo) + xs[x].w * at(r, xs[x].hi);
+          const b = (1 - ys[y].w) * row(ys[y].lo) + ys[y].w * row(ys[y].hi);
+          out[k] = Math.floor(darken * b + 0.5);
+        }
+      }
+    }
+    return out;
+  }
+
+  it('region pixels kept, the rest the darkened blur; at the same size the blur itself', async () => {
+    const [w, h] = [37, 23];
+    const crop = bytes(w * h * 3);
+    const blurred = bytes(w * h * 3);
+    const mask = Uint8Array.from({ length: w * h }, () => (random() < 0.4 ? Math.floor(random() * 255) + 1 : 0));
+    for (const darken of [0.1, 0.25, 0.5, 0.9, 1, 0]) {
+      const got = await native().composeVisualPromptAsync(crop, mask, w, h, blurred, w, h, darken);
+      const expected = Array.from(crop, (v, k) => (mask[Math.floor(k / 3)] !== 0 ? v : Math.round(darken * blurred[k])));
+      expect([...got], `darken ${darken}`).toEqual(expected);
+    }
+  });
+
+  it('a blur of another size is resampled bilinearly, with half-pixel centres and clamped edges', async () => {
+    for (const [w, h, bw, bh] of [
+      [40, 30, 5, 4],
+      [33, 17, 8, 8],
+      [7, 50, 1, 6],
+      [64, 1, 9, 1],
+      [1, 1, 3, 2],
+      [12, 9, 24, 18], // larger than the crop: the same formula
+    ]) {
+      const crop = bytes(w * h * 3);
+      const blurred = bytes(bw * bh * 3);
+      const mask = Uint8Array.from({ length: w * h }, () => (random() < 0.3 ? 1 : 0));
+      const got = await native().composeVisualPromptAsync(crop, mask, w, h, blurred, bw, bh, 0.1);
+      expect(Buffer.from(got).equals(Buffer.from(reference(crop, mask, w, h, blurred, bw, bh, 0.1))), `${w}x${h} from ${bw}x${bh}`).toBe(true);
+    }
+  });
+
+  it('malformed calls throw a TypeError instead of reading out of bounds', () => {
+    const ok = [new Uint8Array(12), new Uint8Array(4), 2, 2, new Uint8Array(3), 1, 1, 0.1] as const;
+    const call = (...args: unknown[]) => () => (native().composeVisualPromptAsync as (...a: unknown[]) => unknown)(...args);
+    expect(call(...ok)).not.toThrow();
+    expect(call(new Uint8Array(11), ...ok.slice(1))).toThrow(TypeError);
+    expect(call(ok[0], new Uint8Array(5), ...ok.slice(2))).toThrow(TypeError);
+    expect(call(...ok.slice(0, 4), new Uint8Array(2), ...ok.slice(5))).toThrow(TypeError);
+    expect(call(...ok.slice(0, 2), 0, ...ok.slice(3))).toThrow(TypeError);
+    expect(call(...ok.slice(0, 2), 2.5, ...ok.slice(3))).toThrow(TypeError);
+    expect(call(...ok.slice(0, 7), 2)).toThrow(TypeError);
+    expect(call(new Float32Array(3), ...ok.slice(1))).toThrow(TypeError);
+    expect(call(...ok.slice(0, 7))).toThrow(TypeError);
   });
 });

@@ -80,6 +80,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, cpuInfo, "cpuInfo"));
   exports.Set("tracePolygons", Napi::Function::New(env, tracePolygons, "tracePolygons"));
   exports.Set("tracePolygonsAsync", Napi::Function::New(env, tracePolygonsAsync, "tracePolygonsAsync"));
+  exports.Set("composeVisualPromptAsync",
+              Napi::Function::New(env, composeVisualPromptAsync, "composeVisualPromptAsync"));
   exports.Set("quantizeUnitAsync", Napi::Function::New(env, quantizeUnitAsync, "quantizeUnitAsync"));
   exports.Set("spliceBase64Async", Napi::Function::New(env, spliceBase64Async, "spliceBase64Async"));
   return exports;

@@ -8,6 +8,7 @@
 
 #include "addon/common.h"
 #include "addon/promise_worker.h"
+#include "images/visual_prompt.h"
 #include "masks/polygons.h"
 
 namespace omniseg::addon {
@@ -150,7 +151,58 @@ class Base64Worker : public PromiseWorker {
   std::vector<uint8_t> out_;
 };
 
+class ComposeWorker : public PromiseWorker {
+ public:
+  // Reads crop, mask and blurred in place: references keep them alive until the worker is done.
+  ComposeWorker(Napi::Env env, const Napi::CallbackInfo& info, images::RgbView crop, const uint8_t* mask,
+                images::RgbView blurred, double darken)
+      : PromiseWorker(env), crop_(crop), mask_(mask), blurred_(blurred), darken_(darken) {
+    for (int i : {0, 1, 4}) keep_.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
+  }
+
+ protected:
+  void run() override { out_ = images::composeVisualPrompt(crop_, mask_, blurred_, darken_); }
+  Napi::Value result() override { return toTypedArray(Env(), std::move(out_)); }
+
+ private:
+  images::RgbView crop_;
+  const uint8_t* mask_;
+  images::RgbView blurred_;
+  double darken_;
+  std::vector<Napi::ObjectReference> keep_;
+  std::vector<uint8_t> out_;
+};
+
 }  // namespace
+
+Napi::Value composeVisualPromptAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage =
+      "composeVisualPromptAsync(crop: Uint8Array, mask: Uint8Array, width, height, blurred: Uint8Array, "
+      "blurredWidth, blurredHeight, darken)";
+  require(env, info.Length() == 8, usage);
+  auto dimension = [&](Napi::Value v) {
+    require(env, v.IsNumber(), usage);
+    const double d = v.As<Napi::Number>().DoubleValue();
+    require(env, d >= 1 && d < 2147483648.0 && d == std::floor(d), usage);
+    return static_cast<int64_t>(d);
+  };
+  const int64_t width = dimension(info[2]), height = dimension(info[3]);
+  const int64_t bw = dimension(info[5]), bh = dimension(info[6]);
+  require(env, info[7].IsNumber(), usage);
+  const double darken = info[7].As<Napi::Number>().DoubleValue();
+  require(env, darken >= 0 && darken <= 1, "darken must be in [0, 1]");
+  auto bytes = [&](Napi::Value v, int64_t n) {
+    require(env, v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array, usage);
+    auto a = v.As<Napi::Uint8Array>();
+    require(env, a.ElementLength() == static_cast<size_t>(n), usage);
+    return a.Data();
+  };
+  const images::RgbView crop{bytes(info[0], width * height * 3), width, height};
+  const uint8_t* mask = bytes(info[1], width * height);
+  const images::RgbView blurred{bytes(info[4], bw * bh * 3), bw, bh};
+  return (new ComposeWorker(env, info, crop, mask, blurred, darken))->queue();
+}
 
 Napi::Value spliceBase64Async(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

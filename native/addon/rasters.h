@@ -1,7 +1,7 @@
-// Utilities without a model for the outputs' formats: mask polygons (tracePolygons on the calling
-// thread, tracePolygonsAsync in a worker thread, over native/masks/polygons), 8-bit heat maps
-// (quantizeUnitAsync) and base64 in JSON (spliceBase64Async), for responses that would otherwise
-// hold the event loop for milliseconds.
+// Utilities without a model, for work that would otherwise hold the event loop for milliseconds: mask
+// polygons (tracePolygons on the calling thread, tracePolygonsAsync in a worker thread, over
+// native/masks/polygons), 8-bit heat maps (quantizeUnitAsync), base64 in JSON (spliceBase64Async)
+// and visual prompts (composeVisualPromptAsync, over native/images/visual_prompt).
 #pragma once
 #include <napi.h>
 
@@ -20,5 +20,12 @@ Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info);
 // the standard base64 of bytes (RFC 4648, padded) and the UTF-8 of suffix, made in a worker thread;
 // the bytes are copied before it returns.
 Napi::Value spliceBase64Async(const Napi::CallbackInfo& info);
+// (crop: Uint8Array, mask: Uint8Array, width, height, blurred: Uint8Array, blurredWidth,
+// blurredHeight, darken) → Promise<Uint8Array>: images::composeVisualPrompt of a width × height RGB
+// crop, its mask (width × height bytes) and its blurred background (blurredWidth × blurredHeight
+// RGB), in a worker thread. Unlike the other tools it reads its three buffers in place (they are
+// tens of MB for a photo, and copying them on the JS thread is what it saves): the caller must
+// neither change nor detach them before the promise settles.
+Napi::Value composeVisualPromptAsync(const Napi::CallbackInfo& info);
 
 }  // namespace omniseg::addon
