@@ -37,6 +37,16 @@ interface Bounds {
   area: number;
 }
 
+let sourceOf: (mask: Mask) => Uint8Array | Uint32Array;
+
+/**
+ * @internal A mask's pixels when they are decoded, else its COCO run lengths (column-major): for
+ * native code that reads either, so that a mask from an `rle` decode is never decoded in JS.
+ */
+export function maskSource(mask: Mask): Uint8Array | Uint32Array {
+  return sourceOf(mask);
+}
+
 /**
  * A binary mask at the size of the original image.
  *
@@ -195,6 +205,10 @@ export class Mask {
   /** The pixels when decoded, else the run lengths (the native tracer decodes them faster). */
   #source(): Uint8Array | Uint32Array {
     return this.#data ?? (this.#counts as Uint32Array);
+  }
+
+  static {
+    sourceOf = (mask) => mask.#source();
   }
 
   #computeBounds(): Bounds {

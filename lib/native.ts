@@ -297,12 +297,13 @@ export interface NativeRasterTools {
   /**
    * A visual prompt's pixels (native/images/visual_prompt.h), in a worker thread: the width ×
    * height RGB `crop` where `mask` is non-zero, elsewhere round(darken · `blurred`), bilinearly
-   * resampled from blurredWidth × blurredHeight RGB. Reads the three buffers in place: leave them
-   * alone until the promise settles.
+   * resampled from blurredWidth × blurredHeight RGB. `mask`: the crop's bytes, or the COCO run
+   * lengths of the whole image's mask with the crop's place in it. Reads the byte buffers in
+   * place: leave them alone until the promise settles (the counts are copied).
    */
   composeVisualPromptAsync(
     crop: Uint8Array,
-    mask: Uint8Array,
+    mask: Uint8Array | { counts: Uint32Array; width: number; height: number; left: number; top: number },
     width: number,
     height: number,
     blurred: Uint8Array,

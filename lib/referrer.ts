@@ -36,7 +36,7 @@ import {
 import { cropAround, promptOfCrop, refRegion, visualPrompt } from './referring/visual-prompt.js';
 import type { CpuMatmul, Device } from './segmenter.js';
 import type { BinaryMask, ImageInput } from './types.js';
-import { Mask } from './mask.js';
+import { Mask, maskSource } from './mask.js';
 import { integerInRange, nonEmptyString, plainObject } from './validate.js';
 
 export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
@@ -243,12 +243,13 @@ export class Referrer {
       const rgb = { ...decoded, channels: 3 } as const;
       for (const [i, mask] of list.entries()) {
         if (signal?.aborted) throw abortError(signal);
-        // (a Mask knows its box: no pass over its pixels for the crop)
-        const known = masks[i] instanceof Mask && masks[i].area > 0 ? (masks[i] as Mask) : undefined;
+        // A Mask knows its box (no pass over its pixels for the crop), and its pixels or run
+        // lengths go to the native composition as they are (a mask from an rle decode is never
+        // decoded here).
         const prompt =
-          known === undefined
-            ? await visualPrompt(rgb, { mask }, `masks[${i}]`)
-            : await promptOfCrop(rgb, mask.data, cropAround(known.box, rgb.width, rgb.height));
+          mask instanceof Mask && mask.area > 0
+            ? await promptOfCrop(rgb, maskSource(mask), cropAround(mask.box, rgb.width, rgb.height))
+            : await visualPrompt(rgb, { mask }, `masks[${i}]`);
         const p = clipModelInput(prompt, this.processor);
         out.push(await this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height)));
       }

@@ -125,11 +125,14 @@ export function sizedMask(value: unknown, param: string): BinaryMask {
 /** A binary mask `{ data, width, height }` of exactly width × height bytes (the image's size). */
 export function binaryMask(value: unknown, param: string, width: number, height: number): BinaryMask {
   const obj = plainObject(value, param, 'an object {data, width, height}');
-  const [w, h] = [
-    imageSide(obj.width, `${param}.width`, width, 'width'),
-    imageSide(obj.height, `${param}.height`, height, 'height'),
-  ];
-  return { data: maskData(obj.data, `${param}.data`, w, h), width: w, height: h };
+  maskSize(obj, param, width, height);
+  return { data: maskData(obj.data, `${param}.data`, width, height), width, height };
+}
+
+/** Checks that a mask's width and height are the image's (errors name `${param}.width` / `.height`). */
+export function maskSize(mask: { width?: unknown; height?: unknown }, param: string, width: number, height: number): void {
+  imageSide(mask.width, `${param}.width`, width, 'width');
+  imageSide(mask.height, `${param}.height`, height, 'height');
 }
 
 /** A mask's bytes: a Uint8Array of exactly w × h. */

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preprocessClipImage } from '../lib/clip/image-processor.js';
 import { decodeImage } from '../lib/image.js';
 import { Mask } from '../lib/mask.js';
+import { maskToCounts } from '../lib/rle.js';
 import { Referrer } from '../lib/referrer.js';
 import {
   DEFAULT_LABEL_TEMPLATES,
@@ -121,12 +122,18 @@ describe('Referrer labels (clipseg-tiny)', () => {
     expect(maxAbs(segs[0], segs[1])).toBeGreaterThan(1e-3);
   });
 
-  it('embedSegments: a Mask (its crop from its box) gives what its pixels give; an empty one is refused', async () => {
+  it('embedSegments: a Mask (its crop from its box, pixels or runs) gives what its pixels give; an empty one is refused', async () => {
     const plain = [rect(10, 10, 60, 50), rect(80, 30, 140, 90)];
     const masks = plain.map((m) => new Mask({ ...m, score: 1, lowResLogits: new Float32Array(4) }));
-    const fromMasks = await referrer.embedSegments(WIDE, masks);
+    // as from an rle decode: run lengths only
+    const runs = plain.map(
+      (m) => new Mask({ counts: Uint32Array.from(maskToCounts(m.data, 100, 150)), width: 150, height: 100, score: 1, lowResLogits: new Float32Array(4) }),
+    );
     const fromPixels = await referrer.embedSegments(WIDE, plain);
-    for (const [i, seg] of fromMasks.entries()) expect(Buffer.from(seg.buffer).equals(Buffer.from(fromPixels[i].buffer))).toBe(true);
+    for (const list of [masks, runs]) {
+      const segs = await referrer.embedSegments(WIDE, list);
+      for (const [i, seg] of segs.entries()) expect(Buffer.from(seg.buffer).equals(Buffer.from(fromPixels[i].buffer))).toBe(true);
+    }
     const empty = new Mask({ data: new Uint8Array(150 * 100), width: 150, height: 100, score: 1, lowResLogits: new Float32Array(4) });
     await expect(referrer.embedSegments(WIDE, [masks[0], empty])).rejects.toThrow(/for masks\[1\] /);
   });

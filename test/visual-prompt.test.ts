@@ -3,6 +3,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { native } from '../lib/native.js';
+import { maskToCounts } from '../lib/rle.js';
 import {
   VISUAL_PROMPT_DARKEN,
   blurPlan,
@@ -301,6 +302,43 @@ describe('composeVisualPromptAsync (native)', () => {
       const got = await native().composeVisualPromptAsync(crop, mask, w, h, blurred, bw, bh, 0.1);
       expect(Buffer.from(got).equals(Buffer.from(reference(crop, mask, w, h, blurred, bw, bh, 0.1))), `${w}x${h} from ${bw}x${bh}`).toBe(true);
     }
+  });
+
+  it("a mask as the whole image's run lengths: its crop decoded natively, as the crop's bytes give", async () => {
+    for (let trial = 0; trial < 60; trial++) {
+      const [W, H] = [1 + Math.floor(random() * 40), 1 + Math.floor(random() * 40)];
+      // runs of every length, from single pixels to several columns
+      const full = new Uint8Array(W * H);
+      for (let i = 0, on = random() < 0.5; i < full.length; on = !on) {
+        const n = 1 + Math.floor(random() * (random() < 0.2 ? 3 * H : 6));
+        full.fill(on ? 1 : 0, i, i + n);
+        i += n;
+      }
+      const mask = Uint8Array.from({ length: W * H }, (_, i) => full[(i % W) * H + Math.floor(i / W)]); // column-major → row-major
+      const counts = Uint32Array.from(maskToCounts(mask, H, W));
+      const [x0, y0] = [Math.floor(random() * W), Math.floor(random() * H)];
+      const [x1, y1] = trial === 0 ? [W, H] : [x0 + 1 + Math.floor(random() * (W - x0)), y0 + 1 + Math.floor(random() * (H - y0))];
+      const [cw, ch] = trial === 0 ? [W, H] : [x1 - x0, y1 - y0];
+      const [left, top] = trial === 0 ? [0, 0] : [x0, y0];
+      const cropMask = Uint8Array.from({ length: cw * ch }, (_, i) => mask[(top + Math.floor(i / cw)) * W + left + (i % cw)]);
+      const crop = bytes(cw * ch * 3);
+      const blurred = bytes(3 * 3 * 3);
+      const fromBytes = await native().composeVisualPromptAsync(crop, cropMask, cw, ch, blurred, 3, 3, 0.1);
+      const fromRuns = await native().composeVisualPromptAsync(crop, { counts, width: W, height: H, left, top }, cw, ch, blurred, 3, 3, 0.1);
+      expect(Buffer.from(fromRuns).equals(Buffer.from(fromBytes)), `${W}x${H}, crop ${cw}x${ch} at ${left},${top}`).toBe(true);
+    }
+  });
+
+  it('run lengths that do not sum to the image, or a crop outside it, are refused', async () => {
+    const crop = new Uint8Array(2 * 2 * 3);
+    const blurred = new Uint8Array(3);
+    const compose = (mask: { counts: Uint32Array; width: number; height: number; left: number; top: number }) =>
+      native().composeVisualPromptAsync(crop, mask, 2, 2, blurred, 1, 1, 0.1);
+    await expect(compose({ counts: Uint32Array.of(3, 5), width: 3, height: 3, left: 0, top: 0 })).rejects.toThrow(RangeError);
+    expect(() => compose({ counts: Uint32Array.of(9), width: 3, height: 3, left: 2, top: 0 })).toThrow(TypeError);
+    expect(() => compose({ counts: Uint32Array.of(9), width: 3, height: 3, left: 0, top: -1 })).toThrow(TypeError);
+    await expect(compose({ counts: new Uint32Array(0), width: 3, height: 3, left: 0, top: 0 })).rejects.toThrow(RangeError);
+    await expect(compose({ counts: Uint32Array.of(4, 5), width: 3, height: 3, left: 1, top: 1 })).resolves.toHaveLength(12);
   });
 
   it('malformed calls throw a TypeError instead of reading out of bounds', () => {

@@ -6,7 +6,7 @@
 import { invalidRange, invalidType } from '../errors.js';
 import { Mask } from '../mask.js';
 import type { BinaryMask } from '../types.js';
-import { abortSignal, binaryMask, integerInRange, nonEmptyString, plainObject } from '../validate.js';
+import { abortSignal, binaryMask, integerInRange, maskSize, nonEmptyString, plainObject } from '../validate.js';
 
 /**
  * Prompt templates for labels, `{}` standing for the label: the seven that CLIP's authors selected
@@ -58,12 +58,16 @@ export interface RankedSegment {
   score: number;
 }
 
-/** Masks (Mask instances or `{data, width, height}`) validated against the image size. */
-export function segmentMasks(value: unknown, param: string, width: number, height: number): BinaryMask[] {
+/**
+ * Masks (Mask instances or `{data, width, height}`) validated against the image size. A Mask is
+ * returned as it is (its pixels are not decoded: it may hold run lengths only).
+ */
+export function segmentMasks(value: unknown, param: string, width: number, height: number): Array<BinaryMask | Mask> {
   if (!Array.isArray(value)) throw invalidType('an array of masks {data, width, height}', param, value);
   return value.map((m: unknown, i) => {
-    const plain = m instanceof Mask ? { data: m.data, width: m.width, height: m.height } : m;
-    return binaryMask(plain, `${param}[${i}]`, width, height);
+    if (!(m instanceof Mask)) return binaryMask(m, `${param}[${i}]`, width, height);
+    maskSize(m, `${param}[${i}]`, width, height);
+    return m;
   });
 }
 

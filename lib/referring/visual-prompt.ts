@@ -179,14 +179,16 @@ export async function visualPrompt(image: RgbImage, region?: RefRegion, param = 
 }
 
 /**
- * visualPrompt of the region `mask` (width × height bytes, non-zero inside) whose crop `rect` is
- * known: promptCrop's, or cropAround of its box.
+ * visualPrompt of a region whose crop `rect` is known (promptCrop's, or cropAround of its box).
+ * `mask`: the region as width × height bytes (non-zero inside), or as the COCO run lengths of
+ * such a mask (column-major: `maskSource` of a Mask from an `rle` decode), read in the native
+ * worker without decoding the rest of the mask.
  */
-export async function promptOfCrop(image: RgbImage, mask: Uint8Array, rect: CropRect): Promise<RgbImage> {
+export async function promptOfCrop(image: RgbImage, mask: Uint8Array | Uint32Array, rect: CropRect): Promise<RgbImage> {
   const { width, height } = image;
   const [cw, ch] = [rect[2] - rect[0], rect[3] - rect[1]];
   const plan = blurPlan(cw, ch);
-  // The crop of the image and of the mask, and the blurred crop, cut out in sharp's threads
+  // The crop of the image and of a byte mask, and the blurred crop, cut out in sharp's threads
   const cut = (data: Uint8Array, channels: 1 | 3) =>
     sharp(data, { raw: { width, height, channels }, limitInputPixels: false }).extract({
       left: rect[0],
@@ -197,14 +199,16 @@ export async function promptOfCrop(image: RgbImage, mask: Uint8Array, rect: Crop
   const blur = plan.factor > 1 ? cut(image.data, 3).resize(plan.width, plan.height, { fit: 'fill', kernel: 'linear' }) : cut(image.data, 3);
   const [crop, cropMask, blurred] = await Promise.all([
     cut(image.data, 3).raw().toBuffer(),
-    cut(mask, 1).toColourspace('b-w').raw().toBuffer(), // (one channel, as given)
+    mask instanceof Uint32Array
+      ? { counts: mask, width, height, left: rect[0], top: rect[1] }
+      : cut(mask, 1).toColourspace('b-w').raw().toBuffer().then(bytesOf), // (one channel, as given)
     // (float precision at the reduced size: sharp's integer kernels step with σ there)
     blur.blur(plan.factor > 1 ? { sigma: plan.sigma, precision: 'float' } : plan.sigma).raw().toBuffer(),
   ]);
-  // (the three buffers are this function's own, so the native composition may read them in place)
+  // (the byte buffers are this function's own, so the native composition may read them in place)
   const data = await native().composeVisualPromptAsync(
     bytesOf(crop),
-    bytesOf(cropMask),
+    cropMask,
     cw,
     ch,
     bytesOf(blurred),

@@ -161,10 +161,9 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
     const format = body.format ?? 'rle';
     // Masks as run lengths from the native decode (off the event loop; on the GPU with CUDA):
     // box, area and RLE come from the runs; png and polygons decode the pixels from them, which
-    // costs less than taking them whole; the labelling reads every mask's pixels anyway.
-    const rle = labelling === undefined;
+    // costs less than taking them whole; the labelling's visual prompts read the runs natively.
     const result = await ctx.decoder.run(
-      () => ctx.backend(() => segmenter.segment(embedding, prompt, { multimask, rle, signal })),
+      () => ctx.backend(() => segmenter.segment(embedding, prompt, { multimask, rle: true, signal })),
       signal,
     );
     ctx.metrics.decodes.inc();

@@ -153,15 +153,30 @@ class Base64Worker : public PromiseWorker {
 
 class ComposeWorker : public PromiseWorker {
  public:
-  // Reads crop, mask and blurred in place: references keep them alive until the worker is done.
+  // Reads crop, blurred and a byte mask in place: references keep them alive until it is done.
   ComposeWorker(Napi::Env env, const Napi::CallbackInfo& info, images::RgbView crop, const uint8_t* mask,
                 images::RgbView blurred, double darken)
       : PromiseWorker(env), crop_(crop), mask_(mask), blurred_(blurred), darken_(darken) {
     for (int i : {0, 1, 4}) keep_.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
   }
+  // The mask as the run lengths of the whole image (copied: a few KB), its crop decoded in run().
+  ComposeWorker(Napi::Env env, const Napi::CallbackInfo& info, images::RgbView crop, std::vector<uint32_t> counts,
+                const int64_t frame[4], images::RgbView blurred, double darken)
+      : PromiseWorker(env), crop_(crop), mask_(nullptr), blurred_(blurred), darken_(darken), counts_(std::move(counts)) {
+    std::copy(frame, frame + 4, frame_);
+    for (int i : {0, 4}) keep_.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
+  }
 
  protected:
-  void run() override { out_ = images::composeVisualPrompt(crop_, mask_, blurred_, darken_); }
+  void run() override {
+    if (mask_ == nullptr) {
+      const auto [W, H, left, top] = frame_;
+      maskCrop_ = masks::countsToMaskCrop(counts_.data(), counts_.size(), H, W, left, top, left + crop_.width,
+                                          top + crop_.height);
+      mask_ = maskCrop_.data();
+    }
+    out_ = images::composeVisualPrompt(crop_, mask_, blurred_, darken_);
+  }
   Napi::Value result() override { return toTypedArray(Env(), std::move(out_)); }
 
  private:
@@ -169,6 +184,9 @@ class ComposeWorker : public PromiseWorker {
   const uint8_t* mask_;
   images::RgbView blurred_;
   double darken_;
+  std::vector<uint32_t> counts_;
+  int64_t frame_[4] = {};  // with counts: the image's width and height, the crop's left and top
+  std::vector<uint8_t> maskCrop_;
   std::vector<Napi::ObjectReference> keep_;
   std::vector<uint8_t> out_;
 };
@@ -178,13 +196,13 @@ class ComposeWorker : public PromiseWorker {
 Napi::Value composeVisualPromptAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage =
-      "composeVisualPromptAsync(crop: Uint8Array, mask: Uint8Array, width, height, blurred: Uint8Array, "
-      "blurredWidth, blurredHeight, darken)";
+      "composeVisualPromptAsync(crop: Uint8Array, mask: Uint8Array | {counts: Uint32Array, width, height, left, top}, "
+      "width, height, blurred: Uint8Array, blurredWidth, blurredHeight, darken)";
   require(env, info.Length() == 8, usage);
-  auto dimension = [&](Napi::Value v) {
+  auto dimension = [&](Napi::Value v, double lo = 1) {
     require(env, v.IsNumber(), usage);
     const double d = v.As<Napi::Number>().DoubleValue();
-    require(env, d >= 1 && d < 2147483648.0 && d == std::floor(d), usage);
+    require(env, d >= lo && d < 2147483648.0 && d == std::floor(d), usage);
     return static_cast<int64_t>(d);
   };
   const int64_t width = dimension(info[2]), height = dimension(info[3]);
@@ -199,9 +217,19 @@ Napi::Value composeVisualPromptAsync(const Napi::CallbackInfo& info) {
     return a.Data();
   };
   const images::RgbView crop{bytes(info[0], width * height * 3), width, height};
-  const uint8_t* mask = bytes(info[1], width * height);
   const images::RgbView blurred{bytes(info[4], bw * bh * 3), bw, bh};
-  return (new ComposeWorker(env, info, crop, mask, blurred, darken))->queue();
+  if (info[1].IsTypedArray()) {
+    return (new ComposeWorker(env, info, crop, bytes(info[1], width * height), blurred, darken))->queue();
+  }
+  // {counts, width, height, left, top}: the whole image's run lengths and where the crop lies
+  require(env, info[1].IsObject(), usage);
+  auto m = info[1].As<Napi::Object>();
+  int64_t frame[4];
+  const char* keys[4] = {"width", "height", "left", "top"};
+  for (int i = 0; i < 4; ++i) frame[i] = dimension(m.Get(keys[i]), i < 2 ? 1 : 0);
+  require(env, frame[2] + width <= frame[0] && frame[3] + height <= frame[1], "the crop must lie inside the mask");
+  auto counts = copyTypedArray<uint32_t>(env, m.Get("counts"), napi_uint32_array, usage);
+  return (new ComposeWorker(env, info, crop, std::move(counts), frame, blurred, darken))->queue();
 }
 
 Napi::Value spliceBase64Async(const Napi::CallbackInfo& info) {

@@ -20,12 +20,14 @@ Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info);
 // the standard base64 of bytes (RFC 4648, padded) and the UTF-8 of suffix, made in a worker thread;
 // the bytes are copied before it returns.
 Napi::Value spliceBase64Async(const Napi::CallbackInfo& info);
-// (crop: Uint8Array, mask: Uint8Array, width, height, blurred: Uint8Array, blurredWidth,
-// blurredHeight, darken) → Promise<Uint8Array>: images::composeVisualPrompt of a width × height RGB
-// crop, its mask (width × height bytes) and its blurred background (blurredWidth × blurredHeight
-// RGB), in a worker thread. Unlike the other tools it reads its three buffers in place (they are
-// tens of MB for a photo, and copying them on the JS thread is what it saves): the caller must
-// neither change nor detach them before the promise settles.
+// (crop: Uint8Array, mask, width, height, blurred: Uint8Array, blurredWidth, blurredHeight,
+// darken) → Promise<Uint8Array>: images::composeVisualPrompt of a width × height RGB crop, its
+// mask and its blurred background (blurredWidth × blurredHeight RGB), in a worker thread. mask:
+// the crop's width × height bytes, or {counts, width, height, left, top}, the COCO run lengths
+// (Uint32Array) of the whole width × height image's mask and the crop's place in it, decoded
+// there (masks::countsToMaskCrop). Unlike the other tools it reads its byte buffers in place
+// (tens of MB for a photo, and copying them on the JS thread is what it saves): the caller must
+// neither change nor detach them before the promise settles. The counts are copied.
 Napi::Value composeVisualPromptAsync(const Napi::CallbackInfo& info);
 
 }  // namespace omniseg::addon

@@ -202,27 +202,48 @@ Polygons tracePolygons(const uint8_t* mask, int64_t width, int64_t height) {
 }
 
 std::vector<uint8_t> countsToMask(const uint32_t* counts, size_t n, int64_t height, int64_t width) {
+  return countsToMaskCrop(counts, n, height, width, 0, 0, width, height);
+}
+
+std::vector<uint8_t> countsToMaskCrop(const uint32_t* counts, size_t n, int64_t height, int64_t width, int64_t x0,
+                                      int64_t y0, int64_t x1, int64_t y1) {
   const uint64_t pixels = static_cast<uint64_t>(height) * static_cast<uint64_t>(width);
   uint64_t sum = 0;
   for (size_t i = 0; i < n; ++i) sum += counts[i];
   if (height < 0 || width < 0 || sum != pixels) {
     throw Error("run lengths must sum to width * height", ErrorKind::Range);
   }
-  // The runs fill a column-major mask (one memset per run of ones); a blocked transpose makes it
-  // row-major, instead of walking down each column of the row-major mask (a cache line a pixel).
-  std::vector<uint8_t> columns(pixels, 0);
-  for (size_t i = 0, k = 0; i < n; k += counts[i], ++i) {
-    if (i % 2 == 1) std::memset(columns.data() + k, 1, counts[i]);
+  if (!(0 <= x0 && x0 <= x1 && x1 <= width && 0 <= y0 && y0 <= y1 && y1 <= height)) {
+    throw Error("the crop must lie inside the mask", ErrorKind::Range);
   }
-  std::vector<uint8_t> mask(pixels);
+  const int64_t cw = x1 - x0, ch = y1 - y0;
+  // The runs of ones fill a column-major crop (one memset per run and column it crosses); a
+  // blocked transpose makes it row-major, instead of walking down each column of the row-major
+  // mask (a cache line a pixel).
+  std::vector<uint8_t> columns(static_cast<size_t>(cw * ch), 0);
+  const uint64_t end = static_cast<uint64_t>(x1) * static_cast<uint64_t>(height);  // past the crop's last column
+  uint64_t k = 0;
+  for (size_t i = 0; i < n && k < end; k += counts[i], ++i) {
+    if (i % 2 == 0) continue;
+    for (uint64_t at = k, left = counts[i]; left > 0 && at < end;) {
+      const auto col = static_cast<int64_t>(at / static_cast<uint64_t>(height));
+      const auto row = static_cast<int64_t>(at % static_cast<uint64_t>(height));
+      const int64_t len = std::min<int64_t>(static_cast<int64_t>(left), height - row);  // within this column
+      const int64_t r0 = std::max(row, y0), r1 = std::min(row + len, y1);
+      if (col >= x0 && r0 < r1) std::memset(columns.data() + (col - x0) * ch + (r0 - y0), 1, static_cast<size_t>(r1 - r0));
+      at += static_cast<uint64_t>(len);
+      left -= static_cast<uint64_t>(len);
+    }
+  }
+  std::vector<uint8_t> mask(static_cast<size_t>(cw * ch));
   constexpr int64_t kTile = 64;
-  for (int64_t x0 = 0; x0 < width; x0 += kTile) {
-    const int64_t x1 = std::min(width, x0 + kTile);
-    for (int64_t y0 = 0; y0 < height; y0 += kTile) {
-      const int64_t y1 = std::min(height, y0 + kTile);
-      for (int64_t y = y0; y < y1; ++y) {
-        uint8_t* row = mask.data() + y * width;
-        for (int64_t x = x0; x < x1; ++x) row[x] = columns[static_cast<size_t>(x * height + y)];
+  for (int64_t tx = 0; tx < cw; tx += kTile) {
+    const int64_t tx1 = std::min(cw, tx + kTile);
+    for (int64_t ty = 0; ty < ch; ty += kTile) {
+      const int64_t ty1 = std::min(ch, ty + kTile);
+      for (int64_t y = ty; y < ty1; ++y) {
+        uint8_t* row = mask.data() + y * cw;
+        for (int64_t x = tx; x < tx1; ++x) row[x] = columns[static_cast<size_t>(x * ch + y)];
       }
     }
   }

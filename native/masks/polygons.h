@@ -26,5 +26,9 @@ Polygons tracePolygons(const uint8_t* mask, int64_t width, int64_t height);
 // The row-major 0/1 mask [height, width] of COCO run lengths (column-major, alternating runs of
 // zeros and ones, starting with zeros). Throws a RangeError unless they sum to width · height.
 std::vector<uint8_t> countsToMask(const uint32_t* counts, size_t n, int64_t height, int64_t width);
+// The columns [x0, x1) and rows [y0, y1) of that mask, row-major [y1 - y0, x1 - x0], decoded from
+// the runs without the rest of it. Throws a RangeError as countsToMask, or for a crop outside it.
+std::vector<uint8_t> countsToMaskCrop(const uint32_t* counts, size_t n, int64_t height, int64_t width, int64_t x0,
+                                      int64_t y0, int64_t x1, int64_t y1);
 
 }  // namespace omniseg::masks
