@@ -61,7 +61,7 @@ export type { FrameResult, FrameSource, FrameStreamOptions } from './stream.js';
 export type { SessionAddOptions, SessionOptions, SessionPrompt, SessionRound } from './session.js';
 export { AbortError } from './errors.js';
 export { scribbleToPoints, SCRIBBLE_MAX_POINTS, SCRIBBLE_SPACING_DIVISOR } from './scribble.js';
-export { MASK_PROMPT_LOGIT, SCRIBBLE_BRUSH_DIVISOR, maskToLogits, rasterizeScribbles } from './mask-prompt.js';
+export { MASK_PROMPT_LOGIT, MAX_LOW_RES_SIZE, SCRIBBLE_BRUSH_DIVISOR, maskToLogits, rasterizeScribbles } from './mask-prompt.js';
 export type { MaskFrame } from './mask-prompt.js';
 export type { MaskPolygon, Ring } from './contours.js';
 export { ImageEmbedding } from './embedding.js';

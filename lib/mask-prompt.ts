@@ -2,9 +2,11 @@
 // logits framed like its input image: the image resized so that its longest edge is the
 // processor's longest_edge, zero-padded at the right and bottom to imageSize × imageSize, and
 // seen at lowResSize × lowResSize (256 × 256 for a 1024-px model). A binary mask at image size
-// is brought into that frame here, in TypeScript, before anything crosses into C++.
+// is brought into that frame here, checked in TypeScript; the pass over its pixels runs in the
+// native core (native/masks/coverage.h), off the JS thread for segment() (maskToLogitsAsync).
 import { invalidRange, invalidType } from './errors.js';
 import type { BinaryMask, Scribble } from './types.js';
+import { native } from './native.js';
 import { integerInRange, plainObject, scribble, sizedMask } from './validate.js';
 
 /**
@@ -22,6 +24,9 @@ export const MASK_PROMPT_LOGIT = Math.log(999);
  * grid), at least 1 pixel.
  */
 export const SCRIBBLE_BRUSH_DIVISOR = 64;
+
+/** The largest `MaskFrame.lowResSize` (4096² logits: 64 MiB); SAM's is 256. */
+export const MAX_LOW_RES_SIZE = 4096;
 
 /** Where the original image lies in the model's input frame. */
 export interface MaskFrame {
@@ -42,7 +47,7 @@ function maskFrame(value: unknown, param: string): MaskFrame {
     resizedWidth: integerInRange(obj.resizedWidth, `${param}.resizedWidth`, 1, imageSize),
     resizedHeight: integerInRange(obj.resizedHeight, `${param}.resizedHeight`, 1, imageSize),
     imageSize,
-    lowResSize: integerInRange(obj.lowResSize, `${param}.lowResSize`, 1),
+    lowResSize: integerInRange(obj.lowResSize, `${param}.lowResSize`, 1, MAX_LOW_RES_SIZE),
   };
 }
 
@@ -83,65 +88,33 @@ export function checkResizable(width: number, height: number, longestEdge: numbe
 
 /**
  * The fraction of each low-res cell covered by a binary mask (any non-zero byte is inside),
- * lowResSize × lowResSize row-major.
+ * lowResSize × lowResSize row-major, computed by the native core on the calling thread
+ * (native/masks/coverage.h).
  *
  * This is the mask resized to the model's input frame and downsampled to lowResSize by area
  * averaging (a box filter, exact: no sampling): original pixel (i, j) covers [j, j + 1) × [i, i + 1),
  * which the resize stretches by resizedWidth / width and resizedHeight / height; low-res cell
  * (r, c) covers [c, c + 1) × [r, r + 1) · imageSize / lowResSize of the frame. The padding is
- * outside the mask (fraction 0).
+ * outside the mask (fraction 0). `mask` and `frame` must be valid (see `maskToLogits`).
  */
 export function maskCoverage(mask: BinaryMask, frame: MaskFrame): Float32Array {
-  const { width: W, height: H, data } = mask;
-  const L = frame.lowResSize;
-  const cell = frame.imageSize / L; // frame pixels per low-res cell
-  // Weights of each original column (row) in each low-res column (row): the length of their
-  // overlap, in original pixels.
-  const xs = overlaps(W, (cell * W) / frame.resizedWidth, L);
-  const ys = overlaps(H, (cell * H) / frame.resizedHeight, L);
-  const cellArea = ((cell * W) / frame.resizedWidth) * ((cell * H) / frame.resizedHeight);
-
-  const out = new Float32Array(L * L);
-  const rowSums = new Float64Array(L); // one original row, summed into low-res columns
-  for (let y = 0; y < H; y++) {
-    rowSums.fill(0);
-    let any = false;
-    const row = y * W;
-    for (const { index: c, from, to, weights } of xs) {
-      let s = 0;
-      for (let x = from; x < to; x++) if (data[row + x] !== 0) s += weights[x - from];
-      rowSums[c] = s;
-      any ||= s > 0;
-    }
-    if (!any) continue;
-    for (const { index: r, from, to, weights } of ys) {
-      if (y < from || y >= to) continue;
-      const wy = weights[y - from];
-      for (let c = 0; c < L; c++) out[r * L + c] += (wy * rowSums[c]) / cellArea;
-    }
-  }
-  for (let i = 0; i < out.length; i++) out[i] = Math.min(1, out[i]);
-  return out;
+  return native().maskCoverage(mask.data, mask.width, mask.height, frame.resizedWidth, frame.resizedHeight, frame.imageSize, frame.lowResSize);
 }
 
-/** For each of `cells` low-res cells of `span` original pixels: the original pixels it overlaps, with overlap lengths. */
-function overlaps(
-  pixels: number,
-  span: number,
-  cells: number,
-): { index: number; from: number; to: number; weights: Float64Array }[] {
-  const out = [];
-  for (let c = 0; c < cells; c++) {
-    const a = c * span;
-    const b = Math.min((c + 1) * span, pixels);
-    if (a >= pixels) break; // this cell and the next ones lie in the padding
-    const from = Math.floor(a);
-    const to = Math.min(pixels, Math.ceil(b));
-    const weights = new Float64Array(to - from);
-    for (let x = from; x < to; x++) weights[x - from] = Math.max(0, Math.min(b, x + 1) - Math.max(a, x));
-    out.push({ index: c, from, to, weights });
+/** maskCoverage in a worker thread; the mask's bytes are copied before it returns. */
+function maskCoverageAsync(mask: BinaryMask, frame: MaskFrame): Promise<Float32Array> {
+  const { resizedWidth, resizedHeight, imageSize, lowResSize } = frame;
+  return native().maskCoverageAsync(mask.data, mask.width, mask.height, resizedWidth, resizedHeight, imageSize, lowResSize);
+}
+
+/** Covered fractions f → clamp(ln(f / (1 − f)), −L, L), in place. */
+function coverageLogits(coverage: Float32Array): Float32Array {
+  const L = MASK_PROMPT_LOGIT;
+  for (let i = 0; i < coverage.length; i++) {
+    const f = coverage[i];
+    coverage[i] = f <= 0 ? -L : f >= 1 ? L : Math.min(L, Math.max(-L, Math.log(f / (1 - f))));
   }
-  return out;
+  return coverage;
 }
 
 /**
@@ -150,13 +123,15 @@ function overlaps(
  * L = MASK_PROMPT_LOGIT: +L inside, −L outside and in the padding, log-odds on the boundary.
  */
 export function maskToLogits(mask: BinaryMask, frame: MaskFrame): Float32Array {
-  const coverage = maskCoverage(sizedMask(mask, 'mask'), maskFrame(frame, 'frame'));
-  const L = MASK_PROMPT_LOGIT;
-  for (let i = 0; i < coverage.length; i++) {
-    const f = coverage[i];
-    coverage[i] = f <= 0 ? -L : f >= 1 ? L : Math.min(L, Math.max(-L, Math.log(f / (1 - f))));
-  }
-  return coverage;
+  return coverageLogits(maskCoverage(sizedMask(mask, 'mask'), maskFrame(frame, 'frame')));
+}
+
+/**
+ * maskToLogits with the pass over the mask's pixels in a worker thread (a 12 MP mask: ~60 ms of
+ * JS-thread work before); the mask's bytes are copied before it returns.
+ */
+export async function maskToLogitsAsync(mask: BinaryMask, frame: MaskFrame): Promise<Float32Array> {
+  return coverageLogits(await maskCoverageAsync(sizedMask(mask, 'mask'), maskFrame(frame, 'frame')));
 }
 
 /**

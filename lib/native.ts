@@ -285,6 +285,29 @@ export interface NativeRasterTools {
   /** tracePolygons in a worker thread; the source is copied before it returns. */
   tracePolygonsAsync(source: Uint8Array | Uint32Array, width: number, height: number): Promise<NativePolygons>;
   /**
+   * The fraction of each lowResSize² mask-prompt cell covered by a width × height mask (non-zero
+   * inside) in that model-input frame (native/masks/coverage.h), on the calling thread.
+   */
+  maskCoverage(
+    mask: Uint8Array,
+    width: number,
+    height: number,
+    resizedWidth: number,
+    resizedHeight: number,
+    imageSize: number,
+    lowResSize: number,
+  ): Float32Array;
+  /** maskCoverage in a worker thread; the mask is copied before it returns. */
+  maskCoverageAsync(
+    mask: Uint8Array,
+    width: number,
+    height: number,
+    resizedWidth: number,
+    resizedHeight: number,
+    imageSize: number,
+    lowResSize: number,
+  ): Promise<Float32Array>;
+  /**
    * round(255 · clamp(v, 0, 1)) of each value (Math.round; NaN → 0), in a worker thread: an 8-bit
    * heat map. The values are copied before it returns.
    */

@@ -1,6 +1,6 @@
 // Prompt validation and packing into the flat arrays the native decoder takes (NativePrompt).
 import { invalidRange } from './errors.js';
-import { MASK_PROMPT_LOGIT, maskToLogits, rasterizeScribbles, type MaskFrame } from './mask-prompt.js';
+import { MASK_PROMPT_LOGIT, maskToLogitsAsync, rasterizeScribbles, type MaskFrame } from './mask-prompt.js';
 import type { NativePrompt } from './native.js';
 import { scribbleToPoints } from './scribble.js';
 import { binaryMask, box, float32Array, optionalArray, plainObject, point, scribble } from './validate.js';
@@ -61,21 +61,36 @@ export const MAX_PROMPT_POINTS = 4096;
 /** The most boxes one prompt may hold (each is a prompt set of its own). */
 export const MAX_PROMPT_BOXES = 4096;
 
+/** The dense mask prompt of a checked prompt, still to be converted to logits (`denseMaskPrompt`). */
+interface DensePrompt {
+  mask: BinaryMask | null;
+  maskInput: Float32Array | null;
+  /** The positive `dense` scribbles. */
+  strokes: Scribble[];
+  width: number;
+  height: number;
+  frame: MaskFrame;
+}
+
+/** A prompt checked against an image and packed, except for a dense mask prompt to convert. */
+export interface CheckedPrompt {
+  native: NativePrompt;
+  dense: DensePrompt | null;
+}
+
 /**
- * Validates a prompt against a width × height image and packs it for the native decoder:
- * P = max(1, boxes.length) prompt sets, each with all N points (SAM's padding point is added by
- * the native side, not here).
- * @param frame where the image lies in the model input, needed to convert `mask` and `dense`
- *   scribbles (without it, they are refused).
+ * Validates a prompt against a width × height image and packs it for the native decoder, as
+ * `toNativePrompt`, but leaves a binary `mask` or `dense` scribbles unconverted (`dense`): every
+ * error `toNativePrompt` throws, without its work over the mask's pixels.
  */
-export function toNativePrompt(
+export function checkPrompt(
   prompt: unknown,
   width: number,
   height: number,
   lowResSize: number,
   settings: DecodeSettings,
   frame?: MaskFrame,
-): NativePrompt {
+): CheckedPrompt {
   const obj = plainObject(prompt, 'prompt', 'an object {points?, scribbles?, boxes?, mask?, maskInput?}');
   // Array.from, not map: it visits the holes of a sparse array too (as undefined, refused by name).
   const clicks = Array.from(optionalArray(obj.points, 'prompt.points', 'an array of points {x, y, label}') ?? [], (p, i) =>
@@ -113,53 +128,69 @@ export function toNativePrompt(
   if (mask !== null && maskInput !== null) {
     throw invalidRange('either mask or maskInput, not both', 'prompt', prompt);
   }
-  const denseMaskInput = denseMaskPrompt(mask, maskInput, scribbles, width, height, frame);
-  if (points.length === 0 && boxes.length === 0 && denseMaskInput === null) {
+  const strokes = scribbles.filter((s) => s.dense === true && s.label === 1);
+  const convert = mask !== null || strokes.length > 0;
+  if (points.length === 0 && boxes.length === 0 && maskInput === null && !convert) {
     throw invalidRange('at least one of points, scribbles, boxes, mask or maskInput', 'prompt', prompt);
+  }
+  if (convert && frame === undefined) {
+    throw new Error('prompt.mask and dense scribbles need the model input frame; use Segmenter.segment()');
   }
 
   const promptCount = Math.max(1, boxes.length);
   const n = points.length;
   return {
-    promptCount,
-    ...packPoints(points, promptCount),
-    pointsPerPrompt: n,
-    boxes: boxes.length === 0 ? null : Float32Array.from(boxes.flat()),
-    maskInput: denseMaskInput,
-    multimask: settings.multimask,
-    threshold: settings.threshold,
-    rle: settings.rle === true,
+    native: {
+      promptCount,
+      ...packPoints(points, promptCount),
+      pointsPerPrompt: n,
+      boxes: boxes.length === 0 ? null : Float32Array.from(boxes.flat()),
+      // (a copy: the caller may change its array while the decode waits in the queue)
+      maskInput: convert ? null : (maskInput?.slice() ?? null),
+      multimask: settings.multimask,
+      threshold: settings.threshold,
+      rle: settings.rle === true,
+    },
+    dense: convert ? { mask, maskInput, strokes, width, height, frame: frame as MaskFrame } : null,
   };
 }
 
 /**
- * The low-res logits of the dense prompt: `maskInput` as given, or `mask` converted, with the
- * positive `dense` scribbles drawn in. With `mask` (or neither), the strokes are OR-ed into the
- * binary mask before the conversion; with `maskInput`, each cell the strokes touch takes the
- * larger of its logit and the strokes' own logit there.
+ * Validates a prompt against a width × height image and packs it for the native decoder:
+ * P = max(1, boxes.length) prompt sets, each with all N points (SAM's padding point is added by
+ * the native side, not here). A binary `mask` and `dense` scribbles become the dense prompt's
+ * logits off the JS thread (`maskToLogitsAsync`); the mask's bytes are read before the first await.
+ * @param frame where the image lies in the model input, needed to convert `mask` and `dense`
+ *   scribbles (without it, they are refused).
  */
-function denseMaskPrompt(
-  mask: BinaryMask | null,
-  maskInput: Float32Array | null,
-  scribbles: readonly Scribble[],
+export async function toNativePrompt(
+  prompt: unknown,
   width: number,
   height: number,
-  frame: MaskFrame | undefined,
-): Float32Array | null {
-  const strokes = scribbles.filter((s) => s.dense === true && s.label === 1);
-  // (a copy: the caller may change its array while the decode waits in the queue)
-  if (strokes.length === 0 && mask === null) return maskInput?.slice() ?? null;
-  if (frame === undefined) {
-    throw new Error('prompt.mask and dense scribbles need the model input frame; use Segmenter.segment()');
-  }
+  lowResSize: number,
+  settings: DecodeSettings,
+  frame?: MaskFrame,
+): Promise<NativePrompt> {
+  const { native, dense } = checkPrompt(prompt, width, height, lowResSize, settings, frame);
+  if (dense !== null) native.maskInput = await denseMaskPrompt(dense);
+  return native;
+}
+
+/**
+ * The low-res logits of the dense prompt: `mask` converted, with the positive `dense` scribbles
+ * drawn in. With `mask` (or neither), the strokes are OR-ed into the binary mask before the
+ * conversion; with `maskInput`, each cell the strokes touch takes the larger of its logit and the
+ * strokes' own logit there.
+ */
+async function denseMaskPrompt({ mask, maskInput, strokes, width, height, frame }: DensePrompt): Promise<Float32Array> {
   if (maskInput === null) {
-    // maskCoverage reads any non-zero byte as inside: the mask as given, or a copy to draw into
-    if (strokes.length === 0 && mask !== null) return maskToLogits({ data: mask.data, width, height }, frame);
+    // the coverage reads any non-zero byte as inside: the mask as given, or a copy to draw into
+    if (strokes.length === 0 && mask !== null) return maskToLogitsAsync({ data: mask.data, width, height }, frame);
     const bits = mask === null ? new Uint8Array(width * height) : mask.data.slice();
-    return maskToLogits({ data: rasterizeScribbles(strokes, width, height, bits), width, height }, frame);
+    return maskToLogitsAsync({ data: rasterizeScribbles(strokes, width, height, bits), width, height }, frame);
   }
-  const stroked = maskToLogits({ data: rasterizeScribbles(strokes, width, height), width, height }, frame);
-  const out = maskInput.slice();
+  const out = maskInput.slice(); // (copied before the await, as the caller gave it)
+  const stroked = await maskToLogitsAsync({ data: rasterizeScribbles(strokes, width, height), width, height }, frame);
   for (let i = 0; i < out.length; i++) {
     if (stroked[i] > -MASK_PROMPT_LOGIT) out[i] = Math.max(out[i], stroked[i]);
   }

@@ -306,13 +306,13 @@ export class Segmenter {
     if (input instanceof ImageEmbedding) {
       const embedding = nativeEmbedding(input, this);
       const frame = this.#maskFrame(embedding.resizedWidth, embedding.resizedHeight);
-      const nativePrompt = toNativePrompt(prompt, input.width, input.height, this.config.lowResSize, settings, frame);
+      const nativePrompt = await toNativePrompt(prompt, input.width, input.height, this.config.lowResSize, settings, frame);
       return this.#decode(embedding, nativePrompt, 0, context, signal);
     }
     throwIfAborted(signal);
     const image = await decodeForEncoder(input, { limitInputPixels: this.limitInputPixels });
     const frame = this.#maskFrame(...resizedSize(image.width, image.height, this.config.longestEdge));
-    const nativePrompt = toNativePrompt(prompt, image.width, image.height, this.config.lowResSize, settings, frame);
+    const nativePrompt = await toNativePrompt(prompt, image.width, image.height, this.config.lowResSize, settings, frame);
     const embedding = await this.#encodeNative(image, context, signal);
     try {
       return await this.#decode(embedding, nativePrompt, embedding.encodeMs, context, signal);

@@ -8,11 +8,13 @@ import {
   MASK_PROMPT_LOGIT as L,
   maskCoverage,
   maskToLogits,
+  maskToLogitsAsync,
   rasterizeScribbles,
   resizedSize,
   type MaskFrame,
 } from '../lib/mask-prompt.js';
-import { toNativePrompt } from '../lib/prompt.js';
+import { native } from '../lib/native.js';
+import { checkPrompt, toNativePrompt } from '../lib/prompt.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { cases, FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
 
@@ -105,6 +107,96 @@ describe('maskToLogits', () => {
   });
 });
 
+describe('maskCoverage (native) against its definition', () => {
+  /**
+   * The coverage as lib/mask-prompt.ts computed it in TypeScript before the native port: per
+   * original row, each low-res column's covered length (a float64 sum over its pixels, left to
+   * right), then each low-res row's float32 cell += (row weight · length) / cell area.
+   */
+  function reference(mask: Uint8Array, W: number, H: number, frame: MaskFrame): Float32Array {
+    const L = frame.lowResSize;
+    const cell = frame.imageSize / L;
+    const overlaps = (pixels: number, span: number) => {
+      const out = [];
+      for (let c = 0; c < L; c++) {
+        const a = c * span;
+        const b = Math.min((c + 1) * span, pixels);
+        if (a >= pixels) break;
+        const from = Math.floor(a);
+        const to = Math.min(pixels, Math.ceil(b));
+        const weights = new Float64Array(to - from);
+        for (let x = from; x < to; x++) weights[x - from] = Math.max(0, Math.min(b, x + 1) - Math.max(a, x));
+        out.push({ index: c, from, to, weights });
+      }
+      return out;
+    };
+    const xs = overlaps(W, (cell * W) / frame.resizedWidth);
+    const ys = overlaps(H, (cell * H) / frame.resizedHeight);
+    const cellArea = ((cell * W) / frame.resizedWidth) * ((cell * H) / frame.resizedHeight);
+    const out = new Float32Array(L * L);
+    const rowSums = new Float64Array(L);
+    for (let y = 0; y < H; y++) {
+      rowSums.fill(0);
+      let any = false;
+      for (const { index: c, from, to, weights } of xs) {
+        let s = 0;
+        for (let x = from; x < to; x++) if (mask[y * W + x] !== 0) s += weights[x - from];
+        rowSums[c] = s;
+        any ||= s > 0;
+      }
+      if (!any) continue;
+      for (const { index: r, from, to, weights } of ys) {
+        if (y < from || y >= to) continue;
+        for (let c = 0; c < L; c++) out[r * L + c] += (weights[y - from] * rowSums[c]) / cellArea;
+      }
+    }
+    return out.map((v) => Math.min(1, v));
+  }
+
+  it('the same floats, bit for bit, on random masks and frames (landscape, portrait, odd scales)', async () => {
+    let state = 3;
+    const random = () => (state = (state * 48271) % 2147483647) / 2147483647;
+    for (let trial = 0; trial < 80; trial++) {
+      const [W, H] = [1 + Math.floor(random() * 300), 1 + Math.floor(random() * 300)];
+      const imageSize = [64, 100, 128, 1024][trial % 4];
+      const L = [16, 25, 32, 256][trial % 4];
+      const scale = imageSize / Math.max(W, H);
+      const frame: MaskFrame = {
+        resizedWidth: Math.max(1, Math.min(imageSize, Math.floor(W * scale + 0.5))),
+        resizedHeight: Math.max(1, Math.min(imageSize, Math.floor(H * scale + 0.5))),
+        imageSize,
+        lowResSize: L,
+      };
+      // blobs, noise and empty rows, non-zero bytes other than 1
+      const [cx, cy, r] = [random() * W, random() * H, random() * Math.max(W, H)];
+      const noise = random() * 0.3;
+      const data = Uint8Array.from({ length: W * H }, (_, i) => {
+        const [x, y] = [i % W, Math.floor(i / W)];
+        return (x - cx) ** 2 + (y - cy) ** 2 < r * r || random() < noise ? 1 + Math.floor(random() * 255) : 0;
+      });
+      const expected = reference(data, W, H, frame);
+      const mask = { data, width: W, height: H };
+      expect(Buffer.from(maskCoverage(mask, frame).buffer).equals(Buffer.from(expected.buffer)), `${W}x${H} in ${JSON.stringify(frame)}`).toBe(true);
+      const async = await maskToLogitsAsync(mask, frame);
+      expect(Buffer.from(async.buffer).equals(Buffer.from(maskToLogits(mask, frame).buffer))).toBe(true);
+    }
+  });
+
+  it('malformed native calls throw a TypeError', () => {
+    const call = (...args: unknown[]) => () => (native().maskCoverage as (...a: unknown[]) => unknown)(...args);
+    expect(call(new Uint8Array(16), 4, 4, 8, 8, 8, 4)).not.toThrow();
+    expect(call(new Uint8Array(15), 4, 4, 8, 8, 8, 4)).toThrow(TypeError);
+    expect(call(new Int8Array(16), 4, 4, 8, 8, 8, 4)).toThrow(TypeError);
+    expect(call(new Uint8Array(16), 4, 4, 9, 8, 8, 4)).toThrow(TypeError); // resized beyond the input
+    expect(call(new Uint8Array(16), 4, 4, 8, 8, 8, 0)).toThrow(TypeError);
+    expect(call(new Uint8Array(16), 4, 4, 8, 8, 8, 4097)).toThrow(TypeError);
+    expect(call(new Uint8Array(16), 4, 4, 8, 8, 8)).toThrow(TypeError);
+    expect(() => maskToLogits({ data: new Uint8Array(16), width: 4, height: 4 }, { resizedWidth: 8, resizedHeight: 8, imageSize: 8, lowResSize: 4097 })).toThrow(
+      /between 1 and 4096 for frame\.lowResSize /,
+    );
+  });
+});
+
 describe('rasterizeScribbles', () => {
   it('draws a round brush max(width, height) / 64 wide along the path', () => {
     // 128 × 64 image: a 2-px brush (radius 1) around y = 10, x 10 → 20.
@@ -147,11 +239,11 @@ describe('maskToLogits argument checks', () => {
 
 describe('prompt.mask validation', () => {
   const frame: MaskFrame = { resizedWidth: 100, resizedHeight: 80, imageSize: 100, lowResSize: 4 };
-  const pack = (prompt: unknown) => toNativePrompt(prompt, 100, 80, 4, settings, frame);
+  const pack = (prompt: unknown) => checkPrompt(prompt, 100, 80, 4, settings, frame);
   const mask = { data: new Uint8Array(100 * 80), width: 100, height: 80 };
 
-  it('converts a valid mask into maskInput', () => {
-    const p = pack({ mask });
+  it('converts a valid mask into maskInput', async () => {
+    const p = await toNativePrompt({ mask }, 100, 80, 4, settings, frame);
     expect(p.maskInput).toEqual(new Float32Array(16).fill(-L));
     expect(p.points).toBeNull();
   });
@@ -199,7 +291,7 @@ describe('prompt.mask validation', () => {
   });
 
   it('without the model input frame (an internal caller) a mask is refused', () => {
-    expect(() => toNativePrompt({ mask }, 100, 80, 4, settings)).toThrow(
+    expect(() => checkPrompt({ mask }, 100, 80, 4, settings)).toThrow(
       'prompt.mask and dense scribbles need the model input frame; use Segmenter.segment()',
     );
   });
@@ -211,27 +303,27 @@ describe('dense scribbles', () => {
   const pack = (prompt: unknown) => toNativePrompt(prompt, 100, 80, 4, settings, frame);
   const stroke = { path: [[5, 5], [45, 5]] as [number, number][], label: 1 as const };
 
-  it('positive dense scribbles become clicks and the mask of their strokes', () => {
-    const p = pack({ scribbles: [{ ...stroke, dense: true }] });
+  it('positive dense scribbles become clicks and the mask of their strokes', async () => {
+    const p = await pack({ scribbles: [{ ...stroke, dense: true }] });
     const strokes = maskToLogits({ data: rasterizeScribbles([stroke], 100, 80), width: 100, height: 80 }, frame);
     expect(p.maskInput).toEqual(strokes);
     expect(cells(p.maskInput!, 4, (v) => v > -L)).toEqual(cellRange(0, 1, 0, 2));
-    expect(p.pointsPerPrompt).toBe(pack({ scribbles: [stroke] }).pointsPerPrompt);
+    expect(p.pointsPerPrompt).toBe((await pack({ scribbles: [stroke] })).pointsPerPrompt);
     // Not dense, or negative: clicks only.
-    expect(pack({ scribbles: [stroke] }).maskInput).toBeNull();
-    expect(pack({ scribbles: [{ ...stroke, label: 0, dense: true }] }).maskInput).toBeNull();
+    expect((await pack({ scribbles: [stroke] })).maskInput).toBeNull();
+    expect((await pack({ scribbles: [{ ...stroke, label: 0, dense: true }] })).maskInput).toBeNull();
   });
 
-  it('with prompt.mask the strokes are OR-ed into it; with maskInput they raise the logits they touch', () => {
+  it('with prompt.mask the strokes are OR-ed into it; with maskInput they raise the logits they touch', async () => {
     const data = rect(100, 80, [50, 50, 100, 80], 255);
-    const p = pack({ mask: { data, width: 100, height: 80 }, scribbles: [{ ...stroke, dense: true }] });
+    const p = await pack({ mask: { data, width: 100, height: 80 }, scribbles: [{ ...stroke, dense: true }] });
     const union = rasterizeScribbles([stroke], 100, 80, Uint8Array.from(data, (v) => (v ? 1 : 0)));
     expect(p.maskInput).toEqual(maskToLogits({ data: union, width: 100, height: 80 }, frame));
     expect(data[0]).toBe(0); // the caller's mask is not drawn on
 
     const maskInput = new Float32Array(16).fill(-20);
     maskInput[15] = 3;
-    const q = pack({ maskInput, scribbles: [{ ...stroke, dense: true }] });
+    const q = await pack({ maskInput, scribbles: [{ ...stroke, dense: true }] });
     const strokes = maskToLogits({ data: rasterizeScribbles([stroke], 100, 80), width: 100, height: 80 }, frame);
     const expected = maskInput.slice();
     expected[0] = strokes[0];

@@ -9,7 +9,7 @@ import { describe, expect } from 'vitest';
 import { fc, it } from '@fast-check/vitest';
 import { resizedSize, type MaskFrame } from '../lib/mask-prompt.js';
 import type { NativePrompt } from '../lib/native.js';
-import { toNativePrompt } from '../lib/prompt.js';
+import { checkPrompt, toNativePrompt } from '../lib/prompt.js';
 import { FUZZ_RUNS, FUZZ_TIMEOUT_MS, namesParam, outcome } from './helpers/fuzz.js';
 
 const LOW_RES = 8;
@@ -126,15 +126,19 @@ function expectConsistent(p: NativePrompt, input: Record<string, unknown>, width
   expect(p.points !== null || p.boxes !== null || p.maskInput !== null).toBe(true);
 }
 
-describe('toNativePrompt on arbitrary prompts', { timeout: FUZZ_TIMEOUT_MS }, () => {
-  it.prop([caseArb], { numRuns: FUZZ_RUNS })('packs consistent arrays or refuses by field name', ({ prompt, width, height, frame }) => {
-    const r = outcome(() => toNativePrompt(prompt, width, height, LOW_RES, settings, frame), [TypeError, RangeError], namesParam('prompt'));
-    if (r.ok) expectConsistent(r.value, prompt as Record<string, unknown>, width, height);
+describe('checkPrompt / toNativePrompt on arbitrary prompts', { timeout: FUZZ_TIMEOUT_MS }, () => {
+  it.prop([caseArb], { numRuns: FUZZ_RUNS })('packs consistent arrays or refuses by field name', async ({ prompt, width, height, frame }) => {
+    const r = outcome(() => checkPrompt(prompt, width, height, LOW_RES, settings, frame), [TypeError, RangeError], namesParam('prompt'));
+    if (r.ok) {
+      const packed = await toNativePrompt(prompt, width, height, LOW_RES, settings, frame);
+      expect(packed.maskInput !== null).toBe(r.value.native.maskInput !== null || r.value.dense !== null);
+      expectConsistent(packed, prompt as Record<string, unknown>, width, height);
+    }
   });
 
   it.prop([caseArb], { numRuns: FUZZ_RUNS })('without the input frame, mask prompts are a plain Error', ({ prompt, width, height }) => {
     const r = outcome(
-      () => toNativePrompt(prompt, width, height, LOW_RES, settings),
+      () => checkPrompt(prompt, width, height, LOW_RES, settings),
       [TypeError, RangeError, Error],
       /^Expected .+ for prompt|^prompt\.mask and dense scribbles need the model input frame/s,
     );
@@ -142,7 +146,7 @@ describe('toNativePrompt on arbitrary prompts', { timeout: FUZZ_TIMEOUT_MS }, ()
   });
 
   it('the counterexamples found, refused by name', () => {
-    const call = (prompt: unknown) => () => toNativePrompt(prompt, 10, 10, LOW_RES, settings);
+    const call = (prompt: unknown) => () => checkPrompt(prompt, 10, 10, LOW_RES, settings);
     expect(call({ boxes: new Array(2) })).toThrow(namesParam('prompt.boxes[0]'));
     expect(call({ boxes: [, [0, 0, 1, 1]] })).toThrow(namesParam('prompt.boxes[0]'));
     expect(call({ points: [, { x: 1, y: 1, label: 1 }] })).toThrow(namesParam('prompt.points[0]'));

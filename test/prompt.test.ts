@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_PROMPT_BOXES, MAX_PROMPT_POINTS, toNativePrompt } from '../lib/prompt.js';
+import { MAX_PROMPT_BOXES, MAX_PROMPT_POINTS, checkPrompt } from '../lib/prompt.js';
 
 const settings = { multimask: false, threshold: 0 };
-/** 100 × 80 image, 4 × 4 low-res logits. */
-const pack = (prompt: unknown, s = settings) => toNativePrompt(prompt, 100, 80, 4, s);
+/** 100 × 80 image, 4 × 4 low-res logits (no dense mask to convert without a frame: checkPrompt packs all of it). */
+const pack = (prompt: unknown, s = settings) => checkPrompt(prompt, 100, 80, 4, s).native;
 
-describe('toNativePrompt', () => {
+describe('checkPrompt', () => {
   it('points only: one prompt set of N points, in image pixels, no padding point', () => {
     const p = pack({
       points: [

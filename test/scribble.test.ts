@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageEmbedding } from '../lib/embedding.js';
-import { toNativePrompt, type Prompt } from '../lib/prompt.js';
+import { checkPrompt, type Prompt } from '../lib/prompt.js';
 import { samplePolyline, SCRIBBLE_MAX_POINTS, scribbleToPoints } from '../lib/scribble.js';
 import { Segmenter, type SegmentResult } from '../lib/segmenter.js';
 import type { Point, Scribble } from '../lib/types.js';
@@ -91,7 +91,7 @@ describe('scribbleToPoints argument checks', () => {
 
 describe('scribbles in a prompt', () => {
   const settings = { multimask: false, threshold: 0 };
-  const pack = (prompt: unknown) => toNativePrompt(prompt, W, H, 4, settings);
+  const pack = (prompt: unknown) => checkPrompt(prompt, W, H, 4, settings).native;
 
   it('are packed after the points, scribble by scribble, with their labels', () => {
     const p = pack({

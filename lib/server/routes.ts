@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ImageEmbedding } from '../embedding.js';
 import { resizedSize } from '../mask-prompt.js';
-import { toNativePrompt, type Prompt } from '../prompt.js';
+import { checkPrompt, type Prompt } from '../prompt.js';
 import type { Referrer } from '../referrer.js';
 import type { Segmenter } from '../segmenter.js';
 import type { Point } from '../types.js';
@@ -157,7 +157,7 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
       imageSize: config.imageSize,
       lowResSize: config.lowResSize,
     };
-    toNativePrompt(prompt, embedding.width, embedding.height, config.lowResSize, { multimask, threshold: 0 }, frame);
+    checkPrompt(prompt, embedding.width, embedding.height, config.lowResSize, { multimask, threshold: 0 }, frame);
     const format = body.format ?? 'rle';
     // Masks as run lengths from the native decode (off the event loop; on the GPU with CUDA):
     // box, area and RLE come from the runs; png and polygons decode the pixels from them, which

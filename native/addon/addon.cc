@@ -80,6 +80,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, cpuInfo, "cpuInfo"));
   exports.Set("tracePolygons", Napi::Function::New(env, tracePolygons, "tracePolygons"));
   exports.Set("tracePolygonsAsync", Napi::Function::New(env, tracePolygonsAsync, "tracePolygonsAsync"));
+  exports.Set("maskCoverage", Napi::Function::New(env, maskCoverage, "maskCoverage"));
+  exports.Set("maskCoverageAsync", Napi::Function::New(env, maskCoverageAsync, "maskCoverageAsync"));
   exports.Set("composeVisualPromptAsync",
               Napi::Function::New(env, composeVisualPromptAsync, "composeVisualPromptAsync"));
   exports.Set("quantizeUnitAsync", Napi::Function::New(env, quantizeUnitAsync, "quantizeUnitAsync"));

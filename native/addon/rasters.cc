@@ -9,11 +9,15 @@
 #include "addon/common.h"
 #include "addon/promise_worker.h"
 #include "images/visual_prompt.h"
+#include "masks/coverage.h"
 #include "masks/polygons.h"
 
 namespace omniseg::addon {
 
 namespace {
+
+constexpr const char* kCoverageUsage =
+    "maskCoverage(mask: Uint8Array, width, height, resizedWidth, resizedHeight, imageSize, lowResSize)";
 
 // A mask as the caller gave it: bytes or run lengths (see rasters.h).
 struct MaskSource {
@@ -191,6 +195,50 @@ class ComposeWorker : public PromiseWorker {
   std::vector<uint8_t> out_;
 };
 
+// maskCoverage's arguments: (mask: Uint8Array, width, height, resizedWidth, resizedHeight,
+// imageSize, lowResSize).
+struct CoverageArgs {
+  const uint8_t* mask;
+  int64_t width, height;
+  masks::MaskFrame frame;
+};
+
+CoverageArgs coverageArgs(const Napi::CallbackInfo& info, const char* usage) {
+  Napi::Env env = info.Env();
+  require(env, info.Length() == 7 && info[0].IsTypedArray() &&
+                   info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
+          usage);
+  int64_t v[6];
+  for (int i = 0; i < 6; ++i) {
+    require(env, info[i + 1].IsNumber(), usage);
+    const double d = info[i + 1].As<Napi::Number>().DoubleValue();
+    require(env, d >= 1 && d < 2147483648.0 && d == std::floor(d), usage);
+    v[i] = static_cast<int64_t>(d);
+  }
+  require(env, v[2] <= v[4] && v[3] <= v[4] && v[5] <= 4096, usage);
+  auto a = info[0].As<Napi::Uint8Array>();
+  require(env, a.ElementLength() == static_cast<size_t>(v[0] * v[1]), usage);
+  return {a.Data(), v[0], v[1], {v[2], v[3], v[4], v[5]}};
+}
+
+class CoverageWorker : public PromiseWorker {
+ public:
+  CoverageWorker(Napi::Env env, const CoverageArgs& a)
+      : PromiseWorker(env), mask_(a.mask, a.mask + a.width * a.height), args_(a) {}
+
+ protected:
+  void run() override {
+    out_ = masks::maskCoverage(mask_.data(), args_.width, args_.height, args_.frame);
+    mask_ = {};
+  }
+  Napi::Value result() override { return toTypedArray(Env(), std::move(out_)); }
+
+ private:
+  std::vector<uint8_t> mask_;  // copied: the caller may change or detach its buffer meanwhile
+  CoverageArgs args_;
+  std::vector<float> out_;
+};
+
 }  // namespace
 
 Napi::Value composeVisualPromptAsync(const Napi::CallbackInfo& info) {
@@ -247,6 +295,15 @@ Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info) {
   const char* usage = "quantizeUnitAsync(values: Float32Array)";
   require(env, info.Length() == 1, usage);
   return (new QuantizeWorker(env, copyTypedArray<float>(env, info[0], napi_float32_array, usage)))->queue();
+}
+
+Napi::Value maskCoverage(const Napi::CallbackInfo& info) {
+  const CoverageArgs a = coverageArgs(info, kCoverageUsage);
+  return toTypedArray(info.Env(), onJsThread(info.Env(), [&] { return masks::maskCoverage(a.mask, a.width, a.height, a.frame); }));
+}
+
+Napi::Value maskCoverageAsync(const Napi::CallbackInfo& info) {
+  return (new CoverageWorker(info.Env(), coverageArgs(info, kCoverageUsage)))->queue();
 }
 
 Napi::Value tracePolygons(const Napi::CallbackInfo& info) {

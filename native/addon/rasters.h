@@ -1,6 +1,7 @@
 // Utilities without a model, for work that would otherwise hold the event loop for milliseconds: mask
 // polygons (tracePolygons on the calling thread, tracePolygonsAsync in a worker thread, over
-// native/masks/polygons), 8-bit heat maps (quantizeUnitAsync), base64 in JSON (spliceBase64Async)
+// native/masks/polygons), SAM mask-prompt coverage (maskCoverage, maskCoverageAsync, over
+// native/masks/coverage), 8-bit heat maps (quantizeUnitAsync), base64 in JSON (spliceBase64Async)
 // and visual prompts (composeVisualPromptAsync, over native/images/visual_prompt).
 #pragma once
 #include <napi.h>
@@ -13,6 +14,12 @@ namespace omniseg::addon {
 Napi::Value tracePolygons(const Napi::CallbackInfo& info);
 // The same, returning a promise; the source is copied before the call returns.
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info);
+// (mask: Uint8Array, width, height, resizedWidth, resizedHeight, imageSize, lowResSize) →
+// Float32Array: masks::maskCoverage of a width × height mask (non-zero inside) in that frame, on
+// the calling thread; maskCoverageAsync returns a promise of it, made in a worker thread from a
+// copy of the mask.
+Napi::Value maskCoverage(const Napi::CallbackInfo& info);
+Napi::Value maskCoverageAsync(const Napi::CallbackInfo& info);
 // (values: Float32Array) → Promise<Uint8Array>: round(255 · clamp(v, 0, 1)) of each value (as JS's
 // Math.round on doubles; NaN → 0), in a worker thread; the values are copied before it returns.
 Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info);
