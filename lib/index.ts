@@ -14,6 +14,7 @@ export {
   DEFAULT_TOP_K,
   MAX_VOCABULARY,
   findInstances,
+  MAX_COMPONENT_PIXELS,
   labelComponents,
   instanceMasks,
   instancePrompts,

@@ -275,6 +275,13 @@ export interface NativeBinding {
   cudaInfo(): CudaInfo;
 }
 
+/** Kept referring instances: [K, 8] (peak, x0, y0, x1, y1, area, max, sum), their runs [R, 2] (start, end) and runs per instance. */
+export interface NativeInstances {
+  stats: Float64Array;
+  runs: Int32Array;
+  runCounts: Uint32Array;
+}
+
 /** The addon's model-free raster tools (native/addon/rasters.h); test doubles of NativeBinding leave them out. */
 export interface NativeRasterTools {
   /**
@@ -284,6 +291,34 @@ export interface NativeRasterTools {
   tracePolygons(source: Uint8Array | Uint32Array, width: number, height: number): NativePolygons;
   /** tracePolygons in a worker thread; the source is copied before it returns. */
   tracePolygonsAsync(source: Uint8Array | Uint32Array, width: number, height: number): Promise<NativePolygons>;
+  /** Referring instances of a heat map (native/masks/components.h), on the calling thread. */
+  findInstances(
+    heat: Float32Array,
+    width: number,
+    height: number,
+    threshold: number,
+    connectivity: 4 | 8,
+    minPixels: number,
+    maxInstances: number,
+  ): NativeInstances;
+  /** findInstances in a worker thread; reads `heat` in place until it settles. */
+  findInstancesAsync(
+    heat: Float32Array,
+    width: number,
+    height: number,
+    threshold: number,
+    connectivity: 4 | 8,
+    minPixels: number,
+    maxInstances: number,
+  ): Promise<NativeInstances>;
+  /** Each pixel's connected component (1.., 0 for background) of the values above `threshold`. */
+  componentLabels(
+    values: Float32Array,
+    width: number,
+    height: number,
+    threshold: number,
+    connectivity: 4 | 8,
+  ): { labels: Int32Array; count: number };
   /**
    * The fraction of each lowResSize² mask-prompt cell covered by a width × height mask (non-zero
    * inside) in that model-input frame (native/masks/coverage.h), on the calling thread.

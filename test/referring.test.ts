@@ -4,7 +4,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { native } from '../lib/native.js';
 import { Referrer } from '../lib/referrer.js';
+import { findInstancesAsync } from '../lib/referring/instances.js';
 import {
   DEFAULT_HEAT_THRESHOLD,
   DEFAULT_MIN_AREA,
@@ -230,6 +232,33 @@ describe('labelComponents and findInstances against a flood fill', () => {
         expect(got.map((g) => ({ ...g, mask: Buffer.from(g.mask).toString('base64') }))).toEqual(expected);
       }
     }
+  });
+
+  it('findInstancesAsync (a worker thread) finds what findInstances finds', async () => {
+    for (const { heat, width, height } of maps) {
+      const options = { minArea: 0.01, connectivity: 4 as const, maxInstances: 3, threshold: 0.55 };
+      const plain = (list: Instance[]) => list.map((g) => ({ ...g, mask: Buffer.from(g.mask).toString('base64') }));
+      expect(plain(await findInstancesAsync(heat, width, height, options))).toEqual(plain(findInstances(heat, width, height, options)));
+    }
+  });
+
+  it('refuses bad arguments by name; the native calls refuse malformed ones with a TypeError', () => {
+    const heat = new Float32Array(6);
+    expect(() => labelComponents(heat, 3, 3, 0.5, 8)).toThrow(/for heat /);
+    expect(() => labelComponents(heat, 3, 2, Number.NaN, 8)).toThrow(/for threshold /);
+    expect(() => labelComponents(heat, 3, 2, 0.5, 6 as 8)).toThrow(/4 or 8 for connectivity /);
+    expect(() => labelComponents([0] as unknown as Float32Array, 1, 1, 0.5, 8)).toThrow(TypeError);
+    expect(labelComponents(heat, 3, 2, -1, 4)).toEqual({ labels: new Int32Array(6).fill(1), count: 1 });
+    const call = (name: 'findInstances' | 'componentLabels', ...args: unknown[]) => () =>
+      (native()[name] as (...a: unknown[]) => unknown)(...args);
+    expect(call('findInstances', heat, 3, 2, 0.5, 8, 1, 1)).not.toThrow();
+    expect(call('findInstances', heat, 3, 3, 0.5, 8, 1, 1)).toThrow(TypeError);
+    expect(call('findInstances', heat, 3, 2, 0.5, 6, 1, 1)).toThrow(TypeError);
+    expect(call('findInstances', heat, 3, 2, 0.5, 8, 1, 0)).toThrow(TypeError);
+    expect(call('findInstances', new Float64Array(6), 3, 2, 0.5, 8, 1, 1)).toThrow(TypeError);
+    expect(call('findInstances', heat, 3, 2, 0.5, 8)).toThrow(TypeError);
+    expect(call('componentLabels', heat, 3, 2, Number.NaN, 8)).toThrow(TypeError);
+    expect(call('componentLabels', heat, 65536, 32768, 0.5, 8)).toThrow(TypeError); // 2^31 pixels
   });
 });
 

@@ -9,7 +9,7 @@ import { querySpec } from './prompts.js';
 import type { Segmenter } from '../segmenter.js';
 import type { ImageInput, RawImage } from '../types.js';
 import { plainObject } from '../validate.js';
-import { findInstances, instanceSettings, type Instance, type InstanceOptions } from './instances.js';
+import { findInstancesAsync, instanceSettings, type Instance, type InstanceOptions } from './instances.js';
 import { instanceMasks, instanceMaskSettings, type InstanceMaskOptions, type ReferringMasks } from './masks.js';
 
 export {
@@ -17,6 +17,7 @@ export {
   DEFAULT_HEAT_THRESHOLD,
   DEFAULT_MAX_INSTANCES,
   DEFAULT_MIN_AREA,
+  MAX_COMPONENT_PIXELS,
   findInstances,
   labelComponents,
 } from './instances.js';
@@ -151,7 +152,8 @@ async function referMany(
   const heatmapMs = performance.now() - start;
 
   const splitStart = performance.now();
-  const candidates = heatmaps.map((h) => findInstances(h.data, h.width, h.height, instanceOptions));
+  // (the heat maps are this call's own: the native search reads them in place, off the JS thread)
+  const candidates = await Promise.all(heatmaps.map((h) => findInstancesAsync(h.data, h.width, h.height, instanceOptions)));
   const live = candidates.map((c) => instancesInBox(c, target, decoded.width));
   const none: ReferringMasks = { masks: [], scores: [], instances: [], noTarget: true };
   const masks: ReferringMasks[] = live.map(() => none);

@@ -3,8 +3,8 @@
 // a candidate instance the referring expression may mean (TRIS: the text-to-image response map
 // localises every instance it matches; one component per instance). Pure functions, no model.
 import { invalidRange, invalidType } from '../errors.js';
-import { integerInRange, numberInRange } from '../validate.js';
-import { componentRuns, labelImage, type Runs } from '../components.js';
+import { finiteNumber, integerInRange, numberInRange } from '../validate.js';
+import { native, type NativeInstances } from '../native.js';
 import type { Box } from '../types.js';
 
 /**
@@ -45,8 +45,8 @@ export interface Instance {
   maxResponse: number;
   /** Mean response over the component's pixels. */
   meanResponse: number;
-  /** The component as a binary mask at image size (width × height bytes, 1 inside). */
-  mask: Uint8Array;
+  /** The component as a binary mask at image size (width × height bytes, 1 inside), made on first use. */
+  readonly mask: Uint8Array;
 }
 
 export interface InstanceOptions {
@@ -73,16 +73,56 @@ export function instanceSettings(opts: Record<string, unknown>, param = 'options
   return {
     threshold: opts.threshold === undefined ? DEFAULT_HEAT_THRESHOLD : numberInRange(opts.threshold, `${param}.threshold`, 0, 1),
     minArea: opts.minArea === undefined ? DEFAULT_MIN_AREA : numberInRange(opts.minArea, `${param}.minArea`, 0, 1),
-    connectivity: opts.connectivity === undefined ? DEFAULT_CONNECTIVITY : connectivity(opts.connectivity, `${param}.connectivity`),
+    connectivity: opts.connectivity === undefined ? DEFAULT_CONNECTIVITY : connectivityOf(opts.connectivity, `${param}.connectivity`),
     maxInstances:
       opts.maxInstances === undefined ? DEFAULT_MAX_INSTANCES : integerInRange(opts.maxInstances, `${param}.maxInstances`, 1),
   };
 }
 
-function connectivity(value: unknown, param: string): 4 | 8 {
+function connectivityOf(value: unknown, param: string): 4 | 8 {
   if (typeof value !== 'number') throw invalidType('4 or 8', param, value);
   if (value !== 4 && value !== 8) throw invalidRange('4 or 8', param, value);
   return value;
+}
+
+/** Checked findInstances arguments. */
+function instanceArgs(heat: Float32Array, width: number, height: number, options: InstanceOptions) {
+  const w = integerInRange(width, 'width', 1);
+  const h = integerInRange(height, 'height', 1);
+  if (!(heat instanceof Float32Array)) throw invalidType(`a Float32Array of ${w * h} values`, 'heat', heat);
+  if (heat.length !== w * h) throw invalidRange(`a Float32Array of width × height = ${w * h} values`, 'heat', heat);
+  if (w * h > MAX_COMPONENT_PIXELS) throw invalidRange(`at most ${MAX_COMPONENT_PIXELS} pixels`, 'width × height', w * h);
+  const settings = instanceSettings(options as Record<string, unknown>);
+  const minPixels = Math.max(1, Math.ceil(settings.minArea * w * h));
+  return [heat, w, h, settings.threshold, settings.connectivity, minPixels, settings.maxInstances] as const;
+}
+
+/** The largest heat map findInstances and labelComponents take: 2^31 − 1 pixels (46341²). */
+export const MAX_COMPONENT_PIXELS = 2 ** 31 - 1;
+
+/** Instances from the native result: statistics as they are, each mask made from its runs on first use. */
+function instancesOf(found: NativeInstances, width: number, height: number): Instance[] {
+  const { stats, runs, runCounts } = found;
+  let run = 0;
+  return Array.from(runCounts, (count, k) => {
+    const [peak, x0, y0, x1, y1, area, max, sum] = stats.subarray(8 * k, 8 * k + 8);
+    const own = runs.subarray(2 * run, 2 * (run += count));
+    let mask: Uint8Array | undefined;
+    return {
+      peak: { x: peak % width, y: Math.floor(peak / width) },
+      box: [x0, y0, x1, y1] as Box,
+      area,
+      maxResponse: max,
+      meanResponse: sum / area,
+      get mask(): Uint8Array {
+        if (mask === undefined) {
+          mask = new Uint8Array(width * height);
+          for (let i = 0; i < own.length; i += 2) mask.fill(1, own[i], own[i + 1]);
+        }
+        return mask;
+      },
+    };
+  });
 }
 
 /**
@@ -90,41 +130,35 @@ function connectivity(value: unknown, param: string): 4 | 8 {
  * connected components (8- or 4-connectivity), components smaller than
  * max(1, ceil(minArea · width · height)) pixels dropped, the rest sorted by peak response
  * (descending; then larger area first, then the earlier peak in row-major order) and cut to
- * `maxInstances`.
+ * `maxInstances`. Runs in the native core (native/masks/components.h) on the calling thread;
+ * each instance's `mask` is made on first use.
  * @param heat height × width responses, row-major (values are not checked to lie in [0, 1]).
  * @throws TypeError / RangeError for a heat map of the wrong type or length, or invalid options.
  */
 export function findInstances(heat: Float32Array, width: number, height: number, options: InstanceOptions = {}): Instance[] {
-  const w = integerInRange(width, 'width', 1);
-  const h = integerInRange(height, 'height', 1);
-  if (!(heat instanceof Float32Array)) throw invalidType(`a Float32Array of ${w * h} values`, 'heat', heat);
-  if (heat.length !== w * h) throw invalidRange(`a Float32Array of width × height = ${w * h} values`, 'heat', heat);
-  const settings = instanceSettings(options as Record<string, unknown>);
-  const minPixels = Math.max(1, Math.ceil(settings.minArea * w * h));
+  const args = instanceArgs(heat, width, height, options);
+  return instancesOf(native().findInstances(...args), args[1], args[2]);
+}
 
-  const runs = componentRuns(heat, w, h, settings.threshold, settings.connectivity);
-  const stats = componentStats(heat, runs, w);
-  const kept = stats.filter((s) => s.area >= minPixels);
-  kept.sort((a, b) => b.max - a.max || b.area - a.area || a.peak - b.peak);
-  return kept.slice(0, settings.maxInstances).map((s) => {
-    const mask = new Uint8Array(w * h);
-    for (let r = s.firstRun; r <= s.lastRun; r++) {
-      if (runs.label[r] === s.label) mask.fill(1, runs.start[r], runs.end[r]);
-    }
-    return {
-      peak: { x: s.peak % w, y: Math.floor(s.peak / w) },
-      box: [s.x0, s.y0, s.x1, s.y1],
-      area: s.area,
-      maxResponse: s.max,
-      meanResponse: s.sum / s.area,
-      mask,
-    };
-  });
+/**
+ * findInstances in a worker thread. @internal It reads `heat` in place: for heat maps nobody
+ * else holds (a Referrer's, the server's cache), which must stay as they are until it settles.
+ */
+export async function findInstancesAsync(
+  heat: Float32Array,
+  width: number,
+  height: number,
+  options: InstanceOptions = {},
+): Promise<Instance[]> {
+  const args = instanceArgs(heat, width, height, options);
+  return instancesOf(await native().findInstancesAsync(...args), args[1], args[2]);
 }
 
 /**
  * Connected components of the pixels above `threshold`: labels[i] = 1..count for foreground
  * pixels, 0 for background, numbered in the row-major order of each component's first pixel.
+ * @throws TypeError / RangeError for a heat map of the wrong type or length, a threshold that is
+ *   not a finite number, or a connectivity other than 4 and 8.
  */
 export function labelComponents(
   heat: Float32Array,
@@ -133,69 +167,6 @@ export function labelComponents(
   threshold: number,
   connectivity: 4 | 8,
 ): { labels: Int32Array; count: number } {
-  const runs = componentRuns(heat, width, height, threshold, connectivity);
-  return { labels: labelImage(runs, width * height), count: runs.components };
-}
-
-interface ComponentStats {
-  label: number;
-  area: number;
-  sum: number;
-  max: number;
-  /** Row-major index of the first pixel with the maximum. */
-  peak: number;
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-  /** The component's first and last run. */
-  firstRun: number;
-  lastRun: number;
-}
-
-/**
- * Area, response sum and maximum, peak, bounds of each component, in label order. Pixels are
- * visited in row-major order, as in a pass over the label image: the same sums, the same peaks.
- */
-function componentStats(heat: Float32Array, runs: Runs, width: number): ComponentStats[] {
-  const stats: ComponentStats[] = Array.from({ length: runs.components }, (_, k) => ({
-    label: k + 1,
-    area: 0,
-    sum: 0,
-    max: -Infinity,
-    peak: -1,
-    x0: Infinity,
-    y0: Infinity,
-    x1: -1,
-    y1: -1,
-    firstRun: -1,
-    lastRun: -1,
-  }));
-  for (let r = 0; r < runs.count; r++) {
-    const s = stats[runs.label[r] - 1];
-    const a = runs.start[r];
-    const b = runs.end[r];
-    if (s.firstRun < 0) s.firstRun = r;
-    s.lastRun = r;
-    s.area += b - a;
-    // (in locals: the same additions in the same order, without a property write per pixel)
-    let { sum, max, peak } = s;
-    for (let i = a; i < b; i++) {
-      const v = heat[i];
-      sum += v;
-      if (v > max) {
-        max = v;
-        peak = i;
-      }
-    }
-    s.sum = sum;
-    s.max = max;
-    s.peak = peak;
-    const y = Math.floor(a / width);
-    s.x0 = Math.min(s.x0, a - y * width);
-    s.x1 = Math.max(s.x1, b - 1 - y * width);
-    s.y0 = Math.min(s.y0, y);
-    s.y1 = Math.max(s.y1, y);
-  }
-  return stats;
+  const [, w, h] = instanceArgs(heat, width, height, {});
+  return native().componentLabels(heat, w, h, finiteNumber(threshold, 'threshold'), connectivityOf(connectivity, 'connectivity'));
 }

@@ -9,7 +9,8 @@ import sharp from 'sharp';
 import type { Mask } from '../mask.js';
 import { native } from '../native.js';
 import type { Heatmap, HeatmapOptions, Referrer, ReferringPrompt } from '../referrer.js';
-import { findInstances, instanceMasks, type Instance, type ReferringMasks, type RefRegion } from '../referring/index.js';
+import { instanceMasks, type Instance, type ReferringMasks, type RefRegion } from '../referring/index.js';
+import { findInstancesAsync } from '../referring/instances.js';
 import { instancesInBox, targetSettings } from '../referring/compose.js';
 import { instanceSettings, type InstanceSettings } from '../referring/instances.js';
 import { labelSettings, vocabularyList, type SegmentLabel } from '../referring/labels.js';
@@ -146,7 +147,8 @@ export async function referringSegment(ctx: RouteContext, body: SegmentBody, sig
       ),
     );
     const { heat, cached } = await heatmapOf(ctx, referrer, image, query, signal);
-    const candidates = instancesInBox(findInstances(heat.data, heat.width, heat.height, settings), target, heat.width);
+    // (the cached heat map is the server's own, never changed: read in place, off the JS thread)
+    const candidates = instancesInBox(await findInstancesAsync(heat.data, heat.width, heat.height, settings), target, heat.width);
     let result: ReferringMasks = { masks: [], scores: [], instances: [], noTarget: true };
     let encodeMs = 0;
     let decodeMs = 0;

@@ -80,6 +80,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, cpuInfo, "cpuInfo"));
   exports.Set("tracePolygons", Napi::Function::New(env, tracePolygons, "tracePolygons"));
   exports.Set("tracePolygonsAsync", Napi::Function::New(env, tracePolygonsAsync, "tracePolygonsAsync"));
+  exports.Set("findInstances", Napi::Function::New(env, findInstances, "findInstances"));
+  exports.Set("findInstancesAsync", Napi::Function::New(env, findInstancesAsync, "findInstancesAsync"));
+  exports.Set("componentLabels", Napi::Function::New(env, componentLabels, "componentLabels"));
   exports.Set("maskCoverage", Napi::Function::New(env, maskCoverage, "maskCoverage"));
   exports.Set("maskCoverageAsync", Napi::Function::New(env, maskCoverageAsync, "maskCoverageAsync"));
   exports.Set("composeVisualPromptAsync",

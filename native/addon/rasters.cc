@@ -9,6 +9,7 @@
 #include "addon/common.h"
 #include "addon/promise_worker.h"
 #include "images/visual_prompt.h"
+#include "masks/components.h"
 #include "masks/coverage.h"
 #include "masks/polygons.h"
 
@@ -239,6 +240,88 @@ class CoverageWorker : public PromiseWorker {
   std::vector<float> out_;
 };
 
+// findInstances' and componentLabels' arguments: (values: Float32Array, width, height, threshold,
+// connectivity[, minPixels, maxInstances]).
+struct ComponentArgs {
+  const float* values;
+  int64_t width, height;
+  double threshold;
+  int connectivity;
+  int64_t minPixels = 0, maxInstances = 0;
+};
+
+ComponentArgs componentArgs(const Napi::CallbackInfo& info, size_t count, const char* usage) {
+  Napi::Env env = info.Env();
+  require(env, info.Length() == count && info[0].IsTypedArray() &&
+                   info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
+          usage);
+  for (size_t i = 1; i < count; ++i) require(env, info[i].IsNumber(), usage);
+  auto number = [&](size_t i) { return info[i].As<Napi::Number>().DoubleValue(); };
+  auto integer = [&](size_t i, double lo, double hi) {
+    const double d = number(i);
+    require(env, d >= lo && d <= hi && d == std::floor(d), usage);
+    return static_cast<int64_t>(d);
+  };
+  ComponentArgs a{};
+  a.width = integer(1, 1, 2147483647.0);
+  a.height = integer(2, 1, 2147483647.0);
+  require(env, a.width * a.height < (int64_t{1} << 31), "width * height must be below 2^31");
+  auto values = info[0].As<Napi::Float32Array>();
+  require(env, values.ElementLength() == static_cast<size_t>(a.width * a.height), usage);
+  a.values = values.Data();
+  a.threshold = number(3);
+  require(env, !std::isnan(a.threshold), usage);
+  a.connectivity = static_cast<int>(integer(4, 4, 8));
+  require(env, a.connectivity == 4 || a.connectivity == 8, usage);
+  if (count == 7) {
+    a.minPixels = integer(5, 0, 9007199254740992.0);
+    a.maxInstances = integer(6, 1, 9007199254740992.0);
+  }
+  return a;
+}
+
+constexpr const char* kFindInstancesUsage =
+    "findInstances(heat: Float32Array, width, height, threshold, connectivity, minPixels, maxInstances)";
+
+// {stats: Float64Array [K, 8] (peak, x0, y0, x1, y1, area, max, sum), runs: Int32Array [R, 2]
+// (start, end), runCounts: Uint32Array [K]} of the kept instances.
+Napi::Object instancesToJs(Napi::Env env, std::vector<masks::Instance>&& found) {
+  std::vector<double> stats;
+  std::vector<int32_t> runs;
+  std::vector<uint32_t> counts;
+  for (const masks::Instance& s : found) {
+    for (double v : {double(s.peak), double(s.x0), double(s.y0), double(s.x1), double(s.y1), double(s.area), s.max, s.sum}) {
+      stats.push_back(v);
+    }
+    for (int64_t i : s.runs) runs.push_back(static_cast<int32_t>(i));  // (width · height < 2^31)
+    counts.push_back(static_cast<uint32_t>(s.runs.size() / 2));
+  }
+  auto o = Napi::Object::New(env);
+  o.Set("stats", toTypedArray(env, std::move(stats)));
+  o.Set("runs", toTypedArray(env, std::move(runs)));
+  o.Set("runCounts", toTypedArray(env, std::move(counts)));
+  return o;
+}
+
+class InstancesWorker : public PromiseWorker {
+ public:
+  // Reads the heat map in place: a reference keeps it alive until the worker is done.
+  InstancesWorker(Napi::Env env, const Napi::CallbackInfo& info, const ComponentArgs& a)
+      : PromiseWorker(env), args_(a), keep_(Napi::Persistent(info[0].As<Napi::Object>())) {}
+
+ protected:
+  void run() override {
+    const ComponentArgs& a = args_;
+    found_ = masks::findInstances(a.values, a.width, a.height, a.threshold, a.connectivity, a.minPixels, a.maxInstances);
+  }
+  Napi::Value result() override { return instancesToJs(Env(), std::move(found_)); }
+
+ private:
+  ComponentArgs args_;
+  Napi::ObjectReference keep_;
+  std::vector<masks::Instance> found_;
+};
+
 }  // namespace
 
 Napi::Value composeVisualPromptAsync(const Napi::CallbackInfo& info) {
@@ -304,6 +387,32 @@ Napi::Value maskCoverage(const Napi::CallbackInfo& info) {
 
 Napi::Value maskCoverageAsync(const Napi::CallbackInfo& info) {
   return (new CoverageWorker(info.Env(), coverageArgs(info, kCoverageUsage)))->queue();
+}
+
+Napi::Value findInstances(const Napi::CallbackInfo& info) {
+  const ComponentArgs a = componentArgs(info, 7, kFindInstancesUsage);
+  return instancesToJs(info.Env(), onJsThread(info.Env(), [&] {
+                         return masks::findInstances(a.values, a.width, a.height, a.threshold, a.connectivity,
+                                                     a.minPixels, a.maxInstances);
+                       }));
+}
+
+Napi::Value findInstancesAsync(const Napi::CallbackInfo& info) {
+  return (new InstancesWorker(info.Env(), info, componentArgs(info, 7, kFindInstancesUsage)))->queue();
+}
+
+Napi::Value componentLabels(const Napi::CallbackInfo& info) {
+  const ComponentArgs a = componentArgs(info, 5, "componentLabels(values: Float32Array, width, height, threshold, connectivity)");
+  const masks::Runs runs =
+      onJsThread(info.Env(), [&] { return masks::componentRuns(a.values, a.width, a.height, a.threshold, a.connectivity); });
+  std::vector<int32_t> labels(static_cast<size_t>(a.width * a.height), 0);
+  for (size_t r = 0; r < runs.start.size(); ++r) {
+    std::fill(labels.begin() + runs.start[r], labels.begin() + runs.end[r], runs.label[r]);
+  }
+  auto o = Napi::Object::New(info.Env());
+  o.Set("labels", toTypedArray(info.Env(), std::move(labels)));
+  o.Set("count", Napi::Number::New(info.Env(), runs.components));
+  return o;
 }
 
 Napi::Value tracePolygons(const Napi::CallbackInfo& info) {

@@ -1,7 +1,8 @@
 // Utilities without a model, for work that would otherwise hold the event loop for milliseconds: mask
 // polygons (tracePolygons on the calling thread, tracePolygonsAsync in a worker thread, over
 // native/masks/polygons), SAM mask-prompt coverage (maskCoverage, maskCoverageAsync, over
-// native/masks/coverage), 8-bit heat maps (quantizeUnitAsync), base64 in JSON (spliceBase64Async)
+// native/masks/coverage), referring instances (findInstances, findInstancesAsync, componentLabels,
+// over native/masks/components), 8-bit heat maps (quantizeUnitAsync), base64 in JSON (spliceBase64Async)
 // and visual prompts (composeVisualPromptAsync, over native/images/visual_prompt).
 #pragma once
 #include <napi.h>
@@ -20,6 +21,16 @@ Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info);
 // copy of the mask.
 Napi::Value maskCoverage(const Napi::CallbackInfo& info);
 Napi::Value maskCoverageAsync(const Napi::CallbackInfo& info);
+// (heat: Float32Array, width, height, threshold, connectivity, minPixels, maxInstances) →
+// {stats: Float64Array [K, 8] (peak, x0, y0, x1, y1, area, max, sum), runs: Int32Array [R, 2],
+// runCounts: Uint32Array [K]}: masks::findInstances on the calling thread (width · height < 2^31).
+Napi::Value findInstances(const Napi::CallbackInfo& info);
+// The same, returning a promise; reads the heat map in place (the caller must neither change
+// nor detach it before the promise settles).
+Napi::Value findInstancesAsync(const Napi::CallbackInfo& info);
+// (values: Float32Array, width, height, threshold, connectivity) → {labels: Int32Array, count}:
+// each pixel's component (1.., 0 for background) of masks::componentRuns, on the calling thread.
+Napi::Value componentLabels(const Napi::CallbackInfo& info);
 // (values: Float32Array) → Promise<Uint8Array>: round(255 · clamp(v, 0, 1)) of each value (as JS's
 // Math.round on doubles; NaN → 0), in a worker thread; the values are copied before it returns.
 Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info);
