@@ -19,8 +19,9 @@ struct Runs {
 
 // The runs of the pixels strictly above `threshold` (compared as doubles, as in JS; NaN is never
 // above it), 4- or 8-connected. One pass finds the runs; a run touching one of the row above
-// (overlapping it, or with 8-connectivity meeting it at a corner) joins its component. A port of the TypeScript
-// componentRuns it replaced (lib/components.ts until 0a94c66): the same runs and labels.
+// (overlapping it, or with 8-connectivity meeting it at a corner) joins its component. A port of
+// the TypeScript componentRuns it replaced (lib/components.ts until 0a94c66): the same runs and
+// labels.
 Runs componentRuns(const float* values, int64_t width, int64_t height, double threshold, int connectivity);
 
 // A candidate instance: one component's statistics (pixels in row-major order) and its runs.
