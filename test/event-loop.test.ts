@@ -1,7 +1,10 @@
 // Native work runs off the JS thread: timers keep firing while the addon encodes, and while
-// masks are traced into polygons or encoded as PNG.
+// masks are traced into polygons or encoded as PNG, mask prompts converted and heat maps split
+// into instances.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mask } from '../lib/mask.js';
+import { maskToLogitsAsync } from '../lib/mask-prompt.js';
+import { findInstancesAsync } from '../lib/referring/instances.js';
 import { maskToCounts } from '../lib/rle.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { MODEL_DIR } from './helpers/fixtures.js';
@@ -64,9 +67,16 @@ describe('the event loop while large masks are formatted', () => {
   const counts = maskToCounts(data, height, width);
   const mask = new Mask({ counts: Uint32Array.from(counts), width, height, score: 1, lowResLogits: new Float32Array(1) });
 
+  // The same disc as a heat map, for the referring instances
+  const heat = Float32Array.from(data, (v, i) => (v === 0 ? 0.2 : 0.6 + (i % 7) / 20));
+  const frame = { resizedWidth: 1024, resizedHeight: 683, imageSize: 1024, lowResSize: 256 };
+
   for (const [format, make] of [
     ['polygons', () => mask.toPolygonsAsync()],
     ['png', () => mask.toPNG()],
+    // (two in a row: each takes 25-35 ms, and a call should be long enough to tell)
+    ['mask-prompt logits', () => maskToLogitsAsync({ data, width, height }, frame).then(() => maskToLogitsAsync({ data, width, height }, frame))],
+    ['referring instances', () => findInstancesAsync(heat, width, height).then(() => findInstancesAsync(heat, width, height))],
   ] as const) {
     it(`a 10 ms interval keeps firing while ${format} are made back to back`, { timeout: 30_000 }, async () => {
       await make(); // warm-up
