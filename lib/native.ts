@@ -275,6 +275,28 @@ export interface NativeBinding {
   cudaInfo(): CudaInfo;
 }
 
+/** findInstances' arguments (native/addon/rasters.h). */
+type FindInstancesArgs = [
+  heat: Float32Array,
+  width: number,
+  height: number,
+  threshold: number,
+  connectivity: 4 | 8,
+  minPixels: number,
+  maxInstances: number,
+];
+
+/** maskCoverage's arguments: a width × height mask and its model-input frame (native/addon/rasters.h). */
+type MaskCoverageArgs = [
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  resizedWidth: number,
+  resizedHeight: number,
+  imageSize: number,
+  lowResSize: number,
+];
+
 /** Kept referring instances: [K, 8] (peak, x0, y0, x1, y1, area, max, sum), their runs [R, 2] (start, end) and runs per instance. */
 export interface NativeInstances {
   stats: Float64Array;
@@ -292,25 +314,9 @@ export interface NativeRasterTools {
   /** tracePolygons in a worker thread; the source is copied before it returns. */
   tracePolygonsAsync(source: Uint8Array | Uint32Array, width: number, height: number): Promise<NativePolygons>;
   /** Referring instances of a heat map (native/masks/components.h), on the calling thread. */
-  findInstances(
-    heat: Float32Array,
-    width: number,
-    height: number,
-    threshold: number,
-    connectivity: 4 | 8,
-    minPixels: number,
-    maxInstances: number,
-  ): NativeInstances;
+  findInstances(...args: FindInstancesArgs): NativeInstances;
   /** findInstances in a worker thread; reads `heat` in place until it settles. */
-  findInstancesAsync(
-    heat: Float32Array,
-    width: number,
-    height: number,
-    threshold: number,
-    connectivity: 4 | 8,
-    minPixels: number,
-    maxInstances: number,
-  ): Promise<NativeInstances>;
+  findInstancesAsync(...args: FindInstancesArgs): Promise<NativeInstances>;
   /** Each pixel's connected component (1.., 0 for background) of the values above `threshold`. */
   componentLabels(
     values: Float32Array,
@@ -323,25 +329,9 @@ export interface NativeRasterTools {
    * The fraction of each lowResSize² mask-prompt cell covered by a width × height mask (non-zero
    * inside) in that model-input frame (native/masks/coverage.h), on the calling thread.
    */
-  maskCoverage(
-    mask: Uint8Array,
-    width: number,
-    height: number,
-    resizedWidth: number,
-    resizedHeight: number,
-    imageSize: number,
-    lowResSize: number,
-  ): Float32Array;
+  maskCoverage(...args: MaskCoverageArgs): Float32Array;
   /** maskCoverage in a worker thread; the mask is copied before it returns. */
-  maskCoverageAsync(
-    mask: Uint8Array,
-    width: number,
-    height: number,
-    resizedWidth: number,
-    resizedHeight: number,
-    imageSize: number,
-    lowResSize: number,
-  ): Promise<Float32Array>;
+  maskCoverageAsync(...args: MaskCoverageArgs): Promise<Float32Array>;
   /**
    * round(255 · clamp(v, 0, 1)) of each value (Math.round; NaN → 0), in a worker thread: an 8-bit
    * heat map. The values are copied before it returns.
