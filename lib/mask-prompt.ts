@@ -98,13 +98,16 @@ export function checkResizable(width: number, height: number, longestEdge: numbe
  * outside the mask (fraction 0). `mask` and `frame` must be valid (see `maskToLogits`).
  */
 export function maskCoverage(mask: BinaryMask, frame: MaskFrame): Float32Array {
-  return native().maskCoverage(mask.data, mask.width, mask.height, frame.resizedWidth, frame.resizedHeight, frame.imageSize, frame.lowResSize);
+  return native().maskCoverage(...coverageArgs(mask, frame));
 }
 
 /** maskCoverage in a worker thread; the mask's bytes are copied before it returns. */
 function maskCoverageAsync(mask: BinaryMask, frame: MaskFrame): Promise<Float32Array> {
-  const { resizedWidth, resizedHeight, imageSize, lowResSize } = frame;
-  return native().maskCoverageAsync(mask.data, mask.width, mask.height, resizedWidth, resizedHeight, imageSize, lowResSize);
+  return native().maskCoverageAsync(...coverageArgs(mask, frame));
+}
+
+function coverageArgs({ data, width, height }: BinaryMask, f: MaskFrame) {
+  return [data, width, height, f.resizedWidth, f.resizedHeight, f.imageSize, f.lowResSize] as const;
 }
 
 /** Covered fractions f → clamp(ln(f / (1 − f)), −L, L), in place. */
