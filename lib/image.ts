@@ -36,10 +36,10 @@ export async function decodeImage(input: ImageInput, options: DecodeImageOptions
 }
 
 /**
- * decodeImage for the library's own encoders (Segmenter, stream, server), whose decoded pixels
- * never reach user code: raw pixels of a size seen before are copied into a recycled buffer (see
- * recyclePixels), and pixels this function made before (a stream frame decoded, then encoded) are
- * taken as they are.
+ * decodeImage for the library's own encoders (Segmenter, stream, server, Referrer, referSegment),
+ * whose decoded pixels never reach user code: raw pixels of a size seen before are copied into a
+ * recycled buffer (see recyclePixels), and pixels this function made before (a stream frame
+ * decoded, then encoded; referSegment's image, then its heat map and encode) are taken as they are.
  */
 export async function decodeForEncoder(input: ImageInput, options: DecodeImageOptions = {}): Promise<DecodedImage> {
   return decode(input, options, true);

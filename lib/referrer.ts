@@ -9,7 +9,7 @@ import {
   type ClipImageProcessorConfig,
 } from './clip/image-processor.js';
 import { abortError, invalidRange, invalidType, withCallerStack } from './errors.js';
-import { decodeImage } from './image.js';
+import { decodeForEncoder, decodeImage } from './image.js';
 import type { NativeClipSegConfig, NativeClipSegImage, NativeClipSegModel } from './native.js';
 import { resolveModelDirectory } from './model-dir.js';
 import { WorkQueue } from './queue.js';
@@ -237,7 +237,7 @@ export class Referrer {
     if (!Array.isArray(masks)) throw invalidType('an array of masks {data, width, height}', 'masks', masks);
     const { signal } = labelSettings(options, 1);
     try {
-      const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
+      const decoded = await decodeForEncoder(image, { limitInputPixels: this.limitInputPixels });
       const list = segmentMasks(masks, 'masks', decoded.width, decoded.height);
       const out = [];
       const rgb = { ...decoded, channels: 3 } as const;
@@ -325,7 +325,7 @@ export class Referrer {
     const context = new Error();
     this.#live();
     try {
-      const decoded = await decodeImage(image, { limitInputPixels: this.limitInputPixels });
+      const decoded = await decodeForEncoder(image, { limitInputPixels: this.limitInputPixels });
       const target = clipModelInput(decoded, this.processor);
       const handle = await this.#queue.run(() => this.#live().encodeImage(target.pixels, target.width, target.height));
       return new ReferrerImage(this, handle, decoded.width, decoded.height);
@@ -349,7 +349,7 @@ export class Referrer {
     try {
       let target: ReturnType<typeof clipModelInput> | undefined;
       if (encoded === undefined) {
-        const decoded = await decodeImage(image as ImageInput, { limitInputPixels: this.limitInputPixels });
+        const decoded = await decodeForEncoder(image as ImageInput, { limitInputPixels: this.limitInputPixels });
         target = clipModelInput(decoded, this.processor);
         dims = decoded;
       } else {

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { decodeForEncoder, decodeImage } from '../lib/image.js';
 import { native } from '../lib/native.js';
 import { Referrer } from '../lib/referrer.js';
 import { findInstancesAsync } from '../lib/referring/instances.js';
@@ -382,6 +383,36 @@ describe('referSegment on the tiny models', () => {
       });
       expect(prompts).toEqual([{ boxes: result.candidates.map((i) => i.box) }]);
       expect(result.masks).toHaveLength(result.candidates.length);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('raw pixels: copied once when called, that copy shared by the heat map and the encoder', async () => {
+    const decoded = await decodeImage(WIDE);
+    const expected = await referSegment(segmenter, referrer, { ...decoded, channels: 3 }, { text: 'a red cat', threshold, minArea: 0 });
+    const heatInputs: unknown[] = [];
+    const encodeInputs: unknown[] = [];
+    const heatmap = referrer.heatmap.bind(referrer);
+    const encode = segmenter.encode.bind(segmenter);
+    vi.spyOn(referrer, 'heatmap').mockImplementation((image, options) => (heatInputs.push(image), heatmap(image, options)));
+    vi.spyOn(segmenter, 'encode').mockImplementation((image, options) => (encodeInputs.push(image), encode(image, options)));
+    try {
+      const data = decoded.data.slice();
+      const pending = referSegment(segmenter, referrer, { data, width: decoded.width, height: decoded.height, channels: 3 }, { text: 'a red cat', threshold, minArea: 0 });
+      data.fill(7); // the caller reuses its buffer at once
+      structuredClone(data.buffer, { transfer: [data.buffer] }); // or detaches it
+      const got = await pending;
+      expect(got.masks.map((m) => m.toRLE())).toEqual(expected.masks.map((m) => m.toRLE()));
+      expect(Buffer.from(got.heatmap.data.buffer).equals(Buffer.from(expected.heatmap.data.buffer))).toBe(true);
+      const pixels = (input: unknown) => (input as { data: Uint8Array }).data;
+      expect(heatInputs).toHaveLength(1);
+      expect(encodeInputs).toHaveLength(1);
+      expect(pixels(encodeInputs[0])).toBe(pixels(heatInputs[0]));
+      // the library's own copy (decodeForEncoder's): the referrer and the encoder take it as it is
+      const own = heatInputs[0] as { data: Uint8Array; width: number; height: number; channels: 3 };
+      expect(own.data).not.toBe(data);
+      expect((await decodeForEncoder(own)).data).toBe(own.data);
     } finally {
       vi.restoreAllMocks();
     }

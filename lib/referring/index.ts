@@ -2,7 +2,7 @@
 // candidate instances (connected components of the thresholded map) → SAM masks (Segmenter),
 // deduplicated and scored. The image is decoded once and encoded once for SAM.
 import { invalidRange, invalidType } from '../errors.js';
-import { decodeImage } from '../image.js';
+import { decodeForEncoder } from '../image.js';
 import type { Heatmap, HeatmapOptions, Referrer } from '../referrer.js';
 import { instancesInBox, targetSettings, type TargetPrompt } from './compose.js';
 import { querySpec } from './prompts.js';
@@ -145,7 +145,8 @@ async function referMany(
   }
   maskOptions.signal?.throwIfAborted();
 
-  const decoded = await decodeImage(image, { limitInputPixels: segmenter.limitInputPixels });
+  // (the library's own copy: the referrer and the encoder take it as it is, instead of a copy each)
+  const decoded = await decodeForEncoder(image, { limitInputPixels: segmenter.limitInputPixels });
   const target = targetSettings(opts, decoded.width, decoded.height);
   const raw: RawImage = { ...decoded, channels: 3 };
   const heatmaps = many ? await referrer.heatmaps(raw, queries) : [await referrer.heatmap(raw, queries[0])];
