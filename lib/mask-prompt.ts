@@ -42,7 +42,7 @@ export interface MaskFrame {
 /** A MaskFrame with integer sides ≥ 1 and the resized image inside the model input. */
 function maskFrame(value: unknown, param: string): MaskFrame {
   const obj = plainObject(value, param, 'an object {resizedWidth, resizedHeight, imageSize, lowResSize}');
-  const imageSize = integerInRange(obj.imageSize, `${param}.imageSize`, 1);
+  const imageSize = integerInRange(obj.imageSize, `${param}.imageSize`, 1, 2 ** 31 - 1);
   return {
     resizedWidth: integerInRange(obj.resizedWidth, `${param}.resizedWidth`, 1, imageSize),
     resizedHeight: integerInRange(obj.resizedHeight, `${param}.resizedHeight`, 1, imageSize),

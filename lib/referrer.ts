@@ -33,11 +33,11 @@ import {
   type RankedSegment,
   type SegmentLabel,
 } from './referring/labels.js';
-import { cropAround, promptOfCrop, refRegion, visualPrompt } from './referring/visual-prompt.js';
+import { cropAround, promptOfCrop, refRegion, visualPrompt, visualPromptInPlace } from './referring/visual-prompt.js';
 import type { CpuMatmul, Device } from './segmenter.js';
 import type { BinaryMask, ImageInput } from './types.js';
 import { Mask, maskSource } from './mask.js';
-import { integerInRange, nonEmptyString, plainObject } from './validate.js';
+import { integerInRange, isPlainObject, nonEmptyString, plainObject } from './validate.js';
 
 export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
 export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
@@ -236,20 +236,23 @@ export class Referrer {
     this.#live();
     if (!Array.isArray(masks)) throw invalidType('an array of masks {data, width, height}', 'masks', masks);
     const { signal } = labelSettings(options, 1);
+    // The masks' pixels are copied now (the caller may change or reuse them once this returns);
+    // a Mask from an rle decode keeps its run lengths, which no one else can reach.
+    const given = masks.map((m: unknown) => ownPixels(m));
     try {
       const decoded = await decodeForEncoder(image, { limitInputPixels: this.limitInputPixels });
-      const list = segmentMasks(masks, 'masks', decoded.width, decoded.height);
+      const list = segmentMasks(given, 'masks', decoded.width, decoded.height);
       const out = [];
       const rgb = { ...decoded, channels: 3 } as const;
       for (const [i, mask] of list.entries()) {
         if (signal?.aborted) throw abortError(signal);
-        // A Mask knows its box (no pass over its pixels for the crop), and its pixels or run
-        // lengths go to the native composition as they are (a mask from an rle decode is never
-        // decoded here).
+        // All of it is this call's own, read in place off the JS thread. A Mask's run lengths go
+        // to the native composition as they are (never decoded here), cropped to its box (found
+        // from the runs).
         const prompt =
           mask instanceof Mask && mask.area > 0
             ? await promptOfCrop(rgb, maskSource(mask), cropAround(mask.box, rgb.width, rgb.height))
-            : await visualPrompt(rgb, { mask }, `masks[${i}]`);
+            : await visualPromptInPlace(rgb, { mask }, `masks[${i}]`);
         const p = clipModelInput(prompt, this.processor);
         out.push(await this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height)));
       }
@@ -457,6 +460,7 @@ export class Referrer {
       throw renameImageParam(error, `${param}.refImage`);
     });
     const r = region === undefined ? undefined : refRegion(region, `${param}.refRegion`, ref.width, ref.height);
+    // (visualPrompt copies the region's crop now: the caller's mask is not read later)
     const prompt = await visualPrompt({ ...ref, channels: 3 }, r, `${param}.refRegion`);
     const p = clipModelInput(prompt, this.processor);
     return this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height));
@@ -592,6 +596,20 @@ function checkCompatible(
       `${dir}: the tokenizer has ${tokenizer.vocabSize} ids but config.json text_config.vocab_size is ${config.vocabSize}`,
     );
   }
+}
+
+/**
+ * A mask of embedSegments as this call's own: a Mask from an rle decode as it is (its run
+ * lengths), any other Mask or `{data}` with a copy of its pixels; anything else as it is (for
+ * validation to refuse).
+ */
+function ownPixels(mask: unknown): unknown {
+  if (mask instanceof Mask) {
+    const source = maskSource(mask);
+    return source instanceof Uint32Array ? mask : { data: source.slice(), width: mask.width, height: mask.height };
+  }
+  if (isPlainObject(mask) && mask.data instanceof Uint8Array) return { ...mask, data: mask.data.slice() };
+  return mask;
 }
 
 /** decodeImage's argument errors name `image`; for the reference image they should name its option. */

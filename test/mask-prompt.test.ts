@@ -194,6 +194,9 @@ describe('maskCoverage (native) against its definition', () => {
     expect(() => maskToLogits({ data: new Uint8Array(16), width: 4, height: 4 }, { resizedWidth: 8, resizedHeight: 8, imageSize: 8, lowResSize: 4097 })).toThrow(
       /between 1 and 4096 for frame\.lowResSize /,
     );
+    expect(() => maskToLogits({ data: new Uint8Array(16), width: 4, height: 4 }, { resizedWidth: 8, resizedHeight: 8, imageSize: 2 ** 31, lowResSize: 4 })).toThrow(
+      /between 1 and 2147483647 for frame\.imageSize /,
+    );
   });
 });
 

@@ -138,6 +138,24 @@ describe('Referrer labels (clipseg-tiny)', () => {
     await expect(referrer.embedSegments(WIDE, [masks[0], empty])).rejects.toThrow(/for masks\[1\] /);
   });
 
+  it("embedSegments reads the masks' pixels when called; a Mask's pixels as they are now, not its cached box", async () => {
+    const plain = [rect(10, 10, 60, 50), rect(80, 30, 140, 90)];
+    const expected = await referrer.embedSegments(WIDE, plain.map((m) => ({ ...m, data: m.data.slice() })));
+    const pending = referrer.embedSegments(WIDE, plain);
+    for (const m of plain) m.data.fill(0); // the caller reuses its masks at once
+    const got = await pending;
+    for (const [i, seg] of got.entries()) expect(Buffer.from(seg.buffer).equals(Buffer.from(expected[i].buffer))).toBe(true);
+    // a Mask read (box, area) and then drawn on: its pixels count, as for a plain mask
+    const drawn = rect(10, 10, 60, 50);
+    const mask = new Mask({ ...drawn, score: 1, lowResLogits: new Float32Array(4) });
+    expect(mask.box).toEqual([10, 10, 59, 49]);
+    mask.data.fill(0);
+    mask.data.fill(1, 70 * 150 + 100, 70 * 150 + 120);
+    const [fromMask] = await referrer.embedSegments(WIDE, [mask]);
+    const [fromPixels] = await referrer.embedSegments(WIDE, [{ data: mask.data.slice(), width: 150, height: 100 }]);
+    expect(Buffer.from(fromMask.buffer).equals(Buffer.from(fromPixels.buffer))).toBe(true);
+  });
+
   it('label: top-k labels per mask with probabilities over the vocabulary', async () => {
     const masks = [rect(10, 10, 60, 50), rect(80, 30, 140, 90)];
     const vocabulary = labels.classes;

@@ -235,6 +235,18 @@ describe('labelComponents and findInstances against a flood fill', () => {
     }
   });
 
+  it("an instance's mask is made on first use and can be replaced", () => {
+    const { heat, width, height } = maps[maps.length - 1];
+    const [inst] = findInstances(heat, width, height, { minArea: 0, maxInstances: 2 ** 60 });
+    expect(inst.mask).toBe(inst.mask); // made once
+    expect(inst.mask.reduce((a, v) => a + v, 0)).toBe(inst.area);
+    const other = new Uint8Array(width * height);
+    inst.mask = other;
+    expect(inst.mask).toBe(other);
+    expect(Object.assign(inst, { mask: other.slice() }).mask).not.toBe(other);
+    expect({ ...inst }.mask).toBe(inst.mask);
+  });
+
   it('findInstancesAsync (a worker thread) finds what findInstances finds', async () => {
     for (const { heat, width, height } of maps) {
       const options = { minArea: 0.01, connectivity: 4 as const, maxInstances: 3, threshold: 0.55 };

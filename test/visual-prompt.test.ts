@@ -208,6 +208,17 @@ describe('visualPrompt', () => {
     expect(differ / background).toBeLessThan(0.1);
   });
 
+  it("reads the caller's pixels and region when called: they may change at once", async () => {
+    const big = checkerboard(400, 300);
+    const mask = rectMask(400, 300, [100, 75, 299, 224]);
+    const expected = await visualPrompt({ ...big, data: big.data.slice() }, { mask: { data: mask.slice(), width: 400, height: 300 } });
+    const pending = visualPrompt(big, { mask: { data: mask, width: 400, height: 300 } });
+    big.data.fill(0);
+    mask.fill(0);
+    const got = await pending;
+    expect(Buffer.from(got.data).equals(Buffer.from(expected.data))).toBe(true);
+  });
+
   it('an empty region is a RangeError', async () => {
     const mask = { data: new Uint8Array(64 * 48), width: 64, height: 48 };
     await expect(visualPrompt(image, { mask }, 'options.refRegion')).rejects.toThrow(RangeError);
@@ -353,5 +364,8 @@ describe('composeVisualPromptAsync (native)', () => {
     expect(call(...ok.slice(0, 7), 2)).toThrow(TypeError);
     expect(call(new Float32Array(3), ...ok.slice(1))).toThrow(TypeError);
     expect(call(...ok.slice(0, 7))).toThrow(TypeError);
+    // sides that pass alone but whose bytes overflow int64 (UBSan: undefined behaviour before)
+    expect(call(ok[0], ok[1], 2 ** 31 - 1, 2 ** 31 - 1, ...ok.slice(4))).toThrow(TypeError);
+    expect(call(...ok.slice(0, 5), 2 ** 31 - 1, 2 ** 31 - 1, 0.1)).toThrow(TypeError);
   });
 });

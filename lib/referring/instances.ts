@@ -46,7 +46,7 @@ export interface Instance {
   /** Mean response over the component's pixels. */
   meanResponse: number;
   /** The component as a binary mask at image size (width × height bytes, 1 inside), made on first use. */
-  readonly mask: Uint8Array;
+  mask: Uint8Array;
 }
 
 export interface InstanceOptions {
@@ -94,7 +94,8 @@ function instanceArgs(heat: Float32Array, width: number, height: number, options
   if (w * h > MAX_COMPONENT_PIXELS) throw invalidRange(`at most ${MAX_COMPONENT_PIXELS} pixels`, 'width × height', w * h);
   const settings = instanceSettings(options as Record<string, unknown>);
   const minPixels = Math.max(1, Math.ceil(settings.minArea * w * h));
-  return [heat, w, h, settings.threshold, settings.connectivity, minPixels, settings.maxInstances] as const;
+  // (more instances than pixels are never found: the count the native side takes stays within 2^53)
+  return [heat, w, h, settings.threshold, settings.connectivity, minPixels, Math.min(settings.maxInstances, w * h)] as const;
 }
 
 /** The largest heat map findInstances and labelComponents take: 2^31 − 1 pixels (46341²). */
@@ -120,6 +121,9 @@ function instancesOf(found: NativeInstances, width: number, height: number): Ins
           for (let i = 0; i < own.length; i += 2) mask.fill(1, own[i], own[i + 1]);
         }
         return mask;
+      },
+      set mask(value: Uint8Array) {
+        mask = value;
       },
     };
   });

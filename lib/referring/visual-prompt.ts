@@ -136,8 +136,9 @@ export function blurSigma(width: number, height: number): number {
  * triangle filter), blurred there with the σ that gives σ in all (`sigma`: the reduction and the
  * bilinear enlargement each add a variance of about factor² / 6) and enlarged again bilinearly
  * while composing. The blur is smooth at that scale: against a blur at full size the background
- * differs by at most 1 level after darkening, on a few % of its pixels (most of them near the
- * crop's corners, where the edges are extended at the lower resolution).
+ * differs by 1–3 levels after darkening, on a few % of its pixels (most of them near the
+ * crop's edges and corners, where the edges are extended at the lower resolution; more at the
+ * ends of crops a pixel or two thin).
  */
 export interface BlurPlan {
   factor: number;
@@ -164,18 +165,50 @@ const bytesOf = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.length);
  * The visual prompt of a reference image: without a region, the image itself; with one, the crop
  * of `promptCrop` where the region's pixels are kept as they are and the rest is Gaussian-blurred
  * (σ of `blurSigma`, run as `blurPlan` says) and darkened: round(VISUAL_PROMPT_DARKEN · blurred).
- * The blur runs in sharp and the composition in the native core, both off the JS thread.
- * `region` must already be valid for the image (see `refRegion`).
+ * The blur runs in sharp and the composition in the native core, both off the JS thread; the
+ * crop of the image and of the region are copied when the call is made. `region` must already be
+ * valid for the image (see `refRegion`).
  * @throws RangeError when the region covers no pixel.
  */
 export async function visualPrompt(image: RgbImage, region?: RefRegion, param = 'region'): Promise<RgbImage> {
   if (region === undefined) return image;
   const { width, height } = image;
-  // (a mask as given: promptCrop and the composition read non-zero as inside)
-  const mask = 'mask' in region ? region.mask.data : regionMask(region, width, height);
+  const mask = regionBytes(region, width, height);
+  const rect = regionCrop(mask, width, height, region, param);
+  // The caller's pixels are read after this returns (by sharp, by the native composition): their
+  // crops are copied now, so that it may change or reuse its buffers at once.
+  const [cw, ch] = [rect[2] - rect[0], rect[3] - rect[1]];
+  const own = { data: cropPixels(image.data, width, 3, rect), width: cw, height: ch, channels: 3 as const };
+  return promptOfCrop(own, cropPixels(mask, width, 1, rect), [0, 0, cw, ch]);
+}
+
+/**
+ * @internal visualPrompt of an image and region the library owns (decoded by it, never handed
+ * to user code), read in place until the promise settles: no copies on the JS thread.
+ */
+export async function visualPromptInPlace(image: RgbImage, region: RefRegion, param = 'region'): Promise<RgbImage> {
+  const mask = regionBytes(region, image.width, image.height);
+  return promptOfCrop(image, mask, regionCrop(mask, image.width, image.height, region, param));
+}
+
+/** A region's bytes: a mask as given (promptCrop and the composition read non-zero as inside), or drawn. */
+function regionBytes(region: RefRegion, width: number, height: number): Uint8Array {
+  return 'mask' in region ? region.mask.data : regionMask(region, width, height);
+}
+
+function regionCrop(mask: Uint8Array, width: number, height: number, region: RefRegion, param: string): CropRect {
   const rect = promptCrop(mask, width, height);
   if (rect === undefined) throw invalidRange('a region that covers at least one pixel of the reference image', param, region);
-  return promptOfCrop(image, mask, rect);
+  return rect;
+}
+
+/** The pixels of `rect` of an image with `channels` bytes per pixel. */
+function cropPixels(data: Uint8Array, width: number, channels: number, rect: CropRect): Uint8Array {
+  const [x0, y0, x1, y1] = rect;
+  const row = (x1 - x0) * channels;
+  const out = new Uint8Array(row * (y1 - y0));
+  for (let y = y0; y < y1; y++) out.set(data.subarray((y * width + x0) * channels, (y * width + x1) * channels), (y - y0) * row);
+  return out;
 }
 
 /**

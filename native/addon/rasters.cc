@@ -347,6 +347,9 @@ Napi::Value composeVisualPromptAsync(const Napi::CallbackInfo& info) {
     require(env, a.ElementLength() == static_cast<size_t>(n), usage);
     return a.Data();
   };
+  // (sides below 2^31 multiply within int64; 3 bytes a pixel more only below 2^53 pixels)
+  constexpr int64_t kMaxPixels = int64_t{1} << 53;
+  require(env, width * height < kMaxPixels && bw * bh < kMaxPixels, usage);
   const images::RgbView crop{bytes(info[0], width * height * 3), width, height};
   const images::RgbView blurred{bytes(info[4], bw * bh * 3), bw, bh};
   if (info[1].IsTypedArray()) {
