@@ -11,7 +11,8 @@
 //      p99 and the server's longest event-loop stall (nodejs_eventloop_lag_max_seconds), which
 //      show the formatting work left on the server's JS thread;
 //   5. with the referrer (--referrer, the tiny CLIPSeg fixture by default) on a 1920 × 1080 image,
-//      one client per request kind: requests/s and the longest event-loop stall of each.
+//      one client per request kind, and the labelled and referring segments on a 4000 × 3000 one:
+//      requests/s and the longest event-loop stall of each.
 // With batching, a batch's images go to the native encoder in one Segmenter.encodeBatch call (its
 // matrix products cover the whole batch); without it (--max-batch 1), one image per call.
 //
@@ -175,28 +176,40 @@ for (const [label, flags] of [
   }
   await stop();
 }
-// 5. Referrer routes at 1080p: how long each kind of request holds the server's event loop.
-{
-  const scene = await sharp({ create: { width: 1920, height: 1080, channels: 3, background: { r: 90, g: 120, b: 200 } } })
-    .composite([{ input: await sharp(image).resize(900, 600).toBuffer(), left: 300, top: 200 }])
+// 5. Referrer routes at 1080p (and the heaviest two at 12 MP): how long each kind of request holds
+// the server's event loop.
+results.referrer = [];
+for (const [sceneWidth, sceneHeight, only] of [
+  [1920, 1080, undefined],
+  [4000, 3000, ['segment, 1 point + 5 labels', 'referring segment (text)']],
+]) {
+  const scene = await sharp({ create: { width: sceneWidth, height: sceneHeight, channels: 3, background: { r: 90, g: 120, b: 200 } } })
+    .composite([
+      {
+        input: await sharp(image).resize(Math.round((sceneWidth * 900) / 1920), Math.round((sceneHeight * 600) / 1080)).toBuffer(),
+        left: Math.round((sceneWidth * 300) / 1920),
+        top: Math.round((sceneHeight * 200) / 1080),
+      },
+    ])
     .png()
     .toBuffer();
   const { base, stop } = await startServer(['--referrer', values.referrer]);
   const { imageId } = JSON.parse((await request(base, 'POST', '/v1/embeddings', scene, 'image/png')).body);
+  const point = [[Math.round((sceneWidth * 700) / 1920), Math.round((sceneHeight * 500) / 1080), 1]];
   const kinds = {
-    'segment, 1 point': ['/v1/segment', { imageId, points: [[700, 500, 1]] }],
-    'segment, 1 point + 5 labels': ['/v1/segment', { imageId, points: [[700, 500, 1]], vocabulary: ['cat', 'dog', 'car', 'tree', 'person'] }],
+    'segment, 1 point': ['/v1/segment', { imageId, points: point }],
+    'segment, 1 point + 5 labels': ['/v1/segment', { imageId, points: point, vocabulary: ['cat', 'dog', 'car', 'tree', 'person'] }],
     'heat map, float32': ['/v1/heatmap', { imageId, text: 'a cat' }],
     'heat map, png': ['/v1/heatmap', { imageId, text: 'a cat', format: 'png' }],
     'referring segment (text)': ['/v1/segment', { imageId, text: 'a cat', threshold: 0.3 }],
   };
-  results.referrer = [];
   for (const [kind, [url, body]] of Object.entries(kinds)) {
+    if (only !== undefined && !only.includes(kind)) continue;
     const payload = Buffer.from(JSON.stringify(body));
     await request(base, 'POST', url, payload, 'application/json'); // warm-up (fills the caches)
     await eventLoopStallMs(base);
     const r = await load(1, () => request(base, 'POST', url, payload, 'application/json'));
-    results.referrer.push({ kind, ...r, lagMaxMs: await eventLoopStallMs(base) });
+    results.referrer.push({ kind, size: `${sceneWidth}x${sceneHeight}`, ...r, lagMaxMs: await eventLoopStallMs(base) });
   }
   await stop();
 }
@@ -221,7 +234,7 @@ if (values.json) {
   }
   for (const r of results.referrer) {
     console.log(
-      `  referrer 1920x1080, ${r.kind.padEnd(28)}: ${f(r.perSecond)} req/s, p50 ${f(r.p50Ms)} ms, errors ${r.errors}; longest event-loop stall ${f(r.lagMaxMs)} ms`,
+      `  referrer ${r.size.padEnd(9)}, ${r.kind.padEnd(28)}: ${f(r.perSecond)} req/s, p50 ${f(r.p50Ms)} ms, errors ${r.errors}; longest event-loop stall ${f(r.lagMaxMs)} ms`,
     );
   }
   let total = 0;
