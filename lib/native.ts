@@ -208,7 +208,7 @@ export interface NativeClipSegImage {
  * normalisation table ([3, 256]) that the native worker resizes (Pillow bilinear) to width ×
  * height and maps (lib/clip/image-processor.ts clipModelInput).
  */
-export type NativeClipPixels = Float32Array | { rgb: Uint8Array; width: number; height: number; lut: Float32Array };
+export type NativeClipPixels = Float32Array | { rgb: Uint8Array; width: number; height: number; lut: Float32Array; inPlace?: boolean };
 
 export interface NativeClipSegModel {
   readonly config: NativeClipSegConfig;

@@ -253,7 +253,8 @@ export class Referrer {
           mask instanceof Mask && mask.area > 0
             ? await promptOfCrop(rgb, maskSource(mask), cropAround(mask.box, rgb.width, rgb.height))
             : await visualPromptInPlace(rgb, { mask }, `masks[${i}]`);
-        const p = clipModelInput(prompt, this.processor);
+        // (the prompt's pixels are new and never handed out: the native worker reads them in place)
+        const p = clipModelInput(prompt, this.processor, true);
         out.push(await this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height)));
       }
       return out;
@@ -462,7 +463,8 @@ export class Referrer {
     const r = region === undefined ? undefined : refRegion(region, `${param}.refRegion`, ref.width, ref.height);
     // (visualPrompt copies the region's crop now: the caller's mask is not read later)
     const prompt = await visualPrompt({ ...ref, channels: 3 }, r, `${param}.refRegion`);
-    const p = clipModelInput(prompt, this.processor);
+    // (the decoded reference or its new prompt, never handed out: the native worker reads it in place)
+    const p = clipModelInput(prompt, this.processor, true);
     return this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height));
   }
 

@@ -169,11 +169,19 @@ describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
       const cond = { inputIds: new Int32Array(text('cat').ids) };
       const [fa, fb] = [await model.forward(js.pixels, 64, 64, cond), await model.forward(input.pixels, 64, 64, cond)];
       expect(Array.from(fb.logits)).toEqual(Array.from(fa.logits));
+      // read in place (the library's own prompts): the same, and the worker keeps the buffer alive
+      const inPlace = clipModelInput({ ...img, data: img.data.slice() }, config, true);
+      expect(inPlace.pixels).toMatchObject({ inPlace: true });
+      const pending = model.imageEmbedding(inPlace.pixels, 64, 64);
+      (inPlace as { pixels: unknown }).pixels = undefined; // (only the worker holds it now)
+      expect(Array.from(await pending)).toEqual(Array.from(a));
     }
     const rgb = { rgb: new Uint8Array(10 * 10 * 3), width: 10, height: 10, lut: new Float32Array(768) };
     await expect(model.imageEmbedding(rgb, 64, 48)).rejects.toThrow(/must be square/);
     expect(() => model.imageEmbedding({ ...rgb, lut: new Float32Array(10) }, 64, 64)).toThrow(/rgb, width, height, lut/);
     expect(() => model.imageEmbedding({ ...rgb, width: 11 }, 64, 64)).toThrow(/rgb, width, height, lut/);
+    expect(() => model.imageEmbedding({ ...rgb, width: 11, inPlace: true }, 64, 64)).toThrow(/rgb, width, height, lut/);
+    expect(() => model.imageEmbedding({ ...rgb, rgb: new Int8Array(300), inPlace: true } as never, 64, 64)).toThrow(/rgb, width, height, lut/);
   });
 
   it('rejects bad inputs with the reason', async () => {

@@ -161,6 +161,8 @@ export function normalizationLut(config: ClipImageProcessorConfig): Float32Array
 /** 8-bit RGB for the native worker to resize (Pillow bilinear) and map through `lut`. */
 export interface NativeRgb {
   rgb: Uint8Array;
+  /** Let the native worker read `rgb` where it is (no copy): only for pixels nobody else holds. */
+  inPlace?: boolean;
   width: number;
   height: number;
   lut: Float32Array;
@@ -171,14 +173,17 @@ export interface NativeRgb {
  * 352²), the 8-bit pixels and the normalisation table, so that the resize and normalisation run
  * in the native worker instead of on the JS thread (same arithmetic as preprocessClipImage);
  * otherwise preprocessClipImage's pixel values.
+ * @param inPlace let the worker read `image.data` where it is instead of a copy: only for pixels
+ *   the library made and never hands out (a visual prompt), left alone until the call settles.
  */
 export function clipModelInput(
   image: DecodedImage,
   config: ClipImageProcessorConfig,
+  inPlace = false,
 ): { pixels: Float32Array | NativeRgb; width: number; height: number } {
   if (!config.doResize || config.width !== config.height) return preprocessClipImage(image, config);
   return {
-    pixels: { rgb: image.data, width: image.width, height: image.height, lut: normalizationLut(config) },
+    pixels: { rgb: image.data, width: image.width, height: image.height, lut: normalizationLut(config), ...(inPlace ? { inPlace } : {}) },
     width: config.width,
     height: config.height,
   };

@@ -89,14 +89,20 @@ Napi::Object segmentResult(Napi::Env env, clipseg::SegmentResult&& r, std::vecto
 struct Pixels {
   std::vector<float> planes;
   int64_t width = 0, height = 0;
-  std::vector<uint8_t> rgb;  // [rgbHeight, rgbWidth, 3], or empty
+  std::vector<uint8_t> rgb;  // [rgbHeight, rgbWidth, 3]: a copy, or empty
+  // The caller's RGB read in place ({inPlace: true}), kept alive by the reference; released with
+  // the worker, on the JS thread.
+  const uint8_t* rgbInPlace = nullptr;
+  Napi::ObjectReference keep;
   int64_t rgbWidth = 0, rgbHeight = 0;
   std::vector<float> lut;
 
-  bool empty() const { return planes.empty() && rgb.empty(); }
+  const uint8_t* rgbData() const { return rgbInPlace != nullptr ? rgbInPlace : rgb.data(); }
+  bool hasRgb() const { return rgbInPlace != nullptr || !rgb.empty(); }
+  bool empty() const { return planes.empty() && !hasRgb(); }
   // In the worker: the planes, made from rgb first where given.
   const float* ready() {
-    if (!rgb.empty() && planes.empty()) {
+    if (hasRgb() && planes.empty()) {
       if (width != height)
         throw omniseg::Error("image of " + std::to_string(width) + "x" + std::to_string(height) +
                         ": CLIPSeg's input must be square",
@@ -104,15 +110,16 @@ struct Pixels {
       WorkerCtx w;
       Ctx& ctx = w.ctx;
       std::vector<uint8_t> resized;
-      const uint8_t* src = rgb.data();
+      const uint8_t* src = rgbData();
       if (rgbWidth != width || rgbHeight != height) {
         resized.resize(static_cast<size_t>(height * width * 3));
-        ops::cpu::resizeU8Pil(ctx, rgb.data(), rgbHeight, rgbWidth, 3, resized.data(), height, width);
+        ops::cpu::resizeU8Pil(ctx, rgbData(), rgbHeight, rgbWidth, 3, resized.data(), height, width);
         src = resized.data();
       }
       planes.resize(static_cast<size_t>(3 * height * width));
       ops::cpu::normalizeRgb(ctx, src, height, width, lut.data(), width, planes.data());
       rgb = {};
+      rgbInPlace = nullptr;
     }
     return planes.data();
   }
@@ -218,7 +225,8 @@ class DecodeWorker : public PromiseWorker {
 
 // An image input from (data, width, height): data a Float32Array [3, height, width], or
 // {rgb: Uint8Array [rgbHeight, rgbWidth, 3], width: rgbWidth, height: rgbHeight, lut:
-// Float32Array [3, 256]} to be resized to width × height in the worker.
+// Float32Array [3, 256], inPlace?: boolean} to be resized to width × height in the worker. The
+// pixels are copied, or with inPlace read where they are until the call settles.
 Pixels copyPixels(Napi::Env env, Napi::Value data, Napi::Value w, Napi::Value h, const char* what) {
   Pixels p;
   require(env, w.IsNumber() && h.IsNumber(), what);
@@ -233,9 +241,22 @@ Pixels copyPixels(Napi::Env env, Napi::Value data, Napi::Value w, Napi::Value h,
     p.rgbHeight = rh.As<Napi::Number>().Int64Value();
     // (any size the resize takes, up to INT32_MAX a side: a 40000×1 strip is a valid image)
     require(env, p.rgbWidth > 0 && p.rgbHeight > 0 && p.rgbWidth <= INT32_MAX && p.rgbHeight <= INT32_MAX, what);
-    p.rgb = copyTypedArray<uint8_t>(env, o.Get("rgb"), napi_uint8_array, what);
-    const auto pixels = static_cast<int64_t>(p.rgb.size() / 3);  // (no product that could overflow)
-    require(env, p.rgb.size() % 3 == 0 && pixels % p.rgbWidth == 0 && pixels / p.rgbWidth == p.rgbHeight, what);
+    Napi::Value rgb = o.Get("rgb");
+    size_t bytes = 0;
+    if (o.Get("inPlace").ToBoolean()) {
+      // Only for buffers the library made and never hands out (a visual prompt): a 12 MP crop's
+      // copy here costs ~20 ms of the JS thread.
+      require(env, rgb.IsTypedArray() && rgb.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array, what);
+      auto a = rgb.As<Napi::Uint8Array>();
+      p.rgbInPlace = a.Data();
+      bytes = a.ElementLength();
+      p.keep = Napi::Persistent(rgb.As<Napi::Object>());
+    } else {
+      p.rgb = copyTypedArray<uint8_t>(env, rgb, napi_uint8_array, what);
+      bytes = p.rgb.size();
+    }
+    const auto pixels = static_cast<int64_t>(bytes / 3);  // (no product that could overflow)
+    require(env, bytes > 0 && bytes % 3 == 0 && pixels % p.rgbWidth == 0 && pixels / p.rgbWidth == p.rgbHeight, what);
     p.lut = copyTypedArray<float>(env, o.Get("lut"), napi_float32_array, what);
     require(env, p.lut.size() == 3 * 256, what);
     return p;
