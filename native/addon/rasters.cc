@@ -17,6 +17,16 @@ namespace omniseg::addon {
 
 namespace {
 
+// A JS number that must be an integer in [lo, hi] (no fraction, no NaN): a size or a count.
+int64_t integerArg(Napi::Env env, Napi::Value v, double lo, double hi, const char* what) {
+  require(env, v.IsNumber(), what);
+  const double d = v.As<Napi::Number>().DoubleValue();
+  require(env, d >= lo && d <= hi && d == std::floor(d), what);
+  return static_cast<int64_t>(d);
+}
+
+constexpr double kMaxSide = 2147483647.0;  // 2^31 - 1
+
 constexpr const char* kCoverageUsage =
     "maskCoverage(mask: Uint8Array, width, height, resizedWidth, resizedHeight, imageSize, lowResSize)";
 
@@ -40,12 +50,9 @@ MaskSource maskSource(const Napi::CallbackInfo& info) {
   const char* usage = "tracePolygons(source: Uint8Array | Uint32Array, width, height)";
   require(env, info.Length() == 3 && info[0].IsTypedArray() && info[1].IsNumber() && info[2].IsNumber(), usage);
   MaskSource s;
-  const double w = info[1].As<Napi::Number>().DoubleValue(), h = info[2].As<Napi::Number>().DoubleValue();
-  require(env, w >= 0 && h >= 0 && w < 2147483647.0 && h < 2147483647.0 && w == static_cast<int64_t>(w) &&
-                   h == static_cast<int64_t>(h),
-          "width and height must be integers in [0, 2^31 - 1)");
-  s.width = static_cast<int64_t>(w);
-  s.height = static_cast<int64_t>(h);
+  const char* sides = "width and height must be integers in [0, 2^31 - 1)";
+  s.width = integerArg(env, info[1], 0, kMaxSide - 1, sides);
+  s.height = integerArg(env, info[2], 0, kMaxSide - 1, sides);
   auto ta = info[0].As<Napi::TypedArray>();
   if (ta.TypedArrayType() == napi_uint8_array) {
     auto a = ta.As<Napi::Uint8Array>();
@@ -210,12 +217,7 @@ CoverageArgs coverageArgs(const Napi::CallbackInfo& info, const char* usage) {
                    info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
           usage);
   int64_t v[6];
-  for (int i = 0; i < 6; ++i) {
-    require(env, info[i + 1].IsNumber(), usage);
-    const double d = info[i + 1].As<Napi::Number>().DoubleValue();
-    require(env, d >= 1 && d < 2147483648.0 && d == std::floor(d), usage);
-    v[i] = static_cast<int64_t>(d);
-  }
+  for (int i = 0; i < 6; ++i) v[i] = integerArg(env, info[i + 1], 1, kMaxSide, usage);
   require(env, v[2] <= v[4] && v[3] <= v[4] && v[5] <= 4096, usage);
   auto a = info[0].As<Napi::Uint8Array>();
   require(env, a.ElementLength() == static_cast<size_t>(v[0] * v[1]), usage);
@@ -256,20 +258,15 @@ ComponentArgs componentArgs(const Napi::CallbackInfo& info, size_t count, const 
                    info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
           usage);
   for (size_t i = 1; i < count; ++i) require(env, info[i].IsNumber(), usage);
-  auto number = [&](size_t i) { return info[i].As<Napi::Number>().DoubleValue(); };
-  auto integer = [&](size_t i, double lo, double hi) {
-    const double d = number(i);
-    require(env, d >= lo && d <= hi && d == std::floor(d), usage);
-    return static_cast<int64_t>(d);
-  };
+  auto integer = [&](size_t i, double lo, double hi) { return integerArg(env, info[i], lo, hi, usage); };
   ComponentArgs a{};
-  a.width = integer(1, 1, 2147483647.0);
-  a.height = integer(2, 1, 2147483647.0);
+  a.width = integer(1, 1, kMaxSide);
+  a.height = integer(2, 1, kMaxSide);
   require(env, a.width * a.height < (int64_t{1} << 31), "width * height must be below 2^31");
   auto values = info[0].As<Napi::Float32Array>();
   require(env, values.ElementLength() == static_cast<size_t>(a.width * a.height), usage);
   a.values = values.Data();
-  a.threshold = number(3);
+  a.threshold = info[3].As<Napi::Number>().DoubleValue();
   require(env, !std::isnan(a.threshold), usage);
   a.connectivity = static_cast<int>(integer(4, 4, 8));
   require(env, a.connectivity == 4 || a.connectivity == 8, usage);
@@ -330,12 +327,7 @@ Napi::Value composeVisualPromptAsync(const Napi::CallbackInfo& info) {
       "composeVisualPromptAsync(crop: Uint8Array, mask: Uint8Array | {counts: Uint32Array, width, height, left, top}, "
       "width, height, blurred: Uint8Array, blurredWidth, blurredHeight, darken)";
   require(env, info.Length() == 8, usage);
-  auto dimension = [&](Napi::Value v, double lo = 1) {
-    require(env, v.IsNumber(), usage);
-    const double d = v.As<Napi::Number>().DoubleValue();
-    require(env, d >= lo && d < 2147483648.0 && d == std::floor(d), usage);
-    return static_cast<int64_t>(d);
-  };
+  auto dimension = [&](Napi::Value v, double lo = 1) { return integerArg(env, v, lo, kMaxSide, usage); };
   const int64_t width = dimension(info[2]), height = dimension(info[3]);
   const int64_t bw = dimension(info[5]), bh = dimension(info[6]);
   require(env, info[7].IsNumber(), usage);
