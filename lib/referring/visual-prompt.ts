@@ -229,14 +229,17 @@ export async function promptOfCrop(image: RgbImage, mask: Uint8Array | Uint32Arr
       width: cw,
       height: ch,
     });
-  const blur = plan.factor > 1 ? cut(image.data, 3).resize(plan.width, plan.height, { fit: 'fill', kernel: 'linear' }) : cut(image.data, 3);
+  const blur =
+    plan.factor === 1
+      ? cut(image.data, 3).blur(plan.sigma)
+      : // (float precision at the reduced size: sharp's integer kernels step with σ there)
+        cut(image.data, 3).resize(plan.width, plan.height, { fit: 'fill', kernel: 'linear' }).blur({ sigma: plan.sigma, precision: 'float' });
   const [crop, cropMask, blurred] = await Promise.all([
     cut(image.data, 3).raw().toBuffer(),
     mask instanceof Uint32Array
       ? { counts: mask, width, height, left: rect[0], top: rect[1] }
       : cut(mask, 1).toColourspace('b-w').raw().toBuffer().then(bytesOf), // (one channel, as given)
-    // (float precision at the reduced size: sharp's integer kernels step with σ there)
-    blur.blur(plan.factor > 1 ? { sigma: plan.sigma, precision: 'float' } : plan.sigma).raw().toBuffer(),
+    blur.raw().toBuffer(),
   ]);
   // (the byte buffers are this function's own, so the native composition may read them in place)
   const data = await native().composeVisualPromptAsync(
