@@ -25,6 +25,7 @@ import {
   fillTemplate,
   labelSettings,
   rankByQuery,
+  ownPixels,
   segmentMasks,
   topLabels,
   vocabularyList,
@@ -37,9 +38,10 @@ import { cropAround, promptOfCrop, refRegion, visualPrompt, visualPromptInPlace 
 import type { CpuMatmul, Device } from './segmenter.js';
 import type { BinaryMask, ImageInput } from './types.js';
 import { Mask, maskSource } from './mask.js';
-import { integerInRange, isPlainObject, nonEmptyString, plainObject } from './validate.js';
+import { nonEmptyString, plainObject } from './validate.js';
 
 export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
+export { heatmapFromLogits } from './referring/heatmap.js';
 export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
 
 /** Distinct texts whose embeddings a Referrer keeps (least recently used evicted first). */
@@ -537,49 +539,6 @@ export class ReferrerImage {
   }
 }
 
-/**
- * sigmoid(logits) [size, size] resized to width × height: bilinear with half-pixel centres,
- * source coordinate (o + 0.5) · size / out − 0.5 clamped at 0, the upper neighbour clamped at
- * size − 1 (PyTorch's align_corners=False, without antialiasing). Computed in float64.
- */
-export function heatmapFromLogits(logits: Float32Array, size: number, width: number, height: number): Float32Array {
-  integerInRange(size, 'size', 1);
-  integerInRange(width, 'width', 1);
-  integerInRange(height, 'height', 1);
-  const what = `a Float32Array of size × size = ${size * size} logits`;
-  if (!(logits instanceof Float32Array)) throw invalidType(what, 'logits', logits);
-  if (logits.length !== size * size) throw invalidRange(what, 'logits', logits);
-  const prob = new Float64Array(size * size);
-  for (let i = 0; i < prob.length; i++) prob[i] = 1 / (1 + Math.exp(-logits[i]));
-  const tx = linearTaps(size, width);
-  const ty = linearTaps(size, height);
-  const out = new Float32Array(width * height);
-  for (let y = 0; y < height; y++) {
-    const { i0: y0, i1: y1, w1: wy } = ty[y];
-    const r0 = y0 * size;
-    const r1 = y1 * size;
-    for (let x = 0; x < width; x++) {
-      const { i0: x0, i1: x1, w1: wx } = tx[x];
-      const top = prob[r0 + x0] * (1 - wx) + prob[r0 + x1] * wx;
-      const bottom = prob[r1 + x0] * (1 - wx) + prob[r1 + x1] * wx;
-      out[y * width + x] = top * (1 - wy) + bottom * wy;
-    }
-  }
-  return out;
-}
-
-function linearTaps(inSize: number, outSize: number): { i0: number; i1: number; w1: number }[] {
-  const scale = inSize / outSize;
-  const taps = [];
-  for (let o = 0; o < outSize; o++) {
-    const src = Math.max(scale * (o + 0.5) - 0.5, 0);
-    const i0 = Math.min(Math.floor(src), inSize - 1);
-    const w1 = Math.min(Math.max(src - i0, 0), 1);
-    taps.push({ i0, i1: Math.min(i0 + 1, inSize - 1), w1 });
-  }
-  return taps;
-}
-
 function checkCompatible(
   dir: string,
   config: NativeClipSegConfig,
@@ -598,20 +557,6 @@ function checkCompatible(
       `${dir}: the tokenizer has ${tokenizer.vocabSize} ids but config.json text_config.vocab_size is ${config.vocabSize}`,
     );
   }
-}
-
-/**
- * A mask of embedSegments as this call's own: a Mask from an rle decode as it is (its run
- * lengths), any other Mask or `{data}` with a copy of its pixels; anything else as it is (for
- * validation to refuse).
- */
-function ownPixels(mask: unknown): unknown {
-  if (mask instanceof Mask) {
-    const source = maskSource(mask);
-    return source instanceof Uint32Array ? mask : { data: source.slice(), width: mask.width, height: mask.height };
-  }
-  if (isPlainObject(mask) && mask.data instanceof Uint8Array) return { ...mask, data: mask.data.slice() };
-  return mask;
 }
 
 /** decodeImage's argument errors name `image`; for the reference image they should name its option. */

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maxAbs } from './helpers/arrays.js';
 import {
   preprocessClipImage,
   readClipImageProcessorConfig,
@@ -16,7 +17,7 @@ import {
 } from '../lib/clip/image-processor.js';
 import { decodeImage } from '../lib/image.js';
 import { native, type NativeClipSegModel } from '../lib/native.js';
-import { DEFAULT_TEXT_WEIGHT, heatmapFromLogits, Referrer } from '../lib/referrer.js';
+import { DEFAULT_TEXT_WEIGHT, Referrer } from '../lib/referrer.js';
 import { visualPrompt } from '../lib/referring/visual-prompt.js';
 import { relL2 } from './helpers/fixtures.js';
 
@@ -36,11 +37,6 @@ function f32(file: string): Float32Array {
   const b = readFileSync(path.join(FIXTURES, file));
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 // Native vs transformers, fp32 throughout (as test/native-clipseg.test.ts; measured ~1e-6).
 const TOL = 1e-4;
 
@@ -97,33 +93,6 @@ describe('CLIPSeg image processor', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
-});
-
-describe('heatmapFromLogits', () => {
-  it('is sigmoid, then bilinear with half-pixel centres (align_corners=False)', () => {
-    // 2x2 logits → 4x3: hand-computed source coordinates.
-    const logits = Float32Array.from([0, 2, -2, 1]);
-    const s = logits.map((v) => 1 / (1 + Math.exp(-v)));
-    const out = heatmapFromLogits(logits, 2, 4, 3);
-    // x: (o + .5) · 2/4 − .5 → −.25→0, .25, .75, 1.25→ i0 1 (clamped), so weights 0, .25, .75, 1.
-    // y: (o + .5) · 2/3 − .5 → −1/6→0, .5, 7/6 → i0 1, weight 1 (upper neighbour clamped).
-    const lerp = (a: number, b: number, t: number) => a * (1 - t) + b * t;
-    const wx = [0, 0.25, 0.75, 1];
-    const wy = [0, 0.5, 1];
-    const expected = wy.flatMap((ty) => wx.map((tx) => lerp(lerp(s[0], s[1], tx), lerp(s[2], s[3], tx), ty)));
-    expect(maxAbs(out, expected)).toBeLessThan(1e-7);
-  });
-
-  it('checks its arguments', () => {
-    const logits = new Float32Array(4);
-    expect(() => heatmapFromLogits(logits.subarray(1), 2, 4, 3)).toThrow(
-      new RangeError('Expected a Float32Array of size × size = 4 logits for logits but received Float32Array(3) of type Float32Array'),
-    );
-    expect(() => heatmapFromLogits([0, 0, 0, 0] as unknown as Float32Array, 2, 4, 3)).toThrow(TypeError);
-    expect(() => heatmapFromLogits(logits, 0, 4, 3)).toThrow(/an integer >= 1 for size /);
-    expect(() => heatmapFromLogits(logits, 2, -1, 3)).toThrow(/an integer >= 1 for width /);
-    expect(() => heatmapFromLogits(logits, 2, 4, 1.5)).toThrow(/an integer >= 1 for height /);
   });
 });
 

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maxAbs } from './helpers/arrays.js';
 import { preprocessClipImage } from '../lib/clip/image-processor.js';
 import { decodeImage } from '../lib/image.js';
 import { Mask } from '../lib/mask.js';
@@ -38,11 +39,6 @@ function f32(file: string): Float32Array {
   const b = readFileSync(path.join(FIXTURES, file));
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 /** A width × height mask set inside [x0, x1) × [y0, y1). */
 function rect(x0: number, y0: number, x1: number, y1: number, width = 150, height = 100): BinaryMask {

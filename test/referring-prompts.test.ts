@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { maxAbs } from './helpers/arrays.js';
 import { native, type NativeClipSegModel } from '../lib/native.js';
 import { MAX_HEATMAP_PIXELS, Referrer } from '../lib/referrer.js';
 import { fuseEmbeddings, fusionWeights, querySpec } from '../lib/referring/prompts.js';
@@ -13,12 +14,6 @@ const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fix
 const MODEL_DIR = path.join(FIXTURES, 'model');
 const WIDE = path.join(FIXTURES, '..', 'sam-tiny', 'wide.png');
 const SMALL = path.join(FIXTURES, '..', 'sam-tiny', 'small.png');
-
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 describe('querySpec / fusionWeights / fuseEmbeddings', () => {
   it('one prompt, or prompts with weights normalised to sum 1 (default equal)', () => {

@@ -4,9 +4,9 @@
 // zero-shot classification of CLIP. The model calls live in `Referrer.label / rank /
 // embedSegments`; this file holds the arithmetic, validation and templates.
 import { invalidRange, invalidType } from '../errors.js';
-import { Mask } from '../mask.js';
+import { Mask, maskSource } from '../mask.js';
 import type { BinaryMask } from '../types.js';
-import { abortSignal, binaryMask, integerInRange, maskSize, nonEmptyString, plainObject } from '../validate.js';
+import { abortSignal, binaryMask, integerInRange, isPlainObject, maskSize, nonEmptyString, plainObject } from '../validate.js';
 
 /**
  * Prompt templates for labels, `{}` standing for the label: the seven that CLIP's authors selected
@@ -174,4 +174,18 @@ export function rankByQuery(segments: readonly Float32Array[], query: Float32Arr
   return segments
     .map((s, index) => ({ index, score: cosine(s, query) }))
     .sort((a, b) => b.score - a.score || a.index - b.index);
+}
+
+/**
+ * A mask of embedSegments as this call's own: a Mask from an rle decode as it is (its run
+ * lengths), any other Mask or `{data}` with a copy of its pixels; anything else as it is (for
+ * validation to refuse).
+ */
+export function ownPixels(mask: unknown): unknown {
+  if (mask instanceof Mask) {
+    const source = maskSource(mask);
+    return source instanceof Uint32Array ? mask : { data: source.slice(), width: mask.width, height: mask.height };
+  }
+  if (isPlainObject(mask) && mask.data instanceof Uint8Array) return { ...mask, data: mask.data.slice() };
+  return mask;
 }
