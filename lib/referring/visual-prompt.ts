@@ -234,16 +234,20 @@ export async function promptOfCrop(image: RgbImage, mask: Uint8Array | Uint32Arr
       ? cut(image.data, 3).blur(plan.sigma)
       : // (float precision at the reduced size: sharp's integer kernels step with σ there)
         cut(image.data, 3).resize(plan.width, plan.height, { fit: 'fill', kernel: 'linear' }).blur({ sigma: plan.sigma, precision: 'float' });
+  // (a crop of the whole image is the image itself: visualPrompt's copies, or the library's own)
+  const whole = cw === width && ch === height;
   const [crop, cropMask, blurred] = await Promise.all([
-    cut(image.data, 3).raw().toBuffer(),
+    whole ? image.data : cut(image.data, 3).raw().toBuffer().then(bytesOf),
     mask instanceof Uint32Array
       ? { counts: mask, width, height, left: rect[0], top: rect[1] }
-      : cut(mask, 1).toColourspace('b-w').raw().toBuffer().then(bytesOf), // (one channel, as given)
+      : whole
+        ? mask
+        : cut(mask, 1).toColourspace('b-w').raw().toBuffer().then(bytesOf), // (one channel, as given)
     blur.raw().toBuffer(),
   ]);
   // (the byte buffers are this function's own, so the native composition may read them in place)
   const data = await native().composeVisualPromptAsync(
-    bytesOf(crop),
+    crop,
     cropMask,
     cw,
     ch,
