@@ -2,6 +2,7 @@
 // validated in TypeScript before it crosses this line; the addon only converts flat, typed
 // arguments. All methods that do real work return promises and run off the JS thread.
 import { createRequire } from 'node:module';
+import type { NativeRgb } from './clip/image-processor.js';
 import { findCudaAddon, probeCudaAddonSync } from './cuda-probe.js';
 import { findPackageRoot } from './package-root.js';
 
@@ -208,7 +209,7 @@ export interface NativeClipSegImage {
  * normalisation table ([3, 256]) that the native worker resizes (Pillow bilinear) to width ×
  * height and maps (lib/clip/image-processor.ts clipModelInput).
  */
-export type NativeClipPixels = Float32Array | { rgb: Uint8Array; width: number; height: number; lut: Float32Array; inPlace?: boolean };
+export type NativeClipPixels = Float32Array | NativeRgb;
 
 export interface NativeClipSegModel {
   readonly config: NativeClipSegConfig;
