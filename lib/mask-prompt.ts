@@ -6,7 +6,7 @@
 // native core (native/masks/coverage.h), off the JS thread for segment() (maskToLogitsAsync).
 import { invalidRange, invalidType } from './errors.js';
 import type { BinaryMask, Scribble } from './types.js';
-import { native } from './native.js';
+import { native, type NativeMaskSource } from './native.js';
 import { integerInRange, plainObject, scribble, sizedMask } from './validate.js';
 
 /**
@@ -101,11 +101,6 @@ export function maskCoverage(mask: BinaryMask, frame: MaskFrame): Float32Array {
   return native().maskCoverage(...coverageArgs(mask, frame));
 }
 
-/** maskCoverage in a worker thread; the mask's bytes are copied before it returns. */
-function maskCoverageAsync(mask: BinaryMask, frame: MaskFrame): Promise<Float32Array> {
-  return native().maskCoverageAsync(...coverageArgs(mask, frame));
-}
-
 function coverageArgs({ data, width, height }: BinaryMask, f: MaskFrame) {
   return [data, width, height, f.resizedWidth, f.resizedHeight, f.imageSize, f.lowResSize] as const;
 }
@@ -134,7 +129,17 @@ export function maskToLogits(mask: BinaryMask, frame: MaskFrame): Float32Array {
  * JS-thread work before); the mask's bytes are copied before it returns.
  */
 export async function maskToLogitsAsync(mask: BinaryMask, frame: MaskFrame): Promise<Float32Array> {
-  return coverageLogits(await maskCoverageAsync(sizedMask(mask, 'mask'), maskFrame(frame, 'frame')));
+  const { data, width, height } = sizedMask(mask, 'mask');
+  return sourceToLogitsAsync(data, width, height, frame);
+}
+
+/**
+ * @internal maskToLogitsAsync of a width × height mask given as any `NativeMaskSource` (run
+ * lengths are checked, and decoded, in the worker thread); the source is copied before it returns.
+ */
+export async function sourceToLogitsAsync(source: NativeMaskSource, width: number, height: number, frame: MaskFrame): Promise<Float32Array> {
+  const f = maskFrame(frame, 'frame');
+  return coverageLogits(await native().maskCoverageAsync(source, width, height, f.resizedWidth, f.resizedHeight, f.imageSize, f.lowResSize));
 }
 
 /**

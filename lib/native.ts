@@ -287,9 +287,17 @@ type FindInstancesArgs = [
   maxInstances: number,
 ];
 
+/**
+ * A width × height mask as the native core reads it (native/addon/rasters.h): row-major bytes
+ * (non-zero inside), COCO run lengths (Uint32Array: column-major counts from a run of zeros,
+ * summing to width × height) or row runs (Int32Array of [start, end) row-major index pairs, as
+ * `NativeInstances.runs`).
+ */
+export type NativeMaskSource = Uint8Array | Uint32Array | Int32Array;
+
 /** maskCoverage's arguments: a width × height mask and its model-input frame (native/addon/rasters.h). */
 type MaskCoverageArgs = [
-  mask: Uint8Array,
+  mask: NativeMaskSource,
   width: number,
   height: number,
   resizedWidth: number,
@@ -307,13 +315,10 @@ export interface NativeInstances {
 
 /** The addon's model-free raster tools (native/addon/rasters.h); test doubles of NativeBinding leave them out. */
 export interface NativeRasterTools {
-  /**
-   * The polygons of a mask given as row-major bytes (width × height, non-zero = foreground) or
-   * as COCO run lengths (summing to width × height), traced on the calling thread.
-   */
-  tracePolygons(source: Uint8Array | Uint32Array, width: number, height: number): NativePolygons;
+  /** The polygons of a mask (any `NativeMaskSource`), traced on the calling thread. */
+  tracePolygons(source: NativeMaskSource, width: number, height: number): NativePolygons;
   /** tracePolygons in a worker thread; the source is copied before it returns. */
-  tracePolygonsAsync(source: Uint8Array | Uint32Array, width: number, height: number): Promise<NativePolygons>;
+  tracePolygonsAsync(source: NativeMaskSource, width: number, height: number): Promise<NativePolygons>;
   /** Referring instances of a heat map (native/masks/components.h), on the calling thread. */
   findInstances(...args: FindInstancesArgs): NativeInstances;
   /** findInstances in a worker thread; reads `heat` in place until it settles. */
@@ -331,7 +336,7 @@ export interface NativeRasterTools {
    * inside) in that model-input frame (native/masks/coverage.h), on the calling thread.
    */
   maskCoverage(...args: MaskCoverageArgs): Float32Array;
-  /** maskCoverage in a worker thread; the mask is copied before it returns. */
+  /** maskCoverage in a worker thread; the mask is copied before it returns (and decoded there from runs). */
   maskCoverageAsync(...args: MaskCoverageArgs): Promise<Float32Array>;
   /**
    * round(255 · clamp(v, 0, 1)) of each value (Math.round; NaN → 0), in a worker thread: an 8-bit

@@ -1,9 +1,10 @@
 // Prompt validation and packing into the flat arrays the native decoder takes (NativePrompt).
 import { invalidRange } from './errors.js';
-import { MASK_PROMPT_LOGIT, maskToLogitsAsync, rasterizeScribbles, type MaskFrame } from './mask-prompt.js';
-import type { NativePrompt } from './native.js';
+import { Mask, maskSource } from './mask.js';
+import { MASK_PROMPT_LOGIT, rasterizeScribbles, sourceToLogitsAsync, type MaskFrame } from './mask-prompt.js';
+import type { NativeMaskSource, NativePrompt } from './native.js';
 import { scribbleToPoints } from './scribble.js';
-import { binaryMask, box, float32Array, optionalArray, plainObject, point, scribble } from './validate.js';
+import { binaryMask, box, float32Array, maskSize, optionalArray, plainObject, point, scribble } from './validate.js';
 import type { BinaryMask, Box, Point, Scribble } from './types.js';
 
 /** What to segment. At least one of `points`, `scribbles`, `boxes`, `mask` or `maskInput` is required. */
@@ -34,7 +35,8 @@ export interface Prompt {
   /**
    * Dense mask prompt as a binary mask at image size `{ data, width, height }` (width × height
    * bytes, 0 outside, 1 or 255 inside; width and height must be the image's), e.g. a user's
-   * selection or a thresholded previous result. It is converted here to the low-res logits that
+   * selection or a previous result's `Mask` (one from an `rle` decode is read from its run
+   * lengths, without decoding its pixels in JavaScript). It is converted here to the low-res logits that
    * `maskInput` takes, framed like SAM's preprocessing frames the image (see `maskToLogits`):
    * resized to the processor's longest-edge size, zero-padded to the square model input, area-
    * averaged down to lowResSize × lowResSize, and each cell's covered fraction f mapped to
@@ -63,7 +65,7 @@ export const MAX_PROMPT_BOXES = 4096;
 
 /** The dense mask prompt of a checked prompt, still to be converted to logits (`denseMaskPrompt`). */
 interface DensePrompt {
-  mask: BinaryMask | null;
+  mask: PromptMask | null;
   maskInput: Float32Array | null;
   /** The positive `dense` scribbles. */
   strokes: Scribble[];
@@ -124,7 +126,7 @@ export function checkPrompt(
           logits,
           `a Float32Array of ${logits} finite values (${lowResSize}x${lowResSize} logits)`,
         );
-  const mask = obj.mask === undefined ? null : binaryMask(obj.mask, 'prompt.mask', width, height);
+  const mask = obj.mask === undefined ? null : promptMask(obj.mask, width, height);
   if (mask !== null && maskInput !== null) {
     throw invalidRange('either mask or maskInput, not both', 'prompt', prompt);
   }
@@ -185,16 +187,57 @@ export async function toNativePrompt(
 async function denseMaskPrompt({ mask, maskInput, strokes, width, height, frame }: DensePrompt): Promise<Float32Array> {
   if (maskInput === null) {
     // the coverage reads any non-zero byte as inside: the mask as given, or a copy to draw into
-    if (strokes.length === 0 && mask !== null) return maskToLogitsAsync({ data: mask.data, width, height }, frame);
-    const bits = mask === null ? new Uint8Array(width * height) : mask.data.slice();
-    return maskToLogitsAsync({ data: rasterizeScribbles(strokes, width, height, bits), width, height }, frame);
+    if (strokes.length === 0 && mask !== null) return sourceToLogitsAsync(mask.source, width, height, frame);
+    const bits = mask === null ? new Uint8Array(width * height) : mask.mask.data.slice();
+    return sourceToLogitsAsync(rasterizeScribbles(strokes, width, height, bits), width, height, frame);
   }
   const out = maskInput.slice(); // (copied before the await, as the caller gave it)
-  const stroked = await maskToLogitsAsync({ data: rasterizeScribbles(strokes, width, height), width, height }, frame);
+  const stroked = await sourceToLogitsAsync(rasterizeScribbles(strokes, width, height), width, height, frame);
   for (let i = 0; i < out.length; i++) {
     if (stroked[i] > -MASK_PROMPT_LOGIT) out[i] = Math.max(out[i], stroked[i]);
   }
   return out;
+}
+
+/** `prompt.mask` checked: the mask as given (whose `data` dense scribbles are drawn into a copy of) and what the conversion reads. */
+interface PromptMask {
+  mask: BinaryMask;
+  source: NativeMaskSource;
+}
+
+/** Prompt masks the library made from runs (`lazyPromptMask`), and where their runs are. */
+const lazySources = new WeakMap<object, () => NativeMaskSource>();
+
+/**
+ * @internal A prompt mask for one of the library's masks held as runs (a referring `Instance`'s
+ * component): its `data` is `decode()`d on first use, and a prompt given it is converted from
+ * `source()` in the native core without that decode (a Uint8Array it returns is checked as a
+ * `data` would be).
+ */
+export function lazyPromptMask(width: number, height: number, decode: () => Uint8Array, source: () => NativeMaskSource): BinaryMask {
+  const mask = {
+    width,
+    height,
+    get data(): Uint8Array {
+      return decode();
+    },
+  };
+  lazySources.set(mask, source);
+  return mask;
+}
+
+/** `prompt.mask`: `{ data, width, height }`, a `Mask`, or a lazyPromptMask, at the image's size. */
+function promptMask(value: unknown, width: number, height: number): PromptMask {
+  const lazy = typeof value === 'object' && value !== null ? lazySources.get(value) : undefined;
+  if (value instanceof Mask || lazy !== undefined) {
+    const mask = value as BinaryMask;
+    maskSize(mask, 'prompt.mask', width, height);
+    const source = lazy === undefined ? maskSource(value as Mask) : lazy();
+    if (!(source instanceof Uint8Array)) return { mask, source };
+    return { mask, source: binaryMask({ data: source, width, height }, 'prompt.mask', width, height).data };
+  }
+  const mask = binaryMask(value, 'prompt.mask', width, height);
+  return { mask, source: mask.data };
 }
 
 /** points [P, N, 2] and labels [P, N]: the same N points repeated for each of the P sets. */

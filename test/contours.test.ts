@@ -237,6 +237,10 @@ describe('the native tracer (native/masks/polygons.cc)', () => {
     const counts = Uint32Array.of(5, 2, 2, 2, 5);
     expect(traceContours(counts, 4, 4)).toEqual(squarePolygons);
     expect(await traceContoursAsync(counts, 4, 4)).toEqual(squarePolygons);
+    // and row runs ([start, end) row-major pairs, findInstances' form)
+    const rows = Int32Array.of(5, 7, 9, 11);
+    expect(native().tracePolygons(rows, 4, 4)).toEqual(native().tracePolygons(square.data, 4, 4));
+    await expect(native().tracePolygonsAsync(Int32Array.of(5, 17), 4, 4)).rejects.toThrow(RangeError);
   });
 
   it('traces a copy of the source: changing it after the call does not change the result', async () => {

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageEmbedding } from '../lib/embedding.js';
-import type { Mask } from '../lib/mask.js';
+import { Mask, maskSource } from '../lib/mask.js';
 import {
   MASK_PROMPT_LOGIT as L,
   maskCoverage,
@@ -14,11 +14,22 @@ import {
   type MaskFrame,
 } from '../lib/mask-prompt.js';
 import { native } from '../lib/native.js';
+import { maskToCounts } from '../lib/rle.js';
 import { checkPrompt, toNativePrompt } from '../lib/prompt.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { cases, FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
 
 const settings = { multimask: false, threshold: 0 };
+
+/** The foreground's row runs: [start, end) row-major index pairs, as findInstances returns them. */
+function rowRuns(data: Uint8Array): Int32Array {
+  const runs: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] !== 0 && (i === 0 || data[i - 1] === 0)) runs.push(i);
+    if (data[i] !== 0 && (i + 1 === data.length || data[i + 1] === 0)) runs.push(i + 1);
+  }
+  return Int32Array.from(runs);
+}
 
 /** A width × height mask with the pixels [x0, x1) × [y0, y1) set to `on`. */
 function rect(width: number, height: number, [x0, y0, x1, y1]: number[], on = 1): Uint8Array {
@@ -179,7 +190,38 @@ describe('maskCoverage (native) against its definition', () => {
       expect(Buffer.from(maskCoverage(mask, frame).buffer).equals(Buffer.from(expected.buffer)), `${W}x${H} in ${JSON.stringify(frame)}`).toBe(true);
       const async = await maskToLogitsAsync(mask, frame);
       expect(Buffer.from(async.buffer).equals(Buffer.from(maskToLogits(mask, frame).buffer))).toBe(true);
+      // the same mask as COCO run lengths and as row runs: the same floats
+      const args = [W, H, frame.resizedWidth, frame.resizedHeight, frame.imageSize, frame.lowResSize] as const;
+      for (const source of [Uint32Array.from(maskToCounts(data, H, W)), rowRuns(data)]) {
+        const fromRuns = await native().maskCoverageAsync(source, ...args);
+        expect(Buffer.from(fromRuns.buffer).equals(Buffer.from(expected.buffer)), `${source.constructor.name} ${W}x${H}`).toBe(true);
+        expect(Buffer.from(native().maskCoverage(source, ...args).buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+      }
     }
+  });
+
+  it('row runs may come in any order and be empty; runs that do not fit are a RangeError', async () => {
+    const data = rect(10, 6, [2, 1, 7, 5]);
+    const args = [10, 6, 64, 38, 64, 16] as const;
+    const expected = native().maskCoverage(data, ...args);
+    const runs = rowRuns(data);
+    const shuffled = Int32Array.from([...runs.subarray(4), 30, 30, ...runs.subarray(0, 4)]);
+    expect(await native().maskCoverageAsync(shuffled, ...args)).toEqual(expected);
+    for (const bad of [Int32Array.of(0), Int32Array.of(-1, 3), Int32Array.of(5, 4), Int32Array.of(0, 61)]) {
+      expect(() => native().maskCoverage(bad, ...args), String(bad)).toThrow(RangeError);
+      await expect(native().maskCoverageAsync(bad, ...args)).rejects.toThrow(RangeError);
+    }
+    expect(() => native().maskCoverage(Uint32Array.of(59), ...args)).toThrow(RangeError);
+    await expect(native().maskCoverageAsync(Uint32Array.of(59, 2), ...args)).rejects.toThrow(RangeError);
+  });
+
+  it('the async conversion reads a copy of its runs: changing them after the call does not change the result', async () => {
+    const data = rect(10, 6, [2, 1, 7, 5]);
+    const args = [10, 6, 64, 38, 64, 16] as const;
+    const runs = rowRuns(data);
+    const pending = native().maskCoverageAsync(runs, ...args);
+    runs.fill(0);
+    expect(await pending).toEqual(native().maskCoverage(data, ...args));
   });
 
   it('malformed native calls throw a TypeError', () => {
@@ -385,6 +427,32 @@ describe('mask prompts on the sam-tiny checkpoint', () => {
     expect(viaMask.masks[0].lowResLogits).toEqual(viaLogits.masks[0].lowResLogits);
     const fromImage = await segmenter.segment(path.join(FIXTURES, 'wide.png'), { mask: { data, width, height } });
     expect(fromImage.masks[0].lowResLogits).toEqual(viaMask.masks[0].lowResLogits);
+  });
+
+  it('a previous Mask is a mask prompt as it is; one from an rle decode is read from its runs, not decoded', async () => {
+    const { width, height } = embedding;
+    const click = { points: [{ x: 75, y: 50, label: 1 as const }] };
+    const dense = (await segmenter.segment(embedding, click)).masks[0];
+    const runs = (await segmenter.segment(embedding, click, { rle: true })).masks[0];
+    expect(maskSource(runs)).toBeInstanceOf(Uint32Array);
+    const viaData = (await segmenter.segment(embedding, { mask: { data: dense.data.slice(), width, height } })).masks[0];
+    const viaMask = (await segmenter.segment(embedding, { mask: dense })).masks[0];
+    const viaRuns = (await segmenter.segment(embedding, { mask: runs })).masks[0];
+    expect(viaMask.lowResLogits).toEqual(viaData.lowResLogits);
+    expect(viaRuns.lowResLogits).toEqual(viaData.lowResLogits);
+    expect(maskSource(runs)).toBeInstanceOf(Uint32Array); // (its pixels were never made)
+    // with a dense scribble the strokes are drawn into a copy of its pixels
+    const scribble = { path: [[5, 5], [30, 5]] as [number, number][], label: 1 as const };
+    const drawn = rasterizeScribbles([scribble], width, height, dense.data.slice());
+    const stroked = (await segmenter.segment(embedding, { mask: runs, scribbles: [{ ...scribble, dense: true }] })).masks[0];
+    const explicit = (await segmenter.segment(embedding, { mask: { data: drawn, width, height }, scribbles: [scribble] })).masks[0];
+    expect(stroked.lowResLogits).toEqual(explicit.lowResLogits);
+    expect(runs.data).toEqual(dense.data);
+    // a Mask of another size is refused by name
+    const other = new Mask({ data: new Uint8Array(4), width: 2, height: 2, score: 1, lowResLogits: new Float32Array(1) });
+    await expect(segmenter.segment(embedding, { mask: other })).rejects.toThrow(
+      new RangeError(`Expected the image's width (${width}) for prompt.mask.width but received 2 of type number`),
+    );
   });
 
   it('a dense scribble decodes as its clicks plus the mask of its stroke', async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeForEncoder, decodeImage } from '../lib/image.js';
 import { native } from '../lib/native.js';
 import { Referrer } from '../lib/referrer.js';
-import { findInstancesAsync } from '../lib/referring/instances.js';
+import { findInstancesAsync, instanceSource } from '../lib/referring/instances.js';
 import {
   DEFAULT_HEAT_THRESHOLD,
   DEFAULT_MIN_AREA,
@@ -379,6 +379,31 @@ describe('referSegment on the tiny models', () => {
       expect([...result.scores].sort((a, b) => b - a)).toEqual(result.scores);
     } finally {
       vi.restoreAllMocks();
+    }
+  });
+
+  it('an instance\'s pixels reach SAM as its runs, without making its mask: the same masks as from its pixels', async () => {
+    const embedding = await segmenter.encode(WIDE);
+    try {
+      const heat = await referrer.heatmap(WIDE, { text: 'a red cat' });
+      const candidates = findInstances(heat.data, heat.width, heat.height, { threshold, minArea: 0 });
+      expect(candidates.length).toBeGreaterThan(0);
+      const fromRuns = await instanceMasks(segmenter, embedding, candidates, { nmsIoU: 1 });
+      expect(candidates.map((i) => instanceSource(i).constructor)).toEqual(candidates.map(() => Int32Array));
+      const copies = candidates.map((i) => ({ ...i, mask: i.mask.slice() }));
+      const fromPixels = await instanceMasks(segmenter, embedding, copies, { nmsIoU: 1 });
+      expect(fromRuns.masks.length).toBe(candidates.length);
+      expect(fromRuns.masks.map((m) => m.lowResLogits)).toEqual(fromPixels.masks.map((m) => m.lowResLogits));
+      // a mask assigned to an instance is what its prompt reads from then on
+      const assigned = new Uint8Array(150 * 100).fill(1, 0, 150 * 10);
+      candidates[0].mask = assigned;
+      expect(instanceSource(candidates[0])).toBe(assigned);
+      const [{ prompt }] = instancePrompts(candidates.slice(0, 1), 150, 100, { peakPoint: false, maskPrompt: true });
+      const viaAssigned = await segmenter.segment(embedding, prompt);
+      const viaData = await segmenter.segment(embedding, { boxes: prompt.boxes, mask: { data: assigned, width: 150, height: 100 } });
+      expect(viaAssigned.masks[0].lowResLogits).toEqual(viaData.masks[0].lowResLogits);
+    } finally {
+      embedding.dispose();
     }
   });
 

@@ -4,7 +4,7 @@
 // localises every instance it matches; one component per instance). Pure functions, no model.
 import { invalidRange, invalidType } from '../errors.js';
 import { finiteNumber, integerInRange, numberInRange } from '../validate.js';
-import { native, type NativeInstances } from '../native.js';
+import { native, type NativeInstances, type NativeMaskSource } from '../native.js';
 import type { Box } from '../types.js';
 
 /**
@@ -101,6 +101,18 @@ function instanceArgs(heat: Float32Array, width: number, height: number, options
 /** The largest heat map findInstances and labelComponents take: 2^31 − 1 pixels (46341²). */
 export const MAX_COMPONENT_PIXELS = 2 ** 31 - 1;
 
+/** Where the instances findInstances made keep their pixels: their mask once made or assigned, else their runs. */
+const sources = new WeakMap<Instance, () => NativeMaskSource>();
+
+/**
+ * @internal An instance's pixels as the native core reads them: its `mask` once made (or
+ * assigned), else its component's row runs, so that they need not be made in JavaScript. An
+ * instance not from findInstances: its `mask`.
+ */
+export function instanceSource(instance: Instance): NativeMaskSource {
+  return sources.get(instance)?.() ?? instance.mask;
+}
+
 /** Instances from the native result: statistics as they are, each mask made from its runs on first use. */
 function instancesOf(found: NativeInstances, width: number, height: number): Instance[] {
   const { stats, runs, runCounts } = found;
@@ -109,7 +121,7 @@ function instancesOf(found: NativeInstances, width: number, height: number): Ins
     const [peak, x0, y0, x1, y1, area, max, sum] = stats.subarray(8 * k, 8 * k + 8);
     const own = runs.subarray(2 * run, 2 * (run += count));
     let mask: Uint8Array | undefined;
-    return {
+    const instance: Instance = {
       peak: { x: peak % width, y: Math.floor(peak / width) },
       box: [x0, y0, x1, y1] as Box,
       area,
@@ -126,6 +138,8 @@ function instancesOf(found: NativeInstances, width: number, height: number): Ins
         mask = value;
       },
     };
+    sources.set(instance, () => mask ?? own);
+    return instance;
   });
 }
 

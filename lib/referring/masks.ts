@@ -4,13 +4,13 @@
 // result is scored.
 import type { ImageEmbedding } from '../embedding.js';
 import { Mask } from '../mask.js';
-import type { Prompt } from '../prompt.js';
+import { lazyPromptMask, type Prompt } from '../prompt.js';
 import { encodeRLE, rleIoU } from '../rle.js';
 import type { Segmenter } from '../segmenter.js';
 import type { BinaryMask } from '../types.js';
 import { boolean, finiteNumber, numberInRange } from '../validate.js';
 import { instanceClicks, instancesInBox, selectedByClicks, type TargetSettings } from './compose.js';
-import type { Instance } from './instances.js';
+import { instanceSource, type Instance } from './instances.js';
 
 /**
  * Mask NMS threshold: a mask whose IoU with a better-scored kept mask is strictly above this is a
@@ -95,7 +95,8 @@ export function instancePrompts(
       ...instanceClicks(inst, target),
     ];
     if (points.length > 0) prompt.points = points;
-    if (settings.maskPrompt) prompt.mask = { data: inst.mask, width, height };
+    // (the component's runs go to the native conversion as they are: no W × H mask in JS)
+    if (settings.maskPrompt) prompt.mask = lazyPromptMask(width, height, () => inst.mask, () => instanceSource(inst));
     return { prompt, instances: [inst] };
   });
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,42 +29,58 @@ int64_t integerArg(Napi::Env env, Napi::Value v, double lo, double hi, const cha
 constexpr double kMaxSide = 2147483647.0;  // 2^31 - 1
 
 constexpr const char* kCoverageUsage =
-    "maskCoverage(mask: Uint8Array, width, height, resizedWidth, resizedHeight, imageSize, lowResSize)";
+    "maskCoverage(mask: Uint8Array | Uint32Array | Int32Array, width, height, resizedWidth, resizedHeight, imageSize, "
+    "lowResSize)";
 
-// A mask as the caller gave it: bytes or run lengths (see rasters.h).
+// A width × height mask as the caller gave it (see rasters.h): row-major bytes, COCO run lengths
+// or row runs. Read in place, or from its own copy (own()) for a worker thread.
 struct MaskSource {
-  const uint8_t* bytes = nullptr;
-  bool runLengths = false;  // counts (possibly empty) rather than bytes
-  const uint32_t* counts = nullptr;
-  size_t countsLength = 0;
+  enum class Kind { Bytes, Counts, RowRuns } kind = Kind::Bytes;
+  const void* data = nullptr;
+  size_t length = 0;  // elements of `data`
   int64_t width = 0, height = 0;
+  std::shared_ptr<std::vector<uint8_t>> copy;
 
+  // Copies the caller's elements now: it may reuse or detach its buffer while the work runs.
+  MaskSource& own() {
+    const size_t bytes = length * (kind == Kind::Bytes ? 1 : 4);
+    copy = std::make_shared<std::vector<uint8_t>>(bytes + 4);  // (+4: data() stays a valid pointer when empty)
+    if (bytes > 0) std::memcpy(copy->data(), data, bytes);
+    data = copy->data();
+    return *this;
+  }
+  // The row-major bytes: in place, or decoded into `scratch` (a RangeError for runs that do not fit).
+  const uint8_t* bytes(std::vector<uint8_t>& scratch) const {
+    switch (kind) {
+      case Kind::Bytes: return static_cast<const uint8_t*>(data);
+      case Kind::Counts: scratch = masks::countsToMask(static_cast<const uint32_t*>(data), length, height, width); break;
+      case Kind::RowRuns: scratch = masks::runsToMask(static_cast<const int32_t*>(data), length, width * height); break;
+    }
+    return scratch.data();
+  }
   masks::Polygons trace() const {
-    if (!runLengths) return masks::tracePolygons(bytes, width, height);
-    const std::vector<uint8_t> m = masks::countsToMask(counts, countsLength, height, width);  // checks the sum
-    return masks::tracePolygons(m.data(), width, height);
+    std::vector<uint8_t> scratch;
+    return masks::tracePolygons(bytes(scratch), width, height);
   }
 };
 
-MaskSource maskSource(const Napi::CallbackInfo& info) {
+// (source, width, height, ...): the first three arguments, sides in [minSide, 2^31 − 1).
+MaskSource maskSource(const Napi::CallbackInfo& info, const char* usage, double minSide = 0) {
   Napi::Env env = info.Env();
-  const char* usage = "tracePolygons(source: Uint8Array | Uint32Array, width, height)";
-  require(env, info.Length() == 3 && info[0].IsTypedArray() && info[1].IsNumber() && info[2].IsNumber(), usage);
+  require(env, info.Length() >= 3 && info[0].IsTypedArray(), usage);
   MaskSource s;
-  const char* sides = "width and height must be integers in [0, 2^31 - 1)";
-  s.width = integerArg(env, info[1], 0, kMaxSide - 1, sides);
-  s.height = integerArg(env, info[2], 0, kMaxSide - 1, sides);
+  s.width = integerArg(env, info[1], minSide, kMaxSide - 1, usage);
+  s.height = integerArg(env, info[2], minSide, kMaxSide - 1, usage);
   auto ta = info[0].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() == napi_uint8_array) {
-    auto a = ta.As<Napi::Uint8Array>();
-    require(env, a.ElementLength() == static_cast<size_t>(s.width * s.height), "source must hold width * height bytes");
-    s.bytes = a.Data();
-  } else {
-    require(env, ta.TypedArrayType() == napi_uint32_array, usage);
-    auto a = ta.As<Napi::Uint32Array>();
-    s.runLengths = true;
-    s.counts = a.Data();
-    s.countsLength = a.ElementLength();
+  s.data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  s.length = ta.ElementLength();
+  switch (ta.TypedArrayType()) {
+    case napi_uint8_array:
+      require(env, s.length == static_cast<size_t>(s.width * s.height), "source must hold width * height bytes");
+      break;
+    case napi_uint32_array: s.kind = MaskSource::Kind::Counts; break;
+    case napi_int32_array: s.kind = MaskSource::Kind::RowRuns; break;
+    default: require(env, false, usage);
   }
   return s;
 }
@@ -78,16 +95,7 @@ Napi::Object toJs(Napi::Env env, masks::Polygons&& p) {
 
 class TraceWorker : public PromiseWorker {
  public:
-  TraceWorker(Napi::Env env, const MaskSource& s) : PromiseWorker(env), source_(s) {
-    // Copied now: the caller may reuse or detach its buffer while the work runs.
-    if (!s.runLengths) {
-      bytes_.assign(s.bytes, s.bytes + s.width * s.height);
-      source_.bytes = bytes_.data();
-    } else {
-      counts_.assign(s.counts, s.counts + s.countsLength);
-      source_.counts = counts_.data();
-    }
-  }
+  TraceWorker(Napi::Env env, MaskSource s) : PromiseWorker(env), source_(std::move(s.own())) {}
 
  protected:
   void run() override { result_ = source_.trace(); }
@@ -95,8 +103,6 @@ class TraceWorker : public PromiseWorker {
 
  private:
   MaskSource source_;
-  std::vector<uint8_t> bytes_;
-  std::vector<uint32_t> counts_;
   masks::Polygons result_;
 };
 
@@ -203,41 +209,40 @@ class ComposeWorker : public PromiseWorker {
   std::vector<uint8_t> out_;
 };
 
-// maskCoverage's arguments: (mask: Uint8Array, width, height, resizedWidth, resizedHeight,
-// imageSize, lowResSize).
+// maskCoverage's arguments: (mask, width, height, resizedWidth, resizedHeight, imageSize, lowResSize).
 struct CoverageArgs {
-  const uint8_t* mask;
-  int64_t width, height;
+  MaskSource mask;
   masks::MaskFrame frame;
+
+  std::vector<float> coverage() const {
+    std::vector<uint8_t> scratch;
+    return masks::maskCoverage(mask.bytes(scratch), mask.width, mask.height, frame);
+  }
 };
 
 CoverageArgs coverageArgs(const Napi::CallbackInfo& info, const char* usage) {
   Napi::Env env = info.Env();
-  require(env, info.Length() == 7 && info[0].IsTypedArray() &&
-                   info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
-          usage);
-  int64_t v[6];
-  for (int i = 0; i < 6; ++i) v[i] = integerArg(env, info[i + 1], 1, kMaxSide, usage);
-  require(env, v[2] <= v[4] && v[3] <= v[4] && v[5] <= 4096, usage);
-  auto a = info[0].As<Napi::Uint8Array>();
-  require(env, a.ElementLength() == static_cast<size_t>(v[0] * v[1]), usage);
-  return {a.Data(), v[0], v[1], {v[2], v[3], v[4], v[5]}};
+  require(env, info.Length() == 7, usage);
+  CoverageArgs a{maskSource(info, usage, 1), {}};
+  int64_t v[4];
+  for (int i = 0; i < 4; ++i) v[i] = integerArg(env, info[i + 3], 1, kMaxSide, usage);
+  require(env, v[0] <= v[2] && v[1] <= v[2] && v[3] <= 4096, usage);
+  a.frame = {v[0], v[1], v[2], v[3]};
+  return a;
 }
 
 class CoverageWorker : public PromiseWorker {
  public:
-  CoverageWorker(Napi::Env env, const CoverageArgs& a)
-      : PromiseWorker(env), mask_(a.mask, a.mask + a.width * a.height), args_(a) {}
+  CoverageWorker(Napi::Env env, CoverageArgs a) : PromiseWorker(env), args_(std::move(a)) { args_.mask.own(); }
 
  protected:
   void run() override {
-    out_ = masks::maskCoverage(mask_.data(), args_.width, args_.height, args_.frame);
-    mask_ = {};
+    out_ = args_.coverage();
+    args_.mask.copy.reset();
   }
   Napi::Value result() override { return toTypedArray(Env(), std::move(out_)); }
 
  private:
-  std::vector<uint8_t> mask_;  // copied: the caller may change or detach its buffer meanwhile
   CoverageArgs args_;
   std::vector<float> out_;
 };
@@ -377,7 +382,7 @@ Napi::Value quantizeUnitAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value maskCoverage(const Napi::CallbackInfo& info) {
   const CoverageArgs a = coverageArgs(info, kCoverageUsage);
-  return toTypedArray(info.Env(), onJsThread(info.Env(), [&] { return masks::maskCoverage(a.mask, a.width, a.height, a.frame); }));
+  return toTypedArray(info.Env(), onJsThread(info.Env(), [&] { return a.coverage(); }));
 }
 
 Napi::Value maskCoverageAsync(const Napi::CallbackInfo& info) {
@@ -410,14 +415,20 @@ Napi::Value componentLabels(const Napi::CallbackInfo& info) {
   return o;
 }
 
+constexpr const char* kTraceUsage =
+    "tracePolygons(source: Uint8Array | Uint32Array | Int32Array, width, height), width and height integers in "
+    "[0, 2^31 - 1)";
+
 Napi::Value tracePolygons(const Napi::CallbackInfo& info) {
-  const MaskSource s = maskSource(info);
+  require(info.Env(), info.Length() == 3, kTraceUsage);
+  const MaskSource s = maskSource(info, kTraceUsage);
   return toJs(info.Env(), onJsThread(info.Env(), [&] { return s.trace(); }));
 }
 
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info) {
-  const MaskSource s = maskSource(info);
-  return (new TraceWorker(info.Env(), s))->queue();
+  require(info.Env(), info.Length() == 3, kTraceUsage);
+  MaskSource s = maskSource(info, kTraceUsage);
+  return (new TraceWorker(info.Env(), std::move(s)))->queue();
 }
 
 }  // namespace omniseg::addon

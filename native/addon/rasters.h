@@ -10,15 +10,16 @@
 namespace omniseg::addon {
 
 // (source, width, height) → {xy: Int32Array, ringSizes: Uint32Array, ringsPerPolygon: Uint32Array}.
-// source: the row-major mask (Uint8Array of width · height bytes, non-zero = foreground), or its
-// COCO run lengths (Uint32Array, column-major, summing to width · height).
+// source: the row-major mask (Uint8Array of width · height bytes, non-zero = foreground), its
+// COCO run lengths (Uint32Array, column-major, summing to width · height), or its row runs
+// (Int32Array of [start, end) row-major index pairs, as findInstances returns them).
 Napi::Value tracePolygons(const Napi::CallbackInfo& info);
 // The same, returning a promise; the source is copied before the call returns.
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info);
-// (mask: Uint8Array, width, height, resizedWidth, resizedHeight, imageSize, lowResSize) →
-// Float32Array: masks::maskCoverage of a width × height mask (non-zero inside) in that frame, on
-// the calling thread; maskCoverageAsync returns a promise of it, made in a worker thread from a
-// copy of the mask.
+// (mask, width, height, resizedWidth, resizedHeight, imageSize, lowResSize) → Float32Array:
+// masks::maskCoverage of a width × height mask in that frame, on the calling thread; mask is a
+// source as tracePolygons takes it. maskCoverageAsync returns a promise of it, made in a worker
+// thread from a copy of the source (run lengths are decoded there too).
 Napi::Value maskCoverage(const Napi::CallbackInfo& info);
 Napi::Value maskCoverageAsync(const Napi::CallbackInfo& info);
 // (heat: Float32Array, width, height, threshold, connectivity, minPixels, maxInstances) →

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/error.h"
+
 namespace omniseg::masks {
 
 Runs componentRuns(const float* values, int64_t width, int64_t height, double threshold, int connectivity) {
@@ -100,6 +102,18 @@ std::vector<Instance> findInstances(const float* heat, int64_t width, int64_t he
   });
   if (static_cast<int64_t>(kept.size()) > maxInstances) kept.resize(static_cast<size_t>(maxInstances));
   return kept;
+}
+
+std::vector<uint8_t> runsToMask(const int32_t* runs, size_t n, int64_t pixels) {
+  if (n % 2 != 0) throw Error("runs must be [start, end) pairs", ErrorKind::Range);
+  for (size_t i = 0; i < n; i += 2) {
+    if (!(0 <= runs[i] && runs[i] <= runs[i + 1] && runs[i + 1] <= pixels)) {
+      throw Error("every run [start, end) must lie within width * height pixels", ErrorKind::Range);
+    }
+  }
+  std::vector<uint8_t> mask(static_cast<size_t>(pixels), 0);
+  for (size_t i = 0; i < n; i += 2) std::fill(mask.begin() + runs[i], mask.begin() + runs[i + 1], uint8_t{1});
+  return mask;
 }
 
 }  // namespace omniseg::masks

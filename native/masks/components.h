@@ -3,6 +3,7 @@
 // findInstances, labelComponents). Plain host code, run on the JS thread for the synchronous API
 // and in a worker thread for the asynchronous one (native/addon/rasters.cc).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -38,5 +39,10 @@ struct Instance {
 // earlier peak), at most maxInstances of them. ref: lib/referring/instances.ts findInstances.
 std::vector<Instance> findInstances(const float* heat, int64_t width, int64_t height, double threshold,
                                     int connectivity, int64_t minPixels, int64_t maxInstances);
+
+// A mask of `pixels` bytes (0 or 1) from runs of ones: n / 2 pairs [start, end) of row-major
+// indices, in any order (an Instance's runs, as lib/referring/instances.ts hands them back).
+// Throws a RangeError for an odd n or a run outside [0, pixels].
+std::vector<uint8_t> runsToMask(const int32_t* runs, size_t n, int64_t pixels);
 
 }  // namespace omniseg::masks
