@@ -57,11 +57,43 @@ const spare = new Map<number, Uint8Array[]>();
 let spareBytes = 0;
 const MAX_SPARE_BYTES = 64 * 1024 * 1024;
 
+// Pixels native calls read in place (readInPlace), with how many such calls are pending, and
+// those of them given back for reuse meanwhile: recycled when the last read settles.
+const readers = new Map<Uint8Array, number>();
+const recycleAfterRead = new WeakSet<Uint8Array>();
+
+/**
+ * @internal Lets a native call read pixels where they are instead of copying them on the JS
+ * thread, when decodeForEncoder made them (nobody else holds them, so nobody can change or
+ * detach them): returns the function to call once the native call has settled (or will never
+ * run), until which they are not recycled; `undefined` for any other pixels (copy them).
+ */
+export function readInPlace(data: Uint8Array): (() => void) | undefined {
+  if (!internal.has(data)) return undefined;
+  readers.set(data, (readers.get(data) ?? 0) + 1);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    const left = (readers.get(data) ?? 1) - 1;
+    if (left > 0) {
+      readers.set(data, left);
+      return;
+    }
+    readers.delete(data);
+    if (recycleAfterRead.delete(data)) recyclePixels(data);
+  };
+}
+
 /**
  * Gives back a copy decodeForEncoder made, once nothing reads it any more (the native encode has
- * settled); anything else is left alone.
+ * settled; a read in place, when that settles); anything else is left alone.
  */
 export function recyclePixels(data: Uint8Array): void {
+  if (readers.has(data)) {
+    recycleAfterRead.add(data);
+    return;
+  }
   if (!recyclable.delete(data) || spareBytes + data.length > MAX_SPARE_BYTES) return;
   const list = spare.get(data.length) ?? [];
   list.push(data);

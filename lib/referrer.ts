@@ -9,7 +9,7 @@ import {
   type ClipImageProcessorConfig,
 } from './clip/image-processor.js';
 import { abortError, invalidRange, invalidType, withCallerStack } from './errors.js';
-import { decodeForEncoder, decodeImage } from './image.js';
+import { decodeForEncoder, decodeImage, readInPlace } from './image.js';
 import type { NativeClipSegConfig, NativeClipSegImage, NativeClipSegModel } from './native.js';
 import { resolveModelDirectory } from './model-dir.js';
 import { WorkQueue } from './queue.js';
@@ -332,9 +332,14 @@ export class Referrer {
     this.#live();
     try {
       const decoded = await decodeForEncoder(image, { limitInputPixels: this.limitInputPixels });
-      const target = clipModelInput(decoded, this.processor);
-      const handle = await this.#queue.run(() => this.#live().encodeImage(target.pixels, target.width, target.height));
-      return new ReferrerImage(this, handle, decoded.width, decoded.height);
+      const release = readInPlace(decoded.data);
+      try {
+        const target = clipModelInput(decoded, this.processor, release !== undefined);
+        const handle = await this.#queue.run(() => this.#live().encodeImage(target.pixels, target.width, target.height));
+        return new ReferrerImage(this, handle, decoded.width, decoded.height);
+      } finally {
+        release?.();
+      }
     } catch (error) {
       throw withCallerStack(error, context);
     }
@@ -352,11 +357,13 @@ export class Referrer {
     let result;
     let modelStart;
     let dims: { width: number; height: number };
+    let release: (() => void) | undefined;
     try {
       let target: ReturnType<typeof clipModelInput> | undefined;
       if (encoded === undefined) {
         const decoded = await decodeForEncoder(image as ImageInput, { limitInputPixels: this.limitInputPixels });
-        target = clipModelInput(decoded, this.processor);
+        release = readInPlace(decoded.data);
+        target = clipModelInput(decoded, this.processor, release !== undefined);
         dims = decoded;
       } else {
         dims = encoded;
@@ -382,6 +389,8 @@ export class Referrer {
       );
     } catch (error) {
       throw withCallerStack(error, context);
+    } finally {
+      release?.();
     }
     const decoded = dims;
     const postStart = performance.now();

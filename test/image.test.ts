@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeForEncoder, decodeImage, recyclePixels } from '../lib/image.js';
+import { decodeForEncoder, decodeImage, readInPlace, recyclePixels } from '../lib/image.js';
 
 /** 3 × 2 RGB pixels, row-major. */
 const RGB = new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
@@ -61,6 +61,30 @@ describe('decodeForEncoder: recycled copies', () => {
     expect((await decodeForEncoder(raw(8))).data).not.toBe(users.data);
     // and decodeImage copies even this module's buffers: they may have reached user code
     expect((await decodeImage({ ...own, channels: 3 })).data).not.toBe(own.data);
+  });
+});
+
+describe('decodeForEncoder: pixels read in place', () => {
+  const raw = (fill: number) => ({ data: new Uint8Array(30).fill(fill), width: 5, height: 2, channels: 3 as const });
+
+  it('only its own pixels; given back while read, they are recycled when the last read settles', async () => {
+    expect(readInPlace((await decodeImage(raw(1))).data)).toBeUndefined();
+    expect(readInPlace(new Uint8Array(30))).toBeUndefined();
+    const a = await decodeForEncoder(raw(2));
+    const [first, second] = [readInPlace(a.data), readInPlace(a.data)];
+    expect(first).toBeTypeOf('function');
+    recyclePixels(a.data); // (the encode settled while two reads are pending)
+    expect((await decodeForEncoder(raw(3))).data).not.toBe(a.data);
+    first!();
+    first!(); // (a second call is ignored)
+    expect((await decodeForEncoder(raw(4))).data).not.toBe(a.data);
+    second!();
+    const b = await decodeForEncoder(raw(5));
+    expect(b.data).toBe(a.data); // recycled once nothing reads it
+    expect(Array.from(b.data)).toEqual(Array(30).fill(5));
+    // a read that settles without a give-back leaves the pixels alone
+    readInPlace(b.data)!();
+    expect((await decodeForEncoder(raw(6))).data).not.toBe(b.data);
   });
 });
 

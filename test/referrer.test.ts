@@ -8,7 +8,7 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { maxAbs } from './helpers/arrays.js';
 import {
   preprocessClipImage,
@@ -166,6 +166,40 @@ describe('Referrer (clipseg-tiny)', () => {
     expect(worst).toBeLessThan(1e-5);
     for (const v of h.data) expect(v >= 0 && v <= 1).toBe(true);
     expect(h.timings.totalMs).toBeGreaterThanOrEqual(h.timings.modelMs);
+  });
+
+  it('the native model reads the decoded image where it is (no copy on the JS thread), heat map and encode', async () => {
+    // a Referrer whose native model records the pixels its forward and encodeImage are given
+    const binding = native();
+    const load = binding.loadClipSeg!.bind(binding);
+    const seen: Array<[string, unknown]> = [];
+    vi.spyOn(binding, 'loadClipSeg').mockImplementation(async (dir, options) => {
+      const loaded = await load(dir, options);
+      return new Proxy(loaded, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            if (key === 'forward' || key === 'encodeImage') seen.push([key, args[0]]);
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+    });
+    const spied = await Referrer.load({ model: MODEL_DIR, device: 'cpu', threads: 2 });
+    try {
+      const h = await spied.heatmap(WIDE, { text: 'a red cat' });
+      const image = await spied.encode(WIDE);
+      const again = await spied.heatmap(image, { text: 'a red cat' });
+      image.dispose();
+      expect(seen.map(([key]) => key)).toEqual(['forward', 'encodeImage']);
+      for (const [, pixels] of seen) expect(pixels).toMatchObject({ inPlace: true, width: 150, height: 100 });
+      expect(again.logits).toEqual(h.logits);
+      expect(h.logits).toEqual((await referrer.heatmap(WIDE, { text: 'a red cat' })).logits);
+    } finally {
+      vi.restoreAllMocks();
+      spied.dispose();
+    }
   });
 
   it('text conditioning reaches the native model as the text embedding of the tokenised ids', async () => {

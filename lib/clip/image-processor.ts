@@ -174,7 +174,8 @@ export interface NativeRgb {
  * in the native worker instead of on the JS thread (same arithmetic as preprocessClipImage);
  * otherwise preprocessClipImage's pixel values.
  * @param inPlace let the worker read `image.data` where it is instead of a copy: only for pixels
- *   the library made and never hands out (a visual prompt), left alone until the call settles.
+ *   the library made and never hands out (a visual prompt, a decodeForEncoder image held with
+ *   readInPlace), left alone until the call settles.
  */
 export function clipModelInput(
   image: DecodedImage,
