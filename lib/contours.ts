@@ -40,6 +40,14 @@ export async function traceContoursAsync(source: MaskSource, width: number, heig
   return fromNative(await native().tracePolygonsAsync(source, width, height));
 }
 
+/**
+ * @internal traceContoursAsync's polygons as the UTF-8 of their JSON, made in the worker thread
+ * too: the bytes of `JSON.stringify(traceContours(source, width, height))`.
+ */
+export async function traceContoursJsonAsync(source: MaskSource, width: number, height: number): Promise<Uint8Array> {
+  return native().tracePolygonsJsonAsync(source, width, height);
+}
+
 /** The signed area of a ring (shoelace formula): positive for outer rings, negative for holes. */
 export function ringArea(ring: Ring): number {
   let twice = 0;

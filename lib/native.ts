@@ -319,6 +319,8 @@ export interface NativeRasterTools {
   tracePolygons(source: NativeMaskSource, width: number, height: number): NativePolygons;
   /** tracePolygons in a worker thread; the source is copied before it returns. */
   tracePolygonsAsync(source: NativeMaskSource, width: number, height: number): Promise<NativePolygons>;
+  /** tracePolygonsAsync's polygons as the UTF-8 of their JSON (as `JSON.stringify(traceContours(…))`). */
+  tracePolygonsJsonAsync(source: NativeMaskSource, width: number, height: number): Promise<Uint8Array>;
   /** Referring instances of a heat map (native/masks/components.h), on the calling thread. */
   findInstances(...args: FindInstancesArgs): NativeInstances;
   /** findInstances in a worker thread; reads `heat` in place until it settles. */

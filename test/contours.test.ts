@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ringArea, traceContours, traceContoursAsync, type MaskPolygon, type Ring } from '../lib/contours.js';
+import { ringArea, traceContours, traceContoursAsync, traceContoursJsonAsync, type MaskPolygon, type Ring } from '../lib/contours.js';
 import { Mask } from '../lib/mask.js';
 import { native } from '../lib/native.js';
 import { findPackageRoot } from '../lib/package-root.js';
@@ -217,6 +217,35 @@ describe('Mask.toPolygons', () => {
       holes += expectInvariants(data, width, height).reduce((n, p) => n + p.holes.length, 0);
     }
     expect(holes).toBeGreaterThan(50); // the trials did exercise holes
+  });
+
+  it('their JSON text, made natively, is JSON.stringify of the polygons, byte for byte', async () => {
+    let state = 0x2545f491;
+    const random = (): number => {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) / 2 ** 32;
+    };
+    const cases: Array<[Uint8Array | Uint32Array, number, number]> = [
+      [new Uint8Array(0), 0, 0],
+      [new Uint8Array(12), 4, 3],
+      [new Uint8Array(12).fill(1), 4, 3],
+      [Uint32Array.of(5, 2, 2, 2, 5), 4, 4],
+    ];
+    for (let trial = 0; trial < 60; trial++) {
+      const width = 1 + Math.floor(random() * 40);
+      const height = 1 + Math.floor(random() * 40);
+      const density = 0.1 + 0.8 * random();
+      cases.push([Uint8Array.from({ length: width * height }, () => (random() < density ? 1 : 0)), width, height]);
+    }
+    const wide = new Uint8Array(12000 * 2); // coordinates of five digits
+    wide.fill(1, 10990, 11990);
+    cases.push([wide, 12000, 2]);
+    for (const [source, width, height] of cases) {
+      const json = Buffer.from(await traceContoursJsonAsync(source, width, height)).toString();
+      expect(json).toBe(JSON.stringify(traceContours(source, width, height)));
+    }
   });
 
   it('non-zero values other than 1 count as foreground', () => {

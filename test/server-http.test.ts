@@ -166,7 +166,13 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
       expect([meta.format, meta.width, meta.height]).toEqual(['png', 150, 100]);
       const poly = await segment({ imageId: imageId(WIDE), ...click, format: 'polygons' });
       expect(poly.statusCode).toBe(200);
-      expect(Array.isArray(poly.json().masks[0].polygons)).toBe(true);
+      expect(poly.headers['content-type']).toBe('application/json; charset=utf-8');
+      const [polyMask] = poly.json().masks;
+      expect(Object.keys(polyMask)).toEqual(['score', 'box', 'area', 'polygons']);
+      const own = (await segmenter.segment(WIDE, { points: [{ x: 75, y: 50, label: 1 }] })).masks[0];
+      expect(polyMask.polygons).toEqual(own.toPolygons());
+      expect(polyMask.polygons.length).toBeGreaterThan(0);
+      expect(polyMask).toMatchObject({ box: own.box, area: own.area });
     });
 
     it('takes several boxes, scribbles and a base64 float32 maskInput', async () => {

@@ -3,13 +3,15 @@
 // and the JSON form of a mask.
 import type { FastifyRequest } from 'fastify';
 import sharp from 'sharp';
+import { traceContoursJsonAsync } from '../contours.js';
 import { abortError } from '../errors.js';
 import { decodeMaskImage as maskFromEncoded } from '../image.js';
-import type { Mask } from '../mask.js';
+import { maskSource, type Mask } from '../mask.js';
 import type { Referrer } from '../referrer.js';
 import type { BinaryMask } from '../types.js';
 import { imageId, type Lease } from './cache.js';
 import { HttpError } from './errors.js';
+import { RawJson } from './json.js';
 import type { RouteContext } from './routes.js';
 import type { MaskFormat } from './schemas.js';
 
@@ -154,7 +156,8 @@ async function maskJson(mask: Mask, format: MaskFormat) {
     case 'png':
       return { ...head, png: (await mask.toPNG()).toString('base64') };
     case 'polygons':
-      return { ...head, polygons: await mask.toPolygonsAsync() };
+      // (their JSON text, made in the worker thread: jsonBody splices it into the response)
+      return { ...head, polygons: new RawJson(await traceContoursJsonAsync(maskSource(mask), mask.width, mask.height)) };
   }
 }
 

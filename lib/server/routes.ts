@@ -10,6 +10,7 @@ import type { Segmenter } from '../segmenter.js';
 import type { Point } from '../types.js';
 import type { EmbeddingCache, Lease } from './cache.js';
 import { errorBody, HttpError } from './errors.js';
+import { jsonBody } from './json.js';
 import type { HeatmapCache } from './heatmap-cache.js';
 import type { ReferrerImageCache } from './referrer-images.js';
 import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, masksJson, needReferrer } from './inputs.js';
@@ -80,7 +81,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post<{ Body: SegmentBody }>(
     '/v1/segment',
     { onRequest: contentTypes(/^application\/json\s*(;|$)/i, 'application/json'), schema: { body: segmentSchema } },
-    async (request) => segment(ctx, request.body, ctx.signalOf(request)),
+    async (request, reply) => {
+      const body = await segment(ctx, request.body, ctx.signalOf(request));
+      // polygons arrive as JSON text (RawJson): the body is spliced around them
+      return request.body.format === 'polygons' ? reply.type('application/json; charset=utf-8').send(jsonBody(body)) : body;
+    },
   );
 
   registerReferRoutes(app, ctx);

@@ -95,15 +95,28 @@ Napi::Object toJs(Napi::Env env, masks::Polygons&& p) {
 
 class TraceWorker : public PromiseWorker {
  public:
-  TraceWorker(Napi::Env env, MaskSource s) : PromiseWorker(env), source_(std::move(s.own())) {}
+  // json: the polygons' JSON text (masks::polygonsJson) instead of the flat arrays.
+  TraceWorker(Napi::Env env, MaskSource s, bool json)
+      : PromiseWorker(env), source_(std::move(s.own())), json_(json) {}
 
  protected:
-  void run() override { result_ = source_.trace(); }
-  Napi::Value result() override { return toJs(Env(), std::move(result_)); }
+  void run() override {
+    result_ = source_.trace();
+    source_.copy.reset();
+    if (json_) {
+      text_ = masks::polygonsJson(result_);
+      result_ = {};
+    }
+  }
+  Napi::Value result() override {
+    return json_ ? toTypedArray(Env(), std::move(text_)) : toJs(Env(), std::move(result_));
+  }
 
  private:
   MaskSource source_;
+  bool json_;
   masks::Polygons result_;
+  std::vector<uint8_t> text_;
 };
 
 class QuantizeWorker : public PromiseWorker {
@@ -427,8 +440,12 @@ Napi::Value tracePolygons(const Napi::CallbackInfo& info) {
 
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info) {
   require(info.Env(), info.Length() == 3, kTraceUsage);
-  MaskSource s = maskSource(info, kTraceUsage);
-  return (new TraceWorker(info.Env(), std::move(s)))->queue();
+  return (new TraceWorker(info.Env(), maskSource(info, kTraceUsage), false))->queue();
+}
+
+Napi::Value tracePolygonsJsonAsync(const Napi::CallbackInfo& info) {
+  require(info.Env(), info.Length() == 3, kTraceUsage);
+  return (new TraceWorker(info.Env(), maskSource(info, kTraceUsage), true))->queue();
 }
 
 }  // namespace omniseg::addon

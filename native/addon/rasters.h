@@ -16,6 +16,8 @@ namespace omniseg::addon {
 Napi::Value tracePolygons(const Napi::CallbackInfo& info);
 // The same, returning a promise; the source is copied before the call returns.
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info);
+// tracePolygonsAsync's polygons as their JSON text (Uint8Array of UTF-8: masks::polygonsJson).
+Napi::Value tracePolygonsJsonAsync(const Napi::CallbackInfo& info);
 // (mask, width, height, resizedWidth, resizedHeight, imageSize, lowResSize) → Float32Array:
 // masks::maskCoverage of a width × height mask in that frame, on the calling thread; mask is a
 // source as tracePolygons takes it. maskCoverageAsync returns a promise of it, made in a worker

@@ -19,8 +19,10 @@
 #include "masks/polygons.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <limits>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -198,6 +200,62 @@ Polygons tracePolygons(const uint8_t* mask, int64_t width, int64_t height) {
                   xy.begin() + static_cast<std::ptrdiff_t>(offset[r] + 2 * ringSize[r]));
     out.ringSizes.push_back(ringSize[r]);
   }
+  return out;
+}
+
+namespace {
+
+// Characters of v in decimal, its sign included.
+size_t decimalLength(int32_t v) {
+  size_t n = v < 0 ? 2 : 1;
+  for (int64_t m = v < 0 ? -int64_t{v} : v; m >= 10; m /= 10) ++n;
+  return n;
+}
+
+}  // namespace
+
+std::vector<uint8_t> polygonsJson(const Polygons& polygons) {
+  // The text's length first (so that the buffer is made once, at its size), then the text.
+  constexpr std::string_view kOuter = "{\"outer\":", kHoles = ",\"holes\":[", kEnd = "]}";
+  size_t length = 2;  // [ ]
+  for (const int32_t v : polygons.xy) length += decimalLength(v) + 2;  // "[x," / "y],": 2 a coordinate
+  for (const uint32_t n : polygons.ringSizes) length += n == 0 ? 2 : 1;  // "[" "]" less the last vertex's ","
+  for (const uint32_t r : polygons.ringsPerPolygon) length += kOuter.size() + kHoles.size() + kEnd.size() + (r > 2 ? r - 2 : 0);  // "," between holes
+  length += polygons.ringsPerPolygon.empty() ? 0 : polygons.ringsPerPolygon.size() - 1;  // "," between polygons
+  std::vector<uint8_t> out(length);
+  char* at = reinterpret_cast<char*>(out.data());
+  auto put = [&](std::string_view text) {
+    std::memcpy(at, text.data(), text.size());
+    at += text.size();
+  };
+  const int32_t* xy = polygons.xy.data();
+  size_t ring = 0;
+  auto putRing = [&] {
+    *at++ = '[';
+    for (uint32_t i = 0, n = polygons.ringSizes[ring++]; i < n; ++i, xy += 2) {
+      if (i > 0) *at++ = ',';
+      *at++ = '[';
+      at = std::to_chars(at, at + 11, xy[0]).ptr;
+      *at++ = ',';
+      at = std::to_chars(at, at + 11, xy[1]).ptr;
+      *at++ = ']';
+    }
+    *at++ = ']';
+  };
+  *at++ = '[';
+  for (size_t p = 0; p < polygons.ringsPerPolygon.size(); ++p) {
+    if (p > 0) *at++ = ',';
+    put(kOuter);
+    putRing();
+    put(kHoles);
+    for (uint32_t h = 1; h < polygons.ringsPerPolygon[p]; ++h) {
+      if (h > 1) *at++ = ',';
+      putRing();
+    }
+    put(kEnd);
+  }
+  *at++ = ']';
+  OMNISEG_CHECK(at == reinterpret_cast<char*>(out.data()) + out.size(), "polygonsJson: length mismatch");
   return out;
 }
 

@@ -23,6 +23,11 @@ struct Polygons {
 // holes run counter-clockwise, in raster order of their first top side. See polygons.cc.
 Polygons tracePolygons(const uint8_t* mask, int64_t width, int64_t height);
 
+// The polygons as the UTF-8 JSON text that JSON.stringify gives lib/contours.ts's MaskPolygon[]
+// of them: [{"outer":[[x,y],…],"holes":[[[x,y],…],…]},…], without spaces. (Mask polygons of a
+// server response, made in a worker thread: a noisy 12 MP mask's JSON is tens of MB.)
+std::vector<uint8_t> polygonsJson(const Polygons& polygons);
+
 // The row-major 0/1 mask [height, width] of COCO run lengths (column-major, alternating runs of
 // zeros and ones, starting with zeros). Throws a RangeError unless they sum to width · height.
 std::vector<uint8_t> countsToMask(const uint32_t* counts, size_t n, int64_t height, int64_t width);
