@@ -16,7 +16,7 @@
 // With batching, a batch's images go to the native encoder in one Segmenter.encodeBatch call (its
 // matrix products cover the whole batch); without it (--max-batch 1), one image per call.
 //
-//   npm run bench:server [-- --model dir --image file --seconds 5 --threads 2 --json]
+//   npm run bench:server [-- --model dir --image file --seconds 5 --threads 2 --sections 1,2,4,5 --json]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -34,8 +34,11 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     threads: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
+    sections: { type: 'string', default: '1,2,4,5' },
   },
 });
+/** The sections asked for (--sections 4,5 runs only those; 3, the RSS, comes with 1). */
+const sections = new Set(values.sections.split(',').map(Number));
 const seconds = Number(values.seconds);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -110,7 +113,7 @@ const { width, height } = await sharp(image).metadata();
 const results = { model: values.model, image: values.image, seconds, threads: Number(values.threads), decode: [], encode: [] };
 
 // 1. Decode-only on a cached embedding.
-{
+if (sections.has(1)) {
   const { base, stop } = await startServer([]);
   const { imageId } = JSON.parse((await request(base, 'POST', '/v1/embeddings', image, 'image/png')).body);
   results.rssBeforeMB = await rss(base);
@@ -138,9 +141,9 @@ const variant = () => {
   data[2] = (n >> 16) & 255;
   return sharp(data, { raw: raw.info }).png({ compressionLevel: 1 }).toBuffer();
 };
-const pool = await Promise.all(Array.from({ length: 4096 }, variant));
+const pool = sections.has(2) ? await Promise.all(Array.from({ length: 4096 }, variant)) : [];
 let next = 0;
-for (const [label, flags] of [
+for (const [label, flags] of !sections.has(2) ? [] : [
   ['no batching', ['--max-batch', '1', '--batch-delay-ms', '0']],
   ['batching (8, 2 ms)', ['--max-batch', '8', '--batch-delay-ms', '2']],
   ['batching (16, 2 ms)', ['--max-batch', '16', '--batch-delay-ms', '2']],
@@ -154,13 +157,13 @@ for (const [label, flags] of [
   await stop();
 }
 // 4. Mask formats of a large image, and how long they hold up the server's other requests.
-{
+results.formats = [];
+if (sections.has(4)) {
   const big = await sharp(image).resize(4000, 3000, { fit: 'fill' }).png({ compressionLevel: 1 }).toBuffer();
   const { base, stop } = await startServer([]);
   const { imageId } = JSON.parse((await request(base, 'POST', '/v1/embeddings', big, 'image/png')).body);
   const boxes = [[200, 150, 1800, 1400], [2000, 150, 3800, 1400], [200, 1600, 1800, 2850], [1200, 800, 3000, 2400]];
   const lagMax = () => eventLoopStallMs(base);
-  results.formats = [];
   for (const format of ['rle', 'png', 'polygons']) {
     const body = Buffer.from(JSON.stringify({ imageId, boxes, multimask: true, format }));
     await request(base, 'POST', '/v1/segment', body, 'application/json'); // warm-up
@@ -179,7 +182,7 @@ for (const [label, flags] of [
 // 5. Referrer routes at 1080p (and the heaviest two at 12 MP): how long each kind of request holds
 // the server's event loop.
 results.referrer = [];
-for (const [sceneWidth, sceneHeight, only] of [
+for (const [sceneWidth, sceneHeight, only] of !sections.has(5) ? [] : [
   [1920, 1080, undefined],
   [4000, 3000, ['segment, 1 point + 5 labels', 'referring segment (text)']],
 ]) {
@@ -237,7 +240,9 @@ if (values.json) {
       `  referrer ${r.size.padEnd(9)}, ${r.kind.padEnd(28)}: ${f(r.perSecond)} req/s, p50 ${f(r.p50Ms)} ms, errors ${r.errors}; longest event-loop stall ${f(r.lagMaxMs)} ms`,
     );
   }
-  let total = 0;
-  const after = results.decode.map((r, i) => `${f(results.rssAfterMB[i])} MB after ${(total += r.requests)}`);
-  console.log(`  server RSS: ${f(results.rssBeforeMB)} MB before the decode runs, then ${after.join(', ')} requests`);
+  if (results.decode.length > 0) {
+    let total = 0;
+    const after = results.decode.map((r, i) => `${f(results.rssAfterMB[i])} MB after ${(total += r.requests)}`);
+    console.log(`  server RSS: ${f(results.rssBeforeMB)} MB before the decode runs, then ${after.join(', ')} requests`);
+  }
 }
