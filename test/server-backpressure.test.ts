@@ -176,6 +176,12 @@ describe('backpressure', () => {
     );
   });
 
+  it('refuses a negative decoded-image budget by name', async () => {
+    await expect(createServer({ model: modelDir, decodedImageCacheBytes: -1 })).rejects.toThrow(
+      new RangeError('Expected a number >= 0 for decodedImageCacheBytes but received -1'),
+    );
+  });
+
   it('an image that cannot be decoded fails alone; the rest of its batch is encoded', async () => {
     const server = await start({ maxBatch: 3, batchDelayMs: 50 });
     const bodies = [images[0], Buffer.from('not an image'), images[1]];

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readInPlace } from '../lib/image.js';
 import { Mask } from '../lib/mask.js';
 import { native } from '../lib/native.js';
 import { Referrer, type HeatmapOptions } from '../lib/referrer.js';
@@ -268,6 +269,26 @@ describe.skipIf(!addonAvailable())('referring routes (tiny SAM + CLIPSeg)', () =
         m.labels?.forEach((l, k) => expect(l.probability).toBeCloseTo(expected[i][k].probability, 5));
         expect(m.label).toBe(expected[i][0].label);
       });
+    });
+
+    it('decodes an image once for its labels and the referrer\'s encode: the pixels are cached per image', async () => {
+      const label = vi.spyOn(Referrer.prototype, 'label');
+      const flipped = (await sharp(WIDE).flip().png().toBuffer()).toString('base64'); // (an image no other test sends)
+      const before = await scrape();
+      const request = { image: flipped, points: [[75, 50, 1]], multimask: true, vocabulary: ['cat', 'dog'] };
+      const [a, b] = [await post('/v1/segment', request), await post('/v1/segment', request)];
+      const heat = await post('/v1/heatmap', { image: flipped, text: 'pixels cached' }); // (a new image for the referrer)
+      expect([a.statusCode, b.statusCode, heat.statusCode]).toEqual([200, 200, 200]);
+      expect(b.json().masks).toEqual(a.json().masks);
+      const after = await scrape();
+      const delta = (name: string) => metric(after, name) - metric(before, name);
+      expect([delta('omniseg_decoded_image_cache_misses_total'), delta('omniseg_decoded_image_cache_hits_total')]).toEqual([1, 2]);
+      expect(metric(after, 'omniseg_decoded_image_cache_bytes')).toBeGreaterThanOrEqual(150 * 100 * 3);
+      // the labels read the cached pixels, as raw RGB the library made (no copy)
+      const pixels = label.mock.calls.map(([image]) => image as { data: Uint8Array; width: number; channels: number });
+      expect(pixels.map((p) => [p.width, p.channels])).toEqual([[150, 3], [150, 3]]);
+      expect(pixels[1].data).toBe(pixels[0].data);
+      expect(readInPlace(pixels[0].data)).toBeTypeOf('function');
     });
 
     it('labels the masks of a plain (point) segmentation too', async () => {

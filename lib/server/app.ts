@@ -8,13 +8,14 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import type { ImageEmbedding } from '../embedding.js';
 import { decodeForEncoder } from '../image.js';
 import { checkResizable } from '../mask-prompt.js';
-import { Referrer } from '../referrer.js';
+import { Referrer, type ReferrerImage } from '../referrer.js';
 import { MAX_ENCODE_BATCH, Segmenter, type CpuMatmul, type Device, type Precision } from '../segmenter.js';
 import type { DecodedImage } from '../types.js';
 import { EmbeddingCache } from './cache.js';
-import { HeatmapCache } from './heatmap-cache.js';
-import { ReferrerImageCache } from './referrer-images.js';
 import { ClientGone, errorBody, HttpError, RequestTimeout, toHttpError } from './errors.js';
+import { HeatmapCache } from './heatmap-cache.js';
+import type { CachedPixels } from './inputs.js';
+import { PinnedCache } from './pinned-cache.js';
 import { ServerMetrics } from './metrics.js';
 import { Batcher, BoundedQueue } from './queues.js';
 import {
@@ -22,6 +23,7 @@ import {
   DEFAULT_BODY_LIMIT,
   DEFAULT_CACHE_MB,
   DEFAULT_DECODE_CONCURRENCY,
+  DEFAULT_DECODED_IMAGE_CACHE_MB,
   DEFAULT_HEATMAP_CACHE_MB,
   DEFAULT_REFERRER_IMAGE_CACHE_MB,
   DEFAULT_HOST,
@@ -71,6 +73,13 @@ export interface ServerOptions {
    * none. Default: 256 MiB (~60 images at clipseg-rd64-refined's ~4.3 MiB).
    */
   referrerImageCacheBytes?: number;
+  /**
+   * Byte budget of decoded images (with `referrer`): an image's pixels by image, so that labelling
+   * the masks of an image the server has seen (`vocabulary`), or encoding it for the referrer,
+   * does not decode it again; 0 keeps none. Default: 128 MiB (3 bytes a pixel: ~21 images at
+   * 1080p, 3 at 4000 × 3000).
+   */
+  decodedImageCacheBytes?: number;
   /** Requests allowed to wait in each queue (encoder, decoder); beyond it, 429. Default: 64. */
   maxQueue?: number;
   /** Encoder requests per batch, each batch one native encoder pass (at most 64). Default: 8. */
@@ -145,6 +154,11 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     'referrerImageCacheBytes',
     DEFAULT_REFERRER_IMAGE_CACHE_MB * 1024 * 1024,
   );
+  const decodedImageCacheBytes = nonNegative(
+    options.decodedImageCacheBytes,
+    'decodedImageCacheBytes',
+    DEFAULT_DECODED_IMAGE_CACHE_MB * 1024 * 1024,
+  );
   const maxQueue = positive(options.maxQueue, 'maxQueue', DEFAULT_MAX_QUEUE);
   const maxBatch = positive(options.maxBatch, 'maxBatch', DEFAULT_MAX_BATCH);
   if (maxBatch > MAX_ENCODE_BATCH) {
@@ -172,10 +186,15 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
   let metrics: ServerMetrics | undefined;
   const cache = new EmbeddingCache(cacheBytes, { onEvict: () => metrics?.cacheEvictions.inc() });
   const heatmapCache = new HeatmapCache(heatmapCacheBytes, { onEvict: () => metrics?.heatmapCacheEvictions.inc() });
-  const referrerImages = new ReferrerImageCache(referrerImageCacheBytes, {
+  const referrerImages = new PinnedCache<ReferrerImage>(referrerImageCacheBytes, {
     onHit: () => metrics?.referrerImageHits.inc(),
     onMiss: () => metrics?.referrerImageMisses.inc(),
     onEvict: () => metrics?.referrerImageEvictions.inc(),
+  });
+  const decodedImages = new PinnedCache<CachedPixels>(decodedImageCacheBytes, {
+    onHit: () => metrics?.decodedImageHits.inc(),
+    onMiss: () => metrics?.decodedImageMisses.inc(),
+    onEvict: () => metrics?.decodedImageEvictions.inc(),
   });
   // The model's own pixel limit (a given Segmenter's may be tighter) and whether the image can be
   // resized into the model input are checked while decoding, so that an image the model would
@@ -216,6 +235,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
       cache,
       heatmapCache,
       referrerImages,
+      decodedImages,
       ready: () => status.state === 'ready',
     },
     { processMetrics: options.processMetrics ?? true },
@@ -336,6 +356,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     cache,
     heatmapCache,
     referrerImages,
+    decodedImages,
     encoder,
     decoder,
     metrics: serverMetrics,
@@ -426,6 +447,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     cache.clear();
     heatmapCache.clear();
     referrerImages.clear();
+    decodedImages.clear();
     if (ownsSegmenter) segmenter?.dispose();
     // Loaded here in any case; a load still in progress disposes its model when it ends.
     referrer?.dispose();

@@ -7,6 +7,8 @@ export const DEFAULT_CACHE_MB = 1024;
 export const DEFAULT_HEATMAP_CACHE_MB = 64;
 /** Budget of the referrer's encoded images, MiB (clipseg-rd64-refined keeps ~4.3 MiB per image). */
 export const DEFAULT_REFERRER_IMAGE_CACHE_MB = 256;
+/** Budget of decoded images kept for labels and the referrer, MiB (3 bytes a pixel: 6 MiB at 1080p, 34 MiB at 12 MP). */
+export const DEFAULT_DECODED_IMAGE_CACHE_MB = 128;
 export const DEFAULT_MAX_QUEUE = 64;
 export const DEFAULT_MAX_BATCH = 8;
 export const DEFAULT_BATCH_DELAY_MS = 2;

@@ -5,10 +5,10 @@ import type { FastifyRequest } from 'fastify';
 import sharp from 'sharp';
 import { traceContoursJsonAsync } from '../contours.js';
 import { abortError } from '../errors.js';
-import { decodeMaskImage as maskFromEncoded } from '../image.js';
+import { decodeForEncoder, decodeMaskImage as maskFromEncoded } from '../image.js';
 import { maskSource, type Mask } from '../mask.js';
 import type { Referrer } from '../referrer.js';
-import type { BinaryMask } from '../types.js';
+import type { BinaryMask, DecodedImage, RawImage } from '../types.js';
 import { imageId, type Lease } from './cache.js';
 import { HttpError } from './errors.js';
 import { RawJson } from './json.js';
@@ -159,6 +159,27 @@ async function maskJson(mask: Mask, format: MaskFormat) {
       // (their JSON text, made in the worker thread: jsonBody splices it into the response)
       return { ...head, polygons: new RawJson(await traceContoursJsonAsync(maskSource(mask), mask.width, mask.height)) };
   }
+}
+
+/** A decoded image the server keeps (RouteContext.decodedImages): decodeForEncoder's pixels, which nothing writes. */
+export interface CachedPixels {
+  image: DecodedImage;
+  readonly bytes: number;
+  dispose(): void;
+}
+
+/**
+ * Runs `use` on the pixels of image `id` (whose encoded bytes are `bytes`), decoded once and kept
+ * in the decoded-image cache while the budget allows, so that labelling the masks of an image the
+ * server has seen, or encoding it for the referrer, does not decode it again (a 12 MP PNG: ~150 ms
+ * of a libuv thread). The pixels are the library's own: the referrer reads them in place.
+ */
+export function withPixels<R>(ctx: RouteContext, id: string, bytes: Uint8Array, use: (pixels: RawImage) => Promise<R>): Promise<R> {
+  const decode = async (): Promise<CachedPixels> => {
+    const image = await decodeForEncoder(bytes, { limitInputPixels: ctx.limitInputPixels });
+    return { image, bytes: image.data.length, dispose: () => {} };
+  };
+  return ctx.decodedImages.with(id, decode, ({ image }) => use({ ...image, channels: 3 }));
 }
 
 /** Refuses (415) a request whose Content-Type is not one of `accepted`, before its body is read. */

@@ -19,6 +19,7 @@ export interface MetricsSources {
   heatmapCache?: CacheStats;
   /** The referrer's encoded images (its bytes read 0 when absent). */
   referrerImages?: { readonly bytes: number; readonly size: number };
+  decodedImages?: { readonly bytes: number; readonly size: number };
   ready(): boolean;
 }
 
@@ -45,6 +46,9 @@ export class ServerMetrics {
   readonly referrerImageHits: Counter;
   readonly referrerImageMisses: Counter;
   readonly referrerImageEvictions: Counter;
+  readonly decodedImageHits: Counter;
+  readonly decodedImageMisses: Counter;
+  readonly decodedImageEvictions: Counter;
   readonly backend: Gauge<'device' | 'precision' | 'cpu_matmul' | 'threads'>;
   readonly backendErrors: Counter;
 
@@ -223,6 +227,30 @@ export class ServerMetrics {
       registers,
       collect() {
         this.set(images?.bytes ?? 0);
+      },
+    });
+    this.decodedImageHits = new Counter({
+      name: 'omniseg_decoded_image_cache_hits_total',
+      help: 'Labels and referrer encodes that found their image decoded',
+      registers,
+    });
+    this.decodedImageMisses = new Counter({
+      name: 'omniseg_decoded_image_cache_misses_total',
+      help: 'Labels and referrer encodes that decoded their image (or joined such a decode)',
+      registers,
+    });
+    this.decodedImageEvictions = new Counter({
+      name: 'omniseg_decoded_image_cache_evictions_total',
+      help: 'Decoded images evicted to stay within the byte budget',
+      registers,
+    });
+    const decoded = sources.decodedImages;
+    new Gauge({
+      name: 'omniseg_decoded_image_cache_bytes',
+      help: 'Bytes of the cached decoded images',
+      registers,
+      collect() {
+        this.set(decoded?.bytes ?? 0);
       },
     });
     this.backend = new Gauge({

@@ -30,6 +30,7 @@ import {
   masksJson,
   needReferrer,
   probe,
+  withPixels,
 } from './inputs.js';
 import type { RouteContext } from './routes.js';
 import { heatmapSchema, type HeatmapBody, type PromptBody, type QueryBody, type RegionBody, type SegmentBody } from './schemas.js';
@@ -163,7 +164,7 @@ export async function referringSegment(ctx: RouteContext, body: SegmentBody, sig
       ctx.metrics.decodes.inc();
       ctx.metrics.decodeSeconds.observe(decodeMs / 1000);
     }
-    const labelled = labelling === undefined ? undefined : await labelMasks(ctx, referrer, image.bytes, result.masks, labelling, signal);
+    const labelled = labelling === undefined ? undefined : await labelMasks(ctx, referrer, image, result.masks, labelling, signal);
     const format = body.format ?? 'rle';
     const masks = (await masksJson(result.masks, format, signal)).map((json, i) => ({
       ...json,
@@ -208,7 +209,7 @@ export function labelRequest(body: SegmentBody): { vocabulary: string[]; topK: n
 export async function labelMasks(
   ctx: RouteContext,
   referrer: Referrer,
-  bytes: Uint8Array,
+  image: { id: string; bytes: Uint8Array },
   masks: readonly Mask[],
   request: { vocabulary: string[]; topK: number },
   signal: AbortSignal,
@@ -220,11 +221,13 @@ export async function labelMasks(
     const found = await ctx.heatmaps.run(
       () =>
         ctx.backend(() =>
-          referrer.label(
-            bytes,
-            nonEmpty.map((i) => masks[i]),
-            request.vocabulary,
-            { topK: request.topK, signal },
+          withPixels(ctx, image.id, image.bytes, (pixels) =>
+            referrer.label(
+              pixels,
+              nonEmpty.map((i) => masks[i]),
+              request.vocabulary,
+              { topK: request.topK, signal },
+            ),
           ),
         ),
       signal,
@@ -329,7 +332,8 @@ async function heatmapOf(
   // shared by every request for the image, whatever its query, so no one request's signal may
   // cancel it: it runs to its end (and is cached) even when the request that started it is gone.
   const compute = async (computeSignal: AbortSignal): Promise<Heatmap> => {
-    const encode = () => ctx.heatmaps.run(() => ctx.backend(() => referrer.encode(image.bytes)));
+    const encode = () =>
+      ctx.heatmaps.run(() => ctx.backend(() => withPixels(ctx, image.id, image.bytes, (pixels) => referrer.encode(pixels))));
     try {
       return await ctx.referrerImages.with(image.id, encode, (encoded) =>
         ctx.heatmaps.run(() => ctx.backend(() => referrer.heatmap(encoded, query.options)), computeSignal),

@@ -5,15 +5,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ImageEmbedding } from '../embedding.js';
 import { resizedSize } from '../mask-prompt.js';
 import { checkPrompt, type Prompt } from '../prompt.js';
-import type { Referrer } from '../referrer.js';
+import type { Referrer, ReferrerImage } from '../referrer.js';
 import type { Segmenter } from '../segmenter.js';
 import type { Point } from '../types.js';
 import type { EmbeddingCache, Lease } from './cache.js';
 import { errorBody, HttpError } from './errors.js';
 import { jsonBody } from './json.js';
 import type { HeatmapCache } from './heatmap-cache.js';
-import type { ReferrerImageCache } from './referrer-images.js';
-import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, masksJson, needReferrer } from './inputs.js';
+import type { PinnedCache } from './pinned-cache.js';
+import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, masksJson, needReferrer, type CachedPixels } from './inputs.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Batcher, BoundedQueue } from './queues.js';
 import { isReferring, labelJson, labelMasks, labelRequest, referringSegment, registerReferRoutes } from './refer-routes.js';
@@ -32,8 +32,10 @@ export interface RouteContext {
   cache: EmbeddingCache;
   /** Heat maps by imageId + query digest (see refer-routes.ts). */
   heatmapCache: HeatmapCache;
-  /** The referrer's vision features by imageId (see referrer-images.ts). */
-  referrerImages: ReferrerImageCache;
+  /** The referrer's vision features by imageId (see pinned-cache.ts). */
+  referrerImages: PinnedCache<ReferrerImage>;
+  /** Decoded images by imageId, for the referrer's work on them (see inputs.ts withPixels). */
+  decodedImages: PinnedCache<CachedPixels>;
   encoder: Batcher<Uint8Array, unknown, ImageEmbedding>;
   decoder: BoundedQueue;
   metrics: ServerMetrics;
@@ -178,7 +180,7 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
       if (bytes === undefined) {
         throw new HttpError(404, 'unknown_image', `The image of imageId ${lease.id} was not kept; send it as image`);
       }
-      labelled = await labelMasks(ctx, referrer, bytes, result.masks, labelling, signal);
+      labelled = await labelMasks(ctx, referrer, { id: lease.id, bytes }, result.masks, labelling, signal);
     }
     const masks = (await masksJson(result.masks, format, signal)).map((json, i) => ({
       ...json,

@@ -1,18 +1,18 @@
-// ReferrerImageCache (lib/server/referrer-images.ts) with stand-in encoded images: LRU order,
+// PinnedCache (lib/server/pinned-cache.ts) with stand-in encoded images: LRU order,
 // byte budget, pinning while in use, shared encodes, failed encodes not kept, budget 0.
 import { describe, expect, it } from 'vitest';
 import type { ReferrerImage } from '../lib/referrer.js';
-import { ReferrerImageCache } from '../lib/server/referrer-images.js';
+import { PinnedCache } from '../lib/server/pinned-cache.js';
 
 function fake(bytes: number): ReferrerImage & { disposedCount: number } {
   const image = { bytes, disposedCount: 0, dispose: () => void image.disposedCount++ };
   return image as unknown as ReferrerImage & { disposedCount: number };
 }
 
-describe('ReferrerImageCache', () => {
+describe('PinnedCache', () => {
   it('encodes once per id, keeps the most recently used within the budget and disposes the evicted', async () => {
     const events = { hit: 0, miss: 0, evict: 0 };
-    const cache = new ReferrerImageCache(250, {
+    const cache = new PinnedCache<ReferrerImage>(250, {
       onHit: () => void events.hit++,
       onMiss: () => void events.miss++,
       onEvict: () => void events.evict++,
@@ -35,7 +35,7 @@ describe('ReferrerImageCache', () => {
   });
 
   it('never evicts an image in use; concurrent users share one encode', async () => {
-    const cache = new ReferrerImageCache(50);
+    const cache = new PinnedCache<ReferrerImage>(50);
     const big = fake(100);
     let encodes = 0;
     let release!: () => void;
@@ -53,10 +53,10 @@ describe('ReferrerImageCache', () => {
   });
 
   it('does not keep a failed encode, and with a budget of 0 keeps nothing', async () => {
-    const cache = new ReferrerImageCache(1000);
+    const cache = new PinnedCache<ReferrerImage>(1000);
     await expect(cache.with('bad', async () => Promise.reject(new Error('undecodable')), async () => 1)).rejects.toThrow('undecodable');
     expect(cache.size).toBe(0);
-    const none = new ReferrerImageCache(0);
+    const none = new PinnedCache<ReferrerImage>(0);
     const img = fake(10);
     expect(await none.with('y', async () => img, async () => 'used')).toBe('used');
     await new Promise((resolve) => setImmediate(resolve));
