@@ -6,7 +6,7 @@
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { ImageEmbedding } from '../embedding.js';
-import { decodeForEncoder } from '../image.js';
+import { checkPixelLimit, decodeForEncoder } from '../image.js';
 import { checkResizable } from '../mask-prompt.js';
 import { Referrer, type ReferrerImage } from '../referrer.js';
 import { MAX_ENCODE_BATCH, Segmenter, type CpuMatmul, type Device, type Precision } from '../segmenter.js';
@@ -14,7 +14,7 @@ import type { DecodedImage } from '../types.js';
 import { EmbeddingCache } from './cache.js';
 import { ClientGone, errorBody, HttpError, RequestTimeout, toHttpError } from './errors.js';
 import { HeatmapCache } from './heatmap-cache.js';
-import type { CachedPixels } from './inputs.js';
+import { cachedPixels, type CachedPixels, type EncodeInput } from './inputs.js';
 import { PinnedCache } from './pinned-cache.js';
 import { ServerMetrics } from './metrics.js';
 import { Batcher, BoundedQueue } from './queues.js';
@@ -204,12 +204,21 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     return own === 0 || limitInputPixels === 0 ? Math.max(own, limitInputPixels) : Math.min(own, limitInputPixels);
   };
   // A batch of requests is one Segmenter.encodeBatch call: one native encoder pass.
-  const encoder = new Batcher<Uint8Array, DecodedImage, ImageEmbedding>('encoder', {
+  const encoder = new Batcher<EncodeInput, DecodedImage, ImageEmbedding>('encoder', {
     maxBatch,
     maxDelayMs: batchDelayMs,
     maxWaiting: maxQueue,
-    prepare: async (bytes) => {
-      const image = await decodeForEncoder(bytes, { limitInputPixels: pixelLimit() });
+    prepare: async ({ bytes, id }) => {
+      const decode = () => decodeForEncoder(bytes, { limitInputPixels: pixelLimit() });
+      // With a referrer, whose work on the image (labels, heat maps) needs its pixels too, they
+      // come from the decoded-image cache or are kept there: one decode for both. (Pixels are
+      // never written, so the encode may read them after the cache lets them go.)
+      const image =
+        options.referrer === undefined
+          ? await decode()
+          : await decodedImages.with(id, async () => cachedPixels(await decode()), async (cached) => cached.image);
+      // (pixels decoded for the referrer were held to the server's limit, not the model's)
+      checkPixelLimit(image.width * image.height, pixelLimit(), 'image', `${image.width}x${image.height}`);
       checkResizable(image.width, image.height, live().config.longestEdge, 'image');
       return image;
     },

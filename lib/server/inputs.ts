@@ -67,6 +67,12 @@ export async function decodeMaskImage(bytes: Uint8Array, limit: number, field: s
  * queue; concurrent requests for the same image share one encode). The image's header is read
  * before it is queued, so that an undecodable or oversized image is refused at once.
  */
+/** What the encoder queue takes: an image's encoded bytes and its id (`imageId`). */
+export interface EncodeInput {
+  bytes: Uint8Array;
+  id: string;
+}
+
 export async function embed(ctx: RouteContext, bytes: Uint8Array, signal: AbortSignal): Promise<{ lease: Lease; encodeMs: number }> {
   const id = imageId(bytes);
   const hit = ctx.cache.acquire(id);
@@ -78,7 +84,7 @@ export async function embed(ctx: RouteContext, bytes: Uint8Array, signal: AbortS
   await probe(bytes, ctx.limitInputPixels);
   // With a referrer, the image is kept with its embedding: text prompts on an imageId need it.
   const source = ctx.referrer() === undefined ? undefined : bytes;
-  const { lease, cached } = await ctx.cache.resolve(id, (encodeSignal) => ctx.encoder.submit(bytes, encodeSignal), signal, source);
+  const { lease, cached } = await ctx.cache.resolve(id, (encodeSignal) => ctx.encoder.submit({ bytes, id }, encodeSignal), signal, source);
   return { lease, encodeMs: cached ? 0 : lease.embedding.encodeMs };
 }
 
@@ -172,14 +178,17 @@ export interface CachedPixels {
  * Runs `use` on the pixels of image `id` (whose encoded bytes are `bytes`), decoded once and kept
  * in the decoded-image cache while the budget allows, so that labelling the masks of an image the
  * server has seen, or encoding it for the referrer, does not decode it again (a 12 MP PNG: ~150 ms
- * of a libuv thread). The pixels are the library's own: the referrer reads them in place.
+ * of a libuv thread); with a referrer, the SAM encoder's decodes go through the cache too (app.ts).
+ * The pixels are the library's own: the referrer and the encoder read them in place.
  */
 export function withPixels<R>(ctx: RouteContext, id: string, bytes: Uint8Array, use: (pixels: RawImage) => Promise<R>): Promise<R> {
-  const decode = async (): Promise<CachedPixels> => {
-    const image = await decodeForEncoder(bytes, { limitInputPixels: ctx.limitInputPixels });
-    return { image, bytes: image.data.length, dispose: () => {} };
-  };
+  const decode = async () => cachedPixels(await decodeForEncoder(bytes, { limitInputPixels: ctx.limitInputPixels }));
   return ctx.decodedImages.with(id, decode, ({ image }) => use({ ...image, channels: 3 }));
+}
+
+/** decodeForEncoder's pixels as a decoded-image cache entry (3 bytes a pixel; nothing to free). */
+export function cachedPixels(image: DecodedImage): CachedPixels {
+  return { image, bytes: image.data.length, dispose: () => {} };
 }
 
 /** Refuses (415) a request whose Content-Type is not one of `accepted`, before its body is read. */

@@ -231,12 +231,12 @@ export class ServerMetrics {
     });
     this.decodedImageHits = new Counter({
       name: 'omniseg_decoded_image_cache_hits_total',
-      help: 'Labels and referrer encodes that found their image decoded',
+      help: 'Decodes of an image avoided (labels, referrer and, with a referrer, SAM encodes): found in the decoded-image cache',
       registers,
     });
     this.decodedImageMisses = new Counter({
       name: 'omniseg_decoded_image_cache_misses_total',
-      help: 'Labels and referrer encodes that decoded their image (or joined such a decode)',
+      help: 'Decodes of an image for labels, the referrer and (with a referrer) SAM encodes, or joins of one in progress',
       registers,
     });
     this.decodedImageEvictions = new Counter({

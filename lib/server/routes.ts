@@ -13,7 +13,7 @@ import { errorBody, HttpError } from './errors.js';
 import { jsonBody } from './json.js';
 import type { HeatmapCache } from './heatmap-cache.js';
 import type { PinnedCache } from './pinned-cache.js';
-import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, masksJson, needReferrer, type CachedPixels } from './inputs.js';
+import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, masksJson, needReferrer, type CachedPixels, type EncodeInput } from './inputs.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Batcher, BoundedQueue } from './queues.js';
 import { isReferring, labelJson, labelMasks, labelRequest, referringSegment, registerReferRoutes } from './refer-routes.js';
@@ -36,7 +36,7 @@ export interface RouteContext {
   referrerImages: PinnedCache<ReferrerImage>;
   /** Decoded images by imageId, for the referrer's work on them (see inputs.ts withPixels). */
   decodedImages: PinnedCache<CachedPixels>;
-  encoder: Batcher<Uint8Array, unknown, ImageEmbedding>;
+  encoder: Batcher<EncodeInput, unknown, ImageEmbedding>;
   decoder: BoundedQueue;
   metrics: ServerMetrics;
   /** The request's cancellation: client gone or deadline passed. */
