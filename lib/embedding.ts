@@ -46,9 +46,21 @@ export class ImageEmbedding {
     return handles.get(this)?.native.disposed ?? true;
   }
 
-  /** A copy of the embedding, float32 [embeddingDim, E, E] (CHW), e.g. to save it. */
+  /**
+   * A copy of the embedding, float32 [embeddingDim, E, E] (CHW), e.g. to save it, made on the
+   * calling thread (on CUDA: waiting for the device). See `toFloat32ArrayAsync`.
+   */
   toFloat32Array(): Float32Array {
     return nativeEmbedding(this).toCHW();
+  }
+
+  /**
+   * toFloat32Array made in a worker thread: on CUDA the device copy, which waits for the GPU, and
+   * on the CPU the 4 MiB transpose stay off the event loop. Disposing the embedding meanwhile is
+   * safe (the copy still completes).
+   */
+  async toFloat32ArrayAsync(): Promise<Float32Array> {
+    return nativeEmbedding(this).toCHWAsync();
   }
 
   /** Frees the native memory now. Idempotent. */

@@ -113,6 +113,8 @@ export interface NativeEmbedding {
   readonly bytes: number;
   /** Copy of the embedding as little-endian float32 [embeddingDim, embeddingSize, embeddingSize]. */
   toCHW(): Float32Array;
+  /** toCHW in a worker thread (the device copy on CUDA waits there, not on the JS thread). */
+  toCHWAsync(): Promise<Float32Array>;
   /** Frees the native memory now; later use throws. Idempotent. */
   dispose(): void;
   readonly disposed: boolean;
@@ -126,6 +128,8 @@ export interface NativeSamModel {
   encodeBatch(images: readonly { pixels: Uint8Array; width: number; height: number }[]): Promise<NativeEmbedding[]>;
   /** Wrap a saved embedding ([embeddingDim, E, E] float32) for an image of width × height. */
   embeddingFromCHW(data: Float32Array, width: number, height: number): NativeEmbedding;
+  /** embeddingFromCHW in a worker thread; the data is copied before it returns. */
+  embeddingFromCHWAsync(data: Float32Array, width: number, height: number): Promise<NativeEmbedding>;
   decode(embedding: NativeEmbedding, prompt: NativePrompt): Promise<NativeDecodeResult>;
   dispose(): void;
 }

@@ -273,6 +273,27 @@ export class Segmenter {
    */
   embeddingFromFloat32Array(data: Float32Array, width: number, height: number): ImageEmbedding {
     const model = this.#live();
+    const [w, h] = this.#checkSaved(data, width, height);
+    return this.#wrap(model.embeddingFromCHW(data, w, h));
+  }
+
+  /**
+   * embeddingFromFloat32Array made in a worker thread (on CUDA, the upload waits for the device
+   * there, not on the event loop); `data` is copied when it is called.
+   */
+  async embeddingFromFloat32ArrayAsync(data: Float32Array, width: number, height: number): Promise<ImageEmbedding> {
+    const context = new Error();
+    const model = this.#live();
+    const [w, h] = this.#checkSaved(data, width, height);
+    try {
+      return this.#wrap(await model.embeddingFromCHWAsync(data, w, h));
+    } catch (error) {
+      throw withCallerStack(error, context);
+    }
+  }
+
+  /** A saved embedding's arguments, checked: [width, height]. */
+  #checkSaved(data: Float32Array, width: number, height: number): [number, number] {
     const [c, e] = [this.config.embeddingDim, this.config.embeddingSize];
     const values = c * e * e;
     float32Array(data, 'data', values, `a Float32Array of ${values} finite values (${c}x${e}x${e})`);
@@ -280,7 +301,7 @@ export class Segmenter {
     const h = integerInRange(height, 'height', 1);
     // (the masks of every decode will be w × h bytes: the image limit holds here too)
     checkPixelLimit(w * h, this.limitInputPixels, 'width × height', w * h);
-    return this.#wrap(model.embeddingFromCHW(data, w, h));
+    return [w, h];
   }
 
   /**

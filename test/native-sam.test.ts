@@ -110,6 +110,21 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
     expect(Array.from(e.toCHW())).toEqual(Array.from(chw));
   });
 
+  it('the async round trip is the sync one: from a copy of the data, disposal meanwhile safe', async () => {
+    const im = cases.images[0];
+    const chw = f32(im.embedding);
+    const data = chw.slice();
+    const pending = model.embeddingFromCHWAsync(data, im.width, im.height);
+    data.fill(7); // the caller reuses its buffer at once
+    const e = await pending;
+    expect([e.width, e.height, e.resizedHeight, e.resizedWidth]).toEqual([im.width, im.height, ...im.resized]);
+    const out = e.toCHWAsync();
+    e.dispose(); // (the worker holds the embedding until it is done)
+    expect(Array.from(await out)).toEqual(Array.from(chw));
+    expect(() => e.toCHWAsync()).toThrow('The embedding has been disposed');
+    expect(() => model.embeddingFromCHWAsync(chw.subarray(1), im.width, im.height)).toThrow(TypeError);
+  });
+
   it('refuses typed arrays of the wrong element type (they were read past their bytes)', () => {
     const e = embeddings.get(cases.images[0].file)!;
     const L = model.config.lowResSize;

@@ -281,6 +281,19 @@ describe('Segmenter.embeddingFromFloat32Array', () => {
     );
   });
 
+  it('embeddingFromFloat32ArrayAsync checks the same and wraps the same; toFloat32ArrayAsync copies', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const embedding = await segmenter.embeddingFromFloat32ArrayAsync(new Float32Array(128), 30, 20);
+    expect([embedding.width, embedding.height]).toEqual([30, 20]);
+    expect(await embedding.toFloat32ArrayAsync()).toEqual(embedding.toFloat32Array());
+    await expect(segmenter.embeddingFromFloat32ArrayAsync(new Float32Array(127), 30, 20)).rejects.toThrow(
+      /for data but received Float32Array\(127\)/,
+    );
+    await expect(segmenter.embeddingFromFloat32ArrayAsync(new Float32Array(128), 0, 20)).rejects.toThrow(RangeError);
+    embedding.dispose();
+    await expect(embedding.toFloat32ArrayAsync()).rejects.toThrow(/has been disposed/);
+  });
+
   it('holds the image size to limitInputPixels (every decode makes width × height masks)', async () => {
     const segmenter = await Segmenter.load({ model: modelDir, limitInputPixels: 600 });
     expect(segmenter.embeddingFromFloat32Array(new Float32Array(128), 30, 20).width).toBe(30);

@@ -9,7 +9,7 @@ export async function runEncode(args: EncodeCommand, io: CliIO): Promise<void> {
   try {
     const embedding = await segmenter.encode(args.image);
     try {
-      await writeFloat32File(args.saveEmbedding, embedding.toFloat32Array());
+      await writeFloat32File(args.saveEmbedding, await embedding.toFloat32ArrayAsync());
     } finally {
       embedding.dispose();
     }

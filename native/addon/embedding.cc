@@ -1,6 +1,7 @@
 #include "addon/embedding.h"
 
 #include "addon/common.h"
+#include "addon/promise_worker.h"
 
 namespace omniseg::addon {
 
@@ -14,6 +15,7 @@ Napi::Function EmbeddingWrap::define(Napi::Env env) {
                       InstanceAccessor<&EmbeddingWrap::bytes>("bytes"),
                       InstanceAccessor<&EmbeddingWrap::disposed>("disposed"),
                       InstanceMethod<&EmbeddingWrap::toCHW>("toCHW"),
+                      InstanceMethod<&EmbeddingWrap::toCHWAsync>("toCHWAsync"),
                       InstanceMethod<&EmbeddingWrap::dispose>("dispose")});
 }
 
@@ -81,6 +83,37 @@ Napi::Value EmbeddingWrap::toCHW(const Napi::CallbackInfo& info) {
     return true;
   });
   return toTypedArray(info.Env(), std::move(chw));
+}
+
+namespace {
+
+// toCHW in a worker thread; holds the model and the embedding, so that disposing either meanwhile
+// frees nothing it reads.
+class ToChwWorker : public PromiseWorker {
+ public:
+  ToChwWorker(Napi::Env env, std::shared_ptr<sam::SamModel> model, std::shared_ptr<sam::Embedding> e)
+      : PromiseWorker(env), model_(std::move(model)), embedding_(std::move(e)) {}
+
+ protected:
+  void run() override {
+    const auto& c = model_->config();
+    const int64_t E = c.gridSize(), C = c.vision.outputChannels;
+    chw_.resize(static_cast<size_t>(C * E * E));  // (uninitialised: the download fills it)
+    model_->embeddingToCHW(*embedding_, chw_.data());
+  }
+  Napi::Value result() override { return toTypedArray(Env(), std::move(chw_)); }
+
+ private:
+  std::shared_ptr<sam::SamModel> model_;
+  std::shared_ptr<sam::Embedding> embedding_;
+  HostVector<float> chw_;
+};
+
+}  // namespace
+
+Napi::Value EmbeddingWrap::toCHWAsync(const Napi::CallbackInfo& info) {
+  auto e = get(info.Env());
+  return (new ToChwWorker(info.Env(), model_, std::move(e)))->queue();
 }
 
 void EmbeddingWrap::dispose(const Napi::CallbackInfo&) {

@@ -1,4 +1,5 @@
-// JS object wrapping an encoded image (sam::Embedding): sizes, timings, bytes, toCHW(), dispose().
+// JS object wrapping an encoded image (sam::Embedding): sizes, timings, bytes, toCHW(),
+// toCHWAsync() (the same in a worker thread), dispose().
 #pragma once
 #include <napi.h>
 
@@ -27,6 +28,7 @@ class EmbeddingWrap : public Napi::ObjectWrap<EmbeddingWrap> {
   Napi::Value bytes(const Napi::CallbackInfo& info);
   Napi::Value disposed(const Napi::CallbackInfo& info);
   Napi::Value toCHW(const Napi::CallbackInfo& info);
+  Napi::Value toCHWAsync(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<sam::SamModel> model_;

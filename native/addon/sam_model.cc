@@ -110,6 +110,7 @@ Napi::Function SamModelWrap::define(Napi::Env env) {
                       InstanceMethod<&SamModelWrap::encode>("encode"),
                       InstanceMethod<&SamModelWrap::encodeBatch>("encodeBatch"),
                       InstanceMethod<&SamModelWrap::embeddingFromCHW>("embeddingFromCHW"),
+                      InstanceMethod<&SamModelWrap::embeddingFromCHWAsync>("embeddingFromCHWAsync"),
                       InstanceMethod<&SamModelWrap::decode>("decode"),
                       InstanceMethod<&SamModelWrap::dispose>("dispose")});
 }
@@ -220,10 +221,17 @@ Napi::Value SamModelWrap::encodeBatch(const Napi::CallbackInfo& info) {
   return worker->queue();
 }
 
-Napi::Value SamModelWrap::embeddingFromCHW(const Napi::CallbackInfo& info) {
+namespace {
+
+// embeddingFromCHW's arguments (data, width, height), checked.
+struct ChwArgs {
+  Napi::Float32Array data;
+  int64_t width, height;
+};
+
+ChwArgs chwArgs(const Napi::CallbackInfo& info, const sam::SamModel& model) {
   Napi::Env env = info.Env();
-  auto model = get(env);
-  const auto& c = model->config();
+  const auto& c = model.config();
   const size_t n = static_cast<size_t>(c.vision.outputChannels) * c.gridSize() * c.gridSize();
   require(env, info.Length() == 3 && info[0].IsTypedArray() && info[1].IsNumber() && info[2].IsNumber(),
           "embeddingFromCHW(data, width, height)");
@@ -232,9 +240,44 @@ Napi::Value SamModelWrap::embeddingFromCHW(const Napi::CallbackInfo& info) {
           "data must be a Float32Array of embeddingDim*embeddingSize^2 values");
   const int64_t w = info[1].As<Napi::Number>().Int64Value(), h = info[2].As<Napi::Number>().Int64Value();
   require(env, w > 0 && h > 0, "width and height must be positive");
-  const float* chw = info[0].As<Napi::Float32Array>().Data();
-  auto e = onJsThread(env, [&] { return model->embeddingFromCHW(chw, h, w); });
+  return {info[0].As<Napi::Float32Array>(), w, h};
+}
+
+// embeddingFromCHW in a worker thread, from a copy of the data (the caller may reuse it at once).
+class FromChwWorker : public PromiseWorker {
+ public:
+  FromChwWorker(Napi::Env env, std::shared_ptr<sam::SamModel> model, const ChwArgs& a)
+      : PromiseWorker(env), model_(std::move(model)), chw_(a.data.Data(), a.data.Data() + a.data.ElementLength()),
+        width_(a.width), height_(a.height) {}
+
+ protected:
+  void run() override {
+    embedding_ = model_->embeddingFromCHW(chw_.data(), height_, width_);
+    chw_ = {};
+  }
+  Napi::Value result() override { return EmbeddingWrap::create(Env(), model_, embedding_); }
+
+ private:
+  std::shared_ptr<sam::SamModel> model_;
+  std::vector<float> chw_;
+  int64_t width_, height_;
+  std::shared_ptr<sam::Embedding> embedding_;
+};
+
+}  // namespace
+
+Napi::Value SamModelWrap::embeddingFromCHW(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = get(env);
+  const ChwArgs a = chwArgs(info, *model);
+  auto e = onJsThread(env, [&] { return model->embeddingFromCHW(a.data.Data(), a.height, a.width); });
   return EmbeddingWrap::create(env, model, e);
+}
+
+Napi::Value SamModelWrap::embeddingFromCHWAsync(const Napi::CallbackInfo& info) {
+  auto model = get(info.Env());
+  const ChwArgs a = chwArgs(info, *model);
+  return (new FromChwWorker(info.Env(), model, a))->queue();
 }
 
 Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {

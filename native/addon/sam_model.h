@@ -22,6 +22,8 @@ class SamModelWrap : public Napi::ObjectWrap<SamModelWrap> {
   Napi::Value encode(const Napi::CallbackInfo& info);
   Napi::Value encodeBatch(const Napi::CallbackInfo& info);
   Napi::Value embeddingFromCHW(const Napi::CallbackInfo& info);
+  // embeddingFromCHW in a worker thread (from a copy of the data).
+  Napi::Value embeddingFromCHWAsync(const Napi::CallbackInfo& info);
   Napi::Value decode(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
 

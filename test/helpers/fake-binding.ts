@@ -92,6 +92,7 @@ function fakeEmbedding(width: number, height: number): FakeEmbedding {
     encodeMs: 12.5,
     bytes: 8 * 4 * 4 * 4,
     toCHW: () => Float32Array.from({ length: 8 * 4 * 4 }, (_, i) => i),
+    toCHWAsync: async () => embedding.toCHW(),
     dispose: () => {
       disposed = true;
     },
@@ -118,6 +119,7 @@ function fakeModel(): NativeSamModel {
       return images.map(({ width, height }) => fakeEmbedding(width, height));
     },
     embeddingFromCHW: (_data, width, height) => fakeEmbedding(width, height),
+    embeddingFromCHWAsync: async (_data, width, height) => fakeEmbedding(width, height),
     decode: async (embedding, prompt): Promise<NativeDecodeResult> => {
       calls.decode.push(prompt);
       await calls.decodeGate?.promise;
