@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ringArea, traceContours, traceContoursAsync, traceContoursJsonAsync, type MaskPolygon, type Ring } from '../lib/contours.js';
 import { Mask } from '../lib/mask.js';
+import { countsToMask } from '../lib/rle.js';
 import { native } from '../lib/native.js';
 import { findPackageRoot } from '../lib/package-root.js';
 
@@ -270,6 +271,31 @@ describe('the native tracer (native/masks/polygons.cc)', () => {
     const rows = Int32Array.of(5, 7, 9, 11);
     expect(native().tracePolygons(rows, 4, 4)).toEqual(native().tracePolygons(square.data, 4, 4));
     await expect(native().tracePolygonsAsync(Int32Array.of(5, 17), 4, 4)).rejects.toThrow(RangeError);
+  });
+
+  it('decodes run lengths as the JS decoder does: empty runs, runs across columns, every crop row', async () => {
+    let state = 0x1234567;
+    const random = (): number => {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) / 2 ** 32;
+    };
+    for (let trial = 0; trial < 100; trial++) {
+      const [width, height] = [1 + Math.floor(random() * 30), 1 + Math.floor(random() * 30)];
+      const counts: number[] = [];
+      for (let left = width * height; left > 0; ) {
+        // runs of 0 to 2 columns' length, a fifth of them empty
+        const run = random() < 0.2 ? 0 : Math.min(left, 1 + Math.floor(random() * 2 * height));
+        counts.push(run);
+        left -= run;
+      }
+      if (counts.length % 2 === 1 && random() < 0.5) counts.push(0);
+      const source = Uint32Array.from(counts);
+      const expected = countsToMask(source, height, width).map((v) => v * 255);
+      expect(await native().maskGreyAsync(source, width, height), `${width}x${height} ${counts}`).toEqual(expected);
+      expect(await native().maskGreyAsync(countsToMask(source, height, width), width, height)).toEqual(expected);
+    }
   });
 
   it('traces a copy of the source: changing it after the call does not change the result', async () => {

@@ -81,6 +81,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("tracePolygons", Napi::Function::New(env, tracePolygons, "tracePolygons"));
   exports.Set("tracePolygonsAsync", Napi::Function::New(env, tracePolygonsAsync, "tracePolygonsAsync"));
   exports.Set("tracePolygonsJsonAsync", Napi::Function::New(env, tracePolygonsJsonAsync, "tracePolygonsJsonAsync"));
+  exports.Set("maskGreyAsync", Napi::Function::New(env, maskGreyAsync, "maskGreyAsync"));
   exports.Set("findInstances", Napi::Function::New(env, findInstances, "findInstances"));
   exports.Set("findInstancesAsync", Napi::Function::New(env, findInstancesAsync, "findInstancesAsync"));
   exports.Set("componentLabels", Napi::Function::New(env, componentLabels, "componentLabels"));

@@ -93,30 +93,41 @@ Napi::Object toJs(Napi::Env env, masks::Polygons&& p) {
   return o;
 }
 
-class TraceWorker : public PromiseWorker {
+// Work on a mask source in a worker thread, from a copy of it: its polygons (the flat arrays, or
+// their JSON text: masks::polygonsJson) or its pixels as 0/255 bytes (for an 8-bit PNG).
+class MaskWorker : public PromiseWorker {
  public:
-  // json: the polygons' JSON text (masks::polygonsJson) instead of the flat arrays.
-  TraceWorker(Napi::Env env, MaskSource s, bool json)
-      : PromiseWorker(env), source_(std::move(s.own())), json_(json) {}
+  enum class Output { Polygons, PolygonsJson, Grey };
+  MaskWorker(Napi::Env env, MaskSource s, Output output)
+      : PromiseWorker(env), source_(std::move(s.own())), output_(output) {}
 
  protected:
   void run() override {
-    result_ = source_.trace();
-    source_.copy.reset();
-    if (json_) {
-      text_ = masks::polygonsJson(result_);
-      result_ = {};
+    if (output_ == Output::Grey) {
+      // The bytes decoded from runs, or the copy of the caller's bytes, become the output in place.
+      std::vector<uint8_t> scratch;
+      source_.bytes(scratch);
+      bytes_ = std::move(source_.kind == MaskSource::Kind::Bytes ? *source_.copy : scratch);
+      bytes_.resize(static_cast<size_t>(source_.width * source_.height));  // (the copy has 4 bytes more)
+      for (uint8_t& v : bytes_) v = v != 0 ? 255 : 0;
+    } else {
+      polygons_ = source_.trace();
+      if (output_ == Output::PolygonsJson) {
+        bytes_ = masks::polygonsJson(polygons_);
+        polygons_ = {};
+      }
     }
+    source_.copy.reset();
   }
   Napi::Value result() override {
-    return json_ ? toTypedArray(Env(), std::move(text_)) : toJs(Env(), std::move(result_));
+    return output_ == Output::Polygons ? toJs(Env(), std::move(polygons_)) : toTypedArray(Env(), std::move(bytes_));
   }
 
  private:
   MaskSource source_;
-  bool json_;
-  masks::Polygons result_;
-  std::vector<uint8_t> text_;
+  Output output_;
+  masks::Polygons polygons_;
+  std::vector<uint8_t> bytes_;
 };
 
 class QuantizeWorker : public PromiseWorker {
@@ -440,12 +451,18 @@ Napi::Value tracePolygons(const Napi::CallbackInfo& info) {
 
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info) {
   require(info.Env(), info.Length() == 3, kTraceUsage);
-  return (new TraceWorker(info.Env(), maskSource(info, kTraceUsage), false))->queue();
+  return (new MaskWorker(info.Env(), maskSource(info, kTraceUsage), MaskWorker::Output::Polygons))->queue();
 }
 
 Napi::Value tracePolygonsJsonAsync(const Napi::CallbackInfo& info) {
   require(info.Env(), info.Length() == 3, kTraceUsage);
-  return (new TraceWorker(info.Env(), maskSource(info, kTraceUsage), true))->queue();
+  return (new MaskWorker(info.Env(), maskSource(info, kTraceUsage), MaskWorker::Output::PolygonsJson))->queue();
+}
+
+Napi::Value maskGreyAsync(const Napi::CallbackInfo& info) {
+  const char* usage = "maskGreyAsync(source: Uint8Array | Uint32Array | Int32Array, width, height)";
+  require(info.Env(), info.Length() == 3, usage);
+  return (new MaskWorker(info.Env(), maskSource(info, usage), MaskWorker::Output::Grey))->queue();
 }
 
 }  // namespace omniseg::addon

@@ -275,10 +275,11 @@ std::vector<uint8_t> countsToMaskCrop(const uint32_t* counts, size_t n, int64_t 
     throw Error("the crop must lie inside the mask", ErrorKind::Range);
   }
   const int64_t cw = x1 - x0, ch = y1 - y0;
-  // The runs of ones fill a column-major crop (one memset per run and column it crosses); a
-  // blocked transpose makes it row-major, instead of walking down each column of the row-major
-  // mask (a cache line a pixel).
-  std::vector<uint8_t> columns(static_cast<size_t>(cw * ch), 0);
+  // Row-major without walking down columns (a cache line a pixel) or transposing: each run of
+  // ones toggles its first row and the row past it in its column, and a running XOR down the rows
+  // (row r ^= row r − 1, contiguous bytes) turns the toggles into the runs. Runs that touch
+  // (a zero-length run of zeros between them) toggle the same row twice: one longer run.
+  std::vector<uint8_t> mask(static_cast<size_t>(cw * ch), 0);
   const uint64_t end = static_cast<uint64_t>(x1) * static_cast<uint64_t>(height);  // past the crop's last column
   uint64_t k = 0;
   for (size_t i = 0; i < n && k < end; k += counts[i], ++i) {
@@ -288,22 +289,18 @@ std::vector<uint8_t> countsToMaskCrop(const uint32_t* counts, size_t n, int64_t 
       const auto row = static_cast<int64_t>(at % static_cast<uint64_t>(height));
       const int64_t len = std::min<int64_t>(static_cast<int64_t>(left), height - row);  // within this column
       const int64_t r0 = std::max(row, y0), r1 = std::min(row + len, y1);
-      if (col >= x0 && r0 < r1) std::memset(columns.data() + (col - x0) * ch + (r0 - y0), 1, static_cast<size_t>(r1 - r0));
+      if (col >= x0 && r0 < r1) {
+        mask[static_cast<size_t>((r0 - y0) * cw + (col - x0))] ^= 1;
+        if (r1 < y1) mask[static_cast<size_t>((r1 - y0) * cw + (col - x0))] ^= 1;
+      }
       at += static_cast<uint64_t>(len);
       left -= static_cast<uint64_t>(len);
     }
   }
-  std::vector<uint8_t> mask(static_cast<size_t>(cw * ch));
-  constexpr int64_t kTile = 64;
-  for (int64_t tx = 0; tx < cw; tx += kTile) {
-    const int64_t tx1 = std::min(cw, tx + kTile);
-    for (int64_t ty = 0; ty < ch; ty += kTile) {
-      const int64_t ty1 = std::min(ch, ty + kTile);
-      for (int64_t y = ty; y < ty1; ++y) {
-        uint8_t* row = mask.data() + y * cw;
-        for (int64_t x = tx; x < tx1; ++x) row[x] = columns[static_cast<size_t>(x * ch + y)];
-      }
-    }
+  for (int64_t y = 1; y < ch; ++y) {
+    const uint8_t* above = mask.data() + (y - 1) * cw;
+    uint8_t* row = mask.data() + y * cw;
+    for (int64_t x = 0; x < cw; ++x) row[x] ^= above[x];
   }
   return mask;
 }
