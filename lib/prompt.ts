@@ -205,16 +205,24 @@ interface PromptMask {
   source: NativeMaskSource;
 }
 
-/** Prompt masks the library made from runs (`lazyPromptMask`), and where their runs are. */
-const lazySources = new WeakMap<object, () => NativeMaskSource>();
+/** A mask the library holds as row runs (an Instance's component), and the size they cover. */
+export interface MaskRuns {
+  runs: Int32Array;
+  width: number;
+  height: number;
+}
+
+/** Prompt masks the library made (`lazyPromptMask`), and where their runs are. */
+const lazyRuns = new WeakMap<object, () => MaskRuns | undefined>();
 
 /**
  * @internal A prompt mask for one of the library's masks held as runs (a referring `Instance`'s
- * component): its `data` is `decode()`d on first use, and a prompt given it is converted from
- * `source()` in the native core without that decode (a Uint8Array it returns is checked as a
- * `data` would be).
+ * component): its `data` is `decode()`d on first use, and a prompt given it is converted from the
+ * runs `runs()` returns, in the native core, without that decode, when they cover the image's
+ * size; otherwise (`undefined`: the mask was made or replaced since) its `data` is checked and
+ * converted as any `{ data, width, height }`.
  */
-export function lazyPromptMask(width: number, height: number, decode: () => Uint8Array, source: () => NativeMaskSource): BinaryMask {
+export function lazyPromptMask(width: number, height: number, decode: () => Uint8Array, runs: () => MaskRuns | undefined): BinaryMask {
   const mask = {
     width,
     height,
@@ -222,19 +230,24 @@ export function lazyPromptMask(width: number, height: number, decode: () => Uint
       return decode();
     },
   };
-  lazySources.set(mask, source);
+  lazyRuns.set(mask, runs);
   return mask;
 }
 
 /** `prompt.mask`: `{ data, width, height }`, a `Mask`, or a lazyPromptMask, at the image's size. */
 function promptMask(value: unknown, width: number, height: number): PromptMask {
-  const lazy = typeof value === 'object' && value !== null ? lazySources.get(value) : undefined;
-  if (value instanceof Mask || lazy !== undefined) {
-    const mask = value as BinaryMask;
-    maskSize(mask, 'prompt.mask', width, height);
-    const source = lazy === undefined ? maskSource(value as Mask) : lazy();
-    if (!(source instanceof Uint8Array)) return { mask, source };
-    return { mask, source: binaryMask({ data: source, width, height }, 'prompt.mask', width, height).data };
+  if (value instanceof Mask) {
+    maskSize(value, 'prompt.mask', width, height);
+    // (its run lengths were checked to sum to its size when it was made; its bytes are checked
+    // again here, as a buffer can be detached since)
+    const source = maskSource(value);
+    return { mask: value, source: source instanceof Uint8Array ? binaryMask({ data: source, width, height }, 'prompt.mask', width, height).data : source };
+  }
+  const lazy = typeof value === 'object' && value !== null ? lazyRuns.get(value) : undefined;
+  const own = lazy?.();
+  if (own !== undefined && own.width === width && own.height === height) {
+    maskSize(value as BinaryMask, 'prompt.mask', width, height);
+    return { mask: value as BinaryMask, source: own.runs };
   }
   const mask = binaryMask(value, 'prompt.mask', width, height);
   return { mask, source: mask.data };

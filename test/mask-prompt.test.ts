@@ -215,6 +215,18 @@ describe('maskCoverage (native) against its definition', () => {
     await expect(native().maskCoverageAsync(Uint32Array.of(59, 2), ...args)).rejects.toThrow(RangeError);
   });
 
+  it('reads masks in shared memory (SharedArrayBuffer) as any other', async () => {
+    const data = rect(10, 6, [2, 1, 7, 5]);
+    const shared = new Uint8Array(new SharedArrayBuffer(60));
+    shared.set(data);
+    const frame: MaskFrame = { resizedWidth: 64, resizedHeight: 38, imageSize: 64, lowResSize: 16 };
+    expect(maskToLogits({ data: shared, width: 10, height: 6 }, frame)).toEqual(maskToLogits({ data, width: 10, height: 6 }, frame));
+    const runs = new Int32Array(new SharedArrayBuffer(rowRuns(data).byteLength));
+    runs.set(rowRuns(data));
+    expect(await native().maskCoverageAsync(runs, 10, 6, 64, 38, 64, 16)).toEqual(native().maskCoverage(data, 10, 6, 64, 38, 64, 16));
+    expect(native().tracePolygons(shared, 10, 6)).toEqual(native().tracePolygons(data, 10, 6));
+  });
+
   it('the async conversion reads a copy of its runs: changing them after the call does not change the result', async () => {
     const data = rect(10, 6, [2, 1, 7, 5]);
     const args = [10, 6, 64, 38, 64, 16] as const;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeForEncoder, decodeImage } from '../lib/image.js';
 import { native } from '../lib/native.js';
 import { Referrer } from '../lib/referrer.js';
-import { findInstancesAsync, instanceSource } from '../lib/referring/instances.js';
+import { findInstancesAsync, instanceRuns } from '../lib/referring/instances.js';
 import {
   DEFAULT_HEAT_THRESHOLD,
   DEFAULT_MIN_AREA,
@@ -19,6 +19,7 @@ import {
   referSegment,
   type Instance,
 } from '../lib/referring/index.js';
+import { toNativePrompt } from '../lib/prompt.js';
 import { Segmenter } from '../lib/segmenter.js';
 import type { Box, Prompt } from '../lib/index.js';
 
@@ -323,6 +324,25 @@ describe('instancePrompts', () => {
     const prompts = instancePrompts(instances, 20, 10, { peakPoint: false, maskPrompt: false });
     expect(prompts).toEqual([{ prompt: { boxes: [instances[0].box, instances[1].box] }, instances }]);
   });
+
+  it('a mask prompt that is not the instance\'s own runs at the image\'s size is checked as any prompt.mask', async () => {
+    const frame = { resizedWidth: 20, resizedHeight: 10, imageSize: 20, lowResSize: 4 };
+    const pack = (prompt: Prompt, w = 20, h = 10) => toNativePrompt(prompt, w, h, 4, { multimask: false, threshold: 0 }, frame);
+    // an Instance not from findInstances (e.g. rebuilt from JSON), its mask of another type
+    const rebuilt = { ...instances[0], mask: Uint32Array.of(1, 1) as unknown as Uint8Array };
+    const [{ prompt: bad }] = instancePrompts([rebuilt], 20, 10, { peakPoint: false, maskPrompt: true });
+    await expect(pack(bad)).rejects.toThrow(new TypeError(
+      'Expected a Uint8Array of 200 bytes (20x10, 0 outside the mask) for prompt.mask.data but received Uint32Array(2) of type Uint32Array',
+    ));
+    // findInstances' runs of a 20 × 10 heat map given for a 40 × 20 image: refused, as its mask is
+    const [{ prompt: other }] = instancePrompts(findInstances(heat, 20, 10, { minArea: 0 }), 40, 20, { peakPoint: false, maskPrompt: true });
+    await expect(pack(other, 40, 20)).rejects.toThrow(/a Uint8Array of 800 bytes .* for prompt\.mask\.data but received Uint8Array\(200\)/);
+    // and at the right size the runs give what the mask gives
+    const [{ prompt: own }] = instancePrompts(findInstances(heat, 20, 10, { minArea: 0 }), 20, 10, { peakPoint: false, maskPrompt: true });
+    const viaRuns = await pack(own);
+    const viaData = await pack({ boxes: own.boxes, mask: { data: instances[0].mask, width: 20, height: 10 } });
+    expect(viaRuns.maskInput).toEqual(viaData.maskInput);
+  });
 });
 
 describe('referSegment on the tiny models', () => {
@@ -389,7 +409,7 @@ describe('referSegment on the tiny models', () => {
       const candidates = findInstances(heat.data, heat.width, heat.height, { threshold, minArea: 0 });
       expect(candidates.length).toBeGreaterThan(0);
       const fromRuns = await instanceMasks(segmenter, embedding, candidates, { nmsIoU: 1 });
-      expect(candidates.map((i) => instanceSource(i).constructor)).toEqual(candidates.map(() => Int32Array));
+      expect(candidates.every((i) => instanceRuns(i)?.runs instanceof Int32Array)).toBe(true); // (no mask made)
       const copies = candidates.map((i) => ({ ...i, mask: i.mask.slice() }));
       const fromPixels = await instanceMasks(segmenter, embedding, copies, { nmsIoU: 1 });
       expect(fromRuns.masks.length).toBe(candidates.length);
@@ -397,7 +417,7 @@ describe('referSegment on the tiny models', () => {
       // a mask assigned to an instance is what its prompt reads from then on
       const assigned = new Uint8Array(150 * 100).fill(1, 0, 150 * 10);
       candidates[0].mask = assigned;
-      expect(instanceSource(candidates[0])).toBe(assigned);
+      expect(instanceRuns(candidates[0])).toBeUndefined();
       const [{ prompt }] = instancePrompts(candidates.slice(0, 1), 150, 100, { peakPoint: false, maskPrompt: true });
       const viaAssigned = await segmenter.segment(embedding, prompt);
       const viaData = await segmenter.segment(embedding, { boxes: prompt.boxes, mask: { data: assigned, width: 150, height: 100 } });

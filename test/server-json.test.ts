@@ -33,6 +33,7 @@ describe('jsonBody', () => {
         '{"score":0.25,"polygons":[]}],"timings":{"totalMs":1.5}}',
     );
     expect(JSON.parse(text).masks[0].polygons[0].outer).toHaveLength(4);
-    expect(jsonBody([raw('1'), [raw('"two"')], undefined]).toString()).toBe('[1,["two"],null]');
+    expect(jsonBody([raw('1'), [raw('"two"')], undefined, () => 3]).toString()).toBe('[1,["two"],null,null]');
+    expect(jsonBody({ a: raw('1'), f: () => 3, s: Symbol('s') }).toString()).toBe('{"a":1}');
   });
 });

@@ -292,6 +292,24 @@ describe.skipIf(!addonAvailable())('referring routes (tiny SAM + CLIPSeg)', () =
       expect(readInPlace(pixels[0].data)).toBeTypeOf('function');
     });
 
+    it('an image over the model\'s own pixel limit is refused for SAM, not for the referrer sharing its decode', async () => {
+      const tight = await Segmenter.load({ model: MODEL_DIR, threads: 2, limitInputPixels: 10_000 }); // wide.png: 15000
+      const s = await createServer({ segmenter: tight, referrer: CLIPSEG_DIR, threads: 2, processMetrics: false });
+      try {
+        await s.loaded;
+        for (let i = 0; i < 4; i++) {
+          const variant = (await sharp(WIDE).modulate({ brightness: 1 + i / 100 }).png().toBuffer()).toString('base64');
+          const sam = post('/v1/segment', { image: variant, points: [[75, 50, 1]] }, s);
+          await new Promise((resolve) => setTimeout(resolve, i)); // (the heat map joins the encoder's decode)
+          const [seg, heat] = await Promise.all([sam, post('/v1/heatmap', { image: variant, text: 'a cat' }, s)]);
+          expect([seg.statusCode, heat.statusCode]).toEqual([413, 200]);
+        }
+      } finally {
+        await s.close();
+        tight.dispose();
+      }
+    });
+
     it('labels the masks of a plain (point) segmentation too', async () => {
       const res = await post('/v1/segment', { image, points: [[75, 50, 1]], multimask: true, vocabulary: ['cat', 'dog'] });
       expect(res.statusCode).toBe(200);

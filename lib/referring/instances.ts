@@ -4,7 +4,8 @@
 // localises every instance it matches; one component per instance). Pure functions, no model.
 import { invalidRange, invalidType } from '../errors.js';
 import { finiteNumber, integerInRange, numberInRange } from '../validate.js';
-import { native, type NativeInstances, type NativeMaskSource } from '../native.js';
+import { native, type NativeInstances } from '../native.js';
+import type { MaskRuns } from '../prompt.js';
 import type { Box } from '../types.js';
 
 /**
@@ -101,16 +102,16 @@ function instanceArgs(heat: Float32Array, width: number, height: number, options
 /** The largest heat map findInstances and labelComponents take: 2^31 − 1 pixels (46341²). */
 export const MAX_COMPONENT_PIXELS = 2 ** 31 - 1;
 
-/** Where the instances findInstances made keep their pixels: their mask once made or assigned, else their runs. */
-const sources = new WeakMap<Instance, () => NativeMaskSource>();
+/** The runs of the instances findInstances made, while their mask is neither made nor assigned. */
+const ownRuns = new WeakMap<Instance, () => MaskRuns | undefined>();
 
 /**
- * @internal An instance's pixels as the native core reads them: its `mask` once made (or
- * assigned), else its component's row runs, so that they need not be made in JavaScript. An
- * instance not from findInstances: its `mask`.
+ * @internal An instance's component as row runs of the heat map's width × height, so that its
+ * mask prompt need not be made in JavaScript: only for instances findInstances made, until their
+ * `mask` is read or assigned (then `undefined`: use `mask`).
  */
-export function instanceSource(instance: Instance): NativeMaskSource {
-  return sources.get(instance)?.() ?? instance.mask;
+export function instanceRuns(instance: Instance): MaskRuns | undefined {
+  return ownRuns.get(instance)?.();
 }
 
 /** Instances from the native result: statistics as they are, each mask made from its runs on first use. */
@@ -138,7 +139,7 @@ function instancesOf(found: NativeInstances, width: number, height: number): Ins
         mask = value;
       },
     };
-    sources.set(instance, () => mask ?? own);
+    ownRuns.set(instance, () => (mask === undefined ? { runs: own, width, height } : undefined));
     return instance;
   });
 }

@@ -10,7 +10,7 @@ import type { Segmenter } from '../segmenter.js';
 import type { BinaryMask } from '../types.js';
 import { boolean, finiteNumber, numberInRange } from '../validate.js';
 import { instanceClicks, instancesInBox, selectedByClicks, type TargetSettings } from './compose.js';
-import { instanceSource, type Instance } from './instances.js';
+import { instanceRuns, type Instance } from './instances.js';
 
 /**
  * Mask NMS threshold: a mask whose IoU with a better-scored kept mask is strictly above this is a
@@ -96,7 +96,7 @@ export function instancePrompts(
     ];
     if (points.length > 0) prompt.points = points;
     // (the component's runs go to the native conversion as they are: no W × H mask in JS)
-    if (settings.maskPrompt) prompt.mask = lazyPromptMask(width, height, () => inst.mask, () => instanceSource(inst));
+    if (settings.maskPrompt) prompt.mask = lazyPromptMask(width, height, () => inst.mask, () => instanceRuns(inst));
     return { prompt, instances: [inst] };
   });
 }

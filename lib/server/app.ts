@@ -209,15 +209,18 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     maxDelayMs: batchDelayMs,
     maxWaiting: maxQueue,
     prepare: async ({ bytes, id }) => {
-      const decode = () => decodeForEncoder(bytes, { limitInputPixels: pixelLimit() });
       // With a referrer, whose work on the image (labels, heat maps) needs its pixels too, they
-      // come from the decoded-image cache or are kept there: one decode for both. (Pixels are
-      // never written, so the encode may read them after the cache lets them go.)
+      // come from the decoded-image cache or are kept there: one decode for both, held to the
+      // server's limit as the referrer's are (a model's own limit may be tighter: checked after).
+      // (Pixels are never written, so the encode may read them after the cache lets them go.)
       const image =
         options.referrer === undefined
-          ? await decode()
-          : await decodedImages.with(id, async () => cachedPixels(await decode()), async (cached) => cached.image);
-      // (pixels decoded for the referrer were held to the server's limit, not the model's)
+          ? await decodeForEncoder(bytes, { limitInputPixels: pixelLimit() })
+          : await decodedImages.with(
+              id,
+              async () => cachedPixels(await decodeForEncoder(bytes, { limitInputPixels })),
+              async (cached) => cached.image,
+            );
       checkPixelLimit(image.width * image.height, pixelLimit(), 'image', `${image.width}x${image.height}`);
       checkResizable(image.width, image.height, live().config.longestEdge, 'image');
       return image;

@@ -9,7 +9,7 @@ export class RawJson {
 
 /**
  * The UTF-8 JSON of `value` as JSON.stringify writes it (plain objects, arrays and JSON values;
- * members that are undefined are left out, as JSON.stringify does), with each `RawJson` in it
+ * members that are undefined, functions or symbols are left out, as JSON.stringify does), with each `RawJson` in it
  * inserted as its text. Only the containers on the way to a `RawJson` are walked here; everything
  * else is JSON.stringify's.
  */
@@ -30,14 +30,14 @@ export function jsonBody(value: unknown): Buffer {
       text += '[';
       v.forEach((item, i) => {
         if (i > 0) text += ',';
-        write(item === undefined ? null : item);
+        write(omitted(item) ? null : item);
       });
       text += ']';
     } else {
       text += '{';
       let first = true;
       for (const [key, item] of Object.entries(v as Record<string, unknown>)) {
-        if (item === undefined) continue;
+        if (omitted(item)) continue;
         text += `${first ? '' : ','}${JSON.stringify(key)}:`;
         first = false;
         write(item);
@@ -48,6 +48,11 @@ export function jsonBody(value: unknown): Buffer {
   write(value);
   flush();
   return Buffer.concat(parts);
+}
+
+/** Values JSON.stringify leaves out of objects (and writes as null in arrays). */
+function omitted(v: unknown): boolean {
+  return v === undefined || typeof v === 'function' || typeof v === 'symbol';
 }
 
 /** Whether a RawJson lies in `v` (through arrays and plain objects). */

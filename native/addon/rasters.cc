@@ -71,15 +71,22 @@ MaskSource maskSource(const Napi::CallbackInfo& info, const char* usage, double 
   MaskSource s;
   s.width = integerArg(env, info[1], minSide, kMaxSide - 1, usage);
   s.height = integerArg(env, info[2], minSide, kMaxSide - 1, usage);
+  // (each type's own Data(): napi_get_typedarray_info, which SharedArrayBuffers answer too)
   auto ta = info[0].As<Napi::TypedArray>();
-  s.data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
   s.length = ta.ElementLength();
   switch (ta.TypedArrayType()) {
     case napi_uint8_array:
       require(env, s.length == static_cast<size_t>(s.width * s.height), "source must hold width * height bytes");
+      s.data = ta.As<Napi::Uint8Array>().Data();
       break;
-    case napi_uint32_array: s.kind = MaskSource::Kind::Counts; break;
-    case napi_int32_array: s.kind = MaskSource::Kind::RowRuns; break;
+    case napi_uint32_array:
+      s.kind = MaskSource::Kind::Counts;
+      s.data = ta.As<Napi::Uint32Array>().Data();
+      break;
+    case napi_int32_array:
+      s.kind = MaskSource::Kind::RowRuns;
+      s.data = ta.As<Napi::Int32Array>().Data();
+      break;
     default: require(env, false, usage);
   }
   return s;
