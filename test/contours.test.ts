@@ -9,6 +9,17 @@ import { countsToMask } from '../lib/rle.js';
 import { native } from '../lib/native.js';
 import { findPackageRoot } from '../lib/package-root.js';
 
+/** A deterministic xorshift32 generator of numbers in [0, 1) from `seed`. */
+function xorshift32(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+}
+
 /** A mask from rows of '#' (foreground) and '.' (background). */
 function parse(rows: string[]): { data: Uint8Array; width: number; height: number } {
   const height = rows.length;
@@ -201,14 +212,8 @@ describe('Mask.toPolygons', () => {
   });
 
   it('random masks: areas, refill and regions agree with the pixels', () => {
-    // Deterministic xorshift32; densities from sparse to dense give isolated pixels, saddles and holes.
-    let state = 0x9e3779b9;
-    const random = (): number => {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      return (state >>> 0) / 2 ** 32;
-    };
+    // Densities from sparse to dense give isolated pixels, saddles and holes.
+    const random = xorshift32(0x9e3779b9);
     let holes = 0;
     for (let trial = 0; trial < 200; trial++) {
       const width = 1 + Math.floor(random() * 24);
@@ -221,13 +226,7 @@ describe('Mask.toPolygons', () => {
   });
 
   it('their JSON text, made natively, is JSON.stringify of the polygons, byte for byte', async () => {
-    let state = 0x2545f491;
-    const random = (): number => {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      return (state >>> 0) / 2 ** 32;
-    };
+    const random = xorshift32(0x2545f491);
     const cases: Array<[Uint8Array | Uint32Array, number, number]> = [
       [new Uint8Array(0), 0, 0],
       [new Uint8Array(12), 4, 3],
@@ -274,13 +273,7 @@ describe('the native tracer (native/masks/polygons.cc)', () => {
   });
 
   it('decodes run lengths as the JS decoder does: empty runs, runs across columns, every crop row', async () => {
-    let state = 0x1234567;
-    const random = (): number => {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      return (state >>> 0) / 2 ** 32;
-    };
+    const random = xorshift32(0x1234567);
     for (let trial = 0; trial < 100; trial++) {
       const [width, height] = [1 + Math.floor(random() * 30), 1 + Math.floor(random() * 30)];
       const counts: number[] = [];

@@ -165,30 +165,18 @@ export class ServerMetrics {
         this.set(sources.cache.pending);
       },
     });
-    this.heatmapCacheHits = new Counter({
-      name: 'omniseg_heatmap_cache_hits_total',
-      help: 'Heat-map lookups (referrer) served from the heat-map cache',
-      registers,
-    });
-    this.heatmapCacheMisses = new Counter({
-      name: 'omniseg_heatmap_cache_misses_total',
-      help: 'Heat-map lookups that needed a referrer forward pass (or joined one in progress)',
-      registers,
-    });
-    this.heatmapCacheEvictions = new Counter({
-      name: 'omniseg_heatmap_cache_evictions_total',
-      help: 'Heat maps evicted to stay within the byte budget',
-      registers,
-    });
     const heat = sources.heatmapCache;
-    new Gauge({
-      name: 'omniseg_heatmap_cache_bytes',
-      help: 'Bytes of the cached heat maps',
+    ({ hits: this.heatmapCacheHits, misses: this.heatmapCacheMisses, evictions: this.heatmapCacheEvictions } = cacheMetrics(
       registers,
-      collect() {
-        this.set(heat?.bytes ?? 0);
+      'heatmap',
+      {
+        hits: 'Heat-map lookups (referrer) served from the heat-map cache',
+        misses: 'Heat-map lookups that needed a referrer forward pass (or joined one in progress)',
+        evictions: 'Heat maps evicted to stay within the byte budget',
+        bytes: 'Bytes of the cached heat maps',
       },
-    });
+      heat,
+    ));
     new Gauge({
       name: 'omniseg_heatmap_cache_max_bytes',
       help: 'Byte budget of the heat-map cache',
@@ -205,54 +193,28 @@ export class ServerMetrics {
         this.set(heat?.size ?? 0);
       },
     });
-    this.referrerImageHits = new Counter({
-      name: 'omniseg_referrer_image_cache_hits_total',
-      help: 'Heat maps computed on an image whose referrer vision features were cached (decoder only)',
+    ({ hits: this.referrerImageHits, misses: this.referrerImageMisses, evictions: this.referrerImageEvictions } = cacheMetrics(
       registers,
-    });
-    this.referrerImageMisses = new Counter({
-      name: 'omniseg_referrer_image_cache_misses_total',
-      help: 'Heat maps that ran the referrer vision tower on their image (or joined such a run)',
-      registers,
-    });
-    this.referrerImageEvictions = new Counter({
-      name: 'omniseg_referrer_image_cache_evictions_total',
-      help: 'Encoded referrer images evicted to stay within the byte budget',
-      registers,
-    });
-    const images = sources.referrerImages;
-    new Gauge({
-      name: 'omniseg_referrer_image_cache_bytes',
-      help: 'Bytes of the cached referrer vision features',
-      registers,
-      collect() {
-        this.set(images?.bytes ?? 0);
+      'referrer_image',
+      {
+        hits: 'Heat maps computed on an image whose referrer vision features were cached (decoder only)',
+        misses: 'Heat maps that ran the referrer vision tower on their image (or joined such a run)',
+        evictions: 'Encoded referrer images evicted to stay within the byte budget',
+        bytes: 'Bytes of the cached referrer vision features',
       },
-    });
-    this.decodedImageHits = new Counter({
-      name: 'omniseg_decoded_image_cache_hits_total',
-      help: 'Decodes of an image avoided (labels, referrer and, with a referrer, SAM encodes): found in the decoded-image cache',
+      sources.referrerImages,
+    ));
+    ({ hits: this.decodedImageHits, misses: this.decodedImageMisses, evictions: this.decodedImageEvictions } = cacheMetrics(
       registers,
-    });
-    this.decodedImageMisses = new Counter({
-      name: 'omniseg_decoded_image_cache_misses_total',
-      help: 'Decodes of an image for labels, the referrer and (with a referrer) SAM encodes, or joins of one in progress',
-      registers,
-    });
-    this.decodedImageEvictions = new Counter({
-      name: 'omniseg_decoded_image_cache_evictions_total',
-      help: 'Decoded images evicted to stay within the byte budget',
-      registers,
-    });
-    const decoded = sources.decodedImages;
-    new Gauge({
-      name: 'omniseg_decoded_image_cache_bytes',
-      help: 'Bytes of the cached decoded images',
-      registers,
-      collect() {
-        this.set(decoded?.bytes ?? 0);
+      'decoded_image',
+      {
+        hits: 'Decodes of an image avoided (labels, referrer and, with a referrer, SAM encodes): found in the decoded-image cache',
+        misses: 'Decodes of an image for labels, the referrer and (with a referrer) SAM encodes, or joins of one in progress',
+        evictions: 'Decoded images evicted to stay within the byte budget',
+        bytes: 'Bytes of the cached decoded images',
       },
-    });
+      sources.decodedImages,
+    ));
     this.backend = new Gauge({
       name: 'omniseg_backend_info',
       help: 'The loaded model backend (value 1)',
@@ -278,4 +240,25 @@ export class ServerMetrics {
   async render(): Promise<{ contentType: string; text: string }> {
     return { contentType: this.registry.contentType, text: await this.registry.metrics() };
   }
+}
+
+/** A cache's omniseg_<name>_cache_{hits,misses,evictions}_total counters and its _bytes gauge. */
+function cacheMetrics(
+  registers: Registry[],
+  name: string,
+  help: { hits: string; misses: string; evictions: string; bytes: string },
+  source: { readonly bytes: number } | undefined,
+): { hits: Counter; misses: Counter; evictions: Counter } {
+  const counter = (kind: 'hits' | 'misses' | 'evictions') =>
+    new Counter({ name: `omniseg_${name}_cache_${kind}_total`, help: help[kind], registers });
+  const counters = { hits: counter('hits'), misses: counter('misses'), evictions: counter('evictions') };
+  new Gauge({
+    name: `omniseg_${name}_cache_bytes`,
+    help: help.bytes,
+    registers,
+    collect() {
+      this.set(source?.bytes ?? 0);
+    },
+  });
+  return counters;
 }
