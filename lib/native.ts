@@ -325,6 +325,8 @@ export interface NativeRasterTools {
   tracePolygonsAsync(source: NativeMaskSource, width: number, height: number): Promise<NativePolygons>;
   /** tracePolygonsAsync's polygons as the UTF-8 of their JSON (as `JSON.stringify(traceContours(…))`). */
   tracePolygonsJsonAsync(source: NativeMaskSource, width: number, height: number): Promise<Uint8Array>;
+  /** The mask as row-major bytes, 1 inside and 0 outside, on the calling thread (run lengths decoded). */
+  maskBytes(source: NativeMaskSource, width: number, height: number): Uint8Array;
   /** The mask as row-major bytes, 255 inside and 0 outside, made in a worker thread (the source is copied first). */
   maskGreyAsync(source: NativeMaskSource, width: number, height: number): Promise<Uint8Array>;
   /** Referring instances of a heat map (native/masks/components.h), on the calling thread. */

@@ -272,7 +272,16 @@ describe('the native tracer (native/masks/polygons.cc)', () => {
     await expect(native().tracePolygonsAsync(Int32Array.of(5, 17), 4, 4)).rejects.toThrow(RangeError);
   });
 
-  it('decodes run lengths as the JS decoder does: empty runs, runs across columns, every crop row', async () => {
+  /** The definition: each run of ones set pixel by pixel down its columns (rle.ts's JS decoder until the native one). */
+  function columnWalk(counts: Uint32Array, height: number, width: number): Uint8Array {
+    const mask = new Uint8Array(height * width);
+    for (let i = 0, k = 0; i < counts.length; k += counts[i], i++) {
+      if (i % 2 === 1) for (let j = k; j < k + counts[i]; j++) mask[(j % height) * width + Math.floor(j / height)] = 1;
+    }
+    return mask;
+  }
+
+  it('decodes run lengths as walking down the columns does: empty runs, runs across columns', async () => {
     const random = xorshift32(0x1234567);
     for (let trial = 0; trial < 100; trial++) {
       const [width, height] = [1 + Math.floor(random() * 30), 1 + Math.floor(random() * 30)];
@@ -285,9 +294,12 @@ describe('the native tracer (native/masks/polygons.cc)', () => {
       }
       if (counts.length % 2 === 1 && random() < 0.5) counts.push(0);
       const source = Uint32Array.from(counts);
-      const expected = countsToMask(source, height, width).map((v) => v * 255);
-      expect(await native().maskGreyAsync(source, width, height), `${width}x${height} ${counts}`).toEqual(expected);
-      expect(await native().maskGreyAsync(countsToMask(source, height, width), width, height)).toEqual(expected);
+      const ones = columnWalk(source, height, width);
+      expect(countsToMask(source, height, width), `${width}x${height} ${counts}`).toEqual(ones);
+      expect(countsToMask(counts, height, width)).toEqual(ones);
+      const expected = ones.map((v) => v * 255);
+      expect(await native().maskGreyAsync(source, width, height)).toEqual(expected);
+      expect(await native().maskGreyAsync(ones, width, height)).toEqual(expected);
     }
   });
 

@@ -456,6 +456,20 @@ Napi::Value tracePolygons(const Napi::CallbackInfo& info) {
   return toJs(info.Env(), onJsThread(info.Env(), [&] { return s.trace(); }));
 }
 
+Napi::Value maskBytes(const Napi::CallbackInfo& info) {
+  const char* usage = "maskBytes(source: Uint8Array | Uint32Array | Int32Array, width, height)";
+  require(info.Env(), info.Length() == 3, usage);
+  const MaskSource s = maskSource(info, usage);
+  return toTypedArray(info.Env(), onJsThread(info.Env(), [&] {
+    std::vector<uint8_t> scratch;
+    const uint8_t* mask = s.bytes(scratch);
+    if (s.kind != MaskSource::Kind::Bytes) return scratch;  // (decoded as 0/1)
+    std::vector<uint8_t> out(static_cast<size_t>(s.width * s.height));
+    for (size_t i = 0; i < out.size(); ++i) out[i] = mask[i] != 0 ? 1 : 0;
+    return out;
+  }));
+}
+
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info) {
   require(info.Env(), info.Length() == 3, kTraceUsage);
   return (new MaskWorker(info.Env(), maskSource(info, kTraceUsage), MaskWorker::Output::Polygons))->queue();
