@@ -59,6 +59,32 @@ describe('encodeRLE (pycocotools-compatible, hand-computed)', () => {
     expect(encodeRLE(mask, 2, 5).counts).toBe('22200');
   });
 
+  it('the native encoder gives the runs of the column walk (the definition) on random masks', () => {
+    // pycocotools rleEncode: down each column, then the next; any non-zero byte is inside
+    const columnWalk = (mask: Uint8Array, h: number, w: number): number[] => {
+      const counts: number[] = [];
+      let [value, run] = [0, 0];
+      for (let x = 0; x < w; x++) {
+        for (let y = 0; y < h; y++) {
+          const v = mask[y * w + x] === 0 ? 0 : 1;
+          if (v !== value) [counts[counts.length], run, value] = [run, 0, v];
+          run++;
+        }
+      }
+      return [...counts, run];
+    };
+    let state = 99;
+    const random = () => (state = (state * 48271) % 2147483647) / 2147483647;
+    for (let trial = 0; trial < 300; trial++) {
+      const [h, w] = [1 + Math.floor(random() * 40), 1 + Math.floor(random() * 40)];
+      const density = random();
+      // blobs of whole columns and noise, values other than 1 inside
+      const mask = Uint8Array.from({ length: h * w }, (_, i) => (random() < density || (i % w) % 7 === 3 ? Math.ceil(random() * 255) : 0));
+      expect(maskToCounts(mask, h, w), `${h}x${w}`).toEqual(columnWalk(mask, h, w));
+    }
+    expect(maskToCounts(new Uint8Array(0), 0, 5)).toEqual([0]);
+  });
+
   it('counts >= 32 take several characters with the continuation bit', () => {
     // 100 = 3·32 + 4: low group 4 | 0x20 → 'T' (84), then 3 → '3'.
     expect(encodeRLE(new Uint8Array(100), 10, 10).counts).toBe('T3');

@@ -13,6 +13,7 @@
 #include "masks/components.h"
 #include "masks/coverage.h"
 #include "masks/polygons.h"
+#include "masks/run_lengths.h"
 
 namespace omniseg::addon {
 
@@ -467,6 +468,17 @@ Napi::Value maskBytes(const Napi::CallbackInfo& info) {
     std::vector<uint8_t> out(static_cast<size_t>(s.width * s.height));
     for (size_t i = 0; i < out.size(); ++i) out[i] = mask[i] != 0 ? 1 : 0;
     return out;
+  }));
+}
+
+Napi::Value maskToCounts(const Napi::CallbackInfo& info) {
+  const char* usage = "maskToCounts(mask: Uint8Array, width, height)";
+  require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() &&
+                          info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
+          usage);
+  const MaskSource s = maskSource(info, usage);
+  return toTypedArray(info.Env(), onJsThread(info.Env(), [&] {
+    return masks::maskToCounts(static_cast<const uint8_t*>(s.data), s.height, s.width);
   }));
 }
 

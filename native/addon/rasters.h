@@ -18,6 +18,9 @@ Napi::Value tracePolygons(const Napi::CallbackInfo& info);
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info);
 // tracePolygonsAsync's polygons as their JSON text (Uint8Array of UTF-8: masks::polygonsJson).
 Napi::Value tracePolygonsJsonAsync(const Napi::CallbackInfo& info);
+// (mask: Uint8Array, width, height) → Float64Array: its COCO run lengths (masks::maskToCounts),
+// on the calling thread.
+Napi::Value maskToCounts(const Napi::CallbackInfo& info);
 // (source, width, height) → the mask as row-major bytes, 1 inside and 0 outside, on the calling
 // thread (run lengths decoded: masks::countsToMask, masks::runsToMask).
 Napi::Value maskBytes(const Napi::CallbackInfo& info);

@@ -1,6 +1,6 @@
-// Binary masks → polygons with holes, exactly on pixel boundaries (Mask.toPolygons), and COCO
-// run lengths → row-major masks. Plain host code: it runs on the JS thread for the synchronous
-// API, and in a worker thread for the asynchronous one (native/addon/rasters.cc).
+// Binary masks → polygons with holes, exactly on pixel boundaries (Mask.toPolygons), and their
+// JSON text. Plain host code: it runs on the JS thread for the synchronous API, and in a worker
+// thread for the asynchronous one (native/addon/rasters.cc).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -27,13 +27,5 @@ Polygons tracePolygons(const uint8_t* mask, int64_t width, int64_t height);
 // of them: [{"outer":[[x,y],…],"holes":[[[x,y],…],…]},…], without spaces. (Mask polygons of a
 // server response, made in a worker thread: a noisy 12 MP mask's JSON is tens of MB.)
 std::vector<uint8_t> polygonsJson(const Polygons& polygons);
-
-// The row-major 0/1 mask [height, width] of COCO run lengths (column-major, alternating runs of
-// zeros and ones, starting with zeros). Throws a RangeError unless they sum to width · height.
-std::vector<uint8_t> countsToMask(const uint32_t* counts, size_t n, int64_t height, int64_t width);
-// The columns [x0, x1) and rows [y0, y1) of that mask, row-major [y1 - y0, x1 - x0], decoded from
-// the runs without the rest of it. Throws a RangeError as countsToMask, or for a crop outside it.
-std::vector<uint8_t> countsToMaskCrop(const uint32_t* counts, size_t n, int64_t height, int64_t width, int64_t x0,
-                                      int64_t y0, int64_t x1, int64_t y1);
 
 }  // namespace omniseg::masks

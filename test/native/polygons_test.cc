@@ -11,6 +11,7 @@
 #include "coco_counts.h"
 #include "core/error.h"
 #include "masks/polygons.h"
+#include "masks/run_lengths.h"
 
 using omniseg::masks::countsToMask;
 using omniseg::masks::tracePolygons;

@@ -1,0 +1,119 @@
+#include "masks/run_lengths.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "ops/cpu/simd.h"
+
+namespace omniseg::masks {
+
+std::vector<uint8_t> countsToMask(const uint32_t* counts, size_t n, int64_t height, int64_t width) {
+  return countsToMaskCrop(counts, n, height, width, 0, 0, width, height);
+}
+
+std::vector<uint8_t> countsToMaskCrop(const uint32_t* counts, size_t n, int64_t height, int64_t width, int64_t x0,
+                                      int64_t y0, int64_t x1, int64_t y1) {
+  const uint64_t pixels = static_cast<uint64_t>(height) * static_cast<uint64_t>(width);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += counts[i];
+  if (height < 0 || width < 0 || sum != pixels) {
+    throw Error("run lengths must sum to width * height", ErrorKind::Range);
+  }
+  if (!(0 <= x0 && x0 <= x1 && x1 <= width && 0 <= y0 && y0 <= y1 && y1 <= height)) {
+    throw Error("the crop must lie inside the mask", ErrorKind::Range);
+  }
+  const int64_t cw = x1 - x0, ch = y1 - y0;
+  // Row-major without walking down columns (a cache line a pixel) or transposing: each run of
+  // ones toggles its first row and the row past it in its column, and a running XOR down the rows
+  // (row r ^= row r − 1, contiguous bytes) turns the toggles into the runs. Runs that touch
+  // (a zero-length run of zeros between them) toggle the same row twice: one longer run.
+  std::vector<uint8_t> mask(static_cast<size_t>(cw * ch), 0);
+  const uint64_t end = static_cast<uint64_t>(x1) * static_cast<uint64_t>(height);  // past the crop's last column
+  uint64_t k = 0;
+  for (size_t i = 0; i < n && k < end; k += counts[i], ++i) {
+    if (i % 2 == 0) continue;
+    for (uint64_t at = k, left = counts[i]; left > 0 && at < end;) {
+      const auto col = static_cast<int64_t>(at / static_cast<uint64_t>(height));
+      const auto row = static_cast<int64_t>(at % static_cast<uint64_t>(height));
+      const int64_t len = std::min<int64_t>(static_cast<int64_t>(left), height - row);  // within this column
+      const int64_t r0 = std::max(row, y0), r1 = std::min(row + len, y1);
+      if (col >= x0 && r0 < r1) {
+        mask[static_cast<size_t>((r0 - y0) * cw + (col - x0))] ^= 1;
+        if (r1 < y1) mask[static_cast<size_t>((r1 - y0) * cw + (col - x0))] ^= 1;
+      }
+      at += static_cast<uint64_t>(len);
+      left -= static_cast<uint64_t>(len);
+    }
+  }
+  for (int64_t y = 1; y < ch; ++y) {
+    const uint8_t* above = mask.data() + (y - 1) * cw;
+    uint8_t* row = mask.data() + y * cw;
+    for (int64_t x = 0; x < cw; ++x) row[x] ^= above[x];
+  }
+  return mask;
+}
+
+OMNISEG_SIMD void countColumnBoundaries(const uint8_t* m, int64_t H, int64_t W, uint32_t* boundaries) {
+  const uint8_t* last = m + (H - 1) * W;
+  boundaries[0] = m[0] != 0;
+  for (int64_t x = 1; x < W; ++x) boundaries[x] = (m[x] != 0) != (last[x - 1] != 0);
+  for (int64_t y = 1; y < H; ++y) {
+    const uint8_t* row = m + y * W;
+    const uint8_t* up = row - W;
+    for (int64_t x = 0; x < W; ++x) boundaries[x] += (row[x] != 0) != (up[x] != 0);
+  }
+}
+
+template <class P>
+void fillColumnBoundaries(const uint8_t* m, int64_t H, int64_t W, P* next, P* pos) {
+  const uint8_t* last = m + (H - 1) * W;
+  for (int64_t x = 0; x < W; ++x)
+    if ((m[x] != 0) != (x > 0 && last[x - 1] != 0)) pos[next[x]++] = static_cast<P>(x * H);
+  for (int64_t y = 1; y < H; ++y) {
+    const uint8_t* row = m + y * W;
+    const uint8_t* up = row - W;
+    int64_t x = 0;
+    // Most of a mask is the same as the row above: compared 8 bytes at a time first.
+    for (; x + 8 <= W; x += 8) {
+      uint64_t a, b;
+      std::memcpy(&a, row + x, 8);
+      std::memcpy(&b, up + x, 8);
+      if (a == b) continue;
+      for (int64_t j = x; j < x + 8; ++j)
+        if ((row[j] != 0) != (up[j] != 0)) pos[next[j]++] = static_cast<P>(j * H + y);
+    }
+    for (; x < W; ++x)
+      if ((row[x] != 0) != (up[x] != 0)) pos[next[x]++] = static_cast<P>(x * H + y);
+  }
+}
+
+template void fillColumnBoundaries<uint32_t>(const uint8_t*, int64_t, int64_t, uint32_t*, uint32_t*);
+template void fillColumnBoundaries<uint64_t>(const uint8_t*, int64_t, int64_t, uint64_t*, uint64_t*);
+
+std::vector<double> maskToCounts(const uint8_t* m, int64_t height, int64_t width) {
+  if (height < 0 || width < 0) throw Error("the mask's sides must not be negative", ErrorKind::Range);
+  const uint64_t pixels = static_cast<uint64_t>(height) * static_cast<uint64_t>(width);
+  if (pixels == 0) return {0.0};
+  std::vector<uint32_t> boundaries(static_cast<size_t>(width));
+  countColumnBoundaries(m, height, width, boundaries.data());
+  std::vector<uint64_t> next(static_cast<size_t>(width));
+  uint64_t total = 0;
+  for (int64_t x = 0; x < width; ++x) {
+    next[static_cast<size_t>(x)] = total;
+    total += boundaries[static_cast<size_t>(x)];
+  }
+  std::vector<uint64_t> pos(static_cast<size_t>(total));
+  fillColumnBoundaries<uint64_t>(m, height, width, next.data(), pos.data());
+  // the runs: from 0 to the first boundary, between boundaries, from the last one to the end
+  std::vector<double> counts(static_cast<size_t>(total + 1));
+  uint64_t at = 0;
+  for (uint64_t i = 0; i < total; ++i) {
+    counts[static_cast<size_t>(i)] = static_cast<double>(pos[static_cast<size_t>(i)] - at);
+    at = pos[static_cast<size_t>(i)];
+  }
+  counts[static_cast<size_t>(total)] = static_cast<double>(pixels - at);
+  return counts;
+}
+
+}  // namespace omniseg::masks
