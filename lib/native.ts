@@ -325,6 +325,8 @@ export interface NativeRasterTools {
   tracePolygonsAsync(source: NativeMaskSource, width: number, height: number): Promise<NativePolygons>;
   /** tracePolygonsAsync's polygons as the UTF-8 of their JSON (as `JSON.stringify(traceContours(…))`). */
   tracePolygonsJsonAsync(source: NativeMaskSource, width: number, height: number): Promise<Uint8Array>;
+  /** [x0, y0, x1, y1, area] of a width × height mask's foreground (non-zero; [0, 0, 0, 0, 0] when empty). */
+  maskBounds(mask: Uint8Array, width: number, height: number): Float64Array;
   /** The COCO run lengths of a width × height mask (non-zero inside), on the calling thread. */
   maskToCounts(mask: Uint8Array, width: number, height: number): Float64Array;
   /** The mask as row-major bytes, 1 inside and 0 outside, on the calling thread (run lengths decoded). */

@@ -39,6 +39,27 @@ describe('Mask geometry', () => {
     expect(mask.area).toBe(12);
   });
 
+  it('random masks: box and area are the pixels\' (non-zero inside), from pixels and from runs', () => {
+    let state = 5;
+    const random = () => (state = (state * 48271) % 2147483647) / 2147483647;
+    for (let trial = 0; trial < 200; trial++) {
+      const [width, height] = [1 + Math.floor(random() * 50), 1 + Math.floor(random() * 50)];
+      const density = random() ** 3; // mostly sparse: boxes well inside the image
+      const data = Uint8Array.from({ length: width * height }, () => (random() < density ? Math.ceil(random() * 255) : 0));
+      let [x0, y0, x1, y1, area] = [width, height, -1, -1, 0];
+      data.forEach((v, i) => {
+        if (v === 0) return;
+        const [x, y] = [i % width, Math.floor(i / width)];
+        [x0, y0, x1, y1, area] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y), area + 1];
+      });
+      const expected = { box: area === 0 ? [0, 0, 0, 0] : [x0, y0, x1, y1], area };
+      const mask = new Mask({ data, width, height, score: 1, lowResLogits: new Float32Array(1) });
+      expect({ box: mask.box, area: mask.area }, `${width}x${height}`).toEqual(expected);
+      const runs = new Mask({ counts: Uint32Array.from(maskToCounts(data, height, width)), width, height, score: 1, lowResLogits: new Float32Array(1) });
+      expect({ box: runs.box, area: runs.area }).toEqual(expected);
+    }
+  });
+
   it('box returns a copy', () => {
     const mask = makeMask(3, 3, [[1, 1]]);
     mask.box[0] = 99;

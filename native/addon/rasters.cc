@@ -471,6 +471,20 @@ Napi::Value maskBytes(const Napi::CallbackInfo& info) {
   }));
 }
 
+Napi::Value maskBounds(const Napi::CallbackInfo& info) {
+  const char* usage = "maskBounds(mask: Uint8Array, width, height)";
+  require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() &&
+                          info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
+          usage);
+  const MaskSource s = maskSource(info, usage);
+  const masks::Bounds b = masks::maskBounds(static_cast<const uint8_t*>(s.data), s.height, s.width);
+  auto out = Napi::Float64Array::New(info.Env(), 5);
+  const double values[5] = {static_cast<double>(b.x0), static_cast<double>(b.y0), static_cast<double>(b.x1),
+                            static_cast<double>(b.y1), static_cast<double>(b.area)};
+  for (size_t i = 0; i < 5; ++i) out[i] = values[i];
+  return out;
+}
+
 Napi::Value maskToCounts(const Napi::CallbackInfo& info) {
   const char* usage = "maskToCounts(mask: Uint8Array, width, height)";
   require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() &&

@@ -18,6 +18,9 @@ Napi::Value tracePolygons(const Napi::CallbackInfo& info);
 Napi::Value tracePolygonsAsync(const Napi::CallbackInfo& info);
 // tracePolygonsAsync's polygons as their JSON text (Uint8Array of UTF-8: masks::polygonsJson).
 Napi::Value tracePolygonsJsonAsync(const Napi::CallbackInfo& info);
+// (mask: Uint8Array, width, height) → Float64Array [x0, y0, x1, y1, area] (masks::maskBounds), on
+// the calling thread.
+Napi::Value maskBounds(const Napi::CallbackInfo& info);
 // (mask: Uint8Array, width, height) → Float64Array: its COCO run lengths (masks::maskToCounts),
 // on the calling thread.
 Napi::Value maskToCounts(const Napi::CallbackInfo& info);

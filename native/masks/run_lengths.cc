@@ -116,4 +116,24 @@ std::vector<double> maskToCounts(const uint8_t* m, int64_t height, int64_t width
   return counts;
 }
 
+OMNISEG_SIMD Bounds maskBounds(const uint8_t* m, int64_t height, int64_t width) {
+  Bounds b{width, height, -1, -1, 0};
+  for (int64_t y = 0; y < height; ++y) {
+    const uint8_t* row = m + y * width;
+    int64_t count = 0;
+    for (int64_t x = 0; x < width; ++x) count += row[x] != 0;  // (vectorised)
+    if (count == 0) continue;
+    b.area += count;
+    int64_t first = 0, last = width - 1;
+    while (row[first] == 0) ++first;
+    while (row[last] == 0) --last;
+    if (b.y1 < 0) b.y0 = y;
+    b.y1 = y;
+    b.x0 = std::min(b.x0, first);
+    b.x1 = std::max(b.x1, last);
+  }
+  if (b.area == 0) return {0, 0, 0, 0, 0};
+  return b;
+}
+
 }  // namespace omniseg::masks

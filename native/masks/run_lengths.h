@@ -1,7 +1,8 @@
 // COCO run lengths ↔ row-major binary masks, without walking down columns (a cache line a pixel):
 // counts → mask (and a crop of it) for the native tracer, mask-prompt coverage, visual prompts
 // and PNGs; mask → counts (Mask.toRLE of pixels) and the column boundaries that the decoder's
-// ops::maskBoundaries uses on the CPU. Plain host code (native/addon/rasters.cc, ops/cpu).
+// ops::maskBoundaries uses on the CPU; and a mask's bounds. Plain host code (native/addon/rasters.cc,
+// ops/cpu).
 // ref: pycocotools common/maskApi.c rleEncode / rleDecode (the same runs, column-major)
 #pragma once
 #include <cstddef>
@@ -34,5 +35,12 @@ void fillColumnBoundaries(const uint8_t* m, int64_t H, int64_t W, P* next, P* po
 // zeros and ones from a run of zeros (possibly 0), as doubles (exact below 2^53). A 0-pixel mask
 // is one empty run of zeros.
 std::vector<double> maskToCounts(const uint8_t* m, int64_t height, int64_t width);
+
+// The inclusive bounds {x0, y0, x1, y1} of the foreground of the [height, width] mask m (non-zero
+// inside) and its pixel count, as lib/mask.ts's Mask.box and area: {0, 0, 0, 0} and 0 when empty.
+struct Bounds {
+  int64_t x0, y0, x1, y1, area;
+};
+Bounds maskBounds(const uint8_t* m, int64_t height, int64_t width);
 
 }  // namespace omniseg::masks

@@ -143,7 +143,13 @@ function fakeModel(): NativeSamModel {
   };
 }
 
+// The real addon's model-free raster tools (masks: run lengths, bounds, polygons), which the
+// library's Mask and RLE functions call: the fake replaces the models, not those.
+const actual = await vi.importActual<typeof import('../../lib/native.js')>('../../lib/native.js');
+const { loadSam: _loadSam, loadClipSeg: _loadClipSeg, hardwareThreads: _threads, cudaInfo: _cuda, ...rasterTools } = actual.native();
+
 export const binding = {
+  ...rasterTools,
   loadSam: async (dir: string, options: { threads: number; device?: string; precision?: string; cpuMatmul?: string }) => {
     calls.loadSam.push({ dir, ...options });
     return fakeModel();
