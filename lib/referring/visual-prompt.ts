@@ -9,7 +9,7 @@
 // with the region (which keeps its pixels exactly).
 import sharp from 'sharp';
 import { invalidRange, invalidType } from '../errors.js';
-import { binarize, rasterizeScribbles } from '../mask-prompt.js';
+import { rasterizeScribbles } from '../mask-prompt.js';
 import { native } from '../native.js';
 import type { BinaryMask, Box, Vertex } from '../types.js';
 import { binaryMask, box, plainObject, vertex } from '../validate.js';
@@ -69,7 +69,7 @@ export function refRegion(value: unknown, param: string, width: number, height: 
 
 /** The region as width × height bytes, 1 inside and 0 outside. */
 export function regionMask(region: RefRegion, width: number, height: number): Uint8Array {
-  if ('mask' in region) return binarize(region.mask.data);
+  if ('mask' in region) return native().maskBytes(region.mask.data, width, height);
   if ('scribble' in region) return rasterizeScribbles([{ path: region.scribble, label: 1 }], width, height);
   const [bx0, by0, bx1, by1] = region.box;
   const out = new Uint8Array(width * height);
@@ -91,21 +91,9 @@ export function promptCrop(
   height: number,
   margin = VISUAL_PROMPT_MARGIN,
 ): CropRect | undefined {
-  let [x0, y0, x1, y1] = [width, height, -1, -1];
-  // Row by row: a row's first set pixel from the left, its last from the right (the pixels between
-  // them cannot move the box).
-  for (let y = 0, row = 0; y < height; y++, row += width) {
-    let first = 0;
-    while (first < width && mask[row + first] === 0) first++;
-    if (first === width) continue;
-    let last = width - 1;
-    while (mask[row + last] === 0) last--;
-    if (first < x0) x0 = first;
-    if (last > x1) x1 = last;
-    if (y0 === height) y0 = y;
-    y1 = y;
-  }
-  if (x1 < 0) return undefined;
+  // (the native core's vectorised pass: Mask.box's)
+  const [x0, y0, x1, y1, area] = native().maskBounds(mask, width, height);
+  if (area === 0) return undefined;
   return cropAround([x0, y0, x1, y1], width, height, margin);
 }
 
