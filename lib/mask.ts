@@ -200,6 +200,7 @@ export class Mask {
     if (this.#bounds === undefined && this.#counts !== undefined) {
       this.#bounds = boundsOfRuns(this.#counts, this.width, this.height);
     }
+    if (this.#bounds === undefined && this.width * this.height === 0) this.#bounds = { box: [0, 0, 0, 0], area: 0 };
     if (this.#bounds === undefined) {
       // (the native core's pass over the pixels, vectorised: a 12 MP mask ~2 ms, 18–29 in JS)
       const [x0, y0, x1, y1, area] = native().maskBounds(this.data, this.width, this.height);

@@ -26,7 +26,6 @@ export function encodeRLE(mask: Uint8Array, height: number, width: number): RLE 
   const what = `a Uint8Array of height × width = ${h * w} bytes`;
   if (!(mask instanceof Uint8Array)) throw invalidType(what, 'mask', mask);
   if (mask.length !== h * w) throw invalidRange(what, 'mask', mask);
-  if (h * w > 0 && Math.max(h, w) >= 2 ** 31 - 1) throw invalidRange('sides below 2^31 − 1', 'height × width', `${h}x${w}`);
   return { size: [h, w], counts: countsToString(countsOf(mask, h, w)) };
 }
 
@@ -38,11 +37,18 @@ export function decodeRLE(rle: RLEInput): Uint8Array {
 
 /**
  * Run lengths (non-negative integers summing to height × width: a RangeError otherwise) →
- * row-major 0/1 mask, decoded by the native core (native/masks/polygons.h countsToMask: each
+ * row-major 0/1 mask, decoded by the native core (native/masks/run_lengths.h countsToMask: each
  * run toggles its rows, a running XOR fills them; a 12 MP mask: a few ms, where walking down its
  * columns in JS took 40–70 ms).
  */
 export function countsToMask(counts: ArrayLike<number>, height: number, width: number): Uint8Array {
+  if (height * width === 0) {
+    // (whatever the sides: a mask without pixels, as encodeRLE makes for 0 × 10^12)
+    for (let i = 0; i < counts.length; i++) {
+      if (counts[i] !== 0) throw invalidRange('run lengths summing to height × width = 0', 'counts', counts);
+    }
+    return new Uint8Array(0);
+  }
   return native().maskBytes(counts instanceof Uint32Array ? counts : Uint32Array.from(counts), width, height);
 }
 
@@ -59,7 +65,7 @@ export function rleArea(rle: RLEInput): number {
  * Column-major run lengths of a row-major mask (non-zero inside), starting with zeros (pycocotools
  * rleEncode), found by the native core row by row (masks/run_lengths.h: each column's boundaries
  * counted, then written where they go; a 12 MP mask: a few ms, where walking down its columns in
- * JS took ~100 ms). Sides must be below 2^31 − 1.
+ * JS took ~100 ms).
  */
 export function maskToCounts(mask: Uint8Array, height: number, width: number): number[] {
   return Array.from(countsOf(mask, height, width));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countsFromString, countsToString, decodeRLE, encodeRLE, maskToCounts, rleArea } from '../lib/rle.js';
+import { Mask } from '../lib/mask.js';
+import { countsFromString, countsToMask, countsToString, decodeRLE, encodeRLE, maskToCounts, rleArea } from '../lib/rle.js';
 
 /** Row-major mask of height × width with the given (row, column) pixels set. */
 function maskWith(height: number, width: number, pixels: Array<[number, number]>): Uint8Array {
@@ -83,6 +84,13 @@ describe('encodeRLE (pycocotools-compatible, hand-computed)', () => {
       expect(maskToCounts(mask, h, w), `${h}x${w}`).toEqual(columnWalk(mask, h, w));
     }
     expect(maskToCounts(new Uint8Array(0), 0, 5)).toEqual([0]);
+    // masks without pixels, whatever their sides, round-trip
+    const empty = encodeRLE(new Uint8Array(0), 0, 1e12);
+    expect(empty).toEqual({ size: [0, 1e12], counts: '0' });
+    expect(decodeRLE(empty)).toEqual(new Uint8Array(0));
+    expect(countsToMask([0], 3e9, 0)).toEqual(new Uint8Array(0));
+    expect(() => countsToMask([1], 3e9, 0)).toThrow(RangeError);
+    expect(new Mask({ counts: Uint32Array.of(0), width: 0, height: 3e9, score: 1, lowResLogits: new Float32Array(1) }).box).toEqual([0, 0, 0, 0]);
   });
 
   it('counts >= 32 take several characters with the continuation bit', () => {

@@ -65,13 +65,19 @@ struct MaskSource {
   }
 };
 
-// (source, width, height, ...): the first three arguments, sides in [minSide, 2^31 − 1).
-MaskSource maskSource(const Napi::CallbackInfo& info, const char* usage, double minSide = 0) {
+// Sides of the masks that are only decoded, encoded or measured (no int32 coordinates): any, as
+// long as width · height stays below 2^53 (a JS mask holds at most 2^32 bytes anyway).
+constexpr double kAnySide = 9007199254740992.0;  // 2^53
+
+// (source, width, height, ...): the first three arguments, sides in [minSide, maxSide].
+MaskSource maskSource(const Napi::CallbackInfo& info, const char* usage, double minSide = 0,
+                      double maxSide = kMaxSide - 1) {
   Napi::Env env = info.Env();
   require(env, info.Length() >= 3 && info[0].IsTypedArray(), usage);
   MaskSource s;
-  s.width = integerArg(env, info[1], minSide, kMaxSide - 1, usage);
-  s.height = integerArg(env, info[2], minSide, kMaxSide - 1, usage);
+  s.width = integerArg(env, info[1], minSide, maxSide, usage);
+  s.height = integerArg(env, info[2], minSide, maxSide, usage);
+  require(env, static_cast<double>(s.width) * static_cast<double>(s.height) < kAnySide, usage);
   // (each type's own Data(): napi_get_typedarray_info, which SharedArrayBuffers answer too)
   auto ta = info[0].As<Napi::TypedArray>();
   s.length = ta.ElementLength();
@@ -460,7 +466,7 @@ Napi::Value tracePolygons(const Napi::CallbackInfo& info) {
 Napi::Value maskBytes(const Napi::CallbackInfo& info) {
   const char* usage = "maskBytes(source: Uint8Array | Uint32Array | Int32Array, width, height)";
   require(info.Env(), info.Length() == 3, usage);
-  const MaskSource s = maskSource(info, usage);
+  const MaskSource s = maskSource(info, usage, 0, kAnySide);
   return toTypedArray(info.Env(), onJsThread(info.Env(), [&] {
     std::vector<uint8_t> scratch;
     const uint8_t* mask = s.bytes(scratch);
@@ -476,7 +482,7 @@ Napi::Value maskBounds(const Napi::CallbackInfo& info) {
   require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() &&
                           info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
           usage);
-  const MaskSource s = maskSource(info, usage);
+  const MaskSource s = maskSource(info, usage, 0, kAnySide);
   const masks::Bounds b = masks::maskBounds(static_cast<const uint8_t*>(s.data), s.height, s.width);
   auto out = Napi::Float64Array::New(info.Env(), 5);
   const double values[5] = {static_cast<double>(b.x0), static_cast<double>(b.y0), static_cast<double>(b.x1),
@@ -490,7 +496,8 @@ Napi::Value maskToCounts(const Napi::CallbackInfo& info) {
   require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() &&
                           info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
           usage);
-  const MaskSource s = maskSource(info, usage);
+  // (a column's boundaries are counted in 32 bits: at most height + 1 of them)
+  const MaskSource s = maskSource(info, usage, 0, 4294967294.0);
   return toTypedArray(info.Env(), onJsThread(info.Env(), [&] {
     return masks::maskToCounts(static_cast<const uint8_t*>(s.data), s.height, s.width);
   }));
@@ -509,7 +516,7 @@ Napi::Value tracePolygonsJsonAsync(const Napi::CallbackInfo& info) {
 Napi::Value maskGreyAsync(const Napi::CallbackInfo& info) {
   const char* usage = "maskGreyAsync(source: Uint8Array | Uint32Array | Int32Array, width, height)";
   require(info.Env(), info.Length() == 3, usage);
-  return (new MaskWorker(info.Env(), maskSource(info, usage), MaskWorker::Output::Grey))->queue();
+  return (new MaskWorker(info.Env(), maskSource(info, usage, 0, kAnySide), MaskWorker::Output::Grey))->queue();
 }
 
 }  // namespace omniseg::addon
