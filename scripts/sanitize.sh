@@ -49,7 +49,7 @@ default_tests=(
   test/session-sam.test.ts test/stream-sam.test.ts test/referrer.test.ts test/referring.test.ts
   test/abort.test.ts test/worker.test.ts test/mask-prompt.test.ts test/hostile-non-image.test.ts
   test/cli-e2e.test.ts test/eval-clicks.test.ts test/server-http.test.ts test/server-referrer.test.ts
-  test/visual-prompt.test.ts
+  test/visual-prompt.test.ts test/rle.test.ts test/mask.test.ts test/image.test.ts
 )
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("${default_tests[@]}")
