@@ -212,32 +212,8 @@ export class Mask {
 
 /** Box and area of a mask from its COCO run lengths, without decoding its pixels. */
 function boundsOfRuns(counts: Uint32Array, width: number, height: number): Bounds {
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  let area = 0;
-  let k = 0; // column-major position of the run
-  for (let i = 0; i < counts.length; i++) {
-    const n = counts[i];
-    if (i % 2 === 1 && n > 0) {
-      area += n;
-      const firstX = Math.floor(k / height);
-      const lastX = Math.floor((k + n - 1) / height);
-      if (firstX < x0) x0 = firstX;
-      if (lastX > x1) x1 = lastX;
-      if (firstX === lastX) {
-        y0 = Math.min(y0, k - firstX * height);
-        y1 = Math.max(y1, k + n - 1 - lastX * height);
-      } else {
-        // it runs to the bottom of one column and from the top of the next
-        y0 = 0;
-        y1 = height - 1;
-      }
-    }
-    k += n;
-  }
-  return { box: area === 0 ? [0, 0, 0, 0] : [x0, y0, x1, y1], area };
+  const [x0, y0, x1, y1, area] = native().runsBounds(counts, width, height);
+  return { box: [x0, y0, x1, y1], area };
 }
 
 /** Shapes of one native decode call, to slice its flat outputs into masks. */

@@ -325,6 +325,10 @@ export interface NativeRasterTools {
   tracePolygonsAsync(source: NativeMaskSource, width: number, height: number): Promise<NativePolygons>;
   /** tracePolygonsAsync's polygons as the UTF-8 of their JSON (as `JSON.stringify(traceContours(…))`). */
   tracePolygonsJsonAsync(source: NativeMaskSource, width: number, height: number): Promise<Uint8Array>;
+  /** COCO's compressed string of run lengths (finite integers; a RangeError otherwise). */
+  countsString(counts: Uint32Array | Float64Array): string;
+  /** maskBounds of the width × height mask the COCO run lengths describe, from the runs. */
+  runsBounds(counts: Uint32Array, width: number, height: number): Float64Array;
   /** [x0, y0, x1, y1, area] of a width × height mask's foreground (non-zero; [0, 0, 0, 0, 0] when empty). */
   maskBounds(mask: Uint8Array, width: number, height: number): Float64Array;
   /** The COCO run lengths of a width × height mask (non-zero inside), on the calling thread. */

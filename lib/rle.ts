@@ -81,38 +81,8 @@ function countsOf(mask: Uint8Array, height: number, width: number): Float64Array
 
 /** Run lengths → COCO compressed string (pycocotools rleToString). */
 export function countsToString(counts: ArrayLike<number>): string {
-  // Characters go to a byte buffer, read back as one Latin-1 (here ASCII) string: an array of
-  // char codes and String.fromCharCode cost ~3× more (1.4 M runs: 130–165 → 41–60 ms).
-  let out: Uint8Array = new Uint8Array(counts.length * 7 + 16); // 7 characters hold a delta of two uint32 counts
-  let n = 0;
-  for (let i = 0; i < counts.length; i++) {
-    let x = i > 2 ? counts[i] - counts[i - 2] : counts[i];
-    let more = true;
-    while (more) {
-      if (n === out.length) out = grow(out);
-      // x & 0x1f and x >>= 5 on a two's-complement integer: int32 shifts when x fits, else
-      // floor division by 32 (exact for any integer-valued double).
-      let c: number;
-      if (x === (x | 0)) {
-        c = x & DATA;
-        x >>= 5;
-      } else {
-        const high = Math.floor(x / 32);
-        c = x - high * 32;
-        x = high;
-      }
-      more = c & SIGN ? x !== -1 : x !== 0;
-      if (more) c |= MORE;
-      out[n++] = c + OFFSET;
-    }
-  }
-  return Buffer.from(out.buffer, 0, n).toString('latin1');
-}
-
-function grow(bytes: Uint8Array): Uint8Array {
-  const bigger = new Uint8Array(bytes.length * 2);
-  bigger.set(bytes);
-  return bigger;
+  // (written by the native core: 1.4 M runs ~5 ms, 41–60 ms in JS)
+  return native().countsString(counts instanceof Uint32Array || counts instanceof Float64Array ? counts : Float64Array.from(counts));
 }
 
 /** COCO compressed string → run lengths (pycocotools rleFrString). */

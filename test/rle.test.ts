@@ -93,6 +93,38 @@ describe('encodeRLE (pycocotools-compatible, hand-computed)', () => {
     expect(new Mask({ counts: Uint32Array.of(0), width: 0, height: 3e9, score: 1, lowResLogits: new Float32Array(1) }).box).toEqual([0, 0, 0, 0]);
   });
 
+  it('the native string writer is the JS definition: random counts, large and negative deltas', () => {
+    // rleToString as lib/rle.ts wrote it in JS: base-32 groups of each count (its difference from
+    // the count two before, from the third on), floor division for values beyond int32
+    const definition = (counts: ArrayLike<number>): string => {
+      let out = '';
+      for (let i = 0; i < counts.length; i++) {
+        let x = i > 2 ? counts[i] - counts[i - 2] : counts[i];
+        for (let more = true; more; ) {
+          const high = Math.floor(x / 32);
+          let c = x - high * 32;
+          x = high;
+          more = c & 0x10 ? x !== -1 : x !== 0;
+          if (more) c |= 0x20;
+          out += String.fromCharCode(c + 48);
+        }
+      }
+      return out;
+    };
+    let state = 7;
+    const random = () => (state = (state * 48271) % 2147483647) / 2147483647;
+    for (let trial = 0; trial < 200; trial++) {
+      const scale = [10, 1000, 2 ** 32 - 1, 2 ** 40][trial % 4];
+      const counts = Array.from({ length: Math.floor(random() * 40) }, () => Math.floor(random() * scale));
+      expect(countsToString(counts), String(counts)).toBe(definition(counts));
+      if (scale < 2 ** 32) expect(countsToString(Uint32Array.from(counts))).toBe(definition(counts));
+    }
+    expect(countsToString([])).toBe('');
+    expect(() => countsToString([1.5])).toThrow(RangeError);
+    expect(() => countsToString([Infinity])).toThrow(RangeError); // (the JS looped forever)
+    expect(() => countsToString([NaN])).toThrow(RangeError);
+  });
+
   it('counts >= 32 take several characters with the continuation bit', () => {
     // 100 = 3·32 + 4: low group 4 | 0x20 → 'T' (84), then 3 → '3'.
     expect(encodeRLE(new Uint8Array(100), 10, 10).counts).toBe('T3');

@@ -85,6 +85,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("maskBytes", Napi::Function::New(env, maskBytes, "maskBytes"));
   exports.Set("maskToCounts", Napi::Function::New(env, maskToCounts, "maskToCounts"));
   exports.Set("maskBounds", Napi::Function::New(env, maskBounds, "maskBounds"));
+  exports.Set("countsString", Napi::Function::New(env, countsString, "countsString"));
+  exports.Set("runsBounds", Napi::Function::New(env, runsBounds, "runsBounds"));
   exports.Set("findInstances", Napi::Function::New(env, findInstances, "findInstances"));
   exports.Set("findInstancesAsync", Napi::Function::New(env, findInstancesAsync, "findInstancesAsync"));
   exports.Set("componentLabels", Napi::Function::New(env, componentLabels, "componentLabels"));

@@ -99,6 +99,15 @@ MaskSource maskSource(const Napi::CallbackInfo& info, const char* usage, double 
   return s;
 }
 
+// Float64Array [x0, y0, x1, y1, area].
+Napi::Float64Array boundsToJs(Napi::Env env, const masks::Bounds& b) {
+  auto out = Napi::Float64Array::New(env, 5);
+  const double values[5] = {static_cast<double>(b.x0), static_cast<double>(b.y0), static_cast<double>(b.x1),
+                            static_cast<double>(b.y1), static_cast<double>(b.area)};
+  for (size_t i = 0; i < 5; ++i) out[i] = values[i];
+  return out;
+}
+
 Napi::Object toJs(Napi::Env env, masks::Polygons&& p) {
   auto o = Napi::Object::New(env);
   o.Set("xy", toTypedArray(env, std::move(p.xy)));
@@ -483,12 +492,36 @@ Napi::Value maskBounds(const Napi::CallbackInfo& info) {
                           info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
           usage);
   const MaskSource s = maskSource(info, usage, 0, kAnySide);
-  const masks::Bounds b = masks::maskBounds(static_cast<const uint8_t*>(s.data), s.height, s.width);
-  auto out = Napi::Float64Array::New(info.Env(), 5);
-  const double values[5] = {static_cast<double>(b.x0), static_cast<double>(b.y0), static_cast<double>(b.x1),
-                            static_cast<double>(b.y1), static_cast<double>(b.area)};
-  for (size_t i = 0; i < 5; ++i) out[i] = values[i];
-  return out;
+  return boundsToJs(info.Env(), masks::maskBounds(static_cast<const uint8_t*>(s.data), s.height, s.width));
+}
+
+Napi::Value countsString(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "countsString(counts: Uint32Array | Float64Array)";
+  require(env, info.Length() == 1 && info[0].IsTypedArray(), usage);
+  auto ta = info[0].As<Napi::TypedArray>();
+  std::string text;
+  if (ta.TypedArrayType() == napi_uint32_array) {
+    auto a = ta.As<Napi::Uint32Array>();
+    text = onJsThread(env, [&] { return masks::countsToString(a.Data(), a.ElementLength()); });
+  } else {
+    require(env, ta.TypedArrayType() == napi_float64_array, usage);
+    auto a = ta.As<Napi::Float64Array>();
+    text = onJsThread(env, [&] { return masks::countsToString(a.Data(), a.ElementLength()); });
+  }
+  // (ASCII, '0' to 'o': a one-byte string, copied as it is)
+  napi_value value;
+  NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, text.data(), text.size(), &value), Napi::Value());
+  return Napi::Value(env, value);
+}
+
+Napi::Value runsBounds(const Napi::CallbackInfo& info) {
+  const char* usage = "runsBounds(counts: Uint32Array, width, height)";
+  require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() &&
+                          info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array,
+          usage);
+  const MaskSource s = maskSource(info, usage, 0, kAnySide);
+  return boundsToJs(info.Env(), masks::runsBounds(static_cast<const uint32_t*>(s.data), s.length, s.height, s.width));
 }
 
 Napi::Value maskToCounts(const Napi::CallbackInfo& info) {

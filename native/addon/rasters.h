@@ -21,6 +21,12 @@ Napi::Value tracePolygonsJsonAsync(const Napi::CallbackInfo& info);
 // (mask: Uint8Array, width, height) → Float64Array [x0, y0, x1, y1, area] (masks::maskBounds), on
 // the calling thread.
 Napi::Value maskBounds(const Napi::CallbackInfo& info);
+// (counts: Uint32Array | Float64Array) → string: COCO's compressed string of the run lengths
+// (masks::countsToString), on the calling thread.
+Napi::Value countsString(const Napi::CallbackInfo& info);
+// (counts: Uint32Array, width, height) → Float64Array [x0, y0, x1, y1, area] of the mask the run
+// lengths describe (masks::runsBounds), on the calling thread.
+Napi::Value runsBounds(const Napi::CallbackInfo& info);
 // (mask: Uint8Array, width, height) → Float64Array: its COCO run lengths (masks::maskToCounts),
 // on the calling thread.
 Napi::Value maskToCounts(const Napi::CallbackInfo& info);

@@ -1,7 +1,9 @@
 #include "masks/run_lengths.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.h"
 #include "ops/cpu/simd.h"
@@ -114,6 +116,96 @@ std::vector<double> maskToCounts(const uint8_t* m, int64_t height, int64_t width
   }
   counts[static_cast<size_t>(total)] = static_cast<double>(pixels - at);
   return counts;
+}
+
+namespace {
+
+// The base-32 groups of one delta v (|v| < 2^62: int64's & 31 and >> 5 are floor division's).
+inline char* putDelta(char* at, int64_t v) {
+  for (bool more = true; more;) {
+    int c = static_cast<int>(v & 0x1f);
+    v >>= 5;
+    more = (c & 0x10) ? v != -1 : v != 0;
+    if (more) c |= 0x20;
+    *at++ = static_cast<char>(c + 48);
+  }
+  return at;
+}
+
+// The same in doubles, for deltas beyond 2^62 (exact: floor division by 32 of integer-valued doubles).
+void putDelta(std::string& out, double x) {
+  for (bool more = true; more;) {
+    const double high = std::floor(x / 32);
+    auto c = static_cast<int>(x - high * 32);  // in [0, 32)
+    x = high;
+    more = (c & 0x10) ? x != -1 : x != 0;
+    if (more) c |= 0x20;
+    out.push_back(static_cast<char>(c + 48));
+  }
+}
+
+}  // namespace
+
+template <class T>
+std::string countsToString(const T* counts, size_t n) {
+  // The deltas in T's arithmetic, as lib/rle.ts took them in JS (doubles: rounded as JS rounds);
+  // 13 characters hold a delta below 2^62 in magnitude, most deltas take one or two.
+  std::string out(n * 2 + 16, '\0');
+  char* at = out.data();
+  for (size_t i = 0; i < n; ++i) {
+    if (out.data() + out.size() - at < 13) {
+      const size_t used = static_cast<size_t>(at - out.data());
+      out.resize(out.size() * 2);
+      at = out.data() + used;
+    }
+    if constexpr (std::is_same_v<T, uint32_t>) {
+      at = putDelta(at, i > 2 ? int64_t{counts[i]} - int64_t{counts[i - 2]} : int64_t{counts[i]});
+    } else {
+      const double value = counts[i];
+      if (!std::isfinite(value) || value != std::floor(value)) {
+        throw Error("run lengths must be finite integers", ErrorKind::Range);
+      }
+      const double x = i > 2 ? value - counts[i - 2] : value;
+      if (std::fabs(x) < 4611686018427387904.0) {  // 2^62
+        at = putDelta(at, static_cast<int64_t>(x));
+      } else {
+        const size_t used = static_cast<size_t>(at - out.data());
+        std::string tail;
+        putDelta(tail, x);
+        if (used + tail.size() + 13 > out.size()) out.resize((used + tail.size() + 13) * 2);
+        std::memcpy(out.data() + used, tail.data(), tail.size());
+        at = out.data() + used + tail.size();
+      }
+    }
+  }
+  out.resize(static_cast<size_t>(at - out.data()));
+  return out;
+}
+
+template std::string countsToString<uint32_t>(const uint32_t*, size_t);
+template std::string countsToString<double>(const double*, size_t);
+
+Bounds runsBounds(const uint32_t* counts, size_t n, int64_t height, int64_t width) {
+  if (height <= 0 || width <= 0) return {0, 0, 0, 0, 0};
+  Bounds b{width, height, -1, -1, 0};
+  int64_t k = 0;  // column-major position of the run
+  for (size_t i = 0; i < n; k += counts[i], ++i) {
+    const int64_t len = counts[i];
+    if (i % 2 == 0 || len == 0) continue;
+    b.area += len;
+    const int64_t firstX = k / height, lastX = (k + len - 1) / height;
+    b.x0 = std::min(b.x0, firstX);
+    b.x1 = std::max(b.x1, lastX);
+    if (firstX == lastX) {
+      b.y0 = std::min(b.y0, k - firstX * height);
+      b.y1 = std::max(b.y1, k + len - 1 - lastX * height);
+    } else {  // it runs to the bottom of one column and from the top of the next
+      b.y0 = 0;
+      b.y1 = height - 1;
+    }
+  }
+  if (b.area == 0) return {0, 0, 0, 0, 0};
+  return b;
 }
 
 OMNISEG_SIMD Bounds maskBounds(const uint8_t* m, int64_t height, int64_t width) {

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace omniseg::masks {
@@ -36,11 +37,23 @@ void fillColumnBoundaries(const uint8_t* m, int64_t H, int64_t W, P* next, P* po
 // is one empty run of zeros.
 std::vector<double> maskToCounts(const uint8_t* m, int64_t height, int64_t width);
 
+// COCO's compressed string of run lengths (pycocotools rleToString): each count (from the third
+// on, its difference from the count two before) as a signed little-endian base-32 number, 5 data
+// bits a character, 0x20 set when another follows, 0x10 of the last the sign; characters offset
+// by 48 ('0'). counts: integer-valued (T = uint32_t, or double: finite integers of any size, a
+// RangeError otherwise), the deltas taken in T's arithmetic as lib/rle.ts took them in JS.
+template <class T>
+std::string countsToString(const T* counts, size_t n);
+
 // The inclusive bounds {x0, y0, x1, y1} of the foreground of the [height, width] mask m (non-zero
 // inside) and its pixel count, as lib/mask.ts's Mask.box and area: {0, 0, 0, 0} and 0 when empty.
 struct Bounds {
   int64_t x0, y0, x1, y1, area;
 };
 Bounds maskBounds(const uint8_t* m, int64_t height, int64_t width);
+
+// The same bounds and area of the mask whose COCO run lengths (summing to width · height) are
+// `counts`, from the runs alone.
+Bounds runsBounds(const uint32_t* counts, size_t n, int64_t height, int64_t width);
 
 }  // namespace omniseg::masks
