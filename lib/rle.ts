@@ -143,7 +143,7 @@ export function mergeRuns(a: readonly number[], b: readonly number[], intersect 
 }
 
 /** Intersection and union areas of two masks of the same size, given as run lengths. */
-export function overlapRuns(a: readonly number[], b: readonly number[]): { intersection: number; union: number } {
+export function overlapRuns(a: ArrayLike<number>, b: ArrayLike<number>): { intersection: number; union: number } {
   let intersection = 0;
   let union = 0;
   sweepRuns(a, b, (va, vb, length) => {
@@ -199,7 +199,7 @@ export function rleIoU(a: RLEInput, b: RLEInput): number {
  * Walks two run-length lists of equal total in step, calling `visit(valueA, valueB, length)` for
  * each stretch where neither changes (values 0 or 1).
  */
-function sweepRuns(a: readonly number[], b: readonly number[], visit: (va: number, vb: number, length: number) => void): void {
+function sweepRuns(a: ArrayLike<number>, b: ArrayLike<number>, visit: (va: number, vb: number, length: number) => void): void {
   let ia = 0;
   let ib = 0;
   let ra = a[0] ?? 0;

@@ -5,8 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeForEncoder, decodeImage } from '../lib/image.js';
+import { Mask } from '../lib/mask.js';
 import { native } from '../lib/native.js';
 import { Referrer } from '../lib/referrer.js';
+import { maskToCounts } from '../lib/rle.js';
 import { findInstancesAsync, instanceRuns } from '../lib/referring/instances.js';
 import {
   DEFAULT_HEAT_THRESHOLD,
@@ -299,6 +301,19 @@ describe('maskNms', () => {
     expect(maskNms(masks, [0.9, 0.8], 0.5)).toEqual([0, 1]);
     expect(maskNms(masks, [0.9, 0.8], 0.49)).toEqual([0]);
     expect(maskNms([mask(0, 0, 4, 4), mask(0, 0, 4, 4)], [0.5, 0.5], 1)).toEqual([0, 1]);
+  });
+
+  it('Masks from run lengths and from pixels give the same; masks of other sizes are refused', () => {
+    const plain = [mask(0, 0, 4, 3), mask(0, 0, 4, 1), mask(6, 6, 9, 9)];
+    const asMask = (m: { data: Uint8Array }, runs: boolean) =>
+      new Mask({ ...(runs ? { counts: Uint32Array.from(maskToCounts(m.data, H, W)) } : { data: m.data }), width: W, height: H, score: 1, lowResLogits: new Float32Array(1) });
+    for (const threshold of [0.49, 0.5]) {
+      const expected = maskNms(plain, [0.9, 0.8, 0.7], threshold);
+      expect(maskNms(plain.map((m) => asMask(m, true)), [0.9, 0.8, 0.7], threshold)).toEqual(expected);
+      expect(maskNms(plain.map((m, i) => asMask(m, i === 1)), [0.9, 0.8, 0.7], threshold)).toEqual(expected);
+    }
+    const other = { data: new Uint8Array(20), width: 5, height: 4 };
+    expect(() => maskNms([mask(0, 0, 1, 1), other], [0.9, 0.8], 0.5)).toThrow(RangeError);
   });
 
   it('refuses mismatched masks and scores', () => {

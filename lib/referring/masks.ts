@@ -3,9 +3,10 @@
 // mask prompt), decoded on one image embedding; duplicates are removed by mask NMS and every
 // result is scored.
 import type { ImageEmbedding } from '../embedding.js';
-import { Mask } from '../mask.js';
+import { invalidRange } from '../errors.js';
+import { Mask, maskSource } from '../mask.js';
 import { lazyPromptMask, type Prompt } from '../prompt.js';
-import { encodeRLE, rleIoU } from '../rle.js';
+import { maskToCounts, overlapRuns } from '../rle.js';
 import type { Segmenter } from '../segmenter.js';
 import type { BinaryMask } from '../types.js';
 import { boolean, finiteNumber, numberInRange } from '../validate.js';
@@ -150,7 +151,7 @@ export async function instanceMasks(
 
 /**
  * Greedy mask non-maximum suppression: visits the masks by descending score (the earlier mask on
- * ties) and keeps each one whose IoU (on the binary masks, via COCO RLE: `rleIoU`) with every
+ * ties) and keeps each one whose IoU (on the binary masks, from their COCO run lengths) with every
  * mask already kept is at most `iouThreshold`. Two empty masks have IoU 0 (both kept).
  * @returns indices of the kept masks, by descending score.
  */
@@ -159,10 +160,22 @@ export function maskNms(masks: readonly BinaryMask[], scores: readonly number[],
     throw new RangeError(`maskNms: ${masks.length} masks but ${scores.length} scores`);
   }
   const order = masks.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
-  const rles = masks.map((m) => (m instanceof Mask ? m.toRLE() : encodeRLE(m.data, m.height, m.width)));
+  // Each mask's run lengths once (a Mask from an rle decode has them), compared pair by pair
+  // without string round trips; masks of another size than the first are refused, as rleIoU does.
+  const runs = masks.map((m) => {
+    const source = m instanceof Mask ? maskSource(m) : undefined;
+    return source instanceof Uint32Array ? source : maskToCounts(m.data, m.height, m.width);
+  });
+  const iou = (i: number, k: number): number => {
+    if (masks[i].width !== masks[k].width || masks[i].height !== masks[k].height) {
+      throw invalidRange(`a mask of ${masks[k].width}x${masks[k].height}`, `masks[${i}]`, `${masks[i].width}x${masks[i].height}`);
+    }
+    const { intersection, union } = overlapRuns(runs[i], runs[k]);
+    return union === 0 ? 0 : intersection / union;
+  };
   const kept: number[] = [];
   for (const i of order) {
-    if (kept.every((k) => rleIoU(rles[i], rles[k]) <= iouThreshold)) kept.push(i);
+    if (kept.every((k) => iou(i, k) <= iouThreshold)) kept.push(i);
   }
   return kept;
 }
