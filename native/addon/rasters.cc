@@ -99,6 +99,13 @@ MaskSource maskSource(const Napi::CallbackInfo& info, const char* usage, double 
   return s;
 }
 
+// maskSource of exactly (source, width, height) whose source is a `type` typed array.
+MaskSource typedSource(const Napi::CallbackInfo& info, const char* usage, napi_typedarray_type type, double maxSide) {
+  require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == type,
+          usage);
+  return maskSource(info, usage, 0, maxSide);
+}
+
 // Float64Array [x0, y0, x1, y1, area].
 Napi::Float64Array boundsToJs(Napi::Env env, const masks::Bounds& b) {
   auto out = Napi::Float64Array::New(env, 5);
@@ -488,10 +495,7 @@ Napi::Value maskBytes(const Napi::CallbackInfo& info) {
 
 Napi::Value maskBounds(const Napi::CallbackInfo& info) {
   const char* usage = "maskBounds(mask: Uint8Array, width, height)";
-  require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() &&
-                          info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
-          usage);
-  const MaskSource s = maskSource(info, usage, 0, kAnySide);
+  const MaskSource s = typedSource(info, usage, napi_uint8_array, kAnySide);
   return boundsToJs(info.Env(), masks::maskBounds(static_cast<const uint8_t*>(s.data), s.height, s.width));
 }
 
@@ -517,20 +521,14 @@ Napi::Value countsString(const Napi::CallbackInfo& info) {
 
 Napi::Value runsBounds(const Napi::CallbackInfo& info) {
   const char* usage = "runsBounds(counts: Uint32Array, width, height)";
-  require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() &&
-                          info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array,
-          usage);
-  const MaskSource s = maskSource(info, usage, 0, kAnySide);
+  const MaskSource s = typedSource(info, usage, napi_uint32_array, kAnySide);
   return boundsToJs(info.Env(), masks::runsBounds(static_cast<const uint32_t*>(s.data), s.length, s.height, s.width));
 }
 
 Napi::Value maskToCounts(const Napi::CallbackInfo& info) {
   const char* usage = "maskToCounts(mask: Uint8Array, width, height)";
-  require(info.Env(), info.Length() == 3 && info[0].IsTypedArray() &&
-                          info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array,
-          usage);
   // (a column's boundaries are counted in 32 bits: at most height + 1 of them)
-  const MaskSource s = maskSource(info, usage, 0, 4294967294.0);
+  const MaskSource s = typedSource(info, usage, napi_uint8_array, 4294967294.0);
   return toTypedArray(info.Env(), onJsThread(info.Env(), [&] {
     return masks::maskToCounts(static_cast<const uint8_t*>(s.data), s.height, s.width);
   }));
