@@ -62,17 +62,17 @@ export async function decodeMaskImage(bytes: Uint8Array, limit: number, field: s
   }
 }
 
-/**
- * The embedding of an encoded image, pinned: from the cache, or encoded (through the encoder
- * queue; concurrent requests for the same image share one encode). The image's header is read
- * before it is queued, so that an undecodable or oversized image is refused at once.
- */
 /** What the encoder queue takes: an image's encoded bytes and its id (`imageId`). */
 export interface EncodeInput {
   bytes: Uint8Array;
   id: string;
 }
 
+/**
+ * The embedding of an encoded image, pinned: from the cache, or encoded (through the encoder
+ * queue; concurrent requests for the same image share one encode). The image's header is read
+ * before it is queued, so that an undecodable or oversized image is refused at once.
+ */
 export async function embed(ctx: RouteContext, bytes: Uint8Array, signal: AbortSignal): Promise<{ lease: Lease; encodeMs: number }> {
   const id = imageId(bytes);
   const hit = ctx.cache.acquire(id);
