@@ -1,6 +1,7 @@
-// masks/run_lengths on random masks, under ASan in `make asan`, against their definitions walked
-// pixel by pixel down the columns: maskToCounts, countsToMask and every crop of it (edges, empty
-// crops), maskBounds and runsBounds, and countsToString against the base-32 groups of each delta.
+// masks/run_lengths on random masks, under ASan in `make asan`, against their definitions pixel
+// by pixel (coco_counts.h's column walk for the counts): maskToCounts, countsToMask and every
+// crop of it (edges, empty crops), maskBounds and runsBounds, and countsToString against the
+// base-32 groups of each delta.
 // lib/ tests check the same through the addon against the JS they replaced.
 #include <algorithm>
 #include <cstdint>
@@ -10,32 +11,13 @@
 #include <vector>
 
 #include "check.h"
+#include "coco_counts.h"
 #include "core/error.h"
 #include "masks/run_lengths.h"
 
 namespace masks = omniseg::masks;
 
 namespace {
-
-// pycocotools rleEncode: down each column, then the next; any non-zero byte is inside.
-std::vector<double> columnWalk(const std::vector<uint8_t>& m, int64_t H, int64_t W) {
-  std::vector<double> counts;
-  int value = 0;
-  double run = 0;
-  for (int64_t x = 0; x < W; ++x) {
-    for (int64_t y = 0; y < H; ++y) {
-      const int v = m[static_cast<size_t>(y * W + x)] != 0;
-      if (v != value) {
-        counts.push_back(run);
-        run = 0;
-        value = v;
-      }
-      ++run;
-    }
-  }
-  counts.push_back(run);
-  return counts;
-}
 
 std::string groups(const std::vector<uint32_t>& counts) {
   std::string out;
@@ -64,8 +46,9 @@ int main() {
     for (auto& v : m) v = (rng() % 1000) / 1000.0 < density ? static_cast<uint8_t>(1 + rng() % 255) : 0;
 
     const std::vector<double> counts = masks::maskToCounts(m.data(), H, W);
-    CHECK(counts == columnWalk(m, H, W));
-    std::vector<uint32_t> u(counts.begin(), counts.end());
+    std::vector<uint32_t> u;
+    appendCocoCounts(m.data(), H, W, u);  // (the column walk: the definition)
+    CHECK(counts == std::vector<double>(u.begin(), u.end()));
 
     const std::vector<uint8_t> back = masks::countsToMask(u.data(), u.size(), H, W);
     for (size_t i = 0; i < m.size(); ++i) CHECK(back[i] == (m[i] != 0));
