@@ -73,19 +73,17 @@ Napi::Value EmbeddingWrap::disposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !embedding_);
 }
 
-Napi::Value EmbeddingWrap::toCHW(const Napi::CallbackInfo& info) {
-  auto e = get(info.Env());
-  const auto& c = model_->config();
-  const int64_t E = c.gridSize(), C = c.vision.outputChannels;
-  HostVector<float> chw(static_cast<size_t>(C * E * E));  // pinned on CUDA: the download lands in it
-  onJsThread(info.Env(), [&] {
-    model_->embeddingToCHW(*e, chw.data());
-    return true;
-  });
-  return toTypedArray(info.Env(), std::move(chw));
-}
-
 namespace {
+
+// The embedding as float32 [C, E, E] in a HostVector: pinned on CUDA, so the download lands in
+// it (toCHW on the calling thread, ToChwWorker in a worker thread).
+HostVector<float> chwOf(sam::SamModel& model, const sam::Embedding& e) {
+  const auto& c = model.config();
+  const int64_t E = c.gridSize(), C = c.vision.outputChannels;
+  HostVector<float> chw(static_cast<size_t>(C * E * E));  // (uninitialised: the download fills it)
+  model.embeddingToCHW(e, chw.data());
+  return chw;
+}
 
 // toCHW in a worker thread; holds the model and the embedding, so that disposing either meanwhile
 // frees nothing it reads.
@@ -95,12 +93,7 @@ class ToChwWorker : public PromiseWorker {
       : PromiseWorker(env), model_(std::move(model)), embedding_(std::move(e)) {}
 
  protected:
-  void run() override {
-    const auto& c = model_->config();
-    const int64_t E = c.gridSize(), C = c.vision.outputChannels;
-    chw_.resize(static_cast<size_t>(C * E * E));  // (uninitialised: the download fills it)
-    model_->embeddingToCHW(*embedding_, chw_.data());
-  }
+  void run() override { chw_ = chwOf(*model_, *embedding_); }
   Napi::Value result() override { return toTypedArray(Env(), std::move(chw_)); }
 
  private:
@@ -110,6 +103,11 @@ class ToChwWorker : public PromiseWorker {
 };
 
 }  // namespace
+
+Napi::Value EmbeddingWrap::toCHW(const Napi::CallbackInfo& info) {
+  auto e = get(info.Env());
+  return toTypedArray(info.Env(), onJsThread(info.Env(), [&] { return chwOf(*model_, *e); }));
+}
 
 Napi::Value EmbeddingWrap::toCHWAsync(const Napi::CallbackInfo& info) {
   auto e = get(info.Env());

@@ -63,6 +63,26 @@ struct MaskSource {
     std::vector<uint8_t> scratch;
     return masks::tracePolygons(bytes(scratch), width, height);
   }
+  // The mask as row-major bytes, `inside` where it is set and 0 elsewhere: the runs decoded, or
+  // the bytes mapped (in their own copy when the source has one, else in a new one).
+  std::vector<uint8_t> levels(uint8_t inside) {
+    std::vector<uint8_t> out;
+    const uint8_t* mask = bytes(out);  // (runs: decoded into `out` as 0/1)
+    if (kind == Kind::Bytes) {
+      const auto n = static_cast<size_t>(width * height);
+      if (copy) {
+        out = std::move(*copy);
+        copy.reset();
+        out.resize(n);  // (the copy has 4 bytes more)
+      } else {
+        out.assign(mask, mask + n);
+      }
+    } else if (inside == 1) {
+      return out;
+    }
+    for (uint8_t& v : out) v = v != 0 ? inside : 0;
+    return out;
+  }
 };
 
 // Sides of the masks that are only decoded, encoded or measured (no int32 coordinates): any, as
@@ -134,12 +154,7 @@ class MaskWorker : public PromiseWorker {
  protected:
   void run() override {
     if (output_ == Output::Grey) {
-      // The bytes decoded from runs, or the copy of the caller's bytes, become the output in place.
-      std::vector<uint8_t> scratch;
-      source_.bytes(scratch);
-      bytes_ = std::move(source_.kind == MaskSource::Kind::Bytes ? *source_.copy : scratch);
-      bytes_.resize(static_cast<size_t>(source_.width * source_.height));  // (the copy has 4 bytes more)
-      for (uint8_t& v : bytes_) v = v != 0 ? 255 : 0;
+      bytes_ = source_.levels(255);
     } else {
       polygons_ = source_.trace();
       if (output_ == Output::PolygonsJson) {
@@ -482,15 +497,8 @@ Napi::Value tracePolygons(const Napi::CallbackInfo& info) {
 Napi::Value maskBytes(const Napi::CallbackInfo& info) {
   const char* usage = "maskBytes(source: Uint8Array | Uint32Array | Int32Array, width, height)";
   require(info.Env(), info.Length() == 3, usage);
-  const MaskSource s = maskSource(info, usage, 0, kAnySide);
-  return toTypedArray(info.Env(), onJsThread(info.Env(), [&] {
-    std::vector<uint8_t> scratch;
-    const uint8_t* mask = s.bytes(scratch);
-    if (s.kind != MaskSource::Kind::Bytes) return scratch;  // (decoded as 0/1)
-    std::vector<uint8_t> out(static_cast<size_t>(s.width * s.height));
-    for (size_t i = 0; i < out.size(); ++i) out[i] = mask[i] != 0 ? 1 : 0;
-    return out;
-  }));
+  MaskSource s = maskSource(info, usage, 0, kAnySide);
+  return toTypedArray(info.Env(), onJsThread(info.Env(), [&] { return s.levels(1); }));
 }
 
 Napi::Value maskBounds(const Napi::CallbackInfo& info) {
@@ -504,15 +512,10 @@ Napi::Value countsString(const Napi::CallbackInfo& info) {
   const char* usage = "countsString(counts: Uint32Array | Float64Array)";
   require(env, info.Length() == 1 && info[0].IsTypedArray(), usage);
   auto ta = info[0].As<Napi::TypedArray>();
-  std::string text;
-  if (ta.TypedArrayType() == napi_uint32_array) {
-    auto a = ta.As<Napi::Uint32Array>();
-    text = onJsThread(env, [&] { return masks::countsToString(a.Data(), a.ElementLength()); });
-  } else {
-    require(env, ta.TypedArrayType() == napi_float64_array, usage);
-    auto a = ta.As<Napi::Float64Array>();
-    text = onJsThread(env, [&] { return masks::countsToString(a.Data(), a.ElementLength()); });
-  }
+  const bool u32 = ta.TypedArrayType() == napi_uint32_array;
+  require(env, u32 || ta.TypedArrayType() == napi_float64_array, usage);
+  auto write = [&](auto a) { return onJsThread(env, [&] { return masks::countsToString(a.Data(), a.ElementLength()); }); };
+  const std::string text = u32 ? write(ta.As<Napi::Uint32Array>()) : write(ta.As<Napi::Float64Array>());
   // (ASCII, '0' to 'o': a one-byte string, copied as it is)
   napi_value value;
   NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, text.data(), text.size(), &value), Napi::Value());
