@@ -51,15 +51,6 @@ function maskFrame(value: unknown, param: string): MaskFrame {
   };
 }
 
-/**
- * A copy of mask bytes as 0/1 (any non-zero byte is 1). A plain loop: `Uint8Array.from(data, fn)`
- * goes through the iterator protocol and a call per byte, ~100 ms for a 1080p mask.
- */
-export function binarize(data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = data[i] === 0 ? 0 : 1;
-  return out;
-}
 
 /**
  * The processor's longest-edge resize of a width × height image: the same arithmetic as the

@@ -1,7 +1,7 @@
 // `segment --out`: the image with a mask blended in a colour and outlined.
 import sharp from 'sharp';
 import type { Mask } from '../mask.js';
-import { binarize } from '../mask-prompt.js';
+import { native } from '../native.js';
 import type { DecodedImage } from '../types.js';
 
 /** SAM's demo colour (segment-anything notebooks, show_mask). */
@@ -37,7 +37,7 @@ export async function writeOverlay(file: string, image: DecodedImage, mask: Mask
  */
 export function maskOutline(mask: Uint8Array, width: number, height: number, thickness: number): Uint8Array {
   const outline = new Uint8Array(mask.length);
-  let inside = binarize(mask);
+  let inside = native().maskBytes(mask, width, height); // (a 0/1 copy)
   for (let step = 0; step < thickness; step++) {
     const next = inside.slice();
     for (let y = 0; y < height; y++) {
