@@ -16,7 +16,11 @@
 // With batching, a batch's images go to the native encoder in one Segmenter.encodeBatch call (its
 // matrix products cover the whole batch); without it (--max-batch 1), one image per call.
 //
-//   npm run bench:server [-- --model dir --image file --seconds 5 --threads 2 --sections 1,2,4,5 --json]
+// --device and --precision go to `omniseg serve` as they are (scripts/gpu-check.sh runs sections 1
+// and 2 on a GPU with --device cuda).
+//
+//   npm run bench:server [-- --model dir --image file --seconds 5 --threads 2 --sections 1,2,4,5 --device auto
+//                            --precision fp32 --json]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -35,6 +39,8 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
     sections: { type: 'string', default: '1,2,4,5' },
+    device: { type: 'string' },
+    precision: { type: 'string' },
   },
 });
 /** The sections asked for (--sections 4,5 runs only those; 3, the RSS, comes with 1). */
@@ -42,11 +48,14 @@ const sections = new Set(values.sections.split(',').map(Number));
 const seconds = Number(values.seconds);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
+/** --device / --precision as given, for every server started. */
+const backend = [...(values.device ? ['--device', values.device] : []), ...(values.precision ? ['--precision', values.precision] : [])];
+
 /** Starts `omniseg serve` on a free port; resolves with its base URL and a stop function. */
 async function startServer(extra) {
   const child = spawn(
     process.execPath,
-    [path.join(root, 'dist', 'lib', 'cli.js'), 'serve', '--model', values.model, '--port', '0', '--threads', values.threads, '--max-queue', '1024', ...extra],
+    [path.join(root, 'dist', 'lib', 'cli.js'), 'serve', '--model', values.model, '--port', '0', '--threads', values.threads, '--max-queue', '1024', ...backend, ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let log = '';

@@ -1,6 +1,7 @@
 """Parity of omniseg's CLI against Hugging Face transformers on a CIDAS/clipseg-rd64-refined-shaped model.
 
 Run:  .venv/bin/python models/clipseg/parity.py [--reference-only | --prepare-only] [--omniseg "node dist/lib/cli.js"] [--cpu-matmul bf16x3|fp32]
+      [--device cpu|cuda|auto]
                                                 [--threads N] [--cache DIR]
 (`npm run parity` runs it after the SAM parity; not part of CI; about a minute.)
 
@@ -60,7 +61,7 @@ jitter_ = _load("clipseg_fixtures", HERE / "generate_fixtures.py").jitter_
 SEED = 4242
 REL_L2_MAX = 1e-4
 MODEL_NAME = "clipseg-rd64-refined"
-TOKENIZER_DIR = common.REPO_ROOT.parent / "shared" / "clip-tokenizer"
+TOKENIZER_DIR = common.SHARED / "clip-tokenizer"
 SIZE = 352
 
 # CIDAS/clipseg-rd64-refined config.json (huggingface.co/CIDAS/clipseg-rd64-refined; its published
@@ -254,6 +255,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="passed to the CLI as --threads N")
     ap.add_argument("--cpu-matmul", choices=["bf16x3", "fp32"], default=None,
                     help="passed to the CLI as --cpu-matmul (default: the CLI's, bf16x3 where the CPU has AMX)")
+    ap.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
+                    help="passed to the CLI as --device (cuda: fail unless the CUDA build runs it)")
     ap.add_argument("--cache", type=Path, default=common.REPO_ROOT / ".cache" / "parity")
     args = ap.parse_args()
 
@@ -278,6 +281,8 @@ def main() -> int:
     cli_opts = ["--threads", str(args.threads)] if args.threads else []
     if args.cpu_matmul:
         cli_opts += ["--cpu-matmul", args.cpu_matmul]
+    if args.device:
+        cli_opts += ["--device", args.device]
     ours: dict[str, np.ndarray] = {}
     rows, failures = [], []
     for case in CASES:

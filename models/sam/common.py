@@ -16,6 +16,7 @@ Contents:
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,10 @@ import torch
 from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_IMAGES = (REPO_ROOT / ".." / "shared" / "images").resolve()
+# The team's shared folder (test images, CLIP tokenizer) beside the checkout; OMNISEG_SHARED names
+# another with the same layout (on a GPU machine, where only the repo travels: .gpu/).
+SHARED = Path(os.environ.get("OMNISEG_SHARED") or REPO_ROOT / ".." / "shared").resolve()
+SHARED_IMAGES = SHARED / "images"
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Parity of omniseg's CLI against Hugging Face transformers on a sam-vit-base-shaped model.
 
 Run:  .venv/bin/python models/sam/parity.py [--reference-only | --prepare-only] [--omniseg "node dist/lib/cli.js"] [--cpu-matmul bf16x3|fp32]
+      [--device cpu|cuda|auto]
                                             [--threads N] [--cache DIR] [--shape sam-vit-base|slimsam-77|slimsam-50]
 (`npm run parity` wraps this; not part of CI; the 1024x1024 reference takes a few minutes.)
 
@@ -158,6 +159,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="passed to the CLI as --threads N")
     ap.add_argument("--cpu-matmul", choices=["bf16x3", "fp32"], default=None,
                     help="passed to the CLI as --cpu-matmul (default: the CLI's, bf16x3 where the CPU has AMX)")
+    ap.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
+                    help="passed to the CLI as --device (cuda: fail unless the CUDA build runs it)")
     ap.add_argument("--cache", type=Path, default=common.REPO_ROOT / ".cache" / "parity")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="sam-vit-base",
                     help="model shape (default sam-vit-base; slimsam-* use the published config.json)")
@@ -241,6 +244,8 @@ def main() -> int:
     cli_opts = ["--threads", str(args.threads)] if args.threads else []
     if args.cpu_matmul:
         cli_opts += ["--cpu-matmul", args.cpu_matmul]
+    if args.device:
+        cli_opts += ["--device", args.device]
     rows = []
     failures = []
     for ref in refs:
