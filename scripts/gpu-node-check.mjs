@@ -152,9 +152,12 @@ const rGpu = await Referrer.load({ model: values.clipseg, device });
 // 8. the event loop, watched from here to the end of the checks
 let lastTick = performance.now();
 let longestGap = 0;
+let phase = 'start';
+const gaps = new Map(); // phase → its longest gap
 const ticker = setInterval(() => {
   const now = performance.now();
   longestGap = Math.max(longestGap, now - lastTick);
+  gaps.set(phase, Math.max(gaps.get(phase) ?? 0, now - lastTick));
   lastTick = now;
 }, 1);
 
@@ -162,6 +165,7 @@ const ticker = setInterval(() => {
 const refs = [];
 for (const img of images) {
   const name = path.basename(img.file);
+  phase = `fp32 ${name}`;
   const eCpu = await cpu.encode(raw(img));
   const eGpu = await gpu.encode(raw(img));
   const fCpu = await eCpu.toFloat32ArrayAsync();
@@ -193,6 +197,7 @@ for (const img of images) {
 
 // 2. half precision, against the CPU's fp32
 for (const precision of device === 'cuda' ? ['bf16', 'fp16'] : []) {
+  phase = precision;
   const half = await Segmenter.load({ model: values.sam, device, precision });
   for (const r of refs) {
     const e = await half.encode(raw(r.img));
@@ -206,6 +211,7 @@ for (const precision of device === 'cuda' ? ['bf16', 'fp16'] : []) {
 }
 
 // 5. encodeBatch: 4 images (the test images, repeated) in one call
+phase = 'encodeBatch';
 const batchImages = Array.from({ length: 4 }, (_, i) => raw(images[i % images.length]));
 const batch = await gpu.encodeBatch(batchImages);
 let batchWorst = 0;
@@ -219,6 +225,7 @@ console.log(`encodeBatch(4): rel L2 from single encodes ≤ ${batchWorst.toExpon
 
 // 6. concurrency: 32 decodes at once on two models, with encodes running beside them
 {
+  phase = 'concurrency';
   const second = await Segmenter.load({ model: values.sam, device, precision: 'fp32' });
   const secondEmbeddings = await Promise.all(refs.map((r) => second.encode(raw(r.img))));
   const jobs = Array.from({ length: 32 }, (_, j) => ({ r: refs[j % refs.length], e: j % 2 ? secondEmbeddings[j % refs.length] : undefined, c: j % 3 }));
@@ -250,6 +257,7 @@ console.log(`encodeBatch(4): rel L2 from single encodes ≤ ${batchWorst.toExpon
 }
 
 // 7. CLIPSeg
+phase = 'CLIPSeg';
 for (const img of images) {
   for (const text of ['a cat', 'a person in a space suit']) {
     const a = await rGpu.heatmap(raw(img), { text });
@@ -259,7 +267,7 @@ for (const img of images) {
     console.log(`CLIPSeg ${path.basename(img.file)} "${text}": logits rel L2 ${e.toExponential(2)}`);
   }
 }
-console.log(`event loop: longest gap ${longestGap.toFixed(1)} ms during the checks`);
+console.log(`event loop: longest gap ${longestGap.toFixed(1)} ms during the checks (${[...gaps].map(([p, g]) => `${p} ${g.toFixed(1)}`).join(', ')})`);
 if (longestGap > EVENT_LOOP_GAP_MAX_MS) fail(`the event loop stalled ${longestGap.toFixed(1)} ms (bound ${EVENT_LOOP_GAP_MAX_MS} ms)`);
 clearInterval(ticker);
 
