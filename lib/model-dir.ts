@@ -31,7 +31,13 @@ const LOADERS: Record<ModelFamily, string> = { sam: 'Segmenter', clipseg: 'Refer
  */
 export async function resolveModelDirectory(model: string, family: ModelFamily): Promise<string> {
   const exists = await stat(model).then(() => true, () => false);
-  const entry = exists ? undefined : await findRegistryModel(model);
+  let entry;
+  try {
+    entry = exists ? undefined : await findRegistryModel(model);
+  } catch (error) {
+    // a mistyped path is the likelier mistake; the broken registry is said too
+    throw new Error(`Model directory not found: ${model} (nor a registry id: ${(error as Error).message})`);
+  }
   if (entry === undefined) {
     await assertModelDirectory(model);
     return model;

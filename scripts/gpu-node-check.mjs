@@ -239,7 +239,7 @@ console.log(`encodeBatch(4): rel L2 from single encodes ≤ ${batchWorst.toExpon
   // a race shows as garbage; fp32 noise (a GEMM algorithm chosen differently) would stay within the parity bounds
   let bad = 0;
   let exact = 0;
-  results.forEach(({ masks }, j) => {
+  for (const [j, { masks }] of results.entries()) {
     const { r, c } = jobs[j];
     masks.forEach((m, i) => {
       const mm = mismatch(m.data, r.mGpu[c][i].data);
@@ -247,7 +247,8 @@ console.log(`encodeBatch(4): rel L2 from single encodes ≤ ${batchWorst.toExpon
       if (mm > MASK_MISMATCH_MAX || ds > SCORE_MAX) bad++;
       else if (mm === 0 && ds === 0) exact++;
     });
-  });
+    await new Promise((resolve) => setImmediate(resolve)); // (this script's own pixel loops: a decode's worth at a time)
+  }
   for (const e of await Promise.all(encodes)) e.dispose();
   for (const e of secondEmbeddings) e.dispose();
   second.dispose();

@@ -120,6 +120,19 @@ describe('omniseg info', () => {
   });
 });
 
+describe('omniseg info with a registry that cannot be read', () => {
+  it('reports the backends and says what is wrong with the registry', async () => {
+    const env = { ...fixture.env, OMNISEG_REGISTRY: path.join(fixture.cache, 'no-registry.json') };
+    const { code, stdout } = await run(['info', '--json'], env);
+    expect(code).toBe(0);
+    const info = JSON.parse(stdout) as { backends: { cpu: { available: boolean } }; models: unknown[]; registryError: string };
+    expect(info.backends.cpu.available).toBe(true);
+    expect(info.models).toEqual([]);
+    expect(info.registryError).toMatch(/^Cannot read the model registry .*no-registry\.json: no such file/);
+    expect((await run(['info'], env)).stdout).toMatch(/\n {2}the model registry cannot be read: Cannot read the model registry /);
+  });
+});
+
 describe('formatBytes', () => {
   it('uses the decimal units of the Hub', () => {
     expect([466, 38_931_272, 374_979_480, 2_564_432_288].map(formatBytes)).toEqual(['466 B', '38.9 MB', '375 MB', '2.56 GB']);

@@ -125,6 +125,20 @@ describe('CLIP tokenizer vs transformers CLIPTokenizer', () => {
 });
 
 describe('CLIP tokenizer behaviour', () => {
+  it('tokenises very long texts: a long word\'s ids (a spread of them overflowed the stack), truncation from the first words', async () => {
+    const tok = await ClipTokenizer.load(VOCAB_DIR);
+    const word = '\u6f22\u5b57'.repeat(50_000); // one word of 100 k CJK letters, ~100 k+ ids
+    expect(tok.encode(word).inputIds.length).toBe(77);
+    expect(tok.encodeContent(word).length).toBeGreaterThan(1000);
+    const text = Array.from({ length: 20_000 }, (_, i) => `word${i % 97} ${i % 2 ? 'photo' : 'of a cat'}`).join(' ');
+    const all = tok.encode(text, { truncation: false }).inputIds;
+    const truncated = tok.encode(text).inputIds;
+    expect(all.length).toBeGreaterThan(20_000);
+    expect(Array.from(truncated)).toEqual([...Array.from(all.slice(0, 76)), tok.eosTokenId]);
+    const short = tok.encode(text, { maxLength: 5 }).inputIds;
+    expect(Array.from(short)).toEqual([...Array.from(all.slice(0, 4)), tok.eosTokenId]);
+  });
+
   it('maps the 256 bytes to distinct printable characters (bytes_to_unicode)', () => {
     const table = bytesToUnicode();
     expect(new Set(table).size).toBe(256);
@@ -228,7 +242,12 @@ describe('CLIP tokenizer files', () => {
     const arr = await tokenizerDir('vocab_array', { 'vocab.json': '["a", "b"]' }, ['merges.txt']);
     expect((await loadError(arr)).message).toMatch(/vocab\.json: the file must be a JSON object of token → id/);
     const id = await tokenizerDir('vocab_bad_id', { 'vocab.json': '{"a": -1}' }, ['merges.txt']);
-    expect((await loadError(id)).message).toMatch(/vocab\.json: the id of token "a" is -1, not a non-negative integer/);
+    expect((await loadError(id)).message).toMatch(/vocab\.json: the id of token "a" is -1, not an integer from 0 to 2147483647/);
+    const big = await tokenizerDir('vocab_big_id', { 'vocab.json': '{"a": 4294967358}' }, ['merges.txt']);
+    expect((await loadError(big)).message).toMatch(/vocab\.json: the id of token "a" is 4294967358, not an integer from 0 to 2147483647/);
+    // a deeply nested value is described, not serialised (JSON.stringify overflowed the stack)
+    const deep = await tokenizerDir('vocab_deep', { 'vocab.json': `{"a": ${'['.repeat(100_000)}${']'.repeat(100_000)}}` }, ['merges.txt']);
+    expect((await loadError(deep)).message).toMatch(/vocab\.json: the id of token "a" is \[\[\[.*, not an integer/);
   });
 
   it('names merges.txt and the line for a malformed merge', async () => {
@@ -247,7 +266,12 @@ describe('CLIP tokenizer files', () => {
     const bad = await tokenizerDir('config_bad', { 'tokenizer_config.json': '{' });
     expect((await loadError(bad)).message).toMatch(/tokenizer_config\.json: not valid JSON/);
     const pad = await tokenizerDir('config_pad', { 'tokenizer_config.json': '{"pad_token": 5}' });
-    expect((await loadError(pad)).message).toMatch(/tokenizer_config\.json: pad_token must be a string/);
+    expect((await loadError(pad)).message).toMatch(/tokenizer_config\.json: pad_token must be a non-empty string or an object/);
+    // an empty special token would match everywhere (splitting text at it never advanced)
+    const empty = await tokenizerDir('map_empty', { 'special_tokens_map.json': '{"pad_token": ""}' });
+    expect((await loadError(empty)).message).toMatch(/special_tokens_map\.json: pad_token must be a non-empty string/);
+    const emptyContent = await tokenizerDir('config_empty', { 'tokenizer_config.json': '{"unk_token": {"content": ""}}' });
+    expect((await loadError(emptyContent)).message).toMatch(/tokenizer_config\.json: unk_token must be a non-empty string or an object with a non-empty "content"/);
     const missing = await tokenizerDir('config_missing', { 'tokenizer_config.json': '{"pad_token": "<pad>"}' });
     expect((await loadError(missing)).message).toBe('The CLIP vocabulary has no padding (pad) token "<pad>"');
   });
@@ -263,6 +287,14 @@ describe('CLIP tokenizer files', () => {
       [],
     );
     expect((await loadError(merges)).message).toMatch(/tokenizer\.json: model\.merges\[0\] is not a pair/);
+    for (const id of ['-1', '62.5', '4294967358', '"3"']) {
+      const added = await tokenizerDir(
+        `json_added_${id.replace(/\W/g, '_')}`,
+        { 'tokenizer.json': `{"model": {"type": "BPE", "end_of_word_suffix": "</w>", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": ${id}, "content": "<x>"}]}` },
+        [],
+      );
+      expect((await loadError(added)).message, id).toMatch(/tokenizer\.json: added_tokens\[0\] must be an object with a non-empty "content" and an "id" from 0 to 2147483647/);
+    }
   });
 
   it('rejects a non-string directory with a TypeError', async () => {

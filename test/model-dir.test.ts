@@ -55,6 +55,18 @@ describe('resolveModelDirectory', () => {
     await expect(resolveModelDirectory('no-such-model', 'sam')).rejects.toThrow(new Error('Model directory not found: no-such-model'));
   });
 
+  it('a name that is not a path, with a registry that cannot be read, is named as the missing directory first', async () => {
+    const registry = process.env.OMNISEG_REGISTRY ?? '';
+    vi.stubEnv('OMNISEG_REGISTRY', path.join(MODEL_DIR, 'no-registry.json'));
+    try {
+      await expect(resolveModelDirectory('/no/such/model-dir', 'sam')).rejects.toThrow(
+        /^Model directory not found: \/no\/such\/model-dir \(nor a registry id: Cannot read the model registry .*no-registry\.json: no such file\)$/,
+      );
+    } finally {
+      vi.stubEnv('OMNISEG_REGISTRY', registry);
+    }
+  });
+
   it('a registry id of the other family is refused before any download', async () => {
     await expect(Segmenter.load({ model: 'tiny-clipseg' })).rejects.toThrow(
       new Error('Model tiny-clipseg is a clipseg model: load it with Referrer, not Segmenter'),

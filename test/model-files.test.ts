@@ -1,10 +1,13 @@
 // Malformed checkpoints on purpose: every one is a clear Error naming the problem (and, through
 // the CLI, one line on stderr with exit code 1) — never a crash of the process.
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { copyFile, cp, mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Segmenter } from '../lib/index.js';
+import { Referrer, Segmenter } from '../lib/index.js';
+import { MAX_CLIP_INPUT_SIDE } from '../lib/clip/image-processor.js';
+import { MAX_MODEL_TEXT_BYTES } from '../lib/model-text.js';
 import { run } from './helpers/cli.js';
 import { FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
 import { parseSafetensors, rewriteSafetensors, type ParsedSafetensors, type SafetensorsHeader } from './helpers/safetensors.js';
@@ -187,5 +190,120 @@ describe('malformed checkpoints', () => {
     expect(code).toBe(1);
     expect(stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(/^omniseg: .*model\.safetensors/);
+  });
+});
+
+const CLIPSEG_DIR = path.join(FIXTURES, '..', 'clipseg-tiny', 'model');
+
+/** A copy of the tiny CLIPSeg checkpoint with `edit` applied to its directory. */
+async function clipsegCheckpoint(name: string, edit: (dir: string) => Promise<void>): Promise<string> {
+  const dir = path.join(root, name);
+  await cp(CLIPSEG_DIR, dir, { recursive: true });
+  await edit(dir);
+  return dir;
+}
+
+async function referrerError(dir: string): Promise<Error> {
+  try {
+    const r = await Referrer.load({ model: dir, threads: 1 });
+    r.dispose();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected Referrer.load to fail');
+}
+
+/** Puts a FIFO at `file` (read from, it would block for a writer forever). */
+async function fifo(file: string): Promise<void> {
+  await rm(file, { force: true });
+  execFileSync('mkfifo', [file]);
+}
+
+/** Puts a link to /dev/zero at `file` (read to its end, it would fill memory). */
+async function zeros(file: string): Promise<void> {
+  await rm(file, { force: true });
+  await symlink('/dev/zero', file);
+}
+
+describe('model text files that are not what they should be', () => {
+  it('SAM: config.json or preprocessor_config.json as a FIFO or a link to /dev/zero is refused, not read', { timeout: 20_000 }, async () => {
+    for (const name of ['config.json', 'preprocessor_config.json']) {
+      for (const [kind, make] of [['fifo', fifo], ['zero', zeros]] as const) {
+        const dir = await checkpoint(`${kind}_${name}`, weights);
+        await make(path.join(dir, name));
+        const e = await loadError(dir);
+        expect(e.message, `${name} ${kind}`).toBe(`cannot read ${path.join(dir, name)}: not a regular file`);
+      }
+    }
+  });
+
+  it('SAM: a config file over 16 MiB is refused before it is read', async () => {
+    const dir = await checkpoint('big_config', weights);
+    await truncate(path.join(dir, 'preprocessor_config.json'), 16 * 1024 * 1024 + 1); // sparse
+    expect((await loadError(dir)).message).toMatch(/preprocessor_config\.json: 16777217 bytes, more than a config file's 16777216-byte limit/);
+  });
+
+  it('CLIPSeg: a tokenizer or processor file as a FIFO or a link to /dev/zero is refused, not read', { timeout: 20_000 }, async () => {
+    for (const name of ['config.json', 'vocab.json', 'merges.txt', 'preprocessor_config.json', 'tokenizer_config.json']) {
+      for (const [kind, make] of [['fifo', fifo], ['zero', zeros]] as const) {
+        const dir = await clipsegCheckpoint(`clip_${kind}_${name}`, (d) => make(path.join(d, name)));
+        const e = await referrerError(dir);
+        const file = path.join(dir, name);
+        expect(e.message, `${name} ${kind}`).toMatch(name === 'config.json' ? `cannot read ${file}: not a regular file` : `${file}: cannot read the file (not a regular file)`);
+      }
+    }
+  });
+
+  it(`CLIPSeg: a tokenizer file over ${MAX_MODEL_TEXT_BYTES} bytes is refused before it is read`, async () => {
+    const dir = await clipsegCheckpoint('clip_big_merges', (d) => truncate(path.join(d, 'merges.txt'), MAX_MODEL_TEXT_BYTES + 1));
+    expect((await referrerError(dir)).message).toBe(
+      `${path.join(dir, 'merges.txt')}: ${MAX_MODEL_TEXT_BYTES + 1} bytes, more than the ${MAX_MODEL_TEXT_BYTES} bytes a model's text file may have`,
+    );
+  });
+});
+
+describe('config values past what the models can be', () => {
+  const samConfig = async (edit: (cfg: Record<string, any>, pp: Record<string, any>) => void, name: string): Promise<string> => {
+    const cfg = JSON.parse(await readFile(path.join(MODEL_DIR, 'config.json'), 'utf8'));
+    const pp = JSON.parse(await readFile(path.join(MODEL_DIR, 'preprocessor_config.json'), 'utf8'));
+    edit(cfg, pp);
+    const dir = await checkpoint(name, weights, JSON.stringify(cfg));
+    await writeFile(path.join(dir, 'preprocessor_config.json'), JSON.stringify(pp));
+    return dir;
+  };
+
+  it('SAM: image_size over 8192 (its buffers grow with the square: 65536 took 8 GB before failing)', async () => {
+    const dir = await samConfig((cfg) => (cfg.vision_config.image_size = 16384), 'image_size');
+    expect((await loadError(dir)).message).toMatch(/vision_config: "image_size" = 16384 is out of range \[1, 8192\]/);
+  });
+
+  it('SAM: image_std of 0 or below (the pixels are divided by it)', async () => {
+    for (const std of [[0, 1, 1], [1, -0.5, 1]]) {
+      const dir = await samConfig((_, pp) => (pp.image_std = std), `std_${std.join('_')}`);
+      expect((await loadError(dir)).message).toMatch(/preprocessor_config\.json: "image_std" must be a list of 3 positive numbers/);
+    }
+  });
+
+  it('CLIPSeg: max_position_embeddings below 2 (a start and an end token), image_size over 4096', async () => {
+    const edit = (f: (cfg: Record<string, any>) => void) => async (d: string) => {
+      const cfg = JSON.parse(await readFile(path.join(d, 'config.json'), 'utf8'));
+      f(cfg);
+      await writeFile(path.join(d, 'config.json'), JSON.stringify(cfg));
+    };
+    let dir = await clipsegCheckpoint('clip_positions', edit((cfg) => (cfg.text_config.max_position_embeddings = 1)));
+    expect((await referrerError(dir)).message).toMatch(/text_config: "max_position_embeddings" = 1 is out of range \[2, 65536\]/);
+    dir = await clipsegCheckpoint('clip_image_size', edit((cfg) => (cfg.vision_config.image_size = 8192)));
+    expect((await referrerError(dir)).message).toMatch(/vision_config: "image_size" = 8192 is out of range \[1, 4096\]/);
+  });
+
+  it(`CLIPSeg: a processor size over ${MAX_CLIP_INPUT_SIDE} px`, async () => {
+    const dir = await clipsegCheckpoint('clip_pp_size', async (d) => {
+      const pp = JSON.parse(await readFile(path.join(d, 'preprocessor_config.json'), 'utf8'));
+      pp.size = { height: 65536, width: 65536 };
+      await writeFile(path.join(d, 'preprocessor_config.json'), JSON.stringify(pp));
+    });
+    expect((await referrerError(dir)).message).toMatch(
+      new RegExp(`preprocessor_config\\.json: size must be \\{"height": H, "width": W\\} \\(integers from 1 to ${MAX_CLIP_INPUT_SIDE}\\)`),
+    );
   });
 });

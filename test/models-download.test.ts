@@ -136,6 +136,27 @@ describe('downloadFile', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('finishes a partial file that is already whole when the server has nothing past it (416 with its length)', async () => {
+    // a body whose end came with a dropped connection: with no published size, only the server can tell
+    await writeFile(`${target().dest}.partial`, DATA);
+    const result = await downloadFile(target({ size: null, sha256: null }));
+    expect(result).toEqual({ size: DATA.length, sha256: sha256(DATA) });
+    expect(hub.requests).toEqual([{ path: FILE, range: `bytes=${DATA.length}-`, status: 416 }]);
+    expect((await readFile(target().dest)).equals(DATA)).toBe(true);
+    expect(await readdir(dir)).toEqual(['model.safetensors']);
+  });
+
+  it('drops a partial file longer than the file (416 with another length) and downloads it again', async () => {
+    await writeFile(`${target().dest}.partial`, Buffer.concat([DATA, Buffer.from('more')]));
+    const result = await downloadFile(target({ size: null, sha256: null }), { retryDelayMs: 1 });
+    expect(result).toEqual({ size: DATA.length, sha256: sha256(DATA) });
+    expect(hub.requests).toEqual([
+      { path: FILE, range: `bytes=${DATA.length + 4}-`, status: 416 },
+      { path: FILE, range: undefined, status: 200 },
+    ]);
+    expect((await readFile(target().dest)).equals(DATA)).toBe(true);
+  });
+
   it('without a known size or checksum, keeps what the server sent', async () => {
     const result = await downloadFile(target({ size: null, sha256: null }));
     expect(result).toEqual({ size: DATA.length, sha256: sha256(DATA) });

@@ -248,4 +248,31 @@ describe('pullModel', () => {
     await writeFile(`${dir}.lock`, JSON.stringify({ pid: 2 ** 30, hostname: hostname(), token: 'dead' }));
     expect(await pullModel('test-sam', { env: fixture.env })).toMatchObject({ downloaded: true });
   });
+
+  it('takes over a lock with this process\'s pid that this process does not hold (a restarted container)', async () => {
+    const dir = path.join(fixture.cache, 'models', 'test-sam', MODEL.revision);
+    await mkdir(path.dirname(dir), { recursive: true });
+    await writeFile(`${dir}.lock`, JSON.stringify({ pid: process.pid, hostname: hostname(), token: 'an earlier life' }));
+    const { list, onEvent } = events();
+    expect(await pullModel('test-sam', { env: fixture.env, onEvent, signal: AbortSignal.timeout(5000) })).toMatchObject({ downloaded: true });
+    expect(list.filter((e) => e.type === 'wait')).toEqual([]);
+  });
+
+  it('hashes a file an interrupted pull left in place: kept when it matches, downloaded again when not', async () => {
+    const dir = path.join(fixture.cache, 'models', 'test-sam', MODEL.revision);
+    await mkdir(dir, { recursive: true });
+    // both in place, no manifest (the pull was interrupted): config.json right, the weights of the right size but not the file
+    await writeFile(path.join(dir, 'config.json'), MODEL.files['config.json']);
+    const forged = Buffer.from(WEIGHTS);
+    forged[0] ^= 1;
+    await writeFile(path.join(dir, 'model.safetensors'), forged);
+    expect(await pullModel('test-sam', { env: fixture.env })).toMatchObject({ downloaded: true });
+    expect(hub.requests.map((r) => r.path)).toEqual([fixture.urlPath(MODEL, 'model.safetensors')]);
+    expect((await readFile(path.join(dir, 'model.safetensors'))).equals(WEIGHTS)).toBe(true);
+    // both right: nothing to download
+    await rm(path.join(dir, '.omniseg-model.json'));
+    hub.requests.length = 0;
+    expect(await pullModel('test-sam', { env: fixture.env })).toMatchObject({ downloaded: false });
+    expect(hub.requests).toEqual([]);
+  });
 });

@@ -74,7 +74,7 @@ describe('registry files', () => {
   it('an unreadable registry file is an error naming it', async () => {
     const file = path.join(dir, 'none.json');
     await expect(modelRegistry({ OMNISEG_REGISTRY: file })).rejects.toThrow(
-      /^Cannot read the model registry .*none\.json: ENOENT/,
+      /^Cannot read the model registry .*none\.json: no such file/,
     );
   });
 
@@ -84,6 +84,12 @@ describe('registry files', () => {
     [{ models: [entry, entry] }, 'Model registry t: models[1].id "x" appears twice'],
     [{ models: [{ ...entry, family: 'yolo' }] }, 'Model registry t: models[0].family must be one of sam, clipseg'],
     [{ models: [{ ...entry, repo: 'no-owner' }] }, 'Model registry t: models[0].repo is missing or malformed: "no-owner"'],
+    // a revision or repo name of "." or ".." would leave the model's cache directory (and the URL's /resolve/)
+    [{ models: [{ ...entry, revision: '..' }] }, 'Model registry t: models[0].revision is missing or malformed: ".."'],
+    [{ models: [{ ...entry, revision: 'refs/../../x' }] }, 'Model registry t: models[0].revision is missing or malformed: "refs/../../x"'],
+    [{ models: [{ ...entry, revision: '.' }] }, 'Model registry t: models[0].revision is missing or malformed: "."'],
+    [{ models: [{ ...entry, repo: 'owner/..' }] }, 'Model registry t: models[0].repo is missing or malformed: "owner/.."'],
+
     [{ models: [{ ...entry, files: [] }] }, 'Model registry t: models[0].files must be a non-empty array'],
     [
       { models: [{ ...entry, files: [{ path: '../evil', size: 1, sha256: null }] }] },
@@ -103,5 +109,12 @@ describe('registry files', () => {
     ],
   ])('rejects %j', (json, message) => {
     expect(() => parseRegistry(json, 't')).toThrow(new Error(message));
+  });
+
+  it('describes a deeply nested value instead of serialising it (JSON.stringify overflowed the stack)', () => {
+    const deep: unknown = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+    expect(() => parseRegistry({ models: [{ ...entry, revision: deep }] }, 't')).toThrow(
+      /^Model registry t: models\[0\]\.revision is missing or malformed: \[\[\[/,
+    );
   });
 });

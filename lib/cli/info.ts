@@ -27,7 +27,7 @@ export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
     arch: process.arch,
     hardwareThreads,
     backends: { cpu, cuda: cudaStatus() },
-    models: await registryStatus(io.env),
+    ...(await registryStatus(io.env)),
   };
   if (args.json) {
     io.stdout(jsonLine(info));
@@ -39,20 +39,30 @@ export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
       `cpu backend: ${cpu.available ? `available${cpu.amx ? ' (AMX: bf16x3 image encoders)' : ''}` : `not available (${cpu.error})`}\n` +
       `cuda backend: ${describeCuda(info.backends.cuda)}\n` +
       `models (omniseg pull <id>; cache ${hubSettings(io.env).cacheDir}):\n` +
+      (info.registryError !== undefined ? `  the model registry cannot be read: ${info.registryError}\n` : '') +
       info.models.map((m) => `  ${m.id.padEnd(22)} ${m.family.padEnd(8)} ${m.repo}${m.cached ? '  [cached]' : ''}\n`).join(''),
   );
 }
 
-/** The registry's models and whether the cache holds each (a few stat calls per model). */
+/**
+ * The registry's models and whether the cache holds each (a few stat calls per model); a registry
+ * that cannot be read is reported beside the rest (`registryError`), not instead of it.
+ */
 async function registryStatus(env: CliIO['env']) {
   const { cacheDir } = hubSettings(env);
-  const models = [...(await modelRegistry(env)).values()];
-  return Promise.all(
-    models.map(async (m) => {
+  let registry;
+  try {
+    registry = await modelRegistry(env);
+  } catch (error) {
+    return { models: [], registryError: (error as Error).message };
+  }
+  const models = await Promise.all(
+    [...registry.values()].map(async (m) => {
       const dir = modelCacheDir(cacheDir, m);
       return { id: m.id, family: m.family, repo: m.repo, revision: m.revision, cached: await isComplete(dir, m), dir };
     }),
   );
+  return { models, registryError: undefined as string | undefined };
 }
 
 function describeCuda(c: CudaInfo): string {

@@ -14,13 +14,19 @@
 // uint8 rounding, so its pixel values differ from these by up to a few 1/255 steps; CIDAS's
 // config names ViTImageProcessor with PIL's resample code, and PIL is what the model was
 // trained and published with.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { describeValue } from '../errors.js';
+import { readModelText } from '../model-text.js';
 import type { DecodedImage } from '../types.js';
 import { isPlainObject } from '../validate.js';
 
 /** PIL's resample code for bilinear (`PIL.Image.Resampling.BILINEAR`), the only one supported. */
 export const PIL_BILINEAR = 2;
+/**
+ * The largest model input side a preprocessor_config.json may ask for (CLIPSeg's is 352; the
+ * vision tower's attention grows with the fourth power of the side).
+ */
+export const MAX_CLIP_INPUT_SIDE = 2048;
 
 /** What preprocessor_config.json specifies, with transformers' defaults filled in. */
 export interface ClipImageProcessorConfig {
@@ -56,14 +62,8 @@ const DEFAULTS: ClipImageProcessorConfig = {
  */
 export async function readClipImageProcessorConfig(dir: string): Promise<ClipImageProcessorConfig> {
   const file = path.join(dir, 'preprocessor_config.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${file}: file not found (CLIPSeg needs the checkpoint's image processor config)`);
-    throw new Error(`${file}: cannot read (${(error as Error).message})`);
-  }
+  const text = await readModelText(file);
+  if (text === undefined) throw new Error(`${file}: file not found (CLIPSeg needs the checkpoint's image processor config)`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -95,17 +95,17 @@ export async function readClipImageProcessorConfig(dir: string): Promise<ClipIma
   let { width, height } = DEFAULTS;
   if (json.size !== undefined) {
     const size = json.size;
-    const side = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1;
+    const side = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_CLIP_INPUT_SIDE;
     if (side(size)) {
       [width, height] = [size, size];
     } else if (isPlainObject(size) && side(size.height) && side(size.width)) {
       [width, height] = [size.width, size.height];
     } else {
-      throw bad('size must be {"height": H, "width": W} (positive integers); shortest_edge resizing is not supported');
+      throw bad(`size must be {"height": H, "width": W} (integers from 1 to ${MAX_CLIP_INPUT_SIDE}); shortest_edge resizing is not supported`);
     }
   }
   const resample = json.resample ?? PIL_BILINEAR;
-  if (resample !== PIL_BILINEAR) throw bad(`resample ${JSON.stringify(resample)} is not supported (only 2, bilinear)`);
+  if (resample !== PIL_BILINEAR) throw bad(`resample ${describeValue(resample)} is not supported (only 2, bilinear)`);
   if (json.do_center_crop === true) throw bad('do_center_crop is not supported');
   const rescaleFactor = json.rescale_factor ?? DEFAULTS.rescaleFactor;
   if (typeof rescaleFactor !== 'number' || !Number.isFinite(rescaleFactor)) throw bad('rescale_factor must be a number');

@@ -22,9 +22,9 @@
 // BasicTokenizer instead and so differs on CJK, control/format characters, U+0085/U+000B/U+000C
 // and Greek final sigma (models/clip/generate_tokenizer_fixtures.py --check-slow lists the cases);
 // that path is not reproduced here. Original OpenAI CLIP additionally runs ftfy and html.unescape.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { invalidType } from '../errors.js';
+import { describeValue, invalidType } from '../errors.js';
+import { readModelText } from '../model-text.js';
 import * as validate from '../validate.js';
 
 /** CLIP's text context length: `text_config.max_position_embeddings` of every CLIP checkpoint. */
@@ -214,15 +214,29 @@ export class ClipTokenizer {
    */
   encodeContent(text: string): number[] {
     if (typeof text !== 'string') throw invalidType('a string', 'text', text);
+    return this.#content(text, Infinity);
+  }
+
+  /**
+   * encodeContent, stopping once `limit` ids are there (truncation keeps no more): words are
+   * tokenised independently, so the first ids are the same.
+   */
+  #content(text: string, limit: number): number[] {
     const ids: number[] = [];
     for (const raw of splitSpecial(text, this.#rawSpecial)) {
+      if (ids.length >= limit) break;
       if (typeof raw === 'number') {
         ids.push(raw);
         continue;
       }
       for (const piece of splitSpecial(normalizeClipText(raw), this.#normalizedSpecial)) {
         if (typeof piece === 'number') ids.push(piece);
-        else for (const word of preTokenize(piece)) ids.push(...this.#bpe(word));
+        else
+          for (const word of preTokenize(piece)) {
+            if (ids.length >= limit) break;
+            for (const id of this.#bpe(word)) ids.push(id); // (a spread of a long word's ids overflows the stack)
+          }
+        if (ids.length >= limit) break;
       }
     }
     return ids;
@@ -267,8 +281,8 @@ export class ClipTokenizer {
       opts.maxLength === undefined ? this.modelMaxLength : validate.integerInRange(opts.maxLength, 'options.maxLength', 2);
 
     const sequences = texts.map((text) => {
-      let ids = this.encodeContent(text);
-      if (truncation && ids.length > maxLength - 2) ids = ids.slice(0, maxLength - 2);
+      let ids = this.#content(text, truncation ? maxLength - 2 : Infinity);
+      if (ids.length > maxLength - 2 && truncation) ids = ids.slice(0, maxLength - 2);
       return [this.bosTokenId, ...ids, this.eosTokenId];
     });
     let length = 0;
@@ -326,6 +340,7 @@ export class ClipTokenizer {
 
 /** Splits `text` at occurrences of the special tokens (leftmost, then longest, match). */
 function splitSpecial(text: string, specials: readonly ClipSpecialToken[]): Segment[] {
+  specials = specials.filter((s) => s.content !== ''); // (an empty token matches nowhere; indexOf would find it everywhere)
   if (specials.length === 0 || text === '') return text === '' ? [] : [text];
   const out: Segment[] = [];
   let pos = 0;
@@ -371,13 +386,10 @@ const SPECIAL_KEYS = ['bos_token', 'eos_token', 'unk_token', 'pad_token'] as con
 /** A `model_max_length` above this is transformers' "no limit" sentinel (1e30); 77 is used instead. */
 const MAX_SANE_LENGTH = 1_000_000;
 
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`${file}: cannot read the file (${(error as Error).message})`);
-  }
+/** The largest token id (ids go to the model as int32). */
+const MAX_TOKEN_ID = 2 ** 31 - 1;
+function isTokenId(id: unknown): id is number {
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id <= MAX_TOKEN_ID;
 }
 
 /** Resolves after the event loop has run what was waiting (timers, I/O callbacks). */
@@ -399,8 +411,8 @@ function parseVocab(file: string, value: unknown, where = 'the file'): Map<strin
   const vocab = new Map<string, number>();
   for (const token in value) {
     const id = value[token];
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
-      throw new Error(`${file}: the id of token ${JSON.stringify(token)} is ${JSON.stringify(id)}, not a non-negative integer`);
+    if (!isTokenId(id)) {
+      throw new Error(`${file}: the id of token ${describeValue(token)} is ${describeValue(id)}, not an integer from 0 to ${MAX_TOKEN_ID}`);
     }
     vocab.set(token, id);
   }
@@ -417,7 +429,7 @@ function parseMergesText(file: string, text: string): [string, string][] {
     if (line === '' || (i === 0 && line.startsWith('#version'))) return;
     const parts = line.split(' ');
     if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
-      throw new Error(`${file}: line ${i + 1} is ${JSON.stringify(line.slice(0, 40))}, not a pair "a b"`);
+      throw new Error(`${file}: line ${i + 1} is ${describeValue(line.slice(0, 40))}, not a pair "a b"`);
     }
     merges.push([parts[0], parts[1]]);
   });
@@ -442,7 +454,7 @@ function checkMerges(file: string, merges: readonly (readonly [string, string])[
   merges.forEach(([a, b], i) => {
     for (const token of [a, b, a + b]) {
       if (!vocab.has(token)) {
-        throw new Error(`${file}: merge ${i + 1} ("${a} ${b}") uses ${JSON.stringify(token)}, which is not in the vocabulary`);
+        throw new Error(`${file}: merge ${i + 1} ("${a} ${b}") uses ${describeValue(token)}, which is not in the vocabulary`);
       }
     }
   });
@@ -451,11 +463,12 @@ function checkMerges(file: string, merges: readonly (readonly [string, string])[
 /** A special token entry: "text" or an AddedToken object {content, normalized, ...}. */
 function specialToken(file: string, key: string, value: unknown): { content: string; normalized: boolean } | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string') return { content: value, normalized: false };
-  if (validate.isPlainObject(value) && typeof value.content === 'string') {
-    return { content: value.content, normalized: value.normalized === true };
+  const object = validate.isPlainObject(value) ? value : undefined;
+  const content = typeof value === 'string' ? value : object?.content;
+  if (typeof content !== 'string' || content === '') {
+    throw new Error(`${file}: ${key} must be a non-empty string or an object with a non-empty "content" string`);
   }
-  throw new Error(`${file}: ${key} must be a string or an object with a "content" string`);
+  return { content, normalized: object?.normalized === true };
 }
 
 /**
@@ -469,7 +482,7 @@ export async function readClipTokenizerFiles(dir: string): Promise<ClipTokenizer
   const configFile = path.join(dir, 'tokenizer_config.json');
   const mapFile = path.join(dir, 'special_tokens_map.json');
   const [vocabText, mergesText, configText, mapText] = await Promise.all(
-    [vocabFile, mergesFile, configFile, mapFile].map(readOptional),
+    [vocabFile, mergesFile, configFile, mapFile].map(readModelText),
   );
 
   // CLIP's 49 k tokens and merges take ~150 ms of JS to parse and check: in steps of 20–40 ms,
@@ -484,7 +497,7 @@ export async function readClipTokenizerFiles(dir: string): Promise<ClipTokenizer
     data = { vocab, merges: parseMergesText(mergesFile, mergesText), normalizedSpecialTokens: new Set() };
     mergesSource = mergesFile;
   } else {
-    const jsonText = await readOptional(jsonFile);
+    const jsonText = await readModelText(jsonFile);
     if (jsonText === undefined) {
       if (vocabText === undefined && mergesText === undefined) {
         throw new Error(`${dir}: no CLIP tokenizer files (expected vocab.json + merges.txt, or tokenizer.json)`);
@@ -554,8 +567,8 @@ function parseTokenizerJson(
   const added = json.added_tokens ?? [];
   if (!Array.isArray(added)) throw new Error(`${file}: added_tokens must be an array`);
   added.forEach((entry: unknown, i) => {
-    if (!validate.isPlainObject(entry) || typeof entry.content !== 'string' || typeof entry.id !== 'number') {
-      throw new Error(`${file}: added_tokens[${i}] must be an object with "id" and "content"`);
+    if (!validate.isPlainObject(entry) || typeof entry.content !== 'string' || entry.content === '' || !isTokenId(entry.id)) {
+      throw new Error(`${file}: added_tokens[${i}] must be an object with a non-empty "content" and an "id" from 0 to ${MAX_TOKEN_ID}`);
     }
     addedTokenIds.set(entry.content, entry.id);
     if (entry.normalized === true) normalizedSpecialTokens.add(entry.content);

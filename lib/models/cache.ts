@@ -95,10 +95,14 @@ export interface Lock {
   release(): Promise<void>;
 }
 
+/** Tokens of the locks this process holds (a lock with this pid and another token is stale). */
+const heldTokens = new Set<string>();
+
 /**
  * Takes `<dir>.lock` (created exclusively). While another live process (or another pull in this
  * process) holds it, waits, calling `onWait` once with the holder's pid; a lock left by a process
- * of this host that no longer runs is taken over.
+ * of this host that no longer runs is taken over, as is one with this process's pid that this
+ * process does not hold (left by an earlier process given the same pid: a restarted container).
  */
 export async function acquireLock(
   dir: string,
@@ -113,6 +117,7 @@ export async function acquireLock(
       const handle = await open(file, 'wx');
       await handle.writeFile(JSON.stringify(own));
       await handle.close();
+      heldTokens.add(own.token);
       return { release: () => releaseLock(file, own.token) };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -121,7 +126,8 @@ export async function acquireLock(
     const stale =
       holder === undefined
         ? await stat(file).then((s) => Date.now() - s.mtimeMs > UNREADABLE_LOCK_MS, () => false)
-        : holder.hostname === own.hostname && !processAlive(holder.pid);
+        : holder.hostname === own.hostname &&
+          (holder.pid === process.pid ? !heldTokens.has(holder.token) : !processAlive(holder.pid));
     if (stale) {
       await rm(file, { force: true });
       continue;
@@ -134,8 +140,10 @@ export async function acquireLock(
 
 async function readLock(file: string): Promise<{ pid: number; hostname: string; token: string } | undefined> {
   try {
-    const holder = JSON.parse(await readFile(file, 'utf8')) as { pid: number; hostname: string; token: string };
-    return typeof holder.pid === 'number' ? holder : undefined;
+    const holder = JSON.parse(await readFile(file, 'utf8')) as { pid: unknown; hostname: unknown; token: unknown };
+    // (anything else is unreadable: taken over once it is old)
+    const ok = typeof holder.pid === 'number' && typeof holder.hostname === 'string' && typeof holder.token === 'string';
+    return ok ? (holder as { pid: number; hostname: string; token: string }) : undefined;
   } catch {
     return undefined; // being written, or just removed
   }
@@ -144,6 +152,7 @@ async function readLock(file: string): Promise<{ pid: number; hostname: string; 
 async function releaseLock(file: string, token: string): Promise<void> {
   const holder = await readLock(file);
   if (holder?.token === token) await rm(file, { force: true });
+  heldTokens.delete(token);
 }
 
 function processAlive(pid: number): boolean {

@@ -1,5 +1,6 @@
 // Downloads one file over HTTP(S) with Node's fetch: streamed to <file>.partial while hashing,
-// resumed with a Range request after a dropped connection (206: append; 200: start over),
+// resumed with a Range request after a dropped connection (206: append; 200: start over; 416
+// with the partial file's length: it was whole; another 416: start over),
 // verified (size and SHA-256, when known), fsynced and renamed into place, so that <file> only
 // ever exists complete and verified.
 import { createHash, type Hash } from 'node:crypto';
@@ -89,6 +90,15 @@ async function attemptDownload(target: DownloadTarget, options: DownloadOptions)
   if (target.size !== null && offset === target.size) return finish(target, partial, offset, hash);
 
   const response = await request(target.url, offset, options.signal);
+  if (response.status === 416) {
+    // Nothing from `offset` on: the partial file is the whole file when the server says so (a
+    // body whose end came with a dropped connection); otherwise it is dropped and the next
+    // attempt starts over.
+    await response.body?.cancel();
+    if (unsatisfiedRangeTotal(response.headers.get('content-range')) === offset) return finish(target, partial, offset, hash);
+    await rm(partial, { force: true });
+    throw new Transient(new Error(`HTTP 416 for bytes=${offset}-`));
+  }
   let append = false;
   let total: number | null;
   if (response.status === 206) {
@@ -162,7 +172,10 @@ async function finish(target: DownloadTarget, partial: string, size: number, has
   return { size, sha256 };
 }
 
-/** GET `url` (from byte `offset`); HTTP errors become Errors, transient ones Transient. */
+/**
+ * GET `url` (from byte `offset`); HTTP errors become Errors, transient ones Transient, but a 416
+ * to a range request is returned (attemptDownload reads it).
+ */
 async function request(url: string, offset: number, signal: AbortSignal | undefined): Promise<Response> {
   let response: Response;
   try {
@@ -171,10 +184,9 @@ async function request(url: string, offset: number, signal: AbortSignal | undefi
     if (signal?.aborted) throw error;
     throw new Transient(error as Error);
   }
-  if (response.ok) return response;
+  if (response.ok || (response.status === 416 && offset > 0)) return response;
   await response.body?.cancel();
   const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
-  if (response.status === 416 && offset > 0) throw new Transient(new Error(`${status} for bytes=${offset}-`));
   if (response.status >= 500 || response.status === 408 || response.status === 429) {
     throw new Transient(new Error(`${status} from ${url}`));
   }
@@ -191,6 +203,12 @@ function contentRange(value: string | null): { start: number; total: number | nu
   const match = value === null ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value.trim());
   if (match === null) return undefined;
   return { start: Number(match[1]), total: match[3] === '*' ? null : Number(match[3]) };
+}
+
+/** N of a 416's "bytes *\/N" (the file's length), or undefined. */
+function unsatisfiedRangeTotal(value: string | null): number | undefined {
+  const match = value === null ? null : /^bytes \*\/(\d+)$/.exec(value.trim());
+  return match === null ? undefined : Number(match[1]);
 }
 
 async function hashFile(file: string, hash: Hash): Promise<void> {

@@ -4,7 +4,7 @@
 // unless the caller opts in.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { acquireLock, fileUrl, hubSettings, isComplete, modelCacheDir, writeManifest, type Manifest } from './cache.js';
 import { downloadFile } from './download.js';
@@ -95,15 +95,23 @@ export async function pullModel(id: string, options: PullOptions = {}): Promise<
       return { model, dir, downloaded: false };
     }
     const files: Manifest['files'] = [];
-    for (const file of model.files) files.push(await pullFile(model, file, dir, settings.endpoint, options, emit));
+    let downloaded = false;
+    for (const file of model.files) {
+      const [entry, fetched] = await pullFile(model, file, dir, settings.endpoint, options, emit);
+      files.push(entry);
+      downloaded ||= fetched;
+    }
     await writeManifest(dir, { id: model.id, repo: model.repo, revision: model.revision, files });
-    return { model, dir, downloaded: true };
+    return { model, dir, downloaded };
   } finally {
     await lock.release();
   }
 }
 
-/** One file: kept when an earlier (interrupted) pull already put it in place, else downloaded. */
+/**
+ * One file and whether it was downloaded: kept when an earlier (interrupted) pull already put it
+ * in place, else downloaded.
+ */
 async function pullFile(
   model: RegistryModel,
   file: RegistryFile,
@@ -111,13 +119,16 @@ async function pullFile(
   endpoint: string,
   options: PullOptions,
   emit: (event: PullEvent) => void,
-): Promise<Manifest['files'][number]> {
+): Promise<[Manifest['files'][number], boolean]> {
   const dest = path.join(dir, file.path);
   const verified = file.sha256 !== null;
   const size = await stat(dest).then((s) => s.size, () => -1);
   if (size >= 0 && (file.size === null || size === file.size)) {
-    // Files are renamed into place only after verification: a known SHA-256 held; else hash it.
-    return { path: file.path, size, sha256: file.sha256 ?? (await sha256File(dest)), verified };
+    // Pulls rename files into place only after verifying them, but a file put there otherwise is
+    // not taken on trust: hashed again, kept when it matches, else downloaded again.
+    const sha256 = await sha256File(dest);
+    if (file.sha256 === null || sha256 === file.sha256) return [{ path: file.path, size, sha256, verified }, false];
+    await rm(dest, { force: true });
   }
   const result = await downloadFile(
     {
@@ -137,7 +148,7 @@ async function pullFile(
     },
   );
   emit({ type: 'done', file: file.path, size: result.size, verified });
-  return { path: file.path, size: result.size, sha256: result.sha256, verified };
+  return [{ path: file.path, size: result.size, sha256: result.sha256, verified }, true];
 }
 
 /**

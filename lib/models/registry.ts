@@ -2,8 +2,9 @@
 // a Hugging Face repo at a pinned revision with the files omniseg needs and their size and SHA-256
 // (null where none is published). The built-in list is models/registry.json; OMNISEG_REGISTRY
 // names a file in the same format whose models are added to it (same id: that file wins).
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { describeValue } from '../errors.js';
+import { readModelText } from '../model-text.js';
 import { findPackageRoot } from '../package-root.js';
 
 export type ModelFamily = 'sam' | 'clipseg';
@@ -33,11 +34,12 @@ export interface RegistryModel {
 }
 
 const ID = /^[a-z0-9][a-z0-9._-]*$/;
-const REPO = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
-const REVISION = /^[\w.-]+(\/[\w.-]+)*$/;
-const SHA256 = /^[0-9a-f]{64}$/;
-/** A relative path of plain segments: no "..", no absolute path, no backslash. */
+/** A relative path of plain segments: none starting with "." (so no "." or ".."), no absolute path, no backslash. */
 const FILE_PATH = /^[\w-][\w.-]*(\/[\w-][\w.-]*)*$/;
+const REPO = /^[A-Za-z0-9][\w.-]*\/[\w-][\w.-]*$/;
+/** A commit or a ref: plain segments too (it becomes a cache directory and a URL path). */
+const REVISION = FILE_PATH;
+const SHA256 = /^[0-9a-f]{64}$/;
 const FAMILIES: readonly ModelFamily[] = ['sam', 'clipseg'];
 
 /** The built-in registry file (models/registry.json in the package). */
@@ -76,7 +78,9 @@ function readRegistryFile(file: string): Promise<RegistryModel[]> {
 async function load(file: string): Promise<RegistryModel[]> {
   let json: unknown;
   try {
-    json = JSON.parse(await readFile(file, 'utf8'));
+    const text = await readModelText(file);
+    if (text === undefined) throw new Error('no such file');
+    json = JSON.parse(text);
   } catch (error) {
     throw new Error(`Cannot read the model registry ${file}: ${(error as Error).message}`);
   }
@@ -100,7 +104,7 @@ export function parseRegistry(json: unknown, where: string): RegistryModel[] {
     const field = (name: string, pattern?: RegExp): string => {
       const value = entry[name];
       if (typeof value !== 'string' || value === '' || (pattern !== undefined && !pattern.test(value))) {
-        return fail(`.${name} is missing or malformed: ${JSON.stringify(value)}`);
+        return fail(`.${name} is missing or malformed: ${describeValue(value)}`);
       }
       return value;
     };
@@ -131,12 +135,12 @@ export function parseRegistry(json: unknown, where: string): RegistryModel[] {
 function parseFile(value: unknown, fail: (what: string) => never): RegistryFile {
   if (!isObject(value)) return fail(' must be an object {path, size, sha256}');
   const { path: file, size, sha256 } = value;
-  if (typeof file !== 'string' || !FILE_PATH.test(file)) return fail(`.path must be a relative path: ${JSON.stringify(file)}`);
+  if (typeof file !== 'string' || !FILE_PATH.test(file)) return fail(`.path must be a relative path: ${describeValue(file)}`);
   if (size !== null && !(typeof size === 'number' && Number.isSafeInteger(size) && size >= 0)) {
-    return fail(`.size must be a byte count or null: ${JSON.stringify(size)}`);
+    return fail(`.size must be a byte count or null: ${describeValue(size)}`);
   }
   if (sha256 !== null && !(typeof sha256 === 'string' && SHA256.test(sha256))) {
-    return fail(`.sha256 must be 64 lowercase hex digits or null: ${JSON.stringify(sha256)}`);
+    return fail(`.sha256 must be 64 lowercase hex digits or null: ${describeValue(sha256)}`);
   }
   return { path: file, size, sha256 };
 }

@@ -1,10 +1,13 @@
 // Reading a checkpoint's config.json: typed fields with range checks and error messages that name
 // the file and the key. Absent or null keys keep the caller's default.
 #pragma once
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,17 +17,39 @@ namespace omniseg::config {
 
 using nlohmann::json;
 
+// Largest config file read (checkpoints' configs are a few KiB).
+constexpr int64_t kMaxJsonBytes = 16 << 20;
+
 // The JSON object in path; `found` tells whether the file exists (a missing optional file is {}).
+// Only a regular file is read (O_NONBLOCK: a FIFO cannot hang the load; /dev/zero is refused).
 inline json readJson(const std::string& path, bool required, bool* found = nullptr) {
-  std::ifstream f(path);
-  if (found) *found = static_cast<bool>(f);
-  if (!f) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (found) *found = fd >= 0;
+  if (fd < 0) {
     if (required) throw Error("cannot read " + path + ": no such file or not readable");
     return json::object();
   }
-  std::stringstream ss;
-  ss << f.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  std::string text;
+  struct stat st;
+  const bool stated = ::fstat(fd, &st) == 0;
+  const bool regular = stated && S_ISREG(st.st_mode);
+  if (regular && st.st_size <= kMaxJsonBytes) {
+    text.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < text.size()) {
+      const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    text.resize(got);
+  }
+  ::close(fd);
+  if (!regular) throw Error("cannot read " + path + ": not a regular file");
+  if (st.st_size > kMaxJsonBytes)
+    throw Error(path + ": " + std::to_string(st.st_size) + " bytes, more than a config file's " +
+                std::to_string(kMaxJsonBytes) + "-byte limit");
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a valid JSON object");
   return j;
 }

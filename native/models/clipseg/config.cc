@@ -46,7 +46,8 @@ ClipSegConfig loadConfig(const std::string& dir) {
     const json& t = config::section(root, "text_config", path);
     readTower(t, c.text, where);
     config::readInt(t, "vocab_size", c.text.vocabSize, where, 1, 1 << 24);
-    config::readInt(t, "max_position_embeddings", c.text.maxPositionEmbeddings, where, 1, 1 << 16);
+    // (at least a start and an end token)
+    config::readInt(t, "max_position_embeddings", c.text.maxPositionEmbeddings, where, 2, 1 << 16);
     config::readInt(t, "eos_token_id", c.text.eosTokenId, where, 0, 1 << 24);
   }
   {
@@ -54,7 +55,7 @@ ClipSegConfig loadConfig(const std::string& dir) {
     const json& v = config::section(root, "vision_config", path);
     readTower(v, c.vision, where);
     config::readInt(v, "num_channels", c.vision.numChannels, where, 3, 3);
-    config::readInt(v, "image_size", c.vision.imageSize, where);
+    config::readInt(v, "image_size", c.vision.imageSize, where, 1, 4096);
     config::readInt(v, "patch_size", c.vision.patchSize, where);
     check(c.vision.imageSize % c.vision.patchSize == 0,
           where + ": image_size must be a multiple of patch_size");

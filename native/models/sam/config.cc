@@ -24,6 +24,10 @@ void requireAct(const json& j, const char* want, const std::string& where) {
   throw Error(where + ": hidden_act " + got + " is not supported (expected \"" + want + "\")");
 }
 
+// The largest model input side read from a config (SAM's is 1024): the image-side buffers grow with
+// its square (at 65536 a load took 8 GB before failing).
+constexpr int kMaxImageSize = 8192;
+
 void check(bool ok, const std::string& msg) {
   if (!ok) throw Error(msg);
 }
@@ -47,7 +51,7 @@ SamConfig loadConfig(const std::string& dir) {
     readInt(v, "num_hidden_layers", vc.numHiddenLayers, where, 1, 256);
     readInt(v, "num_attention_heads", vc.numAttentionHeads, where);
     readInt(v, "num_channels", vc.numChannels, where, 3, 3);
-    readInt(v, "image_size", vc.imageSize, where);
+    readInt(v, "image_size", vc.imageSize, where, 1, kMaxImageSize);
     readInt(v, "patch_size", vc.patchSize, where);
     readDouble(v, "layer_norm_eps", vc.layerNormEps, where);
     readBool(v, "qkv_bias", vc.qkvBias, where);
@@ -121,8 +125,10 @@ SamConfig loadConfig(const std::string& dir) {
         auto it = pp.find(key);
         if (it == pp.end() || it->is_null()) continue;
         check(it->is_array() && it->size() == 3, ppath + ": \"" + key + "\" must be a list of 3 numbers");
+        const bool positive = dst == &pc.std;  // (the pixels are divided by it)
         for (int i = 0; i < 3; ++i) {
-          check((*it)[i].is_number(), ppath + ": \"" + key + "\" must be a list of 3 numbers");
+          check((*it)[i].is_number() && (!positive || (*it)[i].get<double>() > 0),
+                ppath + ": \"" + key + "\" must be a list of 3 " + (positive ? "positive " : "") + "numbers");
           (*dst)[i] = (*it)[i].get<double>();
         }
       }
