@@ -4,7 +4,7 @@ import { Mask, maskSource } from './mask.js';
 import { MASK_PROMPT_LOGIT, rasterizeScribbles, sourceToLogitsAsync, type MaskFrame } from './mask-prompt.js';
 import type { NativeMaskSource, NativePrompt } from './native.js';
 import { scribbleToPoints } from './scribble.js';
-import { binaryMask, box, float32Array, maskSize, optionalArray, plainObject, point, scribble } from './validate.js';
+import { binaryMask, box, copyBytes, float32Array, maskSize, optionalArray, plainObject, point, scribble } from './validate.js';
 import type { BinaryMask, Box, Point, Scribble } from './types.js';
 
 /** What to segment. At least one of `points`, `scribbles`, `boxes`, `mask` or `maskInput` is required. */
@@ -188,7 +188,7 @@ async function denseMaskPrompt({ mask, maskInput, strokes, width, height, frame 
   if (maskInput === null) {
     // the coverage reads any non-zero byte as inside: the mask as given, or a copy to draw into
     if (strokes.length === 0 && mask !== null) return sourceToLogitsAsync(mask.source, width, height, frame);
-    const bits = mask === null ? new Uint8Array(width * height) : mask.mask.data.slice();
+    const bits = mask === null ? new Uint8Array(width * height) : copyBytes(mask.mask.data);
     return sourceToLogitsAsync(rasterizeScribbles(strokes, width, height, bits), width, height, frame);
   }
   const out = maskInput.slice(); // (copied before the await, as the caller gave it)

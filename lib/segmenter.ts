@@ -369,13 +369,15 @@ export class Segmenter {
    *
    * Image decoding, encoding and mask decoding of successive frames overlap, with at most
    * `maxFramesInFlight` frames (default 3) read from the source and not yet consumed: the source
-   * is read only as fast as the results are consumed. `follow: true` decodes each frame after the
+   * is read only as fast as the results are consumed. Each result is yielded as soon as it is
+   * done, without waiting on the source (whose next frame may depend on it). The prompt is checked
+   * (all but its coordinates, checked against each frame) and copied when called. `follow: true` decodes each frame after the
    * first from the previous frame's best mask (its box and low-res logits). Each frame's embedding
    * is freed once its masks are decoded; ending the iteration early (`break`) cancels queued work,
    * frees what is pending and closes the source. See `FrameStreamOptions`.
    * @throws TypeError / RangeError at once for invalid arguments; the iteration rejects at the
-   *   first frame that fails (its message starts with `frame <index>: `), after yielding the
-   *   frames before it.
+   *   first frame that fails, or where the source fails (its message starts with
+   *   `frame <index>: `), after yielding the frames before it.
    */
   segmentStream(
     frames: FrameSource,

@@ -4,8 +4,9 @@
 import type { ImageEmbedding } from './embedding.js';
 import { invalidRange } from './errors.js';
 import type { Mask } from './mask.js';
-import type { Prompt } from './prompt.js';
+import { MAX_PROMPT_POINTS, type Prompt } from './prompt.js';
 import { WorkQueue } from './queue.js';
+import { scribbleToPoints } from './scribble.js';
 import type { SegmentResult, Segmenter } from './segmenter.js';
 import type { Box, Point, Scribble } from './types.js';
 import { abortSignal, box, optionalArray, plainObject, point, scribble } from './validate.js';
@@ -122,15 +123,20 @@ export class SegmentSession {
     const opts = plainObject(options, 'options', 'an object {signal?}');
     const signal = opts.signal === undefined ? undefined : abortSignal(opts.signal, 'signal');
     const added = this.#validate(prompt);
-    return this.#rounds.run(async () => {
-      this.#live();
-      const result = await this.#segmenter.segment(this.embedding, this.#accumulate(added), { ...this.#settings, signal });
-      const best = result.masks.reduce((a, m) => (m.score > a.score ? m : a));
-      if (signal?.aborted !== true) {
-        this.#entries.push({ round: Object.freeze({ prompt: added, result, best }), logits: best.lowResLogits.slice() });
-      }
-      return result;
-    }, signal);
+    this.#adding++;
+    try {
+      return await this.#rounds.run(async () => {
+        this.#live();
+        const result = await this.#segmenter.segment(this.embedding, this.#accumulate(added), { ...this.#settings, signal });
+        const best = result.masks.reduce((a, m) => (m.score > a.score ? m : a));
+        if (signal?.aborted !== true) {
+          this.#entries.push({ round: Object.freeze({ prompt: added, result, best }), logits: best.lowResLogits.slice() });
+        }
+        return result;
+      }, signal);
+    } finally {
+      this.#adding--;
+    }
   }
 
   /**
@@ -164,8 +170,15 @@ export class SegmentSession {
     if (this.#disposed) throw new Error('The session has been disposed; start a new one with segmenter.session()');
   }
 
+  /**
+   * Rounds whose add() has not settled. A round aborted while its decode runs has settled (an
+   * AbortError) though its task still holds the queue: it never records itself, so undo() and
+   * reset() may run then.
+   */
+  #adding = 0;
+
   #idle(method: string): void {
-    if (this.#rounds.running + this.#rounds.waiting > 0) {
+    if (this.#adding > 0) {
       throw new Error(`A round is in progress; await session.add() before calling ${method}()`);
     }
   }
@@ -200,6 +213,18 @@ export class SegmentSession {
     const b = obj.box === undefined ? undefined : box(obj.box, 'prompt.box', width, height);
     if ((points?.length ?? 0) === 0 && (scribbles?.length ?? 0) === 0 && b === undefined) {
       throw invalidRange('at least one of points, scribbles or box', 'prompt', prompt);
+    }
+    // The decoder takes every round's clicks at once: the limit is on the session's total.
+    const clicks = (p: SessionPrompt): number =>
+      (p.points?.length ?? 0) + (p.scribbles ?? []).reduce((n, s) => n + scribbleToPoints(s, width, height).length, 0);
+    const before = this.#entries.reduce((n, entry) => n + clicks(entry.round.prompt), 0);
+    const adds = clicks({ points, scribbles });
+    if (before + adds > MAX_PROMPT_POINTS) {
+      throw invalidRange(
+        `at most ${MAX_PROMPT_POINTS} points in a session's rounds together, scribble points included (the rounds so far have ${before}, this one adds ${adds})`,
+        scribbles !== undefined && scribbles.length > 0 ? 'prompt.points and prompt.scribbles' : 'prompt.points',
+        obj.points,
+      );
     }
     return Object.freeze({
       ...(points !== undefined && points.length > 0 ? { points } : {}),

@@ -6,11 +6,11 @@ import { Readable } from 'node:stream';
 import type { ImageEmbedding } from './embedding.js';
 import { AbortError, abortError, invalidRange, invalidType, untilAborted } from './errors.js';
 import { decodeForEncoder } from './image.js';
-import type { Mask } from './mask.js';
-import type { Prompt } from './prompt.js';
+import { Mask } from './mask.js';
+import { checkPrompt, type Prompt } from './prompt.js';
 import type { SegmentResult, Segmenter } from './segmenter.js';
-import type { ImageInput } from './types.js';
-import { abortSignal, boolean, finiteNumber, integerInRange, plainObject } from './validate.js';
+import type { BinaryMask, Box, ImageInput, Vertex } from './types.js';
+import { abortSignal, boolean, copyBytes, finiteNumber, integerInRange, isPlainObject, plainObject } from './validate.js';
 
 /**
  * Frames taken from the source and not yet handed to the consumer, by default: one being decoded
@@ -63,7 +63,10 @@ export interface FrameResult extends SegmentResult {
   readonly height: number;
   /** The highest-scoring mask (the first on ties): what `follow` carries to the next frame. */
   readonly best: Mask;
-  /** The prompt this frame was decoded with (with `follow`, the previous frame's box and logits). */
+  /**
+   * The prompt this frame was decoded with: the stream's frozen copy of the prompt given (made
+   * when the stream was created), or with `follow` the previous frame's box and logits.
+   */
   readonly prompt: Prompt;
 }
 
@@ -95,7 +98,6 @@ export function segmentFrames(
   options: FrameStreamOptions = {},
 ): AsyncGenerator<FrameResult, void, undefined> {
   const open = frameIterator(frames);
-  plainObject(prompt, 'prompt', 'an object {points?, scribbles?, boxes?, maskInput?}');
   const opts = plainObject(options, 'options', OPTIONS_WHAT);
   const settings: StreamSettings = {
     multimask: opts.multimask === undefined ? false : boolean(opts.multimask, 'multimask'),
@@ -107,7 +109,36 @@ export function segmentFrames(
         : integerInRange(opts.maxFramesInFlight, 'maxFramesInFlight', 1),
     signal: opts.signal === undefined ? undefined : abortSignal(opts.signal, 'signal'),
   };
-  return pipeline(segmenter, open, prompt, settings);
+  return pipeline(segmenter, open, streamPrompt(prompt, segmenter, settings), settings);
+}
+
+/**
+ * The prompt as the stream keeps it: checked now for all but its coordinates, which are checked
+ * against each frame's size as it comes; copied, so that the caller may change its own after the
+ * call (each frame reads the stream's); frozen, as every frame's `prompt` is this object.
+ */
+function streamPrompt(prompt: unknown, segmenter: Segmenter, settings: StreamSettings): Prompt {
+  const obj = plainObject(prompt, 'prompt', 'an object {points?, scribbles?, boxes?, mask?, maskInput?}');
+  // A mask prompt has the frames' size; without one, any coordinate up to 2^53 passes here.
+  const mask = isPlainObject(obj.mask) || obj.mask instanceof Mask ? (obj.mask as Partial<BinaryMask>) : undefined;
+  const side = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : Number.MAX_SAFE_INTEGER);
+  const { lowResSize } = segmenter.config;
+  // (the frame is not read: checkPrompt converts no mask)
+  const frame = { resizedWidth: 1, resizedHeight: 1, imageSize: 1, lowResSize };
+  checkPrompt(obj, side(mask?.width), side(mask?.height), lowResSize, settings, frame);
+  const p = obj as Prompt;
+  const copy: Prompt = {
+    ...(p.points === undefined ? {} : { points: p.points.map(({ x, y, label }) => Object.freeze({ x, y, label })) }),
+    ...(p.scribbles === undefined
+      ? {}
+      : { scribbles: p.scribbles.map((s) => Object.freeze({ ...s, path: s.path.map(([x, y]): Vertex => [x, y]) })) }),
+    ...(p.boxes === undefined ? {} : { boxes: p.boxes.map(([x0, y0, x1, y1]): Box => [x0, y0, x1, y1]) }),
+    ...(p.maskInput === undefined ? {} : { maskInput: p.maskInput.slice() }),
+    ...(p.mask === undefined
+      ? {}
+      : { mask: p.mask instanceof Mask ? p.mask : { data: copyBytes(p.mask.data), width: p.mask.width, height: p.mask.height } }),
+  };
+  return Object.freeze(copy);
 }
 
 /** A function that opens the source's iterator, after checking that it is a source of frames. */
@@ -126,11 +157,13 @@ function frameIterator(frames: unknown): () => AsyncIterator<unknown> | Iterator
 }
 
 /**
- * The stream proper. Each frame taken from the source starts at once: its image decode runs
- * next to the other frames', its encode after the previous frame's encode, its mask decode after
- * the previous frame's mask decode (whose best mask it needs with `follow`). The source is read
- * only while fewer than `maxFramesInFlight` frames are pending, and the generator pauses at each
- * `yield` until the consumer asks for more: that is the backpressure.
+ * The stream proper. A reader takes frames from the source while fewer than `maxFramesInFlight`
+ * are taken and not handed over (the one the consumer holds, from a `yield` until it asks for the
+ * next, counts): that is the backpressure. Each frame starts at once: its image decode runs next
+ * to the other frames', its encode after the previous frame's encode, its mask decode after the
+ * previous frame's mask decode (whose best mask it needs with `follow`). The generator hands over
+ * each frame as soon as it is done, never waiting on the source, whose next frame may come only
+ * after the consumer has seen this one (a live camera, a frame made from the last result).
  */
 async function* pipeline(
   segmenter: Segmenter,
@@ -146,30 +179,65 @@ async function* pipeline(
   signal?.addEventListener('abort', onAbort, { once: true });
   const iterator = open();
   const pending: Array<Promise<FrameResult>> = [];
-  let previous: FrameWork | undefined;
-  let exhausted = false;
-  let pulling = false;
-  let index = 0;
-  try {
-    for (;;) {
-      while (!exhausted && pending.length < settings.maxFramesInFlight) {
-        pulling = true;
-        const next = await untilAbortedNow(Promise.resolve(iterator.next()), controller.signal);
-        pulling = false;
+  const framesChanged = changes(); // the reader added a frame, or ended
+  const slotsChanged = changes(); // the consumer took a frame, or the stream ended
+  let holding = false; // the consumer holds a yielded frame
+  let stopped = false; // the stream ended: the reader starts nothing more
+  let reading = false; // a read of the source is outstanding
+  let ended = false; // the reader is done (the source ended, failed, or the stream stopped)
+  let exhausted = false; // the source ended or failed (it is not closed then)
+  let sourceError: { error: unknown } | undefined; // kept until the frames before it are yielded
+
+  const reader = (async () => {
+    let previous: FrameWork | undefined;
+    let index = 0;
+    try {
+      for (;;) {
+        while (!stopped && pending.length + (holding ? 1 : 0) >= settings.maxFramesInFlight) await slotsChanged.next();
+        if (stopped) return;
+        reading = true;
+        const next = await Promise.resolve(iterator.next());
+        reading = false;
         if (next.done === true) {
           exhausted = true;
-          break;
+          return;
         }
-        previous = startFrame(segmenter, index++, next.value as ImageInput, previous, prompt, settings, controller.signal);
+        if (stopped) return; // (read while the stream ended: dropped)
+        // Encoded bytes are read by sharp later, and the source may refill its buffer for the
+        // next frame meanwhile: copied now (raw pixels are copied as the decode starts).
+        const input = (next.value instanceof Uint8Array ? copyBytes(next.value) : next.value) as ImageInput;
+        previous = startFrame(segmenter, index++, input, previous, prompt, settings, controller.signal);
         pending.push(previous.result);
+        framesChanged.notify();
       }
-      if (pending.length === 0) return;
+    } catch (error) {
+      reading = false;
+      exhausted = true; // (a source that threw is not closed)
+      sourceError = { error: atFrame(error, index) };
+    } finally {
+      ended = true;
+      framesChanged.notify();
+    }
+  })();
+
+  try {
+    for (;;) {
+      holding = false;
+      slotsChanged.notify();
+      while (pending.length === 0 && !ended) await untilAbortedNow(framesChanged.next(), controller.signal);
+      if (pending.length === 0) {
+        if (sourceError !== undefined) throw sourceError.error;
+        return;
+      }
       // Left in `pending` until it settles, so that an early end also waits for this frame.
       const result = await untilAbortedNow(pending[0], controller.signal);
       pending.shift();
+      holding = true;
       yield result;
     }
   } finally {
+    stopped = true;
+    slotsChanged.notify();
     signal?.removeEventListener('abort', onAbort);
     if (pending.length > 0) {
       // Ended early (the consumer stopped, a frame failed, or the signal fired): cancel what is
@@ -178,14 +246,29 @@ async function* pipeline(
       controller.abort(new AbortError('The frame stream was closed'));
       await Promise.allSettled(pending);
     }
+    if (!reading) await reader; // (it has returned, or returns now that it is stopped)
     if (!exhausted) {
-      // Close the source (a Readable is destroyed). While a read is still outstanding (the signal
-      // fired during it), an async generator would only run return() after that read: don't wait.
-      const closing = Promise.resolve(iterator.return?.());
-      if (pulling) closing.catch(() => undefined);
+      // Close the source (a Readable is destroyed). While a read is still outstanding (the consumer
+      // stopped, or the signal fired, during it), an async generator would only run return()
+      // after that read: don't wait.
+      const closing = Promise.resolve().then(() => iterator.return?.());
+      if (reading) closing.catch(() => undefined);
       else await closing;
     }
   }
+}
+
+/** A change one side waits for and the other announces: next() resolves at the next notify(). */
+function changes(): { next: () => Promise<void>; notify: () => void } {
+  let resolve!: () => void;
+  let promise = new Promise<void>((r) => (resolve = r));
+  return {
+    next: () => promise,
+    notify: () => {
+      resolve();
+      promise = new Promise<void>((r) => (resolve = r));
+    },
+  };
 }
 
 /** Starts the work of one frame; every stage's rejection is handled (reported through `result`). */

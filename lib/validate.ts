@@ -114,6 +114,14 @@ export function scribble(value: unknown, param: string, width: number, height: n
   return { path, label: pointLabel(obj.label, `${param}.label`), ...(dense ? { dense } : {}) };
 }
 
+/**
+ * A copy of `data` as a plain Uint8Array. (`data.slice()` is no copy when data is a Buffer:
+ * Buffer's slice is a view of the same memory.)
+ */
+export function copyBytes(data: Uint8Array): Uint8Array {
+  return new Uint8Array(data);
+}
+
 /** A binary mask `{ data, width, height }` of any size: data a Uint8Array of width × height bytes. */
 export function sizedMask(value: unknown, param: string): BinaryMask {
   const obj = plainObject(value, param, 'an object {data, width, height}');

@@ -117,6 +117,10 @@ describe('eval --convert grefcoco', () => {
     expectUsage('eval --convert grefcoco --grefs g --instances i --images im', 'Missing required option --out');
     expectUsage(`${base} --model m`, 'Option --model does not go with --convert');
     expectUsage(`${base} --json`, 'Option --json does not go with --convert');
+    // it runs no model: the backend options are refused as with --pred
+    for (const option of ['--device cuda', '--precision fp16', '--cpu-matmul fp32', '--threads 2']) {
+      expectUsage(`${base} ${option}`, `Option ${option.split(' ')[0]} does not go with --convert`);
+    }
     expectUsage('eval --gt g --pred p --split val', 'Option --split goes with --convert');
   });
 });

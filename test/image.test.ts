@@ -213,6 +213,21 @@ describe('decodeImage: raw pixels', () => {
     expect(Array.from(rgba.data)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
+  it('converts grey and RGBA exactly as copying the grey thrice or dropping alpha, from a copy made when called', async () => {
+    // (sharp converts them in a worker thread; the definition here is the JS loop it replaced)
+    const [width, height] = [97, 61];
+    for (const channels of [1, 4] as const) {
+      const data = Uint8Array.from({ length: width * height * channels }, (_, i) => (i * 2654435761) >>> 24);
+      const expected = new Uint8Array(width * height * 3);
+      for (let i = 0; i < width * height; i++) {
+        for (let c = 0; c < 3; c++) expected[i * 3 + c] = data[i * channels + (channels === 1 ? 0 : c)];
+      }
+      const decoding = decodeImage({ data, width, height, channels });
+      data.fill(7); // the caller's buffer, changed as soon as the call returns
+      expect(Buffer.from((await decoding).data).equals(Buffer.from(expected)), `${channels} channels`).toBe(true);
+    }
+  });
+
   it('rejects unsupported channel counts', async () => {
     await expect(decodeImage({ data: new Uint8Array(4), width: 2, height: 1, channels: 2 as 3 })).rejects.toThrow(
       new RangeError('Expected 1, 3 or 4 for image.channels but received 2 of type number'),

@@ -377,6 +377,11 @@ describe('dense scribbles', () => {
     const union = rasterizeScribbles([stroke], 100, 80, Uint8Array.from(data, (v) => (v ? 1 : 0)));
     expect(p.maskInput).toEqual(maskToLogits({ data: union, width: 100, height: 80 }, frame));
     expect(data[0]).toBe(0); // the caller's mask is not drawn on
+    // nor one in a Buffer, whose slice() is a view of the same memory, not a copy
+    const buffer = Buffer.from(data);
+    const b = await pack({ mask: { data: buffer, width: 100, height: 80 }, scribbles: [{ ...stroke, dense: true }] });
+    expect(b.maskInput).toEqual(p.maskInput);
+    expect(buffer.equals(Buffer.from(data))).toBe(true);
 
     const maskInput = new Float32Array(16).fill(-20);
     maskInput[15] = 3;

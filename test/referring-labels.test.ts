@@ -17,6 +17,7 @@ import {
   cosine,
   ensembleEmbedding,
   normalize,
+  ownPixels,
   rankByQuery,
   topLabels,
   zeroShot,
@@ -46,6 +47,21 @@ function rect(x0: number, y0: number, x1: number, y1: number, width = 150, heigh
   for (let y = y0; y < y1; y++) data.fill(1, y * width + x0, y * width + x1);
   return { data, width, height };
 }
+
+describe('ownPixels (embedSegments\' copies of the masks, made when called)', () => {
+  it('copies the pixels, also from a Buffer (whose slice() is a view of the same memory)', () => {
+    for (const data of [new Uint8Array([0, 1, 1, 0]), Buffer.from([0, 1, 1, 0])]) {
+      const own = ownPixels({ data, width: 2, height: 2 }) as { data: Uint8Array };
+      data[0] = 1;
+      expect(Array.from(own.data)).toEqual([0, 1, 1, 0]);
+    }
+    const buffer = Buffer.from([0, 1, 1, 0]);
+    const mask = new Mask({ data: buffer, width: 2, height: 2, score: 1, lowResLogits: new Float32Array(1) });
+    const own = ownPixels(mask) as { data: Uint8Array };
+    buffer[0] = 1;
+    expect(Array.from(own.data)).toEqual([0, 1, 1, 0]);
+  });
+});
 
 describe('label arithmetic', () => {
   it('normalize, cosine, ensembleEmbedding', () => {

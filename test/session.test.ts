@@ -13,7 +13,7 @@ vi.mock('../lib/native.js', async () => {
   return { native: () => binding, nativeCuda: () => ({ error: 'not built' }) };
 });
 
-const { Segmenter, SegmentSession } = await import('../lib/index.js');
+const { Segmenter, SegmentSession, MAX_PROMPT_POINTS } = await import('../lib/index.js');
 
 const LOW_RES = CONFIG.lowResSize * CONFIG.lowResSize;
 
@@ -200,6 +200,25 @@ describe('rounds in flight', () => {
     expect(session.history).toHaveLength(1);
   });
 
+  it('once a running round is aborted, undo and reset run (its decode finishes in the background and is not recorded)', async () => {
+    const session = await segmenter.session(pixels());
+    await session.add({ points: [p(1, 1)] });
+    calls.decodeGate = gate();
+    // A dense scribble's mask is converted in a worker thread before the decode: the round's
+    // task is still running when its add() has rejected.
+    const controller = new AbortController();
+    const b = session.add({ scribbles: [{ path: [[2, 2], [9, 2]], label: 1, dense: true }] }, { signal: controller.signal });
+    controller.abort();
+    await expect(b).rejects.toMatchObject({ name: 'AbortError' });
+    expect(session.undo()?.prompt).toEqual({ points: [p(1, 1)] }); // used to throw "A round is in progress"
+    expect(() => session.reset()).not.toThrow();
+    calls.decodeGate.open();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(session.history).toHaveLength(0);
+    await session.add({ points: [p(3, 3)] });
+    expect(calls.decode.at(-1)?.points).toEqual(new Float32Array([3, 3]));
+  });
+
   it('a round whose decode fails leaves history unchanged', async () => {
     const session = await segmenter.session(pixels());
     await session.add({ points: [p(1, 1)] });
@@ -261,6 +280,25 @@ describe('validation', () => {
     }
     expect(calls.decode).toHaveLength(0);
     expect(session.history).toHaveLength(0);
+  });
+
+  it('the point limit is on the session\'s rounds together, and says so', async () => {
+    const session = await segmenter.session(pixels());
+    const many = Array.from({ length: MAX_PROMPT_POINTS - 1 }, (_, i) => p(i % 20, 1));
+    await session.add({ points: many });
+    const decodes = calls.decode.length;
+    await expect(session.add({ points: [p(1, 1), p(2, 2)] })).rejects.toThrow(
+      new RangeError(
+        `Expected at most ${MAX_PROMPT_POINTS} points in a session's rounds together, scribble points included ` +
+          `(the rounds so far have ${MAX_PROMPT_POINTS - 1}, this one adds 2) for prompt.points but received [{x: 1, y: 1, label: 1}, {x: 2, y: 2, label: 1}] of type array`,
+      ),
+    );
+    await expect(session.add({ scribbles: [{ path: [[1, 1], [19, 9]], label: 1 }] })).rejects.toThrow(
+      /in a session's rounds together, scribble points included \(the rounds so far have 4095, this one adds \d+\) for prompt\.points and prompt\.scribbles/,
+    );
+    expect(calls.decode).toHaveLength(decodes);
+    await session.add({ points: [p(1, 1)] }); // up to the limit
+    expect(session.history).toHaveLength(2);
   });
 
   it('session options are validated', async () => {

@@ -64,7 +64,7 @@ describe.skipIf(!HAVE_SHARED_IMAGES)('frame streams on the sam-tiny checkpoint',
     const source = Readable.from(frames.files); // a Readable in object mode
     const results = await collect(segmenter.segmentStream(source, click, { follow: true, maxFramesInFlight: 2 }));
     expect(results).toHaveLength(COUNT);
-    expect(results[0].prompt).toBe(click);
+    expect(results[0].prompt).toEqual(click);
     for (let k = 1; k < COUNT; k++) {
       const before = results[k - 1].best;
       const expected = before.area === 0 ? click : { boxes: [before.box], maskInput: before.lowResLogits };

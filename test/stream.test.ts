@@ -75,7 +75,7 @@ describe('segmentStream: results', () => {
     for (const r of results) {
       expect(r.masks).toHaveLength(1);
       expect(r.best).toBe(r.masks[0]);
-      expect(r.prompt).toBe(click);
+      expect(r.prompt).toEqual(click);
       expect(r.timings).toEqual({ encodeMs: 12.5, decodeMs: 3.25 });
     }
     expect(calls.embeddings).toHaveLength(4);
@@ -170,7 +170,7 @@ describe('segmentStream: follow', () => {
     movingObject();
     const results = await collect(segmenter.segmentStream([frame(), frame(), frame(), frame()], click, { follow: true, multimask: true }));
     expect(results).toHaveLength(4);
-    expect(results[0].prompt).toBe(click);
+    expect(results[0].prompt).toEqual(click);
     expect(calls.decode[0].points).toEqual(new Float32Array([3, 4]));
     expect(calls.decode[0].maskInput).toBeNull();
     for (let k = 1; k < 4; k++) {
@@ -197,7 +197,7 @@ describe('segmentStream: follow', () => {
 
   it('an empty previous mask falls back to the prompt', async () => {
     const results = await collect(segmenter.segmentStream([frame(), frame()], click, { follow: true }));
-    expect(results[1].prompt).toBe(click);
+    expect(results[1].prompt).toEqual(click);
     expect(calls.decode[1].points).toEqual(new Float32Array([3, 4]));
   });
 
@@ -311,7 +311,7 @@ describe('segmentStream: errors, early exit, abort', () => {
     );
     expect(() => segmenter.segmentStream([frame()], null as unknown as object)).toThrow(
       new TypeError(
-        'Expected an object {points?, scribbles?, boxes?, maskInput?} for prompt but received null of type null',
+        'Expected an object {points?, scribbles?, boxes?, mask?, maskInput?} for prompt but received null of type null',
       ),
     );
     expect(() => segmenter.segmentStream([frame()], click, { maxFramesInFlight: 0 })).toThrow(
@@ -321,6 +321,86 @@ describe('segmentStream: errors, early exit, abort', () => {
       new TypeError('Expected a boolean for follow but received "yes" of type string'),
     );
     expect(calls.encode).toHaveLength(0);
+  });
+
+  it('prompt errors that need no frame throw at once too (they used to surface at frame 0, after its encode)', () => {
+    const at = (prompt: unknown) => () => segmenter.segmentStream([frame()], prompt as typeof click);
+    expect(at({ points: 'nope' })).toThrow(TypeError);
+    expect(at({})).toThrow(new RangeError('Expected at least one of points, scribbles, boxes, mask or maskInput for prompt but received {} of type object'));
+    expect(at({ points: [{ x: 1, y: 1, label: 7 }] })).toThrow(/prompt\.points\[0\]\.label/);
+    expect(at({ boxes: [[1, 2, 3]] })).toThrow(/prompt\.boxes\[0\]/);
+    expect(at({ maskInput: new Float32Array(3) })).toThrow(/prompt\.maskInput/);
+    expect(at({ mask: 5 })).toThrow(/prompt\.mask/);
+    expect(at({ points: [{ x: -1, y: 1, label: 1 }] })).toThrow(/prompt\.points\[0\]\.x/);
+    expect(calls.encode).toHaveLength(0);
+    // coordinates past a frame's sides are that frame's error (frames may differ in size)
+    expect(at({ points: [{ x: 500, y: 1, label: 1 }] })).not.toThrow();
+  });
+
+  it('the prompt is copied when the stream starts, and each frame reports the stream\'s copy', async () => {
+    const prompt = { points: [{ x: 3, y: 4, label: 1 as 0 | 1 }], boxes: [[1, 1, 9, 9] as [number, number, number, number]] };
+    const { frames } = countingSource(3);
+    const stream = segmenter.segmentStream(frames, prompt);
+    prompt.points[0].x = 15; // the caller's own object, changed after the call
+    prompt.boxes[0][2] = 19;
+    prompt.points.push({ x: 1, y: 1, label: 0 });
+    const results = await collect(stream);
+    for (const r of results) expect(r.prompt).toEqual({ points: [{ x: 3, y: 4, label: 1 }], boxes: [[1, 1, 9, 9]] });
+    expect(Object.isFrozen(results[0].prompt)).toBe(true);
+    expect(calls.decode.map((d) => Array.from(d.points ?? []))).toEqual([[3, 4], [3, 4], [3, 4]]);
+  });
+
+  it('a source error comes after every frame read before it, whatever maxFramesInFlight', async () => {
+    for (const max of [1, 2, 3, 5]) {
+      async function* failing() {
+        yield frame();
+        yield frame();
+        throw new Error('camera unplugged');
+      }
+      const seen: number[] = [];
+      let error: Error | undefined;
+      try {
+        for await (const r of segmenter.segmentStream(failing(), click, { maxFramesInFlight: max })) seen.push(r.index);
+      } catch (e) {
+        error = e as Error;
+      }
+      expect(seen, `maxFramesInFlight ${max}`).toEqual([0, 1]);
+      expect(error?.message).toBe('frame 2: camera unplugged');
+    }
+    expect(liveEmbeddings()).toBe(0);
+  });
+
+  it('hands each frame over as soon as it is done: a source that makes frame i from result i - 1 does not deadlock', { timeout: 10_000 }, async () => {
+    let seen = -1;
+    let waiting: (() => void) | undefined;
+    async function* feedback() {
+      for (let i = 0; i < 6; i++) {
+        while (seen < i - 1) await new Promise<void>((resolve) => (waiting = resolve));
+        yield frame();
+      }
+    }
+    const indices: number[] = [];
+    for await (const r of segmenter.segmentStream(feedback(), click)) {
+      indices.push(r.index);
+      seen = r.index;
+      waiting?.();
+    }
+    expect(indices).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('encoded frames are copied when read: a source may refill its buffer for the next frame', async () => {
+    const png = await sharp({ create: { width: 20, height: 10, channels: 3, background: { r: 9, g: 99, b: 199 } } }).png().toBuffer();
+    async function* refilling() {
+      const buffer = Buffer.alloc(png.length);
+      for (let i = 0; i < 4; i++) {
+        buffer.set(png);
+        yield buffer;
+        buffer.fill(0); // the next frame is being read: this one's bytes are gone
+      }
+    }
+    const results = await collect(segmenter.segmentStream(refilling(), click));
+    expect(results.map((r) => [r.width, r.height])).toEqual([[20, 10], [20, 10], [20, 10], [20, 10]]);
+    expect(calls.encode.every((e) => e.pixels[0] === 9 && e.pixels[1] === 99 && e.pixels[2] === 199)).toBe(true);
   });
 
   it('a disposed Segmenter', async () => {

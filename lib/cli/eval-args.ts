@@ -46,7 +46,10 @@ export function evalCommand(values: Values): EvalCommand {
 function evalConvertCommand(values: Values): EvalCommand {
   const format = values.required('convert');
   if (format !== 'grefcoco') throw new UsageError(`Invalid value for --convert: ${JSON.stringify(format)}; expected grefcoco`);
-  const other = ['gt', 'pred', 'heatmaps', 'dataset', 'model', 'referrer', 'report', 'max-clicks'].find((o) => values.string(o) !== undefined);
+  // (it runs no model: the backend options are refused too, as with --pred)
+  const other = ['gt', 'pred', 'heatmaps', 'dataset', 'model', 'referrer', 'report', 'max-clicks', 'device', 'precision', 'cpu-matmul', 'threads'].find(
+    (o) => values.string(o) !== undefined,
+  );
   if (other !== undefined || values.flag('clicks') || values.flag('json')) {
     throw new UsageError(`Option --${other ?? (values.flag('clicks') ? 'clicks' : 'json')} does not go with --convert`);
   }

@@ -251,7 +251,7 @@ export function resizeBilinearPil(
   ow: number,
   oh: number,
 ): Uint8Array {
-  if (iw === ow && ih === oh) return data.slice();
+  if (iw === ow && ih === oh) return new Uint8Array(data); // (a copy, also of a Buffer)
   const C = channels;
   let src = data;
   if (ow !== iw) {

@@ -6,7 +6,7 @@
 import { invalidRange, invalidType } from '../errors.js';
 import { Mask, maskSource } from '../mask.js';
 import type { BinaryMask } from '../types.js';
-import { abortSignal, binaryMask, integerInRange, isPlainObject, maskSize, nonEmptyString, plainObject } from '../validate.js';
+import { abortSignal, binaryMask, copyBytes, integerInRange, isPlainObject, maskSize, nonEmptyString, plainObject } from '../validate.js';
 
 /**
  * Prompt templates for labels, `{}` standing for the label: the seven that CLIP's authors selected
@@ -184,8 +184,8 @@ export function rankByQuery(segments: readonly Float32Array[], query: Float32Arr
 export function ownPixels(mask: unknown): unknown {
   if (mask instanceof Mask) {
     const source = maskSource(mask);
-    return source instanceof Uint32Array ? mask : { data: source.slice(), width: mask.width, height: mask.height };
+    return source instanceof Uint32Array ? mask : { data: copyBytes(source), width: mask.width, height: mask.height };
   }
-  if (isPlainObject(mask) && mask.data instanceof Uint8Array) return { ...mask, data: mask.data.slice() };
+  if (isPlainObject(mask) && mask.data instanceof Uint8Array) return { ...mask, data: copyBytes(mask.data) };
   return mask;
 }
