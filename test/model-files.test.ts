@@ -43,14 +43,15 @@ function rawHeader(edit: (h: SafetensorsHeader) => void): Buffer {
   return Buffer.concat([len, json, fixture.bytes.subarray(fixture.dataStart)]);
 }
 
-async function loadError(dir: string): Promise<Error> {
+/** The error `Loader.load` of the checkpoint in `dir` throws (Segmenter by default). */
+async function loadError(dir: string, Loader: typeof Segmenter | typeof Referrer = Segmenter): Promise<Error> {
   try {
-    const s = await Segmenter.load({ model: dir, threads: 1 });
-    s.dispose();
+    const model = await Loader.load({ model: dir, threads: 1 });
+    model.dispose();
   } catch (e) {
     return e as Error;
   }
-  throw new Error('expected Segmenter.load to fail');
+  throw new Error(`expected ${Loader.name}.load to fail`);
 }
 
 beforeAll(async () => {
@@ -203,15 +204,6 @@ async function clipsegCheckpoint(name: string, edit: (dir: string) => Promise<vo
   return dir;
 }
 
-async function referrerError(dir: string): Promise<Error> {
-  try {
-    const r = await Referrer.load({ model: dir, threads: 1 });
-    r.dispose();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected Referrer.load to fail');
-}
 
 /** Puts a FIFO at `file` (read from, it would block for a writer forever). */
 async function fifo(file: string): Promise<void> {
@@ -247,7 +239,7 @@ describe('model text files that are not what they should be', () => {
     for (const name of ['config.json', 'vocab.json', 'merges.txt', 'preprocessor_config.json', 'tokenizer_config.json']) {
       for (const [kind, make] of [['fifo', fifo], ['zero', zeros]] as const) {
         const dir = await clipsegCheckpoint(`clip_${kind}_${name}`, (d) => make(path.join(d, name)));
-        const e = await referrerError(dir);
+        const e = await loadError(dir, Referrer);
         const file = path.join(dir, name);
         expect(e.message, `${name} ${kind}`).toMatch(name === 'config.json' ? `cannot read ${file}: not a regular file` : `${file}: cannot read the file (not a regular file)`);
       }
@@ -256,7 +248,7 @@ describe('model text files that are not what they should be', () => {
 
   it(`CLIPSeg: a tokenizer file over ${MAX_MODEL_TEXT_BYTES} bytes is refused before it is read`, async () => {
     const dir = await clipsegCheckpoint('clip_big_merges', (d) => truncate(path.join(d, 'merges.txt'), MAX_MODEL_TEXT_BYTES + 1));
-    expect((await referrerError(dir)).message).toBe(
+    expect((await loadError(dir, Referrer)).message).toBe(
       `${path.join(dir, 'merges.txt')}: ${MAX_MODEL_TEXT_BYTES + 1} bytes, more than the ${MAX_MODEL_TEXT_BYTES} bytes a model's text file may have`,
     );
   });
@@ -291,9 +283,9 @@ describe('config values past what the models can be', () => {
       await writeFile(path.join(d, 'config.json'), JSON.stringify(cfg));
     };
     let dir = await clipsegCheckpoint('clip_positions', edit((cfg) => (cfg.text_config.max_position_embeddings = 1)));
-    expect((await referrerError(dir)).message).toMatch(/text_config: "max_position_embeddings" = 1 is out of range \[2, 65536\]/);
+    expect((await loadError(dir, Referrer)).message).toMatch(/text_config: "max_position_embeddings" = 1 is out of range \[2, 65536\]/);
     dir = await clipsegCheckpoint('clip_image_size', edit((cfg) => (cfg.vision_config.image_size = 8192)));
-    expect((await referrerError(dir)).message).toMatch(/vision_config: "image_size" = 8192 is out of range \[1, 4096\]/);
+    expect((await loadError(dir, Referrer)).message).toMatch(/vision_config: "image_size" = 8192 is out of range \[1, 4096\]/);
   });
 
   it(`CLIPSeg: a processor size over ${MAX_CLIP_INPUT_SIDE} px`, async () => {
@@ -302,7 +294,7 @@ describe('config values past what the models can be', () => {
       pp.size = { height: 65536, width: 65536 };
       await writeFile(path.join(d, 'preprocessor_config.json'), JSON.stringify(pp));
     });
-    expect((await referrerError(dir)).message).toMatch(
+    expect((await loadError(dir, Referrer)).message).toMatch(
       new RegExp(`preprocessor_config\\.json: size must be \\{"height": H, "width": W\\} \\(integers from 1 to ${MAX_CLIP_INPUT_SIDE}\\)`),
     );
   });
