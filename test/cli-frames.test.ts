@@ -1,6 +1,6 @@
 // omniseg segment-frames without the addon: argument parsing, help, and how <frames> is listed
 // (directory, glob, file). The command end to end is in test/stream-sam.test.ts.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,5 +118,9 @@ describe('listFrames', () => {
     const missing = path.join(dir, 'missing');
     await expect(listFrames(missing)).rejects.toThrow(new Error(`Frames not found: ${missing} is neither a directory, a file nor a glob`));
     await expect(listFrames(path.join(dir, 'nodir', '*.png'))).rejects.toThrow(/^Cannot read frames .*nodir.*: ENOENT/);
+    // a path that exists but cannot be looked at says why (it read as "not found")
+    const loop = path.join(dir, 'loop');
+    await symlink(loop, loop);
+    await expect(listFrames(loop)).rejects.toThrow(/^Cannot read frames .*loop: ELOOP/);
   });
 });

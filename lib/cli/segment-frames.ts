@@ -61,7 +61,11 @@ export async function runSegmentFrames(args: SegmentFramesCommand, io: CliIO): P
  * @throws Error when nothing matches.
  */
 export async function listFrames(pattern: string): Promise<string[]> {
-  const info = await stat(pattern).catch(() => undefined);
+  const info = await stat(pattern).catch((error: NodeJS.ErrnoException) => {
+    // (a missing path may be a glob; any other failure is what it says, e.g. EACCES)
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
+    throw new Error(`Cannot read frames ${pattern}: ${error.message}`);
+  });
   if (info?.isFile() === true) return [pattern];
   let dir: string;
   let keep: (name: string) => boolean;
