@@ -123,7 +123,9 @@ export class SegmentSession {
     const opts = plainObject(options, 'options', 'an object {signal?}');
     const signal = opts.signal === undefined ? undefined : abortSignal(opts.signal, 'signal');
     const added = this.#validate(prompt);
+    const clicks = this.#clicks(added);
     this.#adding++;
+    this.#queuedClicks += clicks;
     try {
       return await this.#rounds.run(async () => {
         this.#live();
@@ -136,6 +138,7 @@ export class SegmentSession {
       }, signal);
     } finally {
       this.#adding--;
+      this.#queuedClicks -= clicks;
     }
   }
 
@@ -176,6 +179,13 @@ export class SegmentSession {
    * reset() may run then.
    */
   #adding = 0;
+  /** Clicks (scribble points included) of the rounds added and not settled: they count towards the limit too. */
+  #queuedClicks = 0;
+
+  /** The clicks a round adds to the decoder's prompt, scribble points included. */
+  #clicks(p: SessionPrompt): number {
+    return (p.points?.length ?? 0) + (p.scribbles ?? []).reduce((n, s) => n + scribbleToPoints(s, this.width, this.height).length, 0);
+  }
 
   #idle(method: string): void {
     if (this.#adding > 0) {
@@ -214,11 +224,10 @@ export class SegmentSession {
     if ((points?.length ?? 0) === 0 && (scribbles?.length ?? 0) === 0 && b === undefined) {
       throw invalidRange('at least one of points, scribbles or box', 'prompt', prompt);
     }
-    // The decoder takes every round's clicks at once: the limit is on the session's total.
-    const clicks = (p: SessionPrompt): number =>
-      (p.points?.length ?? 0) + (p.scribbles ?? []).reduce((n, s) => n + scribbleToPoints(s, width, height).length, 0);
-    const before = this.#entries.reduce((n, entry) => n + clicks(entry.round.prompt), 0);
-    const adds = clicks({ points, scribbles });
+    // The decoder takes every round's clicks at once: the limit is on the session's total, the
+    // rounds still queued included.
+    const before = this.#entries.reduce((n, entry) => n + this.#clicks(entry.round.prompt), 0) + this.#queuedClicks;
+    const adds = this.#clicks({ points, scribbles });
     if (before + adds > MAX_PROMPT_POINTS) {
       throw invalidRange(
         `at most ${MAX_PROMPT_POINTS} points in a session's rounds together, scribble points included (the rounds so far have ${before}, this one adds ${adds})`,

@@ -127,22 +127,46 @@ function streamPrompt(prompt: unknown, segmenter: Segmenter, settings: StreamSet
   const frame = { resizedWidth: 1, resizedHeight: 1, imageSize: 1, lowResSize };
   checkPrompt(obj, side(mask?.width), side(mask?.height), lowResSize, settings, frame);
   const p = obj as Prompt;
+  const frozen = <T>(items: T[]): T[] => Object.freeze(items) as T[];
   const copy: Prompt = {
-    ...(p.points === undefined ? {} : { points: p.points.map(({ x, y, label }) => Object.freeze({ x, y, label })) }),
+    ...(p.points === undefined ? {} : { points: frozen(p.points.map(({ x, y, label }) => Object.freeze({ x, y, label }))) }),
     ...(p.scribbles === undefined
       ? {}
-      : { scribbles: p.scribbles.map((s) => Object.freeze({ ...s, path: s.path.map(([x, y]): Vertex => [x, y]) })) }),
-    ...(p.boxes === undefined ? {} : { boxes: p.boxes.map(([x0, y0, x1, y1]): Box => [x0, y0, x1, y1]) }),
+      : {
+          scribbles: frozen(
+            p.scribbles.map((s) => Object.freeze({ ...s, path: frozen(s.path.map(([x, y]) => frozen<number>([x, y]) as Vertex)) })),
+          ),
+        }),
+    ...(p.boxes === undefined ? {} : { boxes: frozen(p.boxes.map((b) => frozen<number>([...b]) as Box)) }),
     ...(p.maskInput === undefined ? {} : { maskInput: p.maskInput.slice() }),
     ...(p.mask === undefined
       ? {}
-      : { mask: p.mask instanceof Mask ? p.mask : { data: copyBytes(p.mask.data), width: p.mask.width, height: p.mask.height } }),
+      : { mask: p.mask instanceof Mask ? p.mask : Object.freeze({ data: copyBytes(p.mask.data), width: p.mask.width, height: p.mask.height }) }),
   };
   return Object.freeze(copy);
 }
 
+/**
+ * The stream's prompt as one frame's own: typed arrays cannot be frozen, so a frame's `maskInput`
+ * and mask pixels are its own copies (a consumer writing into frame 0's cannot change frame 1's).
+ */
+function framePromptOf(prompt: Prompt): Prompt {
+  if (prompt.maskInput === undefined && (prompt.mask === undefined || prompt.mask instanceof Mask)) return prompt;
+  return Object.freeze({
+    ...prompt,
+    ...(prompt.maskInput === undefined ? {} : { maskInput: prompt.maskInput.slice() }),
+    ...(prompt.mask === undefined || prompt.mask instanceof Mask ? {} : { mask: Object.freeze({ ...prompt.mask, data: copyBytes(prompt.mask.data) }) }),
+  });
+}
+
+/** The source's iterator, and for a Readable how to close it at once (its iterator cannot mid-read). */
+interface FrameReader {
+  iterator: AsyncIterator<unknown> | Iterator<unknown>;
+  close?: () => void;
+}
+
 /** A function that opens the source's iterator, after checking that it is a source of frames. */
-function frameIterator(frames: unknown): () => AsyncIterator<unknown> | Iterator<unknown> {
+function frameIterator(frames: unknown): () => FrameReader {
   // Strings and byte arrays are iterable, but they are one image, not a sequence of images.
   if (typeof frames !== 'object' || frames === null || ArrayBuffer.isView(frames)) {
     throw invalidType(SOURCE_WHAT, 'frames', frames);
@@ -150,9 +174,10 @@ function frameIterator(frames: unknown): () => AsyncIterator<unknown> | Iterator
   if (frames instanceof Readable && !frames.readableObjectMode) {
     throw invalidRange(SOURCE_WHAT, 'frames', frames);
   }
+  if (frames instanceof Readable) return () => ({ iterator: frames[Symbol.asyncIterator](), close: () => frames.destroy() });
   const source = frames as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
-  if (typeof source[Symbol.asyncIterator] === 'function') return () => source[Symbol.asyncIterator]!();
-  if (typeof source[Symbol.iterator] === 'function') return () => source[Symbol.iterator]!();
+  if (typeof source[Symbol.asyncIterator] === 'function') return () => ({ iterator: source[Symbol.asyncIterator]!() });
+  if (typeof source[Symbol.iterator] === 'function') return () => ({ iterator: source[Symbol.iterator]!() });
   throw invalidType(SOURCE_WHAT, 'frames', frames);
 }
 
@@ -167,7 +192,7 @@ function frameIterator(frames: unknown): () => AsyncIterator<unknown> | Iterator
  */
 async function* pipeline(
   segmenter: Segmenter,
-  open: () => AsyncIterator<unknown> | Iterator<unknown>,
+  open: () => FrameReader,
   prompt: Prompt,
   settings: StreamSettings,
 ): AsyncGenerator<FrameResult, void, undefined> {
@@ -177,7 +202,8 @@ async function* pipeline(
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
-  const iterator = open();
+  const source = open();
+  const { iterator } = source;
   const pending: Array<Promise<FrameResult>> = [];
   const framesChanged = changes(); // the reader added a frame, or ended
   const slotsChanged = changes(); // the consumer took a frame, or the stream ended
@@ -187,6 +213,7 @@ async function* pipeline(
   let ended = false; // the reader is done (the source ended, failed, or the stream stopped)
   let exhausted = false; // the source ended or failed (it is not closed then)
   let sourceError: { error: unknown } | undefined; // kept until the frames before it are yielded
+  let failed = false; // the stream ends with an error (which closing the source must not replace)
 
   const reader = (async () => {
     let previous: FrameWork | undefined;
@@ -194,7 +221,7 @@ async function* pipeline(
     try {
       for (;;) {
         while (!stopped && pending.length + (holding ? 1 : 0) >= settings.maxFramesInFlight) await slotsChanged.next();
-        if (stopped) return;
+        if (stopped || controller.signal.aborted) return;
         reading = true;
         const next = await Promise.resolve(iterator.next());
         reading = false;
@@ -219,6 +246,7 @@ async function* pipeline(
       framesChanged.notify();
     }
   })();
+  reader.catch(() => undefined); // (it catches what it throws; this only keeps a slip from crashing the process)
 
   try {
     for (;;) {
@@ -235,6 +263,9 @@ async function* pipeline(
       holding = true;
       yield result;
     }
+  } catch (error) {
+    failed = true;
+    throw error;
   } finally {
     stopped = true;
     slotsChanged.notify();
@@ -251,8 +282,9 @@ async function* pipeline(
       // Close the source (a Readable is destroyed). While a read is still outstanding (the consumer
       // stopped, or the signal fired, during it), an async generator would only run return()
       // after that read: don't wait.
-      const closing = Promise.resolve().then(() => iterator.return?.());
-      if (reading) closing.catch(() => undefined);
+      // A Readable is destroyed directly: its iterator's return() would wait for the read.
+      const closing = Promise.resolve().then(() => (source.close !== undefined ? source.close() : iterator.return?.()));
+      if (reading || failed) closing.catch(() => undefined);
       else await closing;
     }
   }
@@ -292,7 +324,7 @@ function startFrame(
     try {
       encoded = await embedding;
       const before = await previous?.result.catch(() => undefined); // mask decodes in frame order
-      const framePrompt = settings.follow && before !== undefined ? followPrompt(before, encoded, index, prompt) : prompt;
+      const framePrompt = settings.follow && before !== undefined ? followPrompt(before, encoded, index, prompt) : framePromptOf(prompt);
       const { masks, timings } = await segmenter.segment(encoded, framePrompt, {
         multimask: settings.multimask,
         threshold: settings.threshold,
@@ -327,15 +359,27 @@ function followPrompt(before: FrameResult, frame: ImageEmbedding, index: number,
         `follow needs frames of one size) for frames[${index}] but received a frame of ${frame.width}x${frame.height} pixels`,
     );
   }
-  if (before.best.area === 0) return initial;
+  if (before.best.area === 0) return framePromptOf(initial);
   return { boxes: [before.best.box], maskInput: before.best.lowResLogits.slice() };
 }
 
-/** Names the frame in an error's message (AbortErrors are left as they are). */
+/**
+ * Names the frame in an error's message (AbortErrors are left as they are). An error whose message
+ * cannot be written (a DOMException's is a getter; a frozen Error) is wrapped: a new Error with
+ * that message, its name, and the error as its cause.
+ */
 function atFrame(error: unknown, index: number): unknown {
   if (error instanceof Error && !(error instanceof AbortError) && error.name !== 'AbortError') {
     const header = `${error.name}: ${error.message}`;
-    error.message = `frame ${index}: ${error.message}`;
+    const message = `frame ${index}: ${error.message}`;
+    try {
+      error.message = message;
+      if (error.message !== message) throw new TypeError('read-only message');
+    } catch {
+      const wrapped = new Error(message, { cause: error });
+      wrapped.name = error.name;
+      return wrapped;
+    }
     if (error.stack?.startsWith(header) === true) error.stack = `${error.name}: ${error.message}${error.stack.slice(header.length)}`;
   }
   return error;

@@ -29,6 +29,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
+if [ "$mode" != build ] && [ "$mode" != run ]; then
+  echo "usage: scripts/gpu-check.sh build | run [ops bench sam clipseg profile node parity]" >&2
+  exit 2
+fi
 
 if [ "$mode" = build ]; then
   root=$(scripts/cublas.sh)

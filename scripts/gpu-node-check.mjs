@@ -296,9 +296,11 @@ for (const [label, seg, n] of [
   emb.dispose();
   rows.push(row);
 }
-for (const [label, ref] of [[`${device} fp32`, rGpu], ['cpu fp32', rCpu]]) {
-  const n = label.startsWith('cpu') ? Math.max(2, Math.ceil(iters / 5)) : iters;
-  const row = rows.find((r) => r.label === label);
+// (rows[0] is the device's fp32 row, the last the CPU's; with --device cpu both say "cpu fp32")
+for (const [row, ref, n] of [
+  [rows[0], rGpu, iters],
+  [rows.at(-1), rCpu, Math.max(2, Math.ceil(iters / 5))],
+]) {
   row.heatmap = await timed(() => ref.heatmap(raw(big.img), { text: 'a person' }), n);
 }
 console.log(`\ntimings, ${big.name} ${big.img.width}x${big.img.height}, median ms (decodes at image size, 3 masks):`);

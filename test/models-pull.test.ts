@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { hubSettings, modelCacheDir } from '../lib/models/cache.js';
+import { acquireLock, hubSettings, modelCacheDir } from '../lib/models/cache.js';
 import { MAX_UNVERIFIED_METADATA_BYTES, needsOptIn, pullModel, type PullEvent } from '../lib/models/pull.js';
 import { bytes, hubFixture, sha256, startHubServer, type HubServer, type TestModel } from './helpers/hub-server.js';
 
@@ -256,6 +256,25 @@ describe('pullModel', () => {
     const { list, onEvent } = events();
     expect(await pullModel('test-sam', { env: fixture.env, onEvent, signal: AbortSignal.timeout(5000) })).toMatchObject({ downloaded: true });
     expect(list.filter((e) => e.type === 'wait')).toEqual([]);
+  });
+
+  it('concurrent acquirers of one lock in one process never hold it together', { timeout: 30_000 }, async () => {
+    const dir = path.join(fixture.cache, 'lock-race');
+    await mkdir(path.dirname(dir), { recursive: true });
+    let holders = 0;
+    let most = 0;
+    for (let round = 0; round < 60; round++) {
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          const lock = await acquireLock(`${dir}-${round}`, { pollMs: 1 });
+          most = Math.max(most, ++holders);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          holders--;
+          await lock.release();
+        }),
+      );
+    }
+    expect(most).toBe(1);
   });
 
   it('hashes a file an interrupted pull left in place: kept when it matches, downloaded again when not', async () => {

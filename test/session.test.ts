@@ -301,6 +301,18 @@ describe('validation', () => {
     expect(session.history).toHaveLength(2);
   });
 
+  it('rounds still queued count towards the limit too', async () => {
+    const session = await segmenter.session(pixels());
+    const half = Array.from({ length: 3000 }, (_, i) => p(i % 20, 1));
+    calls.decodeGate = gate();
+    const a = session.add({ points: half });
+    const b = session.add({ points: half });
+    await expect(b).rejects.toThrow(/\(the rounds so far have 3000, this one adds 3000\)/);
+    calls.decodeGate.open();
+    await a;
+    expect(session.history).toHaveLength(1);
+  });
+
   it('session options are validated', async () => {
     await expect(segmenter.session(pixels(), { multimask: 'yes' as unknown as boolean })).rejects.toThrow(
       new TypeError('Expected a boolean for multimask but received "yes" of type string'),

@@ -403,6 +403,61 @@ describe('segmentStream: errors, early exit, abort', () => {
     expect(calls.encode.every((e) => e.pixels[0] === 9 && e.pixels[1] === 99 && e.pixels[2] === 199)).toBe(true);
   });
 
+  it('a source error whose message cannot be written (a DOMException) is wrapped, not a crash', async () => {
+    async function* timingOut() {
+      yield frame();
+      throw new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+    }
+    const seen: number[] = [];
+    const error = await (async () => {
+      try {
+        for await (const r of segmenter.segmentStream(timingOut(), click)) seen.push(r.index);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(seen).toEqual([0]);
+    expect(error).toMatchObject({ name: 'TimeoutError', message: 'frame 1: The operation was aborted due to timeout' });
+    expect(error?.cause).toBeInstanceOf(DOMException);
+  });
+
+  it('closing the source fails: the frame error is what the consumer gets', async () => {
+    const source = {
+      i: 0,
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        return this.i++ < 5 ? { done: false, value: this.i === 2 ? Buffer.from('not an image') : frame() } : { done: true, value: undefined };
+      },
+      async return(): Promise<IteratorResult<ImageInput>> {
+        throw new Error('return failed');
+      },
+    };
+    await expect(collect(segmenter.segmentStream(source as unknown as AsyncIterable<ImageInput>, click))).rejects.toThrow(/^frame 1: Cannot decode image/);
+  });
+
+  it('a Readable is destroyed when the consumer stops, also while the stream waits for its next frame', async () => {
+    const readable = new Readable({ objectMode: true, read() {} });
+    readable.push(frame());
+    for await (const r of segmenter.segmentStream(readable, click)) {
+      expect(r.index).toBe(0);
+      break; // the stream is waiting on the Readable for frame 1
+    }
+    expect(readable.destroyed).toBe(true);
+    expect(liveEmbeddings()).toBe(0);
+  });
+
+  it('every frame\'s prompt is frozen all the way down, and its maskInput is its own', async () => {
+    const prompt = { boxes: [[1, 1, 9, 9] as [number, number, number, number]], maskInput: new Float32Array(LOW_RES) };
+    const results = await collect(segmenter.segmentStream([frame(), frame()], prompt, { maxFramesInFlight: 1 }));
+    const [a, b] = results.map((r) => r.prompt);
+    expect(Object.isFrozen(a.boxes) && Object.isFrozen(a.boxes?.[0])).toBe(true);
+    expect(() => (a.boxes![0][2] = 20)).toThrow(TypeError);
+    expect(a.maskInput).not.toBe(b.maskInput);
+    expect(a.maskInput).toEqual(prompt.maskInput);
+  });
+
   it('a disposed Segmenter', async () => {
     const other = await Segmenter.load({ model: modelDir });
     other.dispose();

@@ -113,13 +113,16 @@ export async function acquireLock(
   let waited = false;
   for (;;) {
     options.signal?.throwIfAborted();
+    // Counted as held from before the file exists: another pull of this process that reads it
+    // while it is being written must not take it for a stale one.
+    heldTokens.add(own.token);
     try {
       const handle = await open(file, 'wx');
       await handle.writeFile(JSON.stringify(own));
       await handle.close();
-      heldTokens.add(own.token);
       return { release: () => releaseLock(file, own.token) };
     } catch (error) {
+      heldTokens.delete(own.token);
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const holder = await readLock(file);
@@ -128,7 +131,8 @@ export async function acquireLock(
         ? await stat(file).then((s) => Date.now() - s.mtimeMs > UNREADABLE_LOCK_MS, () => false)
         : holder.hostname === own.hostname &&
           (holder.pid === process.pid ? !heldTokens.has(holder.token) : !processAlive(holder.pid));
-    if (stale) {
+    // (removed only if it is still the lock judged stale: another pull may have replaced it since)
+    if (stale && (holder === undefined || (await readLock(file))?.token === holder.token)) {
       await rm(file, { force: true });
       continue;
     }
@@ -152,7 +156,7 @@ async function readLock(file: string): Promise<{ pid: number; hostname: string; 
 async function releaseLock(file: string, token: string): Promise<void> {
   const holder = await readLock(file);
   if (holder?.token === token) await rm(file, { force: true });
-  heldTokens.delete(token);
+  heldTokens.delete(token); // (after the file is gone: until then it is held)
 }
 
 function processAlive(pid: number): boolean {

@@ -95,7 +95,10 @@ async function attemptDownload(target: DownloadTarget, options: DownloadOptions)
     // body whose end came with a dropped connection); otherwise it is dropped and the next
     // attempt starts over.
     await response.body?.cancel();
-    if (unsatisfiedRangeTotal(response.headers.get('content-range')) === offset) return finish(target, partial, offset, hash);
+    if (unsatisfiedRangeTotal(response.headers.get('content-range')) === offset) {
+      await syncFile(partial); // (an attempt that dropped closed it without a sync)
+      return finish(target, partial, offset, hash);
+    }
     await rm(partial, { force: true });
     throw new Transient(new Error(`HTTP 416 for bytes=${offset}-`));
   }
@@ -213,6 +216,15 @@ function unsatisfiedRangeTotal(value: string | null): number | undefined {
 
 async function hashFile(file: string, hash: Hash): Promise<void> {
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+}
+
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** fsync a directory so that a rename in it survives a crash (a no-op where unsupported). */
