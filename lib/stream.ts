@@ -64,8 +64,9 @@ export interface FrameResult extends SegmentResult {
   /** The highest-scoring mask (the first on ties): what `follow` carries to the next frame. */
   readonly best: Mask;
   /**
-   * The prompt this frame was decoded with: the stream's frozen copy of the prompt given (made
-   * when the stream was created), or with `follow` the previous frame's box and logits.
+   * The prompt this frame was decoded with: a frozen copy of the prompt given, made when the
+   * stream was created (its `maskInput` and mask pixels copied again for each frame), or with
+   * `follow` the previous frame's box and logits.
    */
   readonly prompt: Prompt;
 }
@@ -115,7 +116,8 @@ export function segmentFrames(
 /**
  * The prompt as the stream keeps it: checked now for all but its coordinates, which are checked
  * against each frame's size as it comes; copied, so that the caller may change its own after the
- * call (each frame reads the stream's); frozen, as every frame's `prompt` is this object.
+ * call; frozen all the way down, as the frames' `prompt` share it (with their own typed arrays,
+ * framePromptOf).
  */
 function streamPrompt(prompt: unknown, segmenter: Segmenter, settings: StreamSettings): Prompt {
   const obj = plainObject(prompt, 'prompt', 'an object {points?, scribbles?, boxes?, mask?, maskInput?}');
@@ -279,10 +281,10 @@ async function* pipeline(
     }
     if (!reading) await reader; // (it has returned, or returns now that it is stopped)
     if (!exhausted) {
-      // Close the source (a Readable is destroyed). While a read is still outstanding (the consumer
-      // stopped, or the signal fired, during it), an async generator would only run return()
-      // after that read: don't wait.
-      // A Readable is destroyed directly: its iterator's return() would wait for the read.
+      // Close the source: a Readable is destroyed directly (its iterator's return() would wait for
+      // an outstanding read); an iterator's return() is called, not waited for while a read is
+      // outstanding (an async generator runs it only after that read) or when the stream ends
+      // with an error (a failing return() must not replace it).
       const closing = Promise.resolve().then(() => (source.close !== undefined ? source.close() : iterator.return?.()));
       if (reading || failed) closing.catch(() => undefined);
       else await closing;
