@@ -269,6 +269,19 @@ describe('config values past what the models can be', () => {
     expect((await loadError(dir)).message).toMatch(/vision_config: "image_size" = 16384 is out of range \[1, 8192\]/);
   });
 
+  it('layer_norm_eps of 0 or below, or not finite (it is added under a square root)', async () => {
+    for (const eps of [0, -1e-6]) {
+      const dir = await samConfig((cfg) => (cfg.mask_decoder_config.layer_norm_eps = eps), `eps_${eps}`);
+      expect((await loadError(dir)).message).toMatch(/mask_decoder_config: "layer_norm_eps" must be a finite number above 0/);
+    }
+    const dir = await clipsegCheckpoint('clip_eps', async (d) => {
+      const cfg = JSON.parse(await readFile(path.join(d, 'config.json'), 'utf8'));
+      cfg.vision_config.layer_norm_eps = 0;
+      await writeFile(path.join(d, 'config.json'), JSON.stringify(cfg));
+    });
+    expect((await loadError(dir, Referrer)).message).toMatch(/vision_config: "layer_norm_eps" must be a finite number above 0/);
+  });
+
   it('SAM: image_std of 0 or below (the pixels are divided by it)', async () => {
     for (const std of [[0, 1, 1], [1, -0.5, 1]]) {
       const dir = await samConfig((_, pp) => (pp.image_std = std), `std_${std.join('_')}`);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -71,6 +72,15 @@ inline void readDouble(const json& j, const char* key, double& out, const std::s
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return;
   if (!it->is_number()) throw Error(where + ": \"" + key + "\" must be a number");
+  out = it->get<double>();
+}
+
+// A finite number above 0 (an epsilon under a square root, a divisor).
+inline void readPositive(const json& j, const char* key, double& out, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
+    throw Error(where + ": \"" + key + "\" must be a finite number above 0");
   out = it->get<double>();
 }
 

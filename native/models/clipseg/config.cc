@@ -19,7 +19,7 @@ void readTower(const json& j, TowerConfig& t, const std::string& where) {
   config::readInt(j, "intermediate_size", t.intermediateSize, where);
   config::readInt(j, "num_hidden_layers", t.numHiddenLayers, where, 1, 256);
   config::readInt(j, "num_attention_heads", t.numAttentionHeads, where);
-  config::readDouble(j, "layer_norm_eps", t.layerNormEps, where);
+  config::readPositive(j, "layer_norm_eps", t.layerNormEps, where);
   std::string act = "quick_gelu";
   config::readString(j, "hidden_act", act, where);
   if (act == "quick_gelu")

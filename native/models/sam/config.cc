@@ -11,6 +11,7 @@ using config::json;
 using config::readBool;
 using config::readDouble;
 using config::readInt;
+using config::readPositive;
 using config::readJson;
 using config::section;
 
@@ -53,7 +54,7 @@ SamConfig loadConfig(const std::string& dir) {
     readInt(v, "num_channels", vc.numChannels, where, 3, 3);
     readInt(v, "image_size", vc.imageSize, where, 1, kMaxImageSize);
     readInt(v, "patch_size", vc.patchSize, where);
-    readDouble(v, "layer_norm_eps", vc.layerNormEps, where);
+    readPositive(v, "layer_norm_eps", vc.layerNormEps, where);
     readBool(v, "qkv_bias", vc.qkvBias, where);
     double mlpRatio = 4.0;
     readDouble(v, "mlp_ratio", mlpRatio, where);
@@ -87,7 +88,7 @@ SamConfig loadConfig(const std::string& dir) {
     readInt(p, "patch_size", pc.patchSize, where);
     readInt(p, "mask_input_channels", pc.maskInputChannels, where);
     readInt(p, "num_point_embeddings", pc.numPointEmbeddings, where, 4, 4);
-    readDouble(p, "layer_norm_eps", pc.layerNormEps, where);
+    readPositive(p, "layer_norm_eps", pc.layerNormEps, where);
     requireAct(p, "gelu", where);
   }
   {
@@ -102,7 +103,7 @@ SamConfig loadConfig(const std::string& dir) {
     readInt(m, "num_multimask_outputs", mc.numMultimaskOutputs, where, 1, 64);
     readInt(m, "iou_head_depth", mc.iouHeadDepth, where, 2, 64);
     readInt(m, "iou_head_hidden_dim", mc.iouHeadHiddenDim, where);
-    readDouble(m, "layer_norm_eps", mc.layerNormEps, where);
+    readPositive(m, "layer_norm_eps", mc.layerNormEps, where);
     requireAct(m, "relu", where);
   }
   {
