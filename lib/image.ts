@@ -3,7 +3,7 @@
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { invalidRange, invalidType } from './errors.js';
-import { integerInRange, isPlainObject } from './validate.js';
+import { copyBytes, integerInRange, isPlainObject } from './validate.js';
 import type { BinaryMask, DecodedImage, ImageInput } from './types.js';
 
 /** sharp's default pixel limit (0x3FFF × 0x3FFF). */
@@ -102,7 +102,7 @@ export function recyclePixels(data: Uint8Array): void {
 }
 
 function copyPixels(data: Uint8Array, recycle: boolean): Uint8Array {
-  if (!recycle) return new Uint8Array(data);
+  if (!recycle) return copyBytes(data);
   const list = spare.get(data.length);
   const reused = list?.pop();
   if (reused !== undefined) spareBytes -= reused.length;
@@ -215,7 +215,7 @@ async function fromRaw(raw: Record<string, unknown>, limit: number, forEncoder: 
  */
 async function toRGB(data: Uint8Array, width: number, height: number, channels: 1 | 3 | 4, forEncoder: boolean): Promise<Uint8Array> {
   if (channels === 3) return forEncoder && internal.has(data) ? data : copyPixels(data, forEncoder);
-  const pixels = sharp(new Uint8Array(data), { raw: { width, height, channels }, limitInputPixels: false });
+  const pixels = sharp(copyBytes(data), { raw: { width, height, channels }, limitInputPixels: false });
   const rgb = await (channels === 4 ? pixels.removeAlpha() : pixels.toColourspace('srgb')).raw().toBuffer();
   return new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.length);
 }

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { describeValue } from '../errors.js';
 import { readModelText } from '../model-text.js';
 import type { DecodedImage } from '../types.js';
-import { isPlainObject } from '../validate.js';
+import { copyBytes, isPlainObject } from '../validate.js';
 
 /** PIL's resample code for bilinear (`PIL.Image.Resampling.BILINEAR`), the only one supported. */
 export const PIL_BILINEAR = 2;
@@ -251,7 +251,7 @@ export function resizeBilinearPil(
   ow: number,
   oh: number,
 ): Uint8Array {
-  if (iw === ow && ih === oh) return new Uint8Array(data); // (a copy, also of a Buffer)
+  if (iw === ow && ih === oh) return copyBytes(data);
   const C = channels;
   let src = data;
   if (ow !== iw) {
