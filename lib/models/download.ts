@@ -218,8 +218,9 @@ async function hashFile(file: string, hash: Hash): Promise<void> {
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
 }
 
+/** fsync a file (its data) or a directory (a rename in it), so that it survives a crash. */
 async function syncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r+');
+  const handle = await open(file, 'r');
   try {
     await handle.sync();
   } finally {
@@ -227,15 +228,10 @@ async function syncFile(file: string): Promise<void> {
   }
 }
 
-/** fsync a directory so that a rename in it survives a crash (a no-op where unsupported). */
+/** syncFile of a directory, a no-op where unsupported. */
 async function syncDirectory(dir: string): Promise<void> {
   try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await syncFile(dir);
   } catch {
     // Windows cannot open directories; the rename is still atomic.
   }

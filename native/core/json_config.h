@@ -77,11 +77,10 @@ inline void readDouble(const json& j, const char* key, double& out, const std::s
 
 // A finite number above 0 (an epsilon under a square root, a divisor).
 inline void readPositive(const json& j, const char* key, double& out, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return;
-  if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
-    throw Error(where + ": \"" + key + "\" must be a finite number above 0");
-  out = it->get<double>();
+  double v = out;
+  readDouble(j, key, v, where);
+  if (!(v > 0) || !std::isfinite(v)) throw Error(where + ": \"" + key + "\" must be a finite number above 0");
+  out = v;
 }
 
 inline void readBool(const json& j, const char* key, bool& out, const std::string& where) {
