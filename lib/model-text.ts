@@ -31,3 +31,23 @@ export async function readModelText(file: string): Promise<string | undefined> {
     await handle.close();
   }
 }
+
+/**
+ * Refuses a checkpoint whose config.json names another model_type, before any other of its files
+ * is read: a SAM directory given to the CLIPSeg loader is named as such, rather than reported by
+ * the first CLIPSeg file it lacks. A missing or malformed config.json is left to the native
+ * loader, which reports it. (The message is the native loader's, config.cc.)
+ * @throws Error naming config.json and its model_type
+ */
+export async function checkModelType(dir: string, expected: string, name: string): Promise<void> {
+  const file = `${dir}/config.json`;
+  let modelType: unknown;
+  try {
+    modelType = (JSON.parse((await readModelText(file)) ?? '{}') as { model_type?: unknown }).model_type;
+  } catch {
+    return;
+  }
+  if (typeof modelType === 'string' && modelType !== expected) {
+    throw new Error(`${file}: model_type ${JSON.stringify(modelType)} is not a ${name} checkpoint (expected ${JSON.stringify(expected)})`);
+  }
+}

@@ -12,6 +12,7 @@ import { abortError, invalidRange, invalidType, withCallerStack } from './errors
 import { decodeForEncoder, decodeImage, readInPlace } from './image.js';
 import type { NativeClipSegConfig, NativeClipSegImage, NativeClipSegModel } from './native.js';
 import { resolveModelDirectory } from './model-dir.js';
+import { checkModelType } from './model-text.js';
 import { WorkQueue } from './queue.js';
 import {
   fuseEmbeddings,
@@ -157,6 +158,7 @@ export class Referrer {
     const name = nonEmptyString(opts.model, 'model');
     const { device, cpuMatmul, threads, limitInputPixels } = loadSettings(opts);
     const dir = await resolveModelDirectory(name, 'clipseg');
+    await checkModelType(dir, 'clipseg', 'CLIPSeg');
     const [processor, tokenizer] = await Promise.all([readClipImageProcessorConfig(dir), ClipTokenizer.load(dir)]);
     const chosen = await resolveBinding(device);
     const binding = chosen.binding;

@@ -362,6 +362,9 @@ function followPrompt(before: FrameResult, frame: ImageEmbedding, index: number,
     );
   }
   if (before.best.area === 0) return framePromptOf(initial);
+  // The box has inclusive bounds (x1 is the last pixel's column), the convention of SAM's own
+  // mask-to-box (segment_anything/utils/amg.py batched_mask_to_box; torchvision masks_to_boxes),
+  // from which its box prompts were made: no half-pixel shift to undo.
   return { boxes: [before.best.box], maskInput: before.best.lowResLogits.slice() };
 }
 

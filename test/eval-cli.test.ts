@@ -3,10 +3,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { helpText } from '../lib/cli/help.js';
 import { writeFloat32File } from '../lib/cli/io.js';
 import { encodeRLE } from '../lib/rle.js';
+import { Segmenter } from '../lib/segmenter.js';
 import { FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 import { expectUsage, parse, run } from './helpers/cli.js';
 
@@ -153,5 +154,21 @@ describe.runIf(addonAvailable())('omniseg eval --clicks (tiny SAM fixture)', () 
     expect(result.count).toBe(1);
     expect(result['NoC@90']).toBeGreaterThanOrEqual(1);
     expect(result['NoC@90']).toBeLessThanOrEqual(3);
+  });
+
+  it('refuses an image of another size than its ground truth before encoding it', async () => {
+    const gt = path.join(dir, 'gt-clicks-size.json');
+    const mask = new Uint8Array(90 * 150).fill(1);
+    const image = path.join(FIXTURES, 'wide.png'); // 150 x 100
+    await writeFile(gt, JSON.stringify([{ id: 7, height: 90, width: 150, masks: [encodeRLE(mask, 90, 150)], image }]));
+    const encode = vi.spyOn(Segmenter.prototype, 'encode');
+    try {
+      const out = await run(['eval', '--gt', gt, '--clicks', '--model', MODEL_DIR, '--device', 'cpu']);
+      expect(out.stderr).toBe(`omniseg: Sample 7: ${image} is 150x100 but the ground truth is 150x90\n`);
+      expect(out.code).not.toBe(0);
+      expect(encode).not.toHaveBeenCalled();
+    } finally {
+      encode.mockRestore();
+    }
   });
 });

@@ -205,6 +205,17 @@ async function clipsegCheckpoint(name: string, edit: (dir: string) => Promise<vo
 }
 
 
+describe('a checkpoint of the other model', () => {
+  it('is named by its config.json model_type, before the loader looks for its own files', async () => {
+    expect((await loadError(MODEL_DIR, Referrer)).message).toBe(
+      `${MODEL_DIR}/config.json: model_type "sam" is not a CLIPSeg checkpoint (expected "clipseg")`,
+    );
+    expect((await loadError(CLIPSEG_DIR, Segmenter)).message).toBe(
+      `${CLIPSEG_DIR}/config.json: model_type "clipseg" is not a SAM checkpoint (expected "sam")`,
+    );
+  });
+});
+
 /** Puts a FIFO at `file` (read from, it would block for a writer forever). */
 async function fifo(file: string): Promise<void> {
   await rm(file, { force: true });
@@ -286,6 +297,17 @@ describe('config values past what the models can be', () => {
     for (const std of [[0, 1, 1], [1, -0.5, 1]]) {
       const dir = await samConfig((_, pp) => (pp.image_std = std), `std_${std.join('_')}`);
       expect((await loadError(dir)).message).toMatch(/preprocessor_config\.json: "image_std" must be a list of 3 positive numbers/);
+    }
+  });
+
+  it('SAM: a size or pad_size of another shape is refused (the processor only resizes by longest_edge)', async () => {
+    for (const size of [{ height: 64, width: 64 }, 64, { shortest_edge: 64 }]) {
+      const dir = await samConfig((_, pp) => (pp.size = size), `size_${JSON.stringify(size).replace(/\W/g, '')}`);
+      expect((await loadError(dir)).message).toMatch(/preprocessor_config\.json: size must be \{"longest_edge": N\}/);
+    }
+    for (const padSize of [64, { height: 64 }]) {
+      const dir = await samConfig((_, pp) => (pp.pad_size = padSize), `pad_${JSON.stringify(padSize).replace(/\W/g, '')}`);
+      expect((await loadError(dir)).message).toMatch(/preprocessor_config\.json: pad_size must be \{"height": H, "width": W\}/);
     }
   });
 

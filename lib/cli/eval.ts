@@ -21,6 +21,7 @@ import type { EvalCommand } from './args.js';
 import { runEvalConvert } from './eval-convert.js';
 import { runEvalDataset } from './eval-dataset.js';
 import { jsonLine } from './format.js';
+import { decodeForEncoder } from '../image.js';
 import { loadSegmenter } from './model.js';
 import { readFloat32File, type CliIO } from './io.js';
 
@@ -85,13 +86,13 @@ async function evalClicks(args: GtCommand, gt: GroundTruthSample[], io: CliIO): 
   try {
     for (const { g, mask } of withTarget) {
       const image = path.resolve(path.dirname(args.gt), g.image as string);
-      const embedding = await segmenter.encode(image);
+      // Decoded first, so that an image of the wrong size is refused before it is encoded.
+      const pixels = await decodeForEncoder(image, { limitInputPixels: segmenter.limitInputPixels });
+      if (pixels.width !== g.width || pixels.height !== g.height) {
+        throw new Error(`Sample ${idKey(g.id)}: ${image} is ${pixels.width}x${pixels.height} but the ground truth is ${g.width}x${g.height}`);
+      }
+      const embedding = await segmenter.encode({ ...pixels, channels: 3 });
       try {
-        if (embedding.width !== g.width || embedding.height !== g.height) {
-          throw new Error(
-            `Sample ${idKey(g.id)}: ${image} is ${embedding.width}x${embedding.height} but the ground truth is ${g.width}x${g.height}`,
-          );
-        }
         runs.push(await simulateClicks(samClickSegmenter(segmenter, embedding), mask, g.width, g.height, { maxClicks: args.maxClicks }));
       } finally {
         embedding.dispose();

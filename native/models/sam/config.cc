@@ -114,9 +114,17 @@ SamConfig loadConfig(const std::string& dir) {
     // sizes following the model's input size.
     pc.longestEdge = pc.padHeight = pc.padWidth = c.vision.imageSize;
     if (found) {
-      if (auto it = pp.find("size"); it != pp.end() && it->is_object())
+      // The processor resizes by the longest edge only (any other "size" shape is an error in
+      // transformers' SamImageProcessor too), then pads to height x width.
+      // ref: transformers/models/sam/image_processing_sam.py (SamImageProcessor.resize, pad_image)
+      if (auto it = pp.find("size"); it != pp.end() && !it->is_null()) {
+        check(it->is_object() && it->contains("longest_edge"),
+              ppath + ": size must be {\"longest_edge\": N}");
         readInt(*it, "longest_edge", pc.longestEdge, ppath + " size");
-      if (auto it = pp.find("pad_size"); it != pp.end() && it->is_object()) {
+      }
+      if (auto it = pp.find("pad_size"); it != pp.end() && !it->is_null()) {
+        check(it->is_object() && it->contains("height") && it->contains("width"),
+              ppath + ": pad_size must be {\"height\": H, \"width\": W}");
         readInt(*it, "height", pc.padHeight, ppath + " pad_size");
         readInt(*it, "width", pc.padWidth, ppath + " pad_size");
       }
