@@ -92,7 +92,7 @@ Referring (segment what texts and/or reference images refer to; replaces --mask-
                         (default: ${DEFAULT_HEAT_THRESHOLD}); none above it: "noTarget": true, no masks
   --min-area <a>        smallest instance, a fraction of the image (default: ${DEFAULT_MIN_AREA})
   --point / --scribble  clicks on the image: positive ones keep only the masks that contain
-                        one of them, negative ones are excluded from every mask
+                        one of them, negative ones go into every instance's SAM prompt
   --box                 only the instances that meet the box, clipped to it
   --vocabulary <a,b,..> label each mask from these labels (comma-separated, repeatable)
   --vocabulary-file <f> the labels, one per line
