@@ -5,8 +5,10 @@
 // kernels), short rows (< 64 keys), causal rows,
 // values packed (>= 1024 keys) or read in place, and SAM's rel-pos bias on square and
 // non-square grids, batched.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -124,6 +126,40 @@ void testRelPos(Ctx& ctx, int64_t B, int64_t h, int64_t w, int64_t heads, int64_
         err);
 }
 
+// The AMX path's fused softmax (amx::expSplitRow + productSplit) gives the floats of the two
+// passes it replaces (avx512::expSum storing the exponentials, then amx::product splitting them),
+// bit for bit, on every tail of the 16- and 32-wide steps and of the 32-row blocks.
+void testExpSplit(std::mt19937& rng) {
+  for (int64_t K : {1, 15, 16, 17, 31, 32, 33, 48, 200, 1030}) {
+    bool same = true;
+    for (int64_t M : {1, 31, 32, 33, 64}) {
+      const int64_t d = 40;
+      auto x = randomVec(static_cast<size_t>(M * K), rng, 3.f);
+      const auto v = randomVec(static_cast<size_t>(K * d), rng, 1.f);  // [K, d]: p·v's weight
+      std::vector<uint16_t> vt(ops::cpu::amx::packedElems(d, K));
+      ops::cpu::amx::packColumns(v.data(), d, K, d, vt.data());
+      const ops::cpu::amx::Packed V{vt.data(), d, K};
+      std::vector<float> mx(static_cast<size_t>(M)), two(static_cast<size_t>(M * d)), fused(two.size(), NAN);
+      std::vector<float> sumsTwo(static_cast<size_t>(M)), sumsFused(static_cast<size_t>(M));
+      std::vector<uint16_t> tiles(ops::cpu::amx::splitElems(M, K), 0xFFFF);  // (garbage past the rows)
+      for (int64_t i = 0; i < M; ++i) {
+        const float* row = x.data() + i * K;
+        mx[i] = *std::max_element(row, row + K);
+        sumsFused[i] = ops::cpu::amx::expSplitRow(row, K, mx[i], i, tiles.data());
+      }
+      ops::cpu::amx::zeroSplitRows(M, K, tiles.data());
+      ops::cpu::amx::productSplit(tiles.data(), M, V, fused.data(), d);
+      for (int64_t i = 0; i < M; ++i) sumsTwo[i] = ops::cpu::avx512::expSum(x.data() + i * K, K, mx[i]);
+      ops::cpu::amx::product(x.data(), M, K, 1.f, V, two.data(), d);
+      same = same && std::memcmp(sumsTwo.data(), sumsFused.data(), sumsTwo.size() * sizeof(float)) == 0 &&
+             std::memcmp(two.data(), fused.data(), two.size() * sizeof(float)) == 0;
+    }
+    if (!same) ++failures;
+    const std::string name = "expSplitRow + productSplit M=1,31,32,33,64 K=" + std::to_string(K);
+    std::printf("%s %-62s %s\n", same ? "ok  " : "FAIL", name.c_str(), same ? "bit-identical" : "differs");
+  }
+}
+
 void runAll(Ctx& ctx) {
   std::mt19937 rng(7);
   for (int64_t d : {14, 16, 32, 64, 80}) testAttention(ctx, 37, 200, 3, d, false, rng);
@@ -159,6 +195,8 @@ int main() {
     ctx.packs = &packs;
     tolerance = 3e-5;
     runAll(ctx);
+    std::mt19937 rng(11);
+    testExpSplit(rng);
     ctx.packs = nullptr;
     tolerance = 2e-6;
   } else {

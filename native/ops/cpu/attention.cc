@@ -241,10 +241,15 @@ void run(Ctx& ctx, const Problem& P) {
   // The kernels add the rel-pos bias as they store the scores (and find each row's max) where
   // each 32-key block lies in one grid row; elsewhere a pass over each row does.
   const bool gridBias = kernels && !tiles && relPos && P.w % 32 == 0;
+  // elsewhere, the AVX-512 pass where the CPU has it (the portable loop keeps each key column's
+  // max in memory, and runs scalar for grids narrower than a vector: SAM's 14×14 windows)
+  const bool bias512 = relPos && !gridBias && avx512::supported();
   ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
     // scores [qb, lds] | sums [qb] | rowMaxes [qb] | th [qb, 2h-1] | tw [qb, 2w-1] |
     // bh [qb, h] | bw [qb, w] | twRev [w] | colMax [w]
-    float* s = threadScratch(static_cast<size_t>(qb * (lds + 2 + nh + nw + P.h + P.w) + 2 * P.w));
+    // AMX path: | the probabilities, split for the tiles (64-byte aligned)
+    const size_t split = tiles ? amx::splitElems(qb, P.Nk) / 2 + 16 : 0;
+    float* s = threadScratch(static_cast<size_t>(qb * (lds + 2 + nh + nw + P.h + P.w) + 2 * P.w) + split);
     float* sums = s + qb * lds;
     float* rowMaxes = sums + qb;
     float* th = rowMaxes + qb;
@@ -253,6 +258,8 @@ void run(Ctx& ctx, const Problem& P) {
     float* bw = bh + qb * P.h;
     float* twRev = bw + qb * P.w;
     float* colMax = twRev + P.w;
+    float* pEnd = colMax + P.w;
+    auto* pt = reinterpret_cast<uint16_t*>(pEnd + (16 - reinterpret_cast<uintptr_t>(pEnd) / sizeof(float) % 16) % 16);
     for (int64_t t = t0; t < t1; ++t) {
       const auto [b, hd, i0, n, Q, K, V, o] = slice(P, t, blocks, qb);
       if (relPos) {
@@ -283,7 +290,13 @@ void run(Ctx& ctx, const Problem& P) {
       else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, P.Nk, d, P.scale, Q, P.ldq, K, P.ldk, 0.f, s, lds);
       // softmax: exp + sum over each row (after the bias + max where not done above); the 1/sum
-      // scales the d outputs of the row after P·V instead of its Nk probabilities
+      // scales the d outputs of the row after P·V instead of its Nk probabilities. On the AMX
+      // path the exponentials go straight into the split operand pt of p·v.
+      const auto expRow = [&](float* row, int64_t i, int64_t valid, float mx) {
+        return tiles     ? amx::expSplitRow(row, valid, mx, i, pt)
+               : kernels ? kern->expSum(row, valid, mx)
+                         : expSum(row, valid, mx);
+      };
       const float* rowSums = sums;
       if (shortRows) {
         softmaxShortRows(s, n, P.Nk);
@@ -292,9 +305,11 @@ void run(Ctx& ctx, const Problem& P) {
         for (int64_t i = 0; i < n; ++i) {
           const int64_t qi = i0 + i;
           const float mx = gridBias ? rowMaxes[i]
-                                    : addRelPosMax(s + i * lds, th + i * nh, tw + i * nw, P.h, P.w, qi / P.w,
-                                                   qi % P.w, twRev, colMax);
-          sums[i] = kernels ? kern->expSum(s + i * lds, P.Nk, mx) : expSum(s + i * lds, P.Nk, mx);
+                           : bias512  ? avx512::relPosBiasMax(s + i * lds, th + i * nh, tw + i * nw, P.h, P.w,
+                                                              qi / P.w, qi % P.w, twRev)
+                                      : addRelPosMax(s + i * lds, th + i * nh, tw + i * nw, P.h, P.w, qi / P.w,
+                                                     qi % P.w, twRev, colMax);
+          sums[i] = expRow(s + i * lds, i, P.Nk, mx);
         }
       } else {
         for (int64_t i = 0; i < n; ++i) {
@@ -302,13 +317,14 @@ void run(Ctx& ctx, const Problem& P) {
           const int64_t valid = P.causal ? std::min(P.Nk, i0 + i + 1) : P.Nk;
           float* row = s + i * lds;
           const float mx = kernelMax ? rowMaxes[i] : rowMax(row, valid);
-          sums[i] = kernels ? kern->expSum(row, valid, mx) : expSum(row, valid, mx);
+          sums[i] = expRow(row, i, valid, mx);  // (the AMX path is never causal: valid = Nk)
           std::fill(row + valid, row + P.Nk, 0.f);
         }
       }
       // o = p·v (/ sums)
       if (tiles) {
-        amx::product(s, n, lds, 1.f, valueTiles(b * P.heads + hd), o, P.ldo);
+        amx::zeroSplitRows(n, P.Nk, pt);
+        amx::productSplit(pt, n, valueTiles(b * P.heads + hd), o, P.ldo);
         scaleRows(o, n, d, P.ldo, rowSums);
       } else if (kernels) {
         if (packV)

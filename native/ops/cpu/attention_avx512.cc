@@ -11,10 +11,12 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
 
 #include "core/error.h"
+#include "ops/cpu/exp_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12's reduce/extract intrinsics start from an undefined vector and warn about it when inlined
@@ -171,24 +173,6 @@ void valueBlock(const float* p, int64_t ldp, int64_t n, const float* v, int64_t 
     for (; i < n; ++i)
       valueTile<1, NV>(p + i * ldp, ldp, v, ldv, j0, j1, d, first, last, sums ? sums + i : nullptr, o + i * ldo, ldo);
   }
-}
-
-// exp(x) for x <= 0: n = round(x·log2 e), r = x - n·ln 2 (in two parts), the degree-6 Cephes
-// polynomial in r, scaled by 2^n. Inputs below -87.34 give exp(-87.34) (≈ 1e-38), as simd::expf.
-AVX512_FN inline __m512 expNonPositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3365447504f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-  y = _mm512_fmadd_ps(_mm512_mul_ps(y, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-  return _mm512_scalef_ps(y, n);
 }
 
 // Rows ahead that fewKeys and fewQueries prefetch: their rows lie a head apart in a wider
@@ -357,6 +341,41 @@ AVX512_FN float expSum(float* x, int64_t n, float mx) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+AVX512_FN float relPosBiasMax(float* s, const float* th, const float* tw, int64_t h, int64_t w, int64_t qh,
+                              int64_t qw, float* twRev) {
+  for (int64_t kw = 0; kw < w; ++kw) twRev[kw] = tw[qw - kw + w - 1];
+  const int64_t full = w / 16 * 16;
+  const auto tail = static_cast<__mmask16>((1u << (w - full)) - 1);
+  // two running maxima (the max is exact: any order gives the same row max)
+  __m512 m0 = _mm512_set1_ps(-std::numeric_limits<float>::infinity()), m1 = m0;
+  for (int64_t kh = 0; kh < h; ++kh) {
+    const __m512 bh = _mm512_set1_ps(th[qh - kh + h - 1]);
+    float* row = s + kh * w;
+    int64_t kw = 0;
+    for (; kw + 32 <= full; kw += 32) {
+      const __m512 v0 = _mm512_add_ps(_mm512_loadu_ps(row + kw), _mm512_add_ps(bh, _mm512_loadu_ps(twRev + kw)));
+      const __m512 v1 =
+          _mm512_add_ps(_mm512_loadu_ps(row + kw + 16), _mm512_add_ps(bh, _mm512_loadu_ps(twRev + kw + 16)));
+      _mm512_storeu_ps(row + kw, v0);
+      _mm512_storeu_ps(row + kw + 16, v1);
+      m0 = _mm512_max_ps(m0, v0);
+      m1 = _mm512_max_ps(m1, v1);
+    }
+    for (; kw < full; kw += 16) {
+      const __m512 v = _mm512_add_ps(_mm512_loadu_ps(row + kw), _mm512_add_ps(bh, _mm512_loadu_ps(twRev + kw)));
+      _mm512_storeu_ps(row + kw, v);
+      m0 = _mm512_max_ps(m0, v);
+    }
+    if (tail) {
+      const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(tail, row + kw),
+                                     _mm512_add_ps(bh, _mm512_maskz_loadu_ps(tail, twRev + kw)));
+      _mm512_mask_storeu_ps(row + kw, tail, v);
+      m1 = _mm512_mask_max_ps(m1, tail, m1, v);
+    }
+  }
+  return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
 AVX512_FN void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
                       float scale, float* s, int64_t lds, float* rowMax, const GridBias* bias) {
   if (bias && bias->w % kKeys != 0) throw Error("attention: a grid bias needs a grid width that is a multiple of 32");
@@ -413,6 +432,7 @@ void weightedValues(const float*, int64_t, int64_t, const float*, int64_t, int64
   notBuilt();
 }
 float expSum(float*, int64_t, float) { notBuilt(); }
+float relPosBiasMax(float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t, float*) { notBuilt(); }
 void fewKeys(const float*, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t,
              float, float*, int64_t) {
   notBuilt();

@@ -45,6 +45,14 @@ struct GridBias {
 void scores(const float* q, int64_t ldq, int64_t n, const float* kp, int64_t S, int64_t d,
             float scale, float* s, int64_t lds, float* rowMax = nullptr, const GridBias* bias = nullptr);
 
+// SAM's decomposed rel-pos bias on one query's row of h·w scores (query at grid row qh, column
+// qw), where the blocked scores could not add it (AMX tiles; grid widths not a multiple of 32):
+// s[kh·w + kw] += th[qh - kh + h - 1] + tw[qw - kw + w - 1] (the two terms summed first), for
+// th = q·relPosHᵀ [2h-1] and tw = q·relPosWᵀ [2w-1]; returns the row's max. twRev: w floats of
+// scratch. The same floats as the portable loop in attention.cc (addRelPosMax).
+float relPosBiasMax(float* s, const float* th, const float* tw, int64_t h, int64_t w, int64_t qh, int64_t qw,
+                    float* twRev);
+
 // x[i] = exp(x[i] - mx) over n values (x[i] <= mx, a softmax row); returns their sum. The
 // exponential as simd::expf computes it (same range reduction and polynomial) with FMAs and
 // vscalefps: it differs from simd::expf by an ulp or so.

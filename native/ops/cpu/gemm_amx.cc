@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/profile.h"
+#include "ops/cpu/exp_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 11)
 // GCC 12's masked load intrinsics start from an undefined vector and warn about it when inlined
@@ -67,6 +68,14 @@ struct Split {
 };
 // 16 bf16 back to fp32 (a bf16 is the top half of a float)
 AMX_FN inline __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+// (v0, v1): the 32 floats
+AMX_FN inline Split splitPair(__m512 v0, __m512 v1) {
+  const __m512bh hi = _mm512_cvtne2ps_pbh(v1, v0);
+  const __m512i hiBits = reinterpret_cast<const __m512i&>(hi);
+  const __m512 h0 = widen(_mm512_castsi512_si256(hiBits)), h1 = widen(_mm512_extracti64x4_epi64(hiBits, 1));
+  const __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
+  return {hiBits, reinterpret_cast<const __m512i&>(lo)};
+}
 AMX_FN inline Split split32(const float* src, int64_t n, float scale = 1.f) {
   __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
   if (n > 0) v0 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1), src);
@@ -75,11 +84,12 @@ AMX_FN inline Split split32(const float* src, int64_t n, float scale = 1.f) {
     v0 = _mm512_mul_ps(v0, _mm512_set1_ps(scale));
     v1 = _mm512_mul_ps(v1, _mm512_set1_ps(scale));
   }
-  const __m512bh hi = _mm512_cvtne2ps_pbh(v1, v0);
-  const __m512i hiBits = reinterpret_cast<const __m512i&>(hi);
-  const __m512 h0 = widen(_mm512_castsi512_si256(hiBits)), h1 = widen(_mm512_extracti64x4_epi64(hiBits, 1));
-  const __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
-  return {hiBits, reinterpret_cast<const __m512i&>(lo)};
+  return splitPair(v0, v1);
+}
+
+// Row i's first tile row (slice 0, hi) in split tiles of rows of `slices` 32-wide K slices.
+inline uint16_t* tileRow(uint16_t* tiles, int64_t i, int64_t slices) {
+  return tiles + (i / kBlock) * slices * kSliceElems + (i % kBlock / 16) * kTileFloats + (i % 16) * 32;
 }
 
 // scale·x rows [m0, m0 + 32·blocks) → hi/lo tiles, one 32-row block after another; zero past M
@@ -89,7 +99,7 @@ AMX_FN void splitRows(const float* x, int64_t M, int64_t K, int64_t ldx, float s
   const int64_t slices = roundUp(K, kBlock) / kBlock;
   for (int64_t i = 0; i < blocks * kBlock; ++i) {
     const int64_t m = m0 + i;
-    uint16_t* row = tiles + (i / kBlock) * slices * kSliceElems + (i % kBlock / 16) * kTileFloats + (i % 16) * 32;
+    uint16_t* row = tileRow(tiles, i, slices);
     for (int64_t s = 0; s < slices; ++s, row += kSliceElems) {
       const Split v = split32(m < M ? x + m * ldx + s * kBlock : x, m < M ? K - s * kBlock : 0, scale);
       _mm512_storeu_si512(row, v.hi);
@@ -187,17 +197,11 @@ AMX_FN void blockProduct(const uint16_t* a, const uint16_t* b, int64_t slices, f
   _tile_stored(3, c + 16 * ldc + 16, ldc * sizeof(float));
 }
 
-// Rows of x in [mb0, mb1) 32-row blocks: split, then every block of W against them.
-AMX_FN void rowBlocks(const float* x, int64_t M, int64_t ldx, float scale, const Packed& w, float* y,
-                      int64_t ldy, bool accumulate, Finish finish, const void* finishArg, int64_t mb0,
-                      int64_t mb1) {
+// Rows of x in [mb0, mb1) 32-row blocks, already split into `tiles` (block mb0 first): every
+// block of W against them.
+AMX_FN void blocksTimesW(const uint16_t* tiles, int64_t M, const Packed& w, float* y, int64_t ldy, bool accumulate,
+                         Finish finish, const void* finishArg, int64_t mb0, int64_t mb1) {
   const int64_t K = w.K, N = w.N, slices = roundUp(K, kBlock) / kBlock;
-  // x's tiles, 64-byte aligned (a tile row across two cache lines costs two loads)
-  thread_local std::vector<uint16_t> buf;
-  const size_t need = static_cast<size_t>((mb1 - mb0) * slices * kSliceElems) + 32;
-  if (buf.size() < need) buf.resize(need);
-  uint16_t* tiles = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64 / sizeof(uint16_t);
-  splitRows(x, M, K, ldx, scale, mb0 * kBlock, mb1 - mb0, tiles);
   TileConfig cfg{};
   cfg.palette = 1;
   for (int t = 0; t < 8; ++t) {
@@ -235,6 +239,23 @@ AMX_FN void rowBlocks(const float* x, int64_t M, int64_t ldx, float scale, const
     }
   }
   _tile_release();
+}
+
+// x's tiles, 64-byte aligned (a tile row across two cache lines costs two loads), per thread.
+uint16_t* alignedTiles(size_t elems) {
+  thread_local std::vector<uint16_t> buf;
+  if (buf.size() < elems + 32) buf.resize(elems + 32);
+  return buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64 / sizeof(uint16_t);
+}
+
+// Rows of x in [mb0, mb1) 32-row blocks: split, then every block of W against them.
+AMX_FN void rowBlocks(const float* x, int64_t M, int64_t ldx, float scale, const Packed& w, float* y,
+                      int64_t ldy, bool accumulate, Finish finish, const void* finishArg, int64_t mb0,
+                      int64_t mb1) {
+  const int64_t slices = roundUp(w.K, kBlock) / kBlock;
+  uint16_t* tiles = alignedTiles(static_cast<size_t>((mb1 - mb0) * slices * kSliceElems));
+  splitRows(x, M, w.K, ldx, scale, mb0 * kBlock, mb1 - mb0, tiles);
+  blocksTimesW(tiles, M, w, y, ldy, accumulate, finish, finishArg, mb0, mb1);
 }
 
 bool detected() {
@@ -330,12 +351,65 @@ void packColumns(const float* B, int64_t ldb, int64_t K, int64_t N, uint16_t* ou
 void product(const float* x, int64_t M, int64_t ldx, float scale, const Packed& w, float* y, int64_t ldy) {
   rowBlocks(x, M, ldx, scale, w, y, ldy, false, nullptr, nullptr, 0, roundUp(M, kBlock) / kBlock);
 }
+
+size_t splitElems(int64_t M, int64_t K) { return static_cast<size_t>(roundUp(M, kBlock) * roundUp(K, kBlock) * 2); }
+
+// The sum in avx512::expSum's order: 32-wide steps into two partial vectors, then the tail in
+// 16-wide (masked) steps into the first, reduced once at the end.
+AMX_FN float expSplitRow(const float* x, int64_t K, float mx, int64_t i, uint16_t* tiles) {
+  const int64_t slices = roundUp(K, kBlock) / kBlock;
+  uint16_t* row = tileRow(tiles, i, slices);
+  const __m512 vmx = _mm512_set1_ps(mx);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= K; j += 32, row += kSliceElems) {
+    const __m512 e0 = avx512::expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(x + j), vmx));
+    const __m512 e1 = avx512::expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(x + j + 16), vmx));
+    acc0 = _mm512_add_ps(acc0, e0);
+    acc1 = _mm512_add_ps(acc1, e1);
+    const Split v = splitPair(e0, e1);
+    _mm512_storeu_si512(row, v.hi);
+    _mm512_storeu_si512(row + 2 * kTileFloats, v.lo);
+  }
+  if (j < K) {  // the last slice, zero past K
+    __m512 e[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int h = 0; h < 2 && j + 16 * h < K; ++h) {
+      const int64_t left = K - j - 16 * h;
+      const auto m = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
+      e[h] = _mm512_maskz_mov_ps(
+          m, avx512::expNonPositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j + 16 * h), vmx)));
+      acc0 = _mm512_mask_add_ps(acc0, m, acc0, e[h]);
+    }
+    const Split v = splitPair(e[0], e[1]);
+    _mm512_storeu_si512(row, v.hi);
+    _mm512_storeu_si512(row + 2 * kTileFloats, v.lo);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+void zeroSplitRows(int64_t M, int64_t K, uint16_t* tiles) {
+  const int64_t slices = roundUp(K, kBlock) / kBlock;
+  for (int64_t i = M; i < roundUp(M, kBlock); ++i)
+    for (int64_t s = 0; s < slices; ++s) {
+      uint16_t* row = tileRow(tiles, i, slices) + s * kSliceElems;
+      std::memset(row, 0, 32 * sizeof(uint16_t));
+      std::memset(row + 2 * kTileFloats, 0, 32 * sizeof(uint16_t));
+    }
+}
+
+void productSplit(const uint16_t* tiles, int64_t M, const Packed& w, float* y, int64_t ldy) {
+  blocksTimesW(tiles, M, w, y, ldy, false, nullptr, nullptr, 0, roundUp(M, kBlock) / kBlock);
+}
 #else
 void packRows(const float*, int64_t, int64_t, int64_t, uint16_t*) { throw Error("no AMX in this build"); }
 void packColumns(const float*, int64_t, int64_t, int64_t, uint16_t*) { throw Error("no AMX in this build"); }
 void product(const float*, int64_t, int64_t, float, const Packed&, float*, int64_t) {
   throw Error("no AMX in this build");
 }
+size_t splitElems(int64_t, int64_t) { throw Error("no AMX in this build"); }
+float expSplitRow(const float*, int64_t, float, int64_t, uint16_t*) { throw Error("no AMX in this build"); }
+void zeroSplitRows(int64_t, int64_t, uint16_t*) { throw Error("no AMX in this build"); }
+void productSplit(const uint16_t*, int64_t, const Packed&, float*, int64_t) { throw Error("no AMX in this build"); }
 #endif
 
 }  // namespace omniseg::ops::cpu::amx

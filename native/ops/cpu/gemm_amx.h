@@ -46,6 +46,19 @@ void packColumns(const float* B, int64_t ldb, int64_t K, int64_t N, uint16_t* ou
 // products, one block of queries at a time).
 void product(const float* x, int64_t M, int64_t ldx, float scale, const Packed& w, float* y, int64_t ldy);
 
+// The left operand of productSplit made row by row: attention's probabilities, each row's
+// exponentials written straight into the tiles' bf16 hi/lo parts (the layout product() makes
+// from fp32 rows), not stored as floats and split in a second pass.
+//   splitElems:   uint16 elements of the split form of M rows of K
+//   expSplitRow:  row i = exp(x[j] - mx) for j < K (x[j] <= mx), zero past K; returns the row's
+//                 sum, the float avx512::expSum returns for it
+//   zeroSplitRows: rows [M, M rounded up to 32) zero (product rows are computed in 32s)
+//   productSplit: y [M, N] = that operand · Wᵀ, the floats of product() on the fp32 rows
+size_t splitElems(int64_t M, int64_t K);
+float expSplitRow(const float* x, int64_t K, float mx, int64_t i, uint16_t* tiles);
+void zeroSplitRows(int64_t M, int64_t K, uint16_t* tiles);
+void productSplit(const uint16_t* tiles, int64_t M, const Packed& w, float* y, int64_t ldy);
+
 // A model weight packed once (packRows, in parallel), owned.
 class PackedWeight {
  public:
