@@ -3,7 +3,7 @@
 // is used as it is; otherwise a model registry id resolves to its cache directory, pulled on
 // first use (lib/models).
 import { stat } from 'node:fs/promises';
-import { findRegistryModel, type ModelFamily } from './models/registry.js';
+import { findRegistryModel, modelRegistry, type ModelFamily } from './models/registry.js';
 import { pullModel } from './models/pull.js';
 import { progressReporter } from './models/progress.js';
 
@@ -23,6 +23,33 @@ export async function assertModelDirectory(dir: string): Promise<void> {
 const LOADERS: Record<ModelFamily, string> = { sam: 'Segmenter', clipseg: 'Referrer' };
 
 /**
+ * For a bare name that is neither a directory nor a registry id (a mistyped id, most likely):
+ * the ids the loader takes, and the nearest one when it is a few edits away.
+ */
+async function registryHint(model: string, family: ModelFamily): Promise<string> {
+  const ids = [...(await modelRegistry()).values()].filter((m) => m.family === family).map((m) => m.id);
+  if (ids.length === 0) return '';
+  const nearest = ids
+    .map((id) => ({ id, distance: editDistance(model.toLowerCase(), id.toLowerCase()) }))
+    .sort((a, b) => a.distance - b.distance)[0];
+  const guess = nearest.distance <= Math.max(2, Math.floor(nearest.id.length / 4)) ? `; did you mean ${nearest.id}?` : '';
+  return ` (nor a registry id: ${LOADERS[family]} takes ${ids.join(', ')}${guess})`;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
+/**
  * The checkpoint directory of `model`: the path itself when it exists, else the cache directory
  * of the registry model of that id (downloaded on first use, with progress on stderr; a model
  * already in the cache loads silently).
@@ -39,6 +66,7 @@ export async function resolveModelDirectory(model: string, family: ModelFamily):
     throw new Error(`Model directory not found: ${model} (nor a registry id: ${(error as Error).message})`);
   }
   if (entry === undefined) {
+    if (!exists && !/[\\/]/.test(model)) throw new Error(`Model directory not found: ${model}${await registryHint(model, family)}`);
     await assertModelDirectory(model);
     return model;
   }

@@ -51,8 +51,21 @@ describe('resolveModelDirectory', () => {
     expect(hub.requests).toEqual([]);
   });
 
-  it('a name that is neither a path nor a registry id keeps the directory error', async () => {
-    await expect(resolveModelDirectory('no-such-model', 'sam')).rejects.toThrow(new Error('Model directory not found: no-such-model'));
+  it('a name that is neither a path nor a registry id keeps the directory error, with the ids and the nearest one', async () => {
+    const sam = 'sam-vit-base, sam-vit-large, sam-vit-huge, slimsam-77, tiny-sam'; // (tiny-sam: this file's registry)
+    await expect(resolveModelDirectory('no-such-model', 'sam')).rejects.toThrow(
+      new Error(`Model directory not found: no-such-model (nor a registry id: Segmenter takes ${sam})`),
+    );
+    await expect(resolveModelDirectory('sam-vit-bas', 'sam')).rejects.toThrow(
+      new Error(`Model directory not found: sam-vit-bas (nor a registry id: Segmenter takes ${sam}; did you mean sam-vit-base?)`),
+    );
+    await expect(resolveModelDirectory('SlimSAM-77', 'sam')).rejects.toThrow(/; did you mean slimsam-77\?\)$/);
+    await expect(resolveModelDirectory('clipseg-rd64', 'clipseg')).rejects.toThrow(
+      new Error('Model directory not found: clipseg-rd64 (nor a registry id: Referrer takes clipseg-rd64-refined, tiny-clipseg)'),
+    );
+    await expect(resolveModelDirectory('clipseg-rd64-refine', 'clipseg')).rejects.toThrow(/; did you mean clipseg-rd64-refined\?\)$/);
+    // a path (with a separator) is only a missing directory
+    await expect(resolveModelDirectory('models/sam-vit-bas', 'sam')).rejects.toThrow(new Error('Model directory not found: models/sam-vit-bas'));
   });
 
   it('a name that is not a path, with a registry that cannot be read, is named as the missing directory first', async () => {
