@@ -108,18 +108,49 @@ AMX_FN void splitRows(const float* x, int64_t M, int64_t K, int64_t ldx, float s
   }
 }
 
+// r[i][j] ← r[j][i]: a 16 × 16 transpose of 32-bit elements (four rounds of in-lane unpacks and
+// lane shuffles, 64 operations in registers).
+AMX_FN inline void transpose16(__m512i* r) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i + 0], t[4 * i + 2]);
+    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i + 0], t[4 * i + 2]);
+    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int k = 0; k < 4; ++k) {
+      t[8 * i + k] = _mm512_shuffle_i32x4(r[8 * i + k], r[8 * i + 4 + k], 0x88);
+      t[8 * i + 4 + k] = _mm512_shuffle_i32x4(r[8 * i + k], r[8 * i + 4 + k], 0xdd);
+    }
+  for (int k = 0; k < 8; ++k) {
+    r[k] = _mm512_shuffle_i32x4(t[k], t[8 + k], 0x88);
+    r[8 + k] = _mm512_shuffle_i32x4(t[k], t[8 + k], 0xdd);
+  }
+}
+
 // W rows [n0, n0 + 32) (row stride ldw) over the K slice from k0 → that block's four tiles; zero
-// past N and K. A tile row is one (k, k+1) pair of 16 outputs: each row of W scatters down a
-// tile column.
+// past N and K. A tile row is one (k, k+1) pair of 16 outputs: each row of W goes down a tile
+// column, so each 16 rows' split parts (16 pairs each, as 32-bit lanes) are transposed.
 AMX_FN void packSlice(const float* W, int64_t ldw, int64_t N, int64_t K, int64_t n0, int64_t k0, uint16_t* tiles) {
-  const __m512i pairRows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                              _mm512_set1_epi32(16));  // pair i → tile row i (16 pairs a row)
-  for (int64_t j = 0; j < kBlock; ++j) {
-    const bool valid = n0 + j < N;
-    const Split v = split32(valid ? W + (n0 + j) * ldw + k0 : W, valid ? K - k0 : 0);
-    auto* hi = reinterpret_cast<uint32_t*>(tiles + (j / 16) * kTileFloats) + j % 16;
-    _mm512_i32scatter_epi32(hi, pairRows, v.hi, 4);
-    _mm512_i32scatter_epi32(hi + kTileFloats, pairRows, v.lo, 4);  // the lo tiles: 2 tiles (512 u32) on
+  for (int64_t half = 0; half < 2; ++half) {  // rows 16·half.. → hi tile `half`, lo tile 2 + half
+    __m512i hi[16], lo[16];
+    for (int64_t j = 0; j < 16; ++j) {
+      const int64_t n = n0 + 16 * half + j;
+      const Split v = split32(n < N ? W + n * ldw + k0 : W, n < N ? K - k0 : 0);
+      hi[j] = v.hi;
+      lo[j] = v.lo;
+    }
+    transpose16(hi);
+    transpose16(lo);
+    for (int64_t r = 0; r < 16; ++r) {
+      _mm512_storeu_si512(tiles + half * kTileFloats + r * 32, hi[r]);
+      _mm512_storeu_si512(tiles + (2 + half) * kTileFloats + r * 32, lo[r]);
+    }
   }
 }
 
