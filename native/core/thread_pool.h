@@ -25,8 +25,9 @@ class ThreadPool {
 
   int size() const { return size_; }
 
-  // Calls fn(begin, end) over [0, n) in chunks of `grain` items, on the workers and the calling
-  // thread; returns when all chunks are done. The first exception thrown by fn is rethrown here.
+  // Calls fn(begin, end) over [0, n) in chunks of `grain` items (the last one shorter), on the
+  // workers and the calling thread, whatever the pool's size; returns when all chunks are done.
+  // The first exception thrown by fn is rethrown here.
   void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
   // Splits [0, n) into at most size() contiguous ranges, one per thread (for work such as GEMMs

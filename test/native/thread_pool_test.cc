@@ -7,9 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include "check.h"
 #include "thread_pool.h"
@@ -39,6 +44,19 @@ int main() {
   {
     omniseg::ThreadPool pool(4);  // the ordinary case still works
     CHECK(pool.size() == 4);
+  }
+  // parallelFor hands out chunks of `grain` items on every pool size: a one-thread pool used to
+  // call fn once over the whole range, past the working set callers size by the grain
+  for (int threads : {1, 3}) {
+    omniseg::ThreadPool pool(threads);
+    std::mutex mu;
+    std::vector<std::pair<int64_t, int64_t>> calls;
+    pool.parallelFor(10, 4, [&](int64_t b, int64_t e) {
+      std::lock_guard<std::mutex> lock(mu);
+      calls.emplace_back(b, e);
+    });
+    std::sort(calls.begin(), calls.end());
+    CHECK((calls == std::vector<std::pair<int64_t, int64_t>>{{0, 4}, {4, 8}, {8, 10}}));
   }
   const pid_t pid = fork();
   if (pid == 0) _exit(child());
