@@ -305,10 +305,15 @@ describe('config values past what the models can be', () => {
       const dir = await samConfig((_, pp) => (pp.size = size), `size_${JSON.stringify(size).replace(/\W/g, '')}`);
       expect((await loadError(dir)).message).toMatch(/preprocessor_config\.json: size must be \{"longest_edge": N\}/);
     }
-    for (const padSize of [64, { height: 64 }]) {
+    for (const padSize of [{ height: 64 }, [64, 64], '64']) {
       const dir = await samConfig((_, pp) => (pp.pad_size = padSize), `pad_${JSON.stringify(padSize).replace(/\W/g, '')}`);
-      expect((await loadError(dir)).message).toMatch(/preprocessor_config\.json: pad_size must be \{"height": H, "width": W\}/);
+      expect((await loadError(dir)).message).toMatch(/preprocessor_config\.json: pad_size must be \{"height": H, "width": W\} or N/);
     }
+    // an integer N is N x N, as transformers reads it: the model's 128 loads, 64 is the wrong size
+    const square = await samConfig((_, pp) => (pp.pad_size = 128), 'pad_int_128');
+    (await Segmenter.load({ model: square, threads: 1 })).dispose();
+    const small = await samConfig((_, pp) => (pp.pad_size = 64), 'pad_int_64');
+    expect((await loadError(small)).message).toMatch(/pad_size must equal the model's image_size \(128\)/);
   });
 
   it('CLIPSeg: max_position_embeddings below 2 (a start and an end token), image_size over 4096', async () => {

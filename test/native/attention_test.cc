@@ -86,8 +86,9 @@ void check(const std::string& name, double err) {
 // (with ctx.packs set, the blocked paths of the kernels take the AMX tiles)
 const char* pathName(const Ctx& ctx, int64_t d) {
   if (d > ops::cpu::avx512::kMaxHeadDim) return "openblas";
-  if (!ops::cpu::avx512::supported()) return ops::cpu::avx2::supported() ? "avx2" : "openblas";
-  return ops::cpu::amx::active(ctx) ? "amx mode" : "kernels";
+  const bool amx = ops::cpu::amx::active(ctx);
+  if (!ops::cpu::avx512::supported()) return ops::cpu::avx2::supported() ? (amx ? "amx + avx2" : "avx2") : "openblas";
+  return amx ? "amx mode" : "kernels";
 }
 
 void testAttention(Ctx& ctx, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, bool causal, std::mt19937& rng) {
@@ -197,6 +198,11 @@ int main() {
     runAll(ctx);
     std::mt19937 rng(11);
     testExpSplit(rng);
+    if (ops::cpu::avx512::supported()) {  // the tiles with the AVX2 kernels' softmax (no fused exp)
+      ops::cpu::avx512::setEnabled(false);
+      runAll(ctx);
+      ops::cpu::avx512::setEnabled(true);
+    }
     ctx.packs = nullptr;
     tolerance = 2e-6;
   } else {

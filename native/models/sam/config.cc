@@ -114,8 +114,8 @@ SamConfig loadConfig(const std::string& dir) {
     // sizes following the model's input size.
     pc.longestEdge = pc.padHeight = pc.padWidth = c.vision.imageSize;
     if (found) {
-      // The processor resizes by the longest edge only (any other "size" shape is an error in
-      // transformers' SamImageProcessor too), then pads to height x width.
+      // The processor resizes by the longest edge only (transformers' SamImageProcessor refuses
+      // any other "size"), then pads to height x width ("pad_size": N there means N x N).
       // ref: transformers/models/sam/image_processing_sam.py (SamImageProcessor.resize, pad_image)
       if (auto it = pp.find("size"); it != pp.end() && !it->is_null()) {
         check(it->is_object() && it->contains("longest_edge"),
@@ -123,10 +123,11 @@ SamConfig loadConfig(const std::string& dir) {
         readInt(*it, "longest_edge", pc.longestEdge, ppath + " size");
       }
       if (auto it = pp.find("pad_size"); it != pp.end() && !it->is_null()) {
-        check(it->is_object() && it->contains("height") && it->contains("width"),
-              ppath + ": pad_size must be {\"height\": H, \"width\": W}");
-        readInt(*it, "height", pc.padHeight, ppath + " pad_size");
-        readInt(*it, "width", pc.padWidth, ppath + " pad_size");
+        const json pad = it->is_number_integer() ? json{{"height", *it}, {"width", *it}} : *it;
+        check(pad.is_object() && pad.contains("height") && pad.contains("width"),
+              ppath + ": pad_size must be {\"height\": H, \"width\": W} or N");
+        readInt(pad, "height", pc.padHeight, ppath + " pad_size");
+        readInt(pad, "width", pc.padWidth, ppath + " pad_size");
       }
       readDouble(pp, "rescale_factor", pc.rescaleFactor, ppath);
       for (auto [key, dst] : {std::pair<const char*, std::array<double, 3>*>{"image_mean", &pc.mean},

@@ -244,11 +244,14 @@ void run(Ctx& ctx, const Problem& P) {
   // elsewhere, the AVX-512 pass where the CPU has it (the portable loop keeps each key column's
   // max in memory, and runs scalar for grids narrower than a vector: SAM's 14×14 windows)
   const bool bias512 = relPos && !gridBias && avx512::supported();
+  // AMX path: the exponentials written straight into p·v's split operand (amx::expSplitRow, the
+  // AVX-512 exponential); with the AVX2 kernels (a test hook on AMX CPUs) expSum, then product()
+  const bool fusedExp = tiles && avx512::supported();
   ctx.pool.parallelFor(P.B * P.heads * blocks, 1, [&](int64_t t0, int64_t t1) {
     // scores [qb, lds] | sums [qb] | rowMaxes [qb] | th [qb, 2h-1] | tw [qb, 2w-1] |
     // bh [qb, h] | bw [qb, w] | twRev [w] | colMax [w]
     // AMX path: | the probabilities, split for the tiles (64-byte aligned)
-    const size_t split = tiles ? amx::splitElems(qb, P.Nk) / 2 + 16 : 0;
+    const size_t split = fusedExp ? amx::splitElems(qb, P.Nk) / 2 + 16 : 0;
     float* s = threadScratch(static_cast<size_t>(qb * (lds + 2 + nh + nw + P.h + P.w) + 2 * P.w) + split);
     float* sums = s + qb * lds;
     float* rowMaxes = sums + qb;
@@ -291,9 +294,9 @@ void run(Ctx& ctx, const Problem& P) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, P.Nk, d, P.scale, Q, P.ldq, K, P.ldk, 0.f, s, lds);
       // softmax: exp + sum over each row (after the bias + max where not done above); the 1/sum
       // scales the d outputs of the row after P·V instead of its Nk probabilities. On the AMX
-      // path the exponentials go straight into the split operand pt of p·v.
+      // path the exponentials go straight into the split operand pt of p·v (fusedExp).
       const auto expRow = [&](float* row, int64_t i, int64_t valid, float mx) {
-        return tiles     ? amx::expSplitRow(row, valid, mx, i, pt)
+        return fusedExp  ? amx::expSplitRow(row, valid, mx, i, pt)
                : kernels ? kern->expSum(row, valid, mx)
                          : expSum(row, valid, mx);
       };
@@ -323,8 +326,12 @@ void run(Ctx& ctx, const Problem& P) {
       }
       // o = p·v (/ sums)
       if (tiles) {
-        amx::zeroSplitRows(n, P.Nk, pt);
-        amx::productSplit(pt, n, valueTiles(b * P.heads + hd), o, P.ldo);
+        if (fusedExp) {
+          amx::zeroSplitRows(n, P.Nk, pt);
+          amx::productSplit(pt, n, valueTiles(b * P.heads + hd), o, P.ldo);
+        } else {
+          amx::product(s, n, lds, 1.f, valueTiles(b * P.heads + hd), o, P.ldo);
+        }
         scaleRows(o, n, d, P.ldo, rowSums);
       } else if (kernels) {
         if (packV)

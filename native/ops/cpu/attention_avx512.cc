@@ -358,19 +358,19 @@ AVX512_FN float relPosBiasMax(float* s, const float* th, const float* tw, int64_
           _mm512_add_ps(_mm512_loadu_ps(row + kw + 16), _mm512_add_ps(bh, _mm512_loadu_ps(twRev + kw + 16)));
       _mm512_storeu_ps(row + kw, v0);
       _mm512_storeu_ps(row + kw + 16, v1);
-      m0 = _mm512_max_ps(m0, v0);
-      m1 = _mm512_max_ps(m1, v1);
+      m0 = _mm512_max_ps(v0, m0);  // (a NaN score leaves the max as it was, as `v > m ? v : m` does)
+      m1 = _mm512_max_ps(v1, m1);
     }
     for (; kw < full; kw += 16) {
       const __m512 v = _mm512_add_ps(_mm512_loadu_ps(row + kw), _mm512_add_ps(bh, _mm512_loadu_ps(twRev + kw)));
       _mm512_storeu_ps(row + kw, v);
-      m0 = _mm512_max_ps(m0, v);
+      m0 = _mm512_max_ps(v, m0);
     }
     if (tail) {
       const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(tail, row + kw),
                                      _mm512_add_ps(bh, _mm512_maskz_loadu_ps(tail, twRev + kw)));
       _mm512_mask_storeu_ps(row + kw, tail, v);
-      m1 = _mm512_mask_max_ps(m1, tail, m1, v);
+      m1 = _mm512_mask_max_ps(m1, tail, v, m1);
     }
   }
   return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
