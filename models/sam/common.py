@@ -3,7 +3,7 @@
 Python is used only to produce reference data with Hugging Face transformers; omniseg never runs it.
 
 Contents:
-  - config builders: ``tiny_config()`` (the committed test fixture) and ``vit_base_config()`` (parity);
+  - config builders: ``tiny_config()`` (the committed test fixture) and ``vit_config(name)`` (parity: sam-vit-base / -large / -huge);
   - ``make_processor()``: a ``SamProcessor`` around the PIL image processor (torchvision is absent);
   - ``build_model()``: ``SamModel`` with every parameter re-drawn from a seeded generator (``jitter_``);
   - raw little-endian writers (``write_f32`` / ``write_u8``);
@@ -65,17 +65,28 @@ def tiny_config():
     return cfg
 
 
-def vit_base_config():
-    """facebook/sam-vit-base shapes (vision ViT-B, everything else SamConfig defaults)."""
+# facebook/sam-vit-{base,large,huge}: (hidden, layers, heads, global attention layers).  Everything
+# else (MLP 4x hidden, window 14, 1024 px input, patch 16, 256 output channels) is shared and is
+# SamConfig's default.  ref: segment-anything build_sam.py build_sam_vit_{b,l,h}
+VIT_SHAPES = {
+    "sam-vit-base": (768, 12, 12, [2, 5, 8, 11]),
+    "sam-vit-large": (1024, 24, 16, [5, 11, 17, 23]),
+    "sam-vit-huge": (1280, 32, 16, [7, 15, 23, 31]),
+}
+
+
+def vit_config(name: str = "sam-vit-base"):
+    """The published facebook/sam-vit-* shapes (vision ViT-B/L/H, everything else SamConfig defaults)."""
     from transformers import SamConfig
 
+    hidden, layers, heads, global_layers = VIT_SHAPES[name]
     cfg = SamConfig(
         vision_config=dict(
-            hidden_size=768,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            mlp_dim=3072,
-            global_attn_indexes=[2, 5, 8, 11],
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            mlp_dim=4 * hidden,
+            global_attn_indexes=global_layers,
             window_size=14,
             image_size=1024,
             patch_size=16,
@@ -84,6 +95,11 @@ def vit_base_config():
     )
     check_config(cfg)
     return cfg
+
+
+def vit_base_config():
+    """facebook/sam-vit-base shapes."""
+    return vit_config("sam-vit-base")
 
 
 def check_config(cfg) -> None:

@@ -1,8 +1,8 @@
-"""Parity of omniseg's CLI against Hugging Face transformers on a sam-vit-base-shaped model.
+"""Parity of omniseg's CLI against Hugging Face transformers on a SAM model of a published shape.
 
 Run:  .venv/bin/python models/sam/parity.py [--reference-only | --prepare-only] [--omniseg "node dist/lib/cli.js"] [--cpu-matmul bf16x3|fp32]
       [--device cpu|cuda|auto]
-                                            [--threads N] [--cache DIR] [--shape sam-vit-base|slimsam-77|slimsam-50]
+                                            [--threads N] [--cache DIR] [--shape sam-vit-base|sam-vit-large|sam-vit-huge|slimsam-77|slimsam-50]
 (`npm run parity` wraps this; not part of CI; the 1024x1024 reference takes a few minutes.)
 
 1. Builds (once) a randomly initialised model with facebook/sam-vit-base shapes (ViT-B/16, 1024x1024
@@ -27,6 +27,9 @@ Run:  .venv/bin/python models/sam/parity.py [--reference-only | --prepare-only] 
    and prints, per image and case, the relative L2 error ||ours-ref||/||ref|| and max abs error of
    the embedding and the low-res logits, the max abs error of the scores and the fraction of
    mismatched pixels of the binary masks at image size.
+--shape sam-vit-large / sam-vit-huge: the same with facebook/sam-vit-large's and -huge's vision shapes
+(ViT-L: hidden 1024, 24 layers, 16 heads of 64, global attention in layers 5,11,17,23; ViT-H: hidden
+1280, 32 layers, 16 heads of 80, global in 7,15,23,31), into <cache>/<shape>/ and <cache>/run-<shape>/.
 --shape slimsam-77 / slimsam-50: the same with the SlimSAM uniform checkpoints' shapes (ViT-B pruned
 to hidden 168 / 384, MLP 696 / 1536; 12 heads, so 14 / 32 per head), written with the published
 config.json verbatim (only hidden_size and mlp_dim given: everything else is SamConfig's
@@ -70,7 +73,9 @@ def _published_slimsam(hidden: int, mlp: int) -> dict:
 
 # name -> (SamConfig, the config.json to write instead of save_pretrained's, or None)
 SHAPES = {
-    "sam-vit-base": lambda: (common.vit_base_config(), None),
+    "sam-vit-base": lambda: (common.vit_config("sam-vit-base"), None),
+    "sam-vit-large": lambda: (common.vit_config("sam-vit-large"), None),
+    "sam-vit-huge": lambda: (common.vit_config("sam-vit-huge"), None),
     "slimsam-77": lambda: _slimsam(168, 696),
     "slimsam-50": lambda: _slimsam(384, 1536),
 }
