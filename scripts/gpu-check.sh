@@ -22,7 +22,8 @@
 #          probed, CUDA against the CPU prebuild through the public API, rle, transfers, batches,
 #          concurrency, the event loop, timings), then the HTTP server on CUDA (bench/server.mjs
 #          sections 1 and 2), 7. `parity`: npm run parity's SAM and CLIPSeg checks against
-#          transformers through the CLI with --device cuda (fp32).
+#          transformers through the CLI with --device cuda (fp32); 8. `parity-shapes` (only when
+#          named): the same SAM check at sam-vit-large's and sam-vit-huge's shapes (heads of 64 and 80).
 #       cuBLASLt is taken from PyTorch's nvidia-cublas.
 # The device tool carries .gpu (`carry: [".gpu"]`); the steps fit its 10-minute calls as
 # `ops bench`, `sam clipseg`, `profile`, `node`, `parity`.
@@ -30,7 +31,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
 if [ "$mode" != build ] && [ "$mode" != run ]; then
-  echo "usage: scripts/gpu-check.sh build | run [ops bench sam clipseg profile node parity]" >&2
+  echo "usage: scripts/gpu-check.sh build | run [ops bench sam clipseg profile node parity parity-shapes]" >&2
   exit 2
 fi
 
@@ -62,8 +63,9 @@ if [ "$mode" = build ]; then
   exit 0
 fi
 
-# run [STEP...]: all steps, or only those named (ops, bench, sam, clipseg, profile, node, parity),
-# so that a run can be split across calls that each stay under a device tool's time limit.
+# run [STEP...]: all steps but parity-shapes, or only those named (ops, bench, sam, clipseg, profile,
+# node, parity, parity-shapes), so that a run can be split across calls that each stay under a
+# device tool's time limit.
 shift || true
 steps=" ${*:-ops bench sam clipseg profile node parity} "
 want() { [[ "$steps" == *" $1 "* ]]; }
@@ -123,5 +125,12 @@ if want parity; then
   library
   PYTHONUNBUFFERED=1 python3 models/sam/parity.py --device cuda || status=1
   PYTHONUNBUFFERED=1 python3 models/clipseg/parity.py --device cuda || status=1
+fi
+if want parity-shapes; then
+  echo "== npm run parity's SAM check on CUDA at sam-vit-large's and sam-vit-huge's shapes (fp32)"
+  library
+  for shape in sam-vit-large sam-vit-huge; do
+    PYTHONUNBUFFERED=1 python3 models/sam/parity.py --device cuda --shape "$shape" || status=1
+  done
 fi
 exit $status
