@@ -2,10 +2,9 @@
 // GPU is present. The CUDA build is probed in a child process first (lib/cuda-probe.ts) and
 // loaded only when a caller asks for CUDA ('cuda' or 'auto'); every reason it is not used is
 // reported by cudaStatus().reason.
-import { loadBinding } from './binding.js';
 import { findCudaAddon, probeCudaAddon } from './cuda-probe.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS } from './image.js';
-import { nativeCuda, type CudaInfo, type NativeBinding } from './native.js';
+import { native, nativeCuda, type CudaInfo, type NativeBinding } from './native.js';
 import type { CpuMatmul, Device, Precision } from './segmenter.js';
 import { integerInRange, oneOf } from './validate.js';
 
@@ -43,13 +42,19 @@ export function loadSettings(opts: Record<string, unknown>): {
 
 /** The CUDA backend as this installation sees it (never throws). */
 export function cudaStatus(): CudaInfo {
-  if (process.env.OMNISEG_DEVICE === 'cpu') {
-    return { compiled: false, available: false, reason: 'OMNISEG_DEVICE=cpu', devices: [] };
+  try {
+    if (process.env.OMNISEG_DEVICE === 'cpu') {
+      // Not probed: whether a CUDA build is installed is all that is known.
+      return { compiled: findCudaAddon().file !== undefined, available: false, reason: 'OMNISEG_DEVICE=cpu', devices: [] };
+    }
+    const cuda = nativeCuda();
+    if (cuda.binding !== undefined) return cuda.binding.cudaInfo();
+    if (cuda.info !== undefined) return cuda.info;
+    return { compiled: cuda.file !== undefined, available: false, reason: cuda.error ?? 'not built', devices: [] };
+  } catch (error) {
+    // e.g. no omniseg package root in a bundle that left node_modules behind
+    return { compiled: false, available: false, reason: error instanceof Error ? error.message : String(error), devices: [] };
   }
-  const cuda = nativeCuda();
-  if (cuda.binding !== undefined) return cuda.binding.cudaInfo();
-  if (cuda.info !== undefined) return cuda.info;
-  return { compiled: cuda.file !== undefined, available: false, reason: cuda.error ?? 'not built', devices: [] };
 }
 
 /**
@@ -68,7 +73,7 @@ export function bindingFor(device: 'cpu' | 'cuda' | 'auto'): { binding: NativeBi
       throw new Error(`The CUDA backend is not available: ${status.reason ?? 'no usable device'}`);
     }
   }
-  return { binding: loadBinding(), device: 'cpu' };
+  return { binding: native(), device: 'cpu' };
 }
 
 /**
@@ -80,8 +85,13 @@ export async function resolveBinding(
   device: 'cpu' | 'cuda' | 'auto',
 ): Promise<{ binding: NativeBinding; device: 'cpu' | 'cuda' }> {
   if (device !== 'cpu' && process.env.OMNISEG_DEVICE !== 'cpu') {
-    const found = findCudaAddon();
-    if (found.file !== undefined) await probeCudaAddon(found.file);
+    let found: ReturnType<typeof findCudaAddon> | undefined;
+    try {
+      found = findCudaAddon();
+    } catch {
+      found = undefined; // cudaStatus() (in bindingFor) reports why
+    }
+    if (found?.file !== undefined) await probeCudaAddon(found.file);
   }
   return bindingFor(device);
 }

@@ -7,7 +7,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { CudaInfo } from './native.js';
-import { findPackageRoot } from './package-root.js';
+import { packageRoot } from './package-root.js';
 
 /** Most time a probe may take: CUDA initialisation on a machine with several GPUs takes seconds. */
 export const CUDA_PROBE_TIMEOUT_MS = 30_000;
@@ -29,7 +29,7 @@ export function findCudaAddon(): CudaAddon {
     const file = path.resolve(named);
     return existsSync(file) ? { file } : { reason: `OMNISEG_CUDA_ADDON names ${file}, which does not exist` };
   }
-  const root = findPackageRoot(import.meta.url, 'binding.gyp');
+  const root = packageRoot(import.meta.url);
   const candidates = [
     path.join(root, 'build-cuda', 'Release', 'omniseg.node'),
     path.join(root, 'prebuilds', 'cuda', `${process.platform}-${process.arch}`, 'omniseg.node'),
@@ -38,6 +38,9 @@ export function findCudaAddon(): CudaAddon {
   if (file !== undefined) return { file };
   return { reason: `no CUDA build (npm run build:cuda) or CUDA prebuild (${path.relative(root, candidates[1])}) found` };
 }
+
+/** Starts the verdict's line in the child's stdout: what else a child prints (a banner) is ignored. */
+const VERDICT_MARK = 'omniseg-cuda-probe:';
 
 // Runs in the child: load the build, ask it about the driver and devices, print the verdict.
 // A load error becomes a verdict (dlopen's message without the file name it starts with); a crash
@@ -51,8 +54,22 @@ try {
   const message = String(error && error.message ? error.message : error).split('\\n')[0];
   verdict = { ok: false, reason: message.startsWith(file + ': ') ? message.slice(file.length + 2) : message };
 }
-process.stdout.write(JSON.stringify(verdict), () => process.exit(0));
+process.stdout.write('\\n${VERDICT_MARK}' + JSON.stringify(verdict) + '\\n', () => process.exit(0));
 `;
+
+/**
+ * The child's options: this process's environment without NODE_OPTIONS, whose preloads (dotenv's
+ * --require, an APM agent) would run in the child too and could print or fail there.
+ */
+function childOptions(timeoutMs: number) {
+  return {
+    encoding: 'utf8' as const,
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL' as const,
+    windowsHide: true,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  };
+}
 
 /** How the child process ended, whichever API ran it. */
 interface ProbeOutcome {
@@ -74,11 +91,8 @@ export function probeCudaAddon(file: string, timeoutMs = CUDA_PROBE_TIMEOUT_MS):
   let pending = inFlight.get(file);
   if (pending === undefined) {
     pending = new Promise<ProbeOutcome>((resolve) => {
-      execFile(
-        process.execPath,
-        ['-e', PROBE_SCRIPT, file],
-        { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', windowsHide: true },
-        (error, stdout, stderr) => {
+      try {
+        execFile(process.execPath, ['-e', PROBE_SCRIPT, file], childOptions(timeoutMs), (error, stdout, stderr) => {
           const e = error as (NodeJS.ErrnoException & { killed?: boolean; signal?: string | null }) | null;
           resolve({
             stdout,
@@ -88,8 +102,11 @@ export function probeCudaAddon(file: string, timeoutMs = CUDA_PROBE_TIMEOUT_MS):
             timedOut: e?.killed === true,
             spawnError: e !== null && typeof e.code === 'string' ? e.message : undefined,
           });
-        },
-      );
+        });
+      } catch (error) {
+        // e.g. ERR_ACCESS_DENIED under Node's permission model without --allow-child-process
+        resolve(spawnFailure(error));
+      }
     }).then((outcome) => remember(file, verdictOf(file, outcome, timeoutMs)));
     inFlight.set(file, pending);
   }
@@ -103,12 +120,12 @@ export function probeCudaAddon(file: string, timeoutMs = CUDA_PROBE_TIMEOUT_MS):
 export function probeCudaAddonSync(file: string, timeoutMs = CUDA_PROBE_TIMEOUT_MS): CudaProbe {
   const known = verdicts.get(file);
   if (known !== undefined) return known;
-  const r = spawnSync(process.execPath, ['-e', PROBE_SCRIPT, file], {
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    killSignal: 'SIGKILL',
-    windowsHide: true,
-  });
+  let r;
+  try {
+    r = spawnSync(process.execPath, ['-e', PROBE_SCRIPT, file], childOptions(timeoutMs));
+  } catch (error) {
+    return remember(file, verdictOf(file, spawnFailure(error), timeoutMs));
+  }
   const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
   const outcome: ProbeOutcome = {
     stdout: r.stdout ?? '',
@@ -119,6 +136,11 @@ export function probeCudaAddonSync(file: string, timeoutMs = CUDA_PROBE_TIMEOUT_
     spawnError: r.error !== undefined && !timedOut ? r.error.message : undefined,
   };
   return remember(file, verdictOf(file, outcome, timeoutMs));
+}
+
+function spawnFailure(error: unknown): ProbeOutcome {
+  const message = error instanceof Error ? error.message : String(error);
+  return { stdout: '', stderr: '', status: null, signal: null, timedOut: false, spawnError: message };
 }
 
 function remember(file: string, verdict: CudaProbe): CudaProbe {
@@ -142,8 +164,9 @@ export function verdictOf(file: string, o: ProbeOutcome, timeoutMs: number): Cud
     return { ok: false, reason: `probing ${what} failed (exit code ${o.status}: ${detail})` };
   }
   let verdict: unknown;
+  const line = o.stdout.split('\n').reverse().find((l) => l.startsWith(VERDICT_MARK));
   try {
-    verdict = JSON.parse(o.stdout);
+    verdict = line === undefined ? undefined : JSON.parse(line.slice(VERDICT_MARK.length));
   } catch {
     verdict = undefined;
   }

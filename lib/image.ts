@@ -1,7 +1,7 @@
 // Image input: file path, encoded bytes or raw pixels → RGB HWC uint8, as the SAM processor sees
 // it after PIL's `convert("RGB")`.
 import { stat } from 'node:fs/promises';
-import sharp from 'sharp';
+import { sharp } from './sharp.js';
 import { invalidRange, invalidType } from './errors.js';
 import { copyBytes, integerInRange, isPlainObject } from './validate.js';
 import type { BinaryMask, DecodedImage, ImageInput } from './types.js';

@@ -1,5 +1,5 @@
 // One predicted mask: the binary mask at image size plus the decoder's outputs for it.
-import sharp from 'sharp';
+import { sharp } from './sharp.js';
 import { traceContours, traceContoursAsync, type MaskPolygon } from './contours.js';
 import { invalidRange, invalidType } from './errors.js';
 import { countsToMask, countsToString, encodeRLE } from './rle.js';

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import type { NativeRgb } from './clip/image-processor.js';
 import { findCudaAddon, probeCudaAddonSync } from './cuda-probe.js';
-import { findPackageRoot } from './package-root.js';
+import { packageRoot } from './package-root.js';
 
 /** Model hyperparameters read from the checkpoint's config.json, as the native core sees them. */
 export interface NativeSamConfig {
@@ -391,15 +391,36 @@ export type NativeAddon = NativeBinding & NativeRasterTools;
 let cached: NativeAddon | undefined;
 let cachedCuda: CudaBuild | undefined;
 
-/** Loads the addon once (prebuilt binary or local build, found by node-gyp-build). */
+/**
+ * Loads the addon once: the local build or the prebuilt binary, as node-gyp-build finds them.
+ * @throws Error naming the file tried (when one was found), the cause, and what to do.
+ */
 export function native(): NativeAddon {
   if (cached === undefined) {
     const require = createRequire(import.meta.url);
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
-    // lib/native.ts (vitest) or dist/lib/native.js (CLI): the root is the first dir with binding.gyp.
-    cached = nodeGypBuild(findPackageRoot(import.meta.url, 'binding.gyp'));
+    let file: string | undefined;
+    try {
+      const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+      file = nodeGypBuild.resolve(packageRoot(import.meta.url));
+      cached = require(file) as NativeAddon;
+    } catch (error) {
+      throw new Error(addonLoadError(error, file));
+    }
   }
   return cached;
+}
+
+/** The message of a failed addon load: what was tried, why it failed (one line), what to do. */
+export function addonLoadError(error: unknown, file: string | undefined): string {
+  let cause = (error instanceof Error ? error.message : String(error)).split('\n', 1)[0].trim();
+  if (file !== undefined && cause.startsWith(`${file}: `)) cause = cause.slice(file.length + 2); // dlopen names it first
+  return (
+    `Cannot load the omniseg native addon${file === undefined ? '' : ` ${file}`} (${cause}). ` +
+    'Reinstall it with "npm rebuild omniseg": it takes the prebuilt binary where that loads (x86-64 Linux, ' +
+    'glibc >= 2.34) and otherwise builds from source, which needs the OpenBLAS and nlohmann-json headers ' +
+    '(Debian/Ubuntu: libopenblas-dev nlohmann-json3-dev). With pnpm, allow its install script first ' +
+    '("pnpm approve-builds").'
+  );
 }
 
 /**

@@ -1,14 +1,14 @@
 // The package's version, read from its package.json.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { findPackageRoot } from './package-root.js';
+import { packageRoot } from './package-root.js';
 
 let cached: string | undefined;
 
 /** omniseg's version (package.json "version"). */
 export function packageVersion(): string {
   if (cached === undefined) {
-    const file = path.join(findPackageRoot(import.meta.url, 'package.json'), 'package.json');
+    const file = path.join(packageRoot(import.meta.url), 'package.json');
     const pkg = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown };
     cached = typeof pkg.version === 'string' ? pkg.version : '0.0.0';
   }

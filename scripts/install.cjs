@@ -1,46 +1,78 @@
 #!/usr/bin/env node
-// npm install hook: use a prebuilt addon when one matches this platform; otherwise build from
-// source with node-gyp. A source build needs OpenBLAS (cblas) and nlohmann-json headers; on
-// Debian/Ubuntu as root they are installed with apt-get, elsewhere the missing packages are named.
+// npm install hook: use a prebuilt addon when one matches this platform and loads here; otherwise
+// build from source with node-gyp. A source build needs OpenBLAS (cblas) and nlohmann-json headers;
+// on Debian/Ubuntu as root they are installed with apt-get, elsewhere the missing packages are named.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
+const log = (message) => console.error(`omniseg: ${message}`);
+
+// The prebuild node-gyp-build would pick for this platform (PREBUILDS_ONLY: a local build in
+// build/ does not count), loaded in a child process: a prebuild that cannot load here (an older
+// glibc) or that kills the process that maps it (a truncated file: SIGBUS) costs a source build,
+// never this install.
+const PROBE = `
+const file = require('node-gyp-build').resolve(process.argv[1]);
+require(file);
+process.stdout.write(file);
+`;
 
 function prebuiltLoads() {
-  let file;
-  try {
-    file = require('node-gyp-build').resolve(root);
-  } catch {
-    return false; // no prebuild for this platform, architecture and libc
+  const r = spawnSync(process.execPath, ['-e', PROBE, root], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, PREBUILDS_ONLY: '1', NODE_OPTIONS: '' },
+    timeout: 60_000,
+  });
+  if (r.status === 0) return true;
+  const detail = (r.stderr || '').split('\n').find((line) => /Error|error:/.test(line)) || '';
+  if (/No native build was found/.test(r.stderr || '')) {
+    log(`no prebuilt binary for ${process.platform}-${process.arch}; building from source`);
+  } else {
+    const why = r.error ? r.error.message : r.signal ? `the process that loaded it died of ${r.signal}` : detail.trim() || `exit code ${r.status}`;
+    log(`the prebuilt binary does not load here (${why}); building from source`);
   }
-  // node-gyp-build.resolve also finds a previous local build; only a prebuild counts here.
-  if (!file.includes(`${path.sep}prebuilds${path.sep}`)) return false;
-  try {
-    require(file);
-    return true;
-  } catch (error) {
-    // e.g. a glibc older than the one the prebuild was linked against
-    const reason = String(error && error.message ? error.message : error).split('\n', 1)[0];
-    console.error(`omniseg: the prebuilt binary ${path.relative(root, file)} does not load here (${reason}); building from source`);
-    return false;
-  }
+  return false;
 }
 
 const SYSTEM_DEPS = [
-  { pkg: 'libopenblas-dev', files: ['/usr/include/x86_64-linux-gnu/cblas.h', '/usr/include/cblas.h', '/usr/include/aarch64-linux-gnu/cblas.h', '/usr/include/openblas/cblas.h'] },
-  { pkg: 'nlohmann-json3-dev', files: ['/usr/include/nlohmann/json.hpp'] },
+  {
+    deb: 'libopenblas-dev',
+    rpm: 'openblas-devel',
+    files: ['/usr/include/x86_64-linux-gnu/cblas.h', '/usr/include/cblas.h', '/usr/include/aarch64-linux-gnu/cblas.h', '/usr/include/openblas/cblas.h'],
+  },
+  { deb: 'nlohmann-json3-dev', rpm: 'json-devel', files: ['/usr/include/nlohmann/json.hpp'] },
 ];
 
 function missingDeps() {
-  return SYSTEM_DEPS.filter((d) => !d.files.some((f) => fs.existsSync(f))).map((d) => d.pkg);
+  return SYSTEM_DEPS.filter((d) => !d.files.some((f) => fs.existsSync(f)));
 }
 
-function run(cmd, args) {
+/** Runs a command with inherited output; a command that cannot start is said, not silently failed. */
+function run(cmd, args, hint = '') {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, shell: false });
+  if (r.error) log(`cannot run ${cmd} (${r.error.message})${hint}`);
   return r.status === 0;
+}
+
+/** Parallel compile jobs: JOBS / npm_config_jobs if set, else the cores, at most one per 512 MiB. */
+function buildJobs() {
+  const asked = Number.parseInt(process.env.JOBS || process.env.npm_config_jobs || '', 10);
+  if (asked > 0) return asked;
+  const constrained = process.constrainedMemory?.() || 0; // a container's limit (0: none known)
+  const memory = constrained > 0 ? Math.min(constrained, os.totalmem()) : os.totalmem();
+  return Math.max(1, Math.min(os.availableParallelism?.() ?? os.cpus().length, Math.floor(memory / 2 ** 29)));
+}
+
+/** node-gyp: the one npm runs install scripts with (npm_config_node_gyp), else from PATH. */
+function nodeGyp(args) {
+  const bundled = process.env.npm_config_node_gyp;
+  if (bundled && fs.existsSync(bundled)) return run(process.execPath, [bundled, ...args]);
+  return run('node-gyp', args, '; run the install through npm ("npm rebuild omniseg"), or put node-gyp on PATH');
 }
 
 if (process.env.OMNISEG_SKIP_BUILD === '1') process.exit(0);
@@ -50,20 +82,21 @@ let missing = missingDeps();
 if (missing.length > 0) {
   const canApt = process.getuid && process.getuid() === 0 && fs.existsSync('/usr/bin/apt-get');
   if (canApt) {
-    console.log(`omniseg: installing build dependencies with apt-get: ${missing.join(' ')}`);
+    const pkgs = missing.map((d) => d.deb);
+    log(`installing build dependencies with apt-get: ${pkgs.join(' ')}`);
     run('apt-get', ['update', '-qq']);
-    run('apt-get', ['install', '-y', '-qq', ...missing]);
+    run('apt-get', ['install', '-y', '-qq', ...pkgs]);
     missing = missingDeps();
   }
   if (missing.length > 0) {
-    console.error(
-      `omniseg: no prebuilt binary for ${process.platform}-${process.arch}, and building from source ` +
-        `needs these system packages: ${missing.join(' ')}\n` +
-        `  Debian/Ubuntu: sudo apt-get install ${missing.join(' ')}`,
+    log(
+      `building from source needs the headers of OpenBLAS (cblas.h) and nlohmann-json; missing here:\n` +
+        `  Debian/Ubuntu: sudo apt-get install ${missing.map((d) => d.deb).join(' ')}\n` +
+        `  Fedora/RHEL:   sudo dnf install ${missing.map((d) => d.rpm).join(' ')}\n` +
+        `then run: npm rebuild omniseg`,
     );
     process.exit(1);
   }
 }
 
-const jobs = String(Math.max(1, require('node:os').availableParallelism?.() ?? 2));
-if (!run('node-gyp', ['rebuild', '-j', jobs])) process.exit(1);
+if (!nodeGyp(['rebuild', '-j', String(buildJobs())])) process.exit(1);

@@ -5,16 +5,23 @@
 # CPU prebuild stays the fallback. Built like `npm run build:cuda` (same build-cuda/ folder), with
 # OpenBLAS linked statically; the CUDA runtime is static too, so what it needs at run time beyond
 # the base system is the NVIDIA driver (libcuda, loaded by the runtime) and libcublasLt.so.<major>
-# (CUDA toolkit, or the nvidia-cublas wheel's lib/ on LD_LIBRARY_PATH).
+# (CUDA toolkit, or the nvidia-cublas wheel's lib/ on LD_LIBRARY_PATH). It is built in its own folder,
+# build-cuda-prebuild, without the library search path a local build keeps to this machine's cuBLASLt
+# (CMAKE_SKIP_BUILD_RPATH): a user's machine has its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-npx --no-install cmake-js compile --out build-cuda --CDOMNISEG_CUDA=ON --CDOMNISEG_STATIC_OPENBLAS=ON \
-  --CDOMNISEG_CUBLAS_ROOT="$(scripts/cublas.sh)"
+npx --no-install cmake-js compile --out build-cuda-prebuild --CDOMNISEG_CUDA=ON --CDOMNISEG_STATIC_OPENBLAS=ON \
+  --CDCMAKE_SKIP_BUILD_RPATH=ON --CDOMNISEG_CUBLAS_ROOT="$(scripts/cublas.sh)"
 
 dir="prebuilds/cuda/$(node -p 'process.platform + "-" + process.arch')"
 mkdir -p "$dir"
-strip --strip-all -o "$dir/omniseg.node" build-cuda/Release/omniseg.node
+strip --strip-all -o "$dir/omniseg.node" build-cuda-prebuild/Release/omniseg.node
+if readelf -d "$dir/omniseg.node" | grep -q -E '\((RPATH|RUNPATH)\)'; then
+  echo "prebuild-cuda: $dir/omniseg.node keeps a library search path of this machine:" >&2
+  readelf -d "$dir/omniseg.node" | grep -E '\((RPATH|RUNPATH)\)' >&2
+  exit 1
+fi
 
 allowed='^(libc|libm|libstdc\+\+|libgcc_s|libpthread|libdl|librt|ld-linux-[a-z0-9-]+|libcublasLt)\.so(\.[0-9]+)*$'
 needed=$(readelf -d "$dir/omniseg.node" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')

@@ -88,10 +88,19 @@ describe('OMNISEG_DEVICE=cpu', () => {
   it('turns the CUDA backend off without probing it, even with a usable device', async () => {
     const { file, cpu, cudaStatus, bindingFor, resolveBinding } = await backendsWith('available');
     vi.stubEnv('OMNISEG_DEVICE', 'cpu');
-    expect(cudaStatus()).toEqual({ compiled: false, available: false, reason: 'OMNISEG_DEVICE=cpu', devices: [] });
+    // compiled: a CUDA build is installed (found, not probed), as CudaInfo.compiled documents.
+    expect(cudaStatus()).toEqual({ compiled: true, available: false, reason: 'OMNISEG_DEVICE=cpu', devices: [] });
     expect(bindingFor('auto')).toEqual(cpu);
     expect(await resolveBinding('auto')).toEqual(cpu);
     expect(() => bindingFor('cuda')).toThrow('The CUDA backend is not available: OMNISEG_DEVICE=cpu');
     expect(loadsOf(file)).toEqual([]);
+  });
+});
+
+describe('OMNISEG_DEVICE=cpu without a CUDA build', () => {
+  it('reports compiled: false', async () => {
+    const { cudaStatus } = await backendsWith('none');
+    vi.stubEnv('OMNISEG_DEVICE', 'cpu');
+    expect(cudaStatus()).toEqual({ compiled: false, available: false, reason: 'OMNISEG_DEVICE=cpu', devices: [] });
   });
 });

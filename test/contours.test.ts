@@ -7,7 +7,7 @@ import { ringArea, traceContours, traceContoursAsync, traceContoursJsonAsync, ty
 import { Mask } from '../lib/mask.js';
 import { countsToMask } from '../lib/rle.js';
 import { native } from '../lib/native.js';
-import { findPackageRoot } from '../lib/package-root.js';
+import { packageRoot } from '../lib/package-root.js';
 
 /** A deterministic xorshift32 generator of numbers in [0, 1) from `seed`. */
 function xorshift32(seed: number): () => number {
@@ -352,7 +352,7 @@ describe('the native raster tools out of memory', () => {
   it('reject with an Error when copying their input fails, instead of terminating the process', () => {
     // A 3 GB input under a 6 GB address-space cap: the input itself fits (allocated lazily), a
     // copy of it beside the process's own mappings cannot (std::bad_alloc before the worker starts).
-    const addon = path.join(findPackageRoot(import.meta.url, 'binding.gyp'), 'build', 'Release', 'omniseg.node');
+    const addon = path.join(packageRoot(import.meta.url), 'build', 'Release', 'omniseg.node');
     const script = `
       const n = require(${JSON.stringify(addon)});
       const values = new Float32Array(750 * 1024 * 1024);

@@ -75,6 +75,19 @@ describe.each(variants)('$name', ({ name, probe }) => {
     });
   });
 
+  it('finds the verdict after what else the child printed', async () => {
+    const { verdict } = await probeFake('chatty');
+    expect(verdict).toEqual({ ok: true, info: expect.objectContaining({ available: true }) });
+  });
+
+  it('keeps NODE_OPTIONS preloads out of the probing process', async () => {
+    const preload = path.join(dir, `${name}-preload.cjs`);
+    writeFileSync(preload, "process.stdout.write('preloaded\\n'); process.exit(4);\n");
+    vi.stubEnv('NODE_OPTIONS', `--require ${preload}`);
+    const { verdict } = await probeFake('available');
+    expect(verdict).toMatchObject({ ok: true });
+  });
+
   it('rejects output that is not a verdict', async () => {
     const { file, verdict } = await probeFake('garbage');
     expect(verdict).toEqual({ ok: false, reason: `probing the CUDA build ${file} gave no verdict (output: "hello")` });

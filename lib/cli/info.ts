@@ -1,11 +1,10 @@
 // omniseg info [--json]
 import { availableParallelism } from 'node:os';
 import { cudaStatus } from '../backends.js';
-import { loadBinding } from '../binding.js';
 import { packageVersion } from '../version.js';
 import { hubSettings, isComplete, modelCacheDir } from '../models/cache.js';
 import { modelRegistry } from '../models/registry.js';
-import type { CudaInfo } from '../native.js';
+import { native, type CudaInfo } from '../native.js';
 import type { InfoCommand } from './args.js';
 import { jsonLine } from './format.js';
 import type { CliIO } from './io.js';
@@ -14,7 +13,7 @@ export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
   let hardwareThreads = availableParallelism();
   let cpu: { available: boolean; amx?: boolean; error?: string };
   try {
-    const binding = loadBinding();
+    const binding = native();
     hardwareThreads = binding.hardwareThreads();
     cpu = { available: true, amx: binding.cpuInfo?.().amx ?? false };
   } catch (error) {

@@ -1,5 +1,5 @@
 // `segment --out`: the image with a mask blended in a colour and outlined.
-import sharp from 'sharp';
+import { sharp } from '../sharp.js';
 import type { Mask } from '../mask.js';
 import { native } from '../native.js';
 import type { DecodedImage } from '../types.js';

@@ -2,7 +2,7 @@
 // prompts drawn on it, and the ground truth and the prediction tinted over the image (or, without
 // an image, on a dark background). Resizing and PNG encoding run in sharp's thread pool; the
 // per-pixel tinting runs on thumbnail-sized buffers only.
-import sharp from 'sharp';
+import { sharp } from '../sharp.js';
 import type { DecodedImage, Point, Box } from '../types.js';
 
 /** The longest side of a thumbnail, in pixels. */

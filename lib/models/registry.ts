@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { describeValue } from '../errors.js';
 import { readModelText } from '../model-text.js';
-import { findPackageRoot } from '../package-root.js';
+import { packageRoot } from '../package-root.js';
 
 export type ModelFamily = 'sam' | 'clipseg';
 
@@ -44,7 +44,7 @@ const FAMILIES: readonly ModelFamily[] = ['sam', 'clipseg'];
 
 /** The built-in registry file (models/registry.json in the package). */
 export function builtinRegistryFile(): string {
-  return path.join(findPackageRoot(import.meta.url, 'package.json'), 'models', 'registry.json');
+  return path.join(packageRoot(import.meta.url), 'models', 'registry.json');
 }
 
 let builtin: Promise<RegistryModel[]> | undefined;

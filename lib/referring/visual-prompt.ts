@@ -7,7 +7,7 @@
 //   img_preprocess(..., blur=3, center_context=0.1, bg_fac=0.1).
 // Pixels are raw RGB; sharp crops and blurs, and the native core composites the blurred background
 // with the region (which keeps its pixels exactly).
-import sharp from 'sharp';
+import { sharp } from '../sharp.js';
 import { invalidRange, invalidType } from '../errors.js';
 import { rasterizeScribbles } from '../mask-prompt.js';
 import { native } from '../native.js';

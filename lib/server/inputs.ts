@@ -2,7 +2,7 @@
 // embedding path through the cache and the encoder queue, the library's argument errors as 400s,
 // and the JSON form of a mask.
 import type { FastifyRequest } from 'fastify';
-import sharp from 'sharp';
+import { sharp } from '../sharp.js';
 import { traceContoursJsonAsync } from '../contours.js';
 import { abortError } from '../errors.js';
 import { decodeForEncoder, decodeMaskImage as maskFromEncoded } from '../image.js';

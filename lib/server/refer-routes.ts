@@ -5,7 +5,7 @@
 // queue; masks are decoded on the server's cached SAM embedding.
 import { endianness } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import sharp from 'sharp';
+import { sharp } from '../sharp.js';
 import type { Mask } from '../mask.js';
 import { native } from '../native.js';
 import type { Heatmap, HeatmapOptions, Referrer, ReferringPrompt } from '../referrer.js';

@@ -46,6 +46,10 @@ export const FAKE_CUDA_BUILDS = {
   crash: `process.kill(process.pid, 'SIGSEGV');\n`,
   /** Never finishes loading. */
   hang: `for (;;) {}\n`,
+  /** As available, after a banner on stdout while loading (as a library's or a preload's). */
+  chatty:
+    `process.stdout.write('[banner] injecting env (2) from .env\\n{"ok":false}\\n');\n` +
+    `module.exports = { cudaInfo: () => ({ compiled: true, available: true, devices: [${JSON.stringify(DEVICE)}] }) };\n`,
   /** Writes something that is not a verdict and exits cleanly. */
   garbage: `process.stdout.write('hello'); process.exit(0);\n`,
   /** Exits with a status and a message before any verdict. */
