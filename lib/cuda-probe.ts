@@ -36,7 +36,8 @@ export function findCudaAddon(): CudaAddon {
   ];
   const file = candidates.find((f) => existsSync(f));
   if (file !== undefined) return { file };
-  return { reason: `no CUDA build (npm run build:cuda) or CUDA prebuild (${path.relative(root, candidates[1])}) found` };
+  const [local, prebuild] = candidates.map((f) => path.relative(root, f));
+  return { reason: `no CUDA build (${local}) or CUDA prebuild (${prebuild}) found in ${root}` };
 }
 
 /** Starts the verdict's line in the child's stdout: what else a child prints (a banner) is ignored. */

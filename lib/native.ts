@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import type { NativeRgb } from './clip/image-processor.js';
 import { findCudaAddon, probeCudaAddonSync } from './cuda-probe.js';
+import { assertElfComplete } from './elf-check.js';
 import { packageRoot } from './package-root.js';
 
 /** Model hyperparameters read from the checkpoint's config.json, as the native core sees them. */
@@ -402,6 +403,7 @@ export function native(): NativeAddon {
     try {
       const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
       file = nodeGypBuild.resolve(packageRoot(import.meta.url));
+      assertElfComplete(file); // a truncated file would be mapped and then kill the process
       cached = require(file) as NativeAddon;
     } catch (error) {
       throw new Error(addonLoadError(error, file));

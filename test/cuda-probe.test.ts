@@ -159,7 +159,7 @@ describe('findCudaAddon', () => {
       : existsSync(prebuild)
         ? { file: prebuild }
         : {
-            reason: `no CUDA build (npm run build:cuda) or CUDA prebuild (prebuilds/cuda/${process.platform}-${process.arch}/omniseg.node) found`,
+            reason: `no CUDA build (build-cuda/Release/omniseg.node) or CUDA prebuild (prebuilds/cuda/${process.platform}-${process.arch}/omniseg.node) found in ${root}`,
           };
     expect(findCudaAddon()).toEqual(expected);
   });

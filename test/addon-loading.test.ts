@@ -1,11 +1,13 @@
-// packageRoot: omniseg's own package.json found above a module (sources, dist/), or through an
+// Finding and loading the addon. packageRoot: omniseg's own package.json found above a module (sources, dist/), or through an
 // application's node_modules when the module is a bundle living elsewhere; an application's own
-// package.json or binding.gyp is never taken for omniseg's.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// package.json or binding.gyp is never taken for omniseg's. addonLoadError: what a failed load
+// says. assertElfComplete: a truncated addon is refused before dlopen maps it.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { assertElfComplete } from '../lib/elf-check.js';
 import { addonLoadError } from '../lib/native.js';
 import { packageRoot } from '../lib/package-root.js';
 
@@ -54,5 +56,24 @@ describe('addonLoadError', () => {
     expect(addonLoadError(new Error('No native build was found for platform=linux arch=x64\n    loaded from: /x'), undefined)).toMatch(
       /^Cannot load the omniseg native addon \(No native build was found for platform=linux arch=x64\)\. /,
     );
+  });
+});
+
+describe('assertElfComplete', () => {
+  const addon = path.join(import.meta.dirname, '..', 'build', 'Release', 'omniseg.node');
+
+  it('passes the built addon and leaves files that are not ELF to the loader', () => {
+    expect(() => assertElfComplete(addon)).not.toThrow();
+    expect(() => assertElfComplete(write(path.join(dir, 'text.node'), 'not a shared object'))).not.toThrow();
+    expect(() => assertElfComplete(path.join(dir, 'missing.node'))).not.toThrow();
+  });
+
+  it('refuses a truncated copy, which dlopen would map and SIGBUS on', () => {
+    const bytes = readFileSync(addon);
+    for (const keep of [4096, bytes.length >> 1, bytes.length - 1]) {
+      const file = path.join(dir, `truncated-${keep}.node`);
+      writeFileSync(file, bytes.subarray(0, keep));
+      expect(() => assertElfComplete(file)).toThrow(new RegExp(`^${file}: truncated \\(${keep} bytes; its headers and loadable segments end at ${bytes.length}\\)$`));
+    }
   });
 });
