@@ -399,30 +399,43 @@ let cachedCuda: CudaBuild | undefined;
 export function native(): NativeAddon {
   if (cached === undefined) {
     const require = createRequire(import.meta.url);
+    let root: string | undefined;
     let file: string | undefined;
     try {
+      root = packageRoot(import.meta.url);
       const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-      file = nodeGypBuild.resolve(packageRoot(import.meta.url));
+      file = nodeGypBuild.resolve(root);
       assertElfComplete(file); // a truncated file would be mapped and then kill the process
       cached = require(file) as NativeAddon;
     } catch (error) {
-      throw new Error(addonLoadError(error, file));
+      throw new Error(addonLoadError(error, file, root));
     }
   }
   return cached;
 }
 
-/** The message of a failed addon load: what was tried, why it failed (one line), what to do. */
-export function addonLoadError(error: unknown, file: string | undefined): string {
+const SOURCE_BUILD_NEEDS = 'the OpenBLAS and nlohmann-json headers (Debian/Ubuntu: libopenblas-dev nlohmann-json3-dev)';
+
+/**
+ * The message of a failed addon load: the file tried, why it failed (one line), and what to do,
+ * which depends on where omniseg is: a checkout (not under node_modules) builds with npm run
+ * build:native; an installed package reinstalls a damaged prebuild, or reruns its install script.
+ */
+export function addonLoadError(error: unknown, file: string | undefined, root: string | undefined): string {
   let cause = (error instanceof Error ? error.message : String(error)).split('\n', 1)[0].trim();
   if (file !== undefined && cause.startsWith(`${file}: `)) cause = cause.slice(file.length + 2); // dlopen names it first
-  return (
-    `Cannot load the omniseg native addon${file === undefined ? '' : ` ${file}`} (${cause}). ` +
-    'Reinstall it with "npm rebuild omniseg": it takes the prebuilt binary where that loads (x86-64 Linux, ' +
-    'glibc >= 2.34) and otherwise builds from source, which needs the OpenBLAS and nlohmann-json headers ' +
-    '(Debian/Ubuntu: libopenblas-dev nlohmann-json3-dev). With pnpm, allow its install script first ' +
-    '("pnpm approve-builds").'
-  );
+  const what = `Cannot load the omniseg native addon${file === undefined ? '' : ` ${file}`} (${cause}).`;
+  if (root !== undefined && !root.split(/[\\/]/).includes('node_modules')) {
+    return `${what} Build it with "npm run build:native" (needs ${SOURCE_BUILD_NEEDS}).`;
+  }
+  const prebuilt = file !== undefined && /[\\/]prebuilds[\\/]/.test(file);
+  return prebuilt
+    ? `${what} The prebuilt binary is damaged or does not fit this system: reinstall omniseg (remove ` +
+        'node_modules/omniseg, then install again), which builds from source where the prebuilt binary does not ' +
+        `load (x86-64 Linux, glibc >= 2.34); that needs ${SOURCE_BUILD_NEEDS}.`
+    : `${what} Run its install script again with "npm rebuild omniseg" (with pnpm, allow it first: "pnpm ` +
+        `approve-builds"): it takes the prebuilt binary where that loads and otherwise builds from source, which ` +
+        `needs ${SOURCE_BUILD_NEEDS}.`;
 }
 
 /**

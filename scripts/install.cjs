@@ -11,32 +11,48 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const log = (message) => console.error(`omniseg: ${message}`);
 
-// The prebuild node-gyp-build would pick for this platform (PREBUILDS_ONLY: a local build in
-// build/ does not count), loaded in a child process: a prebuild that cannot load here (an older
-// glibc) or that kills the process that maps it (a truncated file: SIGBUS) costs a source build,
-// never this install.
-const PROBE = `
-const file = require('node-gyp-build').resolve(process.argv[1]);
-require(file);
-process.stdout.write(file);
-`;
+// The prebuild node-gyp-build picks for this platform (PREBUILDS_ONLY, read when node-gyp-build is
+// first required: a local build in build/ does not count), resolved here, where the package
+// manager's resolution works (Yarn's Plug'n'Play), and loaded in a child process: a prebuild that
+// cannot load here (an older glibc) or that kills the process mapping it (a truncated file:
+// SIGBUS) costs a source build, never this install.
+process.env.PREBUILDS_ONLY = '1';
 
-function prebuiltLoads() {
-  const r = spawnSync(process.execPath, ['-e', PROBE, root], {
-    cwd: root,
+/** Loads `file` in a child process (without NODE_OPTIONS preloads); why it did not load, or undefined. */
+function loadFails(file) {
+  const r = spawnSync(process.execPath, ['-e', 'require(process.argv[1])', file], {
     encoding: 'utf8',
-    env: { ...process.env, PREBUILDS_ONLY: '1', NODE_OPTIONS: '' },
+    env: { ...process.env, NODE_OPTIONS: '' },
     timeout: 60_000,
   });
-  if (r.status === 0) return true;
-  const detail = (r.stderr || '').split('\n').find((line) => /Error|error:/.test(line)) || '';
-  if (/No native build was found/.test(r.stderr || '')) {
+  if (r.status === 0) return undefined;
+  if (r.error) return r.error.message;
+  if (r.signal) return `the process that loaded it died of ${r.signal}: the file is damaged or truncated`;
+  const line = (r.stderr || '').split('\n').find((l) => /Error/.test(l));
+  return line ? line.trim() : `exit code ${r.status}`;
+}
+
+function prebuiltLoads() {
+  let file;
+  try {
+    file = require('node-gyp-build').resolve(root);
+  } catch {
     log(`no prebuilt binary for ${process.platform}-${process.arch}; building from source`);
-  } else {
-    const why = r.error ? r.error.message : r.signal ? `the process that loaded it died of ${r.signal}` : detail.trim() || `exit code ${r.status}`;
-    log(`the prebuilt binary does not load here (${why}); building from source`);
+    return false;
   }
-  return false;
+  const why = loadFails(file);
+  if (why !== undefined) {
+    log(`the prebuilt binary ${path.relative(root, file)} does not load here (${why}); building from source`);
+    return false;
+  }
+  // `npm rebuild` after the libraries a local build linked went away: node-gyp-build would keep
+  // taking the broken local build over the prebuild.
+  const local = path.join(root, 'build', 'Release', 'omniseg.node');
+  if (fs.existsSync(local) && loadFails(local) !== undefined) {
+    log(`removing ${path.relative(root, local)}, a local build that no longer loads; the prebuilt binary serves instead`);
+    fs.rmSync(local, { force: true });
+  }
+  return true;
 }
 
 const SYSTEM_DEPS = [

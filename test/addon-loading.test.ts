@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { assertElfComplete } from '../lib/elf-check.js';
 import { addonLoadError } from '../lib/native.js';
 import { packageRoot } from '../lib/package-root.js';
+import { builtAddon } from './helpers/addon.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'omniseg-package-root-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,28 +45,56 @@ describe('packageRoot', () => {
 });
 
 describe('addonLoadError', () => {
-  it('names the file once, the first line of the cause, and the remedy', () => {
-    const file = '/app/node_modules/omniseg/prebuilds/linux-x64/omniseg.glibc.node';
-    const message = addonLoadError(new Error(`${file}: invalid ELF header\nstack`), file);
-    expect(message).toMatch(new RegExp(`^Cannot load the omniseg native addon ${file} \\(invalid ELF header\\)\\. `));
-    expect(message).toContain('"npm rebuild omniseg"');
-    expect(message).toContain('"pnpm approve-builds"');
-    expect(addonLoadError(new Error('libopenblas.so.0: cannot open shared object file'), file)).toContain(
-      `${file} (libopenblas.so.0: cannot open shared object file)`,
+  const installed = '/app/node_modules/omniseg';
+  const prebuild = `${installed}/prebuilds/linux-x64/omniseg.glibc.node`;
+
+  it('names the file once and the first line of the cause', () => {
+    expect(addonLoadError(new Error(`${prebuild}: invalid ELF header\nstack`), prebuild, installed)).toMatch(
+      new RegExp(`^Cannot load the omniseg native addon ${prebuild} \\(invalid ELF header\\)\\. `),
     );
-    expect(addonLoadError(new Error('No native build was found for platform=linux arch=x64\n    loaded from: /x'), undefined)).toMatch(
-      /^Cannot load the omniseg native addon \(No native build was found for platform=linux arch=x64\)\. /,
+    expect(addonLoadError(new Error('libopenblas.so.0: cannot open shared object file'), prebuild, installed)).toContain(
+      `${prebuild} (libopenblas.so.0: cannot open shared object file)`,
+    );
+  });
+
+  it('gives the remedy that works where omniseg is', () => {
+    // a damaged or unfit prebuild: npm rebuild cannot fetch it again, a reinstall does
+    expect(addonLoadError(new Error('file too short'), prebuild, installed)).toContain('reinstall omniseg (remove node_modules/omniseg');
+    // no build, or a local build that no longer loads: the install script
+    const local = `${installed}/build/Release/omniseg.node`;
+    for (const file of [undefined, local]) {
+      const message = addonLoadError(new Error('No native build was found\n    loaded from: /x'), file, installed);
+      expect(message).toContain('"npm rebuild omniseg"');
+      expect(message).toContain('"pnpm approve-builds"');
+    }
+    // a checkout of the repository, where npm rebuild omniseg builds nothing
+    expect(addonLoadError(new Error('No native build was found'), undefined, '/src/omniseg')).toMatch(
+      /^Cannot load the omniseg native addon \(No native build was found\)\. Build it with "npm run build:native"/,
     );
   });
 });
 
 describe('assertElfComplete', () => {
-  const addon = path.join(import.meta.dirname, '..', 'build', 'Release', 'omniseg.node');
+  const addon = builtAddon();
 
   it('passes the built addon and leaves files that are not ELF to the loader', () => {
     expect(() => assertElfComplete(addon)).not.toThrow();
     expect(() => assertElfComplete(write(path.join(dir, 'text.node'), 'not a shared object'))).not.toThrow();
     expect(() => assertElfComplete(path.join(dir, 'missing.node'))).not.toThrow();
+  });
+
+  it('checks the loadable segments where the file has no section headers', () => {
+    // e_shoff and e_shnum zeroed (as some tools write shared objects): only the program headers
+    // bound the file, and a copy cut inside its last loadable segment is refused.
+    const bytes = Buffer.from(readFileSync(addon));
+    bytes.writeBigUInt64LE(0n, 40);
+    bytes.writeUInt16LE(0, 60);
+    const whole = path.join(dir, 'no-sections.node');
+    writeFileSync(whole, bytes);
+    expect(() => assertElfComplete(whole)).not.toThrow();
+    const cut = path.join(dir, 'no-sections-cut.node');
+    writeFileSync(cut, bytes.subarray(0, bytes.length >> 1));
+    expect(() => assertElfComplete(cut)).toThrow(/truncated/);
   });
 
   it('refuses a truncated copy, which dlopen would map and SIGBUS on', () => {

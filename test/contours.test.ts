@@ -1,13 +1,12 @@
 // Mask.toPolygons / traceContours (the native tracer) on constructed masks: exact rings for small shapes, and
 // invariants (areas, even-odd refill, one polygon per 4-connected region) on random masks.
 import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ringArea, traceContours, traceContoursAsync, traceContoursJsonAsync, type MaskPolygon, type Ring } from '../lib/contours.js';
 import { Mask } from '../lib/mask.js';
 import { countsToMask } from '../lib/rle.js';
 import { native } from '../lib/native.js';
-import { packageRoot } from '../lib/package-root.js';
+import { builtAddon } from './helpers/addon.js';
 
 /** A deterministic xorshift32 generator of numbers in [0, 1) from `seed`. */
 function xorshift32(seed: number): () => number {
@@ -352,7 +351,7 @@ describe('the native raster tools out of memory', () => {
   it('reject with an Error when copying their input fails, instead of terminating the process', () => {
     // A 3 GB input under a 6 GB address-space cap: the input itself fits (allocated lazily), a
     // copy of it beside the process's own mappings cannot (std::bad_alloc before the worker starts).
-    const addon = path.join(packageRoot(import.meta.url), 'build', 'Release', 'omniseg.node');
+    const addon = builtAddon();
     const script = `
       const n = require(${JSON.stringify(addon)});
       const values = new Float32Array(750 * 1024 * 1024);
