@@ -58,6 +58,27 @@ export function cudaStatus(): CudaInfo {
 }
 
 /**
+ * cudaStatus() for callers that can await: the CUDA build's child-process probe (the first time in
+ * this process; up to 30 s when a build hangs) runs without blocking the event loop. Never throws.
+ */
+export async function cudaStatusAsync(): Promise<CudaInfo> {
+  await probeInstalledCuda();
+  return cudaStatus();
+}
+
+/** Probes the installed CUDA build, if any, asynchronously (cached), unless OMNISEG_DEVICE=cpu. */
+async function probeInstalledCuda(): Promise<void> {
+  if (process.env.OMNISEG_DEVICE === 'cpu') return;
+  let found: ReturnType<typeof findCudaAddon> | undefined;
+  try {
+    found = findCudaAddon();
+  } catch {
+    return; // cudaStatus() reports why
+  }
+  if (found.file !== undefined) await probeCudaAddon(found.file);
+}
+
+/**
  * The binding and device for a requested device. 'auto' picks CUDA when the CUDA build loads
  * and reports a usable device, CPU otherwise.
  * @throws Error when 'cuda' is requested and unusable, naming the reason.
@@ -84,14 +105,6 @@ export function bindingFor(device: 'cpu' | 'cuda' | 'auto'): { binding: NativeBi
 export async function resolveBinding(
   device: 'cpu' | 'cuda' | 'auto',
 ): Promise<{ binding: NativeBinding; device: 'cpu' | 'cuda' }> {
-  if (device !== 'cpu' && process.env.OMNISEG_DEVICE !== 'cpu') {
-    let found: ReturnType<typeof findCudaAddon> | undefined;
-    try {
-      found = findCudaAddon();
-    } catch {
-      found = undefined; // cudaStatus() (in bindingFor) reports why
-    }
-    if (found?.file !== undefined) await probeCudaAddon(found.file);
-  }
+  if (device !== 'cpu') await probeInstalledCuda();
   return bindingFor(device);
 }

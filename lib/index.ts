@@ -1,6 +1,6 @@
 // omniseg: Segment Anything in Node.js. Public API.
 export { Segmenter, MAX_ENCODE_BATCH } from './segmenter.js';
-export { cudaStatus, MAX_THREADS } from './backends.js';
+export { cudaStatus, cudaStatusAsync, MAX_THREADS } from './backends.js';
 export type { CudaDevice, CudaInfo, NativeClipSegConfig, NativeSamConfig } from './native.js';
 export type { CpuMatmul, Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
 export { Referrer, ReferrerImage, DEFAULT_TEXT_WEIGHT, MAX_HEATMAP_PIXELS, heatmapFromLogits } from './referrer.js';

@@ -51,6 +51,17 @@ describe('a CUDA build with a usable device', () => {
     expect(chosen.device).toBe('cuda');
     expect(loadsOf(file)).toHaveLength(2);
   });
+
+  it('is reported by cudaStatusAsync without blocking the event loop', async () => {
+    const { file, cudaStatusAsync } = await backendsWith('slow'); // 400 ms of blocking work in the child
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const status = await cudaStatusAsync();
+    clearInterval(timer);
+    expect(status).toEqual({ compiled: true, available: false, reason: 'slow and no device', devices: [] });
+    expect(ticks).toBeGreaterThanOrEqual(10);
+    expect(loadsOf(file)).toHaveLength(1); // the probe's child only: no usable device
+  });
 });
 
 describe('falling back to the CPU', () => {

@@ -1,6 +1,6 @@
 // omniseg info [--json]
 import { availableParallelism } from 'node:os';
-import { cudaStatus } from '../backends.js';
+import { cudaStatusAsync } from '../backends.js';
 import { packageVersion } from '../version.js';
 import { hubSettings, isComplete, modelCacheDir } from '../models/cache.js';
 import { modelRegistry } from '../models/registry.js';
@@ -25,7 +25,7 @@ export async function runInfo(args: InfoCommand, io: CliIO): Promise<void> {
     platform: process.platform,
     arch: process.arch,
     hardwareThreads,
-    backends: { cpu, cuda: cudaStatus() },
+    backends: { cpu, cuda: await cudaStatusAsync() },
     ...(await registryStatus(io.env)),
   };
   if (args.json) {
