@@ -4,8 +4,8 @@
 # prebuilds/<platform>-<arch>/); lib/cuda-probe.ts finds it, probes it in a child process and the
 # CPU prebuild stays the fallback. Built like `npm run build:cuda`, with OpenBLAS linked statically;
 # the CUDA runtime is static too, so what it needs at run time beyond the base system is the
-# NVIDIA driver (libcuda, loaded by the runtime) and libcublasLt.so.<major>
-# (CUDA toolkit, or the nvidia-cublas wheel's lib/ on LD_LIBRARY_PATH); libstdc++ is linked in
+# NVIDIA driver (libcuda, loaded by the runtime) and libcublasLt.so.<major> (CUDA toolkit, or the
+# nvidia-cublas wheel's lib/ on LD_LIBRARY_PATH); libstdc++ is linked in
 # (OMNISEG_STATIC_RUNTIME), as in the CPU prebuild. It is built in its own folder,
 # build-cuda-prebuild, without the library search path a local build keeps to this machine's
 # cuBLASLt (CMAKE_SKIP_BUILD_RPATH): a user's machine has its own. cmake-js ignores --CD options

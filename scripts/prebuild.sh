@@ -4,8 +4,8 @@
 # OpenBLAS and libstdc++ are linked statically (binding.gyp's OMNISEG_STATIC_OPENBLAS and
 # OMNISEG_STATIC_RUNTIME switches), so the binary needs nothing beyond glibc >= 2.34 and libgcc_s
 # (RHEL 9, Amazon Linux 2023, Debian 12, Ubuntu 22.04 and later, whatever their libstdc++);
-# scripts/check-prebuild.sh checks that before it finishes. (libgcc stays shared: GCC 12's static unwinder binds to
-# glibc 2.35's _dl_find_object.)
+# scripts/check-prebuild.sh checks that before it finishes. (libgcc stays shared: GCC 12's static
+# unwinder binds to glibc 2.35's _dl_find_object.)
 # prebuildify rebuilds in build/ and moves the result out of build/Release: node-gyp-build then
 # loads the prebuild, until `npm run build:native` makes a local build again.
 set -euo pipefail
