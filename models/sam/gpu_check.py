@@ -18,8 +18,8 @@ needed): it drives omniseg through the standalone program test/gpu/sam_gpu.cc.
    processor + encoder; its decode (prompt -> masks at image size, fp32); omniseg's encode
    (host preprocessing + upload + encoder) and decode (prompt -> masks at image size, in host
    memory), also op by op (no CUDA graph) and into pageable result buffers (OMNISEG_PINNED_MB=0);
-   the half-precision encoder also with the fused attention's key-row layout for the windowed
-   layers (OMNISEG_FLASH_KEYS=rows), held to the same bounds.
+   the half-precision encoder also with the fused attention's token-order key layout for the
+   windowed layers (OMNISEG_FLASH_KEYS=dense; key rows are the default), held to the same bounds.
 """
 
 from __future__ import annotations
@@ -250,10 +250,9 @@ def main() -> int:
                     failures.append(f"{file} {name}: decode {label} differs")
             ours[key] = vj["cases"]
         half = {}
-        # Each half precision with the fused attention's default key layout, then with the key-row
-        # layout for the windowed layers (OMNISEG_FLASH_KEYS=rows; the default once it is measured
-        # faster here).
-        for prec, keys in (("bf16", ""), ("bf16", "rows"), ("fp16", ""), ("fp16", "rows")):
+        # Each half precision with the fused attention's default key layout (key rows for the
+        # windowed layers), then with the token-order layout (OMNISEG_FLASH_KEYS=dense).
+        for prec, keys in (("bf16", ""), ("bf16", "dense"), ("fp16", ""), ("fp16", "dense")):
             label = prec + (f" ({keys} keys)" if keys else "")
             hout = work / f"out-{file}-{prec}{keys}"
             hout.mkdir(exist_ok=True)

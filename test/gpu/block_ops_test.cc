@@ -159,9 +159,9 @@ void blockTests(Env& e) {
     testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
     testPreNormRelPos(e, 1, 16, 168, 12, 14, p);
     testPreNormRelPos(e, 1, 24, 160, 2, 0, p);
-    // the windows again with the fused kernel's key-row layout (OMNISEG_FLASH_KEYS=rows): its
-    // half output written onto the grid
-    setenv("OMNISEG_FLASH_KEYS", "rows", 1);
+    // the windows again with the fused kernel's token-order key layout (OMNISEG_FLASH_KEYS=dense;
+    // key rows are the default), its half output written onto the grid
+    setenv("OMNISEG_FLASH_KEYS", "dense", 1);
     testPreNormRelPos(e, 1, 64, 768, 12, 14, p);
     testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
     unsetenv("OMNISEG_FLASH_KEYS");

@@ -131,6 +131,33 @@ void testActivation(Env& e, Act act, int64_t n) {
   e.reset();
 }
 
+// The in-place activation of a half-precision hidden layer (ops/cuda/convert.cu: 16-byte vectors
+// when n % 8 == 0 and y is 16-byte aligned, one value at a time otherwise) against the CPU's
+// activation of the same rounded values, rounded again: exact. offset: elements past an aligned
+// start (1: the unaligned path).
+void testActHalf(Env& e, Precision p, Act act, int64_t n, int64_t offset) {
+  auto x = randn(n, 3.f);
+  std::vector<uint16_t> bits(n + offset);
+  std::vector<float> ref(n);
+  for (int64_t i = 0; i < n; ++i) {
+    bits[offset + i] = toHalfBits(x[i], p);
+    ref[i] = fromHalfBits(bits[offset + i], p);
+  }
+  if (act == Act::Gelu) ops::cpu::gelu(e.cpu, ref.data(), n);
+  if (act == Act::Relu) ops::cpu::relu(e.cpu, ref.data(), n);
+  for (auto& v : ref) v = fromHalfBits(toHalfBits(v, p), p);
+  auto* d = static_cast<uint16_t*>(e.devArena.bytes(bits.size() * 2));
+  ops::upload(e.gpu, bits.data(), bits.size() * 2, d);
+  withPrecision(e, p, [&] { ops::cuda::actHalf(e.gpu, d + offset, n, act); });
+  ops::download(e.gpu, d, bits.size() * 2, bits.data());
+  std::vector<float> got(n);
+  for (int64_t i = 0; i < n; ++i) got[i] = fromHalfBits(bits[offset + i], p);
+  report("actHalf", std::string(precisionName(p)) + " " + actName(act) + " " + std::to_string(n) +
+                        (offset ? " unaligned" : ""),
+         ref.data(), got.data(), n, 0, Norm::Exact);
+  e.reset();
+}
+
 void testAdd(Env& e, int64_t n, bool alias) {
   auto a = randn(n), b = randn(n);
   std::vector<float> ref(n);
@@ -326,6 +353,13 @@ void benchmarks(Env& e) {
         [&] { ops::linear(e.gpu, x, T, C, W, b, 4 * C, y, Act::Gelu); });
   bench(e, "layerNorm 4096x768", [&] { ops::layerNorm(e.gpu, x, T, C, b, b, 1e-6f, y); });
   bench(e, "gelu 4096x3072", [&] { ops::gelu(e.gpu, y, T * 4 * C); });
+  for (Precision p : {Precision::Bf16, Precision::Fp16})
+    withPrecision(e, p, [&] {
+      bench(e, (std::string("actHalf 4096x3072 gelu ") + precisionName(p)).c_str(),
+            [&] { ops::cuda::actHalf(e.gpu, y, T * 4 * C, Act::Gelu); });
+    });
+  bench(e, "im2col3x3 64x64x256", [&] { ops::im2col3x3(e.gpu, x, 64, 64, 256, y); });
+  bench(e, "patchify 3x1024x1024 k16", [&] { ops::patchify(e.gpu, x, 3, 1024, 1024, 16, y); });
   e.reset();
   // the RLE of three 1080p masks (discs: a few thousand boundaries)
   const int64_t P = 3, mh = 1080, mw = 1920;
@@ -449,6 +483,12 @@ int main(int argc, char** argv) {
     testActivation(e, Act::Gelu, (1 << 20) + 3);
     testActivation(e, Act::Gelu, 5);
     testActivation(e, Act::Relu, (1 << 20) + 3);
+    for (Precision p : {Precision::Bf16, Precision::Fp16}) {
+      testActHalf(e, p, Act::Gelu, 4096 * 3072, 0);  // ViT-B's MLP hidden layer
+      testActHalf(e, p, Act::Gelu, 8 * 1000 + 5, 0);
+      testActHalf(e, p, Act::Gelu, 8 * 1000, 1);
+      testActHalf(e, p, Act::Relu, 8 * 1000, 0);
+    }
     testAdd(e, (1 << 20) + 3, false);
     testAdd(e, 7, true);
     imageTests(e);
@@ -456,7 +496,9 @@ int main(int argc, char** argv) {
     // layout
     testPatchify(e, 3, 1024, 1024, 16);
     testPatchify(e, 3, 33, 35, 4);
+    testIm2col(e, 64, 64, 256);  // SAM's neck
     testIm2col(e, 64, 64, 32);
+    testIm2col(e, 1, 9, 5);
     testIm2col(e, 5, 7, 3);
     testWindows(e, 64, 768, 14, true);
     testWindows(e, 64, 96, 14, false);

@@ -22,6 +22,15 @@
 #include "gpu/stream.h"
 #include "ops/ops.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace omniseg::ops::cuda {
+// y [n] ← act(y) in place, y in the stream's half precision (ops/cuda/convert.cu; declared in
+// ops/cuda/launch.h, which only nvcc compiles).
+void actHalf(Ctx& ctx, void* y, int64_t n, Act act);
+}  // namespace omniseg::ops::cuda
+
 namespace optest {
 
 using namespace omniseg;
@@ -35,6 +44,16 @@ inline std::vector<float> randn(size_t n, float scale = 1.f) {
   std::vector<float> v(n);
   for (auto& x : v) x = dist(rng);
   return v;
+}
+
+// v rounded to nearest even in fp16 / bf16, as its bits; and back (exact).
+inline uint16_t toHalfBits(float v, Precision p) {
+  if (p == Precision::Fp16) return __half_as_ushort(__float2half_rn(v));
+  return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+}
+inline float fromHalfBits(uint16_t b, Precision p) {
+  if (p == Precision::Fp16) return __half2float(__ushort_as_half(b));
+  return __bfloat162float(__ushort_as_bfloat16(b));
 }
 
 enum class Norm { Magnitude, Element, Exact };

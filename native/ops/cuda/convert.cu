@@ -53,20 +53,40 @@ void launchToHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t 
   gpu::checkLaunch("toHalf");
 }
 
-// y [n] ← act(y) in half precision, two values at a time (n even, y 4-byte aligned) or one.
+// y [n] ← act(y) in half precision: eight values at a time (16-byte loads and stores) when
+// n % 8 == 0 and y is 16-byte aligned (every GEMM output in the arena), else one at a time.
+template <class Half>
+struct alignas(16) Half8 {
+  Half v[8];
+};
+
+template <class Half>
+__global__ void actHalf8Kernel(Half8<Half>* y, int64_t n8, Act act) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n8;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    Half8<Half> h = y[i];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) h.v[j] = dev::to<Half>(dev::act(static_cast<float>(h.v[j]), act));
+    y[i] = h;
+  }
+}
+
 template <class Half>
 __global__ void actHalfKernel(Half* y, int64_t n, Act act) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t first = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (n % 2 == 0 && (reinterpret_cast<uintptr_t>(y) & 3u) == 0) {
-    for (int64_t i = first; i < n / 2; i += stride) {
-      Half a = y[2 * i], b = y[2 * i + 1];
-      y[2 * i] = dev::to<Half>(dev::act(static_cast<float>(a), act));
-      y[2 * i + 1] = dev::to<Half>(dev::act(static_cast<float>(b), act));
-    }
-    return;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    y[i] = dev::to<Half>(dev::act(static_cast<float>(y[i]), act));
+}
+
+template <class Half>
+void launchActHalf(Ctx& ctx, Half* y, int64_t n, Act act) {
+  if (n % 8 == 0 && (reinterpret_cast<uintptr_t>(y) & 15u) == 0) {
+    actHalf8Kernel<<<gridFor(n / 8), kThreads, 0, stream(ctx)>>>(reinterpret_cast<Half8<Half>*>(y), n / 8, act);
+    gpu::checkLaunch("actHalf8Kernel");
+  } else {
+    actHalfKernel<<<gridFor(n), kThreads, 0, stream(ctx)>>>(y, n, act);
+    gpu::checkLaunch("actHalfKernel");
   }
-  for (int64_t i = first; i < n; i += stride) y[i] = dev::to<Half>(dev::act(static_cast<float>(y[i]), act));
 }
 
 }  // namespace
@@ -76,10 +96,9 @@ void actHalf(Ctx& ctx, void* y, int64_t n, Act act) {
   OMNISEG_CHECK(p != Precision::Fp32, "actHalf: fp32 precision");
   if (n <= 0 || act == Act::None) return;
   if (p == Precision::Fp16)
-    actHalfKernel<<<gridFor(n / 2 + 1), kThreads, 0, stream(ctx)>>>(static_cast<__half*>(y), n, act);
+    launchActHalf(ctx, static_cast<__half*>(y), n, act);
   else
-    actHalfKernel<<<gridFor(n / 2 + 1), kThreads, 0, stream(ctx)>>>(static_cast<__nv_bfloat16*>(y), n, act);
-  gpu::checkLaunch("actHalfKernel");
+    launchActHalf(ctx, static_cast<__nv_bfloat16*>(y), n, act);
 }
 
 const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld,

@@ -21,7 +21,7 @@ namespace omniseg::ops::cuda {
 // keys: how key tiles are laid out when there is a bias and w ≠ 64 (w = 64 has its own row
 // layout): Dense = 64 keys in token order per tile, the bias looked up per score; Rows (w ≤ 16,
 // e.g. SAM's 14×14 windows) = 4 key rows of 16 slots per tile, the bias from registers and one
-// term per key row; Auto = Dense unless OMNISEG_FLASH_KEYS=rows (and Rows adds no tiles).
+// term per key row; Auto = Rows where it adds no tiles, unless OMNISEG_FLASH_KEYS=dense.
 // Returns false, doing nothing, for shapes it does not support (the caller falls back): head
 // sizes other than flashHeadSize's, over 2^24 tokens or 65535 sets·heads, misaligned operands.
 enum class FlashKeys { Auto, Dense, Rows };
