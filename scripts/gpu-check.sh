@@ -14,6 +14,7 @@
 #       GPU, PyTorch + transformers, no Node; all steps, or the ones named)
 #       1. op-by-op parity, CUDA vs CPU on random inputs (test/gpu/cuda_ops_test.cc), and the
 #          ops' timings with host <-> device copies from pageable and pinned memory (--bench),
+#          and every cuBLASLt candidate timed for the encoder's linear layers (--gemm-algos),
 #       2. full SAM parity against transformers on the GPU, 3. the benchmark next to PyTorch
 #       eager (models/sam/gpu_check.py), 4. CLIPSeg parity against transformers on the GPU and its
 #       timings (models/clipseg/gpu_check.py), 5. where the bf16 encoder's GPU time goes: per-kernel
@@ -84,6 +85,8 @@ fi
 if want bench; then
   echo "== op timings (incl. host <-> device copies, pageable vs pinned)"
   "$bin/cuda_ops_test" --bench || status=1
+  echo "== cuBLASLt's candidates for the encoder's linear layers (first heuristic vs fastest)"
+  "$bin/cuda_ops_test" --gemm-algos || status=1
 fi
 if want sam; then
   echo "== SAM parity and benchmark (sam-vit-base, random weights)"

@@ -18,7 +18,8 @@
 //    is the CPU path (fp32) on the same half-rounded q/k/v, so only the kernel's own rounding
 //    (P rounded to the half type, exp2 approximation) counts. Relative to the magnitude, bound
 //    5e-3 for fp16 and 2e-2 for bf16.
-// `cuda_ops_test --bench` prints GPU timings of the heaviest ops instead.
+// `cuda_ops_test --bench` prints GPU timings of the heaviest ops instead; `--gemm-algos` times
+// every cuBLASLt candidate for the encoder's linear layers (gemm_algos_bench.cc).
 //  - normalizeRgb, resizeU8Pil (integer arithmetic): exact.
 // The cases live in this file (GEMM-based, row-wise, layout), attention_ops_test.cc and
 // image_ops_test.cc; test/gpu/op_test.h has what they share.
@@ -422,6 +423,7 @@ void transferBenchmarks(Env& e) {
 
 int main(int argc, char** argv) {
   const bool benchOnly = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
+  const bool gemmAlgos = argc > 1 && std::strcmp(argv[1], "--gemm-algos") == 0;
   const gpu::BackendInfo info = gpu::probe();
   if (!info.available) {
     std::printf("no CUDA device: %s\n", info.reason.c_str());
@@ -433,6 +435,10 @@ int main(int argc, char** argv) {
               "result");
   try {
     Env e;
+    if (gemmAlgos) {
+      gemmAlgoBenchmarks(e);
+      return 0;
+    }
     if (benchOnly) {
       benchmarks(e);
       attentionBenchmarks(e);

@@ -174,6 +174,7 @@ void bench(Env& e, const char* what, F&& f) {
 // The cases of each file, run by main() in cuda_ops_test.cc.
 void attentionTests(Env& e);       // attention_ops_test.cc
 void attentionBenchmarks(Env& e);  // attention_ops_test.cc
+void gemmAlgoBenchmarks(Env& e);   // gemm_algos_bench.cc
 void imageTests(Env& e);           // image_ops_test.cc
 void clipSegTests(Env& e);         // clipseg_ops_test.cc
 // relPosAttention CUDA vs CPU on B grids of h×w in precision p (attention_ops_test.cc).
