@@ -60,13 +60,23 @@ struct alignas(16) Half8 {
   Half v[8];
 };
 
+// The activation of a half-precision hidden layer. GELU is 0.5·x·(1 + erff(x/√2)) with CUDA's erff
+// (2 ulp in fp32; PyTorch's CUDA formula) rather than dev::gelu, the CPU's bit-exact copy (an IEEE
+// division and a polynomial exp per value): that made this pass memory-bound, 0.030 → 0.017 ms for
+// ViT-B's 4096×3072 hidden layer on an H100 (ReLU's 0.012 ms is the floor), for one rounding of
+// difference in 1.5 % (bf16) / 4.9 % (fp16) of the outputs. The fp32 ops keep dev::gelu.
+__device__ __forceinline__ float halfAct(float v, Act act) {
+  if (act == Act::Gelu) return 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+  return dev::act(v, act);
+}
+
 template <class Half>
 __global__ void actHalf8Kernel(Half8<Half>* y, int64_t n8, Act act) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n8;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     Half8<Half> h = y[i];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) h.v[j] = dev::to<Half>(dev::act(static_cast<float>(h.v[j]), act));
+    for (int j = 0; j < 8; ++j) h.v[j] = dev::to<Half>(halfAct(static_cast<float>(h.v[j]), act));
     y[i] = h;
   }
 }
@@ -75,7 +85,7 @@ template <class Half>
 __global__ void actHalfKernel(Half* y, int64_t n, Act act) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    y[i] = dev::to<Half>(dev::act(static_cast<float>(y[i]), act));
+    y[i] = dev::to<Half>(halfAct(static_cast<float>(y[i]), act));
 }
 
 template <class Half>

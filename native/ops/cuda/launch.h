@@ -66,7 +66,8 @@ inline cudaDataType_t gemmType(Precision p) {
 // the arena (convert.cu). Returns 2-byte elements.
 const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld,
                    Precision p, Act act = Act::None);
-// y [n] ← act(y) in place, y in ctx's half precision (computed in fp32, rounded back; convert.cu).
+// y [n] ← act(y) in place, y in ctx's half precision (computed in fp32, rounded back; GELU with
+// CUDA's erff, not the CPU's bit-exact copy; convert.cu).
 void actHalf(Ctx& ctx, void* y, int64_t n, Act act);
 // layerNorm(x) [rows, C] computed in fp32 as the layerNorm op does, rounded to the precision of
 // ctx (Fp16 / Bf16), dense, in the arena (layer_norm.cu): the input of a half-precision GEMM
