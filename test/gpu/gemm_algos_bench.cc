@@ -22,24 +22,6 @@ struct Shape {
   int perEncode;
 };
 
-// GPU time of one run of f, mean of 20 after 3 warm-ups (ms).
-template <class F>
-float timeIt(Env& e, F&& f) {
-  cudaEvent_t a, b;
-  OMNISEG_CUDA_CHECK(cudaEventCreate(&a));
-  OMNISEG_CUDA_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 3; ++i) f();
-  OMNISEG_CUDA_CHECK(cudaEventRecord(a, e.stream.get()));
-  for (int i = 0; i < 20; ++i) f();
-  OMNISEG_CUDA_CHECK(cudaEventRecord(b, e.stream.get()));
-  OMNISEG_CUDA_CHECK(cudaEventSynchronize(b));
-  float ms = 0;
-  OMNISEG_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return ms / 20;
-}
-
 void probe(Env& e, const Shape& s) {
   const cudaDataType_t type = CUDA_R_16BF;
   const size_t dBytes = s.dType == CUDA_R_32F ? 4 : 2;
@@ -82,7 +64,7 @@ void probe(Env& e, const Shape& s) {
       OMNISEG_CUDA_CHECK(cublasLtMatmul(e.stream.lt(), op, &alpha, W, la, x, lb, &s.beta, y, ld, y, ld,
                                         &res[i].algo, e.stream.workspace(), ws, e.stream.get()));
     };
-    const float ms = timeIt(e, run);
+    const float ms = gpuMs(e, run, 3, 20);
     if (ran++ == 0) first = ms;
     if (ms < best) best = ms, bestRank = i;
   }

@@ -153,22 +153,28 @@ inline const char* actName(Act a) {
   return a == Act::Gelu ? "gelu" : a == Act::Relu ? "relu" : a == Act::QuickGelu ? "quick_gelu" : "none";
 }
 
-// --bench: GPU time of the heaviest ops at ViT-B shapes (mean of 10 after 2 warm-ups).
+// GPU time of one run of f on the test stream (ms): the mean of `reps` runs after `warm` warm-ups.
 template <class F>
-void bench(Env& e, const char* what, F&& f) {
+float gpuMs(Env& e, F&& f, int warm = 2, int reps = 10) {
   cudaEvent_t a, b;
   OMNISEG_CUDA_CHECK(cudaEventCreate(&a));
   OMNISEG_CUDA_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 2; ++i) f();
+  for (int i = 0; i < warm; ++i) f();
   OMNISEG_CUDA_CHECK(cudaEventRecord(a, e.stream.get()));
-  for (int i = 0; i < 10; ++i) f();
+  for (int i = 0; i < reps; ++i) f();
   OMNISEG_CUDA_CHECK(cudaEventRecord(b, e.stream.get()));
   OMNISEG_CUDA_CHECK(cudaEventSynchronize(b));
   float ms = 0;
   OMNISEG_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-  std::printf("bench %-48s %8.3f ms\n", what, ms / 10);
   cudaEventDestroy(a);
   cudaEventDestroy(b);
+  return ms / reps;
+}
+
+// --bench: GPU time of the heaviest ops at ViT-B shapes (mean of 10 after 2 warm-ups).
+template <class F>
+void bench(Env& e, const char* what, F&& f) {
+  std::printf("bench %-48s %8.3f ms\n", what, gpuMs(e, f));
 }
 
 // The cases of each file, run by main() in cuda_ops_test.cc.
