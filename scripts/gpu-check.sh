@@ -122,6 +122,9 @@ if want node; then
   echo "== the HTTP server on CUDA (bench/server.mjs sections 1 and 2, sam-vit-base shape, 1024x1024 PNG)"
   node bench/server.mjs --model .cache/parity/sam-vit-base --image .cache/parity/run/astronaut1024.png \
     --sections 1,2 --threads "$(nproc)" --device cuda || status=1
+  echo "== the HTTP server's encodes on CUDA in bf16 (bench/server.mjs section 2; fp32 above is GPU-bound at ~30 images/s)"
+  node bench/server.mjs --model .cache/parity/sam-vit-base --image .cache/parity/run/astronaut1024.png \
+    --sections 2 --threads "$(nproc)" --device cuda --precision bf16 || status=1
 fi
 if want parity; then
   echo "== npm run parity's SAM and CLIPSeg checks through the CLI on CUDA (fp32)"
