@@ -135,9 +135,11 @@ void testActivation(Env& e, Act act, int64_t n) {
 // The in-place activation of a half-precision hidden layer (ops/cuda/convert.cu: 16-byte vectors
 // when n % 8 == 0 and y is 16-byte aligned, one value at a time otherwise) against the CPU's
 // activation of the same rounded values, rounded again. ReLU: exact. GELU (CUDA's erff there, the
-// CPU's own erf here): within one half-precision rounding of the result's magnitude (2^-8 bf16,
-// 2^-11 fp16); the count of outputs that differ is printed. offset: elements past an aligned
-// start (1: the unaligned path).
+// CPU's own erf here; either erf is within ~1.5e-7 of the true one): every output within one ulp
+// of the half type at |ref| (2^-7·|ref| bf16, 2^-10·|ref| fp16) plus 2e-6 (where 1 + erf cancels,
+// x ≲ -4), and at most 3 % (bf16) / 8 % (fp16) of the outputs differing at all (measured on an
+// H100: 1.5 % / 4.9 %; tanh-form GELU or a wrong constant flips far more). offset: elements past
+// an aligned start (1: the unaligned path).
 void testActHalf(Env& e, Precision p, Act act, int64_t n, int64_t offset) {
   auto x = randn(n, 3.f);
   std::vector<uint16_t> bits(n + offset);
@@ -155,13 +157,31 @@ void testActHalf(Env& e, Precision p, Act act, int64_t n, int64_t offset) {
   ops::download(e.gpu, d, bits.size() * 2, bits.data());
   std::vector<float> got(n);
   for (int64_t i = 0; i < n; ++i) got[i] = fromHalfBits(bits[offset + i], p);
-  const bool gelu = act == Act::Gelu;
-  size_t differ = 0;
-  for (int64_t i = 0; i < n; ++i) differ += ref[i] != got[i];
-  report("actHalf", std::string(precisionName(p)) + " " + actName(act) + " " + std::to_string(n) +
-                        (offset ? " unaligned" : "") + (gelu ? " (" + std::to_string(differ) + " differ)" : ""),
-         ref.data(), got.data(), n, gelu ? (p == Precision::Bf16 ? 1.0 / 256 : 1.0 / 2048) : 0,
-         gelu ? Norm::Magnitude : Norm::Exact);
+  if (act != Act::Gelu) {
+    report("actHalf", std::string(precisionName(p)) + " " + actName(act) + " " + std::to_string(n) +
+                          (offset ? " unaligned" : ""),
+           ref.data(), got.data(), n, 0, Norm::Exact);
+    e.reset();
+    return;
+  }
+  const double ulp = p == Precision::Bf16 ? 1.0 / 128 : 1.0 / 1024, maxShare = p == Precision::Bf16 ? 0.03 : 0.08;
+  size_t differ = 0, outside = 0;
+  double maxAbs = 0, worst = 0;  // worst: |got - ref| / (ulp·|ref| + 2e-6)
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = std::fabs(static_cast<double>(got[i]) - ref[i]);
+    differ += d != 0 || std::isnan(got[i]) != std::isnan(ref[i]);
+    const double r = d / (ulp * std::fabs(static_cast<double>(ref[i])) + 2e-6);
+    outside += !(r <= 1.0);
+    maxAbs = std::max(maxAbs, d);
+    worst = std::max(worst, r);
+  }
+  const double share = static_cast<double>(differ) / static_cast<double>(n);
+  const bool pass = outside == 0 && share <= maxShare;
+  if (!pass) ++failures;
+  const std::string shape = std::string(precisionName(p)) + " gelu " + std::to_string(n) + (offset ? " unaligned" : "") +
+                            " (" + std::to_string(differ) + " differ)";
+  std::printf("%-18s %-44s %.3e %.3e %.1e %s\n", "actHalf", shape.c_str(), maxAbs, worst, 1.0, pass ? "PASS" : "FAIL");
+  std::fflush(stdout);
   e.reset();
 }
 
@@ -385,6 +405,11 @@ void benchmarks(Env& e) {
   bench(e, "gelu 4096x3072", [&] { ops::gelu(e.gpu, y, T * 4 * C); });
   for (Precision p : {Precision::Bf16, Precision::Fp16})
     withPrecision(e, p, [&] {
+      // a hidden layer's values (randn · 3 in the half type; each run applies the activation again)
+      const auto xs = randn(T * 4 * C, 3.f);
+      std::vector<uint16_t> hb(xs.size());
+      for (size_t i = 0; i < xs.size(); ++i) hb[i] = toHalfBits(xs[i], p);
+      ops::upload(e.gpu, hb.data(), hb.size() * 2, y);
       bench(e, (std::string("actHalf 4096x3072 gelu ") + precisionName(p)).c_str(),
             [&] { ops::cuda::actHalf(e.gpu, y, T * 4 * C, Act::Gelu); });
       bench(e, (std::string("actHalf 4096x3072 relu (memory floor) ") + precisionName(p)).c_str(),

@@ -1,6 +1,6 @@
 // Rounding to half precision (fp16 / bf16, round to nearest even) of the activations that enter
-// a half-precision GEMM or attention, optionally after an activation (a hidden layer's GELU fused
-// with the rounding for the next GEMM).
+// a half-precision GEMM or attention, optionally after an activation; and the in-place activation
+// of a half-precision hidden layer (actHalf). Both take GELU as halfAct computes it.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -17,9 +17,19 @@ struct alignas(8) Half4 {
   Half v[4];
 };
 
+// The activation of a half-precision hidden layer. GELU is 0.5·x·(1 + erff(x/√2)) with CUDA's erff
+// (2 ulp in fp32; PyTorch's CUDA formula) rather than dev::gelu, the CPU's bit-exact copy (an IEEE
+// division and a polynomial exp per value): that made this pass memory-bound, 0.030 → 0.017 ms for
+// ViT-B's 4096×3072 hidden layer on an H100 (ReLU's 0.012 ms is the floor), for one rounding of
+// difference in 1.5 % (bf16) / 4.9 % (fp16) of the outputs. The fp32 ops keep dev::gelu.
+__device__ __forceinline__ float halfAct(float v, Act act) {
+  if (act == Act::Gelu) return 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+  return dev::act(v, act);
+}
+
 template <class Half>
 __device__ __forceinline__ Half half(float v, Act act) {
-  return dev::to<Half>(dev::act(v, act));
+  return dev::to<Half>(halfAct(v, act));
 }
 
 // dst [n] ← act(x [n]) (dense; n % 4 == 0, x 16-byte aligned).
@@ -59,16 +69,6 @@ template <class Half>
 struct alignas(16) Half8 {
   Half v[8];
 };
-
-// The activation of a half-precision hidden layer. GELU is 0.5·x·(1 + erff(x/√2)) with CUDA's erff
-// (2 ulp in fp32; PyTorch's CUDA formula) rather than dev::gelu, the CPU's bit-exact copy (an IEEE
-// division and a polynomial exp per value): that made this pass memory-bound, 0.030 → 0.017 ms for
-// ViT-B's 4096×3072 hidden layer on an H100 (ReLU's 0.012 ms is the floor), for one rounding of
-// difference in 1.5 % (bf16) / 4.9 % (fp16) of the outputs. The fp32 ops keep dev::gelu.
-__device__ __forceinline__ float halfAct(float v, Act act) {
-  if (act == Act::Gelu) return 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
-  return dev::act(v, act);
-}
 
 template <class Half>
 __global__ void actHalf8Kernel(Half8<Half>* y, int64_t n8, Act act) {

@@ -62,8 +62,8 @@ inline cudaDataType_t gemmType(Precision p) {
   return p == Precision::Fp16 ? CUDA_R_16F : p == Precision::Bf16 ? CUDA_R_16BF : CUDA_R_32F;
 }
 
-// act(x) [rows, cols] (x with row stride ld) rounded to half precision p (Fp16 / Bf16), dense, in
-// the arena (convert.cu). Returns 2-byte elements.
+// act(x) [rows, cols] (x with row stride ld; GELU as actHalf computes it) rounded to half
+// precision p (Fp16 / Bf16), dense, in the arena (convert.cu). Returns 2-byte elements.
 const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld,
                    Precision p, Act act = Act::None);
 // y [n] ← act(y) in place, y in ctx's half precision (computed in fp32, rounded back; GELU with
@@ -81,8 +81,8 @@ void linearHalfInput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float
                      bool accumulate = false, int64_t ldy = 0);
 // act(xh·Wᵀ + b) [M, N] in ctx's half precision, dense, in the arena (gemm.cu): a hidden layer
 // whose only reader is the next half-precision GEMM. The bias is added in fp32 in the GEMM's
-// epilogue from its half copy; the sum is rounded to half, then act (exact, in fp32 from the
-// rounded value) rounds again.
+// epilogue from its half copy; the sum is rounded to half, then act (in fp32 from the rounded
+// value; GELU with CUDA's erff, see actHalf) rounds again.
 const void* linearHalfOutput(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W,
                              const float* b, int64_t N, Act act);
 

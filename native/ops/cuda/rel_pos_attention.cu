@@ -111,7 +111,7 @@ __device__ __forceinline__ void store8(T* o, const float (&v)[8]) {
 }
 
 // splitHeadsKernel's layout, one thread per eight values of a head (d % 8 == 0, every row and
-// dst 16-byte aligned, fewer than 2^31 chunks): a flat grid with 32-bit index arithmetic. One
+// dst 16-byte aligned, fewer than 2^31 chunks and 3·heads·d < 2^31): a flat grid with 32-bit index arithmetic. One
 // block per token left the copy latency-bound: ViT-B's 12 splits took 356 µs per encode under
 // ncu on an H100, and take 215 this way. Same values as splitHeadsKernel.
 template <class In, class T>
@@ -155,7 +155,7 @@ void splitHeads(Ctx& ctx, const In* qkv, int64_t B, int64_t Tn, int64_t heads, i
                 WindowSource win = {}) {
   OMNISEG_CHECK(B * Tn <= INT32_MAX, "relPosAttention: too many tokens");
   const int64_t per = B * heads * Tn * d, chunks = B * Tn * 3 * heads * d / 8;
-  const bool vec = d % 8 == 0 && chunks <= INT32_MAX &&
+  const bool vec = d % 8 == 0 && chunks <= INT32_MAX && 3 * heads * d <= INT32_MAX &&
                    ((reinterpret_cast<uintptr_t>(qkv) | reinterpret_cast<uintptr_t>(dst)) & 15u) == 0;
   if (vec) {
     splitHeads8Kernel<<<gridFor(chunks), kThreads, 0, stream(ctx)>>>(
