@@ -111,9 +111,9 @@ __device__ __forceinline__ void store8(T* o, const float (&v)[8]) {
 }
 
 // splitHeadsKernel's layout, one thread per eight values of a head (d % 8 == 0, every row and
-// dst 16-byte aligned, fewer than 2^31 chunks and 3·heads·d < 2^31): a flat grid with 32-bit index arithmetic. One
-// block per token left the copy latency-bound: ViT-B's 12 splits took 356 µs per encode under
-// ncu on an H100, and take 215 this way. Same values as splitHeadsKernel.
+// dst 16-byte aligned, fewer than 2^31 chunks and 3·heads·d < 2^31): a flat grid with 32-bit
+// index arithmetic. One block per token left the copy latency-bound: ViT-B's 12 splits took
+// 356 µs per encode under ncu on an H100, and take 215 this way. Same values as splitHeadsKernel.
 template <class In, class T>
 __global__ void splitHeads8Kernel(const In* qkv, uint32_t chunks, uint32_t Tn, uint32_t heads,
                                   uint32_t d, int64_t per, WindowSource win, T* dst) {
