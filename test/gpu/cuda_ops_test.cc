@@ -132,6 +132,21 @@ void testActivation(Env& e, Act act, int64_t n) {
   e.reset();
 }
 
+// actHalf on the device over `bits` (half values), placed `offset` elements past an aligned
+// start; the results as floats.
+std::vector<float> actHalfOnDevice(Env& e, Precision p, const std::vector<uint16_t>& bits, int64_t offset, Act act) {
+  const size_t n = bits.size();
+  std::vector<uint16_t> h(n + offset);
+  std::copy(bits.begin(), bits.end(), h.begin() + offset);
+  auto* d = static_cast<uint16_t*>(e.devArena.bytes(h.size() * 2));
+  ops::upload(e.gpu, h.data(), h.size() * 2, d);
+  withPrecision(e, p, [&] { ops::cuda::actHalf(e.gpu, d + offset, static_cast<int64_t>(n), act); });
+  ops::download(e.gpu, d, h.size() * 2, h.data());
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = fromHalfBits(h[offset + i], p);
+  return out;
+}
+
 // The in-place activation of a half-precision hidden layer (ops/cuda/convert.cu: 16-byte vectors
 // when n % 8 == 0 and y is 16-byte aligned, one value at a time otherwise) against the CPU's
 // activation of the same rounded values, rounded again. ReLU: exact. GELU (CUDA's erff there, the
@@ -141,22 +156,13 @@ void testActivation(Env& e, Act act, int64_t n) {
 // H100: 1.5 % / 4.9 %; tanh-form GELU or a wrong constant flips far more). offset: elements past
 // an aligned start (1: the unaligned path).
 void testActHalf(Env& e, Precision p, Act act, int64_t n, int64_t offset) {
-  auto x = randn(n, 3.f);
-  std::vector<uint16_t> bits(n + offset);
+  const auto bits = toHalfBits(randn(n, 3.f), p);
   std::vector<float> ref(n);
-  for (int64_t i = 0; i < n; ++i) {
-    bits[offset + i] = toHalfBits(x[i], p);
-    ref[i] = fromHalfBits(bits[offset + i], p);
-  }
+  for (int64_t i = 0; i < n; ++i) ref[i] = fromHalfBits(bits[i], p);
   if (act == Act::Gelu) ops::cpu::gelu(e.cpu, ref.data(), n);
   if (act == Act::Relu) ops::cpu::relu(e.cpu, ref.data(), n);
   for (auto& v : ref) v = fromHalfBits(toHalfBits(v, p), p);
-  auto* d = static_cast<uint16_t*>(e.devArena.bytes(bits.size() * 2));
-  ops::upload(e.gpu, bits.data(), bits.size() * 2, d);
-  withPrecision(e, p, [&] { ops::cuda::actHalf(e.gpu, d + offset, n, act); });
-  ops::download(e.gpu, d, bits.size() * 2, bits.data());
-  std::vector<float> got(n);
-  for (int64_t i = 0; i < n; ++i) got[i] = fromHalfBits(bits[offset + i], p);
+  const auto got = actHalfOnDevice(e, p, bits, offset, act);
   if (act != Act::Gelu) {
     report("actHalf", std::string(precisionName(p)) + " " + actName(act) + " " + std::to_string(n) +
                           (offset ? " unaligned" : ""),
@@ -188,21 +194,8 @@ void testActHalf(Env& e, Precision p, Act act, int64_t n, int64_t offset) {
 // actHalf's two paths on the same values: 16-byte vectors (aligned) and one at a time (one
 // element past an aligned start): exact.
 void testActHalfPaths(Env& e, Precision p, Act act, int64_t n) {
-  auto x = randn(n, 3.f);
-  std::vector<uint16_t> a(n), b(n + 1);
-  for (int64_t i = 0; i < n; ++i) a[i] = b[i + 1] = toHalfBits(x[i], p);
-  auto* da = static_cast<uint16_t*>(e.devArena.bytes(a.size() * 2));
-  auto* db = static_cast<uint16_t*>(e.devArena.bytes(b.size() * 2));
-  ops::upload(e.gpu, a.data(), a.size() * 2, da);
-  ops::upload(e.gpu, b.data(), b.size() * 2, db);
-  withPrecision(e, p, [&] {
-    ops::cuda::actHalf(e.gpu, da, n, act);
-    ops::cuda::actHalf(e.gpu, db + 1, n, act);
-  });
-  ops::download(e.gpu, da, a.size() * 2, a.data());
-  ops::download(e.gpu, db, b.size() * 2, b.data());
-  std::vector<float> vec(n), one(n);
-  for (int64_t i = 0; i < n; ++i) vec[i] = fromHalfBits(a[i], p), one[i] = fromHalfBits(b[i + 1], p);
+  const auto bits = toHalfBits(randn(n, 3.f), p);
+  const auto vec = actHalfOnDevice(e, p, bits, 0, act), one = actHalfOnDevice(e, p, bits, 1, act);
   report("actHalf paths", std::string(precisionName(p)) + " " + actName(act) + " " + std::to_string(n) +
                               " vector vs scalar", vec.data(), one.data(), n, 0, Norm::Exact);
   e.reset();
@@ -406,9 +399,7 @@ void benchmarks(Env& e) {
   for (Precision p : {Precision::Bf16, Precision::Fp16})
     withPrecision(e, p, [&] {
       // a hidden layer's values (randn · 3 in the half type; each run applies the activation again)
-      const auto xs = randn(T * 4 * C, 3.f);
-      std::vector<uint16_t> hb(xs.size());
-      for (size_t i = 0; i < xs.size(); ++i) hb[i] = toHalfBits(xs[i], p);
+      const auto hb = toHalfBits(randn(T * 4 * C, 3.f), p);
       ops::upload(e.gpu, hb.data(), hb.size() * 2, y);
       bench(e, (std::string("actHalf 4096x3072 gelu ") + precisionName(p)).c_str(),
             [&] { ops::cuda::actHalf(e.gpu, y, T * 4 * C, Act::Gelu); });

@@ -47,9 +47,7 @@ void* devAt(Env& e, size_t bytes, size_t offset) {
 
 // n bf16 values from randn·scale, `offset` bytes past a 256-byte boundary.
 void* devHalf(Env& e, size_t n, float scale, size_t offset) {
-  const auto v = randn(n, scale);
-  std::vector<uint16_t> h(n);
-  for (size_t i = 0; i < n; ++i) h[i] = toHalfBits(v[i], Precision::Bf16);
+  const auto h = toHalfBits(randn(n, scale), Precision::Bf16);
   void* p = devAt(e, n * 2, offset);
   ops::upload(e.gpu, h.data(), n * 2, p);
   return p;

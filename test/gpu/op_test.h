@@ -55,6 +55,11 @@ inline float fromHalfBits(uint16_t b, Precision p) {
   if (p == Precision::Fp16) return __half2float(__ushort_as_half(b));
   return __bfloat162float(__ushort_as_bfloat16(b));
 }
+inline std::vector<uint16_t> toHalfBits(const std::vector<float>& v, Precision p) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) h[i] = toHalfBits(v[i], p);
+  return h;
+}
 
 enum class Norm { Magnitude, Element, Exact };
 
