@@ -251,13 +251,16 @@ def main() -> int:
             ours[key] = vj["cases"]
         half = {}
         # Each half precision with the fused attention's default key layout (key rows for the
-        # windowed layers), then with the token-order layout (OMNISEG_FLASH_KEYS=dense).
-        for prec, keys in (("bf16", ""), ("bf16", "dense"), ("fp16", ""), ("fp16", "dense")):
-            label = prec + (f" ({keys} keys)" if keys else "")
-            hout = work / f"out-{file}-{prec}{keys}"
+        # windowed layers), then with the token-order layout (OMNISEG_FLASH_KEYS=dense), then with
+        # 128 query rows per block (OMNISEG_FLASH_QTILE=128: two m-tiles per warp), which must give
+        # the default's embedding bit for bit.
+        for prec, keys, qtile in (("bf16", "", ""), ("bf16", "dense", ""), ("bf16", "", "128"),
+                                  ("fp16", "", ""), ("fp16", "dense", ""), ("fp16", "", "128")):
+            label = prec + (f" ({keys} keys)" if keys else "") + (f" (q{qtile})" if qtile else "")
+            hout = work / f"out-{file}-{prec}{keys}{qtile}"
             hout.mkdir(exist_ok=True)
             hcmd = [a if a != str(out) else str(hout) for a in cmd] + ["--precision", prec, "--batch", str(BATCH)]
-            henv = {**os.environ, "OMNISEG_FLASH_KEYS": keys}
+            henv = {**os.environ, "OMNISEG_FLASH_KEYS": keys, "OMNISEG_FLASH_QTILE": qtile}
             hres = subprocess.run(hcmd, capture_output=True, text=True, env=henv)
             if hres.returncode != 0:
                 print(hres.stderr)
@@ -271,7 +274,13 @@ def main() -> int:
             hb = np.fromfile(hout / "embedding-batch-last.f32", np.float32).reshape(ref["embedding"].shape)
             berr = rel_l2(hb, ref["embedding"])
             per_image = hj["encodeBatchMs"]["median"] / BATCH
-            half[prec + keys.capitalize()] = {"encodeMs": hj["encodeMs"], "embeddingRelL2": herr, "maxMaskMismatch": mism,
+            if qtile:
+                base = work / f"out-{file}-{prec}" / "embedding.f32"
+                same = base.exists() and base.read_bytes() == (hout / "embedding.f32").read_bytes()
+                print(f"{file}: {label} embedding {'identical to the default tile' if same else 'DIFFERS from the default tile'}")
+                if not same:
+                    failures.append(f"{file} {label}: embedding differs from the default query tile")
+            half[prec + keys.capitalize() + (f"Q{qtile}" if qtile else "")] = {"encodeMs": hj["encodeMs"], "embeddingRelL2": herr, "maxMaskMismatch": mism,
                           "batch": BATCH, "encodeBatchMs": hj["encodeBatchMs"], "batchEmbeddingRelL2": berr}
             print(f"{file}: {label} encoder: embedding rel L2 {herr:.2e}  worst mask mismatch {mism * 100:.3f}%  "
                   f"encode ms {hj['encodeMs']['median']:.2f} (host preprocess {hj['preprocessMs']:.2f}); "

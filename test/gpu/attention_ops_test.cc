@@ -101,11 +101,12 @@ Half* devHalf(Env& e, const std::vector<Half>& h) {
 }
 
 // bias: 0 none, 1 th and tw, 2 th only (tw null), 3 tw only (th null). keys: the key-tile layout
-// asked for; outHalf: the output rounded to Half (compared after widening it on the host).
+// asked for; outHalf: the output rounded to Half (compared after widening it on the host). tile
+// Q128 (two m-tiles per warp) must also give the same bits as Q64.
 template <class Half>
 void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d, int bias,
                float qScale = 1.f, ops::cuda::FlashKeys keys = ops::cuda::FlashKeys::Dense,
-               bool outHalf = false) {
+               bool outHalf = false, ops::cuda::FlashTile tile = ops::cuda::FlashTile::Q64) {
   const int64_t T = h * w, C = heads * d;
   FlashInputs<Half> in(e, B, h, w, heads, d, qScale);
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
@@ -135,15 +136,31 @@ void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d
   float* dout = e.devAlloc(B * T * C);  // (outHalf: B·T·C halves in its first half)
   const float* dth = bias == 1 || bias == 2 ? e.dev(in.th) : nullptr;
   const float* dtw = bias == 1 || bias == 3 ? e.dev(in.tw) : nullptr;
-  const bool ran = ops::cuda::flashAttention(e.gpu, devHalf(e, in.q), devHalf(e, in.k),
-                                             devHalf(e, in.v), B, heads, h, w, d, scale, dth, dtw,
-                                             dout, 0, 0, 0, keys, outHalf);
+  const Half *dq = devHalf(e, in.q), *dk = devHalf(e, in.k), *dv = devHalf(e, in.v);
+  auto launch = [&](ops::cuda::FlashTile t) {
+    return ops::cuda::flashAttention(e.gpu, dq, dk, dv, B, heads, h, w, d, scale, dth, dtw, dout, 0,
+                                     0, 0, keys, outHalf, t);
+  };
+  // The output's bytes, as written (outHalf: B·T·C halves).
+  auto bytes = [&] {
+    std::vector<char> b(B * T * C * (outHalf ? sizeof(Half) : sizeof(float)));
+    OMNISEG_CUDA_CHECK(cudaMemcpyAsync(b.data(), dout, b.size(), cudaMemcpyDeviceToHost, e.stream.get()));
+    OMNISEG_CUDA_CHECK(cudaStreamSynchronize(e.stream.get()));
+    return b;
+  };
+  bool sameAsQ64 = true;
+  if (tile == ops::cuda::FlashTile::Q128 && launch(ops::cuda::FlashTile::Q64)) {
+    const auto q64 = bytes();
+    sameAsQ64 = launch(tile) && bytes() == q64;
+  }
+  const bool ran = launch(tile);
   const std::string shape = std::string(halfName<Half>()) + " B" + std::to_string(B) + " " +
                             dims({h, w}) + " h" + std::to_string(heads) + " d" +
                             std::to_string(d) +
                             (bias == 1 ? " bias" : bias == 2 ? " th-only" : bias == 3 ? " tw-only" : "") +
                             (qScale != 1.f ? " q*" + std::to_string(static_cast<int>(qScale)) : "") +
-                            (keys == ops::cuda::FlashKeys::Rows ? " rows" : "") + (outHalf ? " out-half" : "");
+                            (keys == ops::cuda::FlashKeys::Rows ? " rows" : "") + (outHalf ? " out-half" : "") +
+                            (tile == ops::cuda::FlashTile::Q128 ? " q128" : "");
   const double bound = std::is_same<Half, __half>::value ? 5e-3 : 2e-2;
   if (!ran) {
     ++failures;
@@ -161,6 +178,10 @@ void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d
       got = e.host(dout, B * T * C);
     }
     report("flashAttention", shape, ref.data(), got.data(), ref.size(), bound, Norm::Magnitude);
+    if (!sameAsQ64) {
+      ++failures;
+      std::printf("%-18s %-44s FAIL (not the same bits as q64)\n", "flashAttention", shape.c_str());
+    }
   }
   e.reset();
 }
@@ -263,6 +284,24 @@ void attentionTests(Env& e) {
     testFlash<__half>(e, 2, 40, 36, 2, 80, 0, 1.f, ops::cuda::FlashKeys::Dense, true);
     testFlash<__half>(e, 3, 5, 7, 3, 64, 3);
     testFlash<__nv_bfloat16>(e, 2, 32, 64, 3, 64, 3);  // the row-bias path without th
+    // Two m-tiles per warp (128 query rows per block, d = 64): every bias mode, against the CPU
+    // and bit for bit against one m-tile; h = 3 leaves the last block half past T.
+    {
+      constexpr auto kDense = ops::cuda::FlashKeys::Dense, kRows = ops::cuda::FlashKeys::Rows;
+      constexpr auto kQ128 = ops::cuda::FlashTile::Q128;
+      testFlash<__half>(e, 1, 64, 64, 12, 64, 1, 1.f, kDense, false, kQ128);
+      testFlash<__nv_bfloat16>(e, 1, 64, 64, 12, 64, 1, 1.f, kDense, true, kQ128);
+      testFlash<__half>(e, 1, 64, 64, 12, 64, 0, 1.f, kDense, false, kQ128);
+      testFlash<__half>(e, 2, 3, 64, 2, 64, 1, 1.f, kDense, false, kQ128);
+      testFlash<__nv_bfloat16>(e, 2, 3, 64, 2, 64, 2, 3.f, kDense, false, kQ128);
+      testFlash<__half>(e, 2, 32, 64, 3, 64, 3, 1.f, kDense, false, kQ128);
+      testFlash<__half>(e, 25, 14, 14, 12, 64, 1, 1.f, kRows, false, kQ128);
+      testFlash<__nv_bfloat16>(e, 25, 14, 14, 12, 64, 1, 1.f, kRows, true, kQ128);
+      testFlash<__half>(e, 3, 5, 7, 3, 64, 1, 1.f, kDense, false, kQ128);
+      testFlash<__nv_bfloat16>(e, 25, 14, 14, 12, 64, 1, 3.f, kDense, false, kQ128);
+      testFlash<__half>(e, 1, 1, 1, 1, 64, 1, 1.f, kDense, false, kQ128);
+      testFlash<__half>(e, 2, 40, 36, 2, 80, 1, 1.f, kDense, false, kQ128);  // d = 80: takes Q64
+    }
     testFlashDeclines(e);
 }
 
@@ -301,6 +340,24 @@ void attentionBenchmarks(Env& e) {
       ops::cuda::flashAttention(e.gpu, q16, q16 + n, q16 + 2 * n, 1, 12, 64, 64, 64, 0.125f,
                                 nullptr, nullptr, ow);
     });
+    // The same with two m-tiles per warp (FlashTile::Q128, OMNISEG_FLASH_QTILE=128).
+    constexpr auto kQ128 = ops::cuda::FlashTile::Q128;
+    bench(e, "flashAttention fp16 global B1 64x64 h12 d64 q128", [&] {
+      ops::cuda::flashAttention(e.gpu, q16, q16 + n, q16 + 2 * n, 1, 12, 64, 64, 64, 0.125f, th,
+                                th, ow, 0, 0, 0, ops::cuda::FlashKeys::Auto, false, kQ128);
+    });
+    bench(e, "flashAttention bf16 global B1 64x64 h12 d64 q128 out-half", [&] {
+      ops::cuda::flashAttention(e.gpu, qb, qb + n, qb + 2 * n, 1, 12, 64, 64, 64, 0.125f, th, th,
+                                ow, 0, 0, 0, ops::cuda::FlashKeys::Auto, true, kQ128);
+    });
+    bench(e, "flashAttention bf16 global B1 64x64 h12 d64 out-half", [&] {
+      ops::cuda::flashAttention(e.gpu, qb, qb + n, qb + 2 * n, 1, 12, 64, 64, 64, 0.125f, th, th,
+                                ow, 0, 0, 0, ops::cuda::FlashKeys::Auto, true);
+    });
+    bench(e, "flashAttention fp16 global B1 64x64 h12 d64 no bias q128", [&] {
+      ops::cuda::flashAttention(e.gpu, q16, q16 + n, q16 + 2 * n, 1, 12, 64, 64, 64, 0.125f,
+                                nullptr, nullptr, ow, 0, 0, 0, ops::cuda::FlashKeys::Auto, false, kQ128);
+    });
     const int64_t nw = 25 * 12 * 196 * 64;
     auto* w16 = static_cast<__half*>(e.devArena.bytes(3 * nw * sizeof(__half)));
     OMNISEG_CUDA_CHECK(cudaMemsetAsync(w16, 0, 3 * nw * sizeof(__half), e.stream.get()));
@@ -322,6 +379,10 @@ void attentionBenchmarks(Env& e) {
     bench(e, "flashAttention bf16 windows B25 14x14 h12 d64 rows", [&] {
       ops::cuda::flashAttention(e.gpu, wb, wb + nw, wb + 2 * nw, 25, 12, 14, 14, 64, 0.125f, thw,
                                 thw, oww, 0, 0, 0, ops::cuda::FlashKeys::Rows);
+    });
+    bench(e, "flashAttention bf16 windows B25 14x14 h12 d64 rows q128", [&] {
+      ops::cuda::flashAttention(e.gpu, wb, wb + nw, wb + 2 * nw, 25, 12, 14, 14, 64, 0.125f, thw,
+                                thw, oww, 0, 0, 0, ops::cuda::FlashKeys::Rows, false, kQ128);
     });
     const int64_t nh = 16 * T * 80;
     auto* h16 = static_cast<__half*>(e.devArena.bytes(3 * nh * sizeof(__half)));

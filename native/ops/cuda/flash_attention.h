@@ -22,14 +22,19 @@ namespace omniseg::ops::cuda {
 // layout): Dense = 64 keys in token order per tile, the bias looked up per score; Rows (w ≤ 16,
 // e.g. SAM's 14×14 windows) = 4 key rows of 16 slots per tile, the bias from registers and one
 // term per key row; Auto = Rows where it adds no tiles, unless OMNISEG_FLASH_KEYS=dense.
+// tile: query rows per block: Q64 = one m-tile of 16 rows per warp; Q128 = two (each K/V fragment
+// feeds two MMAs; d = 64 only, other head sizes take Q64); Auto = Q64 unless
+// OMNISEG_FLASH_QTILE=128. Both give the same bits.
 // Returns false, doing nothing, for shapes it does not support (the caller falls back): head
 // sizes other than flashHeadSize's, over 2^24 tokens or 65535 sets·heads, misaligned operands.
 enum class FlashKeys { Auto, Dense, Rows };
+enum class FlashTile { Auto, Q64, Q128 };
 template <class Half>
 bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64_t B, int64_t heads,
                     int64_t h, int64_t w, int64_t d, float scale, const float* th, const float* tw,
                     void* out, int64_t ldth = 0, int64_t ldtw = 0, int64_t gridE = 0,
-                    FlashKeys keys = FlashKeys::Auto, bool outHalf = false);
+                    FlashKeys keys = FlashKeys::Auto, bool outHalf = false,
+                    FlashTile tile = FlashTile::Auto);
 
 // The head sizes the fused kernel is built for.
 inline bool flashHeadSize(int64_t d) { return d == 32 || d == 64 || d == 80 || d == 96 || d == 128; }
