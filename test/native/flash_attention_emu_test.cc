@@ -2,7 +2,10 @@
 // SIMT emulator (simt_emu.h), no GPU needed: every bias mode (none, per-score table, row bias of
 // w = 64, key rows of w ≤ 16), windows written onto a grid, half output, odd sizes, against a
 // double-precision reference on the same half inputs; and one vs two m-tiles per warp (64 / 128
-// query rows per block), which must give the same bits. The GPU runs the same kernel in
+// query rows per block), which must give the same bits. Both sources: dense Q, K, V with the
+// rel-pos terms from memory (flashAttention), and the qkv GEMM's output with the terms computed in
+// the kernel (flashAttentionQkv: B images, or the windows gathered from one image's grid with the
+// fill row on padding cells). The GPU runs the same kernel in
 // test/gpu/attention_ops_test.cc (testFlash), against the CPU backend.
 #include "simt_emu.h"
 // (the emulator first: it provides the primitives the kernel is written over)
@@ -44,6 +47,10 @@ std::vector<Half> randomHalves(std::mt19937& rng, size_t n, float scale) {
   return v;
 }
 
+template <class Half, int D>
+std::vector<float> launchPlan(const fl::FaPlan& pl, int m, bool outHalf, std::vector<float>& out,
+                              const std::vector<Half>& outH);
+
 // Runs the kernel with m m-tiles per warp; the output as floats (widened when outHalf).
 template <class Half, int D>
 std::vector<float> runKernel(const Case& c, const std::vector<Half>& q, const std::vector<Half>& k,
@@ -54,17 +61,32 @@ std::vector<float> runKernel(const Case& c, const std::vector<Half>& q, const st
   std::vector<Half> outH(outRows * C, Half(-7.f));
   void* o = c.outHalf ? static_cast<void*>(outH.data()) : static_cast<void*>(out.data());
   const float scale = 1.f / std::sqrt(static_cast<float>(c.d));
-  const fl::FaPlan pl =
-      fl::planFlash(q.data(), k.data(), v.data(), c.B, c.heads, c.h, c.w, c.d, scale, th, tw, o,
-                    c.pad ? 2 * c.h - 1 + c.pad : 0, c.pad ? 2 * c.w - 1 + c.pad : 0, c.gridE,
-                    c.rows, m, c.outHalf, sizeof(Half));
+  const fl::FaSource src =
+      fl::denseSource(q.data(), k.data(), v.data(), c.heads, c.h * c.w, c.d, th, tw,
+                      c.pad ? 2 * c.h - 1 + c.pad : 0, c.pad ? 2 * c.w - 1 + c.pad : 0);
+  return launchPlan<Half, D>(fl::planFlash(src, c.B, c.heads, c.h, c.w, c.d, scale, o, c.gridE, c.rows,
+                                           m, c.outHalf, sizeof(Half)),
+                             m, c.outHalf, out, outH);
+}
+
+// Runs a plan in the emulator; the output as floats (widened from outH when outHalf).
+template <class Half, int D>
+std::vector<float> launchPlan(const fl::FaPlan& pl, int m, bool outHalf, std::vector<float>& out,
+                              const std::vector<Half>& outH) {
   auto kernel = [&]() -> std::function<void()> {
     const fl::FaParams p = pl.p;
-    auto pick = [&](auto mode) -> std::function<void()> {
-      constexpr int Mode = decltype(mode)::value;
+    auto withSrc = [&](auto mode, auto src) -> std::function<void()> {
+      constexpr int Mode = decltype(mode)::value, Src = decltype(src)::value;
       if constexpr (D == 64)
-        if (m == 2) return [p] { fl::flashAttentionKernel<Half, D, Mode, 2>(p); };
-      return [p] { fl::flashAttentionKernel<Half, D, Mode, 1>(p); };
+        if (m == 2) return [p] { fl::flashAttentionKernel<Half, D, Mode, 2, Src>(p); };
+      return [p] { fl::flashAttentionKernel<Half, D, Mode, 1, Src>(p); };
+    };
+    auto pick = [&](auto mode) -> std::function<void()> {
+      switch (pl.src) {
+        case fl::kQkvGather: return withSrc(mode, std::integral_constant<int, fl::kQkvGather>{});
+        case fl::kQkv: return withSrc(mode, std::integral_constant<int, fl::kQkv>{});
+        default: return withSrc(mode, std::integral_constant<int, fl::kDense>{});
+      }
     };
     switch (pl.mode) {
       case fl::kBiasRow: return pick(std::integral_constant<int, fl::kBiasRow>{});
@@ -74,44 +96,29 @@ std::vector<float> runKernel(const Case& c, const std::vector<Half>& q, const st
     }
   }();
   simt::launch({pl.gridX, pl.gridY, 1}, {fl::kFaThreads, 1, 1}, pl.smem, kernel);
-  if (c.outHalf)
+  if (outHalf)
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(outH[i]);
   return out;
 }
 
-template <class Half, int D>
-void run(const Case& c) {
-  const int64_t T = c.h * c.w, BH = c.B * c.heads, C = c.heads * c.d;
-  const int64_t nh = 2 * c.h - 1, nw = 2 * c.w - 1, ldh = nh + c.pad, ldw = nw + c.pad;
-  std::mt19937 rng(static_cast<unsigned>(T * 131 + c.d * 7 + c.bias + c.heads));
-  const auto q = randomHalves<Half>(rng, BH * T * c.d, c.qScale);
-  const auto k = randomHalves<Half>(rng, BH * T * c.d, 1.f);
-  const auto v = randomHalves<Half>(rng, BH * T * c.d, 1.f);
-  std::normal_distribution<float> nd(0.f, 1.f);
-  std::vector<float> th(BH * T * ldh), tw(BH * T * ldw);
-  for (auto& x : th) x = nd(rng);
-  for (auto& x : tw) x = nd(rng);
-  const bool useTh = c.bias == 1 || c.bias == 2, useTw = c.bias == 1 || c.bias == 3;
-  const size_t outRows = c.gridE > 0 ? c.gridE * c.gridE : c.B * T;
-
-  // Reference in double on the same half values; out rows the kernel must leave alone stay -7.
-  std::vector<double> ref(outRows * C, -7.0);
+// The reference in double: for set b, head hd: at(which, b, hd, t, e) the value e of token t of
+// Q / K / V (which 0 / 1 / 2), th(b, hd, t, kh) and tw(b, hd, t, kw) the rel-pos terms. Output
+// rows b·T + t, or with gridE the grid cells; the rows never written stay -7.
+template <class At, class Th, class Tw>
+std::vector<double> reference(const Case& c, At at, Th th, Tw tw) {
+  const int64_t T = c.h * c.w, C = c.heads * c.d;
+  std::vector<double> ref((c.gridE > 0 ? c.gridE * c.gridE : c.B * T) * C, -7.0);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
   std::vector<double> s(T);
   for (int64_t b = 0; b < c.B; ++b)
-    for (int64_t hd = 0; hd < c.heads; ++hd) {
-      const int64_t bh = b * c.heads + hd;
+    for (int64_t hd = 0; hd < c.heads; ++hd)
       for (int64_t t = 0; t < T; ++t) {
         const int64_t qh = t / c.w, qw = t % c.w;
         double mx = -INFINITY;
         for (int64_t j = 0; j < T; ++j) {
           double dot = 0;
-          for (int64_t e = 0; e < c.d; ++e)
-            dot += static_cast<double>(static_cast<float>(q[(bh * T + t) * c.d + e])) *
-                   static_cast<float>(k[(bh * T + j) * c.d + e]);
-          const int64_t kh = j / c.w, kw = j % c.w, row = bh * T + t;
-          s[j] = dot * scale + (useTh ? th[row * ldh + qh - kh + c.h - 1] : 0.0) +
-                 (useTw ? tw[row * ldw + qw - kw + c.w - 1] : 0.0);
+          for (int64_t e = 0; e < c.d; ++e) dot += at(0, b, hd, t, e) * at(1, b, hd, j, e);
+          s[j] = dot * scale + th(b, hd, t, j / c.w) + tw(b, hd, t, j % c.w);
           mx = std::max(mx, s[j]);
         }
         double sum = 0;
@@ -125,18 +132,22 @@ void run(const Case& c) {
         }
         for (int64_t e = 0; e < c.d; ++e) {
           double acc = 0;
-          for (int64_t j = 0; j < T; ++j)
-            acc += s[j] * static_cast<float>(v[(bh * T + j) * c.d + e]);
+          for (int64_t j = 0; j < T; ++j) acc += s[j] * at(2, b, hd, j, e);
           ref[orow * C + hd * c.d + e] = acc / sum;
         }
       }
-    }
+  return ref;
+}
 
+// The kernel's output (runOnce(m), m m-tiles per warp) against ref, for m = 1 and (d = 64) 2,
+// which must give the same bits.
+template <class Half, int D, class RunOnce>
+void check(const Case& c, const std::string& source, const std::vector<double>& ref, RunOnce runOnce) {
   // P is rounded to the half type before P·V (up to half an ulp of each weight), and the output
   // once more when outHalf; relative to max(1, |ref|). Measured: ≤ 0.4 ulp, ≤ 0.5 with outHalf.
   const double ulp = std::is_same_v<Half, __half> ? 1.0 / 1024 : 1.0 / 128;
   const double bound = (c.outHalf ? 1.0 : 0.6) * ulp;
-  std::string name = std::string(halfName<Half>()) + " B" + std::to_string(c.B) + " " +
+  std::string name = std::string(halfName<Half>()) + " " + source + " B" + std::to_string(c.B) + " " +
                      std::to_string(c.h) + "x" + std::to_string(c.w) + " h" + std::to_string(c.heads) +
                      " d" + std::to_string(c.d) +
                      (c.bias == 1 ? " bias" : c.bias == 2 ? " th-only" : c.bias == 3 ? " tw-only" : "") +
@@ -146,8 +157,7 @@ void run(const Case& c) {
   std::vector<float> first;
   for (int m : {1, 2}) {
     if (m == 2 && D != 64) break;
-    const auto got = runKernel<Half, D>(c, q, k, v, useTh ? th.data() : nullptr,
-                                        useTw ? tw.data() : nullptr, m, outRows);
+    const std::vector<float> got = runOnce(m);
     double maxErr = 0;
     bool bad = false;
     for (size_t i = 0; i < got.size(); ++i) {
@@ -163,10 +173,94 @@ void run(const Case& c) {
     if (m == 1) first = got;
     const bool ok = !bad && same;
     failures += !ok;
-    std::printf("flash emu %-52s M%d  max err %.2e (bound %.1e)%s  %s\n", name.c_str(), m, maxErr,
+    std::printf("flash emu %-58s M%d  max err %.2e (bound %.1e)%s  %s\n", name.c_str(), m, maxErr,
                 bound, m == 2 ? (same ? "  same bits as M1" : "  DIFFERS from M1") : "",
                 ok ? "PASS" : "FAIL");
   }
+}
+
+template <class Half>
+double val(const std::vector<Half>& v, int64_t i) {
+  return static_cast<float>(v[i]);
+}
+
+// Dense Q, K, V and terms from memory (random th / tw).
+template <class Half, int D>
+void run(const Case& c) {
+  const int64_t T = c.h * c.w, BH = c.B * c.heads;
+  const int64_t nh = 2 * c.h - 1, nw = 2 * c.w - 1, ldh = nh + c.pad, ldw = nw + c.pad;
+  std::mt19937 rng(static_cast<unsigned>(T * 131 + c.d * 7 + c.bias + c.heads));
+  const auto q = randomHalves<Half>(rng, BH * T * c.d, c.qScale);
+  const auto k = randomHalves<Half>(rng, BH * T * c.d, 1.f);
+  const auto v = randomHalves<Half>(rng, BH * T * c.d, 1.f);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> th(BH * T * ldh), tw(BH * T * ldw);
+  for (auto& x : th) x = nd(rng);
+  for (auto& x : tw) x = nd(rng);
+  const bool useTh = c.bias == 1 || c.bias == 2, useTw = c.bias == 1 || c.bias == 3;
+  const size_t outRows = c.gridE > 0 ? c.gridE * c.gridE : c.B * T;
+  const auto ref = reference(
+      c,
+      [&](int which, int64_t b, int64_t hd, int64_t t, int64_t e) {
+        const auto& x = which == 0 ? q : which == 1 ? k : v;
+        return val(x, ((b * c.heads + hd) * T + t) * c.d + e);
+      },
+      [&](int64_t b, int64_t hd, int64_t t, int64_t kh) {
+        return useTh ? th[((b * c.heads + hd) * T + t) * ldh + t / c.w - kh + c.h - 1] : 0.0;
+      },
+      [&](int64_t b, int64_t hd, int64_t t, int64_t kw) {
+        return useTw ? tw[((b * c.heads + hd) * T + t) * ldw + t % c.w - kw + c.w - 1] : 0.0;
+      });
+  check<Half, D>(c, "dense", ref, [&](int m) {
+    return runKernel<Half, D>(c, q, k, v, useTh ? th.data() : nullptr, useTw ? tw.data() : nullptr, m,
+                              outRows);
+  });
+}
+
+// Straight from qkv [rows, 3, heads, d] with the terms computed in the kernel from relH / relW:
+// B images of h×w tokens, or (gridE) the windows of one gridE×gridE grid with the fill row (or
+// zeros, !withFill) on its padding cells.
+template <class Half, int D>
+void runQkv(const Case& c, bool withFill = true) {
+  const int64_t T = c.h * c.w, C = c.heads * c.d, nh = 2 * c.h - 1, nw = 2 * c.w - 1;
+  const int64_t rows = c.gridE > 0 ? c.gridE * c.gridE : c.B * T;
+  std::mt19937 rng(static_cast<unsigned>(rows * 17 + c.d + c.heads));
+  auto qkv = randomHalves<Half>(rng, rows * 3 * C, 1.f);
+  if (c.qScale != 1.f)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < C; ++i) qkv[r * 3 * C + i] = Half(static_cast<float>(qkv[r * 3 * C + i]) * c.qScale);
+  const auto fill = randomHalves<Half>(rng, 3 * C, 1.f);
+  const auto relH = randomHalves<Half>(rng, nh * c.d, 0.3f), relW = randomHalves<Half>(rng, nw * c.d, 0.3f);
+  // Token t of set b: its qkv row, or -1 for a padding cell.
+  auto rowOf = [&](int64_t b, int64_t t) -> int64_t {
+    if (c.gridE == 0) return b * T + t;
+    const int64_t nwin = (c.gridE + c.w - 1) / c.w, gy = b / nwin * c.w + t / c.w, gx = b % nwin * c.w + t % c.w;
+    return gy < c.gridE && gx < c.gridE ? gy * c.gridE + gx : -1;
+  };
+  auto at = [&](int which, int64_t b, int64_t hd, int64_t t, int64_t e) {
+    const int64_t r = rowOf(b, t), i = which * C + hd * c.d + e;
+    return r >= 0 ? val(qkv, r * 3 * C + i) : withFill ? val(fill, i) : 0.0;
+  };
+  auto term = [&](const std::vector<Half>& rel, int64_t b, int64_t hd, int64_t t, int64_t i) {
+    double acc = 0;
+    for (int64_t e = 0; e < c.d; ++e) acc += at(0, b, hd, t, e) * val(rel, i * c.d + e);
+    return acc;
+  };
+  const auto ref = reference(
+      c, at,
+      [&](int64_t b, int64_t hd, int64_t t, int64_t kh) { return term(relH, b, hd, t, t / c.w - kh + c.h - 1); },
+      [&](int64_t b, int64_t hd, int64_t t, int64_t kw) { return term(relW, b, hd, t, t % c.w - kw + c.w - 1); });
+  check<Half, D>(c, withFill || c.gridE == 0 ? "qkv" : "qkv no-fill", ref, [&](int m) {
+    std::vector<float> out(rows * C, -7.f);
+    std::vector<Half> outH(rows * C, Half(-7.f));
+    void* o = c.outHalf ? static_cast<void*>(outH.data()) : static_cast<void*>(out.data());
+    const fl::FaSource src = fl::qkvSource(qkv.data(), withFill ? fill.data() : nullptr, c.heads, T, c.d,
+                                           c.gridE > 0, relH.data(), relW.data(), sizeof(Half));
+    const float scale = 1.f / std::sqrt(static_cast<float>(c.d));
+    return launchPlan<Half, D>(fl::planFlash(src, c.B, c.heads, c.h, c.w, c.d, scale, o, c.gridE, c.rows, m,
+                                             c.outHalf, sizeof(Half)),
+                               m, c.outHalf, out, outH);
+  });
 }
 
 }  // namespace
@@ -190,6 +284,19 @@ int main() {
   run<__nv_bfloat16, 64>({1, 1, 1, 1, 64, 1});  // a single token
   run<__half, 80>({1, 9, 11, 2, 80, 1});
   run<__nv_bfloat16, 32>({2, 5, 7, 1, 32, 0, false, true});
+  // Straight from the qkv GEMM's output, the terms computed in the kernel: global attention
+  // (w = 64; two images; h = 3), SAM's windows gathered from a 20×20 grid (key rows and token
+  // order; with the fill row and with zeros), the per-score table, d = 80, a peaked softmax.
+  runQkv<__half, 64>({2, 2, 64, 2, 64, 1});
+  runQkv<__nv_bfloat16, 64>({1, 3, 64, 1, 64, 1, false, true});
+  runQkv<__half, 64>({4, 14, 14, 2, 64, 1, true, false, 20});
+  runQkv<__nv_bfloat16, 64>({4, 14, 14, 1, 64, 1, true, true, 20});
+  runQkv<__half, 64>({4, 14, 14, 1, 64, 1, false, false, 20});
+  runQkv<__half, 64>({4, 14, 14, 1, 64, 1, true, false, 20}, false);
+  runQkv<__half, 64>({2, 5, 7, 2, 64, 1});
+  runQkv<__nv_bfloat16, 80>({1, 2, 64, 2, 80, 1});
+  runQkv<__half, 32>({9, 7, 7, 1, 32, 1, true, false, 20});
+  runQkv<__half, 64>({1, 2, 64, 1, 64, 1, false, false, 0, 3.f});
   std::printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
   return failures ? 1 : 0;
 }

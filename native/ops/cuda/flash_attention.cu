@@ -16,9 +16,9 @@ namespace {
 
 using namespace flash;  // NOLINT(build/namespaces): the kernel's own namespace
 
-template <class Half, int D, int Mode, int M>
+template <class Half, int D, int Mode, int M, int Src>
 void launch(const FaPlan& pl, cudaStream_t st) {
-  auto* kernel = flashAttentionKernel<Half, D, Mode, M>;
+  auto* kernel = flashAttentionKernel<Half, D, Mode, M, Src>;
   // Opt in to more than 48 KiB of dynamic shared memory (the same value on every call).
   int dev = 0, optin = 0;
   OMNISEG_CUDA_CHECK(cudaGetDevice(&dev));
@@ -29,16 +29,29 @@ void launch(const FaPlan& pl, cudaStream_t st) {
   gpu::checkLaunch("flashAttentionKernel");
 }
 
+// The instantiations: every mode from dense operands; from qkv the three with a bias (the terms
+// are computed), of which gathered windows take the two window layouts (run() declines the rest).
+template <class Half, int D, int M, int Src>
+void launchS(const FaPlan& pl, cudaStream_t st) {
+  if (pl.mode == kBiasRows) {
+    launch<Half, D, kBiasRows, M, Src>(pl, st);
+  } else if (pl.mode == kBiasTable) {
+    launch<Half, D, kBiasTable, M, Src>(pl, st);
+  } else if constexpr (Src != kQkvGather) {
+    if (pl.mode == kBiasRow)
+      launch<Half, D, kBiasRow, M, Src>(pl, st);
+    else if constexpr (Src == kDense)
+      launch<Half, D, kNoBias, M, Src>(pl, st);
+  }
+}
 template <class Half, int D, int M>
 void launchM(const FaPlan& pl, cudaStream_t st) {
-  if (pl.mode == kBiasRow)
-    launch<Half, D, kBiasRow, M>(pl, st);
-  else if (pl.mode == kBiasRows)
-    launch<Half, D, kBiasRows, M>(pl, st);
-  else if (pl.mode == kBiasTable)
-    launch<Half, D, kBiasTable, M>(pl, st);
+  if (pl.src == kQkvGather)
+    launchS<Half, D, M, kQkvGather>(pl, st);
+  else if (pl.src == kQkv)
+    launchS<Half, D, M, kQkv>(pl, st);
   else
-    launch<Half, D, kNoBias, M>(pl, st);
+    launchS<Half, D, M, kDense>(pl, st);
 }
 
 template <class Half, int D>
@@ -73,6 +86,36 @@ int tileOf(FlashTile tile, int64_t d) {
   return tile == FlashTile::Q128 && d == 64 ? 2 : 1;
 }
 
+// The shared part of flashAttention and flashAttentionQkv: the limits every source has, the key
+// layout and query tile, the plan, the launch. False (nothing launched) where declined.
+template <class Half>
+bool run(Ctx& ctx, const FaSource& src, int64_t B, int64_t heads, int64_t h, int64_t w, int64_t d,
+         float scale, void* out, int64_t gridE, FlashKeys keys, bool outHalf, FlashTile tile) {
+  const int64_t T = h * w, BH = B * heads;
+  if (T > (int64_t{1} << 24) || BH > 65535 || gridE > (1 << 15)) return false;
+  if (!aligned(out, outHalf ? 4 : 8)) return false;
+  const int64_t rowTiles = (h + kRowsPerTile - 1) / kRowsPerTile;
+  const bool rows = w <= kWp && (keys == FlashKeys::Rows ||
+                                 (keys == FlashKeys::Auto && rowsByDefault() &&
+                                  rowTiles <= (T + kBc - 1) / kBc));
+  const FaPlan pl = planFlash(src, B, heads, h, w, d, scale, out, gridE, rows, tileOf(tile, d), outHalf,
+                              sizeof(Half));
+  if (pl.src == kQkvGather && pl.mode != kBiasRows && pl.mode != kBiasTable) return false;
+  int dev = 0, optin = 0;
+  OMNISEG_CUDA_CHECK(cudaGetDevice(&dev));
+  OMNISEG_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  if (pl.smem > static_cast<size_t>(optin)) return false;
+  const cudaStream_t st = stream(ctx);
+  switch (d) {
+    case 32: launchD<Half, 32>(pl, st); break;
+    case 64: launchD<Half, 64>(pl, st); break;
+    case 80: launchD<Half, 80>(pl, st); break;
+    case 96: launchD<Half, 96>(pl, st); break;
+    default: launchD<Half, 128>(pl, st); break;
+  }
+  return true;
+}
+
 }  // namespace
 
 template <class Half>
@@ -84,30 +127,29 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
   OMNISEG_CHECK(gridE == 0 || (h == w && B == ((gridE + w - 1) / w) * ((gridE + w - 1) / w)),
                 "flashAttention: B is not the window count of the grid");
   OMNISEG_CHECK(Q && K && V && out, "flashAttention: null operand");
-  const cudaStream_t st = stream(ctx);
-  const int64_t T = h * w, BH = B * heads;
+  const int64_t T = h * w;
   if (!flashHeadSize(d)) return false;
-  if (T > (int64_t{1} << 24) || BH > 65535 || gridE > (1 << 15)) return false;
-  if (!aligned(Q, 16) || !aligned(K, 16) || !aligned(V, 16) || !aligned(out, outHalf ? 4 : 8))
+  if (!aligned(Q, 16) || !aligned(K, 16) || !aligned(V, 16)) return false;
+  return run<Half>(ctx, denseSource(Q, K, V, heads, T, d, th, tw, ldth, ldtw), B, heads, h, w, d,
+                   scale, out, gridE, keys, outHalf, tile);
+}
+
+template <class Half>
+bool flashAttentionQkv(Ctx& ctx, const Half* qkv, const Half* fill, int64_t B, int64_t heads,
+                       int64_t h, int64_t w, int64_t d, float scale, const Half* relPosH,
+                       const Half* relPosW, void* out, int64_t gridE, bool outHalf, FlashKeys keys,
+                       FlashTile tile) {
+  OMNISEG_CHECK(B > 0 && heads > 0 && h > 0 && w > 0 && d > 0, "flashAttentionQkv: bad shape");
+  OMNISEG_CHECK(gridE == 0 || (h == w && B == ((gridE + w - 1) / w) * ((gridE + w - 1) / w)),
+                "flashAttentionQkv: B is not the window count of the grid");
+  OMNISEG_CHECK(qkv && relPosH && relPosW && out, "flashAttentionQkv: null operand");
+  const int64_t T = h * w, C = heads * d;
+  // (16-byte rows: every token's d values and the operands' starts at C, 2C)
+  if (!flashHeadSize(d) || C % 8 != 0 || 3 * C > INT32_MAX) return false;
+  if (!aligned(qkv, 16) || !aligned(relPosH, 16) || !aligned(relPosW, 16) || (fill && !aligned(fill, 16)))
     return false;
-  const int64_t rowTiles = (h + kRowsPerTile - 1) / kRowsPerTile;
-  const bool rows = w <= kWp && (keys == FlashKeys::Rows ||
-                                 (keys == FlashKeys::Auto && rowsByDefault() &&
-                                  rowTiles <= (T + kBc - 1) / kBc));
-  const FaPlan pl = planFlash(Q, K, V, B, heads, h, w, d, scale, th, tw, out, ldth, ldtw, gridE,
-                              rows, tileOf(tile, d), outHalf, sizeof(Half));
-  int dev = 0, optin = 0;
-  OMNISEG_CUDA_CHECK(cudaGetDevice(&dev));
-  OMNISEG_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  if (pl.smem > static_cast<size_t>(optin)) return false;
-  switch (d) {
-    case 32: launchD<Half, 32>(pl, st); break;
-    case 64: launchD<Half, 64>(pl, st); break;
-    case 80: launchD<Half, 80>(pl, st); break;
-    case 96: launchD<Half, 96>(pl, st); break;
-    default: launchD<Half, 128>(pl, st); break;
-  }
-  return true;
+  return run<Half>(ctx, qkvSource(qkv, fill, heads, T, d, gridE > 0, relPosH, relPosW, sizeof(Half)),
+                   B, heads, h, w, d, scale, out, gridE, keys, outHalf, tile);
 }
 
 template bool flashAttention<__half>(Ctx&, const __half*, const __half*, const __half*, int64_t,
@@ -119,5 +161,13 @@ template bool flashAttention<__nv_bfloat16>(Ctx&, const __nv_bfloat16*, const __
                                             int64_t, int64_t, float, const float*, const float*,
                                             void*, int64_t, int64_t, int64_t, FlashKeys, bool,
                                             FlashTile);
+
+template bool flashAttentionQkv<__half>(Ctx&, const __half*, const __half*, int64_t, int64_t,
+                                        int64_t, int64_t, int64_t, float, const __half*,
+                                        const __half*, void*, int64_t, bool, FlashKeys, FlashTile);
+template bool flashAttentionQkv<__nv_bfloat16>(Ctx&, const __nv_bfloat16*, const __nv_bfloat16*,
+                                               int64_t, int64_t, int64_t, int64_t, int64_t, float,
+                                               const __nv_bfloat16*, const __nv_bfloat16*, void*,
+                                               int64_t, bool, FlashKeys, FlashTile);
 
 }  // namespace omniseg::ops::cuda

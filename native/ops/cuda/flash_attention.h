@@ -36,6 +36,20 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
                     FlashKeys keys = FlashKeys::Auto, bool outHalf = false,
                     FlashTile tile = FlashTile::Auto);
 
+// The same attention straight from the qkv GEMM's output, without the split into Q, K, V or the
+// rel-pos terms in memory: qkv [rows, 3, heads, d] half, rows b·T + t of B images of h×w tokens;
+// or with gridE > 0 one image's gridE×gridE grid (rows y·gridE + x) whose h×w windows (h = w) are
+// the B sets, the padding cells reading `fill` [3, heads, d] (SAM: the qkv bias, window_partition's
+// zero tokens after the qkv projection), zeros where fill is null. The terms come from the half
+// relPosH [2h-1, d] and relPosW [2w-1, d] in the kernel (q·relPosᵀ, fp32 accumulate, as the GEMM
+// of relPosAttention's half path). out, keys, outHalf and tile as flashAttention's. Returns false,
+// doing nothing, where the kernel declines (as flashAttention).
+template <class Half>
+bool flashAttentionQkv(Ctx& ctx, const Half* qkv, const Half* fill, int64_t B, int64_t heads,
+                       int64_t h, int64_t w, int64_t d, float scale, const Half* relPosH,
+                       const Half* relPosW, void* out, int64_t gridE = 0, bool outHalf = false,
+                       FlashKeys keys = FlashKeys::Auto, FlashTile tile = FlashTile::Auto);
+
 // The head sizes the fused kernel is built for.
 inline bool flashHeadSize(int64_t d) { return d == 32 || d == 64 || d == 80 || d == 96 || d == 128; }
 

@@ -38,10 +38,25 @@ template <int M>
 constexpr int kBiasLd = kBr<M> + 4;  // row stride (floats) of the staged bias tables
 
 struct FaParams {
+  // Token t of set b, head hd of Q, K, V (half): element b·setStride + hd·headStride + t·rowStride
+  // of each; with gather, set b is a window of the gridE grid and its token t is the grid cell's
+  // row (cell·rowStride + hd·headStride), padding cells reading the fill rows (+ hd·headStride;
+  // zeros where null).
   const void* Q;
   const void* K;
   const void* V;
-  const float* th;  // may be null (zero bias) when the kernel is instantiated with Bias
+  int64_t setStride, headStride;
+  int rowStride;
+  bool gather;
+  const void* fillQ;
+  const void* fillK;
+  const void* fillV;
+  // The rel-pos terms: relH / relW (half [2h-1, D], [2w-1, D]) — computed in the kernel from the
+  // block's q (both set), or th / tw read from memory (rows (b·heads + hd)·T + t; either may be
+  // null: a zero term).
+  const void* relH;
+  const void* relW;
+  const float* th;
   const float* tw;
   int ldth, ldtw;   // row strides of th and tw
   void* out;      // fp32, or Half when outHalf
@@ -65,24 +80,77 @@ __device__ __forceinline__ uint32_t pack<__nv_bfloat16>(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-// 64 rows of a dense [·, D] half matrix into a [64][D + 8] shared tile: tile row r is source row
-// rowOf(r), or zeros where rowOf(r) < 0.
-template <class Half, int D, class RowOf>
-__device__ __forceinline__ void loadRows(Half* dst, const Half* src, RowOf rowOf) {
+// 64 rows of D halves into a [64][D + 8] shared tile: tile row r from rowPtr(r), or zeros where
+// that is null (any global address, e.g. the operand's base, stands in as the unread source).
+template <class Half, int D, class RowPtr>
+__device__ __forceinline__ void loadRows(Half* dst, RowPtr rowPtr, const void* anyGlobal) {
   constexpr int kChunks = D / 8;  // 16-byte chunks per row
   constexpr int kLd = D + 8;
   for (int i = threadIdx.x; i < kBc * kChunks; i += kFaThreads) {
     const int r = i / kChunks, c = i - r * kChunks;
-    const int gr = rowOf(r);
-    const bool ok = gr >= 0;
-    cpAsync16(dst + r * kLd + c * 8, src + static_cast<int64_t>(ok ? gr : 0) * D + c * 8, ok);
+    const Half* src = rowPtr(r);
+    cpAsync16(dst + r * kLd + c * 8, src ? src + c * 8 : anyGlobal, src != nullptr);
   }
 }
 
-// Rows [row0, row0 + 64) of a dense [T, D] half matrix (rows past T zero-filled).
-template <class Half, int D>
-__device__ __forceinline__ void loadTile(Half* dst, const Half* src, int row0, int T) {
-  loadRows<Half, D>(dst, src, [=](int r) { return row0 + r < T ? row0 + r : -1; });
+// Sources (see FaParams; FaSource below): kDense (Q, K, V [B·heads, T, d], the terms from
+// memory), kQkv (the qkv GEMM's output, the terms computed here), kQkvGather (the same, the sets
+// being windows gathered from a grid). Separate instantiations, so that each keeps its registers
+// (kDense's row stride is d, known at compile time).
+enum Source { kDense, kQkv, kQkvGather };
+
+// The row stride (elements) of a source's tokens.
+template <int D, int Src>
+__device__ __forceinline__ int64_t rowStride(const FaParams& p) {
+  return Src == kDense ? D : p.rowStride;
+}
+
+// The block's set b and head hd of operand Which (0 Q, 1 K, 2 V; see FaParams): the element its
+// token rows start from (the set's and head's first element; with gather, the head's element of
+// grid cell 0). With gather the window's top-left cell (oy, ox) places its tokens on the grid.
+template <int Which>
+__device__ __forceinline__ const void* operandBase(const FaParams& p) {
+  return Which == 0 ? p.Q : Which == 1 ? p.K : p.V;
+}
+template <int Which>
+__device__ __forceinline__ const void* operandFill(const FaParams& p) {
+  return Which == 0 ? p.fillQ : Which == 1 ? p.fillK : p.fillV;
+}
+template <class Half, int Which, int Src>
+__device__ __forceinline__ const Half* operandSet(const FaParams& p, int64_t b, int64_t hd) {
+  const Half* x = static_cast<const Half*>(operandBase<Which>(p)) + hd * p.headStride;
+  return Src == kQkvGather ? x : x + b * p.setStride;
+}
+
+// Where the token at (ty, tx) of the set (t = ty·w + tx < T) lies in the operand, or null for
+// zeros. (The fill row's head offset is the set's: set - base.)
+template <class Half, int D, int Which, int Src>
+__device__ __forceinline__ const Half* tokenRow(const FaParams& p, const Half* set, int oy, int ox, int ty,
+                                                int tx) {
+  if constexpr (Src != kQkvGather) return set + static_cast<int64_t>(ty * p.w + tx) * rowStride<D, Src>(p);
+  const int gy = oy + ty, gx = ox + tx;
+  if (gy < p.gridE && gx < p.gridE) return set + (static_cast<int64_t>(gy) * p.gridE + gx) * p.rowStride;
+  const Half* fill = static_cast<const Half*>(operandFill<Which>(p));
+  return fill ? fill + (set - static_cast<const Half*>(operandBase<Which>(p))) : nullptr;
+}
+
+// Tokens row0 .. row0 + 63 of an operand in token order (rows past T zero-filled).
+template <class Half, int D, int Which, int Src>
+__device__ __forceinline__ void loadTile(Half* dst, const FaParams& p, const Half* set, int oy, int ox,
+                                         int row0) {
+  loadRows<Half, D>(
+      dst,
+      [&](int r) -> const Half* {
+        const int t = row0 + r;
+        if (t >= p.T) return nullptr;
+        if constexpr (Src != kQkvGather) {
+          return set + static_cast<int64_t>(t) * rowStride<D, Src>(p);
+        } else {
+          const int ty = t / p.w;
+          return tokenRow<Half, D, Which, Src>(p, set, oy, ox, ty, t - ty * p.w);
+        }
+      },
+      p.Q);
 }
 
 // Keys laid out by key row (kBiasRows): each key row of w ≤ kWp keys takes kWp slots of a tile, so
@@ -93,15 +161,19 @@ constexpr int kRowsPerTile = kBc / kWp;
 
 // Key tile `tile` of K or V into a [64][D + 8] shared tile: keys tile·64 .. +63 in token order, or
 // with Rows key rows tile·kRowsPerTile .. +kRowsPerTile-1 in kWp slots each.
-template <class Half, int D, bool Rows>
-__device__ __forceinline__ void loadKeys(Half* dst, const Half* src, int tile, int T, int h, int w) {
+template <class Half, int D, bool Rows, int Which, int Src>
+__device__ __forceinline__ void loadKeys(Half* dst, const FaParams& p, const Half* set, int oy, int ox,
+                                         int tile) {
   if constexpr (!Rows) {
-    loadTile<Half, D>(dst, src, tile * kBc, T);
+    loadTile<Half, D, Which, Src>(dst, p, set, oy, ox, tile * kBc);
   } else {
-    loadRows<Half, D>(dst, src, [=](int r) {
-      const int kh = tile * kRowsPerTile + r / kWp, kw = r % kWp;
-      return kh < h && kw < w ? kh * w + kw : -1;
-    });
+    loadRows<Half, D>(
+        dst,
+        [&](int r) {
+          const int kh = tile * kRowsPerTile + r / kWp, kw = r % kWp;
+          return kh < p.h && kw < p.w ? tokenRow<Half, D, Which, Src>(p, set, oy, ox, kh, kw) : nullptr;
+        },
+        p.Q);
   }
 }
 
@@ -139,10 +211,79 @@ __host__ __device__ constexpr bool twStaged(int mode, int M) { return mode == kB
 template <int D, int Mode, int M>
 constexpr int kMinBlocks = M > 1 ? 2 : D <= 64 && Mode != kBiasRow ? 4 : D <= 80 ? 3 : 2;
 
-template <class Half, int D, int Mode, int M>
+// relIn: the rel-pos terms of the block's rows from its q (the fragments qf) and relH / relW,
+// into the staged tables: P = q·Rᵀ over 64-row chunks of R (loaded into sR, K's first stage), each
+// element P[r][i] landing · log2e in sTh[kh][r] (i = qh - kh + h - 1, 0 ≤ kh < h) or sTw[kw][r]
+// (i = qw - kw + w - 1) — the same terms as th / tw (q·relPosHᵀ, q·relPosWᵀ from the half q and
+// relPos, fp32 accumulate). Every (kh < h, row) entry is written once; rows past T are taken at
+// qh = qw = 0 (their q is zero).
+template <class Half, int D, int M, int Ld>
+__device__ __forceinline__ void relPosTerms(const FaParams& p, const uint32_t (&qf)[M][D / 16][4],
+                                            Half* sR, float* sTh, float* sTw, int q0, int row0,
+                                            int kRow, int kCol) {
+  constexpr int kLd = D + 8, kKSteps = D / 16;
+  const int lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
+  const int h = p.h, w = p.w, nh = 2 * h - 1, nw = 2 * w - 1;
+  const int chH = (nh + kBc - 1) / kBc, chW = (nw + kBc - 1) / kBc;
+  for (int chunk = 0; chunk < chH + chW; ++chunk) {
+    const bool isH = chunk < chH;
+    const int i0 = (isH ? chunk : chunk - chH) * kBc, n = isH ? nh : nw;
+    const Half* R = static_cast<const Half*>(isH ? p.relH : p.relW);
+    loadRows<Half, D>(
+        sR, [&](int r) { return i0 + r < n ? R + static_cast<int64_t>(i0 + r) * D : nullptr; }, R);
+    cpAsyncCommit();
+    cpAsyncWait<0>();
+    __syncthreads();
+    // (in two halves of 32 columns, to keep the registers of the accumulators low)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float acc[M][4][4];
+#pragma unroll
+      for (int i = 0; i < M; ++i)
+#pragma unroll
+        for (int n4 = 0; n4 < 4; ++n4) acc[i][n4][0] = acc[i][n4][1] = acc[i][n4][2] = acc[i][n4][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk) {
+#pragma unroll
+        for (int np = 0; np < 2; ++np) {
+          uint32_t bf[4];
+          ldmatrixX4(bf, sR + ((2 * half + np) * 16 + kRow) * kLd + kk * 16 + kCol);
+#pragma unroll
+          for (int i = 0; i < M; ++i) {
+            mma<Half>(acc[i][2 * np], qf[i][kk], bf[0], bf[1]);
+            mma<Half>(acc[i][2 * np + 1], qf[i][kk], bf[2], bf[3]);
+          }
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < M; ++i)
+#pragma unroll
+        for (int rh = 0; rh < 2; ++rh) {
+          const int r = 64 * i + row0 + g + 8 * rh, t = q0 + r;
+          const int qh = t < p.T ? t / w : 0, qw = t < p.T ? t - qh * w : 0;
+          // column col = i0 + 32·half + 8·n4 + 2·tig + c lands on key row / column qh|qw - col + h|w - 1
+          const int k0 = (isH ? qh + h : qw + w) - 1 - i0 - 32 * half - 2 * tig;
+          float* table = isH ? sTh : sTw;
+          const int lim = isH ? h : w;
+#pragma unroll
+          for (int n4 = 0; n4 < 4; ++n4)
+#pragma unroll
+            for (int c = 0; c < 2; ++c) {
+              const int k = k0 - 8 * n4 - c;
+              if (k >= 0 && k < lim) table[k * Ld + r] = acc[i][n4][2 * rh + c] * kLog2e;
+            }
+        }
+    }
+    __syncthreads();  // sR is refilled by the next chunk (or K's first tile)
+  }
+}
+
+template <class Half, int D, int Mode, int M, int Src>
 __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
     flashAttentionKernel(FaParams p) {
   static_assert(M == 1 || M == 2, "one or two m-tiles per warp");
+  constexpr bool Gather = Src == kQkvGather;
+  constexpr bool relIn = Src != kDense;  // rel-pos terms computed here (relPosTerms)
   constexpr bool Bias = Mode != kNoBias;
   constexpr bool Rows = Mode == kBiasRows;
   constexpr bool TwStaged = twStaged(Mode, M);
@@ -151,36 +292,44 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
   constexpr int kLd = D + 8;
   constexpr int kKSteps = D / 16;  // k-steps of Q·Kᵀ
   constexpr int kDTiles = D / 8;   // n-tiles of O
-  OMNISEG_DYNAMIC_SHARED(smem);
-  Half* sK = reinterpret_cast<Half*>(smem);  // [2][kBc][kLd]
-  Half* sV = sK + 2 * kBc * kLd;             // [2][kBc][kLd]
-  float* sTh = reinterpret_cast<float*>(sV + 2 * kBc * kLd);  // [h][Ld]
-  float* sTw = sTh + p.h * Ld;  // [w][Ld] (TwStaged only)
-  int2* sKey = reinterpret_cast<int2*>(sTw + p.w * Ld);   // [2][kBc]
-
   const int T = p.T;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, tig = lane & 3;
   const int q0 = blockIdx.x * Br;
-  const int64_t bh = blockIdx.y;
-  const Half* Qg = static_cast<const Half*>(p.Q) + bh * T * D;
-  const Half* Kg = static_cast<const Half*>(p.K) + bh * T * D;
-  const Half* Vg = static_cast<const Half*>(p.V) + bh * T * D;
+  const int64_t bh = blockIdx.y;  // (b, hd below)
+  const int64_t b = bh / p.heads, hd = bh - b * p.heads;
+  const Half *Qs = operandSet<Half, 0, Src>(p, b, hd), *Ks = operandSet<Half, 1, Src>(p, b, hd),
+             *Vs = operandSet<Half, 2, Src>(p, b, hd);
+  int oy = 0, ox = 0;  // (gather: the window's top-left grid cell)
+  if constexpr (Gather) {
+    const int nw = (p.gridE + p.w - 1) / p.w, wy = b / nw;
+    oy = wy * p.w;
+    ox = (b - wy * nw) * p.w;
+  }
   const int nTiles = Rows ? (p.h + kRowsPerTile - 1) / kRowsPerTile : (T + kBc - 1) / kBc;
+  const int hs = Rows ? nTiles * kRowsPerTile : p.h;  // staged key rows of th
+
+  OMNISEG_DYNAMIC_SHARED(smem);
+  Half* sK = reinterpret_cast<Half*>(smem);  // [2][kBc][kLd]
+  Half* sV = sK + 2 * kBc * kLd;             // [2][kBc][kLd]
+  float* sTh = reinterpret_cast<float*>(sV + 2 * kBc * kLd);  // [hs][Ld]
+  float* sTw = sTh + hs * Ld;  // [w][Ld] (TwStaged, or relIn)
+  int2* sKey = reinterpret_cast<int2*>(sTw + p.w * Ld);   // [2][kBc] (kBiasTable)
   // Q's 64-row parts are staged in the second stages of V and K.
   auto qStage = [&](int i) { return (i == 0 ? sV : sK) + kBc * kLd; };
 
-  // Prologue: Q, K and V tile 0.
+  // Prologue: Q, K and V tile 0 (relIn: after the terms, K's first stage holding relH / relW).
 #pragma unroll
-  for (int i = 0; i < M; ++i) loadTile<Half, D>(qStage(i), Qg, q0 + 64 * i, T);
-  loadKeys<Half, D, Rows>(sK, Kg, 0, T, p.h, p.w);
-  loadKeys<Half, D, Rows>(sV, Vg, 0, T, p.h, p.w);
+  for (int i = 0; i < M; ++i) loadTile<Half, D, 0, Src>(qStage(i), p, Qs, oy, ox, q0 + 64 * i);
+  if constexpr (!relIn) {
+    loadKeys<Half, D, Rows, 1, Src>(sK, p, Ks, oy, ox, 0);
+    loadKeys<Half, D, Rows, 2, Src>(sV, p, Vs, oy, ox, 0);
+  }
   cpAsyncCommit();
-  if constexpr (Bias) {
+  if constexpr (Bias && !relIn) {
     // sTh[kh][r] = th[row q0 + r][qh + h - 1 - kh] · log2e (0 past T or without th; kBiasRows:
-    // -inf for the padding key rows kh ≥ h of the last tile); same for tw.
+    // -inf for the padding key rows kh ≥ h of the last tile); same for tw. (relIn: below.)
     const int h = p.h, w = p.w;
-    const int hs = Rows ? nTiles * kRowsPerTile : h;  // staged key rows
     for (int r = warp; r < Br; r += kFaThreads / 32) {
       const int t = q0 + r;
       const bool ok = t < T;
@@ -193,8 +342,8 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
       if constexpr (TwStaged)
         for (int kw = lane; kw < w; kw += 32) sTw[kw * Ld + r] = twr ? twr[-kw] * kLog2e : 0.f;
     }
-    if constexpr (Mode == kBiasTable) keyTable<Ld>(sKey, 0, T, h, w);
   }
+  if constexpr (Mode == kBiasTable) keyTable<Ld>(sKey, 0, T, p.h, p.w);
   cpAsyncWait<0>();
   __syncthreads();
 
@@ -209,7 +358,22 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
     for (int kk = 0; kk < kKSteps; ++kk)
       ldmatrixX4(qf[i][kk], sQ + (row0 + (lane & 15)) * kLd + kk * 16 + (lane >> 4) * 8);
   }
-  __syncthreads();  // the Q stages are overwritten by the first prefetch
+  // Lane offsets of the ldmatrix addresses: K (non-transposed, two key n-tiles × two d halves),
+  // V (transposed, two key halves × two d n-tiles).
+  const int kRow = (lane & 7) + ((lane >> 4) << 3), kCol = ((lane >> 3) & 1) * 8;
+  const int vRow = (lane & 7) + (((lane >> 3) & 1) << 3), vCol = (lane >> 4) * 8;
+  if constexpr (Bias && relIn) {
+    {
+      relPosTerms<Half, D, M, Ld>(p, qf, sK, sTh, sTw, q0, row0, kRow, kCol);
+      for (int i = tid; i < (hs - p.h) * Br; i += kFaThreads)  // (kBiasRows: padding key rows)
+        sTh[(p.h + i / Br) * Ld + i % Br] = -INFINITY;
+      loadKeys<Half, D, Rows, 1, Src>(sK, p, Ks, oy, ox, 0);
+      loadKeys<Half, D, Rows, 2, Src>(sV, p, Vs, oy, ox, 0);
+      cpAsyncCommit();
+      cpAsyncWait<0>();
+    }
+  }
+  __syncthreads();  // the Q stages are overwritten by the first prefetch (relIn: the tables are in)
 
   float o[M][kDTiles][4];
 #pragma unroll
@@ -220,10 +384,6 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
   float mr[M][2], lr[M][2];
 #pragma unroll
   for (int i = 0; i < M; ++i) mr[i][0] = mr[i][1] = -INFINITY, lr[i][0] = lr[i][1] = 0.f;
-  // Lane offsets of the ldmatrix addresses: K (non-transposed, two key n-tiles × two d halves),
-  // V (transposed, two key halves × two d n-tiles).
-  const int kRow = (lane & 7) + ((lane >> 4) << 3), kCol = ((lane >> 3) & 1) * 8;
-  const int vRow = (lane & 7) + (((lane >> 3) & 1) << 3), vCol = (lane >> 4) * 8;
   // Row g of m-tile i in the staged tables: thBase + 64i (row g + 8: + 8).
   const float* thBase = sTh + row0 + g;
   // TwRegs: this thread's tw terms. kBiasRow (M = 1): rows g, g + 8; keys kw = 8n + 2·tig + c of
@@ -236,22 +396,26 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
     for (int i = 0; i < M; ++i)
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
-        const int t = q0 + 64 * i + row0 + g + 8 * half;
+        const int r = 64 * i + row0 + g + 8 * half, t = q0 + r;
         // (kBiasRow with M = 1: t < T, T being a multiple of kBc = kBr)
         const float* twr = t < T && p.tw ? p.tw + (bh * T + t) * p.ldtw + t % w + w - 1 : nullptr;
+        // the term of key column kw (relIn: staged in sTw, already · log2e)
+        auto term = [&](int kw) {
+          if constexpr (relIn) return sTw[kw * Ld + r];
+          return twr ? twr[-kw] * kLog2e : 0.f;
+        };
         if constexpr (Mode == kBiasRow) {
 #pragma unroll
           for (int n = 0; n < 8; ++n)
 #pragma unroll
-            for (int c = 0; c < 2; ++c)
-              twReg[i][n][2 * half + c] = twr ? twr[-(n * 8 + 2 * tig + c)] * kLog2e : 0.f;
+            for (int c = 0; c < 2; ++c) twReg[i][n][2 * half + c] = term(n * 8 + 2 * tig + c);
         } else {
 #pragma unroll
           for (int n = 0; n < 2; ++n)
 #pragma unroll
             for (int c = 0; c < 2; ++c) {
               const int kw = n * 8 + 2 * tig + c;
-              twReg[i][n][2 * half + c] = kw >= w ? -INFINITY : twr ? twr[-kw] * kLog2e : 0.f;
+              twReg[i][n][2 * half + c] = kw >= w ? -INFINITY : term(kw);
             }
         }
       }
@@ -260,8 +424,8 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
   for (int j = 0; j < nTiles; ++j) {
     const int buf = j & 1;
     if (j + 1 < nTiles) {
-      loadKeys<Half, D, Rows>(sK + (buf ^ 1) * kBc * kLd, Kg, j + 1, T, p.h, p.w);
-      loadKeys<Half, D, Rows>(sV + (buf ^ 1) * kBc * kLd, Vg, j + 1, T, p.h, p.w);
+      loadKeys<Half, D, Rows, 1, Src>(sK + (buf ^ 1) * kBc * kLd, p, Ks, oy, ox, j + 1);
+      loadKeys<Half, D, Rows, 2, Src>(sV + (buf ^ 1) * kBc * kLd, p, Vs, oy, ox, j + 1);
       cpAsyncCommit();
       if constexpr (Mode == kBiasTable) keyTable<Ld>(sKey + (buf ^ 1) * kBc, j + 1, T, p.h, p.w);
       cpAsyncWait<1>();
@@ -430,7 +594,6 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
   }
 
   // Normalise and store (rows past T dropped).
-  const int64_t b = bh / p.heads, hd = bh - b * p.heads;
   const int64_t C = static_cast<int64_t>(p.heads) * D;
   // Output row of token t of set b: b·T + t, or with gridE its cell of the grid (-1: padding).
   auto outRow = [&](int t) -> int64_t {
@@ -470,38 +633,108 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
 struct FaPlan {
   int mode = kNoBias;
   int m = 1;
+  int src = kDense;
   FaParams p{};
   unsigned gridX = 0, gridY = 0;
   size_t smem = 0;  // bytes of dynamic shared memory
 };
 
-// The plan of flashAttention's call (see flash_attention.h): rows picks the key-row layout where
+// Where the kernel reads its operands and rel-pos terms (the FaParams fields of the same names).
+struct FaSource {
+  const void* Q = nullptr;
+  const void* K = nullptr;
+  const void* V = nullptr;
+  int64_t setStride = 0, headStride = 0, rowStride = 0;
+  bool gather = false;
+  const void* fillQ = nullptr;
+  const void* fillK = nullptr;
+  const void* fillV = nullptr;
+  const void* relH = nullptr;
+  const void* relW = nullptr;
+  const float* th = nullptr;
+  const float* tw = nullptr;
+  int64_t ldth = 0, ldtw = 0;
+};
+
+// Dense Q, K, V [B·heads, T, d] and the terms th / tw from memory (flashAttention).
+inline FaSource denseSource(const void* Q, const void* K, const void* V, int64_t heads, int64_t T,
+                            int64_t d, const float* th, const float* tw, int64_t ldth, int64_t ldtw) {
+  FaSource s;
+  s.Q = Q;
+  s.K = K;
+  s.V = V;
+  s.setStride = heads * T * d;
+  s.headStride = T * d;
+  s.rowStride = d;
+  s.th = th;
+  s.tw = tw;
+  s.ldth = ldth;
+  s.ldtw = ldtw;
+  return s;
+}
+
+// The qkv GEMM's output [rows, 3, heads, d] (flashAttentionQkv): rows b·T + t, or with gather one
+// image's grid (padding cells from fill [3, heads, d], zeros where null); the terms computed in the
+// kernel from relH / relW.
+inline FaSource qkvSource(const void* qkv, const void* fill, int64_t heads, int64_t T, int64_t d,
+                          bool gather, const void* relH, const void* relW, size_t halfBytes) {
+  const int64_t C = heads * d;
+  auto at = [&](const void* x, int64_t i) {
+    return x ? static_cast<const void*>(static_cast<const char*>(x) + i * C * halfBytes) : nullptr;
+  };
+  FaSource s;
+  s.Q = qkv;
+  s.K = at(qkv, 1);
+  s.V = at(qkv, 2);
+  s.setStride = T * 3 * C;
+  s.headStride = d;
+  s.rowStride = 3 * C;
+  s.gather = gather;
+  s.fillQ = fill;
+  s.fillK = at(fill, 1);
+  s.fillV = at(fill, 2);
+  s.relH = relH;
+  s.relW = relW;
+  return s;
+}
+
+// The plan of a call of the kernel (flash_attention.h): rows picks the key-row layout where
 // w ≤ kWp (the caller resolves FlashKeys), m the m-tiles per warp (2 only at d = 64; the caller
 // resolves FlashTile). Shapes and operands are checked by the caller.
-inline FaPlan planFlash(const void* Q, const void* K, const void* V, int64_t B, int64_t heads,
-                        int64_t h, int64_t w, int64_t d, float scale, const float* th,
-                        const float* tw, void* out, int64_t ldth, int64_t ldtw, int64_t gridE,
-                        bool rows, int m, bool outHalf, size_t halfBytes) {
+inline FaPlan planFlash(const FaSource& src, int64_t B, int64_t heads, int64_t h, int64_t w, int64_t d,
+                        float scale, void* out, int64_t gridE, bool rows, int m, bool outHalf,
+                        size_t halfBytes) {
   FaPlan pl;
   const int64_t T = h * w;
+  const bool relIn = src.relH != nullptr;
   pl.m = m;
-  pl.mode = !(th || tw) ? kNoBias : w == kBc ? kBiasRow : rows ? kBiasRows : kBiasTable;
+  pl.src = !relIn ? kDense : src.gather ? kQkvGather : kQkv;
+  pl.mode = !(src.th || src.tw || relIn) ? kNoBias : w == kBc ? kBiasRow : rows ? kBiasRows : kBiasTable;
   const int64_t ld = 64 * m + 4;  // kBiasLd<m>
   size_t smem = static_cast<size_t>(4 * kBc * (d + 8)) * halfBytes;
-  if (pl.mode == kBiasRow) smem += static_cast<size_t>(h * ld) * sizeof(float);
+  if (pl.mode == kBiasRow || pl.mode == kBiasTable) smem += static_cast<size_t>(h * ld) * sizeof(float);
   if (pl.mode == kBiasRows)
     smem += static_cast<size_t>((h + kRowsPerTile - 1) / kRowsPerTile * kRowsPerTile * ld) * sizeof(float);
-  if (twStaged(pl.mode, m)) smem += static_cast<size_t>(w * ld) * sizeof(float);
-  if (pl.mode == kBiasTable) smem += static_cast<size_t>(h * ld) * sizeof(float) + 2 * kBc * sizeof(int2);
+  if (pl.mode != kNoBias && (twStaged(pl.mode, m) || relIn)) smem += static_cast<size_t>(w * ld) * sizeof(float);
+  if (pl.mode == kBiasTable) smem += 2 * kBc * sizeof(int2);
   pl.smem = smem;
   FaParams& p = pl.p;
-  p.Q = Q;
-  p.K = K;
-  p.V = V;
-  p.th = th;
-  p.tw = tw;
-  p.ldth = static_cast<int>(ldth > 0 ? ldth : 2 * h - 1);
-  p.ldtw = static_cast<int>(ldtw > 0 ? ldtw : 2 * w - 1);
+  p.Q = src.Q;
+  p.K = src.K;
+  p.V = src.V;
+  p.setStride = src.setStride;
+  p.headStride = src.headStride;
+  p.rowStride = static_cast<int>(src.rowStride);
+  p.gather = src.gather;
+  p.fillQ = src.fillQ;
+  p.fillK = src.fillK;
+  p.fillV = src.fillV;
+  p.relH = src.relH;
+  p.relW = src.relW;
+  p.th = src.th;
+  p.tw = src.tw;
+  p.ldth = static_cast<int>(src.ldth > 0 ? src.ldth : 2 * h - 1);
+  p.ldtw = static_cast<int>(src.ldtw > 0 ? src.ldtw : 2 * w - 1);
   p.out = out;
   p.outHalf = outHalf;
   p.T = static_cast<int>(T);
