@@ -116,10 +116,25 @@ template <int Which>
 __device__ __forceinline__ const void* operandFill(const FaParams& p) {
   return Which == 0 ? p.fillQ : Which == 1 ? p.fillK : p.fillV;
 }
-template <class Half, int Which, int Src>
-__device__ __forceinline__ const Half* operandSet(const FaParams& p, int64_t b, int64_t hd) {
-  const Half* x = static_cast<const Half*>(operandBase<Which>(p)) + hd * p.headStride;
-  return Src == kQkvGather ? x : x + b * p.setStride;
+template <class Half, int D, int Which, int Src>
+__device__ __forceinline__ const Half* operandSet(const FaParams& p, int64_t bh) {
+  const Half* x = static_cast<const Half*>(operandBase<Which>(p));
+  if constexpr (Src == kDense) return x + bh * p.T * D;  // (set b, head hd: b·heads + hd = bh)
+  const int64_t b = bh / p.heads, hd = bh - b * p.heads;
+  return x + hd * p.headStride + (Src == kQkvGather ? 0 : b * p.setStride);
+}
+
+// Rows of a dense [·, D] half matrix (kDense): tile row r is source row rowOf(r), or zeros where < 0.
+template <class Half, int D, class RowOf>
+__device__ __forceinline__ void loadRowsIdx(Half* dst, const Half* src, RowOf rowOf) {
+  constexpr int kChunks = D / 8;
+  constexpr int kLd = D + 8;
+  for (int i = threadIdx.x; i < kBc * kChunks; i += kFaThreads) {
+    const int r = i / kChunks, c = i - r * kChunks;
+    const int gr = rowOf(r);
+    const bool ok = gr >= 0;
+    cpAsync16(dst + r * kLd + c * 8, src + static_cast<int64_t>(ok ? gr : 0) * D + c * 8, ok);
+  }
 }
 
 // Where the token at (ty, tx) of the set (t = ty·w + tx < T) lies in the operand, or null for
@@ -138,6 +153,10 @@ __device__ __forceinline__ const Half* tokenRow(const FaParams& p, const Half* s
 template <class Half, int D, int Which, int Src>
 __device__ __forceinline__ void loadTile(Half* dst, const FaParams& p, const Half* set, int oy, int ox,
                                          int row0) {
+  if constexpr (Src == kDense) {
+    const int T = p.T;
+    return loadRowsIdx<Half, D>(dst, set, [=](int r) { return row0 + r < T ? row0 + r : -1; });
+  }
   loadRows<Half, D>(
       dst,
       [&](int r) -> const Half* {
@@ -166,6 +185,12 @@ __device__ __forceinline__ void loadKeys(Half* dst, const FaParams& p, const Hal
                                          int tile) {
   if constexpr (!Rows) {
     loadTile<Half, D, Which, Src>(dst, p, set, oy, ox, tile * kBc);
+  } else if constexpr (Src == kDense) {
+    const int h = p.h, w = p.w;
+    loadRowsIdx<Half, D>(dst, set, [=](int r) {
+      const int kh = tile * kRowsPerTile + r / kWp, kw = r % kWp;
+      return kh < h && kw < w ? kh * w + kw : -1;
+    });
   } else {
     loadRows<Half, D>(
         dst,
@@ -296,12 +321,12 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, tig = lane & 3;
   const int q0 = blockIdx.x * Br;
-  const int64_t bh = blockIdx.y;  // (b, hd below)
-  const int64_t b = bh / p.heads, hd = bh - b * p.heads;
-  const Half *Qs = operandSet<Half, 0, Src>(p, b, hd), *Ks = operandSet<Half, 1, Src>(p, b, hd),
-             *Vs = operandSet<Half, 2, Src>(p, b, hd);
+  const int64_t bh = blockIdx.y;  // set b, head hd: bh = b·heads + hd
+  const Half *Qs = operandSet<Half, D, 0, Src>(p, bh), *Ks = operandSet<Half, D, 1, Src>(p, bh),
+             *Vs = operandSet<Half, D, 2, Src>(p, bh);
   int oy = 0, ox = 0;  // (gather: the window's top-left grid cell)
   if constexpr (Gather) {
+    const int b = static_cast<int>(bh / p.heads);
     const int nw = (p.gridE + p.w - 1) / p.w, wy = b / nw;
     oy = wy * p.w;
     ox = (b - wy * nw) * p.w;
@@ -594,6 +619,7 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
   }
 
   // Normalise and store (rows past T dropped).
+  const int64_t b = bh / p.heads, hd = bh - b * p.heads;
   const int64_t C = static_cast<int64_t>(p.heads) * D;
   // Output row of token t of set b: b·T + t, or with gridE its cell of the grid (-1: padding).
   auto outRow = [&](int t) -> int64_t {

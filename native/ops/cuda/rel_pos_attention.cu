@@ -13,6 +13,8 @@
 // where it supports the shape. windowRelPosAttention's half path splits the windows straight out
 // of the grid and has the fused kernel write its output onto the grid (no partition passes).
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/arena.h"
 #include "ops/cuda/flash_attention.h"
@@ -235,6 +237,40 @@ bool runHalfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, in
                                        win);
 }
 
+// OMNISEG_FLASH_QKV=1: the encoder's attention straight from the qkv GEMM's output
+// (flashAttentionQkv: no split pass, no rel-pos GEMM, no [relPosH; relPosW] copy per layer). It is
+// checked in the CPU emulator (test/native/flash_attention_emu_test.cc) but not yet timed on a GPU,
+// hence opt-in. Read on every call, so that a test can switch it.
+bool qkvDirect() {
+  const char* v = std::getenv("OMNISEG_FLASH_QKV");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+// preNormRelPosAttention's attention from its half qkv [B·E·E, 3C] into att (half), with
+// flashAttentionQkv; false (nothing written, or to be overwritten) where it declines. The weights'
+// half copies (rounded here where the model has none).
+template <class Half>
+bool qkvPath(Ctx& ctx, const Half* qkv, int64_t B, int64_t E, int64_t C, int64_t heads, int64_t ws,
+             const float* bqkv, const float* relPosH, const float* relPosW, float scale, Half* att) {
+  const int64_t N = E * E, d = C / heads, s = ws > 0 ? ws : E;
+  const Precision p = ctx.gpu->precision();
+  auto half = [&](const float* x, int64_t rows, int64_t cols) {
+    const void* h = ctx.gpu->half(x);
+    return static_cast<const Half*>(h ? h : toHalf(ctx, x, rows, cols, cols, p));
+  };
+  const Half* rh = half(relPosH, 2 * s - 1, d);
+  const Half* rw = half(relPosW, 2 * s - 1, d);
+  const Half* fill = bqkv ? half(bqkv, 1, 3 * C) : nullptr;
+  if (ws == 0)
+    return flashAttentionQkv<Half>(ctx, qkv, nullptr, B, heads, E, E, d, scale, rh, rw, att, 0, true);
+  const int64_t nw = (E + ws - 1) / ws;
+  for (int64_t b = 0; b < B; ++b)
+    if (!flashAttentionQkv(ctx, qkv + b * N * 3 * C, fill, nw * nw, heads, ws, ws, d, scale, rh, rw,
+                           att + b * N * C, E, true))
+      return false;
+  return true;
+}
+
 }  // namespace
 
 void relPosAttention(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, int64_t heads,
@@ -335,6 +371,7 @@ void preNormRelPosAttention(Ctx& ctx, float* x, int64_t B, int64_t E, int64_t C,
       using Half = decltype(tag);
       const Half* q = static_cast<const Half*>(qkvh);
       Half* o = static_cast<Half*>(att);
+      if (qkvDirect() && qkvPath(ctx, q, B, E, C, heads, ws, bqkv, relPosH, relPosW, scale, o)) return true;
       if (ws == 0) return halfPath<Half>(ctx, q, B, E, E, heads, d, relPosH, relPosW, scale, o, true);
       const int64_t nw = (E + ws - 1) / ws;
       WindowSource win;
