@@ -37,28 +37,33 @@ constexpr int kBr = 64 * M;  // query rows per block
 template <int M>
 constexpr int kBiasLd = kBr<M> + 4;  // row stride (floats) of the staged bias tables
 
-struct FaParams {
+// Where the kernel reads its operands and rel-pos terms (denseSource, qkvSource below).
+struct FaSource {
   // Token t of set b, head hd of Q, K, V (half): element b·setStride + hd·headStride + t·rowStride
   // of each; with gather, set b is a window of the gridE grid and its token t is the grid cell's
   // row (cell·rowStride + hd·headStride), padding cells reading the fill rows (+ hd·headStride;
   // zeros where null).
-  const void* Q;
-  const void* K;
-  const void* V;
-  int64_t setStride, headStride;
-  int rowStride;
-  bool gather;
-  const void* fillQ;
-  const void* fillK;
-  const void* fillV;
+  const void* Q = nullptr;
+  const void* K = nullptr;
+  const void* V = nullptr;
+  int64_t setStride = 0, headStride = 0;
+  int rowStride = 0;
+  bool gather = false;
+  const void* fillQ = nullptr;
+  const void* fillK = nullptr;
+  const void* fillV = nullptr;
   // The rel-pos terms: relH / relW (half [2h-1, D], [2w-1, D]) — computed in the kernel from the
   // block's q (both set), or th / tw read from memory (rows (b·heads + hd)·T + t; either may be
   // null: a zero term).
-  const void* relH;
-  const void* relW;
-  const float* th;
-  const float* tw;
-  int ldth, ldtw;   // row strides of th and tw
+  const void* relH = nullptr;
+  const void* relW = nullptr;
+  const float* th = nullptr;
+  const float* tw = nullptr;
+  int ldth = 0, ldtw = 0;  // row strides of th and tw (0 in a source: dense, 2h-1 and 2w-1)
+};
+
+// The kernel's parameters: the source, and the shape and output.
+struct FaParams : FaSource {
   void* out;      // fp32, or Half when outHalf
   bool outHalf;
   int T, h, w, heads;
@@ -236,6 +241,31 @@ __host__ __device__ constexpr bool twStaged(int mode, int M) { return mode == kB
 template <int D, int Mode, int M>
 constexpr int kMinBlocks = M > 1 ? 2 : D <= 64 && Mode != kBiasRow ? 4 : D <= 80 ? 3 : 2;
 
+// acc[i][n] = q·kᵀ of m-tile i (fragments qf) and key n-tile 2·np0 + n (n < 2·NP) of the
+// [64][D + 8] shared tile `keys` (each K fragment from ldmatrix feeds the M m-tiles' MMAs).
+template <class Half, int D, int M, int NP>
+__device__ __forceinline__ void scoreTile(float (&acc)[M][2 * NP][4], const uint32_t (&qf)[M][D / 16][4],
+                                          const Half* keys, int np0, int kRow, int kCol) {
+  constexpr int kLd = D + 8;
+#pragma unroll
+  for (int i = 0; i < M; ++i)
+#pragma unroll
+    for (int n = 0; n < 2 * NP; ++n) acc[i][n][0] = acc[i][n][1] = acc[i][n][2] = acc[i][n][3] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+    for (int np = 0; np < NP; ++np) {
+      uint32_t b[4];
+      ldmatrixX4(b, keys + ((np0 + np) * 16 + kRow) * kLd + kk * 16 + kCol);
+#pragma unroll
+      for (int i = 0; i < M; ++i) {
+        mma<Half>(acc[i][2 * np], qf[i][kk], b[0], b[1]);
+        mma<Half>(acc[i][2 * np + 1], qf[i][kk], b[2], b[3]);
+      }
+    }
+  }
+}
+
 // relIn: the rel-pos terms of the block's rows from its q (the fragments qf) and relH / relW,
 // into the staged tables: P = q·Rᵀ over 64-row chunks of R (loaded into sR, K's first stage), each
 // element P[r][i] landing · log2e in sTh[kh][r] (i = qh - kh + h - 1, 0 ≤ kh < h) or sTw[kw][r]
@@ -246,7 +276,6 @@ template <class Half, int D, int M, int Ld>
 __device__ __forceinline__ void relPosTerms(const FaParams& p, const uint32_t (&qf)[M][D / 16][4],
                                             Half* sR, float* sTh, float* sTw, int q0, int row0,
                                             int kRow, int kCol) {
-  constexpr int kLd = D + 8, kKSteps = D / 16;
   const int lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
   const int h = p.h, w = p.w, nh = 2 * h - 1, nw = 2 * w - 1;
   const int chH = (nh + kBc - 1) / kBc, chW = (nw + kBc - 1) / kBc;
@@ -263,23 +292,7 @@ __device__ __forceinline__ void relPosTerms(const FaParams& p, const uint32_t (&
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       float acc[M][4][4];
-#pragma unroll
-      for (int i = 0; i < M; ++i)
-#pragma unroll
-        for (int n4 = 0; n4 < 4; ++n4) acc[i][n4][0] = acc[i][n4][1] = acc[i][n4][2] = acc[i][n4][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-#pragma unroll
-        for (int np = 0; np < 2; ++np) {
-          uint32_t bf[4];
-          ldmatrixX4(bf, sR + ((2 * half + np) * 16 + kRow) * kLd + kk * 16 + kCol);
-#pragma unroll
-          for (int i = 0; i < M; ++i) {
-            mma<Half>(acc[i][2 * np], qf[i][kk], bf[0], bf[1]);
-            mma<Half>(acc[i][2 * np + 1], qf[i][kk], bf[2], bf[3]);
-          }
-        }
-      }
+      scoreTile<Half, D, M, 2>(acc, qf, sR, 2 * half, kRow, kCol);
 #pragma unroll
       for (int i = 0; i < M; ++i)
 #pragma unroll
@@ -464,23 +477,7 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
     if (active) {  // (a warp whose rows are all past T only helps load the tiles)
       // S = Q·Kᵀ: 8 n-tiles of 8 keys per m-tile.
       float s[M][8][4];
-#pragma unroll
-      for (int i = 0; i < M; ++i)
-#pragma unroll
-        for (int n = 0; n < 8; ++n) s[i][n][0] = s[i][n][1] = s[i][n][2] = s[i][n][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-#pragma unroll
-        for (int np = 0; np < 4; ++np) {
-          uint32_t b[4];
-          ldmatrixX4(b, k_s + (np * 16 + kRow) * kLd + kk * 16 + kCol);
-#pragma unroll
-          for (int i = 0; i < M; ++i) {
-            mma<Half>(s[i][2 * np], qf[i][kk], b[0], b[1]);
-            mma<Half>(s[i][2 * np + 1], qf[i][kk], b[2], b[3]);
-          }
-        }
-      }
+      scoreTile<Half, D, M, 4>(s, qf, k_s, 0, kRow, kCol);
 
       const int kbase = j * kBc;
 #pragma unroll
@@ -660,27 +657,11 @@ struct FaPlan {
   int mode = kNoBias;
   int m = 1;
   int src = kDense;
-  FaParams p{};
+  FaParams p;
   unsigned gridX = 0, gridY = 0;
   size_t smem = 0;  // bytes of dynamic shared memory
 };
 
-// Where the kernel reads its operands and rel-pos terms (the FaParams fields of the same names).
-struct FaSource {
-  const void* Q = nullptr;
-  const void* K = nullptr;
-  const void* V = nullptr;
-  int64_t setStride = 0, headStride = 0, rowStride = 0;
-  bool gather = false;
-  const void* fillQ = nullptr;
-  const void* fillK = nullptr;
-  const void* fillV = nullptr;
-  const void* relH = nullptr;
-  const void* relW = nullptr;
-  const float* th = nullptr;
-  const float* tw = nullptr;
-  int64_t ldth = 0, ldtw = 0;
-};
 
 // Dense Q, K, V [B·heads, T, d] and the terms th / tw from memory (flashAttention).
 inline FaSource denseSource(const void* Q, const void* K, const void* V, int64_t heads, int64_t T,
@@ -691,11 +672,11 @@ inline FaSource denseSource(const void* Q, const void* K, const void* V, int64_t
   s.V = V;
   s.setStride = heads * T * d;
   s.headStride = T * d;
-  s.rowStride = d;
+  s.rowStride = static_cast<int>(d);
   s.th = th;
   s.tw = tw;
-  s.ldth = ldth;
-  s.ldtw = ldtw;
+  s.ldth = static_cast<int>(ldth);
+  s.ldtw = static_cast<int>(ldtw);
   return s;
 }
 
@@ -714,7 +695,7 @@ inline FaSource qkvSource(const void* qkv, const void* fill, int64_t heads, int6
   s.V = at(qkv, 2);
   s.setStride = T * 3 * C;
   s.headStride = d;
-  s.rowStride = 3 * C;
+  s.rowStride = static_cast<int>(3 * C);
   s.gather = gather;
   s.fillQ = fill;
   s.fillK = at(fill, 1);
@@ -745,22 +726,9 @@ inline FaPlan planFlash(const FaSource& src, int64_t B, int64_t heads, int64_t h
   if (pl.mode == kBiasTable) smem += 2 * kBc * sizeof(int2);
   pl.smem = smem;
   FaParams& p = pl.p;
-  p.Q = src.Q;
-  p.K = src.K;
-  p.V = src.V;
-  p.setStride = src.setStride;
-  p.headStride = src.headStride;
-  p.rowStride = static_cast<int>(src.rowStride);
-  p.gather = src.gather;
-  p.fillQ = src.fillQ;
-  p.fillK = src.fillK;
-  p.fillV = src.fillV;
-  p.relH = src.relH;
-  p.relW = src.relW;
-  p.th = src.th;
-  p.tw = src.tw;
-  p.ldth = static_cast<int>(src.ldth > 0 ? src.ldth : 2 * h - 1);
-  p.ldtw = static_cast<int>(src.ldtw > 0 ? src.ldtw : 2 * w - 1);
+  static_cast<FaSource&>(p) = src;
+  if (p.ldth <= 0) p.ldth = static_cast<int>(2 * h - 1);
+  if (p.ldtw <= 0) p.ldtw = static_cast<int>(2 * w - 1);
   p.out = out;
   p.outHalf = outHalf;
   p.T = static_cast<int>(T);
