@@ -137,7 +137,9 @@ void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d
   const float* dth = bias == 1 || bias == 2 ? e.dev(in.th) : nullptr;
   const float* dtw = bias == 1 || bias == 3 ? e.dev(in.tw) : nullptr;
   const Half *dq = devHalf(e, in.q), *dk = devHalf(e, in.k), *dv = devHalf(e, in.v);
+  // (the output is filled with NaNs before each launch: rows a launch leaves unwritten show)
   auto launch = [&](ops::cuda::FlashTile t) {
+    OMNISEG_CUDA_CHECK(cudaMemsetAsync(dout, 0xFF, B * T * C * sizeof(float), e.stream.get()));
     return ops::cuda::flashAttention(e.gpu, dq, dk, dv, B, heads, h, w, d, scale, dth, dtw, dout, 0,
                                      0, 0, keys, outHalf, t);
   };
@@ -182,6 +184,65 @@ void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d
       ++failures;
       std::printf("%-18s %-44s FAIL (not the same bits as q64)\n", "flashAttention", shape.c_str());
     }
+  }
+  e.reset();
+}
+
+// The fused kernel straight from qkv [rows, 3, heads, d] with the rel-pos terms computed in it
+// (flashAttentionQkv), against the CPU's relPosAttention (B images, ws = 0) or
+// windowRelPosAttention (the ws×ws windows of one E×E grid, the padding cells reading the bias
+// row: fill), on the same half-rounded inputs. It must run (not decline) and write every output.
+template <class Half>
+void testFlashQkv(Env& e, int64_t B, int64_t E, int64_t ws, int64_t heads, int64_t d, bool fill,
+                  ops::cuda::FlashKeys keys = ops::cuda::FlashKeys::Auto, bool outHalf = false,
+                  ops::cuda::FlashTile tile = ops::cuda::FlashTile::Q64) {
+  const int64_t C = heads * d, s = ws > 0 ? ws : E, rows = B * E * E;
+  auto round = [](std::vector<float> v) {
+    for (auto& x : v) x = roundTo(Half(), x);
+    return v;
+  };
+  const auto qkv = round(randn(rows * 3 * C)), rh = round(randn((2 * s - 1) * d, 0.3f)),
+             rw = round(randn((2 * s - 1) * d, 0.3f)), bias = round(randn(3 * C));
+  std::vector<float> ref(rows * C);
+  if (ws == 0)
+    ops::cpu::relPosAttention(e.cpu, qkv.data(), B, E, E, heads, d, rh.data(), rw.data(), ref.data());
+  else
+    ops::cpu::windowRelPosAttention(e.cpu, qkv.data(), E, ws, fill ? bias.data() : nullptr, heads, d,
+                                    rh.data(), rw.data(), ref.data());
+  auto halves = [](const std::vector<float>& v) {
+    std::vector<Half> h(v.size());
+    for (size_t i = 0; i < v.size(); ++i) h[i] = toHalfT<Half>(v[i]);
+    return h;
+  };
+  float* dout = e.devAlloc(rows * C);
+  OMNISEG_CUDA_CHECK(cudaMemsetAsync(dout, 0xFF, rows * C * sizeof(float), e.stream.get()));
+  const int64_t nw = ws > 0 ? (E + ws - 1) / ws : 0;
+  const bool ran = ops::cuda::flashAttentionQkv<Half>(
+      e.gpu, devHalf(e, halves(qkv)), fill ? devHalf(e, halves(bias)) : nullptr, ws > 0 ? nw * nw : B, heads,
+      s, s, d, 1.f / std::sqrt(static_cast<float>(d)), devHalf(e, halves(rh)), devHalf(e, halves(rw)), dout,
+      ws > 0 ? E : 0, outHalf, keys, tile);
+  const std::string shape = std::string(halfName<Half>()) + " qkv B" + std::to_string(B) + " E" +
+                            std::to_string(E) + " ws" + std::to_string(ws) + " h" + std::to_string(heads) +
+                            " d" + std::to_string(d) + (fill ? " fill" : "") +
+                            (keys == ops::cuda::FlashKeys::Dense ? " dense-keys" : "") + (outHalf ? " out-half" : "") +
+                            (tile == ops::cuda::FlashTile::Q128 ? " q128" : "");
+  const double bound = std::is_same<Half, __half>::value ? 5e-3 : 2e-2;
+  if (!ran) {
+    ++failures;
+    std::printf("%-18s %-44s %-9s %-9s %.1e FAIL (declined)\n", "flashAttentionQkv", shape.c_str(), "-", "-",
+                bound);
+  } else {
+    std::vector<float> got;
+    if (outHalf) {
+      std::vector<Half> gh(rows * C);
+      OMNISEG_CUDA_CHECK(cudaMemcpyAsync(gh.data(), dout, gh.size() * sizeof(Half), cudaMemcpyDeviceToHost,
+                                         e.stream.get()));
+      OMNISEG_CUDA_CHECK(cudaStreamSynchronize(e.stream.get()));
+      for (const Half& v : gh) got.push_back(static_cast<float>(v));
+    } else {
+      got = e.host(dout, rows * C);
+    }
+    report("flashAttentionQkv", shape, ref.data(), got.data(), ref.size(), bound, Norm::Magnitude);
   }
   e.reset();
 }
@@ -301,6 +362,21 @@ void attentionTests(Env& e) {
       testFlash<__nv_bfloat16>(e, 25, 14, 14, 12, 64, 1, 3.f, kDense, false, kQ128);
       testFlash<__half>(e, 1, 1, 1, 1, 64, 1, 1.f, kDense, false, kQ128);
       testFlash<__half>(e, 2, 40, 36, 2, 80, 1, 1.f, kDense, false, kQ128);  // d = 80: takes Q64
+    }
+    // Straight from qkv, the terms computed in the kernel: ViT-B's global layer (two images) and
+    // windows (fill), both tiles, both key layouts, half output, ViT-H's d = 80, odd padded windows.
+    {
+      constexpr auto kQ128 = ops::cuda::FlashTile::Q128, kQ64 = ops::cuda::FlashTile::Q64;
+      constexpr auto kAuto = ops::cuda::FlashKeys::Auto, kDense = ops::cuda::FlashKeys::Dense;
+      testFlashQkv<__half>(e, 2, 64, 0, 12, 64, false);
+      testFlashQkv<__nv_bfloat16>(e, 1, 64, 0, 12, 64, false, kAuto, true, kQ128);
+      testFlashQkv<__half>(e, 1, 64, 14, 12, 64, true);
+      testFlashQkv<__nv_bfloat16>(e, 1, 64, 14, 12, 64, true, kAuto, true, kQ128);
+      testFlashQkv<__half>(e, 1, 64, 14, 12, 64, true, kDense, false, kQ64);
+      testFlashQkv<__half>(e, 1, 64, 14, 12, 64, false);
+      testFlashQkv<__nv_bfloat16>(e, 1, 64, 0, 16, 80, false);
+      testFlashQkv<__half>(e, 1, 20, 7, 2, 64, true);
+      testFlashQkv<__half>(e, 2, 9, 0, 3, 32, false);
     }
     testFlashDeclines(e);
 }

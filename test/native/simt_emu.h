@@ -9,6 +9,12 @@
 // ex2.approx as exp2f. A warp collective whose lanes disagree (a divergent ldmatrix / mma /
 // shuffle) or a block that deadlocks stops the program with a message.
 //
+// Schedules (schedule()): by default the threads take turns and a cp.async copy lands at the wait
+// that covers it, the latest point the GPU allows. A missing barrier shows only under some orders,
+// so a kernel should also be run warp by warp (warpSerial: each warp runs until it waits at a
+// block barrier, before the next starts) and with the copies landing as they are issued
+// (eagerCopies: a refill overwrites a buffer other warps may still read): the same bits in each.
+//
 // What it checks: the kernels' index arithmetic, fragment layouts, masking, shared-memory and
 // global bounds (under ASan), barriers against the cp.async groups. What it cannot: timing, bank
 // conflicts, register limits, and the last bit of the GPU's exp2 and MMA rounding.
@@ -90,6 +96,15 @@ struct Block {
   Fiber* cur = nullptr;
   uint64_t progress = 0;  // barrier arrivals and finished fibers, for deadlock detection
 };
+
+struct Schedule {
+  bool warpSerial = false;
+  bool eagerCopies = false;
+};
+inline Schedule& schedule() {
+  static Schedule s;
+  return s;
+}
 
 inline Block*& current() {
   static Block* b = nullptr;
@@ -194,15 +209,27 @@ inline void launch(Dim3 grid, Dim3 block, size_t smemBytes, const std::function<
                    static_cast<unsigned>(t) / (block.x * block.y)};
           makeFiber(f, b.sched, &Entry::run);
         }
-        for (int left = n; left > 0;) {
-          const uint64_t before = b.progress;
-          left = 0;
-          for (Fiber& f : b.fibers) {
+        auto resume = [&](int first, int last) {  // one turn for each live thread of [first, last)
+          for (int t = first; t < last; ++t) {
+            Fiber& f = b.fibers[t];
             if (f.done) continue;
             b.cur = &f;
             swapcontext(&b.sched, &f.ctx);
-            if (!f.done) ++left;
           }
+        };
+        for (int left = n; left > 0;) {
+          const uint64_t before = b.progress;
+          if (schedule().warpSerial) {
+            for (int w0 = 0; w0 < n; w0 += 32)
+              for (uint64_t seen = ~uint64_t{0}; seen != b.progress;) {  // until the warp is stuck
+                seen = b.progress;
+                resume(w0, w0 + 32 < n ? w0 + 32 : n);
+              }
+          } else {
+            resume(0, n);
+          }
+          left = 0;
+          for (const Fiber& f : b.fibers) left += !f.done;
           if (left > 0 && b.progress == before) fail("deadlock: no thread of the block can go on");
         }
         for (Fiber& f : b.fibers)
@@ -238,6 +265,13 @@ namespace omniseg::ops::cuda {
 inline void cpAsync16(void* dst, const void* src, bool valid) {
   if ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) & 15u)
     simt::fail("cp.async: address not 16-byte aligned");
+  if (simt::schedule().eagerCopies) {  // (lands now; the waits have nothing left to do)
+    if (valid)
+      std::memcpy(dst, src, 16);
+    else
+      std::memset(dst, 0, 16);
+    return;
+  }
   simt::self().open.push_back({dst, src, valid});
 }
 inline void cpAsyncCommit() {

@@ -320,6 +320,7 @@ template <class Half, int D, int Mode, int M, int Src>
 __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
     flashAttentionKernel(FaParams p) {
   static_assert(M == 1 || M == 2, "one or two m-tiles per warp");
+  static_assert(Src == kDense || Mode != kNoBias, "from qkv the terms are computed: a bias mode");
   constexpr bool Gather = Src == kQkvGather;
   constexpr bool relIn = Src != kDense;  // rel-pos terms computed here (relPosTerms)
   constexpr bool Bias = Mode != kNoBias;

@@ -260,7 +260,7 @@ bool qkvPath(Ctx& ctx, const Half* qkv, int64_t B, int64_t E, int64_t C, int64_t
   };
   const Half* rh = half(relPosH, 2 * s - 1, d);
   const Half* rw = half(relPosW, 2 * s - 1, d);
-  const Half* fill = bqkv ? half(bqkv, 1, 3 * C) : nullptr;
+  const Half* fill = bqkv && ws > 0 ? half(bqkv, 1, 3 * C) : nullptr;  // (windows' padding only)
   if (ws == 0)
     return flashAttentionQkv<Half>(ctx, qkv, nullptr, B, heads, E, E, d, scale, rh, rw, att, 0, true);
   const int64_t nw = (E + ws - 1) / ws;
