@@ -15,8 +15,9 @@
 #       1. op-by-op parity, CUDA vs CPU on random inputs (test/gpu/cuda_ops_test.cc), and the
 #          ops' timings with host <-> device copies from pageable and pinned memory (--bench),
 #          and every cuBLASLt candidate timed for the encoder's linear layers (--gemm-algos),
-#       2. full SAM parity against transformers on the GPU, 3. the benchmark next to PyTorch
-#       eager (models/sam/gpu_check.py), 4. CLIPSeg parity against transformers on the GPU and its
+#       2. full SAM parity against transformers on the GPU (the half encoder also with the fused
+#       attention's opt-in variants, OMNISEG_FLASH_QTILE=128 and OMNISEG_FLASH_QKV=1), 3. the
+#       benchmark next to PyTorch eager (models/sam/gpu_check.py), 4. CLIPSeg parity against transformers on the GPU and its
 #       timings (models/clipseg/gpu_check.py), 5. where the bf16 encoder's GPU time goes: per-kernel
 #       Nsight Compute times, when ncu is installed (CSV into $OUT/ncu when run by the device tool),
 #       6. `node`: the library itself on the GPU (scripts/gpu-node-check.mjs: the prebuilds found and
