@@ -190,8 +190,9 @@ void testFlash(Env& e, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d
 
 // The fused kernel straight from qkv [rows, 3, heads, d] with the rel-pos terms computed in it
 // (flashAttentionQkv), against the CPU's relPosAttention (B images, ws = 0) or
-// windowRelPosAttention (the ws×ws windows of one E×E grid, the padding cells reading the bias
-// row: fill), on the same half-rounded inputs. It must run (not decline) and write every output.
+// windowRelPosAttention (the ws×ws windows of B E×E grids in one launch, the padding cells reading
+// the bias row: fill), on the same half-rounded inputs. It must run (not decline) and write every
+// output.
 template <class Half>
 void testFlashQkv(Env& e, int64_t B, int64_t E, int64_t ws, int64_t heads, int64_t d, bool fill,
                   ops::cuda::FlashKeys keys = ops::cuda::FlashKeys::Auto, bool outHalf = false,
@@ -207,8 +208,9 @@ void testFlashQkv(Env& e, int64_t B, int64_t E, int64_t ws, int64_t heads, int64
   if (ws == 0)
     ops::cpu::relPosAttention(e.cpu, qkv.data(), B, E, E, heads, d, rh.data(), rw.data(), ref.data());
   else
-    ops::cpu::windowRelPosAttention(e.cpu, qkv.data(), E, ws, fill ? bias.data() : nullptr, heads, d,
-                                    rh.data(), rw.data(), ref.data());
+    for (int64_t b = 0; b < B; ++b)
+      ops::cpu::windowRelPosAttention(e.cpu, qkv.data() + b * E * E * 3 * C, E, ws, fill ? bias.data() : nullptr,
+                                      heads, d, rh.data(), rw.data(), ref.data() + b * E * E * C);
   auto halves = [](const std::vector<float>& v) {
     std::vector<Half> h(v.size());
     for (size_t i = 0; i < v.size(); ++i) h[i] = toHalfT<Half>(v[i]);
@@ -218,7 +220,7 @@ void testFlashQkv(Env& e, int64_t B, int64_t E, int64_t ws, int64_t heads, int64
   OMNISEG_CUDA_CHECK(cudaMemsetAsync(dout, 0xFF, rows * C * sizeof(float), e.stream.get()));
   const int64_t nw = ws > 0 ? (E + ws - 1) / ws : 0;
   const bool ran = ops::cuda::flashAttentionQkv<Half>(
-      e.gpu, devHalf(e, halves(qkv)), fill ? devHalf(e, halves(bias)) : nullptr, ws > 0 ? nw * nw : B, heads,
+      e.gpu, devHalf(e, halves(qkv)), fill ? devHalf(e, halves(bias)) : nullptr, ws > 0 ? B * nw * nw : B, heads,
       s, s, d, 1.f / std::sqrt(static_cast<float>(d)), devHalf(e, halves(rh)), devHalf(e, halves(rw)), dout,
       ws > 0 ? E : 0, outHalf, keys, tile);
   const std::string shape = std::string(halfName<Half>()) + " qkv B" + std::to_string(B) + " E" +
@@ -376,6 +378,8 @@ void attentionTests(Env& e) {
       testFlashQkv<__half>(e, 1, 64, 14, 12, 64, false);
       testFlashQkv<__nv_bfloat16>(e, 1, 64, 0, 16, 80, false);
       testFlashQkv<__half>(e, 1, 20, 7, 2, 64, true);
+      testFlashQkv<__nv_bfloat16>(e, 3, 64, 14, 12, 64, true);  // three images' windows, one launch
+      testFlashQkv<__half>(e, 2, 20, 7, 2, 64, true, kDense, false, kQ128);
       testFlashQkv<__half>(e, 2, 9, 0, 3, 32, false);
     }
     testFlashDeclines(e);

@@ -108,11 +108,13 @@ std::vector<float> launchPlan(const fl::FaPlan& pl, int m, bool outHalf, std::ve
 
 // The reference in double: for set b, head hd: at(which, b, hd, t, e) the value e of token t of
 // Q / K / V (which 0 / 1 / 2), th(b, hd, t, kh) and tw(b, hd, t, kw) the rel-pos terms. Output
-// rows b·T + t, or with gridE the grid cells; the rows never written stay -7.
+// rows b·T + t, or with gridE the grid cells (image b / n², n² windows per grid); the rows never
+// written stay -7.
 template <class At, class Th, class Tw>
 std::vector<double> reference(const Case& c, At at, Th th, Tw tw) {
   const int64_t T = c.h * c.w, C = c.heads * c.d;
-  std::vector<double> ref((c.gridE > 0 ? c.gridE * c.gridE : c.B * T) * C, -7.0);
+  const int64_t nwin = c.gridE > 0 ? (c.gridE + c.w - 1) / c.w : 1, images = c.B / (nwin * nwin);
+  std::vector<double> ref((c.gridE > 0 ? images * c.gridE * c.gridE : c.B * T) * C, -7.0);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
   std::vector<double> s(T);
   for (int64_t b = 0; b < c.B; ++b)
@@ -130,10 +132,10 @@ std::vector<double> reference(const Case& c, At at, Th th, Tw tw) {
         for (auto& x : s) sum += (x = std::exp(x - mx));
         int64_t orow = b * T + t;
         if (c.gridE > 0) {
-          const int64_t nwin = (c.gridE + c.w - 1) / c.w, wy = b / nwin, wx = b % nwin;
-          const int64_t gy = wy * c.w + qh, gx = wx * c.w + qw;
+          const int64_t image = b / (nwin * nwin), win = b % (nwin * nwin);
+          const int64_t gy = win / nwin * c.w + qh, gx = win % nwin * c.w + qw;
           if (gy >= c.gridE || gx >= c.gridE) continue;
-          orow = gy * c.gridE + gx;
+          orow = (image * c.gridE + gy) * c.gridE + gx;
         }
         for (int64_t e = 0; e < c.d; ++e) {
           double acc = 0;
@@ -236,7 +238,8 @@ void run(const Case& c) {
 template <class Half, int D>
 void runQkv(const Case& c, bool withFill = true) {
   const int64_t T = c.h * c.w, C = c.heads * c.d, nh = 2 * c.h - 1, nw = 2 * c.w - 1;
-  const int64_t rows = c.gridE > 0 ? c.gridE * c.gridE : c.B * T;
+  const int64_t nwin = c.gridE > 0 ? (c.gridE + c.w - 1) / c.w : 1;
+  const int64_t rows = c.gridE > 0 ? c.B / (nwin * nwin) * c.gridE * c.gridE : c.B * T;
   std::mt19937 rng(static_cast<unsigned>(rows * 17 + c.d + c.heads));
   auto qkv = randomHalves<Half>(rng, rows * 3 * C, 1.f);
   if (c.qScale != 1.f)
@@ -247,8 +250,9 @@ void runQkv(const Case& c, bool withFill = true) {
   // Token t of set b: its qkv row, or -1 for a padding cell.
   auto rowOf = [&](int64_t b, int64_t t) -> int64_t {
     if (c.gridE == 0) return b * T + t;
-    const int64_t nwin = (c.gridE + c.w - 1) / c.w, gy = b / nwin * c.w + t / c.w, gx = b % nwin * c.w + t % c.w;
-    return gy < c.gridE && gx < c.gridE ? gy * c.gridE + gx : -1;
+    const int64_t image = b / (nwin * nwin), win = b % (nwin * nwin);
+    const int64_t gy = win / nwin * c.w + t / c.w, gx = win % nwin * c.w + t % c.w;
+    return gy < c.gridE && gx < c.gridE ? (image * c.gridE + gy) * c.gridE + gx : -1;
   };
   auto at = [&](int which, int64_t b, int64_t hd, int64_t t, int64_t e) {
     const int64_t r = rowOf(b, t), i = which * C + hd * c.d + e;
@@ -306,6 +310,8 @@ int main() {
   runQkv<__nv_bfloat16, 64>({4, 14, 14, 1, 64, 1, true, true, 20});
   runQkv<__half, 64>({4, 14, 14, 1, 64, 1, false, false, 20});
   runQkv<__half, 64>({4, 14, 14, 1, 64, 1, true, false, 20}, false);
+  runQkv<__nv_bfloat16, 64>({8, 14, 14, 2, 64, 1, true, true, 20});   // two images' windows
+  runQkv<__half, 64>({18, 7, 7, 1, 64, 1, false, false, 20});          // two images, token order
   runQkv<__half, 64>({2, 5, 7, 2, 64, 1});
   runQkv<__nv_bfloat16, 80>({1, 2, 64, 2, 80, 1});
   runQkv<__half, 32>({9, 7, 7, 1, 32, 1, true, false, 20});

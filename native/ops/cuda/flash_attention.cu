@@ -140,8 +140,8 @@ bool flashAttentionQkv(Ctx& ctx, const Half* qkv, const Half* fill, int64_t B, i
                        const Half* relPosW, void* out, int64_t gridE, bool outHalf, FlashKeys keys,
                        FlashTile tile) {
   OMNISEG_CHECK(B > 0 && heads > 0 && h > 0 && w > 0 && d > 0, "flashAttentionQkv: bad shape");
-  OMNISEG_CHECK(gridE == 0 || (h == w && B == ((gridE + w - 1) / w) * ((gridE + w - 1) / w)),
-                "flashAttentionQkv: B is not the window count of the grid");
+  OMNISEG_CHECK(gridE == 0 || (h == w && B % (((gridE + w - 1) / w) * ((gridE + w - 1) / w)) == 0),
+                "flashAttentionQkv: B is not a multiple of the window count of the grid");
   OMNISEG_CHECK(qkv && relPosH && relPosW && out, "flashAttentionQkv: null operand");
   const int64_t T = h * w, C = heads * d;
   // (16-byte rows: every token's d values and the operands' starts at C, 2C)

@@ -40,9 +40,9 @@ constexpr int kBiasLd = kBr<M> + 4;  // row stride (floats) of the staged bias t
 // Where the kernel reads its operands and rel-pos terms (denseSource, qkvSource below).
 struct FaSource {
   // Token t of set b, head hd of Q, K, V (half): element b·setStride + hd·headStride + t·rowStride
-  // of each; with gather, set b is a window of the gridE grid and its token t is the grid cell's
-  // row (cell·rowStride + hd·headStride), padding cells reading the fill rows (+ hd·headStride;
-  // zeros where null).
+  // of each; with gather, set b is a window of a gridE grid (window b % n² of image b / n², n²
+  // windows per image) and its token t is the grid cell's row ((image·gridE² + cell)·rowStride +
+  // hd·headStride), padding cells reading the fill rows (+ hd·headStride; zeros where null).
   const void* Q = nullptr;
   const void* K = nullptr;
   const void* V = nullptr;
@@ -121,12 +121,20 @@ template <int Which>
 __device__ __forceinline__ const void* operandFill(const FaParams& p) {
   return Which == 0 ? p.fillQ : Which == 1 ? p.fillK : p.fillV;
 }
+// Gathered windows: set b is window b % n² of image b / n² (n = the windows per grid side), each
+// image a gridE×gridE grid of rows.
+__device__ __forceinline__ int windowsPerSide(const FaParams& p) { return (p.gridE + p.w - 1) / p.w; }
+
 template <class Half, int D, int Which, int Src>
 __device__ __forceinline__ const Half* operandSet(const FaParams& p, int64_t bh) {
   const Half* x = static_cast<const Half*>(operandBase<Which>(p));
   if constexpr (Src == kDense) return x + bh * p.T * D;  // (set b, head hd: b·heads + hd = bh)
   const int64_t b = bh / p.heads, hd = bh - b * p.heads;
-  return x + hd * p.headStride + (Src == kQkvGather ? 0 : b * p.setStride);
+  if constexpr (Src == kQkvGather) {
+    const int64_t n = windowsPerSide(p), image = b / (n * n);
+    return x + hd * p.headStride + image * p.gridE * p.gridE * p.rowStride;
+  }
+  return x + hd * p.headStride + b * p.setStride;
 }
 
 // Rows of a dense [·, D] half matrix (kDense): tile row r is source row rowOf(r), or zeros where < 0.
@@ -143,15 +151,16 @@ __device__ __forceinline__ void loadRowsIdx(Half* dst, const Half* src, RowOf ro
 }
 
 // Where the token at (ty, tx) of the set (t = ty·w + tx < T) lies in the operand, or null for
-// zeros. (The fill row's head offset is the set's: set - base.)
+// zeros. (The fill row's head offset is the set's within a row.)
 template <class Half, int D, int Which, int Src>
 __device__ __forceinline__ const Half* tokenRow(const FaParams& p, const Half* set, int oy, int ox, int ty,
                                                 int tx) {
   if constexpr (Src != kQkvGather) return set + static_cast<int64_t>(ty * p.w + tx) * rowStride<D, Src>(p);
   const int gy = oy + ty, gx = ox + tx;
   if (gy < p.gridE && gx < p.gridE) return set + (static_cast<int64_t>(gy) * p.gridE + gx) * p.rowStride;
+  // (set - base = image·gridE²·rowStride + hd·headStride, and hd·headStride < rowStride)
   const Half* fill = static_cast<const Half*>(operandFill<Which>(p));
-  return fill ? fill + (set - static_cast<const Half*>(operandBase<Which>(p))) : nullptr;
+  return fill ? fill + (set - static_cast<const Half*>(operandBase<Which>(p))) % p.rowStride : nullptr;
 }
 
 // Tokens row0 .. row0 + 63 of an operand in token order (rows past T zero-filled).
@@ -340,10 +349,9 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
              *Vs = operandSet<Half, D, 2, Src>(p, bh);
   int oy = 0, ox = 0;  // (gather: the window's top-left grid cell)
   if constexpr (Gather) {
-    const int b = static_cast<int>(bh / p.heads);
-    const int nw = (p.gridE + p.w - 1) / p.w, wy = b / nw;
+    const int nw = windowsPerSide(p), win = static_cast<int>(bh / p.heads) % (nw * nw), wy = win / nw;
     oy = wy * p.w;
-    ox = (b - wy * nw) * p.w;
+    ox = (win - wy * nw) * p.w;
   }
   const int nTiles = Rows ? (p.h + kRowsPerTile - 1) / kRowsPerTile : (T + kBc - 1) / kBc;
   const int hs = Rows ? nTiles * kRowsPerTile : p.h;  // staged key rows of th
@@ -623,9 +631,16 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
   auto outRow = [&](int t) -> int64_t {
     if (t >= T) return -1;
     if (p.gridE == 0) return b * T + t;
-    const int nw = (p.gridE + p.w - 1) / p.w, wy = static_cast<int>(b) / nw, wx = static_cast<int>(b) - wy * nw;
+    int64_t image = 0;  // (gathered windows: several images; otherwise one, b being its window)
+    int win = static_cast<int>(b);
+    if constexpr (Gather) {
+      const int n2 = windowsPerSide(p) * windowsPerSide(p);
+      image = b / n2;
+      win = static_cast<int>(b - image * n2);
+    }
+    const int nw = (p.gridE + p.w - 1) / p.w, wy = win / nw, wx = win - wy * nw;
     const int ty = t / p.w, gy = wy * p.w + ty, gx = wx * p.w + (t - ty * p.w);
-    return gy < p.gridE && gx < p.gridE ? static_cast<int64_t>(gy) * p.gridE + gx : -1;
+    return gy < p.gridE && gx < p.gridE ? (image * p.gridE + gy) * p.gridE + gx : -1;
   };
   // fp32 pairs, or (outHalf) pairs rounded for the next GEMM, two halves per 4-byte store
   auto store = [&](int64_t i, float a, float b) {

@@ -252,7 +252,7 @@ bool qkvDirect() {
 template <class Half>
 bool qkvPath(Ctx& ctx, const Half* qkv, int64_t B, int64_t E, int64_t C, int64_t heads, int64_t ws,
              const float* bqkv, const float* relPosH, const float* relPosW, float scale, Half* att) {
-  const int64_t N = E * E, d = C / heads, s = ws > 0 ? ws : E;
+  const int64_t d = C / heads, s = ws > 0 ? ws : E;
   const Precision p = ctx.gpu->precision();
   auto half = [&](const float* x, int64_t rows, int64_t cols) {
     const void* h = ctx.gpu->half(x);
@@ -263,12 +263,8 @@ bool qkvPath(Ctx& ctx, const Half* qkv, int64_t B, int64_t E, int64_t C, int64_t
   const Half* fill = bqkv && ws > 0 ? half(bqkv, 1, 3 * C) : nullptr;  // (windows' padding only)
   if (ws == 0)
     return flashAttentionQkv<Half>(ctx, qkv, nullptr, B, heads, E, E, d, scale, rh, rw, att, 0, true);
-  const int64_t nw = (E + ws - 1) / ws;
-  for (int64_t b = 0; b < B; ++b)
-    if (!flashAttentionQkv(ctx, qkv + b * N * 3 * C, fill, nw * nw, heads, ws, ws, d, scale, rh, rw,
-                           att + b * N * C, E, true))
-      return false;
-  return true;
+  const int64_t nw = (E + ws - 1) / ws;  // (the windows of all B images in one launch)
+  return flashAttentionQkv(ctx, qkv, fill, B * nw * nw, heads, ws, ws, d, scale, rh, rw, att, E, true);
 }
 
 }  // namespace
