@@ -41,10 +41,10 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
 // or with gridE > 0 images of gridE×gridE grids (rows (image·gridE + y)·gridE + x) whose h×w
 // windows (h = w; n² per image, n = ceil(gridE / w)) are the B sets (image b / n², window b % n²),
 // the padding cells reading `fill` [3, heads, d] (SAM: the qkv bias, window_partition's zero
-// tokens after the qkv projection), zeros where fill is null; out the same grids. The terms come from the half
-// relPosH [2h-1, d] and relPosW [2w-1, d] in the kernel (q·relPosᵀ, fp32 accumulate, as the GEMM
-// of relPosAttention's half path). out, keys, outHalf and tile as flashAttention's. Returns false,
-// doing nothing, where the kernel declines (as flashAttention).
+// tokens after the qkv projection), zeros where fill is null; out the same grids. The terms come
+// from the half relPosH [2h-1, d] and relPosW [2w-1, d] in the kernel (q·relPosᵀ, fp32
+// accumulate, as the GEMM of relPosAttention's half path). out, keys, outHalf and tile as
+// flashAttention's. Returns false, doing nothing, where the kernel declines (as flashAttention).
 template <class Half>
 bool flashAttentionQkv(Ctx& ctx, const Half* qkv, const Half* fill, int64_t B, int64_t heads,
                        int64_t h, int64_t w, int64_t d, float scale, const Half* relPosH,

@@ -242,7 +242,9 @@ __device__ __forceinline__ void keyTable(int2* tbl, int tile, int T, int h, int 
 enum BiasMode { kNoBias, kBiasTable, kBiasRow, kBiasRows };
 
 // Whether the mode stages the tw table in shared memory.
-__host__ __device__ constexpr bool twStaged(int mode, int M) { return mode == kBiasTable || (mode == kBiasRow && M > 1); }
+__host__ __device__ constexpr bool twStaged(int mode, int M) {
+  return mode == kBiasTable || (mode == kBiasRow && M > 1);
+}
 
 // Blocks per SM the register allocation aims at (the shared memory of the SAM shapes allows them):
 // M = 1: 4 at d = 64 (the 128 registers the kernel needs without the row bias), 3 otherwise up to
@@ -738,7 +740,8 @@ inline FaPlan planFlash(const FaSource& src, int64_t B, int64_t heads, int64_t h
   if (pl.mode == kBiasRow || pl.mode == kBiasTable) smem += static_cast<size_t>(h * ld) * sizeof(float);
   if (pl.mode == kBiasRows)
     smem += static_cast<size_t>((h + kRowsPerTile - 1) / kRowsPerTile * kRowsPerTile * ld) * sizeof(float);
-  if (pl.mode != kNoBias && (twStaged(pl.mode, m) || relIn)) smem += static_cast<size_t>(w * ld) * sizeof(float);
+  if (pl.mode != kNoBias && (twStaged(pl.mode, m) || relIn))
+    smem += static_cast<size_t>(w * ld) * sizeof(float);
   if (pl.mode == kBiasTable) smem += 2 * kBc * sizeof(int2);
   pl.smem = smem;
   FaParams& p = pl.p;
