@@ -163,22 +163,20 @@ void blockTests(Env& e) {
     testPreNormRelPos(e, 1, 24, 160, 2, 0, p);
     // the windows again with the fused kernel's token-order key layout (OMNISEG_FLASH_KEYS=dense;
     // key rows are the default), its half output written onto the grid
-    setenv("OMNISEG_FLASH_KEYS", "dense", 1);
-    testPreNormRelPos(e, 1, 64, 768, 12, 14, p);
-    testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
-    unsetenv("OMNISEG_FLASH_KEYS");
+    withEnv("OMNISEG_FLASH_KEYS", "dense", [&] {
+      testPreNormRelPos(e, 1, 64, 768, 12, 14, p);
+      testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
+    });
     // straight from the qkv GEMM's output, the rel-pos terms in the kernel (OMNISEG_FLASH_QKV=1):
     // ViT-B's windows and global layers (two images), padded windows of two images (fill rows),
     // ViT-H's d = 80, key rows and token order
-    setenv("OMNISEG_FLASH_QKV", "1", 1);
-    testPreNormRelPos(e, 1, 64, 768, 12, 14, p);
-    testPreNormRelPos(e, 2, 64, 768, 12, 0, p);
-    testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
-    testPreNormRelPos(e, 1, 24, 160, 2, 0, p);
-    setenv("OMNISEG_FLASH_KEYS", "dense", 1);
-    testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
-    unsetenv("OMNISEG_FLASH_KEYS");
-    unsetenv("OMNISEG_FLASH_QKV");
+    withEnv("OMNISEG_FLASH_QKV", "1", [&] {
+      testPreNormRelPos(e, 1, 64, 768, 12, 14, p);
+      testPreNormRelPos(e, 2, 64, 768, 12, 0, p);
+      testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
+      testPreNormRelPos(e, 1, 24, 160, 2, 0, p);
+      withEnv("OMNISEG_FLASH_KEYS", "dense", [&] { testPreNormRelPos(e, 2, 20, 128, 2, 7, p); });
+    });
     // SAM's decoder (7 tokens: factored on the CPU; 20: the plain order there too)
     testCrossAttention(e, 4096, 256, 8, 16, 7, false, p);
     testCrossAttention(e, 4096, 256, 8, 16, 7, true, p);
@@ -225,11 +223,11 @@ void blockBenchmarks(Env& e) {
         bench(e, ("preNormRelPosAttention " + what).c_str(), [&] {
           ops::preNormRelPosAttention(e.gpu, x, 1, E, C, g, g, 1e-6f, W1, b1, 12, ws, rh127, rh127, W2, g);
         });
-        setenv("OMNISEG_FLASH_QKV", "1", 1);  // the attention straight from qkv
-        bench(e, ("preNormRelPosAttention qkv=1 " + what).c_str(), [&] {
-          ops::preNormRelPosAttention(e.gpu, x, 1, E, C, g, g, 1e-6f, W1, b1, 12, ws, rh127, rh127, W2, g);
+        withEnv("OMNISEG_FLASH_QKV", "1", [&] {  // the attention straight from qkv
+          bench(e, ("preNormRelPosAttention qkv=1 " + what).c_str(), [&] {
+            ops::preNormRelPosAttention(e.gpu, x, 1, E, C, g, g, 1e-6f, W1, b1, 12, ws, rh127, rh127, W2, g);
+          });
         });
-        unsetenv("OMNISEG_FLASH_QKV");
         bench(e, ("  vs layerNormLinear + attention + linear " + what).c_str(), [&] {
           ops::layerNormLinear(e.gpu, x, T, C, g, g, 1e-6f, W1, b1, 3 * C, y);
           if (ws)

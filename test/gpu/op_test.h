@@ -154,6 +154,20 @@ void withPrecision(Env& e, Precision p, F&& f) {
   e.stream.setPrecision(Precision::Fp32);
 }
 
+// Runs f with the environment variable `name` set to value (the CUDA ops' switches, read on every
+// call), then unset.
+template <class F>
+void withEnv(const char* name, const char* value, F&& f) {
+  setenv(name, value, 1);
+  try {
+    f();
+  } catch (...) {
+    unsetenv(name);
+    throw;
+  }
+  unsetenv(name);
+}
+
 inline const char* actName(Act a) {
   return a == Act::Gelu ? "gelu" : a == Act::Relu ? "relu" : a == Act::QuickGelu ? "quick_gelu" : "none";
 }

@@ -87,7 +87,7 @@ std::vector<float> launchPlan(const fl::FaPlan& pl, int m, bool outHalf, std::ve
       }
     };
     auto pick = [&](auto mode) -> std::function<void()> {
-      switch (pl.src) {
+      switch (pl.p.kind) {
         case fl::kQkvGather: return withSrc(mode, std::integral_constant<int, fl::kQkvGather>{});
         case fl::kQkv: return withSrc(mode, std::integral_constant<int, fl::kQkv>{});
         default: return withSrc(mode, std::integral_constant<int, fl::kDense>{});

@@ -124,4 +124,9 @@ const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t
   return dst;
 }
 
+const void* halfOf(Ctx& ctx, const float* x, int64_t rows, int64_t cols) {
+  const void* h = ctx.gpu->half(x);
+  return h ? h : toHalf(ctx, x, rows, cols, cols, ctx.gpu->precision());
+}
+
 }  // namespace omniseg::ops::cuda

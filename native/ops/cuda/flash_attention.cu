@@ -1,10 +1,6 @@
 // Fused attention for the encoder's half-precision mode: the host side (shape checks, the choice
 // of bias mode, key layout and query tile, the launch). The kernel and its plan are in
 // flash_attention_kernel.cuh, over the warp primitives of warp_mma.cuh.
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
-
 #include "ops/cuda/flash_attention.h"
 #include "ops/cuda/launch.h"
 #include "ops/cuda/warp_mma.cuh"
@@ -46,9 +42,9 @@ void launchS(const FaPlan& pl, cudaStream_t st) {
 }
 template <class Half, int D, int M>
 void launchM(const FaPlan& pl, cudaStream_t st) {
-  if (pl.src == kQkvGather)
+  if (pl.p.kind == kQkvGather)
     launchS<Half, D, M, kQkvGather>(pl, st);
-  else if (pl.src == kQkv)
+  else if (pl.p.kind == kQkv)
     launchS<Half, D, M, kQkv>(pl, st);
   else
     launchS<Half, D, M, kDense>(pl, st);
@@ -69,20 +65,15 @@ bool aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p
 // windows take 0.061 ms in rows against 0.073 ms in token order, and the batch-4 encode per image
 // was faster with rows in 7 of 8 runs. Read on every call (one per attention layer), so that a
 // test can switch it.
-bool rowsByDefault() {
-  const char* v = std::getenv("OMNISEG_FLASH_KEYS");
-  return !(v && std::strcmp(v, "dense") == 0);
-}
+bool rowsByDefault() { return !envIs("OMNISEG_FLASH_KEYS", "dense"); }
 
 // m-tiles per warp: FlashTile::Q128 → 2 at d = 64 (the registers of two m-tiles' scores and
 // outputs fit at d ≤ 64 only), else 1; Auto → 1 unless OMNISEG_FLASH_QTILE=128. Two m-tiles
 // (FlashAttention-2's 128 query rows per block) halve the ldmatrix traffic per MMA; not yet
 // measured on a GPU, so not the default. Read on every call, as above.
 int tileOf(FlashTile tile, int64_t d) {
-  if (tile == FlashTile::Auto) {
-    const char* v = std::getenv("OMNISEG_FLASH_QTILE");
-    tile = v && std::strcmp(v, "128") == 0 ? FlashTile::Q128 : FlashTile::Q64;
-  }
+  if (tile == FlashTile::Auto)
+    tile = envIs("OMNISEG_FLASH_QTILE", "128") ? FlashTile::Q128 : FlashTile::Q64;
   return tile == FlashTile::Q128 && d == 64 ? 2 : 1;
 }
 
@@ -100,7 +91,7 @@ bool run(Ctx& ctx, const FaSource& src, int64_t B, int64_t heads, int64_t h, int
                                   rowTiles <= (T + kBc - 1) / kBc));
   const FaPlan pl = planFlash(src, B, heads, h, w, d, scale, out, gridE, rows, tileOf(tile, d), outHalf,
                               sizeof(Half));
-  if (pl.src == kQkvGather && pl.mode != kBiasRows && pl.mode != kBiasTable) return false;
+  if (pl.p.kind == kQkvGather && pl.mode != kBiasRows && pl.mode != kBiasTable) return false;
   int dev = 0, optin = 0;
   OMNISEG_CUDA_CHECK(cudaGetDevice(&dev));
   OMNISEG_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));

@@ -180,9 +180,7 @@ __global__ void __launch_bounds__(kSplitThreads) smallMLinearSplitKernel(
 // W that is not a weight, its rounding in the arena).
 Gemm halfLinearGemm(Ctx& ctx, const void* xh, int64_t M, int64_t K, const float* W, int64_t N, void* y,
                     int64_t ldy) {
-  const Precision p = ctx.gpu->precision();
-  const void* Wh = ctx.gpu->half(W);
-  return linearGemm(Wh ? Wh : toHalf(ctx, W, N, K, K, p), xh, K, M, K, N, y, ldy, gemmType(p));
+  return linearGemm(halfOf(ctx, W, N, K), xh, K, M, K, N, y, ldy, gemmType(ctx.gpu->precision()));
 }
 
 // Runs g (a linearGemm into fp32 y) as act(x·Wᵀ + b) (+ y). Bias and ReLU go into the epilogue

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/error.h"
 #include "gpu/check.h"
@@ -66,6 +68,15 @@ inline cudaDataType_t gemmType(Precision p) {
 // precision p (Fp16 / Bf16), dense, in the arena (convert.cu). Returns 2-byte elements.
 const void* toHalf(Ctx& ctx, const float* x, int64_t rows, int64_t cols, int64_t ld,
                    Precision p, Act act = Act::None);
+// x [rows, cols] (dense) in ctx's half precision: a weight's copy from the model's mirror
+// (WeightMirror::half), or else x rounded into the arena now (toHalf).
+const void* halfOf(Ctx& ctx, const float* x, int64_t rows, int64_t cols);
+// Whether the environment variable `name` is set to exactly `value` (the CUDA ops' switches, read
+// on every call so that a test can change them).
+inline bool envIs(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, value) == 0;
+}
 // y [n] ← act(y) in place, y in ctx's half precision (computed in fp32, rounded back; GELU with
 // CUDA's erff, not the CPU's bit-exact copy; convert.cu).
 void actHalf(Ctx& ctx, void* y, int64_t n, Act act);

@@ -13,8 +13,6 @@
 // where it supports the shape. windowRelPosAttention's half path splits the windows straight out
 // of the grid and has the fused kernel write its output onto the grid (no partition passes).
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 
 #include "core/arena.h"
 #include "ops/cuda/flash_attention.h"
@@ -193,15 +191,12 @@ void gemmNT(Ctx& ctx, const void* x, int64_t M, int64_t d, const void* R, int64_
 // multiple of 8 rows (nhp, nwp), so that both rel-pos terms come from one well-shaped GEMM.
 const void* relPosPair(Ctx& ctx, const float* relPosH, int64_t nh, const float* relPosW, int64_t nw,
                        int64_t d, int64_t nhp, int64_t nwp) {
-  const Precision p = ctx.gpu->precision();
   const cudaStream_t st = stream(ctx);
   const size_t row = static_cast<size_t>(d) * 2;
   auto* dst = static_cast<char*>(ctx.arena.bytes((nhp + nwp) * row));
   OMNISEG_CUDA_CHECK(cudaMemsetAsync(dst, 0, (nhp + nwp) * row, st));
-  const void* rh = ctx.gpu->half(relPosH);
-  const void* rw = ctx.gpu->half(relPosW);
-  if (!rh) rh = toHalf(ctx, relPosH, nh, d, d, p);
-  if (!rw) rw = toHalf(ctx, relPosW, nw, d, d, p);
+  const void* rh = halfOf(ctx, relPosH, nh, d);
+  const void* rw = halfOf(ctx, relPosW, nw, d);
   OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst, rh, nh * row, cudaMemcpyDeviceToDevice, st));
   OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst + nhp * row, rw, nw * row, cudaMemcpyDeviceToDevice, st));
   return dst;
@@ -237,30 +232,19 @@ bool runHalfPath(Ctx& ctx, const float* qkv, int64_t B, int64_t h, int64_t w, in
                                        win);
 }
 
-// OMNISEG_FLASH_QKV=1: the encoder's attention straight from the qkv GEMM's output
-// (flashAttentionQkv: no split pass, no rel-pos GEMM, no [relPosH; relPosW] copy per layer). It is
-// checked in the CPU emulator (test/native/flash_attention_emu_test.cc) but not yet timed on a GPU,
-// hence opt-in. Read on every call, so that a test can switch it.
-bool qkvDirect() {
-  const char* v = std::getenv("OMNISEG_FLASH_QKV");
-  return v && std::strcmp(v, "1") == 0;
-}
-
 // preNormRelPosAttention's attention from its half qkv [B·E·E, 3C] into att (half), with
-// flashAttentionQkv; false (nothing written, or to be overwritten) where it declines. The weights'
-// half copies (rounded here where the model has none).
+// flashAttentionQkv (no split pass, no rel-pos GEMM, no [relPosH; relPosW] copy per layer); false
+// (nothing written, or to be overwritten) where it declines. Taken where OMNISEG_FLASH_QKV=1: it
+// is checked in the CPU emulator (test/native/flash_attention_emu_test.cc) but not yet timed on a
+// GPU, hence opt-in.
 template <class Half>
 bool qkvPath(Ctx& ctx, const Half* qkv, int64_t B, int64_t E, int64_t C, int64_t heads, int64_t ws,
              const float* bqkv, const float* relPosH, const float* relPosW, float scale, Half* att) {
   const int64_t d = C / heads, s = ws > 0 ? ws : E;
-  const Precision p = ctx.gpu->precision();
-  auto half = [&](const float* x, int64_t rows, int64_t cols) {
-    const void* h = ctx.gpu->half(x);
-    return static_cast<const Half*>(h ? h : toHalf(ctx, x, rows, cols, cols, p));
-  };
-  const Half* rh = half(relPosH, 2 * s - 1, d);
-  const Half* rw = half(relPosW, 2 * s - 1, d);
-  const Half* fill = bqkv && ws > 0 ? half(bqkv, 1, 3 * C) : nullptr;  // (windows' padding only)
+  const auto* rh = static_cast<const Half*>(halfOf(ctx, relPosH, 2 * s - 1, d));
+  const auto* rw = static_cast<const Half*>(halfOf(ctx, relPosW, 2 * s - 1, d));
+  // (the bias row: the windows' padding cells only)
+  const auto* fill = bqkv && ws > 0 ? static_cast<const Half*>(halfOf(ctx, bqkv, 1, 3 * C)) : nullptr;
   if (ws == 0)
     return flashAttentionQkv<Half>(ctx, qkv, nullptr, B, heads, E, E, d, scale, rh, rw, att, 0, true);
   const int64_t nw = (E + ws - 1) / ws;  // (the windows of all B images in one launch)
@@ -367,7 +351,7 @@ void preNormRelPosAttention(Ctx& ctx, float* x, int64_t B, int64_t E, int64_t C,
       using Half = decltype(tag);
       const Half* q = static_cast<const Half*>(qkvh);
       Half* o = static_cast<Half*>(att);
-      if (qkvDirect() && qkvPath(ctx, q, B, E, C, heads, ws, bqkv, relPosH, relPosW, scale, o)) return true;
+      if (envIs("OMNISEG_FLASH_QKV", "1") && qkvPath(ctx, q, B, E, C, heads, ws, bqkv, relPosH, relPosW, scale, o)) return true;
       if (ws == 0) return halfPath<Half>(ctx, q, B, E, E, heads, d, relPosH, relPosW, scale, o, true);
       const int64_t nw = (E + ws - 1) / ws;
       WindowSource win;
