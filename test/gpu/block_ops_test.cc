@@ -159,6 +159,7 @@ void blockTests(Env& e) {
     testPreNormRelPos(e, 1, 64, 768, 12, 14, p);
     testPreNormRelPos(e, 2, 64, 768, 12, 0, p);
     testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
+    testPreNormRelPos(e, 2, 64, 768, 12, 14, p);  // (ViT-B's windows of two images in one pass)
     testPreNormRelPos(e, 1, 16, 168, 12, 14, p);
     testPreNormRelPos(e, 1, 24, 160, 2, 0, p);
     // the windows again with the fused kernel's token-order key layout (OMNISEG_FLASH_KEYS=dense;
@@ -202,6 +203,7 @@ void blockBenchmarks(Env& e) {
   float* rh127 = e.dev(randn(127 * 64, 0.3f));  // (global: 2·64 - 1 rows; windows read the first 27)
   float* win = e.devAlloc(25 * 196 * 3 * C);
   float* winOut = e.devAlloc(25 * 196 * C);
+  float* x4 = e.dev(randn(4 * T * C));  // (four images)
   for (Precision p : {Precision::Bf16, Precision::Fp16}) {
     withPrecision(e, p, [&] {
       const std::string n = precisionName(p);
@@ -237,6 +239,22 @@ void blockBenchmarks(Env& e) {
           ops::linear(e.gpu, ln, T, C, W2, g, C, x, Act::None, true);
         });
       }
+      // A batch of 4: the windowed layer takes all the images' windows in one split, rel-pos GEMM
+      // and fused attention (the qkv path too); against four calls of one image.
+      const std::string b4 = "windowed B4 E64 C768 h12 " + n;
+      bench(e, ("preNormRelPosAttention " + b4).c_str(), [&] {
+        ops::preNormRelPosAttention(e.gpu, x4, 4, E, C, g, g, 1e-6f, W1, b1, 12, 14, rh127, rh127, W2, g);
+      });
+      withEnv("OMNISEG_FLASH_QKV", "1", [&] {
+        bench(e, ("preNormRelPosAttention qkv=1 " + b4).c_str(), [&] {
+          ops::preNormRelPosAttention(e.gpu, x4, 4, E, C, g, g, 1e-6f, W1, b1, 12, 14, rh127, rh127, W2, g);
+        });
+      });
+      bench(e, ("  vs 4 x B1 " + b4).c_str(), [&] {
+        for (int64_t i = 0; i < 4; ++i)
+          ops::preNormRelPosAttention(e.gpu, x4 + i * T * C, 1, E, C, g, g, 1e-6f, W1, b1, 12, 14, rh127, rh127,
+                                      W2, g);
+      });
       bench(e, ("windowRelPosAttention E64 ws14 h12 d64 " + n).c_str(),
             [&] { ops::windowRelPosAttention(e.gpu, qkv, E, 14, g, 12, 64, rh, rh, ln); });
       bench(e, ("  vs partition + relPosAttention + unpartition " + n).c_str(), [&] {

@@ -1,13 +1,14 @@
 // The fused attention kernel (native/ops/cuda/flash_attention_kernel.cuh) run on the CPU by the
 // SIMT emulator (simt_emu.h), no GPU needed: every bias mode (none, per-score table, row bias of
-// w = 64, key rows of w ≤ 16), windows written onto a grid, half output, odd sizes, against a
-// double-precision reference on the same half inputs; and one vs two m-tiles per warp (64 / 128
-// query rows per block), which must give the same bits, as must the emulator's three schedules
-// (simt_emu.h: threads taking turns, warp by warp, copies landing as issued) for one m-tile. Both sources: dense Q, K, V with the
-// rel-pos terms from memory (flashAttention), and the qkv GEMM's output with the terms computed in
-// the kernel (flashAttentionQkv: B images, or the windows gathered from one image's grid with the
-// fill row on padding cells). The GPU runs the same kernel in
-// test/gpu/attention_ops_test.cc (testFlash), against the CPU backend.
+// w = 64, key rows of w ≤ 16), windows written onto the grids of one or more images, half output,
+// odd sizes, against a double-precision reference on the same half inputs; and one vs two m-tiles
+// per warp (64 / 128 query rows per block), which must give the same bits, as must the
+// emulator's three schedules (simt_emu.h: threads taking turns, warp by warp, copies landing as
+// issued) for one m-tile. Both sources: dense Q, K, V with the rel-pos terms from memory
+// (flashAttention), and the qkv GEMM's output with the terms computed in the kernel
+// (flashAttentionQkv: B images, or the windows gathered from the images' grids with the fill row
+// on padding cells). The GPU runs the same kernel in test/gpu/attention_ops_test.cc (testFlash),
+// against the CPU backend.
 #include "simt_emu.h"
 // (the emulator first: it provides the primitives the kernel is written over)
 #include "ops/cuda/flash_attention_kernel.cuh"
@@ -213,7 +214,8 @@ void run(const Case& c) {
   for (auto& x : th) x = nd(rng);
   for (auto& x : tw) x = nd(rng);
   const bool useTh = c.bias == 1 || c.bias == 2, useTw = c.bias == 1 || c.bias == 3;
-  const size_t outRows = c.gridE > 0 ? c.gridE * c.gridE : c.B * T;
+  const int64_t n = c.gridE > 0 ? (c.gridE + c.w - 1) / c.w : 1;  // (windows per grid side)
+  const size_t outRows = c.gridE > 0 ? c.B / (n * n) * c.gridE * c.gridE : c.B * T;
   const auto ref = reference(
       c,
       [&](int which, int64_t b, int64_t hd, int64_t t, int64_t e) {
@@ -293,6 +295,8 @@ int main() {
   run<__half, 64>({2, 14, 14, 2, 64, 1, true});
   run<__nv_bfloat16, 64>({4, 14, 14, 1, 64, 1, true, true, 20});
   run<__half, 64>({3, 5, 7, 2, 64, 2, true});
+  run<__nv_bfloat16, 64>({8, 14, 14, 2, 64, 1, true, true, 20});  // two images' windows
+  run<__half, 64>({18, 7, 7, 1, 64, 1, false, false, 20});        // two images, token order
   run<__half, 32>({2, 9, 11, 1, 32, 1, true});
   // The per-score table (any h, w), and no bias.
   run<__half, 64>({2, 5, 7, 2, 64, 1});

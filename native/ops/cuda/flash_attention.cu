@@ -115,8 +115,8 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
                     void* out, int64_t ldth, int64_t ldtw, int64_t gridE, FlashKeys keys,
                     bool outHalf, FlashTile tile) {
   OMNISEG_CHECK(B > 0 && heads > 0 && h > 0 && w > 0 && d > 0, "flashAttention: bad shape");
-  OMNISEG_CHECK(gridE == 0 || (h == w && B == ((gridE + w - 1) / w) * ((gridE + w - 1) / w)),
-                "flashAttention: B is not the window count of the grid");
+  OMNISEG_CHECK(gridE == 0 || (h == w && B % (((gridE + w - 1) / w) * ((gridE + w - 1) / w)) == 0),
+                "flashAttention: B is not a multiple of the window count of the grid");
   OMNISEG_CHECK(Q && K && V && out, "flashAttention: null operand");
   const int64_t T = h * w;
   if (!flashHeadSize(d)) return false;

@@ -15,9 +15,10 @@ namespace omniseg::ops::cuda {
 // kw = k % w. Q, K, V: half [B*heads, T, d] (dense). th: fp32 [B*heads*T, 2h-1] (row stride
 // ldth), tw: fp32 [B*heads*T, 2w-1] (ldtw) — the decomposed rel-pos terms from the unscaled q;
 // either may be null; a stride of 0 means dense.
-// gridE > 0: the B sets are the h×w (h = w) windows of an gridE×gridE grid, row-major over the
-// grid padded to a multiple of w, and out is that grid [gridE*gridE, heads*d] (window_unpartition
-// on the way out: token t of window b lands on its grid cell; padding cells are dropped).
+// gridE > 0: the B sets are the h×w (h = w) windows of gridE×gridE grids, n² per grid (n =
+// ceil(gridE / w), row-major over the grid padded to a multiple of w): set b is window b % n² of
+// image b / n², and out is those grids [B / n², gridE*gridE, heads*d] (window_unpartition on the
+// way out: token t of window b lands on its grid cell; padding cells are dropped).
 // keys: how key tiles are laid out when there is a bias and w ≠ 64 (w = 64 has its own row
 // layout): Dense = 64 keys in token order per tile, the bias looked up per score; Rows (w ≤ 16,
 // e.g. SAM's 14×14 windows) = 4 key rows of 16 slots per tile, the bias from registers and one

@@ -358,14 +358,10 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
   auto outRow = [&](int t) -> int64_t {
     if (t >= T) return -1;
     if (p.gridE == 0) return b * T + t;
-    int64_t image = 0;  // (gathered windows: several images; otherwise one, b being its window)
-    int win = static_cast<int>(b);
-    if constexpr (Gather) {
-      const int n2 = windowsPerSide(p) * windowsPerSide(p);
-      image = b / n2;
-      win = static_cast<int>(b - image * n2);
-    }
-    const int nw = (p.gridE + p.w - 1) / p.w, wy = win / nw, wx = win - wy * nw;
+    // (set b: window b % n² of image b / n², n² windows per image)
+    const int nw = windowsPerSide(p), n2 = nw * nw;
+    const int64_t image = b / n2;
+    const int win = static_cast<int>(b - image * n2), wy = win / nw, wx = win - wy * nw;
     const int ty = t / p.w, gy = wy * p.w + ty, gx = wx * p.w + (t - ty * p.w);
     return gy < p.gridE && gx < p.gridE ? (image * p.gridE + gy) * p.gridE + gx : -1;
   };

@@ -58,7 +58,7 @@ struct FaParams : FaSource {
   void* out;      // fp32, or Half when outHalf
   bool outHalf;
   int T, h, w, heads;
-  int gridE;  // > 0: out is the E×E grid the h×w windows tile (see flashAttention)
+  int gridE;  // > 0: out is the E×E grids the h×w windows tile, n² per grid (see flashAttention)
   float scaleLog2;  // scale · log2(e)
 };
 

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "gpu/check.h"
 #include "gpu/stream.h"
+#include "ops/cuda/device_cast.cuh"
 #include "ops/ops.h"
 
 namespace omniseg::ops::cuda {
@@ -148,21 +149,6 @@ __device__ __forceinline__ float quickGelu(float x) {
   return mul(x, __fdiv_rn(1.0f, add(1.0f, expf(-mul(1.702f, x)))));
 }
 
-// v as T: itself for float, rounded to nearest even for __half / __nv_bfloat16.
-template <class T>
-__device__ __forceinline__ T to(float v);
-template <>
-__device__ __forceinline__ float to<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __half to<__half>(float v) {
-  return __float2half_rn(v);
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 to<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
 
 __device__ __forceinline__ float act(float v, Act a) {
   if (a == Act::Gelu) return gelu(v);

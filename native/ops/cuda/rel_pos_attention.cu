@@ -2,7 +2,7 @@
 // attention), with the CPU backend's semantics: scores = (q·kᵀ)·scale + relH + relW where
 // relH[q, kh] = q·relPosH[qh - kh + h - 1] and relW[q, kw] = q·relPosW[qw - kw + w - 1] use the
 // unscaled q; softmax; ·v.
-// Steps: a permute kernel qkv [B, T, 3, heads, d] → Q, K, V [B*heads, T, d]; two GEMMs for the
+// Steps: a permute kernel (split_heads.cuh) qkv [B, T, 3, heads, d] → Q, K, V [B*heads, T, d]; two GEMMs for the
 // rel-pos terms th = Q·relPosHᵀ [B*heads*T, 2h-1] and tw = Q·relPosWᵀ [.., 2w-1]; then per chunk
 // of (window, head) pairs a strided-batched GEMM for the scores [chunk, T, T], the softmax kernel
 // that adds the bias first (attention.cu), a batched GEMM O = P·V; finally a permute of
@@ -10,145 +10,21 @@
 // In half precision, Q, K and V are split and rounded to fp16 / bf16 in one pass, both rel-pos
 // terms come from one GEMM of the half q with [relPosH; relPosW] (zero-padded to 8-row multiples),
 // and the fused tensor-core kernel (flash_attention.cu) replaces the score GEMM, softmax and P·V
-// where it supports the shape. windowRelPosAttention's half path splits the windows straight out
-// of the grid and has the fused kernel write its output onto the grid (no partition passes).
+// where it supports the shape. The windowed half paths split the windows straight out of the
+// grid and have the fused kernel write its output onto the grid (no partition passes);
+// preNormRelPosAttention's takes the windows of all the batch's images in one pass of each.
 #include <cmath>
 
 #include "core/arena.h"
 #include "ops/cuda/flash_attention.h"
 #include "ops/cuda/launch.h"
+#include "ops/cuda/split_heads.cuh"
 
 namespace omniseg::ops::cuda {
 
 namespace {
 
-// Where the windowed split reads its tokens: window b, token t of a ws×ws window over the E×E
-// grid qkv [E*E, 3C] (padded to a multiple of ws; padding cells read `fill`, or zeros).
-struct WindowSource {
-  int64_t E = 0, ws = 0;  // E = 0: qkv is already [B, T, 3C]
-  const float* fill = nullptr;
-};
-
-// Four values at o (4-aligned element offset): one 16-byte store of floats, one 8-byte store of halves.
-template <class T>
-__device__ __forceinline__ void store4(T* o, float4 f) {
-  struct alignas(8) H4 { T v[4]; };
-  *reinterpret_cast<H4*>(o) = H4{{dev::to<T>(f.x), dev::to<T>(f.y), dev::to<T>(f.z), dev::to<T>(f.w)}};
-}
-template <>
-__device__ __forceinline__ void store4<float>(float* o, float4 f) {
-  *reinterpret_cast<float4*>(o) = f;
-}
-
-// A value as fp32 (exact for __half / __nv_bfloat16), and four at once from a 4-aligned offset.
-__device__ __forceinline__ float toFloat(float v) { return v; }
-__device__ __forceinline__ float toFloat(__half v) { return __half2float(v); }
-__device__ __forceinline__ float toFloat(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <class R>
-__device__ __forceinline__ float4 load4(const R* p) {
-  struct alignas(4 * sizeof(R)) R4 { R v[4]; };
-  const R4 r = *reinterpret_cast<const R4*>(p);
-  return make_float4(toFloat(r.v[0]), toFloat(r.v[1]), toFloat(r.v[2]), toFloat(r.v[3]));
-}
-
-// Token t of set b: its qkv row src [3, heads, d] (of R: fp32 or half; null: zeros) → dst
-// [3][B, heads, Tn, d] as T (per = B*heads*Tn*d). One block per token.
-template <class R, class T>
-__device__ __forceinline__ void splitRow(const R* src, int64_t b, int64_t t, int64_t Tn, int64_t heads,
-                                         int64_t d, int64_t per, T* dst) {
-  const int64_t C = heads * d;
-  auto at = [&](int64_t i) {
-    const int64_t which = i / C, r = i - which * C, hd = r / d, e = r - hd * d;
-    return dst + which * per + ((b * heads + hd) * Tn + t) * d + e;
-  };
-  if (!src) {
-    for (int64_t i = threadIdx.x; i < 3 * C; i += blockDim.x) *at(i) = dev::to<T>(0.f);
-  } else if (d % 4 == 0 && (reinterpret_cast<uintptr_t>(src) & (4 * sizeof(R) - 1)) == 0) {
-    // Four values of one head at a time (16- or 8-byte loads).
-    for (int64_t i = 4 * threadIdx.x; i < 3 * C; i += 4 * blockDim.x) store4(at(i), load4(src + i));
-  } else {
-    for (int64_t i = threadIdx.x; i < 3 * C; i += blockDim.x) *at(i) = dev::to<T>(toFloat(src[i]));
-  }
-}
-
-// One block per token (b, t) of qkv [B, T, 3, heads, d] (fp32, or already half: In) → dst
-// [3][B, heads, T, d] as T (fp32, or rounded to half; per = B*heads*T*d). With a window source,
-// token t of window b is read from its grid cell, or from the fill row (fp32) on padding.
-template <class In, class T>
-__global__ void splitHeadsKernel(const In* qkv, int64_t Tn, int64_t heads, int64_t d,
-                                 int64_t per, WindowSource win, T* dst) {
-  const int64_t bt = blockIdx.x, b = bt / Tn, t = bt - b * Tn, C = heads * d;
-  if (win.E > 0) {
-    const int64_t nw = (win.E + win.ws - 1) / win.ws, wy = b / nw, wx = b - wy * nw;
-    const int64_t ty = t / win.ws, gy = wy * win.ws + ty, gx = wx * win.ws + (t - ty * win.ws);
-    if (gy < win.E && gx < win.E)
-      splitRow(qkv + (gy * win.E + gx) * 3 * C, b, t, Tn, heads, d, per, dst);
-    else
-      splitRow(win.fill, b, t, Tn, heads, d, per, dst);
-    return;
-  }
-  splitRow(qkv + bt * 3 * C, b, t, Tn, heads, d, per, dst);
-}
-
-// Eight values at a 16-byte aligned element offset, as floats, and back (exact for halves in,
-// rounded to nearest even for halves out).
-template <class R>
-__device__ __forceinline__ void load8(const R* p, float (&v)[8]) {
-  struct alignas(16) R8 { R v[8]; };
-  if constexpr (sizeof(R) == 4) {
-    const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-  } else {
-    const R8 r = *reinterpret_cast<const R8*>(p);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) v[j] = toFloat(r.v[j]);
-  }
-}
-template <class T>
-__device__ __forceinline__ void store8(T* o, const float (&v)[8]) {
-  store4(o, make_float4(v[0], v[1], v[2], v[3]));
-  store4(o + 4, make_float4(v[4], v[5], v[6], v[7]));
-}
-
-// splitHeadsKernel's layout, one thread per eight values of a head (d % 8 == 0, every row and
-// dst 16-byte aligned, fewer than 2^31 chunks and 3·heads·d < 2^31): a flat grid with 32-bit
-// index arithmetic. One block per token left the copy latency-bound: ViT-B's 12 splits took
-// 356 µs per encode under ncu on an H100, and take 215 this way. Same values as splitHeadsKernel.
-template <class In, class T>
-__global__ void splitHeads8Kernel(const In* qkv, uint32_t chunks, uint32_t Tn, uint32_t heads,
-                                  uint32_t d, int64_t per, WindowSource win, T* dst) {
-  const uint32_t C = heads * d, rowChunks = 3 * C / 8;
-  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < chunks; i += gridDim.x * blockDim.x) {
-    const uint32_t bt = i / rowChunks, e0 = (i - bt * rowChunks) * 8;
-    const uint32_t b = bt / Tn, t = bt - b * Tn;
-    const uint32_t which = e0 / C, r = e0 - which * C, hd = r / d, e = r - hd * d;
-    float v[8];
-    const In* src = qkv + static_cast<int64_t>(bt) * 3 * C;
-    bool zero = false;
-    const float* fill = nullptr;
-    if (win.E > 0) {
-      const uint32_t ws = static_cast<uint32_t>(win.ws), E = static_cast<uint32_t>(win.E);
-      const uint32_t nw = (E + ws - 1) / ws, wy = b / nw, wx = b - wy * nw;
-      const uint32_t ty = t / ws, gy = wy * ws + ty, gx = wx * ws + (t - ty * ws);
-      if (gy < E && gx < E)
-        src = qkv + (static_cast<int64_t>(gy) * E + gx) * 3 * C;
-      else if (win.fill)
-        fill = win.fill;
-      else
-        zero = true;
-    }
-    if (fill) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) v[j] = fill[e0 + j];
-    } else if (zero) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) v[j] = 0.f;
-    } else {
-      load8(src + e0, v);
-    }
-    store8(dst + which * per + ((static_cast<int64_t>(b) * heads + hd) * Tn + t) * d + e, v);
-  }
-}
+using split::WindowSource;
 
 template <class In, class T>
 void splitHeads(Ctx& ctx, const In* qkv, int64_t B, int64_t Tn, int64_t heads, int64_t d, T* dst,
@@ -158,13 +34,13 @@ void splitHeads(Ctx& ctx, const In* qkv, int64_t B, int64_t Tn, int64_t heads, i
   const bool vec = d % 8 == 0 && chunks <= INT32_MAX && 3 * heads * d <= INT32_MAX &&
                    ((reinterpret_cast<uintptr_t>(qkv) | reinterpret_cast<uintptr_t>(dst)) & 15u) == 0;
   if (vec) {
-    splitHeads8Kernel<<<gridFor(chunks), kThreads, 0, stream(ctx)>>>(
+    split::splitHeads8Kernel<<<gridFor(chunks), kThreads, 0, stream(ctx)>>>(
         qkv, static_cast<uint32_t>(chunks), static_cast<uint32_t>(Tn), static_cast<uint32_t>(heads),
         static_cast<uint32_t>(d), per, win, dst);
     gpu::checkLaunch("splitHeads8Kernel");
     return;
   }
-  splitHeadsKernel<<<static_cast<unsigned>(B * Tn), kThreads, 0, stream(ctx)>>>(
+  split::splitHeadsKernel<<<static_cast<unsigned>(B * Tn), kThreads, 0, stream(ctx)>>>(
       qkv, Tn, heads, d, per, win, dst);
   gpu::checkLaunch("splitHeadsKernel");
 }
@@ -353,18 +229,12 @@ void preNormRelPosAttention(Ctx& ctx, float* x, int64_t B, int64_t E, int64_t C,
       Half* o = static_cast<Half*>(att);
       if (envIs("OMNISEG_FLASH_QKV", "1") && qkvPath(ctx, q, B, E, C, heads, ws, bqkv, relPosH, relPosW, scale, o)) return true;
       if (ws == 0) return halfPath<Half>(ctx, q, B, E, E, heads, d, relPosH, relPosW, scale, o, true);
-      const int64_t nw = (E + ws - 1) / ws;
+      const int64_t nw = (E + ws - 1) / ws;  // (the windows of all B images in one pass)
       WindowSource win;
       win.E = E;
       win.ws = ws;
       win.fill = bqkv;  // window_partition's zero tokens: their qkv is the bias
-      for (int64_t b = 0; b < B; ++b) {
-        ArenaScope perImage(ctx.arena);
-        if (!halfPath<Half>(ctx, q + b * N * 3 * C, nw * nw, ws, ws, heads, d, relPosH, relPosW, scale,
-                            o + b * N * C, true, win))
-          return false;
-      }
-      return true;
+      return halfPath<Half>(ctx, q, B * nw * nw, ws, ws, heads, d, relPosH, relPosW, scale, o, true, win);
     };
     if (p == Precision::Fp16 ? run(__half{}) : run(__nv_bfloat16{})) {
       linearHalfInput(ctx, att, M, C, Wproj, bproj, C, x, Act::None, /*accumulate=*/true);
