@@ -19,9 +19,20 @@ Stream::Stream(const WeightMirror* mirror) : mirror_(mirror) {
 
 Stream::~Stream() {
   cudaStreamSynchronize(stream_);
+  derived_.clear();
   cudaFree(workspace_);
   cublasLtDestroy(lt_);
   cudaStreamDestroy(stream_);
+}
+
+const void* Stream::derived(const void* a, const void* b, size_t bytes,
+                            const std::function<void(void*)>& make) {
+  const auto key = std::make_tuple(a, b, bytes);
+  auto it = derived_.find(key);
+  if (it != derived_.end()) return it->second.get();
+  std::unique_ptr<void, FreeDevice> buf(deviceAllocator().alloc(bytes));
+  make(buf.get());
+  return derived_.emplace(key, std::move(buf)).first->second.get();
 }
 
 void Stream::synchronize() { OMNISEG_CUDA_CHECK(cudaStreamSynchronize(stream_)); }

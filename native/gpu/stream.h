@@ -5,6 +5,10 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <tuple>
 
 #include "gpu/device.h"
 
@@ -26,6 +30,12 @@ class Stream {
   // The half-precision copy of a mirrored weight (device pointer from resolve()), or null for
   // activations and when the mirror holds no half copies.
   const void* half(const float* device) const { return mirror_ ? mirror_->half(device) : nullptr; }
+  // A device buffer of `bytes` derived from two mirrored weights (the key, with bytes), made by
+  // `make` (work queued on this stream) the first time the key is asked for and kept for the
+  // stream's life: relPosAttention's padded [relPosH; relPosW] pair, once per layer instead of
+  // per call. Only for weights (half() non-null): an activation's address is reused with other
+  // contents.
+  const void* derived(const void* a, const void* b, size_t bytes, const std::function<void(void*)>& make);
   Precision precision() const { return precision_; }
   void setPrecision(Precision p) { precision_ = p; }
   // Waits for the work queued on the stream; throws its error, if any.
@@ -38,6 +48,10 @@ class Stream {
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspaceBytes_ = 32u << 20;
+  struct FreeDevice {
+    void operator()(void* p) const { deviceAllocator().free(p); }
+  };
+  std::map<std::tuple<const void*, const void*, size_t>, std::unique_ptr<void, FreeDevice>> derived_;
 };
 
 }  // namespace omniseg::gpu

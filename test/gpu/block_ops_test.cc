@@ -95,6 +95,55 @@ void testPreNormRelPos(Env& e, int64_t B, int64_t E, int64_t C, int64_t heads, i
   e.reset();
 }
 
+// The same through a model's weight mirror with half copies (host weight pointers, as SAM's
+// encoder passes them): the padded [relPosH; relPosW] pair is then made once per stream and layer
+// (gpu::Stream::derived). A windowed and a global layer, each with its own rel-pos tables, run
+// alternately on the same input buffer: every run of a layer must give the first run's bits (the
+// pair taken from the stream's cache, not mixed up between the layers), within the CPU bound.
+void testPreNormRelPosMirror(Env& e, int64_t E, int64_t C, int64_t heads, int64_t ws, Precision p) {
+  const int64_t M = E * E, d = C / heads;
+  auto x = randn(M * C), g = randn(C), b = randn(C), Wqkv = randn(3 * C * C, 0.05f), bqkv = randn(3 * C),
+       Wo = randn(C * C, 0.05f), bo = randn(C);
+  std::vector<std::vector<float>> rel;  // windowed relPosH, relPosW; global relPosH, relPosW
+  for (int64_t s : {ws, ws, E, E}) rel.push_back(randn((2 * s - 1) * d, 0.3f));
+  gpu::WeightMirror mirror;
+  for (auto* t : {&g, &b, &Wqkv, &bqkv, &Wo, &bo}) mirror.add(t->data(), t->size());
+  for (auto& t : rel) mirror.add(t.data(), t.size());
+  mirror.addHalfCopies(p);
+  gpu::Stream ms(&mirror);
+  ms.setPrecision(p);
+  Arena arena(gpu::deviceAllocator());
+  Ctx mctx{e.pool, arena, &ms};
+  float* dx = arena.floats(M * C);
+  auto layer = [&](int64_t w) {  // one layer (w: its window size, 0 global) on x
+    ops::upload(mctx, x.data(), x.size() * sizeof(float), dx);
+    const auto& rh = rel[w ? 0 : 2];
+    const auto& rw = rel[w ? 1 : 3];
+    ops::preNormRelPosAttention(mctx, dx, 1, E, C, g.data(), b.data(), 1e-6f, Wqkv.data(), bqkv.data(), heads, w,
+                                rh.data(), rw.data(), Wo.data(), bo.data());
+    std::vector<float> got(M * C);
+    ops::download(mctx, dx, got.size() * sizeof(float), got.data());
+    return got;
+  };
+  for (int64_t w : {ws, int64_t{0}}) {
+    const auto first = layer(w);
+    layer(w ? 0 : ws);  // (the other layer in between)
+    const auto again = layer(w);
+    std::vector<float> ref = x;
+    ops::cpu::preNormRelPosAttention(e.cpu, ref.data(), 1, E, C, g.data(), b.data(), 1e-6f, Wqkv.data(),
+                                     bqkv.data(), heads, w, rel[w ? 0 : 2].data(), rel[w ? 1 : 3].data(),
+                                     Wo.data(), bo.data());
+    std::vector<float> got = first;
+    for (int64_t i = 0; i < M * C; ++i) ref[i] -= x[i], got[i] -= x[i];
+    const std::string shape = "E" + std::to_string(E) + " C" + std::to_string(C) + " h" + std::to_string(heads) +
+                              " ws" + std::to_string(w) + " " + precisionName(p);
+    report("preNormRelPos(mirror)", shape, ref.data(), got.data(), ref.size(), halfBound(p, std::max(C, ws * ws), 3),
+           Norm::Magnitude);
+    report("preNormRelPos(mirror)", shape + " again", first.data(), again.data(), first.size(), 0, Norm::Exact);
+  }
+  e.reset();
+}
+
 // SAM's cross attention: the CUDA ops run the reference's order (project, attend, out_proj), the
 // CPU the factored one (ops/cpu/cross_attention.cc); both must agree within the GEMMs' bound.
 void testCrossAttention(Env& e, int64_t N, int64_t C, int64_t heads, int64_t d, int64_t Nt, bool given, Precision p,
@@ -160,6 +209,7 @@ void blockTests(Env& e) {
     testPreNormRelPos(e, 2, 64, 768, 12, 0, p);
     testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
     testPreNormRelPos(e, 2, 64, 768, 12, 14, p);  // (ViT-B's windows of two images in one pass)
+    if (p != Precision::Fp32) testPreNormRelPosMirror(e, 32, 256, 4, 14, p);
     testPreNormRelPos(e, 1, 16, 168, 12, 14, p);
     testPreNormRelPos(e, 1, 24, 160, 2, 0, p);
     // the windows again with the fused kernel's token-order key layout (OMNISEG_FLASH_KEYS=dense;

@@ -64,17 +64,23 @@ void gemmNT(Ctx& ctx, const void* x, int64_t M, int64_t d, const void* R, int64_
 }
 
 // [relPosH; relPosW] as one half matrix [nhp + nwp, d], each part padded with zero rows to a
-// multiple of 8 rows (nhp, nwp), so that both rel-pos terms come from one well-shaped GEMM.
+// multiple of 8 rows (nhp, nwp), so that both rel-pos terms come from one well-shaped GEMM. Made
+// once per stream for a model's weights (gpu::Stream::derived), in the arena for other operands.
 const void* relPosPair(Ctx& ctx, const float* relPosH, int64_t nh, const float* relPosW, int64_t nw,
                        int64_t d, int64_t nhp, int64_t nwp) {
   const cudaStream_t st = stream(ctx);
-  const size_t row = static_cast<size_t>(d) * 2;
-  auto* dst = static_cast<char*>(ctx.arena.bytes((nhp + nwp) * row));
-  OMNISEG_CUDA_CHECK(cudaMemsetAsync(dst, 0, (nhp + nwp) * row, st));
+  const size_t row = static_cast<size_t>(d) * 2, bytes = (nhp + nwp) * row;
   const void* rh = halfOf(ctx, relPosH, nh, d);
   const void* rw = halfOf(ctx, relPosW, nw, d);
-  OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst, rh, nh * row, cudaMemcpyDeviceToDevice, st));
-  OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst + nhp * row, rw, nw * row, cudaMemcpyDeviceToDevice, st));
+  auto make = [&](void* p) {
+    auto* dst = static_cast<char*>(p);
+    OMNISEG_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, st));
+    OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst, rh, nh * row, cudaMemcpyDeviceToDevice, st));
+    OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst + nhp * row, rw, nw * row, cudaMemcpyDeviceToDevice, st));
+  };
+  if (ctx.gpu->half(relPosH) && ctx.gpu->half(relPosW)) return ctx.gpu->derived(rh, rw, bytes, make);
+  void* dst = ctx.arena.bytes(bytes);
+  make(dst);
   return dst;
 }
 
