@@ -255,15 +255,17 @@ def main() -> int:
         # to the op tests), then with 128 query rows per block (OMNISEG_FLASH_QTILE=128: two m-tiles
         # per warp), which must give the default's embedding bit for bit, then straight from the qkv
         # GEMM's output with the rel-pos terms computed in the kernel (OMNISEG_FLASH_QKV=1), alone
-        # and with q128.
-        variants = (("", "", ""), ("", "128", ""), ("", "", "1"), ("", "128", "1"))
-        for prec, keys, qtile, qkv in [(p,) + v for p in ("bf16", "fp16") for v in variants]:
+        # and with q128; then the defaults replayed as a CUDA graph (OMNISEG_CUDA_ENCODER_GRAPHS=1,
+        # recorded after the first encode of each batch size).
+        variants = (("", "", "", ""), ("", "128", "", ""), ("", "", "1", ""), ("", "128", "1", ""), ("", "", "", "1"))
+        for prec, keys, qtile, qkv, graph in [(p,) + v for p in ("bf16", "fp16") for v in variants]:
             label = (prec + (f" ({keys} keys)" if keys else "") + (f" (q{qtile})" if qtile else "")
-                     + (" (qkv)" if qkv else ""))
-            hout = work / f"out-{file}-{prec}{keys}{qtile}{'qkv' if qkv else ''}"
+                     + (" (qkv)" if qkv else "") + (" (graph)" if graph else ""))
+            hout = work / f"out-{file}-{prec}{keys}{qtile}{'qkv' if qkv else ''}{'graph' if graph else ''}"
             hout.mkdir(exist_ok=True)
             hcmd = [a if a != str(out) else str(hout) for a in cmd] + ["--precision", prec, "--batch", str(BATCH)]
-            henv = {**os.environ, "OMNISEG_FLASH_KEYS": keys, "OMNISEG_FLASH_QTILE": qtile, "OMNISEG_FLASH_QKV": qkv}
+            henv = {**os.environ, "OMNISEG_FLASH_KEYS": keys, "OMNISEG_FLASH_QTILE": qtile, "OMNISEG_FLASH_QKV": qkv,
+                    "OMNISEG_CUDA_ENCODER_GRAPHS": graph}
             hres = subprocess.run(hcmd, capture_output=True, text=True, env=henv)
             if hres.returncode != 0:
                 print(hres.stderr)
@@ -283,7 +285,11 @@ def main() -> int:
                 print(f"{file}: {label} embedding {'identical to the default tile' if same else 'DIFFERS from the default tile'}")
                 if not same:
                     failures.append(f"{file} {label}: embedding differs from the default query tile")
-            half[prec + keys.capitalize() + (f"Q{qtile}" if qtile else "") + ("Qkv" if qkv else "")] = {"encodeMs": hj["encodeMs"], "embeddingRelL2": herr, "maxMaskMismatch": mism,
+            if graph:  # (the same kernels; bits may differ only where cuBLASLt chose by alignment)
+                base = work / f"out-{file}-{prec}" / "embedding.f32"
+                same = base.exists() and base.read_bytes() == (hout / "embedding.f32").read_bytes()
+                print(f"{file}: {label} embedding {'identical to' if same else 'differs from'} op by op")
+            half[prec + keys.capitalize() + (f"Q{qtile}" if qtile else "") + ("Qkv" if qkv else "") + ("Graph" if graph else "")] = {"encodeMs": hj["encodeMs"], "embeddingRelL2": herr, "maxMaskMismatch": mism,
                           "batch": BATCH, "encodeBatchMs": hj["encodeBatchMs"], "batchEmbeddingRelL2": berr}
             print(f"{file}: {label} encoder: embedding rel L2 {herr:.2e}  worst mask mismatch {mism * 100:.3f}%  "
                   f"encode ms {hj['encodeMs']['median']:.2f} (host preprocess {hj['preprocessMs']:.2f}); "

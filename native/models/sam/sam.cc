@@ -9,10 +9,13 @@
 #include "core/profile.h"
 #include "core/safetensors.h"
 #ifdef OMNISEG_CUDA
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <sstream>
+#include <string>
 
+#include "gpu/check.h"
 #include "gpu/device.h"
 #include "gpu/graph.h"
 #include "gpu/stream.h"
@@ -62,8 +65,21 @@ struct SamModel::DecodeGraph {
   uint64_t lastUse = 0;
 };
 
+// An encode of B images recorded as a CUDA graph: the pixels it reads and the embeddings it
+// writes are its arena's, as is all its scratch, so replays never collide with other work.
+struct SamModel::EncodeGraph {
+  std::unique_ptr<Arena> arena;
+  std::unique_ptr<gpu::Graph> graph;
+  float* pixels = nullptr;   // [B, 3, S, S]
+  std::vector<float*> out;   // B × [E*E, C]
+  uint64_t lastUse = 0;
+};
+
 namespace {
 constexpr size_t kGraphsPerWorker = 8;  // least recently used shapes are dropped beyond this
+// Encoder graphs per worker: each holds an encode's whole scratch (~0.15 GB per image for
+// sam-vit-base in half precision), so only the two batch sizes used last are kept.
+constexpr size_t kEncodeGraphsPerWorker = 2;
 
 // OMNISEG_CUDA_GRAPHS=0 runs decodes op by op (for measuring and debugging).
 bool graphsEnabled() {
@@ -73,14 +89,39 @@ bool graphsEnabled() {
   }();
   return on;
 }
+
+// OMNISEG_CUDA_ENCODER_GRAPHS=1 replays the image encoder as a CUDA graph per batch size (one
+// launch instead of ~200 kernel launches and cuBLASLt calls); opt-in until it is timed on a GPU.
+// The fused attention's switches (OMNISEG_FLASH_*) are read when a graph is recorded.
+bool encodeGraphsEnabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("OMNISEG_CUDA_ENCODER_GRAPHS");
+    return v && v[0] == '1';
+  }();
+  return on;
+}
 }  // namespace
 #endif
 
 #ifdef OMNISEG_CUDA
 struct SamModel::DecodeGraphs : Runtime::WorkerState {
   std::map<std::string, DecodeGraph> graphs;
+  std::map<int64_t, EncodeGraph> encodes;  // by batch size
+  bool encodeFailed = false;  // a recording failed: this worker encodes op by op
   uint64_t clock = 0;
 };
+
+namespace {
+// Drops the least recently used entry of a graph map once it holds `cap`.
+template <class Map>
+void makeRoom(Map& graphs, size_t cap) {
+  if (graphs.size() < cap) return;
+  auto oldest = graphs.begin();
+  for (auto g = graphs.begin(); g != graphs.end(); ++g)
+    if (g->second.lastUse < oldest->second.lastUse) oldest = g;
+  graphs.erase(oldest);
+}
+}  // namespace
 #endif
 
 SamModel::SamModel(const SamConfig& cfg, std::unique_ptr<WeightStore> weights, int threads,
@@ -121,7 +162,14 @@ std::vector<std::shared_ptr<Embedding>> SamModel::encodeBatch(const std::vector<
   Ctx& ctx = lease.ctx();
   std::vector<std::shared_ptr<Embedding>> out;
   std::vector<float*> dst;
+#ifdef OMNISEG_CUDA
+  const bool graphs = ctx.gpu && encodeGraphsEnabled();
+  EncodeGraph* graph = graphs ? encodeGraph(lease.worker(), B) : nullptr;
+  float* pixels = graph ? graph->pixels : ctx.arena.floats(B * 3 * S * S);  // [B, 3, S, S]
+#else
+  constexpr bool graph = false;
   float* pixels = ctx.arena.floats(B * 3 * S * S);  // [B, 3, S, S]
+#endif
   for (int64_t b = 0; b < B; ++b) {
     const RgbImage& im = images[static_cast<size_t>(b)];
     auto emb = std::make_shared<Embedding>();
@@ -133,7 +181,13 @@ std::vector<std::shared_ptr<Embedding>> SamModel::encodeBatch(const std::vector<
     out.push_back(std::move(emb));
   }
   const double preprocessMs = msSince(t0);
-  {
+#ifdef OMNISEG_CUDA
+  if (graph) {
+    graph->graph->launch(ctx.gpu->get());
+    for (int64_t b = 0; b < B; ++b) ops::copy(ctx, graph->out[static_cast<size_t>(b)], E * E * C, dst[b]);
+  }
+#endif
+  if (!graph) {
     Runtime::EncoderMatmul matmul(rt_, ctx);
     imageEncoder_->forward(ctx, pixels, B, dst.data());
   }
@@ -143,6 +197,9 @@ std::vector<std::shared_ptr<Embedding>> SamModel::encodeBatch(const std::vector<
     emb->preprocessMs = preprocessMs;
     emb->encodeMs = ms;
   }
+#ifdef OMNISEG_CUDA
+  if (graphs && !graph) recordEncodeGraph(lease.worker(), ctx, B);  // (for the next encode of B)
+#endif
   return out;
 }
 
@@ -247,12 +304,7 @@ SamModel::DecodeGraph& SamModel::decodeGraph(Runtime::Worker& worker, Ctx& ctx, 
   const std::string key = k.str();
   auto it = w.graphs.find(key);
   if (it == w.graphs.end()) {
-    if (w.graphs.size() >= kGraphsPerWorker) {
-      auto oldest = w.graphs.begin();
-      for (auto g = w.graphs.begin(); g != w.graphs.end(); ++g)
-        if (g->second.lastUse < oldest->second.lastUse) oldest = g;
-      w.graphs.erase(oldest);
-    }
+    makeRoom(w.graphs, kGraphsPerWorker);
     DecodeGraph g;
     g.arena = std::make_unique<Arena>(gpu::deviceAllocator());
     Ctx gctx{ctx.pool, *g.arena, ctx.gpu};
@@ -269,6 +321,46 @@ SamModel::DecodeGraph& SamModel::decodeGraph(Runtime::Worker& worker, Ctx& ctx, 
   }
   it->second.lastUse = ++w.clock;
   return it->second;
+}
+
+SamModel::EncodeGraph* SamModel::encodeGraph(Runtime::Worker& worker, int64_t B) {
+  if (!worker.state) worker.state = std::make_unique<DecodeGraphs>();
+  auto& w = static_cast<DecodeGraphs&>(*worker.state);
+  auto it = w.encodes.find(B);
+  if (it == w.encodes.end()) return nullptr;
+  it->second.lastUse = ++w.clock;
+  return &it->second;
+}
+
+// Records the encoder for B images into the worker's graphs. Called after an encode of B images
+// has run op by op on this worker, so whatever an encode makes on first use (the weights' derived
+// tables, cuBLASLt's choices) is made outside the recording. A recording that fails leaves this
+// worker encoding op by op (with a warning); out of memory is tried again next time.
+void SamModel::recordEncodeGraph(Runtime::Worker& worker, Ctx& ctx, int64_t B) {
+  if (!worker.state) worker.state = std::make_unique<DecodeGraphs>();
+  auto& w = static_cast<DecodeGraphs&>(*worker.state);
+  if (w.encodeFailed || w.encodes.count(B)) return;
+  makeRoom(w.encodes, kEncodeGraphsPerWorker);
+  const int64_t S = cfg_.vision.imageSize, E = cfg_.gridSize(), C = cfg_.vision.outputChannels;
+  EncodeGraph g;
+  try {
+    g.arena = std::make_unique<Arena>(gpu::deviceAllocator());
+    Ctx gctx{ctx.pool, *g.arena, ctx.gpu};
+    g.pixels = gctx.arena.floats(B * 3 * S * S);
+    for (int64_t b = 0; b < B; ++b) g.out.push_back(gctx.arena.floats(E * E * C));
+    g.graph = gpu::Graph::capture(ctx.gpu->get(), [&] { imageEncoder_->forward(gctx, g.pixels, B, g.out.data()); });
+  } catch (const Error& err) {
+    if (!gpu::failure().empty()) throw;  // (the backend is unusable: nothing runs any more)
+    const bool oom = std::string(err.what()).rfind("CUDA out of memory", 0) == 0;
+    if (!oom) {
+      std::fprintf(stderr, "omniseg: recording the encoder as a CUDA graph failed (%s); encoding op by op\n",
+                   err.what());
+      w.encodeFailed = true;
+    }
+    return;
+  }
+  g.lastUse = ++w.clock;
+  w.encodes.emplace(B, std::move(g));
 }
 #endif
 

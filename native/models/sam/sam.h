@@ -105,7 +105,8 @@ class SamModel {
            Precision precision, CpuMatmul matmul);
 
   struct DecodeGraph;
-  struct DecodeGraphs;  // a worker's recorded decodes (CUDA)
+  struct EncodeGraph;
+  struct DecodeGraphs;  // a worker's recorded decodes and encodes (CUDA)
 
   // Device memory a decode reads and writes between the host transfers.
   struct DecodeIO {
@@ -125,6 +126,10 @@ class SamModel {
                       const DecodeIO& io) const;
   DecodeGraph& decodeGraph(Runtime::Worker& w, Ctx& ctx, const Embedding& e, const DecodeRequest& r,
                            int64_t Ns);
+  // The worker's encoder graph for B images (opt-in, OMNISEG_CUDA_ENCODER_GRAPHS=1), or null:
+  // the first encode of B images runs op by op, then records one (recordEncodeGraph) for the next.
+  EncodeGraph* encodeGraph(Runtime::Worker& w, int64_t B);
+  void recordEncodeGraph(Runtime::Worker& w, Ctx& ctx, int64_t B);
 
   SamConfig cfg_;
   Precision precision_;
