@@ -352,18 +352,23 @@ __global__ void __launch_bounds__(kFaThreads, (kMinBlocks<D, Mode, M>))
   }
 
   // Normalise and store (rows past T dropped).
-  const int64_t b = bh / p.heads, hd = bh - b * p.heads;
+  // (32-bit: bh < 2^16, the launch's gridY)
+  const int b = static_cast<int>(bh) / p.heads, hd = static_cast<int>(bh) - b * p.heads;
   const int64_t C = static_cast<int64_t>(p.heads) * D;
+  // With gridE, set b is window b % n² of image b / n² (n² windows per image): its top-left cell.
+  int image = 0, wy0 = 0, wx0 = 0;
+  if (p.gridE > 0) {
+    const int nw = windowsPerSide(p), n2 = nw * nw, win = b % n2, wy = win / nw;
+    image = b / n2;
+    wy0 = wy * p.w;
+    wx0 = (win - wy * nw) * p.w;
+  }
   // Output row of token t of set b: b·T + t, or with gridE its cell of the grid (-1: padding).
   auto outRow = [&](int t) -> int64_t {
     if (t >= T) return -1;
-    if (p.gridE == 0) return b * T + t;
-    // (set b: window b % n² of image b / n², n² windows per image)
-    const int nw = windowsPerSide(p), n2 = nw * nw;
-    const int64_t image = b / n2;
-    const int win = static_cast<int>(b - image * n2), wy = win / nw, wx = win - wy * nw;
-    const int ty = t / p.w, gy = wy * p.w + ty, gx = wx * p.w + (t - ty * p.w);
-    return gy < p.gridE && gx < p.gridE ? (image * p.gridE + gy) * p.gridE + gx : -1;
+    if (p.gridE == 0) return static_cast<int64_t>(b) * T + t;
+    const int ty = t / p.w, gy = wy0 + ty, gx = wx0 + (t - ty * p.w);
+    return gy < p.gridE && gx < p.gridE ? (static_cast<int64_t>(image) * p.gridE + gy) * p.gridE + gx : -1;
   };
   // fp32 pairs, or (outHalf) pairs rounded for the next GEMM, two halves per 4-byte store
   auto store = [&](int64_t i, float a, float b) {
