@@ -335,6 +335,17 @@ def main() -> int:
     if oom != "pass":
         failures.append(f"out-of-memory check: {oom}")
 
+    # Encoder graphs (OMNISEG_CUDA_ENCODER_GRAPHS=1) on two different images, alone and batched,
+    # each replayed after recording from the other, against op by op (bf16).
+    gcmd = ocmd[:ocmd.index("--oom-check")] + ["--graph-check", "1", "--precision", "bf16"]
+    gres = subprocess.run(gcmd, capture_output=True, text=True)
+    gcheck = json.loads(gres.stdout.strip().splitlines()[-1]).get("graphCheck", "not run") if gres.returncode == 0 else \
+        f"sam_gpu failed: {gres.stderr.strip()[-500:]}"
+    report["graphCheck"] = gcheck
+    print(f"encoder graphs: {gcheck}")
+    if not gcheck.startswith("pass"):
+        failures.append(f"encoder graph check: {gcheck}")
+
     pv = processor(images=Image.open(Path(args.images) / "astronaut.png").convert("RGB"),
                    return_tensors="pt")["pixel_values"].to("cuda")
     report["torchHalf"] = half_timings(model, pv, args.iters)

@@ -25,11 +25,14 @@ Stream::~Stream() {
   cudaStreamDestroy(stream_);
 }
 
-const void* Stream::derived(const void* a, const void* b, size_t bytes,
+const void* Stream::derived(const void* a, const void* b, int64_t na, int64_t nb, size_t bytes,
                             const std::function<void(void*)>& make) {
-  const auto key = std::make_tuple(a, b, bytes);
+  const DerivedKey key{a, b, na, nb, bytes};
   auto it = derived_.find(key);
   if (it != derived_.end()) return it->second.get();
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  OMNISEG_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capturing));
+  if (capturing != cudaStreamCaptureStatusNone) return nullptr;
   std::unique_ptr<void, FreeDevice> buf(deviceAllocator().alloc(bytes));
   make(buf.get());
   return derived_.emplace(key, std::move(buf)).first->second.get();

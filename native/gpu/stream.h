@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,12 +31,14 @@ class Stream {
   // The half-precision copy of a mirrored weight (device pointer from resolve()), or null for
   // activations and when the mirror holds no half copies.
   const void* half(const float* device) const { return mirror_ ? mirror_->half(device) : nullptr; }
-  // A device buffer of `bytes` derived from two mirrored weights (the key, with bytes), made by
-  // `make` (work queued on this stream) the first time the key is asked for and kept for the
-  // stream's life: relPosAttention's padded [relPosH; relPosW] pair, once per layer instead of
-  // per call. Only for weights (half() non-null): an activation's address is reused with other
-  // contents.
-  const void* derived(const void* a, const void* b, size_t bytes, const std::function<void(void*)>& make);
+  // A device buffer of `bytes` derived from two mirrored weights a and b (na and nb: how much of
+  // each it takes), made by `make` (work queued on this stream) the first time the key (a, b, na,
+  // nb, bytes) is asked for and kept for the stream's life: relPosAttention's padded
+  // [relPosH; relPosW] pair, once per layer instead of per call. Only for weights (half()
+  // non-null): an activation's address is reused with other contents. Null while the stream is
+  // being captured into a graph (make's work would only be recorded): the caller makes its own.
+  const void* derived(const void* a, const void* b, int64_t na, int64_t nb, size_t bytes,
+                      const std::function<void(void*)>& make);
   Precision precision() const { return precision_; }
   void setPrecision(Precision p) { precision_ = p; }
   // Waits for the work queued on the stream; throws its error, if any.
@@ -51,7 +54,8 @@ class Stream {
   struct FreeDevice {
     void operator()(void* p) const { deviceAllocator().free(p); }
   };
-  std::map<std::tuple<const void*, const void*, size_t>, std::unique_ptr<void, FreeDevice>> derived_;
+  using DerivedKey = std::tuple<const void*, const void*, int64_t, int64_t, size_t>;
+  std::map<DerivedKey, std::unique_ptr<void, FreeDevice>> derived_;
 };
 
 }  // namespace omniseg::gpu

@@ -4,7 +4,7 @@
 //
 //   sam_gpu --model DIR --image FILE.rgb --width W --height H --out DIR [--device cuda|cpu]
 //           [--precision fp32|fp16|bf16] [--threads N] [--iters N] [--batch B] [--oom-check 1]
-//           [--case NAME=SPEC]...
+//           [--graph-check 1] [--case NAME=SPEC]...
 //   SPEC: ';'-separated items: p:x,y,label (point) | b:x0,y0,x1,y1 (box) | multimask
 //
 // Writes OUT/embedding.f32 ([C, E, E]) and OUT/NAME.{iou.f32,lowres.f32,masks.u8}; prints
@@ -16,10 +16,14 @@
 // "encodeBatchMs" (the whole batch) and OUT/embedding-batch-last.f32 (the last image's).
 // --oom-check 1 (CUDA): holds all but ~1 MiB of the free device memory, expects an encode to
 // throw out-of-memory, frees it and expects the next encode to equal the first: "oomCheck".
+// --graph-check 1 (CUDA): encoder graphs (OMNISEG_CUDA_ENCODER_GRAPHS, switched here) against
+// op by op on two different images (the image and its mirror image), alone and as a batch of two
+// in both orders, each replayed after the graph was recorded from the other: "graphCheck".
 // "pinned": the result buffers' page-locked pool after the decodes (core/host_memory.h; all 0
 // with OMNISEG_PINNED_MB=0 or on the CPU).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -88,6 +92,49 @@ HostVector<uint32_t> cocoCounts(const uint8_t* masks, size_t planes, int64_t H, 
   return counts;
 }
 
+#ifdef OMNISEG_CUDA
+// --graph-check: "pass", or what failed. Every replayed embedding must be an encode of its own
+// image: within a tenth of the distance between the two images' embeddings of the op-by-op one
+// (the same kernels; cuBLASLt may choose other algorithms for the graph's buffers).
+std::string checkEncodeGraphs(sam::SamModel& model, const std::vector<uint8_t>& rgb, int64_t H, int64_t W) {
+  std::vector<uint8_t> mirrored(rgb.size());
+  for (int64_t y = 0; y < H; ++y)
+    for (int64_t x = 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c) mirrored[(y * W + x) * 3 + c] = rgb[(y * W + (W - 1 - x)) * 3 + c];
+  const int64_t n = static_cast<int64_t>(model.config().vision.outputChannels) * model.config().gridSize() *
+                    model.config().gridSize();
+  auto chw = [&](const sam::Embedding& e) {
+    std::vector<float> v(static_cast<size_t>(n));
+    model.embeddingToCHW(e, v.data());
+    return v;
+  };
+  auto relL2 = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += double(b[i]) * b[i];
+    return std::sqrt(num / std::max(den, 1e-30));
+  };
+  using Images = std::vector<sam::SamModel::RgbImage>;
+  const Images ab{{rgb.data(), H, W}, {mirrored.data(), H, W}}, ba{ab[1], ab[0]};
+  setenv("OMNISEG_CUDA_ENCODER_GRAPHS", "0", 1);  // op by op
+  const auto eA = chw(*model.encode(rgb.data(), H, W)), eB = chw(*model.encode(mirrored.data(), H, W));
+  const auto eBA = model.encodeBatch(ba);
+  const auto eBA0 = chw(*eBA[0]), eBA1 = chw(*eBA[1]);
+  setenv("OMNISEG_CUDA_ENCODER_GRAPHS", "1", 1);
+  model.encode(rgb.data(), H, W);  // (records the graph of one image, if not yet)
+  const auto gB = model.encode(mirrored.data(), H, W);
+  model.encodeBatch(ab);  // (records the graph of two)
+  const auto gBA = model.encodeBatch(ba);
+  unsetenv("OMNISEG_CUDA_ENCODER_GRAPHS");
+  if (!gB->replayed || !gBA[0]->replayed || !gBA[1]->replayed) return "an encode was not replayed from a graph";
+  const double apart = relL2(eB, eA), e1 = relL2(chw(*gB), eB), e2 = relL2(chw(*gBA[0]), eBA0),
+               e3 = relL2(chw(*gBA[1]), eBA1);
+  std::ostringstream s;
+  s << "rel L2 to op by op " << e1 << " (one image), " << e2 << " / " << e3 << " (batch of two); the images "
+    << apart << " apart";
+  return std::max({e1, e2, e3}) <= 0.1 * apart ? "pass: " + s.str() : "FAIL: " + s.str();
+}
+#endif
+
 int run(int argc, char** argv) {
   std::map<std::string, std::string> opt{{"device", "cuda"}, {"threads", "4"}, {"iters", "10"}};
   std::vector<std::string> caseArgs;
@@ -155,11 +202,17 @@ int run(int argc, char** argv) {
     }
   }
 #endif
+  std::string graphCheck;
+#ifdef OMNISEG_CUDA
+  if (opt.count("graph-check") && opt["graph-check"] == "1" && device == Device::Cuda)
+    graphCheck = checkEncodeGraphs(*model, rgb, H, W);
+#endif
   std::ostringstream json;
   json << "{\"device\":\"" << opt["device"] << "\",\"precision\":\"" << prec << "\",\"encodeMs\":{\"min\":" << enc.min
        << ",\"median\":" << enc.median << "},\"preprocessMs\":" << preprocessMs;
   if (batch > 1) json << ",\"batch\":" << batch << ",\"encodeBatchMs\":" << statsJson(encBatch);
   if (!oom.empty()) json << ",\"oomCheck\":\"" << oom << "\"";
+  if (!graphCheck.empty()) json << ",\"graphCheck\":\"" << graphCheck << "\"";
   json << ",\"cases\":{";
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];

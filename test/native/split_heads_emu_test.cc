@@ -8,6 +8,7 @@
 #include "ops/cuda/split_heads.cuh"
 
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>

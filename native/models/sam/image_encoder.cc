@@ -51,7 +51,8 @@ ImageEncoder::ImageEncoder(const VisionConfig& config, WeightStore& w)
 
 // x [B*E*E, C] += proj(attention(layer_norm1(x))), windowed or global. The qkv and proj GEMMs
 // run on the real tokens of the whole batch; only the attention sees the window layout and its
-// padding, one image at a time (global attention: B independent grids in one call).
+// padding (preNormRelPosAttention: per image on the CPU and in CUDA's fp32 path, the windows of
+// the whole batch at once in CUDA's half precision; global attention: B grids in one call).
 // ref: modeling_sam.py SamVisionLayer.forward (first half), SamVisionAttention.forward
 void ImageEncoder::attentionBlock(Ctx& ctx, const Layer& L, float* x, int64_t B) const {
   ops::preNormRelPosAttention(ctx, x, B, grid_, cfg_.hiddenSize, L.ln1W, L.ln1B,

@@ -17,7 +17,7 @@ class ImageEncoder {
 
   // pixels [B, 3, S, S] (normalised, padded) → embeddings[b] [E*E, outputChannels] (NHWC,
   // E = S/patch) for each of the B images. The batch shares every GEMM, layer norm and MLP (B·E²
-  // rows); attention runs per image.
+  // rows); attention keeps the images apart (see attentionBlock).
   void forward(Ctx& ctx, const float* pixels, int64_t B, float* const* embeddings) const;
 
  private:

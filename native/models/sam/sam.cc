@@ -78,8 +78,10 @@ struct SamModel::EncodeGraph {
 namespace {
 constexpr size_t kGraphsPerWorker = 8;  // least recently used shapes are dropped beyond this
 // Encoder graphs per worker: each holds an encode's whole scratch (~0.15 GB per image for
-// sam-vit-base in half precision), so only the two batch sizes used last are kept.
+// sam-vit-base in half precision), so only the two batch sizes used last are kept, and none for
+// batches past kMaxGraphBatch (their launches are a small part of their time).
 constexpr size_t kEncodeGraphsPerWorker = 2;
+constexpr int64_t kMaxGraphBatch = 8;
 
 // OMNISEG_CUDA_GRAPHS=0 runs decodes op by op (for measuring and debugging).
 bool graphsEnabled() {
@@ -92,13 +94,11 @@ bool graphsEnabled() {
 
 // OMNISEG_CUDA_ENCODER_GRAPHS=1 replays the image encoder as a CUDA graph per batch size (one
 // launch instead of ~200 kernel launches and cuBLASLt calls); opt-in until it is timed on a GPU.
-// The fused attention's switches (OMNISEG_FLASH_*) are read when a graph is recorded.
+// Read on every encode (test/gpu/sam_gpu.cc's --graph-check switches it); the fused attention's
+// switches (OMNISEG_FLASH_*) are read when a graph is recorded.
 bool encodeGraphsEnabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("OMNISEG_CUDA_ENCODER_GRAPHS");
-    return v && v[0] == '1';
-  }();
-  return on;
+  const char* v = std::getenv("OMNISEG_CUDA_ENCODER_GRAPHS");
+  return v && v[0] == '1';
 }
 }  // namespace
 #endif
@@ -163,7 +163,7 @@ std::vector<std::shared_ptr<Embedding>> SamModel::encodeBatch(const std::vector<
   std::vector<std::shared_ptr<Embedding>> out;
   std::vector<float*> dst;
 #ifdef OMNISEG_CUDA
-  const bool graphs = ctx.gpu && encodeGraphsEnabled();
+  const bool graphs = ctx.gpu && B <= kMaxGraphBatch && encodeGraphsEnabled();
   EncodeGraph* graph = graphs ? encodeGraph(lease.worker(), B) : nullptr;
   float* pixels = graph ? graph->pixels : ctx.arena.floats(B * 3 * S * S);  // [B, 3, S, S]
 #else
@@ -185,6 +185,7 @@ std::vector<std::shared_ptr<Embedding>> SamModel::encodeBatch(const std::vector<
   if (graph) {
     graph->graph->launch(ctx.gpu->get());
     for (int64_t b = 0; b < B; ++b) ops::copy(ctx, graph->out[static_cast<size_t>(b)], E * E * C, dst[b]);
+    for (auto& emb : out) emb->replayed = true;
   }
 #endif
   if (!graph) {
@@ -334,33 +335,35 @@ SamModel::EncodeGraph* SamModel::encodeGraph(Runtime::Worker& worker, int64_t B)
 
 // Records the encoder for B images into the worker's graphs. Called after an encode of B images
 // has run op by op on this worker, so whatever an encode makes on first use (the weights' derived
-// tables, cuBLASLt's choices) is made outside the recording. A recording that fails leaves this
-// worker encoding op by op (with a warning); out of memory is tried again next time.
+// tables, cuBLASLt's choices) is made outside the recording. A recording that fails (out of
+// memory included: the graphs' memory is what ran out) leaves this worker encoding op by op, with
+// a warning; only an unusable backend throws.
 void SamModel::recordEncodeGraph(Runtime::Worker& worker, Ctx& ctx, int64_t B) {
   if (!worker.state) worker.state = std::make_unique<DecodeGraphs>();
   auto& w = static_cast<DecodeGraphs&>(*worker.state);
   if (w.encodeFailed || w.encodes.count(B)) return;
-  makeRoom(w.encodes, kEncodeGraphsPerWorker);
-  const int64_t S = cfg_.vision.imageSize, E = cfg_.gridSize(), C = cfg_.vision.outputChannels;
-  EncodeGraph g;
+  std::string failure;
   try {
+    makeRoom(w.encodes, kEncodeGraphsPerWorker);  // (first: the evicted graph's memory is reused)
+    const int64_t S = cfg_.vision.imageSize, E = cfg_.gridSize(), C = cfg_.vision.outputChannels;
+    EncodeGraph g;
     g.arena = std::make_unique<Arena>(gpu::deviceAllocator());
     Ctx gctx{ctx.pool, *g.arena, ctx.gpu};
     g.pixels = gctx.arena.floats(B * 3 * S * S);
     for (int64_t b = 0; b < B; ++b) g.out.push_back(gctx.arena.floats(E * E * C));
     g.graph = gpu::Graph::capture(ctx.gpu->get(), [&] { imageEncoder_->forward(gctx, g.pixels, B, g.out.data()); });
-  } catch (const Error& err) {
-    if (!gpu::failure().empty()) throw;  // (the backend is unusable: nothing runs any more)
-    const bool oom = std::string(err.what()).rfind("CUDA out of memory", 0) == 0;
-    if (!oom) {
-      std::fprintf(stderr, "omniseg: recording the encoder as a CUDA graph failed (%s); encoding op by op\n",
-                   err.what());
-      w.encodeFailed = true;
-    }
+    g.lastUse = ++w.clock;
+    w.encodes.emplace(B, std::move(g));
     return;
+  } catch (const std::exception& err) {
+    failure = err.what();
+  } catch (...) {
+    failure = "unknown error";
   }
-  g.lastUse = ++w.clock;
-  w.encodes.emplace(B, std::move(g));
+  if (!gpu::failure().empty()) throw Error("the CUDA backend is unusable: " + gpu::failure());
+  std::fprintf(stderr, "omniseg: recording the encoder as a CUDA graph failed (%s); encoding op by op\n",
+               failure.c_str());
+  w.encodeFailed = true;
 }
 #endif
 

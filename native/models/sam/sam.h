@@ -30,6 +30,7 @@ struct Embedding {
   Size original{0, 0}, resized{0, 0};
   double encodeMs = 0;
   double preprocessMs = 0;  // the host part of encodeMs (Pillow resize, staging)
+  bool replayed = false;    // encoded by a recorded CUDA graph (OMNISEG_CUDA_ENCODER_GRAPHS=1)
   // First-layer image-side projections, computed on the first decode without a mask prompt.
   std::once_flag cacheOnce;
   ImageSideCache cache;

@@ -13,6 +13,7 @@
 // where it supports the shape. The windowed half paths split the windows straight out of the
 // grid and have the fused kernel write its output onto the grid (no partition passes);
 // preNormRelPosAttention's takes the windows of all the batch's images in one pass of each.
+#include <algorithm>
 #include <cmath>
 
 #include "core/arena.h"
@@ -78,7 +79,8 @@ const void* relPosPair(Ctx& ctx, const float* relPosH, int64_t nh, const float* 
     OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst, rh, nh * row, cudaMemcpyDeviceToDevice, st));
     OMNISEG_CUDA_CHECK(cudaMemcpyAsync(dst + nhp * row, rw, nw * row, cudaMemcpyDeviceToDevice, st));
   };
-  if (ctx.gpu->half(relPosH) && ctx.gpu->half(relPosW)) return ctx.gpu->derived(rh, rw, bytes, make);
+  const bool weights = ctx.gpu->half(relPosH) && ctx.gpu->half(relPosW);
+  if (const void* pair = weights ? ctx.gpu->derived(rh, rw, nh, nw, bytes, make) : nullptr) return pair;
   void* dst = ctx.arena.bytes(bytes);
   make(dst);
   return dst;
@@ -235,12 +237,21 @@ void preNormRelPosAttention(Ctx& ctx, float* x, int64_t B, int64_t E, int64_t C,
       Half* o = static_cast<Half*>(att);
       if (envIs("OMNISEG_FLASH_QKV", "1") && qkvPath(ctx, q, B, E, C, heads, ws, bqkv, relPosH, relPosW, scale, o)) return true;
       if (ws == 0) return halfPath<Half>(ctx, q, B, E, E, heads, d, relPosH, relPosW, scale, o, true);
-      const int64_t nw = (E + ws - 1) / ws;  // (the windows of all B images in one pass)
+      // The windows of all B images in one pass, or of as many as the fused kernel's 65535 sets ×
+      // heads per launch allow.
+      const int64_t nw = (E + ws - 1) / ws, group = std::max<int64_t>(1, 65535 / (nw * nw * heads));
       WindowSource win;
       win.E = E;
       win.ws = ws;
       win.fill = bqkv;  // window_partition's zero tokens: their qkv is the bias
-      return halfPath<Half>(ctx, q, B * nw * nw, ws, ws, heads, d, relPosH, relPosW, scale, o, true, win);
+      for (int64_t b = 0; b < B; b += group) {
+        ArenaScope images(ctx.arena);
+        const int64_t n = std::min(group, B - b);
+        if (!halfPath<Half>(ctx, q + b * N * 3 * C, n * nw * nw, ws, ws, heads, d, relPosH, relPosW, scale,
+                            o + b * N * C, true, win))
+          return false;
+      }
+      return true;
     };
     if (p == Precision::Fp16 ? run(__half{}) : run(__nv_bfloat16{})) {
       linearHalfInput(ctx, att, M, C, Wproj, bproj, C, x, Act::None, /*accumulate=*/true);
