@@ -209,6 +209,8 @@ void blockTests(Env& e) {
     testPreNormRelPos(e, 2, 64, 768, 12, 0, p);
     testPreNormRelPos(e, 2, 20, 128, 2, 7, p);
     testPreNormRelPos(e, 2, 64, 768, 12, 14, p);  // (ViT-B's windows of two images in one pass)
+    // (1024 windows of 2×2 × 32 heads per image: one image per launch, the batch in two groups)
+    testPreNormRelPos(e, 2, 64, 1024, 32, 2, p);
     if (p != Precision::Fp32) testPreNormRelPosMirror(e, 32, 256, 4, 14, p);
     testPreNormRelPos(e, 1, 16, 168, 12, 14, p);
     testPreNormRelPos(e, 1, 24, 160, 2, 0, p);

@@ -110,7 +110,10 @@ std::string checkEncodeGraphs(sam::SamModel& model, const std::vector<uint8_t>& 
   };
   auto relL2 = [](const std::vector<float>& a, const std::vector<float>& b) {
     double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += double(b[i]) * b[i];
+    for (size_t i = 0; i < a.size(); ++i) {
+      num += (a[i] - b[i]) * double(a[i] - b[i]);
+      den += double(b[i]) * b[i];
+    }
     return std::sqrt(num / std::max(den, 1e-30));
   };
   using Images = std::vector<sam::SamModel::RgbImage>;

@@ -83,11 +83,12 @@ void run(const Case& c, bool vec, const char* types) {
   int64_t bad = 0;
   for (size_t i = 0; i < ref.size(); ++i) bad += std::memcmp(&ref[i], &got[i], sizeof(T)) != 0;
   failures += bad != 0;
+  const std::string where = c.ws > 0 ? " E" + std::to_string(c.E) + " ws" + std::to_string(c.ws) +
+                                          (c.fill ? " fill" : " zeros")
+                                    : " T" + std::to_string(c.E);
   const std::string name = std::string(vec ? "split8 " : "split ") + types + " images " +
-                           std::to_string(c.images) + (c.ws > 0 ? " E" + std::to_string(c.E) + " ws" +
-                                                                      std::to_string(c.ws) + (c.fill ? " fill" : " zeros")
-                                                                : " T" + std::to_string(c.E)) +
-                           " h" + std::to_string(c.heads) + " d" + std::to_string(c.d);
+                           std::to_string(c.images) + where + " h" + std::to_string(c.heads) + " d" +
+                           std::to_string(c.d);
   std::printf("split emu %-48s %lld of %lld values differ  %s\n", name.c_str(), static_cast<long long>(bad),
               static_cast<long long>(ref.size()), bad ? "FAIL" : "PASS");
 }

@@ -351,7 +351,8 @@ void SamModel::recordEncodeGraph(Runtime::Worker& worker, Ctx& ctx, int64_t B) {
     Ctx gctx{ctx.pool, *g.arena, ctx.gpu};
     g.pixels = gctx.arena.floats(B * 3 * S * S);
     for (int64_t b = 0; b < B; ++b) g.out.push_back(gctx.arena.floats(E * E * C));
-    g.graph = gpu::Graph::capture(ctx.gpu->get(), [&] { imageEncoder_->forward(gctx, g.pixels, B, g.out.data()); });
+    g.graph = gpu::Graph::capture(ctx.gpu->get(),
+                                  [&] { imageEncoder_->forward(gctx, g.pixels, B, g.out.data()); });
     g.lastUse = ++w.clock;
     w.encodes.emplace(B, std::move(g));
     return;

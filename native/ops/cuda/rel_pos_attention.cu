@@ -2,11 +2,11 @@
 // attention), with the CPU backend's semantics: scores = (q·kᵀ)·scale + relH + relW where
 // relH[q, kh] = q·relPosH[qh - kh + h - 1] and relW[q, kw] = q·relPosW[qw - kw + w - 1] use the
 // unscaled q; softmax; ·v.
-// Steps: a permute kernel (split_heads.cuh) qkv [B, T, 3, heads, d] → Q, K, V [B*heads, T, d]; two GEMMs for the
-// rel-pos terms th = Q·relPosHᵀ [B*heads*T, 2h-1] and tw = Q·relPosWᵀ [.., 2w-1]; then per chunk
-// of (window, head) pairs a strided-batched GEMM for the scores [chunk, T, T], the softmax kernel
-// that adds the bias first (attention.cu), a batched GEMM O = P·V; finally a permute of
-// O [B, heads, T, d] into out [B, T, heads*d].
+// Steps: a permute kernel (split_heads.cuh) qkv [B, T, 3, heads, d] → Q, K, V [B*heads, T, d];
+// two GEMMs for the rel-pos terms th = Q·relPosHᵀ [B*heads*T, 2h-1] and tw = Q·relPosWᵀ
+// [.., 2w-1]; then per chunk of (window, head) pairs a strided-batched GEMM for the scores
+// [chunk, T, T], the softmax kernel that adds the bias first (attention.cu), a batched GEMM
+// O = P·V; finally a permute of O [B, heads, T, d] into out [B, T, heads*d].
 // In half precision, Q, K and V are split and rounded to fp16 / bf16 in one pass, both rel-pos
 // terms come from one GEMM of the half q with [relPosH; relPosW] (zero-padded to 8-row multiples),
 // and the fused tensor-core kernel (flash_attention.cu) replaces the score GEMM, softmax and P·V
@@ -235,7 +235,9 @@ void preNormRelPosAttention(Ctx& ctx, float* x, int64_t B, int64_t E, int64_t C,
       using Half = decltype(tag);
       const Half* q = static_cast<const Half*>(qkvh);
       Half* o = static_cast<Half*>(att);
-      if (envIs("OMNISEG_FLASH_QKV", "1") && qkvPath(ctx, q, B, E, C, heads, ws, bqkv, relPosH, relPosW, scale, o)) return true;
+      if (envIs("OMNISEG_FLASH_QKV", "1") &&
+          qkvPath(ctx, q, B, E, C, heads, ws, bqkv, relPosH, relPosW, scale, o))
+        return true;
       if (ws == 0) return halfPath<Half>(ctx, q, B, E, E, heads, d, relPosH, relPosW, scale, o, true);
       // The windows of all B images in one pass, or of as many as the fused kernel's 65535 sets ×
       // heads per launch allow.
