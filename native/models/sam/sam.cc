@@ -104,12 +104,17 @@ bool encodeGraphsEnabled() {
 #endif
 
 #ifdef OMNISEG_CUDA
-struct SamModel::DecodeGraphs : Runtime::WorkerState {
+struct SamModel::WorkerGraphs : Runtime::WorkerState {
   std::map<std::string, DecodeGraph> graphs;
   std::map<int64_t, EncodeGraph> encodes;  // by batch size
   bool encodeFailed = false;  // a recording failed: this worker encodes op by op
   uint64_t clock = 0;
 };
+
+SamModel::WorkerGraphs& SamModel::graphsOf(Runtime::Worker& worker) {
+  if (!worker.state) worker.state = std::make_unique<WorkerGraphs>();
+  return static_cast<WorkerGraphs&>(*worker.state);
+}
 
 namespace {
 // Drops the least recently used entry of a graph map once it holds `cap`.
@@ -296,8 +301,7 @@ SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_
 #ifdef OMNISEG_CUDA
 SamModel::DecodeGraph& SamModel::decodeGraph(Runtime::Worker& worker, Ctx& ctx, const Embedding& e,
                                              const DecodeRequest& r, int64_t Ns) {
-  if (!worker.state) worker.state = std::make_unique<DecodeGraphs>();
-  auto& w = static_cast<DecodeGraphs&>(*worker.state);
+  WorkerGraphs& w = graphsOf(worker);
   std::ostringstream k;  // everything decodeOnDevice bakes into the graph
   k << r.promptCount << ',' << Ns << ',' << r.multimask << ',' << (r.maskInput != nullptr) << ','
     << e.original.height << 'x' << e.original.width << ',' << e.resized.height << 'x'
@@ -325,8 +329,7 @@ SamModel::DecodeGraph& SamModel::decodeGraph(Runtime::Worker& worker, Ctx& ctx, 
 }
 
 SamModel::EncodeGraph* SamModel::encodeGraph(Runtime::Worker& worker, int64_t B) {
-  if (!worker.state) worker.state = std::make_unique<DecodeGraphs>();
-  auto& w = static_cast<DecodeGraphs&>(*worker.state);
+  WorkerGraphs& w = graphsOf(worker);
   auto it = w.encodes.find(B);
   if (it == w.encodes.end()) return nullptr;
   it->second.lastUse = ++w.clock;
@@ -339,8 +342,7 @@ SamModel::EncodeGraph* SamModel::encodeGraph(Runtime::Worker& worker, int64_t B)
 // memory included: the graphs' memory is what ran out) leaves this worker encoding op by op, with
 // a warning; only an unusable backend throws.
 void SamModel::recordEncodeGraph(Runtime::Worker& worker, Ctx& ctx, int64_t B) {
-  if (!worker.state) worker.state = std::make_unique<DecodeGraphs>();
-  auto& w = static_cast<DecodeGraphs&>(*worker.state);
+  WorkerGraphs& w = graphsOf(worker);
   if (w.encodeFailed || w.encodes.count(B)) return;
   std::string failure;
   try {
@@ -361,7 +363,7 @@ void SamModel::recordEncodeGraph(Runtime::Worker& worker, Ctx& ctx, int64_t B) {
   } catch (...) {
     failure = "unknown error";
   }
-  if (!gpu::failure().empty()) throw Error("the CUDA backend is unusable: " + gpu::failure());
+  gpu::ensureUsable();  // (throws where the backend is unusable: nothing runs any more)
   std::fprintf(stderr, "omniseg: recording the encoder as a CUDA graph failed (%s); encoding op by op\n",
                failure.c_str());
   w.encodeFailed = true;

@@ -107,7 +107,8 @@ class SamModel {
 
   struct DecodeGraph;
   struct EncodeGraph;
-  struct DecodeGraphs;  // a worker's recorded decodes and encodes (CUDA)
+  struct WorkerGraphs;  // a worker's recorded decodes and encodes (CUDA)
+  static WorkerGraphs& graphsOf(Runtime::Worker& w);  // (made on first use)
 
   // Device memory a decode reads and writes between the host transfers.
   struct DecodeIO {

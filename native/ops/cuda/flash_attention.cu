@@ -60,6 +60,13 @@ void launchD(const FaPlan& pl, cudaStream_t st) {
 
 bool aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
 
+// Whether B sets can be the h×w windows of gridE×gridE grids (gridE = 0: no grid): h = w and a
+// whole number of grids, n² windows each (n = ceil(gridE / w)).
+bool setsTileGrids(int64_t B, int64_t h, int64_t w, int64_t gridE) {
+  const int64_t n = (gridE + w - 1) / w;
+  return gridE == 0 || (h == w && B % (n * n) == 0);
+}
+
 // FlashKeys::Auto takes the key-row layout where it costs no extra tiles, unless
 // OMNISEG_FLASH_KEYS=dense (token order). Measured on an H100 (session 17): SAM ViT-B's 14×14
 // windows take 0.061 ms in rows against 0.073 ms in token order, and the batch-4 encode per image
@@ -83,7 +90,7 @@ template <class Half>
 bool run(Ctx& ctx, const FaSource& src, int64_t B, int64_t heads, int64_t h, int64_t w, int64_t d,
          float scale, void* out, int64_t gridE, FlashKeys keys, bool outHalf, FlashTile tile) {
   const int64_t T = h * w, BH = B * heads;
-  if (T > (int64_t{1} << 24) || BH > 65535 || gridE > (1 << 15)) return false;
+  if (T > (int64_t{1} << 24) || BH > kFlashMaxSetHeads || gridE > (1 << 15)) return false;
   if (!aligned(out, outHalf ? 4 : 8)) return false;
   const int64_t rowTiles = (h + kRowsPerTile - 1) / kRowsPerTile;
   const bool rows = w <= kWp && (keys == FlashKeys::Rows ||
@@ -115,7 +122,7 @@ bool flashAttention(Ctx& ctx, const Half* Q, const Half* K, const Half* V, int64
                     void* out, int64_t ldth, int64_t ldtw, int64_t gridE, FlashKeys keys,
                     bool outHalf, FlashTile tile) {
   OMNISEG_CHECK(B > 0 && heads > 0 && h > 0 && w > 0 && d > 0, "flashAttention: bad shape");
-  OMNISEG_CHECK(gridE == 0 || (h == w && B % (((gridE + w - 1) / w) * ((gridE + w - 1) / w)) == 0),
+  OMNISEG_CHECK(setsTileGrids(B, h, w, gridE),
                 "flashAttention: B is not a multiple of the window count of the grid");
   OMNISEG_CHECK(Q && K && V && out, "flashAttention: null operand");
   const int64_t T = h * w;
@@ -131,7 +138,7 @@ bool flashAttentionQkv(Ctx& ctx, const Half* qkv, const Half* fill, int64_t B, i
                        const Half* relPosW, void* out, int64_t gridE, bool outHalf, FlashKeys keys,
                        FlashTile tile) {
   OMNISEG_CHECK(B > 0 && heads > 0 && h > 0 && w > 0 && d > 0, "flashAttentionQkv: bad shape");
-  OMNISEG_CHECK(gridE == 0 || (h == w && B % (((gridE + w - 1) / w) * ((gridE + w - 1) / w)) == 0),
+  OMNISEG_CHECK(setsTileGrids(B, h, w, gridE),
                 "flashAttentionQkv: B is not a multiple of the window count of the grid");
   OMNISEG_CHECK(qkv && relPosH && relPosW && out, "flashAttentionQkv: null operand");
   const int64_t T = h * w, C = heads * d;

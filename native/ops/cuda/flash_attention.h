@@ -52,6 +52,9 @@ bool flashAttentionQkv(Ctx& ctx, const Half* qkv, const Half* fill, int64_t B, i
                        const Half* relPosW, void* out, int64_t gridE = 0, bool outHalf = false,
                        FlashKeys keys = FlashKeys::Auto, FlashTile tile = FlashTile::Auto);
 
+// The most sets × heads one call takes (the launch's gridY); flashAttention declines more.
+constexpr int64_t kFlashMaxSetHeads = 65535;
+
 // The head sizes the fused kernel is built for.
 inline bool flashHeadSize(int64_t d) { return d == 32 || d == 64 || d == 80 || d == 96 || d == 128; }
 

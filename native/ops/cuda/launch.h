@@ -149,7 +149,6 @@ __device__ __forceinline__ float quickGelu(float x) {
   return mul(x, __fdiv_rn(1.0f, add(1.0f, expf(-mul(1.702f, x)))));
 }
 
-
 __device__ __forceinline__ float act(float v, Act a) {
   if (a == Act::Gelu) return gelu(v);
   if (a == Act::Relu) return v > 0.f ? v : 0.f;

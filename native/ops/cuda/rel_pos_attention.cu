@@ -197,10 +197,7 @@ void windowRelPosAttention(Ctx& ctx, const float* qkv, int64_t E, int64_t ws, co
   if (ctx.gpu->precision() != Precision::Fp32) {
     // The split reads the windows straight from the grid; the fused kernel writes onto it.
     ArenaScope halfScratch(ctx.arena);
-    WindowSource win;
-    win.E = E;
-    win.ws = ws;
-    win.fill = fill;
+    const WindowSource win{E, ws, fill};
     if (runHalfPath(ctx, qkv, B, ws, ws, heads, d, relPosH, relPosW, 1.f / std::sqrt(static_cast<float>(d)),
                     out, win))
       return;
@@ -239,13 +236,12 @@ void preNormRelPosAttention(Ctx& ctx, float* x, int64_t B, int64_t E, int64_t C,
           qkvPath(ctx, q, B, E, C, heads, ws, bqkv, relPosH, relPosW, scale, o))
         return true;
       if (ws == 0) return halfPath<Half>(ctx, q, B, E, E, heads, d, relPosH, relPosW, scale, o, true);
-      // The windows of all B images in one pass, or of as many as the fused kernel's 65535 sets ×
-      // heads per launch allow.
-      const int64_t nw = (E + ws - 1) / ws, group = std::max<int64_t>(1, 65535 / (nw * nw * heads));
-      WindowSource win;
-      win.E = E;
-      win.ws = ws;
-      win.fill = bqkv;  // window_partition's zero tokens: their qkv is the bias
+      // The windows of all B images in one pass, or of as many as one launch of the fused kernel
+      // takes. Padding cells read the bias row (window_partition's zero tokens: their qkv is the
+      // bias).
+      const int64_t nw = (E + ws - 1) / ws;
+      const int64_t group = std::max<int64_t>(1, kFlashMaxSetHeads / (nw * nw * heads));
+      const WindowSource win{E, ws, bqkv};
       for (int64_t b = 0; b < B; b += group) {
         ArenaScope images(ctx.arena);
         const int64_t n = std::min(group, B - b);
