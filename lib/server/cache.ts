@@ -5,6 +5,7 @@
 // encoded share one encode.
 import { createHash } from 'node:crypto';
 import type { ImageEmbedding } from '../embedding.js';
+import { ByteLru } from './lru.js';
 import { SharedWork } from './shared-work.js';
 
 /** The imageId of an encoded image: the SHA-256 of its bytes, hex. */
@@ -44,11 +45,9 @@ export interface Resolved {
 export class EmbeddingCache {
   /** Byte budget of the cached embeddings. */
   readonly maxBytes: number;
-  /** Insertion order = recency order: the first key is the least recently used. */
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new ByteLru<Entry>();
   readonly #pending = new SharedWork<Entry>();
   readonly #events: CacheEvents;
-  #bytes = 0;
 
   constructor(maxBytes: number, events: CacheEvents = {}) {
     if (!(maxBytes >= 0)) throw new RangeError(`maxBytes must be >= 0, got ${maxBytes}`);
@@ -58,7 +57,7 @@ export class EmbeddingCache {
 
   /** Bytes of the embeddings in the cache (pinned evicted ones excluded). */
   get bytes(): number {
-    return this.#bytes;
+    return this.#entries.bytes;
   }
 
   /** Embeddings in the cache. */
@@ -77,11 +76,8 @@ export class EmbeddingCache {
 
   /** Pins a cached embedding and makes it the most recently used; undefined when not cached. */
   acquire(id: string): Lease | undefined {
-    const entry = this.#entries.get(id);
-    if (entry === undefined) return undefined;
-    this.#entries.delete(id);
-    this.#entries.set(id, entry);
-    return this.#lease(entry);
+    const entry = this.#entries.use(id);
+    return entry === undefined ? undefined : this.#lease(entry);
   }
 
   /**
@@ -104,7 +100,7 @@ export class EmbeddingCache {
 
   /** Disposes every embedding (pinned ones when released). */
   clear(): void {
-    for (const entry of this.#entries.values()) this.#remove(entry);
+    for (const entry of this.#entries.clear()) this.#evicted(entry);
   }
 
   async #encode(
@@ -123,20 +119,16 @@ export class EmbeddingCache {
   }
 
   #insert(entry: Entry): void {
-    const previous = this.#entries.get(entry.id);
-    if (previous !== undefined) this.#remove(previous);
-    this.#entries.set(entry.id, entry);
-    this.#bytes += entry.bytes;
-    for (const victim of this.#entries.values()) {
-      if (this.#bytes <= this.maxBytes) break;
-      this.#remove(victim);
+    const previous = this.#entries.set(entry.id, entry, entry.bytes);
+    if (previous !== undefined) this.#evicted(previous);
+    for (const { value: victim } of this.#entries.evict(this.maxBytes)) {
+      this.#evicted(victim);
       this.#events.onEvict?.(victim.id, victim.bytes);
     }
   }
 
-  #remove(entry: Entry): void {
-    this.#entries.delete(entry.id);
-    this.#bytes -= entry.bytes;
+  /** An entry out of the index: disposed now, or by its last user. */
+  #evicted(entry: Entry): void {
     entry.evicted = true;
     if (entry.refs === 0) entry.embedding.dispose();
   }

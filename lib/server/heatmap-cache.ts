@@ -4,6 +4,7 @@
 // collected once no response uses it). Concurrent requests for the same heat map share one
 // computation, which is cancelled when every one of them has given up.
 import { createHash } from 'node:crypto';
+import { ByteLru } from './lru.js';
 import { SharedWork } from './shared-work.js';
 import type { Heatmap } from '../referrer.js';
 import type { QuerySpec } from '../referring/prompts.js';
@@ -56,11 +57,9 @@ export interface ResolvedHeatmap {
 export class HeatmapCache {
   /** Byte budget; 0 caches nothing (concurrent requests still share a computation). */
   readonly maxBytes: number;
-  /** Insertion order = recency order: the first key is the least recently used. */
-  readonly #entries = new Map<string, { heatmap: Heatmap; bytes: number }>();
+  readonly #entries = new ByteLru<Heatmap>();
   readonly #pending = new SharedWork<Heatmap>();
   readonly #events: HeatmapCacheEvents;
-  #bytes = 0;
 
   constructor(maxBytes: number, events: HeatmapCacheEvents = {}) {
     if (!(maxBytes >= 0)) throw new RangeError(`Expected a number >= 0 for maxBytes but received ${maxBytes}`);
@@ -70,7 +69,7 @@ export class HeatmapCache {
 
   /** Bytes of the cached heat maps. */
   get bytes(): number {
-    return this.#bytes;
+    return this.#entries.bytes;
   }
 
   /** Heat maps in the cache. */
@@ -89,11 +88,7 @@ export class HeatmapCache {
 
   /** The cached heat map of `key`, made the most recently used; undefined when not cached. */
   get(key: string): Heatmap | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
-    return entry.heatmap;
+    return this.#entries.use(key);
   }
 
   /**
@@ -121,24 +116,12 @@ export class HeatmapCache {
   /** Empties the cache. */
   clear(): void {
     this.#entries.clear();
-    this.#bytes = 0;
   }
 
   #insert(key: string, heatmap: Heatmap): void {
     const bytes = heatmapBytes(heatmap);
     if (bytes > this.maxBytes) return;
-    const previous = this.#entries.get(key);
-    if (previous !== undefined) {
-      this.#entries.delete(key);
-      this.#bytes -= previous.bytes;
-    }
-    this.#entries.set(key, { heatmap, bytes });
-    this.#bytes += bytes;
-    for (const [victim, entry] of this.#entries) {
-      if (this.#bytes <= this.maxBytes) break;
-      this.#entries.delete(victim);
-      this.#bytes -= entry.bytes;
-      this.#events.onEvict?.(victim, entry.bytes);
-    }
+    this.#entries.set(key, heatmap, bytes);
+    for (const victim of this.#entries.evict(this.maxBytes)) this.#events.onEvict?.(victim.key, victim.bytes);
   }
 }

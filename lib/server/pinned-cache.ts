@@ -5,6 +5,7 @@
 // an image the server has seen does not decode it again. Least recently used first out when their
 // bytes pass the budget; an entry in use is pinned (not evicted) until its users are done, then
 // disposed when evicted. Concurrent requests for the same image share one making.
+import { ByteLru } from './lru.js';
 
 /** What the cache holds: its size, and how to free it. */
 export interface Cacheable {
@@ -14,9 +15,9 @@ export interface Cacheable {
 
 interface Entry<T> {
   /** The making in progress or done. */
-  value: Promise<T>;
-  /** Its bytes once made (0 before). */
-  bytes: number;
+  readonly value: Promise<T>;
+  /** Made (its bytes counted). */
+  made: boolean;
   /** Requests using it now. */
   pins: number;
 }
@@ -28,8 +29,7 @@ export interface PinnedCacheEvents {
 }
 
 export class PinnedCache<T extends Cacheable> {
-  readonly #entries = new Map<string, Entry<T>>();
-  #bytes = 0;
+  readonly #entries = new ByteLru<Entry<T>>();
 
   constructor(
     readonly maxBytes: number,
@@ -38,7 +38,7 @@ export class PinnedCache<T extends Cacheable> {
 
   /** Bytes of the values held. */
   get bytes(): number {
-    return this.#bytes;
+    return this.#entries.bytes;
   }
 
   get size(): number {
@@ -51,24 +51,22 @@ export class PinnedCache<T extends Cacheable> {
    * disposed after it.
    */
   async with<R>(id: string, make: () => Promise<T>, use: (value: T) => Promise<R>): Promise<R> {
-    let entry = this.#entries.get(id);
+    let entry = this.#entries.use(id);
     if (entry !== undefined) {
       this.events.onHit?.();
-      this.#entries.delete(id); // most recently used last
-      this.#entries.set(id, entry);
     } else {
       this.events.onMiss?.();
-      const created: Entry<T> = { value: make(), bytes: 0, pins: 0 };
+      const created: Entry<T> = { value: make(), made: false, pins: 0 };
       entry = created;
-      this.#entries.set(id, created);
+      this.#entries.set(id, created, 0);
       created.value.then(
         (value) => {
-          if (this.#entries.get(id) !== created) return; // cleared meanwhile
-          created.bytes = value.bytes;
-          this.#bytes += value.bytes;
+          if (this.#entries.peek(id) !== created) return; // cleared meanwhile
+          created.made = true;
+          this.#entries.count(id, value.bytes);
         },
         () => {
-          if (this.#entries.get(id) === created) this.#entries.delete(id); // failed makings are not kept
+          if (this.#entries.peek(id) === created) this.#entries.delete(id); // failed makings are not kept
         },
       );
     }
@@ -83,23 +81,21 @@ export class PinnedCache<T extends Cacheable> {
 
   /** Drops every unpinned entry (and disposes it); pinned ones go when released. */
   clear(): void {
-    for (const [id, entry] of this.#entries) {
-      if (entry.pins === 0) this.#drop(id, entry);
+    for (const [id, entry] of this.#entries.entries()) {
+      if (entry.pins > 0) continue;
+      this.#entries.delete(id);
+      dispose(entry);
     }
   }
 
   #evict(): void {
-    for (const [id, entry] of this.#entries) {
-      if (this.#bytes <= this.maxBytes && this.maxBytes > 0) return;
-      if (entry.pins > 0 || entry.bytes === 0) continue;
-      this.#drop(id, entry);
+    for (const { value: entry } of this.#entries.evict(this.maxBytes, (e) => e.pins === 0 && e.made)) {
+      dispose(entry);
       this.events.onEvict?.();
     }
   }
+}
 
-  #drop(id: string, entry: Entry<T>): void {
-    this.#entries.delete(id);
-    this.#bytes -= entry.bytes;
-    void entry.value.then((value) => value.dispose(), () => {});
-  }
+function dispose<T extends Cacheable>(entry: Entry<T>): void {
+  void entry.value.then((value) => value.dispose(), () => {});
 }

@@ -1,0 +1,90 @@
+// The recency order and byte count shared by the server's caches (embeddings, heat maps, pinned
+// per-image values): entries by key, least recently used first, with the bytes each one counts.
+// What an entry's removal means (disposing it now or when its users are done, skipping pinned
+// ones) stays with each cache.
+
+export class ByteLru<V> {
+  /** Insertion order = recency order: the first key is the least recently used. */
+  readonly #entries = new Map<string, { value: V; bytes: number }>();
+  #bytes = 0;
+
+  /** Bytes of the entries held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
+  /** The value of `key` without touching its recency; undefined when absent. */
+  peek(key: string): V | undefined {
+    return this.#entries.get(key)?.value;
+  }
+
+  /** The value of `key`, made the most recently used; undefined when absent. */
+  use(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry.value;
+  }
+
+  /** Adds `key` as the most recently used, counting `bytes`; returns the value it replaced. */
+  set(key: string, value: V, bytes: number): V | undefined {
+    const previous = this.delete(key);
+    this.#entries.set(key, { value, bytes });
+    this.#bytes += bytes;
+    return previous;
+  }
+
+  /** Counts `bytes` for `key` from now on (a value whose size is known after it was added). */
+  count(key: string, bytes: number): void {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    this.#bytes += bytes - entry.bytes;
+    entry.bytes = bytes;
+  }
+
+  /** Removes `key`; returns its value (undefined when absent). */
+  delete(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes;
+    return entry.value;
+  }
+
+  /**
+   * Removes the least recently used entries that `evictable` allows until the bytes are at most
+   * `maxBytes`; returns them, oldest first.
+   */
+  evict(maxBytes: number, evictable: (value: V) => boolean = () => true): Array<{ key: string; value: V; bytes: number }> {
+    const victims: Array<{ key: string; value: V; bytes: number }> = [];
+    for (const [key, entry] of this.#entries) {
+      if (this.#bytes <= maxBytes) break;
+      if (!evictable(entry.value)) continue;
+      this.delete(key);
+      victims.push({ key, value: entry.value, bytes: entry.bytes });
+    }
+    return victims;
+  }
+
+  /** Removes every entry; returns their values, least recently used first. */
+  clear(): V[] {
+    const values = [...this.#entries.values()].map((entry) => entry.value);
+    this.#entries.clear();
+    this.#bytes = 0;
+    return values;
+  }
+
+  /** The entries, least recently used first (a snapshot: the caller may delete while iterating). */
+  entries(): Array<[string, V]> {
+    return [...this.#entries].map(([key, entry]) => [key, entry.value]);
+  }
+}
