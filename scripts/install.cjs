@@ -15,8 +15,7 @@ const log = (message) => console.error(`omniseg: ${message}`);
 // first required: a local build in build/ does not count), resolved here, where the package
 // manager's resolution works (Yarn's Plug'n'Play), and loaded in a child process: a prebuild that
 // cannot load here (an older glibc) or that kills the process mapping it (a truncated file:
-// SIGBUS) costs a source build, never this install.
-process.env.PREBUILDS_ONLY = '1';
+// SIGBUS) costs a source build, never this install. (main() sets PREBUILDS_ONLY.)
 
 /** Loads `file` in a child process (without NODE_OPTIONS preloads); why it did not load, or undefined. */
 function loadFails(file) {
@@ -91,28 +90,35 @@ function nodeGyp(args) {
   return run('node-gyp', args, '; run the install through npm ("npm rebuild omniseg"), or put node-gyp on PATH');
 }
 
-if (process.env.OMNISEG_SKIP_BUILD === '1') process.exit(0);
-if (prebuiltLoads()) process.exit(0);
+function main() {
+  if (process.env.OMNISEG_SKIP_BUILD === '1') process.exit(0);
+  process.env.PREBUILDS_ONLY = '1';
+  if (prebuiltLoads()) process.exit(0);
 
-let missing = missingDeps();
-if (missing.length > 0) {
-  const canApt = process.getuid && process.getuid() === 0 && fs.existsSync('/usr/bin/apt-get');
-  if (canApt) {
-    const pkgs = missing.map((d) => d.deb);
-    log(`installing build dependencies with apt-get: ${pkgs.join(' ')}`);
-    run('apt-get', ['update', '-qq']);
-    run('apt-get', ['install', '-y', '-qq', ...pkgs]);
-    missing = missingDeps();
-  }
+  let missing = missingDeps();
   if (missing.length > 0) {
-    log(
-      `building from source needs the headers of OpenBLAS (cblas.h) and nlohmann-json; missing here:\n` +
-        `  Debian/Ubuntu: sudo apt-get install ${missing.map((d) => d.deb).join(' ')}\n` +
-        `  Fedora/RHEL:   sudo dnf install ${missing.map((d) => d.rpm).join(' ')}\n` +
-        `then run: npm rebuild omniseg`,
-    );
-    process.exit(1);
+    const canApt = process.getuid && process.getuid() === 0 && fs.existsSync('/usr/bin/apt-get');
+    if (canApt) {
+      const pkgs = missing.map((d) => d.deb);
+      log(`installing build dependencies with apt-get: ${pkgs.join(' ')}`);
+      run('apt-get', ['update', '-qq']);
+      run('apt-get', ['install', '-y', '-qq', ...pkgs]);
+      missing = missingDeps();
+    }
+    if (missing.length > 0) {
+      log(
+        `building from source needs the headers of OpenBLAS (cblas.h) and nlohmann-json; missing here:\n` +
+          `  Debian/Ubuntu: sudo apt-get install ${missing.map((d) => d.deb).join(' ')}\n` +
+          `  Fedora/RHEL:   sudo dnf install ${missing.map((d) => d.rpm).join(' ')}\n` +
+          `then run: npm rebuild omniseg`,
+      );
+      process.exit(1);
+    }
   }
+
+  if (!nodeGyp(['rebuild', '-j', String(buildJobs())])) process.exit(1);
 }
 
-if (!nodeGyp(['rebuild', '-j', String(buildJobs())])) process.exit(1);
+// Run by npm; required by the tests for the headers a source build needs.
+if (require.main === module) main();
+else module.exports = { missingDeps };
