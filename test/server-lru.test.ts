@@ -1,5 +1,8 @@
-// The recency order and byte count the server's caches share (lib/server/lru.ts).
+// The recency order and byte count the server's caches share, and the budget check of the two
+// that share their makings (lib/server/lru.ts).
 import { describe, expect, it } from 'vitest';
+import { EmbeddingCache } from '../lib/server/cache.js';
+import { HeatmapCache } from '../lib/server/heatmap-cache.js';
 import { ByteLru } from '../lib/server/lru.js';
 
 function filled(): ByteLru<string> {
@@ -68,5 +71,16 @@ describe('ByteLru', () => {
     expect(lru.clear()).toEqual(['B', 'C', 'A']);
     expect(lru.size).toBe(0);
     expect(lru.bytes).toBe(0);
+  });
+});
+
+describe('SharedLruCache', () => {
+  it('rejects a byte budget that is not a number >= 0, for either cache', () => {
+    for (const make of [(n: number) => new EmbeddingCache(n), (n: number) => new HeatmapCache(n)]) {
+      for (const bad of [-1, Number.NaN]) {
+        expect(() => make(bad)).toThrow(new RangeError(`Expected a number >= 0 for maxBytes but received ${bad} of type number`));
+      }
+      expect(make(0).maxBytes).toBe(0);
+    }
   });
 });

@@ -5,8 +5,7 @@
 // encoded share one encode.
 import { createHash } from 'node:crypto';
 import type { ImageEmbedding } from '../embedding.js';
-import { ByteLru } from './lru.js';
-import { SharedWork } from './shared-work.js';
+import { SharedLruCache } from './lru.js';
 
 /** The imageId of an encoded image: the SHA-256 of its bytes, hex. */
 export function imageId(bytes: Uint8Array): string {
@@ -31,52 +30,16 @@ interface Entry {
   evicted: boolean;
 }
 
-export interface CacheEvents {
-  /** An entry left the cache to make room (not on clear()). */
-  onEvict?(id: string, bytes: number): void;
-}
-
 /** Result of `EmbeddingCache.resolve`: the pinned embedding and whether it was cached already. */
 export interface Resolved {
   lease: Lease;
   cached: boolean;
 }
 
-export class EmbeddingCache {
-  /** Byte budget of the cached embeddings. */
-  readonly maxBytes: number;
-  readonly #entries = new ByteLru<Entry>();
-  readonly #pending = new SharedWork<Entry>();
-  readonly #events: CacheEvents;
-
-  constructor(maxBytes: number, events: CacheEvents = {}) {
-    if (!(maxBytes >= 0)) throw new RangeError(`maxBytes must be >= 0, got ${maxBytes}`);
-    this.maxBytes = maxBytes;
-    this.#events = events;
-  }
-
-  /** Bytes of the embeddings in the cache (pinned evicted ones excluded). */
-  get bytes(): number {
-    return this.#entries.bytes;
-  }
-
-  /** Embeddings in the cache. */
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  /** Encodes in progress (shared by their waiters). */
-  get pending(): number {
-    return this.#pending.size;
-  }
-
-  has(id: string): boolean {
-    return this.#entries.has(id);
-  }
-
+export class EmbeddingCache extends SharedLruCache<Entry, Entry> {
   /** Pins a cached embedding and makes it the most recently used; undefined when not cached. */
   acquire(id: string): Lease | undefined {
-    const entry = this.#entries.use(id);
+    const entry = this.entries.use(id);
     return entry === undefined ? undefined : this.#lease(entry);
   }
 
@@ -94,13 +57,13 @@ export class EmbeddingCache {
   ): Promise<Resolved> {
     const cached = this.acquire(id);
     if (cached !== undefined) return { lease: cached, cached: true };
-    const entry = await this.#pending.join(id, (encodeSignal) => this.#encode(id, create, encodeSignal, source), signal);
+    const entry = await this.work.join(id, (encodeSignal) => this.#encode(id, create, encodeSignal, source), signal);
     return { lease: this.#lease(entry), cached: false };
   }
 
   /** Disposes every embedding (pinned ones when released). */
   clear(): void {
-    for (const entry of this.#entries.clear()) this.#evicted(entry);
+    for (const entry of this.entries.clear()) this.#evicted(entry);
   }
 
   async #encode(
@@ -119,11 +82,11 @@ export class EmbeddingCache {
   }
 
   #insert(entry: Entry): void {
-    const previous = this.#entries.set(entry.id, entry, entry.bytes);
+    const previous = this.entries.set(entry.id, entry, entry.bytes);
     if (previous !== undefined) this.#evicted(previous);
-    for (const { value: victim } of this.#entries.evict(this.maxBytes)) {
+    for (const { value: victim } of this.entries.evict(this.maxBytes)) {
       this.#evicted(victim);
-      this.#events.onEvict?.(victim.id, victim.bytes);
+      this.events.onEvict?.(victim.id, victim.bytes);
     }
   }
 

@@ -4,8 +4,7 @@
 // collected once no response uses it). Concurrent requests for the same heat map share one
 // computation, which is cancelled when every one of them has given up.
 import { createHash } from 'node:crypto';
-import { ByteLru } from './lru.js';
-import { SharedWork } from './shared-work.js';
+import { SharedLruCache } from './lru.js';
 import type { Heatmap } from '../referrer.js';
 import type { QuerySpec } from '../referring/prompts.js';
 
@@ -43,52 +42,17 @@ function regionKey(region: unknown, sent: Uint8Array | undefined): unknown {
   return { mask: hash.digest('hex') };
 }
 
-export interface HeatmapCacheEvents {
-  /** An entry left the cache to make room (not on clear()). */
-  onEvict?(key: string, bytes: number): void;
-}
-
 /** Result of `HeatmapCache.resolve`: the heat map and whether it came from the cache. */
 export interface ResolvedHeatmap {
   heatmap: Heatmap;
   cached: boolean;
 }
 
-export class HeatmapCache {
-  /** Byte budget; 0 caches nothing (concurrent requests still share a computation). */
-  readonly maxBytes: number;
-  readonly #entries = new ByteLru<Heatmap>();
-  readonly #pending = new SharedWork<Heatmap>();
-  readonly #events: HeatmapCacheEvents;
-
-  constructor(maxBytes: number, events: HeatmapCacheEvents = {}) {
-    if (!(maxBytes >= 0)) throw new RangeError(`Expected a number >= 0 for maxBytes but received ${maxBytes}`);
-    this.maxBytes = maxBytes;
-    this.#events = events;
-  }
-
-  /** Bytes of the cached heat maps. */
-  get bytes(): number {
-    return this.#entries.bytes;
-  }
-
-  /** Heat maps in the cache. */
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  /** Computations in progress (shared by their waiters). */
-  get pending(): number {
-    return this.#pending.size;
-  }
-
-  has(key: string): boolean {
-    return this.#entries.has(key);
-  }
-
+/** A byte budget of 0 caches nothing (concurrent requests still share a computation). */
+export class HeatmapCache extends SharedLruCache<Heatmap, Heatmap> {
   /** The cached heat map of `key`, made the most recently used; undefined when not cached. */
   get(key: string): Heatmap | undefined {
-    return this.#entries.use(key);
+    return this.entries.use(key);
   }
 
   /**
@@ -100,7 +64,7 @@ export class HeatmapCache {
   async resolve(key: string, create: (signal: AbortSignal) => Promise<Heatmap>, signal?: AbortSignal): Promise<ResolvedHeatmap> {
     const hit = this.get(key);
     if (hit !== undefined) return { heatmap: hit, cached: true };
-    const heatmap = await this.#pending.join(
+    const heatmap = await this.work.join(
       key,
       async (computeSignal) => {
         const computed = await create(computeSignal);
@@ -115,13 +79,13 @@ export class HeatmapCache {
 
   /** Empties the cache. */
   clear(): void {
-    this.#entries.clear();
+    this.entries.clear();
   }
 
   #insert(key: string, heatmap: Heatmap): void {
     const bytes = heatmapBytes(heatmap);
     if (bytes > this.maxBytes) return;
-    this.#entries.set(key, heatmap, bytes);
-    for (const victim of this.#entries.evict(this.maxBytes)) this.#events.onEvict?.(victim.key, victim.bytes);
+    this.entries.set(key, heatmap, bytes);
+    for (const victim of this.entries.evict(this.maxBytes)) this.events.onEvict?.(victim.key, victim.bytes);
   }
 }

@@ -2,6 +2,8 @@
 // per-image values): entries by key, least recently used first, with the bytes each one counts.
 // What an entry's removal means (disposing it now or when its users are done, skipping pinned
 // ones) stays with each cache.
+import { invalidRange } from '../errors.js';
+import { SharedWork } from './shared-work.js';
 
 export class ByteLru<V> {
   /** Insertion order = recency order: the first key is the least recently used. */
@@ -86,5 +88,48 @@ export class ByteLru<V> {
   /** The entries, least recently used first (a snapshot: the caller may delete while iterating). */
   entries(): Array<[string, V]> {
     return [...this.#entries].map(([key, entry]) => [key, entry.value]);
+  }
+}
+
+export interface CacheEvents {
+  /** An entry left the cache to make room (not on clear()). */
+  onEvict?(key: string, bytes: number): void;
+}
+
+/**
+ * A byte-budgeted cache whose values are made once for concurrent requests (the embedding and
+ * heat-map caches): its budget, entries and makings in progress, and what they count.
+ */
+export abstract class SharedLruCache<E, V> {
+  /** Byte budget of the cached values. */
+  readonly maxBytes: number;
+  protected readonly entries = new ByteLru<E>();
+  protected readonly work = new SharedWork<V>();
+
+  constructor(
+    maxBytes: number,
+    protected readonly events: CacheEvents = {},
+  ) {
+    if (!(maxBytes >= 0)) throw invalidRange('a number >= 0', 'maxBytes', maxBytes);
+    this.maxBytes = maxBytes;
+  }
+
+  /** Bytes of the cached values. */
+  get bytes(): number {
+    return this.entries.bytes;
+  }
+
+  /** Values in the cache. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Makings in progress (shared by their waiters). */
+  get pending(): number {
+    return this.work.size;
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(key);
   }
 }
