@@ -277,6 +277,32 @@ def build_model(cfg, seed: int):
 # Raw writers
 # --------------------------------------------------------------------------------------------
 
+def add_cli_arguments(ap, bench: str) -> None:
+    """The options both parity scripts take: what runs the CLI and how (`bench`: the npm script
+    that calls --prepare-only)."""
+    ap.add_argument("--reference-only", action="store_true", help="only build the model and run the reference")
+    ap.add_argument("--prepare-only", action="store_true",
+                    help=f"only build the model and write the test images (used by `{bench}`)")
+    ap.add_argument("--omniseg", default="node dist/lib/cli.js",
+                    help='command prefix that runs the CLI (default: "node dist/lib/cli.js", run in the repo root)')
+    ap.add_argument("--threads", type=int, default=None, help="passed to the CLI as --threads N")
+    ap.add_argument("--cpu-matmul", choices=["bf16x3", "fp32"], default=None,
+                    help="passed to the CLI as --cpu-matmul (default: the CLI's, bf16x3 where the CPU has AMX)")
+    ap.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
+                    help="passed to the CLI as --device (cuda: fail unless the CUDA build runs it)")
+    ap.add_argument("--cache", type=Path, default=REPO_ROOT / ".cache" / "parity")
+
+
+def cli_options(args) -> list[str]:
+    """The CLI flags `add_cli_arguments`' options ask for."""
+    opts = ["--threads", str(args.threads)] if args.threads else []
+    if args.cpu_matmul:
+        opts += ["--cpu-matmul", args.cpu_matmul]
+    if args.device:
+        opts += ["--device", args.device]
+    return opts
+
+
 def write_f32(path: Path, arr) -> tuple[int, ...]:
     if isinstance(arr, torch.Tensor):
         arr = arr.detach().cpu().numpy()

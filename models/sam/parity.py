@@ -156,17 +156,7 @@ def fmt(v, spec=".2e"):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="SAM parity: omniseg CLI vs transformers")
-    ap.add_argument("--reference-only", action="store_true", help="only build the model and run the reference")
-    ap.add_argument("--prepare-only", action="store_true",
-                    help="only build the model and write the test images (used by `npm run bench`)")
-    ap.add_argument("--omniseg", default="node dist/lib/cli.js",
-                    help='command prefix that runs the CLI (default: "node dist/lib/cli.js", run in the repo root)')
-    ap.add_argument("--threads", type=int, default=None, help="passed to the CLI as --threads N")
-    ap.add_argument("--cpu-matmul", choices=["bf16x3", "fp32"], default=None,
-                    help="passed to the CLI as --cpu-matmul (default: the CLI's, bf16x3 where the CPU has AMX)")
-    ap.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
-                    help="passed to the CLI as --device (cuda: fail unless the CUDA build runs it)")
-    ap.add_argument("--cache", type=Path, default=common.REPO_ROOT / ".cache" / "parity")
+    common.add_cli_arguments(ap, "npm run bench")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="sam-vit-base",
                     help="model shape (default sam-vit-base; slimsam-* use the published config.json)")
     args = ap.parse_args()
@@ -246,11 +236,7 @@ def main() -> int:
         return 0
 
     # ---------------- omniseg ----------------
-    cli_opts = ["--threads", str(args.threads)] if args.threads else []
-    if args.cpu_matmul:
-        cli_opts += ["--cpu-matmul", args.cpu_matmul]
-    if args.device:
-        cli_opts += ["--device", args.device]
+    cli_opts = common.cli_options(args)
     rows = []
     failures = []
     for ref in refs:
