@@ -38,10 +38,10 @@ void check(cudaError_t err, const char* what) {
     if (failed.empty()) failed = msg;
     throw Error(msg + "; the CUDA backend is unusable until the process restarts");
   }
-  if (err == cudaErrorMemoryAllocation) {
-    cudaGetLastError();  // clear it: out-of-memory is not sticky
-    throw Error("CUDA out of memory in " + std::string(what));
-  }
+  // Not sticky: clear the runtime's last error of this thread, which a failed API call sets too,
+  // or the next launch check on it would report this error against an unrelated kernel.
+  cudaGetLastError();
+  if (err == cudaErrorMemoryAllocation) throw Error("CUDA out of memory in " + std::string(what));
   throw Error(msg);
 }
 

@@ -382,6 +382,24 @@ void testChecks(Env& e) {
   if (!threw) ++failures;
   std::printf("%-18s %-44s %.3e %.3e %.1e %s\n", "preconditions", "linear ldx<K throws", 0.0, 0.0,
               0.0, threw ? "PASS" : "FAIL");
+  // A failed API call that is not sticky (here a copy of an invalid direction) throws, and leaves
+  // no error behind for the next launch check on this thread to report.
+  threw = false;
+  try {
+    const auto badKind = static_cast<cudaMemcpyKind>(99);
+    OMNISEG_CUDA_CHECK(cudaMemcpyAsync(e.devAlloc(4), e.devAlloc(4), 16, badKind, e.stream.get()));
+  } catch (const Error&) {
+    threw = true;
+  }
+  bool cleared = true;
+  try {
+    gpu::checkLaunch("the launch check after it");
+  } catch (const Error&) {
+    cleared = false;
+  }
+  if (!threw || !cleared) ++failures;
+  std::printf("%-18s %-44s %.3e %.3e %.1e %s\n", "errors", "a failed call leaves no error behind", 0.0,
+              0.0, 0.0, threw && cleared ? "PASS" : "FAIL");
   e.reset();
 }
 
