@@ -22,14 +22,14 @@ export type CudaAddon = { file: string } | { file?: undefined; reason: string };
  * Where a CUDA build is looked for, in order: `OMNISEG_CUDA_ADDON` (a path) when set; else the
  * local build (`npm run build:cuda` → build-cuda/Release/omniseg.node) and then the CUDA prebuild
  * (`npm run prebuild-cuda` → prebuilds/cuda/<platform>-<arch>/omniseg.node).
+ * @param root the package's root (this package's by default).
  */
-export function findCudaAddon(): CudaAddon {
+export function findCudaAddon(root = packageRoot(import.meta.url)): CudaAddon {
   const named = process.env.OMNISEG_CUDA_ADDON;
   if (named !== undefined && named !== '') {
     const file = path.resolve(named);
     return existsSync(file) ? { file } : { reason: `OMNISEG_CUDA_ADDON names ${file}, which does not exist` };
   }
-  const root = packageRoot(import.meta.url);
   const candidates = [
     path.join(root, 'build-cuda', 'Release', 'omniseg.node'),
     path.join(root, 'prebuilds', 'cuda', `${process.platform}-${process.arch}`, 'omniseg.node'),

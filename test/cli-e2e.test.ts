@@ -70,10 +70,23 @@ describe.skipIf(!ready)('omniseg CLI on the sam-tiny fixture', () => {
   });
 
   it('--mask-input takes back what --save-logits wrote, and rejects other sizes', async () => {
+    const masksOf = (stdout: string) => (JSON.parse(stdout) as SegmentJson).masks;
+    // the reference's point + mask-input case
+    const MASK_CASE = cases.cases.find((c) => c.name === 'mask_point' && c.image === 'wide.png')!;
+    const [[px, py]] = MASK_CASE.points![0];
+    const fixture = await run(['segment', IMAGE, '--model', MODEL, '--point', `${px},${py},1`, '--mask-input', path.join(FIXTURES, MASK_CASE.maskInput!), '--json']);
+    expect([fixture.code, fixture.stderr]).toEqual([0, '']);
+    const [only] = masksOf(fixture.stdout);
+    expect(mismatches(decodeRLE(only.rle), u8(MASK_CASE.masks))).toBe(0);
+
+    // what --save-logits wrote goes back in (and changes the answer to the point alone)
     const logits = path.join(dir, 'one.f32');
     expect((await run(['segment', IMAGE, '--model', MODEL, '--box', '30,20,120,85', '--save-logits', logits])).code).toBe(0);
-    const { code } = await run(['segment', IMAGE, '--model', MODEL, '--point', '75,50,1', '--mask-input', logits, '--json']);
-    expect(code).toBe(0);
+    const fed = await run(['segment', IMAGE, '--model', MODEL, '--point', '75,50,1', '--mask-input', logits, '--json']);
+    const alone = await run(['segment', IMAGE, '--model', MODEL, '--point', '75,50,1', '--json']);
+    expect([fed.code, alone.code]).toEqual([0, 0]);
+    expect(masksOf(fed.stdout)).toHaveLength(1);
+    expect(masksOf(fed.stdout)[0].rle).not.toEqual(masksOf(alone.stdout)[0].rle);
 
     const three = path.join(dir, 'three.f32');
     await run(['segment', IMAGE, '--model', MODEL, '--box', '30,20,120,85', '--multimask', '--save-logits', three]);
@@ -123,6 +136,7 @@ describe.skipIf(!ready)('omniseg CLI on the sam-tiny fixture', () => {
     expect([cpu.code, cpu.stderr]).toEqual([0, '']);
     const masks = (stdout: string) => (JSON.parse(stdout) as SegmentJson).masks;
     const refMasks = u8(POINT_CASE!.masks);
+    expect(masks(cpu.stdout)).toHaveLength(3);
     masks(cpu.stdout).forEach((m, i) => {
       expect(mismatches(decodeRLE(m.rle), refMasks.subarray(i * 15000, (i + 1) * 15000))).toBe(0);
     });

@@ -127,12 +127,25 @@ describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on th
     expect(wrong.stderr).toMatch(/for options\.refRegion\.box\[2\] but received 91/);
   });
 
-  it('segment --referrer --ref-box runs referSegment on the region', async () => {
-    const { code, stdout, stderr } = await run(['segment', IMAGE, '--model', SAM, '--referrer', CLIPSEG, '--ref-image', REF_IMAGE,
-      '--ref-box', '20,10,60,50', ...BACKEND, '--json']);
-    expect(stderr).toBe('');
-    expect(code).toBe(0);
-    expect(Object.keys(JSON.parse(stdout) as ReferJson)).toEqual(REFER_KEYS);
+  it('segment --referrer --ref-box runs referSegment on the region: as its mask does, not as the whole image', async () => {
+    const segment = async (extra: string[]) => {
+      const { code, stdout, stderr } = await run(['segment', IMAGE, '--model', SAM, '--referrer', CLIPSEG, '--ref-image', REF_IMAGE,
+        ...extra, ...BACKEND, '--json']);
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const result = JSON.parse(stdout) as ReferJson;
+      expect(Object.keys(result)).toEqual(REFER_KEYS);
+      return { ...result, timings: undefined };
+    };
+    const boxed = await segment(['--ref-box', '20,10,60,50']);
+    expect(boxed.masks.length).toBeGreaterThan(0);
+    // the box's pixels 20..59 × 10..49 of small.png (90 × 70) as a mask
+    const mask = Buffer.alloc(90 * 70);
+    for (let y = 10; y < 50; y++) mask.fill(255, y * 90 + 20, y * 90 + 60);
+    const maskFile = path.join(dir, 'ref-box-mask.png');
+    await sharp(mask, { raw: { width: 90, height: 70, channels: 1 } }).png().toFile(maskFile);
+    expect(await segment(['--ref-mask', maskFile])).toEqual(boxed);
+    expect((await segment([])).masks).not.toEqual(boxed.masks);
   });
 
   it('heatmap: a missing reference image is a one-line error, exit code 1', async () => {
@@ -222,6 +235,7 @@ describe.skipIf(!addonAvailable())('omniseg heatmap and segment --referrer on th
     const [x, y] = [Math.floor(inside / 100), inside % 100];
     const kept = JSON.parse((await refer(['--threshold-heat', threshold, '--min-area', '0', '--point', `${x},${y},1`])).stdout) as ReferJson;
     expect(kept.noTarget).toBe(false);
+    expect(kept.masks.map((k) => k.rle)).toContainEqual(m.rle);
     const none = JSON.parse(
       (await refer(['--threshold-heat', threshold, '--min-area', '0', '--box', '0,0,1,1', '--point', '0,0,1'])).stdout,
     ) as ReferJson;

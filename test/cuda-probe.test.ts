@@ -1,7 +1,7 @@
 // The CUDA build's child-process probe: each way a build can end up on a machine (usable, no
 // device, missing library, crash, hang, garbage, error exit) gives the right verdict, in a child
 // process, never in this one; verdicts are cached per file; findCudaAddon's search order.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -151,16 +151,21 @@ describe('findCudaAddon', () => {
 
   it('looks for the local CUDA build, then the CUDA prebuild', () => {
     vi.stubEnv('OMNISEG_CUDA_ADDON', '');
-    const root = path.resolve(import.meta.dirname, '..');
-    const local = path.join(root, 'build-cuda/Release/omniseg.node');
-    const prebuild = path.join(root, `prebuilds/cuda/${process.platform}-${process.arch}/omniseg.node`);
-    const expected = existsSync(local)
-      ? { file: local }
-      : existsSync(prebuild)
-        ? { file: prebuild }
-        : {
-            reason: `no CUDA build (build-cuda/Release/omniseg.node) or CUDA prebuild (prebuilds/cuda/${process.platform}-${process.arch}/omniseg.node) found in ${root}`,
-          };
-    expect(findCudaAddon()).toEqual(expected);
+    const root = mkdtempSync(path.join(dir, 'root-'));
+    const local = path.join(root, 'build-cuda', 'Release', 'omniseg.node');
+    const prebuild = path.join(root, 'prebuilds', 'cuda', `${process.platform}-${process.arch}`, 'omniseg.node');
+    expect(findCudaAddon(root)).toEqual({
+      reason: `no CUDA build (build-cuda/Release/omniseg.node) or CUDA prebuild (prebuilds/cuda/${process.platform}-${process.arch}/omniseg.node) found in ${root}`,
+    });
+    for (const file of [prebuild, local]) {
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, '');
+    }
+    expect(findCudaAddon(root)).toEqual({ file: local }); // both: the local build
+    rmSync(local);
+    expect(findCudaAddon(root)).toEqual({ file: prebuild });
+    // and this package's own root by default
+    const own = path.resolve(import.meta.dirname, '..');
+    expect(findCudaAddon()).toEqual(findCudaAddon(own));
   });
 });

@@ -181,15 +181,20 @@ describe.runIf(addonAvailable())('samClickSegmenter (tiny SAM fixture)', () => {
       const gt = rect(width, height, 40, 30, 110, 70);
       const inner = samClickSegmenter(sam, embedding);
       const masks: Uint8Array[] = [];
+      const logits: Float32Array[] = [];
       const recorder: ClickSegmenter = {
         async predict(clicks, previous) {
-          if (masks.length > 0) expect(previous).toBeInstanceOf(Float32Array);
+          expect(clicks).toHaveLength(masks.length + 1);
+          expect(previous).toBe(logits.at(-1)); // the previous round's (none in the first)
           const out = await inner.predict(clicks, previous);
+          expect(out.logits).toBeInstanceOf(Float32Array);
           masks.push(out.mask);
+          logits.push(out.logits!);
           return out;
         },
       };
       const run = await simulateClicks(recorder, gt, width, height, { maxClicks: 4 });
+      expect(run.clicks.length).toBeGreaterThan(1); // (IoU stays under 0.9 on the random model)
       expect(run.clicks[0]).toEqual(firstClick(gt, width, height));
       const clicked = new Set<number>([run.clicks[0].y * width + run.clicks[0].x]);
       for (let k = 1; k < run.clicks.length; k++) {

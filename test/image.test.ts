@@ -118,14 +118,21 @@ describe('decodeImage: encoded images', () => {
   });
 
   it('applies the EXIF orientation', async () => {
-    // 4 × 2 stored, orientation 6 (rotate 90° clockwise to display) → 2 × 4.
-    const jpeg = await sharp({ create: { width: 4, height: 2, channels: 3, background: '#ff0000' } })
-      .jpeg()
+    // 64 × 32 stored, its left half red and right half blue. Orientation 6 (rotate 90° clockwise
+    // to display) → 32 × 64, red on top (orientation 8, counter-clockwise, would put blue there).
+    const stored = new Uint8Array(64 * 32 * 3);
+    for (let i = 0; i < 64 * 32; i++) stored[i * 3 + (i % 64 < 32 ? 0 : 2)] = 255;
+    const jpeg = await sharp(stored, { raw: { width: 64, height: 32, channels: 3 } })
+      .jpeg({ quality: 95 })
       .withMetadata({ orientation: 6 })
       .toBuffer();
     const decoded = await decodeImage(jpeg);
-    expect([decoded.width, decoded.height]).toEqual([2, 4]);
-    expect(decoded.data.length).toBe(2 * 4 * 3);
+    expect([decoded.width, decoded.height]).toEqual([32, 64]);
+    expect(decoded.data.length).toBe(32 * 64 * 3);
+    const pixel = (x: number, y: number) => Array.from(decoded.data.subarray((y * 32 + x) * 3, (y * 32 + x) * 3 + 3));
+    const near = (rgb: number[], want: number[]) => rgb.every((v, c) => Math.abs(v - want[c]) <= 16);
+    expect(near(pixel(16, 4), [255, 0, 0])).toBe(true);
+    expect(near(pixel(16, 59), [0, 0, 255])).toBe(true);
   });
 
   it('decodes other formats (WebP, lossless)', async () => {
@@ -169,7 +176,7 @@ describe('decodeImage: errors', () => {
     await expect(decodeImage(await png(RGB, 3, 2, 3), { limitInputPixels: 5 })).rejects.toThrow(
       new Error('Cannot decode image buffer: 3x2 = 6 pixels exceeds the limit of 5 (limitInputPixels)'),
     );
-    await expect(decodeImage(await png(RGB, 3, 2, 3), { limitInputPixels: 6 })).resolves.toBeDefined();
+    await expect(decodeImage(await png(RGB, 3, 2, 3), { limitInputPixels: 6 })).resolves.toMatchObject({ width: 3, height: 2 });
   });
 
   it('an invalid limitInputPixels', async () => {

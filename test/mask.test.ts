@@ -229,16 +229,13 @@ describe('masksFromDecode', () => {
     runsPerMask: Uint32Array.from(perMask, (c) => c.length),
   };
 
-  it('slices run lengths into masks, as views', () => {
+  it('slices run lengths into masks, each mask its own runs', () => {
     const masks = masksFromDecode(rle, layout);
     expect(masks).toHaveLength(6);
-    let at = 0;
     masks.forEach((mask, i) => {
       expect(mask.toRLE()).toEqual(encodeRLE(result.masks.subarray(i * 6, (i + 1) * 6), 2, 3));
       expect(mask.data).toEqual(result.masks.subarray(i * 6, (i + 1) * 6));
-      at += perMask[i].length;
     });
-    expect(at).toBe(rle.runs?.length);
   });
 
   it('rejects run lengths that do not add up', () => {

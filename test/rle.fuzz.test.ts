@@ -81,10 +81,24 @@ const rleInputArb: fc.Arbitrary<unknown> = fc.oneof(
   fc.anything(),
 );
 
-/** Huge sizes whose pixel count is at or past 2^53, with counts that nearly sum to it. */
+/**
+ * Huge sizes: pixel counts just under 2^53 (accepted when the counts sum to them), and at or past
+ * it (always refused), with counts near those sums: float sums of such counts round.
+ */
+const UNDER_2_53 = [[2 ** 26, 2 ** 26], [2 ** 52, 1], [3, 2 ** 50], [1, 2 ** 53 - 1]];
 const hugeRleArb = fc.record({
-  size: fc.constantFrom([2 ** 30, 2 ** 30], [2 ** 26, 2 ** 27], [2 ** 53, 1], [3, 2 ** 51]),
-  counts: fc.array(fc.constantFrom(0, 1, 2, 2 ** 52, 2 ** 53, 2 ** 60, 2 ** 60 - 2 ** 8), { maxLength: 4 }),
+  size: fc.constantFrom(...UNDER_2_53, [2 ** 30, 2 ** 30], [2 ** 26, 2 ** 27], [2 ** 53, 1], [3, 2 ** 51]),
+  counts: fc.oneof(
+    fc.array(fc.constantFrom(0, 1, 2, 2 ** 50, 2 ** 51, 2 ** 52 - 1, 2 ** 52, 2 ** 53, 2 ** 60, 2 ** 60 - 2 ** 8), { maxLength: 4 }),
+    // runs that sum to the size, one of them nudged by -1, 0 or +1
+    fc.tuple(fc.constantFrom(...UNDER_2_53), fc.nat({ max: 3 }), fc.integer({ min: -1, max: 1 })).map(([[h, w], split, nudge]) => {
+      const n = h * w;
+      const parts = [Math.floor(n / 2), n - Math.floor(n / 2)].slice(0, split === 0 ? 1 : 2);
+      if (parts.length === 1) parts[0] = n;
+      parts[parts.length - 1] += nudge;
+      return split === 3 ? [0, ...parts] : parts;
+    }),
+  ),
 });
 
 describe('RLE parsers on arbitrary input', { timeout: FUZZ_TIMEOUT_MS }, () => {
@@ -102,16 +116,26 @@ describe('RLE parsers on arbitrary input', { timeout: FUZZ_TIMEOUT_MS }, () => {
     expect(mergeZeroRuns(counts)).toEqual(oracleCounts(r.value, height, width));
   });
 
-  it.prop([hugeRleArb], runs)('accepted run lengths sum exactly (in integers) to height × width', (rle) => {
+  it.prop([hugeRleArb], runs)('accepted run lengths sum exactly (in integers) to height × width; 2^53 pixels or more are refused', (rle) => {
     const r = outcome(() => rleRuns(rle), ARGUMENT_ERRORS, namesParam('rle'));
-    if (!r.ok) return;
-    const sum = r.value.counts.reduce((s, c) => s + BigInt(c), 0n);
-    expect(sum).toBe(BigInt(rle.size[0]) * BigInt(rle.size[1]));
+    const pixels = BigInt(rle.size[0]) * BigInt(rle.size[1]);
+    const sum = rle.counts.reduce((s, c) => s + BigInt(c), 0n);
+    // accepted exactly when the size is under 2^53 and the runs sum to it
+    expect(r.ok).toBe(pixels < 2n ** 53n && sum === pixels);
+    if (r.ok) expect(r.value.counts.reduce((s, c) => s + BigInt(c), 0n)).toBe(pixels);
   });
 
-  it.prop([fc.anything(), fc.anything(), fc.anything()], runs)('encodeRLE refuses bad arguments by name', (mask, h, w) => {
-    outcome(() => encodeRLE(mask as Uint8Array, h as number, w as number), ARGUMENT_ERRORS, /^Expected .+ for (mask|height|width) but received/s);
-  });
+  it.prop([fc.anything({ withTypedArray: true }), fc.oneof(fc.nat({ max: 4 }), fc.anything()), fc.oneof(fc.nat({ max: 4 }), fc.anything())], runs)(
+    'encodeRLE refuses bad arguments by name, and encodes only a mask of height × width bytes',
+    (mask, h, w) => {
+      const r = outcome(() => encodeRLE(mask as Uint8Array, h as number, w as number), ARGUMENT_ERRORS, /^Expected .+ for (mask|height|width) but received/s);
+      if (r.ok) {
+        expect(mask).toBeInstanceOf(Uint8Array);
+        expect((h as number) * (w as number)).toBe((mask as Uint8Array).length);
+        expect(r.value.size).toEqual([h, w]);
+      }
+    },
+  );
 
   it.prop([fc.array(rleInputArb, { maxLength: 3 }), fc.boolean()], runs)('rleMerge and rleIoU refuse bad RLEs by name', (rles, intersect) => {
     const merged = outcome(() => rleMerge(rles as RLEInput[], intersect), ARGUMENT_ERRORS, namesParam('rle'));

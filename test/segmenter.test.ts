@@ -281,7 +281,7 @@ describe('Segmenter.embeddingFromFloat32Array', () => {
     );
   });
 
-  it('embeddingFromFloat32ArrayAsync checks the same and wraps the same; toFloat32ArrayAsync copies', async () => {
+  it('embeddingFromFloat32ArrayAsync checks the same and wraps the same; toFloat32ArrayAsync answers as toFloat32Array', async () => {
     const segmenter = await Segmenter.load({ model: modelDir });
     const embedding = await segmenter.embeddingFromFloat32ArrayAsync(new Float32Array(128), 30, 20);
     expect([embedding.width, embedding.height]).toEqual([30, 20]);

@@ -245,15 +245,23 @@ describe('over a socket', () => {
     expect(metric(s, 'omniseg_requests_cancelled_total', { route: '/v1/embeddings', reason: 'client_gone' })).toBe(0);
   });
 
-  it('closes a connection whose upload stalls for the whole deadline; close() does not wait for it', async () => {
-    const server = await start({ requestTimeoutMs: 200 });
+  it('closes a connection whose upload stalls for the whole deadline; close() waits for it no longer', async () => {
+    const deadline = 300;
+    const server = await start({ requestTimeoutMs: deadline });
     const base = new URL(await server.listen({ port: 0 }));
     const { connect } = await import('node:net');
     const socket = connect(Number(base.port), base.hostname);
-    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const t0 = performance.now();
+    const ended = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now() - t0)));
     socket.write('POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n0123456789');
-    await ended; // (the server closes it: vitest's timeout would fail the test otherwise)
-    await server.close();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // (the request has reached the server)
+    const closed = server.close().then(() => performance.now() - t0);
+    const [endedMs, closedMs] = await Promise.all([ended, closed]);
+    // The server ends the silent connection once the deadline has passed (not before: it is in
+    // flight), and close(), called while it was open, resolves after it and without waiting more.
+    expect(endedMs).toBeGreaterThanOrEqual(deadline - 20);
+    expect(closedMs).toBeGreaterThanOrEqual(endedMs - 20);
+    expect(closedMs).toBeLessThan(deadline + 2000);
   });
 
   it('serves concurrent clients', async () => {

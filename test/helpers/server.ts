@@ -35,14 +35,17 @@ export interface Sample {
  * line is `name{labels} value`, and every sample belongs to a metric declared by # HELP and # TYPE.
  * @throws Error naming the first bad line.
  */
-export function parsePrometheus(text: string): Sample[] {
+export function parsePrometheus(text: string): Samples {
   const declared = new Map<string, string>();
-  const samples: Sample[] = [];
+  const samples: Samples = Object.assign([] as Sample[], { declared: new Set<string>() });
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
     if (meta !== null) {
-      if (meta[1] === 'TYPE') declared.set(meta[2], meta[3]);
+      if (meta[1] === 'TYPE') {
+        declared.set(meta[2], meta[3]);
+        samples.declared.add(meta[2]);
+      }
       continue;
     }
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/i.exec(line);
@@ -57,8 +60,17 @@ export function parsePrometheus(text: string): Sample[] {
   return samples;
 }
 
-/** The value of the sample `name` whose labels include `labels` (0 when there is none). */
-export function metric(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+/** Samples of a scrape, and the metrics it declares (# TYPE), with or without samples. */
+export type Samples = Sample[] & { declared: Set<string> };
+
+/**
+ * The value of the sample `name` whose labels include `labels`: 0 when there is none (a labelled
+ * counter not yet incremented), an Error when the scrape declares no such metric (a typo).
+ */
+export function metric(samples: Samples, name: string, labels: Record<string, string> = {}): number {
+  if (!samples.declared.has(name) && !samples.declared.has(name.replace(/_(bucket|sum|count)$/, ''))) {
+    throw new Error(`No metric ${name} in the scrape`);
+  }
   const found = samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   return found?.value ?? 0;
 }
