@@ -133,10 +133,15 @@ std::string checkEncodeGraphs(sam::SamModel& model, const std::vector<uint8_t>& 
   if (!gB->replayed || !gBA[0]->replayed || !gBA[1]->replayed) return "an encode was not replayed from a graph";
   const double apart = relL2(eB, eA), e1 = relL2(chw(*gB), eB), e2 = relL2(chw(*gBA[0]), eBA0),
                e3 = relL2(chw(*gBA[1]), eBA1);
+  // A replay runs the same kernels on the same values; only cuBLASLt's choice of algorithm for
+  // the graph's buffers may differ, far under a fifth of bf16's parity bound (5e-2, gpu_check.py).
+  // The two images must lie much further apart than that, or a replay of the other image's
+  // pixels (a stale input) would pass.
+  const double bound = 1e-2;
   std::ostringstream s;
-  s << "rel L2 to op by op " << e1 << " (one image), " << e2 << " / " << e3 << " (batch of two); the images "
-    << apart << " apart";
-  if (std::max({e1, e2, e3}) > 0.1 * apart) return "FAIL: " + s.str();
+  s << "rel L2 to op by op " << e1 << " (one image), " << e2 << " / " << e3 << " (batch of two), bound " << bound
+    << "; the images " << apart << " apart";
+  if (std::max({e1, e2, e3}) > bound || !(apart > 10 * bound)) return "FAIL: " + s.str();
 
   // A recording while another thread allocates and frees device memory, as the JS thread does
   // when an embedding is collected, or another worker with its arena: the (relaxed) capture must
@@ -156,7 +161,7 @@ std::string checkEncodeGraphs(sam::SamModel& model, const std::vector<uint8_t>& 
   });
   const Images aba{ab[0], ab[1], ab[0]};
   setenv("OMNISEG_CUDA_ENCODER_GRAPHS", "1", 1);
-  model.encodeBatch(aba);  // (op by op, then records the graph of three while the thread churns)
+  const auto oABA = model.encodeBatch(aba);  // (op by op, then records the graph of three while the thread churns)
   stop = true;
   churn.join();
   const auto gABA = model.encodeBatch(aba);
@@ -165,9 +170,9 @@ std::string checkEncodeGraphs(sam::SamModel& model, const std::vector<uint8_t>& 
     << " failed)";
   if (!gABA[0]->replayed || !gABA[2]->replayed)
     return "FAIL: the graph of three was not recorded beside the frees; " + s.str();
-  const double e4 = relL2(chw(*gABA[0]), eA);
+  const double e4 = std::max(relL2(chw(*gABA[0]), chw(*oABA[0])), relL2(chw(*gABA[1]), chw(*oABA[1])));
   s << ", its replay " << e4 << " from op by op";
-  return e4 <= 0.1 * apart && failures.load() == 0 ? "pass: " + s.str() : "FAIL: " + s.str();
+  return e4 <= bound && failures.load() == 0 ? "pass: " + s.str() : "FAIL: " + s.str();
 }
 #endif
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "ops/cpu/attention_avx2.h"
 #include "ops/cpu/attention_avx512.h"
 #include "ops/cpu/gemm_amx.h"
@@ -67,16 +68,6 @@ void reference(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
     }
 }
 
-// max |got - want| / max |want|
-double relErr(const float* got, const std::vector<double>& want) {
-  double err = 0, mag = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    err = std::max(err, std::abs(double(got[i]) - want[i]));
-    mag = std::max(mag, std::abs(want[i]));
-  }
-  return err / std::max(mag, 1e-30);
-}
-
 void check(const std::string& name, double err) {
   const bool ok = err <= tolerance && std::isfinite(err);
   if (!ok) ++failures;
@@ -104,7 +95,7 @@ void testAttention(Ctx& ctx, int64_t Nq, int64_t Nk, int64_t heads, int64_t d, b
                       out.data(), causal);
   check(std::string(pathName(ctx, d)) + " attention Nq=" + std::to_string(Nq) + " Nk=" + std::to_string(Nk) +
             " heads=" + std::to_string(heads) + " d=" + std::to_string(d) + (causal ? " causal" : ""),
-        relErr(out.data(), want));
+        nativetest::maxRelErr(out.data(), want));
 }
 
 void testRelPos(Ctx& ctx, int64_t B, int64_t h, int64_t w, int64_t heads, int64_t d, std::mt19937& rng) {
@@ -120,7 +111,7 @@ void testRelPos(Ctx& ctx, int64_t B, int64_t h, int64_t w, int64_t heads, int64_
     std::vector<double> want;
     reference(base, 3 * C, base + C, 3 * C, base + 2 * C, 3 * C, S, S, heads, d, 1.0 / std::sqrt(double(d)), false,
               relH.data(), relW.data(), h, w, want);
-    err = std::max(err, relErr(out.data() + b * S * C, want));
+    err = nativetest::worst(err, nativetest::maxRelErr(out.data() + b * S * C, want));
   }
   check(std::string(pathName(ctx, d)) + " relPosAttention B=" + std::to_string(B) + " grid=" + std::to_string(h) + "x" +
             std::to_string(w) + " heads=" + std::to_string(heads) + " d=" + std::to_string(d),

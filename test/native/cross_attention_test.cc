@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "ops/ops.h"
 
 using namespace omniseg;
@@ -57,16 +58,6 @@ std::vector<double> attend(const std::vector<double>& q, const std::vector<doubl
         for (int64_t c = 0; c < d; ++c) out[i * I + h * d + c] += s[j] / sum * v[j * I + h * d + c];
     }
   return out;
-}
-
-// max |got - want| / max |want|
-double relErr(const std::vector<float>& got, const std::vector<double>& want) {
-  double err = 0, mag = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    err = std::max(err, std::abs(double(got[i]) - want[i]));
-    mag = std::max(mag, std::abs(want[i]));
-  }
-  return err / std::max(mag, 1e-30);
 }
 
 void check(const std::string& name, bool ok, const char* what, double value) {
@@ -121,7 +112,7 @@ void testTokensAttendImage(int64_t N, int64_t C, int64_t heads, int64_t d, int64
                                 heads, d, static_cast<float>(scale), out.data());
     return out;
   });
-  const double err = relErr(got, want);
+  const double err = nativetest::maxRelErr(got, want);
   check(name, err <= kTolerance && std::isfinite(err), "rel err", err);
 }
 
@@ -156,7 +147,7 @@ void testImageAttendsTokens(int64_t N, int64_t C, int64_t heads, int64_t d, int6
                                  d, static_cast<float>(scale), w.Wo.data(), bo, x.data());
     return x;
   });
-  const double err = relErr(got, want);
+  const double err = nativetest::maxRelErr(got, want);
   check(name, err <= kTolerance && std::isfinite(err), "rel err", err);
 }
 

@@ -1,7 +1,9 @@
 // masks::tracePolygons and masks::countsToMask on random masks, under ASan in `make asan`:
 // every polygon's shoelace area (outer minus holes) is the pixel count of a 4-connected region,
-// the regions come in raster order, every ring is closed, axis-aligned and keeps only corners,
+// and the pixels its rings enclose are that region's; the regions come in raster order, every
+// ring is closed, axis-aligned and keeps only corners,
 // and run lengths decode to the mask they came from. lib/ tests check exact rings through the addon.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -18,10 +20,12 @@ using omniseg::masks::tracePolygons;
 
 namespace {
 
-// Sizes of the 4-connected regions in raster order of their first pixel (flood fill).
-std::vector<int64_t> regionSizes(const std::vector<uint8_t>& m, int64_t W, int64_t H) {
+// The 4-connected regions in raster order of their first pixel (flood fill): their sizes, and
+// each pixel's region (1-based; 0 for background) in `label`.
+std::vector<int64_t> regionSizes(const std::vector<uint8_t>& m, int64_t W, int64_t H, std::vector<int32_t>& label) {
   std::vector<uint8_t> seen(m.size());
   std::vector<int64_t> sizes, stack;
+  label.assign(m.size(), 0);
   for (int64_t i = 0; i < W * H; ++i) {
     if (m[i] == 0 || seen[i]) continue;
     int64_t n = 0;
@@ -31,6 +35,7 @@ std::vector<int64_t> regionSizes(const std::vector<uint8_t>& m, int64_t W, int64
       const int64_t p = stack.back();
       stack.pop_back();
       ++n;
+      label[p] = static_cast<int32_t>(sizes.size() + 1);
       const int64_t x = p % W, y = p / W;
       const int64_t nb[4][2] = {{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}};
       for (const auto& q : nb) {
@@ -56,10 +61,28 @@ std::vector<uint32_t> countsOf(const std::vector<uint8_t>& m, int64_t W, int64_t
 
 void checkMask(const std::vector<uint8_t>& m, int64_t W, int64_t H, int64_t& holes) {
   const auto p = tracePolygons(m.data(), W, H);
-  const auto sizes = regionSizes(m, W, H);
+  std::vector<int32_t> label;
+  const auto sizes = regionSizes(m, W, H, label);
   CHECK(p.ringsPerPolygon.size() == sizes.size());
   size_t ring = 0, v = 0;
   for (size_t poly = 0; poly < p.ringsPerPolygon.size() && poly < sizes.size(); ++poly) {
+    // Where it lies: the pixels whose centres its rings enclose (even-odd) are its region's.
+    const size_t firstRing = ring, firstVertex = v;
+    std::vector<uint8_t> inside(m.size(), 0);
+    for (size_t r = firstRing, at = firstVertex; r < firstRing + p.ringsPerPolygon[poly] && r < p.ringSizes.size();
+         at += p.ringSizes[r], ++r) {
+      const size_t n = p.ringSizes[r];
+      for (size_t i = 0; i < n && 2 * (at + n) <= p.xy.size(); ++i) {
+        const int32_t* a = &p.xy[2 * (at + i)];
+        const int32_t* b = &p.xy[2 * (at + (i + 1) % n)];
+        if (a[0] != b[0]) continue;  // (a ray to the right crosses vertical edges only)
+        for (int64_t y = std::min(a[1], b[1]); y < std::max(a[1], b[1]); ++y)
+          for (int64_t x = 0; x < a[0] && x < W; ++x) inside[static_cast<size_t>(y * W + x)] ^= 1;
+      }
+    }
+    bool placed = true;
+    for (size_t i = 0; i < m.size(); ++i) placed &= (inside[i] != 0) == (label[i] == static_cast<int32_t>(poly + 1));
+    CHECK(placed);
     int64_t twiceArea = 0;
     for (uint32_t k = 0; k < p.ringsPerPolygon[poly]; ++k, ++ring) {
       const size_t n = p.ringSizes[ring];

@@ -198,6 +198,7 @@ static void testStacked() {
     listed += t.data == ab;
   }
   CHECK(listed == 1);
+  CHECK(ws.handedOut().size() == 2);  // the stacked buffer and "b"
   bool threw = false;
   try {
     ws.getStacked({"a", "h"}, {2, 3});
@@ -306,9 +307,20 @@ static void testEdgeValid() {
   bool ok = true;
   try {
     parseMem(makeFile("{}", ""));  // no tensors at all
-    parseMem(makeFile("{\"e\":{\"dtype\":\"F32\",\"shape\":[0,4],\"data_offsets\":[0,0]},"
-                      "\"s\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}",
-                      "x"));  // empty tensor + scalar
+    // an empty tensor and a scalar: their shapes and byte ranges as written
+    const std::string file = makeFile("{\"e\":{\"dtype\":\"F32\",\"shape\":[0,4],\"data_offsets\":[0,0]},"
+                                      "\"s\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}",
+                                      "x");
+    std::vector<uint8_t> copy(file.begin(), file.end());
+    const auto st = SafeTensors::fromMemory(copy.data(), copy.size());
+    const auto* e = st->find("e");
+    const auto* sc = st->find("s");
+    CHECK(st->tensors().size() == 2 && e != nullptr && sc != nullptr);
+    if (e != nullptr && sc != nullptr) {
+      CHECK(e->dtype == omniseg::DType::F32 && e->shape == std::vector<int64_t>({0, 4}) && e->begin == 0 && e->end == 0);
+      CHECK(sc->dtype == omniseg::DType::U8 && sc->shape.empty() && sc->begin == 0 && sc->end == 1);
+      CHECK(*st->bytes(*sc) == 'x');
+    }
   } catch (const omniseg::Error& e) {
     std::fprintf(stderr, "unexpected: %s\n", e.what());
     ok = false;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace sp = omniseg::ops::cuda::split;
@@ -28,6 +29,17 @@ struct Case {
 template <class T>
 float asFloat(T v) {
   return static_cast<float>(v);
+}
+
+// v rounded to nearest even in T with CUDA's own conversions, not the kernel's dev::to.
+template <class T>
+T rounded(float v) {
+  if constexpr (std::is_same_v<T, __half>)
+    return __float2half_rn(v);
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    return __float2bfloat16_rn(v);
+  else
+    return v;
 }
 
 // The split of qkv (In) into T for case c by the kernel `vec ? splitHeads8Kernel : splitHeadsKernel`,
@@ -66,9 +78,9 @@ void run(const Case& c, bool vec, const char* types) {
           v = asFloat(qkv[(b * Tn + t) * 3 * C + i]);
         }
         const int64_t which = i / C, hd = i % C / c.d, e = i % c.d;
-        ref[which * per + ((b * c.heads + hd) * Tn + t) * c.d + e] = omniseg::ops::cuda::dev::to<T>(v);
+        ref[which * per + ((b * c.heads + hd) * Tn + t) * c.d + e] = rounded<T>(v);
       }
-  std::vector<T> got(3 * per, omniseg::ops::cuda::dev::to<T>(-7.f));
+  std::vector<T> got(3 * per, rounded<T>(-7.f));
   if (vec) {
     const int64_t chunks = B * Tn * 3 * C / 8;
     // (a grid smaller than the work: the grid-stride loop takes several turns)
