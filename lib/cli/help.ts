@@ -252,7 +252,8 @@ Endpoints:
                          "vocabulary": [...], "topK" add "label"/"labels" to each mask
   POST /v1/heatmap      {"imageId" | "image", "text", "refImage", "refRegion", "textWeight" |
                          "prompts", "weights", "format": "float32" | "png"}
-                        -> {"width","height","heatmap" | "png","heatmapCached"} (--referrer)
+                        -> {"imageId","width","height","heatmapCached","timings",
+                         "heatmap" | "png"} (--referrer)
   GET  /healthz, /readyz (503 until the model is loaded), /metrics (Prometheus)
 Errors are {"error":{"code","message"}}; a full queue answers 429 with Retry-After.
 

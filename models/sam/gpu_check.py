@@ -18,8 +18,9 @@ needed): it drives omniseg through the standalone program test/gpu/sam_gpu.cc.
    processor + encoder; its decode (prompt -> masks at image size, fp32); omniseg's encode
    (host preprocessing + upload + encoder) and decode (prompt -> masks at image size, in host
    memory), also op by op (no CUDA graph) and into pageable result buffers (OMNISEG_PINNED_MB=0);
-   the half-precision encoder also with the fused attention's token-order key layout for the
-   windowed layers (OMNISEG_FLASH_KEYS=dense; key rows are the default), held to the same bounds.
+   the half-precision encoder also with the fused attention's variants (OMNISEG_FLASH_QTILE=128,
+   OMNISEG_FLASH_QKV=1, both) and as a CUDA graph (OMNISEG_CUDA_ENCODER_GRAPHS=1), held to the
+   same bounds (the token-order key layout, OMNISEG_FLASH_KEYS=dense, is compared by the op tests).
 """
 
 from __future__ import annotations
