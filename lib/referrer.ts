@@ -42,18 +42,13 @@ import { Mask, maskSource } from './mask.js';
 import { nonEmptyString, plainObject } from './validate.js';
 
 export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
-export { heatmapFromLogits } from './referring/heatmap.js';
+import { MAX_HEATMAP_PIXELS } from './referring/heatmap.js';
+export { heatmapFromLogits, MAX_HEATMAP_PIXELS } from './referring/heatmap.js';
 export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
 
 /** Distinct texts whose embeddings a Referrer keeps (least recently used evicted first). */
 export const TEXT_EMBEDDING_CACHE_SIZE = 1024;
 
-/**
- * Most heat-map pixels one call makes, over all its queries (queries × width × height): 2^28
- * float32 values, 1 GiB, made in one native buffer. One heat map of an image at sharp's default
- * `limitInputPixels` fits.
- */
-export const MAX_HEATMAP_PIXELS = 2 ** 28;
 
 export interface ReferrerLoadOptions {
   /**

@@ -42,13 +42,13 @@ export function decodeRLE(rle: RLEInput): Uint8Array {
  * columns in JS took 40–70 ms).
  */
 export function countsToMask(counts: ArrayLike<number>, height: number, width: number): Uint8Array {
-  if (height * width === 0) {
-    // (whatever the sides: a mask without pixels, as encodeRLE makes for 0 × 10^12)
-    for (let i = 0; i < counts.length; i++) {
-      if (counts[i] !== 0) throw invalidRange('run lengths summing to height × width = 0', 'counts', counts);
-    }
-    return new Uint8Array(0);
-  }
+  integerInRange(height, 'height', 0);
+  integerInRange(width, 'width', 0);
+  const total = runsTotal(counts, 'counts');
+  // (0 pixels whatever the sides, as encodeRLE makes for 0 × 10^12)
+  if (total !== height * width) throw invalidRange(`run lengths summing to height × width = ${height * width}`, 'counts', counts);
+  if (total === 0) return new Uint8Array(0);
+  if (total > 0xffffffff) throw invalidRange('a mask of at most 2^32 - 1 pixels', 'height × width', total);
   return native().maskBytes(counts instanceof Uint32Array ? counts : Uint32Array.from(counts), width, height);
 }
 
@@ -126,6 +126,7 @@ export function rleRuns(rle: RLEInput): { height: number; width: number; counts:
  * zero-length runs after the first.
  */
 export function mergeRuns(a: readonly number[], b: readonly number[], intersect = false): number[] {
+  checkRunPair(a, b);
   const out: number[] = [];
   let value = 0;
   let run = 0;
@@ -144,6 +145,7 @@ export function mergeRuns(a: readonly number[], b: readonly number[], intersect 
 
 /** Intersection and union areas of two masks of the same size, given as run lengths. */
 export function overlapRuns(a: ArrayLike<number>, b: ArrayLike<number>): { intersection: number; union: number } {
+  checkRunPair(a, b);
   let intersection = 0;
   let union = 0;
   sweepRuns(a, b, (va, vb, length) => {
@@ -193,6 +195,28 @@ export function rleIoU(a: RLEInput, b: RLEInput): number {
   }
   const { intersection, union } = overlapRuns(ra.counts, rb.counts);
   return union === 0 ? 0 : intersection / union;
+}
+
+/** Run lengths: an array of non-negative safe integers; their sum. */
+function runsTotal(runs: ArrayLike<number>, param: string): number {
+  if (typeof runs !== 'object' || runs === null || typeof runs.length !== 'number') {
+    throw invalidType('an array of run lengths', param, runs);
+  }
+  let total = 0;
+  for (let i = 0; i < runs.length; i++) {
+    const v = runs[i];
+    if (typeof v !== 'number') throw invalidType('a non-negative integer', `${param}[${i}]`, v);
+    if (!Number.isSafeInteger(v) || v < 0) throw invalidRange('a non-negative integer', `${param}[${i}]`, v);
+    total += v;
+  }
+  if (!Number.isSafeInteger(total)) throw invalidRange('run lengths summing to less than 2^53', param, runs);
+  return total;
+}
+
+/** Two run-length lists of one mask size (equal totals), as the sweeps need them. */
+function checkRunPair(a: ArrayLike<number>, b: ArrayLike<number>): void {
+  const total = runsTotal(a, 'a');
+  if (runsTotal(b, 'b') !== total) throw invalidRange(`run lengths summing to ${total}, as a's do`, 'b', b);
 }
 
 /**

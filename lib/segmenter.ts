@@ -301,6 +301,7 @@ export class Segmenter {
     const h = integerInRange(height, 'height', 1);
     // (the masks of every decode will be w × h bytes: the image limit holds here too)
     checkPixelLimit(w * h, this.limitInputPixels, 'width × height', w * h);
+    checkResizable(w, h, this.config.longestEdge, 'width × height');
     return [w, h];
   }
 

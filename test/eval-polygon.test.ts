@@ -61,3 +61,15 @@ describe('polygons vs pycocotools', () => {
     expect(() => checkPolygon('0 0 1 0 1 1', 'p')).toThrow(what);
   });
 });
+
+describe('polygon arguments', () => {
+  it('polygonRuns and polygonsToRLE check polygons and the grid first (a NaN height hung, a 1e9 vertex exhausted memory)', () => {
+    expect(() => polygonRuns([0, 0, 1e9, 0, 0, 1e9], 10, 10)).toThrow(/ for xy but received \[0, 0, 1000000000/);
+    expect(() => polygonsToRLE([[0, 0, 5, 0, 0, 5], [0, 0, 5, 0, 0, 5]], Number.NaN, 10)).toThrow(
+      new RangeError('Expected an integer >= 0 for height but received NaN of type number'),
+    );
+    expect(() => polygonsToRLE([[0, 0, 5, 0, 0, 5], [1, 2]], 10, 10)).toThrow(/ for polygons\[1\] but received \[1, 2\]/);
+    expect(() => polygonsToRLE('x' as unknown as number[][], 10, 10)).toThrow(TypeError);
+    expect(() => polygonRuns([0, 0, 5, 0, 0, 5], 2 ** 16, 2 ** 16)).toThrow(/a grid of fewer than 2\^31 pixels for height × width/);
+  });
+});

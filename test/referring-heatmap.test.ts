@@ -26,7 +26,14 @@ describe('heatmapFromLogits', () => {
     );
     expect(() => heatmapFromLogits([0, 0, 0, 0] as unknown as Float32Array, 2, 4, 3)).toThrow(TypeError);
     expect(() => heatmapFromLogits(logits, 0, 4, 3)).toThrow(/an integer >= 1 for size /);
-    expect(() => heatmapFromLogits(logits, 2, -1, 3)).toThrow(/an integer >= 1 for width /);
-    expect(() => heatmapFromLogits(logits, 2, 4, 1.5)).toThrow(/an integer >= 1 for height /);
+    expect(() => heatmapFromLogits(logits, 2, -1, 3)).toThrow(/an integer between 1 and 1048576 for width /);
+    expect(() => heatmapFromLogits(logits, 2, 4, 1.5)).toThrow(/an integer between 1 and 1048576 for height /);
+    // sizes that would exhaust memory are refused before any allocation (1e8 taps used to kill V8)
+    expect(() => heatmapFromLogits(logits, 2, 1e8, 1)).toThrow(
+      new RangeError('Expected an integer between 1 and 1048576 for width but received 100000000 of type number'),
+    );
+    expect(() => heatmapFromLogits(logits, 2, 2 ** 20, 2 ** 10)).toThrow(
+      new RangeError('Expected a heat map of at most 268435456 pixels for width × height but received 1073741824 of type number'),
+    );
   });
 });

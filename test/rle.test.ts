@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Mask } from '../lib/mask.js';
-import { countsFromString, countsToMask, countsToString, decodeRLE, encodeRLE, maskToCounts, rleArea } from '../lib/rle.js';
+import { countsFromString, countsToMask, countsToString, decodeRLE, encodeRLE, maskToCounts, mergeRuns, overlapRuns, rleArea } from '../lib/rle.js';
 
 /** Row-major mask of height × width with the given (row, column) pixels set. */
 function maskWith(height: number, width: number, pixels: Array<[number, number]>): Uint8Array {
@@ -312,5 +312,26 @@ describe('round trip', () => {
     expect(rleArea(rle)).toBe(800 * 500);
     // Buffer comparison: toEqual walks a million elements one by one.
     expect(Buffer.from(decodeRLE(rle)).equals(Buffer.from(mask))).toBe(true);
+  });
+});
+
+describe('run-length arguments', () => {
+  it('mergeRuns / overlapRuns refuse run lengths that are not non-negative integers of one total (they looped forever on NaN)', () => {
+    expect(() => mergeRuns([NaN], [1])).toThrow(new RangeError('Expected a non-negative integer for a[0] but received NaN of type number'));
+    expect(() => overlapRuns([Infinity], [Infinity])).toThrow(/for a\[0\] but received Infinity/);
+    expect(() => mergeRuns(['a'] as unknown as number[], [1])).toThrow(TypeError);
+    expect(() => overlapRuns([2, 1], [1, -1, 3])).toThrow(/for b\[1\] but received -1/);
+    expect(() => mergeRuns([1, 2], [2])).toThrow(new RangeError("Expected run lengths summing to 3, as a's do for b but received [2] of type array"));
+    expect(mergeRuns([1, 2], [2, 1])).toEqual([1, 2]);
+    expect(overlapRuns([1, 2], [2, 1])).toEqual({ intersection: 1, union: 2 });
+  });
+
+  it('countsToMask refuses counts that do not fill height × width exactly, and bad sides', () => {
+    expect(() => countsToMask([4294967297], 1, 1)).toThrow(/summing to height × width = 1 for counts/); // (wrapped to 1 before)
+    expect(() => countsToMask([1.5], 1, 1)).toThrow(/a non-negative integer for counts\[0\] but received 1.5/); // (truncated to 1 before)
+    expect(() => countsToMask([1], Number.NaN, 1)).toThrow(new RangeError('Expected an integer >= 0 for height but received NaN of type number'));
+    expect(() => countsToMask([0, 1], 0, 5)).toThrow(/summing to height × width = 0/);
+    expect(countsToMask([0, 0], 0, 1e12)).toEqual(new Uint8Array(0));
+    expect(countsToMask([1, 1], 1, 2)).toEqual(Uint8Array.of(0, 1));
   });
 });

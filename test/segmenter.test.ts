@@ -281,6 +281,14 @@ describe('Segmenter.embeddingFromFloat32Array', () => {
     );
   });
 
+  it('refuses an image size whose shorter side the resize would round to 0 (its decodes made empty masks)', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    expect(() => segmenter.embeddingFromFloat32Array(new Float32Array(128), 10000, 1)).toThrow(
+      /longest side is at most 128 times its shortest .* for width × height but received "10000x1"/,
+    );
+    expect(segmenter.embeddingFromFloat32Array(new Float32Array(128), 128, 1).width).toBe(128);
+  });
+
   it('embeddingFromFloat32ArrayAsync checks the same and wraps the same; toFloat32ArrayAsync answers as toFloat32Array', async () => {
     const segmenter = await Segmenter.load({ model: modelDir });
     const embedding = await segmenter.embeddingFromFloat32ArrayAsync(new Float32Array(128), 30, 20);

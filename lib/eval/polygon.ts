@@ -6,9 +6,10 @@
 // column, column by column — so a pixel is inside when its centre is, up to the rounding.
 // C's truncation of doubles to int is Math.trunc here; every other step is the same double
 // arithmetic, so the output is identical.
-import { argumentMessage } from '../errors.js';
+import { argumentMessage, invalidRange, invalidType } from '../errors.js';
 import { countsToString, mergeRuns } from '../rle.js';
 import type { RLE } from '../types.js';
+import { integerInRange } from '../validate.js';
 
 /** pycocotools' upsampling factor. */
 const SCALE = 5;
@@ -33,6 +34,13 @@ export function checkPolygon(value: unknown, param: string): number[] {
   return value as number[];
 }
 
+/** A rasterisation grid: integer sides ≥ 0, at most 2^31 − 1 pixels (pycocotools' C ints). */
+function checkGrid(height: number, width: number): void {
+  integerInRange(height, 'height', 0);
+  integerInRange(width, 'width', 0);
+  if (height * width > 2 ** 31 - 1) throw invalidRange('a grid of fewer than 2^31 pixels', 'height × width', height * width);
+}
+
 /**
  * Column-major run lengths (COCO uncompressed counts) of one polygon rasterised on a height × width
  * grid, exactly as pycocotools' rleFrPoly. Vertices are in pixels (x right, y down; pixel (i, j)
@@ -40,6 +48,8 @@ export function checkPolygon(value: unknown, param: string): number[] {
  * clipped.
  */
 export function polygonRuns(xy: readonly number[], height: number, width: number): number[] {
+  checkPolygon(xy, 'xy');
+  checkGrid(height, width);
   const k = Math.floor(xy.length / 2);
   // upsample the vertices and walk the edges densely
   const x: number[] = [];
@@ -110,9 +120,13 @@ export function polygonRuns(xy: readonly number[], height: number, width: number
 /**
  * The union of COCO polygons (one object's `segmentation`, or several objects') as an RLE with
  * compressed counts: pycocotools' `mask.merge(mask.frPyObjects(polygons, height, width))`.
- * Polygons are not checked here (see checkPolygon).
+ * @throws Error (checkPolygon) for a malformed polygon; RangeError for a grid that is not
+ *   integers ≥ 0 of fewer than 2^31 pixels.
  */
 export function polygonsToRLE(polygons: readonly (readonly number[])[], height: number, width: number): RLE {
+  if (!Array.isArray(polygons)) throw invalidType('an array of polygons', 'polygons', polygons);
+  checkGrid(height, width);
+  polygons.forEach((p, i) => checkPolygon(p, `polygons[${i}]`));
   let counts: number[] = [height * width];
   polygons.forEach((p, i) => {
     const runs = polygonRuns(p, height, width);

@@ -5,14 +5,26 @@ import { invalidRange, invalidType } from '../errors.js';
 import { integerInRange } from '../validate.js';
 
 /**
+ * Most heat-map pixels one call makes, over all its queries (queries × width × height): 2^28
+ * float32 values, 1 GiB, made in one native buffer. One heat map of an image at sharp's default
+ * `limitInputPixels` fits.
+ */
+export const MAX_HEATMAP_PIXELS = 2 ** 28;
+/** Longest side of a heat map made here (its taps are kept per column and row). */
+const MAX_HEATMAP_SIDE = 2 ** 20;
+
+/**
  * sigmoid(logits) [size, size] resized to width × height: bilinear with half-pixel centres,
  * source coordinate (o + 0.5) · size / out − 0.5 clamped at 0, the upper neighbour clamped at
  * size − 1 (PyTorch's align_corners=False, without antialiasing). Computed in float64.
  */
 export function heatmapFromLogits(logits: Float32Array, size: number, width: number, height: number): Float32Array {
   integerInRange(size, 'size', 1);
-  integerInRange(width, 'width', 1);
-  integerInRange(height, 'height', 1);
+  integerInRange(width, 'width', 1, MAX_HEATMAP_SIDE);
+  integerInRange(height, 'height', 1, MAX_HEATMAP_SIDE);
+  if (width * height > MAX_HEATMAP_PIXELS) {
+    throw invalidRange(`a heat map of at most ${MAX_HEATMAP_PIXELS} pixels`, 'width × height', width * height);
+  }
   const what = `a Float32Array of size × size = ${size * size} logits`;
   if (!(logits instanceof Float32Array)) throw invalidType(what, 'logits', logits);
   if (logits.length !== size * size) throw invalidRange(what, 'logits', logits);
