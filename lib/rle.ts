@@ -31,8 +31,8 @@ export function encodeRLE(mask: Uint8Array, height: number, width: number): RLE 
 
 /** Decodes COCO RLE (compressed string or uncompressed number[] counts) to a row-major 0/1 mask. */
 export function decodeRLE(rle: RLEInput): Uint8Array {
-  const [height, width] = rleSize(rle);
-  return countsToMask(rleCounts(rle, height * width), height, width);
+  const [height, width] = rleSize(rle, 'rle');
+  return countsToMask(rleCounts(rle, height * width, 'rle'), height, width);
 }
 
 /**
@@ -54,8 +54,8 @@ export function countsToMask(counts: ArrayLike<number>, height: number, width: n
 
 /** Foreground pixel count of an RLE: the sum of its odd-indexed (ones) runs. */
 export function rleArea(rle: RLEInput): number {
-  const [height, width] = rleSize(rle);
-  const counts = rleCounts(rle, height * width);
+  const [height, width] = rleSize(rle, 'rle');
+  const counts = rleCounts(rle, height * width, 'rle');
   let area = 0;
   for (let i = 1; i < counts.length; i += 2) area += counts[i];
   return area;
@@ -87,6 +87,7 @@ export function countsToString(counts: ArrayLike<number>): string {
 
 /** COCO compressed string → run lengths (pycocotools rleFrString). */
 export function countsFromString(s: string, param = 'rle.counts'): number[] {
+  if (typeof s !== 'string') throw invalidType('a COCO compressed RLE string', param, s);
   const counts: number[] = [];
   let p = 0;
   while (p < s.length) {
@@ -114,10 +115,11 @@ export function countsFromString(s: string, param = 'rle.counts'): number[] {
 /**
  * The size and validated run lengths of an RLE, whichever form its counts take (compressed string
  * or uncompressed list): non-negative integers summing to height × width.
+ * @param param the RLE's name in errors (`rles[2]` names `rles[2].size`, ...).
  */
-export function rleRuns(rle: RLEInput): { height: number; width: number; counts: readonly number[] } {
-  const [height, width] = rleSize(rle);
-  return { height, width, counts: rleCounts(rle, height * width) };
+export function rleRuns(rle: RLEInput, param = 'rle'): { height: number; width: number; counts: readonly number[] } {
+  const [height, width] = rleSize(rle, param);
+  return { height, width, counts: rleCounts(rle, height * width, param) };
 }
 
 /**
@@ -168,7 +170,7 @@ export function runsArea(counts: ArrayLike<number>): number {
  */
 export function rleMerge(rles: readonly RLEInput[], intersect = false, size?: readonly [number, number]): RLE {
   if (!Array.isArray(rles)) throw invalidType('an array of RLEs', 'rles', rles);
-  const runs = Array.from(rles, (rle) => rleRuns(rle));
+  const runs = Array.from(rles, (rle, i) => rleRuns(rle, `rles[${i}]`));
   const [height, width] = runs.length > 0 ? [runs[0].height, runs[0].width] : (size ?? [0, 0]);
   runs.forEach((r, i) => {
     if (r.height !== height || r.width !== width) {
@@ -188,8 +190,8 @@ export function rleMerge(rles: readonly RLEInput[], intersect = false, size?: re
  * 0 when both masks are empty.
  */
 export function rleIoU(a: RLEInput, b: RLEInput): number {
-  const ra = rleRuns(a);
-  const rb = rleRuns(b);
+  const ra = rleRuns(a, 'a');
+  const rb = rleRuns(b, 'b');
   if (ra.height !== rb.height || ra.width !== rb.width) {
     throw invalidRange(`an RLE of size [${ra.height}, ${ra.width}]`, 'b.size', [rb.height, rb.width]);
   }
@@ -239,38 +241,38 @@ function sweepRuns(a: ArrayLike<number>, b: ArrayLike<number>, visit: (va: numbe
   }
 }
 
-function rleSize(rle: RLEInput): [number, number] {
-  if (typeof rle !== 'object' || rle === null) throw invalidType('an object {size, counts}', 'rle', rle);
+function rleSize(rle: RLEInput, param: string): [number, number] {
+  if (typeof rle !== 'object' || rle === null) throw invalidType('an object {size, counts}', param, rle);
   const size: unknown = rle.size;
-  if (!Array.isArray(size)) throw invalidType('an array [height, width]', 'rle.size', size);
-  if (size.length !== 2) throw invalidRange('an array [height, width]', 'rle.size', size);
-  const height = integerInRange(size[0], 'rle.size[0]', 0) + 0; // + 0: -0 is 0
-  const width = integerInRange(size[1], 'rle.size[1]', 0) + 0;
+  if (!Array.isArray(size)) throw invalidType('an array [height, width]', `${param}.size`, size);
+  if (size.length !== 2) throw invalidRange('an array [height, width]', `${param}.size`, size);
+  const height = integerInRange(size[0], `${param}.size[0]`, 0) + 0; // + 0: -0 is 0
+  const width = integerInRange(size[1], `${param}.size[1]`, 0) + 0;
   // Run lengths are summed in floating point: beyond 2^53 pixels, a sum that is off by one could
   // still compare equal to height × width.
   if (!Number.isSafeInteger(height * width)) {
-    throw invalidRange('an array [height, width] with height × width < 2^53', 'rle.size', size);
+    throw invalidRange('an array [height, width] with height × width < 2^53', `${param}.size`, size);
   }
   return [height, width];
 }
 
 /** The run lengths of an RLE, checked to be non-negative integers that sum to height × width. */
-function rleCounts(rle: RLEInput, pixels: number): readonly number[] {
+function rleCounts(rle: RLEInput, pixels: number, param: string): readonly number[] {
   const raw: unknown = rle.counts;
   let counts: readonly number[];
   if (typeof raw === 'string') {
-    counts = countsFromString(raw);
-    if (counts.some((c) => c < 0)) throw invalidRange('a COCO compressed RLE string', 'rle.counts', raw);
+    counts = countsFromString(raw, `${param}.counts`);
+    if (counts.some((c) => c < 0)) throw invalidRange('a COCO compressed RLE string', `${param}.counts`, raw);
   } else if (Array.isArray(raw)) {
     // A for loop, not forEach: the holes of a sparse array are refused too.
-    for (let i = 0; i < raw.length; i++) integerInRange(raw[i], `rle.counts[${i}]`, 0);
+    for (let i = 0; i < raw.length; i++) integerInRange(raw[i], `${param}.counts[${i}]`, 0);
     counts = raw as readonly number[];
   } else {
-    throw invalidType('a string or an array of run lengths', 'rle.counts', raw);
+    throw invalidType('a string or an array of run lengths', `${param}.counts`, raw);
   }
   const total = counts.reduce((sum, c) => sum + c, 0);
   if (total !== pixels) {
-    throw invalidRange(`run lengths summing to height × width = ${pixels} (they sum to ${total})`, 'rle.counts', raw);
+    throw invalidRange(`run lengths summing to height × width = ${pixels} (they sum to ${total})`, `${param}.counts`, raw);
   }
   return counts;
 }

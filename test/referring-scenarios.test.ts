@@ -158,6 +158,12 @@ describe('referring scenarios (constructed heat maps, exact SAM stand-in)', () =
 
   it('validates target prompts and queries before any model runs', async () => {
     stub();
+    await expect(referSegment(referrer as never, segmenter as never, WIDE, { text: 'cat' })).rejects.toThrow(
+      /^Expected a Segmenter \(Segmenter\.load\) for segmenter but received /,
+    );
+    await expect(referSegmentEach(segmenter, {} as never, WIDE, [{ text: 'cat' }])).rejects.toThrow(
+      new TypeError('Expected a Referrer (Referrer.load) for referrer but received {} of type object'),
+    );
     await expect(referSegment(segmenter, referrer, WIDE, { text: 'cat', points: [{ x: 151, y: 0, label: 1 }] })).rejects.toThrow(
       new RangeError('Expected a number between 0 and 150 for options.points[0].x but received 151 of type number'),
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Mask } from '../lib/mask.js';
-import { countsFromString, countsToMask, countsToString, decodeRLE, encodeRLE, maskToCounts, mergeRuns, overlapRuns, rleArea } from '../lib/rle.js';
+import { countsFromString, countsToMask, countsToString, decodeRLE, encodeRLE, maskToCounts, mergeRuns, overlapRuns, rleArea, rleIoU, rleMerge } from '../lib/rle.js';
 
 /** Row-major mask of height × width with the given (row, column) pixels set. */
 function maskWith(height: number, width: number, pixels: Array<[number, number]>): Uint8Array {
@@ -333,5 +333,18 @@ describe('run-length arguments', () => {
     expect(() => countsToMask([0, 1], 0, 5)).toThrow(/summing to height × width = 0/);
     expect(countsToMask([0, 0], 0, 1e12)).toEqual(new Uint8Array(0));
     expect(countsToMask([1, 1], 1, 2)).toEqual(Uint8Array.of(0, 1));
+  });
+});
+
+describe('rleMerge / rleIoU name the RLE at fault', () => {
+  it('by its place in the list, or as a / b', () => {
+    const ok = { size: [1, 2] as [number, number], counts: [1, 1] };
+    expect(() => rleMerge([ok, { size: [1], counts: [1] } as never])).toThrow(
+      new RangeError('Expected an array [height, width] for rles[1].size but received [1] of type array'),
+    );
+    expect(() => rleMerge([ok, { size: [1, 2], counts: [3] }])).toThrow(/for rles\[1\]\.counts but received \[3\]/);
+    expect(() => rleIoU(ok, null as never)).toThrow(new TypeError('Expected an object {size, counts} for b but received null of type null'));
+    expect(() => rleIoU({ size: [1, 2], counts: 'x~' }, ok)).toThrow(/for a\.counts but received "x~"/);
+    expect(() => countsFromString(123 as never)).toThrow(new TypeError('Expected a COCO compressed RLE string for rle.counts but received 123 of type number'));
   });
 });

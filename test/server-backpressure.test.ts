@@ -170,6 +170,15 @@ describe('backpressure', () => {
     expect(metric(s, 'omniseg_encode_duration_seconds_sum')).toBeCloseTo(0.0125, 9);
   });
 
+  it('refuses options that are not an object, and a segmenter that is not a Segmenter', async () => {
+    await expect(createServer(undefined as never)).rejects.toThrow(
+      new TypeError('Expected an object {model | segmenter, ...} for options but received undefined of type undefined'),
+    );
+    await expect(createServer({ segmenter: {} as never })).rejects.toThrow(
+      new TypeError('Expected a Segmenter (Segmenter.load) for options.segmenter but received {} of type object'),
+    );
+  });
+
   it('takes at most MAX_ENCODE_BATCH requests per batch', async () => {
     await expect(createServer({ model: modelDir, maxBatch: 65 })).rejects.toThrow(
       new RangeError('Expected an integer from 1 to 64 for maxBatch but received 65'),

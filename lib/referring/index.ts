@@ -3,10 +3,10 @@
 // deduplicated and scored. The image is decoded once and encoded once for SAM.
 import { invalidRange, invalidType } from '../errors.js';
 import { decodeForEncoder } from '../image.js';
-import type { Heatmap, HeatmapOptions, Referrer } from '../referrer.js';
+import { Referrer, type Heatmap, type HeatmapOptions } from '../referrer.js';
 import { instancesInBox, targetSettings, type TargetPrompt } from './compose.js';
 import { querySpec } from './prompts.js';
-import type { Segmenter } from '../segmenter.js';
+import { Segmenter } from '../segmenter.js';
 import type { ImageInput, RawImage } from '../types.js';
 import { plainObject } from '../validate.js';
 import { findInstancesAsync, instanceSettings, type Instance, type InstanceOptions } from './instances.js';
@@ -96,6 +96,7 @@ export async function referSegment(
   image: ImageInput,
   options: ReferSegmentOptions,
 ): Promise<ReferSegmentResult> {
+  checkModels(segmenter, referrer);
   const opts = plainObject(options, 'options', 'an object {text?, refImage?, textWeight?, threshold?, minArea?, ...}');
   const query: HeatmapOptions = {};
   for (const key of QUERY_KEYS) if (opts[key] !== undefined) Object.assign(query, { [key]: opts[key] });
@@ -117,6 +118,7 @@ export async function referSegmentEach(
   queries: readonly HeatmapOptions[],
   options: ReferSegmentEachOptions = {},
 ): Promise<ReferSegmentEachResult> {
+  checkModels(segmenter, referrer);
   if (!Array.isArray(queries)) throw invalidType('an array of referring queries', 'queries', queries);
   if (queries.length === 0) throw invalidRange('a non-empty array', 'queries', queries);
   queries.forEach((q, i) => querySpec(q, `queries[${i}]`));
@@ -187,4 +189,10 @@ async function referMany(
       totalMs: end - start,
     },
   }));
+}
+
+/** The two loaded models, in their order (a swap or a stand-in is refused by name). */
+function checkModels(segmenter: unknown, referrer: unknown): void {
+  if (!(segmenter instanceof Segmenter)) throw invalidType('a Segmenter (Segmenter.load)', 'segmenter', segmenter);
+  if (!(referrer instanceof Referrer)) throw invalidType('a Referrer (Referrer.load)', 'referrer', referrer);
 }

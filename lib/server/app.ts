@@ -11,6 +11,8 @@ import { checkResizable } from '../mask-prompt.js';
 import { Referrer, type ReferrerImage } from '../referrer.js';
 import { MAX_ENCODE_BATCH, Segmenter, type CpuMatmul, type Device, type Precision } from '../segmenter.js';
 import type { DecodedImage } from '../types.js';
+import { invalidType } from '../errors.js';
+import { plainObject } from '../validate.js';
 import { EmbeddingCache } from './cache.js';
 import { ClientGone, errorBody, HttpError, RequestTimeout, toHttpError } from './errors.js';
 import { HeatmapCache } from './heatmap-cache.js';
@@ -141,8 +143,12 @@ function nonNegative(value: number | undefined, name: string, fallback: number):
 
 /** Builds the server (routes registered, model loading in the background); call listen() to serve. */
 export async function createServer(options: ServerOptions): Promise<OmnisegServer> {
+  plainObject(options, 'options', 'an object {model | segmenter, ...}');
   if ((options.model === undefined) === (options.segmenter === undefined)) {
     throw new TypeError('Expected exactly one of model (a checkpoint directory) or segmenter for options');
+  }
+  if (options.segmenter !== undefined && !(options.segmenter instanceof Segmenter)) {
+    throw invalidType('a Segmenter (Segmenter.load)', 'options.segmenter', options.segmenter);
   }
   if (options.referrer !== undefined && (typeof options.referrer !== 'string' || options.referrer === '')) {
     throw new TypeError(`Expected a CLIPSeg checkpoint directory for referrer but received ${String(options.referrer)}`);
