@@ -228,6 +228,21 @@ describe('visualPrompt', () => {
   });
 });
 
+describe('visualPrompt arguments', () => {
+  it('checks the pixels and the region before reading them (it read short data as zeros)', async () => {
+    const img = { data: new Uint8Array(100 * 100 * 3), width: 100, height: 100, channels: 3 as const };
+    await expect(visualPrompt({ ...img, data: new Uint8Array(3) }, { box: [0, 0, 50, 50] })).rejects.toThrow(
+      new RangeError('Expected a Uint8Array of 100 × 100 × 3 = 30000 bytes for image.data but received Uint8Array(3) of type Uint8Array'),
+    );
+    await expect(visualPrompt({ ...img, channels: 1 as never }, { box: [0, 0, 50, 50] })).rejects.toThrow(/for image\.channels but received 1/);
+    await expect(visualPrompt(img, 'x' as never)).rejects.toThrow(
+      new TypeError('Expected an object with exactly one of mask, box or scribble for region but received "x" of type string'),
+    );
+    await expect(visualPrompt(img, { mask: { data: new Uint8Array(5), width: 100, height: 100 } })).rejects.toThrow(/for region\.mask\.data/);
+    expect((await visualPrompt(img, { box: [0, 0, 50, 50] })).width).toBeGreaterThan(0);
+  });
+});
+
 describe('refRegion validation', () => {
   const check = (value: unknown) => () => refRegion(value, 'options.refRegion', 64, 48);
 

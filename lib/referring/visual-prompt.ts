@@ -12,7 +12,7 @@ import { invalidRange, invalidType } from '../errors.js';
 import { rasterizeScribbles } from '../mask-prompt.js';
 import { native } from '../native.js';
 import type { BinaryMask, Box, Vertex } from '../types.js';
-import { binaryMask, box, plainObject, vertex } from '../validate.js';
+import { binaryMask, box, integerInRange, plainObject, vertex } from '../validate.js';
 
 /** Context kept around the region's bounding box, per side, as a fraction of its width/height (the reference's `center_context=0.1`). */
 export const VISUAL_PROMPT_MARGIN = 0.1;
@@ -43,6 +43,20 @@ export type RefRegion = { mask: BinaryMask } | { box: Box } | { scribble: Vertex
 export type CropRect = [x0: number, y0: number, x1: number, y1: number];
 
 const REGION_WHAT = 'an object with exactly one of mask, box or scribble';
+
+/** Checks raw RGB pixels: {data: Uint8Array of width × height × 3, width, height, channels: 3}. */
+function rgbImage(value: unknown, param: string): RgbImage {
+  const what = 'raw RGB pixels {data: Uint8Array of width × height × 3 bytes, width, height, channels: 3}';
+  const obj = plainObject(value, param, what);
+  const width = integerInRange(obj.width, `${param}.width`, 1);
+  const height = integerInRange(obj.height, `${param}.height`, 1);
+  if (obj.channels !== 3) throw invalidRange('3', `${param}.channels`, obj.channels);
+  if (!(obj.data instanceof Uint8Array)) throw invalidType(what, `${param}.data`, obj.data);
+  if (obj.data.length !== width * height * 3) {
+    throw invalidRange(`a Uint8Array of ${width} × ${height} × 3 = ${width * height * 3} bytes`, `${param}.data`, obj.data);
+  }
+  return value as RgbImage;
+}
 
 /**
  * Validates a region for a width × height reference image.
@@ -154,13 +168,15 @@ const bytesOf = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.length);
  * of `promptCrop` where the region's pixels are kept as they are and the rest is Gaussian-blurred
  * (σ of `blurSigma`, run as `blurPlan` says) and darkened: round(VISUAL_PROMPT_DARKEN · blurred).
  * The blur runs in sharp and the composition in the native core, both off the JS thread; the
- * crop of the image and of the region are copied when the call is made. `region` must already be
- * valid for the image (see `refRegion`).
- * @throws RangeError when the region covers no pixel.
+ * crop of the image and of the region are copied when the call is made.
+ * @throws TypeError / RangeError naming `image` or `region` (see `refRegion`) for invalid pixels
+ *   or a region that does not fit them; RangeError when the region covers no pixel.
  */
 export async function visualPrompt(image: RgbImage, region?: RefRegion, param = 'region'): Promise<RgbImage> {
+  rgbImage(image, 'image');
   if (region === undefined) return image;
   const { width, height } = image;
+  refRegion(region, param, width, height);
   const mask = regionBytes(region, width, height);
   const rect = regionCrop(mask, width, height, region, param);
   // The caller's pixels are read after this returns (by sharp, by the native composition): their
