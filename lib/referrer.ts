@@ -40,15 +40,14 @@ import type { CpuMatmul, Device } from './segmenter.js';
 import type { BinaryMask, ImageInput } from './types.js';
 import { Mask, maskSource } from './mask.js';
 import { nonEmptyString, plainObject } from './validate.js';
+import { MAX_HEATMAP_PIXELS } from './referring/heatmap.js';
 
 export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
-import { MAX_HEATMAP_PIXELS } from './referring/heatmap.js';
 export { heatmapFromLogits, MAX_HEATMAP_PIXELS } from './referring/heatmap.js';
 export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
 
 /** Distinct texts whose embeddings a Referrer keeps (least recently used evicted first). */
 export const TEXT_EMBEDDING_CACHE_SIZE = 1024;
-
 
 export interface ReferrerLoadOptions {
   /**

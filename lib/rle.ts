@@ -32,7 +32,7 @@ export function encodeRLE(mask: Uint8Array, height: number, width: number): RLE 
 /** Decodes COCO RLE (compressed string or uncompressed number[] counts) to a row-major 0/1 mask. */
 export function decodeRLE(rle: RLEInput): Uint8Array {
   const [height, width] = rleSize(rle, 'rle');
-  return countsToMask(rleCounts(rle, height * width, 'rle'), height, width);
+  return validRunsToMask(rleCounts(rle, height * width, 'rle'), height, width);
 }
 
 /**
@@ -45,10 +45,15 @@ export function countsToMask(counts: ArrayLike<number>, height: number, width: n
   integerInRange(height, 'height', 0);
   integerInRange(width, 'width', 0);
   const total = runsTotal(counts, 'counts');
-  // (0 pixels whatever the sides, as encodeRLE makes for 0 × 10^12)
   if (total !== height * width) throw invalidRange(`run lengths summing to height × width = ${height * width}`, 'counts', counts);
-  if (total === 0) return new Uint8Array(0);
-  if (total > 0xffffffff) throw invalidRange('a mask of at most 2^32 - 1 pixels', 'height × width', total);
+  return validRunsToMask(counts, height, width);
+}
+
+/** countsToMask of run lengths already checked to sum to height × width. */
+function validRunsToMask(counts: ArrayLike<number>, height: number, width: number): Uint8Array {
+  const pixels = height * width;
+  if (pixels === 0) return new Uint8Array(0); // (whatever the sides, as encodeRLE makes for 0 × 10^12)
+  if (pixels > 0xffffffff) throw invalidRange('a mask of at most 2^32 - 1 pixels', 'height × width', pixels);
   return native().maskBytes(counts instanceof Uint32Array ? counts : Uint32Array.from(counts), width, height);
 }
 
@@ -129,6 +134,11 @@ export function rleRuns(rle: RLEInput, param = 'rle'): { height: number; width: 
  */
 export function mergeRuns(a: readonly number[], b: readonly number[], intersect = false): number[] {
   checkRunPair(a, b);
+  return mergeValidRuns(a, b, intersect);
+}
+
+/** @internal mergeRuns of run lengths already valid (rleRuns, maskToCounts, polygonRuns), unchecked. */
+export function mergeValidRuns(a: readonly number[], b: readonly number[], intersect = false): number[] {
   const out: number[] = [];
   let value = 0;
   let run = 0;
@@ -148,6 +158,11 @@ export function mergeRuns(a: readonly number[], b: readonly number[], intersect 
 /** Intersection and union areas of two masks of the same size, given as run lengths. */
 export function overlapRuns(a: ArrayLike<number>, b: ArrayLike<number>): { intersection: number; union: number } {
   checkRunPair(a, b);
+  return overlapValidRuns(a, b);
+}
+
+/** @internal overlapRuns of run lengths already valid (maskToCounts, rleRuns), unchecked. */
+export function overlapValidRuns(a: ArrayLike<number>, b: ArrayLike<number>): { intersection: number; union: number } {
   let intersection = 0;
   let union = 0;
   sweepRuns(a, b, (va, vb, length) => {
@@ -180,7 +195,7 @@ export function rleMerge(rles: readonly RLEInput[], intersect = false, size?: re
   let counts: readonly number[] = [height * width];
   if (runs.length > 0) {
     counts = runs[0].counts;
-    for (let i = 1; i < runs.length; i++) counts = mergeRuns(counts, runs[i].counts, intersect);
+    for (let i = 1; i < runs.length; i++) counts = mergeValidRuns(counts, runs[i].counts, intersect);
   }
   return { size: [height, width], counts: countsToString(counts) };
 }
@@ -195,22 +210,18 @@ export function rleIoU(a: RLEInput, b: RLEInput): number {
   if (ra.height !== rb.height || ra.width !== rb.width) {
     throw invalidRange(`an RLE of size [${ra.height}, ${ra.width}]`, 'b.size', [rb.height, rb.width]);
   }
-  const { intersection, union } = overlapRuns(ra.counts, rb.counts);
+  const { intersection, union } = overlapValidRuns(ra.counts, rb.counts);
   return union === 0 ? 0 : intersection / union;
 }
 
-/** Run lengths: an array of non-negative safe integers; their sum. */
+/** Run lengths: an array of integers ≥ 0 summing to less than 2^53; their sum. */
 function runsTotal(runs: ArrayLike<number>, param: string): number {
   if (typeof runs !== 'object' || runs === null || typeof runs.length !== 'number') {
     throw invalidType('an array of run lengths', param, runs);
   }
   let total = 0;
-  for (let i = 0; i < runs.length; i++) {
-    const v = runs[i];
-    if (typeof v !== 'number') throw invalidType('a non-negative integer', `${param}[${i}]`, v);
-    if (!Number.isSafeInteger(v) || v < 0) throw invalidRange('a non-negative integer', `${param}[${i}]`, v);
-    total += v;
-  }
+  // A for loop, not forEach: the holes of a sparse array are refused too.
+  for (let i = 0; i < runs.length; i++) total += integerInRange(runs[i], `${param}[${i}]`, 0);
   if (!Number.isSafeInteger(total)) throw invalidRange('run lengths summing to less than 2^53', param, runs);
   return total;
 }
@@ -264,8 +275,7 @@ function rleCounts(rle: RLEInput, pixels: number, param: string): readonly numbe
     counts = countsFromString(raw, `${param}.counts`);
     if (counts.some((c) => c < 0)) throw invalidRange('a COCO compressed RLE string', `${param}.counts`, raw);
   } else if (Array.isArray(raw)) {
-    // A for loop, not forEach: the holes of a sparse array are refused too.
-    for (let i = 0; i < raw.length; i++) integerInRange(raw[i], `${param}.counts[${i}]`, 0);
+    runsTotal(raw as number[], `${param}.counts`);
     counts = raw as readonly number[];
   } else {
     throw invalidType('a string or an array of run lengths', `${param}.counts`, raw);

@@ -316,8 +316,8 @@ describe('round trip', () => {
 });
 
 describe('run-length arguments', () => {
-  it('mergeRuns / overlapRuns refuse run lengths that are not non-negative integers of one total (they looped forever on NaN)', () => {
-    expect(() => mergeRuns([NaN], [1])).toThrow(new RangeError('Expected a non-negative integer for a[0] but received NaN of type number'));
+  it('mergeRuns / overlapRuns refuse run lengths that are not integers >= 0 of one total (they looped forever on NaN)', () => {
+    expect(() => mergeRuns([NaN], [1])).toThrow(new RangeError('Expected an integer >= 0 for a[0] but received NaN of type number'));
     expect(() => overlapRuns([Infinity], [Infinity])).toThrow(/for a\[0\] but received Infinity/);
     expect(() => mergeRuns(['a'] as unknown as number[], [1])).toThrow(TypeError);
     expect(() => overlapRuns([2, 1], [1, -1, 3])).toThrow(/for b\[1\] but received -1/);
@@ -328,7 +328,7 @@ describe('run-length arguments', () => {
 
   it('countsToMask refuses counts that do not fill height × width exactly, and bad sides', () => {
     expect(() => countsToMask([4294967297], 1, 1)).toThrow(/summing to height × width = 1 for counts/); // (wrapped to 1 before)
-    expect(() => countsToMask([1.5], 1, 1)).toThrow(/a non-negative integer for counts\[0\] but received 1.5/); // (truncated to 1 before)
+    expect(() => countsToMask([1.5], 1, 1)).toThrow(/an integer >= 0 for counts\[0\] but received 1.5/); // (truncated to 1 before)
     expect(() => countsToMask([1], Number.NaN, 1)).toThrow(new RangeError('Expected an integer >= 0 for height but received NaN of type number'));
     expect(() => countsToMask([0, 1], 0, 5)).toThrow(/summing to height × width = 0/);
     expect(countsToMask([0, 0], 0, 1e12)).toEqual(new Uint8Array(0));

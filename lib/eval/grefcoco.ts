@@ -10,7 +10,7 @@
 // no-target ref has no mask.
 import path from 'node:path';
 import { argumentMessage } from '../errors.js';
-import { countsToString, mergeRuns, rleRuns } from '../rle.js';
+import { countsToString, mergeValidRuns, rleRuns } from '../rle.js';
 import type { RLE, RLEInput } from '../types.js';
 import { polygonRuns } from './polygon.js';
 
@@ -133,7 +133,7 @@ function refMask(ids: readonly number[], annotations: Map<number, CocoAnnotation
     if (ann.image_id !== imageId) throw new Error(`${where}: annotation ${id} is on image ${ann.image_id}, not ${imageId}`);
     if (ann.iscrowd) continue;
     for (const runs of segmentationRuns(ann.segmentation, height, width, `${where}: annotation ${id}`)) {
-      counts = mergeRuns(counts, runs);
+      counts = mergeValidRuns(counts, runs);
     }
   }
   return { size: [height, width], counts: countsToString(counts) };

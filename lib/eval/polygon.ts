@@ -7,7 +7,7 @@
 // C's truncation of doubles to int is Math.trunc here; every other step is the same double
 // arithmetic, so the output is identical.
 import { argumentMessage, invalidRange, invalidType } from '../errors.js';
-import { countsToString, mergeRuns } from '../rle.js';
+import { countsToString, mergeValidRuns } from '../rle.js';
 import type { RLE } from '../types.js';
 import { integerInRange } from '../validate.js';
 
@@ -50,6 +50,11 @@ function checkGrid(height: number, width: number): void {
 export function polygonRuns(xy: readonly number[], height: number, width: number): number[] {
   checkPolygon(xy, 'xy');
   checkGrid(height, width);
+  return rasterRuns(xy, height, width);
+}
+
+/** polygonRuns of a polygon and grid already checked. */
+function rasterRuns(xy: readonly number[], height: number, width: number): number[] {
   const k = Math.floor(xy.length / 2);
   // upsample the vertices and walk the edges densely
   const x: number[] = [];
@@ -129,8 +134,8 @@ export function polygonsToRLE(polygons: readonly (readonly number[])[], height: 
   polygons.forEach((p, i) => checkPolygon(p, `polygons[${i}]`));
   let counts: number[] = [height * width];
   polygons.forEach((p, i) => {
-    const runs = polygonRuns(p, height, width);
-    counts = i === 0 ? runs : mergeRuns(counts, runs);
+    const runs = rasterRuns(p, height, width);
+    counts = i === 0 ? runs : mergeValidRuns(counts, runs);
   });
   return { size: [height, width], counts: countsToString(counts) };
 }

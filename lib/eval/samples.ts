@@ -8,7 +8,7 @@
 // matched to the ground truth by id.
 import { readFile } from 'node:fs/promises';
 import { argumentMessage, describeValue } from '../errors.js';
-import { mergeRuns, rleRuns } from '../rle.js';
+import { mergeValidRuns, rleRuns } from '../rle.js';
 import type { RLEInput } from '../types.js';
 import { checkPolygon, polygonsToRLE } from './polygon.js';
 
@@ -133,7 +133,7 @@ export function unionRuns(masks: readonly RLEInput[], height: number, width: num
   masks.forEach((m, i) => {
     checkSize(m, i, height, width, where);
     const runs = rleRuns(m).counts;
-    counts = i === 0 ? runs : mergeRuns(counts, runs);
+    counts = i === 0 ? runs : mergeValidRuns(counts, runs);
   });
   return counts;
 }

@@ -6,7 +6,7 @@ import type { ImageEmbedding } from '../embedding.js';
 import { invalidRange } from '../errors.js';
 import { Mask, maskSource } from '../mask.js';
 import { lazyPromptMask, type Prompt } from '../prompt.js';
-import { maskToCounts, overlapRuns } from '../rle.js';
+import { maskToCounts, overlapValidRuns } from '../rle.js';
 import type { Segmenter } from '../segmenter.js';
 import type { BinaryMask } from '../types.js';
 import { boolean, finiteNumber, numberInRange } from '../validate.js';
@@ -170,7 +170,7 @@ export function maskNms(masks: readonly BinaryMask[], scores: readonly number[],
     if (masks[i].width !== masks[k].width || masks[i].height !== masks[k].height) {
       throw invalidRange(`a mask of ${masks[k].width}x${masks[k].height}`, `masks[${i}]`, `${masks[i].width}x${masks[i].height}`);
     }
-    const { intersection, union } = overlapRuns(runs[i], runs[k]);
+    const { intersection, union } = overlapValidRuns(runs[i], runs[k]);
     return union === 0 ? 0 : intersection / union;
   };
   const kept: number[] = [];
