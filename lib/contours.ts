@@ -2,6 +2,7 @@
 // core traces them (native/masks/polygons.cc, which describes the method); this file turns its
 // flat output into rings of [x, y] vertices.
 
+import { invalidRange } from './errors.js';
 import { native, type NativePolygons } from './native.js';
 
 /** A closed ring of pixel-corner vertices `[x, y]`; the last vertex is not repeated. */
@@ -32,11 +33,13 @@ export type MaskSource = Uint8Array | Uint32Array;
  * rings even-odd gives back the mask exactly. The caller checks the source's size.
  */
 export function traceContours(source: MaskSource, width: number, height: number): MaskPolygon[] {
+  traceable(width, height);
   return fromNative(native().tracePolygons(source, width, height));
 }
 
 /** traceContours in a worker thread (the source is copied first, so the caller may reuse it). */
 export async function traceContoursAsync(source: MaskSource, width: number, height: number): Promise<MaskPolygon[]> {
+  traceable(width, height);
   return fromNative(await native().tracePolygonsAsync(source, width, height));
 }
 
@@ -45,7 +48,15 @@ export async function traceContoursAsync(source: MaskSource, width: number, heig
  * too: the bytes of `JSON.stringify(traceContours(source, width, height))`.
  */
 export async function traceContoursJsonAsync(source: MaskSource, width: number, height: number): Promise<Uint8Array> {
+  traceable(width, height);
   return native().tracePolygonsJsonAsync(source, width, height);
+}
+
+/** The tracer works in 32-bit corner coordinates: sides up to 2^31 − 2 (a mask's are any integer ≥ 0). */
+function traceable(width: number, height: number): void {
+  for (const [side, name] of [[width, 'width'], [height, 'height']] as const) {
+    if (side > 2 ** 31 - 2) throw invalidRange('a mask side below 2^31 - 1 (to trace its polygons)', name, side);
+  }
 }
 
 /** The signed area of a ring (shoelace formula): positive for outer rings, negative for holes. */

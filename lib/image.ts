@@ -3,7 +3,7 @@
 import { stat } from 'node:fs/promises';
 import { sharp } from './sharp.js';
 import { invalidRange, invalidType } from './errors.js';
-import { copyBytes, integerInRange, isPlainObject } from './validate.js';
+import { copyBytes, integerInRange, isPlainObject, optionalObject } from './validate.js';
 import type { BinaryMask, DecodedImage, ImageInput } from './types.js';
 
 /** sharp's default pixel limit (0x3FFF × 0x3FFF). */
@@ -112,11 +112,10 @@ function copyPixels(data: Uint8Array, recycle: boolean): Uint8Array {
   return copy;
 }
 
-async function decode(input: ImageInput, options: DecodeImageOptions, forEncoder: boolean): Promise<DecodedImage> {
+async function decode(input: ImageInput, options: DecodeImageOptions | undefined, forEncoder: boolean): Promise<DecodedImage> {
+  const opts = optionalObject(options, 'options', 'an object {limitInputPixels?}');
   const limit =
-    options.limitInputPixels === undefined
-      ? DEFAULT_LIMIT_INPUT_PIXELS
-      : integerInRange(options.limitInputPixels, 'limitInputPixels', 0);
+    opts.limitInputPixels === undefined ? DEFAULT_LIMIT_INPUT_PIXELS : integerInRange(opts.limitInputPixels, 'limitInputPixels', 0);
   if (typeof input === 'string') {
     if (input.length === 0) throw invalidRange(IMAGE_WHAT, 'image', input);
     await assertReadableFile(input);

@@ -7,7 +7,7 @@
 import { invalidRange, invalidType } from './errors.js';
 import type { BinaryMask, Scribble } from './types.js';
 import { native, type NativeMaskSource } from './native.js';
-import { integerInRange, plainObject, scribble, sizedMask } from './validate.js';
+import { arrayLength, integerInRange, plainObject, scribble, sizedMask } from './validate.js';
 
 /**
  * Magnitude L of the logits a binary mask becomes: a low-res cell fully inside the mask is +L,
@@ -155,7 +155,7 @@ export function rasterizeScribbles(
   const what = `a Uint8Array of width × height = ${width * height} bytes`;
   if (into !== undefined && !(into instanceof Uint8Array)) throw invalidType(what, 'into', into);
   if (into !== undefined && into.length !== width * height) throw invalidRange(what, 'into', into);
-  into ??= new Uint8Array(width * height);
+  into ??= new Uint8Array(arrayLength(width * height, 'width × height', 'pixels'));
   const radius = Math.max(1, Math.max(width, height) / SCRIBBLE_BRUSH_DIVISOR) / 2;
   for (const { path } of checked) {
     const segments = path.length === 1 ? [[path[0], path[0]]] : path.slice(1).map((b, i) => [path[i], b]);

@@ -2,8 +2,8 @@
 import { sharp } from './sharp.js';
 import { traceContours, traceContoursAsync, type MaskPolygon } from './contours.js';
 import { invalidRange, invalidType } from './errors.js';
-import { countsToMask, countsToString, encodeRLE } from './rle.js';
-import { finiteNumber, integerInRange } from './validate.js';
+import { countsToMask, encodeRLE, maskPixels, validCountsString } from './rle.js';
+import { finiteNumber, integerInRange, plainObject } from './validate.js';
 import { native, type NativeDecodeResult } from './native.js';
 import type { RLE } from './types.js';
 
@@ -73,6 +73,7 @@ export class Mask {
   #stability: number | undefined;
 
   constructor(init: MaskInit) {
+    plainObject(init, 'init', 'an object {data | counts, width, height, lowResLogits, score, threshold?}');
     this.width = integerInRange(init.width, 'width', 0);
     this.height = integerInRange(init.height, 'height', 0);
     const pixels = this.width * this.height;
@@ -148,13 +149,18 @@ export class Mask {
 
   /** COCO RLE of the mask (compressed string counts, as pycocotools). */
   toRLE(): RLE {
-    if (this.#counts !== undefined) return { size: [this.height, this.width], counts: countsToString(this.#counts) };
+    if (this.#counts !== undefined) return { size: [this.height, this.width], counts: validCountsString(this.#counts) };
     return encodeRLE(this.data, this.height, this.width);
   }
 
   /** The mask as a single-channel 8-bit PNG: 255 inside, 0 outside. Encoded off the JS thread. */
   async toPNG(): Promise<Buffer> {
     const { width, height } = this;
+    // (sharp takes raw pixels of sides up to 10^8; the grey bytes must fit one buffer)
+    for (const [side, name] of [[width, 'width'], [height, 'height']] as const) {
+      if (side < 1 || side > 1e8) throw invalidRange('a mask side between 1 and 10^8 (to write a PNG)', name, side);
+    }
+    maskPixels(height, width);
     // 0/255 bytes made by the native core in a worker thread, from the pixels or straight from
     // the run lengths; sharp only writes them (12 MP: ~12 ms, where scaling or transposing the
     // mask in sharp took 40–55 ms).

@@ -51,6 +51,11 @@ export function plainObject(value: unknown, param: string, what = 'an object'): 
   return value;
 }
 
+/** An options object that may be left out: `undefined` reads as `{}`, anything else must be a plain object. */
+export function optionalObject(value: unknown, param: string, what = 'an object'): Record<string, unknown> {
+  return value === undefined ? {} : plainObject(value, param, what);
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const proto: unknown = Object.getPrototypeOf(value);
@@ -120,6 +125,39 @@ export function scribble(value: unknown, param: string, width: number, height: n
  */
 export function copyBytes(data: Uint8Array): Uint8Array {
   return new Uint8Array(data);
+}
+
+/**
+ * The longest typed array the library makes for one image or mask: 2^32 − 1 elements (Node
+ * refuses more, with a message that names nothing).
+ */
+export const MAX_ARRAY_LENGTH = 0xffffffff;
+
+/** The length (e.g. width × height) of an array to be made, checked against MAX_ARRAY_LENGTH; `unit` names its elements. */
+export function arrayLength(length: number, param: string, unit = 'values'): number {
+  if (length > MAX_ARRAY_LENGTH) throw invalidRange(`at most 2^32 - 1 ${unit}`, param, length);
+  return length;
+}
+
+/**
+ * Raw RGB pixels `{ data, width, height, channels? }`: data a Uint8Array of width × height × 3
+ * bytes; `channels`, when `withChannels` or present, must be 3. Returned as given.
+ */
+export function rgbPixels<T extends { data: Uint8Array; width: number; height: number }>(
+  value: unknown,
+  param: string,
+  withChannels: boolean,
+): T {
+  const what = `raw RGB pixels {data: Uint8Array of width × height × 3 bytes, width, height${withChannels ? ', channels: 3' : ''}}`;
+  const obj = plainObject(value, param, what);
+  const width = integerInRange(obj.width, `${param}.width`, 1);
+  const height = integerInRange(obj.height, `${param}.height`, 1);
+  if ((withChannels || obj.channels !== undefined) && obj.channels !== 3) throw invalidRange('3', `${param}.channels`, obj.channels);
+  if (!(obj.data instanceof Uint8Array)) throw invalidType(what, `${param}.data`, obj.data);
+  if (obj.data.length !== width * height * 3) {
+    throw invalidRange(`a Uint8Array of ${width} × ${height} × 3 = ${width * height * 3} bytes`, `${param}.data`, obj.data);
+  }
+  return value as T;
 }
 
 /** A binary mask `{ data, width, height }` of any size: data a Uint8Array of width × height bytes. */

@@ -191,7 +191,11 @@ describe('CLIP tokenizer behaviour', () => {
       new RangeError(`Expected one of 'none', 'longest', 'max_length' for options.padding but received "max" of type string`),
     );
     expect(() => tok.encode('a', { maxLength: 1 })).toThrow(
-      new RangeError('Expected an integer >= 2 for options.maxLength but received 1 of type number'),
+      new RangeError('Expected an integer between 2 and 1000000 for options.maxLength but received 1 of type number'),
+    );
+    // (each padded sequence is an array of maxLength ids: a huge one is refused, not allocated)
+    expect(() => tok.encode('a', { maxLength: 2 ** 40, padding: 'max_length' })).toThrow(
+      new RangeError('Expected an integer between 2 and 1000000 for options.maxLength but received 1099511627776 of type number'),
     );
     expect(() => tok.encode('a', { truncation: 'yes' as unknown as boolean })).toThrow(TypeError);
   });

@@ -34,6 +34,15 @@ function rng(seed: number): () => number {
 }
 
 describe('squaredDistanceTransform', () => {
+  it('refuses a mask of the wrong type or size, by name', () => {
+    expect(() => squaredDistanceTransform(new Uint8Array(5), 2, 2)).toThrow(
+      new RangeError('Expected a Uint8Array of width × height = 4 bytes for mask but received Uint8Array(5) of type Uint8Array'),
+    );
+    expect(() => squaredDistanceTransform([1, 1] as never, 2, 1)).toThrow(TypeError);
+    expect(() => squaredDistanceTransform(new Uint8Array(0), -1, 0)).toThrow(/integer >= 0 for width/);
+    expect(Array.from(squaredDistanceTransform(new Uint8Array(0), 0, 5))).toEqual([]);
+  });
+
   it('a 5x5 square in a 7x7 image: 1 on its edge, 4 inside, 9 at the centre', () => {
     const mask = new Uint8Array(49);
     for (let y = 1; y <= 5; y++) for (let x = 1; x <= 5; x++) mask[y * 7 + x] = 1;

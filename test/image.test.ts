@@ -183,6 +183,11 @@ describe('decodeImage: errors', () => {
     await expect(decodeImage(RGB, { limitInputPixels: -1 })).rejects.toThrow(
       new RangeError('Expected an integer >= 0 for limitInputPixels but received -1 of type number'),
     );
+    // options that are not an object (null was read as an object, a string ignored)
+    await expect(decodeImage(RGB, null as never)).rejects.toThrow(
+      new TypeError('Expected an object {limitInputPixels?} for options but received null of type null'),
+    );
+    await expect(decodeImage(RGB, 'x' as never)).rejects.toThrow(TypeError);
   });
 
   it('inputs of the wrong type', async () => {

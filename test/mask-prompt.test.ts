@@ -277,6 +277,10 @@ describe('rasterizeScribbles', () => {
     expect(() => rasterizeScribbles([], 0, 64)).toThrow(/an integer >= 1 for width /);
     expect(() => rasterizeScribbles([], 4, 4, new Uint8Array(15))).toThrow(/16 bytes for into /);
     expect(rasterizeScribbles([], 4, 4, new Uint8Array(16)).length).toBe(16);
+    // a mask larger than one typed array: named, where Node's "Invalid typed array length" was not
+    expect(() => rasterizeScribbles([], 1e6, 1e6)).toThrow(
+      new RangeError('Expected at most 2^32 - 1 pixels for width × height but received 1000000000000 of type number'),
+    );
   });
 });
 

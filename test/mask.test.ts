@@ -181,6 +181,31 @@ describe('Mask constructor errors', () => {
     ).toThrow(new RangeError('Expected a Uint8Array of 4 bytes for data but received Uint8Array(5) of type Uint8Array'));
   });
 
+  it('rejects an init that is not an object', () => {
+    expect(() => new Mask(null as never)).toThrow(
+      new TypeError('Expected an object {data | counts, width, height, lowResLogits, score, threshold?} for init but received null of type null'),
+    );
+  });
+
+  it('refuses sides toPolygons and toPNG cannot take, by name, where the native core and sharp gave usage strings', async () => {
+    const runs = (w: number, h: number, counts: number[]) =>
+      new Mask({ counts: Uint32Array.from(counts), width: w, height: h, score: 0, lowResLogits: new Float32Array(1) });
+    const wide = runs(2 ** 31, 2, [2 ** 32 - 1, 1]);
+    expect(() => wide.toPolygons()).toThrow(
+      new RangeError('Expected a mask side below 2^31 - 1 (to trace its polygons) for width but received 2147483648 of type number'),
+    );
+    await expect(wide.toPolygonsAsync()).rejects.toThrow(RangeError);
+    await expect(wide.toPNG()).rejects.toThrow(
+      new RangeError('Expected a mask side between 1 and 10^8 (to write a PNG) for width but received 2147483648 of type number'),
+    );
+    expect(wide.box).toEqual([2 ** 31 - 1, 1, 2 ** 31 - 1, 1]); // (read from the runs: fine at any size)
+    await expect(runs(0, 3, [0]).toPNG()).rejects.toThrow(/for width but received 0/);
+    // 65536 × 65536 sides are fine for sharp, but not one buffer of 2^32 pixels
+    await expect(runs(2 ** 16, 2 ** 16, [2 ** 32 - 1, 1]).toPNG()).rejects.toThrow(
+      new RangeError('Expected a mask of at most 2^32 - 1 pixels for height × width but received 4294967296 of type number'),
+    );
+  });
+
   it('rejects non-square logits', () => {
     expect(
       () => new Mask({ data: new Uint8Array(4), width: 2, height: 2, score: 0, lowResLogits: new Float32Array(6) }),

@@ -77,6 +77,31 @@ describe('CLIPSeg image processor', () => {
     expect(Array.from(resizeBilinearPil(row, 1, 4, 1, 1, 2))).toEqual(Array.from(resizeBilinearPil(row, 4, 1, 1, 2, 1)));
   });
 
+  it('resizeBilinearPil and preprocessClipImage refuse bad arguments by name (they read and allocated whatever they were given)', async () => {
+    const px = new Uint8Array(12);
+    expect(() => resizeBilinearPil(px, 2, 2, 3, 1e6, 1e6)).toThrow(
+      new RangeError('Expected at most 2^32 - 1 bytes for max(ih, oh) × ow × channels but received 3000000000000 of type number'),
+    );
+    expect(() => resizeBilinearPil(px, 2, 2, 2, 1, 1)).toThrow(
+      new RangeError('Expected a Uint8Array of iw × ih × channels = 8 bytes for data but received Uint8Array(12) of type Uint8Array'),
+    );
+    expect(() => resizeBilinearPil([1, 2] as never, 2, 1, 1, 1, 1)).toThrow(TypeError);
+    expect(() => resizeBilinearPil(px, 2, 2, 5, 1, 1)).toThrow(/integer between 1 and 4 for channels/);
+    expect(() => resizeBilinearPil(px, 2, 2, 3, 0, 1)).toThrow(/integer >= 1 for ow/);
+    const config = await readClipImageProcessorConfig(MODEL_DIR);
+    const image = { data: px, width: 2, height: 2 };
+    expect(preprocessClipImage(image, config).pixels).toHaveLength(3 * config.width * config.height);
+    expect(() => preprocessClipImage({ ...image, width: 3 }, config)).toThrow(/for image\.data but received Uint8Array\(12\)/);
+    expect(() => preprocessClipImage(null as never, config)).toThrow(/for image but received null/);
+    expect(() => preprocessClipImage(image, { ...config, width: 1e6 })).toThrow(
+      new RangeError('Expected an integer between 1 and 2048 for config.width but received 1000000 of type number'),
+    );
+    expect(() => preprocessClipImage(image, { ...config, imageStd: [1, 0, 1] })).toThrow(
+      new RangeError('Expected an array of 3 positive numbers for config.imageStd[1] but received 0 of type number'),
+    );
+    expect(() => preprocessClipImage(image, { ...config, doResize: 'yes' } as never)).toThrow(/a boolean for config\.doResize/);
+  });
+
   it('rejects unsupported or malformed configs, naming the file', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'omniseg-clipproc-'));
     const file = path.join(dir, 'preprocessor_config.json');

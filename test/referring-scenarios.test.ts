@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { ImageEmbedding } from '../lib/embedding.js';
+import { ImageEmbedding } from '../lib/embedding.js';
 import { Mask } from '../lib/mask.js';
 import type { Prompt } from '../lib/prompt.js';
 import { Referrer, type Heatmap, type HeatmapOptions } from '../lib/referrer.js';
@@ -60,7 +60,7 @@ describe('referring scenarios (constructed heat maps, exact SAM stand-in)', () =
     vi.spyOn(referrer, 'heatmap').mockImplementation(async (_image, q) => mapOf(q));
     vi.spyOn(referrer, 'heatmaps').mockImplementation(async (_image, qs) => qs.map(mapOf));
     const encode = vi.spyOn(segmenter, 'encode').mockImplementation(
-      async () => ({ width: W, height: H, dispose: () => {} }) as unknown as ImageEmbedding,
+      async () => Object.assign(Object.create(ImageEmbedding.prototype) as ImageEmbedding, { width: W, height: H, dispose: () => {} }),
     );
     // SAM stand-in: the mask prompt's pixels, minus a 3-pixel square around each negative click
     vi.spyOn(segmenter, 'segment').mockImplementation(async (_e, prompt) => {

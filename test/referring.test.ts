@@ -138,6 +138,9 @@ describe('findInstances', () => {
     expect(() => findInstances(heat, 2, 2, { connectivity: 6 as 4 })).toThrow(
       'Expected 4 or 8 for options.connectivity but received 6',
     );
+    expect(() => findInstances(heat, 2, 2, null as never)).toThrow(
+      new TypeError('Expected an object {threshold?, minArea?, connectivity?, maxInstances?} for options but received null of type null'),
+    );
     expect(() => findInstances(heat, 2, 2, { maxInstances: 0 })).toThrow(RangeError);
   });
 });
@@ -316,8 +319,19 @@ describe('maskNms', () => {
     expect(() => maskNms([mask(0, 0, 1, 1), other], [0.9, 0.8], 0.5)).toThrow(RangeError);
   });
 
-  it('refuses mismatched masks and scores', () => {
-    expect(() => maskNms([mask(0, 0, 1, 1)], [], 0.5)).toThrow('maskNms: 1 masks but 0 scores');
+  it('refuses mismatched masks and scores, and arguments of the wrong kind, by name', () => {
+    const m = mask(0, 0, 1, 1);
+    expect(() => maskNms([m], [], 0.5)).toThrow(
+      new RangeError('Expected an array of 1 finite numbers (one per mask) for scores but received [] of type array'),
+    );
+    expect(() => maskNms(null as never, [], 0.5)).toThrow(
+      new TypeError('Expected an array of masks {data, width, height} for masks but received null of type null'),
+    );
+    expect(() => maskNms([{ ...m, data: [1, 0] as never }], [1], 0.5)).toThrow(/for masks\[0\]\.data but received \[1, 0\]/);
+    expect(() => maskNms([m], ['1' as never], 0.5)).toThrow(new TypeError('Expected a finite number for scores[0] but received "1" of type string'));
+    expect(() => maskNms([m], [NaN], 0.5)).toThrow(RangeError);
+    expect(() => maskNms([m], [1], 1.5)).toThrow(new RangeError('Expected a number between 0 and 1 for iouThreshold but received 1.5 of type number'));
+    expect(() => maskNms([m], [1], '0.5' as never)).toThrow(TypeError);
   });
 });
 
@@ -340,18 +354,44 @@ describe('instancePrompts', () => {
     expect(prompts).toEqual([{ prompt: { boxes: [instances[0].box, instances[1].box] }, instances }]);
   });
 
-  it('a mask prompt that is not the instance\'s own runs at the image\'s size is checked as any prompt.mask', async () => {
+  it('a mask that is not the instance\'s own runs at the image\'s size is checked, naming the instance', async () => {
     const frame = { resizedWidth: 20, resizedHeight: 10, imageSize: 20, lowResSize: 4 };
     const pack = (prompt: Prompt, w = 20, h = 10) => toNativePrompt(prompt, w, h, 4, { multimask: false, threshold: 0 }, frame);
+    const maskOnly = { peakPoint: false, maskPrompt: true };
     // an Instance not from findInstances (e.g. rebuilt from JSON), its mask of another type
     const rebuilt = { ...instances[0], mask: Uint32Array.of(1, 1) as unknown as Uint8Array };
-    const [{ prompt: bad }] = instancePrompts([rebuilt], 20, 10, { peakPoint: false, maskPrompt: true });
-    await expect(pack(bad)).rejects.toThrow(new TypeError(
-      'Expected a Uint8Array of 200 bytes (20x10, 0 outside the mask) for prompt.mask.data but received Uint32Array(2) of type Uint32Array',
+    expect(() => instancePrompts([rebuilt], 20, 10, maskOnly)).toThrow(new TypeError(
+      'Expected a Uint8Array of width × height = 200 bytes for instances[0].mask but received Uint32Array(2) of type Uint32Array',
     ));
+    // without a mask prompt its mask is not read
+    expect(instancePrompts([rebuilt], 20, 10, { peakPoint: true, maskPrompt: false })).toHaveLength(1);
+    // the rest of an instance, and the other arguments, by name
+    const box = (b: unknown) => [{ ...instances[0], box: b as Box }];
+    expect(() => instancePrompts(box([0, 0, 21, 1]), 20, 10, maskOnly)).toThrow(
+      new RangeError('Expected a number between 0 and 20 for instances[0].box[2] but received 21 of type number'),
+    );
+    expect(() => instancePrompts([{ ...instances[0], peak: null }] as never, 20, 10, maskOnly)).toThrow(
+      new TypeError('Expected an object {x, y} for instances[0].peak but received null of type null'),
+    );
+    expect(() => instancePrompts([{ ...instances[0], meanResponse: NaN }], 20, 10, maskOnly)).toThrow(RangeError);
+    expect(() => instancePrompts([null] as never, 20, 10, maskOnly)).toThrow(/for instances\[0\] but received null/);
+    expect(() => instancePrompts(null as never, 20, 10, maskOnly)).toThrow(
+      new TypeError('Expected an array of instances (findInstances) for instances but received null of type null'),
+    );
+    expect(() => instancePrompts(instances, 0, 10, maskOnly)).toThrow(new RangeError('Expected an integer >= 1 for width but received 0 of type number'));
+    expect(() => instancePrompts(instances, 20, 10, { peakPoint: 1 } as never)).toThrow(
+      new TypeError('Expected a boolean for settings.peakPoint but received 1 of type number'),
+    );
+    expect(() => instancePrompts(instances, 20, 10, maskOnly, { positives: [{ x: 1, y: 1, label: 0 }], negatives: [] })).toThrow(
+      new RangeError('Expected 1 for target.positives[0].label but received 0 of type number'),
+    );
+    expect(() => instancePrompts(instances, 20, 10, maskOnly, { positives: [], negatives: [], box: [0, 0, 30, 1] })).toThrow(
+      /for target\.box\[2\] but received 30/,
+    );
     // findInstances' runs of a 20 × 10 heat map given for a 40 × 20 image: refused, as its mask is
-    const [{ prompt: other }] = instancePrompts(findInstances(heat, 20, 10, { minArea: 0 }), 40, 20, { peakPoint: false, maskPrompt: true });
-    await expect(pack(other, 40, 20)).rejects.toThrow(/a Uint8Array of 800 bytes .* for prompt\.mask\.data but received Uint8Array\(200\)/);
+    expect(() => instancePrompts(findInstances(heat, 20, 10, { minArea: 0 }), 40, 20, maskOnly)).toThrow(
+      new RangeError('Expected a Uint8Array of width × height = 800 bytes for instances[0].mask but received Uint8Array(200) of type Uint8Array'),
+    );
     // and at the right size the runs give what the mask gives
     const [{ prompt: own }] = instancePrompts(findInstances(heat, 20, 10, { minArea: 0 }), 20, 10, { peakPoint: false, maskPrompt: true });
     const viaRuns = await pack(own);
@@ -520,6 +560,34 @@ describe('referSegment on the tiny models', () => {
       expect(kept.instances).toEqual([inst]);
       expect(kept.noTarget).toBe(false);
     } finally {
+      embedding.dispose();
+    }
+  });
+
+  it('instanceMasks refuses what is not a segmenter, an embedding, instances or options, before decoding', async () => {
+    const embedding = await segmenter.encode(WIDE);
+    const segment = vi.spyOn(segmenter, 'segment');
+    try {
+      const instances = findInstances(new Float32Array(embedding.width * embedding.height).fill(0.9), embedding.width, embedding.height);
+      await expect(instanceMasks({} as never, embedding, instances)).rejects.toThrow(
+        new TypeError('Expected a Segmenter (Segmenter.load) for segmenter but received {} of type object'),
+      );
+      await expect(instanceMasks(segmenter, { width: 1, height: 1 } as never, instances)).rejects.toThrow(
+        /^Expected an ImageEmbedding \(segmenter\.encode\) for embedding/,
+      );
+      await expect(instanceMasks(segmenter, embedding, 'x' as never)).rejects.toThrow(/for instances but received "x"/);
+      await expect(instanceMasks(segmenter, embedding, instances, null as never)).rejects.toThrow(/for options but received null/);
+      await expect(instanceMasks(segmenter, embedding, instances, { signal: {} as never })).rejects.toThrow(
+        new TypeError('Expected an AbortSignal for options.signal but received {} of type object'),
+      );
+      await expect(instanceMasks(segmenter, embedding, instances, {}, { positives: 1 } as never)).rejects.toThrow(
+        /for target\.positives but received 1/,
+      );
+      expect(segment).not.toHaveBeenCalled();
+      // and with them right it decodes
+      expect((await instanceMasks(segmenter, embedding, instances)).masks.length).toBeGreaterThan(0);
+    } finally {
+      vi.restoreAllMocks();
       embedding.dispose();
     }
   });

@@ -177,7 +177,7 @@ describe('countsToString / countsFromString', () => {
       [2 ** 31, 2 ** 31 + 1, 1, 2 ** 32 - 1],
       [5, 2 ** 53, 3, 1],
       [1, 2, 3, 2 ** 70, 4, 2 ** 100],
-      [2 ** 100, -(2 ** 90), 2 ** 80], // ~20 characters a count
+      [2 ** 100, 2 ** 90, 2 ** 80, 1, 3], // ~20 characters a count; deltas down to about -2^90
       Array.from({ length: 300 }, (_, i) => 2 ** (i % 80) + (i % 7)),
     ];
     for (const counts of cases) {
@@ -185,6 +185,15 @@ describe('countsToString / countsFromString', () => {
       expect(countsToString(Float64Array.from(counts))).toBe(reference(counts));
     }
     expect(countsFromString(countsToString([2 ** 31, 2 ** 32 - 1, 7]))).toEqual([2 ** 31, 2 ** 32 - 1, 7]);
+  });
+
+  it('refuses what is not a list of run lengths (integers >= 0), by name', () => {
+    // (a negative run was written as its delta before: [-1] gave "O", which decodes to nothing valid)
+    expect(() => countsToString([3, -1])).toThrow(new RangeError('Expected an integer >= 0 for counts[1] but received -1 of type number'));
+    expect(() => countsToString(Float64Array.of(1.5))).toThrow(new RangeError('Expected an integer >= 0 for counts[0] but received 1.5 of type number'));
+    expect(() => countsToString([NaN])).toThrow(RangeError);
+    expect(() => countsToString(null as never)).toThrow(new TypeError('Expected an array of run lengths for counts but received null of type null'));
+    expect(() => countsToString(['1'] as never)).toThrow(TypeError);
   });
 
   it('uses only the characters 48..111', () => {

@@ -15,10 +15,10 @@
 // config names ViTImageProcessor with PIL's resample code, and PIL is what the model was
 // trained and published with.
 import path from 'node:path';
-import { describeValue } from '../errors.js';
+import { describeValue, invalidRange, invalidType } from '../errors.js';
 import { readModelText } from '../model-text.js';
 import type { DecodedImage } from '../types.js';
-import { copyBytes, isPlainObject } from '../validate.js';
+import { arrayLength, boolean, copyBytes, finiteNumber, integerInRange, isPlainObject, plainObject, rgbPixels } from '../validate.js';
 
 /** PIL's resample code for bilinear (`PIL.Image.Resampling.BILINEAR`), the only one supported. */
 export const PIL_BILINEAR = 2;
@@ -124,12 +124,17 @@ export async function readClipImageProcessorConfig(dir: string): Promise<ClipIma
 /**
  * The processor's pixel values of an RGB image: float32 [3, height, width] (the image's own size
  * when `doResize` is false).
+ * @param image raw RGB pixels, as decodeImage gives them.
+ * @param config as readClipImageProcessorConfig gives it.
+ * @throws TypeError / RangeError for pixels of the wrong size, or a config field out of range.
  */
 export function preprocessClipImage(image: DecodedImage, config: ClipImageProcessorConfig): {
   pixels: Float32Array;
   width: number;
   height: number;
 } {
+  rgbPixels<DecodedImage>(image, 'image', false);
+  processorConfig(config, 'config');
   const [w, h] = config.doResize ? [config.width, config.height] : [image.width, image.height];
   const rgb = config.doResize ? resizeBilinearPil(image.data, image.width, image.height, 3, w, h) : image.data;
   const plane = w * h;
@@ -140,6 +145,26 @@ export function preprocessClipImage(image: DecodedImage, config: ClipImageProces
     for (let i = 0, j = c; i < plane; i++, j += 3) pixels[out + i] = lut[c * 256 + rgb[j]];
   }
   return { pixels, width: w, height: h };
+}
+
+/** A ClipImageProcessorConfig passed in by the caller, checked field by field (as readClipImageProcessorConfig makes them). */
+function processorConfig(value: unknown, param: string): ClipImageProcessorConfig {
+  const obj = plainObject(value, param, 'a ClipImageProcessorConfig (readClipImageProcessorConfig)');
+  integerInRange(obj.width, `${param}.width`, 1, MAX_CLIP_INPUT_SIDE);
+  integerInRange(obj.height, `${param}.height`, 1, MAX_CLIP_INPUT_SIDE);
+  for (const key of ['doResize', 'doRescale', 'doNormalize'] as const) boolean(obj[key], `${param}.${key}`);
+  finiteNumber(obj.rescaleFactor, `${param}.rescaleFactor`);
+  for (const key of ['imageMean', 'imageStd'] as const) {
+    const what = `an array of 3 ${key === 'imageStd' ? 'positive' : 'finite'} numbers`;
+    const list = obj[key];
+    if (!Array.isArray(list)) throw invalidType(what, `${param}.${key}`, list);
+    if (list.length !== 3) throw invalidRange(what, `${param}.${key}`, list);
+    list.forEach((v: unknown, i) => {
+      const x = finiteNumber(v, `${param}.${key}[${i}]`);
+      if (key === 'imageStd' && !(x > 0)) throw invalidRange(what, `${param}.${key}[${i}]`, x);
+    });
+  }
+  return value as ClipImageProcessorConfig;
 }
 
 /**
@@ -251,6 +276,16 @@ export function resizeBilinearPil(
   ow: number,
   oh: number,
 ): Uint8Array {
+  integerInRange(iw, 'iw', 1);
+  integerInRange(ih, 'ih', 1);
+  integerInRange(channels, 'channels', 1, 4);
+  const what = `a Uint8Array of iw × ih × channels = ${iw * ih * channels} bytes`;
+  if (!(data instanceof Uint8Array)) throw invalidType(what, 'data', data);
+  if (data.length !== iw * ih * channels) throw invalidRange(what, 'data', data);
+  integerInRange(ow, 'ow', 1);
+  integerInRange(oh, 'oh', 1);
+  // (the horizontal pass makes ih × ow pixels, the vertical one oh × ow)
+  arrayLength(Math.max(ih, oh) * ow * channels, 'max(ih, oh) × ow × channels', 'bytes');
   if (iw === ow && ih === oh) return copyBytes(data);
   const C = channels;
   let src = data;

@@ -54,7 +54,7 @@ export interface ClipEncodeOptions {
    * CLIPTokenizer, whose default keeps over-long sequences that no CLIP text model can take.
    */
   truncation?: boolean;
-  /** Length that truncation and `'max_length'` padding use. Default: the tokenizer's `modelMaxLength` (77). */
+  /** Length that truncation and `'max_length'` padding use, 2 to 10^6. Default: the tokenizer's `modelMaxLength` (77). */
   maxLength?: number;
 }
 
@@ -278,7 +278,7 @@ export class ClipTokenizer {
       opts.padding === undefined ? 'none' : validate.oneOf(opts.padding, 'options.padding', PADDINGS);
     const truncation = opts.truncation === undefined ? true : validate.boolean(opts.truncation, 'options.truncation');
     const maxLength =
-      opts.maxLength === undefined ? this.modelMaxLength : validate.integerInRange(opts.maxLength, 'options.maxLength', 2);
+      opts.maxLength === undefined ? this.modelMaxLength : validate.integerInRange(opts.maxLength, 'options.maxLength', 2, MAX_SANE_LENGTH);
 
     const sequences = texts.map((text) => {
       let ids = this.#content(text, truncation ? maxLength - 2 : Infinity);
@@ -383,7 +383,10 @@ function preTokenize(text: string): string[] {
 
 /** tokenizer_config.json keys of the special tokens, in the order transformers assigns them. */
 const SPECIAL_KEYS = ['bos_token', 'eos_token', 'unk_token', 'pad_token'] as const;
-/** A `model_max_length` above this is transformers' "no limit" sentinel (1e30); 77 is used instead. */
+/**
+ * A `model_max_length` above this is transformers' "no limit" sentinel (1e30); 77 is used instead.
+ * Also the largest `maxLength` encode takes (each padded sequence is an array of that length).
+ */
 const MAX_SANE_LENGTH = 1_000_000;
 
 /** The largest token id (ids go to the model as int32). */

@@ -6,6 +6,8 @@
 // the transform RITM / SimpleClick use to place simulated clicks. Pixels outside the image count
 // as background (RITM pads the error masks with a zero border before the transform), so a region
 // touching the image edge has its boundary there too.
+import { invalidRange, invalidType } from '../errors.js';
+import { integerInRange } from '../validate.js';
 
 /**
  * Squared Euclidean distance (pixel centre to pixel centre) from each pixel of a row-major
@@ -14,6 +16,11 @@
  * Exact: the values are integers.
  */
 export function squaredDistanceTransform(mask: Uint8Array, width: number, height: number): Float64Array {
+  integerInRange(width, 'width', 0);
+  integerInRange(height, 'height', 0);
+  const what = `a Uint8Array of width × height = ${width * height} bytes`;
+  if (!(mask instanceof Uint8Array)) throw invalidType(what, 'mask', mask);
+  if (mask.length !== width * height) throw invalidRange(what, 'mask', mask);
   const out = new Float64Array(width * height);
   if (width === 0 || height === 0) return out;
   // Padded grid (width + 2) × (height + 2) with a background border; the first pass (columns)

@@ -10,7 +10,7 @@
 // no-target ref has no mask.
 import path from 'node:path';
 import { argumentMessage } from '../errors.js';
-import { countsToString, mergeValidRuns, rleRuns } from '../rle.js';
+import { mergeValidRuns, rleRuns, validCountsString } from '../rle.js';
 import type { RLE, RLEInput } from '../types.js';
 import { polygonRuns } from './polygon.js';
 
@@ -136,7 +136,7 @@ function refMask(ids: readonly number[], annotations: Map<number, CocoAnnotation
       counts = mergeValidRuns(counts, runs);
     }
   }
-  return { size: [height, width], counts: countsToString(counts) };
+  return { size: [height, width], counts: validCountsString(counts) };
 }
 
 /** Run lengths of each part of a COCO segmentation: valid polygons, or one RLE. */

@@ -7,7 +7,7 @@
 // C's truncation of doubles to int is Math.trunc here; every other step is the same double
 // arithmetic, so the output is identical.
 import { argumentMessage, invalidRange, invalidType } from '../errors.js';
-import { countsToString, mergeValidRuns } from '../rle.js';
+import { mergeValidRuns, validCountsString } from '../rle.js';
 import type { RLE } from '../types.js';
 import { integerInRange } from '../validate.js';
 
@@ -137,5 +137,5 @@ export function polygonsToRLE(polygons: readonly (readonly number[])[], height: 
     const runs = rasterRuns(p, height, width);
     counts = i === 0 ? runs : mergeValidRuns(counts, runs);
   });
-  return { size: [height, width], counts: countsToString(counts) };
+  return { size: [height, width], counts: validCountsString(counts) };
 }

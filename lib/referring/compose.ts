@@ -7,10 +7,11 @@
 //   - positive clicks and scribbles: added to the SAM prompt of each instance whose box holds
 //     them, and they select: a mask that contains none of them is dropped.
 // Nothing here runs a model.
+import { invalidRange, invalidType } from '../errors.js';
 import type { Mask } from '../mask.js';
 import { scribbleToPoints } from '../scribble.js';
 import type { Box, Point, Scribble } from '../types.js';
-import { box, optionalArray, point, scribble } from '../validate.js';
+import { box, optionalArray, plainObject, point, scribble } from '../validate.js';
 import type { Instance } from './instances.js';
 
 /** Prompts on the target image that go with a referring prompt. */
@@ -49,6 +50,27 @@ export function targetSettings(
     negatives: clicks.filter((c) => c.label === 0),
   };
   if (opts.box !== undefined) settings.box = box(opts.box, `${param}.box`, width, height);
+  return settings;
+}
+
+/**
+ * A TargetSettings passed in by the caller (instanceMasks, instancePrompts): undefined, or
+ * positive and negative clicks with those labels and an optional box, inside a width × height image.
+ */
+export function checkedTarget(value: unknown, param: string, width: number, height: number): TargetSettings | undefined {
+  if (value === undefined) return undefined;
+  const obj = plainObject(value, param, 'an object {positives, negatives, box?} (TargetSettings)');
+  const clicks = (key: 'positives' | 'negatives', label: 0 | 1): Point[] => {
+    const list = obj[key];
+    if (!Array.isArray(list)) throw invalidType(`an array of points {x, y, label: ${label}}`, `${param}.${key}`, list);
+    return Array.from(list as unknown[], (p, i) => {
+      const checked = point(p, `${param}.${key}[${i}]`, width, height);
+      if (checked.label !== label) throw invalidRange(`${label}`, `${param}.${key}[${i}].label`, checked.label);
+      return checked;
+    });
+  };
+  const settings: TargetSettings = { positives: clicks('positives', 1), negatives: clicks('negatives', 0) };
+  if (obj.box !== undefined) settings.box = box(obj.box, `${param}.box`, width, height);
   return settings;
 }
 

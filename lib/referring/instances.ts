@@ -3,7 +3,7 @@
 // a candidate instance the referring expression may mean (TRIS: the text-to-image response map
 // localises every instance it matches; one component per instance). Pure functions, no model.
 import { invalidRange, invalidType } from '../errors.js';
-import { finiteNumber, integerInRange, numberInRange } from '../validate.js';
+import { box, finiteNumber, integerInRange, numberInRange, optionalObject, plainObject } from '../validate.js';
 import { native, type NativeInstances } from '../native.js';
 import type { MaskRuns } from '../prompt.js';
 import type { Box } from '../types.js';
@@ -93,11 +93,13 @@ function instanceArgs(heat: Float32Array, width: number, height: number, options
   if (!(heat instanceof Float32Array)) throw invalidType(`a Float32Array of ${w * h} values`, 'heat', heat);
   if (heat.length !== w * h) throw invalidRange(`a Float32Array of width × height = ${w * h} values`, 'heat', heat);
   if (w * h > MAX_COMPONENT_PIXELS) throw invalidRange(`at most ${MAX_COMPONENT_PIXELS} pixels`, 'width × height', w * h);
-  const settings = instanceSettings(options as Record<string, unknown>);
+  const settings = instanceSettings(optionalObject(options, 'options', INSTANCE_OPTIONS_WHAT));
   const minPixels = Math.max(1, Math.ceil(settings.minArea * w * h));
   // (more instances than pixels are never found: the count the native side takes stays within 2^53)
   return [heat, w, h, settings.threshold, settings.connectivity, minPixels, Math.min(settings.maxInstances, w * h)] as const;
 }
+
+const INSTANCE_OPTIONS_WHAT = 'an object {threshold?, minArea?, connectivity?, maxInstances?}';
 
 /** The largest heat map findInstances and labelComponents take: 2^31 − 1 pixels (46341²). */
 export const MAX_COMPONENT_PIXELS = 2 ** 31 - 1;
@@ -112,6 +114,33 @@ const ownRuns = new WeakMap<Instance, () => MaskRuns | undefined>();
  */
 export function instanceRuns(instance: Instance): MaskRuns | undefined {
   return ownRuns.get(instance)?.();
+}
+
+/**
+ * `instances` as instanceMasks and instancePrompts take them (findInstances' or the caller's own)
+ * for a width × height image: each one's box, peak and mean response checked, and with `withMask`
+ * its mask unless it is still findInstances' runs of that size. The array is returned as it is: instanceRuns
+ * and the results know instances by identity.
+ */
+export function instanceList(value: unknown, param: string, width: number, height: number, withMask: boolean): readonly Instance[] {
+  const what = 'an instance {peak, box, meanResponse, mask} (findInstances)';
+  if (!Array.isArray(value)) throw invalidType(`an array of instances (findInstances)`, param, value);
+  for (let i = 0; i < value.length; i++) {
+    const inst = plainObject(value[i], `${param}[${i}]`, what);
+    box(inst.box, `${param}[${i}].box`, width, height);
+    const peak = plainObject(inst.peak, `${param}[${i}].peak`, 'an object {x, y}');
+    numberInRange(peak.x, `${param}[${i}].peak.x`, 0, width);
+    numberInRange(peak.y, `${param}[${i}].peak.y`, 0, height);
+    finiteNumber(inst.meanResponse, `${param}[${i}].meanResponse`);
+    const runs = withMask ? instanceRuns(value[i] as Instance) : undefined;
+    if (withMask && (runs === undefined || runs.width !== width || runs.height !== height)) {
+      const mask = inst.mask;
+      const bytes = `a Uint8Array of width × height = ${width * height} bytes`;
+      if (!(mask instanceof Uint8Array)) throw invalidType(bytes, `${param}[${i}].mask`, mask);
+      if (mask.length !== width * height) throw invalidRange(bytes, `${param}[${i}].mask`, mask);
+    }
+  }
+  return value as readonly Instance[];
 }
 
 /** Instances from the native result: statistics as they are, each mask made from its runs on first use. */

@@ -6,7 +6,7 @@
 import { invalidRange, invalidType } from '../errors.js';
 import { Mask, maskSource } from '../mask.js';
 import type { BinaryMask } from '../types.js';
-import { abortSignal, binaryMask, copyBytes, integerInRange, isPlainObject, maskSize, nonEmptyString, plainObject } from '../validate.js';
+import { abortSignal, binaryMask, copyBytes, integerInRange, isPlainObject, maskSize, nonEmptyString, optionalObject } from '../validate.js';
 
 /**
  * Prompt templates for labels, `{}` standing for the label: the seven that CLIP's authors selected
@@ -91,7 +91,7 @@ export function labelSettings(
   vocabularySize: number,
   param = 'options',
 ): { topK: number; templates: string[]; signal?: AbortSignal } {
-  const opts = value === undefined ? {} : plainObject(value, param, 'an object {topK?, templates?, signal?}');
+  const opts = optionalObject(value, param, 'an object {topK?, templates?, signal?}');
   const topK = opts.topK === undefined ? DEFAULT_TOP_K : integerInRange(opts.topK, `${param}.topK`, 1);
   let templates = [...DEFAULT_LABEL_TEMPLATES];
   if (opts.templates !== undefined) {

@@ -2,16 +2,16 @@
 // instances.ts) becomes SAM prompts (its box, its peak as a positive click, its pixels as a dense
 // mask prompt), decoded on one image embedding; duplicates are removed by mask NMS and every
 // result is scored.
-import type { ImageEmbedding } from '../embedding.js';
-import { invalidRange } from '../errors.js';
+import { ImageEmbedding } from '../embedding.js';
+import { invalidRange, invalidType } from '../errors.js';
 import { Mask, maskSource } from '../mask.js';
 import { lazyPromptMask, type Prompt } from '../prompt.js';
 import { maskToCounts, overlapValidRuns } from '../rle.js';
-import type { Segmenter } from '../segmenter.js';
+import { Segmenter } from '../segmenter.js';
 import type { BinaryMask } from '../types.js';
-import { boolean, finiteNumber, numberInRange } from '../validate.js';
-import { instanceClicks, instancesInBox, selectedByClicks, type TargetSettings } from './compose.js';
-import { instanceRuns, type Instance } from './instances.js';
+import { abortSignal, boolean, finiteNumber, integerInRange, numberInRange, optionalObject, plainObject, sizedMask } from '../validate.js';
+import { checkedTarget, instanceClicks, instancesInBox, selectedByClicks, type TargetSettings } from './compose.js';
+import { instanceList, instanceRuns, type Instance } from './instances.js';
 
 /**
  * Mask NMS threshold: a mask whose IoU with a better-scored kept mask is strictly above this is a
@@ -60,6 +60,8 @@ export interface InstanceMaskSettings {
   signal?: AbortSignal;
 }
 
+const INSTANCE_MASK_OPTIONS_WHAT = 'an object {peakPoint?, maskPrompt?, nmsIoU?, maskThreshold?, signal?}';
+
 /** Validates InstanceMaskOptions fields of `opts` (named `${param}.<field>` in errors) and fills in the defaults. */
 export function instanceMaskSettings(opts: Record<string, unknown>, param = 'options'): InstanceMaskSettings {
   return {
@@ -67,7 +69,7 @@ export function instanceMaskSettings(opts: Record<string, unknown>, param = 'opt
     maskPrompt: opts.maskPrompt === undefined ? true : boolean(opts.maskPrompt, `${param}.maskPrompt`),
     nmsIoU: opts.nmsIoU === undefined ? DEFAULT_NMS_IOU : numberInRange(opts.nmsIoU, `${param}.nmsIoU`, 0, 1),
     maskThreshold: opts.maskThreshold === undefined ? 0 : finiteNumber(opts.maskThreshold, `${param}.maskThreshold`),
-    ...(opts.signal === undefined ? {} : { signal: opts.signal as AbortSignal }),
+    ...(opts.signal === undefined ? {} : { signal: abortSignal(opts.signal, `${param}.signal`) }),
   };
 }
 
@@ -83,6 +85,22 @@ export function instancePrompts(
   height: number,
   settings: Pick<InstanceMaskSettings, 'peakPoint' | 'maskPrompt'>,
   target?: TargetSettings,
+): Array<{ prompt: Prompt; instances: Instance[] }> {
+  const w = integerInRange(width, 'width', 1);
+  const h = integerInRange(height, 'height', 1);
+  const opts = plainObject(settings, 'settings', 'an object {peakPoint, maskPrompt}');
+  const checked = { peakPoint: boolean(opts.peakPoint, 'settings.peakPoint'), maskPrompt: boolean(opts.maskPrompt, 'settings.maskPrompt') };
+  const list = instanceList(instances, 'instances', w, h, checked.maskPrompt);
+  return promptsOf(list, w, h, checked, checkedTarget(target, 'target', w, h));
+}
+
+/** instancePrompts of arguments already checked. */
+function promptsOf(
+  instances: readonly Instance[],
+  width: number,
+  height: number,
+  settings: Pick<InstanceMaskSettings, 'peakPoint' | 'maskPrompt'>,
+  target: TargetSettings | undefined,
 ): Array<{ prompt: Prompt; instances: Instance[] }> {
   if (instances.length === 0) return [];
   const clicks = target !== undefined && target.positives.length + target.negatives.length > 0;
@@ -118,7 +136,12 @@ export async function instanceMasks(
   options: InstanceMaskOptions = {},
   target?: TargetSettings,
 ): Promise<ReferringMasks> {
-  const settings = instanceMaskSettings(options as Record<string, unknown>);
+  if (!(segmenter instanceof Segmenter)) throw invalidType('a Segmenter (Segmenter.load)', 'segmenter', segmenter);
+  if (!(embedding instanceof ImageEmbedding)) throw invalidType('an ImageEmbedding (segmenter.encode)', 'embedding', embedding);
+  const settings = instanceMaskSettings(optionalObject(options, 'options', INSTANCE_MASK_OPTIONS_WHAT));
+  const { width, height } = embedding;
+  const list = instanceList(instances, 'instances', width, height, settings.maskPrompt);
+  const targetSettings = checkedTarget(target, 'target', width, height);
   // rle: the masks' runs come from the native decode, which is what the NMS below and the
   // usual JSON output read; a mask's pixels are decoded only if something asks for them.
   const segmentOptions = {
@@ -130,17 +153,17 @@ export async function instanceMasks(
   const masks: Mask[] = [];
   const scores: number[] = [];
   const sources: Instance[] = [];
-  const candidates = instancesInBox(instances, target, embedding.width);
-  for (const { prompt, instances: answered } of instancePrompts(candidates, embedding.width, embedding.height, settings, target)) {
+  const candidates = instancesInBox(list, targetSettings, width);
+  for (const { prompt, instances: answered } of promptsOf(candidates, width, height, settings, targetSettings)) {
     const result = await segmenter.segment(embedding, prompt, segmentOptions);
     result.masks.forEach((mask, i) => {
-      if (!selectedByClicks(mask, target)) return;
+      if (!selectedByClicks(mask, targetSettings)) return;
       masks.push(mask);
       scores.push(mask.score * answered[i].meanResponse);
       sources.push(answered[i]);
     });
   }
-  const keep = maskNms(masks, scores, settings.nmsIoU);
+  const keep = validMaskNms(masks, scores, settings.nmsIoU);
   return {
     masks: keep.map((i) => masks[i]),
     scores: keep.map((i) => scores[i]),
@@ -156,9 +179,18 @@ export async function instanceMasks(
  * @returns indices of the kept masks, by descending score.
  */
 export function maskNms(masks: readonly BinaryMask[], scores: readonly number[], iouThreshold: number): number[] {
-  if (scores.length !== masks.length) {
-    throw new RangeError(`maskNms: ${masks.length} masks but ${scores.length} scores`);
-  }
+  if (!Array.isArray(masks)) throw invalidType('an array of masks {data, width, height}', 'masks', masks);
+  // (a Mask was checked when it was made, and its pixels may still be run lengths: not decoded here)
+  const checked = Array.from(masks as unknown[], (m, i) => (m instanceof Mask ? m : sizedMask(m, `masks[${i}]`)));
+  const what = `an array of ${checked.length} finite numbers (one per mask)`;
+  if (!Array.isArray(scores)) throw invalidType(what, 'scores', scores);
+  if (scores.length !== checked.length) throw invalidRange(what, 'scores', scores);
+  const values = Array.from(scores as unknown[], (v, i) => finiteNumber(v, `scores[${i}]`));
+  return validMaskNms(checked, values, numberInRange(iouThreshold, 'iouThreshold', 0, 1));
+}
+
+/** maskNms of arguments already checked (instanceMasks' own masks and scores). */
+function validMaskNms(masks: readonly BinaryMask[], scores: readonly number[], iouThreshold: number): number[] {
   const order = masks.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
   // Each mask's run lengths once (a Mask from an rle decode has them), compared pair by pair
   // without string round trips; masks of another size than the first are refused, as rleIoU does.

@@ -12,7 +12,7 @@ import { invalidRange, invalidType } from '../errors.js';
 import { rasterizeScribbles } from '../mask-prompt.js';
 import { native } from '../native.js';
 import type { BinaryMask, Box, Vertex } from '../types.js';
-import { binaryMask, box, integerInRange, plainObject, vertex } from '../validate.js';
+import { binaryMask, box, plainObject, rgbPixels, vertex } from '../validate.js';
 
 /** Context kept around the region's bounding box, per side, as a fraction of its width/height (the reference's `center_context=0.1`). */
 export const VISUAL_PROMPT_MARGIN = 0.1;
@@ -43,20 +43,6 @@ export type RefRegion = { mask: BinaryMask } | { box: Box } | { scribble: Vertex
 export type CropRect = [x0: number, y0: number, x1: number, y1: number];
 
 const REGION_WHAT = 'an object with exactly one of mask, box or scribble';
-
-/** Checks raw RGB pixels: {data: Uint8Array of width × height × 3, width, height, channels: 3}. */
-function rgbImage(value: unknown, param: string): RgbImage {
-  const what = 'raw RGB pixels {data: Uint8Array of width × height × 3 bytes, width, height, channels: 3}';
-  const obj = plainObject(value, param, what);
-  const width = integerInRange(obj.width, `${param}.width`, 1);
-  const height = integerInRange(obj.height, `${param}.height`, 1);
-  if (obj.channels !== 3) throw invalidRange('3', `${param}.channels`, obj.channels);
-  if (!(obj.data instanceof Uint8Array)) throw invalidType(what, `${param}.data`, obj.data);
-  if (obj.data.length !== width * height * 3) {
-    throw invalidRange(`a Uint8Array of ${width} × ${height} × 3 = ${width * height * 3} bytes`, `${param}.data`, obj.data);
-  }
-  return value as RgbImage;
-}
 
 /**
  * Validates a region for a width × height reference image.
@@ -173,7 +159,7 @@ const bytesOf = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.length);
  *   or a region that does not fit them; RangeError when the region covers no pixel.
  */
 export async function visualPrompt(image: RgbImage, region?: RefRegion, param = 'region'): Promise<RgbImage> {
-  rgbImage(image, 'image');
+  rgbPixels<RgbImage>(image, 'image', true);
   if (region === undefined) return image;
   const { width, height } = image;
   refRegion(region, param, width, height);
