@@ -204,6 +204,38 @@ describe('pullModel', () => {
     expect(await readdir(path.join(dir, 'main'))).toEqual([]);
   });
 
+  it('refuses bad arguments by name before reading the cache or the network', async () => {
+    const refused: Array<[unknown, unknown, Error]> = [
+      [42, {}, new TypeError('Expected a non-empty string for id but received 42 of type number')],
+      ['test-sam', null, new TypeError('Expected an object {env?, allowUnverified?, signal?, onEvent?, retryDelayMs?} for options but received null of type null')],
+      ['test-sam', { env: 'x' }, new TypeError('Expected an object of environment variables (as process.env) for options.env but received "x" of type string')],
+      ['test-sam', { allowUnverified: 1 }, new TypeError('Expected a boolean for options.allowUnverified but received 1 of type number')],
+      ['test-sam', { signal: {} }, new TypeError('Expected an AbortSignal for options.signal but received {} of type object')],
+      ['test-sam', { onEvent: 'log' }, new TypeError('Expected a function (model, event) => void for options.onEvent but received "log" of type string')],
+      ['test-sam', { retryDelayMs: -1 }, new RangeError('Expected a number between 0 and 2147483647 for options.retryDelayMs but received -1 of type number')],
+    ];
+    for (const [id, options, error] of refused) {
+      const opts = options !== null && typeof options === 'object' ? { env: fixture.env, ...options } : options;
+      await expect(pullModel(id as string, opts as never)).rejects.toThrow(error);
+    }
+    expect(hub.requests).toEqual([]);
+  });
+
+  it('an error thrown by onEvent ends the pull with that error, not retried as a network failure', async () => {
+    const seen: PullEvent['type'][] = [];
+    const boom = new Error('display closed');
+    const onEvent = (_: unknown, e: PullEvent) => {
+      seen.push(e.type);
+      if (e.type === 'progress') throw boom;
+    };
+    await expect(pullModel('test-sam', { env: fixture.env, onEvent, retryDelayMs: 1 })).rejects.toBe(boom);
+    expect(seen).not.toContain('retry');
+    expect(hub.requests).toHaveLength(1);
+    // the next pull resumes and completes
+    const again = await pullModel('test-sam', { env: fixture.env });
+    expect(again.downloaded).toBe(true);
+  });
+
   it('an unknown id lists the registry', async () => {
     await expect(pullModel('sam-vit-tiny', { env: fixture.env })).rejects.toThrow(
       /^Unknown model "sam-vit-tiny"; the registry has sam-vit-base, sam-vit-large, sam-vit-huge, slimsam-77, clipseg-rd64-refined, test-sam, test-unverified, test-broken, test-metadata$/,

@@ -52,6 +52,13 @@ class Transient extends Error {
 /** More bytes than the registry's size: the download is deleted, not resumed. */
 class Oversize extends Error {}
 
+/** What the caller's onProgress threw: passed on as it is, never taken for a dropped connection. */
+class CallbackFailure extends Error {
+  constructor(readonly error: unknown) {
+    super('onProgress threw');
+  }
+}
+
 /**
  * Downloads `target.url` to `target.dest`.
  * @throws Error naming the file and the URL: an HTTP error status, a size or checksum mismatch
@@ -73,7 +80,7 @@ export async function downloadFile(target: DownloadTarget, options: DownloadOpti
         );
       }
       options.onRetry?.(attempt + 1, error.reason);
-      await sleep(delay * 2 ** attempt, undefined, { signal: options.signal });
+      await sleep(Math.min(delay * 2 ** attempt, 2 ** 31 - 1), undefined, { signal: options.signal });
     }
   }
 }
@@ -139,11 +146,16 @@ async function attemptDownload(target: DownloadTarget, options: DownloadOptions)
       }
       hash.update(chunk);
       await handle.write(chunk);
-      options.onProgress?.(received, total);
+      try {
+        options.onProgress?.(received, total);
+      } catch (error) {
+        throw new CallbackFailure(error);
+      }
     }
     await handle.sync();
   } catch (error) {
     await handle.close();
+    if (error instanceof CallbackFailure) throw error.error; // (the partial file is kept: a later pull resumes it)
     if (options.signal?.aborted) throw error;
     if (error instanceof Oversize) {
       await rm(partial, { force: true });

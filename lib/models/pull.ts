@@ -7,6 +7,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { acquireLock, fileUrl, hubSettings, isComplete, modelCacheDir, writeManifest, type Manifest } from './cache.js';
+import { invalidType } from '../errors.js';
+import { abortSignal, boolean, nonEmptyString, numberInRange, optionalObject } from '../validate.js';
 import { downloadFile } from './download.js';
 import { modelRegistry, type RegistryFile, type RegistryModel } from './registry.js';
 
@@ -41,10 +43,15 @@ export interface PullResult {
 
 /**
  * Makes registry model `id` available in the cache, downloading what is missing.
- * @throws Error for an unknown id, a model missing from the cache with OMNISEG_OFFLINE set,
+ * `onEvent` is called synchronously as the pull goes; an error it throws ends the pull with that
+ * error (a file being downloaded keeps its partial download, which the next pull resumes).
+ * @throws TypeError / RangeError for invalid arguments (before anything is read or fetched);
+ *   Error for an unknown id, a model missing from the cache with OMNISEG_OFFLINE set,
  *   unverified files without the opt-in, or a failed download (naming the file and URL).
  */
 export async function pullModel(id: string, options: PullOptions = {}): Promise<PullResult> {
+  nonEmptyString(id, 'id');
+  checkPullOptions(options);
   const env = options.env ?? process.env;
   const settings = hubSettings(env);
   const registry = await modelRegistry(env);
@@ -106,6 +113,21 @@ export async function pullModel(id: string, options: PullOptions = {}): Promise<
   } finally {
     await lock.release();
   }
+}
+
+/** PullOptions checked field by field, so that a bad one fails before any file or request. */
+function checkPullOptions(options: unknown): void {
+  const opts = optionalObject(options, 'options', 'an object {env?, allowUnverified?, signal?, onEvent?, retryDelayMs?}');
+  if (opts.env !== undefined && (typeof opts.env !== 'object' || opts.env === null || Array.isArray(opts.env))) {
+    throw invalidType('an object of environment variables (as process.env)', 'options.env', opts.env);
+  }
+  if (opts.allowUnverified !== undefined) boolean(opts.allowUnverified, 'options.allowUnverified');
+  if (opts.signal !== undefined) abortSignal(opts.signal, 'options.signal');
+  if (opts.onEvent !== undefined && typeof opts.onEvent !== 'function') {
+    throw invalidType('a function (model, event) => void', 'options.onEvent', opts.onEvent);
+  }
+  // (setTimeout's longest delay; the retries double it)
+  if (opts.retryDelayMs !== undefined) numberInRange(opts.retryDelayMs, 'options.retryDelayMs', 0, 2 ** 31 - 1);
 }
 
 /**
