@@ -51,6 +51,15 @@ export function plainObject(value: unknown, param: string, what = 'an object'): 
   return value;
 }
 
+/**
+ * Refuses a key of `opts` that is not in `keys` (a misspelt option would otherwise leave its
+ * default in place silently), naming it and the keys `fn` takes.
+ */
+export function knownKeys(opts: Record<string, unknown>, keys: ReadonlySet<string>, fn: string, param = 'options'): void {
+  const unknown = Object.keys(opts).find((key) => !keys.has(key));
+  if (unknown !== undefined) throw invalidRange(`an option ${fn} takes (${[...keys].join(', ')})`, param, unknown);
+}
+
 /** An options object that may be left out: `undefined` reads as `{}`, anything else must be a plain object. */
 export function optionalObject(value: unknown, param: string, what = 'an object'): Record<string, unknown> {
   return value === undefined ? {} : plainObject(value, param, what);

@@ -19,6 +19,7 @@ import {
   labelComponents,
   maskNms,
   referSegment,
+  referSegmentEach,
   type Instance,
 } from '../lib/referring/index.js';
 import { toNativePrompt } from '../lib/prompt.js';
@@ -600,6 +601,13 @@ describe('referSegment on the tiny models', () => {
       );
       await expect(referSegment(segmenter, referrer, WIDE, { text: 'x', peakPoint: 1 as unknown as boolean })).rejects.toThrow(
         'Expected a boolean for options.peakPoint',
+      );
+      // a misspelt option is refused by name (it left the default threshold in place)
+      await expect(referSegment(segmenter, referrer, WIDE, { text: 'x', treshold: 0.9 } as never)).rejects.toThrow(
+        /^Expected an option referSegment takes \(text, refImage, .*, box\) for options but received "treshold" of type string$/,
+      );
+      await expect(referSegmentEach(segmenter, referrer, WIDE, [{ text: 'x' }], { maxInstance: 2 } as never)).rejects.toThrow(
+        /^Expected an option referSegmentEach takes \(.*\) for options but received "maxInstance"/,
       );
       expect(heatmap).not.toHaveBeenCalled();
       await expect(referSegment(segmenter, referrer, WIDE, {})).rejects.toThrow(TypeError);

@@ -181,14 +181,37 @@ describe('backpressure', () => {
 
   it('takes at most MAX_ENCODE_BATCH requests per batch', async () => {
     await expect(createServer({ model: modelDir, maxBatch: 65 })).rejects.toThrow(
-      new RangeError('Expected an integer from 1 to 64 for maxBatch but received 65'),
+      new RangeError('Expected an integer between 1 and 64 for options.maxBatch but received 65 of type number'),
     );
   });
 
   it('refuses a negative decoded-image budget by name', async () => {
     await expect(createServer({ model: modelDir, decodedImageCacheBytes: -1 })).rejects.toThrow(
-      new RangeError('Expected a number >= 0 for decodedImageCacheBytes but received -1'),
+      new RangeError('Expected a number >= 0 for options.decodedImageCacheBytes but received -1 of type number'),
     );
+  });
+
+  it('checks every option before loading anything: a wrong type is a TypeError, an unknown key is refused', async () => {
+    const refused: Array<[Record<string, unknown>, ErrorConstructor, string | RegExp]> = [
+      // (a string budget was a RangeError without its type; a misspelt option a silent default)
+      [{ cacheBytes: '1e9' }, TypeError, 'Expected a number >= 0 for options.cacheBytes but received "1e9" of type string'],
+      [{ maxQueue: 1.5 }, RangeError, 'Expected an integer >= 1 for options.maxQueue but received 1.5 of type number'],
+      [{ cacheMB: 1024 }, RangeError, /^Expected an option createServer takes \(model, segmenter, .*\) for options but received "cacheMB"/],
+      [{ device: 'gpu' }, RangeError, /for options\.device but received "gpu"/],
+      [{ precision: 'fp8' }, RangeError, /for options\.precision but received "fp8"/],
+      [{ threads: 0 }, RangeError, 'Expected an integer between 1 and 1024 for options.threads but received 0 of type number'],
+      [{ port: 70000 }, RangeError, 'Expected an integer between 0 and 65535 for options.port but received 70000 of type number'],
+      [{ host: 1 }, TypeError, 'Expected a non-empty string for options.host but received 1 of type number'],
+      [{ processMetrics: 'no' }, TypeError, 'Expected a boolean for options.processMetrics but received "no" of type string'],
+      [{ referrer: '' }, RangeError, 'Expected a non-empty string for options.referrer but received "" of type string'],
+      [{ batchDelayMs: 2 ** 31 }, RangeError, 'Expected a number between 0 and 2147483647 for options.batchDelayMs but received 2147483648 of type number'],
+    ];
+    for (const [extra, type, message] of refused) {
+      const attempt = createServer({ model: modelDir, ...extra });
+      await expect(attempt, JSON.stringify(extra)).rejects.toThrow(type);
+      await expect(attempt, JSON.stringify(extra)).rejects.toThrow(message);
+    }
+    await expect(createServer({ model: '' })).rejects.toThrow(new RangeError('Expected a non-empty string for options.model but received "" of type string'));
   });
 
   it('an image that cannot be decoded fails alone; the rest of its batch is encoded', async () => {
@@ -211,7 +234,7 @@ describe('backpressure', () => {
 
   it('refuses a request deadline setTimeout cannot keep (2^31 ms or more: it would fire at once)', async () => {
     await expect(createServer({ model: modelDir, requestTimeoutMs: 2 ** 31 })).rejects.toThrow(
-      /up to 2147483647 for requestTimeoutMs but received 2147483648/,
+      new RangeError('Expected an integer between 1 and 2147483647 for options.requestTimeoutMs but received 2147483648 of type number'),
     );
   });
 

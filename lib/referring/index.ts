@@ -8,7 +8,7 @@ import { instancesInBox, targetSettings, type TargetPrompt } from './compose.js'
 import { querySpec } from './prompts.js';
 import { Segmenter } from '../segmenter.js';
 import type { ImageInput, RawImage } from '../types.js';
-import { plainObject } from '../validate.js';
+import { knownKeys, plainObject } from '../validate.js';
 import { findInstancesAsync, instanceSettings, type Instance, type InstanceOptions } from './instances.js';
 import { instanceMasks, instanceMaskSettings, type InstanceMaskOptions, type ReferringMasks } from './masks.js';
 
@@ -98,6 +98,7 @@ export async function referSegment(
 ): Promise<ReferSegmentResult> {
   checkModels(segmenter, referrer);
   const opts = plainObject(options, 'options', 'an object {text?, refImage?, textWeight?, threshold?, minArea?, ...}');
+  knownKeys(opts, OPTION_KEYS, 'referSegment');
   const query: HeatmapOptions = {};
   for (const key of QUERY_KEYS) if (opts[key] !== undefined) Object.assign(query, { [key]: opts[key] });
   querySpec(query);
@@ -123,6 +124,7 @@ export async function referSegmentEach(
   if (queries.length === 0) throw invalidRange('a non-empty array', 'queries', queries);
   queries.forEach((q, i) => querySpec(q, `queries[${i}]`));
   const opts = plainObject(options, 'options', 'an object {threshold?, minArea?, points?, box?, ...}');
+  knownKeys(opts, OPTION_KEYS, 'referSegmentEach');
   const stray = QUERY_KEYS.find((k) => opts[k] !== undefined);
   if (stray !== undefined) throw invalidType(`undefined (${stray} goes in queries[i])`, `options.${stray}`, opts[stray]);
   const results = await referMany(segmenter, referrer, image, queries, opts, true);
@@ -130,6 +132,22 @@ export async function referSegmentEach(
 }
 
 const QUERY_KEYS = ['text', 'refImage', 'refRegion', 'textWeight', 'prompts', 'weights'] as const;
+/** Every key of ReferSegmentOptions: the query's, the instances', their masks' and the target's. */
+const OPTION_KEYS: ReadonlySet<string> = new Set<keyof ReferSegmentOptions>([
+  ...QUERY_KEYS,
+  'threshold',
+  'minArea',
+  'connectivity',
+  'maxInstances',
+  'peakPoint',
+  'maskPrompt',
+  'nmsIoU',
+  'maskThreshold',
+  'signal',
+  'points',
+  'scribbles',
+  'box',
+]);
 
 async function referMany(
   segmenter: Segmenter,

@@ -4,15 +4,13 @@
 // disconnects or whose deadline passes, and shuts down gracefully (close(): stop accepting, finish
 // in-flight requests, free the model).
 import multipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { ImageEmbedding } from '../embedding.js';
 import { checkPixelLimit, decodeForEncoder } from '../image.js';
 import { checkResizable } from '../mask-prompt.js';
 import { Referrer, type ReferrerImage } from '../referrer.js';
-import { MAX_ENCODE_BATCH, Segmenter, type CpuMatmul, type Device, type Precision } from '../segmenter.js';
+import { Segmenter } from '../segmenter.js';
 import type { DecodedImage } from '../types.js';
-import { invalidType } from '../errors.js';
-import { plainObject } from '../validate.js';
 import { EmbeddingCache } from './cache.js';
 import { ClientGone, errorBody, HttpError, RequestTimeout, toHttpError } from './errors.js';
 import { HeatmapCache } from './heatmap-cache.js';
@@ -20,87 +18,11 @@ import { cachedPixels, type CachedPixels, type EncodeInput } from './inputs.js';
 import { PinnedCache } from './pinned-cache.js';
 import { ServerMetrics } from './metrics.js';
 import { Batcher, BoundedQueue } from './queues.js';
-import {
-  DEFAULT_BATCH_DELAY_MS,
-  DEFAULT_BODY_LIMIT,
-  DEFAULT_CACHE_MB,
-  DEFAULT_DECODE_CONCURRENCY,
-  DEFAULT_DECODED_IMAGE_CACHE_MB,
-  DEFAULT_HEATMAP_CACHE_MB,
-  DEFAULT_REFERRER_IMAGE_CACHE_MB,
-  DEFAULT_HOST,
-  DEFAULT_MAX_BATCH,
-  DEFAULT_MAX_QUEUE,
-  DEFAULT_PORT,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  DEFAULT_SERVER_PIXEL_LIMIT,
-  MAX_TIMER_MS,
-} from './defaults.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from './defaults.js';
+import { serverSettings, type ServerOptions } from './options.js';
 import { registerRoutes } from './routes.js';
 
-
-export interface ServerOptions {
-  /** Checkpoint directory to load (in the background); or give `segmenter`. */
-  model?: string;
-  /** An already loaded model (not disposed by close()); or give `model`. */
-  segmenter?: Segmenter;
-  /**
-   * CLIPSeg checkpoint directory of a referrer, loaded next to SAM (readiness waits for both):
-   * enables `POST /v1/heatmap` and `text` / `refImage` prompts in `POST /v1/segment`. Loaded with
-   * `device`, `cpuMatmul` and `threads`. Without it, those answer 501.
-   */
-  referrer?: string;
-  /** With `model`: backend, encoder precision and native threads (see LoadOptions). */
-  device?: Device;
-  precision?: Precision;
-  /**
-   * With `model` / `referrer`: the image encoders' matrix products (linear layers, attention) on
-   * CPU (see LoadOptions).
-   */
-  cpuMatmul?: CpuMatmul;
-  threads?: number;
-  /** Host and port for listen(). Defaults: 127.0.0.1, 8080 (0: any free port). */
-  host?: string;
-  port?: number;
-  /** Byte budget of the embedding cache (each embedding counted as its `byteLength`). Default: 1 GiB. */
-  cacheBytes?: number;
-  /**
-   * Byte budget of the heat-map cache (with `referrer`): heat maps by image and query, reused by
-   * repeated /v1/heatmap and referring /v1/segment requests; 0 caches none. Default: 64 MiB.
-   */
-  heatmapCacheBytes?: number;
-  /**
-   * Byte budget of the referrer's encoded images (with `referrer`): the CLIPSeg vision tower's
-   * activations by image, so that a new query on a known image runs only the decoder; 0 keeps
-   * none. Default: 256 MiB (~60 images at clipseg-rd64-refined's ~4.3 MiB).
-   */
-  referrerImageCacheBytes?: number;
-  /**
-   * Byte budget of decoded images (with `referrer`): an image's pixels by image, so that labelling
-   * the masks of an image the server has seen (`vocabulary`), or encoding it for the referrer,
-   * does not decode it again; 0 keeps none. Default: 128 MiB (3 bytes a pixel: ~21 images at
-   * 1080p, 3 at 4000 × 3000).
-   */
-  decodedImageCacheBytes?: number;
-  /** Requests allowed to wait in each queue (encoder, decoder); beyond it, 429. Default: 64. */
-  maxQueue?: number;
-  /** Encoder requests per batch, each batch one native encoder pass (at most 64). Default: 8. */
-  maxBatch?: number;
-  /** How long an idle encoder waits for a batch to fill, ms. Default: 2. */
-  batchDelayMs?: number;
-  /** Decoder calls in flight (the model decodes one at a time; 2 overlaps JS work). Default: 2. */
-  decodeConcurrency?: number;
-  /** Largest request body, bytes (413 beyond; base64 images count 4/3). Default: 32 MiB. */
-  bodyLimit?: number;
-  /** Largest image, width × height pixels (413 beyond); 0: none. Default: 8192². */
-  limitInputPixels?: number;
-  /** Deadline of a request, ms: its queued work is cancelled and it gets 503. Default: 60000. */
-  requestTimeoutMs?: number;
-  /** Fastify's logger option (pino): false (default), true, or pino options. */
-  logger?: FastifyServerOptions['logger'];
-  /** Node process metrics (memory, CPU, event loop) in /metrics. Default: true. */
-  processMetrics?: boolean;
-}
+export type { ServerOptions } from './options.js';
 
 export interface OmnisegServer {
   readonly app: FastifyInstance;
@@ -124,58 +46,21 @@ type Status = { state: 'loading' } | { state: 'ready' } | { state: 'failed'; mes
 /** A backend failure that makes the server unready (the model's device is unusable). */
 const FATAL = /CUDA|cuBLAS|out of memory|device lost|(Segmenter|Referrer) has been disposed/i;
 
-function positive(value: number | undefined, name: string, fallback: number, integer = true, max = Infinity): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isInteger(value)) || value > max) {
-    const bound = max === Infinity ? '' : ` up to ${max}`;
-    throw new RangeError(`Expected a positive ${integer ? 'integer' : 'number'}${bound} for ${name} but received ${String(value)}`);
-  }
-  return value;
-}
-
-function nonNegative(value: number | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw new RangeError(`Expected a number >= 0 for ${name} but received ${String(value)}`);
-  }
-  return value;
-}
-
 /** Builds the server (routes registered, model loading in the background); call listen() to serve. */
 export async function createServer(options: ServerOptions): Promise<OmnisegServer> {
-  plainObject(options, 'options', 'an object {model | segmenter, ...}');
-  if ((options.model === undefined) === (options.segmenter === undefined)) {
-    throw new TypeError('Expected exactly one of model (a checkpoint directory) or segmenter for options');
-  }
-  if (options.segmenter !== undefined && !(options.segmenter instanceof Segmenter)) {
-    throw invalidType('a Segmenter (Segmenter.load)', 'options.segmenter', options.segmenter);
-  }
-  if (options.referrer !== undefined && (typeof options.referrer !== 'string' || options.referrer === '')) {
-    throw new TypeError(`Expected a CLIPSeg checkpoint directory for referrer but received ${String(options.referrer)}`);
-  }
-  const cacheBytes = nonNegative(options.cacheBytes, 'cacheBytes', DEFAULT_CACHE_MB * 1024 * 1024);
-  const heatmapCacheBytes = nonNegative(options.heatmapCacheBytes, 'heatmapCacheBytes', DEFAULT_HEATMAP_CACHE_MB * 1024 * 1024);
-  const referrerImageCacheBytes = nonNegative(
-    options.referrerImageCacheBytes,
-    'referrerImageCacheBytes',
-    DEFAULT_REFERRER_IMAGE_CACHE_MB * 1024 * 1024,
-  );
-  const decodedImageCacheBytes = nonNegative(
-    options.decodedImageCacheBytes,
-    'decodedImageCacheBytes',
-    DEFAULT_DECODED_IMAGE_CACHE_MB * 1024 * 1024,
-  );
-  const maxQueue = positive(options.maxQueue, 'maxQueue', DEFAULT_MAX_QUEUE);
-  const maxBatch = positive(options.maxBatch, 'maxBatch', DEFAULT_MAX_BATCH);
-  if (maxBatch > MAX_ENCODE_BATCH) {
-    throw new RangeError(`Expected an integer from 1 to ${MAX_ENCODE_BATCH} for maxBatch but received ${maxBatch}`);
-  }
-  const batchDelayMs = nonNegative(options.batchDelayMs, 'batchDelayMs', DEFAULT_BATCH_DELAY_MS);
-  const decodeConcurrency = positive(options.decodeConcurrency, 'decodeConcurrency', DEFAULT_DECODE_CONCURRENCY);
-  const bodyLimit = positive(options.bodyLimit, 'bodyLimit', DEFAULT_BODY_LIMIT);
-  const limitInputPixels = nonNegative(options.limitInputPixels, 'limitInputPixels', DEFAULT_SERVER_PIXEL_LIMIT);
-  // (setTimeout takes at most 2^31 − 1 ms; a longer delay fires at once)
-  const requestTimeoutMs = positive(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS, true, MAX_TIMER_MS);
+  const {
+    cacheBytes,
+    heatmapCacheBytes,
+    referrerImageCacheBytes,
+    decodedImageCacheBytes,
+    maxQueue,
+    maxBatch,
+    batchDelayMs,
+    decodeConcurrency,
+    bodyLimit,
+    limitInputPixels,
+    requestTimeoutMs,
+  } = serverSettings(options);
 
   let status: Status = { state: 'loading' };
   let segmenter: Segmenter | undefined = options.segmenter;
