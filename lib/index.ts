@@ -69,7 +69,7 @@ export { ImageEmbedding } from './embedding.js';
 export { Mask, STABILITY_SCORE_OFFSET } from './mask.js';
 export type { MaskBox, MaskInit } from './mask.js';
 export type { Prompt } from './prompt.js';
-export { MAX_PROMPT_BOXES, MAX_PROMPT_POINTS } from './prompt.js';
+export { MAX_PROMPT_BOXES, MAX_PROMPT_POINTS, MAX_PROMPT_SET_POINTS } from './prompt.js';
 export { decodeImage, DEFAULT_LIMIT_INPUT_PIXELS } from './image.js';
 export type { DecodeImageOptions } from './image.js';
 export {

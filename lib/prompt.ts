@@ -4,7 +4,7 @@ import { Mask, maskSource } from './mask.js';
 import { MASK_PROMPT_LOGIT, rasterizeScribbles, sourceToLogitsAsync, type MaskFrame } from './mask-prompt.js';
 import type { NativeMaskSource, NativePrompt } from './native.js';
 import { scribbleToPoints } from './scribble.js';
-import { binaryMask, box, copyBytes, float32Array, maskSize, optionalArray, plainObject, point, scribble } from './validate.js';
+import { binaryMask, box, copyBytes, float32Array, MAX_ARRAY_LENGTH, maskSize, optionalArray, plainObject, point, scribble } from './validate.js';
 import type { BinaryMask, Box, Point, Scribble } from './types.js';
 
 /** What to segment. At least one of `points`, `scribbles`, `boxes`, `mask` or `maskInput` is required. */
@@ -62,6 +62,15 @@ export interface DecodeSettings {
 export const MAX_PROMPT_POINTS = 4096;
 /** The most boxes one prompt may hold (each is a prompt set of its own). */
 export const MAX_PROMPT_BOXES = 4096;
+/**
+ * The most points one decode takes over all its prompt sets: boxes × points, as every box's set
+ * holds every point (the decoder's work and memory grow with it: 1024 × 1024 took 6 s and 480 MB
+ * on the tiny test model; 4096 × 4096 on sam-vit-base would take hours). 256 × 256, the server's
+ * largest prompt, fits.
+ */
+export const MAX_PROMPT_SET_POINTS = 65536;
+/** SAM's multimask outputs per prompt set (num_multimask_outputs, 3 in every published checkpoint). */
+const MULTIMASK_OUTPUTS = 3;
 
 /** The dense mask prompt of a checked prompt, still to be converted to logits (`denseMaskPrompt`). */
 interface DensePrompt {
@@ -115,6 +124,10 @@ export function checkPrompt(
   }
   if (boxes.length > MAX_PROMPT_BOXES) {
     throw invalidRange(`at most ${MAX_PROMPT_BOXES} boxes`, 'prompt.boxes', obj.boxes);
+  }
+  if (boxes.length * points.length > MAX_PROMPT_SET_POINTS) {
+    const what = `at most ${MAX_PROMPT_SET_POINTS} points over all boxes (each box takes every point: ${boxes.length} × ${points.length})`;
+    throw invalidRange(what, 'prompt', prompt);
   }
   const logits = lowResSize * lowResSize;
   const maskInput =
@@ -174,6 +187,13 @@ export async function toNativePrompt(
   frame?: MaskFrame,
 ): Promise<NativePrompt> {
   const { native, dense } = checkPrompt(prompt, width, height, lowResSize, settings, frame);
+  // (the masks of one decode are one array: at most 2^32 − 1 bytes, or run lengths of as many
+  // pixels; checked here, at the image's size, as checkPrompt also runs before it is known)
+  const maskPixels = native.promptCount * (settings.multimask ? MULTIMASK_OUTPUTS : 1) * width * height;
+  if (maskPixels > MAX_ARRAY_LENGTH) {
+    const what = `boxes whose masks total at most 2^32 - 1 pixels (boxes × masks per box × width × height = ${maskPixels}; decode fewer boxes per call)`;
+    throw invalidRange(what, 'prompt.boxes', (prompt as { boxes?: unknown }).boxes);
+  }
   if (dense !== null) native.maskInput = await denseMaskPrompt(dense);
   return native;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_PROMPT_BOXES, MAX_PROMPT_POINTS, checkPrompt } from '../lib/prompt.js';
+import { MAX_PROMPT_BOXES, MAX_PROMPT_POINTS, MAX_PROMPT_SET_POINTS, checkPrompt, toNativePrompt } from '../lib/prompt.js';
 
 const settings = { multimask: false, threshold: 0 };
 /** 100 × 80 image, 4 × 4 low-res logits (no dense mask to convert without a frame: checkPrompt packs all of it). */
@@ -65,6 +65,36 @@ describe('checkPrompt', () => {
     const boxes = Array.from({ length: MAX_PROMPT_BOXES + 1 }, () => [0, 0, 1, 1]);
     expect(() => pack({ boxes })).toThrow(/at most 4096 boxes for prompt\.boxes /);
     expect(() => pack({ boxes: boxes.slice(1) })).not.toThrow();
+  });
+
+  it(`refuses more than ${MAX_PROMPT_SET_POINTS} points over all boxes (boxes × points)`, () => {
+    const points = (n: number) => Array.from({ length: n }, () => ({ x: 1, y: 1, label: 1 }));
+    const boxes = (n: number) => Array.from({ length: n }, () => [0, 0, 1, 1]);
+    // the server's largest prompt fits
+    expect(() => pack({ boxes: boxes(256), points: points(256) })).not.toThrow();
+    expect(() => pack({ boxes: boxes(256), points: points(257) })).toThrow(
+      /^Expected at most 65536 points over all boxes \(each box takes every point: 256 × 257\) for prompt but received/,
+    );
+    expect(() => pack({ boxes: boxes(4096), points: points(4096) })).toThrow(RangeError);
+    // (each box alone, or the points alone, up to their own limits)
+    expect(() => pack({ boxes: boxes(4096), points: points(16) })).not.toThrow();
+    expect(() => pack({ points: points(4096) })).not.toThrow();
+  });
+
+  it('refuses a decode whose masks total more than 2^32 - 1 pixels, at the image\'s size', async () => {
+    const boxes = (n: number) => Array.from({ length: n }, () => [0, 0, 1, 1]);
+    // one decode's masks are one array: 1432 boxes × 3 masks of 1000 × 1000 pixels are more than 2^32 - 1
+    const big = (prompt: unknown, multimask: boolean, side = 1000) => toNativePrompt(prompt, side, side, 4, { multimask, threshold: 0 });
+    await expect(big({ boxes: boxes(1432) }, true)).rejects.toThrow(
+      new RangeError(
+        'Expected boxes whose masks total at most 2^32 - 1 pixels (boxes × masks per box × width × height = 4296000000; ' +
+          'decode fewer boxes per call) for prompt.boxes but received [[0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], ... 1428 more] of type array',
+      ),
+    );
+    await expect(big({ boxes: boxes(1431) }, true)).resolves.toMatchObject({ promptCount: 1431 });
+    await expect(big({ boxes: boxes(1432) }, false)).resolves.toMatchObject({ promptCount: 1432 });
+    await expect(big({ boxes: boxes(1074) }, false, 2000)).rejects.toThrow(/= 4296000000; decode fewer boxes per call\) for prompt\.boxes/);
+    await expect(big({ boxes: boxes(1073) }, false, 2000)).resolves.toMatchObject({ promptCount: 1073 });
   });
 
   it('carries multimask and threshold', () => {
