@@ -2,7 +2,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { ImageEmbedding } from '../lib/embedding.js';
 import { EmbeddingCache, imageId } from '../lib/server/cache.js';
-import { flush, gate } from './helpers/fake-binding.js';
+import { flush } from './helpers/fake-binding.js';
+import { sharedWorkCases } from './helpers/shared-cache.js';
 
 /** A stand-in embedding holding 256 bytes. */
 function fakeEmbedding(): ImageEmbedding & { disposed: boolean } {
@@ -66,57 +67,12 @@ describe('EmbeddingCache', () => {
     expect(e.disposed).toBe(true);
   });
 
-  it('shares one encode among concurrent requests for the same image', async () => {
-    const cache = new EmbeddingCache(10 * BYTES);
-    const g = gate();
-    const create = vi.fn(async () => {
-      await g.promise;
-      return fakeEmbedding();
-    });
-    const first = cache.resolve('x', create);
-    const second = cache.resolve('x', create);
-    expect(cache.pending).toBe(1);
-    g.open();
-    const [r1, r2] = await Promise.all([first, second]);
-    expect(create).toHaveBeenCalledTimes(1);
-    expect(r1.lease.embedding).toBe(r2.lease.embedding);
-    const third = await cache.resolve('x', create);
-    expect(third.cached).toBe(true);
-    for (const r of [r1, r2, third]) r.lease.release();
-    expect(cache.pending).toBe(0);
-  });
-
-  it('cancels the encode when every waiter has given up, and starts afresh after', async () => {
-    const cache = new EmbeddingCache(10 * BYTES);
-    const signals: AbortSignal[] = [];
-    const create = vi.fn((signal: AbortSignal) => {
-      signals.push(signal);
-      return new Promise<ImageEmbedding>((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('cancelled'))));
-    });
-    const c1 = new AbortController();
-    const c2 = new AbortController();
-    const w1 = cache.resolve('x', create, c1.signal);
-    const w2 = cache.resolve('x', create, c2.signal);
-    c1.abort();
-    await expect(w1).rejects.toMatchObject({ name: 'AbortError' });
-    expect(signals[0].aborted).toBe(false); // w2 still waits
-    c2.abort();
-    await expect(w2).rejects.toMatchObject({ name: 'AbortError' });
-    expect(signals[0].aborted).toBe(true);
-    expect(cache.pending).toBe(0);
-    const e = fakeEmbedding();
-    const { lease } = await cache.resolve('x', async () => e);
-    expect(lease.embedding).toBe(e);
-  });
-
-  it('passes an encode failure to every waiter and caches nothing', async () => {
-    const cache = new EmbeddingCache(10 * BYTES);
-    const create = async (): Promise<ImageEmbedding> => {
-      throw new Error('boom');
-    };
-    await expect(Promise.all([cache.resolve('x', create), cache.resolve('x', create)])).rejects.toThrow('boom');
-    expect(cache.has('x')).toBe(false);
-    expect(cache.pending).toBe(0);
+  sharedWorkCases('encode', {
+    make: () => new EmbeddingCache(10 * BYTES),
+    value: fakeEmbedding,
+    valueOf: (r) => r.lease.embedding,
+    cached: (r) => r.cached,
+    release: (r) => r.lease.release(),
   });
 
   it('clear() frees everything', async () => {

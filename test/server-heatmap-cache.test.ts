@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Heatmap } from '../lib/referrer.js';
 import { querySpec } from '../lib/referring/prompts.js';
 import { HeatmapCache, heatmapBytes, queryDigest } from '../lib/server/heatmap-cache.js';
-import { gate } from './helpers/fake-binding.js';
+import { sharedWorkCases } from './helpers/shared-cache.js';
 
 /** A stand-in heat map of 4 × 4 data, 2 × 2 logits and a 4-value embedding: 24 float32 = 96 bytes. */
 function fakeHeatmap(): Heatmap {
@@ -60,58 +60,11 @@ describe('HeatmapCache', () => {
     expect(() => new HeatmapCache(-1)).toThrow(RangeError);
   });
 
-  it('shares one computation among concurrent requests for the same key', async () => {
-    const cache = new HeatmapCache(10 * BYTES);
-    const g = gate();
-    const create = vi.fn(async () => {
-      await g.promise;
-      return fakeHeatmap();
-    });
-    const first = cache.resolve('x', create);
-    const second = cache.resolve('x', create);
-    expect(cache.pending).toBe(1);
-    g.open();
-    const [r1, r2] = await Promise.all([first, second]);
-    expect(create).toHaveBeenCalledTimes(1);
-    expect(r1.heatmap).toBe(r2.heatmap);
-    expect([r1.cached, r2.cached]).toEqual([false, false]);
-    expect((await cache.resolve('x', create)).cached).toBe(true);
-    expect(cache.pending).toBe(0);
-  });
-
-  it('cancels the computation when every waiter has given up, and starts afresh after', async () => {
-    const cache = new HeatmapCache(10 * BYTES);
-    const signals: AbortSignal[] = [];
-    const create = vi.fn((signal: AbortSignal) => {
-      signals.push(signal);
-      return new Promise<Heatmap>((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('cancelled'))));
-    });
-    const c1 = new AbortController();
-    const c2 = new AbortController();
-    const w1 = cache.resolve('x', create, c1.signal);
-    const w2 = cache.resolve('x', create, c2.signal);
-    c1.abort();
-    await expect(w1).rejects.toMatchObject({ name: 'AbortError' });
-    expect(signals[0].aborted).toBe(false); // w2 still waits
-    c2.abort();
-    await expect(w2).rejects.toMatchObject({ name: 'AbortError' });
-    expect(signals[0].aborted).toBe(true);
-    expect(cache.pending).toBe(0);
-    const heat = fakeHeatmap();
-    expect((await cache.resolve('x', async () => heat)).heatmap).toBe(heat);
-    const gone = new AbortController();
-    gone.abort();
-    await expect(cache.resolve('y', create, gone.signal)).rejects.toMatchObject({ name: 'AbortError' });
-    expect(create).toHaveBeenCalledTimes(1);
-  });
-
-  it('passes a failure to every waiter and caches nothing', async () => {
-    const cache = new HeatmapCache(10 * BYTES);
-    const create = async (): Promise<Heatmap> => {
-      throw new Error('boom');
-    };
-    await expect(Promise.all([cache.resolve('x', create), cache.resolve('x', create)])).rejects.toThrow('boom');
-    expect([cache.has('x'), cache.pending]).toEqual([false, 0]);
+  sharedWorkCases('computation', {
+    make: () => new HeatmapCache(10 * BYTES),
+    value: fakeHeatmap,
+    valueOf: (r) => r.heatmap,
+    cached: (r) => r.cached,
   });
 
   it('clear() empties it', async () => {
