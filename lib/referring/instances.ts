@@ -119,12 +119,12 @@ export function instanceRuns(instance: Instance): MaskRuns | undefined {
 /**
  * `instances` as instanceMasks and instancePrompts take them (findInstances' or the caller's own)
  * for a width × height image: each one's box, peak and mean response checked, and with `withMask`
- * its mask unless it is still findInstances' runs of that size. The array is returned as it is: instanceRuns
- * and the results know instances by identity.
+ * its mask unless it is still findInstances' runs of that size. The array is returned as it is:
+ * instanceRuns and the results know instances by identity.
  */
 export function instanceList(value: unknown, param: string, width: number, height: number, withMask: boolean): readonly Instance[] {
   const what = 'an instance {peak, box, meanResponse, mask} (findInstances)';
-  if (!Array.isArray(value)) throw invalidType(`an array of instances (findInstances)`, param, value);
+  if (!Array.isArray(value)) throw invalidType('an array of instances (findInstances)', param, value);
   for (let i = 0; i < value.length; i++) {
     const inst = plainObject(value[i], `${param}[${i}]`, what);
     box(inst.box, `${param}[${i}].box`, width, height);
