@@ -1,6 +1,7 @@
 // Image input: file path, encoded bytes or raw pixels → RGB HWC uint8, as the SAM processor sees
 // it after PIL's `convert("RGB")`.
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { sharp } from './sharp.js';
 import { invalidRange, invalidType } from './errors.js';
 import { copyBytes, integerInRange, isPlainObject, optionalObject } from './validate.js';
@@ -136,6 +137,8 @@ async function assertReadableFile(file: string): Promise<void> {
     const info = await stat(file);
     if (!info.isFile()) throw new Error(`Cannot decode image ${file}: not a file`);
     if (info.size === 0) throw new Error(`Cannot decode image ${file}: the file is empty`);
+    // (libvips reports a file it may not open as "unsupported image format")
+    await access(file, constants.R_OK);
   } catch (error) {
     if (isErrnoException(error) && error.code === 'ENOENT') throw new Error(`Image file not found: ${file}`);
     if (isErrnoException(error)) throw new Error(`Cannot read image ${file}: ${error.message}`);

@@ -318,6 +318,22 @@ describe('usage errors', () => {
     expectUsage('segment img.png --point 1,2,1 --model', 'Option --model requires a value');
     expectUsage('segment img.png --model --json --point 1,2,1', 'Option --model requires a value');
     expectUsage('segment img.png --model= --point 1,2,1', 'Option --model requires a value');
+    // a value that starts with "-" is taken with "=" (and the message says so)
+    expectUsage(
+      'segment img.png --model m --referrer c --text -x',
+      'Option --text requires a value (a value starting with "-": write --text=-x)',
+    );
+    expect(parse('segment img.png --model m --referrer c --text=-x')).toMatchObject({ referring: { texts: ['-x'] } });
+  });
+
+  it('a file name that starts with "-" is refused, not read as short options (-sheep.png was -h: help, exit 0)', () => {
+    expectUsage(
+      'segment -sheep.png --model m --point 1,1,1 --json',
+      'Unknown option -sheep.png for omniseg segment (a file whose name starts with "-": write ./-sheep.png, or put it after --)',
+    );
+    expect(parse('segment --model m --point 1,1,1 -- -sheep.png')).toMatchObject({ image: '-sheep.png' });
+    expect(parse('segment ./-sheep.png --model m --point 1,1,1')).toMatchObject({ image: './-sheep.png' });
+    expect(parse('segment -h')).toEqual({ command: 'help', topic: 'segment' });
   });
 
   it('a value given to a flag', () => {

@@ -1,8 +1,10 @@
 // runCli: exit codes, one-line errors, help, info, and the CLI's file helpers. Nothing here
 // needs the native addon.
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { median } from '../lib/cli/format.js';
 import { helpText } from '../lib/cli/help.js';
@@ -40,6 +42,53 @@ describe('runCli', () => {
       stderr: 'omniseg: Unknown option --bogus for omniseg info; see omniseg info --help\n',
     });
     expect((await run([])).code).toBe(2);
+  });
+
+  it('refuses an output that is one of the inputs or another output, and an overlay sharp cannot write, before any work', async () => {
+    const image = path.join(dir, 'in.png');
+    const usage = (line: string) => ({ code: 2, stdout: '', stderr: `omniseg: ${line}\n` });
+    // (each of these replaced the file the run was reading: the image with the overlay or the embedding)
+    expect(await run(['segment', image, '--model', 'm', '--point', '1,1,1', '--out', image])).toEqual(
+      usage(`--out ${image} is also <image>: it would be overwritten; write elsewhere`),
+    );
+    expect(await run(['encode', image, '--model', 'm', '--save-embedding', path.relative(process.cwd(), image)])).toEqual(
+      usage(`--save-embedding ${path.relative(process.cwd(), image)} is also <image>: it would be overwritten; write elsewhere`),
+    );
+    const logits = path.join(dir, 'l.f32');
+    expect(await run(['heatmap', image, '--model', 'c', '--text', 'a', '--save', logits, '--save-f32', logits])).toEqual(
+      usage(`--save-f32 ${logits} is also --save: it would be overwritten; write elsewhere`),
+    );
+    expect(await run(['segment', image, '--model', 'm', '--point', '1,1,1', '--out', path.join(dir, 'o.txt')])).toEqual(
+      usage(`--out ${path.join(dir, 'o.txt')}: the overlay is written as an image, by its extension: one of .png, .jpg, .jpeg, .webp, .tif, .tiff, .avif, .gif`),
+    );
+    // --mask-input and --save-logits may be one file (a loop feeding each round's logits to the next)
+    const loop = await run(['segment', image, '--model', 'm', '--point', '1,1,1', '--mask-input', logits, '--save-logits', logits]);
+    expect(loop.stderr).not.toMatch(/overwritten/);
+  });
+
+  it('refuses a missing output directory and a missing late input by option, before loading a model', async () => {
+    const image = path.join(dir, 'in.png');
+    const out = path.join(dir, 'missing', 'o.png');
+    expect(await run(['segment', image, '--model', 'no-such-model', '--point', '1,1,1', '--out', out])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `omniseg: Cannot write --out ${out}: ${path.join(dir, 'missing')} is not an existing directory\n`,
+    });
+    expect(await run(['heatmap', image, '--model', 'no-such-model', '--ref-image', path.join(dir, 'nope.png')])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `omniseg: Cannot read --ref-image ${path.join(dir, 'nope.png')}: no such file\n`,
+    });
+  });
+
+  it('a reader that closes the pipe early (| head) ends the run quietly, with no stack trace', async () => {
+    const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'lib', 'cli.js');
+    const child = spawn(process.execPath, [cli, 'help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // (before the child has written anything: its writes fail with EPIPE)
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   it('runtime errors: one line on stderr, exit code 1, no stack', async () => {

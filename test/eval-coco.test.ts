@@ -59,4 +59,10 @@ describe('mask metrics vs numpy on pycocotools-decoded masks', () => {
     expect(result.samples).toEqual(fixture.eval.samples);
     expect(result.metrics).toEqual(fixture.eval.metrics);
   });
+
+  it('reads JSONL and JSON arrays that start with a byte order mark alike', () => {
+    const plain = parseRecords(fixture.eval.gtJsonl, 'gt.jsonl');
+    expect(parseRecords(`\uFEFF${fixture.eval.gtJsonl}`, 'gt.jsonl')).toEqual(plain);
+    expect(parseRecords(`\uFEFF${JSON.stringify(plain)}`, 'gt.json')).toEqual(plain);
+  });
 });

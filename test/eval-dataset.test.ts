@@ -1,6 +1,6 @@
 // omniseg eval --dataset: argument parsing, the dataset format's errors, and runs on the tiny SAM
 // and CLIPSeg fixtures (when the addon is built) with ground truth taken from a first run.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,6 +127,8 @@ describe('dataset format', () => {
     error({ ...base, points: [[0, 0, 2]] }, 'Expected an array of [x, y, label] (label 0 or 1) for points but received [[0, 0, 2]] of type array');
     error({ ...base, image: undefined, text: 'a' }, 'Expected a file path for image but received undefined of type undefined');
     expect(() => parseDataset('{"id": 1,', 'd.jsonl')).toThrow(/^d\.jsonl: line 1: invalid JSON: /);
+    // a byte order mark (as Windows editors write) is no part of the first line
+    expect(parseDataset(`\uFEFF${JSON.stringify({ ...base, text: 'a' })}`, 'd.jsonl')).toHaveLength(1);
     const line = JSON.stringify({ ...base, text: 'a' });
     expect(() => parseDataset(`${line}\n${line}`, 'd.jsonl')).toThrow(new Error('d.jsonl: line 2: duplicate id 1'));
   });
@@ -259,5 +261,27 @@ describe.runIf(addonAvailable())('omniseg eval --dataset (tiny SAM and CLIPSeg)'
     expect(out.stderr).toBe(
       `omniseg: ${file}: line 1: sample "point": ${path.join(FIXTURES, 'wide.png')} is 150x100 but the sample is 151x100\n`,
     );
+  });
+
+  it('a run that fails on a later sample ends its progress line, and leaves --out as it was (no truncated results)', async () => {
+    const file = path.join(dir, 'later.jsonl');
+    const results = path.join(dir, 'later-results.jsonl');
+    const [point, box] = samples();
+    await writeDataset(file, [point, box, { ...point, id: 'bad', width: 151 }]);
+    await writeFile(results, 'earlier results\n');
+    const out = await run(['eval', '--dataset', file, '--model', SAM, ...BACKEND, '--out', results]);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^\r1\/3 samples\r2\/3 samples\nomniseg: .*line 3: sample "bad": /);
+    expect(await readFile(results, 'utf8')).toBe('earlier results\n');
+    expect(await readdir(dir)).not.toContain('later-results.jsonl.partial');
+  });
+
+  it('refuses an --out that is the dataset (it was overwritten by the results), before loading anything', async () => {
+    const file = path.join(dir, 'self.jsonl');
+    await writeDataset(file, samples().slice(0, 1));
+    const before = await readFile(file, 'utf8');
+    const out = await run(['eval', '--dataset', file, '--model', 'no-such-model', '--out', path.relative(process.cwd(), file)]);
+    expect(out).toEqual({ code: 2, stdout: '', stderr: `omniseg: --out ${path.relative(process.cwd(), file)} is also --dataset: it would be overwritten; write elsewhere\n` });
+    expect(await readFile(file, 'utf8')).toBe(before);
   });
 });

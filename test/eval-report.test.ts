@@ -152,11 +152,13 @@ describe('eval --gt --pred --report', () => {
     expect(ious).toEqual(all.slice(0, 100));
   });
 
-  it('cannot write the report: an error naming the file', async () => {
+  it('cannot write the report: an error naming the option and the directory, before any work', async () => {
     const gtFile = path.join(dir, 'gt3.json');
     await writeFile(gtFile, JSON.stringify([{ id: 1, height: 1, width: 1, masks: [] }]));
-    const out = await run(['eval', '--gt', gtFile, '--pred', gtFile, '--report', path.join(dir, 'missing', 'r.html')]);
+    const report = path.join(dir, 'missing', 'r.html');
+    const out = await run(['eval', '--gt', gtFile, '--pred', gtFile, '--report', report]);
     expect(out.code).toBe(1);
-    expect(out.stderr).toMatch(/^omniseg: Cannot write .*missing\/r\.html: ENOENT/);
+    expect(out.stderr).toBe(`omniseg: Cannot write --report ${report}: ${path.join(dir, 'missing')} is not an existing directory\n`);
+    expect(out.stdout).toBe('');
   });
 });

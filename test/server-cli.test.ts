@@ -61,6 +61,11 @@ describe('omniseg serve arguments', () => {
     expectUsage('serve --model m --max-queue 0', 'Expected a positive integer for --max-queue but received "0" of type string');
     expectUsage('serve --model m --max-batch 65', 'Expected an integer from 1 to 64 for --max-batch but received "65" of type string');
     expectUsage('serve --model m --text cat', 'Unknown option --text for omniseg serve; see omniseg serve --help');
+    // (as --timeout-ms: setTimeout's longest; it was a runtime error naming options.batchDelayMs)
+    expectUsage(
+      'serve --model m --batch-delay-ms 1e12',
+      'Expected a number from 0 to 2147483647 for --batch-delay-ms but received "1e12" of type string',
+    );
   });
 
   it('is in the help', () => {

@@ -350,7 +350,7 @@ function serveCommand(values: Values): ServeCommand {
     ...optional('heatmapCacheMb', optionalNonNegativeNumber(values.string('heatmap-cache-mb'), '--heatmap-cache-mb')),
     ...optional('maxQueue', optionalPositiveInteger(values.string('max-queue'), '--max-queue')),
     ...optional('maxBatch', optionalPositiveInteger(values.string('max-batch'), '--max-batch', MAX_ENCODE_BATCH)),
-    ...optional('batchDelayMs', optionalNonNegativeNumber(values.string('batch-delay-ms'), '--batch-delay-ms')),
+    ...optional('batchDelayMs', optionalNonNegativeNumber(values.string('batch-delay-ms'), '--batch-delay-ms', MAX_TIMER_MS)),
     ...optional('timeoutMs', optionalPositiveInteger(values.string('timeout-ms'), '--timeout-ms', MAX_TIMER_MS)),
     ...(values.string('referrer') === undefined ? {} : { referrer: values.string('referrer') }),
   };
@@ -443,6 +443,15 @@ function readOptions(command: CommandName, args: readonly string[]): Values | 'h
     allowPositionals: true,
     tokens: true,
   });
+  // A short option only as an argument of its own: with strict: false, parseArgs splits
+  // "-sheep.png" into -s -h -e ..., whose -h would print the help and exit 0 instead of the answer.
+  for (const t of tokens) {
+    if (t.kind === 'option' && !t.rawName.startsWith('--') && args[t.index] !== t.rawName) {
+      throw new UsageError(
+        `Unknown option ${args[t.index]} for omniseg ${command} (a file whose name starts with "-": write ./${args[t.index]}, or put it after --)`,
+      );
+    }
+  }
   if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return 'help';
 
   const strings = new Map<string, string[]>();
@@ -466,7 +475,10 @@ function readOptions(command: CommandName, args: readonly string[]): Values | 'h
     const value = token.value;
     // With strict: false, "--model --json" would make "--json" the model: treat it as missing.
     if (value === undefined || value === '' || (!token.inlineValue && /^-(-|[a-zA-Z])/.test(value))) {
-      throw new UsageError(`Option --${token.name} requires a value`);
+      // (the next option, as in "--model --json", is a missing value; "--text -x" may be the value)
+      const next = value !== undefined && value.startsWith('--') && spec.options[value.slice(2).split('=')[0]] !== undefined;
+      const dashed = value !== undefined && value !== '' && !next ? ` (a value starting with "-": write --${token.name}=${value})` : '';
+      throw new UsageError(`Option --${token.name} requires a value${dashed}`);
     }
     const previous = strings.get(token.name);
     if (previous !== undefined && option.multiple !== true) {

@@ -1,11 +1,12 @@
 // omniseg eval --convert grefcoco --grefs <grefs(unc).json> --instances <instances.json>
 //              --images <dir> [--split <name>] --out <data.jsonl>:
 // writes gRefCOCO's release as the JSONL that `eval --dataset` reads (lib/eval/grefcoco.ts).
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { convertGrefcoco, relativeImagePath } from '../eval/grefcoco.js';
+import { withoutBom } from '../eval/samples.js';
 import type { EvalCommand, EvalConvert } from './commands.js';
 import { jsonLine } from './format.js';
-import type { CliIO } from './io.js';
+import { WholeFile, type CliIO } from './io.js';
 
 /** Lines written per call to the file. */
 const CHUNK = 1024;
@@ -16,18 +17,15 @@ export async function runEvalConvert(args: EvalCommand & { convert: EvalConvert;
     ...(split === undefined ? {} : { split }),
     imagePath: relativeImagePath(args.out, images),
   });
-  let file;
-  try {
-    file = await open(args.out, 'w');
-  } catch (error) {
-    throw new Error(`Cannot write ${args.out}: ${(error as Error).message}`);
-  }
+  const file = await WholeFile.open(args.out);
   try {
     for (let i = 0; i < result.samples.length; i += CHUNK) {
       await file.write(result.samples.slice(i, i + CHUNK).map(jsonLine).join(''));
     }
-  } finally {
-    await file.close();
+    await file.commit();
+  } catch (error) {
+    await file.discard();
+    throw error;
   }
   const { samples, refs, noTargetRefs } = result;
   io.stdout(
@@ -45,7 +43,7 @@ async function readJson(file: string): Promise<unknown> {
     throw new Error(`Cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
   }
   try {
-    return JSON.parse(text);
+    return JSON.parse(withoutBom(text));
   } catch (error) {
     throw new Error(`${file}: invalid JSON: ${(error as Error).message}`);
   }

@@ -3,7 +3,6 @@
 // runs SAM (points / boxes) or referSegment (text / reference image, narrowed by points and a
 // box) on each sample, writes one result line per sample to --out, prints the --pred metrics of
 // the predictions and, with --report, writes the HTML report.
-import { open, type FileHandle } from 'node:fs/promises';
 import { isReferring, readDataset, type DatasetRegion, type DatasetSample } from '../eval/dataset.js';
 import { scoreSample, summarize, type MaskMetrics, type SampleScore } from '../eval/metrics.js';
 import { writeReport, type ReportSample } from '../eval/report.js';
@@ -17,7 +16,7 @@ import { Segmenter } from '../segmenter.js';
 import type { RLE } from '../types.js';
 import type { EvalCommand } from './args.js';
 import { jsonLine } from './format.js';
-import type { CliIO } from './io.js';
+import { WholeFile, type CliIO } from './io.js';
 
 /** One line of --out. */
 interface SampleResult {
@@ -47,12 +46,12 @@ export async function runEvalDataset(args: EvalCommand, io: CliIO, formatMetrics
   const backend = { device: args.device, cpuMatmul: args.cpuMatmul, threads: args.threads };
   const segmenter = await Segmenter.load({ model: args.model as string, precision: args.precision, ...backend });
   let referrer: Referrer | undefined;
-  let out: FileHandle | undefined;
+  let out: WholeFile | undefined;
   const scores: SampleScore[] = [];
   const reported: ReportSample[] = [];
   try {
     if (args.referrer !== undefined) referrer = await Referrer.load({ model: args.referrer, ...backend });
-    out = args.out === undefined ? undefined : await openOut(args.out);
+    out = args.out === undefined ? undefined : await WholeFile.open(args.out);
     for (const [k, sample] of samples.entries()) {
       const { result, score, report } = await runSample({ segmenter, referrer }, sample, `${file}: line ${sample.line}`);
       scores.push(score);
@@ -60,9 +59,11 @@ export async function runEvalDataset(args: EvalCommand, io: CliIO, formatMetrics
       await out?.write(jsonLine(result));
       io.stderr(progress(k + 1, samples.length, io.stderrIsTTY === true));
     }
-    if (samples.length > 0) io.stderr('\n');
+    await out?.commit();
+    out = undefined;
   } finally {
-    await out?.close();
+    if (scores.length > 0) io.stderr('\n'); // (ends the progress line, before any error message)
+    await out?.discard();
     referrer?.dispose();
     segmenter.dispose();
   }
@@ -142,11 +143,3 @@ export function progress(k: number, n: number, tty: boolean): string {
 }
 
 const PROGRESS_WIDTH = 30;
-
-async function openOut(file: string): Promise<FileHandle> {
-  try {
-    return await open(file, 'w');
-  } catch (error) {
-    throw new Error(`Cannot write ${file}: ${(error as Error).message}`);
-  }
-}

@@ -1,5 +1,6 @@
-// Files the CLI reads and writes: little-endian float32 arrays, and a small output sink.
-import { readFile, writeFile } from 'node:fs/promises';
+// Files the CLI reads and writes: little-endian float32 arrays, text files that take their name
+// only when whole, and a small output sink.
+import { open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 
 /** Where the CLI writes its output (process.stdout / process.stderr, or a test's buffers). */
@@ -51,6 +52,41 @@ export async function readFloat32File(file: string, count: number, what: string)
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
   return out;
+}
+
+/** A text file written line by line that only takes its name once whole (WholeFile.open). */
+export class WholeFile {
+  private constructor(
+    readonly file: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  /**
+   * Opens `<file>.partial` for writing: `commit()` renames it to `file`, `discard()` removes it,
+   * so that a run that fails halfway leaves `file` as it was, not a truncated file that reads as
+   * complete.
+   */
+  static async open(file: string): Promise<WholeFile> {
+    try {
+      return new WholeFile(file, await open(`${file}.partial`, 'w'));
+    } catch (error) {
+      throw new Error(`Cannot write ${file}: ${errorMessage(error)}`);
+    }
+  }
+
+  async write(text: string): Promise<void> {
+    await this.handle.write(text);
+  }
+
+  async commit(): Promise<void> {
+    await this.handle.close();
+    await rename(`${this.file}.partial`, this.file);
+  }
+
+  async discard(): Promise<void> {
+    await this.handle.close().catch(() => {});
+    await rm(`${this.file}.partial`, { force: true });
+  }
 }
 
 /** Concatenates arrays (e.g. several masks' logits) into one. */

@@ -7,6 +7,7 @@ import { runEval } from './eval.js';
 import { runHeatmap } from './heatmap.js';
 import { helpText } from './help.js';
 import { runInfo } from './info.js';
+import { checkFiles, checkOutputNames } from './outputs.js';
 import type { CliIO } from './io.js';
 import { runPull } from './pull.js';
 import { runSegment } from './segment.js';
@@ -38,6 +39,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
 }
 
 async function dispatch(command: CliCommand, io: CliIO): Promise<void> {
+  checkOutputNames(command);
+  await checkFiles(command);
   switch (command.command) {
     case 'help':
       return io.stdout(helpText(command.topic));

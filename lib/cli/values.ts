@@ -23,10 +23,12 @@ export function integerUpTo(raw: string, flag: string, max: number): number {
   return n;
 }
 
-export function optionalNonNegativeNumber(raw: string | undefined, flag: string): number | undefined {
+export function optionalNonNegativeNumber(raw: string | undefined, flag: string, max = Infinity): number | undefined {
   if (raw === undefined) return undefined;
   const n = parseNumber(raw);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(argumentMessage('a number >= 0', flag, raw));
+  if (!Number.isFinite(n) || n < 0 || n > max) {
+    throw new UsageError(argumentMessage(max === Infinity ? 'a number >= 0' : `a number from 0 to ${max}`, flag, raw));
+  }
   return n;
 }
 

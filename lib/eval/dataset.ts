@@ -13,7 +13,7 @@ import path from 'node:path';
 import { argumentMessage } from '../errors.js';
 import { rleRuns } from '../rle.js';
 import type { Box, Point, RLEInput, Vertex } from '../types.js';
-import { idKey, toGroundTruth, type GroundTruthSample } from './samples.js';
+import { idKey, toGroundTruth, withoutBom, type GroundTruthSample } from './samples.js';
 
 /** A region of a dataset sample's reference image (the mask as RLE at the reference image's size). */
 export type DatasetRegion = { box: Box } | { scribble: Vertex[] } | { mask: RLEInput };
@@ -41,7 +41,7 @@ export function isReferring(sample: DatasetSample): boolean {
 export function parseDataset(text: string, file: string): DatasetSample[] {
   const samples: DatasetSample[] = [];
   const seen = new Set<string>();
-  text.split('\n').forEach((raw, i) => {
+  withoutBom(text).split('\n').forEach((raw, i) => {
     if (raw.trim() === '') return;
     const where = `${file}: line ${i + 1}`;
     let record: unknown;

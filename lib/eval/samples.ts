@@ -36,12 +36,18 @@ export interface PredictionSample {
   masks: RLEInput[];
 }
 
+/** `text` without a leading UTF-8 byte order mark (editors on Windows write one; JSON.parse refuses it). */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 /**
  * Parses a JSON array of records, or JSONL (one JSON value per line, blank lines skipped).
  * @param file how to name the source in errors
  * @throws Error naming the file and the line of a syntax error
  */
 export function parseRecords(text: string, file: string): unknown[] {
+  text = withoutBom(text);
   const trimmed = text.trimStart();
   if (trimmed.startsWith('[')) {
     try {
