@@ -102,12 +102,19 @@ describe('readiness', () => {
     expect(ordinary.statusCode).toBe(500);
     expect(ordinary.json().error).toEqual({ code: 'internal_error', message: 'decode failed' });
     expect((await server.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+    // running out of memory is that request's failure, on the host or the GPU: the next may fit
+    // (one request too large for the host's memory made a CPU server unready for good)
+    for (const message of ['out of memory', 'CUDA out of memory in cudaMalloc']) {
+      calls.decodeError = new Error(message);
+      expect((await segment(server, images[0])).statusCode).toBe(500);
+      expect((await server.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+    }
     calls.decodeError = new Error('CUDA error: an illegal memory access was encountered');
     expect((await segment(server, images[0])).statusCode).toBe(500);
     const ready = await server.app.inject({ url: '/readyz' });
     expect(ready.statusCode).toBe(503);
     expect(ready.json().error.code).toBe('backend_failed');
-    expect(metric(await samples(server), 'omniseg_backend_errors_total')).toBe(2);
+    expect(metric(await samples(server), 'omniseg_backend_errors_total')).toBe(4);
   });
 });
 
@@ -350,6 +357,11 @@ describe('over a socket', () => {
     const s = await samples(server);
     expect(metric(s, 'omniseg_requests_cancelled_total', { route: '/v1/embeddings', reason: 'client_gone' })).toBe(1);
     expect(metric(s, 'omniseg_requests_cancelled_total', { route: '/v1/segment', reason: 'client_gone' })).toBe(1);
+    // counted with status 499, as the README says (no response finishes for them: they were not)
+    for (const route of ['/v1/embeddings', '/v1/segment']) {
+      expect(metric(s, 'omniseg_http_requests_total', { route, method: 'POST', status: '499' })).toBe(1);
+      expect(metric(s, 'omniseg_http_request_duration_seconds_count', { route, method: 'POST' })).toBe(route === '/v1/segment' ? 2 : 3);
+    }
   });
 
   it('a client that disconnects while its batch is encoded gets nothing; its embedding is freed', async () => {

@@ -2,6 +2,7 @@
 // shapes, the error codes, the embedding cache (encode once, LRU eviction) and /metrics.
 // Skipped when the native addon is not built.
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import type { InjectOptions } from 'fastify';
 import sharp from 'sharp';
@@ -111,6 +112,43 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
         payload: '--abc\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nnot finished',
       });
       expectError(garbage, 400, 'invalid_multipart');
+    });
+
+    it('415 for a vector image (SVG is rendered at whatever cost its drawing asks), in every image field', async () => {
+      const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>');
+      const message = /^The image is SVG: the server decodes JPEG, PNG, WebP, GIF, TIFF, HEIF\/AVIF, JPEG 2000 or JPEG XL images$/;
+      expectError(await inject({ method: 'POST', url: '/v1/embeddings', headers: { 'content-type': 'image/svg+xml' }, payload: svg }), 415, 'unsupported_media_type', message);
+      expectError(await segment({ image: svg.toString('base64'), points: [[1, 1, 1]] }), 415, 'unsupported_media_type', message);
+      await embed(WIDE);
+      const mask = await segment({ imageId: imageId(WIDE), mask: svg.toString('base64') });
+      expectError(mask, 415, 'unsupported_media_type', /^The mask is SVG/);
+    });
+
+    it('a refused multipart file is read to its end: the next request on the connection is answered at once', async () => {
+      const s = await createServer({ segmenter, processMetrics: false });
+      try {
+        const base = await s.listen({ port: 0 });
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        const send = (headers: Record<string, string>, body: Buffer) =>
+          new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+            const req = http.request(`${base}/v1/embeddings`, { method: 'POST', agent, headers }, (res) => {
+              res.resume();
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+            });
+            req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s')));
+            req.on('error', reject);
+            req.end(body);
+          });
+        // (a file large enough not to arrive in one chunk: the parser is still reading it when refused)
+        const photo = multipartBody('photo', Buffer.alloc(900_000, 7));
+        const refused = await send(photo.headers, photo.payload);
+        expect(refused.status).toBe(400);
+        const next = await send(PNG, WIDE);
+        expect(next).toEqual({ status: 200, reused: true });
+        agent.destroy();
+      } finally {
+        await s.close();
+      }
     });
 
     it('415 for a body that is not image/* or multipart', async () => {
@@ -296,6 +334,22 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
         expect(tiny.length).toBeLessThan(1000);
         const pixels = await small.app.inject({ method: 'POST', url: '/v1/embeddings', headers: PNG, payload: tiny });
         expectError(pixels, 413, 'image_too_large', /101x100 = 10100 pixels, more than the limit of 10000/);
+        // the masks one segment request asks for: boxes × masks per box × pixels (each decode holds them all)
+        const fewMasks = await createServer({ segmenter, maxMaskPixels: 2 * 150 * 100, processMetrics: false });
+        try {
+          const id = (await fewMasks.app.inject({ method: 'POST', url: '/v1/embeddings', headers: PNG, payload: WIDE })).json().imageId;
+          const seg = (body: object) => fewMasks.app.inject({ method: 'POST', url: '/v1/segment', payload: { imageId: id, ...body } });
+          expect((await seg({ boxes: [[1, 1, 9, 9], [2, 2, 8, 8]] })).statusCode).toBe(200);
+          expectError(
+            await seg({ boxes: [[1, 1, 9, 9]], multimask: true }),
+            413,
+            'masks_too_large',
+            /^3 masks of 150x100 are 45000 pixels, more than the server's limit of 30000 \(maxMaskPixels\): send fewer boxes per request$/,
+          );
+          expectError(await seg({ boxes: [[1, 1, 9, 9], [2, 2, 8, 8], [3, 3, 7, 7]] }), 413, 'masks_too_large');
+        } finally {
+          await fewMasks.close();
+        }
       } finally {
         await small.close();
       }

@@ -44,7 +44,9 @@ export interface OmnisegServer {
 type Status = { state: 'loading' } | { state: 'ready' } | { state: 'failed'; message: string } | { state: 'closing' };
 
 /** A backend failure that makes the server unready (the model's device is unusable). */
-const FATAL = /CUDA|cuBLAS|out of memory|device lost|(Segmenter|Referrer) has been disposed/i;
+// (running out of memory is one request's failure, the host's or the GPU's: the next may fit)
+const FATAL = /CUDA|cuBLAS|device lost|(Segmenter|Referrer) has been disposed/i;
+const fatal = (message: string): boolean => FATAL.test(message) && !/out of memory/i.test(message);
 
 /** Builds the server (routes registered, model loading in the background); call listen() to serve. */
 export async function createServer(options: ServerOptions): Promise<OmnisegServer> {
@@ -59,6 +61,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     decodeConcurrency,
     bodyLimit,
     limitInputPixels,
+    maxMaskPixels,
     requestTimeoutMs,
   } = serverSettings(options);
 
@@ -154,7 +157,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
       const requestFault = e instanceof TypeError || e instanceof RangeError || e.name === 'AbortError' || e instanceof HttpError;
       if (!requestFault && !/^Cannot decode image/.test(e.message)) {
         serverMetrics.backendErrors.inc();
-        if (FATAL.test(e.message) && status.state === 'ready') status = { state: 'failed', message: e.message };
+        if (fatal(e.message) && status.state === 'ready') status = { state: 'failed', message: e.message };
       }
       throw error;
     }
@@ -179,7 +182,17 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => drainWaiters.push(resolve));
 
   // Per-request cancellation: the client going away, or the deadline passing.
-  const controllers = new WeakMap<FastifyRequest, { controller: AbortController; timer: NodeJS.Timeout; start: number }>();
+  const controllers = new WeakMap<
+    FastifyRequest,
+    { controller: AbortController; timer: NodeJS.Timeout; start: number; counted?: boolean }
+  >();
+  const count = (request: FastifyRequest, entry: { start: number; counted?: boolean }, status: number): void => {
+    if (entry.counted === true) return;
+    entry.counted = true;
+    const route = routeLabel(request);
+    serverMetrics.requests.inc({ route, method: request.method, status: String(status) });
+    serverMetrics.latency.observe({ route, method: request.method }, (performance.now() - entry.start) / 1000);
+  };
   const signalOf = (request: FastifyRequest): AbortSignal => {
     const entry = controllers.get(request);
     if (entry === undefined) throw new Error('No signal for this request');
@@ -192,11 +205,17 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
       requestTimeoutMs,
     );
     timer.unref();
-    controllers.set(request, { controller, timer, start: performance.now() });
+    const entry = { controller, timer, start: performance.now() };
+    controllers.set(request, entry);
     inFlight++;
     reply.raw.once('close', () => {
       clearTimeout(timer);
-      if (!reply.raw.writableFinished) controller.abort(new ClientGone('The client closed the connection'));
+      if (!reply.raw.writableFinished) {
+        controller.abort(new ClientGone('The client closed the connection'));
+        // (no response finishes, so onResponse never runs for it: counted and logged here)
+        count(request, entry, 499);
+        request.log.info({ statusCode: 499, responseTime: performance.now() - entry.start }, 'client gone before the response');
+      }
       inFlight--;
       if (inFlight === 0) for (const resolve of drainWaiters.splice(0)) resolve();
     });
@@ -205,9 +224,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     const entry = controllers.get(request);
     if (entry === undefined) return;
     clearTimeout(entry.timer);
-    const route = routeLabel(request);
-    serverMetrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
-    serverMetrics.latency.observe({ route, method: request.method }, (performance.now() - entry.start) / 1000);
+    count(request, entry, reply.statusCode);
   });
   // During shutdown, responses close their connection, so that keep-alive clients do not hold
   // close() open.
@@ -271,6 +288,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     heatmaps,
     signalOf,
     limitInputPixels,
+    maxMaskPixels,
     backend: backendCall,
     readiness: () => {
       switch (status.state) {

@@ -17,5 +17,7 @@ export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /** The longest request deadline: setTimeout's 2^31 − 1 ms (≈ 24.8 days; longer fires at once). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Mask pixels per /v1/segment request: 2^28 (268 M; e.g. 10 boxes × 3 masks of 3840 × 2160). */
+export const DEFAULT_MAX_MASK_PIXELS = 2 ** 28;
 /** 8192 × 8192. */
 export const DEFAULT_SERVER_PIXEL_LIMIT = 8192 * 8192;

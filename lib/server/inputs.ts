@@ -27,16 +27,30 @@ export function decodeBase64(text: string, field: string): Buffer {
 }
 
 /**
+ * The raster formats the server decodes (sharp's names; AVIF reads as heif). Vector formats (SVG,
+ * PDF) are refused: rendering one costs what its drawing asks, which its pixel count does not bound
+ * (a 240-byte SVG filter at 3000² held libuv's threads, and every decode behind them, for seconds).
+ */
+export const RASTER_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'jp2', 'jxl']);
+
+/**
  * Reads an encoded image's size from its header, as decoding will give it (EXIF orientation
- * applied). @throws HttpError 400 (undecodable), 413 (pixel limit), naming `field`
+ * applied). @throws HttpError 400 (undecodable), 413 (pixel limit), 415 (not a raster format), naming `field`
  */
 export async function probe(bytes: Uint8Array, limit: number, field = 'image'): Promise<{ width: number; height: number }> {
   let width: number;
   let height: number;
+  let format: string;
   try {
-    ({ width, height } = (await sharp(bytes, { limitInputPixels: false }).metadata()).autoOrient);
+    const metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
+    ({ width, height } = metadata.autoOrient);
+    format = metadata.format;
   } catch (error) {
     throw new HttpError(400, 'invalid_image', `Cannot decode ${field}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (!RASTER_FORMATS.has(format)) {
+    const formats = 'JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF, JPEG 2000 or JPEG XL';
+    throw new HttpError(415, 'unsupported_media_type', `The ${field} is ${format.toUpperCase()}: the server decodes ${formats} images`);
   }
   if (limit !== 0 && width * height > limit) {
     throw new HttpError(

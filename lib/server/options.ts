@@ -16,6 +16,7 @@ import {
   DEFAULT_MAX_QUEUE,
   DEFAULT_REFERRER_IMAGE_CACHE_MB,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_MAX_MASK_PIXELS,
   DEFAULT_SERVER_PIXEL_LIMIT,
   MAX_TIMER_MS,
 } from './defaults.js';
@@ -75,6 +76,12 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Largest image, width × height pixels (413 beyond); 0: none. Default: 8192². */
   limitInputPixels?: number;
+  /**
+   * Most mask pixels one /v1/segment request may ask for: boxes (at least 1) × masks per box (3
+   * with multimask) × width × height, 413 beyond. The decode holds them all at once (~1 byte each,
+   * more while it finds their run lengths). Default: 2^28 (e.g. 10 boxes × 3 masks at 4K).
+   */
+  maxMaskPixels?: number;
   /** Deadline of a request, ms: its queued work is cancelled and it gets 503. Default: 60000. */
   requestTimeoutMs?: number;
   /** Fastify's logger option (pino): false (default), true, or pino options. */
@@ -95,6 +102,7 @@ export interface ServerSettings {
   decodeConcurrency: number;
   bodyLimit: number;
   limitInputPixels: number;
+  maxMaskPixels: number;
   requestTimeoutMs: number;
 }
 
@@ -118,6 +126,7 @@ const KEYS: ReadonlySet<string> = new Set<keyof ServerOptions>([
   'decodeConcurrency',
   'bodyLimit',
   'limitInputPixels',
+  'maxMaskPixels',
   'requestTimeoutMs',
   'logger',
   'processMetrics',
@@ -166,6 +175,7 @@ export function serverSettings(options: unknown): ServerSettings {
     decodeConcurrency: count('decodeConcurrency', DEFAULT_DECODE_CONCURRENCY, 1),
     bodyLimit: count('bodyLimit', DEFAULT_BODY_LIMIT, 1),
     limitInputPixels: count('limitInputPixels', DEFAULT_SERVER_PIXEL_LIMIT, 0),
+    maxMaskPixels: count('maxMaskPixels', DEFAULT_MAX_MASK_PIXELS, 1),
     requestTimeoutMs: count('requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS, 1, MAX_TIMER_MS),
   };
 }

@@ -43,6 +43,8 @@ export interface RouteContext {
   signalOf(request: FastifyRequest): AbortSignal;
   /** Pixel limit (width × height) of images; 0: none. */
   limitInputPixels: number;
+  /** Most mask pixels one segment request may ask for (boxes × masks per box × width × height). */
+  maxMaskPixels: number;
   /** Runs a model call, noting backend failures (a fatal one makes the server unready). */
   backend<T>(call: () => Promise<T>): Promise<T>;
   /** Readiness as /readyz reports it. */
@@ -100,14 +102,26 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
 async function imageBytes(request: FastifyRequest): Promise<Buffer> {
   let bytes: unknown;
   if (request.isMultipart()) {
-    for await (const part of request.parts()) {
-      if (part.type !== 'file') continue;
-      if (part.fieldname !== 'image' || bytes !== undefined) {
-        const what = bytes === undefined ? 'the multipart file field image' : 'one multipart file (image)';
-        throw new HttpError(400, 'invalid_request', `Expected ${what} but received the file field ${JSON.stringify(part.fieldname)}`);
+    let refused: string | undefined;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type !== 'file') continue;
+        if (refused !== undefined || part.fieldname !== 'image' || bytes !== undefined) {
+          const what = bytes === undefined ? 'the multipart file field image' : 'one multipart file (image)';
+          refused ??= `Expected ${what} but received the file field ${JSON.stringify(part.fieldname)}`;
+          // The rest of the body is read (and dropped) before the answer: left unread, it stalled
+          // the connection, and the client's next request on it waited until the socket timed out.
+          part.file.resume();
+          continue;
+        }
+        bytes = await part.toBuffer();
       }
-      bytes = await part.toBuffer();
+    } catch (error) {
+      // (past a refusal, the parser's own limits may stop the reading: the connection then closes)
+      if (refused === undefined) throw error;
+      throw new HttpError(400, 'invalid_request', refused, { connection: 'close' });
     }
+    if (refused !== undefined) throw new HttpError(400, 'invalid_request', refused);
     if (bytes === undefined) throw new HttpError(400, 'invalid_request', 'Missing the multipart file field image');
   } else {
     bytes = request.body;
@@ -165,6 +179,15 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
       lowResSize: config.lowResSize,
     };
     checkPrompt(prompt, embedding.width, embedding.height, config.lowResSize, { multimask, threshold: 0 }, frame);
+    const sets = Math.max(1, prompt.boxes?.length ?? 0) * (multimask ? config.numMultimaskOutputs : 1);
+    if (sets * embedding.width * embedding.height > ctx.maxMaskPixels) {
+      throw new HttpError(
+        413,
+        'masks_too_large',
+        `${sets} masks of ${embedding.width}x${embedding.height} are ${sets * embedding.width * embedding.height} pixels, ` +
+          `more than the server's limit of ${ctx.maxMaskPixels} (maxMaskPixels): send fewer boxes per request`,
+      );
+    }
     const format = body.format ?? 'rle';
     // Masks as run lengths from the native decode (off the event loop; on the GPU with CUDA):
     // box, area and RLE come from the runs; png and polygons decode the pixels from them, which
