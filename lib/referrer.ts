@@ -25,6 +25,7 @@ import {
   ensembleEmbedding,
   fillTemplate,
   labelSettings,
+  MAX_VOCABULARY,
   rankByQuery,
   ownPixels,
   segmentMasks,
@@ -48,6 +49,13 @@ export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
 
 /** Distinct texts whose embeddings a Referrer keeps (least recently used evicted first). */
 export const TEXT_EMBEDDING_CACHE_SIZE = 1024;
+/**
+ * Labels (under a set of templates) whose ensembled embeddings a Referrer keeps: a whole
+ * vocabulary of MAX_VOCABULARY, ~2 KB each. Its texts (7 templates a label) outnumber the text
+ * cache past ~146 labels, and a scan through an LRU larger than it never hits: every labelled call
+ * ran the text tower for every text again.
+ */
+export const LABEL_EMBEDDING_CACHE_SIZE = MAX_VOCABULARY;
 
 export interface ReferrerLoadOptions {
   /**
@@ -121,6 +129,8 @@ export class Referrer {
   readonly #queue = new WorkQueue(1);
   /** Text embeddings by token ids, least recently used first. */
   readonly #textCache = new Map<string, Float32Array>();
+  /** Ensembled label embeddings by templates and label, least recently used first. */
+  readonly #labelCache = new Map<string, Float32Array>();
 
   private constructor(
     model: NativeClipSegModel,
@@ -295,11 +305,18 @@ export class Referrer {
     const labels = vocabularyList(vocabulary);
     const { templates, signal } = labelSettings(options, labels.length);
     const out = [];
+    const set = JSON.stringify(templates);
     for (const label of labels) {
       if (signal?.aborted) throw abortError(signal);
-      const perTemplate = [];
-      for (const t of templates) perTemplate.push(await this.#text(fillTemplate(t, label)));
-      out.push(ensembleEmbedding(perTemplate));
+      const key = `${set}\n${label}`;
+      let embedding = recent(this.#labelCache, key);
+      if (embedding === undefined) {
+        const perTemplate = [];
+        for (const t of templates) perTemplate.push(await this.#text(fillTemplate(t, label)));
+        embedding = ensembleEmbedding(perTemplate);
+        remember(this.#labelCache, key, embedding, LABEL_EMBEDDING_CACHE_SIZE);
+      }
+      out.push(embedding.slice()); // (the caller's own: the cache's is shared)
     }
     return out;
   }
@@ -448,17 +465,10 @@ export class Referrer {
   async #text(text: string): Promise<Float32Array> {
     const ids = this.#ids(text);
     const key = ids.join(',');
-    const hit = this.#textCache.get(key);
-    if (hit !== undefined) {
-      this.#textCache.delete(key); // most recently used last
-      this.#textCache.set(key, hit);
-      return hit;
-    }
+    const hit = recent(this.#textCache, key);
+    if (hit !== undefined) return hit;
     const embedding = await this.#queue.run(() => this.#live().textEmbedding(ids));
-    this.#textCache.set(key, embedding);
-    if (this.#textCache.size > TEXT_EMBEDDING_CACHE_SIZE) {
-      this.#textCache.delete(this.#textCache.keys().next().value as string);
-    }
+    remember(this.#textCache, key, embedding, TEXT_EMBEDDING_CACHE_SIZE);
     return embedding;
   }
 
@@ -570,4 +580,20 @@ function renameImageParam(error: unknown, param: string): unknown {
     error.message = error.message.replace(/ for image(?=[. ])/, ` for ${param}`);
   }
   return error;
+}
+
+/** The value of `key` in an LRU map (least recently used first), made the most recently used. */
+function recent<V>(map: Map<string, V>, key: string): V | undefined {
+  const hit = map.get(key);
+  if (hit !== undefined) {
+    map.delete(key);
+    map.set(key, hit);
+  }
+  return hit;
+}
+
+/** Adds `key` to an LRU map as the most recently used, evicting the least recently used past `max`. */
+function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value as string);
 }

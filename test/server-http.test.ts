@@ -92,6 +92,9 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
       expectError(await inject({ method: 'POST', url: '/v1/embeddings', ...threeFiles }), 400, 'invalid_request', /one multipart file/);
       const none = multipartParts([{ name: 'image', value: 'x' }]);
       expectError(await inject({ method: 'POST', url: '/v1/embeddings', ...none }), 400, 'invalid_request', /Missing the multipart file field image/);
+      // more parts than the parser takes: a malformed request, not a large one (it was 413 body_too_large)
+      const fields = multipartParts([...Array.from({ length: 9 }, (_, i) => ({ name: `f${i}`, value: 'x' })), { name: 'image', file: SMALL }]);
+      expectError(await inject({ method: 'POST', url: '/v1/embeddings', ...fields }), 400, 'invalid_multipart', /fields limit/);
     });
 
     it('400 for another multipart field, an empty body or bytes that are not an image', async () => {

@@ -53,9 +53,10 @@ interface FastifyLikeError {
 const FASTIFY_CODES: Record<string, [number, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'body_too_large'],
   FST_REQ_FILE_TOO_LARGE: [413, 'body_too_large'],
-  FST_FILES_LIMIT: [413, 'body_too_large'],
-  FST_PARTS_LIMIT: [413, 'body_too_large'],
-  FST_FIELDS_LIMIT: [413, 'body_too_large'],
+  // (too many parts is a malformed request, not a large one: the body may be a few bytes)
+  FST_FILES_LIMIT: [400, 'invalid_multipart'],
+  FST_PARTS_LIMIT: [400, 'invalid_multipart'],
+  FST_FIELDS_LIMIT: [400, 'invalid_multipart'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type'],
   FST_INVALID_MULTIPART_CONTENT_TYPE: [415, 'unsupported_media_type'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json'],
