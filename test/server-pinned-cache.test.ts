@@ -1,5 +1,6 @@
 // PinnedCache (lib/server/pinned-cache.ts) with stand-in encoded images: LRU order,
-// byte budget, pinning while in use, shared encodes, failed encodes not kept, budget 0.
+// byte budget, pinning while in use, shared encodes and their cancellation, failed encodes not
+// kept, budget 0.
 import { describe, expect, it } from 'vitest';
 import type { ReferrerImage } from '../lib/referrer.js';
 import { PinnedCache } from '../lib/server/pinned-cache.js';
@@ -61,5 +62,42 @@ describe('PinnedCache', () => {
     expect(await none.with('y', async () => img, async () => 'used')).toBe('used');
     await new Promise((resolve) => setImmediate(resolve));
     expect([none.size, img.disposedCount]).toEqual([0, 1]);
+  });
+
+  it('cancels an encode when every request waiting for it has given up, and makes it afresh after', async () => {
+    const cache = new PinnedCache<ReferrerImage>(1000);
+    const signals: AbortSignal[] = [];
+    // an encode that waits (in the referrer queue) until it is cancelled
+    const waiting = (signal: AbortSignal) => {
+      signals.push(signal);
+      return new Promise<ReferrerImage>((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('cancelled'))));
+    };
+    const c1 = new AbortController();
+    const c2 = new AbortController();
+    const w1 = cache.with('x', waiting, async () => 1, c1.signal);
+    const w2 = cache.with('x', waiting, async () => 2, c2.signal);
+    c1.abort();
+    await expect(w1).rejects.toMatchObject({ name: 'AbortError' });
+    expect(signals.map((s) => s.aborted)).toEqual([false]); // w2 still waits
+    c2.abort();
+    await expect(w2).rejects.toMatchObject({ name: 'AbortError' });
+    expect(signals[0].aborted).toBe(true);
+    expect(cache.size).toBe(0);
+    const img = fake(10);
+    expect(await cache.with('x', async () => img, async (i) => i)).toBe(img);
+    // a request already gone starts nothing
+    const gone = new AbortController();
+    gone.abort();
+    await expect(cache.with('y', waiting, async () => 0, gone.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    expect(signals).toHaveLength(1);
+    // a made image is not given up by a waiter leaving: it stays cached
+    const c3 = new AbortController();
+    let release!: () => void;
+    const used = cache.with('x', async () => img, () => new Promise<void>((resolve) => (release = resolve)), c3.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    c3.abort();
+    release();
+    await used;
+    expect(cache.size).toBe(1);
   });
 });

@@ -4,7 +4,9 @@
 // (~20 ms instead of ~450 ms on 2 CPU threads), and decoded images, so that labelling the masks of
 // an image the server has seen does not decode it again. Least recently used first out when their
 // bytes pass the budget; an entry in use is pinned (not evicted) until its users are done, then
-// disposed when evicted. Concurrent requests for the same image share one making.
+// disposed when evicted. Concurrent requests for the same image share one making, which is
+// cancelled when every request waiting for it has given up.
+import { abortError, untilAborted } from '../errors.js';
 import { ByteLru } from './lru.js';
 
 /** What the cache holds: its size, and how to free it. */
@@ -16,9 +18,11 @@ export interface Cacheable {
 interface Entry<T> {
   /** The making in progress or done. */
   readonly value: Promise<T>;
+  /** The making's signal: aborted when every request waiting for it has given up. */
+  readonly controller: AbortController;
   /** Made (its bytes counted). */
   made: boolean;
-  /** Requests using it now. */
+  /** Requests waiting for it or using it now. */
   pins: number;
 }
 
@@ -48,15 +52,25 @@ export class PinnedCache<T extends Cacheable> {
   /**
    * Runs `use` on the value of image `id`, made with `make` when it is not cached (or joining a
    * making in progress). With a budget of 0 nothing is kept: the value is made for this call and
-   * disposed after it.
+   * disposed after it. `signal` abandons this call's wait for the making (an AbortError at once);
+   * when no call waits for it any more, the signal `make` was given aborts and the entry is
+   * dropped (a later call makes it afresh).
    */
-  async with<R>(id: string, make: () => Promise<T>, use: (value: T) => Promise<R>): Promise<R> {
+  async with<R>(
+    id: string,
+    make: (signal: AbortSignal) => Promise<T>,
+    use: (value: T) => Promise<R>,
+    signal?: AbortSignal,
+  ): Promise<R> {
+    const aborted = (): boolean => signal?.aborted === true; // read anew after each await
+    if (aborted()) throw abortError(signal as AbortSignal);
     let entry = this.#entries.use(id);
     if (entry !== undefined) {
       this.events.onHit?.();
     } else {
       this.events.onMiss?.();
-      const created: Entry<T> = { value: make(), made: false, pins: 0 };
+      const controller = new AbortController();
+      const created: Entry<T> = { value: make(controller.signal), controller, made: false, pins: 0 };
       entry = created;
       this.#entries.set(id, created, 0);
       created.value.then(
@@ -71,8 +85,19 @@ export class PinnedCache<T extends Cacheable> {
       );
     }
     entry.pins++;
+    let value: T;
     try {
-      return await use(await entry.value);
+      value = await untilAborted(entry.value, signal);
+    } catch (error) {
+      entry.pins--;
+      if (aborted() && !entry.made && entry.pins === 0 && this.#entries.peek(id) === entry) {
+        this.#entries.delete(id); // nobody waits for it: cancelled, and made afresh by a later call
+        entry.controller.abort(signal?.reason);
+      }
+      throw error;
+    }
+    try {
+      return await use(value);
     } finally {
       entry.pins--;
       this.#evict();

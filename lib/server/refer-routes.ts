@@ -329,14 +329,20 @@ async function heatmapOf(
 ): Promise<{ heat: Heatmap; cached: boolean }> {
   // The image's vision features come from the referrer-image cache (encoded once per image); the
   // query's embeddings and the decoder run here. Both through the referrer queue. The encode is
-  // shared by every request for the image, whatever its query, so no one request's signal may
-  // cancel it: it runs to its end (and is cached) even when the request that started it is gone.
+  // shared by every request for the image, whatever its query: it is cancelled while queued only
+  // when every request waiting for it is gone; once started it runs to its end (and is cached).
   const compute = async (computeSignal: AbortSignal): Promise<Heatmap> => {
-    const encode = () =>
-      ctx.heatmaps.run(() => ctx.backend(() => withPixels(ctx, image.id, image.bytes, (pixels) => referrer.encode(pixels))));
+    const encode = (encodeSignal: AbortSignal) =>
+      ctx.heatmaps.run(
+        () => ctx.backend(() => withPixels(ctx, image.id, image.bytes, (pixels) => referrer.encode(pixels))),
+        encodeSignal,
+      );
     try {
-      return await ctx.referrerImages.with(image.id, encode, (encoded) =>
-        ctx.heatmaps.run(() => ctx.backend(() => referrer.heatmap(encoded, query.options)), computeSignal),
+      return await ctx.referrerImages.with(
+        image.id,
+        encode,
+        (encoded) => ctx.heatmaps.run(() => ctx.backend(() => referrer.heatmap(encoded, query.options)), computeSignal),
+        computeSignal,
       );
     } catch (error) {
       throw argumentError(error);
