@@ -176,6 +176,11 @@ describe.runIf(addonAvailable())('omniseg eval --clicks (tiny SAM fixture)', () 
       expect(out.stderr).toBe(`omniseg: Sample 7: ${image} is 150x100 but the ground truth is 150x90\n`);
       expect(out.code).not.toBe(0);
       expect(encode).not.toHaveBeenCalled();
+      // a missing image names its sample too
+      const missing = path.join(dir, 'no-such.png');
+      await writeFile(gt, JSON.stringify([{ id: 8, height: 90, width: 150, masks: [encodeRLE(mask, 90, 150)], image: missing }]));
+      const gone = await run(['eval', '--gt', gt, '--clicks', '--model', MODEL_DIR, '--device', 'cpu']);
+      expect(gone).toEqual({ code: 1, stdout: '', stderr: `omniseg: Sample 8: Image file not found: ${missing}\n` });
     } finally {
       encode.mockRestore();
     }

@@ -87,7 +87,9 @@ async function evalClicks(args: GtCommand, gt: GroundTruthSample[], io: CliIO): 
     for (const { g, mask } of withTarget) {
       const image = path.resolve(path.dirname(args.gt), g.image as string);
       // Decoded first, so that an image of the wrong size is refused before it is encoded.
-      const pixels = await decodeForEncoder(image, { limitInputPixels: segmenter.limitInputPixels });
+      const pixels = await decodeForEncoder(image, { limitInputPixels: segmenter.limitInputPixels }).catch((error: unknown) => {
+        throw new Error(`Sample ${idKey(g.id)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      });
       if (pixels.width !== g.width || pixels.height !== g.height) {
         throw new Error(`Sample ${idKey(g.id)}: ${image} is ${pixels.width}x${pixels.height} but the ground truth is ${g.width}x${g.height}`);
       }
