@@ -3,7 +3,7 @@ import { sharp } from './sharp.js';
 import { traceContours, traceContoursAsync, type MaskPolygon } from './contours.js';
 import { invalidRange, invalidType } from './errors.js';
 import { countsToMask, encodeRLE, maskPixels, validCountsString } from './rle.js';
-import { finiteNumber, integerInRange, plainObject } from './validate.js';
+import { finiteNumber, integerInRange } from './validate.js';
 import { native, type NativeDecodeResult } from './native.js';
 import type { RLE } from './types.js';
 
@@ -73,7 +73,9 @@ export class Mask {
   #stability: number | undefined;
 
   constructor(init: MaskInit) {
-    plainObject(init, 'init', 'an object {data | counts, width, height, lowResLogits, score, threshold?}');
+    if (typeof init !== 'object' || init === null) {
+      throw invalidType('an object {data | counts, width, height, lowResLogits, score, threshold?}', 'init', init);
+    }
     this.width = integerInRange(init.width, 'width', 0);
     this.height = integerInRange(init.height, 'height', 0);
     const pixels = this.width * this.height;

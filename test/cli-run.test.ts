@@ -1,15 +1,17 @@
 // runCli: exit codes, one-line errors, help, info, and the CLI's file helpers. Nothing here
 // needs the native addon.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
+import { lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { median } from '../lib/cli/format.js';
 import { helpText } from '../lib/cli/help.js';
-import { concatFloat32, readFloat32File, writeFloat32File } from '../lib/cli/io.js';
+import { concatFloat32, readFloat32File, WholeFile, writeFloat32File } from '../lib/cli/io.js';
 import { run } from './helpers/cli.js';
+import { onClosedPipe } from '../lib/cli/main.js';
 import { CPU_MATMUL_BF16X3 } from './helpers/fixtures.js';
 import { maskOutline } from '../lib/cli/overlay.js';
 import { packageVersion } from '../lib/version.js';
@@ -61,13 +63,17 @@ describe('runCli', () => {
     expect(await run(['segment', image, '--model', 'm', '--point', '1,1,1', '--out', path.join(dir, 'o.txt')])).toEqual(
       usage(`--out ${path.join(dir, 'o.txt')}: the overlay is written as an image, by its extension: one of .png, .jpg, .jpeg, .webp, .tif, .tiff, .avif, .gif`),
     );
-    // --mask-input and --save-logits may be one file (a loop feeding each round's logits to the next)
-    const loop = await run(['segment', image, '--model', 'm', '--point', '1,1,1', '--mask-input', logits, '--save-logits', logits]);
+    // --mask-input and --save-logits may be one file (a loop feeding each round's logits to the next),
+    // however its path is written
+    await writeFile(logits, Buffer.alloc(0));
+    const relative = path.relative(process.cwd(), logits);
+    const loop = await run(['segment', image, '--model', 'm', '--point', '1,1,1', '--mask-input', logits, '--save-logits', `./${relative}`]);
     expect(loop.stderr).not.toMatch(/overwritten/);
   });
 
   it('refuses a missing output directory and a missing late input by option, before loading a model', async () => {
     const image = path.join(dir, 'in.png');
+    await writeFile(image, 'x'); // (only looked at by name before the model loads)
     const out = path.join(dir, 'missing', 'o.png');
     expect(await run(['segment', image, '--model', 'no-such-model', '--point', '1,1,1', '--out', out])).toEqual({
       code: 1,
@@ -79,6 +85,12 @@ describe('runCli', () => {
       stdout: '',
       stderr: `omniseg: Cannot read --ref-image ${path.join(dir, 'nope.png')}: no such file\n`,
     });
+    expect((await run(['heatmap', image, '--model', 'no-such-model', '--ref-image', image, '--ref-mask', dir])).stderr).toBe(
+      `omniseg: Cannot read --ref-mask ${dir}: a directory\n`,
+    );
+    // a pipe or a device is read as a file (<(echo dog), /dev/stdin): past the check, to the model
+    const piped = await run(['segment', image, '--model', 'no-such-model', '--referrer', 'c', '--text', 'a', '--vocabulary-file', '/dev/null']);
+    expect(piped.stderr).not.toMatch(/Cannot read --vocabulary-file/);
   });
 
   it('a reader that closes the pipe early (| head) ends the run quietly, with no stack trace', async () => {
@@ -89,6 +101,20 @@ describe('runCli', () => {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
+  it('a closed pipe ends a command quietly, but not serve (it goes on without its log reader)', () => {
+    const exits: number[] = [];
+    const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+    for (const command of ['segment', 'serve']) {
+      const stream = new EventEmitter();
+      onClosedPipe(stream, command, (code) => exits.push(code));
+      stream.emit('error', epipe);
+    }
+    expect(exits).toEqual([0]);
+    const stream = new EventEmitter();
+    onClosedPipe(stream, 'segment', (code) => exits.push(code));
+    expect(() => stream.emit('error', Object.assign(new Error('disk full'), { code: 'ENOSPC' }))).toThrow('disk full');
   });
 
   it('runtime errors: one line on stderr, exit code 1, no stack', async () => {
@@ -127,6 +153,41 @@ describe('runCli', () => {
     // amx: what cpuMatmul 'bf16x3' needs (the fixtures helper reads the CPU's amx_bf16 flag)
     const cpu = (info.backends as { cpu: { available: boolean; amx?: boolean } }).cpu;
     if (cpu.available) expect(cpu.amx).toBe(CPU_MATMUL_BF16X3 === 'bf16x3');
+  });
+});
+
+describe('WholeFile', () => {
+  it('takes the name only when committed; a discarded one leaves the file as it was and no temporary file', async () => {
+    const sub = await mkdtemp(path.join(dir, 'whole-'));
+    const file = path.join(sub, 'out.jsonl');
+    await writeFile(file, 'old\n');
+    const failed = await WholeFile.open(file);
+    await failed.write('half\n');
+    expect(await readFile(file, 'utf8')).toBe('old\n');
+    await failed.discard();
+    expect(await readdir(sub)).toEqual(['out.jsonl']);
+    expect(await readFile(file, 'utf8')).toBe('old\n');
+    const done = await WholeFile.open(file);
+    await done.write('new\n');
+    await done.commit();
+    expect([await readdir(sub), await readFile(file, 'utf8')]).toEqual([['out.jsonl'], 'new\n']);
+  });
+
+  it('writes through a link to its target, and a file that is not a regular file (a pipe, a device) in place', async () => {
+    const sub = await mkdtemp(path.join(dir, 'whole-'));
+    const target = path.join(sub, 'real.jsonl');
+    const link = path.join(sub, 'link.jsonl');
+    await writeFile(target, 'old\n');
+    await symlink(target, link);
+    const viaLink = await WholeFile.open(link);
+    await viaLink.write('new\n');
+    await viaLink.commit();
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(await readFile(target, 'utf8')).toBe('new\n');
+    const device = await WholeFile.open('/dev/null'); // (a rename would have replaced it)
+    await device.write('x');
+    await device.commit();
+    expect((await stat('/dev/null')).isCharacterDevice()).toBe(true);
   });
 });
 

@@ -181,10 +181,13 @@ describe('Mask constructor errors', () => {
     ).toThrow(new RangeError('Expected a Uint8Array of 4 bytes for data but received Uint8Array(5) of type Uint8Array'));
   });
 
-  it('rejects an init that is not an object', () => {
+  it('rejects an init that is not an object; takes a Mask as its init', () => {
     expect(() => new Mask(null as never)).toThrow(
       new TypeError('Expected an object {data | counts, width, height, lowResLogits, score, threshold?} for init but received null of type null'),
     );
+    const m = new Mask({ data: Uint8Array.of(0, 1, 1, 0), width: 2, height: 2, score: 0.5, lowResLogits: new Float32Array(4) });
+    const copy = new Mask(m);
+    expect([copy.area, copy.score, copy.width]).toEqual([2, 0.5, 2]);
   });
 
   it('refuses sides toPolygons and toPNG cannot take, by name, where the native core and sharp gave usage strings', async () => {

@@ -323,8 +323,13 @@ describe('maskNms', () => {
   it('refuses mismatched masks and scores, and arguments of the wrong kind, by name', () => {
     const m = mask(0, 0, 1, 1);
     expect(() => maskNms([m], [], 0.5)).toThrow(
-      new RangeError('Expected an array of 1 finite numbers (one per mask) for scores but received [] of type array'),
+      new RangeError('Expected an array (or typed array) of 1 finite numbers (one per mask) for scores but received [] of type array'),
     );
+    // typed-array scores, and masks of any class, are taken as they were
+    class Owned {
+      constructor(readonly data: Uint8Array, readonly width: number, readonly height: number) {}
+    }
+    expect(maskNms([new Owned(m.data, m.width, m.height), m], Float32Array.of(0.5, 0.9), 0.5)).toEqual([1]);
     expect(() => maskNms(null as never, [], 0.5)).toThrow(
       new TypeError('Expected an array of masks {data, width, height} for masks but received null of type null'),
     );

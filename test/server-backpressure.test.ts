@@ -211,6 +211,7 @@ describe('backpressure', () => {
       [{ host: 1 }, TypeError, 'Expected a non-empty string for options.host but received 1 of type number'],
       [{ processMetrics: 'no' }, TypeError, 'Expected a boolean for options.processMetrics but received "no" of type string'],
       [{ referrer: '' }, RangeError, 'Expected a non-empty string for options.referrer but received "" of type string'],
+      [{ cacheBytes: Infinity }, RangeError, 'Expected a finite number for options.cacheBytes but received Infinity of type number'],
       [{ batchDelayMs: 2 ** 31 }, RangeError, 'Expected a number between 0 and 2147483647 for options.batchDelayMs but received 2147483648 of type number'],
     ];
     for (const [extra, type, message] of refused) {

@@ -82,7 +82,8 @@ describe('PinnedCache', () => {
     c2.abort();
     await expect(w2).rejects.toMatchObject({ name: 'AbortError' });
     expect(signals[0].aborted).toBe(true);
-    expect(cache.size).toBe(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(cache.size).toBe(0); // the cancelled encode failed, and is not kept
     const img = fake(10);
     expect(await cache.with('x', async () => img, async (i) => i)).toBe(img);
     // a request already gone starts nothing
@@ -90,14 +91,30 @@ describe('PinnedCache', () => {
     gone.abort();
     await expect(cache.with('y', waiting, async () => 0, gone.signal)).rejects.toMatchObject({ name: 'AbortError' });
     expect(signals).toHaveLength(1);
-    // a made image is not given up by a waiter leaving: it stays cached
-    const c3 = new AbortController();
-    let release!: () => void;
-    const used = cache.with('x', async () => img, () => new Promise<void>((resolve) => (release = resolve)), c3.signal);
-    await new Promise((resolve) => setImmediate(resolve));
-    c3.abort();
-    release();
-    await used;
-    expect(cache.size).toBe(1);
+  });
+
+  it('an encode already running when its last waiter leaves goes on, is kept (and freed when evicted), and is joined, not made again', async () => {
+    const cache = new PinnedCache<ReferrerImage>(15);
+    const img = fake(10);
+    let finish!: () => void;
+    let makes = 0;
+    // an encode that has started: it goes on whatever its signal says
+    const running = () => {
+      makes++;
+      return new Promise<ReferrerImage>((resolve) => (finish = () => resolve(img)));
+    };
+    const c1 = new AbortController();
+    const w1 = cache.with('x', running, async () => 1, c1.signal);
+    c1.abort();
+    await expect(w1).rejects.toMatchObject({ name: 'AbortError' });
+    // a request arriving meanwhile waits for it to settle, then takes its value
+    const w2 = cache.with('x', running, async (i) => i);
+    finish();
+    expect(await w2).toBe(img);
+    expect(makes).toBe(1);
+    expect([cache.size, cache.bytes]).toEqual([1, 10]);
+    // kept and counted: evicted (and freed) as any other
+    await cache.with('y', async () => fake(10), async () => 0);
+    expect(img.disposedCount).toBe(1);
   });
 });

@@ -1,6 +1,7 @@
 // Files the CLI reads and writes: little-endian float32 arrays, text files that take their name
 // only when whole, and a small output sink.
-import { open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { open, readFile, realpath, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 
 /** Where the CLI writes its output (process.stdout / process.stderr, or a test's buffers). */
@@ -59,16 +60,24 @@ export class WholeFile {
   private constructor(
     readonly file: string,
     private readonly handle: FileHandle,
+    /** The temporary file renamed over `file` when done; undefined when written in place. */
+    private readonly partial: string | undefined,
   ) {}
 
   /**
-   * Opens `<file>.partial` for writing: `commit()` renames it to `file`, `discard()` removes it,
-   * so that a run that fails halfway leaves `file` as it was, not a truncated file that reads as
-   * complete.
+   * Opens a new temporary file beside `file` (`<file>.<pid>.<random>.partial`, created, never an
+   * existing one) for writing: `commit()` renames it to `file`, `discard()` removes it, so that a
+   * run that fails halfway leaves `file` as it was, not a truncated file that reads as complete.
+   * Where `file` exists and is not a regular file (a pipe, a device, a link to one) it is written
+   * in place, as a rename would replace it.
    */
   static async open(file: string): Promise<WholeFile> {
     try {
-      return new WholeFile(file, await open(`${file}.partial`, 'w'));
+      const target = await realpath(file).catch(() => file); // (a link's target: renamed over, the link stays)
+      const info = await stat(target).catch(() => undefined);
+      if (info !== undefined && !info.isFile()) return new WholeFile(file, await open(target, 'w'), undefined);
+      const partial = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.partial`;
+      return new WholeFile(target, await open(partial, 'wx'), partial);
     } catch (error) {
       throw new Error(`Cannot write ${file}: ${errorMessage(error)}`);
     }
@@ -80,12 +89,12 @@ export class WholeFile {
 
   async commit(): Promise<void> {
     await this.handle.close();
-    await rename(`${this.file}.partial`, this.file);
+    if (this.partial !== undefined) await rename(this.partial, this.file);
   }
 
   async discard(): Promise<void> {
     await this.handle.close().catch(() => {});
-    await rm(`${this.file}.partial`, { force: true });
+    if (this.partial !== undefined) await rm(this.partial, { force: true });
   }
 }
 

@@ -67,6 +67,23 @@ async function dispatch(command: CliCommand, io: CliIO): Promise<void> {
   }
 }
 
+/**
+ * A reader that stops early (`| head`) closes the pipe: the rest of the output is not wanted, which
+ * is no error (the default is an unhandled 'error' event and a stack trace), so the run ends there
+ * with its exit code so far. `serve` logs there: it goes on serving without its log reader (and
+ * shuts down gracefully on its signals).
+ */
+export function onClosedPipe(
+  stream: NodeJS.EventEmitter,
+  command: string | undefined,
+  exit: (code: number) => void = (code) => process.exit(code),
+): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    if (command !== 'serve') exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
+
 function debugEnabled(env: CliIO['env']): boolean {
   const value = env.OMNISEG_DEBUG;
   return value !== undefined && value !== '' && value !== '0';

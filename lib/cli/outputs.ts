@@ -28,7 +28,8 @@ function filesOf(c: CliCommand): { inputs: Named[]; outputs: Named[]; overlays: 
       ];
       // (--mask-input and --save-logits may name one file: the logits are read before any is written,
       // so that a loop of segment calls can feed each round's logits to the next)
-      if (c.maskInput !== undefined && c.maskInput !== c.saveLogits) inputs.push(['--mask-input', c.maskInput]);
+      const sameFile = c.saveLogits !== undefined && path.resolve(c.saveLogits) === path.resolve(c.maskInput ?? '');
+      if (c.maskInput !== undefined && !sameFile) inputs.push(['--mask-input', c.maskInput]);
       return { inputs, outputs: [['--save-logits', c.saveLogits], ['--out', c.out]], overlays: [['--out', c.out]] };
     }
     case 'heatmap':
@@ -90,9 +91,10 @@ export async function checkFiles(command: CliCommand): Promise<void> {
   const { inputs, outputs } = filesOf(command);
   for (const [flag, file] of inputs) {
     if (file === undefined || !LATE_INPUTS.has(flag)) continue;
+    // (a pipe or /dev/stdin is read as a file)
     const info = await stat(file).catch(() => undefined);
-    if (info === undefined || !info.isFile()) {
-      throw new Error(`Cannot read ${flag} ${file}: ${info === undefined ? 'no such file' : 'not a file'}`);
+    if (info === undefined || info.isDirectory()) {
+      throw new Error(`Cannot read ${flag} ${file}: ${info === undefined ? 'no such file' : 'a directory'}`);
     }
   }
   for (const [flag, file] of outputs) {

@@ -178,14 +178,22 @@ export async function instanceMasks(
  * mask already kept is at most `iouThreshold`. Two empty masks have IoU 0 (both kept).
  * @returns indices of the kept masks, by descending score.
  */
-export function maskNms(masks: readonly BinaryMask[], scores: readonly number[], iouThreshold: number): number[] {
+export function maskNms(masks: readonly BinaryMask[], scores: ArrayLike<number>, iouThreshold: number): number[] {
   if (!Array.isArray(masks)) throw invalidType('an array of masks {data, width, height}', 'masks', masks);
-  // (a Mask was checked when it was made, and its pixels may still be run lengths: not decoded here)
-  const checked = Array.from(masks as unknown[], (m, i) => (m instanceof Mask ? m : sizedMask(m, `masks[${i}]`)));
-  const what = `an array of ${checked.length} finite numbers (one per mask)`;
-  if (!Array.isArray(scores)) throw invalidType(what, 'scores', scores);
+  // (a Mask was checked when it was made, and its pixels may still be run lengths: not decoded
+  // here; any other object is read for its data, width and height, whatever its class)
+  const checked = Array.from(masks as unknown[], (m, i) => {
+    if (m instanceof Mask) return m;
+    const param = `masks[${i}]`;
+    if (typeof m !== 'object' || m === null) throw invalidType('a mask {data, width, height}', param, m);
+    const { data, width, height } = m as Record<string, unknown>;
+    return sizedMask({ data, width, height }, param);
+  });
+  const what = `an array (or typed array) of ${checked.length} finite numbers (one per mask)`;
+  const list: unknown = scores;
+  if (!Array.isArray(list) && !(ArrayBuffer.isView(list) && !(list instanceof DataView))) throw invalidType(what, 'scores', scores);
   if (scores.length !== checked.length) throw invalidRange(what, 'scores', scores);
-  const values = Array.from(scores as unknown[], (v, i) => finiteNumber(v, `scores[${i}]`));
+  const values = Array.from(scores as ArrayLike<unknown>, (v, i) => finiteNumber(v, `scores[${i}]`));
   return validMaskNms(checked, values, numberInRange(iouThreshold, 'iouThreshold', 0, 1));
 }
 

@@ -31,7 +31,7 @@ export function decodeBase64(text: string, field: string): Buffer {
  * PDF) are refused: rendering one costs what its drawing asks, which its pixel count does not bound
  * (a 240-byte SVG filter at 3000² held libuv's threads, and every decode behind them, for seconds).
  */
-export const RASTER_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'jp2', 'jxl']);
+export const RASTER_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
 
 /**
  * Reads an encoded image's size from its header, as decoding will give it (EXIF orientation
@@ -49,7 +49,7 @@ export async function probe(bytes: Uint8Array, limit: number, field = 'image'): 
     throw new HttpError(400, 'invalid_image', `Cannot decode ${field}: ${(error as Error).message.split('\n')[0]}`);
   }
   if (!RASTER_FORMATS.has(format)) {
-    const formats = 'JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF, JPEG 2000 or JPEG XL';
+    const formats = 'JPEG, PNG, WebP, GIF, TIFF or HEIF/AVIF';
     throw new HttpError(415, 'unsupported_media_type', `The ${field} is ${format.toUpperCase()}: the server decodes ${formats} images`);
   }
   if (limit !== 0 && width * height > limit) {

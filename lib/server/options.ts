@@ -4,7 +4,7 @@ import type { FastifyServerOptions } from 'fastify';
 import { CPU_MATMULS, DEVICES, MAX_THREADS, PRECISIONS } from '../backends.js';
 import { invalidType } from '../errors.js';
 import { MAX_ENCODE_BATCH, Segmenter, type CpuMatmul, type Device, type Precision } from '../segmenter.js';
-import { boolean, integerInRange, knownKeys, nonEmptyString, numberInRange, oneOf, plainObject } from '../validate.js';
+import { boolean, finiteNumber, integerInRange, knownKeys, nonEmptyString, numberInRange, oneOf, plainObject } from '../validate.js';
 import {
   DEFAULT_BATCH_DELAY_MS,
   DEFAULT_BODY_LIMIT,
@@ -157,9 +157,9 @@ export function serverSettings(options: unknown): ServerSettings {
   if (opts.host !== undefined) nonEmptyString(opts.host, 'options.host');
   if (opts.port !== undefined) integerInRange(opts.port, 'options.port', 0, 65535);
   if (opts.processMetrics !== undefined) boolean(opts.processMetrics, 'options.processMetrics');
-  /** A number ≥ 0 (bytes, ms) up to `max`, or the default. */
+  /** A finite number ≥ 0 (bytes, ms) up to `max`, or the default. */
   const amount = (key: keyof ServerSettings, fallback: number, max = Infinity): number =>
-    opts[key] === undefined ? fallback : numberInRange(opts[key], `options.${key}`, 0, max);
+    opts[key] === undefined ? fallback : finiteNumber(numberInRange(opts[key], `options.${key}`, 0, max), `options.${key}`);
   /** An integer from `min` to `max`, or the default. */
   const count = (key: keyof ServerSettings, fallback: number, min: number, max = Infinity): number =>
     opts[key] === undefined ? fallback : integerInRange(opts[key], `options.${key}`, min, max);

@@ -53,8 +53,8 @@ export class PinnedCache<T extends Cacheable> {
    * Runs `use` on the value of image `id`, made with `make` when it is not cached (or joining a
    * making in progress). With a budget of 0 nothing is kept: the value is made for this call and
    * disposed after it. `signal` abandons this call's wait for the making (an AbortError at once);
-   * when no call waits for it any more, the signal `make` was given aborts and the entry is
-   * dropped (a later call makes it afresh).
+   * when no call waits for it any more, the signal `make` was given aborts: a making that stops
+   * then fails (and is not kept), one that goes on is kept as any other.
    */
   async with<R>(
     id: string,
@@ -65,6 +65,19 @@ export class PinnedCache<T extends Cacheable> {
     const aborted = (): boolean => signal?.aborted === true; // read anew after each await
     if (aborted()) throw abortError(signal as AbortSignal);
     let entry = this.#entries.use(id);
+    if (entry !== undefined && entry.controller.signal.aborted && !entry.made) {
+      // Given up by its waiters: cancelled if it had not started (it fails, and is dropped), else
+      // running to its end (and kept). Which one is known once it settles; then this call joins
+      // the value or makes it afresh.
+      await untilAborted(
+        entry.value.then(
+          () => {},
+          () => {},
+        ),
+        signal,
+      );
+      return this.with(id, make, use, signal);
+    }
     if (entry !== undefined) {
       this.events.onHit?.();
     } else {
@@ -90,10 +103,9 @@ export class PinnedCache<T extends Cacheable> {
       value = await untilAborted(entry.value, signal);
     } catch (error) {
       entry.pins--;
-      if (aborted() && !entry.made && entry.pins === 0 && this.#entries.peek(id) === entry) {
-        this.#entries.delete(id); // nobody waits for it: cancelled, and made afresh by a later call
-        entry.controller.abort(signal?.reason);
-      }
+      // Nobody waits for it any more: its making is told so (a queued encode is cancelled, and the
+      // failure drops the entry; one already running goes on, and its value is kept).
+      if (aborted() && !entry.made && entry.pins === 0) entry.controller.abort(signal?.reason);
       throw error;
     }
     try {

@@ -332,11 +332,13 @@ async function heatmapOf(
   // shared by every request for the image, whatever its query: it is cancelled while queued only
   // when every request waiting for it is gone; once started it runs to its end (and is cached).
   const compute = async (computeSignal: AbortSignal): Promise<Heatmap> => {
-    const encode = (encodeSignal: AbortSignal) =>
-      ctx.heatmaps.run(
-        () => ctx.backend(() => withPixels(ctx, image.id, image.bytes, (pixels) => referrer.encode(pixels))),
-        encodeSignal,
-      );
+    const encode = (encodeSignal: AbortSignal) => {
+      const queued = whileQueued(encodeSignal);
+      return ctx.heatmaps.run(() => {
+        queued.started();
+        return ctx.backend(() => withPixels(ctx, image.id, image.bytes, (pixels) => referrer.encode(pixels)));
+      }, queued.signal);
+    };
     try {
       return await ctx.referrerImages.with(
         image.id,
@@ -353,6 +355,19 @@ async function heatmapOf(
   (ctx.heatmapCache.has(key) ? ctx.metrics.heatmapCacheHits : ctx.metrics.heatmapCacheMisses).inc();
   const { heatmap, cached } = await ctx.heatmapCache.resolve(key, compute, signal);
   return { heat: heatmap, cached };
+}
+
+/**
+ * A signal for BoundedQueue.run that follows `signal` until the task calls `started()`, then
+ * never aborts: the task is cancelled while it waits, and runs to its end once started (run()
+ * would otherwise stop waiting for a started task, whose result nobody would then keep or free).
+ */
+function whileQueued(signal: AbortSignal): { signal: AbortSignal; started(): void } {
+  const queued = new AbortController();
+  const follow = (): void => queued.abort(signal.reason);
+  if (signal.aborted) follow();
+  else signal.addEventListener('abort', follow, { once: true });
+  return { signal: queued.signal, started: () => signal.removeEventListener('abort', follow) };
 }
 
 function instanceJson(instance: Instance) {
