@@ -33,6 +33,7 @@ ClipSegImageWrap::ClipSegImageWrap(const Napi::CallbackInfo& info) : Napi::Objec
   grid_ = features_->grid;
   encodeMs_ = features_->ms;
   bytes_ = static_cast<int64_t>(features_->acts.size() * sizeof(float));
+  external_.hold(info.Env(), bytes_);
 }
 
 std::shared_ptr<const clipseg::ImageFeatures> ClipSegImageWrap::get(Napi::Env env) const {
@@ -50,6 +51,9 @@ Napi::Value ClipSegImageWrap::bytes(const Napi::CallbackInfo& info) {
 Napi::Value ClipSegImageWrap::disposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !features_);
 }
-void ClipSegImageWrap::dispose(const Napi::CallbackInfo&) { features_.reset(); }
+void ClipSegImageWrap::dispose(const Napi::CallbackInfo& info) {
+  features_.reset();
+  external_.release(info.Env());
+}
 
 }  // namespace omniseg::addon

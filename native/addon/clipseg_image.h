@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "addon/common.h"
 #include "models/clipseg/clipseg.h"
 
 namespace omniseg::addon {
@@ -14,6 +15,7 @@ class ClipSegImageWrap : public Napi::ObjectWrap<ClipSegImageWrap> {
   static Napi::Function define(Napi::Env env);
   static Napi::Object create(Napi::Env env, std::shared_ptr<const clipseg::ImageFeatures> features);
   explicit ClipSegImageWrap(const Napi::CallbackInfo& info);
+  ~ClipSegImageWrap() override { external_.release(Env()); }
 
   // The features, or a JS Error when disposed.
   std::shared_ptr<const clipseg::ImageFeatures> get(Napi::Env env) const;
@@ -29,6 +31,7 @@ class ClipSegImageWrap : public Napi::ObjectWrap<ClipSegImageWrap> {
   int64_t grid_ = 0;
   double encodeMs_ = 0;
   int64_t bytes_ = 0;
+  ExternalMemory external_;  // bytes_ while the features are held
 };
 
 }  // namespace omniseg::addon

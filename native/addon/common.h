@@ -98,4 +98,26 @@ Napi::TypedArrayOf<T> toTypedArray(Napi::Env env, std::vector<T, A>&& v) {
   return Napi::TypedArrayOf<T>::New(env, n, toArrayBuffer(env, std::move(v)), 0);
 }
 
+// Native memory a JS object holds, reported to V8 (napi_adjust_external_memory) for as long as it
+// holds it, so that the garbage collector weighs it: without it an embedding dropped undisposed
+// counted as its few hundred bytes of wrapper, and 5000 of them (tens of GiB at sam-vit-base's
+// size) waited for a collection nothing asked for. The C API, whose failure is ignored: release()
+// runs in finalizers.
+class ExternalMemory {
+ public:
+  void hold(Napi::Env env, int64_t bytes) {
+    release(env);
+    int64_t total = 0;
+    if (bytes > 0 && napi_adjust_external_memory(env, bytes, &total) == napi_ok) bytes_ = bytes;
+  }
+  void release(Napi::Env env) {
+    int64_t total = 0;
+    if (bytes_ > 0) napi_adjust_external_memory(env, -bytes_, &total);
+    bytes_ = 0;
+  }
+
+ private:
+  int64_t bytes_ = 0;
+};
+
 }  // namespace omniseg::addon

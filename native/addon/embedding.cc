@@ -44,6 +44,7 @@ EmbeddingWrap::EmbeddingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   resized_ = embedding_->resized;
   encodeMs_ = embedding_->encodeMs;
   bytes_ = model_->embeddingBytes();
+  external_.hold(info.Env(), bytes_);
 }
 
 std::shared_ptr<sam::Embedding> EmbeddingWrap::get(Napi::Env env) const {
@@ -114,9 +115,10 @@ Napi::Value EmbeddingWrap::toCHWAsync(const Napi::CallbackInfo& info) {
   return (new ToChwWorker(info.Env(), model_, std::move(e)))->queue();
 }
 
-void EmbeddingWrap::dispose(const Napi::CallbackInfo&) {
+void EmbeddingWrap::dispose(const Napi::CallbackInfo& info) {
   embedding_.reset();
   model_.reset();
+  external_.release(info.Env());
 }
 
 }  // namespace omniseg::addon

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "addon/common.h"
 #include "models/sam/sam.h"
 
 namespace omniseg::addon {
@@ -15,6 +16,7 @@ class EmbeddingWrap : public Napi::ObjectWrap<EmbeddingWrap> {
   static Napi::Object create(Napi::Env env, std::shared_ptr<sam::SamModel> model,
                              std::shared_ptr<sam::Embedding> embedding);
   explicit EmbeddingWrap(const Napi::CallbackInfo& info);
+  ~EmbeddingWrap() override { external_.release(Env()); }
 
   // The live embedding; throws a JS Error if disposed.
   std::shared_ptr<sam::Embedding> get(Napi::Env env) const;
@@ -36,6 +38,7 @@ class EmbeddingWrap : public Napi::ObjectWrap<EmbeddingWrap> {
   sam::Size original_{0, 0}, resized_{0, 0};
   double encodeMs_ = 0;
   int64_t bytes_ = 0;  // SamModel::embeddingBytes(), kept past dispose()
+  ExternalMemory external_;  // bytes_ while the embedding is held
 };
 
 }  // namespace omniseg::addon
