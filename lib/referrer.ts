@@ -8,7 +8,7 @@ import {
   readClipImageProcessorConfig,
   type ClipImageProcessorConfig,
 } from './clip/image-processor.js';
-import { abortError, invalidRange, invalidType, withCallerStack } from './errors.js';
+import { abortError, invalidRange, invalidType, untilAborted, withCallerStack } from './errors.js';
 import { decodeForEncoder, decodeImage, readInPlace } from './image.js';
 import type { NativeClipSegConfig, NativeClipSegImage, NativeClipSegModel } from './native.js';
 import { resolveModelDirectory } from './model-dir.js';
@@ -25,7 +25,6 @@ import {
   ensembleEmbedding,
   fillTemplate,
   labelSettings,
-  MAX_VOCABULARY,
   rankByQuery,
   ownPixels,
   segmentMasks,
@@ -36,26 +35,30 @@ import {
   type RankedSegment,
   type SegmentLabel,
 } from './referring/labels.js';
+import { TextEmbeddings } from './referring/text-cache.js';
 import { cropAround, promptOfCrop, refRegion, visualPrompt, visualPromptInPlace } from './referring/visual-prompt.js';
 import type { CpuMatmul, Device } from './segmenter.js';
 import type { BinaryMask, ImageInput } from './types.js';
 import { Mask, maskSource } from './mask.js';
-import { nonEmptyString, plainObject } from './validate.js';
+import { abortSignal, nonEmptyString, optionalObject, plainObject } from './validate.js';
 import { MAX_HEATMAP_PIXELS } from './referring/heatmap.js';
 
 export { DEFAULT_TEXT_WEIGHT } from './referring/prompts.js';
 export { heatmapFromLogits, MAX_HEATMAP_PIXELS } from './referring/heatmap.js';
 export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
 
-/** Distinct texts whose embeddings a Referrer keeps (least recently used evicted first). */
-export const TEXT_EMBEDDING_CACHE_SIZE = 1024;
-/**
- * Labels (under a set of templates) whose ensembled embeddings a Referrer keeps: a whole
- * vocabulary of MAX_VOCABULARY, ~2 KB each. Its texts (7 templates a label) outnumber the text
- * cache past ~146 labels, and a scan through an LRU larger than it never hits: every labelled call
- * ran the text tower for every text again.
- */
-export const LABEL_EMBEDDING_CACHE_SIZE = MAX_VOCABULARY;
+export { LABEL_EMBEDDING_CACHE_SIZE, TEXT_EMBEDDING_CACHE_SIZE } from './referring/text-cache.js';
+
+/** What a Referrer call takes besides its query: a signal to cancel it. */
+export interface ReferrerCallOptions {
+  signal?: AbortSignal;
+}
+
+/** `settings.signal`, checked (`settings` may be left out). */
+function callSignal(settings: unknown): AbortSignal | undefined {
+  const opts = optionalObject(settings, 'settings', 'an object {signal?}');
+  return opts.signal === undefined ? undefined : abortSignal(opts.signal, 'settings.signal');
+}
 
 export interface ReferrerLoadOptions {
   /**
@@ -127,10 +130,8 @@ export class Referrer {
   #model: NativeClipSegModel | undefined;
   /** Native forward passes, one at a time (each uses every thread of the native pool). */
   readonly #queue = new WorkQueue(1);
-  /** Text embeddings by token ids, least recently used first. */
-  readonly #textCache = new Map<string, Float32Array>();
-  /** Ensembled label embeddings by templates and label, least recently used first. */
-  readonly #labelCache = new Map<string, Float32Array>();
+  /** Text and label embeddings kept, and text passes in progress. */
+  readonly #texts = new TextEmbeddings((ids) => this.#queue.run(() => this.#live().textEmbedding(ids)));
 
   private constructor(
     model: NativeClipSegModel,
@@ -186,11 +187,13 @@ export class Referrer {
   /**
    * The heat map of what `options` refers to over `image` (path, encoded bytes or raw pixels):
    * one prompt (a text, a reference image, or both), or several fused (`options.prompts`).
+   * @param settings `signal` cancels the call: it rejects at once with an AbortError, and its
+   *   model passes not yet started never run.
    * @throws TypeError / RangeError for invalid arguments (neither text nor refImage, an empty
    *   text, textWeight without both, ...); Error for undecodable images or a disposed Referrer.
    */
-  async heatmap(image: ImageInput | ReferrerImage, options: HeatmapOptions): Promise<Heatmap> {
-    const [map] = await this.#heatmaps(image, [options], 'options');
+  async heatmap(image: ImageInput | ReferrerImage, options: HeatmapOptions, settings?: ReferrerCallOptions): Promise<Heatmap> {
+    const [map] = await this.#heatmaps(image, [options], 'options', callSignal(settings));
     return map;
   }
 
@@ -199,10 +202,14 @@ export class Referrer {
    * (each query costs its prompt embeddings and one decoder pass). Queries as `heatmap`'s options.
    * @throws as `heatmap`, naming `queries[i]`; RangeError for an empty list.
    */
-  async heatmaps(image: ImageInput | ReferrerImage, queries: readonly HeatmapOptions[]): Promise<Heatmap[]> {
+  async heatmaps(
+    image: ImageInput | ReferrerImage,
+    queries: readonly HeatmapOptions[],
+    settings?: ReferrerCallOptions,
+  ): Promise<Heatmap[]> {
     if (!Array.isArray(queries)) throw invalidType('an array of heat-map queries', 'queries', queries);
     if (queries.length === 0) throw invalidRange('a non-empty array', 'queries', queries);
-    return this.#heatmaps(image, queries, 'queries');
+    return this.#heatmaps(image, queries, 'queries', callSignal(settings));
   }
 
   /**
@@ -248,7 +255,7 @@ export class Referrer {
     // a Mask from an rle decode keeps its run lengths, which no one else can reach.
     const given = masks.map((m: unknown) => ownPixels(m));
     try {
-      const decoded = await decodeForEncoder(image, { limitInputPixels: this.limitInputPixels });
+      const decoded = await untilAborted(decodeForEncoder(image, { limitInputPixels: this.limitInputPixels }), signal);
       const list = segmentMasks(given, 'masks', decoded.width, decoded.height);
       const out = [];
       const rgb = { ...decoded, channels: 3 } as const;
@@ -263,8 +270,9 @@ export class Referrer {
             : await visualPromptInPlace(rgb, { mask }, `masks[${i}]`);
         // (the prompt's pixels are new and never handed out: the native worker reads them in place)
         const p = clipModelInput(prompt, this.processor, true);
-        out.push(await this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height)));
+        out.push(await this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height), signal));
       }
+      signal?.throwIfAborted(); // (aborted during the last pass: it resolved meanwhile)
       return out;
     } catch (error) {
       throw withCallerStack(error, context);
@@ -305,17 +313,13 @@ export class Referrer {
     const labels = vocabularyList(vocabulary);
     const { templates, signal } = labelSettings(options, labels.length);
     const out = [];
-    const set = JSON.stringify(templates);
     for (const label of labels) {
       if (signal?.aborted) throw abortError(signal);
-      const key = `${set}\n${label}`;
-      let embedding = recent(this.#labelCache, key);
-      if (embedding === undefined) {
+      const embedding = await this.#texts.label(templates, label, async () => {
         const perTemplate = [];
         for (const t of templates) perTemplate.push(await this.#text(fillTemplate(t, label)));
-        embedding = ensembleEmbedding(perTemplate);
-        remember(this.#labelCache, key, embedding, LABEL_EMBEDDING_CACHE_SIZE);
-      }
+        return ensembleEmbedding(perTemplate);
+      });
       out.push(embedding.slice()); // (the caller's own: the cache's is shared)
     }
     return out;
@@ -339,16 +343,24 @@ export class Referrer {
    * clipseg-rd64-refined 3 × 485 × 768 floats, 4.5 MB), so that `heatmap` / `heatmaps` on the
    * returned ReferrerImage run only the prompt embeddings and the decoder (~20 ms instead of
    * ~450 ms on 2 CPU threads). `dispose()` it when done.
+   * @param settings `signal` cancels the call, as for `heatmap` (an encode that finishes after it
+   *   is freed).
    */
-  async encode(image: ImageInput): Promise<ReferrerImage> {
+  async encode(image: ImageInput, settings?: ReferrerCallOptions): Promise<ReferrerImage> {
     const context = new Error();
     this.#live();
+    const signal = callSignal(settings);
     try {
-      const decoded = await decodeForEncoder(image, { limitInputPixels: this.limitInputPixels });
+      signal?.throwIfAborted();
+      const decoded = await untilAborted(decodeForEncoder(image, { limitInputPixels: this.limitInputPixels }), signal);
       const release = readInPlace(decoded.data);
       try {
         const target = clipModelInput(decoded, this.processor, release !== undefined);
-        const handle = await this.#queue.run(() => this.#live().encodeImage(target.pixels, target.width, target.height));
+        const handle = await this.#queue.run(
+          () => this.#live().encodeImage(target.pixels, target.width, target.height),
+          signal,
+          (late) => late.dispose(),
+        );
         return new ReferrerImage(this, handle, decoded.width, decoded.height);
       } finally {
         release?.();
@@ -358,9 +370,15 @@ export class Referrer {
     }
   }
 
-  async #heatmaps(image: ImageInput | ReferrerImage, queries: readonly unknown[], param: string): Promise<Heatmap[]> {
+  async #heatmaps(
+    image: ImageInput | ReferrerImage,
+    queries: readonly unknown[],
+    param: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Heatmap[]> {
     const context = new Error();
     this.#live();
+    signal?.throwIfAborted();
     const start = performance.now();
     const specs = queries.map((q, i) => querySpec(q, queries.length === 1 && param === 'options' ? param : `${param}[${i}]`));
     const encoded = image instanceof ReferrerImage ? image : undefined;
@@ -374,7 +392,7 @@ export class Referrer {
     try {
       let target: ReturnType<typeof clipModelInput> | undefined;
       if (encoded === undefined) {
-        const decoded = await decodeForEncoder(image as ImageInput, { limitInputPixels: this.limitInputPixels });
+        const decoded = await untilAborted(decodeForEncoder(image as ImageInput, { limitInputPixels: this.limitInputPixels }), signal);
         release = readInPlace(decoded.data);
         target = clipModelInput(decoded, this.processor, release !== undefined);
         dims = decoded;
@@ -389,16 +407,18 @@ export class Referrer {
       modelStart = performance.now();
       const embeddings = [];
       for (const [i, spec] of specs.entries()) {
-        embeddings.push(await this.#embedQuery(spec, specs.length === 1 && param === 'options' ? param : `${param}[${i}]`));
+        embeddings.push(await this.#embedQuery(spec, specs.length === 1 && param === 'options' ? param : `${param}[${i}]`, signal));
       }
       const batch = new Float32Array(embeddings.length * this.config.projectionDim);
       embeddings.forEach((e, i) => batch.set(e, i * this.config.projectionDim));
       // the heat maps at the image's size come from the native worker too
       const heat = { heatmapWidth: dims.width, heatmapHeight: dims.height };
-      result = await this.#queue.run(() =>
-        encoded !== undefined
-          ? this.#live().decode(handleOf(encoded), batch, heat)
-          : this.#live().forward(target!.pixels, target!.width, target!.height, { embedding: batch, ...heat }),
+      result = await this.#queue.run(
+        () =>
+          encoded !== undefined
+            ? this.#live().decode(handleOf(encoded), batch, heat)
+            : this.#live().forward(target!.pixels, target!.width, target!.height, { embedding: batch, ...heat }),
+        signal,
       );
     } catch (error) {
       throw withCallerStack(error, context);
@@ -438,18 +458,19 @@ export class Referrer {
   }
 
   /** A query's conditional embedding: each prompt's, fused by the query's weights. */
-  async #embedQuery(spec: QuerySpec, param: string): Promise<Float32Array> {
+  async #embedQuery(spec: QuerySpec, param: string, signal?: AbortSignal): Promise<Float32Array> {
     const parts = [];
     for (const [i, prompt] of spec.prompts.entries()) {
-      parts.push(await this.#embedPrompt(prompt, spec.prompts.length === 1 ? param : `${param}.prompts[${i}]`));
+      parts.push(await this.#embedPrompt(prompt, spec.prompts.length === 1 ? param : `${param}.prompts[${i}]`, signal));
     }
     return parts.length === 1 ? parts[0] : fuseEmbeddings(parts, spec.weights);
   }
 
-  async #embedPrompt(prompt: PromptSpec, param: string): Promise<Float32Array> {
-    const text = prompt.text === undefined ? undefined : await this.#text(prompt.text);
+  async #embedPrompt(prompt: PromptSpec, param: string, signal?: AbortSignal): Promise<Float32Array> {
+    // (a text pass is shared by every call waiting for that text: this call only stops waiting)
+    const text = prompt.text === undefined ? undefined : await untilAborted(this.#text(prompt.text), signal);
     if (prompt.refImage === undefined) return text as Float32Array;
-    const visual = await this.#visual(prompt.refImage, prompt.refRegion, param);
+    const visual = await this.#visual(prompt.refImage, prompt.refRegion, param, signal);
     if (text === undefined) return visual;
     const w = prompt.textWeight as number;
     return fuseEmbeddings([text, visual], [w, 1 - w]);
@@ -461,28 +482,23 @@ export class Referrer {
     return this.tokenizer.encode(text, { maxLength }).inputIds;
   }
 
-  /** The cached text embedding (not a copy: callers must not modify it). */
-  async #text(text: string): Promise<Float32Array> {
-    const ids = this.#ids(text);
-    const key = ids.join(',');
-    const hit = recent(this.#textCache, key);
-    if (hit !== undefined) return hit;
-    const embedding = await this.#queue.run(() => this.#live().textEmbedding(ids));
-    remember(this.#textCache, key, embedding, TEXT_EMBEDDING_CACHE_SIZE);
-    return embedding;
+  /** The kept text embedding (not a copy: callers must not modify it). */
+  #text(text: string): Promise<Float32Array> {
+    return this.#texts.text(this.#ids(text));
   }
 
   /** Image features of a reference image, with its region's visual prompt engineering. */
-  async #visual(refImage: ImageInput, region: unknown, param: string): Promise<Float32Array> {
-    const ref = await decodeImage(refImage, { limitInputPixels: this.limitInputPixels }).catch((error: unknown) => {
+  async #visual(refImage: ImageInput, region: unknown, param: string, signal?: AbortSignal): Promise<Float32Array> {
+    const decoding = decodeImage(refImage, { limitInputPixels: this.limitInputPixels }).catch((error: unknown) => {
       throw renameImageParam(error, `${param}.refImage`);
     });
+    const ref = await untilAborted(decoding, signal);
     const r = region === undefined ? undefined : refRegion(region, `${param}.refRegion`, ref.width, ref.height);
     // (visualPrompt copies the region's crop now: the caller's mask is not read later)
     const prompt = await visualPrompt({ ...ref, channels: 3 }, r, `${param}.refRegion`);
     // (the decoded reference or its new prompt, never handed out: the native worker reads it in place)
     const p = clipModelInput(prompt, this.processor, true);
-    return this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height));
+    return this.#queue.run(() => this.#live().imageEmbedding(p.pixels, p.width, p.height), signal);
   }
 
   /** Frees the model's native memory. Idempotent; later calls throw. */
@@ -580,20 +596,4 @@ function renameImageParam(error: unknown, param: string): unknown {
     error.message = error.message.replace(/ for image(?=[. ])/, ` for ${param}`);
   }
   return error;
-}
-
-/** The value of `key` in an LRU map (least recently used first), made the most recently used. */
-function recent<V>(map: Map<string, V>, key: string): V | undefined {
-  const hit = map.get(key);
-  if (hit !== undefined) {
-    map.delete(key);
-    map.set(key, hit);
-  }
-  return hit;
-}
-
-/** Adds `key` to an LRU map as the most recently used, evicting the least recently used past `max`. */
-function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
-  map.set(key, value);
-  if (map.size > max) map.delete(map.keys().next().value as string);
 }

@@ -3,7 +3,7 @@
 // any native call.
 import { loadSettings, PRECISIONS, resolveBinding } from './backends.js';
 import { ImageEmbedding, nativeEmbedding } from './embedding.js';
-import { abortError, invalidRange, invalidType, withCallerStack } from './errors.js';
+import { abortError, invalidRange, invalidType, untilAborted, withCallerStack } from './errors.js';
 import { checkPixelLimit, decodeForEncoder, recyclePixels } from './image.js';
 import { masksFromDecode, type Mask } from './mask.js';
 import { resolveModelDirectory } from './model-dir.js';
@@ -230,7 +230,8 @@ export class Segmenter {
     const opts = plainObject(options, 'options', 'an object {signal?}');
     const signal = optionalSignal(opts.signal);
     throwIfAborted(signal);
-    const decoded = await decodeForEncoder(image, { limitInputPixels: this.limitInputPixels });
+    // (an abort while sharp decodes rejects at once; the decode's pixels are then dropped)
+    const decoded = await untilAborted(decodeForEncoder(image, { limitInputPixels: this.limitInputPixels }), signal);
     return this.#wrap(await this.#encodeNative(decoded, context, signal));
   }
 
@@ -252,8 +253,9 @@ export class Segmenter {
     const opts = plainObject(options, 'options', 'an object {signal?}');
     const signal = optionalSignal(opts.signal);
     throwIfAborted(signal);
-    const decoded = await Promise.all(
-      images.map((image) => decodeForEncoder(image, { limitInputPixels: this.limitInputPixels })),
+    const decoded = await untilAborted(
+      Promise.all(images.map((image) => decodeForEncoder(image, { limitInputPixels: this.limitInputPixels }))),
+      signal,
     );
     decoded.forEach((image, i) => this.#checkResizable(image, `images[${i}]`));
     throwIfAborted(signal);
@@ -332,7 +334,7 @@ export class Segmenter {
       return this.#decode(embedding, nativePrompt, 0, context, signal);
     }
     throwIfAborted(signal);
-    const image = await decodeForEncoder(input, { limitInputPixels: this.limitInputPixels });
+    const image = await untilAborted(decodeForEncoder(input, { limitInputPixels: this.limitInputPixels }), signal);
     const frame = this.#maskFrame(...resizedSize(image.width, image.height, this.config.longestEdge));
     const nativePrompt = await toNativePrompt(prompt, image.width, image.height, this.config.lowResSize, settings, frame);
     const embedding = await this.#encodeNative(image, context, signal);

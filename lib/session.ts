@@ -131,7 +131,8 @@ export class SegmentSession {
         this.#live();
         const result = await this.#segmenter.segment(this.embedding, this.#accumulate(added), { ...this.#settings, signal });
         const best = result.masks.reduce((a, m) => (m.score > a.score ? m : a));
-        if (signal?.aborted !== true) {
+        // (a round that ends after an abort, or after dispose(), is not the session's)
+        if (signal?.aborted !== true && !this.#disposed) {
           this.#entries.push({ round: Object.freeze({ prompt: added, result, best }), logits: best.lowResLogits.slice() });
         }
         return result;

@@ -4,6 +4,7 @@ import { getEventListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { calls, flush, gate, resetCalls } from './helpers/fake-binding.js';
 
@@ -12,7 +13,7 @@ vi.mock('../lib/native.js', async () => {
   return { native: () => binding, nativeCuda: () => ({ error: 'not built' }) };
 });
 
-const { AbortError, Segmenter } = await import('../lib/index.js');
+const { AbortError, Segmenter, decodeImage } = await import('../lib/index.js');
 
 let modelDir: string;
 beforeAll(async () => {
@@ -153,6 +154,43 @@ describe('work already running', () => {
     await flush();
     expect(calls.embeddings).toHaveLength(1);
     expect(calls.embeddings[0].disposed).toBe(true);
+  });
+
+  it('encode, encodeBatch and segment aborted while sharp decodes their image reject at once, not when it is decoded', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    // a PNG of noise that takes sharp a while to decode
+    const side = 1500;
+    const noise = Uint8Array.from({ length: side * side * 3 }, (_, i) => (i * 2654435761) >>> 24);
+    const png = await sharp(noise, { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+    for (const call of [
+      (signal: AbortSignal) => segmenter.encode(png, { signal }),
+      (signal: AbortSignal) => segmenter.encodeBatch([png], { signal }),
+      (signal: AbortSignal) => segmenter.segment(png, click, { signal }),
+    ]) {
+      let decodedAlone = false;
+      const alone = decodeImage(png).then(() => (decodedAlone = true)); // (the same decode, alongside)
+      const controller = new AbortController();
+      const pending = call(controller.signal);
+      setImmediate(() => controller.abort());
+      await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+      expect(decodedAlone).toBe(false);
+      await alone;
+    }
+    expect(calls.encode).toHaveLength(0);
+  });
+});
+
+describe('sessions', () => {
+  it('a round that ends after dispose() is not recorded in the disposed session', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const session = await segmenter.session(pixels());
+    calls.decodeGate = gate();
+    const round = session.add(click);
+    await flush();
+    session.dispose();
+    calls.decodeGate.open();
+    await round.catch(() => {});
+    expect(session.history).toHaveLength(0);
   });
 });
 

@@ -20,6 +20,7 @@ import { native, type NativeClipSegModel } from '../lib/native.js';
 import { DEFAULT_TEXT_WEIGHT, Referrer } from '../lib/referrer.js';
 import { visualPrompt } from '../lib/referring/visual-prompt.js';
 import { relL2 } from './helpers/fixtures.js';
+import { countingReferrer } from './helpers/counting-referrer.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'clipseg-tiny');
 const MODEL_DIR = path.join(FIXTURES, 'model');
@@ -117,6 +118,51 @@ describe('CLIPSeg image processor', () => {
       await expect(readClipImageProcessorConfig(dir)).rejects.toThrow(`${file}: not valid JSON`);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Referrer cancellation and shared text passes (clipseg-tiny)', () => {
+  it('a signal cancels heatmap, heatmaps and encode while they wait: their model passes never run', async () => {
+    const { referrer, passes } = await countingReferrer();
+    try {
+      const image = await decodeImage(WIDE);
+      const raw = { ...image, channels: 3 as const };
+      // already aborted: nothing runs
+      const gone = AbortSignal.abort();
+      await expect(referrer.heatmap(raw, { text: 'a cat' }, { signal: gone })).rejects.toMatchObject({ name: 'AbortError' });
+      await expect(referrer.encode(raw, { signal: gone })).rejects.toMatchObject({ name: 'AbortError' });
+      expect(passes).toEqual({});
+      // queued behind another call: cancelled where it waits
+      const running = referrer.heatmaps(raw, [{ text: 'a dog' }, { text: 'a cat' }]);
+      const controller = new AbortController();
+      const queued = [
+        referrer.heatmap(raw, { text: 'red' }, { signal: controller.signal }),
+        referrer.heatmaps(raw, [{ text: 'the' }], { signal: controller.signal }),
+        referrer.encode(raw, { signal: controller.signal }),
+      ];
+      controller.abort();
+      for (const call of queued) await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+      await running;
+      expect([passes.forward, passes.encodeImage ?? 0]).toEqual([1, 0]);
+      await expect(referrer.heatmap(raw, { text: 'x' }, { signal: 'soon' as never })).rejects.toThrow(
+        new TypeError('Expected an AbortSignal for settings.signal but received "soon" of type string'),
+      );
+    } finally {
+      referrer.dispose();
+    }
+  });
+
+  it('concurrent calls for a new text share one text pass', async () => {
+    const { referrer, passes } = await countingReferrer();
+    try {
+      const all = await Promise.all(Array.from({ length: 20 }, () => referrer.embedText('a red dog')));
+      expect(passes.textEmbedding).toBe(1);
+      for (const e of all) expect(e).toEqual(all[0]);
+      await referrer.embedText('a red dog');
+      expect(passes.textEmbedding).toBe(1);
+    } finally {
+      referrer.dispose();
     }
   });
 });

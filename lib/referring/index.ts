@@ -1,7 +1,7 @@
 // Referring segmentation: a text and/or reference image → CLIPSeg heat map (Referrer) →
 // candidate instances (connected components of the thresholded map) → SAM masks (Segmenter),
 // deduplicated and scored. The image is decoded once and encoded once for SAM.
-import { invalidRange, invalidType } from '../errors.js';
+import { invalidRange, invalidType, untilAborted } from '../errors.js';
 import { decodeForEncoder } from '../image.js';
 import { Referrer, type Heatmap, type HeatmapOptions } from '../referrer.js';
 import { instancesInBox, targetSettings, type TargetPrompt } from './compose.js';
@@ -166,10 +166,12 @@ async function referMany(
   maskOptions.signal?.throwIfAborted();
 
   // (the library's own copy: the referrer and the encoder take it as it is, instead of a copy each)
-  const decoded = await decodeForEncoder(image, { limitInputPixels: segmenter.limitInputPixels });
+  const { signal } = maskOptions;
+  const decoded = await untilAborted(decodeForEncoder(image, { limitInputPixels: segmenter.limitInputPixels }), signal);
   const target = targetSettings(opts, decoded.width, decoded.height);
   const raw: RawImage = { ...decoded, channels: 3 };
-  const heatmaps = many ? await referrer.heatmaps(raw, queries) : [await referrer.heatmap(raw, queries[0])];
+  const call = signal === undefined ? {} : { signal };
+  const heatmaps = many ? await referrer.heatmaps(raw, queries, call) : [await referrer.heatmap(raw, queries[0], call)];
   const heatmapMs = performance.now() - start;
 
   const splitStart = performance.now();
