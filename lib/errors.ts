@@ -122,6 +122,36 @@ export function abortError(signal: AbortSignal): AbortError {
   return new AbortError('The operation was aborted', { cause: signal.reason });
 }
 
+/** The library's abort handlers by signal, under one listener per signal (see onAbort). */
+const abortHandlers = new Map<AbortSignal, { handlers: Set<() => void>; listener: () => void }>();
+
+/**
+ * Calls `handler` once when `signal` aborts; returns the function that takes it back. The
+ * library's calls add one listener to a signal between them, whatever their number, and remove
+ * it with the last handler: a listener each made Node warn (MaxListenersExceededWarning) for a
+ * signal shared by more than 10 calls, and a long-lived signal keeps none once they settle.
+ */
+export function onAbort(signal: AbortSignal, handler: () => void): () => void {
+  let entry = abortHandlers.get(signal);
+  if (entry === undefined) {
+    const handlers = new Set<() => void>();
+    const listener = (): void => {
+      abortHandlers.delete(signal);
+      for (const h of handlers) h();
+    };
+    entry = { handlers, listener };
+    abortHandlers.set(signal, entry);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  const { handlers, listener } = entry;
+  handlers.add(handler);
+  return () => {
+    if (!handlers.delete(handler) || handlers.size > 0 || abortHandlers.get(signal)?.handlers !== handlers) return;
+    abortHandlers.delete(signal);
+    signal.removeEventListener('abort', listener);
+  };
+}
+
 /**
  * Settles with `promise`, or rejects with an AbortError as soon as `signal` fires (an abort
  * that happened before the call is not seen: check `signal.aborted` first where it matters).
@@ -129,15 +159,14 @@ export function abortError(signal: AbortSignal): AbortError {
 export function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (signal === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
+    const off = onAbort(signal, () => reject(abortError(signal)));
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        off();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        off();
         reject(error);
       },
     );

@@ -1,13 +1,14 @@
 // A first-in, first-out queue of native calls with a concurrency limit. Work waits here, in
 // JavaScript, until it may start: that is what lets an AbortSignal cancel it (a call that has
 // reached the addon's worker thread cannot be interrupted).
-import { abortError } from './errors.js';
+import { abortError, onAbort } from './errors.js';
 
 /** Runs tasks in the order given, at most `concurrency` at a time. */
 export class WorkQueue {
   readonly concurrency: number;
   #running = 0;
-  readonly #waiting: Array<() => void> = [];
+  /** The waiting tasks' starts, in order (a Set: a cancelled one leaves in O(1), not by a splice). */
+  readonly #waiting = new Set<() => void>();
 
   /** @param concurrency tasks allowed to run at once, ≥ 1. Default: 1. */
   constructor(concurrency = 1) {
@@ -22,7 +23,7 @@ export class WorkQueue {
 
   /** Tasks waiting for their turn. */
   get waiting(): number {
-    return this.#waiting.length;
+    return this.#waiting.size;
   }
 
   /**
@@ -39,18 +40,19 @@ export class WorkQueue {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let started = false;
-      const onAbort = (): void => {
-        if (settled || signal === undefined) return;
-        settled = true;
-        if (!started) {
-          const index = this.#waiting.indexOf(start);
-          if (index >= 0) this.#waiting.splice(index, 1);
-        }
-        reject(abortError(signal));
-      };
+      // (one listener on the signal for all the library's calls: onAbort)
+      const off =
+        signal === undefined
+          ? () => {}
+          : onAbort(signal, () => {
+              if (settled) return;
+              settled = true;
+              if (!started) this.#waiting.delete(start);
+              reject(abortError(signal));
+            });
       const finish = (): void => {
         settled = true;
-        signal?.removeEventListener('abort', onAbort);
+        off();
       };
       const start = (): void => {
         started = true;
@@ -86,8 +88,7 @@ export class WorkQueue {
           },
         );
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiting.push(start);
+      this.#waiting.add(start);
       this.#next();
     });
   }
@@ -98,9 +99,10 @@ export class WorkQueue {
   }
 
   #next(): void {
-    while (this.#running < this.concurrency && this.#waiting.length > 0) {
-      const start = this.#waiting.shift();
-      start?.();
+    while (this.#running < this.concurrency && this.#waiting.size > 0) {
+      const start = this.#waiting.values().next().value as () => void;
+      this.#waiting.delete(start);
+      start();
     }
   }
 }

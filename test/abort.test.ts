@@ -204,4 +204,24 @@ describe('listeners', () => {
     await session.add(click, { signal: controller.signal });
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
+
+  it('a signal shared by many calls in flight has one listener (Node warned past 10)', async () => {
+    const segmenter = await Segmenter.load({ model: modelDir });
+    const embedding = await segmenter.encode(pixels());
+    const session = await segmenter.session(embedding);
+    const controller = new AbortController();
+    calls.decodeGate = gate();
+    calls.encodeGate = gate();
+    const pending = [
+      ...Array.from({ length: 20 }, () => segmenter.segment(embedding, click, { signal: controller.signal })),
+      ...Array.from({ length: 5 }, () => segmenter.encode(pixels(), { signal: controller.signal })),
+      session.add(click, { signal: controller.signal }),
+    ];
+    await flush();
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    controller.abort();
+    for (const p of pending) await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+    calls.decodeGate.open();
+    calls.encodeGate.open();
+  });
 });

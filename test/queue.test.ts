@@ -127,6 +127,27 @@ describe('WorkQueue', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
+  it('calls sharing one signal add one listener to it, and its abort cancels all of them in order', async () => {
+    // (a listener each made Node warn past 10 calls: MaxListenersExceededWarning)
+    const queue = new WorkQueue(1);
+    const log: string[] = [];
+    const first = task(log, 'first', 0);
+    const controller = new AbortController();
+    const running = queue.run(first.run, controller.signal, () => log.push('discarded first'));
+    const waiting = Array.from({ length: 50 }, (_, i) => queue.run(task(log, `t${i}`, i).run, controller.signal));
+    const other = queue.run(async () => 'other');
+    await flush();
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    expect(queue.waiting).toBe(51);
+    controller.abort();
+    for (const p of [running, ...waiting]) await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+    expect(queue.waiting).toBe(1);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    first.gate.open();
+    expect(await other).toBe('other');
+    expect(log).toEqual(['start first', 'end first', 'discarded first']);
+  });
+
   it('rejects a concurrency below 1', () => {
     expect(() => new WorkQueue(0)).toThrow(RangeError);
   });
