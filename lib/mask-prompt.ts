@@ -134,6 +134,47 @@ export async function sourceToLogitsAsync(source: NativeMaskSource, width: numbe
 }
 
 /**
+ * The x-range [lo, hi] of row y within distance r of the segment from (ax, ay) to (ax + dx,
+ * ay + dy) (len2 = dx² + dy²): a capsule, convex, so its row is one interval, the union of those of
+ * its end disks and of its band. Empty: lo > hi.
+ */
+function capsuleRow(ax: number, ay: number, dx: number, dy: number, len2: number, y: number, r: number): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const [cx, cy] of [[ax, ay], [ax + dx, ay + dy]]) {
+    const d = y - cy;
+    if (d * d > r * r) continue;
+    const s = Math.sqrt(r * r - d * d);
+    lo = Math.min(lo, cx - s);
+    hi = Math.max(hi, cx + s);
+  }
+  if (len2 === 0) return [lo, hi];
+  const len = Math.sqrt(len2);
+  const v = y - ay;
+  // the band: 0 <= t <= 1 (t = ((x - ax)·dx + v·dy) / len2) and |(x - ax)·dy - v·dx| <= r·len
+  let bandLo = -Infinity;
+  let bandHi = Infinity;
+  if (dx !== 0) {
+    const [p, q] = [ax - (v * dy) / dx, ax + (len2 - v * dy) / dx];
+    [bandLo, bandHi] = [Math.min(p, q), Math.max(p, q)];
+  } else if (v * dy < 0 || v * dy > len2) {
+    return [lo, hi];
+  }
+  if (dy !== 0) {
+    const [p, q] = [ax + (v * dx - r * len) / dy, ax + (v * dx + r * len) / dy];
+    bandLo = Math.max(bandLo, Math.min(p, q));
+    bandHi = Math.min(bandHi, Math.max(p, q));
+  } else if (Math.abs(v) > r) {
+    return [lo, hi];
+  }
+  if (bandLo <= bandHi) {
+    lo = Math.min(lo, bandLo);
+    hi = Math.max(hi, bandHi);
+  }
+  return [lo, hi];
+}
+
+/**
  * Rasterises scribbles into a width × height binary mask (0/1), drawn with a round brush of
  * width max(width, height) / SCRIBBLE_BRUSH_DIVISOR (at least 1 px): pixel (x, y) is set when its
  * distance to the polyline is at most half the brush width. Pixels are addressed like SAM's
@@ -168,7 +209,10 @@ export function rasterizeScribbles(
       const dy = by - ay;
       const len2 = dx * dx + dy * dy;
       for (let y = y0; y <= y1; y++) {
-        for (let x = x0; x <= x1; x++) {
+        // (only the row's span of the brush's capsule, widened by a pixel, is tested: the box of a
+        // diagonal stroke across a 4000² image is all of it, 16 M pixels for ~0.5 M set)
+        const [lo, hi] = capsuleRow(ax, ay, dx, dy, len2, y, radius + 1);
+        for (let x = Math.max(x0, Math.ceil(lo)); x <= Math.min(x1, Math.floor(hi)); x++) {
           // distance from (x, y) to the segment a → b
           const t = len2 === 0 ? 0 : Math.min(1, Math.max(0, ((x - ax) * dx + (y - ay) * dy) / len2));
           const ex = ax + t * dx - x;

@@ -11,12 +11,14 @@ import {
   maskToLogitsAsync,
   rasterizeScribbles,
   resizedSize,
+  SCRIBBLE_BRUSH_DIVISOR,
   type MaskFrame,
 } from '../lib/mask-prompt.js';
 import { native } from '../lib/native.js';
 import { maskToCounts } from '../lib/rle.js';
 import { checkPrompt, toNativePrompt } from '../lib/prompt.js';
 import { Segmenter } from '../lib/segmenter.js';
+import type { Scribble, Vertex } from '../lib/types.js';
 import { cases, FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
 
 const settings = { multimask: false, threshold: 0 };
@@ -265,6 +267,44 @@ describe('rasterizeScribbles', () => {
     expected.add('9,10');
     expected.add('21,10');
     expect(set).toEqual(expected);
+  });
+
+  it('sets exactly the pixels within half the brush of the path (brute force over every pixel, random strokes)', () => {
+    // the rasteriser tests only each row's span of the brush; the reference, every pixel
+    const brute = (scribbles: Scribble[], width: number, height: number): Uint8Array => {
+      const out = new Uint8Array(width * height);
+      const r = Math.max(1, Math.max(width, height) / SCRIBBLE_BRUSH_DIVISOR) / 2;
+      for (const { path } of scribbles) {
+        const segments = path.length === 1 ? [[path[0], path[0]]] : path.slice(1).map((b, i) => [path[i], b]);
+        for (const [[ax, ay], [bx, by]] of segments) {
+          const [dx, dy] = [bx - ax, by - ay];
+          const len2 = dx * dx + dy * dy;
+          for (let y = 0; y < height; y++) {
+            for (let x = 0; x < width; x++) {
+              const t = len2 === 0 ? 0 : Math.min(1, Math.max(0, ((x - ax) * dx + (y - ay) * dy) / len2));
+              const [ex, ey] = [ax + t * dx - x, ay + t * dy - y];
+              if (ex * ex + ey * ey <= r * r) out[y * width + x] = 1;
+            }
+          }
+        }
+      }
+      return out;
+    };
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let trial = 0; trial < 60; trial++) {
+      const [width, height] = [1 + Math.floor(rand() * 300), 1 + Math.floor(rand() * 200)];
+      // axis-aligned, diagonal, fractional, single-point and edge-hugging strokes
+      const vertex = (): Vertex => {
+        const k = rand();
+        const x = k < 0.2 ? 0 : k < 0.4 ? width : rand() * width;
+        return [trial % 3 === 0 ? Math.round(x) : x, trial % 4 === 0 ? Math.min(10, height) : rand() * height];
+      };
+      const path = Array.from({ length: 1 + Math.floor(rand() * 4) }, vertex);
+      if (trial % 5 === 0) path.push([path[0][0], path[0][1]]);
+      const scribbles = [{ path, label: 1 as const }];
+      expect(Buffer.from(rasterizeScribbles(scribbles, width, height)).equals(Buffer.from(brute(scribbles, width, height))), `trial ${trial}`).toBe(true);
+    }
   });
 
   it('checks its arguments', () => {
