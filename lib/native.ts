@@ -192,10 +192,11 @@ export interface NativeClipSegResult {
   /** Milliseconds of native work. */
   ms: number;
   /**
-   * [N, heatmapHeight, heatmapWidth] when a heat-map size was asked for: sigmoid of the logits,
-   * bilinear (half-pixel centres) to that size, in float32 (as F.interpolate on torch.sigmoid).
+   * N × [heatmapHeight, heatmapWidth] when a heat-map size was asked for, each its own buffer:
+   * sigmoid of the logits, bilinear (half-pixel centres) to that size, in float32 (as
+   * F.interpolate on torch.sigmoid).
    */
-  heatmaps?: Float32Array;
+  heatmaps?: Float32Array[];
 }
 
 /** A query image's vision-tower activations in native memory (NativeClipSegModel.encodeImage). */

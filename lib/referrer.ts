@@ -435,12 +435,8 @@ export class Referrer {
       return {
         width: decoded.width,
         height: decoded.height,
-        // (one query: the native buffer itself; several: a copy each, so that one kept heat map
-        // does not keep the others' memory)
-        data:
-          specs.length === 1
-            ? result.heatmaps!
-            : result.heatmaps!.slice(i * decoded.width * decoded.height, (i + 1) * decoded.width * decoded.height),
+        // (each the native worker's own buffer: no copy, and a kept heat map keeps no other's memory)
+        data: result.heatmaps![i],
         size,
         logits,
         conditional: result.conditional.slice(i * P, (i + 1) * P),

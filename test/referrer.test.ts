@@ -153,6 +153,20 @@ describe('Referrer cancellation and shared text passes (clipseg-tiny)', () => {
     }
   });
 
+  it('heatmaps hands each heat map in its own buffer, made off the JS thread (no copy, no view of the others)', async () => {
+    const { referrer } = await countingReferrer();
+    try {
+      const maps = await referrer.heatmaps(WIDE, [{ text: 'a cat' }, { text: 'a dog' }, { text: 'red' }]);
+      const buffers = new Set(maps.map((m) => m.data.buffer));
+      expect(buffers.size).toBe(3);
+      for (const m of maps) expect(m.data.buffer.byteLength).toBe(m.width * m.height * 4);
+      // each equals the query's heat map alone
+      expect(maxAbs(maps[1].data, (await referrer.heatmap(WIDE, { text: 'a dog' })).data)).toBe(0);
+    } finally {
+      referrer.dispose();
+    }
+  });
+
   it('concurrent calls for a new text share one text pass', async () => {
     const { referrer, passes } = await countingReferrer();
     try {

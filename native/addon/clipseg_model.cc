@@ -46,15 +46,22 @@ struct WorkerCtx {
   Ctx ctx{pool, arena};
 };
 
-// The heat maps of N [size, size] logits maps at an image's size, [N, height, width]: sigmoid,
+// The heat maps of N [size, size] logits maps at an image's size, N × [height, width]: sigmoid,
 // then bilinear with half-pixel centres, as transformers users make them
 // (F.interpolate(torch.sigmoid(logits)[:, None], size=(H, W), mode="bilinear")), in float32.
-std::vector<float> heatmaps(const std::vector<float>& logits, int64_t size, int64_t width, int64_t height) {
+// One buffer each, so that JS gets each heat map as its own array: neither a copy of it on the
+// JS thread (64 queries at 2000²: 2 s) nor a view that keeps the others' memory.
+std::vector<std::vector<float>> heatmaps(const std::vector<float>& logits, int64_t size, int64_t width, int64_t height) {
   const int64_t plane = size * size, N = static_cast<int64_t>(logits.size()) / plane;
-  std::vector<float> prob(logits.size()), out(static_cast<size_t>(N * height * width));
+  std::vector<float> prob(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) prob[i] = 1.f / (1.f + std::exp(-logits[i]));
   WorkerCtx w;
-  ops::cpu::resizeBilinear(w.ctx, prob.data(), N, size, size, size, plane, out.data(), height, width, height, width);
+  std::vector<std::vector<float>> out(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) {
+    out[n].resize(static_cast<size_t>(height * width));
+    ops::cpu::resizeBilinear(w.ctx, prob.data() + n * plane, 1, size, size, size, plane, out[n].data(), height, width,
+                             height, width);
+  }
   return out;
 }
 
@@ -71,13 +78,17 @@ void heatmapSize(Napi::Env env, Napi::Object o, int64_t& width, int64_t& height)
           "heatmapWidth / heatmapHeight");
 }
 
-// { size, logits, conditional, ms [, heatmaps] } of a segmentation.
-Napi::Object segmentResult(Napi::Env env, clipseg::SegmentResult&& r, std::vector<float>&& heat) {
+// { size, logits, conditional, ms [, heatmaps] } of a segmentation (heatmaps: an array of N).
+Napi::Object segmentResult(Napi::Env env, clipseg::SegmentResult&& r, std::vector<std::vector<float>>&& heat) {
   auto obj = Napi::Object::New(env);
   obj.Set("size", Napi::Number::New(env, static_cast<double>(r.size)));
   obj.Set("logits", toTypedArray(env, std::move(r.logits)));
   obj.Set("conditional", toTypedArray(env, std::move(r.conditional)));
-  if (!heat.empty()) obj.Set("heatmaps", toTypedArray(env, std::move(heat)));
+  if (!heat.empty()) {
+    auto maps = Napi::Array::New(env, heat.size());
+    for (size_t n = 0; n < heat.size(); ++n) maps.Set(static_cast<uint32_t>(n), toTypedArray(env, std::move(heat[n])));
+    obj.Set("heatmaps", maps);
+  }
   obj.Set("ms", Napi::Number::New(env, r.ms));
   return obj;
 }
@@ -177,7 +188,7 @@ class ForwardWorker : public PromiseWorker {
  private:
   std::shared_ptr<ClipSegModel> model_;
   clipseg::SegmentResult result_;
-  std::vector<float> heat_;
+  std::vector<std::vector<float>> heat_;
 };
 
 class EncodeImageWorker : public PromiseWorker {
@@ -216,7 +227,7 @@ class DecodeWorker : public PromiseWorker {
   std::shared_ptr<ClipSegModel> model_;
   std::shared_ptr<const clipseg::ImageFeatures> features_;
   clipseg::SegmentResult result_;
-  std::vector<float> heat_;
+  std::vector<std::vector<float>> heat_;
 
  public:
   size_t featuresSize() const { return features_->acts.size(); }
