@@ -350,6 +350,15 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
             /^3 masks of 150x100 are 45000 pixels, more than the server's limit of 30000 \(maxMaskPixels\): send fewer boxes per request$/,
           );
           expectError(await seg({ boxes: [[1, 1, 9, 9], [2, 2, 8, 8], [3, 3, 7, 7]] }), 413, 'masks_too_large');
+          // an image sent with the request is refused before it is encoded
+          const encodes = metric(parsePrometheus((await fewMasks.app.inject({ url: '/metrics' })).body), 'omniseg_encodes_total');
+          const sent = await fewMasks.app.inject({
+            method: 'POST',
+            url: '/v1/segment',
+            payload: { image: (await sharp(WIDE).flop().png().toBuffer()).toString('base64'), boxes: [[1, 1, 9, 9]], multimask: true },
+          });
+          expectError(sent, 413, 'masks_too_large', /^3 masks of 150x100 are 45000 pixels/);
+          expect(metric(parsePrometheus((await fewMasks.app.inject({ url: '/metrics' })).body), 'omniseg_encodes_total')).toBe(encodes);
         } finally {
           await fewMasks.close();
         }

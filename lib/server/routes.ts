@@ -13,7 +13,7 @@ import { errorBody, HttpError } from './errors.js';
 import { jsonBody } from './json.js';
 import type { HeatmapCache } from './heatmap-cache.js';
 import type { PinnedCache } from './pinned-cache.js';
-import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, masksJson, needReferrer, type CachedPixels, type EncodeInput } from './inputs.js';
+import { cachedEmbedding, contentTypes, decodeBase64, decodeMaskImage, embed, masksJson, needReferrer, probe, type CachedPixels, type EncodeInput } from './inputs.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Batcher, BoundedQueue } from './queues.js';
 import { isReferring, labelJson, labelMasks, labelRequest, referringSegment, registerReferRoutes } from './refer-routes.js';
@@ -130,6 +130,24 @@ async function imageBytes(request: FastifyRequest): Promise<Buffer> {
   return bytes;
 }
 
+/**
+ * The masks a plain segment asks for, boxes × masks per box × width × height, against the
+ * server's limit. @throws HttpError 413 masks_too_large
+ */
+function checkMaskPixels(ctx: RouteContext, body: SegmentBody, image: { width: number; height: number }): void {
+  const perBox = body.multimask === true ? ctx.segmenter().config.numMultimaskOutputs : 1;
+  const sets = Math.max(1, body.boxes?.length ?? 0) * perBox;
+  const pixels = sets * image.width * image.height;
+  if (pixels > ctx.maxMaskPixels) {
+    throw new HttpError(
+      413,
+      'masks_too_large',
+      `${sets} masks of ${image.width}x${image.height} are ${pixels} pixels, more than the server's limit of ` +
+        `${ctx.maxMaskPixels} (maxMaskPixels): send fewer boxes per request`,
+    );
+  }
+}
+
 /** Fields that only go with a referring prompt (text, refImage or prompts). */
 const REFERRING_ONLY = ['refRegion', 'textWeight', 'weights', 'threshold', 'minArea', 'box'] as const;
 
@@ -159,6 +177,7 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
     bytes = lease.source;
   } else {
     bytes = decodeBase64(body.image ?? '', 'image');
+    checkMaskPixels(ctx, body, await probe(bytes, ctx.limitInputPixels)); // (before the encode it would waste)
     ({ lease, encodeMs } = await embed(ctx, bytes, signal));
   }
   try {
@@ -179,15 +198,7 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
       lowResSize: config.lowResSize,
     };
     checkPrompt(prompt, embedding.width, embedding.height, config.lowResSize, { multimask, threshold: 0 }, frame);
-    const sets = Math.max(1, prompt.boxes?.length ?? 0) * (multimask ? config.numMultimaskOutputs : 1);
-    if (sets * embedding.width * embedding.height > ctx.maxMaskPixels) {
-      throw new HttpError(
-        413,
-        'masks_too_large',
-        `${sets} masks of ${embedding.width}x${embedding.height} are ${sets * embedding.width * embedding.height} pixels, ` +
-          `more than the server's limit of ${ctx.maxMaskPixels} (maxMaskPixels): send fewer boxes per request`,
-      );
-    }
+    checkMaskPixels(ctx, body, embedding);
     const format = body.format ?? 'rle';
     // Masks as run lengths from the native decode (off the event loop; on the GPU with CUDA):
     // box, area and RLE come from the runs; png and polygons decode the pixels from them, which
