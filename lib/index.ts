@@ -4,7 +4,7 @@ export { cudaStatus, cudaStatusAsync, MAX_THREADS } from './backends.js';
 export type { CudaDevice, CudaInfo, NativeClipSegConfig, NativeSamConfig } from './native.js';
 export type { CpuMatmul, Device, Precision, EncodeOptions, LoadOptions, SamConfig, SegmentOptions, SegmentResult } from './segmenter.js';
 export { Referrer, ReferrerImage, DEFAULT_TEXT_WEIGHT, MAX_HEATMAP_PIXELS, heatmapFromLogits } from './referrer.js';
-export type { Heatmap, HeatmapOptions, HeatmapTimings, ReferrerLoadOptions, ReferringPrompt } from './referrer.js';
+export type { Heatmap, HeatmapOptions, HeatmapTimings, ReferrerCallOptions, ReferrerLoadOptions, ReferringPrompt } from './referrer.js';
 export {
   referSegment,
   referSegmentEach,
