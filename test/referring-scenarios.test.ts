@@ -7,7 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ImageEmbedding } from '../lib/embedding.js';
-import { Mask } from '../lib/mask.js';
+import { Mask, maskSource } from '../lib/mask.js';
+import { maskToCounts } from '../lib/rle.js';
 import type { Prompt } from '../lib/prompt.js';
 import { Referrer, type Heatmap, type HeatmapOptions } from '../lib/referrer.js';
 import { instanceClicks, instancesInBox, selectedByClicks, targetSettings } from '../lib/referring/compose.js';
@@ -212,6 +213,13 @@ describe('compose helpers', () => {
     last[W * H - 1] = 1;
     expect(selectedByClicks({ data: last, width: W, height: H }, edge)).toBe(true);
     expect(targetSettings({}, W, H)).toBeUndefined();
+    // a Mask still held as run lengths is read from them, not decoded (each kept W × H bytes)
+    const mask = (data: Uint8Array) => new Mask({ data, width: W, height: H, score: 1, lowResLogits: new Float32Array(1) });
+    for (const [data, clicks] of [[a.mask, t], [new Uint8Array(W * H), t], [last, edge]] as const) {
+      const runs = new Mask({ counts: Uint32Array.from(maskToCounts(data, H, W)), width: W, height: H, score: 1, lowResLogits: new Float32Array(1) });
+      expect(selectedByClicks(runs, clicks)).toBe(selectedByClicks(mask(data), clicks));
+      expect(maskSource(runs)).toBeInstanceOf(Uint32Array);
+    }
     const s = targetSettings({ scribbles: [{ path: [[0, 0], [140, 0]], label: 1 }] }, W, H)!;
     expect(s.positives.length).toBeGreaterThan(1);
     expect(s.negatives).toEqual([]);

@@ -8,7 +8,7 @@
 //     them, and they select: a mask that contains none of them is dropped.
 // Nothing here runs a model.
 import { invalidRange, invalidType } from '../errors.js';
-import type { Mask } from '../mask.js';
+import { Mask, maskSource } from '../mask.js';
 import { scribbleToPoints } from '../scribble.js';
 import type { Box, Point, Scribble } from '../types.js';
 import { box, optionalArray, plainObject, point, scribble } from '../validate.js';
@@ -112,7 +112,29 @@ export function instanceClicks(inst: Instance, target: TargetSettings | undefine
 /** Whether a mask passes the positive clicks' selection (any of them inside; true when there are none). */
 export function selectedByClicks(mask: Pick<Mask, 'data' | 'width' | 'height'>, target: TargetSettings | undefined): boolean {
   if (target === undefined || target.positives.length === 0) return true;
-  const at = (p: Point): number =>
-    Math.min(mask.height - 1, Math.floor(p.y)) * mask.width + Math.min(mask.width - 1, Math.floor(p.x));
-  return target.positives.some((p) => mask.data[at(p)] !== 0);
+  const { width, height } = mask;
+  const pixel = (p: Point): [number, number] => [Math.min(width - 1, Math.floor(p.x)), Math.min(height - 1, Math.floor(p.y))];
+  // A Mask still held as run lengths (an rle decode's) is read from them: decoding its pixels
+  // kept width × height bytes per instance mask for the rest of the request.
+  const source = mask instanceof Mask ? maskSource(mask) : undefined;
+  if (source instanceof Uint32Array) {
+    return target.positives.some((p) => {
+      const [x, y] = pixel(p);
+      return runValueAt(source, x * height + y) !== 0;
+    });
+  }
+  return target.positives.some((p) => {
+    const [x, y] = pixel(p);
+    return mask.data[y * width + x] !== 0;
+  });
+}
+
+/** The value (0 or 1) at column-major index k of COCO run lengths (zeros first). */
+function runValueAt(counts: Uint32Array, k: number): number {
+  let end = 0;
+  for (let i = 0; i < counts.length; i++) {
+    end += counts[i];
+    if (k < end) return i % 2;
+  }
+  return 0;
 }
