@@ -297,7 +297,7 @@ export class Referrer {
     const { topK, templates, signal } = labelSettings(options, labels.length);
     const withSignal = signal === undefined ? {} : { signal };
     const segments = await this.embedSegments(image, masks, withSignal);
-    const embeddings = await this.labelEmbeddings(labels, { templates, ...withSignal });
+    const embeddings = await this.#labelEmbeddings(labels, templates, signal);
     return segments.map((seg) => topLabels(zeroShot(seg, embeddings, this.config.logitScale).probabilities, labels, topK));
   }
 
@@ -312,15 +312,22 @@ export class Referrer {
     this.#live();
     const labels = vocabularyList(vocabulary);
     const { templates, signal } = labelSettings(options, labels.length);
+    // (the caller's own copies: the cache's arrays are shared)
+    return (await this.#labelEmbeddings(labels, templates, signal)).map((e) => e.slice());
+  }
+
+  /** labelEmbeddings of checked arguments, as the cache holds them (not to be modified). */
+  async #labelEmbeddings(labels: readonly string[], templates: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
     const out = [];
     for (const label of labels) {
       if (signal?.aborted) throw abortError(signal);
-      const embedding = await this.#texts.label(templates, label, async () => {
-        const perTemplate = [];
-        for (const t of templates) perTemplate.push(await this.#text(fillTemplate(t, label)));
-        return ensembleEmbedding(perTemplate);
-      });
-      out.push(embedding.slice()); // (the caller's own: the cache's is shared)
+      out.push(
+        await this.#texts.label(templates, label, async () => {
+          const perTemplate = [];
+          for (const t of templates) perTemplate.push(await this.#text(fillTemplate(t, label)));
+          return ensembleEmbedding(perTemplate);
+        }),
+      );
     }
     return out;
   }
