@@ -130,13 +130,17 @@ async function imageBytes(request: FastifyRequest): Promise<Buffer> {
   return bytes;
 }
 
-/**
- * The masks a plain segment asks for, boxes × masks per box × width × height, against the
- * server's limit. @throws HttpError 413 masks_too_large
- */
-function checkMaskPixels(ctx: RouteContext, body: SegmentBody, image: { width: number; height: number }): void {
+/** The masks a plain segment asks for per pixel of its image: boxes (at least 1) × masks per box. */
+function maskSets(ctx: RouteContext, body: SegmentBody): number {
   const perBox = body.multimask === true ? ctx.segmenter().config.numMultimaskOutputs : 1;
-  const sets = Math.max(1, body.boxes?.length ?? 0) * perBox;
+  return Math.max(1, body.boxes?.length ?? 0) * perBox;
+}
+
+/**
+ * The masks a plain segment asks for, `sets` × width × height, against the server's limit.
+ * @throws HttpError 413 masks_too_large
+ */
+function checkMaskPixels(ctx: RouteContext, sets: number, image: { width: number; height: number }): void {
   const pixels = sets * image.width * image.height;
   if (pixels > ctx.maxMaskPixels) {
     throw new HttpError(
@@ -177,7 +181,12 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
     bytes = lease.source;
   } else {
     bytes = decodeBase64(body.image ?? '', 'image');
-    checkMaskPixels(ctx, body, await probe(bytes, ctx.limitInputPixels)); // (before the encode it would waste)
+    // (before the encode it would waste; only where the image limit does not settle it already,
+    // as embed() reads the header too)
+    const sets = maskSets(ctx, body);
+    if (ctx.limitInputPixels === 0 || sets * ctx.limitInputPixels > ctx.maxMaskPixels) {
+      checkMaskPixels(ctx, sets, await probe(bytes, ctx.limitInputPixels));
+    }
     ({ lease, encodeMs } = await embed(ctx, bytes, signal));
   }
   try {
@@ -198,7 +207,7 @@ async function segment(ctx: RouteContext, body: SegmentBody, signal: AbortSignal
       lowResSize: config.lowResSize,
     };
     checkPrompt(prompt, embedding.width, embedding.height, config.lowResSize, { multimask, threshold: 0 }, frame);
-    checkMaskPixels(ctx, body, embedding);
+    checkMaskPixels(ctx, maskSets(ctx, body), embedding);
     const format = body.format ?? 'rle';
     // Masks as run lengths from the native decode (off the event loop; on the GPU with CUDA):
     // box, area and RLE come from the runs; png and polygons decode the pixels from them, which
