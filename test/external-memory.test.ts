@@ -33,23 +33,20 @@ async function survivors(make: () => Promise<object & { byteLength?: number; byt
 }
 
 describe.runIf(addonAvailable())('native memory reported to the garbage collector', () => {
-  it('embeddings dropped without dispose() are collected as their bytes pile up', { timeout: 60_000 }, async () => {
-    const sam = await Segmenter.load({ model: MODEL_DIR, device: 'cpu', threads: 2 });
-    try {
-      const pixels = image(32);
-      expect(await survivors(() => sam.encode(pixels))).toBeLessThan(0.5);
-    } finally {
-      sam.dispose();
-    }
-  });
-
-  it('encoded reference images (ReferrerImage) too', { timeout: 60_000 }, async () => {
-    const referrer = await Referrer.load({ model: CLIPSEG_DIR, device: 'cpu', threads: 2 });
-    try {
-      const pixels = image(32);
-      expect(await survivors(() => referrer.encode(pixels))).toBeLessThan(0.5);
-    } finally {
-      referrer.dispose();
-    }
-  });
+  // each kind of native object: how to load its model, and how to make one from an image
+  const kinds = [
+    ['embeddings (ImageEmbedding)', () => Segmenter.load({ model: MODEL_DIR, device: 'cpu', threads: 2 })],
+    ['encoded reference images (ReferrerImage)', () => Referrer.load({ model: CLIPSEG_DIR, device: 'cpu', threads: 2 })],
+  ] as const;
+  for (const [what, load] of kinds) {
+    it(`${what} dropped without dispose() are collected as their bytes pile up`, { timeout: 60_000 }, async () => {
+      const model = await load();
+      try {
+        const pixels = image(32);
+        expect(await survivors(() => model.encode(pixels))).toBeLessThan(0.5);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
 });
