@@ -503,3 +503,9 @@ function optionalSignal(value: unknown): AbortSignal | undefined {
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw abortError(signal);
 }
+
+/** `value` checked to be a loaded Segmenter (a stand-in with the same methods is refused by name). */
+export function segmenterArg(value: unknown, param: string): Segmenter {
+  if (!(value instanceof Segmenter)) throw invalidType('a Segmenter (Segmenter.load)', param, value);
+  return value;
+}

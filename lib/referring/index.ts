@@ -6,7 +6,7 @@ import { decodeForEncoder } from '../image.js';
 import { Referrer, type Heatmap, type HeatmapOptions } from '../referrer.js';
 import { instancesInBox, targetSettings, type TargetPrompt } from './compose.js';
 import { querySpec } from './prompts.js';
-import { Segmenter } from '../segmenter.js';
+import { segmenterArg, type Segmenter } from '../segmenter.js';
 import type { ImageInput, RawImage } from '../types.js';
 import { knownKeys, plainObject } from '../validate.js';
 import { findInstancesAsync, instanceSettings, type Instance, type InstanceOptions } from './instances.js';
@@ -213,6 +213,6 @@ async function referMany(
 
 /** The two loaded models, in their order (a swap or a stand-in is refused by name). */
 function checkModels(segmenter: unknown, referrer: unknown): void {
-  if (!(segmenter instanceof Segmenter)) throw invalidType('a Segmenter (Segmenter.load)', 'segmenter', segmenter);
+  segmenterArg(segmenter, 'segmenter');
   if (!(referrer instanceof Referrer)) throw invalidType('a Referrer (Referrer.load)', 'referrer', referrer);
 }

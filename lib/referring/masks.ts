@@ -7,7 +7,7 @@ import { invalidRange, invalidType } from '../errors.js';
 import { Mask, maskSource } from '../mask.js';
 import { lazyPromptMask, type Prompt } from '../prompt.js';
 import { maskToCounts, overlapValidRuns } from '../rle.js';
-import { Segmenter } from '../segmenter.js';
+import { segmenterArg, type Segmenter } from '../segmenter.js';
 import type { BinaryMask } from '../types.js';
 import { abortSignal, boolean, finiteNumber, integerInRange, numberInRange, optionalObject, plainObject, sizedMask } from '../validate.js';
 import { checkedTarget, instanceClicks, instancesInBox, selectedByClicks, type TargetSettings } from './compose.js';
@@ -136,7 +136,7 @@ export async function instanceMasks(
   options: InstanceMaskOptions = {},
   target?: TargetSettings,
 ): Promise<ReferringMasks> {
-  if (!(segmenter instanceof Segmenter)) throw invalidType('a Segmenter (Segmenter.load)', 'segmenter', segmenter);
+  segmenterArg(segmenter, 'segmenter');
   if (!(embedding instanceof ImageEmbedding)) throw invalidType('an ImageEmbedding (segmenter.encode)', 'embedding', embedding);
   const settings = instanceMaskSettings(optionalObject(options, 'options', INSTANCE_MASK_OPTIONS_WHAT));
   const { width, height } = embedding;

@@ -2,8 +2,7 @@
 // listens), with the library's argument messages naming `options.<key>`.
 import type { FastifyServerOptions } from 'fastify';
 import { CPU_MATMULS, DEVICES, MAX_THREADS, PRECISIONS } from '../backends.js';
-import { invalidType } from '../errors.js';
-import { MAX_ENCODE_BATCH, Segmenter, type CpuMatmul, type Device, type Precision } from '../segmenter.js';
+import { MAX_ENCODE_BATCH, segmenterArg, type CpuMatmul, type Device, type Precision, type Segmenter } from '../segmenter.js';
 import { boolean, finiteNumber, integerInRange, knownKeys, nonEmptyString, numberInRange, oneOf, plainObject } from '../validate.js';
 import {
   DEFAULT_BATCH_DELAY_MS,
@@ -146,9 +145,7 @@ export function serverSettings(options: unknown): ServerSettings {
     throw new TypeError('Expected exactly one of model (a checkpoint directory) or segmenter for options');
   }
   if (opts.model !== undefined) nonEmptyString(opts.model, 'options.model');
-  if (opts.segmenter !== undefined && !(opts.segmenter instanceof Segmenter)) {
-    throw invalidType('a Segmenter (Segmenter.load)', 'options.segmenter', opts.segmenter);
-  }
+  if (opts.segmenter !== undefined) segmenterArg(opts.segmenter, 'options.segmenter');
   if (opts.referrer !== undefined) nonEmptyString(opts.referrer, 'options.referrer');
   if (opts.device !== undefined) oneOf(opts.device, 'options.device', DEVICES);
   if (opts.precision !== undefined) oneOf(opts.precision, 'options.precision', PRECISIONS);
