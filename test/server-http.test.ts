@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRLE } from '../lib/rle.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { createServer, imageId, type OmnisegServer } from '../lib/server/index.js';
+import { MULTIPART_OVERHEAD } from '../lib/server/routes.js';
 import { CPU_MATMUL_BF16X3, FIXTURES, MODEL_DIR, addonAvailable } from './helpers/fixtures.js';
 import { metric, multipartBody, multipartParts, parsePrometheus } from './helpers/server.js';
 
@@ -366,6 +367,48 @@ describe.skipIf(!addonAvailable())('omniseg server (tiny SAM)', () => {
         await small.close();
       }
       expect(segmenter.encode(SMALL)).toBeInstanceOf(Promise); // a server given a Segmenter leaves it usable
+    });
+
+    it('413 for a multipart body over bodyLimit + MULTIPART_OVERHEAD, from its length or as it is read', async () => {
+      const s = await createServer({ segmenter, bodyLimit: 1000, processMetrics: false });
+      try {
+        const image = await sharp({ create: { width: 40, height: 30, channels: 3, background: 'red' } }).png().toBuffer();
+        expect(image.length).toBeLessThan(1000);
+        const { headers, payload } = multipartBody('image', image);
+        expect((await s.app.inject({ method: 'POST', url: '/v1/embeddings', headers, payload })).statusCode).toBe(200);
+        // an epilogue after the closing boundary: the parser reads it, and the file limit never sees it
+        const epilogue = Buffer.concat([payload, Buffer.alloc(1000 + MULTIPART_OVERHEAD, 0x61)]);
+        const declared = await s.app.inject({ method: 'POST', url: '/v1/embeddings', headers, payload: epilogue });
+        expectError(declared, 413, 'body_too_large', new RegExp(`larger than ${1000 + MULTIPART_OVERHEAD} bytes`));
+        // chunked (no length): refused once the bytes read pass the limit, with the sender still writing
+        const base = await s.listen({ port: 0 });
+        const sent = await new Promise<{ status: number; written: number }>((resolve, reject) => {
+          let written = 0;
+          let answered = false;
+          const req = http.request(`${base}/v1/embeddings`, { method: 'POST', headers: { ...headers, 'transfer-encoding': 'chunked' } }, (res) => {
+            answered = true;
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, written }));
+          });
+          req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
+          req.on('error', (error) => (answered ? undefined : reject(error)));
+          const chunk = Buffer.alloc(64 * 1024, 0x61);
+          const write = (): void => {
+            if (written === 0) req.write(payload);
+            // (up to 1 GiB: without the cap the server would read it all and answer 200)
+            while (!answered && written < 2 ** 30) {
+              written += chunk.length;
+              if (!req.write(chunk)) return void req.once('drain', write);
+            }
+            req.end();
+          };
+          write();
+        });
+        expect(sent.status).toBe(413);
+        expect(sent.written).toBeLessThan(64 * 2 ** 20);
+      } finally {
+        await s.close();
+      }
     });
 
     it('keeps the cache within its byte budget, evicting the least recently used embedding', async () => {

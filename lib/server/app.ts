@@ -289,6 +289,7 @@ export async function createServer(options: ServerOptions): Promise<OmnisegServe
     signalOf,
     limitInputPixels,
     maxMaskPixels,
+    bodyLimit,
     backend: backendCall,
     readiness: () => {
       switch (status.state) {

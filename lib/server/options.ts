@@ -71,7 +71,10 @@ export interface ServerOptions {
   batchDelayMs?: number;
   /** Decoder calls in flight (the model decodes one at a time; 2 overlaps JS work). Default: 2. */
   decodeConcurrency?: number;
-  /** Largest request body, bytes (413 beyond; base64 images count 4/3). Default: 32 MiB. */
+  /**
+   * Largest request body, bytes (413 beyond; base64 images count 4/3; a multipart body may add
+   * 64 KiB of part headers and fields to its image file). Default: 32 MiB.
+   */
   bodyLimit?: number;
   /** Largest image, width × height pixels (413 beyond); 0: none. Default: 8192². */
   limitInputPixels?: number;

@@ -45,6 +45,8 @@ export interface RouteContext {
   limitInputPixels: number;
   /** Most mask pixels one segment request may ask for (boxes × masks per box × width × height). */
   maxMaskPixels: number;
+  /** Most bytes of a request body (an image body; a multipart image file, see MULTIPART_OVERHEAD). */
+  bodyLimit: number;
   /** Runs a model call, noting backend failures (a fatal one makes the server unready). */
   backend<T>(call: () => Promise<T>): Promise<T>;
   /** Readiness as /readyz reports it. */
@@ -71,7 +73,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     '/v1/embeddings',
     { onRequest: contentTypes(/^(image\/[\w.+-]+|multipart\/form-data)\s*(;|$)/i, 'image/* or multipart/form-data') },
     async (request) => {
-      const bytes = await imageBytes(request);
+      const bytes = await imageBytes(request, ctx.bodyLimit);
       const signal = ctx.signalOf(request);
       const { lease } = await embed(ctx, bytes, signal);
       try {
@@ -96,30 +98,51 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
 }
 
 /**
- * The image of POST /v1/embeddings: the raw body, or the multipart file field `image`, the body's
- * only file (other fields are ignored).
+ * The bytes a multipart body may hold besides its image file (which may be up to bodyLimit): part
+ * headers, boundaries, the preamble and epilogue, and the small fields a form sends alongside.
+ * Each plain field is cut to this size as well (fields are not read).
  */
-async function imageBytes(request: FastifyRequest): Promise<Buffer> {
+export const MULTIPART_OVERHEAD = 64 * 1024;
+
+/**
+ * The image of POST /v1/embeddings: the raw body, or the multipart file field `image`, the body's
+ * only file (other fields are ignored). A multipart body is limited as a whole to bodyLimit +
+ * MULTIPART_OVERHEAD (the parser itself limits each file only): 413 before reading when its
+ * declared length is over, or as soon as the bytes read are.
+ */
+async function imageBytes(request: FastifyRequest, bodyLimit: number): Promise<Buffer> {
   let bytes: unknown;
   if (request.isMultipart()) {
+    const limit = bodyLimit + MULTIPART_OVERHEAD;
+    const tooLarge = () =>
+      new HttpError(413, 'body_too_large', `The multipart body is larger than ${limit} bytes`, { connection: 'close' });
+    if (Number(request.headers['content-length']) > limit) throw tooLarge();
     let refused: string | undefined;
+    const cap = bodyCap(request, limit, tooLarge);
     try {
-      for await (const part of request.parts()) {
-        if (part.type !== 'file') continue;
-        if (refused !== undefined || part.fieldname !== 'image' || bytes !== undefined) {
-          const what = bytes === undefined ? 'the multipart file field image' : 'one multipart file (image)';
-          refused ??= `Expected ${what} but received the file field ${JSON.stringify(part.fieldname)}`;
-          // The rest of the body is read (and dropped) before the answer: left unread, it stalled
-          // the connection, and the client's next request on it waited until the socket timed out.
-          part.file.resume();
-          continue;
+      const read = (async () => {
+        for await (const part of request.parts({ limits: { fieldSize: MULTIPART_OVERHEAD } })) {
+          if (part.type !== 'file') continue;
+          if (refused !== undefined || part.fieldname !== 'image' || bytes !== undefined) {
+            const what = bytes === undefined ? 'the multipart file field image' : 'one multipart file (image)';
+            refused ??= `Expected ${what} but received the file field ${JSON.stringify(part.fieldname)}`;
+            // The rest of the body is read (and dropped) before the answer: left unread, it stalled
+            // the connection, and the client's next request on it waited until the socket timed out.
+            part.file.resume();
+            continue;
+          }
+          bytes = await part.toBuffer();
         }
-        bytes = await part.toBuffer();
-      }
+      })();
+      read.catch(() => {}); // (once the cap has stopped the reading, the parser ends it with an error)
+      await Promise.race([read, cap.exceeded]);
     } catch (error) {
+      if (error instanceof HttpError) throw error;
       // (past a refusal, the parser's own limits may stop the reading: the connection then closes)
       if (refused === undefined) throw error;
       throw new HttpError(400, 'invalid_request', refused, { connection: 'close' });
+    } finally {
+      cap.release();
     }
     if (refused !== undefined) throw new HttpError(400, 'invalid_request', refused);
     if (bytes === undefined) throw new HttpError(400, 'invalid_request', 'Missing the multipart file field image');
@@ -128,6 +151,31 @@ async function imageBytes(request: FastifyRequest): Promise<Buffer> {
   }
   if (!Buffer.isBuffer(bytes) || bytes.length === 0) throw new HttpError(400, 'invalid_image', 'The image is empty');
   return bytes;
+}
+
+/**
+ * Counts a streamed body's bytes as they are read; past `limit` it stops reading (the answer then
+ * closes the connection) and `exceeded` rejects with `error()`.
+ */
+function bodyCap(request: FastifyRequest, limit: number, error: () => Error): { exceeded: Promise<never>; release(): void } {
+  const raw = request.raw;
+  let seen = 0;
+  let reject: (reason: Error) => void = () => {};
+  const exceeded = new Promise<never>((_resolve, rejectWith) => {
+    reject = rejectWith;
+  });
+  exceeded.catch(() => {}); // (raced; unobserved when the body is within the limit)
+  const onData = (chunk: Buffer): void => {
+    seen += chunk.length;
+    if (seen <= limit) return;
+    raw.off('data', onData);
+    raw.unpipe();
+    raw.pause();
+    reject(error());
+  };
+  // (added before the parser pipes the body, in the same tick: no chunk flows before both listen)
+  raw.on('data', onData);
+  return { exceeded, release: () => raw.off('data', onData) };
 }
 
 /** The masks a plain segment asks for per pixel of its image: boxes (at least 1) × masks per box. */
