@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -107,7 +108,7 @@ bool encodeGraphsEnabled() {
 struct SamModel::WorkerGraphs : Runtime::WorkerState {
   std::map<std::string, DecodeGraph> graphs;
   std::map<int64_t, EncodeGraph> encodes;  // by batch size
-  bool encodeFailed = false;  // a recording failed: this worker encodes op by op
+  std::set<int64_t> encodeFailed;  // batch sizes whose recording failed: encoded op by op
   uint64_t clock = 0;
 };
 
@@ -339,11 +340,12 @@ SamModel::EncodeGraph* SamModel::encodeGraph(Runtime::Worker& worker, int64_t B)
 // Records the encoder for B images into the worker's graphs. Called after an encode of B images
 // has run op by op on this worker, so whatever an encode makes on first use (the weights' derived
 // tables, cuBLASLt's choices) is made outside the recording. A recording that fails (out of
-// memory included: the graphs' memory is what ran out) leaves this worker encoding op by op, with
-// a warning; only an unusable backend throws.
+// memory included: the graphs' memory is what ran out) leaves this worker encoding B images op by
+// op, with a warning; other batch sizes still record (the graph evicted to make room for this one
+// is recorded again on its next use). Only an unusable backend throws.
 void SamModel::recordEncodeGraph(Runtime::Worker& worker, Ctx& ctx, int64_t B) {
   WorkerGraphs& w = graphsOf(worker);
-  if (w.encodeFailed || w.encodes.count(B)) return;
+  if (w.encodeFailed.count(B) || w.encodes.count(B)) return;
   std::string failure;
   try {
     makeRoom(w.encodes, kEncodeGraphsPerWorker);  // (first: the evicted graph's memory is reused)
@@ -364,9 +366,11 @@ void SamModel::recordEncodeGraph(Runtime::Worker& worker, Ctx& ctx, int64_t B) {
     failure = "unknown error";
   }
   gpu::ensureUsable();  // (throws where the backend is unusable: nothing runs any more)
-  std::fprintf(stderr, "omniseg: recording the encoder as a CUDA graph failed (%s); encoding op by op\n",
-               failure.c_str());
-  w.encodeFailed = true;
+  std::fprintf(stderr,
+               "omniseg: recording the encoder for %lld images as a CUDA graph failed (%s); encoding "
+               "them op by op\n",
+               static_cast<long long>(B), failure.c_str());
+  w.encodeFailed.insert(B);
 }
 #endif
 
