@@ -90,6 +90,27 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
     });
   }
 
+  it('decodes rle past the share the worker keeps (kArenaRleBytes, 64 MiB) to the runs of the masks', async () => {
+    // 3 boxes × 3 masks at 2000×1500: 27 M mask pixels, 135 MB of masks and boundaries
+    const im = cases.images[0];
+    const e = model.embeddingFromCHW(f32(im.embedding), 2000, 1500);
+    const prompt = {
+      promptCount: 3, pointsPerPrompt: 0, points: null, labels: null,
+      boxes: new Float32Array([100, 100, 1500, 1200, 0, 0, 1999, 1499, 700, 300, 900, 1400]),
+      maskInput: null, multimask: true, threshold: 0,
+    };
+    const r = await model.decode(e, prompt);
+    const runs = await model.decode(e, { ...prompt, rle: true });
+    const pixels = 2000 * 1500;
+    let at = 0;
+    Array.from(runs.runsPerMask ?? []).forEach((n, i) => {
+      const counts = Array.from(runs.runs?.subarray(at, (at += n)) ?? []);
+      expect(counts).toEqual(maskToCounts(r.masks.subarray(i * pixels, (i + 1) * pixels), 1500, 2000));
+    });
+    expect(runs.runsPerMask).toHaveLength(9);
+    expect(at).toBe(runs.runs?.length);
+  });
+
   it('reuses the image-side decoder cache without changing results', async () => {
     const c = cases.cases.find((x) => x.name === 'point' && x.image === 'wide.png')!;
     const e = embeddings.get(c.image)!;

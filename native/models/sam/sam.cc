@@ -25,6 +25,10 @@
 namespace omniseg::sam {
 
 namespace {
+// Largest host rle decode (masks and their boundaries) the worker's arena holds; larger ones are
+// allocated for the call (see allocateIO). 1080p with 3 masks for 2 boxes fits.
+constexpr size_t kArenaRleBytes = size_t{64} << 20;
+
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -290,12 +294,19 @@ SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_
     io.lowRes = ctx.arena.floats(P * M * L * L);
     io.iou = ctx.arena.floats(P * M);
   }
-  if (!io.masks) io.masks = static_cast<uint8_t*>(ctx.arena.bytes(maskBytes));
-  if (r.rle) {
-    // Room for a boundary at every pixel; only the boundaries the masks have are written.
-    io.ends = static_cast<uint32_t*>(ctx.arena.bytes(P * M * sizeof(uint32_t)));
-    io.bounds = static_cast<uint32_t*>(ctx.arena.bytes(maskBytes * sizeof(uint32_t)));
+  // Room for a boundary at every pixel with rle; only the boundaries the masks have are written.
+  // A host decode's masks and boundaries past kArenaRleBytes (5 bytes a pixel) are the call's own:
+  // one such decode of 64 boxes × 3 masks at 2000×1500 kept 600 MiB in the arena after it.
+  if (r.rle) io.ends = static_cast<uint32_t*>(ctx.arena.bytes(P * M * sizeof(uint32_t)));
+  if (r.rle && out && !ctx.gpu && maskBytes * (1 + sizeof(uint32_t)) > kArenaRleBytes) {
+    io.ownMasks.resize(maskBytes);
+    io.ownBounds.resize(maskBytes);
+    io.masks = io.ownMasks.data();
+    io.bounds = io.ownBounds.data();
+    return io;
   }
+  if (!io.masks) io.masks = static_cast<uint8_t*>(ctx.arena.bytes(maskBytes));
+  if (r.rle) io.bounds = static_cast<uint32_t*>(ctx.arena.bytes(maskBytes * sizeof(uint32_t)));
   return io;
 }
 
