@@ -146,6 +146,13 @@ describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
     const r = await model.decode(encoded, cat);
     expect(relL2(r.logits, f32('query_cat.logits.f32'))).toBeLessThan(TOL);
     expect(() => model.decode({} as never, cat)).toThrow(/image must be a NativeClipSegImage/);
+    // another native object posing as an image (its prototype, or instanceof made true): the
+    // class's type tag refuses it; it was read as image features
+    const other = await native().loadClipSeg!(MODEL_DIR, { threads: 1 });
+    const posing = Object.setPrototypeOf(other, Object.getPrototypeOf(encoded)) as typeof encoded;
+    expect(() => model.decode(posing, cat)).toThrow(/image must be a NativeClipSegImage/);
+    const grid = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(encoded), 'grid')!.get!;
+    expect(() => grid.call(other)).toThrow(/the receiver of an accessor must be an object of its class/);
     expect(() => model.decode(encoded, new Float32Array(5))).toThrow(/embedding must hold N · projectionDim values/);
     encoded.dispose();
     expect(encoded.disposed).toBe(true);

@@ -111,6 +111,35 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
     expect(at).toBe(runs.runs?.length);
   });
 
+  it('refuses another native object as an embedding, and an accessor called on another class (type tags)', async () => {
+    const e = embeddings.get(cases.images[0].file)!;
+    const prompt = {
+      promptCount: 1, pointsPerPrompt: 1, points: new Float32Array([10, 10]), labels: new Int32Array([1]),
+      boxes: null, maskInput: null, multimask: false, threshold: 0,
+    };
+    const Embedding = e.constructor as { prototype: object; [Symbol.hasInstance]?: unknown };
+    const other = await native().loadSam(MODEL_DIR, { threads: 1 });
+    const message = /embedding must be a NativeEmbedding/;
+    // each of these decoded a SamModel's memory as an embedding: a segfault
+    expect(() => model.decode(Object.create(Embedding.prototype), prompt)).toThrow(message);
+    Object.defineProperty(Embedding, Symbol.hasInstance, { value: () => true, configurable: true });
+    try {
+      expect(() => model.decode(other as never, prompt)).toThrow(message);
+    } finally {
+      delete Embedding[Symbol.hasInstance];
+    }
+    const posing = Object.setPrototypeOf(other, Embedding.prototype) as NativeEmbedding;
+    expect(() => model.decode(posing, prompt)).toThrow(message);
+    // accessors get no receiver check from V8: an embedding's read past a model's memory
+    for (const key of ['width', 'height', 'resizedWidth', 'resizedHeight', 'encodeMs', 'bytes', 'disposed']) {
+      const get = Object.getOwnPropertyDescriptor(Embedding.prototype, key)!.get!;
+      expect(() => get.call(posing), key).toThrow(/the receiver of an accessor must be an object of its class/);
+    }
+    const config = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(model), 'config')!.get!;
+    expect(() => config.call(e)).toThrow(/the receiver of an accessor must be an object of its class/);
+    expect((await model.decode(e, prompt)).iou.length).toBe(1);
+  });
+
   it('reuses the image-side decoder cache without changing results', async () => {
     const c = cases.cases.find((x) => x.name === 'point' && x.image === 'wide.png')!;
     const e = embeddings.get(c.image)!;

@@ -24,7 +24,7 @@ Napi::Object ClipSegImageWrap::create(Napi::Env env, std::shared_ptr<const clips
   return data(env).clipSegImage.New({Napi::External<Init>::New(env, &init)});
 }
 
-ClipSegImageWrap::ClipSegImageWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ClipSegImageWrap>(info) {
+ClipSegImageWrap::ClipSegImageWrap(const Napi::CallbackInfo& info) : TaggedWrap<ClipSegImageWrap>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
     Napi::TypeError::New(info.Env(), "NativeClipSegImage cannot be constructed directly").ThrowAsJavaScriptException();
     return;
@@ -42,13 +42,19 @@ std::shared_ptr<const clipseg::ImageFeatures> ClipSegImageWrap::get(Napi::Env en
 }
 
 Napi::Value ClipSegImageWrap::grid(const Napi::CallbackInfo& info) {
+  receiver(info);
   return Napi::Number::New(info.Env(), static_cast<double>(grid_));
 }
-Napi::Value ClipSegImageWrap::encodeMs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), encodeMs_); }
+Napi::Value ClipSegImageWrap::encodeMs(const Napi::CallbackInfo& info) {
+  receiver(info);
+  return Napi::Number::New(info.Env(), encodeMs_);
+}
 Napi::Value ClipSegImageWrap::bytes(const Napi::CallbackInfo& info) {
+  receiver(info);
   return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
 }
 Napi::Value ClipSegImageWrap::disposed(const Napi::CallbackInfo& info) {
+  receiver(info);
   return Napi::Boolean::New(info.Env(), !features_);
 }
 void ClipSegImageWrap::dispose(const Napi::CallbackInfo& info) {

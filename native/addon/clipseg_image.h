@@ -10,8 +10,9 @@
 
 namespace omniseg::addon {
 
-class ClipSegImageWrap : public Napi::ObjectWrap<ClipSegImageWrap> {
+class ClipSegImageWrap : public TaggedWrap<ClipSegImageWrap> {
  public:
+  static constexpr napi_type_tag kTypeTag = {0x6f6d6e6973656702ULL, 0x27a94c6e5d13b822ULL};
   static Napi::Function define(Napi::Env env);
   static Napi::Object create(Napi::Env env, std::shared_ptr<const clipseg::ImageFeatures> features);
   explicit ClipSegImageWrap(const Napi::CallbackInfo& info);

@@ -290,7 +290,7 @@ Napi::Function ClipSegModelWrap::define(Napi::Env env) {
                       InstanceMethod<&ClipSegModelWrap::dispose>("dispose")});
 }
 
-ClipSegModelWrap::ClipSegModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ClipSegModelWrap>(info) {
+ClipSegModelWrap::ClipSegModelWrap(const Napi::CallbackInfo& info) : TaggedWrap<ClipSegModelWrap>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
     Napi::TypeError::New(info.Env(), "NativeClipSegModel cannot be constructed directly; use loadClipSeg()")
         .ThrowAsJavaScriptException();
@@ -320,6 +320,7 @@ std::shared_ptr<ClipSegModel> ClipSegModelWrap::get(Napi::Env env) const {
 }
 
 Napi::Value ClipSegModelWrap::config(const Napi::CallbackInfo& info) {
+  receiver(info);
   Napi::Env env = info.Env();
   auto model = get(env);
   const auto& c = model->config();
@@ -401,9 +402,7 @@ Napi::Value ClipSegModelWrap::decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require(env, (info.Length() == 2 || (info.Length() == 3 && info[2].IsObject())) && info[0].IsObject(),
           "decode(image, embedding[, {heatmapWidth, heatmapHeight}])");
-  auto image = info[0].As<Napi::Object>();
-  require(env, image.InstanceOf(data(env).clipSegImage.Value()), "image must be a NativeClipSegImage");
-  auto features = Napi::ObjectWrap<ClipSegImageWrap>::Unwrap(image)->get(env);
+  auto features = ClipSegImageWrap::from(env, info[0], "image must be a NativeClipSegImage")->get(env);
   auto model = get(env);
   auto* w = new DecodeWorker(env, model, std::move(features));
   std::unique_ptr<DecodeWorker> guard(w);

@@ -5,12 +5,14 @@
 
 #include <memory>
 
+#include "addon/common.h"
 #include "models/clipseg/clipseg.h"
 
 namespace omniseg::addon {
 
-class ClipSegModelWrap : public Napi::ObjectWrap<ClipSegModelWrap> {
+class ClipSegModelWrap : public TaggedWrap<ClipSegModelWrap> {
  public:
+  static constexpr napi_type_tag kTypeTag = {0x6f6d6e6973656704ULL, 0x58e23d91a6c40b44ULL};
   static Napi::Function define(Napi::Env env);
   explicit ClipSegModelWrap(const Napi::CallbackInfo& info);
 

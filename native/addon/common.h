@@ -98,6 +98,32 @@ Napi::TypedArrayOf<T> toTypedArray(Napi::Env env, std::vector<T, A>&& v) {
   return Napi::TypedArrayOf<T>::New(env, n, toArrayBuffer(env, std::move(v)), 0);
 }
 
+// Base of the addon's wrapped classes: each object is marked with its class's type tag
+// (`T::kTypeTag`, napi_type_tag_object) when it is made, and whatever takes one back from JS
+// checks that tag. InstanceOf follows the prototype chain and Symbol.hasInstance, so another
+// class's object given the prototype passed it and was read as this class (a segfault); and V8
+// checks the receiver of a method, not of an accessor, which read another object's memory.
+template <class T>
+class TaggedWrap : public Napi::ObjectWrap<T> {
+ public:
+  explicit TaggedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<T>(info) {
+    info.This().As<Napi::Object>().TypeTag(&T::kTypeTag);
+  }
+
+  // `v`'s wrapped object, or a TypeError naming `what`.
+  static T* from(Napi::Env env, Napi::Value v, const char* what) {
+    T* wrap = v.IsObject() && v.As<Napi::Object>().CheckTypeTag(&T::kTypeTag) ? T::Unwrap(v.As<Napi::Object>()) : nullptr;
+    if (!wrap) throw Napi::TypeError::New(env, std::string("omniseg native: invalid argument: ") + what);
+    return wrap;
+  }
+
+ protected:
+  // First line of each accessor: a TypeError unless it was called on an object of this class.
+  static void receiver(const Napi::CallbackInfo& info) {
+    from(info.Env(), info.This(), "the receiver of an accessor must be an object of its class");
+  }
+};
+
 // Native memory a JS object holds, reported to V8 (napi_adjust_external_memory) for as long as it
 // holds it, so that the garbage collector weighs it: without it an embedding dropped undisposed
 // counted as its few hundred bytes of wrapper, and 5000 of them (tens of GiB at sam-vit-base's

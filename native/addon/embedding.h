@@ -10,8 +10,9 @@
 
 namespace omniseg::addon {
 
-class EmbeddingWrap : public Napi::ObjectWrap<EmbeddingWrap> {
+class EmbeddingWrap : public TaggedWrap<EmbeddingWrap> {
  public:
+  static constexpr napi_type_tag kTypeTag = {0x6f6d6e6973656701ULL, 0x9d3c5b2a41e07f11ULL};
   static Napi::Function define(Napi::Env env);
   static Napi::Object create(Napi::Env env, std::shared_ptr<sam::SamModel> model,
                              std::shared_ptr<sam::Embedding> embedding);

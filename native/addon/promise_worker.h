@@ -47,7 +47,11 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
-    if (!capture(error_, [this] { run(); })) SetError(error_.message);
+    // (an empty message would read as success to node-addon-api, and result() would run)
+    if (!capture(error_, [this] { run(); })) {
+      if (error_.message.empty()) error_.message = "unknown error";
+      SetError(error_.message);
+    }
   }
   void OnError(const Napi::Error&) override { deferred.Reject(error_.toJs(Env()).Value()); }
   void OnOK() final {

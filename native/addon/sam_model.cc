@@ -37,7 +37,9 @@ class EncodeWorker : public PromiseWorker {
  public:
   EncodeWorker(Napi::Env env, std::shared_ptr<sam::SamModel> model, bool batch)
       : PromiseWorker(env), model_(std::move(model)), batch_(batch) {}
-  // The input is read in place: kept alive until the worker completes.
+  // The input is read in place, for pixels only the library holds (lib/image.ts makes them): the
+  // reference keeps the typed array from being collected, not its memory from being detached
+  // (transferred or resized), which N-API cannot prevent.
   void add(Napi::Uint8Array pixels, int64_t w, int64_t h) {
     keep_.push_back(Napi::Persistent(pixels.As<Napi::Object>()));
     images_.push_back({pixels.Data(), h, w});
@@ -115,7 +117,7 @@ Napi::Function SamModelWrap::define(Napi::Env env) {
                       InstanceMethod<&SamModelWrap::dispose>("dispose")});
 }
 
-SamModelWrap::SamModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamModelWrap>(info) {
+SamModelWrap::SamModelWrap(const Napi::CallbackInfo& info) : TaggedWrap<SamModelWrap>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
     Napi::TypeError::New(info.Env(), "NativeSamModel cannot be constructed directly; use loadSam()")
         .ThrowAsJavaScriptException();
@@ -154,6 +156,7 @@ std::shared_ptr<sam::SamModel> SamModelWrap::get(Napi::Env env) const {
 }
 
 Napi::Value SamModelWrap::config(const Napi::CallbackInfo& info) {
+  receiver(info);
   Napi::Env env = info.Env();
   const auto& c = get(env)->config();
   auto o = Napi::Object::New(env);
@@ -284,9 +287,7 @@ Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = get(env);
   require(env, info.Length() == 2 && info[0].IsObject() && info[1].IsObject(), "decode(embedding, prompt)");
-  auto embObj = info[0].As<Napi::Object>();
-  require(env, embObj.InstanceOf(data(env).embedding.Value()), "embedding must be a NativeEmbedding");
-  auto embedding = EmbeddingWrap::Unwrap(embObj)->get(env);
+  auto embedding = EmbeddingWrap::from(env, info[0], "embedding must be a NativeEmbedding")->get(env);
   auto p = info[1].As<Napi::Object>();
   auto num = [&](const char* key) {
     Napi::Value v = p.Get(key);

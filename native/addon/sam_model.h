@@ -4,12 +4,14 @@
 
 #include <memory>
 
+#include "addon/common.h"
 #include "models/sam/sam.h"
 
 namespace omniseg::addon {
 
-class SamModelWrap : public Napi::ObjectWrap<SamModelWrap> {
+class SamModelWrap : public TaggedWrap<SamModelWrap> {
  public:
+  static constexpr napi_type_tag kTypeTag = {0x6f6d6e6973656703ULL, 0xc4518e0b7f2a6933ULL};
   static Napi::Function define(Napi::Env env);
   explicit SamModelWrap(const Napi::CallbackInfo& info);
 

@@ -396,6 +396,8 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
                 "decode: rle output takes fewer than 2^32 mask pixels per call (promptCount x "
                 "masks per prompt x height x width)");
   OMNISEG_CHECK(e.device == device(), "the embedding was made by a model on another device");
+  OMNISEG_CHECK(e.data.size() == static_cast<size_t>(N * C),
+                "the embedding was made by a model of another size");
 
   // Sparse prompt tokens on the host, [P, Ns, C] (every set has the same points and box count).
   // The processor's coordinate mapping: original pixels → resized input pixels (float64).
