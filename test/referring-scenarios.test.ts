@@ -13,6 +13,7 @@ import type { Prompt } from '../lib/prompt.js';
 import { Referrer, type Heatmap, type HeatmapOptions } from '../lib/referrer.js';
 import { instanceClicks, instancesInBox, selectedByClicks, targetSettings } from '../lib/referring/compose.js';
 import { fuseEmbeddings, referSegment, referSegmentEach, type Instance } from '../lib/referring/index.js';
+import { findInstances, instanceRuns } from '../lib/referring/instances.js';
 import { Segmenter } from '../lib/segmenter.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
@@ -198,6 +199,34 @@ describe('compose helpers', () => {
     expect(instancesInBox([diagonal], { positives: [], negatives: [], box: [0, 0, 0.5, 0.5] }, W)).toHaveLength(1);
     expect(instancesInBox([diagonal], { positives: [], negatives: [], box: [0, 0, 0.4, 0.4] }, W)).toHaveLength(0);
     expect(instancesInBox([diagonal], undefined, W)).toEqual([diagonal]);
+  });
+
+  it("findInstances' instances are met from their runs: the same instances and boxes as from their masks, no mask made", () => {
+    // an L, a diagonal staircase (8-connected) and a ring: boxes that meet their bounds but not their pixels
+    const data = heat([[10, 10, 14, 60, 0.9], [10, 56, 70, 60, 0.9], [120, 10, 140, 12, 0.8], [120, 28, 140, 30, 0.8], [120, 10, 122, 30, 0.8], [138, 10, 140, 30, 0.8]]).data;
+    for (let i = 0; i < 30; i++) data[(40 + i) * W + 80 + i] = 0.7;
+    const options = { minArea: 0 };
+    const found = findInstances(data, W, H, options);
+    expect(found).toHaveLength(3);
+    const boxes: Array<[number, number, number, number]> = [[20, 20, 60, 50], [20, 20, 60, 58], [0, 0, 149, 99], [125, 15, 135, 25], [125, 15, 139, 25], [85, 40, 90, 44], [90, 40, 99, 48], [14.5, 59.5, 15, 60], [14.6, 59.5, 15, 60], [15, 20, 30, 50], [100, 15, 120.5, 25], [100, 15, 120.4, 25]];
+    const copies: Instance[] = [];
+    for (const box of boxes) {
+      const target = { positives: [], negatives: [], box };
+      // the same instances with their masks made (the pixel test)
+      const made = findInstances(data, W, H, options);
+      made.forEach((m) => void m.mask);
+      const kept = instancesInBox(found, target, W);
+      expect(kept.map((k) => k.box), `box ${box}`).toEqual(instancesInBox(made, target, W).map((k) => k.box));
+      copies.push(...kept);
+    }
+    expect(copies.length).toBeGreaterThan(5);
+    // no mask made, by the test or for the copies (their SAM prompts come from the runs)
+    for (const i of [...found, ...copies]) expect(instanceRuns(i)).toBeDefined();
+    for (const k of copies) {
+      const original = found.find((f) => f.peak === k.peak)!;
+      expect(Array.from(k.mask)).toEqual(Array.from(original.mask));
+      expect(instanceRuns(k)).toBeUndefined();
+    }
   });
 
   it('clicks per instance, selection by positive clicks, scribbles as clicks', () => {

@@ -12,7 +12,7 @@ import { Mask, maskSource } from '../mask.js';
 import { scribbleToPoints } from '../scribble.js';
 import type { Box, Point, Scribble } from '../types.js';
 import { box, optionalArray, plainObject, point, scribble } from '../validate.js';
-import type { Instance } from './instances.js';
+import { instanceRuns, withBox, type Instance } from './instances.js';
 
 /** Prompts on the target image that go with a referring prompt. */
 export interface TargetPrompt {
@@ -88,13 +88,32 @@ export function instancesInBox(instances: readonly Instance[], target: TargetSet
     const y0 = Math.max(inst.box[1], Math.ceil(tb[1] - 0.5));
     const x1 = Math.min(inst.box[2], Math.floor(tb[2] - 0.5));
     const y1 = Math.min(inst.box[3], Math.floor(tb[3] - 0.5));
-    if (x0 > x1 || y0 > y1 || !anyPixel(inst.mask, width, x0, y0, x1, y1)) continue;
-    kept.push({ ...inst, box: [x0, y0, x1, y1] });
+    if (x0 > x1 || y0 > y1 || !anyPixel(inst, width, x0, y0, x1, y1)) continue;
+    kept.push(withBox(inst, [x0, y0, x1, y1]));
   }
   return kept;
 }
 
-function anyPixel(mask: Uint8Array, width: number, x0: number, y0: number, x1: number, y1: number): boolean {
+/**
+ * Whether the instance has a pixel in [x0, x1] × [y0, y1]: from its row runs while it has them
+ * (its mask, width × height bytes, made for this cost 0.9 ms of the JS thread per instance at
+ * 1080p and stayed made), else from its mask.
+ */
+function anyPixel(inst: Instance, width: number, x0: number, y0: number, x1: number, y1: number): boolean {
+  const own = instanceRuns(inst);
+  if (own !== undefined && own.width === width) {
+    const { runs } = own;
+    for (let i = 0; i < runs.length; i += 2) {
+      // (each run [start, end) lies within one row)
+      const y = Math.floor(runs[i] / width);
+      if (y < y0 || y > y1) continue;
+      const left = runs[i] - y * width;
+      const right = runs[i + 1] - 1 - y * width;
+      if (left <= x1 && right >= x0) return true;
+    }
+    return false;
+  }
+  const mask = inst.mask;
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) if (mask[y * width + x] !== 0) return true;
   }

@@ -117,6 +117,31 @@ export function instanceRuns(instance: Instance): MaskRuns | undefined {
 }
 
 /**
+ * @internal `instance` with another box (a target box's clip). Its mask is shared, and made only
+ * when read: while findInstances' runs stand for it, they stand for the copy's too.
+ */
+export function withBox(instance: Instance, box: Box): Instance {
+  const runs = ownRuns.get(instance);
+  if (runs === undefined) return { ...instance, box };
+  let mask: Uint8Array | undefined;
+  const copy: Instance = {
+    peak: instance.peak,
+    box,
+    area: instance.area,
+    maxResponse: instance.maxResponse,
+    meanResponse: instance.meanResponse,
+    get mask(): Uint8Array {
+      return (mask ??= instance.mask);
+    },
+    set mask(value: Uint8Array) {
+      mask = value;
+    },
+  };
+  ownRuns.set(copy, () => (mask === undefined ? runs() : undefined));
+  return copy;
+}
+
+/**
  * `instances` as instanceMasks and instancePrompts take them (findInstances' or the caller's own)
  * for a width × height image: each one's box, peak and mean response checked, and with `withMask`
  * its mask unless it is still findInstances' runs of that size. The array is returned as it is:
