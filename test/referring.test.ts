@@ -320,6 +320,33 @@ describe('maskNms', () => {
     expect(() => maskNms([mask(0, 0, 1, 1), other], [0.9, 0.8], 0.5)).toThrow(RangeError);
   });
 
+  it('gives the greedy IoU suppression computed from pixels (random rectangles, many disjoint; empty masks)', () => {
+    let seed = 5;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const iou = (a: Uint8Array, b: Uint8Array) => {
+      let inter = 0;
+      let union = 0;
+      for (let i = 0; i < a.length; i++) {
+        inter += a[i] & b[i];
+        union += a[i] | b[i];
+      }
+      return union === 0 ? 0 : inter / union;
+    };
+    for (let trial = 0; trial < 50; trial++) {
+      const masks = Array.from({ length: 6 }, () => {
+        if (random() < 0.1) return { data: new Uint8Array(W * H), width: W, height: H };
+        const [x0, y0] = [Math.floor(random() * W), Math.floor(random() * H)];
+        return mask(x0, y0, Math.min(W - 1, x0 + Math.floor(random() * 4)), Math.min(H - 1, y0 + Math.floor(random() * 4)));
+      });
+      const scores = masks.map(() => random());
+      const threshold = [0, 0.2, 0.5][trial % 3];
+      const order = masks.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+      const kept: number[] = [];
+      for (const i of order) if (kept.every((k) => iou(masks[i].data, masks[k].data) <= threshold)) kept.push(i);
+      expect(maskNms(masks, scores, threshold), `trial ${trial}`).toEqual(kept);
+    }
+  });
+
   it('refuses mismatched masks and scores, and arguments of the wrong kind, by name', () => {
     const m = mask(0, 0, 1, 1);
     expect(() => maskNms([m], [], 0.5)).toThrow(

@@ -6,7 +6,7 @@ import { ImageEmbedding } from '../embedding.js';
 import { invalidRange, invalidType } from '../errors.js';
 import { Mask, maskSource } from '../mask.js';
 import { lazyPromptMask, type Prompt } from '../prompt.js';
-import { maskToCounts, overlapValidRuns } from '../rle.js';
+import { maskToCounts, overlapValidRuns, runsBox } from '../rle.js';
 import { segmenterArg, type Segmenter } from '../segmenter.js';
 import type { BinaryMask } from '../types.js';
 import { abortSignal, boolean, finiteNumber, integerInRange, numberInRange, optionalObject, plainObject, sizedMask } from '../validate.js';
@@ -206,10 +206,15 @@ function validMaskNms(masks: readonly BinaryMask[], scores: readonly number[], i
     const source = m instanceof Mask ? maskSource(m) : undefined;
     return source instanceof Uint32Array ? source : maskToCounts(m.data, m.height, m.width);
   });
+  // Masks whose boxes do not meet (separate instances, mostly) have IoU 0 without a sweep of their
+  // runs (16 such masks at 4K: 2.2 ms of the JS thread).
+  const boxes = runs.map((r, i) => runsBox(r, masks[i].height));
   const iou = (i: number, k: number): number => {
     if (masks[i].width !== masks[k].width || masks[i].height !== masks[k].height) {
       throw invalidRange(`a mask of ${masks[k].width}x${masks[k].height}`, `masks[${i}]`, `${masks[i].width}x${masks[i].height}`);
     }
+    const [a, b] = [boxes[i], boxes[k]];
+    if (a === undefined || b === undefined || a[2] < b[0] || b[2] < a[0] || a[3] < b[1] || b[3] < a[1]) return 0;
     const { intersection, union } = overlapValidRuns(runs[i], runs[k]);
     return union === 0 ? 0 : intersection / union;
   };
