@@ -2,7 +2,7 @@
 import { sharp } from './sharp.js';
 import { traceContours, traceContoursAsync, type MaskPolygon } from './contours.js';
 import { invalidRange, invalidType } from './errors.js';
-import { countsToMask, encodeRLE, maskPixels, validCountsString } from './rle.js';
+import { encodeRLE, maskPixels, validCountsString, validRunsToMask } from './rle.js';
 import { finiteNumber, integerInRange } from './validate.js';
 import { native, type NativeDecodeResult } from './native.js';
 import type { RLE } from './types.js';
@@ -107,7 +107,7 @@ export class Mask {
   /** height × width bytes, row-major: 1 inside the mask, 0 outside. */
   get data(): Uint8Array {
     // Exactly one of #data and #counts is set by the constructor.
-    this.#data ??= countsToMask(this.#counts as Uint32Array, this.height, this.width);
+    this.#data ??= validRunsToMask(this.#counts as Uint32Array, this.height, this.width);
     return this.#data;
   }
 

@@ -49,8 +49,12 @@ export function countsToMask(counts: ArrayLike<number>, height: number, width: n
   return validRunsToMask(counts, height, width);
 }
 
-/** countsToMask of run lengths already checked to sum to height × width. */
-function validRunsToMask(counts: ArrayLike<number>, height: number, width: number): Uint8Array {
+/**
+ * @internal countsToMask of run lengths already checked to sum to height × width (a Mask's: its
+ * constructor checked them; checking again built a message per run, 3.5 ms for 74 k runs). The
+ * native core still refuses runs that do not fit.
+ */
+export function validRunsToMask(counts: ArrayLike<number>, height: number, width: number): Uint8Array {
   if (height * width === 0) return new Uint8Array(0); // (whatever the sides, as encodeRLE makes for 0 × 10^12)
   maskPixels(height, width);
   return native().maskBytes(counts instanceof Uint32Array ? counts : Uint32Array.from(counts), width, height);
