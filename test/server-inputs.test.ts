@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Mask } from '../lib/mask.js';
 import { native } from '../lib/native.js';
-import { masksJson } from '../lib/server/inputs.js';
+import { decodeBase64, masksJson } from '../lib/server/inputs.js';
 
 function masks(count: number): Mask[] {
   return Array.from({ length: count }, (_, i) => {
@@ -61,5 +61,51 @@ describe('masksJson', () => {
     await expect(masksJson(masks(10), 'png', new AbortController().signal)).rejects.toThrow('boom');
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(calls).toBe(2); // the first mask of each lane
+  });
+});
+
+describe('decodeBase64', () => {
+  // the whole check, as it was before the fast path: whitespace stripped, then the alphabet
+  const reference = (text: string): Buffer | undefined => {
+    const compact = text.replace(/\s+/g, '');
+    return compact.length % 4 === 1 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact) ? undefined : Buffer.from(compact, 'base64');
+  };
+  const outcome = (text: string): Buffer | string => {
+    try {
+      return decodeBase64(text, 'image');
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+
+  it('accepts and refuses what the full check does (random texts near base64, whitespace, url-safe and stray characters)', () => {
+    let seed = 3;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const valid = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const odd = ['=', '-', '_', ' ', '\n', '*', '.', 'é', '\0'];
+    let accepted = 0;
+    for (let trial = 0; trial < 4000; trial++) {
+      const bytes = Buffer.from(Array.from({ length: Math.floor(random() * 12) }, () => Math.floor(random() * 256)));
+      const chars = [...bytes.toString('base64')];
+      if (trial % 3 === 0) for (let i = chars.length; i > 0 && chars[i - 1] === '='; i--) chars.pop(); // unpadded
+      const edits = trial % 4;
+      for (let e = 0; e < edits; e++) {
+        const at = Math.floor(random() * (chars.length + 1));
+        const c = random() < 0.5 ? odd[Math.floor(random() * odd.length)] : valid[Math.floor(random() * 64)];
+        if (random() < 0.5 || chars.length === 0) chars.splice(at, 0, c);
+        else chars.splice(Math.min(at, chars.length - 1), 1);
+      }
+      const text = chars.join('');
+      const expected = reference(text);
+      const got = outcome(text);
+      if (expected === undefined) {
+        expect(got, JSON.stringify(text)).toBe('Expected base64 for image');
+      } else {
+        expect(got, JSON.stringify(text)).toEqual(expected);
+        accepted++;
+      }
+    }
+    expect(accepted).toBeGreaterThan(1500);
+    expect(accepted).toBeLessThan(3800);
   });
 });

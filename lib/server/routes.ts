@@ -1,6 +1,7 @@
 // The server's routes: probes, metrics, POST /v1/embeddings and plain (SAM prompt) POST
 // /v1/segment; the referring routes (POST /v1/heatmap, /v1/segment with a referring prompt) are in
 // refer-routes.ts, the request shapes in schemas.ts, the shared request plumbing in inputs.ts.
+import { endianness } from 'node:os';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ImageEmbedding } from '../embedding.js';
 import { resizedSize } from '../mask-prompt.js';
@@ -298,6 +299,8 @@ function resizedFrame(embedding: ImageEmbedding, longestEdge: number): { resized
   return { resizedWidth, resizedHeight };
 }
 
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 /** maskInput: base64 of L × L little-endian float32 logits. */
 function decodeMaskInput(text: string, lowResSize: number): Float32Array {
   const bytes = decodeBase64(text, 'maskInput');
@@ -309,8 +312,12 @@ function decodeMaskInput(text: string, lowResSize: number): Float32Array {
       `Expected base64 of ${lowResSize}x${lowResSize} little-endian float32 (${count * 4} bytes) for maskInput but received ${bytes.length} bytes`,
     );
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer).set(bytes);
+  } else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
+  }
   return out;
 }
