@@ -199,6 +199,25 @@ export async function toNativePrompt(
 }
 
 /**
+ * @internal The low-res logits of a prompt's dense part (its `mask`, its `dense` scribbles, with
+ * `maskInput` when they are drawn into it) for a width × height image at `frame`, as
+ * toNativePrompt converts it; undefined for a prompt without one. With `maskInput` set to them
+ * and the mask and dense scribbles left out, the prompt decodes as it did (segmentStream converts
+ * its prompt once per frame size).
+ */
+export async function denseLogits(
+  prompt: Prompt,
+  width: number,
+  height: number,
+  lowResSize: number,
+  settings: DecodeSettings,
+  frame: MaskFrame,
+): Promise<Float32Array | undefined> {
+  const { dense } = checkPrompt(prompt, width, height, lowResSize, settings, frame);
+  return dense === null ? undefined : denseMaskPrompt(dense);
+}
+
+/**
  * The low-res logits of the dense prompt: `mask` converted, with the positive `dense` scribbles
  * drawn in. With `mask` (or neither), the strokes are OR-ed into the binary mask before the
  * conversion; with `maskInput`, each cell the strokes touch takes the larger of its logit and the

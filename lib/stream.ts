@@ -7,7 +7,8 @@ import type { ImageEmbedding } from './embedding.js';
 import { AbortError, abortError, invalidRange, invalidType, untilAborted } from './errors.js';
 import { decodeForEncoder } from './image.js';
 import { Mask } from './mask.js';
-import { checkPrompt, type Prompt } from './prompt.js';
+import { resizedSize } from './mask-prompt.js';
+import { checkPrompt, denseLogits, type Prompt } from './prompt.js';
 import type { SegmentResult, Segmenter } from './segmenter.js';
 import type { BinaryMask, Box, ImageInput, Vertex } from './types.js';
 import { abortSignal, boolean, copyBytes, finiteNumber, integerInRange, isPlainObject, plainObject } from './validate.js';
@@ -150,15 +151,66 @@ function streamPrompt(prompt: unknown, segmenter: Segmenter, settings: StreamSet
 
 /**
  * The stream's prompt as one frame's own: typed arrays cannot be frozen, so a frame's `maskInput`
- * and mask pixels are its own copies (a consumer writing into frame 0's cannot change frame 1's).
+ * and mask pixels are its own copies (a consumer writing into frame 0's cannot change frame 1's);
+ * the mask's pixels are copied when the frame's `data` is first read.
  */
 function framePromptOf(prompt: Prompt): Prompt {
   if (prompt.maskInput === undefined && (prompt.mask === undefined || prompt.mask instanceof Mask)) return prompt;
   return Object.freeze({
     ...prompt,
     ...(prompt.maskInput === undefined ? {} : { maskInput: prompt.maskInput.slice() }),
-    ...(prompt.mask === undefined || prompt.mask instanceof Mask ? {} : { mask: Object.freeze({ ...prompt.mask, data: copyBytes(prompt.mask.data) }) }),
+    ...(prompt.mask === undefined || prompt.mask instanceof Mask ? {} : { mask: lazyCopy(prompt.mask) }),
   });
+}
+
+/** A frozen mask whose pixels are a copy of `mask`'s (never changed), made when first read. */
+function lazyCopy(mask: BinaryMask): BinaryMask {
+  let data: Uint8Array | undefined;
+  return Object.freeze({
+    width: mask.width,
+    height: mask.height,
+    get data(): Uint8Array {
+      return (data ??= copyBytes(mask.data));
+    },
+  });
+}
+
+/**
+ * The stream's prompt as each frame decodes it: its dense part (a mask, dense scribbles) converted
+ * to low-res logits once per frame size, where each frame converted it (a 4K mask: an 8 MB copy on
+ * the JS thread and a coverage pass in a worker, every frame), and given as `maskInput`.
+ */
+class DecodePrompts {
+  #size = '';
+  #logits: Promise<Float32Array | undefined> | undefined;
+
+  constructor(
+    private readonly prompt: Prompt,
+    private readonly segmenter: Segmenter,
+    private readonly settings: StreamSettings,
+  ) {}
+
+  async of(frame: ImageEmbedding): Promise<Prompt> {
+    const { prompt } = this;
+    if (prompt.mask === undefined && !(prompt.scribbles ?? []).some((s) => s.dense === true)) return framePromptOf(prompt);
+    const size = `${frame.width}x${frame.height}`;
+    if (this.#logits === undefined || this.#size !== size) {
+      const { longestEdge, imageSize, lowResSize } = this.segmenter.config;
+      const [resizedWidth, resizedHeight] = resizedSize(frame.width, frame.height, longestEdge);
+      const maskFrame = { resizedWidth, resizedHeight, imageSize, lowResSize };
+      const logits = denseLogits(prompt, frame.width, frame.height, lowResSize, this.settings, maskFrame);
+      [this.#size, this.#logits] = [size, logits];
+      // (a failure is not kept: each frame reports its own error)
+      logits.catch(() => {
+        if (this.#logits === logits) this.#logits = undefined;
+      });
+    }
+    const logits = await this.#logits;
+    const { mask: _mask, maskInput: _maskInput, scribbles, ...rest } = prompt;
+    // (a dense scribble is clicks as well: kept as a plain one; the decode copies maskInput)
+    const clicks = scribbles?.map((s) => (s.dense === true ? { ...s, dense: false } : s));
+    return { ...rest, ...(clicks === undefined ? {} : { scribbles: clicks }), maskInput: logits };
+  }
 }
 
 /** The source's iterator, and for a Readable how to close it at once (its iterator cannot mid-read). */
@@ -206,6 +258,7 @@ async function* pipeline(
   signal?.addEventListener('abort', onAbort, { once: true });
   const source = open();
   const { iterator } = source;
+  const prompts = new DecodePrompts(prompt, segmenter, settings);
   const pending: Array<Promise<FrameResult>> = [];
   const framesChanged = changes(); // the reader added a frame, or ended
   const slotsChanged = changes(); // the consumer took a frame, or the stream ended
@@ -235,7 +288,7 @@ async function* pipeline(
         // Encoded bytes are read by sharp later, and the source may refill its buffer for the
         // next frame meanwhile: copied now (raw pixels are copied as the decode starts).
         const input = (next.value instanceof Uint8Array ? copyBytes(next.value) : next.value) as ImageInput;
-        previous = startFrame(segmenter, index++, input, previous, prompt, settings, controller.signal);
+        previous = startFrame(segmenter, index++, input, previous, prompt, prompts, settings, controller.signal);
         pending.push(previous.result);
         framesChanged.notify();
       }
@@ -312,6 +365,7 @@ function startFrame(
   input: ImageInput,
   previous: FrameWork | undefined,
   prompt: Prompt,
+  prompts: DecodePrompts,
   settings: StreamSettings,
   signal: AbortSignal,
 ): FrameWork {
@@ -326,8 +380,9 @@ function startFrame(
     try {
       encoded = await embedding;
       const before = await previous?.result.catch(() => undefined); // mask decodes in frame order
-      const framePrompt = settings.follow && before !== undefined ? followPrompt(before, encoded, index, prompt) : framePromptOf(prompt);
-      const { masks, timings } = await segmenter.segment(encoded, framePrompt, {
+      const following = settings.follow && before !== undefined ? followPrompt(before, encoded, index) : undefined;
+      const framePrompt = following ?? framePromptOf(prompt);
+      const { masks, timings } = await segmenter.segment(encoded, following ?? (await prompts.of(encoded)), {
         multimask: settings.multimask,
         threshold: settings.threshold,
         signal,
@@ -353,15 +408,18 @@ function startFrame(
   return { embedding, result };
 }
 
-/** The previous frame's best mask as this frame's prompt: its box and (a copy of) its logits. */
-function followPrompt(before: FrameResult, frame: ImageEmbedding, index: number, initial: Prompt): Prompt {
+/**
+ * The previous frame's best mask as this frame's prompt: its box and (a copy of) its logits; none
+ * (the stream's prompt) when that mask is empty.
+ */
+function followPrompt(before: FrameResult, frame: ImageEmbedding, index: number): Prompt | undefined {
   if (before.width !== frame.width || before.height !== frame.height) {
     throw new RangeError(
       `Expected a frame of ${before.width}x${before.height} pixels (the size of frame ${before.index}; ` +
         `follow needs frames of one size) for frames[${index}] but received a frame of ${frame.width}x${frame.height} pixels`,
     );
   }
-  if (before.best.area === 0) return framePromptOf(initial);
+  if (before.best.area === 0) return undefined;
   // The box has inclusive bounds (x1 is the last pixel's column), the convention of SAM's own
   // mask-to-box (segment_anything/utils/amg.py batched_mask_to_box; torchvision masks_to_boxes),
   // from which its box prompts were made: no half-pixel shift to undo.

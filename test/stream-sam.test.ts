@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listFrames } from '../lib/cli/segment-frames.js';
 import { Segmenter, type FrameResult } from '../lib/index.js';
 import { run } from './helpers/cli.js';
 import { MODEL_DIR } from './helpers/fixtures.js';
+import { native } from '../lib/native.js';
 import { HAVE_SHARED_IMAGES, writeSyntheticFrames, type SyntheticFrames } from './helpers/frames.js';
 
 const COUNT = 12;
@@ -58,6 +59,33 @@ describe.skipIf(!HAVE_SHARED_IMAGES)('frame streams on the sam-tiny checkpoint',
       expect(results[i].masks.map((m) => m.score)).toEqual(alone.masks.map((m) => m.score));
     }
     expect(results.every((r) => r.width === frames.width && r.height === frames.height)).toBe(true);
+  });
+
+  it('a mask prompt with dense scribbles: converted once for the stream, each frame as segment() alone gives; frame prompts keep the mask', async () => {
+    const { width, height } = frames;
+    const data = new Uint8Array(width * height);
+    for (let y = 5; y < height / 2; y++) data.fill(1, y * width + 5, y * width + Math.floor(width / 2));
+    const prompt = {
+      mask: { data, width, height },
+      scribbles: [
+        { path: [[2, height - 3], [width - 3, height - 3]] as Array<[number, number]>, label: 1 as const, dense: true },
+        { path: [[width - 10, 4], [width - 4, 8]] as Array<[number, number]>, label: 0 as const },
+      ],
+      ...click,
+    };
+    const coverage = vi.spyOn(native(), 'maskCoverageAsync');
+    const results = await collect(segmenter.segmentStream(frames.files.slice(0, 4), prompt, { multimask: true }));
+    expect(coverage).toHaveBeenCalledTimes(1); // (once per frame before)
+    coverage.mockRestore();
+    for (const [i, r] of results.entries()) {
+      const alone = await segmenter.segment(frames.files[i], prompt, { multimask: true });
+      expect(r.masks.map((m) => m.toRLE())).toEqual(alone.masks.map((m) => m.toRLE()));
+      expect(r.masks.map((m) => m.score)).toEqual(alone.masks.map((m) => m.score));
+      expect(Array.from(r.prompt.mask!.data)).toEqual(Array.from(data));
+      expect(r.prompt.scribbles).toEqual(prompt.scribbles);
+    }
+    expect(results[0].prompt.mask!.data).not.toBe(results[1].prompt.mask!.data);
+    expect(results[0].prompt.mask!.data).not.toBe(data);
   });
 
   it('follow: each frame is decoded from the previous best mask, as segment() with that box and logits gives', async () => {
