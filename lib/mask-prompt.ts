@@ -130,7 +130,8 @@ export async function maskToLogitsAsync(mask: BinaryMask, frame: MaskFrame): Pro
  */
 export async function sourceToLogitsAsync(source: NativeMaskSource, width: number, height: number, frame: MaskFrame): Promise<Float32Array> {
   const f = maskFrame(frame, 'frame');
-  return coverageLogits(await native().maskCoverageAsync(source, width, height, f.resizedWidth, f.resizedHeight, f.imageSize, f.lowResSize));
+  // (the logits made in the worker: the same floats as coverageLogits, to the bit)
+  return native().maskLogitsAsync(source, width, height, f.resizedWidth, f.resizedHeight, f.imageSize, f.lowResSize, MASK_PROMPT_LOGIT);
 }
 
 /**

@@ -358,6 +358,8 @@ export interface NativeRasterTools {
   maskCoverage(...args: MaskCoverageArgs): Float32Array;
   /** maskCoverage in a worker thread; the mask is copied before it returns (and decoded there from runs). */
   maskCoverageAsync(...args: MaskCoverageArgs): Promise<Float32Array>;
+  /** maskCoverageAsync's coverage as mask-prompt logits clamp(ln(f / (1 − f)), ±limit), made in the worker. */
+  maskLogitsAsync(...args: [...MaskCoverageArgs, limit: number]): Promise<Float32Array>;
   /**
    * round(255 · clamp(v, 0, 1)) of each value (Math.round; NaN → 0), in a worker thread: an 8-bit
    * heat map. The values are copied before it returns.

@@ -42,6 +42,9 @@ Napi::Value maskGreyAsync(const Napi::CallbackInfo& info);
 // thread from a copy of the source (run lengths are decoded there too).
 Napi::Value maskCoverage(const Napi::CallbackInfo& info);
 Napi::Value maskCoverageAsync(const Napi::CallbackInfo& info);
+// maskCoverageAsync's coverage as SAM mask-prompt logits, clamp(ln(f / (1 − f)), ±limit), made in
+// the worker too: (…maskCoverage's arguments, limit).
+Napi::Value maskLogitsAsync(const Napi::CallbackInfo& info);
 // (heat: Float32Array, width, height, threshold, connectivity, minPixels, maxInstances) →
 // {stats: Float64Array [K, 8] (peak, x0, y0, x1, y1, area, max, sum), runs: Int32Array [R, 2],
 // runCounts: Uint32Array [K]}: masks::findInstances on the calling thread (width · height < 2^31).

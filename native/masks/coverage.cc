@@ -72,4 +72,11 @@ std::vector<float> maskCoverage(const uint8_t* mask, int64_t width, int64_t heig
   return out;
 }
 
+void coverageToLogits(std::vector<float>& coverage, double limit) {
+  for (float& v : coverage) {
+    const double f = v;
+    v = static_cast<float>(f <= 0 ? -limit : f >= 1 ? limit : std::min(limit, std::max(-limit, std::log(f / (1 - f)))));
+  }
+}
+
 }  // namespace omniseg::masks

@@ -24,4 +24,8 @@ struct MaskFrame {
 // left to right), then each low-res row's float32 cell += (row weight · length) / cell area.
 std::vector<float> maskCoverage(const uint8_t* mask, int64_t width, int64_t height, const MaskFrame& frame);
 
+// Covered fractions f → clamp(ln(f / (1 − f)), −limit, limit) in place, in float64 and rounded
+// once (lib/mask-prompt.ts coverageLogits, to the bit): SAM mask-prompt logits.
+void coverageToLogits(std::vector<float>& coverage, double limit);
+
 }  // namespace omniseg::masks
