@@ -192,7 +192,10 @@ class DecodePrompts {
 
   async of(frame: ImageEmbedding): Promise<Prompt> {
     const { prompt } = this;
-    if (prompt.mask === undefined && !(prompt.scribbles ?? []).some((s) => s.dense === true)) return framePromptOf(prompt);
+    // (only a mask and positive dense scribbles are converted: a negative one is clicks only)
+    if (prompt.mask === undefined && !(prompt.scribbles ?? []).some((s) => s.dense === true && s.label === 1)) {
+      return framePromptOf(prompt);
+    }
     const size = `${frame.width}x${frame.height}`;
     if (this.#logits === undefined || this.#size !== size) {
       const { longestEdge, imageSize, lowResSize } = this.segmenter.config;
@@ -209,7 +212,8 @@ class DecodePrompts {
     const { mask: _mask, maskInput: _maskInput, scribbles, ...rest } = prompt;
     // (a dense scribble is clicks as well: kept as a plain one; the decode copies maskInput)
     const clicks = scribbles?.map((s) => (s.dense === true ? { ...s, dense: false } : s));
-    return { ...rest, ...(clicks === undefined ? {} : { scribbles: clicks }), maskInput: logits };
+    const maskInput = logits ?? prompt.maskInput;
+    return { ...rest, ...(clicks === undefined ? {} : { scribbles: clicks }), ...(maskInput === undefined ? {} : { maskInput }) };
   }
 }
 

@@ -227,6 +227,15 @@ describe('compose helpers', () => {
       expect(Array.from(k.mask)).toEqual(Array.from(original.mask));
       expect(instanceRuns(k)).toBeUndefined();
     }
+    // as {...instance, box}: the caller's own fields kept, the mask as it was when clipped
+    const [first] = findInstances(data, W, H, options);
+    const labelled = Object.assign(first, { label: 'cat' });
+    const clipped = instancesInBox([labelled], { positives: [], negatives: [], box: [0, 0, 149, 99] }, W)[0] as typeof labelled;
+    expect(clipped.label).toBe('cat');
+    expect(Object.keys(clipped)).toEqual(Object.keys({ ...labelled }));
+    const before = Array.from(first.mask);
+    first.mask = new Uint8Array(W * H);
+    expect(Array.from(clipped.mask)).toEqual(before);
   });
 
   it('clicks per instance, selection by positive clicks, scribbles as clicks', () => {

@@ -82,7 +82,8 @@ describe('decodeBase64', () => {
     let seed = 3;
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const valid = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-    const odd = ['=', '-', '_', ' ', '\n', '*', '.', 'é', '\0'];
+    // (Node 20 decodes a character past U+00FF by its low byte: Ł as A, U+205F as _)
+    const odd = ['=', '-', '_', ' ', '\n', '*', '.', 'é', '\0', 'Ł', 'ｑ', '\u202f', '\u205f'];
     let accepted = 0;
     for (let trial = 0; trial < 4000; trial++) {
       const bytes = Buffer.from(Array.from({ length: Math.floor(random() * 12) }, () => Math.floor(random() * 256)));

@@ -88,6 +88,17 @@ describe.skipIf(!HAVE_SHARED_IMAGES)('frame streams on the sam-tiny checkpoint',
     expect(results[0].prompt.mask!.data).not.toBe(data);
   });
 
+  it('a maskInput prompt with a negative dense scribble (clicks only): each frame as segment() alone gives', async () => {
+    const maskInput = new Float32Array(segmenter.config.lowResSize ** 2).fill(-2);
+    maskInput.fill(4, 0, maskInput.length / 2);
+    const prompt = { maskInput, scribbles: [{ path: [[2, 2], [20, 10]] as Array<[number, number]>, label: 0 as const, dense: true }], ...click };
+    const results = await collect(segmenter.segmentStream(frames.files.slice(0, 2), prompt));
+    for (const [i, r] of results.entries()) {
+      const alone = await segmenter.segment(frames.files[i], prompt);
+      expect(r.masks.map((m) => [m.score, m.toRLE()])).toEqual(alone.masks.map((m) => [m.score, m.toRLE()]));
+    }
+  });
+
   it('follow: each frame is decoded from the previous best mask, as segment() with that box and logits gives', async () => {
     const source = Readable.from(frames.files); // a Readable in object mode
     const results = await collect(segmenter.segmentStream(source, click, { follow: true, maxFramesInFlight: 2 }));

@@ -117,28 +117,38 @@ export function instanceRuns(instance: Instance): MaskRuns | undefined {
 }
 
 /**
- * @internal `instance` with another box (a target box's clip). Its mask is shared, and made only
- * when read: while findInstances' runs stand for it, they stand for the copy's too.
+ * @internal `instance` with another box (a target box's clip), as `{ ...instance, box }` makes it:
+ * its own fields and its mask as they are now. While findInstances' runs stand for that mask, the
+ * copy keeps them and makes its mask from them only when read.
  */
 export function withBox(instance: Instance, box: Box): Instance {
-  const runs = ownRuns.get(instance);
+  const runs = ownRuns.get(instance)?.();
   if (runs === undefined) return { ...instance, box };
   let mask: Uint8Array | undefined;
-  const copy: Instance = {
-    peak: instance.peak,
-    box,
-    area: instance.area,
-    maxResponse: instance.maxResponse,
-    meanResponse: instance.meanResponse,
-    get mask(): Uint8Array {
-      return (mask ??= instance.mask);
-    },
-    set mask(value: Uint8Array) {
-      mask = value;
-    },
-  };
-  ownRuns.set(copy, () => (mask === undefined ? runs() : undefined));
-  return copy;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(instance)) {
+    if (key === 'mask') {
+      Object.defineProperty(copy, 'mask', {
+        get: () => (mask ??= runsMask(runs)),
+        set: (value: Uint8Array) => {
+          mask = value;
+        },
+        enumerable: true,
+        configurable: true,
+      });
+    } else {
+      copy[key] = key === 'box' ? box : (instance as unknown as Record<string, unknown>)[key];
+    }
+  }
+  ownRuns.set(copy as unknown as Instance, () => (mask === undefined ? runs : undefined));
+  return copy as unknown as Instance;
+}
+
+/** A width × height mask, 1 on the row runs. */
+function runsMask({ runs, width, height }: MaskRuns): Uint8Array {
+  const mask = new Uint8Array(width * height);
+  for (let i = 0; i < runs.length; i += 2) mask.fill(1, runs[i], runs[i + 1]);
+  return mask;
 }
 
 /**
@@ -183,11 +193,7 @@ function instancesOf(found: NativeInstances, width: number, height: number): Ins
       maxResponse: max,
       meanResponse: sum / area,
       get mask(): Uint8Array {
-        if (mask === undefined) {
-          mask = new Uint8Array(width * height);
-          for (let i = 0; i < own.length; i += 2) mask.fill(1, own[i], own[i + 1]);
-        }
-        return mask;
+        return (mask ??= runsMask({ runs: own, width, height }));
       },
       set mask(value: Uint8Array) {
         mask = value;

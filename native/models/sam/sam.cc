@@ -299,10 +299,10 @@ SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_
   // one such decode of 64 boxes × 3 masks at 2000×1500 kept 600 MiB in the arena after it.
   if (r.rle) io.ends = static_cast<uint32_t*>(ctx.arena.bytes(P * M * sizeof(uint32_t)));
   if (r.rle && out && !ctx.gpu && maskBytes * (1 + sizeof(uint32_t)) > kArenaRleBytes) {
-    io.ownMasks.resize(maskBytes);
-    io.ownBounds.resize(maskBytes);
-    io.masks = io.ownMasks.data();
-    io.bounds = io.ownBounds.data();
+    io.ownMasks.reset(new uint8_t[maskBytes]);
+    io.ownBounds.reset(new uint32_t[maskBytes]);
+    io.masks = io.ownMasks.get();
+    io.bounds = io.ownBounds.get();
     return io;
   }
   if (!io.masks) io.masks = static_cast<uint8_t*>(ctx.arena.bytes(maskBytes));

@@ -122,9 +122,10 @@ class SamModel {
     uint32_t* ends = nullptr;    // [P, M] with rle: ops::maskBoundaries of masks
     uint32_t* bounds = nullptr;  // [P·M·H·W] capacity, with rle
     // masks and bounds of a host rle decode past kArenaRleBytes, freed with the call (the worker's
-    // arena keeps what it grows to until the model is disposed)
-    HostVector<uint8_t> ownMasks;
-    HostVector<uint32_t> ownBounds;
+    // arena keeps what it grows to until the model is disposed); plain heap memory, uninitialised
+    // (HostVector's may come from the pinned pool, which keeps what it frees)
+    std::unique_ptr<uint8_t[]> ownMasks;
+    std::unique_ptr<uint32_t[]> ownBounds;
   };
   DecodeIO allocateIO(Ctx& ctx, const DecodeRequest& r, int64_t Ns, const Embedding& e,
                       DecodeResult* out = nullptr) const;
