@@ -152,7 +152,7 @@ describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
     const posing = Object.setPrototypeOf(other, Object.getPrototypeOf(encoded)) as typeof encoded;
     expect(() => model.decode(posing, cat)).toThrow(/image must be a NativeClipSegImage/);
     const grid = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(encoded), 'grid')!.get!;
-    expect(() => grid.call(other)).toThrow(/the receiver of an accessor must be an object of its class/);
+    expect(() => grid.call(other)).toThrow(/the receiver must be an object of its class/);
     expect(() => model.decode(encoded, new Float32Array(5))).toThrow(/embedding must hold N · projectionDim values/);
     encoded.dispose();
     expect(encoded.disposed).toBe(true);

@@ -133,10 +133,10 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
     // accessors get no receiver check from V8: an embedding's read past a model's memory
     for (const key of ['width', 'height', 'resizedWidth', 'resizedHeight', 'encodeMs', 'bytes', 'disposed']) {
       const get = Object.getOwnPropertyDescriptor(Embedding.prototype, key)!.get!;
-      expect(() => get.call(posing), key).toThrow(/the receiver of an accessor must be an object of its class/);
+      expect(() => get.call(posing), key).toThrow(/the receiver must be an object of its class/);
     }
     const config = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(model), 'config')!.get!;
-    expect(() => config.call(e)).toThrow(/the receiver of an accessor must be an object of its class/);
+    expect(() => config.call(e)).toThrow(/the receiver must be an object of its class/);
     expect((await model.decode(e, prompt)).iou.length).toBe(1);
   });
 

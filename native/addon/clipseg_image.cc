@@ -42,19 +42,15 @@ std::shared_ptr<const clipseg::ImageFeatures> ClipSegImageWrap::get(Napi::Env en
 }
 
 Napi::Value ClipSegImageWrap::grid(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Number::New(info.Env(), static_cast<double>(grid_));
 }
 Napi::Value ClipSegImageWrap::encodeMs(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Number::New(info.Env(), encodeMs_);
 }
 Napi::Value ClipSegImageWrap::bytes(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
 }
 Napi::Value ClipSegImageWrap::disposed(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Boolean::New(info.Env(), !features_);
 }
 void ClipSegImageWrap::dispose(const Napi::CallbackInfo& info) {

@@ -320,7 +320,6 @@ std::shared_ptr<ClipSegModel> ClipSegModelWrap::get(Napi::Env env) const {
 }
 
 Napi::Value ClipSegModelWrap::config(const Napi::CallbackInfo& info) {
-  receiver(info);
   Napi::Env env = info.Env();
   auto model = get(env);
   const auto& c = model->config();

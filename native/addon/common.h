@@ -112,15 +112,18 @@ class TaggedWrap : public Napi::ObjectWrap<T> {
 
   // `v`'s wrapped object, or a TypeError naming `what`.
   static T* from(Napi::Env env, Napi::Value v, const char* what) {
-    T* wrap = v.IsObject() && v.As<Napi::Object>().CheckTypeTag(&T::kTypeTag) ? T::Unwrap(v.As<Napi::Object>()) : nullptr;
+    const bool tagged = v.IsObject() && v.As<Napi::Object>().CheckTypeTag(&T::kTypeTag);
+    T* wrap = tagged ? Napi::ObjectWrap<T>::Unwrap(v.As<Napi::Object>()) : nullptr;
     if (!wrap) throw Napi::TypeError::New(env, std::string("omniseg native: invalid argument: ") + what);
     return wrap;
   }
 
- protected:
-  // First line of each accessor: a TypeError unless it was called on an object of this class.
-  static void receiver(const Napi::CallbackInfo& info) {
-    from(info.Env(), info.This(), "the receiver of an accessor must be an object of its class");
+  // The receiver's wrapped object, for node-addon-api's method and accessor callbacks (they call
+  // T::Unwrap, which this hides, then the member function): a TypeError unless the receiver is of
+  // this class. The member call on another class's object was undefined behaviour (UBSan's vptr
+  // check stops on it), whatever the member function checked first.
+  static T* Unwrap(Napi::Object receiver) {
+    return from(receiver.Env(), receiver, "the receiver must be an object of its class");
   }
 };
 

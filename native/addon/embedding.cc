@@ -53,31 +53,24 @@ std::shared_ptr<sam::Embedding> EmbeddingWrap::get(Napi::Env env) const {
 }
 
 Napi::Value EmbeddingWrap::width(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Number::New(info.Env(), static_cast<double>(original_.width));
 }
 Napi::Value EmbeddingWrap::height(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Number::New(info.Env(), static_cast<double>(original_.height));
 }
 Napi::Value EmbeddingWrap::resizedWidth(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Number::New(info.Env(), static_cast<double>(resized_.width));
 }
 Napi::Value EmbeddingWrap::resizedHeight(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Number::New(info.Env(), static_cast<double>(resized_.height));
 }
 Napi::Value EmbeddingWrap::encodeMs(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Number::New(info.Env(), encodeMs_);
 }
 Napi::Value EmbeddingWrap::bytes(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
 }
 Napi::Value EmbeddingWrap::disposed(const Napi::CallbackInfo& info) {
-  receiver(info);
   return Napi::Boolean::New(info.Env(), !embedding_);
 }
 

@@ -156,7 +156,6 @@ std::shared_ptr<sam::SamModel> SamModelWrap::get(Napi::Env env) const {
 }
 
 Napi::Value SamModelWrap::config(const Napi::CallbackInfo& info) {
-  receiver(info);
   Napi::Env env = info.Env();
   const auto& c = get(env)->config();
   auto o = Napi::Object::New(env);
