@@ -177,7 +177,7 @@ function lazyCopy(mask: BinaryMask): BinaryMask {
 
 /**
  * The stream's prompt as each frame decodes it: its dense part (a mask, dense scribbles) converted
- * to low-res logits once per frame size, where each frame converted it (a 4K mask: an 8 MB copy on
+ * to low-res logits once per frame size (and whether it has one, checked once per size), where each frame converted it (a 4K mask: an 8 MB copy on
  * the JS thread and a coverage pass in a worker, every frame), and given as `maskInput`.
  */
 class DecodePrompts {
@@ -192,10 +192,6 @@ class DecodePrompts {
 
   async of(frame: ImageEmbedding): Promise<Prompt> {
     const { prompt } = this;
-    // (only a mask and positive dense scribbles are converted: a negative one is clicks only)
-    if (prompt.mask === undefined && !(prompt.scribbles ?? []).some((s) => s.dense === true && s.label === 1)) {
-      return framePromptOf(prompt);
-    }
     const size = `${frame.width}x${frame.height}`;
     if (this.#logits === undefined || this.#size !== size) {
       const { longestEdge, imageSize, lowResSize } = this.segmenter.config;
@@ -208,12 +204,13 @@ class DecodePrompts {
         if (this.#logits === logits) this.#logits = undefined;
       });
     }
+    // (checkPrompt decides what is converted: a mask and positive dense scribbles; none, undefined)
     const logits = await this.#logits;
-    const { mask: _mask, maskInput: _maskInput, scribbles, ...rest } = prompt;
+    if (logits === undefined) return framePromptOf(prompt);
+    const { mask: _mask, scribbles, ...rest } = prompt;
     // (a dense scribble is clicks as well: kept as a plain one; the decode copies maskInput)
     const clicks = scribbles?.map((s) => (s.dense === true ? { ...s, dense: false } : s));
-    const maskInput = logits ?? prompt.maskInput;
-    return { ...rest, ...(clicks === undefined ? {} : { scribbles: clicks }), ...(maskInput === undefined ? {} : { maskInput }) };
+    return { ...rest, ...(clicks === undefined ? {} : { scribbles: clicks }), maskInput: logits };
   }
 }
 
