@@ -218,8 +218,8 @@ export class Mask {
   }
 }
 
-/** Box and area of a mask from its COCO run lengths, without decoding its pixels. */
-function boundsOfRuns(counts: Uint32Array, width: number, height: number): Bounds {
+/** @internal Box and area of a mask from its COCO run lengths, without decoding its pixels. */
+export function boundsOfRuns(counts: Uint32Array, width: number, height: number): Bounds {
   const [x0, y0, x1, y1, area] = native().runsBounds(counts, width, height);
   return { box: [x0, y0, x1, y1], area };
 }

@@ -192,37 +192,6 @@ export function overlapValidRuns(a: ArrayLike<number>, b: ArrayLike<number>): { 
   return { intersection, union };
 }
 
-/**
- * @internal The inclusive pixel bounds `[x0, y0, x1, y1]` of COCO run lengths (column-major) of a
- * mask `height` pixels high; undefined for an empty mask. O(runs): a run of ones that crosses
- * into the next column covers that column's first row and its own column's last.
- */
-export function runsBox(counts: ArrayLike<number>, height: number): [number, number, number, number] | undefined {
-  let x0 = Infinity;
-  let y0 = Infinity;
-  let x1 = -1;
-  let y1 = -1;
-  let at = 0;
-  for (let i = 0; i < counts.length; i++) {
-    const length = counts[i];
-    if (i % 2 === 1 && length > 0) {
-      const first = Math.floor(at / height);
-      const last = Math.floor((at + length - 1) / height);
-      x0 = Math.min(x0, first);
-      x1 = Math.max(x1, last);
-      if (first === last) {
-        y0 = Math.min(y0, at - first * height);
-        y1 = Math.max(y1, at + length - 1 - last * height);
-      } else {
-        y0 = 0;
-        y1 = height - 1;
-      }
-    }
-    at += length;
-  }
-  return x1 < 0 ? undefined : [x0, y0, x1, y1];
-}
-
 /** Foreground pixel count of run lengths: the sum of the odd-indexed (ones) runs. */
 export function runsArea(counts: ArrayLike<number>): number {
   let area = 0;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Mask } from '../lib/mask.js';
-import { countsFromString, countsToMask, countsToString, decodeRLE, encodeRLE, maskToCounts, mergeRuns, overlapRuns, rleArea, rleIoU, rleMerge, runsBox } from '../lib/rle.js';
+import { countsFromString, countsToMask, countsToString, decodeRLE, encodeRLE, maskToCounts, mergeRuns, overlapRuns, rleArea, rleIoU, rleMerge } from '../lib/rle.js';
 
 /** Row-major mask of height × width with the given (row, column) pixels set. */
 function maskWith(height: number, width: number, pixels: Array<[number, number]>): Uint8Array {
@@ -355,22 +355,5 @@ describe('rleMerge / rleIoU name the RLE at fault', () => {
     expect(() => rleIoU(ok, null as never)).toThrow(new TypeError('Expected an object {size, counts} for b but received null of type null'));
     expect(() => rleIoU({ size: [1, 2], counts: 'x~' }, ok)).toThrow(/for a\.counts but received "x~"/);
     expect(() => countsFromString(123 as never)).toThrow(new TypeError('Expected a COCO compressed RLE string for rle.counts but received 123 of type number'));
-  });
-});
-
-describe('runsBox', () => {
-  it("gives Mask.box's bounds from the run lengths (random masks, runs across columns, empty and full)", () => {
-    let seed = 11;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    for (let trial = 0; trial < 200; trial++) {
-      const width = 1 + Math.floor(random() * 12);
-      const height = 1 + Math.floor(random() * 12);
-      const data = new Uint8Array(width * height);
-      const density = [0, 0.02, 0.2, 0.9, 1][trial % 5];
-      for (let i = 0; i < data.length; i++) data[i] = random() < density ? 1 : 0;
-      const counts = maskToCounts(data, height, width);
-      const mask = new Mask({ data, width, height, score: 1, lowResLogits: new Float32Array(1) });
-      expect(runsBox(counts, height), `${width}x${height} #${trial}`).toEqual(mask.area === 0 ? undefined : mask.box);
-    }
   });
 });
