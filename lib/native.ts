@@ -310,6 +310,8 @@ type MaskCoverageArgs = [
   resizedHeight: number,
   imageSize: number,
   lowResSize: number,
+  /** With it, the coverage f as SAM mask-prompt logits: clamp(ln(f / (1 − f)), ±logitLimit). */
+  logitLimit?: number,
 ];
 
 /** Kept referring instances: [K, 8] (peak, x0, y0, x1, y1, area, max, sum), their runs [R, 2] (start, end) and runs per instance. */
@@ -358,8 +360,6 @@ export interface NativeRasterTools {
   maskCoverage(...args: MaskCoverageArgs): Float32Array;
   /** maskCoverage in a worker thread; the mask is copied before it returns (and decoded there from runs). */
   maskCoverageAsync(...args: MaskCoverageArgs): Promise<Float32Array>;
-  /** maskCoverageAsync's coverage as mask-prompt logits clamp(ln(f / (1 − f)), ±limit), made in the worker. */
-  maskLogitsAsync(...args: [...MaskCoverageArgs, limit: number]): Promise<Float32Array>;
   /**
    * round(255 · clamp(v, 0, 1)) of each value (Math.round; NaN → 0), in a worker thread: an 8-bit
    * heat map. The values are copied before it returns.

@@ -6,6 +6,7 @@ import type { ImageEmbedding } from '../lib/embedding.js';
 import { Mask, maskSource } from '../lib/mask.js';
 import {
   MASK_PROMPT_LOGIT as L,
+  MASK_PROMPT_LOGIT,
   maskCoverage,
   maskToLogits,
   maskToLogitsAsync,
@@ -190,8 +191,13 @@ describe('maskCoverage (native) against its definition', () => {
       const expected = reference(data, W, H, frame);
       const mask = { data, width: W, height: H };
       expect(Buffer.from(maskCoverage(mask, frame).buffer).equals(Buffer.from(expected.buffer)), `${W}x${H} in ${JSON.stringify(frame)}`).toBe(true);
+      // the logits, sync and in the worker: the definition's log-odds of the reference coverage, to the bit
+      const logits = Float32Array.from(expected, (f) =>
+        f <= 0 ? -MASK_PROMPT_LOGIT : f >= 1 ? MASK_PROMPT_LOGIT : Math.min(MASK_PROMPT_LOGIT, Math.max(-MASK_PROMPT_LOGIT, Math.log(f / (1 - f)))),
+      );
+      expect(Buffer.from(maskToLogits(mask, frame).buffer).equals(Buffer.from(logits.buffer))).toBe(true);
       const async = await maskToLogitsAsync(mask, frame);
-      expect(Buffer.from(async.buffer).equals(Buffer.from(maskToLogits(mask, frame).buffer))).toBe(true);
+      expect(Buffer.from(async.buffer).equals(Buffer.from(logits.buffer))).toBe(true);
       // the same mask as COCO run lengths and as row runs: the same floats
       const args = [W, H, frame.resizedWidth, frame.resizedHeight, frame.imageSize, frame.lowResSize] as const;
       for (const source of [Uint32Array.from(maskToCounts(data, H, W)), rowRuns(data)]) {

@@ -73,7 +73,7 @@ describe.skipIf(!HAVE_SHARED_IMAGES)('frame streams on the sam-tiny checkpoint',
       ],
       ...click,
     };
-    const coverage = vi.spyOn(native(), 'maskLogitsAsync');
+    const coverage = vi.spyOn(native(), 'maskCoverageAsync');
     const results = await collect(segmenter.segmentStream(frames.files.slice(0, 4), prompt, { multimask: true }));
     expect(coverage).toHaveBeenCalledTimes(1); // (once per frame before)
     coverage.mockRestore();

@@ -92,7 +92,6 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("componentLabels", Napi::Function::New(env, componentLabels, "componentLabels"));
   exports.Set("maskCoverage", Napi::Function::New(env, maskCoverage, "maskCoverage"));
   exports.Set("maskCoverageAsync", Napi::Function::New(env, maskCoverageAsync, "maskCoverageAsync"));
-  exports.Set("maskLogitsAsync", Napi::Function::New(env, maskLogitsAsync, "maskLogitsAsync"));
   exports.Set("composeVisualPromptAsync",
               Napi::Function::New(env, composeVisualPromptAsync, "composeVisualPromptAsync"));
   exports.Set("quantizeUnitAsync", Napi::Function::New(env, quantizeUnitAsync, "quantizeUnitAsync"));

@@ -32,7 +32,7 @@ constexpr double kMaxSide = 2147483647.0;  // 2^31 - 1
 
 constexpr const char* kCoverageUsage =
     "maskCoverage(mask: Uint8Array | Uint32Array | Int32Array, width, height, resizedWidth, resizedHeight, imageSize, "
-    "lowResSize)";
+    "lowResSize[, logitLimit])";
 
 // A width × height mask as the caller gave it (see rasters.h): row-major bytes, COCO run lengths
 // or row runs. Read in place, or from its own copy (own()) for a worker thread.
@@ -288,17 +288,26 @@ class ComposeWorker : public PromiseWorker {
 struct CoverageArgs {
   MaskSource mask;
   masks::MaskFrame frame;
+  std::optional<double> logitLimit;  // the logits of the coverage, clamped to ±this (SAM mask prompts)
 
   std::vector<float> coverage() const {
     std::vector<uint8_t> scratch;
-    return masks::maskCoverage(mask.bytes(scratch), mask.width, mask.height, frame);
+    auto out = masks::maskCoverage(mask.bytes(scratch), mask.width, mask.height, frame);
+    if (logitLimit) masks::coverageToLogits(out, *logitLimit);
+    return out;
   }
 };
 
-CoverageArgs coverageArgs(const Napi::CallbackInfo& info, const char* usage, size_t count = 7) {
+CoverageArgs coverageArgs(const Napi::CallbackInfo& info, const char* usage) {
   Napi::Env env = info.Env();
-  require(env, info.Length() == count, usage);
-  CoverageArgs a{maskSource(info, usage, 1), {}};
+  require(env, info.Length() == 7 || info.Length() == 8, usage);
+  CoverageArgs a{maskSource(info, usage, 1), {}, std::nullopt};
+  if (info.Length() == 8) {
+    require(env, info[7].IsNumber(), usage);
+    const double limit = info[7].As<Napi::Number>().DoubleValue();
+    require(env, limit > 0 && std::isfinite(limit), usage);
+    a.logitLimit = limit;
+  }
   int64_t v[4];
   for (int i = 0; i < 4; ++i) v[i] = integerArg(env, info[i + 3], 1, kMaxSide, usage);
   require(env, v[0] <= v[2] && v[1] <= v[2] && v[3] <= 4096, usage);
@@ -306,26 +315,19 @@ CoverageArgs coverageArgs(const Napi::CallbackInfo& info, const char* usage, siz
   return a;
 }
 
-// maskCoverage in a worker; with `logitLimit` (maskLogitsAsync), the SAM mask-prompt logits of
-// the coverage as well (65 536 logarithms at lowResSize 256: 0.6 ms of the JS thread per prompt).
 class CoverageWorker : public PromiseWorker {
  public:
-  CoverageWorker(Napi::Env env, CoverageArgs a, std::optional<double> logitLimit = std::nullopt)
-      : PromiseWorker(env), args_(std::move(a)), logitLimit_(logitLimit) {
-    args_.mask.own();
-  }
+  CoverageWorker(Napi::Env env, CoverageArgs a) : PromiseWorker(env), args_(std::move(a)) { args_.mask.own(); }
 
  protected:
   void run() override {
     out_ = args_.coverage();
     args_.mask.copy.reset();
-    if (logitLimit_) masks::coverageToLogits(out_, *logitLimit_);
   }
   Napi::Value result() override { return toTypedArray(Env(), std::move(out_)); }
 
  private:
   CoverageArgs args_;
-  std::optional<double> logitLimit_;
   std::vector<float> out_;
 };
 
@@ -484,17 +486,6 @@ Napi::Value maskCoverage(const Napi::CallbackInfo& info) {
 
 Napi::Value maskCoverageAsync(const Napi::CallbackInfo& info) {
   return (new CoverageWorker(info.Env(), coverageArgs(info, kCoverageUsage)))->queue();
-}
-
-Napi::Value maskLogitsAsync(const Napi::CallbackInfo& info) {
-  constexpr const char* usage =
-      "maskLogitsAsync(mask: Uint8Array | Uint32Array | Int32Array, width, height, resizedWidth, resizedHeight, "
-      "imageSize, lowResSize, limit)";
-  Napi::Env env = info.Env();
-  require(env, info.Length() == 8 && info[7].IsNumber(), usage);
-  const double limit = info[7].As<Napi::Number>().DoubleValue();
-  require(env, limit > 0 && std::isfinite(limit), usage);
-  return (new CoverageWorker(env, coverageArgs(info, usage, 8), limit))->queue();
 }
 
 Napi::Value findInstances(const Napi::CallbackInfo& info) {

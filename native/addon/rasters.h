@@ -36,15 +36,14 @@ Napi::Value maskBytes(const Napi::CallbackInfo& info);
 // (source, width, height) → promise of the mask as row-major bytes, 255 inside and 0 outside
 // (an 8-bit grey image), made in a worker thread from a copy of the source.
 Napi::Value maskGreyAsync(const Napi::CallbackInfo& info);
-// (mask, width, height, resizedWidth, resizedHeight, imageSize, lowResSize) → Float32Array:
-// masks::maskCoverage of a width × height mask in that frame, on the calling thread; mask is a
-// source as tracePolygons takes it. maskCoverageAsync returns a promise of it, made in a worker
-// thread from a copy of the source (run lengths are decoded there too).
+// (mask, width, height, resizedWidth, resizedHeight, imageSize, lowResSize[, logitLimit]) →
+// Float32Array: masks::maskCoverage of a width × height mask in that frame, on the calling thread
+// (with logitLimit, as SAM mask-prompt logits: masks::coverageToLogits); mask is a source as
+// tracePolygons takes it. maskCoverageAsync returns a promise of it, made in a worker thread from
+// a copy of the source (run lengths are decoded there too).
 Napi::Value maskCoverage(const Napi::CallbackInfo& info);
 Napi::Value maskCoverageAsync(const Napi::CallbackInfo& info);
-// maskCoverageAsync's coverage as SAM mask-prompt logits, clamp(ln(f / (1 − f)), ±limit), made in
-// the worker too: (…maskCoverage's arguments, limit).
-Napi::Value maskLogitsAsync(const Napi::CallbackInfo& info);
+
 // (heat: Float32Array, width, height, threshold, connectivity, minPixels, maxInstances) →
 // {stats: Float64Array [K, 8] (peak, x0, y0, x1, y1, area, max, sum), runs: Int32Array [R, 2],
 // runCounts: Uint32Array [K]}: masks::findInstances on the calling thread (width · height < 2^31).
