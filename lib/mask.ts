@@ -38,6 +38,7 @@ interface Bounds {
 }
 
 let sourceOf: (mask: Mask) => Uint8Array | Uint32Array;
+let knownBounds: (mask: Mask, bounds: Float64Array) => Mask;
 
 /**
  * @internal A mask's pixels when they are decoded, else its COCO run lengths (column-major): for
@@ -51,7 +52,8 @@ export function maskSource(mask: Mask): Uint8Array | Uint32Array {
  * A binary mask at the size of the original image.
  *
  * `data` and `lowResLogits` are views into the buffers the native decoder returned (no copies);
- * `box`, `area` and `stabilityScore` are computed on first use. A mask decoded with
+ * `box` and `area` come with the mask from a CPU or `rle` decode (taken in the worker), else are
+ * computed on first use, as `stabilityScore` is. A mask decoded with
  * `rle: true` arrives as its COCO run lengths: `toRLE()`, `area` and `box` read them, and `data`
  * is decoded from them on first use.
  */
@@ -202,6 +204,10 @@ export class Mask {
 
   static {
     sourceOf = (mask) => mask.#source();
+    knownBounds = (mask, [x0, y0, x1, y1, area]) => {
+      mask.#bounds = { box: [x0, y0, x1, y1], area };
+      return mask;
+    };
   }
 
   #computeBounds(): Bounds {
@@ -251,11 +257,14 @@ export function masksFromDecode(result: NativeDecodeResult, layout: DecodeLayout
     runs === undefined
       ? result.masks.length === count * pixels
       : result.masks.length === 0 && runs.per.length === count && runs.all.length === runTotal;
-  if (result.iou.length !== count || !masksFit || result.lowRes.length !== count * logits) {
+  const { bounds } = result;
+  const boundsFit = bounds === undefined || bounds.length === count * 5;
+  if (result.iou.length !== count || !masksFit || result.lowRes.length !== count * logits || !boundsFit) {
     throw new Error(
       `Native decode returned inconsistent sizes for ${count} masks of ${width}x${height}: ` +
         `iou ${result.iou.length}, masks ${result.masks.length}, lowRes ${result.lowRes.length}` +
-        (runs === undefined ? '' : `, runs ${runs.all.length}, runsPerMask ${runs.per.length}`),
+        (runs === undefined ? '' : `, runs ${runs.all.length}, runsPerMask ${runs.per.length}`) +
+        (bounds === undefined ? '' : `, bounds ${bounds.length}`),
     );
   }
   const masks: Mask[] = [];
@@ -265,16 +274,16 @@ export function masksFromDecode(result: NativeDecodeResult, layout: DecodeLayout
       runs === undefined
         ? { data: result.masks.subarray(i * pixels, (i + 1) * pixels) }
         : { counts: runs.all.subarray(run, (run += runs.per[i])) };
-    masks.push(
-      new Mask({
-        ...pixelsOrRuns,
-        width,
-        height,
-        score: result.iou[i],
-        lowResLogits: result.lowRes.subarray(i * logits, (i + 1) * logits),
-        threshold,
-      }),
-    );
+    const mask = new Mask({
+      ...pixelsOrRuns,
+      width,
+      height,
+      score: result.iou[i],
+      lowResLogits: result.lowRes.subarray(i * logits, (i + 1) * logits),
+      threshold,
+    });
+    // (box and area from the worker: a pass over a 4K mask costs the JS thread ~1–2 ms)
+    masks.push(bounds === undefined ? mask : knownBounds(mask, bounds.subarray(i * 5, i * 5 + 5)));
   }
   return masks;
 }

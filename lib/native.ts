@@ -97,6 +97,11 @@ export interface NativeDecodeResult {
   runs?: Uint32Array;
   /** With `rle`: [P, M], how many run lengths each mask has in `runs`. */
   runsPerMask?: Uint32Array;
+  /**
+   * [P, M, 5]: each mask's x0, y0, x1, y1 and area (as `maskBounds`), taken by the worker as it
+   * thresholded the mask (CPU) or from its runs (`rle`); absent from a CUDA decode of pixels.
+   */
+  bounds?: Float64Array;
   /** Milliseconds spent in the native decode (prompt encoder + mask decoder + post-processing). */
   decodeMs: number;
 }

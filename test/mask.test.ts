@@ -242,9 +242,26 @@ describe('masksFromDecode', () => {
     });
   });
 
+  it("takes each mask's box and area from the worker's bounds when the decode gives them", () => {
+    // (made-up bounds, unlike the pixels: the masks report what the native pass took)
+    const bounds = Float64Array.from({ length: P * M * 5 }, (_, i) => 100 + i);
+    const masks = masksFromDecode({ ...result, bounds }, layout);
+    masks.forEach((mask, i) => {
+      expect(mask.box).toEqual([100 + 5 * i, 101 + 5 * i, 102 + 5 * i, 103 + 5 * i]);
+      expect(mask.area).toBe(104 + 5 * i);
+    });
+    // without them, the pixels'
+    expect(masksFromDecode(result, layout).map((m) => m.box)).toEqual([
+      [0, 0, 0, 0], [1, 0, 1, 0], [2, 0, 2, 0], [0, 1, 0, 1], [1, 1, 1, 1], [2, 1, 2, 1],
+    ]);
+  });
+
   it('rejects inconsistent native output', () => {
     expect(() => masksFromDecode({ ...result, iou: new Float32Array(5) }, layout)).toThrow(
       new Error('Native decode returned inconsistent sizes for 6 masks of 3x2: iou 5, masks 36, lowRes 24'),
+    );
+    expect(() => masksFromDecode({ ...result, bounds: new Float64Array(29) }, layout)).toThrow(
+      new Error('Native decode returned inconsistent sizes for 6 masks of 3x2: iou 6, masks 36, lowRes 24, bounds 29'),
     );
   });
 

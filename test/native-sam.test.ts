@@ -13,6 +13,22 @@ async function rgb(file: string) {
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
 }
 
+/** [x0, y0, x1, y1, area] of each [height, width] mask in `masks`, by definition (Mask.box / area). */
+function boundsOf(masks: Uint8Array, width: number, height: number): number[] {
+  const out: number[] = [];
+  for (let at = 0; at < masks.length; at += width * height) {
+    let [x0, y0, x1, y1, area] = [width, height, -1, -1, 0];
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        if (masks[at + y * width + x] === 0) continue;
+        [x0, y0, x1, y1, area] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y), area + 1];
+      }
+    }
+    out.push(...(area === 0 ? [0, 0, 0, 0, 0] : [x0, y0, x1, y1, area]));
+  }
+  return out;
+}
+
 // fp32: differences come from summation order and erf/exp approximations only. bf16x3: the image
 // encoder's matrix products in bf16 pairs (~4e-6 per GEMM); the decoder stays fp32.
 describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuMatmul %s', (cpuMatmul) => {
@@ -73,6 +89,8 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
       const ref = u8(c.masks);
       expect(r.masks.length).toBe(ref.length);
       expect(mismatches(r.masks, ref)).toBeLessThanOrEqual(Math.ceil(ref.length * 1e-4));
+      // each mask's box and area, taken by the worker as it thresholded the mask
+      expect(Array.from(r.bounds ?? [])).toEqual(boundsOf(r.masks, e.width, e.height));
 
       // The same masks as COCO run lengths, computed by the native decode (rle).
       const runs = await model.decode(e, { ...prompt, rle: true });
@@ -87,8 +105,29 @@ describe.each(['fp32', 'bf16x3'] as const)('native SAM (sam-tiny fixtures), cpuM
         expect(counts).toEqual(maskToCounts(r.masks.subarray(i * pixels, (i + 1) * pixels), e.height, e.width));
       });
       expect(at).toBe(runs.runs?.length);
+      expect(Array.from(runs.bounds ?? [])).toEqual(boundsOf(r.masks, e.width, e.height)); // (from the runs)
     });
   }
+
+  it("gives each mask's box and area with the masks, empty and full masks and many blocks of rows included", async () => {
+    // 700 × 300: the threshold pass runs in blocks of 93 rows over the 2 threads
+    const e = model.embeddingFromCHW(f32(cases.images[0].embedding), 700, 300);
+    const prompt = {
+      promptCount: 2, pointsPerPrompt: 0, points: null, labels: null,
+      boxes: new Float32Array([10, 20, 600, 280, 300, 100, 320, 290]),
+      maskInput: null, multimask: true,
+    };
+    for (const threshold of [0, -1e30, 1e30, 0.3]) {
+      const r = await model.decode(e, { ...prompt, threshold });
+      const want = boundsOf(r.masks, 700, 300);
+      expect(Array.from(r.bounds ?? []), `threshold ${threshold}`).toEqual(want);
+      const runs = await model.decode(e, { ...prompt, threshold, rle: true });
+      expect(Array.from(runs.bounds ?? []), `threshold ${threshold}, rle`).toEqual(want);
+      if (threshold === -1e30) expect(want.slice(0, 5)).toEqual([0, 0, 699, 299, 700 * 300]);
+      if (threshold === 1e30) expect(want.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
+    }
+    e.dispose();
+  });
 
   it('decodes rle past the share the worker keeps (kArenaRleBytes, 64 MiB) to the runs of the masks', async () => {
     // 3 boxes × 3 masks at 2000×1500: 27 M mask pixels, 135 MB of masks and boundaries

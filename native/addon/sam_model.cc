@@ -87,6 +87,7 @@ class DecodeWorker : public PromiseWorker {
       obj.Set("runs", toTypedArray(env, std::move(result_.runs)));
       obj.Set("runsPerMask", toTypedArray(env, std::move(result_.runsPerMask)));
     }
+    if (!result_.bounds.empty()) obj.Set("bounds", toTypedArray(env, std::move(result_.bounds)));
     obj.Set("decodeMs", Napi::Number::New(env, result_.decodeMs));
     return obj;
   }

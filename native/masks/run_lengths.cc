@@ -228,4 +228,49 @@ OMNISEG_SIMD Bounds maskBounds(const uint8_t* m, int64_t height, int64_t width) 
   return b;
 }
 
+OMNISEG_SIMD Bounds thresholdBounds(const float* logits, int64_t height, int64_t width, float t,
+                                    uint8_t* mask) {
+  Bounds b{width, height, -1, -1, 0};
+  for (int64_t y = 0; y < height; ++y) {
+    const float* in = logits + y * width;
+    uint8_t* row = mask + y * width;
+    int64_t count = 0;
+    for (int64_t x0 = 0; x0 < width; x0 += int64_t{1} << 30) {
+      uint32_t part = 0;  // (32-bit lanes vectorise better than 64-bit ones)
+      for (int64_t x = x0; x < std::min(width, x0 + (int64_t{1} << 30)); ++x) {  // (vectorised)
+        const uint8_t v = in[x] > t ? 1 : 0;
+        row[x] = v;
+        part += v;
+      }
+      count += part;
+    }
+    if (count == 0) continue;
+    b.area += count;
+    // Only the columns outside the box so far can widen it (the row is still in L1).
+    for (int64_t x = 0; x < std::min(b.x0, width); ++x)
+      if (row[x]) {
+        b.x0 = x;
+        break;
+      }
+    for (int64_t x = width - 1; x > b.x1; --x)
+      if (row[x]) {
+        b.x1 = x;
+        break;
+      }
+    if (b.y1 < 0) b.y0 = y;
+    b.y1 = y;
+  }
+  if (b.area == 0) return {0, 0, 0, 0, 0};
+  return b;
+}
+
+Bounds unionBounds(const Bounds& a, Bounds b, int64_t rowOffset) {
+  if (b.area == 0) return a;
+  b.y0 += rowOffset;
+  b.y1 += rowOffset;
+  if (a.area == 0) return b;
+  return {std::min(a.x0, b.x0), std::min(a.y0, b.y0), std::max(a.x1, b.x1), std::max(a.y1, b.y1),
+          a.area + b.area};
+}
+
 }  // namespace omniseg::masks

@@ -52,6 +52,15 @@ struct Bounds {
 };
 Bounds maskBounds(const uint8_t* m, int64_t height, int64_t width);
 
+// mask = logits > t (1 or 0; NaN gives 0), [height, width] row-major, and its bounds as
+// maskBounds gives them, in one pass: each row is tested while the cache still holds it (the
+// decoder's post-processing on the CPU).
+Bounds thresholdBounds(const float* logits, int64_t height, int64_t width, float t, uint8_t* mask);
+
+// The bounds of the union of the masks a and b describe (either may be empty: area 0); b's rows
+// start `rowOffset` rows below a's.
+Bounds unionBounds(const Bounds& a, Bounds b, int64_t rowOffset = 0);
+
 // The same bounds and area of the mask whose COCO run lengths (summing to width · height) are
 // `counts`, from the runs alone.
 Bounds runsBounds(const uint32_t* counts, size_t n, int64_t height, int64_t width);

@@ -1,9 +1,10 @@
 // masks/run_lengths on random masks, under ASan in `make asan`, against their definitions pixel
 // by pixel (coco_counts.h's column walk for the counts): maskToCounts, countsToMask and every
-// crop of it (edges, empty crops), maskBounds and runsBounds, and countsToString against the
-// base-32 groups of each delta.
+// crop of it (edges, empty crops), maskBounds, runsBounds and thresholdBounds (+ unionBounds),
+// and countsToString against the base-32 groups of each delta.
 // lib/ tests check the same through the addon against the JS they replaced.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -74,7 +75,23 @@ int main() {
       }
     }
     if (want.area == 0) want = {0, 0, 0, 0, 0};
-    for (const masks::Bounds& b : {masks::maskBounds(m.data(), H, W), masks::runsBounds(u.data(), u.size(), H, W)}) {
+    // thresholdBounds on logits whose threshold at t is m (t itself and NaN give 0), in two blocks
+    // of rows split at a random row (either may be empty), joined by unionBounds
+    const float t = static_cast<float>(rng() % 5) - 2.f;
+    std::vector<float> logits(m.size());
+    for (size_t i = 0; i < m.size(); ++i) {
+      const int kind = static_cast<int>(rng() % 3);
+      logits[i] = m[i] ? t + 0.25f + static_cast<float>(rng() % 50)
+                       : kind == 0 ? t : kind == 1 ? std::nanf("") : t - static_cast<float>(rng() % 50);
+    }
+    std::vector<uint8_t> thresholded(m.size(), 7);
+    const int64_t split = static_cast<int64_t>(rng() % static_cast<uint32_t>(H + 1));
+    const masks::Bounds top = masks::thresholdBounds(logits.data(), split, W, t, thresholded.data());
+    const masks::Bounds bottom =
+        masks::thresholdBounds(logits.data() + split * W, H - split, W, t, thresholded.data() + split * W);
+    for (size_t i = 0; i < m.size(); ++i) CHECK(thresholded[i] == (m[i] != 0 ? 1 : 0));
+    for (const masks::Bounds& b : {masks::maskBounds(m.data(), H, W), masks::runsBounds(u.data(), u.size(), H, W),
+                                   masks::unionBounds(top, bottom, split)}) {
       CHECK(b.x0 == want.x0 && b.y0 == want.y0 && b.x1 == want.x1 && b.y1 == want.y1 && b.area == want.area);
     }
     CHECK(masks::countsToString(u.data(), u.size()) == groups(u));

@@ -1,5 +1,6 @@
 #include "models/sam/sam.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include "core/error.h"
 #include "core/profile.h"
 #include "core/safetensors.h"
+#include "masks/run_lengths.h"
 #ifdef OMNISEG_CUDA
 #include <cstdio>
 #include <cstdlib>
@@ -34,16 +36,18 @@ double msSince(std::chrono::steady_clock::time_point t0) {
 }
 
 // The COCO counts of `planes` masks of `pixels` pixels from their boundaries in the backend's
-// memory (ops::maskBoundaries: ends [planes], bounds): only the boundaries cross to the host.
-// A mask's counts are the differences of 0, its boundaries and `pixels`.
-void collectRuns(Ctx& ctx, const uint32_t* ends, const uint32_t* bounds, int64_t planes,
-                 int64_t pixels, DecodeResult& out) {
+// memory (ops::maskBoundaries: ends [planes], boundaries): only the boundaries cross to the host.
+// A mask's counts are the differences of 0, its boundaries and `pixels`; its bounds (out.bounds,
+// sized) are read from them.
+void collectRuns(Ctx& ctx, const uint32_t* ends, const uint32_t* boundaries, int64_t planes,
+                 int64_t height, int64_t width, DecodeResult& out) {
+  const int64_t pixels = height * width;
   out.runsPerMask.resize(static_cast<size_t>(planes));
   std::vector<uint32_t> end(static_cast<size_t>(planes));
   ops::collect(ctx, ends, end.size() * sizeof(uint32_t), end.data());
   const size_t total = planes ? end.back() : 0;
   HostVector<uint32_t> pos(total);
-  ops::collect(ctx, bounds, total * sizeof(uint32_t), pos.data());
+  ops::collect(ctx, boundaries, total * sizeof(uint32_t), pos.data());
   out.runs.resize(total + static_cast<size_t>(planes));
   uint32_t* run = out.runs.data();
   for (size_t p = 0, i = 0; p < end.size(); ++p) {
@@ -54,6 +58,11 @@ void collectRuns(Ctx& ctx, const uint32_t* ends, const uint32_t* bounds, int64_t
     }
     *run++ = static_cast<uint32_t>(pixels) - k;
     out.runsPerMask[p] = end[p] - (p ? end[p - 1] : 0) + 1;
+    const masks::Bounds b = masks::runsBounds(run - out.runsPerMask[p], out.runsPerMask[p], height, width);
+    const double box[5] = {static_cast<double>(b.x0), static_cast<double>(b.y0),
+                           static_cast<double>(b.x1), static_cast<double>(b.y1),
+                           static_cast<double>(b.area)};
+    std::copy(box, box + 5, out.bounds.data() + p * 5);
   }
 }
 }  // namespace
@@ -269,10 +278,10 @@ void SamModel::decodeOnDevice(Ctx& ctx, const Embedding& e, const DecodeRequest&
   }
   ProfileScope ps("post-process");
   postprocessMasks(ctx, io.lowRes, P * M, L, cfg_.processor.padHeight, e.resized, e.original,
-                   r.threshold, io.masks);
+                   r.threshold, io.masks, io.bounds);
   if (r.rle)
     ops::maskBoundaries(ctx, io.masks, P * M, e.original.height, e.original.width, io.ends,
-                        io.bounds);
+                        io.boundaries);
 }
 
 // Buffers for the prompt inputs and the outputs of decodeOnDevice, from ctx's arena (image and
@@ -290,6 +299,9 @@ SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_
     io.lowRes = ops::outputBuffer(ctx, out->lowRes.data(), out->lowRes.size());
     io.iou = ops::outputBuffer(ctx, out->iou.data(), out->iou.size());
     if (!r.rle) io.masks = ops::outputBuffer(ctx, out->masks.data(), maskBytes);
+    // (a CUDA decode of pixels leaves the bounds to the caller: a pass over the masks on the host
+    // would cost more than the decode)
+    if (!r.rle && !ctx.gpu) io.bounds = out->bounds.data();
   } else {
     io.lowRes = ctx.arena.floats(P * M * L * L);
     io.iou = ctx.arena.floats(P * M);
@@ -300,13 +312,13 @@ SamModel::DecodeIO SamModel::allocateIO(Ctx& ctx, const DecodeRequest& r, int64_
   if (r.rle) io.ends = static_cast<uint32_t*>(ctx.arena.bytes(P * M * sizeof(uint32_t)));
   if (r.rle && out && !ctx.gpu && maskBytes * (1 + sizeof(uint32_t)) > kArenaRleBytes) {
     io.ownMasks.reset(new uint8_t[maskBytes]);
-    io.ownBounds.reset(new uint32_t[maskBytes]);
+    io.ownBoundaries.reset(new uint32_t[maskBytes]);
     io.masks = io.ownMasks.get();
-    io.bounds = io.ownBounds.get();
+    io.boundaries = io.ownBoundaries.get();
     return io;
   }
   if (!io.masks) io.masks = static_cast<uint8_t*>(ctx.arena.bytes(maskBytes));
-  if (r.rle) io.bounds = static_cast<uint32_t*>(ctx.arena.bytes(maskBytes * sizeof(uint32_t)));
+  if (r.rle) io.boundaries = static_cast<uint32_t*>(ctx.arena.bytes(maskBytes * sizeof(uint32_t)));
   return io;
 }
 
@@ -457,6 +469,7 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   out.iou.resize(P * M);
   out.lowRes.resize(P * M * L * L);
   if (!r.rle) out.masks.resize(static_cast<size_t>(P * M * H * W));
+  if (r.rle || !ctx.gpu) out.bounds.resize(static_cast<size_t>(P * M * 5));
   if (!io) {
     local = allocateIO(ctx, r, Ns, e, &out);
     local.image = e.data.data();
@@ -475,7 +488,7 @@ DecodeResult SamModel::decode(Embedding& e, const DecodeRequest& r) {
   ops::collect(ctx, io->iou, out.iou.size() * sizeof(float), out.iou.data());
   ops::collect(ctx, io->lowRes, out.lowRes.size() * sizeof(float), out.lowRes.data());
   if (r.rle)
-    collectRuns(ctx, io->ends, io->bounds, P * M, H * W, out);
+    collectRuns(ctx, io->ends, io->boundaries, P * M, H, W, out);
   else
     ops::collect(ctx, io->masks, out.masks.size(), out.masks.data());
   out.decodeMs = msSince(t0);

@@ -61,6 +61,9 @@ struct DecodeResult {
   // run of zeros), back to back; runsPerMask [P, M] says how many each has.
   HostVector<uint32_t> runs;
   HostVector<uint32_t> runsPerMask;
+  // [P, M, 5]: each mask's x0, y0, x1, y1 and area (masks::maskBounds), taken as it is thresholded
+  // on the CPU, or from its runs with rle; empty for a CUDA decode of pixels (left to the caller).
+  HostVector<double> bounds;
   double decodeMs = 0;
 };
 
@@ -120,12 +123,13 @@ class SamModel {
     float* iou = nullptr;     // [P, M]
     uint8_t* masks = nullptr; // [P, M, H, W]
     uint32_t* ends = nullptr;    // [P, M] with rle: ops::maskBoundaries of masks
-    uint32_t* bounds = nullptr;  // [P·M·H·W] capacity, with rle
-    // masks and bounds of a host rle decode past kArenaRleBytes, freed with the call (the worker's
+    uint32_t* boundaries = nullptr;  // [P·M·H·W] capacity, with rle
+    double* bounds = nullptr;  // [P, M, 5] host: DecodeResult::bounds of a CPU decode of pixels
+    // masks and boundaries of a host rle decode past kArenaRleBytes, freed with the call (the worker's
     // arena keeps what it grows to until the model is disposed); plain heap memory, uninitialised
     // (HostVector's may come from the pinned pool, which keeps what it frees)
     std::unique_ptr<uint8_t[]> ownMasks;
-    std::unique_ptr<uint32_t[]> ownBounds;
+    std::unique_ptr<uint32_t[]> ownBoundaries;
   };
   DecodeIO allocateIO(Ctx& ctx, const DecodeRequest& r, int64_t Ns, const Embedding& e,
                       DecodeResult* out = nullptr) const;
