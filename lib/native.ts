@@ -128,6 +128,12 @@ export interface NativeEmbedding {
 
 export interface NativeSamModel {
   readonly config: NativeSamConfig;
+  /**
+   * Native bytes the model holds (reported to V8 while held, measured again after each call): its
+   * checkpoint's mapping, the weights converted at load, and the scratch its workers keep between
+   * calls. Throws once disposed.
+   */
+  readonly bytes: number;
   /** Preprocess (resize, normalise, pad) and run the image encoder. pixels: HWC uint8, channels 3. */
   encode(pixels: Uint8Array, width: number, height: number, channels: number): Promise<NativeEmbedding>;
   /** encode() for several RGB images in one encoder pass; one embedding per image, in order. */
@@ -224,6 +230,12 @@ export type NativeClipPixels = Float32Array | NativeRgb;
 
 export interface NativeClipSegModel {
   readonly config: NativeClipSegConfig;
+  /**
+   * Native bytes the model holds (reported to V8 while held, measured again after each call): its
+   * checkpoint's mapping, the weights converted at load, and the scratch its workers keep between
+   * calls. Throws once disposed.
+   */
+  readonly bytes: number;
   /** CLIP text features (text_projection of the pooled output), [projectionDim]. */
   textEmbedding(inputIds: Int32Array): Promise<Float32Array>;
   /** CLIP image features (visual_projection of the pooled output) of [3, height, width] normalised pixels. */

@@ -287,7 +287,8 @@ Napi::Function ClipSegModelWrap::define(Napi::Env env) {
                       InstanceMethod<&ClipSegModelWrap::forward>("forward"),
                       InstanceMethod<&ClipSegModelWrap::encodeImage>("encodeImage"),
                       InstanceMethod<&ClipSegModelWrap::decode>("decode"),
-                      InstanceMethod<&ClipSegModelWrap::dispose>("dispose")});
+                      InstanceMethod<&ClipSegModelWrap::dispose>("dispose"),
+                      InstanceAccessor<&ClipSegModelWrap::bytes>("bytes")});
 }
 
 ClipSegModelWrap::ClipSegModelWrap(const Napi::CallbackInfo& info) : TaggedWrap<ClipSegModelWrap>(info) {
@@ -297,6 +298,7 @@ ClipSegModelWrap::ClipSegModelWrap(const Napi::CallbackInfo& info) : TaggedWrap<
     return;
   }
   model_ = *info[0].As<Napi::External<std::shared_ptr<ClipSegModel>>>().Data();
+  memory_ = modelMemory(info.Env(), model_);
 }
 
 Napi::Value ClipSegModelWrap::load(const Napi::CallbackInfo& info) {
@@ -342,7 +344,7 @@ Napi::Value ClipSegModelWrap::textEmbedding(const Napi::CallbackInfo& info) {
   require(env, info.Length() == 1, "textEmbedding(inputIds)");
   w->ids = copyTypedArray<int32_t>(env, info[0], napi_int32_array, "inputIds must be an Int32Array");
   require(env, !w->ids.empty(), "inputIds must not be empty");
-  return guard.release()->queue();
+  return guard.release()->track(memory_)->queue();
 }
 
 Napi::Value ClipSegModelWrap::imageEmbedding(const Napi::CallbackInfo& info) {
@@ -351,7 +353,7 @@ Napi::Value ClipSegModelWrap::imageEmbedding(const Napi::CallbackInfo& info) {
   std::unique_ptr<EmbeddingWorker> guard(w);
   require(env, info.Length() == 3, "imageEmbedding(pixels, width, height)");
   w->pixels = copyPixels(env, info[0], info[1], info[2], "pixels must be a Float32Array [3, height, width] or {rgb, width, height, lut}");
-  return guard.release()->queue();
+  return guard.release()->track(memory_)->queue();
 }
 
 Napi::Value ClipSegModelWrap::forward(const Napi::CallbackInfo& info) {
@@ -385,7 +387,7 @@ Napi::Value ClipSegModelWrap::forward(const Napi::CallbackInfo& info) {
     require(env, tw.IsNumber(), "textWeight");
     w->textWeight = tw.As<Napi::Number>().FloatValue();
   }
-  return guard.release()->queue();
+  return guard.release()->track(memory_)->queue();
 }
 
 Napi::Value ClipSegModelWrap::encodeImage(const Napi::CallbackInfo& info) {
@@ -394,7 +396,7 @@ Napi::Value ClipSegModelWrap::encodeImage(const Napi::CallbackInfo& info) {
   std::unique_ptr<EncodeImageWorker> guard(w);
   require(env, info.Length() == 3, "encodeImage(pixels, width, height)");
   w->pixels = copyPixels(env, info[0], info[1], info[2], "pixels must be a Float32Array [3, height, width] or {rgb, width, height, lut}");
-  return guard.release()->queue();
+  return guard.release()->track(memory_)->queue();
 }
 
 Napi::Value ClipSegModelWrap::decode(const Napi::CallbackInfo& info) {
@@ -412,9 +414,16 @@ Napi::Value ClipSegModelWrap::decode(const Napi::CallbackInfo& info) {
   require(env, static_cast<int64_t>(guard->featuresSize()) == model->featureSize(guard->grid()),
           "image was encoded by another model");
   if (info.Length() == 3) heatmapSize(env, info[2].As<Napi::Object>(), w->heatWidth, w->heatHeight);
-  return guard.release()->queue();
+  return guard.release()->track(memory_)->queue();
 }
 
-void ClipSegModelWrap::dispose(const Napi::CallbackInfo&) { model_.reset(); }
+void ClipSegModelWrap::dispose(const Napi::CallbackInfo& info) {
+  model_.reset();
+  if (memory_) memory_->close(info.Env());
+}
+
+Napi::Value ClipSegModelWrap::bytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(get(info.Env())->heldBytes()));
+}
 
 }  // namespace omniseg::addon

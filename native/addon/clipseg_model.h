@@ -15,6 +15,9 @@ class ClipSegModelWrap : public TaggedWrap<ClipSegModelWrap> {
   static constexpr napi_type_tag kTypeTag = {0x6f6d6e6973656704ULL, 0x58e23d91a6c40b44ULL};
   static Napi::Function define(Napi::Env env);
   explicit ClipSegModelWrap(const Napi::CallbackInfo& info);
+  ~ClipSegModelWrap() override {
+    if (memory_) memory_->close(Env());
+  }
 
   // loadClipSeg(dir: string, { threads, device? }) → Promise<ClipSegModelWrap>
   static Napi::Value load(const Napi::CallbackInfo& info);
@@ -30,8 +33,10 @@ class ClipSegModelWrap : public TaggedWrap<ClipSegModelWrap> {
   // decode(image, embedding [N · projectionDim]) → Promise<{size, logits, conditional, ms}>
   Napi::Value decode(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
+  Napi::Value bytes(const Napi::CallbackInfo& info);
 
   std::shared_ptr<clipseg::ClipSegModel> model_;
+  std::shared_ptr<ModelMemory> memory_;  // model_->heldBytes() while held
 };
 
 }  // namespace omniseg::addon

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,13 @@ class PromiseWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise::Deferred deferred;
 
+  // The model whose memory to measure again once the call settles (after its worker handed its
+  // arena back), before the promise does.
+  PromiseWorker* track(std::shared_ptr<ModelMemory> memory) {
+    memory_ = std::move(memory);
+    return this;
+  }
+
   // Queues the worker (which deletes itself when done) and returns its promise.
   Napi::Promise queue() {
     auto promise = deferred.Promise();
@@ -53,8 +61,12 @@ class PromiseWorker : public Napi::AsyncWorker {
       SetError(error_.message);
     }
   }
-  void OnError(const Napi::Error&) override { deferred.Reject(error_.toJs(Env()).Value()); }
+  void OnError(const Napi::Error&) override {
+    if (memory_) memory_->update(Env());
+    deferred.Reject(error_.toJs(Env()).Value());
+  }
   void OnOK() final {
+    if (memory_) memory_->update(Env());
     try {
       deferred.Resolve(result());
     } catch (const Napi::Error& e) {
@@ -66,6 +78,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   virtual void run() = 0;               // off the JS thread
   virtual Napi::Value result() = 0;     // on it, once run() returned
   PendingError error_;
+  std::shared_ptr<ModelMemory> memory_;
 };
 
 }  // namespace omniseg::addon

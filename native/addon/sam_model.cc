@@ -115,7 +115,8 @@ Napi::Function SamModelWrap::define(Napi::Env env) {
                       InstanceMethod<&SamModelWrap::embeddingFromCHW>("embeddingFromCHW"),
                       InstanceMethod<&SamModelWrap::embeddingFromCHWAsync>("embeddingFromCHWAsync"),
                       InstanceMethod<&SamModelWrap::decode>("decode"),
-                      InstanceMethod<&SamModelWrap::dispose>("dispose")});
+                      InstanceMethod<&SamModelWrap::dispose>("dispose"),
+                      InstanceAccessor<&SamModelWrap::bytes>("bytes")});
 }
 
 SamModelWrap::SamModelWrap(const Napi::CallbackInfo& info) : TaggedWrap<SamModelWrap>(info) {
@@ -125,6 +126,7 @@ SamModelWrap::SamModelWrap(const Napi::CallbackInfo& info) : TaggedWrap<SamModel
     return;
   }
   model_ = *info[0].As<Napi::External<std::shared_ptr<sam::SamModel>>>().Data();
+  memory_ = modelMemory(info.Env(), model_);
 }
 
 Napi::Value SamModelWrap::load(const Napi::CallbackInfo& info) {
@@ -199,6 +201,7 @@ Napi::Value SamModelWrap::encode(const Napi::CallbackInfo& info) {
           "encode(pixels, width, height, channels = 3)");
   const RgbArg image = checkRgb(env, info[0], info[1], info[2], "encode");
   auto* worker = new EncodeWorker(env, model, false);
+  worker->track(memory_);
   worker->add(image.pixels, image.width, image.height);
   return worker->queue();
 }
@@ -220,6 +223,7 @@ Napi::Value SamModelWrap::encodeBatch(const Napi::CallbackInfo& info) {
     checked.push_back(checkRgb(env, o.Get("pixels"), o.Get("width"), o.Get("height"), what));
   }
   auto* worker = new EncodeWorker(env, model, true);
+  worker->track(memory_);
   for (const RgbArg& image : checked) worker->add(image.pixels, image.width, image.height);
   return worker->queue();
 }
@@ -280,7 +284,7 @@ Napi::Value SamModelWrap::embeddingFromCHW(const Napi::CallbackInfo& info) {
 Napi::Value SamModelWrap::embeddingFromCHWAsync(const Napi::CallbackInfo& info) {
   auto model = get(info.Env());
   const ChwArgs a = chwArgs(info, *model);
-  return (new FromChwWorker(info.Env(), model, a))->queue();
+  return (new FromChwWorker(info.Env(), model, a))->track(memory_)->queue();
 }
 
 Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {
@@ -296,6 +300,7 @@ Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {
   };
   const auto& c = model->config();
   auto* w = new DecodeWorker(env, model, embedding);
+  w->track(memory_);
   std::unique_ptr<DecodeWorker> guard(w);  // owned until queued
   auto& r = w->req;
   r.promptCount = num("promptCount");
@@ -322,6 +327,13 @@ Napi::Value SamModelWrap::decode(const Napi::CallbackInfo& info) {
   return w->queue();
 }
 
-void SamModelWrap::dispose(const Napi::CallbackInfo&) { model_.reset(); }
+void SamModelWrap::dispose(const Napi::CallbackInfo& info) {
+  model_.reset();
+  if (memory_) memory_->close(info.Env());
+}
+
+Napi::Value SamModelWrap::bytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(get(info.Env())->heldBytes()));
+}
 
 }  // namespace omniseg::addon

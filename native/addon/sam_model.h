@@ -14,6 +14,9 @@ class SamModelWrap : public TaggedWrap<SamModelWrap> {
   static constexpr napi_type_tag kTypeTag = {0x6f6d6e6973656703ULL, 0xc4518e0b7f2a6933ULL};
   static Napi::Function define(Napi::Env env);
   explicit SamModelWrap(const Napi::CallbackInfo& info);
+  ~SamModelWrap() override {
+    if (memory_) memory_->close(Env());
+  }
 
   // loadSam(dir: string, { threads }) → Promise<SamModelWrap>
   static Napi::Value load(const Napi::CallbackInfo& info);
@@ -28,8 +31,10 @@ class SamModelWrap : public TaggedWrap<SamModelWrap> {
   Napi::Value embeddingFromCHWAsync(const Napi::CallbackInfo& info);
   Napi::Value decode(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
+  Napi::Value bytes(const Napi::CallbackInfo& info);
 
   std::shared_ptr<sam::SamModel> model_;
+  std::shared_ptr<ModelMemory> memory_;  // model_->heldBytes() while held
 };
 
 }  // namespace omniseg::addon

@@ -63,6 +63,16 @@ void Runtime::mirror(const WeightStore& weights,
 
 CpuMatmul Runtime::cpuMatmul() const { return packs_ ? CpuMatmul::Bf16x3 : CpuMatmul::Fp32; }
 
+size_t Runtime::heldBytes() const {
+  size_t bytes = packs_ ? packs_->bytes() : 0;
+#ifdef OMNISEG_CUDA
+  if (mirror_) bytes += mirror_->bytes();
+#endif
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& w : free_) bytes += w->arena->capacity();
+  return bytes;
+}
+
 std::unique_ptr<Runtime::Worker> Runtime::take() {
   {
     std::lock_guard<std::mutex> lock(mu_);

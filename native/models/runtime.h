@@ -89,6 +89,11 @@ class Runtime {
   // where it was asked for and the CPU has AMX.
   CpuMatmul cpuMatmul() const;
 
+  // Bytes this runtime keeps between calls: the arenas of its idle workers (host, or device on
+  // CUDA: they keep what they grew to), the packed weights, the device copies of the weights.
+  // Thread-safe; a worker in a call is counted once it is handed back.
+  size_t heldBytes() const;
+
  private:
   std::unique_ptr<Worker> take();
   void give(std::unique_ptr<Worker> w);
@@ -98,7 +103,7 @@ class Runtime {
   CpuMatmul matmul_;
   std::unique_ptr<gpu::WeightMirror> mirror_;
   std::unique_ptr<ops::cpu::amx::WeightPacks> packs_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<std::unique_ptr<Worker>> free_;
 };
 
