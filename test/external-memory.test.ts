@@ -78,7 +78,7 @@ describe.runIf(addonAvailable())("models' native memory reported to the garbage 
     model.dispose();
     expect(() => model.bytes).toThrow('The model has been disposed');
 
-    const clipseg = await native().loadClipSeg(CLIPSEG_DIR, { threads: 1 });
+    const clipseg = await native().loadClipSeg!(CLIPSEG_DIR, { threads: 1 });
     const before = clipseg.bytes;
     await clipseg.forward(new Float32Array(3 * 352 * 352), 352, 352, { inputIds: new Int32Array([1, 2, 3]) });
     expect(clipseg.bytes).toBeGreaterThan(before);

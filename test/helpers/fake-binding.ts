@@ -107,6 +107,7 @@ function fakeEmbedding(width: number, height: number): FakeEmbedding {
 function fakeModel(): NativeSamModel {
   return {
     config: CONFIG,
+    bytes: 0,
     encode: async (pixels, width, height, channels) => {
       calls.encode.push({ pixels, width, height, channels });
       await calls.encodeGate?.promise;
