@@ -10,7 +10,7 @@ import {
 } from './clip/image-processor.js';
 import { abortError, invalidRange, invalidType, untilAborted, withCallerStack } from './errors.js';
 import { decodeForEncoder, decodeImage, readInPlace } from './image.js';
-import type { NativeClipSegConfig, NativeClipSegImage, NativeClipSegModel } from './native.js';
+import type { NativeClipSegConfig, NativeClipSegModel } from './native.js';
 import { resolveModelDirectory } from './model-dir.js';
 import { checkModelType } from './model-text.js';
 import { WorkQueue } from './queue.js';
@@ -35,6 +35,7 @@ import {
   type RankedSegment,
   type SegmentLabel,
 } from './referring/labels.js';
+import { handleOf, ReferrerImage } from './referring/referrer-image.js';
 import { TextEmbeddings } from './referring/text-cache.js';
 import { cropAround, promptOfCrop, refRegion, visualPrompt, visualPromptInPlace } from './referring/visual-prompt.js';
 import type { CpuMatmul, Device } from './segmenter.js';
@@ -48,6 +49,7 @@ export { heatmapFromLogits, MAX_HEATMAP_PIXELS } from './referring/heatmap.js';
 export type { HeatmapOptions, ReferringPrompt } from './referring/prompts.js';
 
 export { LABEL_EMBEDDING_CACHE_SIZE, TEXT_EMBEDDING_CACHE_SIZE } from './referring/text-cache.js';
+export { ReferrerImage } from './referring/referrer-image.js';
 
 /** What a Referrer call takes besides its query: a signal to cancel it. */
 export interface ReferrerCallOptions {
@@ -521,55 +523,6 @@ export class Referrer {
   #live(): NativeClipSegModel {
     if (this.#model === undefined) throw new Error('The Referrer has been disposed; call Referrer.load() again');
     return this.#model;
-  }
-}
-
-/** The native handle of each live ReferrerImage (module-private). */
-const handles = new WeakMap<ReferrerImage, NativeClipSegImage>();
-
-function handleOf(image: ReferrerImage): NativeClipSegImage {
-  const handle = handles.get(image);
-  if (handle === undefined) throw new Error('The encoded image has been disposed; call Referrer.encode() again');
-  return handle;
-}
-
-/**
- * A query image run through a Referrer's vision tower (`Referrer.encode`): heat maps over it cost
- * only their prompt embeddings and the decoder. Holds native memory until `dispose()`.
- */
-export class ReferrerImage {
-  /** The Referrer that encoded it (the only one that can use it). */
-  readonly referrer: Referrer;
-  /** The original image's size (heat maps come at this size). */
-  readonly width: number;
-  readonly height: number;
-  /** Milliseconds the vision tower took. */
-  readonly encodeMs: number;
-  /** Bytes of native memory held. */
-  readonly bytes: number;
-
-  /** @internal Made by Referrer.encode(). */
-  constructor(referrer: Referrer, handle: NativeClipSegImage, width: number, height: number) {
-    this.referrer = referrer;
-    this.width = width;
-    this.height = height;
-    this.encodeMs = handle.encodeMs;
-    this.bytes = handle.bytes;
-    handles.set(this, handle);
-  }
-
-  get disposed(): boolean {
-    return !handles.has(this);
-  }
-
-  /** Frees the activations. Idempotent; heat maps on it then throw. */
-  dispose(): void {
-    handles.get(this)?.dispose();
-    handles.delete(this);
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
   }
 }
 
