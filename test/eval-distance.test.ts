@@ -1,6 +1,7 @@
 // The exact Euclidean distance transform: hand-computed cases and brute force on random masks.
 import { describe, expect, it } from 'vitest';
 import { squaredDistanceTransform } from '../lib/eval/distance.js';
+import { seededRandom } from './helpers/random.js';
 
 /** Squared distance to the nearest 0 pixel, pixels outside the image counting as 0, by brute force. */
 function bruteForce(mask: Uint8Array, width: number, height: number): Float64Array {
@@ -20,17 +21,6 @@ function bruteForce(mask: Uint8Array, width: number, height: number): Float64Arr
     }
   }
   return out;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('squaredDistanceTransform', () => {
@@ -71,7 +61,7 @@ describe('squaredDistanceTransform', () => {
   });
 
   it('equals brute force on random masks of many shapes', () => {
-    const random = rng(7);
+    const random = seededRandom(7);
     for (let trial = 0; trial < 60; trial++) {
       const width = 1 + Math.floor(random() * 24);
       const height = 1 + Math.floor(random() * 24);

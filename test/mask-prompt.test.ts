@@ -21,6 +21,7 @@ import { checkPrompt, toNativePrompt } from '../lib/prompt.js';
 import { Segmenter } from '../lib/segmenter.js';
 import type { Scribble, Vertex } from '../lib/types.js';
 import { cases, FIXTURES, MODEL_DIR } from './helpers/fixtures.js';
+import { seededRandom } from './helpers/random.js';
 
 const settings = { multimask: false, threshold: 0 };
 
@@ -296,8 +297,7 @@ describe('rasterizeScribbles', () => {
       }
       return out;
     };
-    let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = seededRandom(7);
     for (let trial = 0; trial < 60; trial++) {
       const [width, height] = [1 + Math.floor(rand() * 300), 1 + Math.floor(rand() * 200)];
       // axis-aligned, diagonal, fractional, single-point and edge-hugging strokes

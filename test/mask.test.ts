@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Mask, masksFromDecode, type MaskInit } from '../lib/mask.js';
 import type { NativeDecodeResult } from '../lib/native.js';
 import { encodeRLE, maskToCounts } from '../lib/rle.js';
+import { seededRandom } from './helpers/random.js';
 
 /** A width × height mask with the given (x, y) pixels set, and 2 × 2 logits. */
 function makeMask(width: number, height: number, pixels: Array<[number, number]>, extra: Partial<MaskInit> = {}): Mask {
@@ -120,8 +121,7 @@ describe('Mask encodings', () => {
 describe('Mask from run lengths (segment() with rle)', () => {
   const shapes: Array<[number, number]> = [[1, 1], [1, 7], [7, 1], [5, 4], [13, 9], [32, 3]];
   // Random masks of every density, and the runs that cross from one column into the next.
-  let seed = 1;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = seededRandom(1);
   const masks: Array<{ data: Uint8Array; width: number; height: number }> = [];
   for (const [width, height] of shapes) {
     for (const density of [0, 0.05, 0.5, 0.95, 1]) {

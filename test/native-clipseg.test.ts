@@ -12,6 +12,7 @@ import { native, type NativeClipSegConditioning, type NativeClipSegModel } from 
 import { clipModelInput, preprocessClipImage, type ClipImageProcessorConfig } from '../lib/clip/image-processor.js';
 import { CPU_MATMUL_BF16X3, relL2 } from './helpers/fixtures.js';
 import { parseSafetensors, rewriteSafetensors, type ParsedSafetensors, type SafetensorsHeader } from './helpers/safetensors.js';
+import { seededRandom } from './helpers/random.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'clipseg-tiny');
 const MODEL_DIR = path.join(FIXTURES, 'model');
@@ -164,8 +165,8 @@ describe('native CLIPSeg (clipseg-tiny fixtures)', () => {
       doResize: true, width: 64, height: 64, doRescale: true, rescaleFactor: 1 / 255, doNormalize: true,
       imageMean: [0.485, 0.456, 0.406], imageStd: [0.229, 0.224, 0.225],
     };
-    let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) >> 16) & 255;
+    const random = seededRandom(7);
+    const rand = () => Math.floor(random() * 256);
     for (const [w, h] of [[150, 90], [64, 64], [40, 70]]) {
       const img = { data: Uint8Array.from({ length: w * h * 3 }, rand), width: w, height: h };
       const js = preprocessClipImage(img, config);

@@ -25,6 +25,7 @@ import {
 import { toNativePrompt } from '../lib/prompt.js';
 import { Segmenter } from '../lib/segmenter.js';
 import type { Box, Prompt } from '../lib/index.js';
+import { seededRandom } from './helpers/random.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const SAM_DIR = path.join(FIXTURES, 'sam-tiny', 'model');
@@ -193,8 +194,7 @@ function floodFill(heat: Float32Array, width: number, height: number, threshold:
 
 describe('labelComponents and findInstances against a flood fill', () => {
   // Noise of every density and blobs, in shapes down to one row or column.
-  let seed = 3;
-  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const random = seededRandom(3);
   const maps: Array<{ heat: Float32Array; width: number; height: number }> = [];
   for (const [width, height] of [[1, 1], [1, 9], [9, 1], [7, 5], [31, 17], [64, 48]]) {
     for (const density of [0, 0.2, 0.45, 0.6, 0.9, 1]) {
@@ -321,8 +321,7 @@ describe('maskNms', () => {
   });
 
   it('gives the greedy IoU suppression computed from pixels (random rectangles, many disjoint; empty masks)', () => {
-    let seed = 5;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = seededRandom(5);
     const iou = (a: Uint8Array, b: Uint8Array) => {
       let inter = 0;
       let union = 0;

@@ -1,24 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Mask } from '../lib/mask.js';
 import { countsFromString, countsToMask, countsToString, decodeRLE, encodeRLE, maskToCounts, mergeRuns, overlapRuns, rleArea, rleIoU, rleMerge } from '../lib/rle.js';
+import { seededRandom } from './helpers/random.js';
 
 /** Row-major mask of height × width with the given (row, column) pixels set. */
 function maskWith(height: number, width: number, pixels: Array<[number, number]>): Uint8Array {
   const mask = new Uint8Array(height * width);
   for (const [y, x] of pixels) mask[y * width + x] = 1;
   return mask;
-}
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('encodeRLE (pycocotools-compatible, hand-computed)', () => {
@@ -293,7 +282,7 @@ describe('encodeRLE argument errors', () => {
 
 describe('round trip', () => {
   it('decodeRLE(encodeRLE(m)) === m for random masks of random sizes and densities', () => {
-    const random = rng(42);
+    const random = seededRandom(42);
     for (let trial = 0; trial < 200; trial++) {
       const height = 1 + Math.floor(random() * 40);
       const width = 1 + Math.floor(random() * 40);

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Mask } from '../lib/mask.js';
 import { native } from '../lib/native.js';
 import { decodeBase64, masksJson } from '../lib/server/inputs.js';
+import { seededRandom } from './helpers/random.js';
 
 function masks(count: number): Mask[] {
   return Array.from({ length: count }, (_, i) => {
@@ -79,8 +80,7 @@ describe('decodeBase64', () => {
   };
 
   it('accepts and refuses what the full check does (random texts near base64, whitespace, url-safe and stray characters)', () => {
-    let seed = 3;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = seededRandom(3);
     const valid = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
     // (Node 20 decodes a character past U+00FF by its low byte: Ł as A, U+205F as _)
     const odd = ['=', '-', '_', ' ', '\n', '*', '.', 'é', '\0', 'Ł', 'ｑ', '\u202f', '\u205f'];
