@@ -9,6 +9,7 @@ import { Referrer } from '../lib/referrer.js';
 import { Segmenter } from '../lib/segmenter.js';
 import { FIXTURES, MODEL_DIR, addonAvailable, cases, f32 } from './helpers/fixtures.js';
 import path from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 
 const CLIPSEG_DIR = path.join(FIXTURES, '..', 'clipseg-tiny', 'model');
 /** Dropped natively held bytes past which V8 must have collected (its trigger is 64 MiB of growth). */
@@ -83,6 +84,33 @@ describe.runIf(addonAvailable())("models' native memory reported to the garbage 
     await clipseg.forward(new Float32Array(3 * 352 * 352), 352, 352, { inputIds: new Int32Array([1, 2, 3]) });
     expect(clipseg.bytes).toBeGreaterThan(before);
     clipseg.dispose();
+  });
+
+  it('a model holding more than 64 MiB does not make V8 collect after each call', async () => {
+    // (its report was taken back and made again after every call: 98 full or incremental
+    // collections in 50 small decodes, and 240–400 ms pauses with a large JS heap)
+    const model = await native().loadSam(MODEL_DIR, { threads: 1 });
+    try {
+      const big = model.embeddingFromCHW(chw(), 5000, 5000);
+      await model.decode(big, { ...prompt, rle: false });
+      big.dispose();
+      expect(model.bytes).toBeGreaterThan(64 * 2 ** 20);
+      const small = model.embeddingFromCHW(chw(), 64, 64);
+      let collections = 0;
+      const major = constants.NODE_PERFORMANCE_GC_MAJOR | constants.NODE_PERFORMANCE_GC_INCREMENTAL;
+      const observer = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) if ((((entry as { detail?: { kind: number } }).detail?.kind ?? 0) & major) !== 0) collections++;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      observer.observe({ entryTypes: ['gc'] });
+      for (let i = 0; i < 50; i++) await model.decode(small, { ...prompt, boxes: new Float32Array([1, 1, 50, 50]) });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      observer.disconnect();
+      small.dispose();
+      expect(collections).toBeLessThan(10);
+    } finally {
+      model.dispose();
+    }
   });
 
   it('models dropped without dispose() are collected as their scratch piles up', { timeout: 60_000 }, async () => {

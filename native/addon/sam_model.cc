@@ -278,6 +278,7 @@ Napi::Value SamModelWrap::embeddingFromCHW(const Napi::CallbackInfo& info) {
   auto model = get(env);
   const ChwArgs a = chwArgs(info, *model);
   auto e = onJsThread(env, [&] { return model->embeddingFromCHW(a.data.Data(), a.height, a.width); });
+  memory_->update(env);
   return EmbeddingWrap::create(env, model, e);
 }
 

@@ -69,7 +69,7 @@ size_t Runtime::heldBytes() const {
   if (mirror_) bytes += mirror_->bytes();
 #endif
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& w : free_) bytes += w->arena->capacity();
+  for (const auto& w : free_) bytes += w->arena->capacity() + (w->state ? w->state->bytes() : 0);
   return bytes;
 }
 

@@ -30,6 +30,8 @@ class Runtime {
   // Per-worker state a model keeps between calls (e.g. SAM's recorded decode graphs).
   struct WorkerState {
     virtual ~WorkerState() = default;
+    // Memory it keeps (host or device), for heldBytes(); read while the worker is idle.
+    virtual size_t bytes() const { return 0; }
   };
   struct Worker {
     ~Worker();
@@ -89,8 +91,9 @@ class Runtime {
   // where it was asked for and the CPU has AMX.
   CpuMatmul cpuMatmul() const;
 
-  // Bytes this runtime keeps between calls: the arenas of its idle workers (host, or device on
-  // CUDA: they keep what they grew to), the packed weights, the device copies of the weights.
+  // Bytes this runtime keeps between calls: the arenas and states of its idle workers (host, or
+  // device on CUDA: they keep what they grew to), the packed weights, the device copies of the
+  // weights.
   // Thread-safe; a worker in a call is counted once it is handed back.
   size_t heldBytes() const;
 

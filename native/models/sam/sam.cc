@@ -123,6 +123,12 @@ struct SamModel::WorkerGraphs : Runtime::WorkerState {
   std::map<int64_t, EncodeGraph> encodes;  // by batch size
   std::set<int64_t> encodeFailed;  // batch sizes whose recording failed: encoded op by op
   uint64_t clock = 0;
+  size_t bytes() const override {  // the recorded graphs' arenas (device memory)
+    size_t total = 0;
+    for (const auto& [key, g] : graphs) total += g.arena->capacity();
+    for (const auto& [batch, g] : encodes) total += g.arena->capacity();
+    return total;
+  }
 };
 
 SamModel::WorkerGraphs& SamModel::graphsOf(Runtime::Worker& worker) {
