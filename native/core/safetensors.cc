@@ -189,7 +189,8 @@ void SafeTensors::release(const void* p, size_t n) const {
   const uintptr_t end = std::min(reinterpret_cast<uintptr_t>(p) + n, base + size_);
   const uintptr_t first = (begin + page - 1) / page * page;
   const uintptr_t last = end / page * page;
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  if (last > first && ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) == 0)
+    released_.fetch_add(last - first, std::memory_order_relaxed);
 }
 
 const SafeTensors::TensorInfo* SafeTensors::find(const std::string& name) const {

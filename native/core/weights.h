@@ -60,6 +60,9 @@ class WeightStore {
   const std::vector<Tensor>& handedOut() const { return handedOut_; }
 
   size_t bytesMapped() const { return file_->mappingSize(); }
+  // The mapping less the pages released (stacked tensors, packed weights): what it can keep
+  // resident while those are not read again. Thread-safe.
+  size_t bytesMappedKept() const { return file_->mappingSize() - file_->releasedBytes(); }
   size_t bytesConverted() const { return bytesConverted_; }
   const SafeTensors& file() const { return *file_; }
   const std::string& path() const { return file_->path(); }

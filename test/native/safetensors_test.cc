@@ -264,13 +264,19 @@ static void testReleaseMappedReadBack() {
   // are what drops, by all 1024 pages but the statistics' slack)
   const long page = ::sysconf(_SC_PAGESIZE);
   const long before = residentPages();
+  CHECK(ws.bytesMappedKept() == ws.bytesMapped());
   ws.releaseMapped(xs, n);
   CHECK(before - residentPages() >= 4L * n / page / 2);
+  // counted: the whole pages inside the tensor (its first and last may be partial)
+  const size_t released = ws.bytesMapped() - ws.bytesMappedKept();
+  CHECK(released % page == 0 && released <= 4u * n && released + 2 * page >= 4u * n);
   bool same = true;
   for (int i = 0; i < n; ++i) same &= xs[i] == x[i];
   CHECK(same);
   const float* stacked = ws.getStacked({"x"}, {n});
+  const size_t kept = ws.bytesMappedKept();
   ws.releaseMapped(stacked, n);
+  CHECK(ws.bytesMappedKept() == kept);  // (an owned buffer: nothing released)
   same = true;
   for (int i = 0; i < n; ++i) same &= stacked[i] == x[i];
   CHECK(same);

@@ -58,10 +58,11 @@ class ClipSegModel {
   const ClipSegConfig& config() const { return cfg_; }
   // exp(clip.logit_scale): CLIP's contrastive temperature (label/rank scores; not segmentation)
   float logitScale() const { return logitScale_; }
-  // Native bytes the model keeps while loaded: its checkpoint's mapping, the weights converted at
-  // load, and what its runtime keeps between calls (Runtime::heldBytes). Thread-safe.
+  // Native bytes the model keeps while loaded: its checkpoint's mapping (less the pages released
+  // once converted or packed), the weights converted at load, and what its runtime keeps between
+  // calls (Runtime::heldBytes). Thread-safe.
   int64_t heldBytes() const {
-    return static_cast<int64_t>(weights_->bytesMapped() + weights_->bytesConverted() + rt_.heldBytes());
+    return static_cast<int64_t>(weights_->bytesMappedKept() + weights_->bytesConverted() + rt_.heldBytes());
   }
   Device device() const { return rt_.device(); }
   CpuMatmul cpuMatmul() const { return rt_.cpuMatmul(); }

@@ -83,10 +83,11 @@ class SamModel {
   // Bytes an Embedding of this model holds at most: its data [E*E, C] and the image-side cache
   // its first decode without a mask prompt adds (TwoWayTransformer::precompute: [E*E, 3 * I]).
   int64_t embeddingBytes() const;
-  // Native bytes the model keeps while loaded: its checkpoint's mapping, the weights converted at
-  // load, and what its runtime keeps between calls (Runtime::heldBytes). Thread-safe.
+  // Native bytes the model keeps while loaded: its checkpoint's mapping (less the pages released
+  // once converted or packed), the weights converted at load, and what its runtime keeps between
+  // calls (Runtime::heldBytes). Thread-safe.
   int64_t heldBytes() const {
-    return static_cast<int64_t>(weights_->bytesMapped() + weights_->bytesConverted() + rt_.heldBytes());
+    return static_cast<int64_t>(weights_->bytesMappedKept() + weights_->bytesConverted() + rt_.heldBytes());
   }
   Device device() const { return rt_.device(); }
   Precision precision() const { return precision_; }
