@@ -120,6 +120,14 @@ void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64
                                   ow, outRows, outCols));
 }
 
+void resizeThreshold(Ctx& ctx, const float* x, int64_t ih, int64_t iw, int64_t H, int64_t W,
+                     float t, uint8_t* mask, double* bounds) {
+  OMNISEG_CHECK(ih > 0 && iw > 0 && H > 0 && W > 0, "resizeThreshold: bad shape");
+  OMNISEG_CHECK(x && mask, "resizeThreshold: null operand");
+  OMNISEG_CHECK(!bounds || !ctx.gpu, "resizeThreshold: bounds are taken on the CPU only");
+  OMNISEG_DISPATCH(resizeThreshold(ctx, dev(x), ih, iw, H, W, t, mask, bounds));
+}
+
 void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t channels,
                  uint8_t* out, int64_t oh, int64_t ow) {
   OMNISEG_DISPATCH(resizeU8Pil(ctx, in, ih, iw, channels, out, oh, ow));

@@ -8,7 +8,7 @@
 //    taken relative to the magnitude of the result (maxAbsErr / max|ref|), bound 1e-5·sqrt(K)
 //    with K the longest reduction (fp32 summation order differs between cuBLASLt and OpenBLAS).
 //  - resizeBilinear: relative to the magnitude, bound 1e-6 (the CUDA kernel rounds every
-//    operation like the CPU code and is expected to be bit-exact).
+//    operation like the CPU code and is expected to be bit-exact); resizeThreshold: exact.
 //  - layerNorm: relative to the magnitude, bound 1e-5 (warp reductions sum in another order
 //    than the CPU).
 //  - gelu, relu, add: per-element relative error, bound 1e-6 (expected bit-exact too).

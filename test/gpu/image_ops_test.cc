@@ -25,6 +25,21 @@ void testResize(Env& e, int64_t planes, int64_t ih, int64_t iw, int64_t inStride
   e.reset();
 }
 
+// resizeThreshold (the decoder's last resize and threshold in one op; CUDA: the resize into
+// scratch, then the threshold): exact, as the resize is bit-exact. Same size: x > t itself.
+void testResizeThreshold(Env& e, int64_t ih, int64_t iw, int64_t H, int64_t W, float t) {
+  auto in = randn(ih * iw);
+  in[0] = t;  // (not above)
+  std::vector<uint8_t> ref(H * W), got(H * W, 7);
+  ops::cpu::resizeThreshold(e.cpu, in.data(), ih, iw, H, W, t, ref.data(), nullptr);
+  auto* d = static_cast<uint8_t*>(e.devArena.bytes(H * W));
+  ops::resizeThreshold(e.gpu, e.dev(in), ih, iw, H, W, t, d, nullptr);
+  ops::download(e.gpu, d, H * W, got.data());
+  reportBytes("resizeThreshold", dims({ih, iw}) + "->" + dims({H, W}) + " t=" + std::to_string(t),
+              ref.data(), got.data(), ref.size());
+  e.reset();
+}
+
 // resizeU8Pil (Pillow's 8-bit bilinear): CUDA vs CPU on random bytes, exact (0 differing bytes).
 // With `time`: GPU time of the resize and of the original's (pageable) upload, and the CPU
 // backend's time on this machine's pool, for the preprocessing cost per image.
@@ -119,6 +134,9 @@ void imageTests(Env& e) {
     testResize(e, 3, 250, 260, 300, 280, 1024, 1024, 700, 900);
     testResize(e, 2, 256, 256, 256, 256, 1024, 1024, 683, 1024);
     testResize(e, 1, 1, 1, 1, 1, 4, 3, 4, 3);
+    testResizeThreshold(e, 1024, 683, 2160, 1440, 0.f);
+    testResizeThreshold(e, 700, 1024, 300, 410, 0.5f);
+    testResizeThreshold(e, 64, 64, 64, 64, -0.25f);
     testResizeU8All(e);
     testNormalize(e, 681, 1024, 1024);
     testNormalize(e, 1024, 1024, 1024);

@@ -1,12 +1,9 @@
 #include "models/sam/image_processor.h"
 
-#include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 #include "core/error.h"
-#include "masks/run_lengths.h"
 
 namespace omniseg::sam {
 
@@ -47,42 +44,15 @@ Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_
 void postprocessMasks(Ctx& ctx, const float* lowRes, int64_t planes, int64_t L, int64_t S,
                       Size resized, Size original, float threshold, uint8_t* masks,
                       double* bounds) {
-  OMNISEG_CHECK(!bounds || !ctx.gpu, "postprocessMasks: bounds are taken on the CPU only");
   ArenaScope scratch(ctx.arena);
   // Only the top-left resized.height × resized.width of the [S, S] upscale survives the crop;
   // the taps of those pixels do not depend on the rest, so only they are computed.
-  float* up = ctx.arena.floats(planes * resized.height * resized.width);
-  ops::resizeBilinear(ctx, lowRes, planes, L, L, L, L * L, up, S, S, resized.height, resized.width);
-  const int64_t H = original.height, W = original.width, rh = resized.height, rw = resized.width;
-  // A bilinear resize to the same size is the identity (weights 1 and 0), so it is skipped.
-  const bool same = rh == H && rw == W;
-  float* full = same ? nullptr : ctx.arena.floats(H * W);
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* src = up + p * rh * rw;
-    if (!same) {
-      ops::resizeBilinear(ctx, src, 1, rh, rw, rw, 0, full, H, W, H, W);
-      src = full;
-    }
-    uint8_t* mask = masks + p * H * W;
-    if (!bounds) {
-      ops::threshold(ctx, src, H * W, threshold, mask);
-      continue;
-    }
-    // The threshold and the mask's bounds in one pass, by blocks of rows (~64 K pixels each).
-    masks::Bounds b{0, 0, 0, 0, 0};
-    std::mutex merge;
-    ctx.pool.parallelFor(H, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(W, 1)),
-                         [&](int64_t y0, int64_t y1) {
-                           const masks::Bounds part = masks::thresholdBounds(
-                               src + y0 * W, y1 - y0, W, threshold, mask + y0 * W);
-                           std::lock_guard<std::mutex> lock(merge);
-                           b = masks::unionBounds(b, part, y0);
-                         });
-    const double out[5] = {static_cast<double>(b.x0), static_cast<double>(b.y0),
-                           static_cast<double>(b.x1), static_cast<double>(b.y1),
-                           static_cast<double>(b.area)};
-    std::copy(out, out + 5, bounds + p * 5);
-  }
+  const int64_t rh = resized.height, rw = resized.width, H = original.height, W = original.width;
+  float* up = ctx.arena.floats(planes * rh * rw);
+  ops::resizeBilinear(ctx, lowRes, planes, L, L, L, L * L, up, S, S, rh, rw);
+  for (int64_t p = 0; p < planes; ++p)
+    ops::resizeThreshold(ctx, up + p * rh * rw, rh, rw, H, W, threshold, masks + p * H * W,
+                         bounds ? bounds + p * 5 : nullptr);
 }
 
 }  // namespace omniseg::sam

@@ -24,8 +24,9 @@ Size preprocess(Ctx& ctx, const ProcessorConfig& cfg, const uint8_t* rgb, int64_
                 int64_t width, float* pixels);
 
 // lowRes [planes, L, L] → masks [planes, H, W] (0/1): bilinear to [S, S], crop to `resized`,
-// bilinear to (H, W), value > threshold. bounds (host memory, CPU backend only; may be null):
-// [planes, 5] each mask's x0, y0, x1, y1 and area (masks::maskBounds), taken as it is thresholded.
+// bilinear to (H, W), value > threshold (ops::resizeThreshold). bounds (host memory, CPU backend
+// only; may be null): [planes, 5] each mask's x0, y0, x1, y1 and area (masks::maskBounds), taken
+// as it is thresholded.
 void postprocessMasks(Ctx& ctx, const float* lowRes, int64_t planes, int64_t L, int64_t S,
                       Size resized, Size original, float threshold, uint8_t* masks,
                       double* bounds = nullptr);

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "core/error.h"
+#include "masks/run_lengths.h"
 #include "ops/cpu/simd.h"
 #include "ops/ops.h"
 #include "ops/pil_coeffs.h"
@@ -107,36 +109,89 @@ inline uint8_t clip8(int32_t v) {
 
 }  // namespace
 
+namespace {
+
+// Rows [b, e) of a resize (r = plane · outRows + y): each output row r is handed to
+// emit(r, h0, h1, wy0, wy1), its two source rows interpolated horizontally and their vertical
+// weights. Separable: each source row is interpolated once (upsampling reuses it for several
+// output rows), kept in one of two row buffers.
+template <class Emit>
+void resizeRows(const float* in, int64_t ih, int64_t inStride, int64_t inPlaneStride,
+                const std::vector<Tap>& tx, const std::vector<Tap>& ty, int64_t outRows,
+                int64_t outCols, int64_t b, int64_t e, Emit&& emit) {
+  std::vector<float> buf[2] = {std::vector<float>(outCols), std::vector<float>(outCols)};
+  int64_t held[2] = {-1, -1};  // the (plane, source row) each buffer holds
+  int next = 0;
+  auto row = [&](int64_t p, int64_t i) -> const float* {
+    const int64_t key = p * ih + i;
+    for (int k = 0; k < 2; ++k)
+      if (held[k] == key) return buf[k].data();
+    const int k = next;
+    next ^= 1;
+    horizontalRow(in + p * inPlaneStride + i * inStride, tx.data(), outCols, buf[k].data());
+    held[k] = key;
+    return buf[k].data();
+  };
+  for (int64_t r = b; r < e; ++r) {
+    const int64_t p = r / outRows, y = r % outRows;
+    const Tap& t = ty[y];
+    const float* h0 = row(p, t.i0);
+    next = held[0] == p * ih + t.i0 ? 1 : 0;  // keep h0's buffer while fetching h1
+    const float* h1 = row(p, t.i1);
+    emit(r, h0, h1, t.w0, t.w1);
+  }
+}
+
+}  // namespace
+
 namespace cpu {
 void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64_t iw,
                     int64_t inStride, int64_t inPlaneStride, float* out, int64_t oh, int64_t ow,
                     int64_t outRows, int64_t outCols) {
   const std::vector<Tap> tx = linearTaps(iw, ow), ty = linearTaps(ih, oh);
   ctx.pool.parallelFor(planes * outRows, 16, [&](int64_t b, int64_t e) {
-    // Separable: each source row is interpolated horizontally once (upsampling reuses it for
-    // several output rows), kept in one of two row buffers, then rows are blended vertically.
-    std::vector<float> buf[2] = {std::vector<float>(outCols), std::vector<float>(outCols)};
-    int64_t held[2] = {-1, -1};  // the (plane, source row) each buffer holds
-    int next = 0;
-    auto row = [&](int64_t p, int64_t i) -> const float* {
-      const int64_t key = p * ih + i;
-      for (int k = 0; k < 2; ++k)
-        if (held[k] == key) return buf[k].data();
-      const int k = next;
-      next ^= 1;
-      horizontalRow(in + p * inPlaneStride + i * inStride, tx.data(), outCols, buf[k].data());
-      held[k] = key;
-      return buf[k].data();
-    };
-    for (int64_t r = b; r < e; ++r) {
-      const int64_t p = r / outRows, y = r % outRows;
-      const Tap& t = ty[y];
-      const float* h0 = row(p, t.i0);
-      next = held[0] == p * ih + t.i0 ? 1 : 0;  // keep h0's buffer while fetching h1
-      const float* h1 = row(p, t.i1);
-      blendRows(h0, h1, t.w0, t.w1, outCols, out + r * outCols);
-    }
+    resizeRows(in, ih, inStride, inPlaneStride, tx, ty, outRows, outCols, b, e,
+               [&](int64_t r, const float* h0, const float* h1, float w0, float w1) {
+                 blendRows(h0, h1, w0, w1, outCols, out + r * outCols);
+               });
   });
+}
+
+void resizeThreshold(Ctx& ctx, const float* x, int64_t ih, int64_t iw, int64_t H, int64_t W,
+                     float t, uint8_t* mask, double* bounds) {
+  // Blocks of rows of ~64 K pixels over the pool; within a block, 8 rows at a time are
+  // interpolated into a buffer the cache holds and thresholded from it (masks::thresholdBounds).
+  constexpr int64_t kRows = 8;
+  const bool same = ih == H && iw == W;  // (a bilinear resize to the same size is the identity)
+  const std::vector<Tap> tx = same ? std::vector<Tap>() : linearTaps(iw, W);
+  const std::vector<Tap> ty = same ? std::vector<Tap>() : linearTaps(ih, H);
+  masks::Bounds all{0, 0, 0, 0, 0};
+  std::mutex merge;
+  ctx.pool.parallelFor(H, std::max<int64_t>(1, (int64_t{1} << 16) / W), [&](int64_t b, int64_t e) {
+    masks::Bounds part{0, 0, 0, 0, 0};
+    if (same) {
+      part = masks::unionBounds(part, masks::thresholdBounds(x + b * W, e - b, W, t, mask + b * W), b);
+    } else {
+      std::vector<float> rows(static_cast<size_t>(kRows * W));
+      int64_t first = b;  // the buffer holds rows [first, r)
+      resizeRows(x, ih, iw, 0, tx, ty, H, W, b, e,
+                 [&](int64_t r, const float* h0, const float* h1, float w0, float w1) {
+                   blendRows(h0, h1, w0, w1, W, rows.data() + (r - first) * W);
+                   if (r + 1 - first < kRows && r + 1 < e) return;
+                   const int64_t n = r + 1 - first;
+                   part = masks::unionBounds(
+                       part, masks::thresholdBounds(rows.data(), n, W, t, mask + first * W), first);
+                   first = r + 1;
+                 });
+    }
+    std::lock_guard<std::mutex> lock(merge);
+    all = masks::unionBounds(all, part);
+  });
+  if (!bounds) return;
+  const double out[5] = {static_cast<double>(all.x0), static_cast<double>(all.y0),
+                         static_cast<double>(all.x1), static_cast<double>(all.y1),
+                         static_cast<double>(all.area)};
+  std::copy(out, out + 5, bounds);
 }
 
 void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t channels,

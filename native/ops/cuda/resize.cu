@@ -64,4 +64,18 @@ void resizeBilinear(Ctx& ctx, const float* in, int64_t planes, int64_t ih, int64
   gpu::checkLaunch("resizeBilinearKernel");
 }
 
+// The resize into scratch, then the threshold (two launches; the bounds are the CPU's).
+void resizeThreshold(Ctx& ctx, const float* x, int64_t ih, int64_t iw, int64_t H, int64_t W,
+                     float t, uint8_t* mask, double* bounds) {
+  OMNISEG_CHECK(!bounds, "resizeThreshold: bounds are taken on the CPU only");
+  if (ih == H && iw == W) {
+    threshold(ctx, x, H * W, t, mask);
+    return;
+  }
+  ArenaScope scratch(ctx.arena);
+  float* up = ctx.arena.floats(H * W);
+  resizeBilinear(ctx, x, 1, ih, iw, iw, 0, up, H, W, H, W);
+  threshold(ctx, up, H * W, t, mask);
+}
+
 }  // namespace omniseg::ops::cuda
