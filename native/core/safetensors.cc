@@ -189,8 +189,18 @@ void SafeTensors::release(const void* p, size_t n) const {
   const uintptr_t end = std::min(reinterpret_cast<uintptr_t>(p) + n, base + size_);
   const uintptr_t first = (begin + page - 1) / page * page;
   const uintptr_t last = end / page * page;
-  if (last > first && ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) == 0)
-    released_.fetch_add(last - first, std::memory_order_relaxed);
+  if (last <= first || ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0)
+    return;
+  // (base_ is page-aligned: mmap's)
+  std::lock_guard<std::mutex> lock(releaseMu_);
+  releasedPages_.resize((size_ + page - 1) / page);
+  size_t fresh = 0;
+  for (uintptr_t p = (first - base) / page; p < (last - base) / page; ++p) {
+    if (releasedPages_[p]) continue;
+    releasedPages_[p] = true;
+    ++fresh;
+  }
+  released_.fetch_add(fresh * page, std::memory_order_relaxed);
 }
 
 const SafeTensors::TensorInfo* SafeTensors::find(const std::string& name) const {

@@ -15,12 +15,12 @@
 // __metadata__ string->string, and no duplicate keys at any level.
 // Instances are immutable after construction and safe to read from many threads.
 #pragma once
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -69,9 +69,9 @@ class SafeTensors {
 
   const uint8_t* mappingBegin() const { return base_; }
   size_t mappingSize() const { return size_; }
-  // Bytes of the mapping release() has dropped so far (pages read again afterwards come back
-  // uncounted). Thread-safe.
-  size_t releasedBytes() const { return std::min(released_.load(std::memory_order_relaxed), size_); }
+  // Bytes of the mapping release() has dropped so far, each page once (pages read again
+  // afterwards come back uncounted). Thread-safe.
+  size_t releasedBytes() const { return released_.load(std::memory_order_relaxed); }
   bool isMapped() const { return mapped_; }
 
   static const char* dtypeName(DType d);
@@ -87,7 +87,11 @@ class SafeTensors {
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;  // true: we own an mmap of size_ bytes at base_
-  mutable std::atomic<size_t> released_{0};  // (release() runs on calls' threads: weight packing)
+  // The pages release() dropped (one bit each) and their bytes; release() runs on calls' threads
+  // (weight packing).
+  mutable std::mutex releaseMu_;
+  mutable std::vector<bool> releasedPages_;
+  mutable std::atomic<size_t> released_{0};
   const uint8_t* dataSection_ = nullptr;
   std::vector<TensorInfo> tensors_;
   std::unordered_map<std::string, size_t> index_;

@@ -1,5 +1,6 @@
 #include "models/sam/image_processor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -167,20 +168,22 @@ void resizeThreshold(Ctx& ctx, const float* x, int64_t ih, int64_t iw, int64_t H
   const std::vector<Tap> ty = same ? std::vector<Tap>() : linearTaps(ih, H);
   masks::Bounds all{0, 0, 0, 0, 0};
   std::mutex merge;
-  ctx.pool.parallelFor(H, std::max<int64_t>(1, (int64_t{1} << 16) / W), [&](int64_t b, int64_t e) {
+  ctx.pool.parallelFor(H, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(W, 1)),
+                       [&](int64_t b, int64_t e) {
     masks::Bounds part{0, 0, 0, 0, 0};
     if (same) {
       part = masks::unionBounds(part, masks::thresholdBounds(x + b * W, e - b, W, t, mask + b * W), b);
     } else {
-      std::vector<float> rows(static_cast<size_t>(kRows * W));
+      // (uninitialised: each row is written before it is read)
+      const std::unique_ptr<float[]> rows(new float[static_cast<size_t>(std::min(kRows, e - b) * W)]);
       int64_t first = b;  // the buffer holds rows [first, r)
       resizeRows(x, ih, iw, 0, tx, ty, H, W, b, e,
                  [&](int64_t r, const float* h0, const float* h1, float w0, float w1) {
-                   blendRows(h0, h1, w0, w1, W, rows.data() + (r - first) * W);
+                   blendRows(h0, h1, w0, w1, W, rows.get() + (r - first) * W);
                    if (r + 1 - first < kRows && r + 1 < e) return;
                    const int64_t n = r + 1 - first;
                    part = masks::unionBounds(
-                       part, masks::thresholdBounds(rows.data(), n, W, t, mask + first * W), first);
+                       part, masks::thresholdBounds(rows.get(), n, W, t, mask + first * W), first);
                    first = r + 1;
                  });
     }
