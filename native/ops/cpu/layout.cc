@@ -83,12 +83,18 @@ void threshold(Ctx& ctx, const float* x, int64_t n, float t, uint8_t* y) {
   ctx.pool.parallelFor(n, 1 << 16, [&](int64_t b, int64_t e) { thresholdSpan(x + b, e - b, t, y + b); });
 }
 
+// (an empty copy may name null pointers, which memcpy may not be given even for 0 bytes: an rle
+// decode whose masks are all empty collects no boundaries)
 void copy(Ctx& ctx, const float* src, int64_t n, float* dst) {
-  std::memcpy(dst, src, n * sizeof(float));
+  if (n > 0) std::memcpy(dst, src, n * sizeof(float));
 }
 
-void upload(Ctx& ctx, const void* host, size_t bytes, void* dst) { std::memcpy(dst, host, bytes); }
+void upload(Ctx& ctx, const void* host, size_t bytes, void* dst) {
+  if (bytes > 0) std::memcpy(dst, host, bytes);
+}
 
-void download(Ctx& ctx, const void* src, size_t bytes, void* host) { std::memcpy(host, src, bytes); }
+void download(Ctx& ctx, const void* src, size_t bytes, void* host) {
+  if (bytes > 0) std::memcpy(host, src, bytes);
+}
 
 }  // namespace omniseg::ops::cpu
