@@ -134,8 +134,8 @@ MaskSource typedSource(const Napi::CallbackInfo& info, const char* usage, napi_t
 // Float64Array [x0, y0, x1, y1, area].
 Napi::Float64Array boundsToJs(Napi::Env env, const masks::Bounds& b) {
   auto out = Napi::Float64Array::New(env, 5);
-  const double values[5] = {static_cast<double>(b.x0), static_cast<double>(b.y0), static_cast<double>(b.x1),
-                            static_cast<double>(b.y1), static_cast<double>(b.area)};
+  double values[5];
+  masks::writeBounds(b, values);
   for (size_t i = 0; i < 5; ++i) out[i] = values[i];
   return out;
 }

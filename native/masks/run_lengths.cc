@@ -264,6 +264,14 @@ OMNISEG_SIMD Bounds thresholdBounds(const float* logits, int64_t height, int64_t
   return b;
 }
 
+void writeBounds(const Bounds& b, double* out) {
+  out[0] = static_cast<double>(b.x0);
+  out[1] = static_cast<double>(b.y0);
+  out[2] = static_cast<double>(b.x1);
+  out[3] = static_cast<double>(b.y1);
+  out[4] = static_cast<double>(b.area);
+}
+
 Bounds unionBounds(const Bounds& a, Bounds b, int64_t rowOffset) {
   if (b.area == 0) return a;
   b.y0 += rowOffset;

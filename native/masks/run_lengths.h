@@ -52,6 +52,9 @@ struct Bounds {
 };
 Bounds maskBounds(const uint8_t* m, int64_t height, int64_t width);
 
+// out[0..4] = x0, y0, x1, y1, area: the form the decoder and the addon hand bounds on in.
+void writeBounds(const Bounds& b, double* out);
+
 // mask = logits > t (1 or 0; NaN gives 0), [height, width] row-major, and its bounds as
 // maskBounds gives them, in one pass: each row is tested while the cache still holds it (the
 // decoder's post-processing on the CPU).

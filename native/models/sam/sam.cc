@@ -58,11 +58,8 @@ void collectRuns(Ctx& ctx, const uint32_t* ends, const uint32_t* boundaries, int
     }
     *run++ = static_cast<uint32_t>(pixels) - k;
     out.runsPerMask[p] = end[p] - (p ? end[p - 1] : 0) + 1;
-    const masks::Bounds b = masks::runsBounds(run - out.runsPerMask[p], out.runsPerMask[p], height, width);
-    const double box[5] = {static_cast<double>(b.x0), static_cast<double>(b.y0),
-                           static_cast<double>(b.x1), static_cast<double>(b.y1),
-                           static_cast<double>(b.area)};
-    std::copy(box, box + 5, out.bounds.data() + p * 5);
+    masks::writeBounds(masks::runsBounds(run - out.runsPerMask[p], out.runsPerMask[p], height, width),
+                       out.bounds.data() + p * 5);
   }
 }
 }  // namespace

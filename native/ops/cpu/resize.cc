@@ -190,11 +190,7 @@ void resizeThreshold(Ctx& ctx, const float* x, int64_t ih, int64_t iw, int64_t H
     std::lock_guard<std::mutex> lock(merge);
     all = masks::unionBounds(all, part);
   });
-  if (!bounds) return;
-  const double out[5] = {static_cast<double>(all.x0), static_cast<double>(all.y0),
-                         static_cast<double>(all.x1), static_cast<double>(all.y1),
-                         static_cast<double>(all.area)};
-  std::copy(out, out + 5, bounds);
+  if (bounds) masks::writeBounds(all, bounds);
 }
 
 void resizeU8Pil(Ctx& ctx, const uint8_t* in, int64_t ih, int64_t iw, int64_t channels,
